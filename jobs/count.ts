@@ -1,0 +1,22 @@
+// The counter: `node build/jobs/count.js <jobId>`.
+//
+// Reads:  the job record (params: start, end, increment), COUNT_STEP_DELAY_MS.
+// Writes: one progress report per value (done, and the value appended to the
+//         job's results), then the job's end: succeeded, cancelled or failed.
+// Exits:  as every job script does (see kit.ts): 0 succeeded or cancelled,
+//         1 failed, 2 bad invocation, 3 could not start, 4 fenced.
+import { checkCount, countValues } from "./counting.ts";
+import { runJob } from "./kit.ts";
+
+await runJob("count", async ({ job, config, report, sleep }) => {
+  const { start, end, increment } = job.params;
+  const check = checkCount({ start: String(start), end: String(end), increment: String(increment) }, config.countMaxSteps);
+  if (!check.ok) throw new Error(`Invalid parameters: ${Object.values(check.errors).join("; ")}`);
+
+  let done = 0;
+  for (const value of countValues(check.params)) {
+    if (done > 0) await sleep(config.countStepDelayMs);
+    done += 1;
+    await report(done, [value]);
+  }
+});

@@ -1,0 +1,146 @@
+// The runtime every job script uses: it loads the job, marks it running,
+// keeps its lease alive, reports progress and results, notices a cancel
+// request, enforces the time limit, and records how the job ended.
+//
+// Exit codes of a job process:
+//   0  succeeded, or cancelled (it stopped cleanly)
+//   1  failed: the job's own error, or its time limit
+//   2  bad invocation: no valid job id, or invalid settings
+//   3  could not start: Redis unreachable, or the job is not waiting to run
+//   4  fenced: the job was already declared lost or finished; its writes are refused
+import os from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ConfigError, loadConfig, type Config } from "../server/config.ts";
+import { formatDuration } from "./format.ts";
+import { connectRedis, waitUntilReady } from "./redis.ts";
+import { isJobId, JobStore, type JobRecord, type ReportReply } from "./store.ts";
+
+export interface JobContext {
+  id: string;
+  job: JobRecord;
+  config: Config;
+  /** Aborted when a cancel is requested. */
+  signal: AbortSignal;
+  /** Records progress and appends new results; throws once the job is cancelled or fenced. */
+  report(done: number, values?: number[]): Promise<void>;
+  /** Waits, or throws as soon as the job is cancelled. */
+  sleep(ms: number): Promise<void>;
+}
+
+class Cancelled extends Error {}
+class Fenced extends Error {}
+
+const EXIT = { ok: 0, failed: 1, usage: 2, notStarted: 3, fenced: 4 } as const;
+
+function die(code: number, message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+/** Runs one job of the given type to its end, then exits the process. */
+export async function runJob(type: string, work: (ctx: JobContext) => Promise<void>): Promise<never> {
+  const id = process.argv[2];
+  if (!isJobId(id)) die(EXIT.usage, `usage: node ${process.argv[1]} <job id> (32 hex digits)`);
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    die(EXIT.usage, err instanceof ConfigError ? err.message : String(err));
+  }
+
+  const redis = connectRedis(config.redisUrl, "job");
+  const store = new JobStore(redis, {
+    prefix: config.redisPrefix,
+    ttlSucceededS: config.jobTtlSucceededS,
+    ttlFailedS: config.jobTtlFailedS,
+  });
+  const leaseMs = 3 * config.jobHeartbeatMs;
+  try {
+    await waitUntilReady(redis, config.redisUrl, 30_000);
+  } catch (err) {
+    die(EXIT.notStarted, (err as Error).message);
+  }
+
+  const started = await store.start(id, process.pid, os.hostname(), leaseMs);
+  if (!started.ok) die(EXIT.notStarted, `job ${id} is ${started.state || "gone"}; not starting it`);
+  const startedAt = Date.now();
+  const job = await store.read(id, "auto");
+  if (!job) die(EXIT.fenced, `job ${id} disappeared`);
+  if (job.type !== type) {
+    await store.finish(id, "failed", "job", { error: `This is a ${type} script, but the job is a ${job.type} job.` });
+    die(EXIT.failed, `job ${id} is of type ${job.type}, not ${type}`);
+  }
+
+  const cancel = new AbortController();
+  let fenced = false;
+  const onReply = (reply: ReportReply) => {
+    if (reply === "cancel" && !cancel.signal.aborted) cancel.abort(new Cancelled("cancelled"));
+    if (reply === "refused") fenced = true;
+  };
+
+  // The lease: renewed by every progress report, and by this beat between them.
+  const beat = setInterval(() => {
+    store.report(id, leaseMs).then(
+      (reply) => {
+        onReply(reply);
+        if (reply === "refused") die(EXIT.fenced, `job ${id} is no longer running here (declared lost or finished); stopping`);
+      },
+      () => {}, // Redis unreachable: keep trying; the lease tells the others if this lasts
+    );
+  }, config.jobHeartbeatMs);
+  beat.unref();
+
+  // The time limit, counted from the start. The server that spawned the job
+  // enforces it too, with signals, in case this event loop is stuck.
+  let timedOut = false;
+  const limit = setTimeout(() => {
+    timedOut = true;
+    cancel.abort(new Error("timeout"));
+  }, Math.max(0, config.jobTimeoutMs - (Date.now() - startedAt)));
+  limit.unref();
+
+  const ctx: JobContext = {
+    id,
+    job,
+    config,
+    signal: cancel.signal,
+    async report(done, values = []) {
+      if (cancel.signal.aborted) throw cancel.signal.reason;
+      const reply = await store.report(id, leaseMs, done, values);
+      onReply(reply);
+      if (reply === "refused") throw new Fenced();
+      if (cancel.signal.aborted) throw cancel.signal.reason;
+    },
+    async sleep(ms) {
+      if (ms > 0) await sleep(ms, undefined, { signal: cancel.signal }).catch(() => {});
+      if (cancel.signal.aborted) throw cancel.signal.reason;
+    },
+  };
+
+  let code: number = EXIT.ok;
+  try {
+    await work(ctx);
+    if (timedOut) throw new Error("timeout");
+    if ((await store.finish(id, "succeeded", "job")) === null) code = EXIT.fenced;
+  } catch (err) {
+    if (fenced || err instanceof Fenced) {
+      code = EXIT.fenced;
+      process.stderr.write(`job ${id} is no longer running here (declared lost or finished); stopping\n`);
+    } else if (timedOut) {
+      code = EXIT.failed;
+      await store.finish(id, "failed", "job", { error: `Timed out after ${formatDuration(config.jobTimeoutMs)}.` });
+    } else if (err instanceof Cancelled) {
+      code = EXIT.ok;
+      await store.finish(id, "cancelled", "job", { error: "Cancelled while running." });
+    } else {
+      code = EXIT.failed;
+      const message = err instanceof Error ? err.message : String(err);
+      process.stderr.write(`${err instanceof Error && err.stack ? err.stack : message}\n`);
+      await store.finish(id, "failed", "job", { error: message });
+    }
+  }
+  clearInterval(beat);
+  clearTimeout(limit);
+  redis.disconnect();
+  process.exit(code);
+}

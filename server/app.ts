@@ -1,0 +1,54 @@
+// createApp(deps): the middleware order and the routes. It never listens:
+// main.ts does that, and tests drive app.callback() or their own listener.
+import Koa from "koa";
+import { send } from "@koa/send";
+import type { Middleware } from "koa";
+import type { Config } from "./config.ts";
+import type { JobStore } from "../jobs/store.ts";
+import type { Renderer } from "./render.ts";
+import type { Supervisor } from "./supervisor.ts";
+import { errorHandler } from "./errors.ts";
+import { sameOriginOnly, securityHeaders } from "./security.ts";
+import { STATIC_DIR } from "./paths.ts";
+import { countRoutes } from "./routes/count.ts";
+import { jobRoutes } from "./routes/jobs.ts";
+import { healthRoutes } from "./routes/health.ts";
+
+export interface AppDeps {
+  config: Config;
+  store: JobStore;
+  supervisor: Supervisor;
+  renderer: Renderer;
+}
+
+function serveStatic(): Middleware {
+  return async function staticFiles(ctx, next) {
+    if ((ctx.method !== "GET" && ctx.method !== "HEAD") || !ctx.path.startsWith("/static/")) return next();
+    ctx.set("Cache-Control", "public, max-age=3600");
+    const sent = await send(ctx, ctx.path.slice("/static/".length), { root: STATIC_DIR, hidden: false, index: false }).catch(
+      (err: { status?: number }) => {
+        if (err.status === 404 || err.status === 400) return "";
+        throw err;
+      },
+    );
+    if (!sent) ctx.status = 404;
+  };
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa({ proxy: false });
+  app.on("error", (err) => {
+    process.stderr.write(`${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+  });
+
+  app.use(errorHandler(deps.renderer));
+  app.use(securityHeaders());
+  app.use(serveStatic());
+  app.use(sameOriginOnly());
+  app.use(deps.renderer.middleware());
+  for (const router of [countRoutes(deps), jobRoutes(deps), healthRoutes(deps)]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  return app;
+}

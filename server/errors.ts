@@ -1,0 +1,109 @@
+// One error handler, first in the middleware chain, decides what a client
+// sees: a page, a fragment (for htmx polls) or JSON. Messages of expected
+// errors (HttpError, Redis unreachable) are shown; anything else is logged
+// and shown as a plain 500 without internals.
+import type { Context, Middleware } from "koa";
+import { StoreUnavailableError } from "../jobs/store.ts";
+import type { Renderer } from "./render.ts";
+
+export interface HttpErrorOptions {
+  title?: string;
+  headers?: Record<string, string>;
+  /** Extra sentences shown under the message. */
+  detail?: string[];
+}
+
+export class HttpError extends Error {
+  readonly expose = true;
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly options: HttpErrorOptions = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: "Check the address",
+  403: "Request refused",
+  404: "Page not found",
+  405: "Method not allowed",
+  409: "Nothing to change",
+  413: "Too much data",
+  415: "Unsupported form encoding",
+  422: "Check your answers",
+  500: "Something went wrong",
+  503: "Service unavailable",
+};
+
+const DEFAULT_MESSAGES: Record<number, string> = {
+  404: "There is no page at this address.",
+  405: "This address does not accept that kind of request.",
+  500: "Something went wrong on our side. Please try again.",
+};
+
+export type ResponseKind = "page" | "fragment" | "json";
+
+/** How the current route answers errors; routes set ctx.state.kind = "fragment" for polls. */
+export function responseKind(ctx: Context): ResponseKind {
+  if (ctx.state.kind === "fragment") return "fragment";
+  return ctx.accepts("html", "json") === "json" ? "json" : "page";
+}
+
+function describe(err: unknown): { status: number; message: string; options: HttpErrorOptions; internal: boolean } {
+  if (err instanceof HttpError) return { status: err.status, message: err.message, options: err.options, internal: false };
+  if (err instanceof StoreUnavailableError) {
+    return {
+      status: 503,
+      message: "The job store (Redis) cannot be reached right now. Please try again in a moment.",
+      options: { headers: { "Retry-After": "5" } },
+      internal: false,
+    };
+  }
+  const e = err as { status?: unknown; expose?: unknown; message?: unknown };
+  // Errors from Koa and its middleware (body parser: 400, 413, 415) carry a status.
+  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
+    const status = e.status;
+    const message =
+      status === 413
+        ? "The form sent more data than this page accepts."
+        : status === 415
+          ? "Send the form as application/x-www-form-urlencoded or JSON."
+          : e.expose && typeof e.message === "string"
+            ? e.message
+            : (DEFAULT_MESSAGES[status] ?? "The request could not be understood.");
+    return { status, message, options: {}, internal: false };
+  }
+  return { status: 500, message: DEFAULT_MESSAGES[500]!, options: {}, internal: true };
+}
+
+export function errorHandler(renderer: Renderer): Middleware {
+  return async function handleErrors(ctx, next) {
+    try {
+      await next();
+      if (ctx.status >= 400 && ctx.body == null) {
+        throw new HttpError(ctx.status, DEFAULT_MESSAGES[ctx.status] ?? TITLES[ctx.status] ?? "Request failed.");
+      }
+    } catch (err) {
+      const { status, message, options, internal } = describe(err);
+      if (internal) ctx.app.emit("error", err, ctx);
+      const allow = ctx.response.get("Allow");
+      ctx.status = status;
+      for (const [name, value] of Object.entries(options.headers ?? {})) ctx.set(name, value);
+      if (allow) ctx.set("Allow", allow);
+      ctx.set("Cache-Control", "no-store");
+      const title = options.title ?? TITLES[status] ?? "Request failed";
+      const kind = responseKind(ctx);
+      if (kind === "json") {
+        ctx.body = { error: message, status };
+      } else {
+        ctx.type = "html";
+        // A poll that meets a 503 keeps polling the same URL until Redis is back.
+        const data = { title, message, detail: options.detail ?? [], status, retryUrl: ctx.originalUrl };
+        ctx.body = renderer.render(kind === "fragment" ? "fragments/error" : "pages/error", data);
+      }
+    }
+  };
+}

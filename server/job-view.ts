@@ -1,0 +1,128 @@
+// What the job templates show, derived from a job record: titles, the
+// sentence for the live region, progress, times and failure detail. The
+// templates only print these.
+import { isTerminal, type JobRecord, type JobState } from "../jobs/store.ts";
+import { formatDuration } from "../jobs/format.ts";
+
+export interface JobView {
+  id: string;
+  url: string;
+  state: JobState;
+  finished: boolean;
+  title: string;
+  description: string;
+  stateLabel: string;
+  /** The sentence the live region holds for this state; it changes only with the state. */
+  announcement: string;
+  /** The state this view shows, carried in the poll URL so the next poll knows whether to announce. */
+  pollUrl: string;
+  done: number;
+  total: number;
+  progressText: string;
+  lastValue: number | null;
+  queueText: string | null;
+  created: TimeView | null;
+  started: TimeView | null;
+  finishedAt: TimeView | null;
+  lastUpdate: string | null;
+  cancellable: boolean;
+  cancelRequested: boolean;
+  results: number[];
+  resultSummary: string | null;
+  failure: { message: string; facts: string[]; detail: string | null } | null;
+}
+
+export interface TimeView {
+  iso: string;
+  text: string;
+}
+
+const STATE_LABELS: Record<JobState, string> = {
+  queued: "Waiting to start",
+  running: "Running",
+  succeeded: "Finished",
+  failed: "Failed",
+  cancelled: "Cancelled",
+};
+
+export function ordinal(n: number): string {
+  const rem100 = n % 100;
+  const suffix = rem100 >= 11 && rem100 <= 13 ? "th" : (["th", "st", "nd", "rd"][n % 10] ?? "th");
+  return `${n}${suffix}`;
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString("en-GB")} ${n === 1 ? one : many}`;
+}
+
+function ago(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  return seconds < 1 ? "just now" : `${formatDuration(seconds * 1000)} ago`;
+}
+
+function time(ms: number | null): TimeView | null {
+  if (ms === null) return null;
+  const iso = new Date(ms).toISOString();
+  return { iso, text: `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC` };
+}
+
+function countParams(job: JobRecord): { start: number; end: number; increment: number } | null {
+  const { start, end, increment } = job.params as Record<string, unknown>;
+  return typeof start === "number" && typeof end === "number" && typeof increment === "number" ? { start, end, increment } : null;
+}
+
+export function announcement(job: Pick<JobRecord, "state" | "done" | "total" | "error">): string {
+  switch (job.state) {
+    case "queued":
+      return "Waiting to start.";
+    case "running":
+      return "Counting has started.";
+    case "succeeded":
+      return `Finished: ${plural(job.done, "value")} counted.`;
+    case "failed":
+      return `Failed: ${job.error ?? "the job did not finish."}`;
+    case "cancelled":
+      return `Cancelled after ${job.done} of ${plural(job.total, "value")}.`;
+  }
+}
+
+export function jobView(job: JobRecord): JobView {
+  const p = countParams(job);
+  const finished = isTerminal(job.state);
+  const url = `/jobs/${job.id}`;
+  const facts: string[] = [];
+  if (job.exitCode !== null) facts.push(`Exit code: ${job.exitCode}`);
+  if (job.signal) facts.push(`Signal: ${job.signal}`);
+  if (job.pid !== null) facts.push(`Process: ${job.pid}${job.host ? ` on ${job.host}` : ""}`);
+  return {
+    id: job.id,
+    url,
+    state: job.state,
+    finished,
+    title: p ? `Count from ${p.start} to ${p.end}` : `Job ${job.id}`,
+    description: p ? `Counting from ${p.start} to ${p.end} by ${p.increment}: ${plural(job.total, "value")}.` : `A ${job.type} job.`,
+    stateLabel: STATE_LABELS[job.state],
+    announcement: announcement(job),
+    pollUrl: `${url}/status?shown=${job.state}`,
+    done: job.done,
+    total: job.total,
+    progressText: `${job.done.toLocaleString("en-GB")} of ${job.total.toLocaleString("en-GB")}`,
+    lastValue: job.results.length > 0 ? job.results[job.results.length - 1]! : null,
+    queueText: job.state === "queued" && job.queuePosition !== null ? `${ordinal(job.queuePosition + 1)} in line` : null,
+    created: time(job.createdAt),
+    started: time(job.startedAt),
+    finishedAt: time(job.finishedAt),
+    lastUpdate: job.updatedAt !== null ? ago(job.readAt - job.updatedAt) : null,
+    cancellable: !finished,
+    cancelRequested: job.cancelRequestedAt !== null,
+    results: finished ? job.results : [],
+    resultSummary:
+      job.state === "succeeded" && p
+        ? `${plural(job.results.length, "value")}, from ${job.results[0] ?? p.start} to ${job.results[job.results.length - 1] ?? p.end} by ${p.increment}.`
+        : null,
+    failure:
+      job.state === "failed"
+        ? { message: job.error ?? "The job did not finish.", facts, detail: job.detail }
+        : null,
+  };
+}

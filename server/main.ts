@@ -1,0 +1,64 @@
+// Entry point: settings -> Redis -> app -> listen; graceful stop on SIGTERM/SIGINT.
+// Job processes are not stopped with the server: they run on and record their
+// own end, and any instance shows them.
+import { ConfigError, loadConfig } from "./config.ts";
+import { connectRedis, redact, waitUntilReady } from "../jobs/redis.ts";
+import { JobStore } from "../jobs/store.ts";
+import { createRenderer } from "./render.ts";
+import { Supervisor } from "./supervisor.ts";
+import { createApp } from "./app.ts";
+import { jobScript } from "./paths.ts";
+
+/** How long to wait for Redis at start before giving up. */
+const STARTUP_REDIS_DEADLINE_MS = 3000;
+/** How long requests in flight get to finish after SIGTERM. */
+const SHUTDOWN_DEADLINE_MS = 4000;
+
+function fail(message: string): never {
+  process.stderr.write(`sidejob: ${message}\n`);
+  process.exit(1);
+}
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  fail(err instanceof ConfigError ? err.message : String(err));
+}
+
+const redis = connectRedis(config.redisUrl, "web");
+try {
+  await waitUntilReady(redis, config.redisUrl, STARTUP_REDIS_DEADLINE_MS);
+} catch (err) {
+  fail(`${(err as Error).message}. Start redis-server, or set REDIS_URL.`);
+}
+
+const store = new JobStore(redis, { prefix: config.redisPrefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS });
+const supervisor = new Supervisor({ store, config, scriptFor: jobScript });
+const renderer = createRenderer({ cache: config.nodeEnv === "production" });
+const app = createApp({ config, store, supervisor, renderer });
+
+const server = app.listen(config.port, config.host, () => {
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  process.stdout.write(`sidejob listening on http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})\n`);
+});
+server.on("error", (err) => fail(`cannot listen on ${config.host}:${config.port}: ${err.message}`));
+supervisor.start();
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write(`sidejob: ${signal}, stopping (job processes keep running)\n`);
+  const deadline = setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS);
+  deadline.unref();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await supervisor.close();
+  await closed;
+  redis.disconnect();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void stop("SIGTERM"));
+process.on("SIGINT", () => void stop("SIGINT"));

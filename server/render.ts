@@ -1,0 +1,32 @@
+// Eta, configured once. Pages go through koa-views (ctx.render); fragments
+// that a route returns alone (the status poll) are rendered here directly,
+// from the same files the pages include.
+import path from "node:path";
+import { Eta } from "eta";
+import views from "koa-views";
+import type { Middleware } from "koa";
+import { TEMPLATES_DIR } from "./paths.ts";
+
+export interface Renderer {
+  /** Renders templates/<name>.eta, e.g. "fragments/job-status". */
+  render(name: string, data: object): string;
+  /** koa-views middleware that adds ctx.render(page, locals) for templates/pages. */
+  middleware(): Middleware;
+}
+
+export function createRenderer({ cache }: { cache: boolean }): Renderer {
+  // koa-views' built-in "eta" engine passes absolute paths that Eta 4 resolves
+  // against the working directory; rendering by name relative to the views
+  // root works wherever the process runs from.
+  const eta = new Eta({ views: TEMPLATES_DIR, cache, autoEscape: true });
+  return {
+    render: (name, data) => eta.render(name, data),
+    middleware: () =>
+      views(TEMPLATES_DIR, {
+        extension: "eta",
+        engineSource: {
+          eta: async (file: string, locals: object) => eta.render(path.relative(TEMPLATES_DIR, file), locals),
+        },
+      }) as unknown as Middleware,
+  };
+}
