@@ -218,6 +218,11 @@ export class Supervisor {
     setTimeout(() => signalGroup(pid, "SIGKILL"), TERM_TO_KILL_MS).unref();
   }
 
+  /** Pids of the job processes this instance started that are still running. */
+  pids(): number[] {
+    return [...this.running.values()].map((job) => job.pid);
+  }
+
   /** For tests: resolves when every job process this instance started has exited and been recorded. */
   async idle(): Promise<void> {
     while (this.running.size > 0) await Promise.all([...this.running.values()].map((job) => job.exited));
