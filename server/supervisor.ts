@@ -81,23 +81,26 @@ export class Supervisor {
       this.pumpAgain = true;
       return this.pumping;
     }
-    this.pumping = (async () => {
-      try {
-        do {
-          this.pumpAgain = false;
-          while (!this.closed && this.running.size < this.options.config.jobConcurrency) {
-            const claimed = await this.options.store.claim(this.instanceId, this.leaseMs);
-            if (!claimed) break;
-            this.startProcess(claimed.id, claimed.type);
-          }
-        } while (this.pumpAgain && !this.closed);
-      } catch (err) {
-        this.log(`could not take queued jobs: ${(err as Error).message}`);
-      } finally {
-        this.pumping = null;
-      }
-    })();
+    // .finally runs after this assignment even when drain() finishes at once.
+    this.pumping = this.drain().finally(() => {
+      this.pumping = null;
+    });
     return this.pumping;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      do {
+        this.pumpAgain = false;
+        while (!this.closed && this.running.size < this.options.config.jobConcurrency) {
+          const claimed = await this.options.store.claim(this.instanceId, this.leaseMs);
+          if (!claimed) break;
+          this.startProcess(claimed.id, claimed.type);
+        }
+      } while (this.pumpAgain && !this.closed);
+    } catch (err) {
+      this.log(`could not take queued jobs: ${(err as Error).message}`);
+    }
   }
 
   private get leaseMs(): number {

@@ -53,6 +53,10 @@ export function countRoutes({ store, config, supervisor }: AppDeps): Router {
 
   router.post(
     "/count",
+    async (ctx, next) => {
+      if (!ctx.is("urlencoded", "json")) throw new HttpError(415, "Send the form as application/x-www-form-urlencoded or JSON.");
+      await next();
+    },
     bodyParser({ enableTypes: ["form", "json"], formLimit: "2kb", jsonLimit: "2kb", encoding: "utf-8" }),
     async (ctx: Context) => {
       const body = (ctx.request.body ?? {}) as Record<string, unknown>;

@@ -98,7 +98,7 @@ export async function startApp(options: {
           last = await store.read(id, "all");
           return last && wanted.includes(last.state) ? last : null;
         },
-        { timeout, message: `job ${id} to be ${wanted.join(" or ")} (was ${(last as JobRecord | null)?.state})` },
+        { timeout, message: () => `job ${id} to be ${wanted.join(" or ")} (it is ${JSON.stringify(last)})` },
       );
     },
     async close() {

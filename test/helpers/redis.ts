@@ -22,6 +22,7 @@ export async function freePort(): Promise<number> {
 }
 
 export interface TestRedis {
+  /** unix:///…/redis.sock, or redis://127.0.0.1:<port> with { tcp: true }. */
   url: string;
   port: number;
   /** A plain client for assertions. */
@@ -32,17 +33,23 @@ export interface TestRedis {
   close(): Promise<void>;
 }
 
-export async function startRedis({ appendonly = false } = {}): Promise<TestRedis> {
-  const port = await freePort();
+/**
+ * Listens on a unix socket in a fresh folder (no port to race for between
+ * test files running in parallel), plus a free TCP port when asked.
+ */
+export async function startRedis({ appendonly = false, tcp = false } = {}): Promise<TestRedis> {
+  const port = tcp ? await freePort() : 0;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-redis-"));
+  const socket = path.join(dir, "redis.sock");
   let proc: ChildProcess | null = null;
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir, "--appendonly", appendonly ? "yes" : "no", "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"];
-  const url = `redis://127.0.0.1:${port}`;
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--dir", dir, "--appendonly", appendonly ? "yes" : "no", "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"];
+  const url = tcp ? `redis://127.0.0.1:${port}` : `unix://${socket}`;
+  const client = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   client.on("error", () => {});
 
   const ping = async () => {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    if (!proc || proc.exitCode !== null) throw new Error("redis-server exited");
+    const probe = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
     probe.on("error", () => {});
     try {
       await probe.connect();

@@ -2,7 +2,7 @@
 export interface WaitOptions {
   timeout?: number;
   interval?: number;
-  message?: string;
+  message?: string | (() => string);
 }
 
 /** Polls fn until it returns a truthy value (which is returned), or fails after the deadline. */
@@ -18,7 +18,7 @@ export async function waitFor<T>(fn: () => T | Promise<T>, { timeout = 10_000, i
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${message ?? fn.toString()} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+      throw new Error(`timed out after ${timeout} ms waiting for ${typeof message === "function" ? message() : (message ?? fn.toString())} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
