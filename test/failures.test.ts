@@ -1,0 +1,60 @@
+import test from "ava";
+import { startRedis, type TestRedis } from "./helpers/redis.ts";
+import { fixtureScript, startApp } from "./helpers/app.ts";
+
+let redis: TestRedis;
+test.before(async () => {
+  redis = await startRedis();
+});
+test.after.always(async () => {
+  await redis?.close();
+});
+
+const form = { start: "1", end: "100", increment: "1" };
+
+test("a job script that crashes ends failed with its exit code and the last lines it wrote", async (t) => {
+  const app = await startApp({ redisUrl: redis.url, name: "crash", script: fixtureScript("crash") });
+  t.teardown(() => app.close());
+  const job = await app.waitForState(await app.submit(form), "failed");
+  t.is(job.exitCode, 1);
+  t.is(job.signal, null);
+  t.is(job.error, "The job's process exited with code 1.");
+  t.regex(job.detail ?? "", /fixture crash: something broke/);
+  t.deepEqual(job.results, [1]);
+  const html = await (await app.get(`/jobs/${job.id}`)).text();
+  t.regex(html, /The job&#39;s process exited with code 1\.|The job's process exited with code 1\./);
+  t.regex(html, /Exit code: 1/);
+  t.regex(html, /<pre class="log"[^>]*>[\s\S]*fixture crash/);
+});
+
+test("a job script that exits non-zero without recording its end ends failed with that code", async (t) => {
+  const app = await startApp({ redisUrl: redis.url, name: "exit", script: fixtureScript("exit-code") });
+  t.teardown(() => app.close());
+  const job = await app.waitForState(await app.submit(form), "failed");
+  t.is(job.exitCode, 3);
+  t.regex(job.detail ?? "", /giving up with exit code 3/);
+});
+
+test("a job script's own error is recorded with its message", async (t) => {
+  const app = await startApp({ redisUrl: redis.url, name: "throws", script: fixtureScript("throws") });
+  t.teardown(() => app.close());
+  const job = await app.waitForState(await app.submit(form), "failed");
+  t.is(job.error, "fixture: the input could not be processed");
+  await app.supervisor.idle();
+  const after = await app.store.read(job.id);
+  t.is(after?.error, "fixture: the input could not be processed", "the exit does not overwrite the script's verdict");
+});
+
+test("a job killed with SIGKILL while its server runs ends failed with the signal within a second", async (t) => {
+  const app = await startApp({ redisUrl: redis.url, name: "sigkill", env: { COUNT_STEP_DELAY_MS: "200" } });
+  t.teardown(() => app.close());
+  const id = await app.submit(form);
+  const running = await app.waitForState(id, "running");
+  process.kill(running.pid!, "SIGKILL");
+  const job = await app.waitForState(id, "failed", 1000);
+  t.is(job.signal, "SIGKILL");
+  t.is(job.exitCode, null);
+  t.is(job.error, "The job's process was killed by SIGKILL.");
+  const html = await (await app.get(`/jobs/${id}/status?shown=running`)).text();
+  t.regex(html, /Signal: SIGKILL/);
+});

@@ -1,0 +1,152 @@
+import test from "ava";
+import { startRedis, type TestRedis } from "./helpers/redis.ts";
+import { startApp, type TestApp } from "./helpers/app.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+let redis: TestRedis;
+let slow: TestApp; // steps 400 ms apart: a job stays running long enough to look at
+let fast: TestApp;
+
+test.before(async () => {
+  redis = await startRedis();
+  slow = await startApp({ redisUrl: redis.url, name: "status-slow", env: { COUNT_STEP_DELAY_MS: "400" } });
+  fast = await startApp({ redisUrl: redis.url, name: "status-fast" });
+});
+test.after.always(async () => {
+  await slow?.close();
+  await fast?.close();
+  await redis?.close();
+});
+
+const POLLING = /hx-get="\/jobs\/[0-9a-f]{32}\/status\?shown=\w+" hx-trigger="every 2s" hx-swap="outerHTML"/;
+
+test("the fragment polls while the job runs, and stops with 286 and the results once it has finished", async (t) => {
+  const id = await slow.submit({ start: "1", end: "4", increment: "1" });
+  await slow.waitForState(id, "running");
+  const running = await slow.get(`/jobs/${id}/status?shown=running`);
+  t.is(running.status, 200);
+  t.is(running.headers.get("cache-control"), "no-store");
+  const runningHtml = await running.text();
+  t.regex(runningHtml, POLLING);
+  t.regex(runningHtml, /<progress id="job-progress" max="4" value="\d"[^>]*>\d of 4<\/progress>/);
+  t.regex(runningHtml, /Check again/);
+
+  await slow.waitForState(id, "succeeded");
+  const done = await slow.get(`/jobs/${id}/status?shown=running`);
+  t.is(done.status, 286);
+  const doneHtml = await done.text();
+  t.notRegex(doneHtml, /hx-get|hx-trigger/);
+  t.regex(doneHtml, /4 values, from 1 to 4 by 1/);
+  t.regex(doneHtml, /<li>1<\/li><li>2<\/li><li>3<\/li><li>4<\/li>/);
+});
+
+test("the full page and the fragment come from the same fragment template", async (t) => {
+  const id = await fast.submit({ start: "1", end: "3", increment: "1" });
+  await fast.waitForState(id, "succeeded");
+  const page = await (await fast.get(`/jobs/${id}`)).text();
+  const fragment = await (await fast.get(`/jobs/${id}/status?shown=succeeded`)).text();
+  const section = (html: string) => html.slice(html.indexOf('<section id="job-status"'), html.indexOf("</section>") + 10);
+  t.true(section(fragment).length > 100);
+  t.is(section(page), section(fragment));
+});
+
+test("the live region is updated out of band only when the state has changed", async (t) => {
+  const id = await slow.submit({ start: "1", end: "5", increment: "1" });
+  await slow.waitForState(id, "running");
+  const oob = /<p id="job-announce" hx-swap-oob="innerHTML">([^<]*)<\/p>/;
+
+  const same = await (await slow.get(`/jobs/${id}/status?shown=running`)).text();
+  t.notRegex(same, oob, "no update when the page already shows 'running'");
+  t.notRegex(same, /role="status"/, "the fragment never carries a live region of its own");
+
+  const changed = await (await slow.get(`/jobs/${id}/status?shown=queued`)).text();
+  t.regex(changed, oob);
+  t.is(changed.match(oob)![1], "Counting has started.");
+  t.regex(changed, /status\?shown=running/, "the next poll carries the new state");
+
+  await slow.waitForState(id, "succeeded");
+  const finished = await (await slow.get(`/jobs/${id}/status?shown=running`)).text();
+  t.is(finished.match(oob)?.[1], "Finished: 5 values counted.");
+  const again = await (await slow.get(`/jobs/${id}/status?shown=succeeded`)).text();
+  t.notRegex(again, oob);
+});
+
+test("the status page has one polite live region outside the polled element from the first render", async (t) => {
+  const id = await slow.submit({ start: "1", end: "3", increment: "1" });
+  const html = await (await slow.get(`/jobs/${id}`)).text();
+  t.is(html.match(/role="status"/g)?.length, 1);
+  t.regex(html, /<p id="job-announce" class="announce" role="status" aria-live="polite"[^>]*>[^<]+<\/p>\s*<section id="job-status"/);
+  t.regex(html, /<h1>Count from 1 to 3<\/h1>/);
+  t.regex(html, /Counting from 1 to 3 by 1: 3 values\./);
+  await slow.waitForState(id, "succeeded");
+});
+
+test("without JavaScript, plain GETs of the page reach the results, with a Check again link meanwhile", async (t) => {
+  const id = await slow.submit({ start: "10", end: "12", increment: "1" });
+  const first = await (await slow.get(`/jobs/${id}`)).text();
+  t.regex(first, new RegExp(`<a id="check-again" href="/jobs/${id}">Check again</a>`));
+  t.notRegex(first, /http-equiv="refresh"/i, "no forced refresh");
+  const html = await waitFor(
+    async () => {
+      const page = await (await slow.get(`/jobs/${id}`)).text();
+      return page.includes("3 values, from 10 to 12 by 1") ? page : null;
+    },
+    { timeout: 10_000, message: "the results on a reload" },
+  );
+  t.regex(html, /<li>10<\/li><li>11<\/li><li>12<\/li>/);
+  t.notRegex(html, /Check again/);
+});
+
+test("GET /jobs/:id with Accept: application/json answers the job record", async (t) => {
+  const id = await fast.submit({ start: "1", end: "10", increment: "4" });
+  await fast.waitForState(id, "succeeded");
+  const res = await fast.get(`/jobs/${id}`, { Accept: "application/json" });
+  t.is(res.status, 200);
+  t.regex(res.headers.get("content-type")!, /application\/json/);
+  t.regex(res.headers.get("vary")!, /Accept/);
+  const job = (await res.json()) as Record<string, unknown>;
+  t.like(job, { id, type: "count", state: "succeeded", params: { start: 1, end: 10, increment: 4 }, done: 3, total: 3, results: [1, 5, 9], exitCode: null, signal: null, error: null });
+  for (const field of ["createdAt", "startedAt", "finishedAt"]) {
+    t.regex(job[field] as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, field);
+  }
+  t.is(typeof job.pid, "number");
+  t.is(typeof job.host, "string");
+});
+
+const missing = ["0123456789abcdef0123456789abcdef", "not-a-job", "0123456789ABCDEF0123456789ABCDEF", "..%2F..%2Fetc"];
+for (const id of missing) {
+  test(`an unknown or malformed id (${id}) gets a 404 page, fragment and JSON`, async (t) => {
+    const page = await fast.get(`/jobs/${id}`);
+    t.is(page.status, 404);
+    t.regex(await page.text(), /Job not found[\s\S]*kept for/);
+    const fragment = await fast.get(`/jobs/${id}/status?shown=running`);
+    t.is(fragment.status, 404);
+    const html = await fragment.text();
+    t.notRegex(html, /hx-trigger/, "the 404 fragment stops polling");
+    t.regex(html, /id="job-status"/);
+    const json = await fast.get(`/jobs/${id}`, { Accept: "application/json" });
+    t.is(json.status, 404);
+    t.like(await json.json(), { status: 404 });
+  });
+}
+
+test("an unknown path gets a 404 page and a wrong method a 405", async (t) => {
+  const res = await fast.get("/nowhere");
+  t.is(res.status, 404);
+  t.regex(await res.text(), /Page not found/);
+  const put = await fetch(`${fast.url}/count`, { method: "PUT" });
+  t.is(put.status, 405);
+  t.regex(put.headers.get("allow") ?? "", /POST/);
+});
+
+test("htmx is served from /static, configured for a strict CSP", async (t) => {
+  const js = await fast.get("/static/htmx.min.js");
+  t.is(js.status, 200);
+  t.regex(js.headers.get("content-type")!, /javascript/);
+  t.regex(await js.text(), /htmx/);
+  const page = await (await fast.get("/")).text();
+  t.regex(page, /<script src="\/static\/htmx.min.js" defer><\/script>/);
+  t.regex(page, /"includeIndicatorStyles":false,"allowEval":false/);
+  t.notRegex(page, /<script>|<style|style="/, "no inline script or style");
+  t.is((await fast.get("/static/../package.json")).status, 404);
+});
