@@ -25,7 +25,11 @@ local TERMINAL = { succeeded = true, failed = true, cancelled = true }
 local function finish(job, results, leases, queue, kills, id, state, fields, ttl_ok, ttl_fail, honour_cancel, now)
   if honour_cancel and state == 'failed' and redis.call('HEXISTS', job, 'cancelRequestedAt') == 1 then
     state = 'cancelled'
-    fields = { 'error', 'Cancelled: the process was stopped after the cancel request.' }
+    local kept = { 'error', 'Cancelled: the process was stopped after the cancel request.' }
+    for i = 1, #fields, 2 do
+      if fields[i] ~= 'error' then kept[#kept + 1] = fields[i]; kept[#kept + 1] = fields[i + 1] end
+    end
+    fields = kept
   end
   redis.call('HSET', job, 'state', state, 'finishedAt', now, 'updatedAt', now)
   if #fields > 0 then redis.call('HSET', job, unpack(fields)) end

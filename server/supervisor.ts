@@ -20,6 +20,12 @@ import type { JobStore } from "../jobs/store.ts";
 export const TERM_TO_KILL_MS = 2000;
 /** How often the lease index and the kill deadlines are checked. */
 export const SWEEP_INTERVAL_MS = 500;
+/**
+ * Added to the lease of a job that has been claimed but whose process has not
+ * reported yet: starting Node on a loaded machine can take seconds, and
+ * heartbeats only begin once it runs.
+ */
+export const START_GRACE_MS = 10_000;
 
 interface Running {
   pid: number;
