@@ -1,0 +1,62 @@
+import test from "ava";
+import { startRedis, type TestRedis } from "./helpers/redis.ts";
+import { fixtureScript, startApp } from "./helpers/app.ts";
+import { isAlive } from "./helpers/procs.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+let redis: TestRedis;
+test.before(async () => {
+  redis = await startRedis();
+});
+test.after.always(async () => {
+  await redis?.close();
+});
+
+const long = { start: "1", end: "1000", increment: "1" };
+
+test("a job stopped past its lease is declared lost, and its late writes are refused when it continues", async (t) => {
+  const app = await startApp({ redisUrl: redis.url, name: "sigstop", env: { JOB_HEARTBEAT_MS: "100", COUNT_STEP_DELAY_MS: "50" } });
+  t.teardown(() => app.close());
+  const id = await app.submit(long);
+  const running = await app.waitForState(id, "running");
+  await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 2, { message: "a few values" });
+  process.kill(running.pid!, "SIGSTOP");
+  const lost = await app.waitForState(id, "failed", 5000);
+  t.is(lost.error, "lost: the job's process stopped reporting");
+  t.false(await app.store.leasedIds().then((ids) => ids.includes(id)), "it left the lease index");
+
+  process.kill(running.pid!, "SIGCONT");
+  await waitFor(() => !isAlive(running.pid!), { timeout: 5000, message: "the fenced process to exit" });
+  await app.supervisor.idle();
+  const after = await app.store.read(id);
+  t.deepEqual({ ...after, readAt: 0 }, { ...lost, readAt: 0 }, "the record did not change");
+});
+
+test("reading a job whose lease has expired records it lost at once", async (t) => {
+  // The hang fixture blocks its event loop: no heartbeat. No sweep runs in
+  // this app (its supervisor is closed), so only the read can notice.
+  const app = await startApp({ redisUrl: redis.url, name: "lease-read", script: fixtureScript("hang"), env: { JOB_HEARTBEAT_MS: "100" } });
+  t.teardown(() => app.close());
+  const id = await app.submit(long);
+  const running = await app.waitForState(id, "running");
+  await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 1);
+  await app.supervisor.close();
+  const html = await waitFor(
+    async () => {
+      const page = await (await app.get(`/jobs/${id}/status?shown=running`)).text();
+      return page.includes("Status: Failed") ? page : null;
+    },
+    { timeout: 5000, message: "the status read to record the lost job" },
+  );
+  t.regex(html, /lost: the job(&#39;|')s process stopped reporting/);
+  t.true((await app.store.leasedIds()).length === 0);
+});
+
+test("the status page says when the job last reported", async (t) => {
+  const app = await startApp({ redisUrl: redis.url, name: "last-update", env: { COUNT_STEP_DELAY_MS: "300" } });
+  t.teardown(() => app.close());
+  const id = await app.submit({ start: "1", end: "5", increment: "1" });
+  await app.waitForState(id, "running");
+  t.regex(await (await app.get(`/jobs/${id}`)).text(), /<dt>Last update<\/dt><dd>(just now|\d+(\.\d)? s ago)<\/dd>/);
+  await app.waitForState(id, "succeeded");
+});
