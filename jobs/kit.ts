@@ -79,13 +79,22 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
   };
 
   // The lease: renewed by every progress report, and by this beat between them.
+  // Redis unreachable: commands wait in ioredis' queue and are sent once it is
+  // back (a short restart costs nothing). Out of touch for two whole leases,
+  // the job has been (or will be, as soon as Redis answers) declared lost:
+  // it stops rather than linger.
+  let lastContact = Date.now();
   const beat = setInterval(() => {
+    if (Date.now() - lastContact > 2 * leaseMs) {
+      die(EXIT.fenced, `job ${id} could not reach Redis for ${formatDuration(Date.now() - lastContact)}; stopping (it is recorded as lost)`);
+    }
     store.report(id, leaseMs).then(
       (reply) => {
+        lastContact = Date.now();
         onReply(reply);
         if (reply === "refused") die(EXIT.fenced, `job ${id} is no longer running here (declared lost or finished); stopping`);
       },
-      () => {}, // Redis unreachable: keep trying; the lease tells the others if this lasts
+      () => {},
     );
   }, config.jobHeartbeatMs);
   beat.unref();
@@ -107,6 +116,7 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
     async report(done, values = []) {
       if (cancel.signal.aborted) throw cancel.signal.reason;
       const reply = await store.report(id, leaseMs, done, values);
+      lastContact = Date.now();
       onReply(reply);
       if (reply === "refused") throw new Fenced();
       if (cancel.signal.aborted) throw cancel.signal.reason;

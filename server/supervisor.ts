@@ -26,6 +26,8 @@ export const SWEEP_INTERVAL_MS = 500;
  * heartbeats only begin once it runs.
  */
 export const START_GRACE_MS = 10_000;
+/** How often old job logs are deleted. */
+export const LOG_SWEEP_INTERVAL_MS = 10 * 60_000;
 
 interface Running {
   pid: number;
@@ -51,6 +53,7 @@ export class Supervisor {
   private pumping: Promise<void> | null = null;
   private pumpAgain = false;
   private ticker: NodeJS.Timeout | null = null;
+  private logSweeper: NodeJS.Timeout | null = null;
   private closed = false;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -68,12 +71,40 @@ export class Supervisor {
     this.ticker = setInterval(() => void this.tick(), SWEEP_INTERVAL_MS);
     this.ticker.unref();
     void this.tick();
+    this.logSweeper = setInterval(() => void this.deleteOldLogs(), LOG_SWEEP_INTERVAL_MS);
+    this.logSweeper.unref();
+    void this.deleteOldLogs();
+  }
+
+  /**
+   * Job logs live as long as the longest-kept job record: a log is only shown
+   * as a failed job's detail, and that record is gone after JOB_TTL_FAILED_S.
+   */
+  async deleteOldLogs(now = Date.now()): Promise<number> {
+    const { jobLogDir, jobTtlSucceededS, jobTtlFailedS } = this.options.config;
+    const keepMs = Math.max(jobTtlSucceededS, jobTtlFailedS) * 1000;
+    let deleted = 0;
+    try {
+      for (const name of await fs.promises.readdir(jobLogDir)) {
+        if (!/^[0-9a-f]{32}\.log$/.test(name) || this.running.has(name.slice(0, 32))) continue;
+        const file = `${jobLogDir}/${name}`;
+        const { mtimeMs } = await fs.promises.stat(file);
+        if (now - mtimeMs > keepMs) {
+          await fs.promises.rm(file, { force: true });
+          deleted++;
+        }
+      }
+    } catch (err) {
+      this.log(`could not clean job logs: ${(err as Error).message}`);
+    }
+    return deleted;
   }
 
   /** Stops taking jobs. Job processes keep running: they do not depend on this server. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.logSweeper) clearInterval(this.logSweeper);
     for (const job of this.running.values()) {
       clearTimeout(job.timeout);
       if (job.killTimer) clearTimeout(job.killTimer);

@@ -95,3 +95,20 @@ test("with JOB_QUEUE_MAX jobs waiting, POST /count answers 503 with Retry-After 
   for (const id of [waiting, running]) await app.post(`/jobs/${id}/cancel`, "");
   await app.waitForState(running, "cancelled");
 });
+
+test("job logs older than the longest retention are deleted, newer ones kept", async (t) => {
+  const app = await startApp({ redisUrl: redis.url, name: "logs", env: { JOB_TTL_SUCCEEDED_S: "60", JOB_TTL_FAILED_S: "120" } });
+  t.teardown(() => app.close());
+  const fs = await import("node:fs");
+  const old = `${app.logDir}/${"a".repeat(32)}.log`;
+  const fresh = `${app.logDir}/${"b".repeat(32)}.log`;
+  const other = `${app.logDir}/notes.txt`;
+  for (const f of [old, fresh, other]) fs.writeFileSync(f, "x\n");
+  const past = new Date(Date.now() - 121_000);
+  fs.utimesSync(old, past, past);
+  fs.utimesSync(other, past, past);
+  t.is(await app.supervisor.deleteOldLogs(), 1);
+  t.false(fs.existsSync(old));
+  t.true(fs.existsSync(fresh));
+  t.true(fs.existsSync(other), "only job logs are touched");
+});
