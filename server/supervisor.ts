@@ -130,7 +130,7 @@ export class Supervisor {
       do {
         this.pumpAgain = false;
         while (!this.closed && this.running.size < this.options.config.jobConcurrency) {
-          const claimed = await this.options.store.claim(this.instanceId, this.leaseMs);
+          const claimed = await this.options.store.claim(this.instanceId, this.leaseMs + START_GRACE_MS);
           if (!claimed) break;
           this.startProcess(claimed.id, claimed.type);
         }

@@ -1,20 +1,14 @@
 import test from "ava";
-import { startRedis, type TestRedis } from "./helpers/redis.ts";
+import { usePrivateRedis } from "./helpers/redis.ts";
 import { startApp } from "./helpers/app.ts";
 import { jobProcesses } from "./helpers/procs.ts";
 import { waitFor } from "./helpers/wait.ts";
 
-let redis: TestRedis;
-test.before(async () => {
-  redis = await startRedis();
-});
-test.after.always(async () => {
-  await redis?.close();
-});
+const fileRedis = usePrivateRedis(test);
 
 test("a burst of 200 jobs with JOB_CONCURRENCY=4 all succeed, never more than 4 processes at once", async (t) => {
   t.timeout(120_000);
-  const app = await startApp({ redisUrl: redis.url, name: "burst", env: { JOB_CONCURRENCY: "4" } });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "burst", env: { JOB_CONCURRENCY: "4" } });
   t.teardown(() => app.close());
   const ids = new Set<string>();
   let most = 0;

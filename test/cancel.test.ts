@@ -1,21 +1,15 @@
 import test from "ava";
-import { startRedis, type TestRedis } from "./helpers/redis.ts";
-import { fixtureScript, startApp } from "./helpers/app.ts";
+import { usePrivateRedis } from "./helpers/redis.ts";
+import { fixtureScript, LONG_COUNT, startApp } from "./helpers/app.ts";
 import { isAlive } from "./helpers/procs.ts";
 import { waitFor } from "./helpers/wait.ts";
 
-let redis: TestRedis;
-test.before(async () => {
-  redis = await startRedis();
-});
-test.after.always(async () => {
-  await redis?.close();
-});
+const fileRedis = usePrivateRedis(test);
 
-const long = { start: "1", end: "1000", increment: "1" };
+const long = LONG_COUNT;
 
 test("a queued job is cancelled at once, shows its place in line before, and never starts", async (t) => {
-  const app = await startApp({ redisUrl: redis.url, name: "cancel-queued", env: { JOB_CONCURRENCY: "1", COUNT_STEP_DELAY_MS: "200" } });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "cancel-queued", env: { JOB_CONCURRENCY: "1", COUNT_STEP_DELAY_MS: "200" } });
   t.teardown(() => app.close());
   const busy = await app.submit(long);
   await app.waitForState(busy, "running");
@@ -41,7 +35,7 @@ test("a queued job is cancelled at once, shows its place in line before, and nev
 });
 
 test("a running job stops cleanly at its next report when cancelled, from a JSON client too", async (t) => {
-  const app = await startApp({ redisUrl: redis.url, name: "cancel-running", env: { COUNT_STEP_DELAY_MS: "300" } });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "cancel-running", env: { COUNT_STEP_DELAY_MS: "300" } });
   t.teardown(() => app.close());
   const id = await app.submit(long);
   const running = await app.waitForState(id, "running");
@@ -59,10 +53,10 @@ test("a running job stops cleanly at its next report when cancelled, from a JSON
 
 test("a job that ignores its cancel request is killed after the grace period and still ends cancelled", async (t) => {
   const app = await startApp({
-    redisUrl: redis.url,
+    redisUrl: fileRedis.redis.url,
     name: "cancel-ignored",
     script: fixtureScript("ignore-cancel"),
-    env: { JOB_CANCEL_GRACE_MS: "300", JOB_HEARTBEAT_MS: "100" },
+    env: { JOB_CANCEL_GRACE_MS: "300" },
   });
   t.teardown(() => app.close());
   const id = await app.submit(long);
@@ -77,7 +71,7 @@ test("a job that ignores its cancel request is killed after the grace period and
 });
 
 test("cancelling a finished job changes nothing and answers 409", async (t) => {
-  const app = await startApp({ redisUrl: redis.url, name: "cancel-finished" });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "cancel-finished" });
   t.teardown(() => app.close());
   const id = await app.submit({ start: "1", end: "3", increment: "1" });
   const before = await app.waitForState(id, "succeeded");

@@ -1,19 +1,13 @@
 import test from "ava";
-import { startRedis, type TestRedis } from "./helpers/redis.ts";
+import { usePrivateRedis } from "./helpers/redis.ts";
 import { fixtureScript, startApp } from "./helpers/app.ts";
 
-let redis: TestRedis;
-test.before(async () => {
-  redis = await startRedis();
-});
-test.after.always(async () => {
-  await redis?.close();
-});
+const fileRedis = usePrivateRedis(test);
 
 const form = { start: "1", end: "100", increment: "1" };
 
 test("a job script that crashes ends failed with its exit code and the last lines it wrote", async (t) => {
-  const app = await startApp({ redisUrl: redis.url, name: "crash", script: fixtureScript("crash") });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "crash", script: fixtureScript("crash") });
   t.teardown(() => app.close());
   const job = await app.waitForState(await app.submit(form), "failed");
   t.is(job.exitCode, 1);
@@ -28,7 +22,7 @@ test("a job script that crashes ends failed with its exit code and the last line
 });
 
 test("a job script that exits non-zero without recording its end ends failed with that code", async (t) => {
-  const app = await startApp({ redisUrl: redis.url, name: "exit", script: fixtureScript("exit-code") });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "exit", script: fixtureScript("exit-code") });
   t.teardown(() => app.close());
   const job = await app.waitForState(await app.submit(form), "failed");
   t.is(job.exitCode, 3);
@@ -36,7 +30,7 @@ test("a job script that exits non-zero without recording its end ends failed wit
 });
 
 test("a job script's own error is recorded with its message", async (t) => {
-  const app = await startApp({ redisUrl: redis.url, name: "throws", script: fixtureScript("throws") });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "throws", script: fixtureScript("throws") });
   t.teardown(() => app.close());
   const job = await app.waitForState(await app.submit(form), "failed");
   t.is(job.error, "fixture: the input could not be processed");
@@ -46,12 +40,12 @@ test("a job script's own error is recorded with its message", async (t) => {
 });
 
 test("a job killed with SIGKILL while its server runs ends failed with the signal within a second", async (t) => {
-  const app = await startApp({ redisUrl: redis.url, name: "sigkill", env: { COUNT_STEP_DELAY_MS: "200" } });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "sigkill", env: { COUNT_STEP_DELAY_MS: "200" } });
   t.teardown(() => app.close());
   const id = await app.submit(form);
   const running = await app.waitForState(id, "running");
   process.kill(running.pid!, "SIGKILL");
-  const job = await app.waitForState(id, "failed", 1000);
+  const job = await app.waitForState(id, "failed", 1000); // the budget: recorded within a second
   t.is(job.signal, "SIGKILL");
   t.is(job.exitCode, null);
   t.is(job.error, "The job's process was killed by SIGKILL.");

@@ -1,21 +1,15 @@
 import test from "ava";
-import { startRedis, type TestRedis } from "./helpers/redis.ts";
-import { fixtureScript, startApp } from "./helpers/app.ts";
+import { usePrivateRedis } from "./helpers/redis.ts";
+import { fixtureScript, LONG_COUNT, startApp } from "./helpers/app.ts";
 import { isAlive } from "./helpers/procs.ts";
 import { waitFor } from "./helpers/wait.ts";
 
-let redis: TestRedis;
-test.before(async () => {
-  redis = await startRedis();
-});
-test.after.always(async () => {
-  await redis?.close();
-});
+const fileRedis = usePrivateRedis(test);
 
-const long = { start: "1", end: "1000", increment: "1" };
+const long = LONG_COUNT;
 
 test("a job stopped past its lease is declared lost, and its late writes are refused when it continues", async (t) => {
-  const app = await startApp({ redisUrl: redis.url, name: "sigstop", env: { JOB_HEARTBEAT_MS: "100", COUNT_STEP_DELAY_MS: "50" } });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "sigstop", env: { JOB_HEARTBEAT_MS: "300", COUNT_STEP_DELAY_MS: "50" } });
   t.teardown(() => app.close());
   const id = await app.submit(long);
   const running = await app.waitForState(id, "running");
@@ -35,7 +29,7 @@ test("a job stopped past its lease is declared lost, and its late writes are ref
 test("reading a job whose lease has expired records it lost at once", async (t) => {
   // The hang fixture blocks its event loop: no heartbeat. No sweep runs in
   // this app (its supervisor is closed), so only the read can notice.
-  const app = await startApp({ redisUrl: redis.url, name: "lease-read", script: fixtureScript("hang"), env: { JOB_HEARTBEAT_MS: "100" } });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "lease-read", script: fixtureScript("hang"), env: { JOB_HEARTBEAT_MS: "500" } });
   t.teardown(() => app.close());
   const id = await app.submit(long);
   const running = await app.waitForState(id, "running");
@@ -53,7 +47,7 @@ test("reading a job whose lease has expired records it lost at once", async (t) 
 });
 
 test("the status page says when the job last reported", async (t) => {
-  const app = await startApp({ redisUrl: redis.url, name: "last-update", env: { COUNT_STEP_DELAY_MS: "300" } });
+  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "last-update", env: { COUNT_STEP_DELAY_MS: "300" } });
   t.teardown(() => app.close());
   const id = await app.submit({ start: "1", end: "5", increment: "1" });
   await app.waitForState(id, "running");

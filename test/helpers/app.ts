@@ -30,6 +30,9 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** A count that runs long enough to watch, cancel or kill. */
+export const LONG_COUNT: Record<string, string> = { start: "1", end: "1000", increment: "1" };
+
 export function uniquePrefix(name: string): string {
   return `t-${name}-${crypto.randomBytes(3).toString("hex")}`;
 }

@@ -99,3 +99,18 @@ export async function keysUnder(client: Redis, prefix: string): Promise<string[]
   } while (cursor !== "0");
   return keys;
 }
+
+/**
+ * Registers before/after hooks that start a private redis-server for the
+ * test file and stop it at the end; the server is on `.redis` once tests run.
+ */
+export function usePrivateRedis(test: import("ava").TestFn, options: { appendonly?: boolean } = {}): { redis: TestRedis } {
+  const holder = {} as { redis: TestRedis };
+  test.before(async () => {
+    holder.redis = await startRedis(options);
+  });
+  test.after.always(async () => {
+    await holder.redis?.close();
+  });
+  return holder;
+}
