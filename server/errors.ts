@@ -26,7 +26,7 @@ export class HttpError extends Error {
 }
 
 const TITLES: Record<number, string> = {
-  400: "Check the address",
+  400: "Bad request",
   403: "Request refused",
   404: "Page not found",
   405: "Method not allowed",
@@ -67,7 +67,9 @@ function describe(err: unknown): { status: number; message: string; options: Htt
   if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
     const status = e.status;
     const message =
-      status === 413
+      status === 400
+        ? "The request could not be read: send the form fields start, end and increment."
+        : status === 413
         ? "The form sent more data than this page accepts."
         : status === 415
           ? "Send the form as application/x-www-form-urlencoded or JSON."

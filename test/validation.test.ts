@@ -131,3 +131,19 @@ test.serial("POST /count with valid input answers 303 to the job's page", async 
   await redis.client.del(...(await keysUnder(redis.client, app.prefix)));
   fs.rmSync(`${app.logDir}/${id}.log`);
 });
+
+const unreadable: [string, string][] = [
+  ["broken JSON", "{bad"],
+  ["a JSON array", "[1,2]"],
+  ["JSON null", "null"],
+];
+for (const [what, body] of unreadable) {
+  test.serial(`a body of ${what} answers 400 with a plain message and changes nothing`, async (t) => {
+    const res = await app.post("/count", body, { "Content-Type": "application/json" });
+    t.is(res.status, 400);
+    const html = await res.text();
+    t.regex(html, /could not be read/);
+    t.notRegex(html, /Unexpected token|at position|SyntaxError/);
+    await nothingHappened(t);
+  });
+}

@@ -60,7 +60,7 @@ export function countRoutes({ store, config, supervisor }: AppDeps): Router {
     bodyParser({ enableTypes: ["form", "json"], formLimit: "2kb", jsonLimit: "2kb", encoding: "utf-8" }),
     async (ctx: Context) => {
       const body = (ctx.request.body ?? {}) as Record<string, unknown>;
-      if (typeof body !== "object" || Array.isArray(body)) throw new HttpError(400, "Send the form fields start, end and increment.");
+      if (typeof body !== "object" || Array.isArray(body)) throw new HttpError(400, "The request could not be read: send the form fields start, end and increment.");
       const input: CountInput = Object.fromEntries(COUNT_FIELDS.map((f) => [f, field(body[f])]));
       const check = checkCount(input, maxSteps);
       const wantsJson = ctx.accepts("html", "json") === "json";
