@@ -129,10 +129,17 @@ whenBrowser(test, () => {
           const failure = document.querySelector(".failure")!;
           const message = failure.querySelector(".failure-message")!;
           const log = failure.querySelector("pre")!;
-          return { messageFirst: Boolean(message.compareDocumentPosition(log) & Node.DOCUMENT_POSITION_FOLLOWING), message: message.textContent, log: log.textContent };
+          const facts = failure.querySelector(".tech-facts")!;
+          return {
+            messageFirst: Boolean(message.compareDocumentPosition(facts) & Node.DOCUMENT_POSITION_FOLLOWING),
+            message: message.textContent,
+            facts: facts.textContent,
+            log: log.textContent,
+          };
         });
         t.true(order.messageFirst, "the plain message comes before the technical detail");
-        t.regex(order.message ?? "", /exited with code 1/);
+        t.is(order.message, "The count stopped unexpectedly after 2 of 10 values.");
+        t.regex(order.facts ?? "", /exited with code 1\.[\s\S]*Exit code: 1/);
         t.regex(order.log ?? "", /very-long-path-segment/);
       },
     },
