@@ -25,10 +25,19 @@ export interface JobView {
   started: TimeView | null;
   finishedAt: TimeView | null;
   lastUpdate: string | null;
+  /** The form, filled in with this job's numbers. */
+  againUrl: string;
   cancellable: boolean;
   cancelRequested: boolean;
   results: number[];
   resultSummary: string | null;
+  /** More values than fit without scrolling: the list sits in a scrollable, focusable box. */
+  resultsScroll: boolean;
+  /** The widest value's size class ("w4" … "w17", in characters), so a grid column fits every value unbroken. */
+  resultWidth: string;
+  /** What the cancelled page says happened. */
+  cancelText: string | null;
+  /** A failure in plain words first (message), then what a developer needs (facts, the log tail). */
   failure: { message: string; facts: string[]; detail: string | null } | null;
 }
 
@@ -71,7 +80,45 @@ function countParams(job: JobRecord): { start: number; end: number; increment: n
   return typeof start === "number" && typeof end === "number" && typeof increment === "number" ? { start, end, increment } : null;
 }
 
-export function announcement(job: Pick<JobRecord, "state" | "done" | "total" | "error">): string {
+/** Column widths the stylesheet has for result values (characters, sign included). */
+const VALUE_WIDTHS = [4, 6, 8, 11, 14, 17];
+
+function widthClass(values: number[]): string {
+  const widest = values.reduce((max, v) => Math.max(max, String(v).length), 1);
+  return `w${VALUE_WIDTHS.find((w) => w >= widest) ?? VALUE_WIDTHS[VALUE_WIDTHS.length - 1]}`;
+}
+
+/**
+ * A failure in plain words. The recorded error is often written for
+ * developers ("The job's process exited with code 1.", "lost: …"): those
+ * become a sentence about the count, and the recorded text moves to the
+ * technical detail.
+ */
+export function plainFailure(job: Pick<JobRecord, "error" | "exitCode" | "signal" | "done" | "total">): { message: string; technical: string | null } {
+  const error = job.error ?? "";
+  const progress = `after ${job.done.toLocaleString("en-GB")} of ${plural(job.total, "value")}`;
+  if (error.startsWith("lost:")) {
+    return { message: `The count stopped responding ${progress}, so it was given up.`, technical: error };
+  }
+  if (job.exitCode !== null || job.signal || error.startsWith("The job's process")) {
+    return { message: `The count stopped unexpectedly ${progress}.`, technical: error || null };
+  }
+  if (error.startsWith("Timed out")) return { message: `The count took too long and was stopped ${progress}. ${error}`, technical: null };
+  if (error) return { message: `The count could not finish: ${error}`, technical: null };
+  return { message: `The count did not finish (${progress}).`, technical: null };
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+function cancelText(job: Pick<JobRecord, "done" | "total" | "startedAt">): string {
+  return job.startedAt === null && job.done === 0
+    ? `Cancelled before it started; nothing was counted.`
+    : `Cancelled after ${job.done.toLocaleString("en-GB")} of ${plural(job.total, "value")}.`;
+}
+
+export function announcement(job: Pick<JobRecord, "state" | "done" | "total" | "error" | "exitCode" | "signal" | "startedAt">): string {
   switch (job.state) {
     case "queued":
       return "Waiting to start.";
@@ -80,9 +127,9 @@ export function announcement(job: Pick<JobRecord, "state" | "done" | "total" | "
     case "succeeded":
       return `Finished: ${plural(job.done, "value")} counted.`;
     case "failed":
-      return `Failed: ${job.error ?? "the job did not finish."}`;
+      return `Failed: ${lowerFirst(plainFailure(job).message)}`;
     case "cancelled":
-      return `Cancelled after ${job.done} of ${plural(job.total, "value")}.`;
+      return cancelText(job);
   }
 }
 
@@ -90,7 +137,9 @@ export function jobView(job: JobRecord): JobView {
   const p = countParams(job);
   const finished = isTerminal(job.state);
   const url = `/jobs/${job.id}`;
+  const failure = job.state === "failed" ? plainFailure(job) : null;
   const facts: string[] = [];
+  if (failure?.technical) facts.push(`Recorded error: ${failure.technical}`);
   if (job.exitCode !== null) facts.push(`Exit code: ${job.exitCode}`);
   if (job.signal) facts.push(`Signal: ${job.signal}`);
   if (job.pid !== null) facts.push(`Process: ${job.pid}${job.host ? ` on ${job.host}` : ""}`);
@@ -113,6 +162,7 @@ export function jobView(job: JobRecord): JobView {
     started: time(job.startedAt),
     finishedAt: time(job.finishedAt),
     lastUpdate: job.updatedAt !== null ? ago(job.readAt - job.updatedAt) : null,
+    againUrl: p ? `/count/${p.start}/${p.end}?increment=${p.increment}` : "/",
     cancellable: !finished,
     cancelRequested: job.cancelRequestedAt !== null,
     results: finished ? job.results : [],
@@ -120,9 +170,9 @@ export function jobView(job: JobRecord): JobView {
       job.state === "succeeded" && p
         ? `${plural(job.results.length, "value")}, from ${job.results[0] ?? p.start} to ${job.results[job.results.length - 1] ?? p.end} by ${p.increment}.`
         : null,
-    failure:
-      job.state === "failed"
-        ? { message: job.error ?? "The job did not finish.", facts, detail: job.detail }
-        : null,
+    resultsScroll: finished && job.results.length > 10,
+    resultWidth: widthClass(finished ? job.results : []),
+    cancelText: job.state === "cancelled" ? cancelText(job) : null,
+    failure: failure ? { message: failure.message, facts, detail: job.detail } : null,
   };
 }

@@ -1,0 +1,213 @@
+// Every page and job state, checked in Chromium: axe-core (WCAG 2.2 AA) in
+// light and dark, nothing scrolls sideways at 320 CSS px or with text at 200%
+// in 640 px, no motion when reduced motion is asked for, no CSP violation or
+// console error; and a screenshot of each, in test-results/screenshots.
+import test from "ava";
+import type { Browser, BrowserContextOptions, Page } from "playwright-core";
+import { startRedis, type TestRedis } from "../helpers/redis.ts";
+import { fixtureScript, startApp, type TestApp } from "../helpers/app.ts";
+import { describeViolations, launchBrowser, motion, ProblemWatch, runAxe, screenshot, sidewaysOverflow, whenBrowser } from "./support.ts";
+
+whenBrowser(test, () => {
+  let browser: Browser;
+  let redis: TestRedis;
+  /** A Redis of its own for the 503 page: stopping it must not disturb the other apps. */
+  let lostRedis: TestRedis;
+  let fast: TestApp;
+  let slow: TestApp;
+  let crashing: TestApp;
+  let lost: TestApp;
+  const ids = { running: "", queued: "", cancelled: "", succeeded: "", thousand: "", failed: "" };
+  const counts: string[] = [];
+
+  test.before(async () => {
+    [browser, redis, lostRedis] = await Promise.all([launchBrowser(), startRedis(), startRedis()]);
+    [fast, slow, crashing, lost] = await Promise.all([
+      startApp({ redisUrl: redis.url, name: "pages-fast" }),
+      // One slot, taken by a long count: the next job waits in the queue.
+      startApp({ redisUrl: redis.url, name: "pages-slow", env: { COUNT_STEP_DELAY_MS: "1000", JOB_CONCURRENCY: "1" } }),
+      startApp({ redisUrl: redis.url, name: "pages-crash", script: fixtureScript("crash-long-line") }),
+      startApp({ redisUrl: lostRedis.url, name: "pages-lost" }),
+    ]);
+    ids.running = await slow.submit({ start: "1", end: "1000", increment: "1" });
+    await slow.waitForState(ids.running, "running");
+    ids.queued = await slow.submit({ start: "1", end: "10", increment: "1" });
+    ids.cancelled = await slow.submit({ start: "5", end: "50", increment: "5" });
+    const cancel = await slow.post(`/jobs/${ids.cancelled}/cancel`, {});
+    if (cancel.status !== 303) throw new Error(`cancel answered ${cancel.status}`);
+    ids.succeeded = await fast.submit({ start: "1", end: "10", increment: "1" });
+    // 1000 values of up to 17 characters each: the widest results there are.
+    ids.thousand = await fast.submit({ start: "-9007199254740991", end: "9007199254740991", increment: "18032430940422" });
+    ids.failed = await crashing.submit({ start: "1", end: "10", increment: "1" });
+    await Promise.all([
+      slow.waitForState(ids.cancelled, "cancelled"),
+      fast.waitForState(ids.succeeded, "succeeded"),
+      fast.waitForState(ids.thousand, "succeeded", 20_000),
+      crashing.waitForState(ids.failed, "failed"),
+    ]);
+  });
+
+  test.after.always(async () => {
+    if (counts.length > 0) console.log(`axe violations per page and state:\n${counts.sort().map((c) => `  ${c}`).join("\n")}`);
+    await browser?.close();
+    await Promise.all([fast?.close(), slow?.close(), crashing?.close(), lost?.close()]);
+    await Promise.all([redis?.close(), lostRedis?.close()]);
+  });
+
+  interface Scenario {
+    name: string;
+    title: string;
+    status: number;
+    open(page: Page): Promise<string>;
+    /** Extra checks in the light, 1280 px wide context. */
+    check?(page: Page, t: import("ava").ExecutionContext): Promise<void>;
+    around?: { before(): Promise<void>; after(): Promise<void> };
+  }
+
+  const visit = (app: () => TestApp, path: () => string) => async (page: Page) => {
+    const url = app().url + path();
+    await page.goto(url);
+    return url;
+  };
+
+  const scenarios: Scenario[] = [
+    { name: "home", title: "the start page", status: 200, open: visit(() => fast, () => "/") },
+    {
+      name: "form-errors",
+      title: "the form sent back with errors",
+      status: 422,
+      async open(page) {
+        await page.goto(fast.url + "/");
+        await page.fill("#start", "one");
+        await page.fill("#increment", "0");
+        await Promise.all([page.waitForURL(`${fast.url}/count`), page.click("button[type=submit]")]);
+        return `${fast.url}/count`;
+      },
+      async check(page, t) {
+        t.is(await page.locator(".error-summary li").count(), 2);
+        t.is(await page.evaluate(() => document.activeElement?.className), "error-summary", "the error summary has focus");
+        t.regex(await page.title(), /^Error: /);
+      },
+    },
+    { name: "job-queued", title: "a queued job", status: 200, open: visit(() => slow, () => `/jobs/${ids.queued}`) },
+    { name: "job-running", title: "a running job", status: 200, open: visit(() => slow, () => `/jobs/${ids.running}`) },
+    {
+      name: "job-succeeded",
+      title: "a finished job",
+      status: 200,
+      open: visit(() => fast, () => `/jobs/${ids.succeeded}`),
+      async check(page, t) {
+        t.is(await page.locator(".values li").count(), 10);
+        t.regex(await page.locator(".result-summary").innerText(), /10 values, from 1 to 10 by 1/);
+      },
+    },
+    {
+      name: "job-succeeded-1000",
+      title: "a finished job with 1000 long values",
+      status: 200,
+      open: visit(() => fast, () => `/jobs/${ids.thousand}`),
+      async check(page, t) {
+        const layout = await page.evaluate(() => {
+          const list = document.querySelector(".values")!;
+          const items = Array.from(list.querySelectorAll("li"));
+          const columns = new Set(items.map((li) => Math.round(li.getBoundingClientRect().left))).size;
+          return { items: items.length, columns, page: document.documentElement.scrollHeight, lineWidth: list.getBoundingClientRect().width };
+        });
+        t.is(layout.items, 1000);
+        t.true(layout.columns >= 3, `values in ${layout.columns} columns`);
+        t.true(layout.page < 2500, `the page is ${layout.page} px tall`);
+        t.true(layout.lineWidth <= 1280, `the list is ${layout.lineWidth} px wide`);
+      },
+    },
+    {
+      name: "job-failed",
+      title: "a failed job",
+      status: 200,
+      open: visit(() => crashing, () => `/jobs/${ids.failed}`),
+      async check(page, t) {
+        const order = await page.evaluate(() => {
+          const failure = document.querySelector(".failure")!;
+          const message = failure.querySelector(".failure-message")!;
+          const log = failure.querySelector("pre")!;
+          const facts = failure.querySelector(".tech-facts")!;
+          return {
+            messageFirst: Boolean(message.compareDocumentPosition(facts) & Node.DOCUMENT_POSITION_FOLLOWING),
+            message: message.textContent,
+            facts: facts.textContent,
+            log: log.textContent,
+          };
+        });
+        t.true(order.messageFirst, "the plain message comes before the technical detail");
+        t.is(order.message, "The count stopped unexpectedly after 2 of 10 values.");
+        t.regex(order.facts ?? "", /exited with code 1\.[\s\S]*Exit code: 1/);
+        t.regex(order.log ?? "", /very-long-path-segment/);
+      },
+    },
+    { name: "job-cancelled", title: "a cancelled job", status: 200, open: visit(() => slow, () => `/jobs/${ids.cancelled}`) },
+    { name: "not-found", title: "the job-not-found page", status: 404, open: visit(() => fast, () => `/jobs/${"0".repeat(32)}`) },
+    { name: "page-not-found", title: "the page-not-found page", status: 404, open: visit(() => fast, () => "/no/such/page") },
+    {
+      name: "unavailable",
+      title: "the page shown while Redis is down",
+      status: 503,
+      open: visit(() => lost, () => `/jobs/${"a".repeat(32)}`),
+      around: { before: () => lostRedis.stop(), after: () => lostRedis.start() },
+    },
+  ];
+
+  /** Pauses htmx polling so the page holds still while it is inspected. */
+  async function holdStill(page: Page): Promise<void> {
+    await page.evaluate(() => document.body.addEventListener("htmx:beforeRequest", (e) => e.preventDefault()));
+    await page.waitForFunction(() => !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling"), undefined, { timeout: 5000 });
+  }
+
+  const modes: { suffix: string; options: BrowserContextOptions; textZoom?: boolean }[] = [
+    { suffix: "", options: { viewport: { width: 1280, height: 900 }, reducedMotion: "reduce" } },
+    { suffix: "-dark", options: { viewport: { width: 1280, height: 900 }, colorScheme: "dark" } },
+    { suffix: "-320", options: { viewport: { width: 320, height: 640 } } },
+    { suffix: "-640-text200", options: { viewport: { width: 640, height: 800 } }, textZoom: true },
+  ];
+
+  for (const scenario of scenarios) {
+    test(`${scenario.title} passes axe in light and dark, fits 320 px and 200% text, and holds still`, async (t) => {
+      await scenario.around?.before();
+      try {
+        for (const mode of modes) {
+          const context = await browser.newContext(mode.options);
+          const watch = await ProblemWatch.on(context);
+          try {
+            const page = await context.newPage();
+            let status = 0;
+            page.on("response", (res) => {
+              if (res.request().isNavigationRequest() && res.request().frame() === page.mainFrame()) status = res.status();
+            });
+            const url = await scenario.open(page);
+            t.is(status, scenario.status, `status of ${url}`);
+            await holdStill(page);
+            if (mode.textZoom) await page.evaluate(() => (document.documentElement.style.fontSize = "200%"));
+            const label = `${scenario.name}${mode.suffix}`;
+            await screenshot(page, label);
+
+            if (!mode.textZoom) {
+              const violations = await runAxe(page);
+              counts.push(`${label}: ${violations.length}`);
+              t.deepEqual(violations, [], `${label}:\n${describeViolations(violations)}`);
+            }
+            if (mode.suffix === "-320" || mode.textZoom) {
+              const { overflow, culprits } = await sidewaysOverflow(page);
+              t.true(overflow <= 0, `${label} scrolls sideways by ${overflow} px: ${culprits.join("; ")}`);
+            }
+            if (mode.options.reducedMotion === "reduce") t.deepEqual(await motion(page), [], `${label} moves`);
+            if (mode.suffix === "" && scenario.check) await scenario.check(page, t);
+            t.deepEqual(watch.cspViolations, [], `${label}: CSP violations`);
+            t.deepEqual(watch.consoleErrors, [], `${label}: console errors`);
+          } finally {
+            await context.close();
+          }
+        }
+      } finally {
+        await scenario.around?.after();
+      }
+    });
+  }
+});

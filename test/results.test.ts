@@ -1,0 +1,71 @@
+import test from "ava";
+import { startRedis, type TestRedis } from "./helpers/redis.ts";
+import { startApp, type TestApp } from "./helpers/app.ts";
+
+let redis: TestRedis;
+let app: TestApp;
+let id: string;
+
+test.before(async () => {
+  redis = await startRedis();
+  app = await startApp({ redisUrl: redis.url, name: "results" });
+  id = await app.submit({ start: "-2", end: "7", increment: "3" });
+  await app.waitForState(id, "succeeded");
+});
+test.after.always(async () => {
+  await app?.close();
+  await redis?.close();
+});
+
+test("the JSON download is an attachment named after the job, with the parameters and values", async (t) => {
+  const res = await app.get(`/jobs/${id}/result.json`);
+  t.is(res.status, 200);
+  t.is(res.headers.get("content-type"), "application/json; charset=utf-8");
+  t.is(res.headers.get("content-disposition"), `attachment; filename="count-${id}.json"`);
+  t.deepEqual(await res.json(), { id, params: { start: -2, end: 7, increment: 3 }, results: [-2, 1, 4, 7] });
+});
+
+test("the CSV download is an attachment with a header row and one row per value, CRLF line ends", async (t) => {
+  const res = await app.get(`/jobs/${id}/result.csv`);
+  t.is(res.status, 200);
+  t.is(res.headers.get("content-type"), "text/csv; charset=utf-8");
+  t.is(res.headers.get("content-disposition"), `attachment; filename="count-${id}.csv"`);
+  t.is(await res.text(), "index,value\r\n1,-2\r\n2,1\r\n3,4\r\n4,7\r\n");
+});
+
+test("downloads are not cached", async (t) => {
+  t.is((await app.get(`/jobs/${id}/result.csv`)).headers.get("cache-control"), "no-store");
+  t.is((await app.get(`/jobs/${id}/result.json`)).headers.get("cache-control"), "no-store");
+});
+
+test("downloads are refused with 409 while a job waits and after it is cancelled", async (t) => {
+  // An instance that takes no jobs: what is submitted stays queued.
+  const idle = await startApp({ redisUrl: redis.url, name: "results-idle" });
+  await idle.supervisor.close();
+  try {
+    const waiting = await idle.submit({ start: "1", end: "5", increment: "1" });
+    for (const [state, before] of [["queued", async () => {}], ["cancelled", () => idle.post(`/jobs/${waiting}/cancel`, {})]] as const) {
+      await before();
+      for (const ext of ["json", "csv"]) {
+        const res = await idle.get(`/jobs/${waiting}/result.${ext}`, { Accept: "application/json" });
+        t.is(res.status, 409, `${ext} while ${state}`);
+        t.is((await res.json()).error, `The results can be downloaded once the job has succeeded; it is ${state}.`);
+      }
+    }
+  } finally {
+    await idle.close();
+  }
+});
+
+test("downloads of a job that does not exist answer 404", async (t) => {
+  for (const path of [`/jobs/${"f".repeat(32)}/result.json`, `/jobs/${"f".repeat(32)}/result.csv`, "/jobs/not-an-id/result.csv"]) {
+    t.is((await app.get(path)).status, 404, path);
+  }
+});
+
+test("the status page links both downloads", async (t) => {
+  const html = await (await app.get(`/jobs/${id}`)).text();
+  t.true(html.includes(`href="/jobs/${id}/result.csv"`));
+  t.true(html.includes(`href="/jobs/${id}/result.json"`));
+  t.true(html.includes("4 values, from -2 to 7 by 3."));
+});
