@@ -82,6 +82,9 @@ export class Supervisor {
       return this.pumping;
     }
     this.pumping = (async () => {
+      // Yield first: with every slot busy the body would otherwise finish (and
+      // clear this.pumping) before this.pumping is assigned, blocking every later pump.
+      await null;
       try {
         do {
           this.pumpAgain = false;
