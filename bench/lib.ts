@@ -49,11 +49,11 @@ async function untilHttpAnswers(url: string, child: ChildProcess, log: string): 
 }
 
 /** The app as `npm start` runs it: node build/server/main.js, in its own process. */
-export async function startApp(env: Record<string, string>, dir: string, name: string): Promise<Proc> {
+export async function startApp(env: Record<string, string>, dir: string, name: string, nodeArgs: string[] = []): Promise<Proc> {
   const port = await freePort();
   const log = path.join(dir, `${name}.log`);
   const fd = fs.openSync(log, "a");
-  const child = spawn(process.execPath, [path.join(ROOT, "build/server/main.js")], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, "build/server/main.js")], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOST: "127.0.0.1", PORT: String(port), ...env },
     stdio: ["ignore", fd, fd],
