@@ -24,11 +24,13 @@ export function logFileFor(logDir: string, id: string): string {
 }
 
 /**
- * Node flags for a job script: its V8 startup snapshot when the build made
- * one (build/jobs/<type>.blob next to build/jobs/<type>.js), else none.
+ * Node flags for a job script: its V8 startup snapshot when the build made one
+ * for this node binary (build/jobs/<type>.<node version>.blob next to
+ * build/jobs/<type>.js; see jobs/snapshot.ts), else none. The process then
+ * still shows as `node --snapshot-blob <blob> <script> <id>`.
  */
 export function jobNodeArgs(script: string): string[] {
-  const blob = script.replace(/\.js$/, ".blob");
+  const blob = script.replace(/\.js$/, `.${process.version}.blob`);
   return blob !== script && fs.existsSync(blob) ? ["--snapshot-blob", blob] : [];
 }
 
