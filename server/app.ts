@@ -13,6 +13,7 @@ import { sameOriginOnly, securityHeaders } from "./security.ts";
 import { STATIC_DIR } from "./paths.ts";
 import { countRoutes } from "./routes/count.ts";
 import { jobRoutes, statusFragment } from "./routes/jobs.ts";
+import { pollStore } from "./poll-redis.ts";
 import { healthRoutes } from "./routes/health.ts";
 
 export interface AppDeps {
@@ -55,6 +56,14 @@ function withFastStatus(app: Koa, deps: AppDeps): void {
   headers["Cache-Control"] = "no-store";
   headers["Content-Type"] = "text/html; charset=utf-8";
 
+  // Its own minimal Redis connection (see poll-redis.ts); ioredis if the URL needs TLS.
+  const reader =
+    pollStore(deps.config.redisUrl, {
+      prefix: deps.store.prefix,
+      ttlSucceededS: deps.config.jobTtlSucceededS,
+      ttlFailedS: deps.config.jobTtlFailedS,
+    })?.store ?? deps.store;
+
   const koaCallback = app.callback.bind(app);
   app.callback = () => {
     const koa = koaCallback() as (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -62,7 +71,7 @@ function withFastStatus(app: Koa, deps: AppDeps): void {
       const match = req.method === "GET" ? STATUS_URL.exec(req.url ?? "") : null;
       if (!match) return koa(req, res);
       const id = match[1]!;
-      return deps.store
+      return reader
         .read(id, "auto")
         .then((job) => {
           if (!job) return koa(req, res);
