@@ -88,10 +88,13 @@ export interface Load {
   p99: number;
   errors: number;
   non2xx: number;
+  /** CPU the server process spent per request (us), when its pid was given. */
+  cpuUsPerRequest: number;
 }
 
 /** autocannon against a list of paths (each connection cycles through them). */
-export async function load(url: string, paths: string[], { connections, seconds }: { connections: number; seconds: number }): Promise<Load> {
+export async function load(url: string, paths: string[], { connections, seconds, pid }: { connections: number; seconds: number; pid?: number }): Promise<Load> {
+  const cpuBefore = pid ? cpuMsOf(pid) : 0;
   const result = await autocannon({
     url,
     connections,
@@ -104,6 +107,7 @@ export async function load(url: string, paths: string[], { connections, seconds 
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    cpuUsPerRequest: pid ? ((cpuMsOf(pid) - cpuBefore) * 1000) / (result.requests.total || 1) : NaN,
   };
 }
 
@@ -116,6 +120,13 @@ export function memoryOf(pid: number): { pssKb: number; rssKb: number } | null {
   } catch {
     return null;
   }
+}
+
+/** CPU time (ms, user + system) a process has used so far, from /proc/<pid>/stat. */
+export function cpuMsOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks();
 }
 
 /** CPU time (ms) of this process' reaped children, from /proc/self/stat (cutime + cstime). */

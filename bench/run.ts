@@ -129,8 +129,8 @@ async function usedMemory(): Promise<number> {
 async function fragmentVsBare(app: Proc, bare: Proc, paths: string[]) {
   const pairs: { app: Load; bare: Load; ratio: number }[] = [];
   for (let i = 0; i < P.pairs; i++) {
-    const a = await load(app.url, paths, { connections: CONNECTIONS, seconds: P.seconds });
-    const b = await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: P.seconds });
+    const a = await load(app.url, paths, { connections: CONNECTIONS, seconds: P.seconds, pid: app.child.pid });
+    const b = await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: P.seconds, pid: bare.child.pid });
     if (a.errors > 0 || a.non2xx > 0) throw new Error(`status polls failed: ${a.errors} errors, ${a.non2xx} non-2xx`);
     pairs.push({ app: a, bare: b, ratio: a.rps / b.rps });
   }
@@ -140,6 +140,9 @@ async function fragmentVsBare(app: Proc, bare: Proc, paths: string[]) {
     appRps: median(pairs.map((p) => p.app.rps)),
     bareRps: median(pairs.map((p) => p.bare.rps)),
     appP99: median(pairs.map((p) => p.app.p99)),
+    // Less sensitive to other load on the machine than req/s: CPU per request of each server.
+    appCpuUs: median(pairs.map((p) => p.app.cpuUsPerRequest)),
+    bareCpuUs: median(pairs.map((p) => p.bare.cpuUsPerRequest)),
   };
 }
 
@@ -178,6 +181,7 @@ async function runningJobsPhase(): Promise<void> {
   rows.push({ id: "pss-per-job", measure: `PSS per running job (${P.running} running)`, value: pss, unit: "MiB", budget: "<= 16 MiB", met: pss <= 16 });
   rows.push({ id: "rss-per-job", measure: `RSS per running job (${P.running} running)`, value: rss, unit: "MiB", note: "shared pages counted in every process" });
   extra.serverRssMiB = serverMem ? serverMem.rssKb / 1024 : null;
+  extra.serverPssMiB = serverMem ? serverMem.pssKb / 1024 : null;
 
   // 1. Status fragment throughput over the running jobs, against a bare server of the same body size.
   const baseline = await fillFinished(store, BASELINE_FINISHED);
@@ -190,6 +194,7 @@ async function runningJobsPhase(): Promise<void> {
   log(`status fragment: ${size} bytes; ${P.pairs} pairs of ${P.seconds} s`);
   const before = await fragmentVsBare(app, bare, paths);
   const pageBefore = await pageLatency(app, baseline[0]!, P.pageRequests);
+  extra.fragmentBefore = before;
   rows.push({
     id: "fragment-rps",
     measure: `GET /jobs/:id/status, ${P.running} running jobs, ${CONNECTIONS} conns, ${P.seconds} s`,
@@ -199,7 +204,9 @@ async function runningJobsPhase(): Promise<void> {
     ratio: before.ratio,
     budget: ">= 0.4 x bare",
     met: before.ratio >= 0.4,
-    note: `median of ${P.pairs} alternating pairs; pair ratios ${before.pairs.map((p) => p.ratio.toFixed(3)).join(", ")}; p99 ${before.appP99} ms`,
+    note:
+      `median of ${P.pairs} alternating pairs; pair ratios ${before.pairs.map((p) => p.ratio.toFixed(3)).join(", ")}; p99 ${before.appP99} ms; ` +
+      `server CPU per request ${before.appCpuUs.toFixed(0)} us vs bare ${before.bareCpuUs.toFixed(0)} us (${(before.bareCpuUs / before.appCpuUs).toFixed(2)})`,
   });
 
   // 6. Growth: the same with many finished jobs stored.
@@ -212,6 +219,7 @@ async function runningJobsPhase(): Promise<void> {
   log(`stored ${P.growth} finished jobs in ${fillSeconds.toFixed(1)} s`);
   const after = await fragmentVsBare(app, bare, paths);
   const pageAfter = await pageLatency(app, baseline[0]!, P.pageRequests);
+  extra.fragmentAfter = after;
   const growth = after.ratio / before.ratio;
   rows.push({
     id: "growth-fragment",
@@ -222,7 +230,9 @@ async function runningJobsPhase(): Promise<void> {
     ratio: growth,
     budget: ">= 0.9 x (cost <= 10%)",
     met: growth >= 0.9,
-    note: `ratio of the bare-normalised throughputs (${after.ratio.toFixed(3)} / ${before.ratio.toFixed(3)}); raw ${(after.appRps / before.appRps).toFixed(3)}`,
+    note:
+      `ratio of the bare-normalised throughputs (${after.ratio.toFixed(3)} / ${before.ratio.toFixed(3)}); raw ${(after.appRps / before.appRps).toFixed(3)}; ` +
+      `server CPU per request ${after.appCpuUs.toFixed(0)} vs ${before.appCpuUs.toFixed(0)} us`,
   });
   rows.push({
     id: "growth-page",
