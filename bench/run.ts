@@ -192,6 +192,9 @@ async function runningJobsPhase(): Promise<void> {
   const bare = await startBare(size, tmp);
   procs.push(bare);
   log(`status fragment: ${size} bytes; ${P.pairs} pairs of ${P.seconds} s`);
+  // Warm-up (JIT, connections), not measured: the first pair would otherwise pay for it.
+  await load(app.url, paths, { connections: CONNECTIONS, seconds: Math.min(3, P.seconds) });
+  await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: 1 });
   const before = await fragmentVsBare(app, bare, paths);
   const pageBefore = await pageLatency(app, baseline[0]!, P.pageRequests);
   extra.fragmentBefore = before;
