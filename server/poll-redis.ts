@@ -8,7 +8,8 @@
 // ioredis and 8-11 us through this connection (command objects, the RESP3
 // decoder and per-reply buffers are most of the difference); the reply parser
 // below reads numbers from the bytes (a READ reply: 1.7-3 us instead of
-// 4.5-7.5 us with toString per line). See bench/README.md for the end result.
+// 4.5-7.5 us with toString per line). End to end (bench/profile.ts): server
+// CPU per poll 84-102 us -> 43-45 us, Redis' own CPU per poll 16-19 -> 13 us.
 //
 // It fails fast and never retries: a poll it cannot answer (Redis down,
 // timeout, a reply it does not expect, NOSCRIPT after a Redis restart) is
