@@ -3,6 +3,7 @@
 // nothing changed since the last one; `--fixtures` also builds the test
 // fixture job scripts.
 import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +20,8 @@ function newest(p) {
   return Math.max(stat.mtimeMs, ...fs.readdirSync(p).map((name) => newest(path.join(p, name))));
 }
 
-if (args.has("--if-needed") && fs.existsSync(stamp) && fs.existsSync(path.join(root, "static", "htmx.min.js"))) {
+// The stamp names the node version: job snapshots are built for one node binary.
+if (args.has("--if-needed") && fs.existsSync(stamp) && fs.existsSync(path.join(root, "static", "htmx.min.js")) && fs.readFileSync(stamp, "utf8").includes(` node ${process.version}`)) {
   const built = fs.statSync(stamp).mtimeMs;
   if (sources.every((s) => !fs.existsSync(path.join(root, s)) || newest(path.join(root, s)) <= built)) process.exit(0);
 }
@@ -32,6 +34,71 @@ const requireBanner = { js: 'import { createRequire as __cr } from "node:module"
 const jobEntries = fs.readdirSync(path.join(root, "jobs")).filter((f) => /^[a-z-]+\.ts$/.test(f) && isJobScript(f));
 function isJobScript(file) {
   return /^\s*await runJob\(/m.test(fs.readFileSync(path.join(root, "jobs", file), "utf8"));
+}
+
+/** build/jobs/<type>.<node version>.blob: server/launcher.ts starts the job from it when it exists. */
+export function snapshotBlob(type) {
+  return path.join(out, "jobs", `${type}.${process.version}.blob`);
+}
+
+/**
+ * A V8 startup snapshot of a job script: its bundle evaluated once, here,
+ * so that a job process starts from the saved heap instead of evaluating
+ * ioredis and the rest again (see jobs/snapshot.ts). A snapshot is specific to
+ * the node binary, hence the version in its name. If it cannot be built, jobs
+ * start from the plain bundle.
+ */
+async function buildSnapshot(file) {
+  const type = file.replace(/\.ts$/, "");
+  const entry = path.join(root, "jobs", file);
+  const bundle = path.join(out, "jobs", `${type}.snapshot.cjs`);
+  const blob = snapshotBlob(type);
+  for (const old of fs.readdirSync(path.join(out, "jobs")).filter((f) => f.startsWith(`${type}.`) && f.endsWith(".blob"))) {
+    fs.rmSync(path.join(out, "jobs", old));
+  }
+  await build({
+    ...common,
+    sourcemap: false,
+    format: "cjs",
+    minify: true,
+    entryPoints: [entry],
+    outfile: bundle,
+    plugins: [
+      {
+        name: "job-snapshot",
+        setup(b) {
+          // The job's runJob() registers the work as the snapshot's main function.
+          b.onResolve({ filter: /^\.\/kit\.ts$/ }, (args) => (args.importer === entry ? { path: path.join(root, "jobs/snapshot.ts") } : undefined));
+          // A CommonJS bundle has no top-level await; the stand-in runJob returns at once.
+          b.onLoad({ filter: /\.ts$/ }, (args) =>
+            args.path === entry ? { contents: fs.readFileSync(entry, "utf8").replace(/^(\s*)await runJob\(/m, "$1runJob("), loader: "ts" } : undefined,
+          );
+          // Node 20 cannot snapshot tls and tty ("Unknown external reference"):
+          // stand-ins load them on first use, in the started process. debug
+          // asks tty.isatty() while the snapshot is built: the answer is no
+          // (a job's output goes to its log file).
+          b.onResolve({ filter: /^(node:)?(tls|tty)$/ }, (args) => ({ path: args.path.replace(/^node:/, ""), namespace: "lazy-builtin" }));
+          b.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => ({
+            loader: "js",
+            contents: `
+              const v8 = require("node:v8");
+              let real = null;
+              const load = () => (real ??= process.getBuiltinModule(${JSON.stringify(args.path)}));
+              module.exports = new Proxy({}, {
+                get: (_, key) => (key === "isatty" && v8.startupSnapshot.isBuildingSnapshot() ? () => false : load()[key]),
+                has: (_, key) => key in load(),
+              });`,
+          }));
+        },
+      },
+    ],
+  });
+  try {
+    execFileSync(process.execPath, ["--snapshot-blob", blob, "--build-snapshot", bundle], { cwd: out, stdio: ["ignore", "ignore", "pipe"] });
+  } catch (err) {
+    fs.rmSync(blob, { force: true });
+    console.warn(`no startup snapshot for ${type} (jobs start from the plain bundle): ${String(err.stderr || err.message).trim().split("\n").slice(0, 5).join("\n")}`);
+  }
 }
 
 await Promise.all([
@@ -55,7 +122,9 @@ await Promise.all([
     }),
 ]);
 
+await Promise.all(jobEntries.map((file) => buildSnapshot(file)));
+
 fs.mkdirSync(path.join(root, "static"), { recursive: true });
 fs.copyFileSync(path.join(root, "node_modules/htmx.org/dist/htmx.min.js"), path.join(root, "static/htmx.min.js"));
-fs.writeFileSync(stamp, new Date().toISOString() + "\n");
+fs.writeFileSync(stamp, `${new Date().toISOString()} node ${process.version}\n`);
 console.log(`built ${jobEntries.length} job script(s) and the server in ${Date.now() - started} ms`);

@@ -10,7 +10,7 @@ export interface LaunchOptions {
   script: string;
   logDir: string;
   env: Record<string, string>;
-  /** Node flags before the script, e.g. a startup snapshot. */
+  /** Node flags before the script; by default jobNodeArgs(script). */
   nodeArgs?: string[];
 }
 
@@ -23,7 +23,18 @@ export function logFileFor(logDir: string, id: string): string {
   return path.join(logDir, `${id}.log`);
 }
 
-export function launch({ id, script, logDir, env, nodeArgs = [] }: LaunchOptions): Launched {
+/**
+ * Node flags for a job script: its V8 startup snapshot when the build made one
+ * for this node binary (build/jobs/<type>.<node version>.blob next to
+ * build/jobs/<type>.js; see jobs/snapshot.ts), else none. The process then
+ * still shows as `node --snapshot-blob <blob> <script> <id>`.
+ */
+export function jobNodeArgs(script: string): string[] {
+  const blob = script.replace(/\.js$/, `.${process.version}.blob`);
+  return blob !== script && fs.existsSync(blob) ? ["--snapshot-blob", blob] : [];
+}
+
+export function launch({ id, script, logDir, env, nodeArgs = jobNodeArgs(script) }: LaunchOptions): Launched {
   const logFile = logFileFor(logDir, id);
   const fd = fs.openSync(logFile, "a", 0o600);
   try {

@@ -7,6 +7,7 @@ import { formatDuration } from "../../jobs/format.ts";
 import { HttpError } from "../errors.ts";
 import { jobView } from "../job-view.ts";
 import type { AppDeps } from "../app.ts";
+import type { Renderer } from "../render.ts";
 
 /** htmx stops polling when a response has this status. */
 export const STOP_POLLING = 286;
@@ -34,6 +35,16 @@ export function jobJson(job: JobRecord) {
     error: job.error,
     detail: job.detail,
   };
+}
+
+/**
+ * The poll answer for a job: 200, or 286 (stop polling) once it has ended.
+ * shown: the ?shown= value(s) of the poll; only a change of state announces.
+ */
+export function statusFragment(renderer: Renderer, job: JobRecord, shown: unknown): { status: number; message?: string; body: string } {
+  const announce = typeof shown !== "string" || !JOB_STATES.includes(shown as JobState) || shown !== job.state;
+  const body = renderer.render("fragments/job-poll", { job: jobView(job), announce });
+  return isTerminal(job.state) ? { status: STOP_POLLING, message: "Finished", body } : { status: 200, body };
 }
 
 export function jobRoutes({ store, config, renderer }: AppDeps): Router {
@@ -74,17 +85,16 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
 
   // The fragment htmx polls. ?shown= is the state the page last announced:
   // only a change of state adds an out-of-band update of the live region.
+  // app.ts answers the common case (the job exists and Redis answers) before
+  // Koa, with the same headers; this route answers the rest (errors, HEAD).
   router.get("/status", async (ctx) => {
     ctx.state.kind = "fragment";
     const job = await load(ctx, "auto");
-    const shown = ctx.query.shown;
-    const announce = typeof shown !== "string" || !JOB_STATES.includes(shown as JobState) || shown !== job.state;
-    if (isTerminal(job.state)) {
-      ctx.status = STOP_POLLING;
-      ctx.message = "Finished";
-    }
+    const answer = statusFragment(renderer, job, ctx.query.shown);
+    ctx.status = answer.status;
+    if (answer.message) ctx.message = answer.message;
     ctx.type = "html";
-    ctx.body = renderer.render("fragments/job-poll", { job: jobView(job), announce });
+    ctx.body = answer.body;
   });
 
   router.post("/cancel", async (ctx) => {

@@ -1,0 +1,449 @@
+// npm run bench [-- --quick]
+//
+// Starts a private redis-server and the app as real processes (node
+// build/server/main.js), measures, prints one table and writes it to
+// bench/results/latest.json. Every figure stands next to a reference measured
+// in the same run, because this machine is shared and noisy: budgets are
+// ratios, or absolute figures that do not depend much on load.
+// Missed budgets are reported, not failures: the exit code is 0 whenever the
+// measurements ran.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Redis } from "ioredis";
+import { startRedis, type TestRedis } from "../test/helpers/redis.ts";
+import { waitFor } from "../test/helpers/wait.ts";
+import { jobEnvironment, loadConfig } from "../server/config.ts";
+import { jobNodeArgs, launch } from "../server/launcher.ts";
+import { jobScript, ROOT } from "../server/paths.ts";
+import { isTerminal, JobStore, type JobState } from "../jobs/store.ts";
+import { childrenCpuMs, killProcessesIn, load, median, memoryOf, quantile, sleep, startApp, startBare, type Load, type Proc } from "./lib.ts";
+
+const quick = process.argv.includes("--quick");
+const P = quick
+  ? { seconds: 1, pairs: 3, submits: 50, ttr: 8, cpuRuns: 3, burst: 200, growth: 10_000, pageRequests: 50, running: 20 }
+  : { seconds: 10, pairs: 3, submits: 200, ttr: 30, cpuRuns: 10, burst: 200, growth: 100_000, pageRequests: 200, running: 20 };
+const CONNECTIONS = 50;
+const BASELINE_FINISHED = 100;
+
+interface Row {
+  id: string;
+  measure: string;
+  value: number;
+  unit: string;
+  reference?: { label: string; value: number; unit: string };
+  ratio?: number;
+  budget?: string;
+  met?: boolean;
+  note?: string;
+}
+const rows: Row[] = [];
+const extra: Record<string, unknown> = {};
+const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-bench-"));
+const procs: Proc[] = [];
+let redis: TestRedis | null = null;
+let client: Redis | null = null;
+
+async function cleanup(): Promise<void> {
+  killProcessesIn(tmp);
+  for (const p of procs) await p.stop().catch(() => {});
+  killProcessesIn(tmp);
+  client?.disconnect();
+  await redis?.close().catch(() => {});
+  if (process.env.BENCH_KEEP) log(`kept ${tmp}`);
+  else fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- helpers
+
+function appEnv(prefix: string, extraEnv: Record<string, string>): Record<string, string> {
+  const logDir = path.join(tmp, prefix);
+  fs.mkdirSync(logDir, { recursive: true });
+  return { REDIS_URL: redis!.url, REDIS_PREFIX: prefix, JOB_LOG_DIR: logDir, NODE_ENV: "production", ...extraEnv };
+}
+
+function storeFor(prefix: string): JobStore {
+  return new JobStore(client!, { prefix, ttlSucceededS: 86_400, ttlFailedS: 604_800 });
+}
+
+async function submit(app: Proc, end = 5): Promise<string> {
+  const res = await fetch(`${app.url}/count`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ start: 1, end, increment: 1 }),
+  });
+  const body = (await res.json()) as { id?: string };
+  if (res.status !== 202 || !body.id) throw new Error(`POST /count answered ${res.status}: ${JSON.stringify(body)}`);
+  return body.id;
+}
+
+async function fields(store: JobStore, ids: string[], names: string[]): Promise<(string | null)[][]> {
+  const pipeline = client!.pipeline();
+  for (const id of ids) pipeline.hmget(store.jobKeys(id)[0], ...names);
+  const replies = (await pipeline.exec()) ?? [];
+  return replies.map(([err, value]) => {
+    if (err) throw err;
+    return value as (string | null)[];
+  });
+}
+
+async function untilAll(store: JobStore, ids: string[], done: (state: string | null, doneCount: number) => boolean, timeout: number, what: string) {
+  await waitFor(
+    async () => (await fields(store, ids, ["state", "done"])).every(([state, d]) => done(state ?? null, Number(d ?? 0))),
+    { timeout, interval: 20, message: what },
+  );
+}
+
+const terminal = (state: string | null) => state !== null && isTerminal(state as JobState);
+
+/** Finished 1..10 counts written through the store's own scripts: create, claim, start, report, finish. */
+async function fillFinished(store: JobStore, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  const host = os.hostname();
+  const values = Array.from({ length: 10 }, (_, i) => i + 1);
+  const batch = 500;
+  for (let made = 0; made < count; made += batch) {
+    const n = Math.min(batch, count - made);
+    const created = await Promise.all(
+      Array.from({ length: n }, () => store.create({ type: "count", params: { start: 1, end: 10, increment: 1 }, total: 10, queueMax: 1e9 })),
+    );
+    const claimed = await Promise.all(created.map(() => store.claim("bench-fill", 600_000)));
+    const mine = claimed.filter((c): c is { id: string; type: string } => c !== null).map((c) => c.id);
+    await Promise.all(mine.map((id) => store.start(id, process.pid, host, 600_000)));
+    await Promise.all(mine.map((id) => store.report(id, 600_000, 10, values)));
+    await Promise.all(mine.map((id) => store.finish(id, "succeeded", "job")));
+    ids.push(...mine);
+  }
+  return ids;
+}
+
+async function usedMemory(): Promise<number> {
+  const info = await client!.info("memory");
+  return Number(/used_memory:(\d+)/.exec(info)?.[1]);
+}
+
+/** Alternating app/bare pairs; the ratio of each pair, and their median. */
+async function fragmentVsBare(app: Proc, bare: Proc, paths: string[]) {
+  const pairs: { app: Load; bare: Load; ratio: number }[] = [];
+  for (let i = 0; i < P.pairs; i++) {
+    const a = await load(app.url, paths, { connections: CONNECTIONS, seconds: P.seconds, pid: app.child.pid });
+    const b = await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: P.seconds, pid: bare.child.pid });
+    // A few timeouts on an overloaded machine are reported; mostly wrong answers mean the figure is meaningless.
+    if (a.non2xx + a.errors > 0.1 * a.rps * P.seconds) throw new Error(`status polls failed: ${a.errors} errors, ${a.non2xx} non-2xx`);
+    pairs.push({ app: a, bare: b, ratio: a.rps / b.rps });
+  }
+  return {
+    pairs,
+    ratio: median(pairs.map((p) => p.ratio)),
+    appRps: median(pairs.map((p) => p.app.rps)),
+    bareRps: median(pairs.map((p) => p.bare.rps)),
+    appP99: median(pairs.map((p) => p.app.p99)),
+    failed: pairs.reduce((sum, p) => sum + p.app.errors + p.app.non2xx, 0),
+    // Less sensitive to other load on the machine than req/s: CPU per request of each server.
+    appCpuUs: median(pairs.map((p) => p.app.cpuUsPerRequest)),
+    bareCpuUs: median(pairs.map((p) => p.bare.cpuUsPerRequest)),
+  };
+}
+
+async function pageLatency(app: Proc, id: string, n: number) {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${app.url}/jobs/${id}`);
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`GET /jobs/${id} answered ${res.status}`);
+    times.push(performance.now() - t0);
+  }
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
+}
+
+// ---------------------------------------------------------------- phases
+
+/** 1, 4 (memory) and 6: an app whose 20 jobs stay running (one value, then a long sleep). */
+async function runningJobsPhase(): Promise<void> {
+  const prefix = "bench-long";
+  const app = await startApp(appEnv(prefix, { COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY: String(P.running) }), tmp, "app-long");
+  procs.push(app);
+  const store = storeFor(prefix);
+  const ids: string[] = [];
+  for (let i = 0; i < P.running; i++) ids.push(await submit(app, 1000));
+  await untilAll(store, ids, (state, done) => state === "running" && done >= 1, 60_000, `${P.running} jobs running`);
+
+  // 4b. Memory per running job (each has reported once and sleeps).
+  await sleep(500);
+  const pids = (await fields(store, ids, ["pid"])).map(([pid]) => Number(pid));
+  const mems = pids.map(memoryOf).filter((m) => m !== null);
+  if (mems.length !== pids.length) throw new Error("could not read the memory of every job process");
+  const pss = mems.reduce((s, m) => s + m.pssKb, 0) / mems.length / 1024;
+  const rss = mems.reduce((s, m) => s + m.rssKb, 0) / mems.length / 1024;
+  const serverMem = memoryOf(app.child.pid!);
+  rows.push({ id: "pss-per-job", measure: `PSS per running job (${P.running} running)`, value: pss, unit: "MiB", budget: "<= 16 MiB", met: pss <= 16 });
+  rows.push({ id: "rss-per-job", measure: `RSS per running job (${P.running} running)`, value: rss, unit: "MiB", note: "shared pages counted in every process" });
+  extra.serverRssMiB = serverMem ? serverMem.rssKb / 1024 : null;
+  extra.serverPssMiB = serverMem ? serverMem.pssKb / 1024 : null;
+
+  // 1. Status fragment throughput over the running jobs, against a bare server of the same body size.
+  const baseline = await fillFinished(store, BASELINE_FINISHED);
+  const paths = ids.map((id) => `/jobs/${id}/status?shown=running`);
+  const sample = await fetch(app.url + paths[0]);
+  const size = Buffer.byteLength(await sample.text());
+  if (sample.status !== 200) throw new Error(`status fragment answered ${sample.status}`);
+  const bare = await startBare(size, tmp);
+  procs.push(bare);
+  log(`status fragment: ${size} bytes; ${P.pairs} pairs of ${P.seconds} s`);
+  // Warm-up (JIT, connections), not measured: the first pair would otherwise pay for it.
+  await load(app.url, paths, { connections: CONNECTIONS, seconds: Math.min(3, P.seconds) });
+  await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: 1 });
+  const before = await fragmentVsBare(app, bare, paths);
+  const pageBefore = await pageLatency(app, baseline[0]!, P.pageRequests);
+  extra.fragmentBefore = before;
+  rows.push({
+    id: "fragment-rps",
+    measure: `GET /jobs/:id/status, ${P.running} running jobs, ${CONNECTIONS} conns, ${P.seconds} s`,
+    value: before.appRps,
+    unit: "req/s",
+    reference: { label: `bare node:http, ${size} B body`, value: before.bareRps, unit: "req/s" },
+    ratio: before.ratio,
+    budget: ">= 0.4 x bare",
+    met: before.ratio >= 0.4,
+    note:
+      `median of ${P.pairs} alternating pairs; pair ratios ${before.pairs.map((p) => p.ratio.toFixed(3)).join(", ")}; p99 ${before.appP99} ms; ${before.failed} failed; ` +
+      `server CPU per request ${before.appCpuUs.toFixed(0)} us vs bare ${before.bareCpuUs.toFixed(0)} us (${(before.bareCpuUs / before.appCpuUs).toFixed(2)})`,
+  });
+
+  // 6. Growth: the same with many finished jobs stored.
+  const memBefore = await usedMemory();
+  const t0 = Date.now();
+  await fillFinished(store, P.growth - BASELINE_FINISHED);
+  const fillSeconds = (Date.now() - t0) / 1000;
+  const memAfter = await usedMemory();
+  const perJob = (memAfter - memBefore) / (P.growth - BASELINE_FINISHED);
+  log(`stored ${P.growth} finished jobs in ${fillSeconds.toFixed(1)} s`);
+  const after = await fragmentVsBare(app, bare, paths);
+  const pageAfter = await pageLatency(app, baseline[0]!, P.pageRequests);
+  extra.fragmentAfter = after;
+  const growth = after.ratio / before.ratio;
+  rows.push({
+    id: "growth-fragment",
+    measure: `status throughput with ${P.growth.toLocaleString("en-GB")} finished jobs`,
+    value: after.appRps,
+    unit: "req/s",
+    reference: { label: `with ${BASELINE_FINISHED} finished jobs`, value: before.appRps, unit: "req/s" },
+    ratio: growth,
+    budget: ">= 0.9 x (cost <= 10%)",
+    met: growth >= 0.9,
+    note:
+      `ratio of the bare-normalised throughputs (${after.ratio.toFixed(3)} / ${before.ratio.toFixed(3)}); raw ${(after.appRps / before.appRps).toFixed(3)}; ` +
+      `server CPU per request ${after.appCpuUs.toFixed(0)} vs ${before.appCpuUs.toFixed(0)} us`,
+  });
+  rows.push({
+    id: "growth-page",
+    measure: `GET /jobs/:id (HTML) p50, one at a time, ${P.growth.toLocaleString("en-GB")} finished jobs`,
+    value: pageAfter.p50,
+    unit: "ms",
+    reference: { label: `with ${BASELINE_FINISHED} finished jobs`, value: pageBefore.p50, unit: "ms" },
+    ratio: pageAfter.p50 / pageBefore.p50,
+    note: `p99 ${pageAfter.p99.toFixed(2)} vs ${pageBefore.p99.toFixed(2)} ms`,
+  });
+  rows.push({
+    id: "redis-per-job",
+    measure: "Redis memory per finished 1..10 count job",
+    value: perJob,
+    unit: "B",
+    budget: "< 1024 B",
+    met: perJob < 1024,
+    note: `INFO used_memory ${memBefore} -> ${memAfter} over ${P.growth - BASELINE_FINISHED} jobs`,
+  });
+
+  killProcessesIn(path.join(tmp, prefix));
+  await app.stop();
+  await bare.stop();
+}
+
+/** 2, 3, 5: an app whose jobs count without delay, at the default concurrency. */
+async function quickJobsPhase(): Promise<void> {
+  const prefix = "bench-fast";
+  const env = appEnv(prefix, { COUNT_STEP_DELAY_MS: "0" });
+  const app = await startApp(env, tmp, "app-fast");
+  procs.push(app);
+  const store = storeFor(prefix);
+
+  // 2. Submit latency, one request at a time.
+  const latencies: number[] = [];
+  const submitted: string[] = [];
+  for (let i = 0; i < P.submits; i++) {
+    const t0 = performance.now();
+    submitted.push(await submit(app));
+    latencies.push(performance.now() - t0);
+  }
+  rows.push({ id: "submit-p50", measure: `POST /count p50 (${P.submits}, one at a time)`, value: quantile(latencies, 0.5), unit: "ms" });
+  rows.push({ id: "submit-p99", measure: `POST /count p99 (${P.submits}, one at a time)`, value: quantile(latencies, 0.99), unit: "ms" });
+  await untilAll(store, submitted, (state) => terminal(state), 60_000, "submitted jobs to finish");
+
+  // 3. Time to running against `node -e 0` spawned the same way.
+  const config = loadConfig({ ...env, PATH: process.env.PATH });
+  const jobEnv = jobEnvironment(config);
+  const logDir = env.JOB_LOG_DIR!;
+  const job: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < P.ttr; i++) {
+    const t0 = Date.now();
+    const id = await submit(app);
+    const [key] = store.jobKeys(id);
+    const startedAt = await waitFor(async () => Number(await client!.hget(key, "startedAt")), { timeout: 30_000, interval: 2, message: `job ${id} to start` });
+    job.push(startedAt - t0);
+    await untilAll(store, [id], (state) => terminal(state), 30_000, `job ${id} to finish`);
+
+    const fd = fs.openSync(path.join(logDir, "node-e-0.log"), "a");
+    const t1 = performance.now();
+    const child = spawn(process.execPath, ["-e", "0"], { detached: true, stdio: ["ignore", fd, fd], env: jobEnv, cwd: logDir });
+    fs.closeSync(fd);
+    await new Promise((resolve) => child.once("exit", resolve));
+    bare.push(performance.now() - t1);
+  }
+  const ttr = median(job);
+  const ref = median(bare);
+  rows.push({
+    id: "time-to-running",
+    measure: `POST /count until running (Redis startedAt), median of ${P.ttr}`,
+    value: ttr,
+    unit: "ms",
+    reference: { label: "spawn `node -e 0` until exit, same env, median", value: ref, unit: "ms" },
+    ratio: ttr / ref,
+    budget: "<= 2.0 x",
+    met: ttr / ref <= 2,
+    note: `p90 ${quantile(job, 0.9).toFixed(0)} ms vs ${quantile(bare, 0.9).toFixed(0)} ms`,
+  });
+
+  // 5. Burst: all at once, default concurrency.
+  const t0 = performance.now();
+  const ids: string[] = [];
+  const inFlight = 20;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < P.burst) {
+        next += 1;
+        ids.push(await submit(app));
+      }
+    }),
+  );
+  await untilAll(store, ids, (state) => terminal(state), 300_000, "the burst to finish");
+  const wall = (performance.now() - t0) / 1000;
+  const records = await Promise.all(ids.map((id) => store.read(id, "all")));
+  const ok = records.filter((r) => r?.state === "succeeded" && r.results.join(",") === "1,2,3,4,5").length;
+  rows.push({
+    id: "burst",
+    measure: `burst of ${P.burst} jobs (1..5, no delay), concurrency ${config.jobConcurrency}`,
+    value: wall,
+    unit: "s",
+    budget: "< 10 s, all succeeded",
+    met: wall < 10 && ok === P.burst,
+    note: `${ok} of ${P.burst} succeeded with the right values; ${P.burst - records.filter(Boolean).length} missing`,
+  });
+
+  await app.stop();
+}
+
+/** 4a: CPU of one job process, started exactly as the server starts it. */
+async function cpuPhase(): Promise<void> {
+  const prefix = "bench-cpu";
+  const env = appEnv(prefix, { COUNT_STEP_DELAY_MS: "0" });
+  const config = loadConfig({ ...env, PATH: process.env.PATH });
+  const store = storeFor(prefix);
+  const script = jobScript("count");
+  const cpu: number[] = [];
+  for (let i = 0; i < P.cpuRuns; i++) {
+    const id = await store.create({ type: "count", params: { start: 1, end: 5, increment: 1 }, total: 5, queueMax: 1e9 });
+    const claimed = await store.claim("bench-cpu", 60_000);
+    if (claimed?.id !== id) throw new Error("claimed another job than the one created");
+    const before = childrenCpuMs();
+    const { child } = launch({ id, script, logDir: config.jobLogDir, env: jobEnvironment(config) });
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    cpu.push(childrenCpuMs() - before);
+    const job = await store.read(id);
+    if (code !== 0 || job?.state !== "succeeded") throw new Error(`job exited ${code} as ${job?.state}`);
+  }
+  const value = median(cpu);
+  rows.push({
+    id: "cpu-per-job",
+    measure: `CPU (user+sys) per job process, 1..5 no delay, median of ${P.cpuRuns}`,
+    value,
+    unit: "ms",
+    budget: "<= 100 ms",
+    met: value <= 100,
+    note: `node args: ${JSON.stringify(jobNodeArgs(script))}; runs ${cpu.map((c) => c.toFixed(0)).join(", ")}`,
+  });
+}
+
+// ---------------------------------------------------------------- report
+
+function fmt(n: number | undefined, unit = ""): string {
+  if (n === undefined || Number.isNaN(n)) return "";
+  const digits = Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2;
+  return `${n.toLocaleString("en-GB", { maximumFractionDigits: digits, minimumFractionDigits: digits })}${unit ? ` ${unit}` : ""}`;
+}
+
+function table(): string {
+  const head = ["Measure", "Value", "Reference (same run)", "Ratio", "Budget", "Met"];
+  const body = rows.map((r) => [
+    r.measure,
+    fmt(r.value, r.unit),
+    r.reference ? `${fmt(r.reference.value, r.reference.unit)} (${r.reference.label})` : "",
+    r.ratio === undefined ? "" : fmt(r.ratio),
+    r.budget ?? "",
+    r.met === undefined ? "" : r.met ? "met" : "MISSED",
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...body.map(line)].join("\n");
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(jobScript("count"))) throw new Error("build/jobs/count.js is missing: run `npm run build` first");
+  redis = await startRedis();
+  client = new Redis(redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
+  const started = Date.now();
+  log(`${quick ? "quick" : "full"} run; redis-server on ${redis.url}; temp ${tmp}`);
+  await runningJobsPhase();
+  log("running-jobs phase done");
+  await quickJobsPhase();
+  log("quick-jobs phase done");
+  await cpuPhase();
+  const machine = {
+    nproc: os.availableParallelism(),
+    cpu: /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model ?? "unknown",
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    loadavg: os.loadavg(),
+  };
+  const text = table();
+  const met = rows.filter((r) => r.met === true).length;
+  const budgets = rows.filter((r) => r.met !== undefined).length;
+  process.stdout.write(
+    `\nsidejob benchmarks, ${new Date().toISOString()}, ${machine.nproc} x ${machine.cpu}, Node ${machine.node}, ` +
+      `${quick ? "npm run bench -- --quick" : "npm run bench"} (${((Date.now() - started) / 1000).toFixed(0)} s)\n\n${text}\n\n` +
+      `${met} of ${budgets} budgets met.\n`,
+  );
+  for (const r of rows.filter((r) => r.note)) process.stdout.write(`- ${r.measure}: ${r.note}\n`);
+  const out = path.join(ROOT, "bench", "results");
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(
+    path.join(out, "latest.json"),
+    JSON.stringify({ date: new Date().toISOString(), command: quick ? "npm run bench -- --quick" : "npm run bench", quick, machine, params: P, rows, extra, table: text }, null, 2) + "\n",
+  );
+}
+
+let code = 0;
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench failed: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+  code = 1;
+} finally {
+  await cleanup();
+}
+process.exit(code);

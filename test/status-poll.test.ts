@@ -1,0 +1,77 @@
+// The status poll is answered before Koa over its own Redis connection
+// (server/app.ts, server/poll-redis.ts): same answers as the Koa route, and
+// the Koa route still answers what the fast path does not.
+import test from "ava";
+import { startRedis, type TestRedis } from "./helpers/redis.ts";
+import { startApp, type TestApp } from "./helpers/app.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+let redis: TestRedis;
+let app: TestApp;
+
+test.before(async () => {
+  redis = await startRedis({ appendonly: true });
+  app = await startApp({ redisUrl: redis.url, name: "poll", env: { COUNT_STEP_DELAY_MS: "60000" } });
+});
+test.after.always(async () => {
+  await app?.close();
+  await redis?.close();
+});
+
+const HEADERS = ["content-type", "cache-control", "content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "cross-origin-opener-policy"];
+
+test.serial("a running job's poll answers 200 with the same headers as the Koa route, announcing only a change of state", async (t) => {
+  const id = await app.submit({ start: "1", end: "3", increment: "1" });
+  await app.waitForState(id, "running");
+  const fast = await app.get(`/jobs/${id}/status?shown=running`);
+  const body = await fast.text();
+  t.is(fast.status, 200);
+  t.regex(body, /state-running/);
+  t.notRegex(body, /job-announce/);
+  t.is(fast.headers.get("content-length"), String(Buffer.byteLength(body)));
+  // HEAD is answered by the Koa route.
+  const koa = await fetch(`${app.url}/jobs/${id}/status?shown=running`, { method: "HEAD" });
+  for (const name of HEADERS) t.is(fast.headers.get(name), koa.headers.get(name), name);
+
+  const announced = await (await app.get(`/jobs/${id}/status?shown=queued`)).text();
+  t.regex(announced, /id="job-announce" hx-swap-oob="innerHTML">Counting has started\./);
+  t.regex(await (await app.get(`/jobs/${id}/status?shown=running&shown=running`)).text(), /job-announce/);
+});
+
+test.serial("a finished job's poll answers 286; an unknown job's poll answers the 404 fragment", async (t) => {
+  const id = await app.submit({ start: "1", end: "1", increment: "1" });
+  await app.waitForState(id, "succeeded");
+  const done = await app.get(`/jobs/${id}/status?shown=running`);
+  t.is(done.status, 286);
+  t.regex(await done.text(), /state-succeeded/);
+
+  const missing = await app.get("/jobs/0123456789abcdef0123456789abcdef/status");
+  t.is(missing.status, 404);
+  t.regex(await missing.text(), /Job not found/);
+  t.is(missing.headers.get("cache-control"), "no-store");
+});
+
+test.serial("with Redis down the poll answers the 503 fragment (and keeps polling); it recovers when Redis is back", async (t) => {
+  const id = await app.submit({ start: "1", end: "3", increment: "1" });
+  await app.waitForState(id, "running");
+  t.is((await app.get(`/jobs/${id}/status?shown=running`)).status, 200);
+  await redis.stop();
+  try {
+    const down = await app.get(`/jobs/${id}/status?shown=running`);
+    t.is(down.status, 503);
+    t.regex(await down.text(), /hx-trigger="every 2s"/);
+  } finally {
+    await redis.start();
+  }
+  // A restarted Redis has no scripts loaded (NOSCRIPT): the poll recovers anyway.
+  const back = await waitFor(
+    async () => {
+      const res = await app.get(`/jobs/${id}/status?shown=running`);
+      return res.status === 200 || res.status === 286 ? res : null;
+    },
+    { timeout: 15_000, message: "the poll to answer again" },
+  );
+  t.regex(await back.text(), /id="job-status"/);
+  // Twice: the first answer may have come from the Koa route, which reloads the script.
+  t.true([200, 286].includes((await app.get(`/jobs/${id}/status?shown=running`)).status));
+});
