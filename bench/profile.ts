@@ -16,7 +16,7 @@ const seconds = Number(process.argv[2] ?? 5);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-profile-"));
 const logDir = path.join(dir, "logs");
 fs.mkdirSync(logDir);
-const redis = await startRedis();
+const redis = await startRedis({ tcp: true });
 let app: Proc | null = null;
 
 interface ProfileNode {

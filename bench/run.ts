@@ -404,7 +404,7 @@ function table(): string {
 
 async function main(): Promise<void> {
   if (!fs.existsSync(jobScript("count"))) throw new Error("build/jobs/count.js is missing: run `npm run build` first");
-  redis = await startRedis();
+  redis = await startRedis({ tcp: true });
   client = new Redis(redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
   const started = Date.now();
   log(`${quick ? "quick" : "full"} run; redis-server on ${redis.url}; temp ${tmp}`);

@@ -13,7 +13,6 @@ import { sameOriginOnly, securityHeaders } from "./security.ts";
 import { STATIC_DIR } from "./paths.ts";
 import { countRoutes } from "./routes/count.ts";
 import { jobRoutes, statusFragment } from "./routes/jobs.ts";
-import { pollStore } from "./poll-redis.ts";
 import { healthRoutes } from "./routes/health.ts";
 
 export interface AppDeps {
@@ -45,10 +44,8 @@ const STATUS_URL = /^\/jobs\/([0-9a-f]{32})\/status(?:\?(.*))?$/;
  * it does not need (error handler, static files, same-origin check, views,
  * routers). Measured with bench/profile.ts (20 running jobs, 50 connections,
  * alternating runs): server CPU per poll 117-119 us through Koa, 84-102 us
- * here with ioredis, 43-45 us with the poll connection (poll-redis.ts);
- * 8.8k -> 19-19.7k polls/s. See bench/README.md.
- * Same headers and bodies as the route in routes/jobs.ts; anything but the
- * common case (no such job, Redis unreachable, a failure while rendering)
+ * here. Same headers and bodies as the route in routes/jobs.ts; anything but
+ * the common case (no such job, Redis unreachable, a failure while rendering)
  * is handed to Koa, which answers it as before.
  */
 function withFastStatus(app: Koa, deps: AppDeps): void {
@@ -58,13 +55,6 @@ function withFastStatus(app: Koa, deps: AppDeps): void {
   headers["Cache-Control"] = "no-store";
   headers["Content-Type"] = "text/html; charset=utf-8";
 
-  // Its own minimal Redis connection (see poll-redis.ts); ioredis if the URL needs TLS.
-  const reader =
-    pollStore(deps.config.redisUrl, {
-      prefix: deps.store.prefix,
-      ttlSucceededS: deps.config.jobTtlSucceededS,
-      ttlFailedS: deps.config.jobTtlFailedS,
-    })?.store ?? deps.store;
 
   const koaCallback = app.callback.bind(app);
   app.callback = () => {
@@ -73,7 +63,7 @@ function withFastStatus(app: Koa, deps: AppDeps): void {
       const match = req.method === "GET" ? STATUS_URL.exec(req.url ?? "") : null;
       if (!match) return koa(req, res);
       const id = match[1]!;
-      return reader
+      return deps.store
         .read(id, "auto")
         .then((job) => {
           if (!job) return koa(req, res);

@@ -1,6 +1,5 @@
-// The status poll is answered before Koa over its own Redis connection
-// (server/app.ts, server/poll-redis.ts): same answers as the Koa route, and
-// the Koa route still answers what the fast path does not.
+// The status poll is answered before Koa (server/app.ts): same answers as the
+// Koa route, and the Koa route still answers what the fast path does not.
 import test from "ava";
 import { startRedis, type TestRedis } from "./helpers/redis.ts";
 import { startApp, type TestApp } from "./helpers/app.ts";
