@@ -60,8 +60,14 @@ export function ordinal(n: number): string {
   return `${n}${suffix}`;
 }
 
+// One formatter for every number shown: Number#toLocaleString builds a new
+// Intl formatter on each call: server CPU per status poll 103 -> 92 and
+// 89 -> 76 us in alternating runs of bench/profile.ts.
+const NUMBER = new Intl.NumberFormat("en-GB");
+export const formatNumber = (n: number): string => NUMBER.format(n);
+
 export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n.toLocaleString("en-GB")} ${n === 1 ? one : many}`;
+  return `${formatNumber(n)} ${n === 1 ? one : many}`;
 }
 
 function ago(ms: number): string {
@@ -96,7 +102,7 @@ function widthClass(values: number[]): string {
  */
 export function plainFailure(job: Pick<JobRecord, "error" | "exitCode" | "signal" | "done" | "total">): { message: string; technical: string | null } {
   const error = job.error ?? "";
-  const progress = `after ${job.done.toLocaleString("en-GB")} of ${plural(job.total, "value")}`;
+  const progress = `after ${formatNumber(job.done)} of ${plural(job.total, "value")}`;
   if (error.startsWith("lost:")) {
     return { message: `The count stopped responding ${progress}, so it was given up.`, technical: error };
   }
@@ -115,7 +121,7 @@ function lowerFirst(text: string): string {
 function cancelText(job: Pick<JobRecord, "done" | "total" | "startedAt">): string {
   return job.startedAt === null && job.done === 0
     ? `Cancelled before it started; nothing was counted.`
-    : `Cancelled after ${job.done.toLocaleString("en-GB")} of ${plural(job.total, "value")}.`;
+    : `Cancelled after ${formatNumber(job.done)} of ${plural(job.total, "value")}.`;
 }
 
 export function announcement(job: Pick<JobRecord, "state" | "done" | "total" | "error" | "exitCode" | "signal" | "startedAt">): string {
@@ -155,7 +161,7 @@ export function jobView(job: JobRecord): JobView {
     pollUrl: `${url}/status?shown=${job.state}`,
     done: job.done,
     total: job.total,
-    progressText: `${job.done.toLocaleString("en-GB")} of ${job.total.toLocaleString("en-GB")}`,
+    progressText: `${formatNumber(job.done)} of ${formatNumber(job.total)}`,
     lastValue: job.results.length > 0 ? job.results[job.results.length - 1]! : null,
     queueText: job.state === "queued" && job.queuePosition !== null ? `${ordinal(job.queuePosition + 1)} in line` : null,
     created: time(job.createdAt),
