@@ -255,4 +255,21 @@ whenBrowser(test, () => {
     t.is(polls.length, 0, "no status fragment requested without JavaScript");
     noProblems(t, watch);
   });
+
+  test("with JavaScript, a job that disappears while its page polls is shown as gone, and polling stops", async (t) => {
+    const server = await app("flow-gone", { COUNT_STEP_DELAY_MS: "500" });
+    const { page, watch, polls } = await open();
+    const id = await submitCount(page, server.url, { start: "1", end: "100", increment: "1" });
+    await page.waitForResponse((res) => res.url().includes("/status?shown="), { timeout: 10_000 });
+    // What an expired job looks like to a poll: its keys are gone.
+    await server.store.redis.del(...server.store.jobKeys(id));
+    await page.waitForFunction(() => document.querySelector("#job-status h2")?.textContent === "Job not found", undefined, { timeout: 10_000 });
+    t.is(polls.at(-1)?.status, 404);
+    t.is(await page.locator("#job-status[hx-trigger]").count(), 0, "the fragment that replaced the poller does not poll");
+    t.is(await page.textContent("#job-announce"), "Job not found.");
+    const count = polls.length;
+    await page.waitForTimeout(4500); // the behaviour under test is an absence: two poll intervals and more
+    t.is(polls.length, count, "no poll after the 404");
+    t.deepEqual(watch.cspViolations, []);
+  });
 });
