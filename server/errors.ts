@@ -102,8 +102,11 @@ export function errorHandler(renderer: Renderer): Middleware {
         ctx.body = { error: message, status };
       } else {
         ctx.type = "html";
-        // A poll that meets a 503 keeps polling the same URL until Redis is back.
-        const data = { title, message, detail: options.detail ?? [], status, retryUrl: ctx.originalUrl };
+        // A poll that meets a 503 keeps polling the same URL until Redis is back;
+        // a page offers to load the same address again (a GET only: a link
+        // cannot repeat a POST).
+        const retryUrl = status === 503 && (ctx.method === "GET" || ctx.method === "HEAD") ? ctx.originalUrl : null;
+        const data = { title, message, detail: options.detail ?? [], status, retryUrl };
         ctx.body = renderer.render(kind === "fragment" ? "fragments/error" : "pages/error", data);
       }
     }

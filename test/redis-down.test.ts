@@ -34,6 +34,7 @@ test.serial("with Redis stopped under a running app, requests get 503 pages with
   t.regex(html, /Service unavailable/);
   t.regex(html, /cannot be reached/);
   t.notRegex(html, /at \w+ \(|node_modules|Error:/, "no stack trace");
+  t.true(html.includes(`<a href="/jobs/${id}">Try again</a>`), "the page offers to load the same address again");
 
   const poll = await timed(() => app.get(`/jobs/${id}/status?shown=running`));
   t.is(poll.res.status, 503);
@@ -42,6 +43,7 @@ test.serial("with Redis stopped under a running app, requests get 503 pages with
 
   const submit = await timed(() => app.post("/count", { start: "1", end: "2", increment: "1" }));
   t.is(submit.res.status, 503);
+  t.notRegex(await submit.res.text(), /Try again<\/a>/, "no link can repeat a POST");
   t.true(submit.ms < 2000);
   t.is(app.supervisor.size, 0);
 
