@@ -10,7 +10,7 @@
 //   4  fenced: the job was already declared lost or finished; its writes are refused
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConfigError, loadConfig, type Config } from "../server/config.ts";
+import { ConfigError, loadJobSettings, type JobSettings } from "./settings.ts";
 import { formatDuration } from "./format.ts";
 import { connectRedis, waitUntilReady } from "./redis.ts";
 import { isJobId, JobStore, type JobRecord, type ReportReply } from "./store.ts";
@@ -18,7 +18,7 @@ import { isJobId, JobStore, type JobRecord, type ReportReply } from "./store.ts"
 export interface JobContext {
   id: string;
   job: JobRecord;
-  config: Config;
+  config: JobSettings;
   /** Aborted when a cancel is requested. */
   signal: AbortSignal;
   /** Records progress and appends new results; throws once the job is cancelled or fenced. */
@@ -41,9 +41,9 @@ function die(code: number, message: string): never {
 export async function runJob(type: string, work: (ctx: JobContext) => Promise<void>): Promise<never> {
   const id = process.argv[2];
   if (!isJobId(id)) die(EXIT.usage, `usage: node ${process.argv[1]} <job id> (32 hex digits)`);
-  let config: Config;
+  let config: JobSettings;
   try {
-    config = loadConfig(process.env);
+    config = loadJobSettings(process.env);
   } catch (err) {
     die(EXIT.usage, err instanceof ConfigError ? err.message : String(err));
   }

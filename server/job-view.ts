@@ -3,6 +3,7 @@
 // templates only print these.
 import { isTerminal, type JobRecord, type JobState } from "../jobs/store.ts";
 import { formatDuration } from "../jobs/format.ts";
+import { jobUrl, statusUrl } from "./urls.ts";
 
 export interface JobView {
   id: string;
@@ -142,7 +143,7 @@ export function announcement(job: Pick<JobRecord, "state" | "done" | "total" | "
 export function jobView(job: JobRecord): JobView {
   const p = countParams(job);
   const finished = isTerminal(job.state);
-  const url = `/jobs/${job.id}`;
+  const url = jobUrl(job.id);
   const failure = job.state === "failed" ? plainFailure(job) : null;
   const facts: string[] = [];
   if (failure?.technical) facts.push(`Recorded error: ${failure.technical}`);
@@ -158,7 +159,7 @@ export function jobView(job: JobRecord): JobView {
     description: p ? `Counting from ${p.start} to ${p.end} by ${p.increment}: ${plural(job.total, "value")}.` : `A ${job.type} job.`,
     stateLabel: STATE_LABELS[job.state],
     announcement: announcement(job),
-    pollUrl: `${url}/status?shown=${job.state}`,
+    pollUrl: `${statusUrl(job.id)}?shown=${job.state}`,
     done: job.done,
     total: job.total,
     progressText: `${formatNumber(job.done)} of ${formatNumber(job.total)}`,

@@ -1,12 +1,14 @@
 // Entry point: settings -> Redis -> app -> listen; graceful stop on SIGTERM/SIGINT.
 // Job processes are not stopped with the server: they run on and record their
 // own end, and any instance shows them.
+import http from "node:http";
 import { ConfigError, loadConfig } from "./config.ts";
 import { connectRedis, redact, waitUntilReady } from "../jobs/redis.ts";
 import { JobStore } from "../jobs/store.ts";
 import { createRenderer } from "./render.ts";
 import { Supervisor } from "./supervisor.ts";
 import { createApp } from "./app.ts";
+import { createRequestListener } from "./listener.ts";
 import { jobScript } from "./paths.ts";
 
 /** How long to wait for Redis at start before giving up. */
@@ -38,7 +40,8 @@ const supervisor = new Supervisor({ store, config, scriptFor: jobScript });
 const renderer = createRenderer({ cache: config.nodeEnv === "production" });
 const app = createApp({ config, store, supervisor, renderer });
 
-const server = app.listen(config.port, config.host, () => {
+const server = http.createServer(createRequestListener({ app, store, renderer }));
+server.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   process.stdout.write(`sidejob listening on http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})\n`);

@@ -16,13 +16,18 @@ const CSP = [
   "object-src 'none'",
 ].join("; ");
 
+/** The headers every answer carries, from Koa or from the request listener's status poll. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "Content-Security-Policy": CSP,
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "same-origin",
+  "X-Frame-Options": "DENY",
+  "Cross-Origin-Opener-Policy": "same-origin",
+});
+
 export function securityHeaders(): Middleware {
   return async function setSecurityHeaders(ctx, next) {
-    ctx.set("Content-Security-Policy", CSP);
-    ctx.set("X-Content-Type-Options", "nosniff");
-    ctx.set("Referrer-Policy", "same-origin");
-    ctx.set("X-Frame-Options", "DENY");
-    ctx.set("Cross-Origin-Opener-Policy", "same-origin");
+    ctx.set(SECURITY_HEADERS);
     await next();
   };
 }

@@ -1,5 +1,7 @@
-// The status poll is answered before Koa (server/app.ts): same answers as the
-// Koa route, and the Koa route still answers what the fast path does not.
+// The status poll is answered by the request listener (server/listener.ts)
+// before Koa: same answers as the Koa route, and the Koa route still answers
+// what the fast path does not, from the read the listener made.
+import http from "node:http";
 import test from "ava";
 import { startRedis, type TestRedis } from "./helpers/redis.ts";
 import { startApp, type TestApp } from "./helpers/app.ts";
@@ -10,7 +12,7 @@ let app: TestApp;
 
 test.before(async () => {
   redis = await startRedis({ appendonly: true });
-  app = await startApp({ redisUrl: redis.url, name: "poll", env: { COUNT_STEP_DELAY_MS: "60000" } });
+  app = await startApp({ redisUrl: redis.url, name: "poll", env: { COUNT_STEP_DELAY_MS: "60000", JOB_CONCURRENCY: "8" } });
 });
 test.after.always(async () => {
   await app?.close();
@@ -73,4 +75,50 @@ test.serial("with Redis down the poll answers the 503 fragment (and keeps pollin
   t.regex(await back.text(), /id="job-status"/);
   // Twice: the first answer may have come from the Koa route, which reloads the script.
   t.true([200, 286].includes((await app.get(`/jobs/${id}/status?shown=running`)).status));
+});
+
+/** The Koa app alone, without the request listener in front of it. */
+async function koaOnly(t: import("ava").ExecutionContext): Promise<string> {
+  const server = http.createServer(app.koa.callback());
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+async function answer(res: Response) {
+  const headers = Object.fromEntries([...res.headers].filter(([name]) => name !== "date" && name !== "connection" && name !== "keep-alive"));
+  return { status: res.status, statusText: res.statusText, headers, body: await res.text() };
+}
+
+test.serial("the request listener and the Koa route answer every poll identically: status, headers and body", async (t) => {
+  const koa = await koaOnly(t);
+  const running = await app.submit({ start: "1", end: "3", increment: "1" });
+  await app.waitForState(running, "running");
+  const finished = await app.submit({ start: "1", end: "1", increment: "1" });
+  await app.waitForState(finished, "succeeded");
+  const paths = [
+    `/jobs/${running}/status?shown=running`,
+    `/jobs/${running}/status?shown=queued`,
+    `/jobs/${running}/status`,
+    `/jobs/${running}/status?shown=running&shown=running`,
+    `/jobs/${finished}/status?shown=running`,
+    "/jobs/0123456789abcdef0123456789abcdef/status",
+  ];
+  for (const path of paths) {
+    const [viaListener, viaKoa] = await Promise.all([fetch(app.url + path), fetch(koa + path)]);
+    t.deepEqual(await answer(viaListener), await answer(viaKoa), path);
+  }
+});
+
+async function readCalls(): Promise<number> {
+  const stats = await redis.client.info("commandstats");
+  // The status read is the only script a poll runs; count every script call.
+  return [...stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+test.serial("a poll the listener hands on to Koa (no such job) reads Redis once", async (t) => {
+  const before = await readCalls();
+  const res = await app.get("/jobs/fedcba9876543210fedcba9876543210/status");
+  t.is(res.status, 404);
+  t.is((await readCalls()) - before, 1);
 });

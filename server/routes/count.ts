@@ -6,6 +6,7 @@ import type { Context } from "koa";
 import { checkCount, COUNT_DEFAULTS, COUNT_FIELDS, type CountField, type CountInput } from "../../jobs/counting.ts";
 import { QueueFullError } from "../../jobs/store.ts";
 import { HttpError } from "../errors.ts";
+import { jobUrl, statusUrl } from "../urls.ts";
 import type { AppDeps } from "../app.ts";
 
 export interface FormView {
@@ -83,11 +84,11 @@ export function countRoutes({ store, config, supervisor }: AppDeps): Router {
         throw err;
       }
       void supervisor.pump();
-      const url = `/jobs/${id}`;
+      const url = jobUrl(id);
       if (wantsJson) {
         ctx.status = 202;
         ctx.set("Location", url);
-        ctx.body = { id, url, statusUrl: `${url}/status` };
+        ctx.body = { id, url, statusUrl: statusUrl(id) };
       } else {
         ctx.status = 303;
         ctx.redirect(url);

@@ -2,15 +2,13 @@
 // polls, cancel, and the result downloads.
 import Router from "@koa/router";
 import type { Context, Next } from "koa";
-import { isJobId, isTerminal, JOB_STATES, type JobRecord, type JobState } from "../../jobs/store.ts";
+import { isJobId, type JobRecord } from "../../jobs/store.ts";
 import { formatDuration } from "../../jobs/format.ts";
 import { HttpError } from "../errors.ts";
 import { jobView } from "../job-view.ts";
+import { statusFragment, takeRead } from "../status.ts";
+import { JOB_ROUTE, jobUrl, STATUS_ROUTE } from "../urls.ts";
 import type { AppDeps } from "../app.ts";
-import type { Renderer } from "../render.ts";
-
-/** htmx stops polling when a response has this status. */
-export const STOP_POLLING = 286;
 
 export function jobJson(job: JobRecord) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -37,18 +35,8 @@ export function jobJson(job: JobRecord) {
   };
 }
 
-/**
- * The poll answer for a job: 200, or 286 (stop polling) once it has ended.
- * shown: the ?shown= value(s) of the poll; only a change of state announces.
- */
-export function statusFragment(renderer: Renderer, job: JobRecord, shown: unknown): { status: number; message?: string; body: string } {
-  const announce = typeof shown !== "string" || !JOB_STATES.includes(shown as JobState) || shown !== job.state;
-  const body = renderer.render("fragments/job-poll", { job: jobView(job), announce });
-  return isTerminal(job.state) ? { status: STOP_POLLING, message: "Finished", body } : { status: 200, body };
-}
-
 export function jobRoutes({ store, config, renderer }: AppDeps): Router {
-  const router = new Router({ prefix: "/jobs/:id" });
+  const router = new Router({ prefix: JOB_ROUTE });
 
   const notFound = () =>
     new HttpError(404, "There is no job at this address. It may have expired, or the address may be mistyped.", {
@@ -61,7 +49,7 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
 
   const load = async (ctx: Context, results: "all" | "auto"): Promise<JobRecord> => {
     const id = ctx.params.id;
-    const job = isJobId(id) ? await store.read(id, results) : null;
+    const job = isJobId(id) ? await (takeRead(ctx.req) ?? store.read(id, results)) : null;
     if (!job) throw notFound();
     return job;
   };
@@ -85,9 +73,10 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
 
   // The fragment htmx polls. ?shown= is the state the page last announced:
   // only a change of state adds an out-of-band update of the live region.
-  // app.ts answers the common case (the job exists and Redis answers) before
-  // Koa, with the same headers; this route answers the rest (errors, HEAD).
-  router.get("/status", async (ctx) => {
+  // The request listener (listener.ts) answers the common case (the job exists
+  // and Redis answers) with the same headers; this route answers the rest
+  // (errors, HEAD), from the listener's read when it made one.
+  router.get(STATUS_ROUTE, async (ctx) => {
     ctx.state.kind = "fragment";
     const job = await load(ctx, "auto");
     const answer = statusFragment(renderer, job, ctx.query.shown);
@@ -106,7 +95,7 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
     if (reply.outcome === "finished") {
       throw new HttpError(409, `This job has already ended (${reply.state}); there is nothing to cancel.`, {
         title: "Already finished",
-        detail: [`See the job at /jobs/${id}.`],
+        detail: [`See the job at ${jobUrl(id)}.`],
       });
     }
     if (wantsJson) {
@@ -114,7 +103,7 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
       ctx.body = { id, outcome: reply.outcome };
     } else {
       ctx.status = 303;
-      ctx.redirect(`/jobs/${id}`);
+      ctx.redirect(jobUrl(id));
     }
   });
 

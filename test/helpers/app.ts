@@ -4,18 +4,22 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Server } from "node:http";
+import http, { type Server } from "node:http";
+import type Koa from "koa";
 import { loadConfig, type Config } from "../../server/config.ts";
 import { connectRedis, waitUntilReady } from "../../jobs/redis.ts";
 import { JobStore, type JobRecord, type JobState } from "../../jobs/store.ts";
 import { createRenderer } from "../../server/render.ts";
 import { Supervisor } from "../../server/supervisor.ts";
 import { createApp } from "../../server/app.ts";
+import { createRequestListener } from "../../server/listener.ts";
 import { BUILD_DIR, jobScript } from "../../server/paths.ts";
 import { waitFor } from "./wait.ts";
 
 export interface TestApp {
   url: string;
+  /** The Koa app behind the request listener. */
+  koa: Koa;
   config: Config;
   store: JobStore;
   supervisor: Supervisor;
@@ -64,10 +68,12 @@ export async function startApp(options: {
   await waitUntilReady(redis, config.redisUrl, 5000);
   const store = new JobStore(redis, { prefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS });
   const supervisor = new Supervisor({ store, config, scriptFor: (type) => options.script ?? jobScript(type), log: () => {} });
-  const app = createApp({ config, store, supervisor, renderer: createRenderer({ cache: true }) });
+  const renderer = createRenderer({ cache: true });
+  const app = createApp({ config, store, supervisor, renderer });
   app.silent = true;
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    const s = http.createServer(createRequestListener({ app, store, renderer }));
+    s.listen(0, "127.0.0.1", () => resolve(s));
   });
   supervisor.start();
   const { port } = server.address() as { port: number };
@@ -75,6 +81,7 @@ export async function startApp(options: {
 
   const handle: TestApp = {
     url,
+    koa: app,
     config,
     store,
     supervisor,

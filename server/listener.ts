@@ -1,0 +1,60 @@
+// The server's request listener: main.ts runs http.createServer(listener).
+//
+// It answers the status poll itself and hands every other request to Koa.
+// Every open status page asks every 2 s, so the poll is the request a server
+// sees most, and it needs none of Koa's middleware. It answers only the
+// common case, a job that exists; anything else (no such job, Redis
+// unreachable, a HEAD) goes to the Koa route in routes/jobs.ts, which
+// renders errors as every other page does. The read already made travels
+// with the request, so Redis is asked once. Why this path exists, and what it
+// saves: bench/README.md ("The status poll").
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import type Koa from "koa";
+import type { JobStore } from "../jobs/store.ts";
+import type { Renderer } from "./render.ts";
+import { SECURITY_HEADERS } from "./security.ts";
+import { rememberRead, shownParam, statusFragment } from "./status.ts";
+import { matchStatusPoll } from "./urls.ts";
+
+export interface ListenerDeps {
+  app: Koa;
+  store: JobStore;
+  renderer: Renderer;
+}
+
+/** The headers of a poll answer: what the Koa route sets, in one constant. */
+export const POLL_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  ...SECURITY_HEADERS,
+  "Cache-Control": "no-store",
+  "Content-Type": "text/html; charset=utf-8",
+});
+
+export function createRequestListener({ app, store, renderer }: ListenerDeps): RequestListener {
+  const koa = app.callback();
+  return function listener(req: IncomingMessage, res: ServerResponse): void {
+    const poll = req.method === "GET" && req.url ? matchStatusPoll(req.url) : null;
+    if (!poll) {
+      void koa(req, res);
+      return;
+    }
+    const read = store.read(poll.id, "auto");
+    read.then(
+      (job) => {
+        if (!job) return handOn();
+        let answer;
+        try {
+          answer = statusFragment(renderer, job, shownParam(poll.query));
+        } catch {
+          return handOn();
+        }
+        res.writeHead(answer.status, answer.message, { ...POLL_HEADERS, "Content-Length": Buffer.byteLength(answer.body) });
+        res.end(answer.body);
+      },
+      () => handOn(),
+    );
+    function handOn(): void {
+      rememberRead(req, read);
+      void koa(req, res);
+    }
+  };
+}
