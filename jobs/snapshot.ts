@@ -4,10 +4,9 @@
 // above all). `node --build-snapshot` runs a job script's bundle once at build
 // time and saves the heap; the launcher then starts the job as
 // `node --snapshot-blob build/jobs/<type>.<node version>.blob build/jobs/<type>.js <id>`,
-// which deserializes that heap and calls the function registered here.
-// Measured with `npm run bench -- --quick`, alternating runs without and with
-// the blob: CPU per 1..5 job 70-80 -> 40-50 ms, PSS per running job 18.2 ->
-// 14.0 MiB, POST until running 70-74 -> 39-47 ms, burst of 200 8.6-9.4 -> 5.4-6.5 s.
+// which deserializes that heap and calls the function registered here. It
+// roughly halves a job's start-up time, CPU and memory (the figures:
+// bench/README.md).
 //
 // In the snapshot build, a job script's `import { runJob } from "./kit.ts"`
 // resolves to this module: runJob() only registers the work, and the real

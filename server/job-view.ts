@@ -62,8 +62,7 @@ export function ordinal(n: number): string {
 }
 
 // One formatter for every number shown: Number#toLocaleString builds a new
-// Intl formatter on each call: server CPU per status poll 103 -> 92 and
-// 89 -> 76 us in alternating runs of bench/profile.ts.
+// Intl formatter on each call, on every poll (the gain: bench/README.md).
 const NUMBER = new Intl.NumberFormat("en-GB");
 export const formatNumber = (n: number): string => NUMBER.format(n);
 
