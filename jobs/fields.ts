@@ -1,0 +1,192 @@
+// A job type's fields: one declaration drives the HTML form, the validation of
+// a form post and of a JSON body (one rule for both: values are read as text,
+// and a JSON number as its decimal text), and the JSON Schema of the API.
+//
+// A field's value reaches the job as: integer and number -> number, text and
+// choice -> string, boolean -> true/false, file -> the stored upload's
+// reference (see the upload handling on the server).
+
+interface FieldBase {
+  /** The parameter's name: letters, digits and '_' ([a-z][a-z0-9_]*). */
+  name: string;
+  label: string;
+  hint?: string;
+  /** Optional fields may be left empty; required is the default. */
+  optional?: boolean;
+}
+
+export interface IntegerField extends FieldBase {
+  kind: "integer";
+  min?: number;
+  max?: number;
+  default?: number;
+}
+
+export interface NumberField extends FieldBase {
+  kind: "number";
+  min?: number;
+  max?: number;
+  default?: number;
+}
+
+export interface TextField extends FieldBase {
+  kind: "text";
+  maxLength: number;
+  /** Shown as a multi-line box. */
+  multiline?: boolean;
+  default?: string;
+}
+
+export interface ChoiceField extends FieldBase {
+  kind: "choice";
+  options: readonly { value: string; label: string }[];
+  default?: string;
+}
+
+export interface BooleanField extends FieldBase {
+  kind: "boolean";
+  default?: boolean;
+}
+
+export interface FileField extends FieldBase {
+  kind: "file";
+  /** File name endings and media types the picker offers, e.g. [".csv", "text/csv"]. */
+  accept: readonly string[];
+}
+
+export type Field = IntegerField | NumberField | TextField | ChoiceField | BooleanField | FileField;
+export type FieldValue = number | string | boolean;
+export type Params = Record<string, FieldValue>;
+
+export type FieldCheck =
+  | { ok: true; params: Params }
+  | { ok: false; errors: Record<string, string>; values: Record<string, string> };
+
+const INTEGER = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)$/;
+
+const lower = (label: string) => label.charAt(0).toLowerCase() + label.slice(1);
+const NUMBER_TEXT = new Intl.NumberFormat("en-GB", { useGrouping: false, maximumFractionDigits: 20 });
+
+/** The text a raw value stands for: a form's string, or a JSON number as its decimal text. */
+function asText(raw: unknown): string | undefined | null {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw === "string") return raw;
+  if (typeof raw === "number" && Number.isFinite(raw)) return NUMBER_TEXT.format(raw);
+  if (typeof raw === "boolean") return String(raw);
+  return null; // an array (a repeated form field), an object
+}
+
+function checkOne(field: Field, raw: unknown): { value?: FieldValue; error?: string } {
+  if (field.kind === "boolean") {
+    // An unticked checkbox sends nothing.
+    const text = asText(raw);
+    if (text === undefined || text === "" || text === "false" || text === "off" || text === "no") return { value: false };
+    if (text === "true" || text === "on" || text === "yes" || text === "1") return { value: true };
+    return { error: `${field.label} must be yes or no` };
+  }
+  const text = asText(raw);
+  if (text === null) return { error: `${field.label} must be a single value` };
+  const trimmed = text?.trim() ?? "";
+  if (trimmed === "") return field.optional ? {} : { error: emptyMessage(field) };
+  switch (field.kind) {
+    case "integer": {
+      if (!INTEGER.test(trimmed)) return { error: `${field.label} must be a whole number, like 1 or -5` };
+      const min = field.min ?? Number.MIN_SAFE_INTEGER;
+      const max = field.max ?? Number.MAX_SAFE_INTEGER;
+      const big = BigInt(trimmed);
+      if (big < BigInt(min) || big > BigInt(max)) return { error: `${field.label} must be between ${min} and ${max}` };
+      return { value: Number(big) };
+    }
+    case "number": {
+      const value = Number(trimmed);
+      if (!DECIMAL.test(trimmed) || !Number.isFinite(value)) return { error: `${field.label} must be a number, like 2.5` };
+      if ((field.min !== undefined && value < field.min) || (field.max !== undefined && value > field.max)) {
+        return { error: `${field.label} must be between ${field.min ?? "-∞"} and ${field.max ?? "∞"}` };
+      }
+      return { value };
+    }
+    case "text":
+      if ([...text!].length > field.maxLength) return { error: `${field.label} must be at most ${field.maxLength} characters` };
+      return { value: text! };
+    case "choice":
+      if (!field.options.some((o) => o.value === trimmed)) {
+        return { error: `${field.label} must be one of: ${field.options.map((o) => o.label).join(", ")}` };
+      }
+      return { value: trimmed };
+    case "file":
+      // The server replaces a file field with its stored upload's reference before checking.
+      return { value: trimmed };
+  }
+}
+
+function emptyMessage(field: Field): string {
+  switch (field.kind) {
+    case "integer":
+      return `Enter a whole number for ${lower(field.label)}`;
+    case "number":
+      return `Enter a number for ${lower(field.label)}`;
+    case "choice":
+      return `Choose ${lower(field.label)}`;
+    case "file":
+      return `Choose a file for ${lower(field.label)}`;
+    default:
+      return `Enter ${lower(field.label)}`;
+  }
+}
+
+/** The text a form shows for a raw value (kept as typed when it was refused). */
+export function displayValue(raw: unknown): string {
+  const text = asText(raw);
+  return typeof text === "string" ? text : "";
+}
+
+/** Checks raw values (a parsed form or JSON body) against the fields, with one message per bad field. */
+export function checkFields(fields: readonly Field[], input: Record<string, unknown>): FieldCheck {
+  const params: Params = {};
+  const errors: Record<string, string> = {};
+  const values: Record<string, string> = {};
+  for (const field of fields) {
+    const raw = Object.hasOwn(input, field.name) ? input[field.name] : undefined;
+    values[field.name] = field.kind === "boolean" ? String(checkOne(field, raw).value ?? false) : displayValue(raw);
+    const { value, error } = checkOne(field, raw);
+    if (error) errors[field.name] = error;
+    else if (value !== undefined) params[field.name] = value;
+  }
+  return Object.keys(errors).length > 0 ? { ok: false, errors, values } : { ok: true, params };
+}
+
+/** The form's starting values. */
+export function defaultValues(fields: readonly Field[]): Record<string, string> {
+  return Object.fromEntries(fields.map((f) => [f.name, f.kind === "file" || f.default === undefined ? "" : String(f.default)]));
+}
+
+/** The JSON Schema (2020-12, as OpenAPI 3.1 uses) of a type's parameters. */
+export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  for (const f of fields) {
+    const base = { title: f.label, ...(f.hint ? { description: f.hint } : {}) };
+    switch (f.kind) {
+      case "integer":
+        properties[f.name] = { ...base, type: "integer", minimum: f.min ?? Number.MIN_SAFE_INTEGER, maximum: f.max ?? Number.MAX_SAFE_INTEGER, ...(f.default !== undefined ? { default: f.default } : {}) };
+        break;
+      case "number":
+        properties[f.name] = { ...base, type: "number", ...(f.min !== undefined ? { minimum: f.min } : {}), ...(f.max !== undefined ? { maximum: f.max } : {}), ...(f.default !== undefined ? { default: f.default } : {}) };
+        break;
+      case "text":
+        properties[f.name] = { ...base, type: "string", maxLength: f.maxLength, ...(f.default !== undefined ? { default: f.default } : {}) };
+        break;
+      case "choice":
+        properties[f.name] = { ...base, type: "string", enum: f.options.map((o) => o.value), ...(f.default !== undefined ? { default: f.default } : {}) };
+        break;
+      case "boolean":
+        properties[f.name] = { ...base, type: "boolean", default: f.default ?? false };
+        break;
+      case "file":
+        properties[f.name] = { ...base, type: "string", format: "binary", contentMediaType: f.accept.find((a) => a.includes("/")) ?? "application/octet-stream" };
+        break;
+    }
+  }
+  const required = fields.filter((f) => !f.optional && f.kind !== "boolean").map((f) => f.name);
+  return { type: "object", properties, required, additionalProperties: false };
+}
