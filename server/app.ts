@@ -7,7 +7,7 @@ import type { Middleware } from "koa";
 import type { Config } from "./config.ts";
 import type { JobStore } from "../jobs/store.ts";
 import type { Renderer } from "./render.ts";
-import type { Supervisor } from "./supervisor.ts";
+import type { Supervisor } from "./supervisor/index.ts";
 import { errorHandler } from "./errors.ts";
 import { sameOriginOnly, securityHeaders } from "./security.ts";
 import { STATIC_DIR } from "./paths.ts";

@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { connectRedis, redact, waitUntilReady } from "../jobs/redis.ts";
 import { JobStore } from "../jobs/store.ts";
 import { createRenderer } from "./render.ts";
-import { Supervisor } from "./supervisor.ts";
+import { Supervisor } from "./supervisor/index.ts";
 import { createApp } from "./app.ts";
 import { createRequestListener } from "./listener.ts";
 import { jobScript } from "./paths.ts";

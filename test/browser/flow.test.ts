@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from "ava";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
 import { fixtureScript, startApp, type TestApp } from "../helpers/app.ts";
-import { Supervisor } from "../../server/supervisor.ts";
+import { Supervisor } from "../../server/supervisor/index.ts";
 import { jobScript } from "../../server/paths.ts";
 import { focusedElement, launchBrowser, ProblemWatch, tabThrough, whenBrowser } from "./support.ts";
 

@@ -10,7 +10,7 @@ import { loadConfig, type Config } from "../../server/config.ts";
 import { connectRedis, waitUntilReady } from "../../jobs/redis.ts";
 import { JobStore, type JobRecord, type JobState } from "../../jobs/store.ts";
 import { createRenderer } from "../../server/render.ts";
-import { Supervisor } from "../../server/supervisor.ts";
+import { Supervisor } from "../../server/supervisor/index.ts";
 import { createApp } from "../../server/app.ts";
 import { createRequestListener } from "../../server/listener.ts";
 import { BUILD_DIR, jobScript } from "../../server/paths.ts";

@@ -1,0 +1,147 @@
+// The Supervisor: each server instance runs up to JOB_CONCURRENCY job
+// processes at once and looks after them. This file wires the parts together
+// and runs the periodic sweep (tick):
+// - slots.ts: takes queued jobs while this instance has free slots;
+// - processes.ts: starts job processes and records an end they did not record;
+// - limits.ts: the time limit of each process started here;
+// - kills.ts: SIGTERM then SIGKILL, for local jobs and for due kills of jobs
+//   whose server is gone;
+// - log-retention.ts: deletes old job logs.
+// The sweep also records as lost any job whose lease has expired (its process
+// vanished while its server was gone too), whichever instance looks first.
+import fs from "node:fs";
+import os from "node:os";
+import crypto from "node:crypto";
+import { jobEnvironment, type Config } from "../config.ts";
+import type { JobStore } from "../../jobs/store.ts";
+import { Slots } from "./slots.ts";
+import { Processes } from "./processes.ts";
+import { TimeLimits } from "./limits.ts";
+import { RemoteKills } from "./kills.ts";
+import { LogRetention } from "./log-retention.ts";
+
+export { START_GRACE_MS } from "./slots.ts";
+export { TERM_TO_KILL_MS, MAX_REMOTE_KILLS } from "./kills.ts";
+export { LOG_SWEEP_INTERVAL_MS } from "./log-retention.ts";
+
+/** How often the lease index and the kill deadlines are checked. */
+export const SWEEP_INTERVAL_MS = 500;
+
+export interface SupervisorOptions {
+  store: JobStore;
+  config: Config;
+  /** The script that runs a job of this type. */
+  scriptFor: (type: string) => string;
+  nodeArgs?: string[];
+  log?: (message: string) => void;
+}
+
+export class Supervisor {
+  readonly instanceId = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString("hex")}`;
+  private readonly slots: Slots;
+  private readonly processes: Processes;
+  private readonly limits: TimeLimits;
+  private readonly remoteKills: RemoteKills;
+  private readonly logs: LogRetention;
+  private readonly log: (message: string) => void;
+  private ticker: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly options: SupervisorOptions) {
+    const { store, config } = options;
+    const log = (this.log = options.log ?? ((message) => process.stderr.write(`${message}\n`)));
+    fs.mkdirSync(config.jobLogDir, { recursive: true });
+    this.processes = new Processes({
+      store,
+      logDir: config.jobLogDir,
+      env: jobEnvironment(config),
+      scriptFor: options.scriptFor,
+      nodeArgs: options.nodeArgs,
+      log,
+      onExit: (id) => this.limits.disarm(id),
+      onRecorded: () => {
+        if (!this.closed) void this.pump();
+      },
+    });
+    this.limits = new TimeLimits({ store, timeoutMs: config.jobTimeoutMs, log, stop: (id) => this.processes.terminate(id) });
+    this.slots = new Slots({
+      store,
+      instanceId: this.instanceId,
+      leaseMs: 3 * config.jobHeartbeatMs,
+      hasFreeSlot: () => this.processes.size < config.jobConcurrency,
+      start: (id, type) => {
+        if (this.processes.start(id, type)) this.limits.arm(id);
+      },
+      log,
+    });
+    this.remoteKills = new RemoteKills({ store, log });
+    this.logs = new LogRetention({ config, isRunning: (id) => this.processes.has(id), log });
+  }
+
+  /** Job processes this instance started that are still running. */
+  get size(): number {
+    return this.processes.size;
+  }
+
+  /** For tests: kills of other instances' jobs in flight (at most MAX_REMOTE_KILLS). */
+  get remoteKillsInFlight(): number {
+    return this.remoteKills.size;
+  }
+
+  /** Starts the periodic sweep; also takes any jobs already waiting. */
+  start(): void {
+    if (this.ticker) return;
+    this.ticker = setInterval(() => void this.tick(), SWEEP_INTERVAL_MS);
+    this.ticker.unref();
+    void this.tick();
+    this.logs.start();
+  }
+
+  /** Deletes job logs older than the longest-kept job record; returns how many. */
+  deleteOldLogs(now = Date.now()): Promise<number> {
+    return this.logs.deleteOld(now);
+  }
+
+  /** Stops taking jobs. Job processes keep running: they do not depend on this server. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.logs.close();
+    this.limits.close();
+    this.processes.close();
+    this.remoteKills.close();
+    await this.slots.close();
+  }
+
+  /** Starts queued jobs while this instance has free slots. Safe to call often. */
+  pump(): Promise<void> {
+    return this.slots.pump();
+  }
+
+  /** One round of housekeeping: lost jobs, overdue cancels, free slots. */
+  async tick(): Promise<void> {
+    if (this.closed) return;
+    const { store } = this.options;
+    try {
+      const lost = await store.sweep();
+      for (const id of lost) this.log(`job ${id} lost: its process stopped reporting`);
+      for (const id of await store.dueKills()) {
+        if (this.processes.has(id)) this.processes.terminate(id);
+        else await this.remoteKills.kill(id);
+      }
+    } catch {
+      // Redis unreachable: try again next tick.
+    }
+    await this.pump();
+  }
+
+  /** Pids of the job processes this instance started that are still running. */
+  pids(): number[] {
+    return this.processes.pids();
+  }
+
+  /** For tests: resolves when every job process this instance started has exited and been recorded. */
+  idle(): Promise<void> {
+    return this.processes.idle();
+  }
+}

@@ -1,0 +1,52 @@
+// Time limits of the job processes this instance started: JOB_TIMEOUT_MS after
+// its start a job is recorded failed ("Timed out after …") and its process is
+// stopped with signals. The job's own process enforces the limit too; this is
+// for one whose event loop is stuck. One timer per running process.
+import { formatDuration } from "../../jobs/format.ts";
+import type { JobStore } from "../../jobs/store.ts";
+
+export interface TimeLimitsOptions {
+  store: JobStore;
+  timeoutMs: number;
+  log: (message: string) => void;
+  /** Stops the job's process (SIGTERM, then SIGKILL). */
+  stop: (id: string) => void;
+}
+
+export class TimeLimits {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly options: TimeLimitsOptions) {}
+
+  /** Starts the clock of a job whose process has just been started. */
+  arm(id: string): void {
+    this.disarm(id);
+    const timer = setTimeout(() => {
+      this.timers.delete(id);
+      void this.timeOut(id);
+    }, this.options.timeoutMs);
+    timer.unref();
+    this.timers.set(id, timer);
+  }
+
+  /** The job's process has exited: its limit no longer applies. */
+  disarm(id: string): void {
+    clearTimeout(this.timers.get(id));
+    this.timers.delete(id);
+  }
+
+  close(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private async timeOut(id: string): Promise<void> {
+    const { store, timeoutMs, log, stop } = this.options;
+    try {
+      await store.finish(id, "failed", "force", { error: `Timed out after ${formatDuration(timeoutMs)}.` });
+    } catch (err) {
+      log(`could not record the time limit of job ${id}: ${(err as Error).message}`);
+    }
+    stop(id);
+  }
+}

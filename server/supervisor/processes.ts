@@ -1,0 +1,110 @@
+// The job processes this instance started: spawning one through the launcher,
+// recording an end its script did not record (crash, kill, non-zero exit:
+// exit code, signal and the tail of its log), and stopping one with an
+// Escalation. At most JOB_CONCURRENCY entries: slots.ts only starts a process
+// while there is room, and an entry leaves when its process exits.
+import { launch, tail } from "../launcher.ts";
+import type { JobStore } from "../../jobs/store.ts";
+import { Escalation } from "./kills.ts";
+
+interface Running {
+  pid: number;
+  escalation?: Escalation;
+  exited: Promise<void>;
+}
+
+export interface ProcessesOptions {
+  store: JobStore;
+  logDir: string;
+  env: Record<string, string>;
+  scriptFor: (type: string) => string;
+  nodeArgs?: string[];
+  log: (message: string) => void;
+  /** Called as soon as a process has exited, before its end is recorded. */
+  onExit: (id: string) => void;
+  /** Called once the end of a process has been recorded. */
+  onRecorded: (id: string) => void;
+}
+
+export class Processes {
+  private readonly running = new Map<string, Running>();
+
+  constructor(private readonly options: ProcessesOptions) {}
+
+  get size(): number {
+    return this.running.size;
+  }
+
+  has(id: string): boolean {
+    return this.running.has(id);
+  }
+
+  /** Starts the job's process; false (with the job recorded failed) when it could not be started. */
+  start(id: string, type: string): boolean {
+    const { store, logDir, env, scriptFor, nodeArgs } = this.options;
+    let launched;
+    try {
+      launched = launch({ id, script: scriptFor(type), logDir, env, nodeArgs });
+    } catch (err) {
+      void store
+        .finish(id, "failed", "force", { error: "The job's process could not be started.", detail: (err as Error).message })
+        .catch(() => {});
+      return false;
+    }
+    const { child, logFile } = launched;
+    const pid = child.pid ?? 0;
+    const exited = new Promise<void>((resolve) => {
+      child.once("error", (err) => {
+        void this.recordExit(id, null, null, logFile, err.message).finally(resolve);
+      });
+      child.once("exit", (code, signal) => {
+        void this.recordExit(id, code, signal, logFile).finally(resolve);
+      });
+    });
+    this.running.set(id, { pid, exited });
+    return true;
+  }
+
+  /** SIGTERM to a local job's process group, then SIGKILL if it is still there. Once per process. */
+  terminate(id: string): void {
+    const job = this.running.get(id);
+    if (!job || job.escalation) return;
+    job.escalation = new Escalation(job.pid);
+  }
+
+  private async recordExit(id: string, code: number | null, signal: NodeJS.Signals | null, logFile: string, spawnError?: string): Promise<void> {
+    this.running.get(id)?.escalation?.cancel();
+    this.running.delete(id);
+    this.options.onExit(id);
+    try {
+      // Whatever the script recorded stands: a finish on an ended job is a no-op.
+      const error = spawnError
+        ? "The job's process could not be started."
+        : signal
+          ? `The job's process was killed by ${signal}.`
+          : code === 0
+            ? "The job's process exited without recording a result."
+            : `The job's process exited with code ${code}.`;
+      const detail = spawnError ?? (await tail(logFile));
+      await this.options.store.finish(id, "failed", "exit", { error, exitCode: code, signal, detail });
+    } catch (err) {
+      this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
+    }
+    this.options.onRecorded(id);
+  }
+
+  /** Stops every escalation in flight; the processes themselves run on. */
+  close(): void {
+    for (const job of this.running.values()) job.escalation?.cancel();
+  }
+
+  /** Pids of the job processes this instance started that are still running. */
+  pids(): number[] {
+    return [...this.running.values()].map((job) => job.pid);
+  }
+
+  /** Resolves when every job process started here has exited and been recorded. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running.values()].map((job) => job.exited));
+  }
+}
