@@ -9,7 +9,8 @@
 // When a job finishes it leaves every index, and its two keys get a TTL.
 import crypto from "node:crypto";
 import type { Redis } from "ioredis";
-import * as lua from "./scripts.ts";
+import type { FinishMode } from "./lua/commands.ts";
+import { LUA_COMMANDS } from "./lua/index.ts";
 
 export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -86,20 +87,6 @@ export function isTerminal(state: JobState): boolean {
   return TERMINAL_STATES.has(state);
 }
 
-type ScriptName = "sjCreate" | "sjClaim" | "sjStart" | "sjReport" | "sjFinish" | "sjCancel" | "sjRead" | "sjSweep" | "sjDueKills";
-
-const SCRIPTS: Record<ScriptName, { lua: string; keys: number }> = {
-  sjCreate: { lua: lua.CREATE, keys: 2 },
-  sjClaim: { lua: lua.CLAIM, keys: 3 },
-  sjStart: { lua: lua.START, keys: 2 },
-  sjReport: { lua: lua.REPORT, keys: 5 },
-  sjFinish: { lua: lua.FINISH, keys: 5 },
-  sjCancel: { lua: lua.CANCEL, keys: 5 },
-  sjRead: { lua: lua.READ, keys: 5 },
-  sjSweep: { lua: lua.SWEEP, keys: 4 },
-  sjDueKills: { lua: lua.DUE_KILLS, keys: 1 },
-};
-
 export type ReportReply = "ok" | "cancel" | "refused";
 export type CancelReply = { outcome: "cancelled" | "requested" } | { outcome: "finished"; state: JobState } | { outcome: "missing" };
 
@@ -124,8 +111,10 @@ export class JobStore {
     this.leasesKey = `${this.base}leases`;
     this.killsKey = `${this.base}kills`;
     this.ttl = [String(options.ttlSucceededS), String(options.ttlFailedS)];
-    for (const [name, { lua: source, keys }] of Object.entries(SCRIPTS)) {
-      if (!(name in redis)) redis.defineCommand(name, { lua: source, numberOfKeys: keys });
+    // The scripts in jobs/lua, as commands of this connection (once, if
+    // several stores share it); their types are in lua/commands.ts.
+    for (const { name, lua, numberOfKeys } of LUA_COMMANDS) {
+      if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys });
     }
   }
 
@@ -137,13 +126,14 @@ export class JobStore {
   }
 
   /** Every key of one job plus the indexes, in the order the scripts take them. */
-  private keys(id: string): string[] {
+  private keys(id: string): [job: string, results: string, leases: string, queue: string, kills: string] {
     return [...this.jobKeys(id), this.leasesKey, this.queueKey, this.killsKey];
   }
 
-  private async run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<any> {
+  /** Sends one command; an unreachable Redis becomes a StoreUnavailableError. */
+  private async call<T>(send: (redis: Redis) => Promise<T>): Promise<T> {
     try {
-      return await (this.redis as any)[name](...keys, ...args);
+      return await send(this.redis);
     } catch (err) {
       // A ReplyError is Redis refusing a command: a bug, not an outage.
       if ((err as Error)?.name === "ReplyError") throw err;
@@ -154,27 +144,27 @@ export class JobStore {
   async create(input: { type: string; params: object; total: number; queueMax: number }): Promise<string> {
     const id = newJobId();
     const [job] = this.jobKeys(id);
-    const [ok] = await this.run("sjCreate", [job, this.queueKey], [id, input.type, JSON.stringify(input.params), input.total, input.queueMax]);
-    if (ok !== 1) throw new QueueFullError();
+    const [created] = await this.call((r) => r.sjCreate(job, this.queueKey, id, input.type, JSON.stringify(input.params), input.total, input.queueMax));
+    if (created !== 1) throw new QueueFullError();
     return id;
   }
 
   /** Takes the oldest waiting job for this instance, or null. */
   async claim(owner: string, leaseMs: number): Promise<{ id: string; type: string } | null> {
-    const reply = await this.run("sjClaim", [this.queueKey, this.leasesKey, `${this.base}job:`], [leaseMs, owner]);
-    return Array.isArray(reply) ? { id: reply[0], type: reply[1] } : null;
+    const reply = await this.call((r) => r.sjClaim(this.queueKey, this.leasesKey, `${this.base}job:`, leaseMs, owner));
+    return reply ? { id: reply[0], type: reply[1] } : null;
   }
 
   /** The job's process marks it running. Returns the state that prevented it, if any. */
   async start(id: string, pid: number, host: string, leaseMs: number): Promise<{ ok: true } | { ok: false; state: string }> {
-    const [ok, state] = await this.run("sjStart", [this.jobKeys(id)[0], this.leasesKey], [id, pid, host, leaseMs]);
-    return ok === 1 ? { ok: true } : { ok: false, state };
+    const reply = await this.call((r) => r.sjStart(this.jobKeys(id)[0], this.leasesKey, id, pid, host, leaseMs));
+    return reply[0] === 1 ? { ok: true } : { ok: false, state: reply[1] };
   }
 
   /** Progress (done, new values) or a heartbeat (done undefined); renews the lease. */
   async report(id: string, leaseMs: number, done?: number, values: number[] = []): Promise<ReportReply> {
-    const [ok, reply] = await this.run("sjReport", this.keys(id), [id, leaseMs, done ?? "", ...this.ttl, ...values]);
-    return ok === 1 ? (reply as ReportReply) : "refused";
+    const reply = await this.call((r) => r.sjReport(...this.keys(id), id, leaseMs, done ?? "", ...this.ttl, ...values));
+    return reply[0] === 1 ? reply[1] : "refused";
   }
 
   /**
@@ -182,21 +172,21 @@ export class JobStore {
    * "exit" from the server that saw its process end, "force" for server decisions.
    * Returns the state recorded, or null when the job had already ended.
    */
-  async finish(id: string, state: JobState, mode: "job" | "exit" | "force", outcome: Outcome = {}): Promise<JobState | null> {
+  async finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}): Promise<JobState | null> {
     const fields: (string | number)[] = [];
     if (outcome.error) fields.push("error", outcome.error);
     if (outcome.exitCode !== undefined && outcome.exitCode !== null) fields.push("exitCode", outcome.exitCode);
     if (outcome.signal) fields.push("signal", outcome.signal);
     if (outcome.detail) fields.push("detail", outcome.detail);
-    const [ok, recorded] = await this.run("sjFinish", this.keys(id), [id, state, mode, ...this.ttl, ...fields]);
-    return ok === 1 ? (recorded as JobState) : null;
+    const reply = await this.call((r) => r.sjFinish(...this.keys(id), id, state, mode, ...this.ttl, ...fields));
+    return reply[0] === 1 ? reply[1] : null;
   }
 
   async cancel(id: string, graceMs: number): Promise<CancelReply> {
-    const [code, reply] = await this.run("sjCancel", this.keys(id), [id, graceMs, ...this.ttl]);
-    if (code === 1) return { outcome: "cancelled" };
-    if (code === 2) return { outcome: "requested" };
-    return reply ? { outcome: "finished", state: reply as JobState } : { outcome: "missing" };
+    const reply = await this.call((r) => r.sjCancel(...this.keys(id), id, graceMs, ...this.ttl));
+    if (reply[0] === 1) return { outcome: "cancelled" };
+    if (reply[0] === 2) return { outcome: "requested" };
+    return reply[1] ? { outcome: "finished", state: reply[1] } : { outcome: "missing" };
   }
 
   /**
@@ -204,9 +194,9 @@ export class JobStore {
    * results "auto": all once the job has ended, only the last one while it runs.
    */
   async read(id: string, results: "all" | "auto" = "all"): Promise<JobRecord | null> {
-    const reply = await this.run("sjRead", this.keys(id), [id, results, ...this.ttl]);
-    const [readAt, flat, values, position] = reply as [number, string[] | undefined, string[], number];
-    if (!flat) return null;
+    const reply = await this.call((r) => r.sjRead(...this.keys(id), id, results, ...this.ttl));
+    if (reply.length === 1) return null;
+    const [readAt, flat, values, position] = reply;
     const h: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     let params: Record<string, unknown> = {};
@@ -241,13 +231,12 @@ export class JobStore {
 
   /** Records every job whose lease has expired as lost; returns their ids. */
   async sweep(limit = 100): Promise<string[]> {
-    return this.run("sjSweep", [this.leasesKey, this.queueKey, this.killsKey, `${this.base}job:`], [...this.ttl, limit]);
+    return this.call((r) => r.sjSweep(this.leasesKey, this.queueKey, this.killsKey, `${this.base}job:`, ...this.ttl, limit));
   }
 
   /** Jobs whose cancel grace has run out (their process must be killed). */
   async dueKills(): Promise<string[]> {
-    const [, ...ids] = (await this.run("sjDueKills", [this.killsKey], [])) as [number, ...string[]];
-    return ids;
+    return this.call((r) => r.sjDueKills(this.killsKey));
   }
 
   async queueLength(): Promise<number> {

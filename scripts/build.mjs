@@ -27,7 +27,32 @@ if (args.has("--if-needed") && fs.existsSync(stamp) && fs.existsSync(path.join(r
 }
 
 const started = Date.now();
-const common = { bundle: true, platform: "node", target: "node20", format: "esm", logLevel: "warning", sourcemap: true };
+
+/**
+ * The Lua scripts (jobs/lua/*.lua), inlined: every build gets a
+ * jobs/lua/files.ts that returns their texts instead of reading them. A bundle
+ * runs from build/, away from jobs/lua; a job process opens no more files to
+ * start; and the snapshot build is CommonJS, without import.meta.url. The
+ * loader (jobs/lua/index.ts) then resolves includes as it does from source.
+ * `--if-needed` sees a changed .lua file: it is under jobs/, in `sources`.
+ */
+const luaDir = path.join(root, "jobs", "lua");
+const inlineLua = {
+  name: "inline-lua",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]jobs[\\/]lua[\\/]files\.ts$/ }, (args) => {
+      if (args.path !== path.join(luaDir, "files.ts")) return undefined;
+      const names = fs.readdirSync(luaDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".lua")).sort();
+      const files = Object.fromEntries(names.map((f) => [f.split(path.sep).join("/"), fs.readFileSync(path.join(luaDir, f), "utf8")]));
+      return {
+        loader: "js",
+        contents: `export function luaFiles() { return ${JSON.stringify(files)}; }`,
+        watchFiles: names.map((f) => path.join(luaDir, f)),
+      };
+    });
+  },
+};
+const common = { bundle: true, platform: "node", target: "node20", format: "esm", logLevel: "warning", sourcemap: true, plugins: [inlineLua] };
 // CommonJS dependencies bundled into an ES module need a require().
 const requireBanner = { js: 'import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' };
 
@@ -64,6 +89,7 @@ async function buildSnapshot(file) {
     entryPoints: [entry],
     outfile: bundle,
     plugins: [
+      inlineLua,
       {
         name: "job-snapshot",
         setup(b) {

@@ -1,0 +1,42 @@
+// The types of the commands JobStore defines from the .lua files (see
+// index.ts), declared on ioredis' interface so that a call is checked and its
+// reply typed. The parameters follow each script's KEYS then ARGV; the
+// replies are what each script's "Returns" says, as ioredis hands them over
+// (a Lua table is an array, a Lua number an integer, false is null).
+// JobStore turns each reply into its own result, in one place per command.
+import type { Result } from "ioredis";
+import type { JobState } from "../store.ts";
+
+/** A job's state as a script read it; '' when the job does not exist (never did, or expired). */
+type StateOrGone = JobState | "";
+
+export interface LuaReplies {
+  create: [created: 1, createdAt: number] | [created: 0, reason: "queue_full"];
+  claim: [id: string, type: string] | null;
+  start: [started: 1, ""] | [started: 0, state: StateOrGone];
+  report: [accepted: 1, reply: "ok" | "cancel"] | [accepted: 0, state: StateOrGone];
+  finish: [ended: 1, recorded: JobState] | [ended: 0, state: StateOrGone];
+  cancel: [code: 1, "cancelled"] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
+  read: [now: number] | [now: number, fields: string[], results: string[], queuePosition: number];
+  sweep: string[];
+  dueKills: string[];
+}
+
+type Arg = string | number;
+
+/** Who records a job's end (see finish-5.lua). */
+export type FinishMode = "job" | "exit" | "force";
+
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    sjCreate(job: string, queue: string, id: string, type: string, params: string, total: Arg, queueMax: Arg): Result<LuaReplies["create"], Context>;
+    sjClaim(queue: string, leases: string, jobPrefix: string, leaseMs: Arg, owner: string): Result<LuaReplies["claim"], Context>;
+    sjStart(job: string, leases: string, id: string, pid: Arg, host: string, leaseMs: Arg): Result<LuaReplies["start"], Context>;
+    sjReport(job: string, results: string, leases: string, queue: string, kills: string, id: string, leaseMs: Arg, done: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, ...values: Arg[]): Result<LuaReplies["report"], Context>;
+    sjFinish(job: string, results: string, leases: string, queue: string, kills: string, id: string, state: JobState, mode: FinishMode, ttlSucceededS: Arg, ttlFailedS: Arg, ...fieldsAndValues: Arg[]): Result<LuaReplies["finish"], Context>;
+    sjCancel(job: string, results: string, leases: string, queue: string, kills: string, id: string, graceMs: Arg, ttlSucceededS: Arg, ttlFailedS: Arg): Result<LuaReplies["cancel"], Context>;
+    sjRead(job: string, results: string, leases: string, queue: string, kills: string, id: string, which: "all" | "auto", ttlSucceededS: Arg, ttlFailedS: Arg): Result<LuaReplies["read"], Context>;
+    sjSweep(leases: string, queue: string, kills: string, jobPrefix: string, ttlSucceededS: Arg, ttlFailedS: Arg, limit: Arg): Result<LuaReplies["sweep"], Context>;
+    sjDueKills(kills: string): Result<LuaReplies["dueKills"], Context>;
+  }
+}

@@ -1,0 +1,40 @@
+-- finish: records a job's end: its verdict and fields, out of every index,
+-- a TTL on both of its keys. A job that has ended never changes again.
+--   mode 'job':   from the job's own process; fenced like report (the job is
+--                 running and its lease has not expired).
+--   mode 'exit':  the spawning server saw the process exit; a pending cancel
+--                 turns 'failed' into 'cancelled'.
+--   mode 'force': the server decides (a cancel of a queued job, the time limit).
+--
+-- KEYS[1]  job      hash
+-- KEYS[2]  results  list
+-- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
+-- KEYS[4]  queue    list
+-- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
+-- ARGV[1]  id
+-- ARGV[2]  state    succeeded | failed | cancelled
+-- ARGV[3]  mode     job | exit | force
+-- ARGV[4]  ttl of a succeeded job (s)
+-- ARGV[5]  ttl of a failed or cancelled job (s)
+-- ARGV[6..] field, value pairs (error, exitCode, signal, detail)
+-- Returns: {1, state recorded}, or {0, current state ('' if gone)} when the
+-- job had already ended, or (mode 'job') is not running or has lost its lease.
+--- @include "includes/now"
+--- @include "includes/terminal"
+--- @include "includes/finish"
+--- @include "includes/expire-lease"
+
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or TERMINAL[state] then return { 0, state or '' } end
+local now = now_ms()
+if ARGV[3] == 'job' then
+  if state ~= 'running' then return { 0, state } end
+  if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now) then
+    return { 0, 'failed' }
+  end
+end
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+local recorded = finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], fields,
+  ARGV[4], ARGV[5], ARGV[3] == 'exit', now)
+return { 1, recorded }

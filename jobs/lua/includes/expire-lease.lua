@@ -1,0 +1,24 @@
+-- expire_lease(...): if the job's lease has expired, records it lost (failed,
+-- with the reason below; 'cancelled' if a cancel was pending) and returns
+-- true. A lease left behind by a job that has already ended is dropped.
+--- @include "terminal"
+--- @include "finish"
+
+-- The reasons a lost job is shown with: a claimed job whose process never
+-- marked it running, and a running job whose process stopped reporting.
+local LOST_STARTING = "lost: the job's process never reported that it started"
+local LOST_RUNNING = "lost: the job's process stopped reporting"
+
+local function expire_lease(job, results, leases, queue, kills, id, ttl_ok, ttl_fail, now)
+  local lease = redis.call('ZSCORE', leases, id)
+  if not lease or tonumber(lease) >= now then return false end
+  local state = redis.call('HGET', job, 'state')
+  if not state or TERMINAL[state] then
+    redis.call('ZREM', leases, id)
+    return false
+  end
+  local reason = LOST_RUNNING
+  if state == 'queued' then reason = LOST_STARTING end
+  finish(job, results, leases, queue, kills, id, 'failed', { 'error', reason }, ttl_ok, ttl_fail, true, now)
+  return true
+end

@@ -1,0 +1,36 @@
+-- report: the job's process reports progress (done and new results) or only
+-- that it is alive, and renews its lease. Fenced: refused unless the job is
+-- running and its lease has not expired (an expired lease is recorded as
+-- lost first, so a process that was stopped past its lease cannot carry on).
+--
+-- KEYS[1]  job      hash
+-- KEYS[2]  results  list
+-- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
+-- KEYS[4]  queue    list
+-- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
+-- ARGV[1]  id
+-- ARGV[2]  lease ms
+-- ARGV[3]  done ('' for a heartbeat)
+-- ARGV[4]  ttl of a succeeded job (s)
+-- ARGV[5]  ttl of a failed or cancelled job (s)
+-- ARGV[6..] values to append to the results
+-- Returns: {1, 'ok' | 'cancel'} ('cancel': a cancel has been requested), or
+-- {0, current state ('' if gone)} when refused.
+--- @include "includes/now"
+--- @include "includes/expire-lease"
+
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'running' then return { 0, state or '' } end
+local now = now_ms()
+if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now) then
+  return { 0, 'failed' }
+end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'done', ARGV[3], 'updatedAt', now)
+else
+  redis.call('HSET', KEYS[1], 'updatedAt', now)
+end
+if #ARGV > 5 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 6)) end
+if redis.call('HEXISTS', KEYS[1], 'cancelRequestedAt') == 1 then return { 1, 'cancel' } end
+return { 1, 'ok' }

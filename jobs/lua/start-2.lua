@@ -1,0 +1,19 @@
+-- start: the job's process marks it running, and its lease now counts from
+-- this moment.
+--
+-- KEYS[1]  job      hash
+-- KEYS[2]  leases   sorted set, id -> lease expiry (ms)
+-- ARGV[1]  id
+-- ARGV[2]  pid
+-- ARGV[3]  host
+-- ARGV[4]  lease ms
+-- Returns: {1, ''}, or {0, current state ('' if gone)} when the job may not
+-- start (cancelled, lost, already running).
+--- @include "includes/now"
+
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'queued' then return { 0, state or '' } end
+local now = now_ms()
+redis.call('HSET', KEYS[1], 'state', 'running', 'pid', ARGV[2], 'host', ARGV[3], 'startedAt', now, 'updatedAt', now)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
+return { 1, '' }

@@ -1,0 +1,29 @@
+-- sweep: records every job whose lease has expired as lost, oldest lease
+-- first, at most ARGV[3] at a time. Cheap when there is nothing to do: one
+-- range query on the lease index.
+--
+-- KEYS[4] is the job key prefix, not a key: each job's keys are built from
+-- it and an id taken from the lease index (same "{jobs}" hash tag, same
+-- Redis Cluster slot).
+--
+-- KEYS[1]  leases   sorted set, id -> lease expiry (ms)
+-- KEYS[2]  queue    list
+-- KEYS[3]  kills    sorted set, id -> kill deadline (ms)
+-- KEYS[4]  job key prefix ("P:{jobs}:job:")
+-- ARGV[1]  ttl of a succeeded job (s)
+-- ARGV[2]  ttl of a failed or cancelled job (s)
+-- ARGV[3]  limit
+-- Returns: the ids recorded as lost.
+--- @include "includes/now"
+--- @include "includes/expire-lease"
+
+local now = now_ms()
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 1, 'LIMIT', 0, tonumber(ARGV[3]))
+local lost = {}
+for _, id in ipairs(ids) do
+  local job = KEYS[4] .. id
+  if expire_lease(job, job .. ':results', KEYS[1], KEYS[2], KEYS[3], id, ARGV[1], ARGV[2], now) then
+    lost[#lost + 1] = id
+  end
+end
+return lost
