@@ -17,6 +17,7 @@ import { waitFor } from "../test/helpers/wait.ts";
 import { jobEnvironment, loadConfig } from "../server/config.ts";
 import { jobNodeArgs, launch } from "../server/launcher.ts";
 import { jobScript, ROOT } from "../server/paths.ts";
+import { count } from "../jobs/types/count.ts";
 import { isTerminal, JobStore, type JobState } from "../jobs/store.ts";
 import { childrenCpuMs, killProcessesIn, load, median, memoryOf, quantile, sleep, startApp, startBare, type Load, type Proc } from "./lib.ts";
 
@@ -110,10 +111,10 @@ async function fillFinished(store: JobStore, count: number): Promise<string[]> {
     const created = await Promise.all(
       Array.from({ length: n }, () => store.create({ type: "count", params: { start: 1, end: 10, increment: 1 }, total: 10, queueMax: 1e9 })),
     );
-    const claimed = await Promise.all(created.map(() => store.claim("bench-fill", 600_000)));
+    const claimed = await Promise.all(created.map(() => store.claim("bench-fill", 600_000, ["count"], ["count"])));
     const mine = claimed.filter((c): c is { id: string; type: string } => c !== null).map((c) => c.id);
     await Promise.all(mine.map((id) => store.start(id, process.pid, host, 600_000)));
-    await Promise.all(mine.map((id) => store.report(id, 600_000, 10, values)));
+    await Promise.all(mine.map((id) => store.report(id, 600_000, { done: 10, results: values })));
     await Promise.all(mine.map((id) => store.finish(id, "succeeded", "job")));
     ids.push(...mine);
   }
@@ -360,11 +361,11 @@ async function cpuPhase(): Promise<void> {
   const env = appEnv(prefix, { COUNT_STEP_DELAY_MS: "0" });
   const config = loadConfig({ ...env, PATH: process.env.PATH });
   const store = storeFor(prefix);
-  const script = jobScript("count");
+  const script = jobScript(count);
   const cpu: number[] = [];
   for (let i = 0; i < P.cpuRuns; i++) {
     const id = await store.create({ type: "count", params: { start: 1, end: 5, increment: 1 }, total: 5, queueMax: 1e9 });
-    const claimed = await store.claim("bench-cpu", 60_000);
+    const claimed = await store.claim("bench-cpu", 60_000, ["count"], ["count"]);
     if (claimed?.id !== id) throw new Error("claimed another job than the one created");
     const before = childrenCpuMs();
     const { child } = launch({ id, script, logDir: config.jobLogDir, env: jobEnvironment(config) });
@@ -409,7 +410,7 @@ function table(): string {
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(jobScript("count"))) throw new Error("build/jobs/count.js is missing: run `npm run build` first");
+  if (!fs.existsSync(jobScript(count))) throw new Error("build/jobs/count.js is missing: run `npm run build` first");
   redis = await startRedis({ tcp: true });
   client = new Redis(redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
   const started = Date.now();

@@ -12,6 +12,7 @@ import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError, loadJobSettings, type JobSettings } from "./settings.ts";
 import { formatDuration } from "./format.ts";
+import { LogSink } from "./log-sink.ts";
 import { connectRedis, waitUntilReady } from "./redis.ts";
 import { isJobId, JobStore, type JobRecord, type ReportReply } from "./store.ts";
 
@@ -22,7 +23,9 @@ export interface JobContext {
   /** Aborted when a cancel is requested. */
   signal: AbortSignal;
   /** Records progress and appends new results; throws once the job is cancelled or fenced. */
-  report(done: number, values?: number[]): Promise<void>;
+  report(done: number, values?: readonly unknown[]): Promise<void>;
+  /** Records progress in full: done, total, a status line, new results. Throws as report() does. */
+  progress(update: { done?: number; total?: number; status?: string; results?: readonly unknown[] }): Promise<void>;
   /** Waits, or throws as soon as the job is cancelled. */
   sleep(ms: number): Promise<void>;
 }
@@ -67,8 +70,21 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
   const job = await store.read(id, "auto");
   if (!job) die(EXIT.fenced, `job ${id} disappeared`);
   if (job.type !== type) {
-    await store.finish(id, "failed", "job", { error: `This is a ${type} script, but the job is a ${job.type} job.` });
+    await store.finish(id, "failed", "job", { reason: "spawn-failed", detail: `This is a ${type} script, but the job is a ${job.type} job.` });
     die(EXIT.failed, `job ${id} is of type ${job.type}, not ${type}`);
+  }
+
+  // What the job writes is its log: kept in Redis with the job, so any
+  // instance shows it. It still goes to the process's own output too (the
+  // launcher's log file), which catches what is written after the last flush
+  // of a crashing process.
+  const log = new LogSink(store, id);
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      log.write(typeof chunk === "string" ? chunk : Buffer.from(chunk));
+      return write(chunk, ...rest);
+    }) as typeof stream.write;
   }
 
   const cancel = new AbortController();
@@ -99,13 +115,15 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
   }, config.jobHeartbeatMs);
   beat.unref();
 
-  // The time limit, counted from the start. The server that spawned the job
-  // enforces it too, with signals, in case this event loop is stuck.
+  // The time limit (the job type's, stored on the record), counted from the
+  // start. The server that spawned the job enforces it too, with signals, in
+  // case this event loop is stuck.
+  const timeoutMs = job.timeoutMs ?? config.jobTimeoutMs;
   let timedOut = false;
   const limit = setTimeout(() => {
     timedOut = true;
     cancel.abort(new Error("timeout"));
-  }, Math.max(0, config.jobTimeoutMs - (Date.now() - startedAt)));
+  }, Math.max(0, timeoutMs - (Date.now() - startedAt)));
   limit.unref();
 
   const ctx: JobContext = {
@@ -113,9 +131,12 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
     job,
     config,
     signal: cancel.signal,
-    async report(done, values = []) {
+    report(done, values = []) {
+      return ctx.progress({ done, results: values });
+    },
+    async progress(update) {
       if (cancel.signal.aborted) throw cancel.signal.reason;
-      const reply = await store.report(id, leaseMs, done, values);
+      const reply = await store.report(id, leaseMs, update);
       lastContact = Date.now();
       onReply(reply);
       if (reply === "refused") throw new Fenced();
@@ -138,19 +159,20 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
       process.stderr.write(`job ${id} is no longer running here (declared lost or finished); stopping\n`);
     } else if (timedOut) {
       code = EXIT.failed;
-      await store.finish(id, "failed", "job", { error: `Timed out after ${formatDuration(config.jobTimeoutMs)}.` });
+      await store.finish(id, "failed", "job", { reason: "timeout" });
     } else if (err instanceof Cancelled) {
       code = EXIT.ok;
-      await store.finish(id, "cancelled", "job", { error: "Cancelled while running." });
+      await store.finish(id, "cancelled", "job", { reason: "cancelled" });
     } else {
       code = EXIT.failed;
       const message = err instanceof Error ? err.message : String(err);
       process.stderr.write(`${err instanceof Error && err.stack ? err.stack : message}\n`);
-      await store.finish(id, "failed", "job", { error: message });
+      await store.finish(id, "failed", "job", { reason: "job-error", error: message });
     }
   }
   clearInterval(beat);
   clearTimeout(limit);
+  await log.flush(true);
   redis.disconnect();
   process.exit(code);
 }

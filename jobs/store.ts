@@ -2,11 +2,14 @@
 //
 // Keys (P = REDIS_PREFIX; "{jobs}" is one Redis Cluster hash tag for all):
 //   P:{jobs}:job:<id>          hash: the job record (fields below)
-//   P:{jobs}:job:<id>:results  list: the values the job has produced so far
+//   P:{jobs}:job:<id>:results  list: the values the job has produced so far, each a JSON text
+//   P:{jobs}:job:<id>:log      list: the last LOG_MAX_LINES lines the job's program wrote
+//   P:{jobs}:job:<id>:files    hash: file name -> content, the job's output files
 //   P:{jobs}:queue             list: ids of jobs waiting for a slot, oldest first
 //   P:{jobs}:leases            sorted set: id -> lease expiry (ms) of every claimed or running job
 //   P:{jobs}:kills             sorted set: id -> when to kill a job that ignores its cancel request
-// When a job finishes it leaves every index, and its two keys get a TTL.
+// When a job finishes it leaves every index, and its keys get a TTL: its
+// type's retention, stored on the record when it was created.
 import crypto from "node:crypto";
 import type { Redis } from "ioredis";
 import type { FinishMode } from "./lua/commands.ts";
@@ -16,15 +19,63 @@ export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelle
 export type JobState = (typeof JOB_STATES)[number];
 export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(["succeeded", "failed", "cancelled"]);
 
+/**
+ * Why a job ended failed or cancelled. The record stores the code; the pages
+ * word it (server/job-view.ts). Nothing parses a message back.
+ */
+export const END_REASONS = [
+  /** Its process stopped reporting (lease expired while running). */
+  "lost",
+  /** Claimed, but its process never marked it running. */
+  "never-started",
+  /** Ran past its time limit. */
+  "timeout",
+  /** Its process was killed by a signal (exitCode/signal hold the facts). */
+  "signal",
+  /** Its process exited with a non-zero code and no message of its own. */
+  "exit-code",
+  /** Its process exited 0 without recording an end. */
+  "no-result",
+  /** The job's own error: `error` holds its plain message. */
+  "job-error",
+  /** Its process could not be started. */
+  "spawn-failed",
+  /** The record names a type this deployment does not have; nothing ran. */
+  "unknown-type",
+  /** Cancelled: before it started, or it stopped by itself. */
+  "cancelled",
+  /** Cancelled, and its process had to be stopped with a signal. */
+  "cancel-killed",
+] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+/** Lines of a job's log kept in Redis, and the longest line (longer ones are cut). */
+export const LOG_MAX_LINES = 1000;
+export const LOG_LINE_MAX_CHARS = 256;
+
 export interface JobRecord {
   id: string;
   type: string;
   params: Record<string, unknown>;
   state: JobState;
   done: number;
+  /** Steps in all; 0 while not known. */
   total: number;
-  /** All results, or only the last one, depending on how the job was read. */
-  results: number[];
+  /** The results read (see read()), each as the JSON value the job reported. */
+  results: unknown[];
+  /** How many results the job has, whether read or not. */
+  resultCount: number;
+  /** What the job says it is doing ("Reading rows"), if it said. */
+  status: string | null;
+  /** Why it ended, for failed and cancelled jobs. */
+  reason: EndReason | null;
+  /** The last lines of its log that were read (see read()). */
+  logTail: string[];
+  /** Lines kept in its log, and lines dropped from its start to keep it short. */
+  logCount: number;
+  logDropped: number;
+  /** Its time limit (ms) and retention (s), as its type set them when it was created; null for older records. */
+  timeoutMs: number | null;
   createdAt: number | null;
   startedAt: number | null;
   finishedAt: number | null;
@@ -45,6 +96,8 @@ export interface JobRecord {
 }
 
 export interface Outcome {
+  reason?: EndReason;
+  /** The job's own message (reason job-error). */
   error?: string;
   exitCode?: number | null;
   signal?: string | null;
@@ -91,6 +144,15 @@ export type ReportReply = "ok" | "cancel" | "refused";
 export type CancelReply = { outcome: "cancelled" | "requested" } | { outcome: "finished"; state: JobState } | { outcome: "missing" };
 
 const num = (v: string | undefined): number | null => (v === undefined || v === "" ? null : Number(v));
+/** A stored result: a JSON text (older records hold plain numbers, which are JSON too). */
+const parseResult = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+};
+const isReason = (v: string | undefined): v is EndReason => (END_REASONS as readonly string[]).includes(v ?? "");
 const str = (v: string | undefined): string | null => (v === undefined || v === "" ? null : v);
 
 export class JobStore {
@@ -118,11 +180,19 @@ export class JobStore {
     }
   }
 
-  /** The two keys a job owns. */
+  /** The keys a job owns (the scripts reach the log and files from the record's key). */
   jobKeys(id: string): [job: string, results: string] {
     if (!isJobId(id)) throw new Error(`not a job id: ${JSON.stringify(id)}`);
     const job = `${this.base}job:${id}`;
     return [job, `${job}:results`];
+  }
+
+  private logKey(id: string): string {
+    return `${this.jobKeys(id)[0]}:log`;
+  }
+
+  private filesKey(id: string): string {
+    return `${this.jobKeys(id)[0]}:files`;
   }
 
   /** Every key of one job plus the indexes, in the order the scripts take them. */
@@ -141,17 +211,47 @@ export class JobStore {
     }
   }
 
-  async create(input: { type: string; params: object; total: number; queueMax: number }): Promise<string> {
+  async create(input: {
+    type: string;
+    params: object;
+    total: number;
+    queueMax: number;
+    /** The job's time limit; without one, the job process applies JOB_TIMEOUT_MS. */
+    timeoutMs?: number;
+    ttlSucceededS?: number;
+    ttlFailedS?: number;
+  }): Promise<string> {
     const id = newJobId();
     const [job] = this.jobKeys(id);
-    const [created] = await this.call((r) => r.sjCreate(job, this.queueKey, id, input.type, JSON.stringify(input.params), input.total, input.queueMax));
+    const [created] = await this.call((r) =>
+      r.sjCreate(
+        job,
+        this.queueKey,
+        id,
+        input.type,
+        JSON.stringify(input.params),
+        input.total,
+        input.queueMax,
+        input.ttlSucceededS ?? this.ttl[0],
+        input.ttlFailedS ?? this.ttl[1],
+        input.timeoutMs ?? "",
+      ),
+    );
     if (created !== 1) throw new QueueFullError();
     return id;
   }
 
-  /** Takes the oldest waiting job for this instance, or null. */
-  async claim(owner: string, leaseMs: number): Promise<{ id: string; type: string } | null> {
-    const reply = await this.call((r) => r.sjClaim(this.queueKey, this.leasesKey, `${this.base}job:`, leaseMs, owner));
+  /**
+   * Takes the oldest waiting job of a type in `free` (the types this instance
+   * has a free slot for), or null. A waiting job whose type is not in `known`
+   * is ended failed ('unknown-type') on the way, never run.
+   */
+  async claim(owner: string, leaseMs: number, free: readonly string[], known: readonly string[]): Promise<{ id: string; type: string } | null> {
+    if (free.length === 0) return null;
+    const others = known.filter((t) => !free.includes(t));
+    const reply = await this.call((r) =>
+      r.sjClaim(this.queueKey, this.leasesKey, this.killsKey, `${this.base}job:`, leaseMs, owner, ...this.ttl, free.length, ...free, ...others),
+    );
     return reply ? { id: reply[0], type: reply[1] } : null;
   }
 
@@ -161,9 +261,11 @@ export class JobStore {
     return reply[0] === 1 ? { ok: true } : { ok: false, state: reply[1] };
   }
 
-  /** Progress (done, new values) or a heartbeat (done undefined); renews the lease. */
-  async report(id: string, leaseMs: number, done?: number, values: number[] = []): Promise<ReportReply> {
-    const reply = await this.call((r) => r.sjReport(...this.keys(id), id, leaseMs, done ?? "", ...this.ttl, ...values));
+  /** Progress (done, total, a status line, new results) or a heartbeat (nothing); renews the lease. */
+  async report(id: string, leaseMs: number, progress: { done?: number; total?: number; status?: string; results?: readonly unknown[] } = {}): Promise<ReportReply> {
+    const { done, total, status, results = [] } = progress;
+    const values = results.map((v) => JSON.stringify(v) ?? "null");
+    const reply = await this.call((r) => r.sjReport(...this.keys(id), id, leaseMs, done ?? "", ...this.ttl, total ?? "", status ?? "", ...values));
     return reply[0] === 1 ? reply[1] : "refused";
   }
 
@@ -174,6 +276,7 @@ export class JobStore {
    */
   async finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}): Promise<JobState | null> {
     const fields: (string | number)[] = [];
+    if (outcome.reason) fields.push("reason", outcome.reason);
     if (outcome.error) fields.push("error", outcome.error);
     if (outcome.exitCode !== undefined && outcome.exitCode !== null) fields.push("exitCode", outcome.exitCode);
     if (outcome.signal) fields.push("signal", outcome.signal);
@@ -191,12 +294,14 @@ export class JobStore {
 
   /**
    * One job in one round trip, or null when there is none (never was, or expired).
-   * results "auto": all once the job has ended, only the last one while it runs.
+   * results "auto": all once the job has ended, only the last one while it runs;
+   * resultLimit: at most this many, from the first (0: no limit);
+   * logLines: how many of the log's last lines to read.
    */
-  async read(id: string, results: "all" | "auto" = "all"): Promise<JobRecord | null> {
-    const reply = await this.call((r) => r.sjRead(...this.keys(id), id, results, ...this.ttl));
+  async read(id: string, results: "all" | "auto" = "all", { resultLimit = 0, logLines = 0 } = {}): Promise<JobRecord | null> {
+    const reply = await this.call((r) => r.sjRead(...this.keys(id), id, results, ...this.ttl, resultLimit, logLines));
     if (reply.length === 1) return null;
-    const [readAt, flat, values, position] = reply;
+    const [readAt, flat, values, position, resultCount, logTail, logCount] = reply;
     const h: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     let params: Record<string, unknown> = {};
@@ -212,7 +317,14 @@ export class JobStore {
       state: (JOB_STATES as readonly string[]).includes(h.state!) ? (h.state as JobState) : "failed",
       done: Number(h.done ?? 0),
       total: Number(h.total ?? 0),
-      results: values.map(Number),
+      results: values.map(parseResult),
+      resultCount: Number(resultCount),
+      status: str(h.status),
+      reason: isReason(h.reason) ? h.reason : null,
+      logTail,
+      logCount: Number(logCount),
+      logDropped: Number(h.logDropped ?? 0),
+      timeoutMs: num(h.timeoutMs),
       createdAt: num(h.createdAt),
       startedAt: num(h.startedAt),
       finishedAt: num(h.finishedAt),
@@ -237,6 +349,41 @@ export class JobStore {
   /** Jobs whose cancel grace has run out (their process must be killed). */
   async dueKills(): Promise<string[]> {
     return this.call((r) => r.sjDueKills(this.killsKey));
+  }
+
+  /** Results start..stop (inclusive, 0-based), for downloads read in pages. */
+  async readResults(id: string, start: number, stop: number): Promise<unknown[]> {
+    const values = await this.call((r) => r.lrange(this.jobKeys(id)[1], start, stop));
+    return values.map(parseResult);
+  }
+
+  /** Appends lines to a job's log (each cut at LOG_LINE_MAX_CHARS; the log keeps its last LOG_MAX_LINES). */
+  async appendLog(id: string, lines: readonly string[]): Promise<boolean> {
+    if (lines.length === 0) return true;
+    const cut = lines.map((line) => (line.length > LOG_LINE_MAX_CHARS ? `${line.slice(0, LOG_LINE_MAX_CHARS - 1)}…` : line));
+    return (await this.call((r) => r.sjLog(this.jobKeys(id)[0], this.logKey(id), LOG_MAX_LINES, ...cut))) === 1;
+  }
+
+  /** The whole log kept for a job, oldest line first. */
+  async readLog(id: string): Promise<string[]> {
+    return this.call((r) => r.lrange(this.logKey(id), 0, -1));
+  }
+
+  /** Stores an output file of a running job; false when the job is not running. */
+  async putFile(id: string, name: string, content: Buffer): Promise<boolean> {
+    return (await this.call((r) => r.sjFile(this.jobKeys(id)[0], this.filesKey(id), name, content))) === 1;
+  }
+
+  /** A job's output files: names and sizes in bytes, by name. */
+  async listFiles(id: string): Promise<{ name: string; size: number }[]> {
+    const names = (await this.call((r) => r.hkeys(this.filesKey(id)))).sort();
+    const sizes = names.length ? await this.call((r) => Promise.all(names.map((n) => r.hstrlen(this.filesKey(id), n)))) : [];
+    return names.map((name, i) => ({ name, size: sizes[i] ?? 0 }));
+  }
+
+  /** One output file's content, or null. */
+  async readFile(id: string, name: string): Promise<Buffer | null> {
+    return this.call((r) => r.hgetBuffer(this.filesKey(id), name));
   }
 
   async queueLength(): Promise<number> {

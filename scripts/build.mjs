@@ -6,7 +6,7 @@ import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const out = path.join(root, "build");
@@ -56,10 +56,21 @@ const common = { bundle: true, platform: "node", target: "node20", format: "esm"
 // CommonJS dependencies bundled into an ES module need a require().
 const requireBanner = { js: 'import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' };
 
-const jobEntries = fs.readdirSync(path.join(root, "jobs")).filter((f) => /^[a-z-]+\.ts$/.test(f) && isJobScript(f));
-function isJobScript(file) {
-  return /^\s*await runJob\(/m.test(fs.readFileSync(path.join(root, "jobs", file), "utf8"));
+/**
+ * The job types, from the registry (jobs/types/index.ts), bundled and
+ * imported here: the build learns which types run a Node module from the same
+ * list the server reads, not from a pattern in the sources.
+ */
+async function registeredTypes() {
+  const file = path.join(out, "registry.mjs");
+  await build({ ...common, sourcemap: false, entryPoints: [path.join(root, "jobs/types/index.ts")], outfile: file, plugins: [inlineLua] });
+  const { JOB_TYPES } = await import(`${pathToFileURL(file).href}?${Date.now()}`);
+  return JOB_TYPES;
 }
+fs.mkdirSync(out, { recursive: true });
+const types = await registeredTypes();
+/** [type name, its module under jobs/types/] for each Node type; build/jobs/<name>.js is what the server starts. */
+const jobEntries = types.filter((t) => "node" in t.run).map((t) => [t.name, path.join(root, "jobs/types", t.run.node)]);
 
 /** build/jobs/<type>.<node version>.blob: server/launcher.ts starts the job from it when it exists. */
 export function snapshotBlob(type) {
@@ -73,9 +84,7 @@ export function snapshotBlob(type) {
  * the node binary, hence the version in its name. If it cannot be built, jobs
  * start from the plain bundle.
  */
-async function buildSnapshot(file) {
-  const type = file.replace(/\.ts$/, "");
-  const entry = path.join(root, "jobs", file);
+async function buildSnapshot([type, entry]) {
   const bundle = path.join(out, "jobs", `${type}.snapshot.cjs`);
   const blob = snapshotBlob(type);
   for (const old of fs.readdirSync(path.join(out, "jobs")).filter((f) => f.startsWith(`${type}.`) && f.endsWith(".blob"))) {
@@ -94,7 +103,7 @@ async function buildSnapshot(file) {
         name: "job-snapshot",
         setup(b) {
           // The job's runJob() registers the work as the snapshot's main function.
-          b.onResolve({ filter: /^\.\/kit\.ts$/ }, (args) => (args.importer === entry ? { path: path.join(root, "jobs/snapshot.ts") } : undefined));
+          b.onResolve({ filter: /^(\.\.?\/)+kit\.ts$/ }, (args) => (args.importer === entry ? { path: path.join(root, "jobs/snapshot.ts") } : undefined));
           // A CommonJS bundle has no top-level await; the stand-in runJob returns at once.
           b.onLoad({ filter: /\.ts$/ }, (args) =>
             args.path === entry ? { contents: fs.readFileSync(entry, "utf8").replace(/^(\s*)await runJob\(/m, "$1runJob("), loader: "ts" } : undefined,
@@ -133,7 +142,7 @@ await Promise.all([
   // Job scripts are self-contained and minified: every job start parses this file.
   build({
     ...common,
-    entryPoints: jobEntries.map((f) => path.join(root, "jobs", f)),
+    entryPoints: Object.fromEntries(jobEntries),
     outdir: path.join(out, "jobs"),
     minify: true,
     banner: requireBanner,
@@ -148,7 +157,7 @@ await Promise.all([
     }),
 ]);
 
-await Promise.all(jobEntries.map((file) => buildSnapshot(file)));
+await Promise.all(jobEntries.map((entry) => buildSnapshot(entry)));
 
 fs.mkdirSync(path.join(root, "static"), { recursive: true });
 fs.copyFileSync(path.join(root, "node_modules/htmx.org/dist/htmx.min.js"), path.join(root, "static/htmx.min.js"));

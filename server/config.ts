@@ -4,6 +4,7 @@
 // which the job side reads back from the environment the launcher gives it
 // (jobEnvironment()).
 import os from "node:os";
+import { JOB_TYPES } from "../jobs/types/index.ts";
 import path from "node:path";
 import { ConfigError, EnvReader, JOB_DEFAULTS, jobEnvironment as environmentFor, readJobSettings, type Env, type JobSettings } from "../jobs/settings.ts";
 
@@ -26,7 +27,14 @@ export interface Config extends JobSettings {
   jobLogDir: string;
   jobCancelGraceMs: number;
   jobConcurrency: number;
+  /** JOB_CONCURRENCY_<TYPE>: a job type's concurrency, over its own declaration. */
+  jobConcurrencyByType: Record<string, number>;
   jobQueueMax: number;
+}
+
+/** The setting of one type's concurrency: JOB_CONCURRENCY_COUNT for "count", JOB_CONCURRENCY_CSV_CHECK for "csv-check". */
+export function concurrencySetting(type: string): string {
+  return `JOB_CONCURRENCY_${type.toUpperCase().replace(/-/g, "_")}`;
 }
 
 /** Parses the environment into a Config, or throws one ConfigError naming every bad variable. */
@@ -40,6 +48,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     jobLogDir: path.resolve(cwd, read.str("JOB_LOG_DIR", d.JOB_LOG_DIR)),
     jobCancelGraceMs: read.int("JOB_CANCEL_GRACE_MS", d.JOB_CANCEL_GRACE_MS, 0, 3_600_000),
     jobConcurrency: read.int("JOB_CONCURRENCY", d.JOB_CONCURRENCY, 1, 1024),
+    jobConcurrencyByType: Object.fromEntries(
+      JOB_TYPES.flatMap((t) => {
+        const name = concurrencySetting(t.name);
+        return read.raw(name) === undefined ? [] : [[t.name, read.int(name, 1, 1, 1024)]];
+      }),
+    ),
     jobQueueMax: read.int("JOB_QUEUE_MAX", d.JOB_QUEUE_MAX, 0, 10_000_000),
   };
   read.done();

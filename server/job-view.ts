@@ -20,7 +20,7 @@ export interface JobView {
   done: number;
   total: number;
   progressText: string;
-  lastValue: number | null;
+  lastValue: unknown;
   queueText: string | null;
   created: TimeView | null;
   started: TimeView | null;
@@ -30,7 +30,7 @@ export interface JobView {
   againUrl: string;
   cancellable: boolean;
   cancelRequested: boolean;
-  results: number[];
+  results: unknown[];
   resultSummary: string | null;
   /** More values than fit without scrolling: the list sits in a scrollable, focusable box. */
   resultsScroll: boolean;
@@ -89,8 +89,8 @@ function countParams(job: JobRecord): { start: number; end: number; increment: n
 /** Column widths the stylesheet has for result values (characters, sign included). */
 const VALUE_WIDTHS = [4, 6, 8, 11, 14, 17];
 
-function widthClass(values: number[]): string {
-  const widest = values.reduce((max, v) => Math.max(max, String(v).length), 1);
+function widthClass(values: unknown[]): string {
+  const widest = values.reduce<number>((max, v) => Math.max(max, String(v).length), 1);
   return `w${VALUE_WIDTHS.find((w) => w >= widest) ?? VALUE_WIDTHS[VALUE_WIDTHS.length - 1]}`;
 }
 
@@ -100,18 +100,27 @@ function widthClass(values: number[]): string {
  * become a sentence about the count, and the recorded text moves to the
  * technical detail.
  */
-export function plainFailure(job: Pick<JobRecord, "error" | "exitCode" | "signal" | "done" | "total">): { message: string; technical: string | null } {
-  const error = job.error ?? "";
+export function plainFailure(job: Pick<JobRecord, "reason" | "error" | "exitCode" | "signal" | "done" | "total" | "timeoutMs">): { message: string; technical: string | null } {
   const progress = `after ${formatNumber(job.done)} of ${plural(job.total, "value")}`;
-  if (error.startsWith("lost:")) {
-    return { message: `The count stopped responding ${progress}, so it was given up.`, technical: error };
+  switch (job.reason) {
+    case "lost":
+      return { message: `The count stopped responding ${progress}, so it was given up.`, technical: "Its process stopped reporting." };
+    case "never-started":
+      return { message: `The count never started, so it was given up.`, technical: "Its process never reported that it started." };
+    case "signal":
+    case "exit-code":
+    case "no-result":
+    case "spawn-failed":
+      return { message: `The count stopped unexpectedly ${progress}.`, technical: null };
+    case "timeout":
+      return { message: `The count took too long and was stopped ${progress}. Timed out after ${formatDuration(job.timeoutMs ?? 0)}.`, technical: null };
+    case "unknown-type":
+      return { message: "This job's type is not one this site runs, so it was not started.", technical: null };
+    case "job-error":
+      return { message: `The count could not finish: ${job.error ?? "it reported an error"}`, technical: null };
+    default:
+      return { message: `The count did not finish (${progress}).`, technical: job.error };
   }
-  if (job.exitCode !== null || job.signal || error.startsWith("The job's process")) {
-    return { message: `The count stopped unexpectedly ${progress}.`, technical: error || null };
-  }
-  if (error.startsWith("Timed out")) return { message: `The count took too long and was stopped ${progress}. ${error}`, technical: null };
-  if (error) return { message: `The count could not finish: ${error}`, technical: null };
-  return { message: `The count did not finish (${progress}).`, technical: null };
 }
 
 function lowerFirst(text: string): string {
@@ -124,7 +133,7 @@ function cancelText(job: Pick<JobRecord, "done" | "total" | "startedAt">): strin
     : `Cancelled after ${formatNumber(job.done)} of ${plural(job.total, "value")}.`;
 }
 
-export function announcement(job: Pick<JobRecord, "state" | "done" | "total" | "error" | "exitCode" | "signal" | "startedAt">): string {
+export function announcement(job: Pick<JobRecord, "state" | "done" | "total" | "reason" | "error" | "exitCode" | "signal" | "startedAt" | "timeoutMs">): string {
   switch (job.state) {
     case "queued":
       return "Waiting to start.";

@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { JobType } from "../jobs/job-type.ts";
 
 function findRoot(from: string): string {
   let dir = from;
@@ -19,7 +20,11 @@ export const TEMPLATES_DIR = path.join(ROOT, "templates");
 export const STATIC_DIR = path.join(ROOT, "static");
 export const BUILD_DIR = path.join(ROOT, "build");
 
-/** The built script of a job type: build/jobs/<type>.js. */
-export function jobScript(type: string): string {
-  return path.join(BUILD_DIR, "jobs", `${type}.js`);
+/**
+ * The script that runs a job of this type: the bundle of a Node type,
+ * build/jobs/<type>.js, or the runner, build/jobs/runner.js, for a command.
+ * The name comes from the registry, never from a job record.
+ */
+export function jobScript(type: JobType): string {
+  return path.join(BUILD_DIR, "jobs", "node" in type.run ? `${type.name}.js` : "runner.js");
 }

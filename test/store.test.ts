@@ -59,7 +59,7 @@ function setup(queueMax = 100): Fixture {
     queued: (total = 3) => store.create({ type: "count", params: { start: 1, end: total, increment: 1 }, total, queueMax }),
     async claimed(leaseMs = LONG_LEASE) {
       const id = await f.queued();
-      const claim = await store.claim("instance-1", leaseMs);
+      const claim = await store.claim("instance-1", leaseMs, ["count"], ["count"]);
       if (claim?.id !== id) throw new Error(`claimed ${JSON.stringify(claim)}, not ${id}`);
       return id;
     },
@@ -132,7 +132,7 @@ test("a job goes from created to claimed, started, reported and succeeded, then 
   t.is(queued?.createdAt, queued?.updatedAt);
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [id]);
 
-  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE), { id, type: "count" });
+  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id, type: "count" });
   t.is(await f.store.queueLength(), 0);
   t.is(await f.client.hget(f.store.jobKeys(id)[0], "owner"), "instance-1");
   const claimLease = Number(await f.client.zscore(f.leases, id));
@@ -145,12 +145,12 @@ test("a job goes from created to claimed, started, reported and succeeded, then 
   t.truthy(running?.startedAt);
   t.true(Number(await f.client.zscore(f.leases, id)) < claimLease, "the lease now counts from the start");
 
-  t.is(await f.store.report(id, LONG_LEASE, 1, [1]), "ok");
-  t.is(await f.store.report(id, LONG_LEASE, 2, [2]), "ok");
+  t.is(await f.store.report(id, LONG_LEASE, { done: 1, results: [1] }), "ok");
+  t.is(await f.store.report(id, LONG_LEASE, { done: 2, results: [2] }), "ok");
   t.is(await f.store.report(id, LONG_LEASE), "ok", "a heartbeat");
   t.like(await f.store.read(id, "all"), { state: "running", done: 2, results: [1, 2] });
   t.true(Number(await f.client.zscore(f.leases, id)) > (await redisNow(f.client)) + LONG_LEASE - 5000, "each report renews the lease");
-  t.is(await f.store.report(id, LONG_LEASE, 3, [3]), "ok");
+  t.is(await f.store.report(id, LONG_LEASE, { done: 3, results: [3] }), "ok");
 
   t.is(await f.store.finish(id, "succeeded", "job"), "succeeded");
   const done = await f.store.read(id, "auto");
@@ -166,10 +166,10 @@ test("read returns every result, or with 'auto' only the last one while the job 
   const second = await f.queued();
   const third = await f.queued();
   t.deepEqual(await Promise.all([first, second, third].map(async (id) => (await f.store.read(id))?.queuePosition)), [0, 1, 2]);
-  await f.store.claim("instance-1", LONG_LEASE);
+  await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]);
   await f.store.start(first, 1, "h", LONG_LEASE);
   t.deepEqual(await Promise.all([first, second, third].map(async (id) => (await f.store.read(id))?.queuePosition)), [null, 0, 1]);
-  await f.store.report(first, LONG_LEASE, 2, [10, 20]);
+  await f.store.report(first, LONG_LEASE, { done: 2, results: [10, 20] });
   t.deepEqual((await f.store.read(first, "auto"))?.results, [20]);
   t.deepEqual((await f.store.read(first, "all"))?.results, [10, 20]);
   await f.store.finish(first, "failed", "job", { error: "boom" });
@@ -185,7 +185,7 @@ test("cancelling a queued job ends it cancelled at once and takes it out of the 
   t.like(await f.store.read(id), { state: "cancelled", error: "Cancelled before it started.", cancelRequestedAt: null });
   await assertEnded(t, f, id, "cancelled");
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [other]);
-  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE), { id: other, type: "count" });
+  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: other, type: "count" });
 });
 
 test("cancelling a running job stores the request once, sets a kill deadline, and its next report answers 'cancel'", async (t) => {
@@ -202,7 +202,7 @@ test("cancelling a running job stores the request once, sets a kill deadline, an
   t.is((await f.store.read(id))?.cancelRequestedAt, requested?.cancelRequestedAt, "the first request stands");
   t.is(Number(await f.client.zscore(f.kills, id)), deadline, "and so does its deadline");
 
-  t.is(await f.store.report(id, LONG_LEASE, 1, [1]), "cancel");
+  t.is(await f.store.report(id, LONG_LEASE, { done: 1, results: [1] }), "cancel");
   t.is(await f.store.report(id, LONG_LEASE), "cancel", "a heartbeat hears it too");
   t.is(await f.store.finish(id, "cancelled", "job", { error: "Cancelled while running." }), "cancelled");
   t.like(await f.store.read(id), { state: "cancelled", error: "Cancelled while running.", done: 1, results: [1] });
@@ -233,7 +233,7 @@ const finishMacro = test.macro({
   async exec(t, c: FinishCase) {
     const f = setup();
     const id = c.from === "running" ? await f.running() : await f.claimed();
-    if (c.from === "running") await f.store.report(id, LONG_LEASE, 1, [1]);
+    if (c.from === "running") await f.store.report(id, LONG_LEASE, { done: 1, results: [1] });
     if (c.cancelRequested) t.deepEqual(await f.store.cancel(id, 60_000), { outcome: "requested" });
     t.is(await f.store.finish(id, c.state, c.mode, { error: "boom", exitCode: 1, signal: "SIGTERM", detail: "last lines" }), c.recorded);
     t.like(await f.store.read(id), { state: c.recorded, error: c.error, exitCode: 1, signal: "SIGTERM", detail: "last lines" });
@@ -262,10 +262,10 @@ test("a report or a finish from a job's process is refused while the job is not 
   const f = setup();
   const claimed = await f.claimed();
   const before = await f.dump();
-  t.is(await f.store.report(claimed, LONG_LEASE, 1, [1]), "refused");
+  t.is(await f.store.report(claimed, LONG_LEASE, { done: 1, results: [1] }), "refused");
   t.is(await f.store.report(claimed, LONG_LEASE), "refused");
   t.is(await f.store.finish(claimed, "succeeded", "job"), null);
-  t.is(await f.store.report(newJobId(), LONG_LEASE, 1, [1]), "refused", "a job that does not exist");
+  t.is(await f.store.report(newJobId(), LONG_LEASE, { done: 1, results: [1] }), "refused", "a job that does not exist");
   t.is(await f.store.finish(newJobId(), "succeeded", "job"), null);
   t.deepEqual(await f.dump(), before);
 });
@@ -286,13 +286,13 @@ const endedMacro = test.macro({
   async exec(t, { state, end }: EndedCase) {
     const f = setup();
     const id = await f.running();
-    await f.store.report(id, LONG_LEASE, 1, [1]);
+    await f.store.report(id, LONG_LEASE, { done: 1, results: [1] });
     await end(f, id);
     t.is((await f.store.read(id))?.state, state);
     const before = await f.dump();
 
     t.deepEqual(await f.store.start(id, 99, "other", LONG_LEASE), { ok: false, state });
-    t.is(await f.store.report(id, LONG_LEASE, 2, [2]), "refused");
+    t.is(await f.store.report(id, LONG_LEASE, { done: 2, results: [2] }), "refused");
     t.is(await f.store.report(id, LONG_LEASE), "refused");
     for (const mode of ["job", "exit", "force"] as const) {
       t.is(await f.store.finish(id, state === "succeeded" ? "failed" : "succeeded", mode, { error: "late" }), null, `finish (${mode})`);
@@ -314,10 +314,10 @@ test("claim skips the ids in the queue whose job is no longer queued, and answer
   const waiting = await f.queued();
   await f.client.del(f.store.jobKeys(gone)[0]);
   await f.client.hset(f.store.jobKeys(taken)[0], "state", "running");
-  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE), { id: waiting, type: "count" });
+  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: waiting, type: "count" });
   t.deepEqual(await f.store.leasedIds(), [waiting], "only the claimed job holds a lease");
   t.is(await f.store.queueLength(), 0, "the stale ids were dropped");
-  t.is(await f.store.claim("instance-1", LONG_LEASE), null);
+  t.is(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), null);
 });
 
 test("creating a job is refused once the queue is full, and nothing of it is written", async (t) => {
@@ -327,7 +327,7 @@ test("creating a job is refused once the queue is full, and nothing of it is wri
   const before = await f.dump();
   await t.throwsAsync(f.queued(), { instanceOf: QueueFullError });
   t.deepEqual(await f.dump(), before);
-  await f.store.claim("instance-1", LONG_LEASE);
+  await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]);
   await t.notThrowsAsync(f.queued(), "a claim makes room");
 });
 
@@ -346,7 +346,7 @@ interface FencedCase {
 }
 
 const fencedActions: FencedCase[] = [
-  { name: "a progress report", act: (f, id) => f.store.report(id, LONG_LEASE, 2, [2]), refused: "refused" },
+  { name: "a progress report", act: (f, id) => f.store.report(id, LONG_LEASE, { done: 2, results: [2] }), refused: "refused" },
   { name: "a heartbeat", act: (f, id) => f.store.report(id, LONG_LEASE), refused: "refused" },
   { name: "a finish", act: (f, id) => f.store.finish(id, "succeeded", "job"), refused: null },
 ];

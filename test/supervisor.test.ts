@@ -86,7 +86,7 @@ async function dueRemoteJob(
   { host = os.hostname(), argvId }: { host?: string; argvId?: string } = {},
 ): Promise<{ id: string; group: Group }> {
   const id = await store.create({ type: "count", params: {}, total: 1, queueMax: 1000 });
-  const claimed = await store.claim("another-instance", 60_000);
+  const claimed = await store.claim("another-instance", 60_000, ["count"], ["count"]);
   if (claimed?.id !== id) throw new Error(`claimed ${JSON.stringify(claimed)} instead of ${id}`);
   const group = await spawnGroup(script, [argvId ?? id]);
   const started = await store.start(id, group.pid, host, 60_000);

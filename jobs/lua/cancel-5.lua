@@ -22,7 +22,7 @@ if not state or TERMINAL[state] then return { 0, state or '' } end
 local now = now_ms()
 if state == 'queued' then
   finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], 'cancelled',
-    { 'error', 'Cancelled before it started.' }, ARGV[3], ARGV[4], false, now)
+    { 'reason', 'cancelled' }, ARGV[3], ARGV[4], false, now)
   return { 1, 'cancelled' }
 end
 if redis.call('HSETNX', KEYS[1], 'cancelRequestedAt', now) == 1 then

@@ -1,19 +1,25 @@
 -- create: writes a new job record (queued, nothing done) and appends its id
--- to the queue, unless the queue is full.
+-- to the queue, unless the queue is full. The record keeps its type's
+-- retention and time limit, so every process that ends or watches the job
+-- applies the same ones.
 --
 -- KEYS[1]  job      hash, the new job's record
 -- KEYS[2]  queue    list of waiting ids
 -- ARGV[1]  id
 -- ARGV[2]  type
 -- ARGV[3]  params (JSON)
--- ARGV[4]  total    how many steps the job will take
+-- ARGV[4]  total    how many steps the job will take (0: not known yet)
 -- ARGV[5]  queue max
+-- ARGV[6]  ttl of the job once it has succeeded (s)
+-- ARGV[7]  ttl of the job once it has failed or been cancelled (s)
+-- ARGV[8]  time limit (ms)
 -- Returns: {1, createdAt} or {0, 'queue_full'}
 --- @include "includes/now"
 
 if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[5]) then return { 0, 'queue_full' } end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], 'state', 'queued',
-  'createdAt', now, 'updatedAt', now, 'done', 0, 'total', ARGV[4])
+  'createdAt', now, 'updatedAt', now, 'done', 0, 'total', ARGV[4],
+  'ttlOk', ARGV[6], 'ttlFail', ARGV[7], 'timeoutMs', ARGV[8])
 redis.call('RPUSH', KEYS[2], ARGV[1])
 return { 1, now }

@@ -12,8 +12,11 @@
 --          ended, only the last one while it runs)
 -- ARGV[3]  ttl of a succeeded job (s)
 -- ARGV[4]  ttl of a failed or cancelled job (s)
+-- ARGV[5]  the most results to return, from the first (0: no limit)
+-- ARGV[6]  how many of the log's last lines to return (0: none)
 -- Returns: {now} when the job does not exist, else
--- {now, fields (flat: name, value, …), results, 0-based queue position or -1}
+-- {now, fields (flat: name, value, …), results, 0-based queue position or -1,
+--  number of results, the log's last lines, number of log lines kept}
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/expire-lease"
@@ -27,8 +30,9 @@ end
 local fields = redis.call('HGETALL', KEYS[1])
 state = redis.call('HGET', KEYS[1], 'state')
 local results
+local limit = tonumber(ARGV[5])
 if ARGV[2] == 'all' or TERMINAL[state] then
-  results = redis.call('LRANGE', KEYS[2], 0, -1)
+  results = redis.call('LRANGE', KEYS[2], 0, limit > 0 and limit - 1 or -1)
 else
   results = redis.call('LRANGE', KEYS[2], -1, -1)
 end
@@ -36,4 +40,7 @@ local position = -1
 if state == 'queued' then
   position = redis.call('LPOS', KEYS[4], ARGV[1]) or -1
 end
-return { now, fields, results, position }
+local log = KEYS[1] .. ':log'
+local tail = {}
+if tonumber(ARGV[6]) > 0 then tail = redis.call('LRANGE', log, -tonumber(ARGV[6]), -1) end
+return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', log) }

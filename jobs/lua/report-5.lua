@@ -13,7 +13,9 @@
 -- ARGV[3]  done ('' for a heartbeat)
 -- ARGV[4]  ttl of a succeeded job (s)
 -- ARGV[5]  ttl of a failed or cancelled job (s)
--- ARGV[6..] values to append to the results
+-- ARGV[6]  total ('' when unchanged)
+-- ARGV[7]  status: a short line saying what the job is doing ('' when unchanged)
+-- ARGV[8..] values to append to the results (each a JSON text)
 -- Returns: {1, 'ok' | 'cancel'} ('cancel': a cancel has been requested), or
 -- {0, current state ('' if gone)} when refused.
 --- @include "includes/now"
@@ -26,11 +28,10 @@ if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], A
   return { 0, 'failed' }
 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
-if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'done', ARGV[3], 'updatedAt', now)
-else
-  redis.call('HSET', KEYS[1], 'updatedAt', now)
-end
-if #ARGV > 5 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 6)) end
+redis.call('HSET', KEYS[1], 'updatedAt', now)
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'done', ARGV[3]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'total', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[7]) end
+if #ARGV > 7 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 8)) end
 if redis.call('HEXISTS', KEYS[1], 'cancelRequestedAt') == 1 then return { 1, 'cancel' } end
 return { 1, 'ok' }

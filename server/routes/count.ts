@@ -3,8 +3,9 @@
 import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context } from "koa";
-import { checkCount, COUNT_DEFAULTS, COUNT_FIELDS, type CountField, type CountInput } from "../../jobs/counting.ts";
+import { checkCount, COUNT_DEFAULTS, COUNT_FIELDS, type CountField, type CountInput } from "../../jobs/types/counting.ts";
 import { QueueFullError } from "../../jobs/store.ts";
+import { count } from "../../jobs/types/count.ts";
 import { HttpError } from "../errors.ts";
 import { jobUrl, statusUrl } from "../urls.ts";
 import type { AppDeps } from "../app.ts";
@@ -73,7 +74,15 @@ export function countRoutes({ store, config, supervisor }: AppDeps): Router {
       }
       let id: string;
       try {
-        id = await store.create({ type: "count", params: check.params, total: check.total, queueMax: config.jobQueueMax });
+        id = await store.create({
+          type: count.name,
+          params: check.params,
+          total: check.total,
+          queueMax: config.jobQueueMax,
+          timeoutMs: count.timeoutMs ?? config.jobTimeoutMs,
+          ttlSucceededS: count.ttlSucceededS,
+          ttlFailedS: count.ttlFailedS,
+        });
       } catch (err) {
         if (err instanceof QueueFullError) {
           throw new HttpError(503, `Too many jobs are waiting (${config.jobQueueMax}). Please try again in a minute.`, {

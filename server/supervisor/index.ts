@@ -1,5 +1,5 @@
-// The Supervisor: each server instance runs up to JOB_CONCURRENCY job
-// processes at once and looks after them. This file wires the parts together
+// The Supervisor: each server instance runs job processes, up to each job
+// type's concurrency at once, and looks after them. This file wires the parts together
 // and runs the periodic sweep (tick):
 // - slots.ts: takes queued jobs while this instance has free slots;
 // - processes.ts: starts job processes and records an end they did not record;
@@ -14,6 +14,9 @@ import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
 import type { JobStore } from "../../jobs/store.ts";
+import type { JobType } from "../../jobs/job-type.ts";
+import { JOB_TYPES } from "../../jobs/types/index.ts";
+import { jobScript } from "../paths.ts";
 import { Slots } from "./slots.ts";
 import { Processes } from "./processes.ts";
 import { TimeLimits } from "./limits.ts";
@@ -30,8 +33,10 @@ export const SWEEP_INTERVAL_MS = 500;
 export interface SupervisorOptions {
   store: JobStore;
   config: Config;
-  /** The script that runs a job of this type. */
-  scriptFor: (type: string) => string;
+  /** The job types this instance runs (default: the registry, jobs/types/). */
+  types?: readonly JobType[];
+  /** The script that runs a job of this type (default: its bundle, or the runner for a command). */
+  scriptFor?: (type: JobType) => string;
   nodeArgs?: string[];
   log?: (message: string) => void;
 }
@@ -49,13 +54,22 @@ export class Supervisor {
 
   constructor(private readonly options: SupervisorOptions) {
     const { store, config } = options;
+    const types = options.types ?? JOB_TYPES;
+    const byName = new Map(types.map((t) => [t.name, t]));
+    const names = types.map((t) => t.name);
+    const slotsOf = (type: JobType) => config.jobConcurrencyByType[type.name] ?? type.concurrency ?? config.jobConcurrency;
     const log = (this.log = options.log ?? ((message) => process.stderr.write(`${message}\n`)));
     fs.mkdirSync(config.jobLogDir, { recursive: true });
     this.processes = new Processes({
       store,
       logDir: config.jobLogDir,
       env: jobEnvironment(config),
-      scriptFor: options.scriptFor,
+      scriptFor: (name) => {
+        const type = byName.get(name);
+        // Only a registered type ever runs; claim ends any other before it gets here.
+        if (!type) throw new Error(`no job type named ${JSON.stringify(name)}`);
+        return (options.scriptFor ?? jobScript)(type);
+      },
       nodeArgs: options.nodeArgs,
       log,
       onExit: (id) => this.limits.disarm(id),
@@ -63,14 +77,15 @@ export class Supervisor {
         if (!this.closed) void this.pump();
       },
     });
-    this.limits = new TimeLimits({ store, timeoutMs: config.jobTimeoutMs, log, stop: (id) => this.processes.terminate(id) });
+    this.limits = new TimeLimits({ store, log, stop: (id) => this.processes.terminate(id) });
     this.slots = new Slots({
       store,
       instanceId: this.instanceId,
       leaseMs: 3 * config.jobHeartbeatMs,
-      hasFreeSlot: () => this.processes.size < config.jobConcurrency,
+      freeTypes: () => types.filter((t) => this.processes.countOf(t.name) < slotsOf(t)).map((t) => t.name),
+      knownTypes: names,
       start: (id, type) => {
-        if (this.processes.start(id, type)) this.limits.arm(id);
+        if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
       },
       log,
     });

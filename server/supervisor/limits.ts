@@ -1,13 +1,11 @@
-// Time limits of the job processes this instance started: JOB_TIMEOUT_MS after
-// its start a job is recorded failed ("Timed out after …") and its process is
-// stopped with signals. The job's own process enforces the limit too; this is
+// Time limits of the job processes this instance started: its type's limit
+// (else JOB_TIMEOUT_MS) after its start, a job is recorded failed (reason
+// 'timeout') and its process is stopped with signals. The job's own process enforces the limit too; this is
 // for one whose event loop is stuck. One timer per running process.
-import { formatDuration } from "../../jobs/format.ts";
 import type { JobStore } from "../../jobs/store.ts";
 
 export interface TimeLimitsOptions {
   store: JobStore;
-  timeoutMs: number;
   log: (message: string) => void;
   /** Stops the job's process (SIGTERM, then SIGKILL). */
   stop: (id: string) => void;
@@ -19,12 +17,12 @@ export class TimeLimits {
   constructor(private readonly options: TimeLimitsOptions) {}
 
   /** Starts the clock of a job whose process has just been started. */
-  arm(id: string): void {
+  arm(id: string, timeoutMs: number): void {
     this.disarm(id);
     const timer = setTimeout(() => {
       this.timers.delete(id);
       void this.timeOut(id);
-    }, this.options.timeoutMs);
+    }, timeoutMs);
     timer.unref();
     this.timers.set(id, timer);
   }
@@ -41,9 +39,9 @@ export class TimeLimits {
   }
 
   private async timeOut(id: string): Promise<void> {
-    const { store, timeoutMs, log, stop } = this.options;
+    const { store, log, stop } = this.options;
     try {
-      await store.finish(id, "failed", "force", { error: `Timed out after ${formatDuration(timeoutMs)}.` });
+      await store.finish(id, "failed", "force", { reason: "timeout" });
     } catch (err) {
       log(`could not record the time limit of job ${id}: ${(err as Error).message}`);
     }

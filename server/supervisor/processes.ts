@@ -9,6 +9,7 @@ import { Escalation } from "./kills.ts";
 
 interface Running {
   pid: number;
+  type: string;
   escalation?: Escalation;
   exited: Promise<void>;
 }
@@ -39,6 +40,13 @@ export class Processes {
     return this.running.has(id);
   }
 
+  /** Processes of one job type running here. */
+  countOf(type: string): number {
+    let n = 0;
+    for (const job of this.running.values()) if (job.type === type) n++;
+    return n;
+  }
+
   /** Starts the job's process; false (with the job recorded failed) when it could not be started. */
   start(id: string, type: string): boolean {
     const { store, logDir, env, scriptFor, nodeArgs } = this.options;
@@ -47,7 +55,7 @@ export class Processes {
       launched = launch({ id, script: scriptFor(type), logDir, env, nodeArgs });
     } catch (err) {
       void store
-        .finish(id, "failed", "force", { error: "The job's process could not be started.", detail: (err as Error).message })
+        .finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message })
         .catch(() => {});
       return false;
     }
@@ -61,7 +69,7 @@ export class Processes {
         void this.recordExit(id, code, signal, logFile).finally(resolve);
       });
     });
-    this.running.set(id, { pid, exited });
+    this.running.set(id, { pid, type, exited });
     return true;
   }
 
@@ -78,15 +86,9 @@ export class Processes {
     this.options.onExit(id);
     try {
       // Whatever the script recorded stands: a finish on an ended job is a no-op.
-      const error = spawnError
-        ? "The job's process could not be started."
-        : signal
-          ? `The job's process was killed by ${signal}.`
-          : code === 0
-            ? "The job's process exited without recording a result."
-            : `The job's process exited with code ${code}.`;
+      const reason = spawnError ? "spawn-failed" : signal ? "signal" : code === 0 ? "no-result" : "exit-code";
       const detail = spawnError ?? (await tail(logFile));
-      await this.options.store.finish(id, "failed", "exit", { error, exitCode: code, signal, detail });
+      await this.options.store.finish(id, "failed", "exit", { reason, exitCode: code, signal, detail });
     } catch (err) {
       this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
     }

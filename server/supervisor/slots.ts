@@ -1,6 +1,7 @@
-// Taking queued jobs: whenever this instance has a free slot (fewer than
-// JOB_CONCURRENCY processes), claim the oldest queued job from Redis and start
-// it. Any instance may take any job, so more instances add capacity.
+// Taking queued jobs: whenever this instance has a free slot for some job
+// type (fewer processes of that type than its concurrency), claim the oldest
+// queued job of such a type from Redis and start it. Any instance may take
+// any job, so more instances add capacity.
 import type { JobStore } from "../../jobs/store.ts";
 
 /**
@@ -15,7 +16,10 @@ export interface SlotsOptions {
   instanceId: string;
   /** The lease of a running job (three heartbeats). */
   leaseMs: number;
-  hasFreeSlot: () => boolean;
+  /** The types this instance has a free slot for, now. */
+  freeTypes: () => string[];
+  /** Every type this instance knows (a queued job of another type is ended, never run). */
+  knownTypes: readonly string[];
   /** Starts the claimed job's process. */
   start: (id: string, type: string) => void;
   log: (message: string) => void;
@@ -48,12 +52,12 @@ export class Slots {
   }
 
   private async drain(): Promise<void> {
-    const { store, instanceId, leaseMs, hasFreeSlot, start, log } = this.options;
+    const { store, instanceId, leaseMs, freeTypes, knownTypes, start, log } = this.options;
     try {
       do {
         this.pumpAgain = false;
-        while (!this.closed && hasFreeSlot()) {
-          const claimed = await store.claim(instanceId, leaseMs + START_GRACE_MS);
+        for (let free = freeTypes(); !this.closed && free.length > 0; free = freeTypes()) {
+          const claimed = await store.claim(instanceId, leaseMs + START_GRACE_MS, free, knownTypes);
           if (!claimed) break;
           start(claimed.id, claimed.type);
         }

@@ -4,10 +4,10 @@
 --- @include "terminal"
 --- @include "finish"
 
--- The reasons a lost job is shown with: a claimed job whose process never
--- marked it running, and a running job whose process stopped reporting.
-local LOST_STARTING = "lost: the job's process never reported that it started"
-local LOST_RUNNING = "lost: the job's process stopped reporting"
+-- The reason codes of a lost job: a claimed job whose process never marked
+-- it running, and a running job whose process stopped reporting.
+local LOST_STARTING = 'never-started'
+local LOST_RUNNING = 'lost'
 
 local function expire_lease(job, results, leases, queue, kills, id, ttl_ok, ttl_fail, now)
   local lease = redis.call('ZSCORE', leases, id)
@@ -19,6 +19,6 @@ local function expire_lease(job, results, leases, queue, kills, id, ttl_ok, ttl_
   end
   local reason = LOST_RUNNING
   if state == 'queued' then reason = LOST_STARTING end
-  finish(job, results, leases, queue, kills, id, 'failed', { 'error', reason }, ttl_ok, ttl_fail, true, now)
+  finish(job, results, leases, queue, kills, id, 'failed', { 'reason', reason }, ttl_ok, ttl_fail, true, now)
   return true
 end

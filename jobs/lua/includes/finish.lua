@@ -1,14 +1,19 @@
 -- finish(...): ends a job that is not yet terminal: sets the verdict, drops it
 -- from every index and gives each of its keys a TTL. fields: a flat list of
--- extra fields. With honour_cancel, a process that died after a cancel was
--- requested ends 'cancelled', not 'failed'.
+-- extra fields (reason, error, exitCode, …). With honour_cancel, a process
+-- that died after a cancel was requested ends 'cancelled' (reason
+-- 'cancel-killed'), not 'failed'; its exit facts are kept.
+-- The TTL is the one stored on the record at create (the job type's
+-- retention), else ttl_ok / ttl_fail. Every key of the job gets it: the
+-- record, its results, its log and its files (the last two are named from the
+-- record's key: they share its hash tag).
 -- Returns the state recorded.
 local function finish(job, results, leases, queue, kills, id, state, fields, ttl_ok, ttl_fail, honour_cancel, now)
   if honour_cancel and state == 'failed' and redis.call('HEXISTS', job, 'cancelRequestedAt') == 1 then
     state = 'cancelled'
-    local kept = { 'error', 'Cancelled: the process was stopped after the cancel request.' }
+    local kept = { 'reason', 'cancel-killed' }
     for i = 1, #fields, 2 do
-      if fields[i] ~= 'error' then kept[#kept + 1] = fields[i]; kept[#kept + 1] = fields[i + 1] end
+      if fields[i] ~= 'reason' and fields[i] ~= 'error' then kept[#kept + 1] = fields[i]; kept[#kept + 1] = fields[i + 1] end
     end
     fields = kept
   end
@@ -17,9 +22,12 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
   redis.call('ZREM', leases, id)
   redis.call('LREM', queue, 0, id)
   redis.call('ZREM', kills, id)
-  local ttl = ttl_fail
-  if state == 'succeeded' then ttl = ttl_ok end
+  local own = redis.call('HMGET', job, 'ttlOk', 'ttlFail')
+  local ttl = own[2] or ttl_fail
+  if state == 'succeeded' then ttl = own[1] or ttl_ok end
   redis.call('EXPIRE', job, ttl)
   redis.call('EXPIRE', results, ttl)
+  redis.call('EXPIRE', job .. ':log', ttl)
+  redis.call('EXPIRE', job .. ':files', ttl)
   return state
 end

@@ -1,4 +1,4 @@
-// The counter: `node build/jobs/count.js <jobId>`.
+// The counter's work: `node build/jobs/count.js <jobId>` (declared in count.ts).
 //
 // Reads:  the job record (params: start, end, increment), COUNT_STEP_DELAY_MS.
 // Writes: one progress report per value (done, and the value appended to the
@@ -6,7 +6,7 @@
 // Exits:  as every job script does (see kit.ts): 0 succeeded or cancelled,
 //         1 failed, 2 bad invocation, 3 could not start, 4 fenced.
 import { checkCount, countValues } from "./counting.ts";
-import { runJob } from "./kit.ts";
+import { runJob } from "../kit.ts";
 
 await runJob("count", async ({ job, config, report, sleep }) => {
   const { start, end, increment } = job.params;

@@ -42,6 +42,31 @@ export function stepCount(start: bigint, end: bigint, increment: bigint): bigint
   return (end - start) / increment + 1n;
 }
 
+/**
+ * The checks across fields of a count whose fields are each valid: the
+ * increment must be non-zero, point towards the end, and take at most
+ * maxSteps steps. Returns a message per field, and the number of values.
+ */
+export function checkCountParams(params: CountParams, maxSteps: number): { errors: Partial<Record<CountField, string>>; total?: number } {
+  const start = BigInt(params.start);
+  const end = BigInt(params.end);
+  const increment = BigInt(params.increment);
+  if (increment === 0n) return { errors: { increment: "Increment must not be 0" } };
+  if ((end > start && increment < 0n) || (end < start && increment > 0n)) {
+    return {
+      errors: {
+        increment:
+          end > start ? "Increment must be positive to count up from start to end" : "Increment must be negative to count down from start to end",
+      },
+    };
+  }
+  const steps = stepCount(start, end, increment);
+  if (steps > BigInt(maxSteps)) {
+    return { errors: { increment: `This would count ${steps} values; the most is ${maxSteps}. Use a larger increment or a shorter range` } };
+  }
+  return { errors: {}, total: Number(steps) };
+}
+
 /** Validates raw form fields (strings) into count parameters, with one message per bad field. */
 export function checkCount(input: CountInput, maxSteps: number): CountCheck {
   const values = {} as Record<CountField, string>;

@@ -1,0 +1,56 @@
+-- claim: takes the oldest queued job of a type this instance has a free slot
+-- for, and gives it a start lease (if its process never reports, the sweep
+-- ends it). On the way it drops ids whose job is no longer queued
+-- (cancelled, lost, expired), and ends a job whose type no instance of this
+-- deployment knows ('failed', reason 'unknown-type'): such a record was not
+-- written by sidejob, and its type must never pick what runs.
+--
+-- The queue is one list, first in first out. A job waits while every job
+-- ahead of it is of a type with no free slot here; the scan looks at the
+-- first SCAN ids only, so a job further back waits until the head drains.
+--
+-- KEYS[4] is the job key prefix, not a key: a job's key is built from it and
+-- an id taken from the queue. Every key shares the "{jobs}" hash tag, so
+-- that key is in the same Redis Cluster slot as the others.
+--
+-- KEYS[1]  queue    list of waiting ids
+-- KEYS[2]  leases   sorted set, id -> lease expiry (ms)
+-- KEYS[3]  kills    sorted set, id -> kill deadline (ms)
+-- KEYS[4]  job key prefix ("P:{jobs}:job:")
+-- ARGV[1]  lease ms
+-- ARGV[2]  owner    the claiming instance's id
+-- ARGV[3]  ttl of a succeeded job (s), for records without their own
+-- ARGV[4]  ttl of a failed job (s), for records without their own
+-- ARGV[5]  how many types follow with a free slot (F)
+-- ARGV[6 .. 5+F]   the types with a free slot here
+-- ARGV[6+F ..]     every other known type
+-- Returns: {id, type}, or false (nil) when nothing can be taken.
+--- @include "includes/now"
+--- @include "includes/finish"
+
+local SCAN = 1000
+local free, known = {}, {}
+local nfree = tonumber(ARGV[5])
+for i = 6, #ARGV do
+  known[ARGV[i]] = true
+  if i < 6 + nfree then free[ARGV[i]] = true end
+end
+local ids = redis.call('LRANGE', KEYS[1], 0, SCAN - 1)
+for _, id in ipairs(ids) do
+  local job = KEYS[4] .. id
+  local fields = redis.call('HMGET', job, 'state', 'type')
+  local state, type = fields[1], fields[2]
+  if state ~= 'queued' then
+    redis.call('LREM', KEYS[1], 1, id)
+  elseif not type or not known[type] then
+    finish(job, job .. ':results', KEYS[2], KEYS[1], KEYS[3], id, 'failed', { 'reason', 'unknown-type' },
+      ARGV[3], ARGV[4], false, now_ms())
+  elseif free[type] then
+    redis.call('LREM', KEYS[1], 1, id)
+    local now = now_ms()
+    redis.call('HSET', job, 'owner', ARGV[2], 'claimedAt', now)
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
+    return { id, type }
+  end
+end
+return false

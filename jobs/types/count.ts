@@ -1,0 +1,36 @@
+// The counter: counts from a start number to an end number by an increment,
+// one value per step, with a delay between steps. The seed's own demo, and
+// the example of a Node job type (its work is in count.job.ts).
+import type { JobType } from "../job-type.ts";
+import type { Params } from "../fields.ts";
+import { checkCountParams, COUNT_DEFAULTS } from "./counting.ts";
+
+const p = (params: Params) => params as { start: number; end: number; increment: number };
+
+export const count: JobType = {
+  name: "count",
+  title: "Count in the background",
+  description:
+    "Count from a start number to an end number, one step at a time. The count runs as its own process: you can leave the page and come back, and it carries on.",
+  submitLabel: "Start counting",
+  fields: [
+    { name: "start", kind: "integer", label: "Start", hint: "The first number, for example 1.", default: COUNT_DEFAULTS.start },
+    { name: "end", kind: "integer", label: "End", hint: "The count stops before it passes this number.", default: COUNT_DEFAULTS.end },
+    {
+      name: "increment",
+      kind: "integer",
+      label: "Increment",
+      hint: "Added at each step. Use a negative number to count down.",
+      default: COUNT_DEFAULTS.increment,
+    },
+  ],
+  run: { node: "count.job.ts" },
+  // A count mostly sleeps: many may run at once without taking CPUs from other work.
+  concurrency: 8,
+  check: (params, settings) => checkCountParams(p(params), settings.countMaxSteps),
+  unit: ["value", "values"],
+  jobTitle: (params) => `Count from ${p(params).start} to ${p(params).end}`,
+  jobDescription: (params) => `Counting from ${p(params).start} to ${p(params).end} by ${p(params).increment}`,
+  estimateMs: ({ done, total }, settings) => Math.max(0, total - Math.max(done, 1)) * settings.countStepDelayMs,
+  resultsTemplate: "types/count-results",
+};
