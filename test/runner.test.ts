@@ -91,7 +91,8 @@ test("a program's environment is exactly the allow-list: no setting or secret of
   t.is(job.state, "succeeded");
   const names = (await a.store.readLog(id)).map((line) => line.split("=")[0]).sort();
   t.deepEqual(names, ["HOME", "LANG", "PATH", "SIDEJOB_FD", "SIDEJOB_JOB_ID", "SIDEJOB_OUTPUT_DIR", "SIDEJOB_PARAMS"]);
-  t.true((await a.store.readLog(id)).includes(`PATH=${process.env.PATH}`));
+  // (A log line is cut at 256 characters.)
+  t.true((await a.store.readLog(id)).some((line) => line.startsWith(`PATH=${process.env.PATH!.slice(0, 200)}`)));
 });
 
 for (const name of ["sh-happy", "py-happy"]) {
