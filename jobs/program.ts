@@ -82,7 +82,10 @@ export function commandTypes(env: RunnerEnv, root = projectRoot()): Map<string, 
   for (const type of JOB_TYPES) found.set(type.name, { type, dir: jobTypesDir(root) });
   if (env.SIDEJOB_TYPES_MODULE) {
     // createRequire works in the bundle and in a snapshot alike (import() does not in a snapshot).
-    const extra = createRequire(path.join(root, "package.json"))(path.resolve(root, env.SIDEJOB_TYPES_MODULE)) as { JOB_TYPES: JobType[]; DIR: string };
+    const extra = createRequire(path.join(root, "package.json"))(path.resolve(root, env.SIDEJOB_TYPES_MODULE)) as {
+      JOB_TYPES: JobType[];
+      DIR: string;
+    };
     for (const type of extra.JOB_TYPES) {
       validateJobType(type);
       if (!found.has(type.name)) found.set(type.name, { type, dir: path.resolve(root, extra.DIR) });
@@ -95,7 +98,8 @@ export function commandTypes(env: RunnerEnv, root = projectRoot()): Map<string, 
 export function acceptCommandJob(types: Map<string, Found>, job: JobRecord): Outcome | null {
   const found = types.get(job.type);
   if (!found) return { reason: "unknown-type", detail: `No job type is named ${JSON.stringify(job.type)} here.` };
-  if (!("command" in found.type.run)) return { reason: "spawn-failed", detail: `The ${job.type} type is not a command; the runner does not run it.` };
+  if (!("command" in found.type.run))
+    return { reason: "spawn-failed", detail: `The ${job.type} type is not a command; the runner does not run it.` };
   return null;
 }
 
@@ -106,7 +110,11 @@ export function commandLine(command: readonly string[], dir: string, params: Par
     const param = /^\{([a-z][a-z0-9_]*)\}$/.exec(arg)?.[1];
     if (param !== undefined) {
       const value = params[param];
-      return value === undefined || value === null ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
+      return value === undefined || value === null
+        ? ""
+        : typeof value === "object"
+          ? JSON.stringify(value)
+          : `${value as string | number | boolean}`;
     }
     return arg;
   });
@@ -119,12 +127,19 @@ export function commandLine(command: readonly string[], dir: string, params: Par
  */
 export function inputFiles(type: JobType, _params: Record<string, unknown>, _dir: string): Record<string, string> {
   const fileFields = type.fields.filter((f) => f.kind === "file");
-  if (fileFields.length > 0) throw new JobEnd({ reason: "spawn-failed", detail: `File fields (${fileFields.map((f) => f.name).join(", ")}) are not supported yet.` });
+  if (fileFields.length > 0)
+    throw new JobEnd({
+      reason: "spawn-failed",
+      detail: `File fields (${fileFields.map((f) => f.name).join(", ")}) are not supported yet.`,
+    });
   return {};
 }
 
 /** The program's whole environment. */
-export function programEnvironment(env: RunnerEnv, vars: { id: string; params: unknown; home: string; outputDir: string; inputs: Record<string, string> }): Record<string, string> {
+export function programEnvironment(
+  env: RunnerEnv,
+  vars: { id: string; params: unknown; home: string; outputDir: string; inputs: Record<string, string> },
+): Record<string, string> {
   const out: Record<string, string> = { PATH: env.PATH || "/usr/local/bin:/usr/bin:/bin" };
   if (env.LANG) out.LANG = env.LANG;
   if (env.LC_ALL) out.LC_ALL = env.LC_ALL;
@@ -261,12 +276,15 @@ export async function runProgram(ctx: JobContext, found: Found, env: RunnerEnv):
     const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
 
     // stdin: the parameters, then end of file. A program that does not read them may exit first.
-    child.stdin!.on("error", () => {});
-    child.stdin!.end(`${JSON.stringify(job.params)}\n`);
+    child.stdin.on("error", () => {});
+    child.stdin.end(`${JSON.stringify(job.params)}\n`);
 
     // stdout and stderr: the job's log, whole lines at a time so the two interleave cleanly.
     const stderrTail: string[] = [];
-    for (const [stream, isErr] of [[child.stdout!, false], [child.stderr!, true]] as const) {
+    for (const [stream, isErr] of [
+      [child.stdout, false],
+      [child.stderr, true],
+    ] as const) {
       let pending = "";
       const line = (text: string) => {
         ctx.writeLog(`${text}\n`);
@@ -347,7 +365,7 @@ export async function runProgram(ctx: JobContext, found: Found, env: RunnerEnv):
       await Promise.race([closed, delay(CLOSE_MS)]);
     }
     clearTimeout(killTimer);
-    for (const stream of [child.stdout!, child.stderr!, messages]) stream.destroy();
+    for (const stream of [child.stdout, child.stderr, messages]) stream.destroy();
     reporter.close();
     await reporter.flush();
     if (warnings > MAX_WARNINGS) warn(`${warnings} messages on fd 3 were ignored in all`);
@@ -418,7 +436,8 @@ async function storeOutputFiles(ctx: JobContext, dir: string, warn: (text: strin
       }
       total += read;
       files++;
-      if (!(await store.putFile(ctx.id, name, content.subarray(0, read)))) warn(`output file ${name} not stored: the job is no longer running`);
+      if (!(await store.putFile(ctx.id, name, content.subarray(0, read))))
+        warn(`output file ${name} not stored: the job is no longer running`);
     } finally {
       fs.closeSync(fd);
     }

@@ -15,7 +15,12 @@ let types: ReturnType<typeof commandTypes> | undefined;
 let env: RunnerEnv = {};
 const found = () => {
   if (!types) {
-    env = { PATH: process.env.PATH, LANG: process.env.LANG, LC_ALL: process.env.LC_ALL, SIDEJOB_TYPES_MODULE: process.env.SIDEJOB_TYPES_MODULE };
+    env = {
+      PATH: process.env.PATH,
+      LANG: process.env.LANG,
+      LC_ALL: process.env.LC_ALL,
+      SIDEJOB_TYPES_MODULE: process.env.SIDEJOB_TYPES_MODULE,
+    };
     types = commandTypes(env);
   }
   return types;

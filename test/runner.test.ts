@@ -20,7 +20,11 @@ const fileRedis = usePrivateRedis(test);
 const ALLOWED_ENV = new Set(["PATH", "LANG", "LC_ALL", "HOME", "SIDEJOB_JOB_ID", "SIDEJOB_PARAMS", "SIDEJOB_OUTPUT_DIR", "SIDEJOB_FD"]);
 const TYPES_MODULE = path.join(BUILD_DIR, "fixtures", "types.cjs");
 
-async function app(t: ExecutionContext, name: string, options: { env?: Record<string, string>; types?: readonly JobType[] } = {}): Promise<TestApp> {
+async function app(
+  t: ExecutionContext,
+  name: string,
+  options: { env?: Record<string, string>; types?: readonly JobType[] } = {},
+): Promise<TestApp> {
   const a = await startApp({
     redisUrl: fileRedis.redis.url,
     name,
@@ -66,15 +70,25 @@ test("a program sees only the allow-listed environment, its parameters on stdin 
   const seen = job.results[0] as Inspect;
   // Set by Python itself (LC_CTYPE), or by a pyenv shim if python3 on PATH is one: not by the runner
   // (the exact list is checked with env(1) below).
-  const keys = Object.keys(seen.env).filter((k) => k !== "LC_CTYPE" && !/^_?PYENV_/.test(k) && !(seen.env.PYENV_ROOT && ["PWD", "SHLVL"].includes(k)));
-  t.deepEqual(keys.filter((k) => !ALLOWED_ENV.has(k)), [], "nothing beyond the allow-list");
+  const keys = Object.keys(seen.env).filter(
+    (k) => k !== "LC_CTYPE" && !/^_?PYENV_/.test(k) && !(seen.env.PYENV_ROOT && ["PWD", "SHLVL"].includes(k)),
+  );
+  t.deepEqual(
+    keys.filter((k) => !ALLOWED_ENV.has(k)),
+    [],
+    "nothing beyond the allow-list",
+  );
   t.is(seen.env.REDIS_URL, undefined, "the server's settings stay out");
   t.is(seen.env.LANG, "C.UTF-8");
   t.is(seen.env.SIDEJOB_JOB_ID, first);
   t.is(seen.env.SIDEJOB_FD, "3");
   t.deepEqual(JSON.parse(seen.env.SIDEJOB_PARAMS!), { word: "hello world" });
   t.deepEqual(JSON.parse(seen.stdin), { word: "hello world" });
-  t.deepEqual(seen.argv, ["hello world", "--literal", "{word}x"], "a {name} element is the value, as one argument; nothing else is replaced");
+  t.deepEqual(
+    seen.argv,
+    ["hello world", "--literal", "{word}x"],
+    "a {name} element is the value, as one argument; nothing else is replaced",
+  );
   t.is(seen.env.HOME, seen.cwd);
   t.deepEqual(seen.cwdEntries, ["left-behind.txt"], "the working directory was empty before");
   t.deepEqual(seen.outputEntries, []);
@@ -110,15 +124,25 @@ for (const name of ["sh-happy", "py-happy"]) {
       t.deepEqual(job.results, [{ step: 1 }, { step: 2 }, { step: 3 }]);
       t.true(log.includes("starting"));
       t.true(log.includes("a note on stderr"));
-      t.deepEqual(files.map((f) => f.name), ["hello.txt"]);
+      t.deepEqual(
+        files.map((f) => f.name),
+        ["hello.txt"],
+      );
       t.is((await a.store.readFile(id, "hello.txt"))?.toString(), "hello from the shell\n");
     } else {
       t.is(job.done, 5);
       t.is(job.total, 5);
       t.is(job.status, "Finished all 5");
-      t.deepEqual(job.results, [1, 2, 3, 4, 5].map((i) => ({ i, word: "bird" })));
+      t.deepEqual(
+        job.results,
+        [1, 2, 3, 4, 5].map((i) => ({ i, word: "bird" })),
+      );
       t.true(log.includes("log line from python"));
-      t.deepEqual(files.map((f) => f.name), ["report.csv"], "a name that is not plain and a symbolic link are skipped");
+      t.deepEqual(
+        files.map((f) => f.name),
+        ["report.csv"],
+        "a name that is not plain and a symbolic link are skipped",
+      );
       t.is((await a.store.readFile(id, "report.csv"))?.toString(), "i,square\n1,1\n2,4\n3,9\n4,16\n5,25\n");
       t.true(log.some((l) => /output file "bad name!\.txt" skipped/.test(l)));
       t.true(log.some((l) => /output file link\.txt skipped: not a regular file/.test(l)));
@@ -210,10 +234,13 @@ test("a program that is not on PATH fails the job with reason spawn-failed", asy
 test("cancelling a job stops its program and the program's own child, and records it cancelled", async (t) => {
   const a = await app(t, "runner-cancel", { env: { JOB_CANCEL_GRACE_MS: "10000" } });
   const id = await submit(a, "sh-grandchild");
-  const running = await waitFor(async () => {
-    const job = await a.store.read(id, "all");
-    return job?.results.length ? job : null;
-  }, { message: "the program to tell its child's pid" });
+  const running = await waitFor(
+    async () => {
+      const job = await a.store.read(id, "all");
+      return job?.results.length ? job : null;
+    },
+    { message: "the program to tell its child's pid" },
+  );
   const grandchild = (running.results[0] as { pid: number }).pid;
   t.true(isAlive(grandchild));
   t.is((await a.store.cancel(id, 10_000)).outcome, "requested");
@@ -227,10 +254,13 @@ test("cancelling a job stops its program and the program's own child, and record
 test("a program that ignores SIGTERM is killed after the grace, and the job ends cancelled", async (t) => {
   const a = await app(t, "runner-ignore-term", { env: { JOB_CANCEL_GRACE_MS: "30000" } });
   const id = await submit(a, "py-ignore-term");
-  const running = await waitFor(async () => {
-    const job = await a.store.read(id, "all");
-    return job?.results.length ? job : null;
-  }, { message: "the program to start" });
+  const running = await waitFor(
+    async () => {
+      const job = await a.store.read(id, "all");
+      return job?.results.length ? job : null;
+    },
+    { message: "the program to start" },
+  );
   const program = running.results[0] as number;
   const requested = Date.now();
   await a.store.cancel(id, 30_000);
@@ -245,10 +275,13 @@ test("a program that ignores SIGTERM is killed after the grace, and the job ends
 test("a SIGTERM to the runner's process group, as the server sends it, stops the program and records the cancel that was asked for", async (t) => {
   const a = await app(t, "runner-sigterm", { env: { JOB_HEARTBEAT_MS: "60000" } });
   const id = await submit(a, "py-ignore-term");
-  const running = await waitFor(async () => {
-    const job = await a.store.read(id, "all");
-    return job?.results.length ? job : null;
-  }, { message: "the program to start" });
+  const running = await waitFor(
+    async () => {
+      const job = await a.store.read(id, "all");
+      return job?.results.length ? job : null;
+    },
+    { message: "the program to start" },
+  );
   // The cancel is stored, but the runner only hears of it from a report (a minute away).
   await a.store.cancel(id, 60_000);
   process.kill(-running.pid!, "SIGTERM");
