@@ -300,7 +300,9 @@ test("a program that runs past its type's time limit is stopped and the job fail
 });
 
 test("a record whose type the runner does not know ends failed as unknown-type and runs nothing", async (t) => {
-  const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-ghost-")), "ran");
+  const markerDir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-ghost-"));
+  t.teardown(() => fs.rmSync(markerDir, { recursive: true, force: true }));
+  const marker = path.join(markerDir, "ran");
   const ghost: JobType = { ...FIXTURE_TYPES[0]!, name: "ghost", run: { command: ["touch", marker] } };
   // The server knows the type (so it starts the runner), the runner's registry does not.
   const a = await app(t, "runner-unknown", { types: [...FIXTURE_TYPES, ghost] });
