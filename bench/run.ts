@@ -1,4 +1,5 @@
-// npm run bench [-- --quick]
+// npm run bench [-- --quick] [-- --only=runner]
+// (--only=runner: only the start-up cost of a command job, 4b.)
 //
 // Starts a private redis-server and the app as real processes (node
 // build/server/main.js), measures, prints one table and writes it to
@@ -8,6 +9,7 @@
 // Missed budgets are reported, not failures: the exit code is 0 whenever the
 // measurements ran.
 import { spawn } from "node:child_process";
+import { setTimeout as delay } from "node:timers/promises";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,13 +20,17 @@ import { jobEnvironment, loadConfig } from "../server/config.ts";
 import { jobNodeArgs, launch } from "../server/launcher.ts";
 import { jobScript, ROOT } from "../server/paths.ts";
 import { count } from "../jobs/types/count.ts";
+import { primes } from "../jobs/types/primes.ts";
+import { programEnvironment } from "../jobs/program.ts";
 import { isTerminal, JobStore, type JobState } from "../jobs/store.ts";
 import { childrenCpuMs, killProcessesIn, load, median, memoryOf, quantile, sleep, startApp, startBare, type Load, type Proc } from "./lib.ts";
 
 const quick = process.argv.includes("--quick");
+const runnerOnly = process.argv.includes("--only=runner");
+const command = `npm run bench${quick || runnerOnly ? ` --${quick ? " --quick" : ""}${runnerOnly ? " --only=runner" : ""}` : ""}`;
 const P = quick
-  ? { seconds: 1, pairs: 3, submits: 50, ttr: 8, cpuRuns: 3, burst: 200, growth: 10_000, pageRequests: 50, running: 20 }
-  : { seconds: 10, pairs: 3, submits: 200, ttr: 30, cpuRuns: 10, burst: 200, growth: 100_000, pageRequests: 200, running: 20 };
+  ? { seconds: 1, pairs: 3, submits: 50, ttr: 8, cpuRuns: 3, burst: 200, growth: 10_000, pageRequests: 50, running: 20, runnerStarts: 5 }
+  : { seconds: 10, pairs: 3, submits: 200, ttr: 30, cpuRuns: 10, burst: 200, growth: 100_000, pageRequests: 200, running: 20, runnerStarts: 20 };
 const CONNECTIONS = 50;
 const BASELINE_FINISHED = 100;
 
@@ -386,6 +392,68 @@ async function cpuPhase(): Promise<void> {
   });
 }
 
+/**
+ * 4b: start-up cost of a command job (the runner and a Python program): from
+ * spawning the runner, as the server does, to its program's first message
+ * applied in Redis (the primes type, N = 2: its first message comes before
+ * any work). The reference: `python3 -c pass`, spawned with the same kind of
+ * environment and a fresh working directory, to its exit.
+ */
+async function runnerStartPhase(): Promise<void> {
+  const prefix = "bench-runner";
+  const env = appEnv(prefix, {});
+  const config = loadConfig({ ...env, PATH: process.env.PATH });
+  const store = storeFor(prefix);
+  const script = jobScript(primes);
+  const toRunning: number[] = [];
+  const toMessage: number[] = [];
+  const python: number[] = [];
+  for (let i = 0; i < P.runnerStarts; i++) {
+    const id = await store.create({ type: "primes", params: { n: 2 }, total: 2, queueMax: 1e9 });
+    const claimed = await store.claim("bench-runner", 60_000, ["primes"], ["primes"]);
+    if (claimed?.id !== id) throw new Error("claimed another job than the one created");
+    const t0 = Date.now();
+    const { child } = launch({ id, script, logDir: config.jobLogDir, env: jobEnvironment(config) });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    // Redis' clock is this machine's: the record's times compare with t0 (ms).
+    const [startedAt, updatedAt] = await waitFor(
+      async () => {
+        const [started, updated, status] = await client!.hmget(store.jobKeys(id)[0], "startedAt", "updatedAt", "status");
+        return status ? [Number(started), Number(updated)] : null;
+      },
+      { timeout: 15_000, interval: 2, message: "the program's first message" },
+    );
+    toRunning.push(startedAt - t0);
+    toMessage.push(updatedAt - t0);
+    const code = (await exited) as number | null;
+    const job = await store.read(id);
+    if (code !== 0 || job?.state !== "succeeded") throw new Error(`runner exited ${code} as ${job?.state}: ${JSON.stringify(job)}`);
+
+    const home = fs.mkdtempSync(path.join(tmp, "py-"));
+    const pyEnv = programEnvironment({ PATH: process.env.PATH }, { id, params: { n: 2 }, home, outputDir: home, inputs: {} });
+    const p0 = performance.now();
+    const py = spawn("python3", ["-c", "pass"], { cwd: home, env: pyEnv, stdio: ["pipe", "pipe", "pipe", "pipe"] });
+    py.stdin.end("{}\n");
+    py.stdout.resume();
+    py.stderr.resume();
+    const pyCode = await new Promise<number | null>((resolve) => py.once("exit", resolve));
+    python.push(performance.now() - p0);
+    if (pyCode !== 0) throw new Error(`python3 -c pass exited ${pyCode}`);
+    await delay(50);
+  }
+  const value = median(toMessage);
+  const reference = median(python);
+  rows.push({
+    id: "runner-first-message",
+    measure: `Command job start: spawn of the runner to the Python program's first message in Redis, median of ${P.runnerStarts}`,
+    value,
+    unit: "ms",
+    reference: { label: "python3 -c pass, spawn to exit", value: reference, unit: "ms" },
+    ratio: value / reference,
+    note: `spawn to running (runner started, before the program): median ${median(toRunning).toFixed(0)} ms; node args: ${JSON.stringify(jobNodeArgs(script))}; runs ${toMessage.join(", ")}; python3 ${python.map((p) => p.toFixed(0)).join(", ")}`,
+  });
+}
+
 // ---------------------------------------------------------------- report
 
 function fmt(n: number | undefined, unit = ""): string {
@@ -415,11 +483,14 @@ async function main(): Promise<void> {
   client = new Redis(redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
   const started = Date.now();
   log(`${quick ? "quick" : "full"} run; redis-server on ${redis.url}; temp ${tmp}`);
-  await runningJobsPhase();
-  log("running-jobs phase done");
-  await quickJobsPhase();
-  log("quick-jobs phase done");
-  await cpuPhase();
+  if (!runnerOnly) {
+    await runningJobsPhase();
+    log("running-jobs phase done");
+    await quickJobsPhase();
+    log("quick-jobs phase done");
+    await cpuPhase();
+  }
+  await runnerStartPhase();
   const machine = {
     nproc: os.availableParallelism(),
     cpu: /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model ?? "unknown",
@@ -432,7 +503,7 @@ async function main(): Promise<void> {
   const budgets = rows.filter((r) => r.met !== undefined).length;
   process.stdout.write(
     `\nsidejob benchmarks, ${new Date().toISOString()}, ${machine.nproc} x ${machine.cpu}, Node ${machine.node}, ` +
-      `${quick ? "npm run bench -- --quick" : "npm run bench"} (${((Date.now() - started) / 1000).toFixed(0)} s)\n\n${text}\n\n` +
+      `${command} (${((Date.now() - started) / 1000).toFixed(0)} s)\n\n${text}\n\n` +
       `${met} of ${budgets} budgets met.\n`,
   );
   for (const r of rows.filter((r) => r.note)) process.stdout.write(`- ${r.measure}: ${r.note}\n`);
@@ -440,7 +511,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(
     path.join(out, "latest.json"),
-    JSON.stringify({ date: new Date().toISOString(), command: quick ? "npm run bench -- --quick" : "npm run bench", quick, machine, params: P, rows, extra, table: text }, null, 2) + "\n",
+    JSON.stringify({ date: new Date().toISOString(), command: command, quick, machine, params: P, rows, extra, table: text }, null, 2) + "\n",
   );
 }
 

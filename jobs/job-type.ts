@@ -77,6 +77,12 @@ export function validateJobType(type: JobType): void {
     names.add(f.name);
   }
   if ("command" in type.run && type.run.command.length === 0) problems.push("run.command is empty");
+  if ("command" in type.run) {
+    for (const arg of type.run.command) {
+      const param = /^\{(.*)\}$/.exec(arg)?.[1];
+      if (param !== undefined && !names.has(param)) problems.push(`run.command names {${param}}, which is not a field`);
+    }
+  }
   for (const [key, value] of Object.entries({ timeoutMs: type.timeoutMs, concurrency: type.concurrency, ttlSucceededS: type.ttlSucceededS, ttlFailedS: type.ttlFailedS })) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) problems.push(`${key} must be a positive whole number`);
   }

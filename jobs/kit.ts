@@ -1,6 +1,9 @@
-// The runtime every job script uses: it loads the job, marks it running,
+// The runtime every job process uses: it loads the job, marks it running,
 // keeps its lease alive, reports progress and results, notices a cancel
-// request, enforces the time limit, and records how the job ended.
+// request, enforces the time limit, and records how the job ended. A Node job
+// type calls runJob("<type>", work) from its module; the runner
+// (jobs/runner.ts) calls the same runJob with a spec that accepts any command
+// type and a work function that runs the program.
 //
 // Exit codes of a job process:
 //   0  succeeded, or cancelled (it stopped cleanly)
@@ -14,13 +17,15 @@ import { ConfigError, loadJobSettings, type JobSettings } from "./settings.ts";
 import { formatDuration } from "./format.ts";
 import { LogSink } from "./log-sink.ts";
 import { connectRedis, waitUntilReady } from "./redis.ts";
-import { isJobId, JobStore, type JobRecord, type ReportReply } from "./store.ts";
+import { isJobId, JobStore, type JobRecord, type Outcome, type ReportReply } from "./store.ts";
 
 export interface JobContext {
   id: string;
   job: JobRecord;
   config: JobSettings;
-  /** Aborted when a cancel is requested. */
+  /** The job's store (output files: putFile). */
+  store: JobStore;
+  /** Aborted when a cancel is requested, or the time limit is reached. */
   signal: AbortSignal;
   /** Records progress and appends new results; throws once the job is cancelled or fenced. */
   report(done: number, values?: readonly unknown[]): Promise<void>;
@@ -28,9 +33,27 @@ export interface JobContext {
   progress(update: { done?: number; total?: number; status?: string; results?: readonly unknown[] }): Promise<void>;
   /** Waits, or throws as soon as the job is cancelled. */
   sleep(ms: number): Promise<void>;
+  /** Appends text to the job's log in Redis only (not to the process's own output, the launcher's log file). */
+  writeLog(text: string | Buffer): void;
 }
 
-class Cancelled extends Error {}
+/** Which jobs a process runs: a Node type's name, or a check of the record (the runner's). */
+export type JobSpec = string | { accept(job: JobRecord): Outcome | null };
+
+/**
+ * How a job ended, as the work tells it: thrown by the work, it is recorded
+ * failed with this outcome. When the job was cancelled or timed out, the
+ * job is recorded cancelled or failed 'timeout' and only the outcome's facts
+ * (signal, exit code, and for a cancel the reason 'cancel-killed') are kept.
+ */
+export class JobEnd extends Error {
+  constructor(readonly outcome: Outcome) {
+    super(outcome.error ?? outcome.reason ?? "failed");
+    this.name = "JobEnd";
+  }
+}
+
+export class Cancelled extends Error {}
 class Fenced extends Error {}
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notStarted: 3, fenced: 4 } as const;
@@ -40,8 +63,12 @@ function die(code: number, message: string): never {
   process.exit(code);
 }
 
-/** Runs one job of the given type to its end, then exits the process. */
-export async function runJob(type: string, work: (ctx: JobContext) => Promise<void>): Promise<never> {
+/**
+ * Runs one job to its end, then exits the process. spec: the type this
+ * process runs (a Node type's name), or the runner's check of the record; a
+ * job it refuses ends failed, with the outcome it returns, and nothing runs.
+ */
+export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<void>): Promise<never> {
   const id = process.argv[2];
   if (!isJobId(id)) die(EXIT.usage, `usage: node ${process.argv[1]} <job id> (32 hex digits)`);
   let config: JobSettings;
@@ -69,9 +96,15 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
   const startedAt = Date.now();
   const job = await store.read(id, "auto");
   if (!job) die(EXIT.fenced, `job ${id} disappeared`);
-  if (job.type !== type) {
-    await store.finish(id, "failed", "job", { reason: "spawn-failed", detail: `This is a ${type} script, but the job is a ${job.type} job.` });
-    die(EXIT.failed, `job ${id} is of type ${job.type}, not ${type}`);
+  const refused =
+    typeof spec === "string"
+      ? job.type === spec
+        ? null
+        : ({ reason: "spawn-failed", detail: `This is a ${spec} script, but the job is a ${job.type} job.` } satisfies Outcome)
+      : spec.accept(job);
+  if (refused) {
+    await store.finish(id, "failed", "job", refused);
+    die(EXIT.failed, `job ${id} (type ${job.type}) not run: ${refused.reason}${refused.detail ? `: ${refused.detail}` : ""}`);
   }
 
   // What the job writes is its log: kept in Redis with the job, so any
@@ -100,12 +133,15 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
   // the job has been (or will be, as soon as Redis answers) declared lost:
   // it stops rather than linger.
   let lastContact = Date.now();
+  let ending = false;
   const beat = setInterval(() => {
     if (Date.now() - lastContact > 2 * leaseMs) {
       die(EXIT.fenced, `job ${id} could not reach Redis for ${formatDuration(Date.now() - lastContact)}; stopping (it is recorded as lost)`);
     }
     store.report(id, leaseMs).then(
       (reply) => {
+        // A beat answered after this process recorded the end is refused: that is no fence.
+        if (ending) return;
         lastContact = Date.now();
         onReply(reply);
         if (reply === "refused") die(EXIT.fenced, `job ${id} is no longer running here (declared lost or finished); stopping`);
@@ -130,6 +166,7 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
     id,
     job,
     config,
+    store,
     signal: cancel.signal,
     report(done, values = []) {
       return ctx.progress({ done, results: values });
@@ -146,23 +183,42 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
       if (ms > 0) await sleep(ms, undefined, { signal: cancel.signal }).catch(() => {});
       if (cancel.signal.aborted) throw cancel.signal.reason;
     },
+    writeLog(text) {
+      log.write(text);
+    },
   };
 
   let code: number = EXIT.ok;
+  const end = () => {
+    ending = true;
+    clearInterval(beat);
+    clearTimeout(limit);
+  };
   try {
     await work(ctx);
     if (timedOut) throw new Error("timeout");
+    end();
     if ((await store.finish(id, "succeeded", "job")) === null) code = EXIT.fenced;
   } catch (err) {
+    end();
     if (fenced || err instanceof Fenced) {
       code = EXIT.fenced;
       process.stderr.write(`job ${id} is no longer running here (declared lost or finished); stopping\n`);
     } else if (timedOut) {
       code = EXIT.failed;
-      await store.finish(id, "failed", "job", { reason: "timeout" });
-    } else if (err instanceof Cancelled) {
+      const facts = err instanceof JobEnd ? err.outcome : {};
+      await store.finish(id, "failed", "job", { reason: "timeout", exitCode: facts.exitCode, signal: facts.signal });
+    } else if (err instanceof Cancelled || (cancel.signal.aborted && cancel.signal.reason instanceof Cancelled)) {
       code = EXIT.ok;
-      await store.finish(id, "cancelled", "job", { reason: "cancelled" });
+      const facts = err instanceof JobEnd ? err.outcome : {};
+      await store.finish(id, "cancelled", "job", {
+        reason: facts.reason === "cancel-killed" ? "cancel-killed" : "cancelled",
+        exitCode: facts.exitCode,
+        signal: facts.signal,
+      });
+    } else if (err instanceof JobEnd) {
+      code = EXIT.failed;
+      await store.finish(id, "failed", "job", err.outcome);
     } else {
       code = EXIT.failed;
       const message = err instanceof Error ? err.message : String(err);
@@ -170,8 +226,6 @@ export async function runJob(type: string, work: (ctx: JobContext) => Promise<vo
       await store.finish(id, "failed", "job", { reason: "job-error", error: message });
     }
   }
-  clearInterval(beat);
-  clearTimeout(limit);
   await log.flush(true);
   redis.disconnect();
   process.exit(code);

@@ -40,10 +40,11 @@ export class LogSink {
     this.schedule();
   }
 
+  /** Keeps the newest lines: the end of a log is what explains how a job ended. */
   private add(line: string): void {
     if (this.lines.length >= MAX_BUFFERED_LINES) {
+      this.lines.shift();
       this.dropped++;
-      return;
     }
     this.lines.push(this.prefix + line);
   }
@@ -66,7 +67,7 @@ export class LogSink {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const lines = this.lines;
-    if (this.dropped > 0) lines.push(`[${this.dropped} lines were written too fast to keep]`);
+    if (this.dropped > 0) lines.unshift(`[${this.dropped} lines were written too fast to keep]`);
     this.lines = [];
     this.dropped = 0;
     if (lines.length > 0) {

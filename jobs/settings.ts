@@ -122,5 +122,8 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     JOB_TTL_FAILED_S: String(settings.jobTtlFailedS),
   };
   if (env.PATH) out.PATH = env.PATH;
+  // The runner passes these on to a command job's program (jobs/program.ts).
+  if (env.LANG) out.LANG = env.LANG;
+  if (env.LC_ALL) out.LC_ALL = env.LC_ALL;
   return out;
 }

@@ -13,13 +13,14 @@
 // runJob (which reads argv and the environment, and connects) runs in the
 // started process.
 import v8 from "node:v8";
-import { runJob as runNow, type JobContext } from "./kit.ts";
+import { runJob as runNow, type JobContext, type JobSpec } from "./kit.ts";
 
-export type { JobContext };
+export type { JobContext, JobSpec };
+export { JobEnd, Cancelled } from "./kit.ts";
 
-export function runJob(type: string, work: (ctx: JobContext) => Promise<void>): Promise<never> {
+export function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<void>): Promise<never> {
   v8.startupSnapshot.setDeserializeMainFunction(() => {
-    void runNow(type, work);
+    void runNow(spec, work);
   });
   return new Promise<never>(() => {});
 }

@@ -69,8 +69,11 @@ async function registeredTypes() {
 }
 fs.mkdirSync(out, { recursive: true });
 const types = await registeredTypes();
-/** [type name, its module under jobs/types/] for each Node type; build/jobs/<name>.js is what the server starts. */
-const jobEntries = types.filter((t) => "node" in t.run).map((t) => [t.name, path.join(root, "jobs/types", t.run.node)]);
+/**
+ * [type name, its module under jobs/types/] for each Node type; build/jobs/<name>.js is what the server starts.
+ * Plus the runner (jobs/runner.ts), which the server starts for every command type.
+ */
+const jobEntries = [...types.filter((t) => "node" in t.run).map((t) => [t.name, path.join(root, "jobs/types", t.run.node)]), ["runner", path.join(root, "jobs/runner.ts")]];
 
 /** build/jobs/<type>.<node version>.blob: server/launcher.ts starts the job from it when it exists. */
 export function snapshotBlob(type) {
@@ -155,6 +158,17 @@ await Promise.all([
       minify: true,
       banner: requireBanner,
     }),
+  // TEST ONLY: the fixture job types, which the runner loads when a test's
+  // server passes SIDEJOB_TYPES_MODULE (see jobs/program.ts). CommonJS: a
+  // snapshot-started runner can require() it, not import() it.
+  args.has("--fixtures") &&
+    build({
+      ...common,
+      format: "cjs",
+      sourcemap: false,
+      entryPoints: [path.join(root, "test/fixtures/types/index.ts")],
+      outfile: path.join(out, "fixtures", "types.cjs"),
+    }),
 ]);
 
 await Promise.all(jobEntries.map((entry) => buildSnapshot(entry)));
@@ -162,4 +176,4 @@ await Promise.all(jobEntries.map((entry) => buildSnapshot(entry)));
 fs.mkdirSync(path.join(root, "static"), { recursive: true });
 fs.copyFileSync(path.join(root, "node_modules/htmx.org/dist/htmx.min.js"), path.join(root, "static/htmx.min.js"));
 fs.writeFileSync(stamp, `${new Date().toISOString()} node ${process.version}\n`);
-console.log(`built ${jobEntries.length} job script(s) and the server in ${Date.now() - started} ms`);
+console.log(`built ${jobEntries.length} job script(s) (the runner included) and the server in ${Date.now() - started} ms`);

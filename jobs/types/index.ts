@@ -5,8 +5,9 @@
 // a name built from a job record.
 import { validateJobType, type JobType } from "../job-type.ts";
 import { count } from "./count.ts";
+import { primes } from "./primes.ts";
 
-export const JOB_TYPES: readonly JobType[] = [count];
+export const JOB_TYPES: readonly JobType[] = [count, primes];
 
 for (const type of JOB_TYPES) validateJobType(type);
 if (new Set(JOB_TYPES.map((t) => t.name)).size !== JOB_TYPES.length) throw new Error("two job types have the same name");

@@ -38,6 +38,11 @@ export interface SupervisorOptions {
   /** The script that runs a job of this type (default: its bundle, or the runner for a command). */
   scriptFor?: (type: JobType) => string;
   nodeArgs?: string[];
+  /**
+   * TEST ONLY: variables added to every job process's environment, e.g.
+   * SIDEJOB_TYPES_MODULE for the runner to find fixture types (jobs/program.ts).
+   */
+  jobEnv?: Record<string, string>;
   log?: (message: string) => void;
 }
 
@@ -63,7 +68,7 @@ export class Supervisor {
     this.processes = new Processes({
       store,
       logDir: config.jobLogDir,
-      env: jobEnvironment(config),
+      env: { ...jobEnvironment(config), ...options.jobEnv },
       scriptFor: (name) => {
         const type = byName.get(name);
         // Only a registered type ever runs; claim ends any other before it gets here.

@@ -9,6 +9,7 @@ import type Koa from "koa";
 import { loadConfig, type Config } from "../../server/config.ts";
 import { connectRedis, waitUntilReady } from "../../jobs/redis.ts";
 import { JobStore, type JobRecord, type JobState } from "../../jobs/store.ts";
+import type { JobType } from "../../jobs/job-type.ts";
 import { createRenderer } from "../../server/render.ts";
 import { Supervisor } from "../../server/supervisor/index.ts";
 import { createApp } from "../../server/app.ts";
@@ -52,6 +53,10 @@ export async function startApp(options: {
   /** Replace the job script (a fixture) for every job. */
   script?: string;
   name?: string;
+  /** The job types its Supervisor runs (default: the registry). */
+  types?: readonly JobType[];
+  /** Added to every job process's environment (e.g. SIDEJOB_TYPES_MODULE). */
+  jobEnv?: Record<string, string>;
 }): Promise<TestApp> {
   const prefix = uniquePrefix(options.name ?? "app");
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-"));
@@ -67,7 +72,7 @@ export async function startApp(options: {
   const redis = connectRedis(config.redisUrl, "web");
   await waitUntilReady(redis, config.redisUrl, 5000);
   const store = new JobStore(redis, { prefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS });
-  const supervisor = new Supervisor({ store, config, scriptFor: (type) => options.script ?? jobScript(type), log: () => {} });
+  const supervisor = new Supervisor({ store, config, types: options.types, jobEnv: options.jobEnv, scriptFor: (type) => options.script ?? jobScript(type), log: () => {} });
   const renderer = createRenderer({ cache: true });
   const app = createApp({ config, store, supervisor, renderer });
   app.silent = true;
