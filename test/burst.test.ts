@@ -1,15 +1,14 @@
 import test from "ava";
-import { usePrivateRedis } from "./helpers/redis.ts";
-import { startApp } from "./helpers/app.ts";
-import { jobProcesses } from "./helpers/procs.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { startApp } from "./support/app.ts";
+import { jobProcesses } from "./support/procs.ts";
+import { useRedis } from "./support/redis.ts";
+import { waitFor } from "./support/wait.ts";
 
-const fileRedis = usePrivateRedis(test);
+const redis = useRedis(test);
 
 test("a burst of 200 jobs with JOB_CONCURRENCY=4 all succeed, never more than 4 processes at once", async (t) => {
   t.timeout(120_000);
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "burst", env: { JOB_CONCURRENCY: "4" } });
-  t.teardown(() => app.close());
+  const app = await startApp(t, { redis, name: "burst", env: { JOB_CONCURRENCY: "4" } });
   const ids = new Set<string>();
   let most = 0;
   let samples = 0;
