@@ -1,6 +1,6 @@
 // Real server processes sharing one Redis: restarts, signals, several instances.
-import test from "ava";
-import { jobJson, submit, waitForState } from "./support/http.ts";
+import test, { type ExecutionContext } from "ava";
+import { jobJson, LONG_COUNT, submit, waitForState } from "./support/http.ts";
 import { isAlive } from "./support/procs.ts";
 import { useRedis } from "./support/redis.ts";
 import { serverEnv, startServer } from "./support/server.ts";
@@ -9,7 +9,15 @@ import { waitFor, within } from "./support/wait.ts";
 const redis = useRedis(test, { appendonly: true }); // jobs must survive a restart of Redis
 
 const QUICK = { start: "1", end: "5", increment: "1" };
-const LONG = { start: "1", end: "1000", increment: "1" };
+
+/** A server on a prefix of its own, and a count of 1 to `end`, 100 ms a value, running under it. */
+async function jobRunningUnder(t: ExecutionContext, name: string, end: number, extraEnv: Record<string, string> = {}) {
+  const env = serverEnv(redis, name, { COUNT_STEP_DELAY_MS: "100", ...extraEnv });
+  const server = await startServer(t, env);
+  const id = await submit(server.url, { start: "1", end: String(end), increment: "1" });
+  const running = await waitForState(server.url, id, "running");
+  return { env, server, id, running };
+}
 
 // Serial: the Redis restart in the last test would disturb the others.
 test.serial("two instances share one Redis: submit on one, watch and cancel on the other", async (t) => {
@@ -20,7 +28,7 @@ test.serial("two instances share one Redis: submit on one, watch and cancel on t
   t.deepEqual(done.results, [1, 2, 3, 4, 5]);
   t.regex(await (await fetch(`${b.url}/jobs/${quick}`)).text(), /5 values, from 1 to 5 by 1/);
 
-  const slow = await submit(a.url, LONG);
+  const slow = await submit(a.url, LONG_COUNT);
   await waitForState(b.url, slow, "running");
   const res = await fetch(`${b.url}/jobs/${slow}/cancel`, { method: "POST", redirect: "manual" });
   t.is(res.status, 303);
@@ -30,10 +38,7 @@ test.serial("two instances share one Redis: submit on one, watch and cancel on t
 
 test.serial("a job killed after its server is gone is recorded lost by another instance", async (t) => {
   // A short heartbeat: the lease of a job that stopped reporting runs out in 3 x 300 ms.
-  const env = serverEnv(redis, "lost", { COUNT_STEP_DELAY_MS: "100", JOB_HEARTBEAT_MS: "300" });
-  const a = await startServer(t, env);
-  const id = await submit(a.url, LONG);
-  const running = await waitForState(a.url, id, "running");
+  const { env, server: a, id, running } = await jobRunningUnder(t, "lost", 1000, { JOB_HEARTBEAT_MS: "300" });
   // Only now the other instance: the job is certainly a's, so b cannot see its process exit.
   const b = await startServer(t, env);
   a.kill("SIGKILL");
@@ -46,10 +51,7 @@ test.serial("a job killed after its server is gone is recorded lost by another i
 });
 
 test.serial("SIGKILL of the server mid-job: the job runs on, and a restarted server shows its result", async (t) => {
-  const env = serverEnv(redis, "restart", { COUNT_STEP_DELAY_MS: "100" });
-  const first = await startServer(t, env);
-  const id = await submit(first.url, { start: "1", end: "20", increment: "1" });
-  const running = await waitForState(first.url, id, "running");
+  const { env, server: first, id, running } = await jobRunningUnder(t, "restart", 20);
   first.kill("SIGKILL");
   await first.exited;
   const second = await startServer(t, env);
@@ -59,10 +61,7 @@ test.serial("SIGKILL of the server mid-job: the job runs on, and a restarted ser
 });
 
 test.serial("SIGTERM: the server stops accepting, exits 0 within its shutdown deadline, and leaves the job running", async (t) => {
-  const env = serverEnv(redis, "sigterm", { COUNT_STEP_DELAY_MS: "100" });
-  const s = await startServer(t, env);
-  const id = await submit(s.url, { start: "1", end: "30", increment: "1" });
-  const running = await waitForState(s.url, id, "running");
+  const { env, server: s, id, running } = await jobRunningUnder(t, "sigterm", 30);
   s.kill("SIGTERM");
   // main.ts forces the exit 4 s after SIGTERM; 5 s leaves it room to be scheduled.
   const { code } = await within(s.exited, 5000, "the server to exit after SIGTERM");
@@ -75,9 +74,7 @@ test.serial("SIGTERM: the server stops accepting, exits 0 within its shutdown de
 });
 
 test.serial("Redis restarted mid-job: the job reconnects and finishes; nothing is lost or stuck", async (t) => {
-  const env = serverEnv(redis, "redis-restart", { COUNT_STEP_DELAY_MS: "150" });
-  const s = await startServer(t, env);
-  const id = await submit(s.url, { start: "1", end: "25", increment: "1" });
+  const { server: s, id } = await jobRunningUnder(t, "redis-restart", 25, { COUNT_STEP_DELAY_MS: "150" });
   await waitFor(async () => (await jobJson(s.url, id)).done >= 3, { message: "a few values" });
   await redis.stop();
   await redis.start();

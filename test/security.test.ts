@@ -1,4 +1,4 @@
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { startApp } from "./support/app.ts";
 import { keysUnder, useRedis } from "./support/redis.ts";
 
@@ -8,11 +8,16 @@ const form = { start: "1", end: "2", increment: "1" };
 /** Stands for the app's own origin, which is known only once it listens. */
 const SELF = "__SELF__";
 
+/** POSTs the form to an app of the test's own with these headers (SELF replaced). */
+async function postWith(t: ExecutionContext, name: string, headers: Record<string, string>) {
+  const app = await startApp(t, { redis, name });
+  const h = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, v === SELF ? app.url : v]));
+  return { app, headers: h, res: await app.post("/count", form, h) };
+}
+
 const refused = test.macro({
   async exec(t, headers: Record<string, string>) {
-    const app = await startApp(t, { redis, name: "refused" });
-    const h = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, v === SELF ? app.url : v]));
-    const res = await app.post("/count", form, h);
+    const { app, headers: h, res } = await postWith(t, "refused", headers);
     t.is(res.status, 403);
     t.regex(await res.text(), /only be sent from this site/);
     t.deepEqual(await keysUnder(redis.client, app.prefix), []);
@@ -32,9 +37,7 @@ test("Sec-Fetch-Site: cross-site even with a matching Origin", refused, { "Sec-F
 
 const accepted = test.macro({
   async exec(t, headers: Record<string, string>) {
-    const app = await startApp(t, { redis, name: "accepted" });
-    const h = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, v === SELF ? app.url : v]));
-    const res = await app.post("/count", form, h);
+    const { app, res } = await postWith(t, "accepted", headers);
     t.is(res.status, 303);
     await app.waitForState(res.headers.get("location")!.split("/").pop()!, "succeeded");
   },
