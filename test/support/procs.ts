@@ -1,5 +1,5 @@
-// Looking at processes from the outside, through /proc: which job processes
-// are alive, which run in a folder, and what CPU and memory they used.
+// Looking at processes from the outside, through /proc: which are alive,
+// which run in a folder (an app's job processes), what CPU and memory they used.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 
@@ -23,33 +23,30 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** Pids of live processes whose argv contains one of the given job ids. */
-export function jobProcesses(ids: ReadonlySet<string>): number[] {
+/** Live processes whose working directory is dir or below it: an app's job processes run in its log folder. */
+export function processesIn(dir: string): number[] {
   return allPids().filter((pid) => {
+    if (pid === process.pid) return false;
     try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").some((arg) => ids.has(arg)) && isAlive(pid);
+      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+      return (cwd === dir || cwd.startsWith(`${dir}/`)) && isAlive(pid);
     } catch {
-      return false; // it ended while we looked
+      return false; // gone, or not ours to read
     }
   });
 }
 
-/** Kills every process whose working directory is dir or below it (job processes run in their log folder). */
+/** Kills every process processesIn(dir) finds; returns how many. */
 export function killProcessesIn(dir: string): number {
-  let killed = 0;
-  for (const pid of allPids()) {
-    if (pid === process.pid) continue;
+  const pids = processesIn(dir);
+  for (const pid of pids) {
     try {
-      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-      if (cwd === dir || cwd.startsWith(`${dir}/`)) {
-        process.kill(pid, "SIGKILL");
-        killed += 1;
-      }
+      process.kill(pid, "SIGKILL");
     } catch {
-      // gone, or not ours to read
+      // it ended meanwhile
     }
   }
-  return killed;
+  return pids.length;
 }
 
 /** CPU time (ms, user + system) a process has used so far. */
