@@ -37,8 +37,9 @@ test.serial("two instances share one Redis: submit on one, watch and cancel on t
 });
 
 test.serial("a job killed after its server is gone is recorded lost by another instance", async (t) => {
-  // A short heartbeat: the lease of a job that stopped reporting runs out in 3 x 300 ms.
-  const { env, server: a, id, running } = await jobRunningUnder(t, "lost", 1000, { JOB_HEARTBEAT_MS: "300" });
+  // A shorter heartbeat than the default 2 s: the lease of a job that stopped reporting runs out
+  // in 3 x 1 s. (Much shorter, and a job slowed down by a busy machine can miss its own lease.)
+  const { env, server: a, id, running } = await jobRunningUnder(t, "lost", 1000, { JOB_HEARTBEAT_MS: "1000" });
   // Only now the other instance: the job is certainly a's, so b cannot see its process exit.
   const b = await startServer(t, env);
   a.kill("SIGKILL");
