@@ -31,7 +31,7 @@ export interface ServerProcess {
   proc: ChildProcess;
   /** Everything the server wrote to stdout and stderr so far. */
   output(): string;
-  /** Resolves with the exit code and signal. */
+  /** Resolves with the exit code and signal, once all the output has been read. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal?: NodeJS.Signals): void;
   /** SIGTERM, SIGKILL if it has not exited 5 s later; resolves once it has exited. */
@@ -74,8 +74,9 @@ export async function spawnNode(argv: string[], env: Record<string, string>, { w
       log?.write(chunk);
     });
   }
+  // "close", not "exit": by then all it wrote has been read.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once("exit", (code, signal) => {
+    proc.once("close", (code, signal) => {
       log?.end();
       resolve({ code, signal });
     }),
