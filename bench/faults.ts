@@ -6,36 +6,34 @@
 // writes bench/results/faults.json.
 import fs from "node:fs";
 import os from "node:os";
-import path from "node:path";
-import { startRedis } from "../test/helpers/redis.ts";
-import { startServer, type ServerProcess } from "../test/helpers/server.ts";
-import { uniquePrefix } from "../test/helpers/app.ts";
-import { waitFor } from "../test/helpers/wait.ts";
+import { LONG_COUNT, jobJson, submit, waitForState } from "../test/support/http.ts";
+import { killProcessesIn } from "../test/support/procs.ts";
+import { startRedis } from "../test/support/redis.ts";
+import { serverEnv, spawnServer, type ServerProcess } from "../test/support/server.ts";
+import { waitFor } from "../test/support/wait.ts";
 
 const runs = Number(process.argv[2] ?? 20);
 const redis = await startRedis();
 const servers: ServerProcess[] = [];
+const logDirs: string[] = [];
 
-const env = (name: string) => ({
-  REDIS_URL: redis.url,
-  REDIS_PREFIX: uniquePrefix(name),
-  JOB_LOG_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-")),
-  COUNT_STEP_DELAY_MS: "100",
-});
-
-async function submit(s: ServerProcess): Promise<string> {
-  const res = await fetch(`${s.url}/count`, { method: "POST", redirect: "manual", body: new URLSearchParams({ start: "1", end: "1000", increment: "1" }) });
-  return res.headers.get("location")!.split("/").pop()!;
+function env(name: string): Record<string, string> {
+  const e = serverEnv(redis, name, { COUNT_STEP_DELAY_MS: "100" });
+  logDirs.push(e.JOB_LOG_DIR!);
+  return e;
 }
-async function read(s: ServerProcess, id: string): Promise<{ state: string; pid: number; finishedAt: string | null; signal: string | null; error: string | null }> {
-  return (await fetch(`${s.url}/jobs/${id}`, { headers: { Accept: "application/json" } })).json() as never;
+
+async function server(e: Record<string, string>): Promise<ServerProcess> {
+  const s = await spawnServer(e);
+  servers.push(s);
+  return s;
 }
 
 /** Kills the job's process and returns ms until its record says failed. */
 async function killAndTime(observer: ServerProcess, id: string, pid: number): Promise<number> {
   const killed = Date.now();
   process.kill(pid, "SIGKILL");
-  await waitFor(async () => (await read(observer, id)).state === "failed", { timeout: 20_000, interval: 10 });
+  await waitFor(async () => (await jobJson(observer.url, id)).state === "failed", { timeout: 20_000, interval: 10 });
   return Date.now() - killed;
 }
 
@@ -46,36 +44,30 @@ const stats = (xs: number[]) => {
 
 const alive: number[] = [];
 {
-  const s = await startServer(env("alive"));
-  servers.push(s);
+  const s = await server(env("alive"));
   for (let i = 0; i < runs; i++) {
-    const id = await submit(s);
-    const job = await waitFor(async () => {
-      const j = await read(s, id);
-      return j.state === "running" ? j : null;
-    });
-    alive.push(await killAndTime(s, id, job.pid));
+    const id = await submit(s.url, LONG_COUNT);
+    const job = await waitForState(s.url, id, "running");
+    alive.push(await killAndTime(s, id, job.pid!));
   }
-  s.kill();
+  await s.close();
 }
 
 const gone: number[] = [];
 {
   const e = env("gone");
-  const observer = await startServer(e);
-  servers.push(observer);
   for (let i = 0; i < runs; i++) {
-    const spawner = await startServer(e);
-    const id = await submit(spawner);
-    const job = await waitFor(async () => {
-      const j = await read(observer, id);
-      return j.state === "running" ? j : null;
-    });
+    const spawner = await server(e);
+    const id = await submit(spawner.url, LONG_COUNT);
+    const job = await waitForState(spawner.url, id, "running");
+    // The observer starts only once the job runs under the spawner: it cannot
+    // have claimed the job, so it can only learn of the kill from the lease.
+    const observer = await server(e);
     spawner.kill("SIGKILL");
     await spawner.exited;
-    gone.push(await killAndTime(observer, id, job.pid));
+    gone.push(await killAndTime(observer, id, job.pid!));
+    await observer.close();
   }
-  observer.kill();
 }
 
 const table = {
@@ -91,5 +83,9 @@ console.log(`  server gone:  median ${table.serverGone.median} ms, max ${table.s
 fs.mkdirSync("bench/results", { recursive: true });
 fs.writeFileSync("bench/results/faults.json", JSON.stringify(table, null, 2) + "\n");
 for (const s of servers) s.kill("SIGKILL");
+for (const dir of logDirs) {
+  killProcessesIn(dir);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
 await redis.close();
 process.exit(0);

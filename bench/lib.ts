@@ -1,12 +1,9 @@
-// Helpers for bench/run.ts: processes (the app, a bare HTTP server), HTTP load,
-// statistics, /proc readings. Nothing here touches a Redis it did not start.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import fs from "node:fs";
-import path from "node:path";
+// The bench's own measuring: a bare HTTP server to compare against, HTTP load
+// (autocannon), statistics. Processes, Redis and /proc readings come from
+// test/support, as for the tests. Nothing here touches a Redis it did not start.
 import autocannon from "autocannon";
-import { freePort } from "../test/helpers/redis.ts";
-import { waitFor } from "../test/helpers/wait.ts";
-import { ROOT } from "../server/paths.ts";
+import { cpuMsOf } from "../test/support/procs.ts";
+import { spawnNode, type ServerProcess } from "../test/support/server.ts";
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -20,66 +17,15 @@ export function quantile(values: number[], q: number): number {
 }
 export const median = (values: number[]) => quantile(values, 0.5);
 
-export interface Proc {
-  url: string;
-  port: number;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function untilHttpAnswers(url: string, child: ChildProcess, log: string): Promise<void> {
-  await waitFor(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${fs.existsSync(log) ? fs.readFileSync(log, "utf8") : ""}`);
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      return res.status < 500;
-    },
-    { timeout: 15_000, interval: 50, message: `${url} to answer` },
-  );
-}
-
-/** The app as `npm start` runs it: node build/server/main.js, in its own process. */
-export async function startApp(env: Record<string, string>, dir: string, name: string, nodeArgs: string[] = []): Promise<Proc> {
-  const port = await freePort();
-  const log = path.join(dir, `${name}.log`);
-  const fd = fs.openSync(log, "a");
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, "build/server/main.js")], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOST: "127.0.0.1", PORT: String(port), ...env },
-    stdio: ["ignore", fd, fd],
-  });
-  fs.closeSync(fd);
-  const url = `http://127.0.0.1:${port}`;
-  await untilHttpAnswers(`${url}/healthz`, child, log);
-  return { url, port, child, stop: () => stopChild(child) };
-}
-
 /** A bare node:http server in its own process that answers every request with `size` bytes of HTML. */
-export async function startBare(size: number, dir: string): Promise<Proc> {
-  const port = await freePort();
+export function startBare(size: number, logFile: string): Promise<ServerProcess> {
   const code = `
     const body = Buffer.from("<p>" + "x".repeat(Math.max(0, ${size} - 7)) + "</p>");
     require("node:http").createServer((req, res) => {
       res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Content-Length": body.length });
       res.end(body);
-    }).listen(${port}, "127.0.0.1");`;
-  const log = path.join(dir, "bare.log");
-  const fd = fs.openSync(log, "a");
-  const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", fd, fd] });
-  fs.closeSync(fd);
-  const url = `http://127.0.0.1:${port}`;
-  await untilHttpAnswers(url, child, log);
-  return { url, port, child, stop: () => stopChild(child) };
+    }).listen(Number(process.env.PORT), process.env.HOST, () => console.log("listening on " + process.env.PORT));`;
+  return spawnNode(["-e", code], {}, { logFile });
 }
 
 export interface Load {
@@ -109,64 +55,4 @@ export async function load(url: string, paths: string[], { connections, seconds,
     non2xx: result.non2xx,
     cpuUsPerRequest: pid ? ((cpuMsOf(pid) - cpuBefore) * 1000) / (result.requests.total || 1) : NaN,
   };
-}
-
-/** PSS and RSS in kB of one process, from /proc/<pid>/smaps_rollup. */
-export function memoryOf(pid: number): { pssKb: number; rssKb: number } | null {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN);
-    return { pssKb: field("Pss"), rssKb: field("Rss") };
-  } catch {
-    return null;
-  }
-}
-
-/** CPU time (ms, user + system) a process has used so far, from /proc/<pid>/stat. */
-export function cpuMsOf(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks();
-}
-
-/** CPU time (ms) of this process' reaped children, from /proc/self/stat (cutime + cstime). */
-export function childrenCpuMs(): number {
-  const stat = fs.readFileSync("/proc/self/stat", "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // After the command: field 3 is state, so cutime (16) and cstime (17) are at 13 and 14.
-  const ticks = Number(fields[13]) + Number(fields[14]);
-  return (ticks * 1000) / clockTicks();
-}
-
-let ticksPerSecond: number | null = null;
-function clockTicks(): number {
-  // getconf CLK_TCK; 100 on every Linux this runs on, but ask once to be sure.
-  if (ticksPerSecond === null) {
-    try {
-      ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-    } catch {
-      ticksPerSecond = 100;
-    }
-  }
-  return ticksPerSecond;
-}
-
-/** Kills every process whose working directory is under dir (job processes run in their log folder). */
-export function killProcessesIn(dir: string): number {
-  let killed = 0;
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid) continue;
-    try {
-      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-      if (cwd === dir || cwd.startsWith(`${dir}/`)) {
-        process.kill(pid, "SIGKILL");
-        killed += 1;
-      }
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return killed;
 }

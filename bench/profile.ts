@@ -8,16 +8,19 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startRedis } from "../test/helpers/redis.ts";
+import { submit } from "../test/support/http.ts";
+import { cpuMsOf, killProcessesIn } from "../test/support/procs.ts";
+import { startRedis } from "../test/support/redis.ts";
+import { spawnServer, type ServerProcess } from "../test/support/server.ts";
 import { ROOT } from "../server/paths.ts";
-import { cpuMsOf, killProcessesIn, load, sleep, startApp, type Proc } from "./lib.ts";
+import { load, sleep } from "./lib.ts";
 
 const seconds = Number(process.argv[2] ?? 5);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-profile-"));
 const logDir = path.join(dir, "logs");
 fs.mkdirSync(logDir);
 const redis = await startRedis({ tcp: true });
-let app: Proc | null = null;
+let app: ServerProcess | null = null;
 
 interface ProfileNode {
   id: number;
@@ -55,42 +58,24 @@ function summarise(file: string): void {
 }
 
 try {
-  app = await startApp(
+  app = await spawnServer(
     { REDIS_URL: redis.url, REDIS_PREFIX: "profile", JOB_LOG_DIR: logDir, NODE_ENV: "production", COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY: "20" },
-    dir,
-    "app",
-    ["--cpu-prof", `--cpu-prof-dir=${dir}`],
+    { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`], logFile: path.join(dir, "app.log") },
   );
   const ids: string[] = [];
-  for (let i = 0; i < 20; i++) {
-    const res = await fetch(`${app.url}/count`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ start: 1, end: 1000, increment: 1 }),
-    });
-    ids.push(((await res.json()) as { id: string }).id);
-  }
+  for (let i = 0; i < 20; i++) ids.push(await submit(app.url, { start: "1", end: "1000", increment: "1" }, { json: true }));
   await sleep(2000);
-  const redisPid = Number(
-    fs.readdirSync("/proc").find((p) => {
-      try {
-        const cmd = fs.readFileSync(`/proc/${p}/cmdline`, "utf8");
-        return cmd.startsWith("redis-server") && cmd.includes(`:${redis.port}`);
-      } catch {
-        return false;
-      }
-    }),
-  );
-  const before = { app: cpuMsOf(app.child.pid!), redis: cpuMsOf(redisPid), client: cpuMsOf(process.pid) };
+  const redisPid = redis.pid!;
+  const before = { app: cpuMsOf(app.proc.pid!), redis: cpuMsOf(redisPid), client: cpuMsOf(process.pid) };
   const result = await load(app.url, ids.map((id) => `/jobs/${id}/status?shown=running`), { connections: 50, seconds });
   const requests = result.rps * seconds;
   const per = (ms: number) => ((ms * 1000) / requests).toFixed(1);
   process.stdout.write(
     `${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms; CPU per request: ` +
-      `server ${per(cpuMsOf(app.child.pid!) - before.app)} us, redis-server ${per(cpuMsOf(redisPid) - before.redis)} us, ` +
+      `server ${per(cpuMsOf(app.proc.pid!) - before.app)} us, redis-server ${per(cpuMsOf(redisPid) - before.redis)} us, ` +
       `autocannon ${per(cpuMsOf(process.pid) - before.client)} us\n`,
   );
-  await app.stop();
+  await app.close();
   const file = fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
   if (file) {
     const out = path.join(ROOT, "bench", "results");
@@ -100,7 +85,7 @@ try {
     process.stdout.write(`\nprofile: bench/results/status-poll.cpuprofile\n`);
   }
 } finally {
-  await app?.stop();
+  await app?.close();
   killProcessesIn(dir);
   await redis.close();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -14,8 +14,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
-import { startRedis, type TestRedis } from "../test/helpers/redis.ts";
-import { waitFor } from "../test/helpers/wait.ts";
+import { submit as submitForm } from "../test/support/http.ts";
+import { childrenCpuMs, killProcessesIn, memoryOf } from "../test/support/procs.ts";
+import { startRedis, type TestRedis } from "../test/support/redis.ts";
+import { spawnServer, type ServerProcess } from "../test/support/server.ts";
+import { waitFor } from "../test/support/wait.ts";
 import { jobEnvironment, loadConfig } from "../server/config.ts";
 import { jobNodeArgs, launch } from "../server/launcher.ts";
 import { jobScript, ROOT } from "../server/paths.ts";
@@ -23,7 +26,7 @@ import { count } from "../jobs/types/count.ts";
 import { primes } from "../jobs/types/primes.ts";
 import { programEnvironment } from "../jobs/program.ts";
 import { isTerminal, JobStore, type JobState } from "../jobs/store.ts";
-import { childrenCpuMs, killProcessesIn, load, median, memoryOf, quantile, sleep, startApp, startBare, type Load, type Proc } from "./lib.ts";
+import { load, median, quantile, sleep, startBare, type Load } from "./lib.ts";
 
 const quick = process.argv.includes("--quick");
 const runnerOnly = process.argv.includes("--only=runner");
@@ -50,13 +53,13 @@ const extra: Record<string, unknown> = {};
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-bench-"));
-const procs: Proc[] = [];
+const procs: ServerProcess[] = [];
 let redis: TestRedis | null = null;
 let client: Redis | null = null;
 
 async function cleanup(): Promise<void> {
   killProcessesIn(tmp);
-  for (const p of procs) await p.stop().catch(() => {});
+  for (const p of procs) await p.close().catch(() => {});
   killProcessesIn(tmp);
   client?.disconnect();
   await redis?.close().catch(() => {});
@@ -76,15 +79,14 @@ function storeFor(prefix: string): JobStore {
   return new JobStore(client!, { prefix, ttlSucceededS: 86_400, ttlFailedS: 604_800 });
 }
 
-async function submit(app: Proc, end = 5): Promise<string> {
-  const res = await fetch(`${app.url}/count`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ start: 1, end, increment: 1 }),
-  });
-  const body = (await res.json()) as { id?: string };
-  if (res.status !== 202 || !body.id) throw new Error(`POST /count answered ${res.status}: ${JSON.stringify(body)}`);
-  return body.id;
+/** The app as `npm start` runs it, its output in the temp folder. */
+function appProcess(env: Record<string, string>, name: string): Promise<ServerProcess> {
+  return spawnServer(env, { logFile: path.join(tmp, `${name}.log`) });
+}
+
+/** A count of 1..end, sent as a JSON client sends it. */
+function submit(app: ServerProcess, end = 5): Promise<string> {
+  return submitForm(app.url, { start: "1", end: String(end), increment: "1" }, { json: true });
 }
 
 async function fields(store: JobStore, ids: string[], names: string[]): Promise<(string | null)[][]> {
@@ -133,11 +135,11 @@ async function usedMemory(): Promise<number> {
 }
 
 /** Alternating app/bare pairs; the ratio of each pair, and their median. */
-async function fragmentVsBare(app: Proc, bare: Proc, paths: string[]) {
+async function fragmentVsBare(app: ServerProcess, bare: ServerProcess, paths: string[]) {
   const pairs: { app: Load; bare: Load; ratio: number }[] = [];
   for (let i = 0; i < P.pairs; i++) {
-    const a = await load(app.url, paths, { connections: CONNECTIONS, seconds: P.seconds, pid: app.child.pid });
-    const b = await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: P.seconds, pid: bare.child.pid });
+    const a = await load(app.url, paths, { connections: CONNECTIONS, seconds: P.seconds, pid: app.proc.pid });
+    const b = await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: P.seconds, pid: bare.proc.pid });
     // A few timeouts on an overloaded machine are reported; mostly wrong answers mean the figure is meaningless.
     if (a.non2xx + a.errors > 0.1 * a.rps * P.seconds) throw new Error(`status polls failed: ${a.errors} errors, ${a.non2xx} non-2xx`);
     pairs.push({ app: a, bare: b, ratio: a.rps / b.rps });
@@ -155,7 +157,7 @@ async function fragmentVsBare(app: Proc, bare: Proc, paths: string[]) {
   };
 }
 
-async function pageLatency(app: Proc, id: string, n: number) {
+async function pageLatency(app: ServerProcess, id: string, n: number) {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -172,7 +174,7 @@ async function pageLatency(app: Proc, id: string, n: number) {
 /** 1, 4 (memory) and 6: an app whose 20 jobs stay running (one value, then a long sleep). */
 async function runningJobsPhase(): Promise<void> {
   const prefix = "bench-long";
-  const app = await startApp(appEnv(prefix, { COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY: String(P.running) }), tmp, "app-long");
+  const app = await appProcess(appEnv(prefix, { COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY: String(P.running) }), "app-long");
   procs.push(app);
   const store = storeFor(prefix);
   const ids: string[] = [];
@@ -186,7 +188,7 @@ async function runningJobsPhase(): Promise<void> {
   if (mems.length !== pids.length) throw new Error("could not read the memory of every job process");
   const pss = mems.reduce((s, m) => s + m.pssKb, 0) / mems.length / 1024;
   const rss = mems.reduce((s, m) => s + m.rssKb, 0) / mems.length / 1024;
-  const serverMem = memoryOf(app.child.pid!);
+  const serverMem = memoryOf(app.proc.pid!);
   rows.push({ id: "pss-per-job", measure: `PSS per running job (${P.running} running)`, value: pss, unit: "MiB", budget: "<= 16 MiB", met: pss <= 16 });
   rows.push({ id: "rss-per-job", measure: `RSS per running job (${P.running} running)`, value: rss, unit: "MiB", note: "shared pages counted in every process" });
   extra.serverRssMiB = serverMem ? serverMem.rssKb / 1024 : null;
@@ -198,7 +200,7 @@ async function runningJobsPhase(): Promise<void> {
   const sample = await fetch(app.url + paths[0]);
   const size = Buffer.byteLength(await sample.text());
   if (sample.status !== 200) throw new Error(`status fragment answered ${sample.status}`);
-  const bare = await startBare(size, tmp);
+  const bare = await startBare(size, path.join(tmp, "bare.log"));
   procs.push(bare);
   log(`status fragment: ${size} bytes; ${P.pairs} pairs of ${P.seconds} s`);
   // Warm-up (JIT, connections), not measured: the first pair would otherwise pay for it.
@@ -272,15 +274,15 @@ async function runningJobsPhase(): Promise<void> {
   });
 
   killProcessesIn(path.join(tmp, prefix));
-  await app.stop();
-  await bare.stop();
+  await app.close();
+  await bare.close();
 }
 
 /** 2, 3, 5: an app whose jobs count without delay, at the default concurrency. */
 async function quickJobsPhase(): Promise<void> {
   const prefix = "bench-fast";
   const env = appEnv(prefix, { COUNT_STEP_DELAY_MS: "0" });
-  const app = await startApp(env, tmp, "app-fast");
+  const app = await appProcess(env, "app-fast");
   procs.push(app);
   const store = storeFor(prefix);
 
@@ -358,7 +360,7 @@ async function quickJobsPhase(): Promise<void> {
     note: `${ok} of ${P.burst} succeeded with the right values; ${P.burst - records.filter(Boolean).length} missing`,
   });
 
-  await app.stop();
+  await app.close();
 }
 
 /** 4a: CPU of one job process, started exactly as the server starts it. */

@@ -1,17 +1,15 @@
 import test from "ava";
-import { usePrivateRedis } from "./helpers/redis.ts";
-import { fixtureScript, LONG_COUNT, startApp } from "./helpers/app.ts";
-import { isAlive } from "./helpers/procs.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { useRedis } from "./support/redis.ts";
+import { fixtureScript, startApp } from "./support/app.ts";
+import { LONG_COUNT } from "./support/http.ts";
+import { isAlive } from "./support/procs.ts";
+import { waitFor } from "./support/wait.ts";
 
-const fileRedis = usePrivateRedis(test);
-
-const long = LONG_COUNT;
+const redis = useRedis(test);
 
 test("a job stopped past its lease is declared lost, and its late writes are refused when it continues", async (t) => {
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "sigstop", env: { JOB_HEARTBEAT_MS: "300", COUNT_STEP_DELAY_MS: "50" } });
-  t.teardown(() => app.close());
-  const id = await app.submit(long);
+  const app = await startApp(t, { redis, name: "sigstop", env: { JOB_HEARTBEAT_MS: "300", COUNT_STEP_DELAY_MS: "50" } });
+  const id = await app.submit(LONG_COUNT);
   const running = await app.waitForState(id, "running");
   await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 2, { message: "a few values" });
   process.kill(running.pid!, "SIGSTOP");
@@ -29,9 +27,8 @@ test("a job stopped past its lease is declared lost, and its late writes are ref
 test("reading a job whose lease has expired records it lost at once", async (t) => {
   // The hang fixture blocks its event loop: no heartbeat. No sweep runs in
   // this app (its supervisor is closed), so only the read can notice.
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "lease-read", script: fixtureScript("hang"), env: { JOB_HEARTBEAT_MS: "500" } });
-  t.teardown(() => app.close());
-  const id = await app.submit(long);
+  const app = await startApp(t, { redis, name: "lease-read", script: fixtureScript("hang"), env: { JOB_HEARTBEAT_MS: "500" } });
+  const id = await app.submit(LONG_COUNT);
   const running = await app.waitForState(id, "running");
   await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 1);
   await app.supervisor.close();
@@ -47,8 +44,7 @@ test("reading a job whose lease has expired records it lost at once", async (t) 
 });
 
 test("the status page says when the job last reported", async (t) => {
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "last-update", env: { COUNT_STEP_DELAY_MS: "300" } });
-  t.teardown(() => app.close());
+  const app = await startApp(t, { redis, name: "last-update", env: { COUNT_STEP_DELAY_MS: "300" } });
   const id = await app.submit({ start: "1", end: "5", increment: "1" });
   await app.waitForState(id, "running");
   t.regex(await (await app.get(`/jobs/${id}`)).text(), /<dt>Last update<\/dt><dd>(just now|\d+(\.\d)? s ago)<\/dd>/);

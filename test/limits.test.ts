@@ -1,17 +1,15 @@
 import test from "ava";
-import { keysUnder, usePrivateRedis } from "./helpers/redis.ts";
-import { fixtureScript, LONG_COUNT, startApp } from "./helpers/app.ts";
-import { isAlive } from "./helpers/procs.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { keysUnder, useRedis } from "./support/redis.ts";
+import { fixtureScript, startApp } from "./support/app.ts";
+import { LONG_COUNT } from "./support/http.ts";
+import { isAlive } from "./support/procs.ts";
+import { waitFor } from "./support/wait.ts";
 
-const fileRedis = usePrivateRedis(test);
-
-const long = LONG_COUNT;
+const redis = useRedis(test);
 
 test("a job past its time limit is stopped with signals and ends failed, timed out", async (t) => {
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "timeout-hang", script: fixtureScript("hang"), env: { JOB_TIMEOUT_MS: "800" } });
-  t.teardown(() => app.close());
-  const id = await app.submit(long);
+  const app = await startApp(t, { redis, name: "timeout-hang", script: fixtureScript("hang"), env: { JOB_TIMEOUT_MS: "800" } });
+  const id = await app.submit(LONG_COUNT);
   const running = await app.waitForState(id, "running");
   const job = await app.waitForState(id, "failed", 5000);
   t.is(job.error, "Timed out after 800 ms.");
@@ -19,48 +17,44 @@ test("a job past its time limit is stopped with signals and ends failed, timed o
 });
 
 test("a job that keeps its event loop free stops itself at the time limit", async (t) => {
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "timeout-self", env: { JOB_TIMEOUT_MS: "1500", COUNT_STEP_DELAY_MS: "100" } });
-  t.teardown(() => app.close());
-  const id = await app.submit(long);
+  const app = await startApp(t, { redis, name: "timeout-self", env: { JOB_TIMEOUT_MS: "1500", COUNT_STEP_DELAY_MS: "100" } });
+  const id = await app.submit(LONG_COUNT);
   const job = await app.waitForState(id, "failed", 6000);
   t.is(job.error, "Timed out after 1.5 s.");
   t.true(job.done > 0 && job.done < 1000);
 });
 
 test("every key of a finished job has a TTL and it leaves every index", async (t) => {
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "ttl", env: { JOB_TTL_SUCCEEDED_S: "100", JOB_TTL_FAILED_S: "200" } });
-  t.teardown(() => app.close());
+  const app = await startApp(t, { redis, name: "ttl", env: { JOB_TTL_SUCCEEDED_S: "100", JOB_TTL_FAILED_S: "200" } });
   const ok = await app.submit({ start: "1", end: "10", increment: "1" });
   await app.waitForState(ok, "succeeded");
   await app.supervisor.idle();
-  const keys = await keysUnder(fileRedis.redis.client, app.prefix);
+  const keys = await keysUnder(redis.client, app.prefix);
   const jobKeys = keys.filter((k) => k.includes(ok));
   t.is(jobKeys.length, 2, "the record and its results");
   for (const key of jobKeys) {
-    const ttl = await fileRedis.redis.client.ttl(key);
+    const ttl = await redis.client.ttl(key);
     t.true(ttl > 90 && ttl <= 100, `${key}: ${ttl}`);
   }
   for (const key of keys.filter((k) => !k.includes(ok))) {
-    const type = await fileRedis.redis.client.type(key);
-    const members = type === "zset" ? await fileRedis.redis.client.zrange(key, "0", "-1") : await fileRedis.redis.client.lrange(key, 0, -1);
+    const type = await redis.client.type(key);
+    const members = type === "zset" ? await redis.client.zrange(key, "0", "-1") : await redis.client.lrange(key, 0, -1);
     t.false(members.includes(ok), `${key} no longer lists the job`);
   }
 });
 
 test("failed and cancelled jobs keep for JOB_TTL_FAILED_S", async (t) => {
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "ttl-failed", script: fixtureScript("throws"), env: { JOB_TTL_FAILED_S: "200" } });
-  t.teardown(() => app.close());
-  const id = await app.submit(long);
+  const app = await startApp(t, { redis, name: "ttl-failed", script: fixtureScript("throws"), env: { JOB_TTL_FAILED_S: "200" } });
+  const id = await app.submit(LONG_COUNT);
   await app.waitForState(id, "failed");
-  for (const key of (await keysUnder(fileRedis.redis.client, app.prefix)).filter((k) => k.includes(id))) {
-    const ttl = await fileRedis.redis.client.ttl(key);
+  for (const key of (await keysUnder(redis.client, app.prefix)).filter((k) => k.includes(id))) {
+    const ttl = await redis.client.ttl(key);
     t.true(ttl > 190 && ttl <= 200, `${key}: ${ttl}`);
   }
 });
 
 test("an expired job answers 404 with a page that says jobs are kept for a limited time", async (t) => {
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "expired", env: { JOB_TTL_SUCCEEDED_S: "1" } });
-  t.teardown(() => app.close());
+  const app = await startApp(t, { redis, name: "expired", env: { JOB_TTL_SUCCEEDED_S: "1" } });
   const id = await app.submit({ start: "1", end: "2", increment: "1" });
   await app.waitForState(id, "succeeded");
   const res = await waitFor(
@@ -71,28 +65,26 @@ test("an expired job answers 404 with a page that says jobs are kept for a limit
     { timeout: 5000, message: "the job to expire" },
   );
   t.regex(await res.text(), /kept for 1 s after they succeed/);
-  t.deepEqual((await keysUnder(fileRedis.redis.client, app.prefix)).filter((k) => k.includes(id)), []);
+  t.deepEqual((await keysUnder(redis.client, app.prefix)).filter((k) => k.includes(id)), []);
 });
 
 test("with JOB_QUEUE_MAX jobs waiting, POST /count answers 503 with Retry-After and writes nothing", async (t) => {
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "queue-full", env: { JOB_CONCURRENCY: "1", JOB_QUEUE_MAX: "1", COUNT_STEP_DELAY_MS: "200" } });
-  t.teardown(() => app.close());
-  const running = await app.submit(long);
+  const app = await startApp(t, { redis, name: "queue-full", env: { JOB_CONCURRENCY: "1", JOB_QUEUE_MAX: "1", COUNT_STEP_DELAY_MS: "200" } });
+  const running = await app.submit(LONG_COUNT);
   await app.waitForState(running, "running");
-  const waiting = await app.submit(long);
-  const before = (await keysUnder(fileRedis.redis.client, app.prefix)).sort();
-  const res = await app.post("/count", long);
+  const waiting = await app.submit(LONG_COUNT);
+  const before = (await keysUnder(redis.client, app.prefix)).sort();
+  const res = await app.post("/count", LONG_COUNT);
   t.is(res.status, 503);
   t.is(res.headers.get("retry-after"), "30");
   t.regex(await res.text(), /Too many jobs are waiting/);
-  t.deepEqual((await keysUnder(fileRedis.redis.client, app.prefix)).sort(), before);
+  t.deepEqual((await keysUnder(redis.client, app.prefix)).sort(), before);
   for (const id of [waiting, running]) await app.post(`/jobs/${id}/cancel`, "");
   await app.waitForState(running, "cancelled");
 });
 
 test("job logs older than the longest retention are deleted, newer ones kept", async (t) => {
-  const app = await startApp({ redisUrl: fileRedis.redis.url, name: "logs", env: { JOB_TTL_SUCCEEDED_S: "60", JOB_TTL_FAILED_S: "120" } });
-  t.teardown(() => app.close());
+  const app = await startApp(t, { redis, name: "logs", env: { JOB_TTL_SUCCEEDED_S: "60", JOB_TTL_FAILED_S: "120" } });
   const fs = await import("node:fs");
   const old = `${app.logDir}/${"a".repeat(32)}.log`;
   const fresh = `${app.logDir}/${"b".repeat(32)}.log`;

@@ -4,15 +4,15 @@
 import fs from "node:fs";
 import path from "node:path";
 import test from "ava";
-import { usePrivateRedis } from "./helpers/redis.ts";
-import { startApp } from "./helpers/app.ts";
+import { useRedis } from "./support/redis.ts";
+import { launchApp } from "./support/app.ts";
 import { BUILD_DIR, ROOT } from "../server/paths.ts";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import { JOB_TYPES as FIXTURE_TYPES } from "./fixtures/types/index.ts";
 import { validateJobType } from "../jobs/job-type.ts";
 import { checkFields } from "../jobs/fields.ts";
 
-const fileRedis = usePrivateRedis(test);
+const fileRedis = { redis: useRedis(test) };
 
 /** The README's example files: the fenced block after each `<!-- example: <file> -->`. */
 function readmeExamples(): Map<string, string> {
@@ -31,8 +31,8 @@ test("the README's example programs and type modules are the fixtures, byte for 
 });
 
 test("the README's Python and shell examples run as job types and record their results, logs and files", async (t) => {
-  const app = await startApp({
-    redisUrl: fileRedis.redis.url,
+  const app = await launchApp({
+    redis: fileRedis.redis,
     name: "readme",
     env: { JOB_HEARTBEAT_MS: "200" },
     types: [...JOB_TYPES, ...FIXTURE_TYPES],

@@ -1,20 +1,15 @@
 import test from "ava";
-import { startRedis, type TestRedis } from "./helpers/redis.ts";
-import { startApp, type TestApp } from "./helpers/app.ts";
+import { startApp, useApp } from "./support/app.ts";
+import { useRedis } from "./support/redis.ts";
 
-let redis: TestRedis;
-let app: TestApp;
+const redis = useRedis(test);
+const app = useApp(test, { redis, name: "results" });
+/** One finished count, -2 to 7 by 3, that every test downloads. */
 let id: string;
 
 test.before(async () => {
-  redis = await startRedis();
-  app = await startApp({ redisUrl: redis.url, name: "results" });
   id = await app.submit({ start: "-2", end: "7", increment: "3" });
   await app.waitForState(id, "succeeded");
-});
-test.after.always(async () => {
-  await app?.close();
-  await redis?.close();
 });
 
 test("the JSON download is an attachment named after the job, with the parameters and values", async (t) => {
@@ -40,20 +35,15 @@ test("downloads are not cached", async (t) => {
 
 test("downloads are refused with 409 while a job waits and after it is cancelled", async (t) => {
   // An instance that takes no jobs: what is submitted stays queued.
-  const idle = await startApp({ redisUrl: redis.url, name: "results-idle" });
-  await idle.supervisor.close();
-  try {
-    const waiting = await idle.submit({ start: "1", end: "5", increment: "1" });
-    for (const [state, before] of [["queued", async () => {}], ["cancelled", () => idle.post(`/jobs/${waiting}/cancel`, {})]] as const) {
-      await before();
-      for (const ext of ["json", "csv"]) {
-        const res = await idle.get(`/jobs/${waiting}/result.${ext}`, { Accept: "application/json" });
-        t.is(res.status, 409, `${ext} while ${state}`);
-        t.is((await res.json()).error, `The results can be downloaded once the job has succeeded; it is ${state}.`);
-      }
+  const idle = await startApp(t, { redis, name: "results-idle", takesJobs: false });
+  const waiting = await idle.submit({ start: "1", end: "5", increment: "1" });
+  for (const [state, before] of [["queued", async () => {}], ["cancelled", () => idle.post(`/jobs/${waiting}/cancel`, {})]] as const) {
+    await before();
+    for (const ext of ["json", "csv"]) {
+      const res = await idle.get(`/jobs/${waiting}/result.${ext}`, { Accept: "application/json" });
+      t.is(res.status, 409, `${ext} while ${state}`);
+      t.is((await res.json()).error, `The results can be downloaded once the job has succeeded; it is ${state}.`);
     }
-  } finally {
-    await idle.close();
   }
 });
 

@@ -5,17 +5,17 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import test, { type ExecutionContext } from "ava";
-import { usePrivateRedis } from "./helpers/redis.ts";
-import { startApp, type TestApp } from "./helpers/app.ts";
-import { isAlive } from "./helpers/procs.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { useRedis } from "./support/redis.ts";
+import { launchApp, type TestApp } from "./support/app.ts";
+import { isAlive } from "./support/procs.ts";
+import { waitFor } from "./support/wait.ts";
 import { BUILD_DIR } from "../server/paths.ts";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import { JOB_TYPES as FIXTURE_TYPES } from "./fixtures/types/index.ts";
 import { LOG_MAX_LINES } from "../jobs/store.ts";
 import type { JobType } from "../jobs/job-type.ts";
 
-const fileRedis = usePrivateRedis(test);
+const fileRedis = { redis: useRedis(test) };
 
 const ALLOWED_ENV = new Set(["PATH", "LANG", "LC_ALL", "HOME", "SIDEJOB_JOB_ID", "SIDEJOB_PARAMS", "SIDEJOB_OUTPUT_DIR", "SIDEJOB_FD"]);
 const TYPES_MODULE = path.join(BUILD_DIR, "fixtures", "types.cjs");
@@ -25,8 +25,8 @@ async function app(
   name: string,
   options: { env?: Record<string, string>; types?: readonly JobType[] } = {},
 ): Promise<TestApp> {
-  const a = await startApp({
-    redisUrl: fileRedis.redis.url,
+  const a = await launchApp({
+    redis: fileRedis.redis,
     name,
     env: { JOB_HEARTBEAT_MS: "200", ...options.env },
     types: options.types ?? [...JOB_TYPES, ...FIXTURE_TYPES],
@@ -315,7 +315,7 @@ test("a record whose type the runner does not know ends failed as unknown-type a
 });
 
 test("a record of a Node type given to the runner ends failed as spawn-failed and runs nothing", async (t) => {
-  const a = await startApp({ redisUrl: fileRedis.redis.url, name: "runner-node-type", script: path.join(BUILD_DIR, "jobs", "runner.js") });
+  const a = await launchApp({ redis: fileRedis.redis, name: "runner-node-type", script: path.join(BUILD_DIR, "jobs", "runner.js") });
   t.teardown(() => a.close());
   const id = await submit(a, "count", { start: 1, end: 3, increment: 1 });
   const job = await ended(a, id);

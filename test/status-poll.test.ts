@@ -3,21 +3,13 @@
 // what the fast path does not, from the read the listener made.
 import http from "node:http";
 import test from "ava";
-import { startRedis, type TestRedis } from "./helpers/redis.ts";
-import { startApp, type TestApp } from "./helpers/app.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { useApp } from "./support/app.ts";
+import { useRedis } from "./support/redis.ts";
+import { waitFor } from "./support/wait.ts";
 
-let redis: TestRedis;
-let app: TestApp;
-
-test.before(async () => {
-  redis = await startRedis({ appendonly: true });
-  app = await startApp({ redisUrl: redis.url, name: "poll", env: { COUNT_STEP_DELAY_MS: "60000", JOB_CONCURRENCY: "8" } });
-});
-test.after.always(async () => {
-  await app?.close();
-  await redis?.close();
-});
+// Serial: the last test stops Redis under the app.
+const redis = useRedis(test, { appendonly: true });
+const app = useApp(test, { redis, name: "poll", env: { COUNT_STEP_DELAY_MS: "60000", JOB_CONCURRENCY_COUNT: "8" } });
 
 const HEADERS = ["content-type", "cache-control", "content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "cross-origin-opener-policy"];
 

@@ -1,22 +1,12 @@
 import test from "ava";
-import { startRedis, type TestRedis } from "./helpers/redis.ts";
-import { startApp, type TestApp } from "./helpers/app.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { useApp } from "./support/app.ts";
+import { useRedis } from "./support/redis.ts";
+import { waitFor } from "./support/wait.ts";
 
-let redis: TestRedis;
-let slow: TestApp; // steps 400 ms apart: a job stays running long enough to look at
-let fast: TestApp;
-
-test.before(async () => {
-  redis = await startRedis();
-  slow = await startApp({ redisUrl: redis.url, name: "status-slow", env: { COUNT_STEP_DELAY_MS: "400" } });
-  fast = await startApp({ redisUrl: redis.url, name: "status-fast" });
-});
-test.after.always(async () => {
-  await slow?.close();
-  await fast?.close();
-  await redis?.close();
-});
+const redis = useRedis(test);
+/** Steps 400 ms apart: a job stays running long enough to look at. */
+const slow = useApp(test, { redis, name: "status-slow", env: { COUNT_STEP_DELAY_MS: "400" } });
+const fast = useApp(test, { redis, name: "status-fast" });
 
 const POLLING = /hx-get="\/jobs\/[0-9a-f]{32}\/status\?shown=\w+" hx-trigger="every 2s" hx-swap="outerHTML"/;
 
@@ -113,9 +103,8 @@ test("GET /jobs/:id with Accept: application/json answers the job record", async
   t.is(typeof job.host, "string");
 });
 
-const missing = ["0123456789abcdef0123456789abcdef", "not-a-job", "0123456789ABCDEF0123456789ABCDEF", "..%2F..%2Fetc"];
-for (const id of missing) {
-  test(`an unknown or malformed id (${id}) gets a 404 page, fragment and JSON`, async (t) => {
+const notFound = test.macro({
+  async exec(t, id: string) {
     const page = await fast.get(`/jobs/${id}`);
     t.is(page.status, 404);
     t.regex(await page.text(), /Job not found[\s\S]*kept for/);
@@ -127,8 +116,14 @@ for (const id of missing) {
     const json = await fast.get(`/jobs/${id}`, { Accept: "application/json" });
     t.is(json.status, 404);
     t.like(await json.json(), { status: 404 });
-  });
-}
+  },
+  title: (what = "", id) => `${what} (${id}) gets a 404 page, fragment and JSON`,
+});
+
+test("an unknown id", notFound, "0123456789abcdef0123456789abcdef");
+test("a malformed id", notFound, "not-a-job");
+test("an id in capitals", notFound, "0123456789ABCDEF0123456789ABCDEF");
+test("a path in place of an id", notFound, "..%2F..%2Fetc");
 
 test("an unknown path gets a 404 page and a wrong method a 405", async (t) => {
   const res = await fast.get("/nowhere");

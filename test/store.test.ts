@@ -4,14 +4,14 @@
 // plays the server and the job's process itself.
 import test, { type ExecutionContext } from "ava";
 import type { Redis } from "ioredis";
-import { keysUnder, usePrivateRedis } from "./helpers/redis.ts";
-import { uniquePrefix } from "./helpers/app.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { keysUnder, useRedis } from "./support/redis.ts";
+import { uniquePrefix } from "./support/app.ts";
+import { waitFor } from "./support/wait.ts";
 import { commandName, LUA_COMMANDS, resolveIncludes } from "../jobs/lua/index.ts";
 import type { FinishMode } from "../jobs/lua/commands.ts";
 import { JobStore, newJobId, QueueFullError, type JobState } from "../jobs/store.ts";
 
-const fileRedis = usePrivateRedis(test);
+const fileRedis = { redis: useRedis(test) };
 
 const TTL = { succeeded: 3600, failed: 600 };
 const LONG_LEASE = 60_000;

@@ -7,8 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import test from "ava";
-import { usePrivateRedis } from "./helpers/redis.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { useRedis } from "./support/redis.ts";
+import { waitFor } from "./support/wait.ts";
 import { connectRedis, waitUntilReady } from "../jobs/redis.ts";
 import { JobStore } from "../jobs/store.ts";
 import { loadConfig } from "../server/config.ts";
@@ -16,7 +16,7 @@ import { readArgv } from "../server/procfs.ts";
 import { Supervisor, TERM_TO_KILL_MS } from "../server/supervisor/index.ts";
 import { Escalation, RemoteKills } from "../server/supervisor/kills.ts";
 
-const privateRedis = usePrivateRedis(test);
+const privateRedis = { redis: useRedis(test) };
 
 /** Prints TERM for each SIGTERM and carries on: only SIGKILL ends it. */
 const IGNORES_TERM = `trap 'echo TERM' TERM; echo ready; while :; do sleep 1; done`;

@@ -2,33 +2,52 @@
 // page updating in place, the live region, keyboard use and focus, and the
 // end of polling once a job has finished.
 import test, { type ExecutionContext } from "ava";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { startRedis, type TestRedis } from "../helpers/redis.ts";
-import { fixtureScript, startApp, type TestApp } from "../helpers/app.ts";
-import { Supervisor } from "../../server/supervisor/index.ts";
-import { jobScript } from "../../server/paths.ts";
-import { focusedElement, launchBrowser, ProblemWatch, tabThrough, whenBrowser } from "./support.ts";
-
-/** How long a finished page is watched for a status request that should never come. */
-const NO_POLL_WINDOW_MS = 6000;
+import type { Page } from "playwright-core";
+import { fixtureScript, startApp } from "../support/app.ts";
+import { focusedElement, ProblemWatch, tabThrough, useBrowser, whenBrowser } from "../support/browser.ts";
+import { useRedis } from "../support/redis.ts";
 
 interface Recorded {
   initialAnnouncement: string | null;
   announcements: string[];
+  /** Swaps of the status section since the page loaded. */
   swaps: number;
+  /** The status heading (and progress) on load and after each swap. */
   statusSeen: string[];
+  /** Where focus was on load and right after each swap (htmx restores it within the swap). */
+  focusSeen: { id: string; visible: boolean }[];
+  /** Timers of a poll's length that have neither fired nor been cleared. */
+  pendingPolls: number;
 }
 
 /**
  * Installed by the test in every document (not by the app): records each
- * change of the live region and each swap of the status section. Plain
- * JavaScript text: a compiled function would carry the TypeScript loader's
- * helpers, which do not exist in the page.
+ * change of the live region, each swap of the status section, and the timers
+ * htmx keeps for "every 2s" (the page runs no other script, and htmx's other
+ * timers are a few ms). Plain JavaScript text: a compiled function would carry
+ * the TypeScript loader's helpers, which do not exist in the page.
  */
 const RECORDER = `
-window.__rec = { initialAnnouncement: null, announcements: [], swaps: 0, statusSeen: [] };
+var rec = window.__rec = { initialAnnouncement: null, announcements: [], swaps: 0, statusSeen: [], focusSeen: [], pendingPolls: 0 };
+var pollTimers = new Set();
+var realSetTimeout = window.setTimeout, realClearTimeout = window.clearTimeout;
+window.setTimeout = function (fn, delay) {
+  if (typeof fn !== "function" || !(delay >= 1000)) return realSetTimeout.apply(window, arguments);
+  var rest = Array.prototype.slice.call(arguments, 2);
+  var id = realSetTimeout.call(window, function () {
+    pollTimers.delete(id);
+    rec.pendingPolls = pollTimers.size;
+    fn.apply(window, rest);
+  }, delay);
+  pollTimers.add(id);
+  rec.pendingPolls = pollTimers.size;
+  return id;
+};
+window.clearTimeout = function (id) {
+  if (pollTimers.delete(id)) rec.pendingPolls = pollTimers.size;
+  return realClearTimeout.call(window, id);
+};
 document.addEventListener("DOMContentLoaded", function () {
-  var rec = window.__rec;
   var region = document.getElementById("job-announce");
   if (region) {
     rec.initialAnnouncement = region.textContent.trim();
@@ -40,6 +59,12 @@ document.addEventListener("DOMContentLoaded", function () {
     var progress = document.querySelector("#job-status .progress-text");
     var text = heading ? heading.textContent.trim() : "";
     rec.statusSeen.push(progress ? text + " (" + progress.textContent.trim() + ")" : text);
+    var el = document.activeElement;
+    var style = el && el !== document.body ? getComputedStyle(el) : null;
+    rec.focusSeen.push({
+      id: style ? el.id : "",
+      visible: Boolean(style && ((style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0) || style.boxShadow !== "none")),
+    });
   }
   var main = document.getElementById("main");
   if (main && document.getElementById("job-status")) {
@@ -56,41 +81,32 @@ document.addEventListener("DOMContentLoaded", function () {
 
 const recorded = (page: Page) => page.evaluate(() => (window as unknown as { __rec: Recorded }).__rec);
 
+const heading = (page: Page, text: string) =>
+  page.waitForFunction((text) => document.querySelector("#job-status h2")?.textContent === text, text, { timeout: 10_000 });
+
+/**
+ * Resolves once htmx can poll no more: no request, swap or settle under way,
+ * and no poll timer pending. While polling goes on, one of these always
+ * holds (htmx sets the next timer when a poll fires, and the new section's
+ * timer while the swap settles), so this times out if polling continued.
+ */
+async function pollingHasStopped(page: Page): Promise<void> {
+  await page.waitForFunction(
+    () =>
+      !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added") &&
+      (window as unknown as { __rec: Recorded }).__rec.pendingPolls === 0,
+    undefined,
+    { timeout: 5000 },
+  );
+}
+
 whenBrowser(test, () => {
-  let browser: Browser;
-  let redis: TestRedis;
-  const apps: TestApp[] = [];
-  const contexts: BrowserContext[] = [];
-  const workers: Supervisor[] = [];
+  const browser = useBrowser(test);
+  const redis = useRedis(test);
 
-  test.before(async () => {
-    [browser, redis] = await Promise.all([launchBrowser(), startRedis()]);
-  });
-  test.after.always(async () => {
-    await browser?.close();
-    for (const worker of workers) {
-      await worker.close();
-      for (const pid of worker.pids()) {
-        try {
-          process.kill(-pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    }
-    await Promise.all(apps.map((app) => app.close()));
-    await redis?.close();
-  });
-
-  async function app(name: string, env: Record<string, string>, script?: string): Promise<TestApp> {
-    const started = await startApp({ redisUrl: redis.url, name, env, script });
-    apps.push(started);
-    return started;
-  }
-
-  async function open(options: { javaScriptEnabled?: boolean } = {}) {
+  async function open(t: ExecutionContext, options: { javaScriptEnabled?: boolean } = {}) {
     const context = await browser.newContext({ viewport: { width: 1024, height: 800 }, ...options });
-    contexts.push(context);
+    t.teardown(() => context.close());
     const watch = await ProblemWatch.on(context);
     await context.addInitScript({ content: RECORDER });
     const page = await context.newPage();
@@ -98,11 +114,11 @@ whenBrowser(test, () => {
     page.on("framenavigated", (frame) => {
       if (frame === page.mainFrame()) navigations += 1;
     });
-    const polls: { at: number; status: number }[] = [];
+    const polls: { status: number }[] = [];
     page.on("response", (res) => {
-      if (new URL(res.url()).pathname.endsWith("/status")) polls.push({ at: Date.now(), status: res.status() });
+      if (new URL(res.url()).pathname.endsWith("/status")) polls.push({ status: res.status() });
     });
-    return { context, page, watch, polls, navigations: () => navigations };
+    return { page, watch, polls, navigations: () => navigations };
   }
 
   /** Fills the count form and sends it with Enter from the last field; resolves on the job page. */
@@ -122,17 +138,24 @@ whenBrowser(test, () => {
     throw new Error(`Tab never reached #${id}`);
   }
 
+  /** Waits for a swap after the ones already seen; returns how many there were before. */
+  async function nextSwap(page: Page): Promise<number> {
+    const before = (await recorded(page)).swaps;
+    await page.waitForFunction((n) => (window as unknown as { __rec: Recorded }).__rec.swaps > n, before, { timeout: 10_000 });
+    return before;
+  }
+
   function noProblems(t: ExecutionContext, watch: ProblemWatch): void {
     t.deepEqual(watch.cspViolations, [], "Content-Security-Policy violations");
     t.deepEqual(watch.consoleErrors, [], "console errors");
   }
 
   test("with JavaScript, a queued count updates in place, announces each state once, keeps focus, and stops polling when done", async (t) => {
-    // No instance takes jobs at first, so the count waits in line until a worker starts below.
-    const server = await app("flow-queue", { COUNT_STEP_DELAY_MS: "600" });
-    await server.supervisor.close();
+    // No instance takes jobs at first, so the count waits in line until a second instance starts below.
+    const env = { COUNT_STEP_DELAY_MS: "600" };
+    const server = await startApp(t, { redis, name: "flow-queue", env, takesJobs: false });
 
-    const { page, watch, polls, navigations } = await open();
+    const { page, watch, polls, navigations } = await open(t);
     const id = await submitCount(page, server.url, { start: "1", end: "10", increment: "1" });
     t.is(navigations(), 2, "the start page, then the status page after the form");
     const first = await recorded(page);
@@ -146,22 +169,21 @@ whenBrowser(test, () => {
     );
     t.deepEqual(stops.filter((s) => !s.visible), [], "focus is visible on every stop");
 
-    // A poll while it waits must not announce anything; then a worker takes the job.
-    await page.waitForResponse((res) => res.url().endsWith("/status?shown=queued"), { timeout: 10_000 });
-    const worker = new Supervisor({ store: server.store, config: server.config, scriptFor: jobScript, log: () => {} });
-    workers.push(worker);
-    worker.start();
-
-    // Focus on "Check again" survives the fragment being replaced by each poll.
+    // Focus on "Check again" survives the fragment being replaced by a poll
+    // while the job waits (nothing can end it: no instance takes it)...
     await tabTo(page, "check-again");
-    const swapsBefore = (await recorded(page)).swaps;
-    await page.waitForFunction((n) => (window as unknown as { __rec: Recorded }).__rec.swaps >= n + 2, swapsBefore, { timeout: 10_000 });
-    const kept = await focusedElement(page);
-    t.is(kept.id, "check-again", "focus stays on Check again across swaps");
-    t.true(kept.visible, "and stays visible");
+    const beforeSwaps = await nextSwap(page);
+    t.deepEqual((await recorded(page)).announcements, [], "a poll while it waits announces nothing");
+    // ...and by the swap that shows it running, which comes seconds before it can end (10 values, 600 ms apart).
+    await startApp(t, { redis, name: "flow-worker", prefix: server.prefix, env });
+    await heading(page, "Status: Running");
+    const seen = await recorded(page);
+    const running = seen.statusSeen.findIndex((s, i) => i > beforeSwaps && s.startsWith("Status: Running"));
+    const untilRunning = seen.focusSeen.slice(beforeSwaps + 1, running + 1);
+    t.true(untilRunning.length >= 2, `swaps while waiting and to running: ${untilRunning.length}`);
+    t.deepEqual(untilRunning, untilRunning.map(() => ({ id: "check-again", visible: true })), "focus stays on Check again across swaps, visibly");
 
     await page.locator(".values li").first().waitFor({ timeout: 20_000 });
-    const finishedAt = Date.now();
     t.is(await page.locator(".values li").count(), 10);
     t.is(navigations(), 2, "no page load between the form and the results");
 
@@ -179,17 +201,18 @@ whenBrowser(test, () => {
     t.is(polls.at(-1)?.status, 286, "the last poll tells htmx to stop");
     t.is((await server.store.read(id, "auto"))?.state, "succeeded");
 
-    // The behaviour under test is an absence: watch for it for a while.
+    // The end of polling: nothing left that polls, no poll pending, no request since the 286.
     const pollsAtEnd = polls.length;
-    await new Promise((resolve) => setTimeout(resolve, NO_POLL_WINDOW_MS - (Date.now() - finishedAt)));
-    t.is(polls.length, pollsAtEnd, `no status request in the ${NO_POLL_WINDOW_MS / 1000} s after the job finished`);
+    await pollingHasStopped(page);
+    t.is(await page.locator("[hx-trigger], [hx-get]").count(), 0, "the finished section carries no poll");
+    t.is(polls.length, pollsAtEnd, "no status request after the one that answered 286");
     t.deepEqual((await recorded(page)).announcements.length, 2, "nothing more announced");
     noProblems(t, watch);
   });
 
   test("with the keyboard alone, the form is filled and sent, a running count cancelled, and the cancel announced", async (t) => {
-    const server = await app("flow-cancel", { COUNT_STEP_DELAY_MS: "500" });
-    const { page, watch, navigations } = await open();
+    const server = await startApp(t, { redis, name: "flow-cancel", env: { COUNT_STEP_DELAY_MS: "500" } });
+    const { page, watch, navigations } = await open(t);
     await page.goto(server.url + "/");
 
     const stops = await tabThrough(page);
@@ -206,16 +229,15 @@ whenBrowser(test, () => {
     const id = page.url().split("/").pop()!;
     await server.waitForState(id, "running");
 
-    // Focus on the cancel button survives a poll's swap.
+    // Focus on the cancel button survives a poll's swap (the count runs for 20 s).
     await tabTo(page, "cancel-job");
-    const swapsBefore = (await recorded(page)).swaps;
-    await page.waitForFunction((n) => (window as unknown as { __rec: Recorded }).__rec.swaps > n, swapsBefore, { timeout: 10_000 });
-    const kept = await focusedElement(page);
-    t.is(kept.id, "cancel-job", "focus stays on the cancel button across a swap");
-    t.true(kept.visible);
+    const before = await nextSwap(page);
+    t.deepEqual((await recorded(page)).focusSeen[before + 1], { id: "cancel-job", visible: true }, "focus stays on the cancel button across a swap, visibly");
 
-    await Promise.all([page.waitForURL(server.url + `/jobs/${id}`, { waitUntil: "load" }), page.keyboard.press("Enter")]);
-    await page.waitForFunction(() => document.querySelector("#job-status h2")?.textContent === "Status: Cancelled", undefined, { timeout: 10_000 });
+    // The cancel is a form POST: wait for the page it leads to, not for a poll that may show the cancel first.
+    await Promise.all([page.waitForEvent("load"), page.keyboard.press("Enter")]);
+    t.is(page.url(), server.url + `/jobs/${id}`);
+    await heading(page, "Status: Cancelled");
     const rec = await recorded(page);
     const finalText = (await page.locator("#job-announce").innerText()).trim();
     t.regex(finalText, /^Cancelled after \d+ of 40 values\.$/);
@@ -225,10 +247,10 @@ whenBrowser(test, () => {
   });
 
   test("with JavaScript, a failing count ends with an announcement that says what happened", async (t) => {
-    const server = await app("flow-crash", { COUNT_STEP_DELAY_MS: "300" }, fixtureScript("crash-long-line"));
-    const { page, watch } = await open();
+    const server = await startApp(t, { redis, name: "flow-crash", env: { COUNT_STEP_DELAY_MS: "300" }, script: fixtureScript("crash-long-line") });
+    const { page, watch } = await open(t);
     await submitCount(page, server.url, { start: "1", end: "10", increment: "1" });
-    await page.waitForFunction(() => document.querySelector("#job-status h2")?.textContent === "Status: Failed", undefined, { timeout: 10_000 });
+    await heading(page, "Status: Failed");
     const rec = await recorded(page);
     const all = [rec.initialAnnouncement, ...rec.announcements];
     t.is(all.at(-1), "Failed: the count stopped unexpectedly after 2 of 10 values.");
@@ -238,8 +260,8 @@ whenBrowser(test, () => {
   });
 
   test("without JavaScript, the form and the Check again link lead to the results", async (t) => {
-    const server = await app("flow-nojs", { COUNT_STEP_DELAY_MS: "300" });
-    const { page, watch, polls } = await open({ javaScriptEnabled: false });
+    const server = await startApp(t, { redis, name: "flow-nojs", env: { COUNT_STEP_DELAY_MS: "300" } });
+    const { page, watch, polls } = await open(t, { javaScriptEnabled: false });
     const id = await submitCount(page, server.url, { start: "3", end: "30", increment: "3" });
     t.regex(await page.locator("#job-status h2").innerText(), /^Status: (Waiting to start|Running)$/);
 
@@ -257,18 +279,18 @@ whenBrowser(test, () => {
   });
 
   test("with JavaScript, a job that disappears while its page polls is shown as gone, and polling stops", async (t) => {
-    const server = await app("flow-gone", { COUNT_STEP_DELAY_MS: "500" });
-    const { page, watch, polls } = await open();
+    const server = await startApp(t, { redis, name: "flow-gone", env: { COUNT_STEP_DELAY_MS: "500" } });
+    const { page, watch, polls } = await open(t);
     const id = await submitCount(page, server.url, { start: "1", end: "100", increment: "1" });
     await page.waitForResponse((res) => res.url().includes("/status?shown="), { timeout: 10_000 });
     // What an expired job looks like to a poll: its keys are gone.
     await server.store.redis.del(...server.store.jobKeys(id));
-    await page.waitForFunction(() => document.querySelector("#job-status h2")?.textContent === "Job not found", undefined, { timeout: 10_000 });
+    await heading(page, "Job not found");
     t.is(polls.at(-1)?.status, 404);
-    t.is(await page.locator("#job-status[hx-trigger]").count(), 0, "the fragment that replaced the poller does not poll");
     t.is(await page.textContent("#job-announce"), "Job not found.");
     const count = polls.length;
-    await page.waitForTimeout(4500); // the behaviour under test is an absence: two poll intervals and more
+    await pollingHasStopped(page);
+    t.is(await page.locator("[hx-trigger], [hx-get]").count(), 0, "the section that replaced the poller does not poll");
     t.is(polls.length, count, "no poll after the 404");
     t.deepEqual(watch.cspViolations, []);
   });

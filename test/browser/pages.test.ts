@@ -3,32 +3,25 @@
 // in 640 px, no motion when reduced motion is asked for, no CSP violation or
 // console error; and a screenshot of each, in test-results/screenshots.
 import test from "ava";
-import type { Browser, BrowserContextOptions, Page } from "playwright-core";
-import { startRedis, type TestRedis } from "../helpers/redis.ts";
-import { fixtureScript, startApp, type TestApp } from "../helpers/app.ts";
-import { describeViolations, launchBrowser, motion, ProblemWatch, runAxe, screenshot, sidewaysOverflow, whenBrowser } from "./support.ts";
+import type { BrowserContextOptions, Page } from "playwright-core";
+import { fixtureScript, useApp, type TestApp } from "../support/app.ts";
+import { describeViolations, motion, ProblemWatch, runAxe, screenshot, sidewaysOverflow, useBrowser, whenBrowser } from "../support/browser.ts";
+import { useRedis } from "../support/redis.ts";
 
 whenBrowser(test, () => {
-  let browser: Browser;
-  let redis: TestRedis;
+  const browser = useBrowser(test);
+  const redis = useRedis(test);
   /** A Redis of its own for the 503 page: stopping it must not disturb the other apps. */
-  let lostRedis: TestRedis;
-  let fast: TestApp;
-  let slow: TestApp;
-  let crashing: TestApp;
-  let lost: TestApp;
+  const lostRedis = useRedis(test);
+  const fast = useApp(test, { redis, name: "pages-fast" });
+  /** One slot, taken by a long count: the next job waits in the queue. */
+  const slow = useApp(test, { redis, name: "pages-slow", env: { COUNT_STEP_DELAY_MS: "1000", JOB_CONCURRENCY: "1" } });
+  const crashing = useApp(test, { redis, name: "pages-crash", script: fixtureScript("crash-long-line") });
+  const lost = useApp(test, { redis: lostRedis, name: "pages-lost" });
   const ids = { running: "", queued: "", cancelled: "", succeeded: "", thousand: "", failed: "" };
   const counts: string[] = [];
 
   test.before(async () => {
-    [browser, redis, lostRedis] = await Promise.all([launchBrowser(), startRedis(), startRedis()]);
-    [fast, slow, crashing, lost] = await Promise.all([
-      startApp({ redisUrl: redis.url, name: "pages-fast" }),
-      // One slot, taken by a long count: the next job waits in the queue.
-      startApp({ redisUrl: redis.url, name: "pages-slow", env: { COUNT_STEP_DELAY_MS: "1000", JOB_CONCURRENCY: "1" } }),
-      startApp({ redisUrl: redis.url, name: "pages-crash", script: fixtureScript("crash-long-line") }),
-      startApp({ redisUrl: lostRedis.url, name: "pages-lost" }),
-    ]);
     ids.running = await slow.submit({ start: "1", end: "1000", increment: "1" });
     await slow.waitForState(ids.running, "running");
     ids.queued = await slow.submit({ start: "1", end: "10", increment: "1" });
@@ -47,11 +40,8 @@ whenBrowser(test, () => {
     ]);
   });
 
-  test.after.always(async () => {
+  test.after.always(() => {
     if (counts.length > 0) console.log(`axe violations per page and state:\n${counts.sort().map((c) => `  ${c}`).join("\n")}`);
-    await browser?.close();
-    await Promise.all([fast?.close(), slow?.close(), crashing?.close(), lost?.close()]);
-    await Promise.all([redis?.close(), lostRedis?.close()]);
   });
 
   interface Scenario {
@@ -64,14 +54,14 @@ whenBrowser(test, () => {
     around?: { before(): Promise<void>; after(): Promise<void> };
   }
 
-  const visit = (app: () => TestApp, path: () => string) => async (page: Page) => {
-    const url = app().url + path();
+  const visit = (app: TestApp, path: () => string) => async (page: Page) => {
+    const url = app.url + path();
     await page.goto(url);
     return url;
   };
 
   const scenarios: Scenario[] = [
-    { name: "home", title: "the start page", status: 200, open: visit(() => fast, () => "/") },
+    { name: "home", title: "the start page", status: 200, open: visit(fast, () => "/") },
     {
       name: "form-errors",
       title: "the form sent back with errors",
@@ -89,13 +79,13 @@ whenBrowser(test, () => {
         t.regex(await page.title(), /^Error: /);
       },
     },
-    { name: "job-queued", title: "a queued job", status: 200, open: visit(() => slow, () => `/jobs/${ids.queued}`) },
-    { name: "job-running", title: "a running job", status: 200, open: visit(() => slow, () => `/jobs/${ids.running}`) },
+    { name: "job-queued", title: "a queued job", status: 200, open: visit(slow, () => `/jobs/${ids.queued}`) },
+    { name: "job-running", title: "a running job", status: 200, open: visit(slow, () => `/jobs/${ids.running}`) },
     {
       name: "job-succeeded",
       title: "a finished job",
       status: 200,
-      open: visit(() => fast, () => `/jobs/${ids.succeeded}`),
+      open: visit(fast, () => `/jobs/${ids.succeeded}`),
       async check(page, t) {
         t.is(await page.locator(".values li").count(), 10);
         t.regex(await page.locator(".result-summary").innerText(), /10 values, from 1 to 10 by 1/);
@@ -105,7 +95,7 @@ whenBrowser(test, () => {
       name: "job-succeeded-1000",
       title: "a finished job with 1000 long values",
       status: 200,
-      open: visit(() => fast, () => `/jobs/${ids.thousand}`),
+      open: visit(fast, () => `/jobs/${ids.thousand}`),
       async check(page, t) {
         const layout = await page.evaluate(() => {
           const list = document.querySelector(".values")!;
@@ -123,7 +113,7 @@ whenBrowser(test, () => {
       name: "job-failed",
       title: "a failed job",
       status: 200,
-      open: visit(() => crashing, () => `/jobs/${ids.failed}`),
+      open: visit(crashing, () => `/jobs/${ids.failed}`),
       async check(page, t) {
         const order = await page.evaluate(() => {
           const failure = document.querySelector(".failure")!;
@@ -143,14 +133,14 @@ whenBrowser(test, () => {
         t.regex(order.log ?? "", /very-long-path-segment/);
       },
     },
-    { name: "job-cancelled", title: "a cancelled job", status: 200, open: visit(() => slow, () => `/jobs/${ids.cancelled}`) },
-    { name: "not-found", title: "the job-not-found page", status: 404, open: visit(() => fast, () => `/jobs/${"0".repeat(32)}`) },
-    { name: "page-not-found", title: "the page-not-found page", status: 404, open: visit(() => fast, () => "/no/such/page") },
+    { name: "job-cancelled", title: "a cancelled job", status: 200, open: visit(slow, () => `/jobs/${ids.cancelled}`) },
+    { name: "not-found", title: "the job-not-found page", status: 404, open: visit(fast, () => `/jobs/${"0".repeat(32)}`) },
+    { name: "page-not-found", title: "the page-not-found page", status: 404, open: visit(fast, () => "/no/such/page") },
     {
       name: "unavailable",
       title: "the page shown while Redis is down",
       status: 503,
-      open: visit(() => lost, () => `/jobs/${"a".repeat(32)}`),
+      open: visit(lost, () => `/jobs/${"a".repeat(32)}`),
       around: { before: () => lostRedis.stop(), after: () => lostRedis.start() },
     },
   ];
@@ -168,43 +158,48 @@ whenBrowser(test, () => {
     { suffix: "-640-text200", options: { viewport: { width: 640, height: 800 } }, textZoom: true },
   ];
 
+  // One page at a time, in its four modes at once: the two cores stay busy,
+  // and a result comes every few seconds. (All eleven at once finished
+  // together, near ava's timeout of 60 s without a result.)
   for (const scenario of scenarios) {
-    test(`${scenario.title} passes axe in light and dark, fits 320 px and 200% text, and holds still`, async (t) => {
+    test.serial(`${scenario.title} passes axe in light and dark, fits 320 px and 200% text, and holds still`, async (t) => {
       await scenario.around?.before();
       try {
-        for (const mode of modes) {
-          const context = await browser.newContext(mode.options);
-          const watch = await ProblemWatch.on(context);
-          try {
-            const page = await context.newPage();
-            let status = 0;
-            page.on("response", (res) => {
-              if (res.request().isNavigationRequest() && res.request().frame() === page.mainFrame()) status = res.status();
-            });
-            const url = await scenario.open(page);
-            t.is(status, scenario.status, `status of ${url}`);
-            await holdStill(page);
-            if (mode.textZoom) await page.evaluate(() => (document.documentElement.style.fontSize = "200%"));
-            const label = `${scenario.name}${mode.suffix}`;
-            await screenshot(page, label);
+        await Promise.all(
+          modes.map(async (mode) => {
+            const context = await browser.newContext(mode.options);
+            const watch = await ProblemWatch.on(context);
+            try {
+              const page = await context.newPage();
+              let status = 0;
+              page.on("response", (res) => {
+                if (res.request().isNavigationRequest() && res.request().frame() === page.mainFrame()) status = res.status();
+              });
+              const url = await scenario.open(page);
+              t.is(status, scenario.status, `status of ${url}`);
+              await holdStill(page);
+              if (mode.textZoom) await page.evaluate(() => (document.documentElement.style.fontSize = "200%"));
+              const label = `${scenario.name}${mode.suffix}`;
+              await screenshot(page, label);
 
-            if (!mode.textZoom) {
-              const violations = await runAxe(page);
-              counts.push(`${label}: ${violations.length}`);
-              t.deepEqual(violations, [], `${label}:\n${describeViolations(violations)}`);
+              if (!mode.textZoom) {
+                const violations = await runAxe(page);
+                counts.push(`${label}: ${violations.length}`);
+                t.deepEqual(violations, [], `${label}:\n${describeViolations(violations)}`);
+              }
+              if (mode.suffix === "-320" || mode.textZoom) {
+                const { overflow, culprits } = await sidewaysOverflow(page);
+                t.true(overflow <= 0, `${label} scrolls sideways by ${overflow} px: ${culprits.join("; ")}`);
+              }
+              if (mode.options.reducedMotion === "reduce") t.deepEqual(await motion(page), [], `${label} moves`);
+              if (mode.suffix === "" && scenario.check) await scenario.check(page, t);
+              t.deepEqual(watch.cspViolations, [], `${label}: CSP violations`);
+              t.deepEqual(watch.consoleErrors, [], `${label}: console errors`);
+            } finally {
+              await context.close();
             }
-            if (mode.suffix === "-320" || mode.textZoom) {
-              const { overflow, culprits } = await sidewaysOverflow(page);
-              t.true(overflow <= 0, `${label} scrolls sideways by ${overflow} px: ${culprits.join("; ")}`);
-            }
-            if (mode.options.reducedMotion === "reduce") t.deepEqual(await motion(page), [], `${label} moves`);
-            if (mode.suffix === "" && scenario.check) await scenario.check(page, t);
-            t.deepEqual(watch.cspViolations, [], `${label}: CSP violations`);
-            t.deepEqual(watch.consoleErrors, [], `${label}: console errors`);
-          } finally {
-            await context.close();
-          }
-        }
+          }),
+        );
       } finally {
         await scenario.around?.after();
       }

@@ -1,34 +1,32 @@
-// A private redis-server per test file, on a free port, keeping nothing on
-// disk unless asked (appendonly for restart tests). Tests never touch a Redis
-// they did not start.
+// A private redis-server, keeping nothing on disk unless asked (appendonly for
+// restart tests). Tests never touch a Redis they did not start.
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import type { TestFn } from "ava";
 import { Redis } from "ioredis";
+import { freePort } from "./ports.ts";
+import { fileScoped } from "./scope.ts";
 import { waitFor } from "./wait.ts";
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+export interface RedisOptions {
+  /** Keep what was written across stop() and start(). */
+  appendonly?: boolean;
+  /** Listen on a free TCP port too (the URL is then redis://127.0.0.1:<port>). */
+  tcp?: boolean;
 }
 
 export interface TestRedis {
   /** unix:///…/redis.sock, or redis://127.0.0.1:<port> with { tcp: true }. */
   url: string;
   port: number;
+  /** The redis-server's pid while it runs. */
+  pid: number | null;
   /** A plain client for assertions. */
   client: Redis;
   stop(): Promise<void>;
-  /** Starts the server again on the same port and data directory. */
+  /** Starts the server again on the same socket, port and data directory (if it is not running). */
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -37,13 +35,12 @@ export interface TestRedis {
  * Listens on a unix socket in a fresh folder (no port to race for between
  * test files running in parallel), plus a free TCP port when asked.
  */
-export async function startRedis({ appendonly = false, tcp = false } = {}): Promise<TestRedis> {
+export async function startRedis({ appendonly = false, tcp = false }: RedisOptions = {}): Promise<TestRedis> {
   const port = tcp ? await freePort() : 0;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-redis-"));
   const socket = path.join(dir, "redis.sock");
   let proc: ChildProcess | null = null;
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--dir", dir, "--appendonly", appendonly ? "yes" : "no", "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"];
-  const url = tcp ? `redis://127.0.0.1:${port}` : `unix://${socket}`;
   const client = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   client.on("error", () => {});
 
@@ -62,10 +59,14 @@ export async function startRedis({ appendonly = false, tcp = false } = {}): Prom
   };
 
   const handle: TestRedis = {
-    url,
+    url: tcp ? `redis://127.0.0.1:${port}` : `unix://${socket}`,
     port,
+    get pid() {
+      return proc?.pid ?? null;
+    },
     client,
     async start() {
+      if (proc && proc.exitCode === null) return;
       proc = spawn("redis-server", args, { stdio: "ignore" });
       await waitFor(ping, { timeout: 10_000, message: "redis-server to answer" });
     },
@@ -88,6 +89,11 @@ export async function startRedis({ appendonly = false, tcp = false } = {}): Prom
   return handle;
 }
 
+/** A redis-server of the test file's own, started before its first test and stopped after its last. */
+export function useRedis(test: TestFn, options: RedisOptions = {}): TestRedis {
+  return fileScoped(test, "the file's redis-server", () => startRedis(options), (redis) => redis.close());
+}
+
 /** Every key under a prefix (tests only; never on a server they did not start). */
 export async function keysUnder(client: Redis, prefix: string): Promise<string[]> {
   const keys: string[] = [];
@@ -98,19 +104,4 @@ export async function keysUnder(client: Redis, prefix: string): Promise<string[]
     keys.push(...batch);
   } while (cursor !== "0");
   return keys;
-}
-
-/**
- * Registers before/after hooks that start a private redis-server for the
- * test file and stop it at the end; the server is on `.redis` once tests run.
- */
-export function usePrivateRedis(test: import("ava").TestFn, options: { appendonly?: boolean } = {}): { redis: TestRedis } {
-  const holder = {} as { redis: TestRedis };
-  test.before(async () => {
-    holder.redis = await startRedis(options);
-  });
-  test.after.always(async () => {
-    await holder.redis?.close();
-  });
-  return holder;
 }

@@ -6,6 +6,7 @@ import path from "node:path";
 import type { TestFn } from "ava";
 import axe from "axe-core";
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from "playwright-core";
+import { fileScoped } from "./scope.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -192,4 +193,9 @@ export async function motion(page: Page): Promise<string[]> {
 export async function screenshot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true, animations: "disabled" });
+}
+
+/** One Chromium for the tests of a file, launched before the first and closed after the last. */
+export function useBrowser(test: TestFn): Browser {
+  return fileScoped(test, "the file's Chromium", launchBrowser, (browser) => browser.close());
 }

@@ -1,0 +1,140 @@
+// The app in this test process, on a free port, with its own Redis prefix, a
+// log folder of its own, and real job processes.
+//   startApp(t, options)   in a test; stopped when the test ends
+//   useApp(test, options)  shared by a test file; stopped after its last test
+//   launchApp(options)     without ava (the bench); call close() yourself
+import crypto from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import type { ExecutionContext, TestFn } from "ava";
+import { loadConfig, type Config } from "../../server/config.ts";
+import { connectRedis, waitUntilReady } from "../../jobs/redis.ts";
+import { JobStore, type JobRecord } from "../../jobs/store.ts";
+import { createRenderer } from "../../server/render.ts";
+import { Supervisor } from "../../server/supervisor/index.ts";
+import { createRequestListener } from "../../server/listener.ts";
+import type { JobType } from "../../jobs/job-type.ts";
+import type Koa from "koa";
+import { createApp } from "../../server/app.ts";
+import { BUILD_DIR, jobScript } from "../../server/paths.ts";
+import { post, submit, waitForState, type Form } from "./http.ts";
+import { killProcessesIn } from "./procs.ts";
+import { fileScoped } from "./scope.ts";
+
+export interface AppOptions {
+  /** The Redis to use: a test's own (see useRedis). */
+  redis: { url: string };
+  /** Names the Redis prefix, for reading keys when a test fails. */
+  name?: string;
+  /** Another instance's prefix, to share its jobs (by default a fresh one). */
+  prefix?: string;
+  env?: Record<string, string>;
+  /** Replace the job script (a fixture) for every job. */
+  script?: string;
+  /** false: an instance that takes no jobs, so what is submitted stays queued. */
+  takesJobs?: boolean;
+  /** The job types its Supervisor runs (default: the registry). */
+  types?: readonly JobType[];
+  /** Added to every job process's environment (e.g. SIDEJOB_TYPES_MODULE). */
+  jobEnv?: Record<string, string>;
+}
+
+export interface TestApp {
+  url: string;
+  /** The Koa app behind the request listener. */
+  koa: Koa;
+  config: Config;
+  store: JobStore;
+  supervisor: Supervisor;
+  prefix: string;
+  logDir: string;
+  /** fetch against the app, without following redirects. */
+  get(pathname: string, headers?: Record<string, string>): Promise<Response>;
+  post(pathname: string, form: Form | string, headers?: Record<string, string>): Promise<Response>;
+  /** POST /count and return the new job's id. */
+  submit(form: Form): Promise<string>;
+  /** Reads the job from the store until it is in one of the states. */
+  waitForState(id: string, states: string | readonly string[], timeout?: number): Promise<JobRecord>;
+  close(): Promise<void>;
+}
+
+export function uniquePrefix(name: string): string {
+  return `t-${name}-${crypto.randomBytes(3).toString("hex")}`;
+}
+
+/** A fixture job script, built by `node scripts/build.mjs --fixtures` (npm test does it). */
+export function fixtureScript(name: string): string {
+  return path.join(BUILD_DIR, "fixtures", `${name}.js`);
+}
+
+export async function launchApp(options: AppOptions): Promise<TestApp> {
+  const prefix = options.prefix ?? uniquePrefix(options.name ?? "app");
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-"));
+  const config = loadConfig({
+    PATH: process.env.PATH,
+    REDIS_URL: options.redis.url,
+    REDIS_PREFIX: prefix,
+    JOB_LOG_DIR: logDir,
+    COUNT_STEP_DELAY_MS: "0",
+    PORT: "0",
+    ...options.env,
+  });
+  const redis = connectRedis(config.redisUrl, "web");
+  await waitUntilReady(redis, config.redisUrl, 5000);
+  const store = new JobStore(redis, { prefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS });
+  const supervisor = new Supervisor({
+    store,
+    config,
+    types: options.types,
+    jobEnv: options.jobEnv,
+    scriptFor: (type) => options.script ?? jobScript(type),
+    log: () => {},
+  });
+  const renderer = createRenderer({ cache: true });
+  const app = createApp({ config, store, supervisor, renderer });
+  app.silent = true;
+  // The one place a test app is served: through the request listener, as main.ts does.
+  const server = http.createServer(createRequestListener({ app, store, renderer }));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  if (options.takesJobs === false) await supervisor.close();
+  else supervisor.start();
+  const { port } = server.address() as { port: number };
+  const url = `http://127.0.0.1:${port}`;
+
+  return {
+    url,
+    koa: app,
+    config,
+    store,
+    supervisor,
+    prefix,
+    logDir,
+    get: (pathname, headers = {}) => fetch(url + pathname, { redirect: "manual", headers }),
+    post: (pathname, form, headers) => post(url + pathname, form, headers),
+    submit: (form) => submit(url, form),
+    waitForState: (id, states, timeout) => waitForState(store, id, states, timeout),
+    async close() {
+      await supervisor.close();
+      // Job processes outlive a server on purpose; a test leaves none behind.
+      killProcessesIn(logDir);
+      await new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      redis.disconnect();
+      fs.rmSync(logDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An app for one test, closed (its job processes killed) when the test ends. */
+export async function startApp(t: ExecutionContext, options: AppOptions): Promise<TestApp> {
+  const app = await launchApp(options);
+  t.teardown(() => app.close());
+  return app;
+}
+
+/** An app shared by the tests of a file, started before the first and closed after the last. */
+export function useApp(test: TestFn, options: AppOptions): TestApp {
+  return fileScoped(test, `the file's app${options.name ? ` (${options.name})` : ""}`, () => launchApp(options), (app) => app.close());
+}

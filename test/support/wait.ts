@@ -1,0 +1,41 @@
+// Waiting for a condition, with a deadline, instead of sleeping. The deadline
+// is the bound a test asserts: nothing measures elapsed time afterwards.
+export interface WaitOptions {
+  timeout?: number;
+  interval?: number;
+  message?: string | (() => string);
+}
+
+const describe = (message: WaitOptions["message"], fallback: string) => (typeof message === "function" ? message() : (message ?? fallback));
+
+/** Polls fn until it returns a truthy value (which is returned), or fails after the deadline. */
+export async function waitFor<T>(fn: () => T | Promise<T>, { timeout = 10_000, interval = 25, message }: WaitOptions = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeout;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value as NonNullable<T>;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${describe(message, fn.toString())} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
+/** The value of a promise, or a failure once the deadline has passed. */
+export async function within<T>(promise: Promise<T>, timeout: number, message: WaitOptions["message"]): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeout} ms waiting for ${describe(message, "a promise")}`)), timeout);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
