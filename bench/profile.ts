@@ -59,7 +59,7 @@ function summarise(file: string): void {
 
 try {
   app = await spawnServer(
-    { REDIS_URL: redis.url, REDIS_PREFIX: "profile", JOB_LOG_DIR: logDir, NODE_ENV: "production", COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY: "20" },
+    { REDIS_URL: redis.url, REDIS_PREFIX: "profile", JOB_LOG_DIR: logDir, NODE_ENV: "production", COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY_COUNT: "20" },
     { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`], logFile: path.join(dir, "app.log") },
   );
   const ids: string[] = [];

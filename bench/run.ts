@@ -174,7 +174,7 @@ async function pageLatency(app: ServerProcess, id: string, n: number) {
 /** 1, 4 (memory) and 6: an app whose 20 jobs stay running (one value, then a long sleep). */
 async function runningJobsPhase(): Promise<void> {
   const prefix = "bench-long";
-  const app = await appProcess(appEnv(prefix, { COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY: String(P.running) }), "app-long");
+  const app = await appProcess(appEnv(prefix, { COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY_COUNT: String(P.running) }), "app-long");
   procs.push(app);
   const store = storeFor(prefix);
   const ids: string[] = [];
@@ -352,7 +352,7 @@ async function quickJobsPhase(): Promise<void> {
   const ok = records.filter((r) => r?.state === "succeeded" && r.results.join(",") === "1,2,3,4,5").length;
   rows.push({
     id: "burst",
-    measure: `burst of ${P.burst} jobs (1..5, no delay), concurrency ${config.jobConcurrency}`,
+    measure: `burst of ${P.burst} jobs (1..5, no delay), concurrency ${config.jobConcurrencyByType.count ?? count.concurrency ?? config.jobConcurrency}`,
     value: wall,
     unit: "s",
     budget: "< 10 s, all succeeded",

@@ -9,8 +9,8 @@ const redis = useRedis(test);
 /** Ten times the slots: enough to fill them over and over. The time of a larger burst is the bench's to measure. */
 const JOBS = 40;
 
-test(`a burst of ${JOBS} jobs with JOB_CONCURRENCY=4 all succeed, never more than 4 processes at once`, async (t) => {
-  const app = await startApp(t, { redis, name: "burst", env: { JOB_CONCURRENCY: "4" } });
+test(`a burst of ${JOBS} jobs with JOB_CONCURRENCY_COUNT=4 all succeed, never more than 4 processes at once`, async (t) => {
+  const app = await startApp(t, { redis, name: "burst", env: { JOB_CONCURRENCY_COUNT: "4" } });
   // Every few ms, the app's job processes (they run in its log folder); each lives 50 ms or more.
   let most = 0;
   let samples = 0;

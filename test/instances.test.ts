@@ -47,7 +47,7 @@ test.serial("a job killed after its server is gone is recorded lost by another i
   t.true(isAlive(running.pid!), "the job outlives its server");
   process.kill(running.pid!, "SIGKILL");
   const lost = await waitForState(b.url, id, "failed");
-  t.is(lost.error, "lost: the job's process stopped reporting");
+  t.is(lost.reason, "lost");
   t.is(lost.signal, null, "no instance saw the process exit");
 });
 

@@ -9,16 +9,16 @@ import { uniquePrefix } from "./support/app.ts";
 import { waitFor } from "./support/wait.ts";
 import { commandName, LUA_COMMANDS, resolveIncludes } from "../jobs/lua/index.ts";
 import type { FinishMode } from "../jobs/lua/commands.ts";
-import { JobStore, newJobId, QueueFullError, type JobState } from "../jobs/store.ts";
+import { JobStore, LOG_LINE_MAX_CHARS, LOG_MAX_LINES, newJobId, QueueFullError, type JobState } from "../jobs/store.ts";
 
 const fileRedis = { redis: useRedis(test) };
 
 const TTL = { succeeded: 3600, failed: 600 };
 const LONG_LEASE = 60_000;
 const SHORT_LEASE = 5;
-const LOST_RUNNING = "lost: the job's process stopped reporting";
-const LOST_STARTING = "lost: the job's process never reported that it started";
-const CANCEL_STOPPED = "Cancelled: the process was stopped after the cancel request.";
+const LOST_RUNNING = "lost";
+const LOST_STARTING = "never-started";
+const CANCEL_STOPPED = "cancel-killed";
 
 interface Fixture {
   store: JobStore;
@@ -106,7 +106,7 @@ async function assertEnded(t: ExecutionContext, f: Fixture, id: string, state: J
 
 test("every script file becomes a command named after it, with the number of keys its name states", (t) => {
   const commands = Object.fromEntries(LUA_COMMANDS.map((c) => [c.name, c.numberOfKeys]));
-  t.deepEqual(commands, { sjCreate: 2, sjClaim: 3, sjStart: 2, sjReport: 5, sjFinish: 5, sjCancel: 5, sjRead: 5, sjSweep: 4, sjDueKills: 1 });
+  t.deepEqual(commands, { sjCreate: 2, sjClaim: 4, sjStart: 2, sjReport: 5, sjFinish: 5, sjCancel: 5, sjRead: 5, sjSweep: 4, sjDueKills: 1, sjLog: 2, sjFile: 2 });
   t.is(commandName("due-kills"), "sjDueKills");
   for (const { name, lua } of LUA_COMMANDS) t.notRegex(lua, /@include/, `${name} has every include resolved`);
 });
@@ -182,7 +182,7 @@ test("cancelling a queued job ends it cancelled at once and takes it out of the 
   const id = await f.queued();
   const other = await f.queued();
   t.deepEqual(await f.store.cancel(id, 5000), { outcome: "cancelled" });
-  t.like(await f.store.read(id), { state: "cancelled", error: "Cancelled before it started.", cancelRequestedAt: null });
+  t.like(await f.store.read(id), { state: "cancelled", reason: "cancelled", error: null, cancelRequestedAt: null });
   await assertEnded(t, f, id, "cancelled");
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [other]);
   t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: other, type: "count" });
@@ -216,17 +216,19 @@ interface FinishCase {
   state: JobState;
   mode: FinishMode;
   recorded: JobState;
+  /** The reason recorded: the caller's, or cancel-killed when a pending cancel turns a failure into a cancel. */
+  reason: string;
   error: string | null;
 }
 
 const finishes: FinishCase[] = [
-  { title: "the job's process records its own failure", from: "running", cancelRequested: false, state: "failed", mode: "job", recorded: "failed", error: "boom" },
-  { title: "the job's own failure stands after a cancel request", from: "running", cancelRequested: true, state: "failed", mode: "job", recorded: "failed", error: "boom" },
-  { title: "a process that exited is recorded failed with its exit", from: "running", cancelRequested: false, state: "failed", mode: "exit", recorded: "failed", error: "boom" },
-  { title: "a process that exited after a cancel request is recorded cancelled, not failed", from: "running", cancelRequested: true, state: "failed", mode: "exit", recorded: "cancelled", error: CANCEL_STOPPED },
-  { title: "a process that exited before it started is recorded failed", from: "claimed", cancelRequested: false, state: "failed", mode: "exit", recorded: "failed", error: "boom" },
-  { title: "the server's decision (force) ends a running job, a cancel request notwithstanding", from: "running", cancelRequested: true, state: "failed", mode: "force", recorded: "failed", error: "boom" },
-  { title: "the server's decision (force) ends a job that has not started", from: "claimed", cancelRequested: false, state: "failed", mode: "force", recorded: "failed", error: "boom" },
+  { title: "the job's process records its own failure", from: "running", cancelRequested: false, state: "failed", mode: "job", recorded: "failed", reason: "exit-code", error: "boom" },
+  { title: "the job's own failure stands after a cancel request", from: "running", cancelRequested: true, state: "failed", mode: "job", recorded: "failed", reason: "exit-code", error: "boom" },
+  { title: "a process that exited is recorded failed with its exit", from: "running", cancelRequested: false, state: "failed", mode: "exit", recorded: "failed", reason: "exit-code", error: "boom" },
+  { title: "a process that exited after a cancel request is recorded cancelled, not failed", from: "running", cancelRequested: true, state: "failed", mode: "exit", recorded: "cancelled", reason: CANCEL_STOPPED, error: null },
+  { title: "a process that exited before it started is recorded failed", from: "claimed", cancelRequested: false, state: "failed", mode: "exit", recorded: "failed", reason: "exit-code", error: "boom" },
+  { title: "the server's decision (force) ends a running job, a cancel request notwithstanding", from: "running", cancelRequested: true, state: "failed", mode: "force", recorded: "failed", reason: "exit-code", error: "boom" },
+  { title: "the server's decision (force) ends a job that has not started", from: "claimed", cancelRequested: false, state: "failed", mode: "force", recorded: "failed", reason: "exit-code", error: "boom" },
 ];
 
 const finishMacro = test.macro({
@@ -235,8 +237,8 @@ const finishMacro = test.macro({
     const id = c.from === "running" ? await f.running() : await f.claimed();
     if (c.from === "running") await f.store.report(id, LONG_LEASE, { done: 1, results: [1] });
     if (c.cancelRequested) t.deepEqual(await f.store.cancel(id, 60_000), { outcome: "requested" });
-    t.is(await f.store.finish(id, c.state, c.mode, { error: "boom", exitCode: 1, signal: "SIGTERM", detail: "last lines" }), c.recorded);
-    t.like(await f.store.read(id), { state: c.recorded, error: c.error, exitCode: 1, signal: "SIGTERM", detail: "last lines" });
+    t.is(await f.store.finish(id, c.state, c.mode, { reason: "exit-code", error: "boom", exitCode: 1, signal: "SIGTERM", detail: "last lines" }), c.recorded);
+    t.like(await f.store.read(id), { state: c.recorded, reason: c.reason, error: c.error, exitCode: 1, signal: "SIGTERM", detail: "last lines" });
     await assertEnded(t, f, id, c.recorded);
   },
   title: (_, c: FinishCase) => `finish: ${c.title}`,
@@ -357,7 +359,7 @@ const fencedMacro = test.macro({
     const id = await f.running(SHORT_LEASE);
     await f.leaseExpired(id);
     t.is(await act(f, id), refused);
-    t.like(await f.store.read(id), { state: "failed", error: LOST_RUNNING, done: 0, results: [] });
+    t.like(await f.store.read(id), { state: "failed", reason: LOST_RUNNING, error: null, done: 0, results: [] });
     await assertEnded(t, f, id, "failed");
   },
   title: (_, { name }: FencedCase) => `${name} from a process whose lease has expired is refused, and the job is recorded lost`,
@@ -370,15 +372,15 @@ interface ExpiryCase {
   from: "before it started" | "while it ran" | "while it ran, after a cancel request";
   by: "read" | "sweep";
   state: JobState;
-  error: string;
+  reason: string;
 }
 
 const expiries: ExpiryCase[] = [];
 for (const by of ["read", "sweep"] as const) {
   expiries.push(
-    { from: "before it started", by, state: "failed", error: LOST_STARTING },
-    { from: "while it ran", by, state: "failed", error: LOST_RUNNING },
-    { from: "while it ran, after a cancel request", by, state: "cancelled", error: CANCEL_STOPPED },
+    { from: "before it started", by, state: "failed", reason: LOST_STARTING },
+    { from: "while it ran", by, state: "failed", reason: LOST_RUNNING },
+    { from: "while it ran, after a cancel request", by, state: "cancelled", reason: CANCEL_STOPPED },
   );
 }
 
@@ -390,12 +392,12 @@ const expiryMacro = test.macro({
     const alive = await f.running();
     await f.leaseExpired(id);
     if (c.by === "sweep") t.deepEqual(await f.store.sweep(), [id]);
-    t.like(await f.store.read(id), { state: c.state, error: c.error });
+    t.like(await f.store.read(id), { state: c.state, reason: c.reason, error: null });
     await assertEnded(t, f, id, c.state);
     t.like(await f.store.read(alive), { state: "running" }, "a job whose lease is valid is left alone");
     t.deepEqual(await f.store.sweep(), [], "recorded once");
   },
-  title: (_, c: ExpiryCase) => `${c.by} records a job whose lease expired ${c.from} as ${c.state}: "${c.error}"`,
+  title: (_, c: ExpiryCase) => `${c.by} records a job whose lease expired ${c.from} as ${c.state} (${c.reason})`,
 });
 
 for (const c of expiries) test(expiryMacro, c);
@@ -437,4 +439,82 @@ test("dueKills lists the jobs whose cancel grace has run out, until their end is
   t.is(await f.store.finish(due, "failed", "exit", { signal: "SIGKILL" }), "cancelled");
   t.deepEqual(await f.store.dueKills(), []);
   t.deepEqual(await f.client.zrange(f.kills, "0", "-1"), [patient]);
+});
+
+// --- Job types, logs, files ---------------------------------------------------
+
+test("claim takes the oldest job of a type with a free slot, passing over types with none", async (t) => {
+  const f = setup();
+  const slow = await f.store.create({ type: "slow", params: {}, total: 1, queueMax: 100 });
+  const quick = await f.store.create({ type: "quick", params: {}, total: 1, queueMax: 100 });
+  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick" });
+  t.deepEqual(await f.client.lrange(f.queue, 0, -1), [slow], "the job of a full type keeps its place");
+  t.is(await f.store.claim("i", LONG_LEASE, [], ["slow", "quick"]), null, "no free slot: nothing is taken");
+  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["slow"], ["slow", "quick"]), { id: slow, type: "slow" });
+});
+
+test("claim ends a queued job whose type is not known (unknown-type) and never hands it out", async (t) => {
+  const f = setup();
+  const stray = await f.store.create({ type: "../../../../tmp/evil", params: {}, total: 1, queueMax: 100 });
+  const good = await f.queued();
+  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: good, type: "count" });
+  t.like(await f.store.read(stray), { state: "failed", reason: "unknown-type", pid: null, startedAt: null });
+  await assertEnded(t, f, stray, "failed");
+});
+
+test("a job keeps its type's retention and time limit from its record", async (t) => {
+  const f = setup();
+  const id = await f.store.create({ type: "count", params: {}, total: 1, queueMax: 100, timeoutMs: 1234, ttlSucceededS: 77, ttlFailedS: 88 });
+  t.like(await f.store.read(id), { timeoutMs: 1234 });
+  await f.store.claim("i", LONG_LEASE, ["count"], ["count"]);
+  await f.store.start(id, 1, "h", LONG_LEASE);
+  await f.store.appendLog(id, ["a line"]);
+  await f.store.finish(id, "failed", "force", { reason: "timeout" });
+  for (const key of [f.store.jobKeys(id)[0], `${f.store.jobKeys(id)[0]}:log`]) {
+    const ttl = await f.client.ttl(key);
+    t.true(ttl > 80 && ttl <= 88, `${key}: ${ttl}`);
+  }
+});
+
+test("a report sets done, total and a status line, and appends results as JSON values", async (t) => {
+  const f = setup();
+  const id = await f.running();
+  await f.store.report(id, LONG_LEASE, { done: 1, total: 9, status: "Reading rows", results: [{ rows: 3 }, "text", 4.5, null] });
+  await f.store.report(id, LONG_LEASE, { done: 2 });
+  t.like(await f.store.read(id), { done: 2, total: 9, status: "Reading rows", results: [{ rows: 3 }, "text", 4.5, null], resultCount: 4 });
+  t.like(await f.store.read(id, "all", { resultLimit: 2 }), { results: [{ rows: 3 }, "text"], resultCount: 4 });
+  t.deepEqual(await f.store.readResults(id, 2, 3), [4.5, null]);
+});
+
+test("a job's log keeps its last lines, counts what it dropped, cuts long lines, and is read whole or by its tail", async (t) => {
+  const f = setup();
+  const id = await f.running();
+  const lines = Array.from({ length: LOG_MAX_LINES + 5 }, (_, i) => `line ${i}`);
+  t.true(await f.store.appendLog(id, lines.slice(0, 10)));
+  t.true(await f.store.appendLog(id, lines.slice(10)));
+  t.true(await f.store.appendLog(id, ["x".repeat(LOG_LINE_MAX_CHARS + 10)]));
+  const log = await f.store.readLog(id);
+  t.is(log.length, LOG_MAX_LINES);
+  t.is(log[0], "line 6");
+  t.is(log.at(-1)!.length, LOG_LINE_MAX_CHARS);
+  t.like(await f.store.read(id, "auto", { logLines: 2 }), { logTail: ["line 1004", log.at(-1)], logCount: LOG_MAX_LINES, logDropped: 6 });
+  t.false(await f.store.appendLog(newJobId(), ["no such job"]), "a job that does not exist gets no log");
+  t.is(await f.client.exists(`${f.store.jobKeys(id)[0].replace(id, "x")}:log`), 0);
+});
+
+test("output files are stored only while the job runs, listed with their sizes, and read back byte for byte", async (t) => {
+  const f = setup();
+  const id = await f.running();
+  const bytes = Buffer.from([0, 1, 2, 255, 10]);
+  t.true(await f.store.putFile(id, "out.bin", bytes));
+  t.true(await f.store.putFile(id, "a.txt", Buffer.from("hello\n")));
+  t.deepEqual(await f.store.listFiles(id), [
+    { name: "a.txt", size: 6 },
+    { name: "out.bin", size: 5 },
+  ]);
+  t.deepEqual(await f.store.readFile(id, "out.bin"), bytes);
+  t.is(await f.store.readFile(id, "missing"), null);
+  await f.store.finish(id, "succeeded", "job");
+  t.false(await f.store.putFile(id, "late.txt", Buffer.from("late")), "an ended job takes no files");
+  t.true((await f.client.ttl(`${f.store.jobKeys(id)[0]}:files`)) > 0, "the files expire with the job");
 });

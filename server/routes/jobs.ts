@@ -30,6 +30,7 @@ export function jobJson(job: JobRecord) {
     host: job.host,
     exitCode: job.exitCode,
     signal: job.signal,
+    reason: job.reason,
     error: job.error,
     detail: job.detail,
   };

@@ -44,6 +44,7 @@ export interface JobJson {
   host: string | null;
   exitCode: number | null;
   signal: string | null;
+  reason: string | null;
   error: string | null;
   createdAt: string | null;
   startedAt: string | null;
