@@ -15,6 +15,7 @@ export const DEFAULTS = {
   PORT: 3000,
   HOST: "127.0.0.1",
   JOB_LOG_DIR: "./var/log/jobs",
+  LOCAL_REDIS_DIR: "./var/redis",
   JOB_CANCEL_GRACE_MS: 5000,
   JOB_CONCURRENCY: os.availableParallelism(),
   JOB_QUEUE_MAX: 1000,
@@ -23,6 +24,10 @@ export const DEFAULTS = {
 export interface Config extends JobSettings {
   port: number;
   host: string;
+  /** Whether REDIS_URL was set: without it, `npm start` may use a redis-server of its own (server/local-redis.ts). */
+  redisUrlGiven: boolean;
+  /** Absolute path: where that redis-server keeps its data and socket. */
+  localRedisDir: string;
   /** Absolute path. */
   jobLogDir: string;
   jobCancelGraceMs: number;
@@ -45,6 +50,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     port: read.int("PORT", d.PORT, 0, 65535),
     host: read.str("HOST", d.HOST, (v) => (/^[\w.:[\]-]+$/.test(v) ? undefined : "expected a host name or IP address")),
     ...readJobSettings(read),
+    redisUrlGiven: read.raw("REDIS_URL") !== undefined,
+    localRedisDir: path.resolve(cwd, read.str("LOCAL_REDIS_DIR", d.LOCAL_REDIS_DIR)),
     jobLogDir: path.resolve(cwd, read.str("JOB_LOG_DIR", d.JOB_LOG_DIR)),
     jobCancelGraceMs: read.int("JOB_CANCEL_GRACE_MS", d.JOB_CANCEL_GRACE_MS, 0, 3_600_000),
     jobConcurrency: read.int("JOB_CONCURRENCY", d.JOB_CONCURRENCY, 1, 1024),

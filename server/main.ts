@@ -10,6 +10,7 @@ import { Supervisor } from "./supervisor/index.ts";
 import { createApp } from "./app.ts";
 import { createRequestListener } from "./listener.ts";
 import { jobScript } from "./paths.ts";
+import { chooseLocalRedis } from "./local-redis.ts";
 
 /** How long to wait for Redis at start before giving up. */
 const STARTUP_REDIS_DEADLINE_MS = 3000;
@@ -26,6 +27,16 @@ try {
   config = loadConfig();
 } catch (err) {
   fail(err instanceof ConfigError ? err.message : String(err));
+}
+
+if (!config.redisUrlGiven) {
+  try {
+    const local = await chooseLocalRedis(config.redisUrl, config.localRedisDir);
+    if (local.note) process.stdout.write(`sidejob: ${local.note}\n`);
+    config = { ...config, redisUrl: local.url };
+  } catch (err) {
+    fail((err as Error).message);
+  }
 }
 
 const redis = connectRedis(config.redisUrl, "web");

@@ -15,6 +15,8 @@ import { killProcessesIn } from "./procs.ts";
 import { within } from "./wait.ts";
 
 export const SERVER_MAIN = path.join(BUILD_DIR, "server", "main.js");
+/** By absolute path: a test may give the server a PATH without it. */
+const UNSHARE = ["/usr/bin/unshare", "/bin/unshare"].find((p) => fs.existsSync(p)) ?? "unshare";
 
 export interface ServerOptions {
   /** Resolve once the server says it listens (default), or at once (for servers that should refuse to start). */
@@ -23,6 +25,14 @@ export interface ServerOptions {
   nodeArgs?: string[];
   /** Also append the server's output to this file. */
   logFile?: string;
+  /** Its working directory (default: the project root). */
+  cwd?: string;
+  /**
+   * In a network namespace of its own (`unshare -n`, root only), where
+   * nothing listens, not even the Redis on 6379: "a machine with no Redis
+   * running". Its HTTP port cannot be reached from the test; read its output.
+   */
+  isolatedNetwork?: boolean;
 }
 
 export interface ServerProcess {
@@ -59,11 +69,18 @@ export function spawnServer(env: Record<string, string>, { nodeArgs = [], ...opt
  * Starts `node ...argv` with PORT (a free one unless env has it), HOST and
  * PATH in its environment, and waits until it writes "listening on".
  */
-export async function spawnNode(argv: string[], env: Record<string, string>, { waitForListening = true, logFile }: Omit<ServerOptions, "nodeArgs"> = {}): Promise<ServerProcess> {
+export async function spawnNode(
+  argv: string[],
+  env: Record<string, string>,
+  { waitForListening = true, logFile, cwd = ROOT, isolatedNetwork = false }: Omit<ServerOptions, "nodeArgs"> = {},
+): Promise<ServerProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   let out = "";
-  const proc = spawn(process.execPath, argv, {
-    cwd: ROOT,
+  const [command, args] = isolatedNetwork
+    ? [UNSHARE, ["-n", "/bin/sh", "-c", '/usr/sbin/ip link set lo up && exec "$0" "$@"', process.execPath, ...argv]]
+    : [process.execPath, argv];
+  const proc = spawn(command, args, {
+    cwd,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PORT: String(port), HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
