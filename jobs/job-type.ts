@@ -60,7 +60,12 @@ export interface JobType extends JobTypeLimits {
   jobDescription?(params: Params): string;
   /** Time left, in ms, when the type can tell (the counter knows its step delay). */
   estimateMs?(facts: JobFacts, settings: JobSettings): number | null;
-  /** Results: a template under templates/ (default: a list of values, JSON pretty-printed). */
+  /**
+   * Results: a template under templates/, given { job, results } (server/job-view.ts:
+   * JobView, ResultsView); it shows a summary, includes
+   * "/fragments/result-downloads", then the values. Default: a list of values,
+   * objects and arrays as pretty-printed JSON (fragments/results-list).
+   */
   resultsTemplate?: string;
   /** Words the pages use for this type's jobs, where the generic ones read worse. */
   words?: JobWords;

@@ -180,8 +180,12 @@ function times(job: JobRecord): TimeView[] {
   return out;
 }
 
-/** Whole seconds (at least one), as a duration: "12 s", "3.5 min". */
-const roughDuration = (ms: number) => formatDuration(Math.max(1, Math.round(ms / 1000)) * 1000);
+/** Whole seconds (at least one) up to two minutes, then whole minutes: "12 s", "16 min", then formatDuration's hours and days. */
+function roughDuration(ms: number): string {
+  if (ms < 120_000) return formatDuration(Math.max(1, Math.round(ms / 1000)) * 1000);
+  if (ms < 120 * 60_000) return `${Math.round(ms / 60_000)} min`;
+  return formatDuration(ms);
+}
 
 /** One value as a page shows it: numbers through the one formatter, objects as pretty-printed JSON. */
 export function resultItem(value: unknown): ResultItem {
