@@ -150,7 +150,7 @@ whenBrowser(test, () => {
           return {
             messageFirst: Boolean(message.compareDocumentPosition(facts) & Node.DOCUMENT_POSITION_FOLLOWING),
             message: message.textContent,
-            facts: facts.textContent!.trim().replace(/\s+/g, " "),
+            facts: (facts.textContent ?? "").trim().replace(/\s+/g, " "),
             detail: failure.querySelectorAll("pre").length,
           };
         });
