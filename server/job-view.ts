@@ -65,7 +65,7 @@ export interface ResultsView {
   widthClass: string;
   /** "10 values." (the default template's summary). */
   summary: string;
-  /** "Partial: 3 of 10 values, cancelled." for a job that did not succeed. */
+  /** "Partial: 3 of 10 values, cancelled." for a job that did not succeed (it then stands for the cancel sentence). */
   partial: string | null;
   /** "Show all 1,000 values" when the page shows fewer than there are. */
   more: { url: string; text: string } | null;
@@ -332,10 +332,13 @@ function resultsView(job: JobRecord, type: JobType | undefined, w: Wording, all:
     scalar,
     widthClass: widthClass(scalar ? items : []),
     summary: `${plural(job.resultCount, "result")}.`,
+    // Said once: the failure message already says how far it got.
     partial:
       job.state === "succeeded"
         ? null
-        : `Partial: ${progressPhrase(job, w.unit).replace(/^after /, "") || plural(job.done, ...w.unit)}, ${job.state}.`,
+        : job.state === "failed"
+          ? "Partial: what it had made before it failed."
+          : `Partial: ${progressPhrase(job, w.unit).replace(/^after /, "") || plural(job.done, ...w.unit)}, cancelled.`,
     more:
       shown < job.resultCount && !all
         ? { url: `${url}?all=1#results-title`, text: `Show all ${plural(job.resultCount, ...unitWord)}` }
