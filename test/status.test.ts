@@ -60,7 +60,8 @@ test("the full page and the fragment come from the same fragment template", asyn
 });
 
 test("the live region is updated out of band only when the state has changed", async (t) => {
-  const id = await slow.submit({ start: "1", end: "5", increment: "1" });
+  // 10 values 400 ms apart: running for about 4 s, time for the polls below on a busy machine.
+  const id = await slow.submit({ start: "1", end: "10", increment: "1" });
   await slow.waitForState(id, "running");
   const oob = /<p id="job-announce" hx-swap-oob="innerHTML">([^<]*)<\/p>/;
 
@@ -75,7 +76,7 @@ test("the live region is updated out of band only when the state has changed", a
 
   await slow.waitForState(id, "succeeded");
   const finished = await (await slow.get(`/jobs/${id}/status?shown=running`)).text();
-  t.is(finished.match(oob)?.[1], "Finished: 5 values counted.");
+  t.is(finished.match(oob)?.[1], "Finished: 10 values counted.");
   const again = await (await slow.get(`/jobs/${id}/status?shown=succeeded`)).text();
   t.notRegex(again, oob);
 });

@@ -153,8 +153,9 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
   // client (Accept: application/json, no HX-Request) gets the job as JSON,
   // always 200: 286 is htmx's signal only.
   router.get(STATUS_ROUTE, async (ctx) => {
-    ctx.vary("Accept");
+    // In the order the request listener's POLL_HEADERS give.
     ctx.vary("HX-Request");
+    ctx.vary("Accept");
     const htmx = ctx.get("HX-Request") === "true";
     if (!htmx && wantsJson(ctx)) {
       ctx.body = await loadJson(ctx);
