@@ -218,7 +218,7 @@ whenBrowser(test, () => {
     const stops = await tabThrough(page);
     t.deepEqual(
       stops.map((s) => s.name),
-      ['a "Skip to main content"', 'a "sidejob"', 'input#start "start"', 'input#end "end"', 'input#increment "increment"', 'button "Start counting"'],
+      ['a "Skip to main content"', 'a "sidejob"', 'input#start "start"', 'input#end "end"', 'input#increment "increment"', 'button "Start counting"', 'a "Find prime numbers"'],
     );
     t.deepEqual(stops.filter((s) => !s.visible), [], "focus is visible on every stop");
 
@@ -259,6 +259,25 @@ whenBrowser(test, () => {
     noProblems(t, watch);
   });
 
+  test("with JavaScript, a primes job sent from its own form announces each state once and ends with its file to download", async (t) => {
+    const server = await startApp(t, { redis, name: "flow-primes" });
+    const { page, watch, navigations } = await open(t);
+    await page.goto(server.url + "/");
+    await Promise.all([page.waitForURL(`${server.url}/jobs/new/primes`), page.click("text=Find prime numbers")]);
+    await page.fill("#n", "3000000");
+    await Promise.all([page.waitForURL(/\/jobs\/[0-9a-f]{32}$/), page.press("#n", "Enter")]);
+    await heading(page, "Status: Finished");
+    await page.locator(".files a").waitFor({ timeout: 10_000 });
+    const rec = await recorded(page);
+    const all = [rec.initialAnnouncement, ...rec.announcements];
+    t.is(all.at(-1), "Finished: 3,000,000 numbers.");
+    t.deepEqual(all, [...new Set(all)], `one announcement per state: ${JSON.stringify(all)}`);
+    t.true(all.every((a) => ["Waiting to start.", "The job has started.", "Finished: 3,000,000 numbers."].includes(a!)), JSON.stringify(all));
+    t.is(await page.locator(".files a").innerText(), "primes.txt");
+    t.is(navigations(), 3, "start page, primes form, job page");
+    noProblems(t, watch);
+  });
+
   test("without JavaScript, the form and the Check again link lead to the results", async (t) => {
     const server = await startApp(t, { redis, name: "flow-nojs", env: { COUNT_STEP_DELAY_MS: "300" } });
     const { page, watch, polls } = await open(t, { javaScriptEnabled: false });
@@ -269,7 +288,10 @@ whenBrowser(test, () => {
     t.truthy(await page.locator("#job-status h2").innerText());
 
     await server.waitForState(id, "succeeded");
-    await Promise.all([page.waitForURL(server.url + `/jobs/${id}`), page.click("#check-again")]);
+    // On a busy machine the count may have ended before the first Check again: then that page has the results.
+    if ((await page.locator("#check-again").count()) > 0) {
+      await Promise.all([page.waitForURL(server.url + `/jobs/${id}`), page.click("#check-again")]);
+    }
     t.is(await page.locator("#job-status h2").innerText(), "Status: Finished");
     t.is(await page.locator(".result-summary").innerText(), "10 values, from 3 to 30 by 3.");
     t.deepEqual(await page.locator(".values li").allInnerTexts(), ["3", "6", "9", "12", "15", "18", "21", "24", "27", "30"]);
