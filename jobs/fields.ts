@@ -66,7 +66,9 @@ const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)$/;
 
 const lower = (label: string) => label.charAt(0).toLowerCase() + label.slice(1);
-const NUMBER_TEXT = new Intl.NumberFormat("en-GB", { useGrouping: false, maximumFractionDigits: 20 });
+// Made on first use: a job bundle's startup snapshot cannot hold an Intl object.
+let numberText: Intl.NumberFormat | undefined;
+const NUMBER_TEXT = { format: (n: number) => (numberText ??= new Intl.NumberFormat("en-GB", { useGrouping: false, maximumFractionDigits: 20 })).format(n) };
 
 /** The text a raw value stands for: a form's string, or a JSON number as its decimal text. */
 function asText(raw: unknown): string | undefined | null {
