@@ -14,6 +14,7 @@ import { STATIC_DIR } from "./paths.ts";
 import { formRoutes } from "./routes/forms.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { apiRoutes } from "./routes/api.ts";
 
 export interface AppDeps {
   config: Config;
@@ -48,7 +49,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(sameOriginOnly());
   app.use(deps.renderer.middleware());
   // The forms first: /jobs/new/:type is not a job's address.
-  for (const router of [formRoutes(deps), jobRoutes(deps), healthRoutes(deps)]) {
+  for (const router of [formRoutes(deps), jobRoutes(deps), healthRoutes(deps), apiRoutes()]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
