@@ -8,7 +8,8 @@ import { waitFor } from "./support/wait.ts";
 const redis = useRedis(test);
 
 test("a job stopped past its lease is declared lost, and its late writes are refused when it continues", async (t) => {
-  const app = await startApp(t, { redis, name: "sigstop", env: { JOB_HEARTBEAT_MS: "300", COUNT_STEP_DELAY_MS: "50" } });
+  // A lease of 3 x 500 ms: short enough to wait for, long enough that a busy machine does not let it lapse before the stop.
+  const app = await startApp(t, { redis, name: "sigstop", env: { JOB_HEARTBEAT_MS: "500", COUNT_STEP_DELAY_MS: "50" } });
   const id = await app.submit(LONG_COUNT);
   const running = await app.waitForState(id, "running");
   await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 2, { message: "a few values" });
