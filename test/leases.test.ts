@@ -14,12 +14,12 @@ test("a job stopped past its lease is declared lost, and its late writes are ref
   const running = await app.waitForState(id, "running");
   await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 2, { message: "a few values" });
   process.kill(running.pid!, "SIGSTOP");
-  const lost = await app.waitForState(id, "failed", 5000);
+  const lost = await app.waitForState(id, "failed");
   t.is(lost.error, "lost: the job's process stopped reporting");
   t.false(await app.store.leasedIds().then((ids) => ids.includes(id)), "it left the lease index");
 
   process.kill(running.pid!, "SIGCONT");
-  await waitFor(() => !isAlive(running.pid!), { timeout: 5000, message: "the fenced process to exit" });
+  await waitFor(() => !isAlive(running.pid!), { message: "the fenced process to exit" });
   await app.supervisor.idle();
   const after = await app.store.read(id);
   t.deepEqual({ ...after, readAt: 0 }, { ...lost, readAt: 0 }, "the record did not change");
@@ -38,7 +38,7 @@ test("reading a job whose lease has expired records it lost at once", async (t) 
       const page = await (await app.get(`/jobs/${id}/status?shown=running`)).text();
       return page.includes("Status: Failed") ? page : null;
     },
-    { timeout: 5000, message: "the status read to record the lost job" },
+    { message: "the status read to record the lost job" },
   );
   t.regex(html, /lost: the job(&#39;|')s process stopped reporting/);
   t.true((await app.store.leasedIds()).length === 0);
