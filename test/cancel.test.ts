@@ -39,12 +39,12 @@ test("a running job stops cleanly at its next report when cancelled, from a JSON
   const res = await fetch(`${app.url}/jobs/${id}/cancel`, { method: "POST", headers: { Accept: "application/json" } });
   t.is(res.status, 202);
   t.like(await res.json(), { id, outcome: "requested" });
-  const job = await app.waitForState(id, "cancelled", 3000);
+  const job = await app.waitForState(id, "cancelled");
   t.is(job.reason, "cancelled");
   t.is(job.signal, null, "it stopped by itself, no signal needed");
   t.true(job.done < 1000);
   t.deepEqual(job.results, Array.from({ length: job.done }, (_, i) => i + 1));
-  await waitFor(() => !isAlive(running.pid!), { timeout: 3000, message: "the job process to exit" });
+  await waitFor(() => !isAlive(running.pid!), { message: "the job process to exit" });
   t.regex(await (await app.get(`/jobs/${id}`)).text(), /Cancelled after \d+ of 1,000 values/);
 });
 
@@ -54,7 +54,7 @@ test("a job that ignores its cancel request is killed after the grace period and
   const running = await app.waitForState(id, "running");
   t.is((await app.post(`/jobs/${id}/cancel`, "")).status, 303);
   // SIGTERM after the grace (ignored by this script), SIGKILL 2 s later.
-  const job = await app.waitForState(id, "cancelled", 6000);
+  const job = await app.waitForState(id, "cancelled");
   t.true(job.finishedAt! - job.cancelRequestedAt! >= 300, "it ended after the grace period, by the record's own times");
   t.is(job.signal, "SIGKILL");
   t.false(isAlive(running.pid!));

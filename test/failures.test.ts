@@ -39,8 +39,8 @@ test("a job killed with SIGKILL while its server runs is recorded failed with th
   const id = await app.submit(form);
   const running = await app.waitForState(id, "running");
   process.kill(running.pid!, "SIGKILL");
-  // Well before its lease could expire: the server saw the exit (the delay is measured by bench/faults.ts).
-  const job = await app.waitForState(id, "failed", 3000);
+  // How soon is measured by bench/faults.ts; here, that the server saw the exit (not a lapsed lease).
+  const job = await app.waitForState(id, "failed");
   t.is(job.signal, "SIGKILL");
   t.is(job.exitCode, null);
   t.like(job, { reason: "signal", signal: "SIGKILL" });

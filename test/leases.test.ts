@@ -8,17 +8,18 @@ import { waitFor } from "./support/wait.ts";
 const redis = useRedis(test);
 
 test("a job stopped past its lease is declared lost, and its late writes are refused when it continues", async (t) => {
-  const app = await startApp(t, { redis, name: "sigstop", env: { JOB_HEARTBEAT_MS: "300", COUNT_STEP_DELAY_MS: "50" } });
+  // A lease of 3 x 500 ms: short enough to wait for, long enough that a busy machine does not let it lapse before the stop.
+  const app = await startApp(t, { redis, name: "sigstop", env: { JOB_HEARTBEAT_MS: "500", COUNT_STEP_DELAY_MS: "50" } });
   const id = await app.submit(LONG_COUNT);
   const running = await app.waitForState(id, "running");
   await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 2, { message: "a few values" });
   process.kill(running.pid!, "SIGSTOP");
-  const lost = await app.waitForState(id, "failed", 5000);
+  const lost = await app.waitForState(id, "failed");
   t.is(lost.reason, "lost");
   t.false(await app.store.leasedIds().then((ids) => ids.includes(id)), "it left the lease index");
 
   process.kill(running.pid!, "SIGCONT");
-  await waitFor(() => !isAlive(running.pid!), { timeout: 5000, message: "the fenced process to exit" });
+  await waitFor(() => !isAlive(running.pid!), { message: "the fenced process to exit" });
   await app.supervisor.idle();
   const after = await app.store.read(id);
   t.deepEqual({ ...after, readAt: 0 }, { ...lost, readAt: 0 }, "the record did not change");
@@ -37,7 +38,7 @@ test("reading a job whose lease has expired records it lost at once", async (t) 
       const page = await (await app.get(`/jobs/${id}/status?shown=running`)).text();
       return page.includes("Status: Failed") ? page : null;
     },
-    { timeout: 5000, message: "the status read to record the lost job" },
+    { message: "the status read to record the lost job" },
   );
   t.regex(html, /stopped responding/);
   t.is((await app.store.read(id))?.reason, "lost");

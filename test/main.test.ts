@@ -8,7 +8,7 @@ test("the server gives up on an unreachable Redis and exits non-zero, naming RED
   const port = await freePort(); // nothing listens there
   const server = await startServer(t, { REDIS_URL: `redis://127.0.0.1:${port}` }, { waitForListening: false });
   // main.ts waits 3 s for Redis; a server that kept waiting would miss this deadline.
-  const { code } = await within(server.exited, 10_000, "the server to give up");
+  const { code } = await within(server.exited, 30_000, "the server to give up");
   t.not(code, 0);
   t.regex(server.output(), new RegExp(`REDIS_URL=redis://127.0.0.1:${port}`));
   t.notRegex(server.output(), /at \w+ \(/, "no stack trace");
@@ -16,7 +16,7 @@ test("the server gives up on an unreachable Redis and exits non-zero, naming RED
 
 test("the server refuses to start with bad settings and names each of them", async (t) => {
   const server = await startServer(t, { PORT: "70000", COUNT_STEP_DELAY_MS: "-1", JOB_TTL_FAILED_S: "soon" }, { waitForListening: false });
-  const { code } = await within(server.exited, 10_000, "the server to refuse");
+  const { code } = await within(server.exited, 30_000, "the server to refuse");
   t.is(code, 1);
   for (const name of ["PORT", "COUNT_STEP_DELAY_MS", "JOB_TTL_FAILED_S"]) t.regex(server.output(), new RegExp(name));
 });

@@ -62,7 +62,7 @@ test.serial("with Redis down the poll answers the 503 fragment (and keeps pollin
       const res = await app.get(`/jobs/${id}/status?shown=running`);
       return res.status === 200 || res.status === 286 ? res : null;
     },
-    { timeout: 15_000, message: "the poll to answer again" },
+    { message: "the poll to answer again" },
   );
   t.regex(await back.text(), /id="job-status"/);
   // Twice: the first answer may have come from the Koa route, which reloads the script.

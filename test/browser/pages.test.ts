@@ -235,46 +235,55 @@ whenBrowser(test, () => {
     { suffix: "-640-text200", options: { viewport: { width: 640, height: 800 } }, textZoom: true },
   ];
 
-  // One page at a time, in its four modes at once: the two cores stay busy,
-  // and a result comes every few seconds. (All eleven at once finished
+  /**
+   * One page per mode, kept for the whole file: each scenario navigates it
+   * (a new browser context per scenario and mode cost about twice the CPU).
+   * `status` is that of the page's latest document.
+   */
+  const tabs: { mode: (typeof modes)[number]; page: Page; watch: ProblemWatch; status: number }[] = [];
+  test.before(async () => {
+    for (const mode of modes) {
+      const context = await browser.newContext(mode.options);
+      const tab = { mode, page: await context.newPage(), watch: await ProblemWatch.on(context), status: 0 };
+      tab.page.on("response", (res) => {
+        if (res.request().isNavigationRequest() && res.request().frame() === tab.page.mainFrame()) tab.status = res.status();
+      });
+      tabs.push(tab);
+    }
+  });
+
+  // One scenario at a time, in its four modes at once: the two cores stay
+  // busy, and a result comes every few seconds. (All eleven at once finished
   // together, near ava's timeout of 60 s without a result.)
   for (const scenario of scenarios) {
     test.serial(`${scenario.title} passes axe in light and dark, fits 320 px and 200% text, and holds still`, async (t) => {
       await scenario.around?.before();
       try {
         await Promise.all(
-          modes.map(async (mode) => {
-            const context = await browser.newContext(mode.options);
-            const watch = await ProblemWatch.on(context);
-            try {
-              const page = await context.newPage();
-              let status = 0;
-              page.on("response", (res) => {
-                if (res.request().isNavigationRequest() && res.request().frame() === page.mainFrame()) status = res.status();
-              });
-              const url = await scenario.open(page);
-              t.is(status, scenario.status, `status of ${url}`);
-              await holdStill(page);
-              if (mode.textZoom) await page.evaluate(() => (document.documentElement.style.fontSize = "200%"));
-              const label = `${scenario.name}${mode.suffix}`;
-              await screenshot(page, label);
+          tabs.map(async (tab) => {
+            const { mode, page, watch } = tab;
+            watch.clear();
+            tab.status = 0;
+            const url = await scenario.open(page);
+            t.is(tab.status, scenario.status, `status of ${url}`);
+            await holdStill(page);
+            if (mode.textZoom) await page.evaluate(() => (document.documentElement.style.fontSize = "200%"));
+            const label = `${scenario.name}${mode.suffix}`;
+            await screenshot(page, label);
 
-              if (!mode.textZoom) {
-                const violations = await runAxe(page);
-                counts.push(`${label}: ${violations.length}`);
-                t.deepEqual(violations, [], `${label}:\n${describeViolations(violations)}`);
-              }
-              if (mode.suffix === "-320" || mode.textZoom) {
-                const { overflow, culprits } = await sidewaysOverflow(page);
-                t.true(overflow <= 0, `${label} scrolls sideways by ${overflow} px: ${culprits.join("; ")}`);
-              }
-              if (mode.options.reducedMotion === "reduce") t.deepEqual(await motion(page), [], `${label} moves`);
-              if (mode.suffix === "" && scenario.check) await scenario.check(page, t);
-              t.deepEqual(watch.cspViolations, [], `${label}: CSP violations`);
-              t.deepEqual(watch.consoleErrors, [], `${label}: console errors`);
-            } finally {
-              await context.close();
+            if (!mode.textZoom) {
+              const violations = await runAxe(page);
+              counts.push(`${label}: ${violations.length}`);
+              t.deepEqual(violations, [], `${label}:\n${describeViolations(violations)}`);
             }
+            if (mode.suffix === "-320" || mode.textZoom) {
+              const { overflow, culprits } = await sidewaysOverflow(page);
+              t.true(overflow <= 0, `${label} scrolls sideways by ${overflow} px: ${culprits.join("; ")}`);
+            }
+            if (mode.options.reducedMotion === "reduce") t.deepEqual(await motion(page), [], `${label} moves`);
+            if (mode.suffix === "" && scenario.check) await scenario.check(page, t);
+            t.deepEqual(watch.cspViolations, [], `${label}: CSP violations`);
+            t.deepEqual(watch.consoleErrors, [], `${label}: console errors`);
           }),
         );
       } finally {

@@ -82,7 +82,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     ...options.env,
   });
   const redis = connectRedis(config.redisUrl, "web");
-  await waitUntilReady(redis, config.redisUrl, 5000);
+  await waitUntilReady(redis, config.redisUrl, 10_000);
   const store = new JobStore(redis, { prefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS });
   const supervisor = new Supervisor({
     store,

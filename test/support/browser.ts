@@ -81,6 +81,12 @@ export class ProblemWatch {
     return watch;
   }
 
+  /** Forgets what was seen so far: for a page that goes on to another document. */
+  clear(): void {
+    this.cspViolations.length = 0;
+    this.errors.length = 0;
+  }
+
   /** Console errors, except Chromium's note that a document it was sent to on purpose answered 4xx/5xx. */
   get consoleErrors(): string[] {
     return this.errors

@@ -1,7 +1,7 @@
 // Talking to a running app over HTTP, as a client would: send the count form,
 // read a job as JSON, wait for a job to reach a state.
 import type { JobRecord, JobStore } from "../../jobs/store.ts";
-import { waitFor } from "./wait.ts";
+import { DEFAULT_TIMEOUT, waitFor } from "./wait.ts";
 
 export type Form = Record<string, string>;
 
@@ -60,11 +60,11 @@ export async function jobJson(url: string, id: string): Promise<JobJson> {
 
 /**
  * Reads a job until its state is one of `states`, from an app's URL (as JSON)
- * or straight from its store. The timeout is the deadline the caller asserts.
+ * or straight from its store.
  */
 export function waitForState(source: string, id: string, states: string | readonly string[], timeout?: number): Promise<JobJson>;
 export function waitForState(source: JobStore, id: string, states: string | readonly string[], timeout?: number): Promise<JobRecord>;
-export async function waitForState(source: string | JobStore, id: string, states: string | readonly string[], timeout = 10_000): Promise<JobJson | JobRecord> {
+export async function waitForState(source: string | JobStore, id: string, states: string | readonly string[], timeout = DEFAULT_TIMEOUT): Promise<JobJson | JobRecord> {
   const wanted: readonly string[] = typeof states === "string" ? [states] : states;
   const read = typeof source === "string" ? () => jobJson(source, id) : () => source.read(id, "all");
   let last: JobJson | JobRecord | null = null;

@@ -68,7 +68,7 @@ export async function startRedis({ appendonly = false, tcp = false }: RedisOptio
     async start() {
       if (proc && proc.exitCode === null) return;
       proc = spawn("redis-server", args, { stdio: "ignore" });
-      await waitFor(ping, { timeout: 10_000, message: "redis-server to answer" });
+      await waitFor(ping, { timeout: 20_000, message: "redis-server to answer" });
     },
     async stop() {
       const p = proc;

@@ -6,10 +6,16 @@ export interface WaitOptions {
   message?: string | (() => string);
 }
 
+/**
+ * For what happens "eventually": generous, because two busy cores can stall a
+ * process for seconds. A test that names a bound passes its own timeout.
+ */
+export const DEFAULT_TIMEOUT = 20_000;
+
 const describe = (message: WaitOptions["message"], fallback: string) => (typeof message === "function" ? message() : (message ?? fallback));
 
 /** Polls fn until it returns a truthy value (which is returned), or fails after the deadline. */
-export async function waitFor<T>(fn: () => T | Promise<T>, { timeout = 10_000, interval = 25, message }: WaitOptions = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(fn: () => T | Promise<T>, { timeout = DEFAULT_TIMEOUT, interval = 25, message }: WaitOptions = {}): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeout;
   let last: unknown;
   for (;;) {
