@@ -108,6 +108,13 @@ export interface StoreOptions {
   prefix: string;
   ttlSucceededS: number;
   ttlFailedS: number;
+  /**
+   * The most commands this store waits for at once; one more fails at once
+   * with a StoreBusyError instead of queueing behind them (0: no limit). The
+   * web store has one, so a flood of page reads fails fast instead of piling
+   * up in memory and in front of Redis.
+   */
+  maxInFlight?: number;
 }
 
 export class QueueFullError extends Error {
@@ -122,6 +129,14 @@ export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {
     super(`Redis unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = "StoreUnavailableError";
+  }
+}
+
+/** Too many commands already waiting for Redis on this connection: a 503 as well, at once. */
+export class StoreBusyError extends StoreUnavailableError {
+  constructor(inFlight: number) {
+    super(new Error(`${inFlight} commands already waiting`));
+    this.name = "StoreBusyError";
   }
 }
 
@@ -162,6 +177,8 @@ export class JobStore {
   private readonly leasesKey: string;
   private readonly killsKey: string;
   private readonly ttl: [string, string];
+  private readonly maxInFlight: number;
+  private inFlight = 0;
 
   constructor(
     readonly redis: Redis,
@@ -173,6 +190,7 @@ export class JobStore {
     this.leasesKey = `${this.base}leases`;
     this.killsKey = `${this.base}kills`;
     this.ttl = [String(options.ttlSucceededS), String(options.ttlFailedS)];
+    this.maxInFlight = options.maxInFlight ?? 0;
     // The scripts in jobs/lua, as commands of this connection (once, if
     // several stores share it); their types are in lua/commands.ts.
     for (const { name, lua, numberOfKeys } of LUA_COMMANDS) {
@@ -202,12 +220,16 @@ export class JobStore {
 
   /** Sends one command; an unreachable Redis becomes a StoreUnavailableError. */
   private async call<T>(send: (redis: Redis) => Promise<T>): Promise<T> {
+    if (this.maxInFlight > 0 && this.inFlight >= this.maxInFlight) throw new StoreBusyError(this.inFlight);
+    this.inFlight++;
     try {
       return await send(this.redis);
     } catch (err) {
       // A ReplyError is Redis refusing a command: a bug, not an outage.
       if ((err as Error)?.name === "ReplyError") throw err;
       throw new StoreUnavailableError(err);
+    } finally {
+      this.inFlight--;
     }
   }
 
@@ -253,6 +275,11 @@ export class JobStore {
       r.sjClaim(this.queueKey, this.leasesKey, this.killsKey, `${this.base}job:`, leaseMs, owner, ...this.ttl, free.length, ...free, ...others),
     );
     return reply ? { id: reply[0], type: reply[1] } : null;
+  }
+
+  /** Puts a claimed job back at the head of the queue (its process could not be started yet); false when it is no longer this owner's claim. */
+  async release(id: string, owner: string): Promise<boolean> {
+    return (await this.call((r) => r.sjRelease(this.jobKeys(id)[0], this.leasesKey, this.queueKey, id, owner))) === 1;
   }
 
   /** The job's process marks it running. Returns the state that prevented it, if any. */

@@ -74,7 +74,8 @@ export function checkCount(input: CountInput, maxSteps: number): CountCheck {
   const parsed: Partial<Record<CountField, bigint>> = {};
   for (const field of COUNT_FIELDS) {
     const raw = input[field];
-    values[field] = typeof raw === "string" ? raw : raw === undefined || raw === null ? "" : String(raw);
+    // Only a string or a number is shown back: an object may not even turn into text ({"toString": 1}).
+    values[field] = typeof raw === "string" ? raw : typeof raw === "number" ? String(raw) : "";
     const { value, error } = parseField(field, raw);
     if (error) errors[field] = error;
     else parsed[field] = value;

@@ -22,6 +22,7 @@ import { Processes } from "./processes.ts";
 import { TimeLimits } from "./limits.ts";
 import { RemoteKills } from "./kills.ts";
 import { LogRetention } from "./log-retention.ts";
+import { RepeatedWarning } from "../log.ts";
 
 export { START_GRACE_MS } from "./slots.ts";
 export { TERM_TO_KILL_MS, MAX_REMOTE_KILLS } from "./kills.ts";
@@ -29,6 +30,8 @@ export { LOG_SWEEP_INTERVAL_MS } from "./log-retention.ts";
 
 /** How often the lease index and the kill deadlines are checked. */
 export const SWEEP_INTERVAL_MS = 500;
+/** After a spawn failed for want of file descriptors, no job is started for this long. */
+export const NO_DESCRIPTORS_WAIT_MS = 1000;
 
 export interface SupervisorOptions {
   store: JobStore;
@@ -56,6 +59,10 @@ export class Supervisor {
   private readonly log: (message: string) => void;
   private ticker: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Redis unreachable: written once per outage, then every 30 s, and on recovery. */
+  private readonly redisDown: RepeatedWarning;
+  private readonly noDescriptors: RepeatedWarning;
+  private noDescriptorsUntil = 0;
 
   constructor(private readonly options: SupervisorOptions) {
     const { store, config } = options;
@@ -64,6 +71,8 @@ export class Supervisor {
     const names = types.map((t) => t.name);
     const slotsOf = (type: JobType) => config.jobConcurrencyByType[type.name] ?? type.concurrency ?? config.jobConcurrency;
     const log = (this.log = options.log ?? ((message) => process.stderr.write(`${message}\n`)));
+    this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", log);
+    this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", log);
     fs.mkdirSync(config.jobLogDir, { recursive: true });
     this.processes = new Processes({
       store,
@@ -81,18 +90,25 @@ export class Supervisor {
       onRecorded: () => {
         if (!this.closed) void this.pump();
       },
+      onNoDescriptors: (id, err) => {
+        this.noDescriptorsUntil = Date.now() + NO_DESCRIPTORS_WAIT_MS;
+        this.noDescriptors.failed(err);
+        // If Redis does not answer either, the claim's start lease runs out and the sweep ends the job.
+        void store.release(id, this.instanceId).catch(() => {});
+      },
+      onStarted: () => this.noDescriptors.succeeded(),
     });
     this.limits = new TimeLimits({ store, log, stop: (id) => this.processes.terminate(id) });
     this.slots = new Slots({
       store,
       instanceId: this.instanceId,
       leaseMs: 3 * config.jobHeartbeatMs,
-      freeTypes: () => types.filter((t) => this.processes.countOf(t.name) < slotsOf(t)).map((t) => t.name),
+      freeTypes: () => (Date.now() < this.noDescriptorsUntil ? [] : types.filter((t) => this.processes.countOf(t.name) < slotsOf(t)).map((t) => t.name)),
       knownTypes: names,
       start: (id, type) => {
         if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
       },
-      log,
+      failed: (err) => this.redisDown.failed(err),
     });
     this.remoteKills = new RemoteKills({ store, log });
     this.logs = new LogRetention({ config, isRunning: (id) => this.processes.has(id), log });
@@ -149,8 +165,10 @@ export class Supervisor {
         if (this.processes.has(id)) this.processes.terminate(id);
         else await this.remoteKills.kill(id);
       }
-    } catch {
+      this.redisDown.succeeded();
+    } catch (err) {
       // Redis unreachable: try again next tick.
+      this.redisDown.failed(err);
     }
     await this.pump();
   }
