@@ -10,11 +10,14 @@ import { Redis, type RedisOptions } from "ioredis";
 
 export type RedisProfile = "web" | "supervisor" | "job";
 
+/** How long the web and the supervisor wait for one answer from Redis. */
+export const WEB_COMMAND_TIMEOUT_MS = 1500;
+
 const PROFILES: Record<RedisProfile, RedisOptions> = {
   web: {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: 1500,
+    commandTimeout: WEB_COMMAND_TIMEOUT_MS,
     connectTimeout: 2000,
     // Many concurrent status polls share one socket write, which saves Redis
     // CPU per poll (the figure: bench/README.md).
@@ -24,7 +27,7 @@ const PROFILES: Record<RedisProfile, RedisOptions> = {
   supervisor: {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: 1500,
+    commandTimeout: WEB_COMMAND_TIMEOUT_MS,
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(100 * times, 1000),
   },

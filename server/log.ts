@@ -29,6 +29,8 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
 export class RepeatedWarning {
   private since: number | null = null;
   private lastWritten = 0;
+  /** Failures in the current spell (0 while it works). */
+  failures = 0;
 
   constructor(
     private readonly what: string,
@@ -43,6 +45,7 @@ export class RepeatedWarning {
 
   failed(err: unknown): void {
     const now = this.now();
+    this.failures++;
     if (this.since === null) {
       this.since = this.lastWritten = now;
       this.log(`${this.what}: ${messageOf(err)}`);
@@ -56,6 +59,7 @@ export class RepeatedWarning {
     if (this.since === null) return;
     this.log(`${this.what}: recovered after ${seconds(this.now() - this.since)}`);
     this.since = null;
+    this.failures = 0;
   }
 }
 

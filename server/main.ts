@@ -2,7 +2,7 @@
 // Job processes are not stopped with the server: they run on and record their
 // own end, and any instance shows them.
 import { ConfigError, loadConfig } from "./config.ts";
-import { connectRedis, redact, waitUntilReady } from "../jobs/redis.ts";
+import { connectRedis, redact, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../jobs/redis.ts";
 import { JobStore } from "../jobs/store.ts";
 import { createRenderer } from "./render.ts";
 import { Supervisor } from "./supervisor/index.ts";
@@ -39,7 +39,7 @@ try {
 }
 
 const storeOptions = { prefix: config.redisPrefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
-const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT });
+const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
 const supervisor = new Supervisor({ store: new JobStore(supervisorRedis, storeOptions), config, scriptFor: jobScript });
 const renderer = createRenderer({ cache: config.nodeEnv === "production" });
 const app = createApp({ config, store, supervisor, renderer });

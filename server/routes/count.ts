@@ -29,7 +29,7 @@ function field(value: unknown): unknown {
   return typeof value === "number" ? String(value) : value;
 }
 
-export function countRoutes({ store, config, supervisor }: AppDeps): Router {
+export function countRoutes({ config, supervisor }: AppDeps): Router {
   const router = new Router();
   const maxSteps = config.countMaxSteps;
 
@@ -74,11 +74,11 @@ export function countRoutes({ store, config, supervisor }: AppDeps): Router {
       }
       let id: string;
       try {
-        id = await store.create({
+        // Creates the job and starts it (or queues it); with JOB_QUEUE_MAX=0, only if it can start now.
+        id = await supervisor.submit({
           type: count.name,
           params: check.params,
           total: check.total,
-          queueMax: config.jobQueueMax,
           timeoutMs: count.timeoutMs ?? config.jobTimeoutMs,
           ttlSucceededS: count.ttlSucceededS,
           ttlFailedS: count.ttlFailedS,
@@ -92,7 +92,6 @@ export function countRoutes({ store, config, supervisor }: AppDeps): Router {
         }
         throw err;
       }
-      void supervisor.pump();
       const url = jobUrl(id);
       if (wantsJson) {
         ctx.status = 202;

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import type { ExecutionContext, TestFn } from "ava";
 import { loadConfig, type Config } from "../../server/config.ts";
-import { connectRedis, waitUntilReady } from "../../jobs/redis.ts";
+import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../../jobs/redis.ts";
 import { JobStore, type JobRecord } from "../../jobs/store.ts";
 import { createRenderer } from "../../server/render.ts";
 import { Supervisor } from "../../server/supervisor/index.ts";
@@ -90,7 +90,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   const supervisorRedis = connectRedis(config.redisUrl, "supervisor");
   await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, config.redisUrl, 5000)));
   const storeOptions = { prefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
-  const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT });
+  const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
   const log = options.log ?? (() => {});
   const supervisor = new Supervisor({
     store: new JobStore(supervisorRedis, storeOptions),
