@@ -120,13 +120,13 @@ test("Host: LOCALHOST in capitals", served, (port) => `LOCALHOST:${port}`);
 
 test("ALLOWED_HOSTS names the hosts answered, and * answers any", async (t) => {
   const app = await startApp(t, { redis, name: "allowed", env: { ALLOWED_HOSTS: "jobs.example.com, 10.0.0.5:8080" } });
-  t.is((await send(app, "GET", "/healthz", { Host: "jobs.example.com" })).status, 200);
-  t.is((await send(app, "GET", "/healthz", { Host: "jobs.example.com:443" })).status, 200, "a name without a port matches any port");
-  t.is((await send(app, "GET", "/healthz", { Host: "10.0.0.5:8080" })).status, 200);
-  t.is((await send(app, "GET", "/healthz", { Host: "10.0.0.5:9090" })).status, 421);
-  t.is((await send(app, "GET", "/healthz", { Host: hostOf(app) })).status, 421, "the loopback default is replaced");
+  t.is((await send(app, "GET", "/", { Host: "jobs.example.com" })).status, 200);
+  t.is((await send(app, "GET", "/", { Host: "jobs.example.com:443" })).status, 200, "a name without a port matches any port");
+  t.is((await send(app, "GET", "/", { Host: "10.0.0.5:8080" })).status, 200);
+  t.is((await send(app, "GET", "/", { Host: "10.0.0.5:9090" })).status, 421);
+  t.is((await send(app, "GET", "/", { Host: hostOf(app) })).status, 421, "the loopback default is replaced");
   const any = await startApp(t, { redis, name: "any", env: { ALLOWED_HOSTS: "*" } });
-  t.is((await send(any, "GET", "/healthz", { Host: "evil.example" })).status, 200);
+  t.is((await send(any, "GET", "/", { Host: "evil.example" })).status, 200);
 });
 
 test("hostChecker matches names case-insensitively and treats a Host without a port as port 80", (t) => {
