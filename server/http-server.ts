@@ -184,13 +184,18 @@ export function createHttpServer(listener: RequestListener, { allowedHosts, log 
   function run(socket: Socket, conn: Connection, req: IncomingMessage, res: ServerResponse): void {
     conn.busy = true;
     res.once("close", () => next(socket, conn));
-    try {
-      handle(req, res);
-    } catch (err) {
-      // The listener does not throw (Koa catches); if it did, this connection must not stall.
-      log(err instanceof Error && err.stack ? err.stack : String(err));
-      res.destroy();
-    }
+    // Handled once Node has parsed all that arrived with it: a connection
+    // closed meanwhile for pipelining too much costs no Redis read at all.
+    setImmediate(() => {
+      if (socket.destroyed) return;
+      try {
+        handle(req, res);
+      } catch (err) {
+        // The listener does not throw (Koa catches); if it did, this connection must not stall.
+        log(err instanceof Error && err.stack ? err.stack : String(err));
+        res.destroy();
+      }
+    });
   }
 
   function next(socket: Socket, conn: Connection): void {
