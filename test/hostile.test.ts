@@ -3,6 +3,7 @@
 // a server out of file descriptors. Each runs against the real server process.
 import { execFileSync } from "node:child_process";
 import http from "node:http";
+import os from "node:os";
 import test from "ava";
 import { HTTP_LIMITS } from "../server/http-server.ts";
 import { JobStore, StoreBusyError } from "../jobs/store.ts";
@@ -17,8 +18,14 @@ const redis = useRedis(test);
 /** GET within a deadline (the bound the test asserts); returns how long it took in ms. */
 async function timedGet(url: string, deadlineMs: number, ok: readonly number[] = [200]): Promise<number> {
   const started = performance.now();
-  const res = await fetch(url, { signal: AbortSignal.timeout(deadlineMs) });
-  await res.arrayBuffer();
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(deadlineMs) });
+    await res.arrayBuffer();
+  } catch (err) {
+    // Say what was late, and how busy the machine was (other work shares it).
+    throw new Error(`GET ${url}: no answer within ${deadlineMs} ms (${(err as Error).name}; load average ${os.loadavg()[0]!.toFixed(1)})`, { cause: err });
+  }
   if (!ok.includes(res.status)) throw new Error(`GET ${url} answered ${res.status}`);
   return performance.now() - started;
 }
