@@ -70,11 +70,17 @@ const lower = (label: string) => label.charAt(0).toLowerCase() + label.slice(1);
 let numberText: Intl.NumberFormat | undefined;
 const NUMBER_TEXT = { format: (n: number) => (numberText ??= new Intl.NumberFormat("en-GB", { useGrouping: false, maximumFractionDigits: 20 })).format(n) };
 
-/** The text a raw value stands for: a form's string, or a JSON number as its decimal text. */
+/**
+ * The text a raw value stands for: a form's string, or a JSON number as its
+ * decimal text, which is then checked as a form's text is (one rule for
+ * both: 1.5 is not a whole number, 2^60 is out of range). JSON cannot tell
+ * 1e2 from 100 once parsed; the string "1e2" is refused, as in the form.
+ */
 function asText(raw: unknown): string | undefined | null {
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw === "string") return raw;
-  if (typeof raw === "number" && Number.isFinite(raw)) return NUMBER_TEXT.format(raw);
+  // An integer as its exact digits (2^60 is 1152921504606846976, which the range check then refuses).
+  if (typeof raw === "number" && Number.isFinite(raw)) return Number.isInteger(raw) ? BigInt(raw).toString() : NUMBER_TEXT.format(raw);
   if (typeof raw === "boolean") return String(raw);
   return null; // an array (a repeated form field), an object
 }

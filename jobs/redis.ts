@@ -1,20 +1,34 @@
 // Redis connections for the two kinds of process, which want opposite things.
 //   web: fail fast. A request must get a 503 within a second or two when Redis
 //        is down, never wait in ioredis' offline queue (it retries forever).
+//   supervisor: the server's own housekeeping (claims, sweeps, recording
+//        exits), on a connection of its own so that page traffic never queues
+//        in front of it; gives up as fast as the web one, and tries again at
+//        the next sweep.
 //   job: ride out a short Redis restart: queue commands and keep reconnecting.
 import { Redis, type RedisOptions } from "ioredis";
 
-export type RedisProfile = "web" | "job";
+export type RedisProfile = "web" | "supervisor" | "job";
+
+/** How long the web and the supervisor wait for one answer from Redis. */
+export const WEB_COMMAND_TIMEOUT_MS = 1500;
 
 const PROFILES: Record<RedisProfile, RedisOptions> = {
   web: {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: 1500,
+    commandTimeout: WEB_COMMAND_TIMEOUT_MS,
     connectTimeout: 2000,
     // Many concurrent status polls share one socket write, which saves Redis
     // CPU per poll (the figure: bench/README.md).
     enableAutoPipelining: true,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+  },
+  supervisor: {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: WEB_COMMAND_TIMEOUT_MS,
+    connectTimeout: 2000,
     retryStrategy: (times) => Math.min(100 * times, 1000),
   },
   job: {

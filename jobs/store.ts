@@ -108,6 +108,32 @@ export interface StoreOptions {
   prefix: string;
   ttlSucceededS: number;
   ttlFailedS: number;
+  /**
+   * The most commands this store waits for at once; one more fails at once
+   * with a StoreBusyError instead of queueing behind them (0: no limit). The
+   * web store has one, so a flood of page reads fails fast instead of piling
+   * up in memory and in front of Redis.
+   */
+  maxInFlight?: number;
+  /**
+   * The longest a call may take, from the moment it is made, before it fails
+   * with a StoreUnavailableError (0: none). ioredis' commandTimeout counts
+   * from when a command is sent, and with auto-pipelining a command waits for
+   * the pipeline before it: with Redis frozen, each one waiting added another
+   * timeout. The web store sets this to its command timeout.
+   */
+  deadlineMs?: number;
+}
+
+/** What a new job is made of. */
+export interface NewJob {
+  type: string;
+  params: object;
+  total: number;
+  /** The job's time limit; without one, the job process applies JOB_TIMEOUT_MS. */
+  timeoutMs?: number;
+  ttlSucceededS?: number;
+  ttlFailedS?: number;
 }
 
 export class QueueFullError extends Error {
@@ -122,6 +148,14 @@ export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {
     super(`Redis unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = "StoreUnavailableError";
+  }
+}
+
+/** Too many commands already waiting for Redis on this connection: a 503 as well, at once. */
+export class StoreBusyError extends StoreUnavailableError {
+  constructor(inFlight: number) {
+    super(new Error(`${inFlight} commands already waiting`));
+    this.name = "StoreBusyError";
   }
 }
 
@@ -158,10 +192,14 @@ const str = (v: string | undefined): string | null => (v === undefined || v === 
 export class JobStore {
   readonly prefix: string;
   private readonly base: string;
-  private readonly queueKey: string;
+  /** The queue of waiting ids (for tests that write a record as another program would). */
+  readonly queueKey: string;
   private readonly leasesKey: string;
   private readonly killsKey: string;
   private readonly ttl: [string, string];
+  private readonly maxInFlight: number;
+  private readonly deadlineMs: number;
+  private inFlight = 0;
 
   constructor(
     readonly redis: Redis,
@@ -173,6 +211,8 @@ export class JobStore {
     this.leasesKey = `${this.base}leases`;
     this.killsKey = `${this.base}kills`;
     this.ttl = [String(options.ttlSucceededS), String(options.ttlFailedS)];
+    this.maxInFlight = options.maxInFlight ?? 0;
+    this.deadlineMs = options.deadlineMs ?? 0;
     // The scripts in jobs/lua, as commands of this connection (once, if
     // several stores share it); their types are in lua/commands.ts.
     for (const { name, lua, numberOfKeys } of LUA_COMMANDS) {
@@ -202,25 +242,29 @@ export class JobStore {
 
   /** Sends one command; an unreachable Redis becomes a StoreUnavailableError. */
   private async call<T>(send: (redis: Redis) => Promise<T>): Promise<T> {
+    if (this.maxInFlight > 0 && this.inFlight >= this.maxInFlight) throw new StoreBusyError(this.inFlight);
+    this.inFlight++;
+    // Counted until Redis answers or ioredis gives up, even past the deadline:
+    // maxInFlight bounds what really waits.
+    const sent = send(this.redis).finally(() => this.inFlight--);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await send(this.redis);
+      if (this.deadlineMs <= 0) return await sent;
+      sent.catch(() => {});
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.deadlineMs} ms`)), this.deadlineMs);
+      });
+      return await Promise.race([sent, late]);
     } catch (err) {
       // A ReplyError is Redis refusing a command: a bug, not an outage.
       if ((err as Error)?.name === "ReplyError") throw err;
       throw new StoreUnavailableError(err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
-  async create(input: {
-    type: string;
-    params: object;
-    total: number;
-    queueMax: number;
-    /** The job's time limit; without one, the job process applies JOB_TIMEOUT_MS. */
-    timeoutMs?: number;
-    ttlSucceededS?: number;
-    ttlFailedS?: number;
-  }): Promise<string> {
+  async create(input: NewJob & { queueMax: number }): Promise<string> {
     const id = newJobId();
     const [job] = this.jobKeys(id);
     const [created] = await this.call((r) =>
@@ -241,6 +285,16 @@ export class JobStore {
     return id;
   }
 
+  /** A new job, already claimed by `owner`, which starts its process at once (it never waits in the queue). */
+  async createClaimed(input: NewJob, owner: string, leaseMs: number): Promise<string> {
+    const id = newJobId();
+    const [job] = this.jobKeys(id);
+    await this.call((r) =>
+      r.sjCreateClaimed(job, this.leasesKey, id, input.type, JSON.stringify(input.params), input.total, input.ttlSucceededS ?? this.ttl[0], input.ttlFailedS ?? this.ttl[1], input.timeoutMs ?? "", owner, leaseMs),
+    );
+    return id;
+  }
+
   /**
    * Takes the oldest waiting job of a type in `free` (the types this instance
    * has a free slot for), or null. A waiting job whose type is not in `known`
@@ -253,6 +307,11 @@ export class JobStore {
       r.sjClaim(this.queueKey, this.leasesKey, this.killsKey, `${this.base}job:`, leaseMs, owner, ...this.ttl, free.length, ...free, ...others),
     );
     return reply ? { id: reply[0], type: reply[1] } : null;
+  }
+
+  /** Puts a claimed job back at the head of the queue (its process could not be started yet); false when it is no longer this owner's claim. */
+  async release(id: string, owner: string): Promise<boolean> {
+    return (await this.call((r) => r.sjRelease(this.jobKeys(id)[0], this.leasesKey, this.queueKey, id, owner))) === 1;
   }
 
   /** The job's process marks it running. Returns the state that prevented it, if any. */
@@ -396,10 +455,6 @@ export class JobStore {
   }
 
   async ping(): Promise<void> {
-    try {
-      await this.redis.ping();
-    } catch (err) {
-      throw new StoreUnavailableError(err);
-    }
+    await this.call((r) => r.ping());
   }
 }

@@ -9,7 +9,9 @@ import type { JobStore } from "../jobs/store.ts";
 import type { Renderer } from "./render.ts";
 import type { Supervisor } from "./supervisor/index.ts";
 import { errorHandler } from "./errors.ts";
+import { clientErrorCode, logBug } from "./log.ts";
 import { sameOriginOnly, securityHeaders } from "./security.ts";
+import { refuseEncodedBodies } from "./body.ts";
 import { STATIC_DIR } from "./paths.ts";
 import { formRoutes } from "./routes/forms.ts";
 import { jobRoutes } from "./routes/jobs.ts";
@@ -26,8 +28,11 @@ export interface AppDeps {
 function serveStatic(): Middleware {
   return async function staticFiles(ctx, next) {
     if ((ctx.method !== "GET" && ctx.method !== "HEAD") || !ctx.path.startsWith("/static/")) return next();
+    const name = ctx.path.slice("/static/".length);
+    // send() refuses an empty name with an error of its own (no status): no file, a 404.
+    if (!name) return void (ctx.status = 404);
     ctx.set("Cache-Control", "public, max-age=3600");
-    const sent = await send(ctx, ctx.path.slice("/static/".length), { root: STATIC_DIR, hidden: false, index: false }).catch(
+    const sent = await send(ctx, name, { root: STATIC_DIR, hidden: false, index: false }).catch(
       (err: { status?: number }) => {
         if (err.status === 404 || err.status === 400) return "";
         throw err;
@@ -39,14 +44,16 @@ function serveStatic(): Middleware {
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
+  // A client that went away mid-answer is not a bug (the HTTP server counts those); anything else is.
   app.on("error", (err) => {
-    process.stderr.write(`${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+    if (!clientErrorCode(err)) logBug(err);
   });
 
   app.use(errorHandler(deps.renderer));
   app.use(securityHeaders());
   app.use(serveStatic());
   app.use(sameOriginOnly());
+  app.use(refuseEncodedBodies());
   app.use(deps.renderer.middleware());
   // The forms first: /jobs/new/:type is not a job's address.
   for (const router of [formRoutes(deps), jobRoutes(deps), healthRoutes(deps), apiRoutes()]) {

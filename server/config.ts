@@ -6,6 +6,7 @@
 import os from "node:os";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import path from "node:path";
+import { checkHostEntry, isLoopbackHost, type AllowedHosts } from "./hosts.ts";
 import { ConfigError, EnvReader, JOB_DEFAULTS, jobEnvironment as environmentFor, readJobSettings, type Env, type JobSettings } from "../jobs/settings.ts";
 
 export { ConfigError };
@@ -42,6 +43,8 @@ export interface Config extends JobSettings {
    * there is an admin login.
    */
   showJobInternals: boolean;
+  /** ALLOWED_HOSTS: the Host names answered (see hosts.ts). */
+  allowedHosts: AllowedHosts;
 }
 
 const BOOLEANS: Record<string, boolean> = { true: true, "1": true, yes: true, on: true, false: false, "0": false, no: false, off: false };
@@ -75,9 +78,33 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       BOOLEANS[
         read.str("SHOW_JOB_INTERNALS", String(d.SHOW_JOB_INTERNALS), (v) => (v.trim().toLowerCase() in BOOLEANS ? undefined : "expected true or false")).trim().toLowerCase()
       ] ?? d.SHOW_JOB_INTERNALS,
+    allowedHosts: "loopback",
   };
+  config.allowedHosts = readAllowedHosts(read, config.host);
   read.done();
   return config;
+}
+
+/**
+ * ALLOWED_HOSTS: "*", or a comma-separated list of host[:port]. Without it, a
+ * server bound to a loopback address answers its loopback names; one bound
+ * to any other address refuses to start (which names clients use is not
+ * something it can guess, and answering any name would let DNS rebinding in).
+ */
+function readAllowedHosts(read: EnvReader, host: string): AllowedHosts {
+  const raw = read.raw("ALLOWED_HOSTS");
+  if (raw === undefined) {
+    if (isLoopbackHost(host)) return "loopback";
+    read.problems.push(`ALLOWED_HOSTS: required when HOST=${host} is not a loopback address: list the host names clients use (jobs.example.com,10.0.0.5:3000), or * to answer any`);
+    return "loopback";
+  }
+  if (raw.trim() === "*") return "*";
+  const entries = raw.split(",").map((e) => e.trim().toLowerCase()).filter(Boolean);
+  const problems = entries.map(checkHostEntry).filter(Boolean);
+  if (entries.length === 0 || problems.length > 0) {
+    read.problems.push(`ALLOWED_HOSTS=${JSON.stringify(raw)}: expected * or a comma-separated list of host[:port]${problems.length ? ` (${problems.join("; ")})` : ""}`);
+  }
+  return entries;
 }
 
 /** The whole environment of a job process (see jobs/settings.ts). */

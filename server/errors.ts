@@ -3,7 +3,7 @@
 // errors (HttpError, Redis unreachable) are shown; anything else is logged
 // and shown as a plain 500 without internals.
 import type { Context, Middleware } from "koa";
-import { StoreUnavailableError } from "../jobs/store.ts";
+import { StoreBusyError, StoreUnavailableError } from "../jobs/store.ts";
 import type { Renderer } from "./render.ts";
 
 export interface HttpErrorOptions {
@@ -68,8 +68,40 @@ export function responseKind(ctx: Context): ResponseKind {
   return ctx.accepts("html", "json") === "json" ? "json" : "page";
 }
 
+/** Error codes of a body that is not in the Content-Encoding it claims (zlib, brotli). */
+function isDecodeError(code: unknown): boolean {
+  return typeof code === "string" && (code.startsWith("Z_") || code.startsWith("ERR__ERROR_") || code.startsWith("ERR_BROTLI"));
+}
+
+/**
+ * The 4xx of an error that the request caused (a body that does not decode,
+ * a URL that does not decode, or one the body parser or Koa classified), or
+ * null for anything else, which is then a bug of ours (500). Whatever a
+ * client sends must land here or be refused before.
+ */
+export function clientErrorStatus(err: unknown): { status: number; message?: string } | null {
+  const e = err as { status?: unknown; code?: unknown } | null;
+  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) return { status: e.status };
+  if (err instanceof URIError) return { status: 400, message: "The address could not be read: it has a malformed %-escape." };
+  if (isDecodeError(e?.code)) return { status: 400, message: "The request body could not be decoded with the Content-Encoding it was sent with." };
+  return null;
+}
+
+/** The address a "Try again" link repeats: this request's path and query only, never another host (an absolute-form target) nor a //host path. */
+export function retryPath(ctx: Context): string {
+  return `/${ctx.path.replace(/^[/\\]+/, "")}${ctx.search}`;
+}
+
 function describe(err: unknown): { status: number; message: string; options: HttpErrorOptions; internal: boolean } {
   if (err instanceof HttpError) return { status: err.status, message: err.message, options: err.options, internal: false };
+  if (err instanceof StoreBusyError) {
+    return { status: 503, message: "The server is too busy right now. Please try again in a moment.", options: { headers: { "Retry-After": "2" } }, internal: false };
+  }
+  // Out of file descriptors: a passing shortage of this server, not a bug (nothing was written).
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "EMFILE" || code === "ENFILE") {
+    return { status: 503, message: "The server is out of resources right now. Please try again in a moment.", options: { headers: { "Retry-After": "5" } }, internal: false };
+  }
   if (err instanceof StoreUnavailableError) {
     return {
       status: 503,
@@ -80,10 +112,11 @@ function describe(err: unknown): { status: number; message: string; options: Htt
   }
   const e = err as { status?: unknown; expose?: unknown; message?: unknown };
   // Errors from Koa and its middleware (body parser: 400, 413, 415) carry a status.
-  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
-    const status = e.status;
-    const message =
-      status === 400
+  const client = clientErrorStatus(err);
+  if (client) {
+    const status = client.status;
+    const message = client.message ??
+      (status === 400
         ? "The request could not be read."
         : status === 413
         ? "The form sent more data than this page accepts."
@@ -91,7 +124,7 @@ function describe(err: unknown): { status: number; message: string; options: Htt
           ? "Send the form as application/x-www-form-urlencoded or JSON."
           : e.expose && typeof e.message === "string"
             ? e.message
-            : (DEFAULT_MESSAGES[status] ?? "The request could not be understood.");
+            : (DEFAULT_MESSAGES[status] ?? "The request could not be understood."));
     return { status, message, options: {}, internal: false };
   }
   return { status: 500, message: DEFAULT_MESSAGES[500]!, options: {}, internal: true };
@@ -121,7 +154,7 @@ export function errorHandler(renderer: Renderer): Middleware {
         // A poll that meets a 503 keeps polling the same URL until Redis is back;
         // a page offers to load the same address again (a GET only: a link
         // cannot repeat a POST).
-        const retryUrl = status === 503 && (ctx.method === "GET" || ctx.method === "HEAD") ? ctx.originalUrl : null;
+        const retryUrl = status === 503 && (ctx.method === "GET" || ctx.method === "HEAD") ? retryPath(ctx) : null;
         const data = { title, message, detail: options.detail ?? [], status, retryUrl };
         ctx.body = renderer.render(kind === "fragment" ? "fragments/error" : "pages/error", data);
       }

@@ -1,14 +1,14 @@
 // Entry point: settings -> Redis -> app -> listen; graceful stop on SIGTERM/SIGINT.
 // Job processes are not stopped with the server: they run on and record their
 // own end, and any instance shows them.
-import http from "node:http";
 import { ConfigError, loadConfig } from "./config.ts";
-import { connectRedis, redact, waitUntilReady } from "../jobs/redis.ts";
+import { connectRedis, redact, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../jobs/redis.ts";
 import { JobStore } from "../jobs/store.ts";
 import { createRenderer } from "./render.ts";
 import { Supervisor } from "./supervisor/index.ts";
 import { createApp } from "./app.ts";
 import { createRequestListener } from "./listener.ts";
+import { createHttpServer, HTTP_LIMITS } from "./http-server.ts";
 import { jobScript } from "./paths.ts";
 import { chooseLocalRedis } from "./local-redis.ts";
 
@@ -39,25 +39,31 @@ if (!config.redisUrlGiven) {
   }
 }
 
+// Two connections: pages on one, the supervisor (claims, sweeps, exits) on
+// its own, so a flood of page reads never delays the jobs' housekeeping.
 const redis = connectRedis(config.redisUrl, "web");
+const supervisorRedis = connectRedis(config.redisUrl, "supervisor");
 try {
-  await waitUntilReady(redis, config.redisUrl, STARTUP_REDIS_DEADLINE_MS);
+  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, config.redisUrl, STARTUP_REDIS_DEADLINE_MS)));
 } catch (err) {
   fail(`${(err as Error).message}. Start redis-server, or set REDIS_URL.`);
 }
 
-const store = new JobStore(redis, { prefix: config.redisPrefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS });
-const supervisor = new Supervisor({ store, config, scriptFor: jobScript });
+const storeOptions = { prefix: config.redisPrefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
+const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
+const supervisor = new Supervisor({ store: new JobStore(supervisorRedis, storeOptions), config, scriptFor: jobScript });
 const renderer = createRenderer({ cache: config.nodeEnv === "production" });
 const app = createApp({ config, store, supervisor, renderer });
 
-const server = http.createServer(createRequestListener({ app, store, renderer, config }));
+const server = createHttpServer(createRequestListener({ app, store, renderer, config }), { allowedHosts: config.allowedHosts });
+const listenFailed = (err: Error) => fail(`cannot listen on ${config.host}:${config.port}: ${err.message}`);
+server.once("error", listenFailed);
 server.listen(config.port, config.host, () => {
+  server.off("error", listenFailed);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   process.stdout.write(`sidejob listening on http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})\n`);
 });
-server.on("error", (err) => fail(`cannot listen on ${config.host}:${config.port}: ${err.message}`));
 supervisor.start();
 
 let stopping = false;
@@ -72,6 +78,7 @@ async function stop(signal: string): Promise<void> {
   await supervisor.close();
   await closed;
   redis.disconnect();
+  supervisorRedis.disconnect();
   process.exit(0);
 }
 process.on("SIGTERM", () => void stop("SIGTERM"));

@@ -35,9 +35,27 @@ export function securityHeaders(): Middleware {
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
+ * An Origin is this site's when its scheme, host and port are this server's:
+ * http (it serves no TLS itself), and the Host the request came with
+ * (default ports made explicit on both sides). "null" or garbage is not.
+ */
+export function sameOrigin(origin: string, host: string): boolean {
+  try {
+    const from = new URL(origin);
+    const self = new URL(`http://${host}`);
+    // An Origin is scheme://host[:port] alone: anything more is not one a browser sends.
+    const bare = from.pathname === "/" && !from.search && !from.hash && !from.username && !from.password;
+    return bare && from.protocol === "http:" && from.host === self.host;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Refuses cross-site state changes (403), the rule browsers make safe:
  * Sec-Fetch-Site "same-origin" or "none" passes and any other value is refused;
- * without it, an Origin that does not match the Host is refused; with neither
+ * without it, an Origin whose scheme, host or port is not this server's is
+ * refused (sameOrigin); with neither
  * header (curl, scripts) the request passes.
  */
 export function sameOriginOnly(): Middleware {
@@ -49,13 +67,7 @@ export function sameOriginOnly(): Middleware {
       if (site) {
         refused = site !== "same-origin" && site !== "none";
       } else if (origin) {
-        let host: string | null = null;
-        try {
-          host = new URL(origin).host;
-        } catch {
-          // "null" or garbage: not this site.
-        }
-        refused = host === null || host !== ctx.get("Host");
+        refused = !sameOrigin(origin, ctx.get("Host"));
       }
       if (refused) throw new HttpError(403, "This form can only be sent from this site's own pages.");
     }

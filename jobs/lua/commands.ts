@@ -13,6 +13,8 @@ type StateOrGone = JobState | "";
 export interface LuaReplies {
   create: [created: 1, createdAt: number] | [created: 0, reason: "queue_full"];
   claim: [id: string, type: string] | null;
+  createClaimed: [created: 1, createdAt: number];
+  release: 0 | 1;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
   report: [accepted: 1, reply: "ok" | "cancel"] | [accepted: 0, state: StateOrGone];
   finish: [ended: 1, recorded: JobState] | [ended: 0, state: StateOrGone];
@@ -33,6 +35,8 @@ declare module "ioredis" {
   interface RedisCommander<Context> {
     sjCreate(job: string, queue: string, id: string, type: string, params: string, total: Arg, queueMax: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, timeoutMs: Arg): Result<LuaReplies["create"], Context>;
     sjClaim(queue: string, leases: string, kills: string, jobPrefix: string, leaseMs: Arg, owner: string, ttlSucceededS: Arg, ttlFailedS: Arg, freeCount: Arg, ...types: string[]): Result<LuaReplies["claim"], Context>;
+    sjCreateClaimed(job: string, leases: string, id: string, type: string, params: string, total: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, timeoutMs: Arg, owner: string, leaseMs: Arg): Result<LuaReplies["createClaimed"], Context>;
+    sjRelease(job: string, leases: string, queue: string, id: string, owner: string): Result<LuaReplies["release"], Context>;
     sjStart(job: string, leases: string, id: string, pid: Arg, host: string, leaseMs: Arg): Result<LuaReplies["start"], Context>;
     sjReport(job: string, results: string, leases: string, queue: string, kills: string, id: string, leaseMs: Arg, done: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, total: Arg, status: string, ...values: Arg[]): Result<LuaReplies["report"], Context>;
     sjFinish(job: string, results: string, leases: string, queue: string, kills: string, id: string, state: JobState, mode: FinishMode, ttlSucceededS: Arg, ttlFailedS: Arg, ...fieldsAndValues: Arg[]): Result<LuaReplies["finish"], Context>;

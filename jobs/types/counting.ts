@@ -67,6 +67,13 @@ export function checkCountParams(params: CountParams, maxSteps: number): { error
   return { errors: {}, total: Number(steps) };
 }
 
+/** A raw value as the form shows it back: a string or number as is, a repeated field joined, anything else (an object) as nothing. */
+function shown(raw: unknown): string {
+  if (typeof raw === "string" || typeof raw === "number") return String(raw);
+  if (Array.isArray(raw)) return raw.map(shown).join(",");
+  return "";
+}
+
 /** Validates raw form fields (strings) into count parameters, with one message per bad field. */
 export function checkCount(input: CountInput, maxSteps: number): CountCheck {
   const values = {} as Record<CountField, string>;
@@ -74,7 +81,7 @@ export function checkCount(input: CountInput, maxSteps: number): CountCheck {
   const parsed: Partial<Record<CountField, bigint>> = {};
   for (const field of COUNT_FIELDS) {
     const raw = input[field];
-    values[field] = typeof raw === "string" ? raw : raw === undefined || raw === null ? "" : String(raw);
+    values[field] = shown(raw);
     const { value, error } = parseField(field, raw);
     if (error) errors[field] = error;
     else parsed[field] = value;

@@ -134,7 +134,6 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
           return;
         }
         const id = await createJob(type, check.params, check.total);
-        void supervisor.pump();
         const url = jobUrl(id);
         if (wantsJson) {
           ctx.status = 202;
@@ -150,11 +149,11 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
 
   async function createJob(type: JobType, params: Params, total: number): Promise<string> {
     try {
-      return await store.create({
+      // Creates the job and starts it (or queues it); with JOB_QUEUE_MAX=0, only if it can start now.
+      return await supervisor.submit({
         type: type.name,
         params,
         total,
-        queueMax: config.jobQueueMax,
         timeoutMs: type.timeoutMs ?? config.jobTimeoutMs,
         ttlSucceededS: type.ttlSucceededS,
         ttlFailedS: type.ttlFailedS,

@@ -13,15 +13,16 @@ import fs from "node:fs";
 import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
-import type { JobStore } from "../../jobs/store.ts";
+import { QueueFullError, type JobStore, type NewJob } from "../../jobs/store.ts";
 import type { JobType } from "../../jobs/job-type.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { jobScript } from "../paths.ts";
-import { Slots } from "./slots.ts";
+import { Slots, START_GRACE_MS } from "./slots.ts";
 import { Processes } from "./processes.ts";
 import { TimeLimits } from "./limits.ts";
 import { RemoteKills } from "./kills.ts";
 import { LogRetention } from "./log-retention.ts";
+import { RepeatedWarning } from "../log.ts";
 
 export { START_GRACE_MS } from "./slots.ts";
 export { TERM_TO_KILL_MS, MAX_REMOTE_KILLS } from "./kills.ts";
@@ -29,6 +30,8 @@ export { LOG_SWEEP_INTERVAL_MS } from "./log-retention.ts";
 
 /** How often the lease index and the kill deadlines are checked. */
 export const SWEEP_INTERVAL_MS = 500;
+/** After a spawn failed for want of file descriptors, no job is started for this long. */
+export const NO_DESCRIPTORS_WAIT_MS = 1000;
 
 export interface SupervisorOptions {
   store: JobStore;
@@ -56,6 +59,15 @@ export class Supervisor {
   private readonly log: (message: string) => void;
   private ticker: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Redis unreachable: written once per outage, then every 30 s, and on recovery. */
+  private readonly redisDown: RepeatedWarning;
+  private readonly noDescriptors: RepeatedWarning;
+  private noDescriptorsUntil = 0;
+  /** Slots promised to jobs being created with JOB_QUEUE_MAX=0, by type. */
+  private readonly reserved = new Map<string, number>();
+  private readonly freeTypes: () => string[];
+  private readonly startClaimed: (id: string, type: string) => void;
+  private readonly startLeaseMs: number;
 
   constructor(private readonly options: SupervisorOptions) {
     const { store, config } = options;
@@ -64,6 +76,8 @@ export class Supervisor {
     const names = types.map((t) => t.name);
     const slotsOf = (type: JobType) => config.jobConcurrencyByType[type.name] ?? type.concurrency ?? config.jobConcurrency;
     const log = (this.log = options.log ?? ((message) => process.stderr.write(`${message}\n`)));
+    this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", log);
+    this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", log);
     fs.mkdirSync(config.jobLogDir, { recursive: true });
     this.processes = new Processes({
       store,
@@ -81,18 +95,29 @@ export class Supervisor {
       onRecorded: () => {
         if (!this.closed) void this.pump();
       },
+      onNoDescriptors: (id, err) => {
+        this.noDescriptorsUntil = Date.now() + NO_DESCRIPTORS_WAIT_MS;
+        this.noDescriptors.failed(err);
+        // If Redis does not answer either, the claim's start lease runs out and the sweep ends the job.
+        void store.release(id, this.instanceId).catch(() => {});
+      },
+      onStarted: () => this.noDescriptors.succeeded(),
     });
     this.limits = new TimeLimits({ store, log, stop: (id) => this.processes.terminate(id) });
+    this.freeTypes = () =>
+      Date.now() < this.noDescriptorsUntil ? [] : types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
+    this.startClaimed = (id, type) => {
+      if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
+    };
+    this.startLeaseMs = 3 * config.jobHeartbeatMs + START_GRACE_MS;
     this.slots = new Slots({
       store,
       instanceId: this.instanceId,
       leaseMs: 3 * config.jobHeartbeatMs,
-      freeTypes: () => types.filter((t) => this.processes.countOf(t.name) < slotsOf(t)).map((t) => t.name),
+      freeTypes: this.freeTypes,
       knownTypes: names,
-      start: (id, type) => {
-        if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
-      },
-      log,
+      start: this.startClaimed,
+      failed: (err) => this.redisDown.failed(err),
     });
     this.remoteKills = new RemoteKills({ store, log });
     this.logs = new LogRetention({ config, isRunning: (id) => this.processes.has(id), log });
@@ -101,6 +126,11 @@ export class Supervisor {
   /** Job processes this instance started that are still running. */
   get size(): number {
     return this.processes.size;
+  }
+
+  /** For tests: how many times in a row Redis has not answered the supervisor (0 while it does). */
+  get redisFailures(): number {
+    return this.redisDown.failures;
   }
 
   /** For tests: kills of other instances' jobs in flight (at most MAX_REMOTE_KILLS). */
@@ -133,6 +163,32 @@ export class Supervisor {
     await this.slots.close();
   }
 
+  /**
+   * Creates a job and sees that it starts. With JOB_QUEUE_MAX=0 nothing
+   * waits: the job is created only when this instance has a free slot for
+   * its type right now, already claimed, and its process is started at once;
+   * otherwise QueueFullError (a 503), and nothing is written. Slots are per
+   * instance: another instance's free slot does not count.
+   */
+  async submit(input: NewJob): Promise<string> {
+    const { store, config } = this.options;
+    if (config.jobQueueMax > 0) {
+      const id = await store.create({ ...input, queueMax: config.jobQueueMax });
+      if (!this.closed) void this.pump();
+      return id;
+    }
+    if (this.closed || !this.freeTypes().includes(input.type)) throw new QueueFullError();
+    this.reserved.set(input.type, (this.reserved.get(input.type) ?? 0) + 1);
+    let id: string;
+    try {
+      id = await store.createClaimed(input, this.instanceId, this.startLeaseMs);
+    } finally {
+      this.reserved.set(input.type, this.reserved.get(input.type)! - 1);
+    }
+    this.startClaimed(id, input.type);
+    return id;
+  }
+
   /** Starts queued jobs while this instance has free slots. Safe to call often. */
   pump(): Promise<void> {
     return this.slots.pump();
@@ -149,8 +205,10 @@ export class Supervisor {
         if (this.processes.has(id)) this.processes.terminate(id);
         else await this.remoteKills.kill(id);
       }
-    } catch {
+      this.redisDown.succeeded();
+    } catch (err) {
       // Redis unreachable: try again next tick.
+      this.redisDown.failed(err);
     }
     await this.pump();
   }

@@ -1,7 +1,10 @@
 // The job processes this instance started: spawning one through the launcher,
 // recording an end its script did not record (crash, kill, non-zero exit:
 // exit code, signal and the tail of its log), and stopping one with an
-// Escalation. At most JOB_CONCURRENCY entries: slots.ts only starts a process
+// Escalation. A process that cannot be started for want of file
+// descriptors (EMFILE, ENFILE) does not fail its job: the claim is given
+// back and the job waits in the queue until descriptors are free again.
+// At most JOB_CONCURRENCY entries: slots.ts only starts a process
 // while there is room, and an entry leaves when its process exits.
 import { launch, tail } from "../launcher.ts";
 import type { JobStore } from "../../jobs/store.ts";
@@ -25,6 +28,19 @@ export interface ProcessesOptions {
   onExit: (id: string) => void;
   /** Called once the end of a process has been recorded. */
   onRecorded: (id: string) => void;
+  /**
+   * A process could not be started for want of file descriptors: give the
+   * job's claim back (it stays queued) and wait before starting more.
+   */
+  onNoDescriptors: (id: string, err: Error) => void;
+  /** A process has started (so descriptors were found). */
+  onStarted?: () => void;
+}
+
+/** Errors of a spawn that will succeed later, once file descriptors are free again. */
+export function isOutOfDescriptors(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === "EMFILE" || code === "ENFILE";
 }
 
 export class Processes {
@@ -47,13 +63,20 @@ export class Processes {
     return n;
   }
 
-  /** Starts the job's process; false (with the job recorded failed) when it could not be started. */
+  /**
+   * Starts the job's process; false when it could not be started (the job is
+   * recorded failed, or, out of file descriptors, given back to the queue).
+   */
   start(id: string, type: string): boolean {
     const { store, logDir, env, scriptFor, nodeArgs } = this.options;
     let launched;
     try {
       launched = launch({ id, script: scriptFor(type), logDir, env, nodeArgs });
     } catch (err) {
+      if (isOutOfDescriptors(err)) {
+        this.options.onNoDescriptors(id, err as Error);
+        return false;
+      }
       void store
         .finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message })
         .catch(() => {});
@@ -61,8 +84,17 @@ export class Processes {
     }
     const { child, logFile } = launched;
     const pid = child.pid ?? 0;
+    // Without descriptors Node reports the failed spawn as an error event, with no pid.
+    if (pid > 0) this.options.onStarted?.();
     const exited = new Promise<void>((resolve) => {
       child.once("error", (err) => {
+        if (!child.pid && isOutOfDescriptors(err)) {
+          this.running.delete(id);
+          this.options.onExit(id);
+          this.options.onNoDescriptors(id, err);
+          resolve();
+          return;
+        }
         void this.recordExit(id, null, null, logFile, err.message).finally(resolve);
       });
       child.once("exit", (code, signal) => {

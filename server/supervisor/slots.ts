@@ -22,7 +22,8 @@ export interface SlotsOptions {
   knownTypes: readonly string[];
   /** Starts the claimed job's process. */
   start: (id: string, type: string) => void;
-  log: (message: string) => void;
+  /** Redis did not answer (written once per outage by the caller, not once per pump). */
+  failed: (err: unknown) => void;
 }
 
 export class Slots {
@@ -52,7 +53,7 @@ export class Slots {
   }
 
   private async drain(): Promise<void> {
-    const { store, instanceId, leaseMs, freeTypes, knownTypes, start, log } = this.options;
+    const { store, instanceId, leaseMs, freeTypes, knownTypes, start, failed } = this.options;
     try {
       do {
         this.pumpAgain = false;
@@ -63,7 +64,7 @@ export class Slots {
         }
       } while (this.pumpAgain && !this.closed);
     } catch (err) {
-      log(`could not take queued jobs: ${(err as Error).message}`);
+      failed(err);
     }
   }
 }

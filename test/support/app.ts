@@ -5,16 +5,16 @@
 //   launchApp(options)     without ava (the bench); call close() yourself
 import crypto from "node:crypto";
 import fs from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import type { ExecutionContext, TestFn } from "ava";
 import { loadConfig, type Config } from "../../server/config.ts";
-import { connectRedis, waitUntilReady } from "../../jobs/redis.ts";
+import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../../jobs/redis.ts";
 import { JobStore, type JobRecord } from "../../jobs/store.ts";
 import { createRenderer } from "../../server/render.ts";
 import { Supervisor } from "../../server/supervisor/index.ts";
 import { createRequestListener } from "../../server/listener.ts";
+import { createHttpServer, HTTP_LIMITS, type HttpServer } from "../../server/http-server.ts";
 import type { JobType } from "../../jobs/job-type.ts";
 import type Koa from "koa";
 import { createApp } from "../../server/app.ts";
@@ -39,6 +39,8 @@ export interface AppOptions {
   types?: readonly JobType[];
   /** Added to every job process's environment (e.g. SIDEJOB_TYPES_MODULE). */
   jobEnv?: Record<string, string>;
+  /** Where the server's and the supervisor's log lines go (default: nowhere). */
+  log?: (message: string) => void;
 }
 
 export interface TestApp {
@@ -48,6 +50,8 @@ export interface TestApp {
   config: Config;
   store: JobStore;
   supervisor: Supervisor;
+  /** The HTTP server, with its counts of client errors and refused requests. */
+  server: HttpServer;
   prefix: string;
   logDir: string;
   /** fetch against the app, without following redirects. */
@@ -81,22 +85,26 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     PORT: "0",
     ...options.env,
   });
+  // As main.ts does: pages on one connection, the supervisor on its own.
   const redis = connectRedis(config.redisUrl, "web");
-  await waitUntilReady(redis, config.redisUrl, 10_000);
-  const store = new JobStore(redis, { prefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS });
+  const supervisorRedis = connectRedis(config.redisUrl, "supervisor");
+  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, config.redisUrl, 10_000)));
+  const storeOptions = { prefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
+  const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
+  const log = options.log ?? (() => {});
   const supervisor = new Supervisor({
-    store,
+    store: new JobStore(supervisorRedis, storeOptions),
     config,
     types: options.types,
     jobEnv: options.jobEnv,
     scriptFor: (type) => options.script ?? jobScript(type),
-    log: () => {},
+    log,
   });
   const renderer = createRenderer({ cache: true });
   const app = createApp({ config, store, supervisor, renderer });
   app.silent = true;
   // The one place a test app is served: through the request listener, as main.ts does.
-  const server = http.createServer(createRequestListener({ app, store, renderer, config }));
+  const server = createHttpServer(createRequestListener({ app, store, renderer, config }), { allowedHosts: config.allowedHosts, log });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   if (options.takesJobs === false) await supervisor.close();
   else supervisor.start();
@@ -109,6 +117,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     config,
     store,
     supervisor,
+    server,
     prefix,
     logDir,
     get: (pathname, headers = {}) => fetch(url + pathname, { redirect: "manual", headers }),
@@ -122,6 +131,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
       await new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
       redis.disconnect();
+      supervisorRedis.disconnect();
       fs.rmSync(logDir, { recursive: true, force: true });
     },
   };

@@ -18,6 +18,12 @@ export const SERVER_MAIN = path.join(BUILD_DIR, "server", "main.js");
 /** By absolute path: a test may give the server a PATH without it. */
 const UNSHARE = ["/usr/bin/unshare", "/bin/unshare"].find((p) => fs.existsSync(p)) ?? "unshare";
 
+/** The node flags `npm start` gives the server (package.json), so a test's server runs as deployed. */
+export const SERVER_NODE_ARGS: readonly string[] = (() => {
+  const start = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
+  return start.split(/\s+/).filter((arg) => arg.startsWith("--"));
+})();
+
 export interface ServerOptions {
   /** Resolve once the server says it listens (default), or at once (for servers that should refuse to start). */
   waitForListening?: boolean;
@@ -64,7 +70,7 @@ export function serverEnv(redis: { url: string }, name: string, extra: Record<st
 }
 
 export function spawnServer(env: Record<string, string>, { nodeArgs = [], ...options }: ServerOptions = {}): Promise<ServerProcess> {
-  return spawnNode([...nodeArgs, SERVER_MAIN], env, options);
+  return spawnNode([...SERVER_NODE_ARGS, ...nodeArgs, SERVER_MAIN], env, options);
 }
 
 /**

@@ -1,0 +1,26 @@
+-- create-claimed: writes a new job record already claimed by the instance
+-- that will start its process at once (JOB_QUEUE_MAX=0: no waiting). The
+-- record is the one create writes, plus the claim that claim would add; the
+-- job never enters the queue. Its start lease is set as claim sets it.
+--
+-- KEYS[1]  job      hash, the new job's record
+-- KEYS[2]  leases   sorted set, id -> lease expiry (ms)
+-- ARGV[1]  id
+-- ARGV[2]  type
+-- ARGV[3]  params (JSON)
+-- ARGV[4]  total    how many steps the job will take (0: not known yet)
+-- ARGV[5]  ttl of the job once it has succeeded (s)
+-- ARGV[6]  ttl of the job once it has failed or been cancelled (s)
+-- ARGV[7]  time limit (ms)
+-- ARGV[8]  owner    the claiming instance's id
+-- ARGV[9]  lease ms
+-- Returns: {1, createdAt}
+--- @include "includes/now"
+
+local now = now_ms()
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], 'state', 'queued',
+  'createdAt', now, 'updatedAt', now, 'done', 0, 'total', ARGV[4],
+  'ttlOk', ARGV[5], 'ttlFail', ARGV[6], 'timeoutMs', ARGV[7],
+  'owner', ARGV[8], 'claimedAt', now)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[9]), ARGV[1])
+return { 1, now }

@@ -1,0 +1,20 @@
+-- release: gives back a claim whose process could not be started for want
+-- of a resource that comes back (EMFILE, ENFILE: no file descriptor free).
+-- The job goes back to the head of the queue, unclaimed, and is taken again
+-- by the next instance with a free slot. A job that is no longer a queued
+-- job claimed by this owner (cancelled, lost, started meanwhile) is left as
+-- it is.
+--
+-- KEYS[1]  job      hash
+-- KEYS[2]  leases   sorted set, id -> lease expiry (ms)
+-- KEYS[3]  queue    list of waiting ids
+-- ARGV[1]  id
+-- ARGV[2]  owner    the instance that claimed it
+-- Returns: 1 when released, else 0.
+
+local fields = redis.call('HMGET', KEYS[1], 'state', 'owner')
+if fields[1] ~= 'queued' or fields[2] ~= ARGV[2] or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'owner', 'claimedAt')
+redis.call('LPUSH', KEYS[3], ARGV[1])
+return 1

@@ -1,0 +1,266 @@
+// The HTTP server around the request listener, with the limits that keep one
+// client (or a few thousand) from taking it down. main.ts and the tests'
+// app build it here, so both run with the same limits.
+//
+// What Node 20's http server does by itself, and what is added:
+// - Pipelining. Node parses every request that has arrived on a connection
+//   and emits each at once, answering them in order; it stops reading only
+//   once responses already written are waiting in memory. A client that
+//   pipelines 1,000 requests and never reads gets 1,000 handlers running at
+//   once, each holding its answer in memory. Here each connection has one
+//   request in flight: a request that arrives while another is in flight
+//   waits (the socket is paused, so nothing more is read or parsed), the
+//   next one starts only once the previous response has been handed to the
+//   socket and the socket has drained, and a connection with more than
+//   MAX_PIPELINED requests waiting is closed.
+// - Work in flight. At most MAX_IN_FLIGHT requests are handled at once;
+//   beyond that a request gets a 503 with Retry-After at once, from here,
+//   without a Redis command.
+// - Host. A request whose Host is not allowed (hosts.ts) gets 421 before
+//   anything else looks at it, the status poll's fast path included.
+// - Timeouts, from Node's own settings (values and reasons at each below).
+// - Errors. Malformed requests, resets and timeouts are counted (log.ts),
+//   answered as Node would (400, 408, 431) and never logged one by one. An
+//   `error` on the listening server after it started (EMFILE on accept when
+//   file descriptors run out) is logged and the server carries on.
+import fs from "node:fs";
+import http, { type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { hostChecker, type AllowedHosts } from "./hosts.ts";
+import { ClientErrors, RepeatedWarning, writeLog, type LogLine } from "./log.ts";
+import { SECURITY_HEADERS } from "./security.ts";
+
+export const HTTP_LIMITS = {
+  /** Requests handled at once by this server; beyond it a fast 503. */
+  MAX_IN_FLIGHT: 256,
+  /**
+   * Commands the web Redis connection waits for at once (the store's
+   * maxInFlight): a page read beyond it is a 503 at once.
+   */
+  REDIS_MAX_IN_FLIGHT: 512,
+  /** Requests that may wait behind the one in flight on one connection; one more closes it. */
+  MAX_PIPELINED: 16,
+  /**
+   * Time to receive a request's headers, counted from the connection's
+   * start (a connection that sends nothing is closed after it too). Node's
+   * default is 60 s; a browser sends its headers at once.
+   */
+  HEADERS_TIMEOUT_MS: 10_000,
+  /**
+   * Time to receive a whole request, body included (Node: 300 s). Forms are
+   * a few KB; raise it for uploads on slow links.
+   */
+  REQUEST_TIMEOUT_MS: 20_000,
+  /** How often Node checks the two above (Node: 30 s, which would let them run 30 s late). */
+  CONNECTIONS_CHECK_MS: 1_000,
+  /**
+   * An idle keep-alive connection is closed after this (Node's default, kept:
+   * longer than the 2 s between two status polls, so a page polls on one connection).
+   */
+  KEEP_ALIVE_TIMEOUT_MS: 5_000,
+  /**
+   * A connection with nothing read or written for this long is closed: this
+   * is what frees a connection whose client does not read its answer (the
+   * write stays stuck). Node's default is no limit.
+   */
+  SOCKET_IDLE_TIMEOUT_MS: 30_000,
+  /** Headers per request (Node: 2,000) and their total size (Node's default, 16 KB). */
+  MAX_HEADERS_COUNT: 100,
+  MAX_HEADER_SIZE: 16 * 1024,
+  /** Connections at once: at most half the file descriptors this process may open, and at most this. */
+  MAX_CONNECTIONS: 10_000,
+} as const;
+
+/** Seconds a client is told to wait after a 503 for too many requests at once. */
+export const BUSY_RETRY_AFTER_S = 2;
+
+export interface HttpServerOptions {
+  allowedHosts: AllowedHosts;
+  log?: LogLine;
+}
+
+export interface HttpServer extends http.Server {
+  /** Client errors counted so far, and the requests refused for being too many. */
+  readonly stats: { clientErrors: number; busy: number; hostRefused: number; inFlight: number };
+}
+
+/** This process's limit on open file descriptors (its soft RLIMIT_NOFILE), or null if unknown. */
+export function fileDescriptorLimit(): number | null {
+  try {
+    const line = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync("/proc/self/limits", "utf8"));
+    return line && line[1] !== "unlimited" ? Number(line[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+function plain(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  const body = `${message}\n`;
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    "Content-Type": "text/plain; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Content-Length": Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}
+
+/**
+ * Destroys a connection that sent far more requests than it waited for.
+ * Node has already parsed everything that arrived in the same read (up to
+ * 64 KB: a thousand small requests), and when the socket closes it aborts
+ * each of them with a new Error, whose stack trace costs more than all the
+ * rest (a CPU profile under a pipelining flood: a third of the server's
+ * time). Those errors reach no one, so they are made without a stack: the
+ * limit is lowered just around Node's own close handler, which runs
+ * synchronously between the two listeners added here.
+ */
+function closeQuietly(socket: Socket): void {
+  let limit = Error.stackTraceLimit;
+  socket.prependOnceListener("close", () => {
+    limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+  });
+  socket.once("close", () => {
+    Error.stackTraceLimit = limit;
+  });
+  socket.destroy();
+}
+
+interface Connection {
+  busy: boolean;
+  waiting: [IncomingMessage, ServerResponse][];
+}
+
+export function createHttpServer(listener: RequestListener, { allowedHosts, log = writeLog }: HttpServerOptions): HttpServer {
+  const L = HTTP_LIMITS;
+  const server = http.createServer({
+    headersTimeout: L.HEADERS_TIMEOUT_MS,
+    requestTimeout: L.REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: L.CONNECTIONS_CHECK_MS,
+    keepAliveTimeout: L.KEEP_ALIVE_TIMEOUT_MS,
+    maxHeaderSize: L.MAX_HEADER_SIZE,
+  }) as HttpServer;
+  server.timeout = L.SOCKET_IDLE_TIMEOUT_MS;
+  server.maxHeadersCount = L.MAX_HEADERS_COUNT;
+  // Not used: maxRequestsPerSocket. One request in flight per connection
+  // bounds what a connection costs; a page that polls for an hour on one
+  // keep-alive connection is the normal case, not one to cut.
+  const fds = fileDescriptorLimit();
+  server.maxConnections = fds ? Math.max(16, Math.min(L.MAX_CONNECTIONS, Math.floor(fds / 2))) : L.MAX_CONNECTIONS;
+
+  const clientErrors = new ClientErrors(log);
+  const stats = { clientErrors: 0, busy: 0, hostRefused: 0, inFlight: 0 };
+  Object.defineProperty(server, "stats", { value: stats });
+  const countClientError = (code: string) => {
+    stats.clientErrors++;
+    clientErrors.count(code);
+  };
+
+  const hostAllowed = hostChecker(allowedHosts, () => {
+    const address = server.address();
+    return typeof address === "object" && address ? address.port : 0;
+  });
+
+  const connections = new WeakMap<Socket, Connection>();
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    if (!hostAllowed(req.headers.host)) {
+      stats.hostRefused++;
+      plain(res, 421, "This server does not answer for that host name.");
+      return;
+    }
+    if (stats.inFlight >= L.MAX_IN_FLIGHT) {
+      stats.busy++;
+      plain(res, 503, "Too many requests at once. Please try again in a moment.", { "Retry-After": String(BUSY_RETRY_AFTER_S) });
+      return;
+    }
+    stats.inFlight++;
+    res.once("close", () => stats.inFlight--);
+    listener(req, res);
+  }
+
+  function run(socket: Socket, conn: Connection, req: IncomingMessage, res: ServerResponse): void {
+    conn.busy = true;
+    res.once("close", () => next(socket, conn));
+    // Handled once Node has parsed all that arrived with it: a connection
+    // closed meanwhile for pipelining too much costs no Redis read at all.
+    setImmediate(() => {
+      if (socket.destroyed) return;
+      try {
+        handle(req, res);
+      } catch (err) {
+        // The listener does not throw (Koa catches); if it did, this connection must not stall.
+        log(err instanceof Error && err.stack ? err.stack : String(err));
+        res.destroy();
+      }
+    });
+  }
+
+  function next(socket: Socket, conn: Connection): void {
+    if (socket.destroyed) {
+      conn.waiting.length = 0;
+      return;
+    }
+    // The answer must have left for the client before the next request is
+    // handled: a client that does not read holds one answer, not a thousand.
+    if (socket.writableNeedDrain) {
+      socket.once("drain", () => next(socket, conn));
+      return;
+    }
+    const waiting = conn.waiting.shift();
+    if (!waiting) {
+      conn.busy = false;
+      socket.resume();
+      return;
+    }
+    if (conn.waiting.length === 0) socket.resume();
+    run(socket, conn, waiting[0], waiting[1]);
+  }
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    if (socket.destroyed) return;
+    let conn = connections.get(socket);
+    if (!conn) connections.set(socket, (conn = { busy: false, waiting: [] }));
+    if (!conn.busy) {
+      run(socket, conn, req, res);
+      return;
+    }
+    if (conn.waiting.length >= L.MAX_PIPELINED) {
+      countClientError("too many pipelined requests");
+      conn.waiting.length = 0;
+      closeQuietly(socket);
+      return;
+    }
+    conn.waiting.push([req, res]);
+    socket.pause();
+  });
+
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    countClientError(err.code ?? "clientError");
+    // What Node answers when nobody listens for clientError, without its stack.
+    if (socket.writable && !(socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      const [status, reason] =
+        err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? [408, "Request Timeout"]
+          : err.code === "HPE_HEADER_OVERFLOW"
+            ? [431, "Request Header Fields Too Large"]
+            : [400, "Bad Request"];
+      if (err.code !== "ECONNRESET") socket.write(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    }
+    socket.destroy();
+  });
+
+  // Before it listens, an error is the caller's (main.ts stops on it); after,
+  // it is an accept that failed (EMFILE): written once per spell, not fatal.
+  const acceptFailing = new RepeatedWarning("cannot accept connections", log);
+  server.once("listening", () => {
+    server.on("error", (err) => acceptFailing.failed(err));
+    server.on("connection", () => {
+      if (acceptFailing.failing) acceptFailing.succeeded();
+    });
+  });
+  return server;
+}
