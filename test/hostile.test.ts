@@ -33,6 +33,15 @@ async function timedGet(url: string, deadlineMs: number, ok: readonly number[] =
 const max = (values: number[]) => Math.round(Math.max(...values));
 const median = (values: number[]) => Math.round([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!);
 
+/**
+ * The bound on another client's answer during and after the flood. The aim is
+ * 1 s (the test logs the figures: a few hundred ms at most on a quiet
+ * machine); the test holds 5 s, because this machine is shared and its load
+ * swings, and a timing budget belongs in a benchmark. Before the fix, pages
+ * failed for over a minute: 5 s still tells the two apart.
+ */
+const FLOOD_ANSWER_MS = 5000;
+
 /** The bound on another client's answer while a slow or idle client is held (the form: no Redis read). */
 const OTHERS_MS = 2000;
 
@@ -60,8 +69,8 @@ test.serial(
     const end = Date.now() + 10_000;
     while (Date.now() < end) {
       peak = Math.max(peak, rssMb(pid));
-      during.health.push(await timedGet(`${server.url}/healthz`, 1000));
-      during.poll.push(await timedGet(`${server.url}/jobs/${big}/status`, 1000, [286]));
+      during.health.push(await timedGet(`${server.url}/healthz`, FLOOD_ANSWER_MS));
+      during.poll.push(await timedGet(`${server.url}/jobs/${big}/status`, FLOOD_ANSWER_MS, [286]));
       submitted ??= await within(
         submit(server.url, { start: "1", end: "3", increment: "1" }),
         3000,
@@ -74,8 +83,8 @@ test.serial(
     const opened = await flood.stop();
 
     const after = {
-      health: await timedGet(`${server.url}/healthz`, 2000),
-      poll: await timedGet(`${server.url}/jobs/${big}/status`, 2000, [286]),
+      health: await timedGet(`${server.url}/healthz`, FLOOD_ANSWER_MS),
+      poll: await timedGet(`${server.url}/jobs/${big}/status`, FLOOD_ANSWER_MS, [286]),
     };
     const rssAfter = rssMb(pid);
     t.log(

@@ -87,7 +87,7 @@ test("the status page has one polite live region outside the polled element from
   t.is(html.match(/role="status"/g)?.length, 1);
   t.regex(html, /<p id="job-announce" class="visually-hidden" role="status" aria-live="polite"[^>]*>[^<]+<\/p>\s*<section id="job-status"/);
   t.regex(html, /<h1>Count from 1 to 3<\/h1>/);
-  t.regex(html, /Counting from 1 to 3 by 1: 3 values\./);
+  t.regex(html, /<p class="lede">Counting from 1 to 3 by 1\.<\/p>/);
 });
 
 test("without JavaScript, plain GETs of the page reach the results, with a Check again link meanwhile", async (t) => {
