@@ -60,8 +60,33 @@ export interface JobType extends JobTypeLimits {
   jobDescription?(params: Params): string;
   /** Time left, in ms, when the type can tell (the counter knows its step delay). */
   estimateMs?(facts: JobFacts, settings: JobSettings): number | null;
-  /** Results: a template under templates/ (default: a list of values, JSON pretty-printed). */
+  /**
+   * Results: a template under templates/, given { job, results } (server/job-view.ts:
+   * JobView, ResultsView); it shows a summary, includes
+   * "/fragments/result-downloads", then the values. Default: a list of values,
+   * objects and arrays as pretty-printed JSON (fragments/results-list).
+   */
   resultsTemplate?: string;
+  /** Words the pages use for this type's jobs, where the generic ones read worse. */
+  words?: JobWords;
+  /** A sentence under the form, from the settings: "At most 1,000 values in one count." */
+  formNote?(settings: JobSettings): string;
+  /**
+   * Short addresses of the form, besides /jobs/new/<name>. post: a POST here
+   * creates a job as POST /jobs/new/<name> does ("/count"). fill: a
+   * bookmarkable GET that fills in the form from its path parameters and
+   * query, each named after a field ("/count/:start/:end"); it never starts a job.
+   */
+  aliases?: { post?: string; fill?: string };
+}
+
+export interface JobWords {
+  /** One job in a sentence: "the count" (default "the job"). */
+  noun?: string;
+  /** Said once when a job starts: "Counting has started." (default "The job has started."). */
+  started?: string;
+  /** What was done to each unit, for "10 values counted" (default: the number alone). */
+  done?: string;
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,39}$/;

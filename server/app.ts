@@ -11,7 +11,7 @@ import type { Supervisor } from "./supervisor/index.ts";
 import { errorHandler } from "./errors.ts";
 import { sameOriginOnly, securityHeaders } from "./security.ts";
 import { STATIC_DIR } from "./paths.ts";
-import { countRoutes } from "./routes/count.ts";
+import { formRoutes } from "./routes/forms.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { healthRoutes } from "./routes/health.ts";
 
@@ -47,7 +47,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(serveStatic());
   app.use(sameOriginOnly());
   app.use(deps.renderer.middleware());
-  for (const router of [countRoutes(deps), jobRoutes(deps), healthRoutes(deps)]) {
+  // The forms first: /jobs/new/:type is not a job's address.
+  for (const router of [formRoutes(deps), jobRoutes(deps), healthRoutes(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

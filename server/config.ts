@@ -18,6 +18,7 @@ export const DEFAULTS = {
   JOB_CANCEL_GRACE_MS: 5000,
   JOB_CONCURRENCY: os.availableParallelism(),
   JOB_QUEUE_MAX: 1000,
+  SHOW_JOB_INTERNALS: false,
 } as const;
 
 export interface Config extends JobSettings {
@@ -30,7 +31,15 @@ export interface Config extends JobSettings {
   /** JOB_CONCURRENCY_<TYPE>: a job type's concurrency, over its own declaration. */
   jobConcurrencyByType: Record<string, number>;
   jobQueueMax: number;
+  /**
+   * Show operators' facts on job pages and in the JSON: a failure's recorded
+   * detail (the last lines its process wrote), the pid and host. Off until
+   * there is an admin login.
+   */
+  showJobInternals: boolean;
 }
+
+const BOOLEANS: Record<string, boolean> = { true: true, "1": true, yes: true, on: true, false: false, "0": false, no: false, off: false };
 
 /** The setting of one type's concurrency: JOB_CONCURRENCY_COUNT for "count", JOB_CONCURRENCY_CSV_CHECK for "csv-check". */
 export function concurrencySetting(type: string): string {
@@ -55,6 +64,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       }),
     ),
     jobQueueMax: read.int("JOB_QUEUE_MAX", d.JOB_QUEUE_MAX, 0, 10_000_000),
+    showJobInternals:
+      BOOLEANS[
+        read.str("SHOW_JOB_INTERNALS", String(d.SHOW_JOB_INTERNALS), (v) => (v.trim().toLowerCase() in BOOLEANS ? undefined : "expected true or false")).trim().toLowerCase()
+      ] ?? d.SHOW_JOB_INTERNALS,
   };
   read.done();
   return config;

@@ -11,6 +11,8 @@ export interface HttpErrorOptions {
   headers?: Record<string, string>;
   /** Extra sentences shown under the message. */
   detail?: string[];
+  /** What a JSON client reads in `error` (default: from the status, see CODES). */
+  code?: string;
 }
 
 export class HttpError extends Error {
@@ -44,6 +46,20 @@ const DEFAULT_MESSAGES: Record<number, string> = {
   500: "Something went wrong on our side. Please try again.",
 };
 
+/** The `error` of a JSON answer, by status, where the error names none. */
+const CODES: Record<number, string> = {
+  400: "bad-request",
+  403: "forbidden",
+  404: "not-found",
+  405: "method-not-allowed",
+  409: "conflict",
+  413: "too-large",
+  415: "unsupported-media-type",
+  422: "invalid-input",
+  500: "internal",
+  503: "unavailable",
+};
+
 export type ResponseKind = "page" | "fragment" | "json";
 
 /** How the current route answers errors; routes set ctx.state.kind = "fragment" for polls. */
@@ -68,7 +84,7 @@ function describe(err: unknown): { status: number; message: string; options: Htt
     const status = e.status;
     const message =
       status === 400
-        ? "The request could not be read: send the form fields start, end and increment."
+        ? "The request could not be read."
         : status === 413
         ? "The form sent more data than this page accepts."
         : status === 415
@@ -99,7 +115,7 @@ export function errorHandler(renderer: Renderer): Middleware {
       const title = options.title ?? TITLES[status] ?? "Request failed";
       const kind = responseKind(ctx);
       if (kind === "json") {
-        ctx.body = { error: message, status };
+        ctx.body = { error: options.code ?? CODES[status] ?? "error", message, status };
       } else {
         ctx.type = "html";
         // A poll that meets a 503 keeps polling the same URL until Redis is back;

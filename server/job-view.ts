@@ -1,193 +1,401 @@
-// What the job templates show, derived from a job record: titles, the
-// sentence for the live region, progress, times and failure detail. The
-// templates only print these.
-import { isTerminal, type JobRecord, type JobState } from "../jobs/store.ts";
-import { formatDuration } from "../jobs/format.ts";
-import { jobUrl, statusUrl } from "./urls.ts";
+// What the job templates show, derived from a job record and its type's
+// declaration: titles, the sentence for the live region, progress, times,
+// results, files, the log, and a failure in plain words. The templates only
+// print these, and never name a job type: a type's own wording comes from
+// its declaration (jobs/types/*.ts), its results from its own template.
+import { isTerminal, JOB_STATES, type JobRecord, type JobState } from "../jobs/store.ts";
+import { formatDuration, formatNumber } from "../jobs/format.ts";
+import type { JobType } from "../jobs/job-type.ts";
+import { checkFields, type Params } from "../jobs/fields.ts";
+import { EnvReader, readJobSettings, type JobSettings } from "../jobs/settings.ts";
+import { jobType, JOB_TYPES } from "../jobs/types/index.ts";
+import { fileUrl, filledFormUrl, jobUrl, logUrl, newJobUrl, statusUrl } from "./urls.ts";
+
+export { formatNumber };
+
+/** Results a job page shows at first; "Show all" shows up to RESULTS_ALL_MAX (downloads have every one). */
+export const RESULTS_SHOWN = 100;
+export const RESULTS_ALL_MAX = 10_000;
+/** The log's last lines a page shows. */
+export const LOG_LINES_SHOWN = 20;
+
+/** What a page shows: the state, or "cancelling" while a requested cancel has not ended the job. */
+export const PHASES = [...JOB_STATES, "cancelling"] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface ViewSettings extends JobSettings {
+  showJobInternals: boolean;
+}
+
+export interface ViewOptions {
+  settings?: ViewSettings;
+  /** The job's output files (listed for a job that has ended). */
+  files?: readonly { name: string; size: number }[];
+  /** The page asked for every result (?all=1). */
+  all?: boolean;
+  types?: readonly JobType[];
+}
+
+export interface TimeView {
+  label: string;
+  iso: string;
+  /** Exact, in UTC; the date only on the first time shown: "2 Jan 2024, 03:04:05 UTC", then "03:04:06 UTC". */
+  exact: string;
+  /** "2 minutes ago". */
+  relative: string;
+}
+
+export interface ResultItem {
+  /** A number, a string, true/false, null: shown as text. Anything else: pretty-printed JSON. */
+  text: string;
+  json: boolean;
+}
+
+export interface ResultsView {
+  /** The template that shows the values: the type's own, or the default list. */
+  template: string;
+  /** How many results the job has. */
+  count: number;
+  /** The values read (the first ones, up to what the page shows), as the job reported them. */
+  values: unknown[];
+  items: ResultItem[];
+  /** Every value is a plain number or word: they fit a grid of columns. */
+  scalar: boolean;
+  /** The widest value's size class ("w4" … "w23", in characters), so a grid column fits every value unbroken. */
+  widthClass: string;
+  /** "10 values." (the default template's summary). */
+  summary: string;
+  /** "Partial: 3 of 10 values, cancelled." for a job that did not succeed. */
+  partial: string | null;
+  /** "Show all 1,000 values" when the page shows fewer than there are. */
+  more: { url: string; text: string } | null;
+  /** The page was asked for all, and there are more than it shows at most. */
+  capped: string | null;
+  downloads: { label: string; url: string }[];
+  /** The one number formatter, for a type's own results template. */
+  format: (n: number) => string;
+}
 
 export interface JobView {
   id: string;
   url: string;
   state: JobState;
+  phase: Phase;
   finished: boolean;
+  typeName: string;
+  knownType: boolean;
+  params: Record<string, unknown>;
   title: string;
   description: string;
   stateLabel: string;
-  /** The sentence the live region holds for this state; it changes only with the state. */
+  /** The sentence the live region holds for this phase; it changes only with the phase. */
   announcement: string;
-  /** The state this view shows, carried in the poll URL so the next poll knows whether to announce. */
+  /** The phase this view shows (and whether it shows the log), carried in the poll URL. */
   pollUrl: string;
   done: number;
   total: number;
+  /** "2 of 10 values", or "2 values" while the total is not known. */
   progressText: string;
-  lastValue: unknown;
+  /** What the job says it is doing. */
+  statusLine: string | null;
+  lastValue: string | null;
   queueText: string | null;
-  created: TimeView | null;
-  started: TimeView | null;
-  finishedAt: TimeView | null;
-  lastUpdate: string | null;
-  /** The form, filled in with this job's numbers. */
-  againUrl: string;
+  times: TimeView[];
+  /** "Running for 12 s", "about 8 s left". */
+  elapsedText: string | null;
+  estimateText: string | null;
+  /** The type's form filled in with this job's parameters; null for a type this site does not run. */
+  againUrl: string | null;
+  /** The type's empty form (the start page for an unknown type). */
+  formUrl: string;
+  noun: string;
   cancellable: boolean;
   cancelRequested: boolean;
-  results: unknown[];
-  resultSummary: string | null;
-  /** More values than fit without scrolling: the list sits in a scrollable, focusable box. */
-  resultsScroll: boolean;
-  /** The widest value's size class ("w4" … "w17", in characters), so a grid column fits every value unbroken. */
-  resultWidth: string;
-  /** What the cancelled page says happened. */
   cancelText: string | null;
-  /** A failure in plain words first (message), then what a developer needs (facts, the log tail). */
+  results: ResultsView | null;
+  files: { name: string; url: string; sizeText: string }[];
+  log: { lines: string; shown: number; count: number; dropped: number; url: string } | null;
+  /** A failure in plain words first (message), then the facts (exit code, signal), then what only operators see. */
   failure: { message: string; facts: string[]; detail: string | null } | null;
+  internals: boolean;
 }
 
-export interface TimeView {
-  iso: string;
-  text: string;
-}
-
-const STATE_LABELS: Record<JobState, string> = {
+const STATE_LABELS: Record<Phase, string> = {
   queued: "Waiting to start",
   running: "Running",
+  cancelling: "Stopping",
   succeeded: "Finished",
   failed: "Failed",
   cancelled: "Cancelled",
 };
 
+const DEFAULT_UNIT = ["step", "steps"] as const;
+
+let defaults: ViewSettings | null = null;
+/** The settings' defaults (a page renders with the server's config; unit tests need none). */
+function defaultSettings(): ViewSettings {
+  defaults ??= { ...readJobSettings(new EnvReader({})), showJobInternals: false };
+  return defaults;
+}
+
 export function ordinal(n: number): string {
   const rem100 = n % 100;
   const suffix = rem100 >= 11 && rem100 <= 13 ? "th" : (["th", "st", "nd", "rd"][n % 10] ?? "th");
-  return `${n}${suffix}`;
+  return `${formatNumber(n)}${suffix}`;
 }
-
-// One formatter for every number shown: Number#toLocaleString builds a new
-// Intl formatter on each call, on every poll (the gain: bench/README.md).
-const NUMBER = new Intl.NumberFormat("en-GB");
-export const formatNumber = (n: number): string => NUMBER.format(n);
 
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${formatNumber(n)} ${n === 1 ? one : many}`;
 }
 
-function ago(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  return seconds < 1 ? "just now" : `${formatDuration(seconds * 1000)} ago`;
+const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
+
+/** "just now", "1 minute ago", "3 hours ago", "2 days ago": coarse on purpose, so a poll's answer does not change every second. */
+export function relativeTime(ms: number): string {
+  const s = ms / 1000;
+  if (s < 45) return "just now";
+  const m = Math.max(1, Math.round(s / 60));
+  if (m < 60) return `${m} ${m === 1 ? "minute" : "minutes"} ago`;
+  const h = Math.round(m / 60);
+  if (h < 24) return `${h} ${h === 1 ? "hour" : "hours"} ago`;
+  const d = Math.round(h / 24);
+  return `${d} ${d === 1 ? "day" : "days"} ago`;
 }
 
-function time(ms: number | null): TimeView | null {
-  if (ms === null) return null;
-  const iso = new Date(ms).toISOString();
-  return { iso, text: `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC` };
+const DATE = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", day: "numeric", month: "short", year: "numeric" });
+const TIME = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+
+function times(job: JobRecord): TimeView[] {
+  const out: TimeView[] = [];
+  let lastDate: string | null = null;
+  for (const [label, ms] of [["Submitted", job.createdAt], ["Started", job.startedAt], ["Ended", job.finishedAt]] as const) {
+    if (ms === null) continue;
+    const at = new Date(ms);
+    const date = DATE.format(at);
+    const time = `${TIME.format(at)} UTC`;
+    out.push({ label, iso: at.toISOString(), exact: date === lastDate ? time : `${date}, ${time}`, relative: relativeTime(job.readAt - ms) });
+    lastDate = date;
+  }
+  return out;
 }
 
-function countParams(job: JobRecord): { start: number; end: number; increment: number } | null {
-  const { start, end, increment } = job.params as Record<string, unknown>;
-  return typeof start === "number" && typeof end === "number" && typeof increment === "number" ? { start, end, increment } : null;
+/** Whole seconds (at least one) up to two minutes, then whole minutes: "12 s", "16 min", then formatDuration's hours and days. */
+function roughDuration(ms: number): string {
+  if (ms < 120_000) return formatDuration(Math.max(1, Math.round(ms / 1000)) * 1000);
+  if (ms < 120 * 60_000) return `${Math.round(ms / 60_000)} min`;
+  return formatDuration(ms);
 }
 
-/** Column widths the stylesheet has for result values (characters, sign included). */
-const VALUE_WIDTHS = [4, 6, 8, 11, 14, 17];
+/** One value as a page shows it: numbers through the one formatter, objects as pretty-printed JSON. */
+export function resultItem(value: unknown): ResultItem {
+  if (typeof value === "number") return { text: formatNumber(value), json: false };
+  if (typeof value === "string") return { text: value, json: false };
+  if (typeof value === "boolean" || value === null) return { text: String(value), json: false };
+  return { text: JSON.stringify(value, null, 2) ?? String(value), json: true };
+}
 
-function widthClass(values: unknown[]): string {
-  const widest = values.reduce<number>((max, v) => Math.max(max, String(v).length), 1);
+/** Column widths the stylesheet has for result values (characters, sign and separators included). */
+const VALUE_WIDTHS = [4, 6, 8, 11, 14, 17, 20, 23];
+
+function widthClass(items: ResultItem[]): string {
+  const widest = items.reduce((max, v) => Math.max(max, v.text.length), 1);
   return `w${VALUE_WIDTHS.find((w) => w >= widest) ?? VALUE_WIDTHS[VALUE_WIDTHS.length - 1]}`;
 }
 
-/**
- * A failure in plain words. The recorded error is often written for
- * developers ("The job's process exited with code 1.", "lost: …"): those
- * become a sentence about the count, and the recorded text moves to the
- * technical detail.
- */
-export function plainFailure(job: Pick<JobRecord, "reason" | "error" | "exitCode" | "signal" | "done" | "total" | "timeoutMs">): { message: string; technical: string | null } {
-  const progress = `after ${formatNumber(job.done)} of ${plural(job.total, "value")}`;
+function progressPhrase(job: Pick<JobRecord, "done" | "total">, unit: readonly [string, string]): string {
+  if (job.total > 0) return `after ${formatNumber(job.done)} of ${plural(job.total, ...unit)}`;
+  if (job.done > 0) return `after ${plural(job.done, ...unit)}`;
+  return "";
+}
+
+type FailureFacts = Pick<JobRecord, "type" | "reason" | "error" | "done" | "total" | "timeoutMs">;
+
+/** A failure in plain words, once: the facts (exit code, signal) are listed apart and never repeated here. */
+export function failureMessage(job: FailureFacts, noun: string, unit: readonly [string, string]): string {
+  const Noun = capitalize(noun);
+  const progress = progressPhrase(job, unit);
+  const after = progress ? ` ${progress}` : "";
   switch (job.reason) {
     case "lost":
-      return { message: `The count stopped responding ${progress}, so it was given up.`, technical: "Its process stopped reporting." };
+      return `${Noun} stopped responding${after}, so it was given up.`;
     case "never-started":
-      return { message: `The count never started, so it was given up.`, technical: "Its process never reported that it started." };
+      return `${Noun} never started, so it was given up.`;
+    case "timeout":
+      return job.timeoutMs !== null
+        ? `${Noun} took longer than its time limit of ${formatDuration(job.timeoutMs)}, so it was stopped${after}.`
+        : `${Noun} took too long, so it was stopped${after}.`;
     case "signal":
     case "exit-code":
+      return `${Noun} stopped unexpectedly${after}.`;
     case "no-result":
-    case "spawn-failed":
-      return { message: `The count stopped unexpectedly ${progress}.`, technical: null };
-    case "timeout":
-      return { message: `The count took too long and was stopped ${progress}. Timed out after ${formatDuration(job.timeoutMs ?? 0)}.`, technical: null };
-    case "unknown-type":
-      return { message: "This job's type is not one this site runs, so it was not started.", technical: null };
+      return `${Noun} ended without saying whether it succeeded${after}.`;
     case "job-error":
-      return { message: `The count could not finish: ${job.error ?? "it reported an error"}`, technical: null };
+      return `${Noun} could not finish: ${job.error ?? "it reported an error"}`;
+    case "spawn-failed":
+      return `${Noun} could not be started.`;
+    case "unknown-type":
+      return `This job's type (${job.type}) is not one this site runs, so it was not started.`;
     default:
-      return { message: `The count did not finish (${progress}).`, technical: job.error };
+      return job.error ? `${Noun} did not finish: ${job.error}` : `${Noun} did not finish${progress ? ` (${progress})` : ""}.`;
   }
 }
 
-function lowerFirst(text: string): string {
-  return text.charAt(0).toLowerCase() + text.slice(1);
+function cancelText(job: Pick<JobRecord, "done" | "total" | "startedAt" | "reason">, doneWord: string, unit: readonly [string, string]): string {
+  if (job.startedAt === null && job.done === 0) return `Cancelled before it started; nothing was ${doneWord}.`;
+  const progress = progressPhrase(job, unit);
+  const text = progress ? `Cancelled ${progress}.` : "Cancelled.";
+  return job.reason === "cancel-killed" ? `${text} It did not stop by itself, so its process was stopped.` : text;
 }
 
-function cancelText(job: Pick<JobRecord, "done" | "total" | "startedAt">): string {
-  return job.startedAt === null && job.done === 0
-    ? `Cancelled before it started; nothing was counted.`
-    : `Cancelled after ${formatNumber(job.done)} of ${plural(job.total, "value")}.`;
+/** The phase a page shows for a job. */
+export function phaseOf(job: Pick<JobRecord, "state" | "cancelRequestedAt">): Phase {
+  return !isTerminal(job.state) && job.cancelRequestedAt !== null ? "cancelling" : job.state;
 }
 
-export function announcement(job: Pick<JobRecord, "state" | "done" | "total" | "reason" | "error" | "exitCode" | "signal" | "startedAt" | "timeoutMs">): string {
-  switch (job.state) {
+interface Wording {
+  noun: string;
+  started: string;
+  doneWord: string;
+  doneSuffix: string;
+  unit: readonly [string, string];
+}
+
+function wording(type: JobType | undefined): Wording {
+  const words = type?.words ?? {};
+  return {
+    noun: words.noun ?? "the job",
+    started: words.started ?? "The job has started.",
+    doneWord: words.done ?? "done",
+    doneSuffix: words.done ? ` ${words.done}` : "",
+    unit: type?.unit ?? DEFAULT_UNIT,
+  };
+}
+
+export function announcement(job: JobRecord, type: JobType | undefined = jobType(job.type)): string {
+  const w = wording(type);
+  switch (phaseOf(job)) {
     case "queued":
       return "Waiting to start.";
     case "running":
-      return "Counting has started.";
+      return w.started;
+    case "cancelling":
+      return `Cancel requested; ${w.noun} is stopping.`;
     case "succeeded":
-      return `Finished: ${plural(job.done, "value")} counted.`;
+      return job.done > 0 || job.total > 0 ? `Finished: ${plural(job.done, ...w.unit)}${w.doneSuffix}.` : "Finished.";
     case "failed":
-      return `Failed: ${lowerFirst(plainFailure(job).message)}`;
+      return `Failed: ${lowerFirst(failureMessage(job, w.noun, w.unit))}`;
     case "cancelled":
-      return cancelText(job);
+      return cancelText(job, w.doneWord, w.unit);
   }
 }
 
-export function jobView(job: JobRecord): JobView {
-  const p = countParams(job);
+function safely<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch {
+    return fallback; // a record whose parameters do not fit its type's wording
+  }
+}
+
+function formatBytes(size: number): string {
+  if (size < 1000) return plural(size, "byte");
+  if (size < 1_000_000) return `${formatNumber(Number((size / 1000).toFixed(1)))} kB`;
+  return `${formatNumber(Number((size / 1_000_000).toFixed(1)))} MB`;
+}
+
+function resultsView(job: JobRecord, type: JobType | undefined, w: Wording, all: boolean): ResultsView | null {
+  if (!isTerminal(job.state) || job.resultCount === 0) return null;
+  const url = jobUrl(job.id);
+  const items = job.results.map(resultItem);
+  const scalar = items.every((i) => !i.json);
+  const shown = job.results.length;
+  const unitWord = type?.unit ? type.unit : (["value", "values"] as const);
+  return {
+    template: type?.resultsTemplate ?? "fragments/results-list",
+    count: job.resultCount,
+    values: job.results,
+    items,
+    scalar,
+    widthClass: widthClass(scalar ? items : []),
+    summary: `${plural(job.resultCount, "result")}.`,
+    partial: job.state === "succeeded" ? null : `Partial: ${progressPhrase(job, w.unit).replace(/^after /, "") || plural(job.done, ...w.unit)}, ${job.state}.`,
+    more: shown < job.resultCount && !all ? { url: `${url}?all=1#results-title`, text: `Show all ${plural(job.resultCount, ...unitWord)}` } : null,
+    capped: all && shown < job.resultCount ? `The page shows the first ${formatNumber(shown)}; the downloads have all ${formatNumber(job.resultCount)}.` : null,
+    downloads: [
+      { label: "CSV", url: `${url}/result.csv` },
+      { label: "JSON", url: `${url}/result.json` },
+    ],
+    format: formatNumber,
+  };
+}
+
+export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
+  const settings = options.settings ?? defaultSettings();
+  const type = jobType(job.type, options.types ?? JOB_TYPES);
+  const w = wording(type);
+  const phase = phaseOf(job);
   const finished = isTerminal(job.state);
   const url = jobUrl(job.id);
-  const failure = job.state === "failed" ? plainFailure(job) : null;
-  const facts: string[] = [];
-  if (failure?.technical) facts.push(`Recorded error: ${failure.technical}`);
-  if (job.exitCode !== null) facts.push(`Exit code: ${job.exitCode}`);
-  if (job.signal) facts.push(`Signal: ${job.signal}`);
-  if (job.pid !== null) facts.push(`Process: ${job.pid}${job.host ? ` on ${job.host}` : ""}`);
+  const internals = settings.showJobInternals;
+  const params = job.params as Params;
+
+  const failure =
+    job.state === "failed"
+      ? (() => {
+          const facts: string[] = [];
+          if (job.exitCode !== null) facts.push(`Exit code: ${job.exitCode}`);
+          if (job.signal) facts.push(`Signal: ${job.signal}`);
+          if (internals && job.pid !== null) facts.push(`Process: ${job.pid}${job.host ? ` on ${job.host}` : ""}`);
+          return { message: failureMessage(job, w.noun, w.unit), facts, detail: internals ? job.detail : null };
+        })()
+      : null;
+
+  // Parameters that no longer fit the type's fields (an older record) get the type's own wording.
+  const fits = type !== undefined && checkFields(type.fields, params).ok;
+  const description = type
+    ? fits
+      ? safely(() => type.jobDescription?.(params) ?? type.description, type.description)
+      : type.description
+    : `This job's type (${job.type}) is not one this site runs.`;
+  const running = job.state === "running" && job.startedAt !== null;
+  const estimate = phase === "running" && type?.estimateMs ? safely(() => type.estimateMs!({ params, done: job.done, total: job.total }, settings), null) : null;
+  const last = !finished && job.results.length > 0 ? job.results[job.results.length - 1] : undefined;
+  const log = job.logCount > 0 ? { lines: job.logTail.join("\n"), shown: job.logTail.length, count: job.logCount, dropped: job.logDropped, url: logUrl(job.id) } : null;
+
   return {
     id: job.id,
     url,
     state: job.state,
+    phase,
     finished,
-    title: p ? `Count from ${p.start} to ${p.end}` : `Job ${job.id}`,
-    description: p ? `Counting from ${p.start} to ${p.end} by ${p.increment}: ${plural(job.total, "value")}.` : `A ${job.type} job.`,
-    stateLabel: STATE_LABELS[job.state],
-    announcement: announcement(job),
-    pollUrl: `${statusUrl(job.id)}?shown=${job.state}`,
+    typeName: job.type,
+    knownType: type !== undefined,
+    params: job.params,
+    title: type ? (fits ? safely(() => type.jobTitle(params), type.title) : type.title) : "A job of an unknown type",
+    description: /[.!?]$/.test(description) ? description : `${description}.`,
+    stateLabel: STATE_LABELS[phase],
+    announcement: announcement(job, type),
+    pollUrl: `${statusUrl(job.id)}?shown=${phase}${log ? "&log=1" : ""}`,
     done: job.done,
     total: job.total,
-    progressText: `${formatNumber(job.done)} of ${formatNumber(job.total)}`,
-    lastValue: job.results.length > 0 ? job.results[job.results.length - 1]! : null,
+    progressText: job.total > 0 ? `${formatNumber(job.done)} of ${plural(job.total, ...w.unit)}` : plural(job.done, ...w.unit),
+    statusLine: job.status,
+    lastValue: last === undefined ? null : resultItem(last).text,
     queueText: job.state === "queued" && job.queuePosition !== null ? `${ordinal(job.queuePosition + 1)} in line` : null,
-    created: time(job.createdAt),
-    started: time(job.startedAt),
-    finishedAt: time(job.finishedAt),
-    lastUpdate: job.updatedAt !== null ? ago(job.readAt - job.updatedAt) : null,
-    againUrl: p ? `/count/${p.start}/${p.end}?increment=${p.increment}` : "/",
+    times: times(job),
+    elapsedText: running ? `Running for ${roughDuration(job.readAt - job.startedAt!)}` : null,
+    estimateText: estimate === null || !Number.isFinite(estimate) ? null : estimate < 1000 ? "almost done" : `about ${roughDuration(estimate)} left`,
+    againUrl: type ? filledFormUrl(type, job.params) : null,
+    formUrl: type ? newJobUrl(type.name) : "/",
+    noun: w.noun,
     cancellable: !finished,
     cancelRequested: job.cancelRequestedAt !== null,
-    results: finished ? job.results : [],
-    resultSummary:
-      job.state === "succeeded" && p
-        ? `${plural(job.results.length, "value")}, from ${job.results[0] ?? p.start} to ${job.results[job.results.length - 1] ?? p.end} by ${p.increment}.`
-        : null,
-    resultsScroll: finished && job.results.length > 10,
-    resultWidth: widthClass(finished ? job.results : []),
-    cancelText: job.state === "cancelled" ? cancelText(job) : null,
-    failure: failure ? { message: failure.message, facts, detail: job.detail } : null,
+    cancelText: job.state === "cancelled" ? cancelText(job, w.doneWord, w.unit) : null,
+    results: resultsView(job, type, w, options.all === true),
+    files: finished ? (options.files ?? []).map((f) => ({ name: f.name, url: fileUrl(job.id, f.name), sizeText: formatBytes(f.size) })) : [],
+    log,
+    failure,
+    internals,
   };
 }

@@ -4,22 +4,24 @@
 // Every open status page asks every 2 s, so the poll is the request a server
 // sees most, and it needs none of Koa's middleware. It answers only the
 // common case, a job that exists; anything else (no such job, Redis
-// unreachable, a HEAD) goes to the Koa route in routes/jobs.ts, which
+// unreachable, a HEAD, a JSON client) goes to the Koa route in routes/jobs.ts, which
 // renders errors as every other page does. The read already made travels
 // with the request, so Redis is asked once. Why this path exists, and what it
 // saves: bench/README.md ("The status poll").
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type Koa from "koa";
 import type { JobStore } from "../jobs/store.ts";
+import type { Config } from "./config.ts";
 import type { Renderer } from "./render.ts";
 import { SECURITY_HEADERS } from "./security.ts";
-import { rememberRead, shownParam, statusFragment } from "./status.ts";
+import { pollQuery, readForPage, rememberRead, statusFragment } from "./status.ts";
 import { matchStatusPoll } from "./urls.ts";
 
 export interface ListenerDeps {
   app: Koa;
   store: JobStore;
   renderer: Renderer;
+  config: Config;
 }
 
 /** The headers of a poll answer: what the Koa route sets, in one constant. */
@@ -27,23 +29,27 @@ export const POLL_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   ...SECURITY_HEADERS,
   "Cache-Control": "no-store",
   "Content-Type": "text/html; charset=utf-8",
+  // The fragment differs for htmx (it says it updates by itself) and for a JSON client.
+  Vary: "HX-Request, Accept",
 });
 
-export function createRequestListener({ app, store, renderer }: ListenerDeps): RequestListener {
+export function createRequestListener({ app, store, renderer, config }: ListenerDeps): RequestListener {
   const koa = app.callback();
   return function listener(req: IncomingMessage, res: ServerResponse): void {
     const poll = req.method === "GET" && req.url ? matchStatusPoll(req.url) : null;
-    if (!poll) {
+    const htmx = req.headers["hx-request"] === "true";
+    // A JSON client (not htmx) gets the job as JSON from the Koa route, which negotiates.
+    if (!poll || (!htmx && req.headers.accept?.includes("json"))) {
       void koa(req, res);
       return;
     }
-    const read = store.read(poll.id, "auto");
+    const read = readForPage(store, poll.id);
     read.then(
-      (job) => {
-        if (!job) return handOn();
+      (found) => {
+        if (!found) return handOn();
         let answer;
         try {
-          answer = statusFragment(renderer, job, shownParam(poll.query));
+          answer = statusFragment(renderer, found, pollQuery(poll.query), { settings: config, htmx });
         } catch {
           return handOn();
         }

@@ -40,7 +40,7 @@ const supervisor = new Supervisor({ store, config, scriptFor: jobScript });
 const renderer = createRenderer({ cache: config.nodeEnv === "production" });
 const app = createApp({ config, store, supervisor, renderer });
 
-const server = http.createServer(createRequestListener({ app, store, renderer }));
+const server = http.createServer(createRequestListener({ app, store, renderer, config }));
 server.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;

@@ -1,5 +1,5 @@
 import test from "ava";
-import { useApp } from "./support/app.ts";
+import { startApp, useApp } from "./support/app.ts";
 import { useRedis } from "./support/redis.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -18,8 +18,14 @@ test("the fragment polls while the job runs, and stops with 286 and the results 
   t.is(running.headers.get("cache-control"), "no-store");
   const runningHtml = await running.text();
   t.regex(runningHtml, POLLING);
-  t.regex(runningHtml, /<progress id="job-progress" max="4" value="\d"[^>]*>\d of 4<\/progress>/);
+  t.regex(runningHtml, /<progress id="job-progress" max="4" value="\d"[^>]*>\d of 4 values<\/progress>/);
+  t.regex(runningHtml, /Running for \d+ s(, (about \d+ s left|almost done))?\./);
   t.regex(runningHtml, /Check again/);
+  t.regex(runningHtml, /<noscript><span class="hint">Use Check again to update this part\.<\/span><\/noscript>/, "a reader without htmx is told how to update");
+  t.notRegex(runningHtml, /updates by itself/);
+  const fromHtmx = await (await slow.get(`/jobs/${id}/status?shown=running`, { "HX-Request": "true" })).text();
+  t.regex(fromHtmx, /<span class="hint">This part updates by itself\.<\/span>/, "what htmx swaps in says it updates by itself");
+  t.notRegex(fromHtmx, /noscript/);
 
   await slow.waitForState(id, "succeeded");
   const done = await slow.get(`/jobs/${id}/status?shown=running`);
@@ -28,6 +34,8 @@ test("the fragment polls while the job runs, and stops with 286 and the results 
   t.notRegex(doneHtml, /hx-get|hx-trigger/);
   t.regex(doneHtml, /4 values, from 1 to 4 by 1/);
   t.regex(doneHtml, /<li>1<\/li><li>2<\/li><li>3<\/li><li>4<\/li>/);
+  t.regex(doneHtml, /<time datetime="[^"]+">(just now|\d+ minutes? ago)<\/time> <span class="exact">\(\d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d UTC\)<\/span>/, "the date once, with the submit time");
+  t.is(doneHtml.match(/\d{4}, \d\d:/g)?.length, 1, "the date is shown once");
 });
 
 test("the full page and the fragment come from the same fragment template", async (t) => {
@@ -61,13 +69,13 @@ test("the live region is updated out of band only when the state has changed", a
   t.notRegex(again, oob);
 });
 
-test("the status page has one polite live region outside the polled element from the first render", async (t) => {
+test("the status page has one polite live region outside the polled element from the first render, for screen readers only", async (t) => {
   const id = await slow.submit({ start: "1", end: "3", increment: "1" });
   const html = await (await slow.get(`/jobs/${id}`)).text();
   t.is(html.match(/role="status"/g)?.length, 1);
-  t.regex(html, /<p id="job-announce" class="announce" role="status" aria-live="polite"[^>]*>[^<]+<\/p>\s*<section id="job-status"/);
+  t.regex(html, /<p id="job-announce" class="visually-hidden" role="status" aria-live="polite"[^>]*>[^<]+<\/p>\s*<section id="job-status"/);
   t.regex(html, /<h1>Count from 1 to 3<\/h1>/);
-  t.regex(html, /Counting from 1 to 3 by 1: 3 values\./);
+  t.regex(html, /<p class="lede">Counting from 1 to 3 by 1\.<\/p>/);
   await slow.waitForState(id, "succeeded");
 });
 
@@ -87,7 +95,7 @@ test("without JavaScript, plain GETs of the page reach the results, with a Check
   t.notRegex(html, /Check again/);
 });
 
-test("GET /jobs/:id with Accept: application/json answers the job record", async (t) => {
+test("GET /jobs/:id with Accept: application/json answers the job, without process facts", async (t) => {
   const id = await fast.submit({ start: "1", end: "10", increment: "4" });
   await fast.waitForState(id, "succeeded");
   const res = await fast.get(`/jobs/${id}`, { Accept: "application/json" });
@@ -95,12 +103,66 @@ test("GET /jobs/:id with Accept: application/json answers the job record", async
   t.regex(res.headers.get("content-type")!, /application\/json/);
   t.regex(res.headers.get("vary")!, /Accept/);
   const job = (await res.json()) as Record<string, unknown>;
-  t.like(job, { id, type: "count", state: "succeeded", params: { start: 1, end: 10, increment: 4 }, done: 3, total: 3, results: [1, 5, 9], exitCode: null, signal: null, error: null });
+  t.like(job, {
+    id,
+    url: `/jobs/${id}`,
+    type: "count",
+    title: "Count from 1 to 10",
+    state: "succeeded",
+    reason: null,
+    message: "Finished: 3 values counted.",
+    status: null,
+    params: { start: 1, end: 10, increment: 4 },
+    done: 3,
+    total: 3,
+    resultCount: 3,
+    results: [1, 5, 9],
+    queuePosition: null,
+    files: [],
+    logUrl: `/jobs/${id}/log`,
+    statusUrl: `/jobs/${id}/status`,
+    exitCode: null,
+    signal: null,
+    error: null,
+  });
   for (const field of ["createdAt", "startedAt", "finishedAt"]) {
     t.regex(job[field] as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, field);
   }
+  for (const field of ["pid", "host", "detail"]) t.false(field in job, `${field} is for operators (SHOW_JOB_INTERNALS)`);
+});
+
+test("GET /jobs/:id/status with Accept: application/json answers the job as JSON with 200, never htmx's 286", async (t) => {
+  const id = await fast.submit({ start: "1", end: "2", increment: "1" });
+  await fast.waitForState(id, "succeeded");
+  const res = await fast.get(`/jobs/${id}/status`, { Accept: "application/json" });
+  t.is(res.status, 200);
+  t.regex(res.headers.get("content-type")!, /application\/json/);
+  t.like(await res.json(), { id, state: "succeeded", results: [1, 2] });
+  const htmx = await fast.get(`/jobs/${id}/status?shown=succeeded`, { Accept: "application/json", "HX-Request": "true" });
+  t.is(htmx.status, 286, "htmx still gets the fragment and its stop signal");
+  t.regex(await htmx.text(), /id="job-status"/);
+  const missing = await fast.get(`/jobs/${"e".repeat(32)}/status`, { Accept: "application/json" });
+  t.is(missing.status, 404);
+  t.like(await missing.json(), { error: "not-found", status: 404 });
+});
+
+test("with SHOW_JOB_INTERNALS the JSON has the process facts too", async (t) => {
+  const ops = await startApp(t, { redis, name: "status-ops", env: { SHOW_JOB_INTERNALS: "true" } });
+  const id = await ops.submit({ start: "1", end: "2", increment: "1" });
+  await ops.waitForState(id, "succeeded");
+  const job = (await (await ops.get(`/jobs/${id}`, { Accept: "application/json" })).json()) as Record<string, unknown>;
   t.is(typeof job.pid, "number");
   t.is(typeof job.host, "string");
+  t.true("detail" in job);
+});
+
+test("a waiting job's place in line is 1-based on the page and in the JSON alike", async (t) => {
+  const idle = await startApp(t, { redis, name: "status-idle", takesJobs: false });
+  const first = await idle.submit({ start: "1", end: "2", increment: "1" });
+  const second = await idle.submit({ start: "1", end: "2", increment: "1" });
+  t.like(await (await idle.get(`/jobs/${first}`, { Accept: "application/json" })).json(), { state: "queued", queuePosition: 1 });
+  t.like(await (await idle.get(`/jobs/${second}`, { Accept: "application/json" })).json(), { queuePosition: 2 });
+  t.regex(await (await idle.get(`/jobs/${second}`)).text(), /<dt>Place in line<\/dt><dd>2nd in line<\/dd>/);
 });
 
 const notFound = test.macro({
@@ -115,7 +177,7 @@ const notFound = test.macro({
     t.regex(html, /id="job-status"/);
     const json = await fast.get(`/jobs/${id}`, { Accept: "application/json" });
     t.is(json.status, 404);
-    t.like(await json.json(), { status: 404 });
+    t.like(await json.json(), { error: "not-found", status: 404 });
   },
   title: (what = "", id) => `${what} (${id}) gets a 404 page, fragment and JSON`,
 });

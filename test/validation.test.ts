@@ -70,8 +70,11 @@ test("a JSON client gets 422 with the errors as JSON", async (t) => {
     body: JSON.stringify({ start: 1, end: 10, increment: 0 }),
   });
   t.is(res.status, 422);
-  const body = (await res.json()) as { errors: Record<string, string> };
-  t.deepEqual(Object.keys(body.errors), ["increment"]);
+  const body = (await res.json()) as { error: string; message: string; fields: Record<string, string>; errors: Record<string, string> };
+  t.is(body.error, "invalid-input");
+  t.is(body.message, "Check your answers: 1 field has a problem.");
+  t.deepEqual(body.fields, { increment: "Increment must not be 0" });
+  t.deepEqual(body.errors, body.fields, "the name POST /count answered first is kept");
   await nothingHappened(t, server);
 });
 
@@ -97,7 +100,7 @@ test("GET / shows the form with the defaults 1, 10, 1", async (t) => {
   const res = await server.get("/");
   t.is(res.status, 200);
   const html = await res.text();
-  t.regex(html, /<form class="count-form" method="post" action="\/count"/);
+  t.regex(html, /<form class="job-form" method="post" action="\/count"/);
   for (const [name, value] of [["start", "1"], ["end", "10"], ["increment", "1"]]) {
     t.regex(html, new RegExp(`id="${name}" name="${name}"[^>]*value="${value}"`, "s"));
     t.regex(html, new RegExp(`<label for="${name}">`));
@@ -132,4 +135,101 @@ test("POST /count with valid input answers 303 to the job's page", async (t) => 
   t.is(res.status, 303);
   t.regex(res.headers.get("location") ?? "", /^\/jobs\/[0-9a-f]{32}$/);
   await server.waitForState(res.headers.get("location")!.split("/").pop()!, "succeeded");
+});
+
+// The generic form of any type, with the primes type (one integer field, 2 to 10,000,000).
+
+test("GET /jobs/new/primes shows the primes form from its declaration, with its default", async (t) => {
+  const server = await app(t);
+  const res = await server.get("/jobs/new/primes");
+  t.is(res.status, 200);
+  const html = await res.text();
+  t.regex(html, /<h1>Find prime numbers<\/h1>/);
+  t.regex(html, /<form class="job-form" method="post" action="\/jobs\/new\/primes"/);
+  t.regex(html, /<label for="n">Up to<\/label>/);
+  t.regex(html, /id="n" name="n" type="text" inputmode="numeric"[^>]*value="1000000" aria-describedby="n-hint"/s);
+  t.regex(html, /Find the primes/);
+  t.regex(html, /<a href="\/">Count in the background<\/a>|href="\/jobs\/new\/count"/, "links the other types");
+  await nothingHappened(t, server);
+});
+
+test("GET /jobs/new/primes?n=500 fills the form in, and a bad value there answers 400 with the error", async (t) => {
+  const server = await app(t);
+  t.regex(await (await server.get("/jobs/new/primes?n=500")).text(), /id="n"[^>]*value="500"/s);
+  const bad = await server.get("/jobs/new/primes?n=1");
+  t.is(bad.status, 400);
+  t.regex(await bad.text(), /<a href="#n">Up to must be between 2 and 10000000<\/a>/);
+  await nothingHappened(t, server);
+});
+
+const refusedPrimes = test.macro({
+  async exec(t, n: string, message: string) {
+    const server = await app(t);
+    const res = await server.post("/jobs/new/primes", { n });
+    t.is(res.status, 422);
+    const html = await res.text();
+    t.regex(html, /<title>Error: Find prime numbers/);
+    t.true(html.includes(`<a href="#n">${message}</a>`), "the summary links to the field with its message");
+    t.regex(html, /id="n"[^>]*aria-describedby="n-hint n-error"[^>]*aria-invalid="true"/s);
+    t.true(html.includes(`value="${n}"`), "keeps the value as typed");
+    await nothingHappened(t, server);
+  },
+  title: (what = "") => `POST /jobs/new/primes with ${what} answers 422 with the form and its message, changes nothing`,
+});
+
+test("nothing", refusedPrimes, "", "Enter a whole number for up to");
+test("a fraction", refusedPrimes, "2.5", "Up to must be a whole number, like 1 or -5");
+test("a number too large", refusedPrimes, "10000001", "Up to must be between 2 and 10000000");
+
+test("POST /jobs/new/primes with a valid form answers 303 to the new job's page", async (t) => {
+  const server = await app(t);
+  const res = await server.post("/jobs/new/primes", { n: "100" });
+  t.is(res.status, 303);
+  const id = res.headers.get("location")!.split("/").pop()!;
+  const job = await server.waitForState(id, ["succeeded", "failed"], 20_000);
+  t.is(job.state, "succeeded", job.error ?? job.detail ?? "");
+  t.like(job, { type: "primes", params: { n: 100 }, total: 100 });
+});
+
+test("POST /jobs/new/primes as JSON answers 202 with the job's addresses, or 422 with the fields' messages", async (t) => {
+  const server = await app(t);
+  const send = (body: unknown) =>
+    fetch(`${server.url}/jobs/new/primes`, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) });
+  const bad = await send({ n: 1 });
+  t.is(bad.status, 422);
+  t.deepEqual(await bad.json(), {
+    error: "invalid-input",
+    message: "Check your answers: 1 field has a problem.",
+    fields: { n: "Up to must be between 2 and 10000000" },
+    errors: { n: "Up to must be between 2 and 10000000" },
+  });
+  const res = await send({ n: 50 });
+  t.is(res.status, 202);
+  const body = (await res.json()) as { id: string; url: string; statusUrl: string };
+  t.deepEqual(body, { id: body.id, url: `/jobs/${body.id}`, statusUrl: `/jobs/${body.id}/status` });
+  t.is(res.headers.get("location"), body.url);
+  await server.waitForState(body.id, "succeeded", 20_000);
+});
+
+test("an unknown job type answers 404 to its form and to a post, and nothing is written or started", async (t) => {
+  const server = await app(t);
+  const page = await server.get("/jobs/new/nosuchtype");
+  t.is(page.status, 404);
+  t.regex(await page.text(), /Job type not found/);
+  const post = await server.post("/jobs/new/nosuchtype", { n: "5" });
+  t.is(post.status, 404);
+  const json = await fetch(`${server.url}/jobs/new/nosuchtype`, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: "{}" });
+  t.is(json.status, 404);
+  t.like(await json.json(), { error: "unknown-type", status: 404 });
+  await nothingHappened(t, server);
+});
+
+test("a multipart post is refused with 415: uploads are not supported yet", async (t) => {
+  const server = await app(t);
+  const form = new FormData();
+  form.set("n", "100");
+  const res = await fetch(`${server.url}/jobs/new/primes`, { method: "POST", body: form, redirect: "manual" });
+  t.is(res.status, 415);
+  t.regex(await res.text(), /Uploads are not supported yet/);
+  await nothingHappened(t, server);
 });

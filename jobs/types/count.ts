@@ -4,6 +4,7 @@
 import type { JobType } from "../job-type.ts";
 import type { Params } from "../fields.ts";
 import { checkCountParams, COUNT_DEFAULTS } from "./counting.ts";
+import { formatNumber as f } from "../format.ts";
 
 const p = (params: Params) => params as { start: number; end: number; increment: number };
 
@@ -29,8 +30,12 @@ export const count: JobType = {
   concurrency: 8,
   check: (params, settings) => checkCountParams(p(params), settings.countMaxSteps),
   unit: ["value", "values"],
-  jobTitle: (params) => `Count from ${p(params).start} to ${p(params).end}`,
-  jobDescription: (params) => `Counting from ${p(params).start} to ${p(params).end} by ${p(params).increment}`,
+  jobTitle: (params) => `Count from ${f(p(params).start)} to ${f(p(params).end)}`,
+  jobDescription: (params) => `Counting from ${f(p(params).start)} to ${f(p(params).end)} by ${f(p(params).increment)}.`,
   estimateMs: ({ done, total }, settings) => Math.max(0, total - Math.max(done, 1)) * settings.countStepDelayMs,
   resultsTemplate: "types/count-results",
+  words: { noun: "the count", started: "Counting has started.", done: "counted" },
+  formNote: (settings) => `At most ${f(settings.countMaxSteps)} values in one count.`,
+  // The article's addresses: the form posts to /count, and /count/1/10?increment=2 fills it in.
+  aliases: { post: "/count", fill: "/count/:start/:end" },
 };

@@ -218,7 +218,7 @@ whenBrowser(test, () => {
     const stops = await tabThrough(page);
     t.deepEqual(
       stops.map((s) => s.name),
-      ['a "Skip to main content"', 'a "sidejob"', 'input#start "start"', 'input#end "end"', 'input#increment "increment"', 'button "Start counting"'],
+      ['a "Skip to main content"', 'a "sidejob"', 'input#start "start"', 'input#end "end"', 'input#increment "increment"', 'button "Start counting"', 'a "Find prime numbers"'],
     );
     t.deepEqual(stops.filter((s) => !s.visible), [], "focus is visible on every stop");
 
@@ -256,6 +256,25 @@ whenBrowser(test, () => {
     t.is(all.at(-1), "Failed: the count stopped unexpectedly after 2 of 10 values.");
     t.deepEqual(all, [...new Set(all)], `each announcement differs from the one before: ${JSON.stringify(all)}`);
     t.is(await page.locator(".failure-message").innerText(), "The count stopped unexpectedly after 2 of 10 values.");
+    noProblems(t, watch);
+  });
+
+  test("with JavaScript, a primes job sent from its own form announces each state once and ends with its file to download", async (t) => {
+    const server = await startApp(t, { redis, name: "flow-primes" });
+    const { page, watch, navigations } = await open(t);
+    await page.goto(server.url + "/");
+    await Promise.all([page.waitForURL(`${server.url}/jobs/new/primes`), page.click("text=Find prime numbers")]);
+    await page.fill("#n", "3000000");
+    await Promise.all([page.waitForURL(/\/jobs\/[0-9a-f]{32}$/), page.press("#n", "Enter")]);
+    await heading(page, "Status: Finished");
+    await page.locator(".files a").waitFor({ timeout: 10_000 });
+    const rec = await recorded(page);
+    const all = [rec.initialAnnouncement, ...rec.announcements];
+    t.is(all.at(-1), "Finished: 3,000,000 numbers.");
+    t.deepEqual(all, [...new Set(all)], `one announcement per state: ${JSON.stringify(all)}`);
+    t.true(all.every((a) => ["Waiting to start.", "The job has started.", "Finished: 3,000,000 numbers."].includes(a!)), JSON.stringify(all));
+    t.is(await page.locator(".files a").innerText(), "primes.txt");
+    t.is(navigations(), 3, "start page, primes form, job page");
     noProblems(t, watch);
   });
 

@@ -7,6 +7,7 @@ import type { BrowserContextOptions, Page } from "playwright-core";
 import { fixtureScript, useApp, type TestApp } from "../support/app.ts";
 import { describeViolations, motion, ProblemWatch, runAxe, screenshot, sidewaysOverflow, useBrowser, whenBrowser } from "../support/browser.ts";
 import { useRedis } from "../support/redis.ts";
+import { waitFor } from "../support/wait.ts";
 
 whenBrowser(test, () => {
   const browser = useBrowser(test);
@@ -18,7 +19,11 @@ whenBrowser(test, () => {
   const slow = useApp(test, { redis, name: "pages-slow", env: { COUNT_STEP_DELAY_MS: "1000", JOB_CONCURRENCY: "1" } });
   const crashing = useApp(test, { redis, name: "pages-crash", script: fixtureScript("crash-long-line") });
   const lost = useApp(test, { redis: lostRedis, name: "pages-lost" });
-  const ids = { running: "", queued: "", cancelled: "", succeeded: "", thousand: "", failed: "" };
+  /** Takes no jobs: a primes job is marked running through the store and holds still, with progress, a status line and a log. */
+  const idle = useApp(test, { redis, name: "pages-idle", takesJobs: false });
+  /** Values 200 ms apart: a count cancelled after a few has partial results. */
+  const medium = useApp(test, { redis, name: "pages-medium", env: { COUNT_STEP_DELAY_MS: "200" } });
+  const ids = { running: "", queued: "", cancelled: "", succeeded: "", thousand: "", failed: "", primesRunning: "", primes: "", partial: "" };
   const counts: string[] = [];
 
   test.before(async () => {
@@ -32,12 +37,23 @@ whenBrowser(test, () => {
     // 1000 values of up to 17 characters each: the widest results there are.
     ids.thousand = await fast.submit({ start: "-9007199254740991", end: "9007199254740991", increment: "18032430940422" });
     ids.failed = await crashing.submit({ start: "1", end: "10", increment: "1" });
+    const primes = await fast.post("/jobs/new/primes", { n: "1000000" });
+    ids.primes = primes.headers.get("location")!.split("/").pop()!;
+    ids.primesRunning = await idle.store.create({ type: "primes", params: { n: 1_000_000 }, total: 1_000_000, queueMax: 10 });
+    await idle.store.start(ids.primesRunning, process.pid, "test", 600_000);
+    await idle.store.report(ids.primesRunning, 600_000, { done: 300_000, status: "Checked 300,000 of 1,000,000 numbers" });
+    await idle.store.appendLog(ids.primesRunning, ["sieving 2..1,000,000", "chunk 1 of 1: 300,000 numbers so far", "a long line " + "x".repeat(200)]);
+    ids.partial = await medium.submit({ start: "1", end: "50", increment: "1" });
     await Promise.all([
       slow.waitForState(ids.cancelled, "cancelled"),
       fast.waitForState(ids.succeeded, "succeeded"),
       fast.waitForState(ids.thousand, "succeeded", 20_000),
       crashing.waitForState(ids.failed, "failed"),
+      fast.waitForState(ids.primes, "succeeded", 20_000),
     ]);
+    await waitFor(async () => (await medium.store.read(ids.partial, "auto"))!.done >= 3, { message: "a few values" });
+    await medium.post(`/jobs/${ids.partial}/cancel`, {});
+    await medium.waitForState(ids.partial, "cancelled");
   });
 
   test.after.always(() => {
@@ -69,7 +85,7 @@ whenBrowser(test, () => {
       async open(page) {
         await page.goto(fast.url + "/");
         await page.fill("#start", "one");
-        await page.fill("#increment", "0");
+        await page.fill("#end", "");
         await Promise.all([page.waitForURL(`${fast.url}/count`), page.click("button[type=submit]")]);
         return `${fast.url}/count`;
       },
@@ -101,10 +117,22 @@ whenBrowser(test, () => {
           const list = document.querySelector(".values")!;
           const items = Array.from(list.querySelectorAll("li"));
           const columns = new Set(items.map((li) => Math.round(li.getBoundingClientRect().left))).size;
-          return { items: items.length, columns, page: document.documentElement.scrollHeight, lineWidth: list.getBoundingClientRect().width };
+          const downloads = document.querySelector(".downloads")!;
+          return {
+            items: items.length,
+            columns,
+            page: document.documentElement.scrollHeight,
+            lineWidth: list.getBoundingClientRect().width,
+            downloadsFirst: Boolean(downloads.compareDocumentPosition(list) & Node.DOCUMENT_POSITION_FOLLOWING),
+            more: document.querySelector(".more a")?.textContent,
+            scrollBoxes: Array.from(document.querySelectorAll("main *")).filter((el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowY)).length,
+          };
         });
-        t.is(layout.items, 1000);
-        t.true(layout.columns >= 3, `values in ${layout.columns} columns`);
+        t.is(layout.items, 100, "the first 100 values");
+        t.is(layout.more, "Show all 1,000 values");
+        t.true(layout.downloadsFirst, "the downloads come before the list");
+        t.is(layout.scrollBoxes, 0, "no inner scroll box");
+        t.true(layout.columns >= 2, `values in ${layout.columns} columns`);
         t.true(layout.page < 2500, `the page is ${layout.page} px tall`);
         t.true(layout.lineWidth <= 1280, `the list is ${layout.lineWidth} px wide`);
       },
@@ -118,22 +146,71 @@ whenBrowser(test, () => {
         const order = await page.evaluate(() => {
           const failure = document.querySelector(".failure")!;
           const message = failure.querySelector(".failure-message")!;
-          const log = failure.querySelector("pre")!;
           const facts = failure.querySelector(".tech-facts")!;
           return {
             messageFirst: Boolean(message.compareDocumentPosition(facts) & Node.DOCUMENT_POSITION_FOLLOWING),
             message: message.textContent,
-            facts: facts.textContent,
-            log: log.textContent,
+            facts: facts.textContent!.trim().replace(/\s+/g, " "),
+            detail: failure.querySelectorAll("pre").length,
           };
         });
-        t.true(order.messageFirst, "the plain message comes before the technical detail");
+        t.true(order.messageFirst, "the plain message comes before the facts");
         t.is(order.message, "The count stopped unexpectedly after 2 of 10 values.");
-        t.regex(order.facts ?? "", /exited with code 1\.[\s\S]*Exit code: 1/);
-        t.regex(order.log ?? "", /very-long-path-segment/);
+        t.is(order.facts, "Exit code: 1", "each fact once, no recorded error repeating them");
+        t.is(order.detail, 0, "the process's last lines are for operators (SHOW_JOB_INTERNALS)");
+        t.is(await page.locator(".partial").innerText(), "Partial: 2 of 10 values, failed.");
+      },
+    },
+    { name: "primes-form", title: "the primes form", status: 200, open: visit(fast, () => "/jobs/new/primes") },
+    {
+      name: "primes-form-errors",
+      title: "the primes form sent back with errors",
+      status: 422,
+      async open(page) {
+        await page.goto(fast.url + "/jobs/new/primes");
+        await page.fill("#n", "1");
+        await Promise.all([page.waitForURL(`${fast.url}/jobs/new/primes`), page.click("button[type=submit]")]);
+        return `${fast.url}/jobs/new/primes`;
+      },
+      async check(page, t) {
+        t.is(await page.locator(".error-summary li").innerText(), "Up to must be between 2 and 10000000");
+        t.is(await page.evaluate(() => document.activeElement?.className), "error-summary", "the error summary has focus");
+      },
+    },
+    {
+      name: "primes-running",
+      title: "a running primes job",
+      status: 200,
+      open: visit(idle, () => `/jobs/${ids.primesRunning}`),
+      async check(page, t) {
+        t.is(await page.locator(".status-line").innerText(), "Checked 300,000 of 1,000,000 numbers");
+        t.is(await page.locator(".progress-text").innerText(), "300,000 of 1,000,000 numbers");
+        t.regex(await page.locator(".timing").innerText(), /^Running for [\d.]+ (s|min)\.$/);
+        await page.locator(".job-log summary").click();
+        t.regex(await page.locator(".job-log pre").innerText(), /^sieving 2\.\.1,000,000\n/);
+      },
+    },
+    {
+      name: "primes-succeeded",
+      title: "a finished primes job",
+      status: 200,
+      open: visit(fast, () => `/jobs/${ids.primes}`),
+      async check(page, t) {
+        t.is(await page.locator(".files a").innerText(), "primes.txt");
+        t.regex(await page.locator(".result-list pre").innerText(), /"count": 78498/);
       },
     },
     { name: "job-cancelled", title: "a cancelled job", status: 200, open: visit(slow, () => `/jobs/${ids.cancelled}`) },
+    {
+      name: "job-cancelled-partial",
+      title: "a job cancelled after a few values",
+      status: 200,
+      open: visit(medium, () => `/jobs/${ids.partial}`),
+      async check(page, t) {
+        t.regex(await page.locator(".partial").innerText(), /^Partial: \d+ of 50 values, cancelled\.$/);
+        t.true((await page.locator(".values li").count()) >= 3);
+      },
+    },
     { name: "not-found", title: "the job-not-found page", status: 404, open: visit(fast, () => `/jobs/${"0".repeat(32)}`) },
     { name: "page-not-found", title: "the page-not-found page", status: 404, open: visit(fast, () => "/no/such/page") },
     {

@@ -96,7 +96,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   const app = createApp({ config, store, supervisor, renderer });
   app.silent = true;
   // The one place a test app is served: through the request listener, as main.ts does.
-  const server = http.createServer(createRequestListener({ app, store, renderer }));
+  const server = http.createServer(createRequestListener({ app, store, renderer, config }));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   if (options.takesJobs === false) await supervisor.close();
   else supervisor.start();

@@ -40,8 +40,9 @@ export interface JobJson {
   done: number;
   total: number;
   results: number[];
-  pid: number | null;
-  host: string | null;
+  /** Only with SHOW_JOB_INTERNALS (serverEnv turns it on). */
+  pid?: number | null;
+  host?: string | null;
   exitCode: number | null;
   signal: string | null;
   reason: string | null;

@@ -47,6 +47,8 @@ export function serverEnv(redis: { url: string }, name: string, extra: Record<st
     REDIS_URL: redis.url,
     REDIS_PREFIX: uniquePrefix(name),
     JOB_LOG_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-")),
+    // These tests watch job processes from the outside: they read each job's pid and host from its JSON.
+    SHOW_JOB_INTERNALS: "true",
     ...extra,
   };
 }

@@ -1,0 +1,99 @@
+// What a job type's form shows, from the type's field declarations: one view
+// for every type, so the template (fragments/job-form.eta) never names one.
+// Also the one check of a submission, form or JSON: each field on its own
+// (jobs/fields.ts), then the type's checks across fields.
+import { checkFields, defaultValues, displayValue, type Field, type Params } from "../jobs/fields.ts";
+import type { JobType } from "../jobs/job-type.ts";
+import type { JobSettings } from "../jobs/settings.ts";
+import { formAction } from "./urls.ts";
+
+export interface FieldView {
+  name: string;
+  /** The control's id: the field's name, so the error summary can link to it. */
+  id: string;
+  kind: Field["kind"];
+  label: string;
+  hint: string | null;
+  error: string | null;
+  /** The ids of the hint and the error, for aria-describedby ("" when neither). */
+  describedBy: string;
+  value: string;
+  checked: boolean;
+  multiline: boolean;
+  /** The keyboard a phone offers: "numeric" only where no minus sign is needed. */
+  inputmode: "text" | "numeric" | "decimal";
+  options: { value: string; label: string; selected: boolean }[];
+  accept: string;
+}
+
+export interface FormView {
+  type: string;
+  title: string;
+  description: string;
+  action: string;
+  submitLabel: string;
+  fields: FieldView[];
+  errorList: { id: string; message: string }[];
+  note: string | null;
+  /** A file field: the form is multipart, and uploads are not supported yet. */
+  hasFile: boolean;
+}
+
+function inputmode(field: Field): FieldView["inputmode"] {
+  if (field.kind === "integer") return field.min !== undefined && field.min >= 0 ? "numeric" : "text";
+  if (field.kind === "number") return field.min !== undefined && field.min >= 0 ? "decimal" : "text";
+  return "text";
+}
+
+export function formView(type: JobType, settings: JobSettings, values: Record<string, string> = defaultValues(type.fields), errors: Record<string, string> = {}): FormView {
+  const fields = type.fields.map((f): FieldView => {
+    const error = errors[f.name] ?? null;
+    const value = values[f.name] ?? "";
+    const describedBy = [f.hint ? `${f.name}-hint` : "", error ? `${f.name}-error` : ""].filter(Boolean).join(" ");
+    return {
+      name: f.name,
+      id: f.name,
+      kind: f.kind,
+      label: f.label,
+      hint: f.hint ?? null,
+      error,
+      describedBy,
+      value,
+      checked: f.kind === "boolean" && value === "true",
+      multiline: f.kind === "text" && f.multiline === true,
+      inputmode: inputmode(f),
+      options: f.kind === "choice" ? f.options.map((o) => ({ ...o, selected: o.value === value })) : [],
+      accept: f.kind === "file" ? f.accept.join(",") : "",
+    };
+  });
+  return {
+    type: type.name,
+    title: type.title,
+    description: type.description,
+    action: formAction(type),
+    submitLabel: type.submitLabel,
+    fields,
+    errorList: fields.filter((f) => f.error).map((f) => ({ id: f.id, message: f.error! })),
+    note: type.formNote?.(settings) ?? null,
+    hasFile: type.fields.some((f) => f.kind === "file"),
+  };
+}
+
+export type Submission =
+  | { ok: true; params: Params; total: number }
+  | { ok: false; errors: Record<string, string>; values: Record<string, string> };
+
+/** Checks a parsed form or JSON body: each field, then the type's own checks across fields. */
+export function checkSubmission(type: JobType, settings: JobSettings, input: Record<string, unknown>): Submission {
+  const fields = checkFields(type.fields, input);
+  if (!fields.ok) return fields;
+  const cross = type.check?.(fields.params, settings) ?? { errors: {} };
+  const values = Object.fromEntries(type.fields.map((f) => [f.name, displayValue(input[f.name] ?? fields.params[f.name])]));
+  if (Object.keys(cross.errors).length > 0) return { ok: false, errors: cross.errors, values };
+  return { ok: true, params: fields.params, total: cross.total ?? 0 };
+}
+
+/** The form's values for valid parameters (a filled-in form). */
+export function paramValues(type: JobType, params: Params): Record<string, string> {
+  return Object.fromEntries(type.fields.map((f) => [f.name, f.kind === "file" ? "" : displayValue(params[f.name])]));
+}

@@ -1,0 +1,163 @@
+// Job types' forms: GET / lists the types (the first one's form on the page
+// itself, where the flow starts), GET /jobs/new/:type shows one type's form
+// (filled in from the query), POST /jobs/new/:type validates and creates the
+// job and hands it to the supervisor. A type's short addresses (its
+// `aliases`, e.g. the counter's POST /count and GET /count/:start/:end) are
+// mounted here too, onto the same handlers.
+import Router from "@koa/router";
+import { bodyParser } from "@koa/bodyparser";
+import type { Context, Middleware } from "koa";
+import { defaultValues, type Params } from "../../jobs/fields.ts";
+import type { JobType } from "../../jobs/job-type.ts";
+import { QueueFullError } from "../../jobs/store.ts";
+import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
+import { HttpError } from "../errors.ts";
+import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
+import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
+import type { AppDeps } from "../app.ts";
+
+/** The most a form or JSON body may hold: 2 kB, plus room for each text field's longest value, percent-encoded. */
+function bodyLimit(type: JobType): number {
+  const text = type.fields.reduce((sum, f) => sum + (f.kind === "text" ? f.maxLength * 4 * 3 : 0), 0);
+  return 2048 + text;
+}
+
+function unreadable(type: JobType): HttpError {
+  const names = type.fields.map((f) => f.name);
+  const list = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : (names[0] ?? "");
+  return new HttpError(400, `The request could not be read: send the form field${names.length === 1 ? "" : "s"} ${list}.`, { code: "unreadable" });
+}
+
+export function formRoutes({ store, config, supervisor }: AppDeps, types: readonly JobType[] = JOB_TYPES): Router {
+  const router = new Router();
+
+  const typeOf = (ctx: Context): JobType => {
+    const type = jobType(String(ctx.params.type ?? ""), types);
+    if (!type) {
+      throw new HttpError(404, "There is no job type of that name.", {
+        title: "Job type not found",
+        detail: ["The start page lists every kind of job this site runs."],
+        code: "unknown-type",
+      });
+    }
+    return type;
+  };
+
+  const renderForm = async (ctx: Context, form: FormView, page: "home" | "new-job" = "new-job") => {
+    const others = types.filter((t) => t.name !== form.type).map((t) => ({ title: t.title, description: t.description, url: newJobUrl(t.name) }));
+    await ctx.render(`pages/${page}`, { form, others });
+  };
+
+  router.get("/", async (ctx) => {
+    const first = types[0]!;
+    await renderForm(ctx, formView(first, config), "home");
+  });
+
+  /**
+   * A form filled in from the address: GET never starts a job (link
+   * prefetchers, crawlers and cross-site links would start them). Values are
+   * checked as a submission would be; any problem answers 400 with the form.
+   */
+  const fill = (typeFor: (ctx: Context) => JobType): Middleware => async (ctx) => {
+    const type = typeFor(ctx);
+    const given: Record<string, unknown> = {};
+    for (const f of type.fields) {
+      const raw = ctx.params[f.name] ?? ctx.query[f.name];
+      if (raw !== undefined) given[f.name] = raw;
+    }
+    if (Object.keys(given).length === 0) return renderForm(ctx, formView(type, config));
+    const check = checkSubmission(type, config, { ...defaultValues(type.fields), ...given });
+    if (!check.ok) ctx.status = 400;
+    await renderForm(ctx, check.ok ? formView(type, config, paramValues(type, check.params)) : formView(type, config, check.values, check.errors));
+  };
+
+  const create = (typeFor: (ctx: Context) => JobType): Middleware[] => {
+    const parsers = new Map<string, Middleware>();
+    return [
+      async (ctx, next) => {
+        const type = typeFor(ctx); // an unknown type is a 404 before the body is read
+        ctx.state.jobType = type;
+        if (ctx.is("multipart")) {
+          throw new HttpError(415, "Uploads are not supported yet: this form cannot send files. Send the fields as application/x-www-form-urlencoded or JSON.", {
+            title: "Uploads are not supported yet",
+            code: "uploads-not-supported",
+          });
+        }
+        if (!ctx.is("urlencoded", "json")) throw new HttpError(415, "Send the form as application/x-www-form-urlencoded or JSON.");
+        let parse = parsers.get(type.name);
+        if (!parse) {
+          const limit = bodyLimit(type);
+          parse = bodyParser({ enableTypes: ["form", "json"], formLimit: limit, jsonLimit: limit, encoding: "utf-8" }) as unknown as Middleware;
+          parsers.set(type.name, parse);
+        }
+        try {
+          await parse(ctx, next);
+        } catch (err) {
+          // The body parser's 400 (broken JSON) says what to send instead, in this type's fields.
+          if (!(err instanceof HttpError) && (err as { status?: unknown })?.status === 400) throw unreadable(type);
+          throw err;
+        }
+      },
+      async (ctx) => {
+        const type = ctx.state.jobType as JobType;
+        const body = (ctx.request as { body?: unknown }).body ?? {};
+        if (typeof body !== "object" || body === null || Array.isArray(body)) throw unreadable(type);
+        const check = checkSubmission(type, config, body as Record<string, unknown>);
+        const wantsJson = ctx.accepts("html", "json") === "json";
+        if (!check.ok) {
+          ctx.status = 422;
+          if (wantsJson) {
+            const count = Object.keys(check.errors).length;
+            // `errors` repeats `fields` for clients of POST /count, which answered that name first.
+            ctx.body = { error: "invalid-input", message: `Check your answers: ${count} ${count === 1 ? "field has a problem" : "fields have problems"}.`, fields: check.errors, errors: check.errors };
+          } else {
+            await renderForm(ctx, formView(type, config, check.values, check.errors));
+          }
+          return;
+        }
+        const id = await createJob(type, check.params, check.total);
+        void supervisor.pump();
+        const url = jobUrl(id);
+        if (wantsJson) {
+          ctx.status = 202;
+          ctx.set("Location", url);
+          ctx.body = { id, url, statusUrl: statusUrl(id) };
+        } else {
+          ctx.status = 303;
+          ctx.redirect(url);
+        }
+      },
+    ];
+  };
+
+  async function createJob(type: JobType, params: Params, total: number): Promise<string> {
+    try {
+      return await store.create({
+        type: type.name,
+        params,
+        total,
+        queueMax: config.jobQueueMax,
+        timeoutMs: type.timeoutMs ?? config.jobTimeoutMs,
+        ttlSucceededS: type.ttlSucceededS,
+        ttlFailedS: type.ttlFailedS,
+      });
+    } catch (err) {
+      if (err instanceof QueueFullError) {
+        throw new HttpError(503, `Too many jobs are waiting (${config.jobQueueMax}). Please try again in a minute.`, {
+          title: "Too busy right now",
+          headers: { "Retry-After": "30" },
+          code: "queue-full",
+        });
+      }
+      throw err;
+    }
+  }
+
+  router.get(NEW_JOB_ROUTE, fill(typeOf));
+  router.post(NEW_JOB_ROUTE, ...create(typeOf));
+  for (const type of types) {
+    if (type.aliases?.fill) router.get(type.aliases.fill, fill(() => type));
+    if (type.aliases?.post) router.post(type.aliases.post, ...create(() => type));
+  }
+  return router;
+}
