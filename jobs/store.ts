@@ -5,11 +5,15 @@
 //   P:{jobs}:job:<id>:results  list: the values the job has produced so far, each a JSON text
 //   P:{jobs}:job:<id>:log      list: the last LOG_MAX_LINES lines the job's program wrote
 //   P:{jobs}:job:<id>:files    hash: file name -> content, the job's output files
+//   P:{jobs}:job:<id>:upload:<field>  string: the file uploaded for a file field, as sent
 //   P:{jobs}:queue             list: ids of jobs waiting for a slot, oldest first
 //   P:{jobs}:leases            sorted set: id -> lease expiry (ms) of every claimed or running job
 //   P:{jobs}:kills             sorted set: id -> when to kill a job that ignores its cancel request
 // When a job finishes it leaves every index, and its keys get a TTL: its
-// type's retention, stored on the record when it was created.
+// type's retention, stored on the record when it was created. An upload is
+// written before its job exists, with UPLOAD_SAFETY_TTL_S renewed at each
+// chunk (a request that dies halfway leaves nothing for long); creating the
+// job takes that TTL away, and the job's end gives it the job's.
 import crypto from "node:crypto";
 import type { Redis } from "ioredis";
 import type { FinishMode } from "./lua/commands.ts";
@@ -108,6 +112,20 @@ export interface StoreOptions {
   prefix: string;
   ttlSucceededS: number;
   ttlFailedS: number;
+}
+
+/** How long an upload is kept, from its last chunk, while its job does not exist yet. */
+export const UPLOAD_SAFETY_TTL_S = 600;
+/** Chunks an upload is read back in (GETRANGE), so nothing holds it whole. */
+export const UPLOAD_READ_BYTES = 64 * 1024;
+const FIELD = /^[a-z][a-z0-9_]{0,39}$/;
+
+/** The job's uploads were not all there when it was to be created (expired, or never stored). */
+export class UploadMissingError extends Error {
+  constructor() {
+    super("An upload of the job is missing");
+    this.name = "UploadMissingError";
+  }
 }
 
 export class QueueFullError extends Error {
@@ -211,7 +229,54 @@ export class JobStore {
     }
   }
 
+  /** The key of the file uploaded for one of a job's fields. */
+  private uploadKey(id: string, field: string): string {
+    if (!FIELD.test(field)) throw new Error(`not a field name: ${JSON.stringify(field)}`);
+    return `${this.jobKeys(id)[0]}:upload:${field}`;
+  }
+
+  /**
+   * Appends a chunk to the upload of a job that is not created yet (see
+   * create's `uploads`), renewing its safety TTL; returns its size so far.
+   */
+  async appendUpload(id: string, field: string, chunk: Buffer): Promise<number> {
+    const key = this.uploadKey(id, field);
+    const replies = await this.call((r) => r.multi().append(key, chunk).expire(key, UPLOAD_SAFETY_TTL_S).exec());
+    const [err, size] = replies?.[0] ?? [new Error("the upload's transaction was discarded"), 0];
+    if (err) throw err;
+    return Number(size);
+  }
+
+  /** The size of an upload in bytes (0 when there is none). */
+  async uploadSize(id: string, field: string): Promise<number> {
+    return this.call((r) => r.strlen(this.uploadKey(id, field)));
+  }
+
+  /** Bytes start..end (inclusive) of an upload. */
+  async readUploadRange(id: string, field: string, start: number, end: number): Promise<Buffer> {
+    return this.call((r) => r.getrangeBuffer(this.uploadKey(id, field), start, end));
+  }
+
+  /** An upload, chunk by chunk (UPLOAD_READ_BYTES each); nothing when there is none. */
+  async *readUpload(id: string, field: string, chunkBytes = UPLOAD_READ_BYTES): AsyncGenerator<Buffer> {
+    const size = await this.uploadSize(id, field);
+    for (let start = 0; start < size; start += chunkBytes) {
+      yield await this.readUploadRange(id, field, start, Math.min(size, start + chunkBytes) - 1);
+    }
+  }
+
+  /** Deletes uploads of a job that was not created (a refused form). */
+  async deleteUploads(id: string, fields: readonly string[]): Promise<void> {
+    if (fields.length === 0) return;
+    const keys = fields.map((f) => this.uploadKey(id, f));
+    await this.call((r) => r.del(...keys));
+  }
+
   async create(input: {
+    /** The id, when it was chosen first (newJobId()) to store the job's uploads under it. */
+    id?: string;
+    /** The fields whose uploads are stored (appendUpload); they must all be there. */
+    uploads?: readonly string[];
     type: string;
     params: object;
     total: number;
@@ -221,9 +286,11 @@ export class JobStore {
     ttlSucceededS?: number;
     ttlFailedS?: number;
   }): Promise<string> {
-    const id = newJobId();
+    const id = input.id ?? newJobId();
     const [job] = this.jobKeys(id);
-    const [created] = await this.call((r) =>
+    const uploads = input.uploads ?? [];
+    for (const field of uploads) this.uploadKey(id, field);
+    const [created, reason] = await this.call((r) =>
       r.sjCreate(
         job,
         this.queueKey,
@@ -235,10 +302,13 @@ export class JobStore {
         input.ttlSucceededS ?? this.ttl[0],
         input.ttlFailedS ?? this.ttl[1],
         input.timeoutMs ?? "",
+        uploads.join(","),
       ),
     );
-    if (created !== 1) throw new QueueFullError();
-    return id;
+    if (created === 1) return id;
+    if (reason === "upload_missing") throw new UploadMissingError();
+    if (reason === "exists") throw new Error(`a job ${id} exists already`);
+    throw new QueueFullError();
   }
 
   /**
@@ -306,7 +376,7 @@ export class JobStore {
     for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     let params: Record<string, unknown> = {};
     try {
-      params = JSON.parse(h.params ?? "{}");
+      params = JSON.parse(h.params ?? "{}") as Record<string, unknown>;
     } catch {
       // A record written by something else: show it without parameters.
     }

@@ -11,7 +11,7 @@ import type { JobState } from "../store.ts";
 type StateOrGone = JobState | "";
 
 export interface LuaReplies {
-  create: [created: 1, createdAt: number] | [created: 0, reason: "queue_full"];
+  create: [created: 1, createdAt: number] | [created: 0, reason: "queue_full" | "exists" | "upload_missing"];
   claim: [id: string, type: string] | null;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
   report: [accepted: 1, reply: "ok" | "cancel"] | [accepted: 0, state: StateOrGone];
@@ -31,7 +31,7 @@ export type FinishMode = "job" | "exit" | "force";
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
-    sjCreate(job: string, queue: string, id: string, type: string, params: string, total: Arg, queueMax: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, timeoutMs: Arg): Result<LuaReplies["create"], Context>;
+    sjCreate(job: string, queue: string, id: string, type: string, params: string, total: Arg, queueMax: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, timeoutMs: Arg, uploads: string): Result<LuaReplies["create"], Context>;
     sjClaim(queue: string, leases: string, kills: string, jobPrefix: string, leaseMs: Arg, owner: string, ttlSucceededS: Arg, ttlFailedS: Arg, freeCount: Arg, ...types: string[]): Result<LuaReplies["claim"], Context>;
     sjStart(job: string, leases: string, id: string, pid: Arg, host: string, leaseMs: Arg): Result<LuaReplies["start"], Context>;
     sjReport(job: string, results: string, leases: string, queue: string, kills: string, id: string, leaseMs: Arg, done: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, total: Arg, status: string, ...values: Arg[]): Result<LuaReplies["report"], Context>;
