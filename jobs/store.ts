@@ -316,11 +316,27 @@ export class JobStore {
    * has a free slot for), or null. A waiting job whose type is not in `known`
    * is ended failed ('unknown-type') on the way, never run.
    */
-  async claim(owner: string, leaseMs: number, free: readonly string[], known: readonly string[]): Promise<{ id: string; type: string } | null> {
+  async claim(
+    owner: string,
+    leaseMs: number,
+    free: readonly string[],
+    known: readonly string[],
+  ): Promise<{ id: string; type: string } | null> {
     if (free.length === 0) return null;
     const others = known.filter((t) => !free.includes(t));
     const reply = await this.call((r) =>
-      r.sjClaim(this.queueKey, this.leasesKey, this.killsKey, `${this.base}job:`, leaseMs, owner, ...this.ttl, free.length, ...free, ...others),
+      r.sjClaim(
+        this.queueKey,
+        this.leasesKey,
+        this.killsKey,
+        `${this.base}job:`,
+        leaseMs,
+        owner,
+        ...this.ttl,
+        free.length,
+        ...free,
+        ...others,
+      ),
     );
     return reply ? { id: reply[0], type: reply[1] } : null;
   }
@@ -332,10 +348,16 @@ export class JobStore {
   }
 
   /** Progress (done, total, a status line, new results) or a heartbeat (nothing); renews the lease. */
-  async report(id: string, leaseMs: number, progress: { done?: number; total?: number; status?: string; results?: readonly unknown[] } = {}): Promise<ReportReply> {
+  async report(
+    id: string,
+    leaseMs: number,
+    progress: { done?: number; total?: number; status?: string; results?: readonly unknown[] } = {},
+  ): Promise<ReportReply> {
     const { done, total, status, results = [] } = progress;
     const values = results.map((v) => JSON.stringify(v) ?? "null");
-    const reply = await this.call((r) => r.sjReport(...this.keys(id), id, leaseMs, done ?? "", ...this.ttl, total ?? "", status ?? "", ...values));
+    const reply = await this.call((r) =>
+      r.sjReport(...this.keys(id), id, leaseMs, done ?? "", ...this.ttl, total ?? "", status ?? "", ...values),
+    );
     return reply[0] === 1 ? reply[1] : "refused";
   }
 

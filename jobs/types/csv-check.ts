@@ -49,6 +49,7 @@ export const csvCheck: JobType = {
   concurrency: 2,
   timeoutMs: 10 * 60_000,
   unit: ["row", "rows"],
+  words: { noun: "the check", started: "The check has started.", done: "checked" },
   jobTitle: (params) => `Check ${fileName(params)}`,
   jobDescription: (params) =>
     `Checking ${fileName(params)}, with ${(typeof params.delimiter === "string" ? DELIMITERS[params.delimiter] : undefined) ?? "the delimiter detected"}, ${params.header === false ? "without" : "with"} a header row`,

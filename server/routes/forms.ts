@@ -28,7 +28,9 @@ function bodyLimit(type: JobType): number {
 function unreadable(type: JobType): HttpError {
   const names = type.fields.map((f) => f.name);
   const list = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : (names[0] ?? "");
-  return new HttpError(400, `The request could not be read: send the form field${names.length === 1 ? "" : "s"} ${list}.`, { code: "unreadable" });
+  return new HttpError(400, `The request could not be read: send the form field${names.length === 1 ? "" : "s"} ${list}.`, {
+    code: "unreadable",
+  });
 }
 
 export function formRoutes({ store, config, supervisor }: AppDeps, types: readonly JobType[] = JOB_TYPES): Router {
@@ -47,7 +49,9 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
   };
 
   const renderForm = async (ctx: Context, form: FormView, page: "home" | "new-job" = "new-job") => {
-    const others = types.filter((t) => t.name !== form.type).map((t) => ({ title: t.title, description: t.description, url: newJobUrl(t.name) }));
+    const others = types
+      .filter((t) => t.name !== form.type)
+      .map((t) => ({ title: t.title, description: t.description, url: newJobUrl(t.name) }));
     await ctx.render(`pages/${page}`, { form, others });
   };
 
@@ -61,18 +65,23 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
    * prefetchers, crawlers and cross-site links would start them). Values are
    * checked as a submission would be; any problem answers 400 with the form.
    */
-  const fill = (typeFor: (ctx: Context) => JobType): Middleware => async (ctx) => {
-    const type = typeFor(ctx);
-    const given: Record<string, unknown> = {};
-    for (const f of type.fields) {
-      const raw = ctx.params[f.name] ?? ctx.query[f.name];
-      if (raw !== undefined) given[f.name] = raw;
-    }
-    if (Object.keys(given).length === 0) return renderForm(ctx, formView(type, config));
-    const check = checkSubmission(type, config, { ...defaultValues(type.fields), ...given });
-    if (!check.ok) ctx.status = 400;
-    await renderForm(ctx, check.ok ? formView(type, config, paramValues(type, check.params)) : formView(type, config, check.values, check.errors));
-  };
+  const fill =
+    (typeFor: (ctx: Context) => JobType): Middleware =>
+    async (ctx) => {
+      const type = typeFor(ctx);
+      const given: Record<string, unknown> = {};
+      for (const f of type.fields) {
+        const raw = ctx.params[f.name] ?? ctx.query[f.name];
+        if (raw !== undefined) given[f.name] = raw;
+      }
+      if (Object.keys(given).length === 0) return renderForm(ctx, formView(type, config));
+      const check = checkSubmission(type, config, { ...defaultValues(type.fields), ...given });
+      if (!check.ok) ctx.status = 400;
+      await renderForm(
+        ctx,
+        check.ok ? formView(type, config, paramValues(type, check.params)) : formView(type, config, check.values, check.errors),
+      );
+    };
 
   const create = (typeFor: (ctx: Context) => JobType): Middleware[] => {
     const parsers = new Map<string, Middleware>();
@@ -82,7 +91,8 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
         ctx.state.jobType = type;
         if (fileFields(type).length > 0) {
           // A form with a file: the job's id first, its uploads stored under it as they arrive (server/uploads.ts).
-          if (!ctx.is("multipart")) throw new HttpError(415, "Send this form as multipart/form-data: it holds a file.", { code: "multipart-needed" });
+          if (!ctx.is("multipart"))
+            throw new HttpError(415, "Send this form as multipart/form-data: it holds a file.", { code: "multipart-needed" });
           const id = newJobId();
           const form = await receiveForm(ctx, { store, id, type, maxBytes: config.jobUploadMaxBytes });
           ctx.state.upload = { id, fields: Object.keys(form.files), errors: form.errors };
@@ -96,13 +106,20 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
           return;
         }
         if (ctx.is("multipart")) {
-          throw new HttpError(415, "This form has no file: send it as application/x-www-form-urlencoded or JSON.", { code: "multipart-refused" });
+          throw new HttpError(415, "This form has no file: send it as application/x-www-form-urlencoded or JSON.", {
+            code: "multipart-refused",
+          });
         }
         if (!ctx.is("urlencoded", "json")) throw new HttpError(415, "Send the form as application/x-www-form-urlencoded or JSON.");
         let parse = parsers.get(type.name);
         if (!parse) {
           const limit = bodyLimit(type);
-          parse = bodyParser({ enableTypes: ["form", "json"], formLimit: limit, jsonLimit: limit, encoding: "utf-8" }) as unknown as Middleware;
+          parse = bodyParser({
+            enableTypes: ["form", "json"],
+            formLimit: limit,
+            jsonLimit: limit,
+            encoding: "utf-8",
+          }) as unknown as Middleware;
           parsers.set(type.name, parse);
         }
         try {
@@ -131,7 +148,12 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
           if (wantsJson) {
             const count = Object.keys(check.errors).length;
             // `errors` repeats `fields` for clients of POST /count, which answered that name first.
-            ctx.body = { error: "invalid-input", message: `Check your answers: ${count} ${count === 1 ? "field has a problem" : "fields have problems"}.`, fields: check.errors, errors: check.errors };
+            ctx.body = {
+              error: "invalid-input",
+              message: `Check your answers: ${count} ${count === 1 ? "field has a problem" : "fields have problems"}.`,
+              fields: check.errors,
+              errors: check.errors,
+            };
           } else {
             await renderForm(ctx, formView(type, config, check.values, check.errors));
           }
@@ -179,7 +201,11 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
   router.get(NEW_JOB_ROUTE, fill(typeOf));
   router.post(NEW_JOB_ROUTE, ...create(typeOf));
   for (const type of types) {
-    if (type.aliases?.fill) router.get(type.aliases.fill, fill(() => type));
+    if (type.aliases?.fill)
+      router.get(
+        type.aliases.fill,
+        fill(() => type),
+      );
     if (type.aliases?.post) router.post(type.aliases.post, ...create(() => type));
   }
   return router;
