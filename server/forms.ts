@@ -45,7 +45,12 @@ function inputmode(field: Field): FieldView["inputmode"] {
   return "text";
 }
 
-export function formView(type: JobType, settings: JobSettings, values: Record<string, string> = defaultValues(type.fields), errors: Record<string, string> = {}): FormView {
+export function formView(
+  type: JobType,
+  settings: JobSettings,
+  values: Record<string, string> = defaultValues(type.fields),
+  errors: Record<string, string> = {},
+): FormView {
   const fields = type.fields.map((f): FieldView => {
     const error = errors[f.name] ?? null;
     const value = values[f.name] ?? "";
@@ -80,8 +85,7 @@ export function formView(type: JobType, settings: JobSettings, values: Record<st
 }
 
 export type Submission =
-  | { ok: true; params: Params; total: number }
-  | { ok: false; errors: Record<string, string>; values: Record<string, string> };
+  { ok: true; params: Params; total: number } | { ok: false; errors: Record<string, string>; values: Record<string, string> };
 
 /** Checks a parsed form or JSON body: each field, then the type's own checks across fields. */
 export function checkSubmission(type: JobType, settings: JobSettings, input: Record<string, unknown>): Submission {

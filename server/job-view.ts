@@ -65,7 +65,7 @@ export interface ResultsView {
   widthClass: string;
   /** "10 values." (the default template's summary). */
   summary: string;
-  /** "Partial: 3 of 10 values, cancelled." for a job that did not succeed. */
+  /** "Partial: 3 of 10 values, cancelled." for a job that did not succeed (it then stands for the cancel sentence). */
   partial: string | null;
   /** "Show all 1,000 values" when the page shows fewer than there are. */
   more: { url: string; text: string } | null;
@@ -169,12 +169,21 @@ const TIME = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", hour: "2-digit"
 function times(job: JobRecord): TimeView[] {
   const out: TimeView[] = [];
   let lastDate: string | null = null;
-  for (const [label, ms] of [["Submitted", job.createdAt], ["Started", job.startedAt], ["Ended", job.finishedAt]] as const) {
+  for (const [label, ms] of [
+    ["Submitted", job.createdAt],
+    ["Started", job.startedAt],
+    ["Ended", job.finishedAt],
+  ] as const) {
     if (ms === null) continue;
     const at = new Date(ms);
     const date = DATE.format(at);
     const time = `${TIME.format(at)} UTC`;
-    out.push({ label, iso: at.toISOString(), exact: date === lastDate ? time : `${date}, ${time}`, relative: relativeTime(job.readAt - ms) });
+    out.push({
+      label,
+      iso: at.toISOString(),
+      exact: date === lastDate ? time : `${date}, ${time}`,
+      relative: relativeTime(job.readAt - ms),
+    });
     lastDate = date;
   }
   return out;
@@ -192,7 +201,7 @@ export function resultItem(value: unknown): ResultItem {
   if (typeof value === "number") return { text: formatNumber(value), json: false };
   if (typeof value === "string") return { text: value, json: false };
   if (typeof value === "boolean" || value === null) return { text: String(value), json: false };
-  return { text: JSON.stringify(value, null, 2) ?? String(value), json: true };
+  return { text: JSON.stringify(value, null, 2) ?? typeof value, json: true };
 }
 
 /** Column widths the stylesheet has for result values (characters, sign and separators included). */
@@ -241,7 +250,11 @@ export function failureMessage(job: FailureFacts, noun: string, unit: readonly [
   }
 }
 
-function cancelText(job: Pick<JobRecord, "done" | "total" | "startedAt" | "reason">, doneWord: string, unit: readonly [string, string]): string {
+function cancelText(
+  job: Pick<JobRecord, "done" | "total" | "startedAt" | "reason">,
+  doneWord: string,
+  unit: readonly [string, string],
+): string {
   if (job.startedAt === null && job.done === 0) return `Cancelled before it started; nothing was ${doneWord}.`;
   const progress = progressPhrase(job, unit);
   const text = progress ? `Cancelled ${progress}.` : "Cancelled.";
@@ -319,9 +332,21 @@ function resultsView(job: JobRecord, type: JobType | undefined, w: Wording, all:
     scalar,
     widthClass: widthClass(scalar ? items : []),
     summary: `${plural(job.resultCount, "result")}.`,
-    partial: job.state === "succeeded" ? null : `Partial: ${progressPhrase(job, w.unit).replace(/^after /, "") || plural(job.done, ...w.unit)}, ${job.state}.`,
-    more: shown < job.resultCount && !all ? { url: `${url}?all=1#results-title`, text: `Show all ${plural(job.resultCount, ...unitWord)}` } : null,
-    capped: all && shown < job.resultCount ? `The page shows the first ${formatNumber(shown)}; the downloads have all ${formatNumber(job.resultCount)}.` : null,
+    // Said once: the failure message already says how far it got.
+    partial:
+      job.state === "succeeded"
+        ? null
+        : job.state === "failed"
+          ? "Partial: what it had made before it failed."
+          : `Partial: ${progressPhrase(job, w.unit).replace(/^after /, "") || plural(job.done, ...w.unit)}, cancelled.`,
+    more:
+      shown < job.resultCount && !all
+        ? { url: `${url}?all=1#results-title`, text: `Show all ${plural(job.resultCount, ...unitWord)}` }
+        : null,
+    capped:
+      all && shown < job.resultCount
+        ? `The page shows the first ${formatNumber(shown)}; the downloads have all ${formatNumber(job.resultCount)}.`
+        : null,
     downloads: [
       { label: "CSV", url: `${url}/result.csv` },
       { label: "JSON", url: `${url}/result.json` },
@@ -359,9 +384,15 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
       : type.description
     : `This job's type (${job.type}) is not one this site runs.`;
   const running = job.state === "running" && job.startedAt !== null;
-  const estimate = phase === "running" && type?.estimateMs ? safely(() => type.estimateMs!({ params, done: job.done, total: job.total }, settings), null) : null;
+  const estimate =
+    phase === "running" && type?.estimateMs
+      ? safely(() => type.estimateMs!({ params, done: job.done, total: job.total }, settings), null)
+      : null;
   const last = !finished && job.results.length > 0 ? job.results[job.results.length - 1] : undefined;
-  const log = job.logCount > 0 ? { lines: job.logTail.join("\n"), shown: job.logTail.length, count: job.logCount, dropped: job.logDropped, url: logUrl(job.id) } : null;
+  const log =
+    job.logCount > 0
+      ? { lines: job.logTail.join("\n"), shown: job.logTail.length, count: job.logCount, dropped: job.logDropped, url: logUrl(job.id) }
+      : null;
 
   return {
     id: job.id,
@@ -385,7 +416,8 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
     queueText: job.state === "queued" && job.queuePosition !== null ? `${ordinal(job.queuePosition + 1)} in line` : null,
     times: times(job),
     elapsedText: running ? `Running for ${roughDuration(job.readAt - job.startedAt!)}` : null,
-    estimateText: estimate === null || !Number.isFinite(estimate) ? null : estimate < 1000 ? "almost done" : `about ${roughDuration(estimate)} left`,
+    estimateText:
+      estimate === null || !Number.isFinite(estimate) ? null : estimate < 1000 ? "almost done" : `about ${roughDuration(estimate)} left`,
     againUrl: type ? filledFormUrl(type, job.params) : null,
     formUrl: type ? newJobUrl(type.name) : "/",
     noun: w.noun,
@@ -393,7 +425,9 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
     cancelRequested: job.cancelRequestedAt !== null,
     cancelText: job.state === "cancelled" ? cancelText(job, w.doneWord, w.unit) : null,
     results: resultsView(job, type, w, options.all === true),
-    files: finished ? (options.files ?? []).map((f) => ({ name: f.name, url: fileUrl(job.id, f.name), sizeText: formatBytes(f.size) })) : [],
+    files: finished
+      ? (options.files ?? []).map((f) => ({ name: f.name, url: fileUrl(job.id, f.name), sizeText: formatBytes(f.size) }))
+      : [],
     log,
     failure,
     internals,

@@ -40,7 +40,12 @@ export interface PollQuery {
  * The poll answer for a job: 200, or 286 (stop polling) once it has ended.
  * htmx: the request came from htmx (HX-Request), so the fragment can say it updates by itself.
  */
-export function statusFragment(renderer: Renderer, read: PageRead, query: PollQuery, { settings, htmx }: { settings: ViewSettings; htmx: boolean }): StatusAnswer {
+export function statusFragment(
+  renderer: Renderer,
+  read: PageRead,
+  query: PollQuery,
+  { settings, htmx }: { settings: ViewSettings; htmx: boolean },
+): StatusAnswer {
   const { job } = read;
   const shown = query.shown;
   const phase = phaseOf(job);

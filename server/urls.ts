@@ -36,13 +36,14 @@ export function filledFormUrl(type: JobType, params: Record<string, unknown>): s
   if (type.aliases?.fill) {
     path = path.replace(/:([a-z][a-z0-9_]*)/g, (_, name: string) => {
       inPath.add(name);
-      return encodeURIComponent(String(params[name] ?? ""));
+      const value = params[name];
+      return encodeURIComponent(typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? String(value) : "");
     });
   }
   for (const field of type.fields) {
     const value = params[field.name];
-    if (inPath.has(field.name) || field.kind === "file" || value === undefined || value === null) continue;
-    query.set(field.name, String(value));
+    if (inPath.has(field.name) || field.kind === "file") continue;
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") query.set(field.name, String(value));
   }
   const q = query.toString();
   return q ? `${path}?${q}` : path;

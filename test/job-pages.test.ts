@@ -28,7 +28,10 @@ test("a finished primes job's page shows its result as JSON, its file as a downl
   t.regex(html, /<h1>Prime numbers up to 100,000<\/h1>/);
   t.regex(html, /<h2 id="job-status-title">Status: Finished<\/h2>/);
   t.regex(html, /<li><pre>\{\n {2}&quot;count&quot;: 9592,/, "the summary result, pretty-printed");
-  t.regex(html, new RegExp(`<a href="/jobs/${primes}/files/primes.txt" download>primes.txt</a> <span class="hint">\\(\\d+(\\.\\d)? kB\\)</span>`));
+  t.regex(
+    html,
+    new RegExp(`<a href="/jobs/${primes}/files/primes.txt" download>primes.txt</a> <span class="hint">\\(\\d+(\\.\\d)? kB\\)</span>`),
+  );
   t.regex(html, /<details class="job-log">\s*<summary>Log<\/summary>/);
   t.regex(html, /9,592 primes up to 100,000/);
   t.regex(html, new RegExp(`<a href="/jobs/new/primes\\?n=100000">Start this again</a>`));
@@ -49,9 +52,15 @@ test("an output file downloads as an attachment of its own type, and only a name
 });
 
 test("the JSON of a finished primes job lists its files with their addresses", async (t) => {
-  const job = (await (await app.get(`/jobs/${primes}`, { Accept: "application/json" })).json()) as { files: { name: string; size: number; url: string }[]; resultCount: number };
+  const job = (await (await app.get(`/jobs/${primes}`, { Accept: "application/json" })).json()) as {
+    files: { name: string; size: number; url: string }[];
+    resultCount: number;
+  };
   t.is(job.resultCount, 1);
-  t.deepEqual(job.files.map((f) => [f.name, f.url]), [["primes.txt", `/jobs/${primes}/files/primes.txt`]]);
+  t.deepEqual(
+    job.files.map((f) => [f.name, f.url]),
+    [["primes.txt", `/jobs/${primes}/files/primes.txt`]],
+  );
   t.true(job.files[0]!.size > 40_000);
 });
 
@@ -67,7 +76,12 @@ test("a log that dropped lines says so on its first line", async (t) => {
   // A job of the app's own, given more lines than the log keeps, through the store as a job's process does.
   const idle = await startApp(t, { redis, name: "job-pages-log", takesJobs: false });
   const id = await idle.store.create({ type: "count", params: { start: 1, end: 2, increment: 1 }, total: 2, queueMax: 10 });
-  t.true(await idle.store.appendLog(id, Array.from({ length: LOG_MAX_LINES + 5 }, (_, i) => `line ${i + 1}`)));
+  t.true(
+    await idle.store.appendLog(
+      id,
+      Array.from({ length: LOG_MAX_LINES + 5 }, (_, i) => `line ${i + 1}`),
+    ),
+  );
   const text = await (await idle.get(`/jobs/${id}/log`)).text();
   const lines = text.trimEnd().split("\n");
   t.is(lines[0], `[5 earlier lines were dropped: the log keeps its last ${LOG_MAX_LINES} lines]`);
@@ -85,7 +99,7 @@ test("a cancelled count shows the values it had counted, marked as partial, and 
   t.is((await app.post(`/jobs/${id}/cancel`, {})).status, 303);
   const job = await app.waitForState(id, "cancelled");
   const html = await (await app.get(`/jobs/${id}`)).text();
-  t.regex(html, new RegExp(`<p class="cancel-text">Cancelled after ${job.done} of 50 values\\.</p>`));
+  t.notRegex(html, /class="cancel-text"/, "the partial results say it once");
   t.regex(html, new RegExp(`<p class="partial">Partial: ${job.done} of 50 values, cancelled\\.</p>`));
   t.regex(html, /Download these results: <a href="[^"]+\/result\.csv" download>CSV<\/a> or/);
   t.is(html.match(/<li>\d+<\/li>/g)?.length, job.resultCount);
@@ -127,6 +141,12 @@ test("a record of a type this site does not run is shown as such, and never star
   t.regex(html, /<p class="failure-message">This job&#39;s type \(report\) is not one this site runs, so it was not started\.<\/p>/);
   t.regex(html, /<a href="\/">Go to the start page<\/a>/);
   t.notRegex(html, /Start this again/);
-  const json = await (await app.get(`/jobs/${id}`, { Accept: "application/json" })).json();
-  t.like(json, { type: "report", title: null, state: "failed", reason: "unknown-type", message: "This job's type (report) is not one this site runs, so it was not started." });
+  const json = (await (await app.get(`/jobs/${id}`, { Accept: "application/json" })).json()) as Record<string, unknown>;
+  t.like(json, {
+    type: "report",
+    title: null,
+    state: "failed",
+    reason: "unknown-type",
+    message: "This job's type (report) is not one this site runs, so it was not started.",
+  });
 });

@@ -37,7 +37,7 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
   const router = new Router();
 
   const typeOf = (ctx: Context): JobType => {
-    const type = jobType(String(ctx.params.type ?? ""), types);
+    const type = jobType((ctx.params as Record<string, string | undefined>).type ?? "", types);
     if (!type) {
       throw new HttpError(404, "There is no job type of that name.", {
         title: "Job type not found",
@@ -71,7 +71,7 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
       const type = typeFor(ctx);
       const given: Record<string, unknown> = {};
       for (const f of type.fields) {
-        const raw = ctx.params[f.name] ?? ctx.query[f.name];
+        const raw = (ctx.params as Record<string, string | undefined>)[f.name] ?? ctx.query[f.name];
         if (raw !== undefined) given[f.name] = raw;
       }
       if (Object.keys(given).length === 0) return renderForm(ctx, formView(type, config));
@@ -114,12 +114,7 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
         let parse = parsers.get(type.name);
         if (!parse) {
           const limit = bodyLimit(type);
-          parse = bodyParser({
-            enableTypes: ["form", "json"],
-            formLimit: limit,
-            jsonLimit: limit,
-            encoding: "utf-8",
-          }) as unknown as Middleware;
+          parse = bodyParser({ enableTypes: ["form", "json"], formLimit: limit, jsonLimit: limit, encoding: "utf-8" });
           parsers.set(type.name, parse);
         }
         try {

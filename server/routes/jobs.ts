@@ -107,7 +107,7 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
     });
 
   const jobId = (ctx: Context): string => {
-    const id = ctx.params.id;
+    const id = (ctx.params as Record<string, string | undefined>).id;
     if (!isJobId(id)) throw notFound();
     return id;
   };
@@ -153,8 +153,9 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
   // client (Accept: application/json, no HX-Request) gets the job as JSON,
   // always 200: 286 is htmx's signal only.
   router.get(STATUS_ROUTE, async (ctx) => {
-    ctx.vary("Accept");
+    // In the order the request listener's POLL_HEADERS give.
     ctx.vary("HX-Request");
+    ctx.vary("Accept");
     const htmx = ctx.get("HX-Request") === "true";
     if (!htmx && wantsJson(ctx)) {
       ctx.body = await loadJson(ctx);
@@ -193,14 +194,19 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
     const job = await store.read(jobId(ctx), "auto", { resultLimit: 1 });
     if (!job) throw notFound();
     if (!isTerminal(job.state)) {
-      throw new HttpError(409, `The results can be downloaded once the job has ended; it is ${phaseOf(job) === "cancelling" ? "stopping" : job.state}.`, {
-        title: "No results yet",
-      });
+      throw new HttpError(
+        409,
+        `The results can be downloaded once the job has ended; it is ${phaseOf(job) === "cancelling" ? "stopping" : job.state}.`,
+        {
+          title: "No results yet",
+        },
+      );
     }
     return job;
   };
 
-  const downloadName = (job: JobRecord, ext: string) => `${safeFilename(job.type)}-${job.id}${job.state === "succeeded" ? "" : "-partial"}.${ext}`;
+  const downloadName = (job: JobRecord, ext: string) =>
+    `${safeFilename(job.type)}-${job.id}${job.state === "succeeded" ? "" : "-partial"}.${ext}`;
 
   router.get("/result.json", async (ctx) => {
     const job = await endedJob(ctx);
@@ -210,7 +216,8 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
     ctx.body = Readable.from(
       (async function* () {
         yield head;
-        for await (const { index, value } of allResults(store, job.id, job.resultCount)) yield `${index === 0 ? "" : ","}\n    ${JSON.stringify(value) ?? "null"}`;
+        for await (const { index, value } of allResults(store, job.id, job.resultCount))
+          yield `${index === 0 ? "" : ","}\n    ${JSON.stringify(value) ?? "null"}`;
         yield `${job.resultCount > 0 ? "\n  " : ""}]\n}\n`;
       })(),
     );
@@ -252,7 +259,12 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
     const job = await store.read(id, "auto", { resultLimit: 1 });
     if (!job) throw notFound();
     const lines = await store.readLog(id);
-    const marker = job.logDropped > 0 ? [`[${job.logDropped} earlier ${job.logDropped === 1 ? "line was" : "lines were"} dropped: the log keeps its last ${lines.length} lines]`] : [];
+    const marker =
+      job.logDropped > 0
+        ? [
+            `[${job.logDropped} earlier ${job.logDropped === 1 ? "line was" : "lines were"} dropped: the log keeps its last ${lines.length} lines]`,
+          ]
+        : [];
     ctx.set("Content-Disposition", `attachment; filename="${safeFilename(job.type)}-${id}.log"`);
     ctx.type = "text/plain; charset=utf-8";
     ctx.body = [...marker, ...lines].map((line) => `${line}\n`).join("");
