@@ -10,7 +10,7 @@ import { waitFor } from "./support/wait.ts";
 const redis = useRedis(test);
 
 async function app(t: ExecutionContext, env: Record<string, string> = {}): Promise<TestApp> {
-  return startApp(t, { redis, name: "csv-upload", env: { JOB_HEARTBEAT_MS: "200", ...env } });
+  return startApp(t, { redis, name: "csv-upload", env });
 }
 
 interface Upload {
@@ -90,7 +90,7 @@ test("the upload's file name is only shown, escaped, and never used as a path", 
   const a = await app(t);
   const name = `<img src=x onerror=alert(1)>.csv`;
   const id = await submitted(a, { name, content: "a,b\n1,2\n" });
-  const job = await a.waitForState(id, ["succeeded", "failed"], 20_000);
+  const job = await a.waitForState(id, ["succeeded", "failed"], 40_000);
   t.is(job.state, "succeeded", JSON.stringify(job));
   t.deepEqual(job.params.file, { name, size: 8 });
   const page = await (await a.get(`/jobs/${id}`)).text();
@@ -106,7 +106,7 @@ test("a CSV file goes from the form to a report: 303, the summary, the columns, 
   const a = await app(t);
   const csv = 'id,name,amount\r\n1,Ann,3.5\r\n2, Bob,x\r\n3,Cy\r\n4,Di,4\r\n5,"=HYPERLINK(""http://e.example"")",-2\r\n';
   const id = await submitted(a, { name: "people.csv", content: csv });
-  const job = await a.waitForState(id, ["succeeded", "failed"], 20_000);
+  const job = await a.waitForState(id, ["succeeded", "failed"], 40_000);
   t.is(job.state, "succeeded", JSON.stringify(job));
   t.is(job.status, "Checked all 5 rows");
 
@@ -139,7 +139,7 @@ test("a formula in a cell comes out neutralised in the problems download", async
   const a = await app(t);
   const rows = Array.from({ length: 10 }, (_, i) => `${i},a`);
   const id = await submitted(a, { name: "f.csv", content: `n,t\n${rows.join("\n")}\n=HYPERLINK("http://e.example"),b\n@SUM(A1),c\n` });
-  await a.waitForState(id, "succeeded", 20_000);
+  await a.waitForState(id, "succeeded", 40_000);
   const problemsCsv = (await a.store.readFile(id, "problems.csv"))!.toString();
   t.true(problemsCsv.includes(`"'=HYPERLINK(""http://e.example"")"`), problemsCsv);
   t.true(problemsCsv.includes(",'@SUM(A1)"));
@@ -164,7 +164,7 @@ test("a check can be cancelled while it runs: it ends cancelled and its upload e
 test("a file that cannot be checked ends failed with the checker's own message in plain words", async (t) => {
   const a = await app(t);
   const id = await submitted(a, { name: "blank.csv", content: "\n\n\r\n" });
-  const job = await a.waitForState(id, ["succeeded", "failed"], 20_000);
+  const job = await a.waitForState(id, ["succeeded", "failed"], 40_000);
   t.is(job.state, "failed");
   t.is(job.reason, "job-error");
   t.is(job.error, "The file has no rows: it holds only blank lines.");

@@ -43,7 +43,7 @@ whenBrowser(test, () => {
     const res = await fetch(`${fast.url}/jobs/new/csv-check`, { method: "POST", body: form, redirect: "manual" });
     if (res.status !== 303) throw new Error(`the form answered ${res.status}`);
     ids.report = res.headers.get("location")!.split("/").pop()!;
-    await fast.waitForState(ids.report, "succeeded", 20_000);
+    await fast.waitForState(ids.report, "succeeded", 40_000);
 
     ids.running = newJobId();
     await idle.store.appendUpload(ids.running, "file", Buffer.from(CSV));
@@ -164,7 +164,7 @@ whenBrowser(test, () => {
     await page.selectOption("#delimiter", "comma");
     await Promise.all([page.waitForURL(/\/jobs\/[0-9a-f]{32}$/), page.click("button[type=submit]")]);
     const id = page.url().split("/").pop()!;
-    await fast.waitForState(id, "succeeded", 20_000);
+    await fast.waitForState(id, "succeeded", 40_000);
     await Promise.all([page.waitForURL(`${fast.url}/jobs/${id}`), page.click("#check-again")]);
     t.is(await page.locator("#job-status h2").innerText(), "Status: Finished");
     t.regex(await page.locator(".csv-report .result-summary").innerText(), /^5 rows and 5 columns: 4 problems found\.$/);
