@@ -1,5 +1,6 @@
-// npm run bench [-- --quick] [-- --only=runner]
-// (--only=runner: only the start-up cost of a command job, 4b.)
+// npm run bench [-- --quick] [-- --only=runner] [-- --only=csv]
+// (--only=runner: only the start-up cost of a command job, 4b;
+// --only=csv: only the CSV check of a generated file, 5.)
 //
 // Starts a private redis-server and the app as real processes (node
 // build/server/main.js), measures, prints one table and writes it to
@@ -24,16 +25,45 @@ import { jobNodeArgs, launch } from "../server/launcher.ts";
 import { jobScript, ROOT } from "../server/paths.ts";
 import { count } from "../jobs/types/count.ts";
 import { primes } from "../jobs/types/primes.ts";
+import { csvCheck } from "../jobs/types/csv-check.ts";
 import { programEnvironment } from "../jobs/program.ts";
-import { isTerminal, JobStore, type JobState } from "../jobs/store.ts";
+import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/store.ts";
 import { load, median, quantile, sleep, startBare, type Load } from "./lib.ts";
 
 const quick = process.argv.includes("--quick");
 const runnerOnly = process.argv.includes("--only=runner");
-const command = `npm run bench${quick || runnerOnly ? ` --${quick ? " --quick" : ""}${runnerOnly ? " --only=runner" : ""}` : ""}`;
+const csvOnly = process.argv.includes("--only=csv");
+const flags = [quick ? "--quick" : "", runnerOnly ? "--only=runner" : "", csvOnly ? "--only=csv" : ""].filter(Boolean);
+const command = `npm run bench${flags.length > 0 ? ` -- ${flags.join(" ")}` : ""}`;
 const P = quick
-  ? { seconds: 1, pairs: 3, submits: 50, ttr: 8, cpuRuns: 3, burst: 200, growth: 10_000, pageRequests: 50, running: 20, runnerStarts: 5 }
-  : { seconds: 10, pairs: 3, submits: 200, ttr: 30, cpuRuns: 10, burst: 200, growth: 100_000, pageRequests: 200, running: 20, runnerStarts: 20 };
+  ? {
+      seconds: 1,
+      pairs: 3,
+      submits: 50,
+      ttr: 8,
+      cpuRuns: 3,
+      burst: 200,
+      growth: 10_000,
+      pageRequests: 50,
+      running: 20,
+      runnerStarts: 5,
+      csvMiB: [2, 10],
+      csvPairs: 1,
+    }
+  : {
+      seconds: 10,
+      pairs: 3,
+      submits: 200,
+      ttr: 30,
+      cpuRuns: 10,
+      burst: 200,
+      growth: 100_000,
+      pageRequests: 200,
+      running: 20,
+      runnerStarts: 20,
+      csvMiB: [10, 50],
+      csvPairs: 3,
+    };
 const CONNECTIONS = 50;
 const BASELINE_FINISHED = 100;
 
@@ -99,11 +129,18 @@ async function fields(store: JobStore, ids: string[], names: string[]): Promise<
   });
 }
 
-async function untilAll(store: JobStore, ids: string[], done: (state: string | null, doneCount: number) => boolean, timeout: number, what: string) {
-  await waitFor(
-    async () => (await fields(store, ids, ["state", "done"])).every(([state, d]) => done(state ?? null, Number(d ?? 0))),
-    { timeout, interval: 20, message: what },
-  );
+async function untilAll(
+  store: JobStore,
+  ids: string[],
+  done: (state: string | null, doneCount: number) => boolean,
+  timeout: number,
+  what: string,
+) {
+  await waitFor(async () => (await fields(store, ids, ["state", "done"])).every(([state, d]) => done(state ?? null, Number(d ?? 0))), {
+    timeout,
+    interval: 20,
+    message: what,
+  });
 }
 
 const terminal = (state: string | null) => state !== null && isTerminal(state as JobState);
@@ -117,7 +154,9 @@ async function fillFinished(store: JobStore, count: number): Promise<string[]> {
   for (let made = 0; made < count; made += batch) {
     const n = Math.min(batch, count - made);
     const created = await Promise.all(
-      Array.from({ length: n }, () => store.create({ type: "count", params: { start: 1, end: 10, increment: 1 }, total: 10, queueMax: 1e9 })),
+      Array.from({ length: n }, () =>
+        store.create({ type: "count", params: { start: 1, end: 10, increment: 1 }, total: 10, queueMax: 1e9 }),
+      ),
     );
     const claimed = await Promise.all(created.map(() => store.claim("bench-fill", 600_000, ["count"], ["count"])));
     const mine = claimed.filter((c): c is { id: string; type: string } => c !== null).map((c) => c.id);
@@ -189,8 +228,21 @@ async function runningJobsPhase(): Promise<void> {
   const pss = mems.reduce((s, m) => s + m.pssKb, 0) / mems.length / 1024;
   const rss = mems.reduce((s, m) => s + m.rssKb, 0) / mems.length / 1024;
   const serverMem = memoryOf(app.proc.pid!);
-  rows.push({ id: "pss-per-job", measure: `PSS per running job (${P.running} running)`, value: pss, unit: "MiB", budget: "<= 16 MiB", met: pss <= 16 });
-  rows.push({ id: "rss-per-job", measure: `RSS per running job (${P.running} running)`, value: rss, unit: "MiB", note: "shared pages counted in every process" });
+  rows.push({
+    id: "pss-per-job",
+    measure: `PSS per running job (${P.running} running)`,
+    value: pss,
+    unit: "MiB",
+    budget: "<= 16 MiB",
+    met: pss <= 16,
+  });
+  rows.push({
+    id: "rss-per-job",
+    measure: `RSS per running job (${P.running} running)`,
+    value: rss,
+    unit: "MiB",
+    note: "shared pages counted in every process",
+  });
   extra.serverRssMiB = serverMem ? serverMem.rssKb / 1024 : null;
   extra.serverPssMiB = serverMem ? serverMem.pssKb / 1024 : null;
 
@@ -308,7 +360,11 @@ async function quickJobsPhase(): Promise<void> {
     const t0 = Date.now();
     const id = await submit(app);
     const [key] = store.jobKeys(id);
-    const startedAt = await waitFor(async () => Number(await client!.hget(key, "startedAt")), { timeout: 30_000, interval: 2, message: `job ${id} to start` });
+    const startedAt = await waitFor(async () => Number(await client!.hget(key, "startedAt")), {
+      timeout: 30_000,
+      interval: 2,
+      message: `job ${id} to start`,
+    });
     job.push(startedAt - t0);
     await untilAll(store, [id], (state) => terminal(state), 30_000, `job ${id} to finish`);
 
@@ -456,6 +512,164 @@ async function runnerStartPhase(): Promise<void> {
   });
 }
 
+/**
+ * 5. The CSV check of a generated file (about 100 bytes a row, eight columns,
+ * a problem every 100,000 rows), run as the server runs it: the upload in
+ * Redis, the runner copying it to a file and running csv_check.py. Its wall
+ * time (the job's startedAt to finishedAt in Redis: the copy and the check)
+ * against python3 reading the same file with csv.reader and nothing else,
+ * alternating, median of the pairs; and the peak RSS (VmHWM) of the
+ * program, at two sizes, to show it does not grow with the file.
+ */
+async function csvPhase(): Promise<void> {
+  const prefix = "bench-csv";
+  const env = appEnv(prefix, {});
+  const config = loadConfig({ ...env, PATH: process.env.PATH });
+  const store = storeFor(prefix);
+  const script = jobScript(csvCheck);
+  const peaks: { mib: number; rows: number; peakKb: number; runnerPeakKb: number; seconds: number; checker: number; reference: number }[] =
+    [];
+  for (const mib of P.csvMiB) {
+    const file = path.join(tmp, `bench-${mib}.csv`);
+    const rows = writeCsv(file, mib * 1024 * 1024);
+    const content = fs.readFileSync(file);
+    const jobs: number[] = [];
+    const checkers: number[] = [];
+    const references: number[] = [];
+    let peakKb = 0;
+    let runnerPeakKb = 0;
+    for (let pair = 0; pair < P.csvPairs; pair++) {
+      const r0 = performance.now();
+      const ref = spawn(
+        "python3",
+        ["-c", "import csv, sys\nwith open(sys.argv[1], newline='') as f:\n    for row in csv.reader(f): pass", file],
+        { stdio: "ignore" },
+      );
+      const refCode = await new Promise<number | null>((resolve) => ref.once("exit", resolve));
+      references.push((performance.now() - r0) / 1000);
+      if (refCode !== 0) throw new Error(`the csv.reader reference exited ${refCode}`);
+
+      const id = newJobId();
+      for (let at = 0; at < content.length; at += 1024 * 1024) await store.appendUpload(id, "file", content.subarray(at, at + 1024 * 1024));
+      await store.create({
+        id,
+        uploads: ["file"],
+        type: "csv-check",
+        params: { file: { name: `bench-${mib}.csv`, size: content.length }, delimiter: "detect", header: true },
+        total: rows,
+        queueMax: 1e9,
+      });
+      const claimed = await store.claim("bench-csv", 600_000, ["csv-check"], ["csv-check"]);
+      if (claimed?.id !== id) throw new Error("claimed another job than the one created");
+      const { child } = launch({ id, script, logDir: config.jobLogDir, env: jobEnvironment(config) });
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      let running = true;
+      void exited.then(() => (running = false));
+      // The peak (VmHWM) of the runner and of its program, read until they exit.
+      while (running) {
+        runnerPeakKb = Math.max(runnerPeakKb, peakOf(child.pid!));
+        for (const pid of childrenOf(child.pid!)) peakKb = Math.max(peakKb, peakOf(pid));
+        await delay(20);
+      }
+      const job = await store.read(id);
+      if (job?.state !== "succeeded") throw new Error(`the CSV check ended ${job?.state}: ${JSON.stringify(job?.error ?? job?.detail)}`);
+      jobs.push((job.finishedAt! - job.startedAt!) / 1000);
+      // The program's own time, from its first read of the file to its report (its summary says).
+      const summary = (job.results as { part?: string; summary?: { seconds: number } }[]).find((r) => r.part === "summary")?.summary;
+      checkers.push(summary?.seconds ?? NaN);
+      await store.deleteUploads(id, ["file"]);
+    }
+    peaks.push({ mib, rows, peakKb, runnerPeakKb, seconds: median(jobs), checker: median(checkers), reference: median(references) });
+    fs.rmSync(file);
+    log(
+      `csv ${mib} MiB: job ${jobs.map((j) => j.toFixed(2)).join(", ")} s; checker ${checkers.map((j) => j.toFixed(2)).join(", ")} s; csv.reader ${references.map((r) => r.toFixed(2)).join(", ")} s; peak ${peakKb} kB`,
+    );
+  }
+  const big = peaks.at(-1)!;
+  const small = peaks[0]!;
+  rows.push({
+    id: "csv-check-time",
+    measure: `CSV check of ${big.mib} MiB (${big.rows.toLocaleString("en-GB")} rows, 8 columns): the checker, median of ${P.csvPairs}`,
+    value: big.checker,
+    unit: "s",
+    reference: { label: "python3 csv.reader over the same file, nothing else", value: big.reference, unit: "s" },
+    ratio: big.checker / big.reference,
+    budget: "<= 3.0 x",
+    met: big.checker / big.reference <= 3,
+    note: `${small.mib} MiB: ${small.checker.toFixed(2)} s against ${small.reference.toFixed(2)} s (${(small.checker / small.reference).toFixed(2)} x)`,
+  });
+  rows.push({
+    id: "csv-job-time",
+    measure: `The same as a job: the upload copied from Redis, python3 started, the check, the report stored`,
+    value: big.seconds,
+    unit: "s",
+    reference: { label: "csv.reader, as above", value: big.reference, unit: "s" },
+    ratio: big.seconds / big.reference,
+    note: `${small.mib} MiB: ${small.seconds.toFixed(2)} s`,
+  });
+  rows.push({
+    id: "csv-check-peak-rss",
+    measure: `Peak RSS of the checker (python3) on ${big.mib} MiB`,
+    value: big.peakKb / 1024,
+    unit: "MiB",
+    reference: { label: `on ${small.mib} MiB`, value: small.peakKb / 1024, unit: "MiB" },
+    ratio: big.peakKb / small.peakKb,
+    budget: "< 100 MiB, flat",
+    met: big.peakKb / 1024 < 100 && big.peakKb / small.peakKb < 1.25,
+    note: `the runner's own peak RSS: ${(big.runnerPeakKb / 1024).toFixed(1)} MiB (${big.mib} MiB), ${(small.runnerPeakKb / 1024).toFixed(1)} MiB (${small.mib} MiB)`,
+  });
+}
+
+/** Writes a CSV file of about `bytes` (eight columns, a problem every 100,000 rows); returns its rows. */
+function writeCsv(file: string, bytes: number): number {
+  const fd = fs.openSync(file, "w");
+  const words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
+  let written = fs.writeSync(fd, "id,name,city,amount,count,date,code,note\r\n");
+  let rows = 0;
+  let batch: string[] = [];
+  while (written < bytes) {
+    rows++;
+    const w = (k: number) => words[(rows * k) % words.length]!;
+    const line =
+      rows % 100_000 === 7
+        ? `${rows},${w(3)},oops,not a number,1,2024-01-01,C1\r\n`
+        : `${rows},${w(3)} ${w(5)},${w(7)},${((rows * 7919) % 100_000) / 100},${(rows % 1001) - 500},2024-${String((rows % 12) + 1).padStart(2, "0")}-${String((rows % 28) + 1).padStart(2, "0")},C${1000 + (rows % 9000)},"note ${rows}, with a comma and a few more words"\r\n`;
+    batch.push(line);
+    written += line.length;
+    if (batch.length === 10_000) {
+      fs.writeSync(fd, batch.join(""));
+      batch = [];
+    }
+  }
+  fs.writeSync(fd, batch.join(""));
+  fs.closeSync(fd);
+  return rows;
+}
+
+/** A process's peak resident set (VmHWM, kB), 0 when it is gone. */
+function peakOf(pid: number): number {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** The live children of a process. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- report
 
 function fmt(n: number | undefined, unit = ""): string {
@@ -485,14 +699,18 @@ async function main(): Promise<void> {
   client = new Redis(redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
   const started = Date.now();
   log(`${quick ? "quick" : "full"} run; redis-server on ${redis.url}; temp ${tmp}`);
-  if (!runnerOnly) {
+  if (csvOnly) {
+    await csvPhase();
+  } else if (!runnerOnly) {
     await runningJobsPhase();
     log("running-jobs phase done");
     await quickJobsPhase();
     log("quick-jobs phase done");
     await cpuPhase();
+    await csvPhase();
+    log("csv phase done");
   }
-  await runnerStartPhase();
+  if (!csvOnly) await runnerStartPhase();
   const machine = {
     nproc: os.availableParallelism(),
     cpu: /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model ?? "unknown",
@@ -513,7 +731,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(
     path.join(out, "latest.json"),
-    JSON.stringify({ date: new Date().toISOString(), command: command, quick, machine, params: P, rows, extra, table: text }, null, 2) + "\n",
+    JSON.stringify({ date: new Date().toISOString(), command: command, quick, machine, params: P, rows, extra, table: text }, null, 2) +
+      "\n",
   );
 }
 

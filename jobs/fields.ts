@@ -55,17 +55,33 @@ export interface FileField extends FieldBase {
 }
 
 export type Field = IntegerField | NumberField | TextField | ChoiceField | BooleanField | FileField;
-export type FieldValue = number | string | boolean;
+
+/**
+ * A file field's value: the upload the server stored (in Redis, under the
+ * job's keys). The name is the one the browser sent, kept only to show it
+ * (escaped), never used as a path.
+ */
+export interface UploadRef {
+  name: string;
+  size: number;
+}
+
+export function isUploadRef(value: unknown): value is UploadRef {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const { name, size } = value as Record<string, unknown>;
+  return typeof name === "string" && typeof size === "number" && Number.isSafeInteger(size) && size > 0 && Object.keys(value).length === 2;
+}
+
+export type FieldValue = number | string | boolean | UploadRef;
 export type Params = Record<string, FieldValue>;
 
-export type FieldCheck =
-  | { ok: true; params: Params }
-  | { ok: false; errors: Record<string, string>; values: Record<string, string> };
+export type FieldCheck = { ok: true; params: Params } | { ok: false; errors: Record<string, string>; values: Record<string, string> };
 
 const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)$/;
 
-const lower = (label: string) => label.charAt(0).toLowerCase() + label.slice(1);
+/** "Start" -> "start"; an acronym stays: "CSV file". */
+const lower = (label: string) => (/^[A-Z]{2}/.test(label) ? label : label.charAt(0).toLowerCase() + label.slice(1));
 // Made on first use: a job bundle's startup snapshot cannot hold an Intl object.
 let numberText: Intl.NumberFormat | undefined;
 const NUMBER_TEXT = { format: (n: number) => (numberText ??= new Intl.NumberFormat("en-GB", { useGrouping: false, maximumFractionDigits: 20 })).format(n) };
@@ -86,6 +102,11 @@ function asText(raw: unknown): string | undefined | null {
 }
 
 function checkOne(field: Field, raw: unknown): { value?: FieldValue; error?: string } {
+  if (field.kind === "file") {
+    // The server stores the upload first and passes its reference; text (a JSON body, a form's field) is no file.
+    if (isUploadRef(raw)) return { value: { name: raw.name, size: raw.size } };
+    return raw === undefined && field.optional ? {} : { error: emptyMessage(field) };
+  }
   if (field.kind === "boolean") {
     // An unticked checkbox sends nothing.
     const text = asText(raw);
@@ -122,9 +143,6 @@ function checkOne(field: Field, raw: unknown): { value?: FieldValue; error?: str
         return { error: `${field.label} must be one of: ${field.options.map((o) => o.label).join(", ")}` };
       }
       return { value: trimmed };
-    case "file":
-      // The server replaces a file field with its stored upload's reference before checking.
-      return { value: trimmed };
   }
 }
 
@@ -137,7 +155,7 @@ function emptyMessage(field: Field): string {
     case "choice":
       return `Choose ${lower(field.label)}`;
     case "file":
-      return `Choose a file for ${lower(field.label)}`;
+      return `Choose the ${lower(field.label)}`;
     default:
       return `Enter ${lower(field.label)}`;
   }
@@ -156,7 +174,7 @@ export function checkFields(fields: readonly Field[], input: Record<string, unkn
   const values: Record<string, string> = {};
   for (const field of fields) {
     const raw = Object.hasOwn(input, field.name) ? input[field.name] : undefined;
-    values[field.name] = field.kind === "boolean" ? String(checkOne(field, raw).value ?? false) : displayValue(raw);
+    values[field.name] = field.kind === "boolean" ? String(checkOne(field, raw).value === true) : displayValue(raw);
     const { value, error } = checkOne(field, raw);
     if (error) errors[field.name] = error;
     else if (value !== undefined) params[field.name] = value;
@@ -176,22 +194,49 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
     const base = { title: f.label, ...(f.hint ? { description: f.hint } : {}) };
     switch (f.kind) {
       case "integer":
-        properties[f.name] = { ...base, type: "integer", minimum: f.min ?? Number.MIN_SAFE_INTEGER, maximum: f.max ?? Number.MAX_SAFE_INTEGER, ...(f.default !== undefined ? { default: f.default } : {}) };
+        properties[f.name] = {
+          ...base,
+          type: "integer",
+          minimum: f.min ?? Number.MIN_SAFE_INTEGER,
+          maximum: f.max ?? Number.MAX_SAFE_INTEGER,
+          ...(f.default !== undefined ? { default: f.default } : {}),
+        };
         break;
       case "number":
-        properties[f.name] = { ...base, type: "number", ...(f.min !== undefined ? { minimum: f.min } : {}), ...(f.max !== undefined ? { maximum: f.max } : {}), ...(f.default !== undefined ? { default: f.default } : {}) };
+        properties[f.name] = {
+          ...base,
+          type: "number",
+          ...(f.min !== undefined ? { minimum: f.min } : {}),
+          ...(f.max !== undefined ? { maximum: f.max } : {}),
+          ...(f.default !== undefined ? { default: f.default } : {}),
+        };
         break;
       case "text":
-        properties[f.name] = { ...base, type: "string", maxLength: f.maxLength, ...(f.default !== undefined ? { default: f.default } : {}) };
+        properties[f.name] = {
+          ...base,
+          type: "string",
+          maxLength: f.maxLength,
+          ...(f.default !== undefined ? { default: f.default } : {}),
+        };
         break;
       case "choice":
-        properties[f.name] = { ...base, type: "string", enum: f.options.map((o) => o.value), ...(f.default !== undefined ? { default: f.default } : {}) };
+        properties[f.name] = {
+          ...base,
+          type: "string",
+          enum: f.options.map((o) => o.value),
+          ...(f.default !== undefined ? { default: f.default } : {}),
+        };
         break;
       case "boolean":
         properties[f.name] = { ...base, type: "boolean", default: f.default ?? false };
         break;
       case "file":
-        properties[f.name] = { ...base, type: "string", format: "binary", contentMediaType: f.accept.find((a) => a.includes("/")) ?? "application/octet-stream" };
+        properties[f.name] = {
+          ...base,
+          type: "string",
+          format: "binary",
+          contentMediaType: f.accept.find((a) => a.includes("/")) ?? "application/octet-stream",
+        };
         break;
     }
   }

@@ -9,7 +9,8 @@
 //   group reaches the program and its children too. Run by hand, outside a
 //   group of its own, the runner puts the program in a group of its own.
 // - Its working directory is fresh (and HOME), under os.tmpdir(), removed at
-//   the end, as is SIDEJOB_OUTPUT_DIR.
+//   the end, as is SIDEJOB_OUTPUT_DIR, and the uploads copied for it
+//   (SIDEJOB_INPUT_<FIELD>, see inputFiles()).
 // - Its environment is an allow-list: PATH, LANG and LC_ALL when set, HOME,
 //   and the SIDEJOB_* variables. Nothing of the server's or the runner's.
 // - stdin: the parameters as one JSON line, then closed. stdout and stderr:
@@ -24,12 +25,14 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { validateJobType, type JobType } from "./job-type.ts";
-import type { Params } from "./fields.ts";
+import { isUploadRef, type Params } from "./fields.ts";
 import { JobEnd, type JobContext } from "./kit.ts";
 import { LineReader, MESSAGE_MAX_BYTES, parseMessage, Reporter } from "./messages.ts";
 import { jobTypesDir, projectRoot } from "./paths.ts";
-import type { JobRecord, Outcome } from "./store.ts";
+import type { JobRecord, JobStore, Outcome } from "./store.ts";
 import { JOB_TYPES } from "./types/index.ts";
 
 /** Between SIGTERM and SIGKILL when the runner stops a program (as the server's escalation). */
@@ -121,18 +124,64 @@ export function commandLine(command: readonly string[], dir: string, params: Par
 }
 
 /**
- * The input files of a type's file fields, as SIDEJOB_INPUT_<FIELD> = a path
- * under `dir`. Uploads are not built yet: a type with a file field cannot
- * run. This is where an upload will be copied from the store to a file.
+ * The input files of a type's file fields, as field name -> path: each
+ * upload is copied from the store (GETRANGE, chunk by chunk, never whole in
+ * memory) to `<dir>/input/<field>` (the field's name, never the uploaded
+ * file's). An upload that is no longer stored fails the job, spawn-failed.
  */
-export function inputFiles(type: JobType, _params: Record<string, unknown>, _dir: string): Record<string, string> {
-  const fileFields = type.fields.filter((f) => f.kind === "file");
-  if (fileFields.length > 0)
-    throw new JobEnd({
-      reason: "spawn-failed",
-      detail: `File fields (${fileFields.map((f) => f.name).join(", ")}) are not supported yet.`,
-    });
-  return {};
+export async function inputFiles(
+  store: Pick<JobStore, "uploadSize" | "readUpload">,
+  id: string,
+  type: JobType,
+  params: Record<string, unknown>,
+  dir: string,
+): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const field of type.fields) {
+    if (field.kind !== "file") continue;
+    if (!isUploadRef(params[field.name])) {
+      if (field.optional) continue;
+      throw new JobEnd({ reason: "spawn-failed", detail: `The job has no file for its field ${field.name}.` });
+    }
+    if ((await store.uploadSize(id, field.name)) === 0) {
+      throw new JobEnd({ reason: "spawn-failed", detail: `The file uploaded for ${field.name} is no longer stored.` });
+    }
+    const folder = path.join(dir, "input");
+    fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
+    const file = path.join(folder, field.name);
+    // One chunk at a time, written before the next is read. Each chunk is a
+    // new Buffer outside V8's heap, which V8 collects only after tens of MB
+    // of them: a collection every COPY_GC_BYTES keeps the runner's memory flat.
+    const fd = fs.openSync(file, "wx", 0o600);
+    try {
+      let sinceGc = 0;
+      for await (const chunk of store.readUpload(id, field.name)) {
+        fs.writeSync(fd, chunk);
+        sinceGc += chunk.length;
+        if (sinceGc >= COPY_GC_BYTES) {
+          sinceGc = 0;
+          collectGarbage();
+        }
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    files[field.name] = file;
+  }
+  return files;
+}
+
+/** Bytes of an upload copied between two garbage collections. */
+const COPY_GC_BYTES = 8 * 1024 * 1024;
+let gc: (() => void) | null = null;
+
+/** A full garbage collection (V8's gc(), exposed on first use). */
+function collectGarbage(): void {
+  if (!gc) {
+    v8.setFlagsFromString("--expose-gc");
+    gc = vm.runInNewContext("gc") as () => void;
+  }
+  gc();
 }
 
 /** The program's whole environment. */
@@ -261,7 +310,7 @@ export async function runProgram(ctx: JobContext, found: Found, env: RunnerEnv):
 
   try {
     const argv = commandLine(type.run.command, dir, job.params);
-    const inputs = inputFiles(type, job.params, base);
+    const inputs = await inputFiles(ctx.store, id, type, job.params, base);
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: home,
       env: programEnvironment(env, { id, params: job.params, home, outputDir, inputs }),

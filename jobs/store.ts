@@ -5,11 +5,15 @@
 //   P:{jobs}:job:<id>:results  list: the values the job has produced so far, each a JSON text
 //   P:{jobs}:job:<id>:log      list: the last LOG_MAX_LINES lines the job's program wrote
 //   P:{jobs}:job:<id>:files    hash: file name -> content, the job's output files
+//   P:{jobs}:job:<id>:upload:<field>  string: the file uploaded for a file field, as sent
 //   P:{jobs}:queue             list: ids of jobs waiting for a slot, oldest first
 //   P:{jobs}:leases            sorted set: id -> lease expiry (ms) of every claimed or running job
 //   P:{jobs}:kills             sorted set: id -> when to kill a job that ignores its cancel request
 // When a job finishes it leaves every index, and its keys get a TTL: its
-// type's retention, stored on the record when it was created.
+// type's retention, stored on the record when it was created. An upload is
+// written before its job exists, with UPLOAD_SAFETY_TTL_S renewed at each
+// chunk (a request that dies halfway leaves nothing for long); creating the
+// job takes that TTL away, and the job's end gives it the job's.
 import crypto from "node:crypto";
 import type { Redis } from "ioredis";
 import type { FinishMode } from "./lua/commands.ts";
@@ -127,6 +131,10 @@ export interface StoreOptions {
 
 /** What a new job is made of. */
 export interface NewJob {
+  /** The id, when it was chosen first (newJobId()) to store the job's uploads under it. */
+  id?: string;
+  /** The fields whose uploads are stored (appendUpload); they must all be there. */
+  uploads?: readonly string[];
   type: string;
   params: object;
   total: number;
@@ -134,6 +142,20 @@ export interface NewJob {
   timeoutMs?: number;
   ttlSucceededS?: number;
   ttlFailedS?: number;
+}
+
+/** How long an upload is kept, from its last chunk, while its job does not exist yet. */
+export const UPLOAD_SAFETY_TTL_S = 600;
+/** Chunks an upload is read back in (GETRANGE), so nothing holds it whole. */
+export const UPLOAD_READ_BYTES = 64 * 1024;
+const FIELD = /^[a-z][a-z0-9_]{0,39}$/;
+
+/** The job's uploads were not all there when it was to be created (expired, or never stored). */
+export class UploadMissingError extends Error {
+  constructor() {
+    super("An upload of the job is missing");
+    this.name = "UploadMissingError";
+  }
 }
 
 export class QueueFullError extends Error {
@@ -264,10 +286,55 @@ export class JobStore {
     }
   }
 
+  /** The key of the file uploaded for one of a job's fields. */
+  private uploadKey(id: string, field: string): string {
+    if (!FIELD.test(field)) throw new Error(`not a field name: ${JSON.stringify(field)}`);
+    return `${this.jobKeys(id)[0]}:upload:${field}`;
+  }
+
+  /**
+   * Appends a chunk to the upload of a job that is not created yet (see
+   * create's `uploads`), renewing its safety TTL; returns its size so far.
+   */
+  async appendUpload(id: string, field: string, chunk: Buffer): Promise<number> {
+    const key = this.uploadKey(id, field);
+    const replies = await this.call((r) => r.multi().append(key, chunk).expire(key, UPLOAD_SAFETY_TTL_S).exec());
+    const [err, size] = replies?.[0] ?? [new Error("the upload's transaction was discarded"), 0];
+    if (err) throw err;
+    return Number(size);
+  }
+
+  /** The size of an upload in bytes (0 when there is none). */
+  async uploadSize(id: string, field: string): Promise<number> {
+    return this.call((r) => r.strlen(this.uploadKey(id, field)));
+  }
+
+  /** Bytes start..end (inclusive) of an upload. */
+  async readUploadRange(id: string, field: string, start: number, end: number): Promise<Buffer> {
+    return this.call((r) => r.getrangeBuffer(this.uploadKey(id, field), start, end));
+  }
+
+  /** An upload, chunk by chunk (UPLOAD_READ_BYTES each); nothing when there is none. */
+  async *readUpload(id: string, field: string, chunkBytes = UPLOAD_READ_BYTES): AsyncGenerator<Buffer> {
+    const size = await this.uploadSize(id, field);
+    for (let start = 0; start < size; start += chunkBytes) {
+      yield await this.readUploadRange(id, field, start, Math.min(size, start + chunkBytes) - 1);
+    }
+  }
+
+  /** Deletes uploads of a job that was not created (a refused form). */
+  async deleteUploads(id: string, fields: readonly string[]): Promise<void> {
+    if (fields.length === 0) return;
+    const keys = fields.map((f) => this.uploadKey(id, f));
+    await this.call((r) => r.del(...keys));
+  }
+
   async create(input: NewJob & { queueMax: number }): Promise<string> {
-    const id = newJobId();
+    const id = input.id ?? newJobId();
     const [job] = this.jobKeys(id);
-    const [created] = await this.call((r) =>
+    const uploads = input.uploads ?? [];
+    for (const field of uploads) this.uploadKey(id, field);
+    const [created, reason] = await this.call((r) =>
       r.sjCreate(
         job,
         this.queueKey,
@@ -279,15 +346,19 @@ export class JobStore {
         input.ttlSucceededS ?? this.ttl[0],
         input.ttlFailedS ?? this.ttl[1],
         input.timeoutMs ?? "",
+        uploads.join(","),
       ),
     );
-    if (created !== 1) throw new QueueFullError();
-    return id;
+    if (created === 1) return id;
+    if (reason === "upload_missing") throw new UploadMissingError();
+    if (reason === "exists") throw new Error(`a job ${id} exists already`);
+    throw new QueueFullError();
   }
 
   /** A new job, already claimed by `owner`, which starts its process at once (it never waits in the queue). */
   async createClaimed(input: NewJob, owner: string, leaseMs: number): Promise<string> {
-    const id = newJobId();
+    // Its uploads, if any, keep their safety TTL (UPLOAD_SAFETY_TTL_S): the process starts at once and copies them first.
+    const id = input.id ?? newJobId();
     const [job] = this.jobKeys(id);
     await this.call((r) =>
       r.sjCreateClaimed(job, this.leasesKey, id, input.type, JSON.stringify(input.params), input.total, input.ttlSucceededS ?? this.ttl[0], input.ttlFailedS ?? this.ttl[1], input.timeoutMs ?? "", owner, leaseMs),
@@ -300,11 +371,27 @@ export class JobStore {
    * has a free slot for), or null. A waiting job whose type is not in `known`
    * is ended failed ('unknown-type') on the way, never run.
    */
-  async claim(owner: string, leaseMs: number, free: readonly string[], known: readonly string[]): Promise<{ id: string; type: string } | null> {
+  async claim(
+    owner: string,
+    leaseMs: number,
+    free: readonly string[],
+    known: readonly string[],
+  ): Promise<{ id: string; type: string } | null> {
     if (free.length === 0) return null;
     const others = known.filter((t) => !free.includes(t));
     const reply = await this.call((r) =>
-      r.sjClaim(this.queueKey, this.leasesKey, this.killsKey, `${this.base}job:`, leaseMs, owner, ...this.ttl, free.length, ...free, ...others),
+      r.sjClaim(
+        this.queueKey,
+        this.leasesKey,
+        this.killsKey,
+        `${this.base}job:`,
+        leaseMs,
+        owner,
+        ...this.ttl,
+        free.length,
+        ...free,
+        ...others,
+      ),
     );
     return reply ? { id: reply[0], type: reply[1] } : null;
   }
@@ -321,10 +408,16 @@ export class JobStore {
   }
 
   /** Progress (done, total, a status line, new results) or a heartbeat (nothing); renews the lease. */
-  async report(id: string, leaseMs: number, progress: { done?: number; total?: number; status?: string; results?: readonly unknown[] } = {}): Promise<ReportReply> {
+  async report(
+    id: string,
+    leaseMs: number,
+    progress: { done?: number; total?: number; status?: string; results?: readonly unknown[] } = {},
+  ): Promise<ReportReply> {
     const { done, total, status, results = [] } = progress;
     const values = results.map((v) => JSON.stringify(v) ?? "null");
-    const reply = await this.call((r) => r.sjReport(...this.keys(id), id, leaseMs, done ?? "", ...this.ttl, total ?? "", status ?? "", ...values));
+    const reply = await this.call((r) =>
+      r.sjReport(...this.keys(id), id, leaseMs, done ?? "", ...this.ttl, total ?? "", status ?? "", ...values),
+    );
     return reply[0] === 1 ? reply[1] : "refused";
   }
 
@@ -365,7 +458,7 @@ export class JobStore {
     for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     let params: Record<string, unknown> = {};
     try {
-      params = JSON.parse(h.params ?? "{}");
+      params = JSON.parse(h.params ?? "{}") as Record<string, unknown>;
     } catch {
       // A record written by something else: show it without parameters.
     }

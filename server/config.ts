@@ -20,6 +20,8 @@ export const DEFAULTS = {
   JOB_CANCEL_GRACE_MS: 5000,
   JOB_CONCURRENCY: os.availableParallelism(),
   JOB_QUEUE_MAX: 1000,
+  /** 50 MB: what one upload may take in Redis until its job expires (see README, "Uploads"). */
+  JOB_UPLOAD_MAX_BYTES: 50 * 1024 * 1024,
   SHOW_JOB_INTERNALS: false,
 } as const;
 
@@ -37,6 +39,8 @@ export interface Config extends JobSettings {
   /** JOB_CONCURRENCY_<TYPE>: a job type's concurrency, over its own declaration. */
   jobConcurrencyByType: Record<string, number>;
   jobQueueMax: number;
+  /** The largest file one upload may hold; a larger one is refused (413) and nothing is kept. */
+  jobUploadMaxBytes: number;
   /**
    * Show operators' facts on job pages and in the JSON: a failure's recorded
    * detail (the last lines its process wrote), the pid and host. Off until
@@ -74,6 +78,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       }),
     ),
     jobQueueMax: read.int("JOB_QUEUE_MAX", d.JOB_QUEUE_MAX, 0, 10_000_000),
+    // Redis refuses a string over 512 MB.
+    jobUploadMaxBytes: read.int("JOB_UPLOAD_MAX_BYTES", d.JOB_UPLOAD_MAX_BYTES, 1, 512 * 1024 * 1024),
     showJobInternals:
       BOOLEANS[
         read.str("SHOW_JOB_INTERNALS", String(d.SHOW_JOB_INTERNALS), (v) => (v.trim().toLowerCase() in BOOLEANS ? undefined : "expected true or false")).trim().toLowerCase()

@@ -35,7 +35,7 @@ export interface FormView {
   fields: FieldView[];
   errorList: { id: string; message: string }[];
   note: string | null;
-  /** A file field: the form is multipart, and uploads are not supported yet. */
+  /** A file field: the form is sent as multipart/form-data. */
   hasFile: boolean;
 }
 

@@ -1,6 +1,7 @@
 // The runner (jobs/runner.ts): command job types, run as real programs under
 // a real Supervisor with a private redis-server. The programs are the
 // fixture types in test/fixtures/types (shell and Python).
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,7 +13,7 @@ import { waitFor } from "./support/wait.ts";
 import { BUILD_DIR } from "../server/paths.ts";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import { JOB_TYPES as FIXTURE_TYPES } from "./fixtures/types/index.ts";
-import { LOG_MAX_LINES } from "../jobs/store.ts";
+import { LOG_MAX_LINES, newJobId, UploadMissingError } from "../jobs/store.ts";
 import type { JobType } from "../jobs/job-type.ts";
 
 const fileRedis = { redis: useRedis(test) };
@@ -220,6 +221,59 @@ test("a program killed by a signal fails with reason signal and the signal's nam
   t.is(job.state, "failed");
   t.is(job.reason, "signal");
   t.is(job.signal, "SIGABRT");
+});
+
+test("an upload is handed to the program as a file named after its field, byte for byte, in SIDEJOB_INPUT_<FIELD>", async (t) => {
+  const a = await app(t, "runner-upload");
+  const id = newJobId();
+  // 300 kB in uneven chunks, every byte value: the copy goes through several GETRANGE reads.
+  const content = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256));
+  for (let at = 0; at < content.length; at += 70_001) await a.store.appendUpload(id, "data", content.subarray(at, at + 70_001));
+  const created = await a.store.create({
+    id,
+    uploads: ["data"],
+    type: "py-input",
+    params: { data: { name: "../../etc/passwd", size: content.length } },
+    total: 0,
+    queueMax: 100,
+  });
+  t.is(created, id);
+  await a.supervisor.pump();
+  const job = await ended(a, id);
+  t.is(job.state, "succeeded", JSON.stringify(job));
+  t.deepEqual(job.results[0], {
+    sha256: crypto.createHash("sha256").update(content).digest("hex"),
+    size: content.length,
+    file: "data",
+    inputs: ["SIDEJOB_INPUT_DATA"],
+  });
+  const key = `${a.prefix}:{jobs}:job:${id}:upload:data`;
+  const ttl = await fileRedis.redis.client.ttl(key);
+  const jobTtl = await fileRedis.redis.client.ttl(`${a.prefix}:{jobs}:job:${id}`);
+  t.true(ttl > 0 && Math.abs(ttl - jobTtl) <= 1, `the upload expires with the job (${ttl} s, the job ${jobTtl} s)`);
+});
+
+test("a job whose upload is gone fails with reason spawn-failed, and its program never runs", async (t) => {
+  const a = await app(t, "runner-upload-gone");
+  const id = newJobId();
+  await a.store.appendUpload(id, "data", Buffer.from("x"));
+  await a.store.create({ id, uploads: ["data"], type: "py-input", params: { data: { name: "x.bin", size: 1 } }, total: 0, queueMax: 100 });
+  await a.store.deleteUploads(id, ["data"]);
+  await a.supervisor.pump();
+  const job = await ended(a, id);
+  t.is(job.state, "failed");
+  t.is(job.reason, "spawn-failed");
+  t.is(job.results.length, 0);
+});
+
+test("a job cannot be created when its upload is missing, and nothing is queued", async (t) => {
+  const a = await app(t, "runner-upload-missing");
+  const id = newJobId();
+  await t.throwsAsync(a.store.create({ id, uploads: ["data"], type: "py-input", params: {}, total: 0, queueMax: 100 }), {
+    instanceOf: UploadMissingError,
+  });
+  t.is(await a.store.read(id), null);
+  t.is(await a.store.queueLength(), 0);
 });
 
 test("a program that is not on PATH fails the job with reason spawn-failed", async (t) => {

@@ -224,12 +224,12 @@ test("an unknown job type answers 404 to its form and to a post, and nothing is 
   await nothingHappened(t, server);
 });
 
-test("a multipart post is refused with 415: uploads are not supported yet", async (t) => {
+test("a multipart post to a type without a file field is refused with 415", async (t) => {
   const server = await app(t);
   const form = new FormData();
   form.set("n", "100");
   const res = await fetch(`${server.url}/jobs/new/primes`, { method: "POST", body: form, redirect: "manual" });
   t.is(res.status, 415);
-  t.regex(await res.text(), /Uploads are not supported yet/);
+  t.regex(await res.text(), /This form has no file: send it as application\/x-www-form-urlencoded or JSON\./);
   await nothingHappened(t, server);
 });

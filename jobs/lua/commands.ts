@@ -11,7 +11,7 @@ import type { JobState } from "../store.ts";
 type StateOrGone = JobState | "";
 
 export interface LuaReplies {
-  create: [created: 1, createdAt: number] | [created: 0, reason: "queue_full"];
+  create: [created: 1, createdAt: number] | [created: 0, reason: "queue_full" | "exists" | "upload_missing"];
   claim: [id: string, type: string] | null;
   createClaimed: [created: 1, createdAt: number];
   release: 0 | 1;
@@ -33,7 +33,7 @@ export type FinishMode = "job" | "exit" | "force";
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
-    sjCreate(job: string, queue: string, id: string, type: string, params: string, total: Arg, queueMax: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, timeoutMs: Arg): Result<LuaReplies["create"], Context>;
+    sjCreate(job: string, queue: string, id: string, type: string, params: string, total: Arg, queueMax: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, timeoutMs: Arg, uploads: string): Result<LuaReplies["create"], Context>;
     sjClaim(queue: string, leases: string, kills: string, jobPrefix: string, leaseMs: Arg, owner: string, ttlSucceededS: Arg, ttlFailedS: Arg, freeCount: Arg, ...types: string[]): Result<LuaReplies["claim"], Context>;
     sjCreateClaimed(job: string, leases: string, id: string, type: string, params: string, total: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, timeoutMs: Arg, owner: string, leaseMs: Arg): Result<LuaReplies["createClaimed"], Context>;
     sjRelease(job: string, leases: string, queue: string, id: string, owner: string): Result<LuaReplies["release"], Context>;

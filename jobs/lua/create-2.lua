@@ -1,7 +1,9 @@
 -- create: writes a new job record (queued, nothing done) and appends its id
 -- to the queue, unless the queue is full. The record keeps its type's
 -- retention and time limit, so every process that ends or watches the job
--- applies the same ones.
+-- applies the same ones. The job's uploads (stored before, each under
+-- <job key>:upload:<field> with a short safety TTL) must all be there; they
+-- lose that TTL and are kept until the job ends (finish gives them its TTL).
 --
 -- KEYS[1]  job      hash, the new job's record
 -- KEYS[2]  queue    list of waiting ids
@@ -13,13 +15,23 @@
 -- ARGV[6]  ttl of the job once it has succeeded (s)
 -- ARGV[7]  ttl of the job once it has failed or been cancelled (s)
 -- ARGV[8]  time limit (ms)
--- Returns: {1, createdAt} or {0, 'queue_full'}
+-- ARGV[9]  the fields with an upload, comma-separated ('' for none)
+-- Returns: {1, createdAt}, or {0, 'queue_full' | 'exists' | 'upload_missing'}
 --- @include "includes/now"
 
 if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[5]) then return { 0, 'queue_full' } end
+if redis.call('EXISTS', KEYS[1]) == 1 then return { 0, 'exists' } end
+local uploads = {}
+for field in string.gmatch(ARGV[9], '[^,]+') do
+  local key = KEYS[1] .. ':upload:' .. field
+  if redis.call('EXISTS', key) == 0 then return { 0, 'upload_missing' } end
+  uploads[#uploads + 1] = key
+end
+for _, key in ipairs(uploads) do redis.call('PERSIST', key) end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], 'state', 'queued',
   'createdAt', now, 'updatedAt', now, 'done', 0, 'total', ARGV[4],
   'ttlOk', ARGV[6], 'ttlFail', ARGV[7], 'timeoutMs', ARGV[8])
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'uploads', ARGV[9]) end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 return { 1, now }

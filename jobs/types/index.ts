@@ -6,8 +6,9 @@
 import { validateJobType, type JobType } from "../job-type.ts";
 import { count } from "./count.ts";
 import { primes } from "./primes.ts";
+import { csvCheck } from "./csv-check.ts";
 
-export const JOB_TYPES: readonly JobType[] = [count, primes];
+export const JOB_TYPES: readonly JobType[] = [count, primes, csvCheck];
 
 for (const type of JOB_TYPES) validateJobType(type);
 if (new Set(JOB_TYPES.map((t) => t.name)).size !== JOB_TYPES.length) throw new Error("two job types have the same name");

@@ -3,15 +3,18 @@
 // (filled in from the query), POST /jobs/new/:type validates and creates the
 // job and hands it to the supervisor. A type's short addresses (its
 // `aliases`, e.g. the counter's POST /count and GET /count/:start/:end) are
-// mounted here too, onto the same handlers.
+// mounted here too, onto the same handlers. A type with a file field takes
+// multipart/form-data (server/uploads.ts stores the file in Redis as it
+// arrives); every other type refuses it (415).
 import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Middleware } from "koa";
 import { defaultValues, type Params } from "../../jobs/fields.ts";
 import type { JobType } from "../../jobs/job-type.ts";
-import { QueueFullError } from "../../jobs/store.ts";
+import { newJobId, QueueFullError } from "../../jobs/store.ts";
 import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
 import { HttpError } from "../errors.ts";
+import { discardUploads, fileFields, receiveForm } from "../uploads.ts";
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
 import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
 import type { AppDeps } from "../app.ts";
@@ -86,15 +89,26 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
       async (ctx, next) => {
         const type = typeFor(ctx); // an unknown type is a 404 before the body is read
         ctx.state.jobType = type;
+        if (fileFields(type).length > 0) {
+          // A form with a file: the job's id first, its uploads stored under it as they arrive (server/uploads.ts).
+          if (!ctx.is("multipart"))
+            throw new HttpError(415, "Send this form as multipart/form-data: it holds a file.", { code: "multipart-needed" });
+          const id = newJobId();
+          const form = await receiveForm(ctx, { store, id, type, maxBytes: config.jobUploadMaxBytes });
+          ctx.state.upload = { id, fields: Object.keys(form.files), errors: form.errors };
+          (ctx.request as { body?: unknown }).body = { ...form.fields, ...form.files };
+          try {
+            await next();
+          } catch (err) {
+            await discardUploads(store, id, type).catch(() => {});
+            throw err;
+          }
+          return;
+        }
         if (ctx.is("multipart")) {
-          throw new HttpError(
-            415,
-            "Uploads are not supported yet: this form cannot send files. Send the fields as application/x-www-form-urlencoded or JSON.",
-            {
-              title: "Uploads are not supported yet",
-              code: "uploads-not-supported",
-            },
-          );
+          throw new HttpError(415, "This form has no file: send it as application/x-www-form-urlencoded or JSON.", {
+            code: "multipart-refused",
+          });
         }
         if (!ctx.is("urlencoded", "json")) throw new HttpError(415, "Send the form as application/x-www-form-urlencoded or JSON.");
         let parse = parsers.get(type.name);
@@ -115,9 +129,16 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
         const type = ctx.state.jobType as JobType;
         const body = (ctx.request as { body?: unknown }).body ?? {};
         if (typeof body !== "object" || body === null || Array.isArray(body)) throw unreadable(type);
-        const check = checkSubmission(type, config, body as Record<string, unknown>);
+        const upload = ctx.state.upload as { id: string; fields: string[]; errors: Record<string, string> } | undefined;
+        let check = checkSubmission(type, config, body as Record<string, unknown>);
+        if (upload && Object.keys(upload.errors).length > 0) {
+          // A refused file: its own message, over "Choose the file"; the other answers are kept.
+          const values = check.ok ? paramValues(type, check.params) : check.values;
+          check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...upload.errors } };
+        }
         const wantsJson = ctx.accepts("html", "json") === "json";
         if (!check.ok) {
+          if (upload) await discardUploads(store, upload.id, type);
           ctx.status = 422;
           if (wantsJson) {
             const count = Object.keys(check.errors).length;
@@ -133,7 +154,7 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
           }
           return;
         }
-        const id = await createJob(type, check.params, check.total);
+        const id = await createJob(type, check.params, check.total, upload);
         const url = jobUrl(id);
         if (wantsJson) {
           ctx.status = 202;
@@ -147,10 +168,11 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
     ];
   };
 
-  async function createJob(type: JobType, params: Params, total: number): Promise<string> {
+  async function createJob(type: JobType, params: Params, total: number, upload?: { id: string; fields: string[] }): Promise<string> {
     try {
       // Creates the job and starts it (or queues it); with JOB_QUEUE_MAX=0, only if it can start now.
       return await supervisor.submit({
+        ...(upload ? { id: upload.id, uploads: upload.fields } : {}),
         type: type.name,
         params,
         total,

@@ -5,8 +5,9 @@
 -- 'cancel-killed'), not 'failed'; its exit facts are kept.
 -- The TTL is the one stored on the record at create (the job type's
 -- retention), else ttl_ok / ttl_fail. Every key of the job gets it: the
--- record, its results, its log and its files (the last two are named from the
--- record's key: they share its hash tag).
+-- record, its results, its log, its files and its uploads (named from the
+-- record's key, so they share its hash tag; the uploads' fields are listed on
+-- the record).
 -- Returns the state recorded.
 local function finish(job, results, leases, queue, kills, id, state, fields, ttl_ok, ttl_fail, honour_cancel, now)
   if honour_cancel and state == 'failed' and redis.call('HEXISTS', job, 'cancelRequestedAt') == 1 then
@@ -29,5 +30,9 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
   redis.call('EXPIRE', results, ttl)
   redis.call('EXPIRE', job .. ':log', ttl)
   redis.call('EXPIRE', job .. ':files', ttl)
+  local uploads = redis.call('HGET', job, 'uploads')
+  if uploads then
+    for field in string.gmatch(uploads, '[^,]+') do redis.call('EXPIRE', job .. ':upload:' .. field, ttl) end
+  end
   return state
 end

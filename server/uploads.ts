@@ -1,0 +1,226 @@
+// Uploads: a multipart/form-data form read as a stream (busboy), its files
+// stored in Redis under the job's own keys as they arrive, never whole in
+// this process's memory. Redis is the only thing the instances share, so the
+// job may run on another instance than the one that took the upload.
+//
+// The route picks the job's id first (newJobId()), calls receiveForm(), then
+// creates the job with that id and the stored fields (store.create's
+// `uploads`), or discards them (discardUploads) when it refuses the form.
+// Every refusal here (413, 400) has already deleted what was stored.
+//
+// A file is refused when it is empty or not text: a NUL byte anywhere, or
+// bytes that are not UTF-8 in its first TEXT_CHECK_BYTES. The name the
+// browser sent is kept only to be shown (the templates escape it); it never
+// becomes a path.
+import busboy from "busboy";
+import type { Context } from "koa";
+import type { Readable } from "node:stream";
+import type { UploadRef } from "../jobs/fields.ts";
+import type { JobType } from "../jobs/job-type.ts";
+import type { JobStore } from "../jobs/store.ts";
+import { HttpError } from "./errors.ts";
+
+/** Bytes written to Redis at once (one APPEND). */
+export const UPLOAD_CHUNK_BYTES = 64 * 1024;
+/** The start of a file that must be valid UTF-8. */
+export const TEXT_CHECK_BYTES = 64 * 1024;
+/** What a form may hold besides its files: field values, part headers, boundaries. */
+const FORM_OVERHEAD_BYTES = 1024 * 1024;
+/** The longest text field value read from a multipart form. */
+const FIELD_MAX_BYTES = 100_000;
+/** The longest file name kept for display. */
+const NAME_MAX_CHARS = 200;
+
+export interface ReceivedForm {
+  /** The form's other fields, as sent (a repeated one as a list: the checks refuse it). */
+  fields: Record<string, string | string[]>;
+  /** The stored uploads, by field. */
+  files: Record<string, UploadRef>;
+  /** A message per file field whose file was refused (and not kept). */
+  errors: Record<string, string>;
+}
+
+export interface ReceiveOptions {
+  store: JobStore;
+  /** The id the job will have (its uploads are stored under it). */
+  id: string;
+  type: JobType;
+  maxBytes: number;
+}
+
+/** The names of a type's file fields. */
+export function fileFields(type: JobType): string[] {
+  return type.fields.filter((f) => f.kind === "file").map((f) => f.name);
+}
+
+/** Deletes whatever was stored for a job that will not be created. */
+export async function discardUploads(store: JobStore, id: string, type: JobType): Promise<void> {
+  await store.deleteUploads(id, fileFields(type));
+}
+
+/** "50 MB", "1.5 MB", "800 kB": sizes in the binary units the limit is set in. */
+export function formatSize(bytes: number): string {
+  const units: [number, string][] = [
+    [1024 * 1024 * 1024, "GB"],
+    [1024 * 1024, "MB"],
+    [1024, "kB"],
+  ];
+  for (const [size, unit] of units) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1)).toLocaleString("en-GB")} ${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
+/** The name to show for an upload: the last part of what the browser sent, without control characters. */
+export function displayName(sent: string | undefined): string {
+  const base = (sent ?? "").split(/[\\/]/).pop() ?? "";
+  // eslint-disable-next-line no-control-regex
+  const clean = base.replace(/[\u0000-\u001f\u007f]/g, "").trim();
+  return clean === "" ? "upload" : [...clean].slice(0, NAME_MAX_CHARS).join("");
+}
+
+export function tooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, `The file is larger than the limit of ${formatSize(maxBytes)}.`, {
+    title: "File too large",
+    detail: [`Nothing was kept. Files of up to ${formatSize(maxBytes)} can be checked: split a larger one, or check a part of it.`],
+    code: "too-large",
+    // The rest of the request is not read.
+    headers: { Connection: "close" },
+  });
+}
+
+function unreadableForm(): HttpError {
+  return new HttpError(400, "The form could not be read: send it as multipart/form-data, as the page's form does.", { code: "unreadable" });
+}
+
+/**
+ * Reads a multipart form, storing each declared file field's file in Redis
+ * as it arrives. Throws a 413 (a file over maxBytes, or a request that could
+ * not fit), a 400 (a malformed form) or the store's error, having deleted
+ * what was stored; otherwise the caller owns the stored uploads.
+ */
+export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: ReceiveOptions): Promise<ReceivedForm> {
+  const wanted = new Set(fileFields(type));
+  const declared = Number(ctx.get("Content-Length"));
+  if (Number.isFinite(declared) && declared > maxBytes * wanted.size + FORM_OVERHEAD_BYTES) throw tooLarge(maxBytes);
+
+  const form: ReceivedForm = { fields: {}, files: {}, errors: {} };
+  const tasks: Promise<void>[] = [];
+  let overLimit = false;
+  let failure: unknown = null;
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: ctx.req.headers,
+      defParamCharset: "utf8",
+      limits: { fileSize: maxBytes, files: wanted.size, fields: 50, parts: 100, fieldSize: FIELD_MAX_BYTES, headerPairs: 50 },
+    });
+  } catch {
+    throw unreadableForm();
+  }
+
+  const storeFile = async (field: string, stream: Readable, sentName: string | undefined): Promise<void> => {
+    let size = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let refused: string | null = null;
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    const name = displayName(sentName);
+    stream.on("limit", () => {
+      overLimit = true;
+    });
+    const flush = async () => {
+      if (pendingBytes === 0) return;
+      const chunk = Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      await store.appendUpload(id, field, chunk);
+    };
+    // Iterating the stream waits for each write: busboy, and the request, wait for us.
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (refused || overLimit || failure) continue; // read to its end, keep nothing
+      if (size < TEXT_CHECK_BYTES) {
+        try {
+          decoder.decode(chunk.subarray(0, TEXT_CHECK_BYTES - size), { stream: true });
+        } catch {
+          refused = `The file ${name} is not UTF-8 text. Save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and upload it again.`;
+        }
+      }
+      if (chunk.includes(0)) refused = `The file ${name} is not a text file (it holds NUL bytes). Upload the CSV file itself.`;
+      size += chunk.length;
+      if (refused) continue;
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= UPLOAD_CHUNK_BYTES) {
+        try {
+          await flush();
+        } catch (err) {
+          failure = err;
+        }
+      }
+    }
+    if (overLimit || failure) return;
+    if (!refused && size > 0 && size <= TEXT_CHECK_BYTES) {
+      try {
+        decoder.decode(); // a character cut off at the very end
+      } catch {
+        refused = `The file ${name} is not UTF-8 text. Save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and upload it again.`;
+      }
+    }
+    if (size === 0 && !refused) refused = `The file ${name} is empty. Choose a file with at least a header row.`;
+    if (refused) {
+      form.errors[field] = refused;
+      await store.deleteUploads(id, [field]);
+      return;
+    }
+    await flush();
+    form.files[field] = { name, size };
+  };
+
+  const started = new Set<string>();
+  parser.on("file", (field, stream, info) => {
+    // Another field's part, a second file for a field, or no file chosen (browsers send an empty part without a name): not kept.
+    if (!wanted.has(field) || started.has(field) || !info.filename) {
+      stream.resume();
+      return;
+    }
+    started.add(field);
+    tasks.push(
+      storeFile(field, stream, info.filename).catch((err: unknown) => {
+        failure = err;
+        stream.resume();
+      }),
+    );
+  });
+  parser.on("field", (field, value, info) => {
+    if (info.valueTruncated) {
+      failure = new HttpError(413, `The field ${field} is longer than ${formatSize(FIELD_MAX_BYTES)}.`, { code: "too-large" });
+      return;
+    }
+    const before = form.fields[field];
+    form.fields[field] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
+  });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      parser.on("close", resolve);
+      parser.on("error", reject);
+      ctx.req.on("error", reject);
+      ctx.req.pipe(parser);
+    });
+    await Promise.all(tasks);
+  } catch (err) {
+    ctx.req.unpipe(parser);
+    await Promise.allSettled(tasks);
+    await store.deleteUploads(id, [...wanted]).catch(() => {});
+    if (err instanceof HttpError) throw err;
+    if ((err as Error)?.name === "StoreUnavailableError") throw err;
+    throw unreadableForm();
+  }
+  if (overLimit || failure) {
+    await store.deleteUploads(id, [...wanted]).catch(() => {});
+    if (overLimit) throw tooLarge(maxBytes);
+    throw failure;
+  }
+  return form;
+}
