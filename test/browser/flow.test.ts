@@ -220,7 +220,7 @@ whenBrowser(test, () => {
     const stops = await tabThrough(page);
     t.deepEqual(
       stops.map((s) => s.name),
-      ['a "Skip to main content"', 'a "sidejob"', 'input#start "start"', 'input#end "end"', 'input#increment "increment"', 'button "Start counting"', 'a "Find prime numbers"'],
+      ['a "Skip to main content"', 'a "sidejob"', 'input#start "start"', 'input#end "end"', 'input#increment "increment"', 'button "Start counting"', 'a "Find prime numbers"', 'a "Check a CSV file"'],
     );
     t.deepEqual(stops.filter((s) => !s.visible), [], "focus is visible on every stop");
 
