@@ -39,7 +39,11 @@ export interface Load {
 }
 
 /** autocannon against a list of paths (each connection cycles through them). */
-export async function load(url: string, paths: string[], { connections, seconds, pid }: { connections: number; seconds: number; pid?: number }): Promise<Load> {
+export async function load(
+  url: string,
+  paths: string[],
+  { connections, seconds, pid }: { connections: number; seconds: number; pid?: number },
+): Promise<Load> {
   const cpuBefore = pid ? cpuMsOf(pid) : 0;
   const result = await autocannon({
     url,

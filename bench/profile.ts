@@ -54,12 +54,21 @@ function summarise(file: string): void {
       .slice(0, count)
       .map(([k, t]) => `  ${((100 * t) / busy).toFixed(1).padStart(5)}%  ${k}`)
       .join("\n");
-  process.stdout.write(`\nServer busy time (start-up included), self time by package:\n${top(byPackage, 12)}\n\nby function:\n${top(byFunction, 25)}\n`);
+  process.stdout.write(
+    `\nServer busy time (start-up included), self time by package:\n${top(byPackage, 12)}\n\nby function:\n${top(byFunction, 25)}\n`,
+  );
 }
 
 try {
   app = await spawnServer(
-    { REDIS_URL: redis.url, REDIS_PREFIX: "profile", JOB_LOG_DIR: logDir, NODE_ENV: "production", COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY_COUNT: "20" },
+    {
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: "profile",
+      JOB_LOG_DIR: logDir,
+      NODE_ENV: "production",
+      COUNT_STEP_DELAY_MS: "3600000",
+      JOB_CONCURRENCY_COUNT: "20",
+    },
     { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`], logFile: path.join(dir, "app.log") },
   );
   const ids: string[] = [];
@@ -67,7 +76,11 @@ try {
   await sleep(2000);
   const redisPid = redis.pid!;
   const before = { app: cpuMsOf(app.proc.pid!), redis: cpuMsOf(redisPid), client: cpuMsOf(process.pid) };
-  const result = await load(app.url, ids.map((id) => `/jobs/${id}/status?shown=running`), { connections: 50, seconds });
+  const result = await load(
+    app.url,
+    ids.map((id) => `/jobs/${id}/status?shown=running`),
+    { connections: 50, seconds },
+  );
   const requests = result.rps * seconds;
   const per = (ms: number) => ((ms * 1000) / requests).toFixed(1);
   process.stdout.write(

@@ -436,7 +436,7 @@ async function cpuPhase(): Promise<void> {
     const code = await new Promise((resolve) => child.once("exit", resolve));
     cpu.push(childrenCpuMs() - before);
     const job = await store.read(id);
-    if (code !== 0 || job?.state !== "succeeded") throw new Error(`job exited ${code} as ${job?.state}`);
+    if (code !== 0 || job?.state !== "succeeded") throw new Error(`job exited ${String(code)} as ${job?.state}`);
   }
   const value = median(cpu);
   rows.push({

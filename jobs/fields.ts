@@ -84,7 +84,9 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)$/;
 const lower = (label: string) => (/^[A-Z]{2}/.test(label) ? label : label.charAt(0).toLowerCase() + label.slice(1));
 // Made on first use: a job bundle's startup snapshot cannot hold an Intl object.
 let numberText: Intl.NumberFormat | undefined;
-const NUMBER_TEXT = { format: (n: number) => (numberText ??= new Intl.NumberFormat("en-GB", { useGrouping: false, maximumFractionDigits: 20 })).format(n) };
+const NUMBER_TEXT = {
+  format: (n: number) => (numberText ??= new Intl.NumberFormat("en-GB", { useGrouping: false, maximumFractionDigits: 20 })).format(n),
+};
 
 /**
  * The text a raw value stands for: a form's string, or a JSON number as its

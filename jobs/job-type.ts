@@ -108,7 +108,12 @@ export function validateJobType(type: JobType): void {
       if (param !== undefined && !names.has(param)) problems.push(`run.command names {${param}}, which is not a field`);
     }
   }
-  for (const [key, value] of Object.entries({ timeoutMs: type.timeoutMs, concurrency: type.concurrency, ttlSucceededS: type.ttlSucceededS, ttlFailedS: type.ttlFailedS })) {
+  for (const [key, value] of Object.entries({
+    timeoutMs: type.timeoutMs,
+    concurrency: type.concurrency,
+    ttlSucceededS: type.ttlSucceededS,
+    ttlFailedS: type.ttlFailedS,
+  })) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) problems.push(`${key} must be a positive whole number`);
   }
   if (problems.length > 0) throw new Error(`job type ${type.name}: ${problems.join("; ")}`);

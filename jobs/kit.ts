@@ -28,13 +28,13 @@ export interface JobContext {
   /** Aborted when a cancel is requested, or the time limit is reached. */
   signal: AbortSignal;
   /** Records progress and appends new results; throws once the job is cancelled or fenced. */
-  report(done: number, values?: readonly unknown[]): Promise<void>;
+  report: (done: number, values?: readonly unknown[]) => Promise<void>;
   /** Records progress in full: done, total, a status line, new results. Throws as report() does. */
-  progress(update: { done?: number; total?: number; status?: string; results?: readonly unknown[] }): Promise<void>;
+  progress: (update: { done?: number; total?: number; status?: string; results?: readonly unknown[] }) => Promise<void>;
   /** Waits, or throws as soon as the job is cancelled. */
-  sleep(ms: number): Promise<void>;
+  sleep: (ms: number) => Promise<void>;
   /** Appends text to the job's log in Redis only (not to the process's own output, the launcher's log file). */
-  writeLog(text: string | Buffer): void;
+  writeLog: (text: string | Buffer) => void;
 }
 
 /** Which jobs a process runs: a Node type's name, or a check of the record (the runner's). */
@@ -114,10 +114,10 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   const log = new LogSink(store, id);
   for (const stream of [process.stdout, process.stderr]) {
     const write = stream.write.bind(stream) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
-    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    stream.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {
       log.write(typeof chunk === "string" ? chunk : Buffer.from(chunk));
       return write(chunk, ...rest);
-    }) as typeof stream.write;
+    };
   }
 
   const cancel = new AbortController();
@@ -136,7 +136,10 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   let ending = false;
   const beat = setInterval(() => {
     if (Date.now() - lastContact > 2 * leaseMs) {
-      die(EXIT.fenced, `job ${id} could not reach Redis for ${formatDuration(Date.now() - lastContact)}; stopping (it is recorded as lost)`);
+      die(
+        EXIT.fenced,
+        `job ${id} could not reach Redis for ${formatDuration(Date.now() - lastContact)}; stopping (it is recorded as lost)`,
+      );
     }
     store.report(id, leaseMs).then(
       (reply) => {
@@ -156,10 +159,13 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   // case this event loop is stuck.
   const timeoutMs = job.timeoutMs ?? config.jobTimeoutMs;
   let timedOut = false;
-  const limit = setTimeout(() => {
-    timedOut = true;
-    cancel.abort(new Error("timeout"));
-  }, Math.max(0, timeoutMs - (Date.now() - startedAt)));
+  const limit = setTimeout(
+    () => {
+      timedOut = true;
+      cancel.abort(new Error("timeout"));
+    },
+    Math.max(0, timeoutMs - (Date.now() - startedAt)),
+  );
   limit.unref();
 
   const ctx: JobContext = {

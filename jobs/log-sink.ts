@@ -71,7 +71,12 @@ export class LogSink {
     this.lines = [];
     this.dropped = 0;
     if (lines.length > 0) {
-      this.sending = this.sending.then(() => this.store.appendLog(this.id, lines).then(() => undefined, () => undefined));
+      this.sending = this.sending.then(() =>
+        this.store.appendLog(this.id, lines).then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
     }
     return this.sending;
   }

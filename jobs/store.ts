@@ -361,7 +361,19 @@ export class JobStore {
     const id = input.id ?? newJobId();
     const [job] = this.jobKeys(id);
     await this.call((r) =>
-      r.sjCreateClaimed(job, this.leasesKey, id, input.type, JSON.stringify(input.params), input.total, input.ttlSucceededS ?? this.ttl[0], input.ttlFailedS ?? this.ttl[1], input.timeoutMs ?? "", owner, leaseMs),
+      r.sjCreateClaimed(
+        job,
+        this.leasesKey,
+        id,
+        input.type,
+        JSON.stringify(input.params),
+        input.total,
+        input.ttlSucceededS ?? this.ttl[0],
+        input.ttlFailedS ?? this.ttl[1],
+        input.timeoutMs ?? "",
+        owner,
+        leaseMs,
+      ),
     );
     return id;
   }

@@ -21,7 +21,12 @@ function newest(p) {
 }
 
 // The stamp names the node version: job snapshots are built for one node binary.
-if (args.has("--if-needed") && fs.existsSync(stamp) && fs.existsSync(path.join(root, "static", "htmx.min.js")) && fs.readFileSync(stamp, "utf8").includes(` node ${process.version}`)) {
+if (
+  args.has("--if-needed") &&
+  fs.existsSync(stamp) &&
+  fs.existsSync(path.join(root, "static", "htmx.min.js")) &&
+  fs.readFileSync(stamp, "utf8").includes(` node ${process.version}`)
+) {
   const built = fs.statSync(stamp).mtimeMs;
   if (sources.every((s) => !fs.existsSync(path.join(root, s)) || newest(path.join(root, s)) <= built)) process.exit(0);
 }
@@ -42,7 +47,10 @@ const inlineLua = {
   setup(b) {
     b.onLoad({ filter: /[\\/]jobs[\\/]lua[\\/]files\.ts$/ }, (args) => {
       if (args.path !== path.join(luaDir, "files.ts")) return undefined;
-      const names = fs.readdirSync(luaDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".lua")).sort();
+      const names = fs
+        .readdirSync(luaDir, { recursive: true, encoding: "utf8" })
+        .filter((f) => f.endsWith(".lua"))
+        .sort();
       const files = Object.fromEntries(names.map((f) => [f.split(path.sep).join("/"), fs.readFileSync(path.join(luaDir, f), "utf8")]));
       return {
         loader: "js",
@@ -52,7 +60,15 @@ const inlineLua = {
     });
   },
 };
-const common = { bundle: true, platform: "node", target: "node20", format: "esm", logLevel: "warning", sourcemap: true, plugins: [inlineLua] };
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  logLevel: "warning",
+  sourcemap: true,
+  plugins: [inlineLua],
+};
 // CommonJS dependencies bundled into an ES module need a require().
 const requireBanner = { js: 'import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' };
 
@@ -73,7 +89,10 @@ const types = await registeredTypes();
  * [type name, its module under jobs/types/] for each Node type; build/jobs/<name>.js is what the server starts.
  * Plus the runner (jobs/runner.ts), which the server starts for every command type.
  */
-const jobEntries = [...types.filter((t) => "node" in t.run).map((t) => [t.name, path.join(root, "jobs/types", t.run.node)]), ["runner", path.join(root, "jobs/runner.ts")]];
+const jobEntries = [
+  ...types.filter((t) => "node" in t.run).map((t) => [t.name, path.join(root, "jobs/types", t.run.node)]),
+  ["runner", path.join(root, "jobs/runner.ts")],
+];
 
 /** build/jobs/<type>.<node version>.blob: server/launcher.ts starts the job from it when it exists. */
 export function snapshotBlob(type) {
@@ -106,10 +125,14 @@ async function buildSnapshot([type, entry]) {
         name: "job-snapshot",
         setup(b) {
           // The job's runJob() registers the work as the snapshot's main function.
-          b.onResolve({ filter: /^(\.\.?\/)+kit\.ts$/ }, (args) => (args.importer === entry ? { path: path.join(root, "jobs/snapshot.ts") } : undefined));
+          b.onResolve({ filter: /^(\.\.?\/)+kit\.ts$/ }, (args) =>
+            args.importer === entry ? { path: path.join(root, "jobs/snapshot.ts") } : undefined,
+          );
           // A CommonJS bundle has no top-level await; the stand-in runJob returns at once.
           b.onLoad({ filter: /\.ts$/ }, (args) =>
-            args.path === entry ? { contents: fs.readFileSync(entry, "utf8").replace(/^(\s*)await runJob\(/m, "$1runJob("), loader: "ts" } : undefined,
+            args.path === entry
+              ? { contents: fs.readFileSync(entry, "utf8").replace(/^(\s*)await runJob\(/m, "$1runJob("), loader: "ts" }
+              : undefined,
           );
           // Node 20 cannot snapshot tls and tty ("Unknown external reference"):
           // stand-ins load them on first use, in the started process. debug
@@ -132,10 +155,19 @@ async function buildSnapshot([type, entry]) {
     ],
   });
   try {
-    execFileSync(process.execPath, ["--snapshot-blob", blob, "--build-snapshot", bundle], { cwd: out, stdio: ["ignore", "ignore", "pipe"] });
+    execFileSync(process.execPath, ["--snapshot-blob", blob, "--build-snapshot", bundle], {
+      cwd: out,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
   } catch (err) {
     fs.rmSync(blob, { force: true });
-    console.warn(`no startup snapshot for ${type} (jobs start from the plain bundle): ${String(err.stderr || err.message).trim().split("\n").slice(0, 5).join("\n")}`);
+    console.warn(
+      `no startup snapshot for ${type} (jobs start from the plain bundle): ${String(err.stderr || err.message)
+        .trim()
+        .split("\n")
+        .slice(0, 5)
+        .join("\n")}`,
+    );
   }
 }
 
@@ -153,7 +185,10 @@ await Promise.all([
   args.has("--fixtures") &&
     build({
       ...common,
-      entryPoints: fs.readdirSync(path.join(root, "test/fixtures/jobs")).filter((f) => f.endsWith(".ts")).map((f) => path.join(root, "test/fixtures/jobs", f)),
+      entryPoints: fs
+        .readdirSync(path.join(root, "test/fixtures/jobs"))
+        .filter((f) => f.endsWith(".ts"))
+        .map((f) => path.join(root, "test/fixtures/jobs", f)),
       outdir: path.join(out, "fixtures"),
       minify: true,
       banner: requireBanner,

@@ -27,17 +27,18 @@ export interface AppDeps {
 
 function serveStatic(): Middleware {
   return async function staticFiles(ctx, next) {
-    if ((ctx.method !== "GET" && ctx.method !== "HEAD") || !ctx.path.startsWith("/static/")) return next();
+    if ((ctx.method !== "GET" && ctx.method !== "HEAD") || !ctx.path.startsWith("/static/")) {
+      await next();
+      return;
+    }
     const name = ctx.path.slice("/static/".length);
     // send() refuses an empty name with an error of its own (no status): no file, a 404.
     if (!name) return void (ctx.status = 404);
     ctx.set("Cache-Control", "public, max-age=3600");
-    const sent = await send(ctx, name, { root: STATIC_DIR, hidden: false, index: false }).catch(
-      (err: { status?: number }) => {
-        if (err.status === 404 || err.status === 400) return "";
-        throw err;
-      },
-    );
+    const sent = await send(ctx, name, { root: STATIC_DIR, hidden: false, index: false }).catch((err: { status?: number }) => {
+      if (err.status === 404 || err.status === 400) return "";
+      throw err;
+    });
     if (!sent) ctx.status = 404;
   };
 }

@@ -7,7 +7,15 @@ import os from "node:os";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import path from "node:path";
 import { checkHostEntry, isLoopbackHost, type AllowedHosts } from "./hosts.ts";
-import { ConfigError, EnvReader, JOB_DEFAULTS, jobEnvironment as environmentFor, readJobSettings, type Env, type JobSettings } from "../jobs/settings.ts";
+import {
+  ConfigError,
+  EnvReader,
+  JOB_DEFAULTS,
+  jobEnvironment as environmentFor,
+  readJobSettings,
+  type Env,
+  type JobSettings,
+} from "../jobs/settings.ts";
 
 export { ConfigError };
 
@@ -82,7 +90,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     jobUploadMaxBytes: read.int("JOB_UPLOAD_MAX_BYTES", d.JOB_UPLOAD_MAX_BYTES, 1, 512 * 1024 * 1024),
     showJobInternals:
       BOOLEANS[
-        read.str("SHOW_JOB_INTERNALS", String(d.SHOW_JOB_INTERNALS), (v) => (v.trim().toLowerCase() in BOOLEANS ? undefined : "expected true or false")).trim().toLowerCase()
+        read
+          .str("SHOW_JOB_INTERNALS", String(d.SHOW_JOB_INTERNALS), (v) =>
+            v.trim().toLowerCase() in BOOLEANS ? undefined : "expected true or false",
+          )
+          .trim()
+          .toLowerCase()
       ] ?? d.SHOW_JOB_INTERNALS,
     allowedHosts: "loopback",
   };
@@ -101,14 +114,21 @@ function readAllowedHosts(read: EnvReader, host: string): AllowedHosts {
   const raw = read.raw("ALLOWED_HOSTS");
   if (raw === undefined) {
     if (isLoopbackHost(host)) return "loopback";
-    read.problems.push(`ALLOWED_HOSTS: required when HOST=${host} is not a loopback address: list the host names clients use (jobs.example.com,10.0.0.5:3000), or * to answer any`);
+    read.problems.push(
+      `ALLOWED_HOSTS: required when HOST=${host} is not a loopback address: list the host names clients use (jobs.example.com,10.0.0.5:3000), or * to answer any`,
+    );
     return "loopback";
   }
   if (raw.trim() === "*") return "*";
-  const entries = raw.split(",").map((e) => e.trim().toLowerCase()).filter(Boolean);
+  const entries = raw
+    .split(",")
+    .map((e) => e.trim().toLowerCase())
+    .filter(Boolean);
   const problems = entries.map(checkHostEntry).filter(Boolean);
   if (entries.length === 0 || problems.length > 0) {
-    read.problems.push(`ALLOWED_HOSTS=${JSON.stringify(raw)}: expected * or a comma-separated list of host[:port]${problems.length ? ` (${problems.join("; ")})` : ""}`);
+    read.problems.push(
+      `ALLOWED_HOSTS=${JSON.stringify(raw)}: expected * or a comma-separated list of host[:port]${problems.length ? ` (${problems.join("; ")})` : ""}`,
+    );
   }
   return entries;
 }

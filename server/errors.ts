@@ -83,7 +83,8 @@ export function clientErrorStatus(err: unknown): { status: number; message?: str
   const e = err as { status?: unknown; code?: unknown } | null;
   if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) return { status: e.status };
   if (err instanceof URIError) return { status: 400, message: "The address could not be read: it has a malformed %-escape." };
-  if (isDecodeError(e?.code)) return { status: 400, message: "The request body could not be decoded with the Content-Encoding it was sent with." };
+  if (isDecodeError(e?.code))
+    return { status: 400, message: "The request body could not be decoded with the Content-Encoding it was sent with." };
   return null;
 }
 
@@ -95,12 +96,22 @@ export function retryPath(ctx: Context): string {
 function describe(err: unknown): { status: number; message: string; options: HttpErrorOptions; internal: boolean } {
   if (err instanceof HttpError) return { status: err.status, message: err.message, options: err.options, internal: false };
   if (err instanceof StoreBusyError) {
-    return { status: 503, message: "The server is too busy right now. Please try again in a moment.", options: { headers: { "Retry-After": "2" } }, internal: false };
+    return {
+      status: 503,
+      message: "The server is too busy right now. Please try again in a moment.",
+      options: { headers: { "Retry-After": "2" } },
+      internal: false,
+    };
   }
   // Out of file descriptors: a passing shortage of this server, not a bug (nothing was written).
   const code = (err as { code?: unknown } | null)?.code;
   if (code === "EMFILE" || code === "ENFILE") {
-    return { status: 503, message: "The server is out of resources right now. Please try again in a moment.", options: { headers: { "Retry-After": "5" } }, internal: false };
+    return {
+      status: 503,
+      message: "The server is out of resources right now. Please try again in a moment.",
+      options: { headers: { "Retry-After": "5" } },
+      internal: false,
+    };
   }
   if (err instanceof StoreUnavailableError) {
     return {
@@ -115,16 +126,17 @@ function describe(err: unknown): { status: number; message: string; options: Htt
   const client = clientErrorStatus(err);
   if (client) {
     const status = client.status;
-    const message = client.message ??
+    const message =
+      client.message ??
       (status === 400
         ? "The request could not be read."
         : status === 413
-        ? "The form sent more data than this page accepts."
-        : status === 415
-          ? "Send the form as application/x-www-form-urlencoded or JSON."
-          : e.expose && typeof e.message === "string"
-            ? e.message
-            : (DEFAULT_MESSAGES[status] ?? "The request could not be understood."));
+          ? "The form sent more data than this page accepts."
+          : status === 415
+            ? "Send the form as application/x-www-form-urlencoded or JSON."
+            : e.expose && typeof e.message === "string"
+              ? e.message
+              : (DEFAULT_MESSAGES[status] ?? "The request could not be understood."));
     return { status, message, options: {}, internal: false };
   }
   return { status: 500, message: DEFAULT_MESSAGES[500]!, options: {}, internal: true };

@@ -28,7 +28,14 @@ export function localRedisFiles(dir: string) {
 
 /** Whether a Redis answers PING at this address, within a short deadline. */
 export async function answers(target: { url: string } | { path: string }): Promise<boolean> {
-  const options = { lazyConnect: true, connectTimeout: PROBE_MS, commandTimeout: PROBE_MS, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null };
+  const options = {
+    lazyConnect: true,
+    connectTimeout: PROBE_MS,
+    commandTimeout: PROBE_MS,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  };
   const probe = "url" in target ? new Redis(target.url, options) : new Redis({ ...options, path: target.path });
   probe.on("error", () => {});
   try {
@@ -51,12 +58,30 @@ export type LocalChoice = { url: string; note: string };
 export async function chooseLocalRedis(defaultUrl: string, dir: string): Promise<LocalChoice> {
   const { socket, pidFile, logFile } = localRedisFiles(dir);
   const stop = "npm run redis:stop stops it";
-  if (await answers({ path: socket })) return { url: `unix://${socket}`, note: `reusing this checkout's redis-server on ${socket} (${stop})` };
+  if (await answers({ path: socket }))
+    return { url: `unix://${socket}`, note: `reusing this checkout's redis-server on ${socket} (${stop})` };
   if (await answers({ url: defaultUrl })) return { url: defaultUrl, note: "" };
 
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   fs.rmSync(socket, { force: true });
-  const args = ["--port", "0", "--unixsocket", socket, "--unixsocketperm", "700", "--dir", dir, "--appendonly", "yes", "--pidfile", pidFile, "--logfile", logFile, "--daemonize", "no"];
+  const args = [
+    "--port",
+    "0",
+    "--unixsocket",
+    socket,
+    "--unixsocketperm",
+    "700",
+    "--dir",
+    dir,
+    "--appendonly",
+    "yes",
+    "--pidfile",
+    pidFile,
+    "--logfile",
+    logFile,
+    "--daemonize",
+    "no",
+  ];
   const child = spawn("redis-server", args, { detached: true, stdio: "ignore" });
   const spawned = await new Promise<Error | null>((resolve) => {
     child.once("spawn", () => resolve(null));
@@ -78,5 +103,8 @@ export async function chooseLocalRedis(defaultUrl: string, dir: string): Promise
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { url: `unix://${socket}`, note: `started a redis-server for this checkout: data in ${dir}, socket ${socket}, pid ${child.pid} (${stop})` };
+  return {
+    url: `unix://${socket}`,
+    note: `started a redis-server for this checkout: data in ${dir}, socket ${socket}, pid ${child.pid} (${stop})`,
+  };
 }

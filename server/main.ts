@@ -62,7 +62,9 @@ server.listen(config.port, config.host, () => {
   server.off("error", listenFailed);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
-  process.stdout.write(`sidejob listening on http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})\n`);
+  process.stdout.write(
+    `sidejob listening on http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})\n`,
+  );
 });
 supervisor.start();
 

@@ -10,7 +10,13 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object, description: string) => ({ description, content: { "application/json": { schema } } });
 const error = (description: string) => json(ref("Error"), description);
 const nullable = (type: string, extra: object = {}) => ({ type: [type, "null"], ...extra });
-const idParam = { name: "id", in: "path", required: true, description: "The job's id: 32 hex digits.", schema: { type: "string", pattern: "^[0-9a-f]{32}$" } };
+const idParam = {
+  name: "id",
+  in: "path",
+  required: true,
+  description: "The job's id: 32 hex digits.",
+  schema: { type: "string", pattern: "^[0-9a-f]{32}$" },
+};
 
 export function openApiDocument(types: readonly JobType[], version: string): object {
   const paths: Record<string, object> = {};
@@ -64,7 +70,14 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
       tags: ["jobs"],
       parameters: [idParam],
       responses: {
-        "202": json({ type: "object", properties: { id: { type: "string" }, outcome: { enum: ["cancelled", "requested"] } }, required: ["id", "outcome"] }, "Cancelled, or the request was stored."),
+        "202": json(
+          {
+            type: "object",
+            properties: { id: { type: "string" }, outcome: { enum: ["cancelled", "requested"] } },
+            required: ["id", "outcome"],
+          },
+          "Cancelled, or the request was stored.",
+        ),
         "404": error("No such job."),
         "409": error("The job has already ended."),
       },
@@ -76,7 +89,10 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
       summary: "The job's log: what its program wrote (the last lines kept)",
       tags: ["downloads"],
       parameters: [idParam],
-      responses: { "200": { description: "The log.", content: { "text/plain": { schema: { type: "string" } } } }, "404": error("No such job.") },
+      responses: {
+        "200": { description: "The log.", content: { "text/plain": { schema: { type: "string" } } } },
+        "404": error("No such job."),
+      },
     },
   };
   paths["/jobs/{id}/files/{name}"] = {
@@ -85,17 +101,26 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
       summary: "One output file of the job (listed in its `files`)",
       tags: ["downloads"],
       parameters: [idParam, { name: "name", in: "path", required: true, schema: { type: "string" } }],
-      responses: { "200": { description: "The file.", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } }, "404": error("No such job or file.") },
+      responses: {
+        "200": { description: "The file.", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
+        "404": error("No such job or file."),
+      },
     },
   };
-  for (const [suffix, media] of [["json", "application/json"], ["csv", "text/csv"]] as const) {
+  for (const [suffix, media] of [
+    ["json", "application/json"],
+    ["csv", "text/csv"],
+  ] as const) {
     paths[`/jobs/{id}/result.${suffix}`] = {
       get: {
         operationId: `getJobResults${suffix.toUpperCase()}`,
         summary: `Every result of the job, as ${suffix.toUpperCase()} (partial for a job that did not succeed)`,
         tags: ["downloads"],
         parameters: [idParam],
-        responses: { "200": { description: "The results.", content: { [media]: { schema: { type: "string" } } } }, "404": error("No such job.") },
+        responses: {
+          "200": { description: "The results.", content: { [media]: { schema: { type: "string" } } } },
+          "404": error("No such job."),
+        },
       },
     };
   }
@@ -104,7 +129,8 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
     info: {
       title: "sidejob",
       version,
-      description: "Long work behind a web page: each job is its own OS process; Redis is the only thing shared. Every page that shows data answers JSON under Accept: application/json.",
+      description:
+        "Long work behind a web page: each job is its own OS process; Redis is the only thing shared. Every page that shows data answers JSON under Accept: application/json.",
     },
     paths,
     components: {
@@ -130,7 +156,11 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
           properties: {
             id: { type: "string" },
             url: { type: "string" },
-            type: { type: "string", enum: types.map((t) => t.name), description: "The job type (a record of another type is shown, never run)." },
+            type: {
+              type: "string",
+              enum: types.map((t) => t.name),
+              description: "The job type (a record of another type is shown, never run).",
+            },
             title: nullable("string"),
             state: { enum: [...JOB_STATES] },
             reason: { enum: [...END_REASONS, null], description: "Why it ended, for failed and cancelled jobs." },
@@ -142,7 +172,11 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
             total: { type: "integer", description: "0 while not known." },
             resultCount: { type: "integer" },
             results: { type: "array", description: "The first results; result.json has them all." },
-            resultsUrl: { type: "object", properties: { json: { type: "string" }, csv: { type: "string" } }, description: "Every result, as downloads." },
+            resultsUrl: {
+              type: "object",
+              properties: { json: { type: "string" }, csv: { type: "string" } },
+              description: "Every result, as downloads.",
+            },
             queuePosition: nullable("integer", { minimum: 1, description: "While it waits: 1 is next." }),
             cancelRequested: { type: "boolean" },
             createdAt: nullable("string", { format: "date-time" }),
@@ -152,7 +186,10 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
             timeoutMs: nullable("integer"),
             exitCode: nullable("integer"),
             signal: nullable("string"),
-            files: { type: "array", items: { type: "object", properties: { name: { type: "string" }, size: { type: "integer" }, url: { type: "string" } } } },
+            files: {
+              type: "array",
+              items: { type: "object", properties: { name: { type: "string" }, size: { type: "integer" }, url: { type: "string" } } },
+            },
             logUrl: { type: "string" },
             statusUrl: { type: "string" },
             pid: { type: "integer", description: "Only with SHOW_JOB_INTERNALS." },

@@ -25,8 +25,8 @@ export function createRenderer({ cache }: { cache: boolean }): Renderer {
       views(TEMPLATES_DIR, {
         extension: "eta",
         engineSource: {
-          eta: async (file: string, locals: object) => eta.render(path.relative(TEMPLATES_DIR, file), locals),
+          eta: (file: string, locals: object) => Promise.resolve(eta.render(path.relative(TEMPLATES_DIR, file), locals)),
         },
-      }) as unknown as Middleware,
+      }),
   };
 }

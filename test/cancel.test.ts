@@ -43,13 +43,21 @@ test("a running job stops cleanly at its next report when cancelled, from a JSON
   t.is(job.reason, "cancelled");
   t.is(job.signal, null, "it stopped by itself, no signal needed");
   t.true(job.done < 1000);
-  t.deepEqual(job.results, Array.from({ length: job.done }, (_, i) => i + 1));
+  t.deepEqual(
+    job.results,
+    Array.from({ length: job.done }, (_, i) => i + 1),
+  );
   await waitFor(() => !isAlive(running.pid!), { message: "the job process to exit" });
   t.regex(await (await app.get(`/jobs/${id}`)).text(), /Cancelled after \d+ of 1,000 values/);
 });
 
 test("a job that ignores its cancel request is killed after the grace period and still ends cancelled", async (t) => {
-  const app = await startApp(t, { redis, name: "cancel-ignored", script: fixtureScript("ignore-cancel"), env: { JOB_CANCEL_GRACE_MS: "300" } });
+  const app = await startApp(t, {
+    redis,
+    name: "cancel-ignored",
+    script: fixtureScript("ignore-cancel"),
+    env: { JOB_CANCEL_GRACE_MS: "300" },
+  });
   const id = await app.submit(LONG_COUNT);
   const running = await app.waitForState(id, "running");
   t.is((await app.post(`/jobs/${id}/cancel`, "")).status, 303);

@@ -22,12 +22,15 @@ test("every setting has its documented default", (t) => {
 });
 
 test("one error names every bad variable and what it accepts", (t) => {
-  const err = t.throws(() => loadConfig({ PORT: "eighty", COUNT_MAX_STEPS: "0", REDIS_URL: "http://x", REDIS_PREFIX: "a b", JOB_CONCURRENCY: "1.5" }), {
-    instanceOf: ConfigError,
-  });
-  t.is((err as ConfigError).problems.length, 5);
-  for (const name of ["PORT", "COUNT_MAX_STEPS", "REDIS_URL", "REDIS_PREFIX", "JOB_CONCURRENCY"]) t.regex(err!.message, new RegExp(name));
-  t.regex(err!.message, /whole number from 0 to 65535/);
+  const err = t.throws(
+    () => loadConfig({ PORT: "eighty", COUNT_MAX_STEPS: "0", REDIS_URL: "http://x", REDIS_PREFIX: "a b", JOB_CONCURRENCY: "1.5" }),
+    {
+      instanceOf: ConfigError,
+    },
+  );
+  t.is(err.problems.length, 5);
+  for (const name of ["PORT", "COUNT_MAX_STEPS", "REDIS_URL", "REDIS_PREFIX", "JOB_CONCURRENCY"]) t.regex(err.message, new RegExp(name));
+  t.regex(err.message, /whole number from 0 to 65535/);
 });
 
 test("a job's environment holds only what a job needs", (t) => {

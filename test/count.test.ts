@@ -9,7 +9,11 @@ const app = useApp(test, { redis, name: "count" });
 
 const counts: [string, Record<string, string>, number[]][] = [
   ["counts down with a negative increment", { start: "5", end: "1", increment: "-1" }, [5, 4, 3, 2, 1]],
-  ["records exact values at the edges of the safe integer range", { start: String(Number.MIN_SAFE_INTEGER), end: String(Number.MAX_SAFE_INTEGER), increment: "9007199254740991" }, [Number.MIN_SAFE_INTEGER, 0, Number.MAX_SAFE_INTEGER]],
+  [
+    "records exact values at the edges of the safe integer range",
+    { start: String(Number.MIN_SAFE_INTEGER), end: String(Number.MAX_SAFE_INTEGER), increment: "9007199254740991" },
+    [Number.MIN_SAFE_INTEGER, 0, Number.MAX_SAFE_INTEGER],
+  ],
 ];
 
 for (const [title, form, expected] of counts) {

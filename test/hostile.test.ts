@@ -24,7 +24,9 @@ async function timedGet(url: string, deadlineMs: number, ok: readonly number[] =
     await res.arrayBuffer();
   } catch (err) {
     // Say what was late, and how busy the machine was (other work shares it).
-    throw new Error(`GET ${url}: no answer within ${deadlineMs} ms (${(err as Error).name}; load average ${os.loadavg()[0]!.toFixed(1)})`, { cause: err });
+    throw new Error(`GET ${url}: no answer within ${deadlineMs} ms (${(err as Error).name}; load average ${os.loadavg()[0]!.toFixed(1)})`, {
+      cause: err,
+    });
   }
   if (!ok.includes(res.status)) throw new Error(`GET ${url} answered ${res.status}`);
   return performance.now() - started;

@@ -80,5 +80,8 @@ test.serial("Redis restarted mid-job: the job reconnects and finishes; nothing i
   await redis.stop();
   await redis.start();
   const done = await waitForState(s.url, id, "succeeded", 20_000);
-  t.deepEqual(done.results, Array.from({ length: 25 }, (_, i) => i + 1));
+  t.deepEqual(
+    done.results,
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  );
 });

@@ -32,7 +32,7 @@ test("reading a job whose lease has expired records it lost at once", async (t) 
   // this app (its supervisor is closed), so only the read can notice.
   const app = await startApp(t, { redis, name: "lease-read", script: fixtureScript("hang"), env: { JOB_HEARTBEAT_MS: "500" } });
   const id = await app.submit(LONG_COUNT);
-  const running = await app.waitForState(id, "running");
+  await app.waitForState(id, "running");
   await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 1);
   await app.supervisor.close();
   const html = await waitFor(

@@ -65,11 +65,18 @@ test("an expired job answers 404 with a page that says jobs are kept for a limit
     { message: "the job to expire" },
   );
   t.regex(await res.text(), /kept for 1 s after they succeed/);
-  t.deepEqual((await keysUnder(redis.client, app.prefix)).filter((k) => k.includes(id)), []);
+  t.deepEqual(
+    (await keysUnder(redis.client, app.prefix)).filter((k) => k.includes(id)),
+    [],
+  );
 });
 
 test("with JOB_QUEUE_MAX jobs waiting, POST /count answers 503 with Retry-After and writes nothing", async (t) => {
-  const app = await startApp(t, { redis, name: "queue-full", env: { JOB_CONCURRENCY_COUNT: "1", JOB_QUEUE_MAX: "1", COUNT_STEP_DELAY_MS: "200" } });
+  const app = await startApp(t, {
+    redis,
+    name: "queue-full",
+    env: { JOB_CONCURRENCY_COUNT: "1", JOB_QUEUE_MAX: "1", COUNT_STEP_DELAY_MS: "200" },
+  });
   const running = await app.submit(LONG_COUNT);
   await app.waitForState(running, "running");
   const waiting = await app.submit(LONG_COUNT);

@@ -12,7 +12,10 @@ const app = useApp(test, { redis, name: "openapi" });
 
 interface Doc {
   openapi: string;
-  paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, unknown> }>>;
+  paths: Record<
+    string,
+    Record<string, { requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, unknown> }>
+  >;
   components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
 }
 
@@ -33,7 +36,11 @@ test("the document is OpenAPI 3.1 with a submit operation per job type, its sche
     t.deepEqual(content[media]?.schema, jsonSchema(type.fields), type.name);
     t.truthy(op!.responses["202"] && op!.responses["422"]);
   }
-  t.deepEqual(d.components.schemas.Job!.properties!.type, { type: "string", enum: JOB_TYPES.map((ty) => ty.name), description: "The job type (a record of another type is shown, never run)." });
+  t.deepEqual(d.components.schemas.Job!.properties!.type, {
+    type: "string",
+    enum: JOB_TYPES.map((ty) => ty.name),
+    description: "The job type (a record of another type is shown, never run).",
+  });
 });
 
 test("what the document says a submission answers is what the app answers: 202 with the job's addresses, then the job as documented", async (t) => {
@@ -51,7 +58,11 @@ test("what the document says a submission answers is what the app answers: 202 w
   const job = (await (await fetch(app.url + created.url!, { headers: { Accept: "application/json" } })).json()) as Record<string, unknown>;
   const documented = Object.keys(d.components.schemas.Job!.properties!);
   for (const key of Object.keys(job)) t.true(documented.includes(key), `the job's ${key} is documented`);
-  const bad = await fetch(app.url + formAction(count), { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: "{}" });
+  const bad = await fetch(app.url + formAction(count), {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: "{}",
+  });
   t.is(bad.status, 422);
   t.like(await bad.json(), { error: "invalid-input" });
 });

@@ -17,7 +17,13 @@ test("the JSON download is an attachment named after the job, with the parameter
   t.is(res.status, 200);
   t.is(res.headers.get("content-type"), "application/json; charset=utf-8");
   t.is(res.headers.get("content-disposition"), `attachment; filename="count-${id}.json"`);
-  t.deepEqual(await res.json(), { id, type: "count", state: "succeeded", params: { start: -2, end: 7, increment: 3 }, results: [-2, 1, 4, 7] });
+  t.deepEqual(await res.json(), {
+    id,
+    type: "count",
+    state: "succeeded",
+    params: { start: -2, end: 7, increment: 3 },
+    results: [-2, 1, 4, 7],
+  });
 });
 
 test("the CSV download is an attachment with a header row and one row per value, CRLF line ends", async (t) => {
@@ -79,5 +85,8 @@ test("a long count shows its first 100 values and a link to all of them; downloa
   t.is(csv.split("\r\n").length, 1002);
   t.true(csv.endsWith("999,999\r\n1000,1000\r\n"));
   const json = (await (await app.get(`/jobs/${long}/result.json`)).json()) as { results: number[] };
-  t.deepEqual(json.results, Array.from({ length: 1000 }, (_, i) => i + 1));
+  t.deepEqual(
+    json.results,
+    Array.from({ length: 1000 }, (_, i) => i + 1),
+  );
 });

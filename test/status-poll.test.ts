@@ -11,7 +11,15 @@ import { waitFor } from "./support/wait.ts";
 const redis = useRedis(test, { appendonly: true });
 const app = useApp(test, { redis, name: "poll", env: { COUNT_STEP_DELAY_MS: "60000", JOB_CONCURRENCY_COUNT: "8" } });
 
-const HEADERS = ["content-type", "cache-control", "content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "cross-origin-opener-policy"];
+const HEADERS = [
+  "content-type",
+  "cache-control",
+  "content-security-policy",
+  "x-content-type-options",
+  "referrer-policy",
+  "x-frame-options",
+  "cross-origin-opener-policy",
+];
 
 test.serial("a running job's poll answers 200 with the same headers as the Koa route, announcing only a change of state", async (t) => {
   const id = await app.submit({ start: "1", end: "3", increment: "1" });
@@ -78,7 +86,9 @@ async function koaOnly(t: import("ava").ExecutionContext): Promise<string> {
 }
 
 async function answer(res: Response) {
-  const headers = Object.fromEntries([...res.headers].filter(([name]) => name !== "date" && name !== "connection" && name !== "keep-alive"));
+  const headers = Object.fromEntries(
+    [...res.headers].filter(([name]) => name !== "date" && name !== "connection" && name !== "keep-alive"),
+  );
   return { status: res.status, statusText: res.statusText, headers, body: await res.text() };
 }
 

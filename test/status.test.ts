@@ -35,7 +35,11 @@ test("the fragment polls while a job runs, and stops with 286 and the results on
   t.notRegex(doneHtml, /hx-get|hx-trigger/);
   t.regex(doneHtml, /4 values, from 1 to 4 by 1/);
   t.regex(doneHtml, /<li>1<\/li><li>2<\/li><li>3<\/li><li>4<\/li>/);
-  t.regex(doneHtml, /<time datetime="[^"]+">(just now|\d+ minutes? ago)<\/time> <span class="exact">\(\d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d UTC\)<\/span>/, "the date once, with the submit time");
+  t.regex(
+    doneHtml,
+    /<time datetime="[^"]+">(just now|\d+ minutes? ago)<\/time> <span class="exact">\(\d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d UTC\)<\/span>/,
+    "the date once, with the submit time",
+  );
   t.is(doneHtml.match(/\d{4}, \d\d:/g)?.length, 1, "the date is shown once");
 });
 
@@ -43,7 +47,11 @@ test("the hint under Check again says what is true for the reader: htmx's fragme
   const id = await slow.submit({ start: "1", end: "50", increment: "1" });
   await slow.waitForState(id, "running");
   const page = await (await slow.get(`/jobs/${id}`)).text();
-  t.regex(page, /<noscript><span class="hint">Use Check again to update this part\.<\/span><\/noscript>/, "a reader without JavaScript is told how to update");
+  t.regex(
+    page,
+    /<noscript><span class="hint">Use Check again to update this part\.<\/span><\/noscript>/,
+    "a reader without JavaScript is told how to update",
+  );
   t.notRegex(page, /updates by itself/);
   const fromHtmx = await slow.get(`/jobs/${id}/status?shown=running`, { "HX-Request": "true" });
   t.regex(fromHtmx.headers.get("vary") ?? "", /HX-Request/);
@@ -193,7 +201,7 @@ const notFound = test.macro({
     t.is(json.status, 404);
     t.like(await json.json(), { error: "not-found", status: 404 });
   },
-  title: (what = "", id) => `${what} (${id}) gets a 404 page, fragment and JSON`,
+  title: (what = "", id) => `${what} (${String(id)}) gets a 404 page, fragment and JSON`,
 });
 
 test("an unknown id", notFound, "0123456789abcdef0123456789abcdef");

@@ -74,16 +74,21 @@ function setup(queueMax = 100): Fixture {
       for (const key of (await keysUnder(client, prefix)).sort()) {
         const type = await client.type(key);
         const value =
-          type === "hash" ? await client.hgetall(key)
-          : type === "list" ? await client.lrange(key, 0, -1)
-          : type === "zset" ? await client.zrange(key, "0", "-1", "WITHSCORES")
-          : type;
+          type === "hash"
+            ? await client.hgetall(key)
+            : type === "list"
+              ? await client.lrange(key, 0, -1)
+              : type === "zset"
+                ? await client.zrange(key, "0", "-1", "WITHSCORES")
+                : type;
         out[key] = { value, expiresAt: await client.call("EXPIRETIME", key) };
       }
       return out;
     },
     async leaseExpired(id) {
-      await waitFor(async () => (await redisNow(client)) > Number(await client.zscore(f.leases, id)), { message: `the lease of ${id} to expire` });
+      await waitFor(async () => (await redisNow(client)) > Number(await client.zscore(f.leases, id)), {
+        message: `the lease of ${id} to expire`,
+      });
     },
   };
   return f;
@@ -106,7 +111,21 @@ async function assertEnded(t: ExecutionContext, f: Fixture, id: string, state: J
 
 test("every script file becomes a command named after it, with the number of keys its name states", (t) => {
   const commands = Object.fromEntries(LUA_COMMANDS.map((c) => [c.name, c.numberOfKeys]));
-  t.deepEqual(commands, { sjCreate: 2, sjCreateClaimed: 2, sjClaim: 4, sjRelease: 3, sjStart: 2, sjReport: 5, sjFinish: 5, sjCancel: 5, sjRead: 5, sjSweep: 4, sjDueKills: 1, sjLog: 2, sjFile: 2 });
+  t.deepEqual(commands, {
+    sjCreate: 2,
+    sjCreateClaimed: 2,
+    sjClaim: 4,
+    sjRelease: 3,
+    sjStart: 2,
+    sjReport: 5,
+    sjFinish: 5,
+    sjCancel: 5,
+    sjRead: 5,
+    sjSweep: 4,
+    sjDueKills: 1,
+    sjLog: 2,
+    sjFile: 2,
+  });
   t.is(commandName("due-kills"), "sjDueKills");
   for (const { name, lua } of LUA_COMMANDS) t.notRegex(lua, /@include/, `${name} has every include resolved`);
 });
@@ -118,7 +137,9 @@ test("an include is resolved relative to its file, goes into a script once, and 
     "inc/y.lua": "local y = 2\n",
   };
   t.is(resolveIncludes("a-1.lua", files), "local y = 2\nlocal x = 1\n\nreturn 1\n");
-  t.throws(() => resolveIncludes("a-1.lua", { ...files, "inc/y.lua": '--- @include "x"\n' }), { message: /include cycle a-1\.lua -> inc\/x\.lua -> inc\/y\.lua -> inc\/x\.lua/ });
+  t.throws(() => resolveIncludes("a-1.lua", { ...files, "inc/y.lua": '--- @include "x"\n' }), {
+    message: /include cycle a-1\.lua -> inc\/x\.lua -> inc\/y\.lua -> inc\/x\.lua/,
+  });
   t.throws(() => resolveIncludes("a-1.lua", { "a-1.lua": '--- @include "missing"\n' }), { message: /no file missing\.lua to include/ });
 });
 
@@ -128,7 +149,17 @@ test("a job goes from created to claimed, started, reported and succeeded, then 
   const f = setup();
   const id = await f.queued(3);
   const queued = await f.store.read(id);
-  t.like(queued, { id, type: "count", state: "queued", done: 0, total: 3, params: { start: 1, end: 3, increment: 1 }, results: [], queuePosition: 0, startedAt: null });
+  t.like(queued, {
+    id,
+    type: "count",
+    state: "queued",
+    done: 0,
+    total: 3,
+    params: { start: 1, end: 3, increment: 1 },
+    results: [],
+    queuePosition: 0,
+    startedAt: null,
+  });
   t.is(queued?.createdAt, queued?.updatedAt);
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [id]);
 
@@ -222,13 +253,76 @@ interface FinishCase {
 }
 
 const finishes: FinishCase[] = [
-  { title: "the job's process records its own failure", from: "running", cancelRequested: false, state: "failed", mode: "job", recorded: "failed", reason: "exit-code", error: "boom" },
-  { title: "the job's own failure stands after a cancel request", from: "running", cancelRequested: true, state: "failed", mode: "job", recorded: "failed", reason: "exit-code", error: "boom" },
-  { title: "a process that exited is recorded failed with its exit", from: "running", cancelRequested: false, state: "failed", mode: "exit", recorded: "failed", reason: "exit-code", error: "boom" },
-  { title: "a process that exited after a cancel request is recorded cancelled, not failed", from: "running", cancelRequested: true, state: "failed", mode: "exit", recorded: "cancelled", reason: CANCEL_STOPPED, error: null },
-  { title: "a process that exited before it started is recorded failed", from: "claimed", cancelRequested: false, state: "failed", mode: "exit", recorded: "failed", reason: "exit-code", error: "boom" },
-  { title: "the server's decision (force) ends a running job, a cancel request notwithstanding", from: "running", cancelRequested: true, state: "failed", mode: "force", recorded: "failed", reason: "exit-code", error: "boom" },
-  { title: "the server's decision (force) ends a job that has not started", from: "claimed", cancelRequested: false, state: "failed", mode: "force", recorded: "failed", reason: "exit-code", error: "boom" },
+  {
+    title: "the job's process records its own failure",
+    from: "running",
+    cancelRequested: false,
+    state: "failed",
+    mode: "job",
+    recorded: "failed",
+    reason: "exit-code",
+    error: "boom",
+  },
+  {
+    title: "the job's own failure stands after a cancel request",
+    from: "running",
+    cancelRequested: true,
+    state: "failed",
+    mode: "job",
+    recorded: "failed",
+    reason: "exit-code",
+    error: "boom",
+  },
+  {
+    title: "a process that exited is recorded failed with its exit",
+    from: "running",
+    cancelRequested: false,
+    state: "failed",
+    mode: "exit",
+    recorded: "failed",
+    reason: "exit-code",
+    error: "boom",
+  },
+  {
+    title: "a process that exited after a cancel request is recorded cancelled, not failed",
+    from: "running",
+    cancelRequested: true,
+    state: "failed",
+    mode: "exit",
+    recorded: "cancelled",
+    reason: CANCEL_STOPPED,
+    error: null,
+  },
+  {
+    title: "a process that exited before it started is recorded failed",
+    from: "claimed",
+    cancelRequested: false,
+    state: "failed",
+    mode: "exit",
+    recorded: "failed",
+    reason: "exit-code",
+    error: "boom",
+  },
+  {
+    title: "the server's decision (force) ends a running job, a cancel request notwithstanding",
+    from: "running",
+    cancelRequested: true,
+    state: "failed",
+    mode: "force",
+    recorded: "failed",
+    reason: "exit-code",
+    error: "boom",
+  },
+  {
+    title: "the server's decision (force) ends a job that has not started",
+    from: "claimed",
+    cancelRequested: false,
+    state: "failed",
+    mode: "force",
+    recorded: "failed",
+    reason: "exit-code",
+    error: "boom",
+  },
 ];
 
 const finishMacro = test.macro({
@@ -237,8 +331,24 @@ const finishMacro = test.macro({
     const id = c.from === "running" ? await f.running() : await f.claimed();
     if (c.from === "running") await f.store.report(id, LONG_LEASE, { done: 1, results: [1] });
     if (c.cancelRequested) t.deepEqual(await f.store.cancel(id, 60_000), { outcome: "requested" });
-    t.is(await f.store.finish(id, c.state, c.mode, { reason: "exit-code", error: "boom", exitCode: 1, signal: "SIGTERM", detail: "last lines" }), c.recorded);
-    t.like(await f.store.read(id), { state: c.recorded, reason: c.reason, error: c.error, exitCode: 1, signal: "SIGTERM", detail: "last lines" });
+    t.is(
+      await f.store.finish(id, c.state, c.mode, {
+        reason: "exit-code",
+        error: "boom",
+        exitCode: 1,
+        signal: "SIGTERM",
+        detail: "last lines",
+      }),
+      c.recorded,
+    );
+    t.like(await f.store.read(id), {
+      state: c.recorded,
+      reason: c.reason,
+      error: c.error,
+      exitCode: 1,
+      signal: "SIGTERM",
+      detail: "last lines",
+    });
     await assertEnded(t, f, id, c.recorded);
   },
   title: (_, c: FinishCase) => `finish: ${c.title}`,
@@ -275,7 +385,7 @@ test("a report or a finish from a job's process is refused while the job is not 
 interface EndedCase {
   state: JobState;
   ended: string;
-  end(f: Fixture, id: string): Promise<unknown>;
+  end: (f: Fixture, id: string) => Promise<unknown>;
 }
 
 const endedStates: EndedCase[] = [
@@ -343,7 +453,7 @@ test("cancelling a job that does not exist says so", async (t) => {
 
 interface FencedCase {
   name: string;
-  act(f: Fixture, id: string): Promise<unknown>;
+  act: (f: Fixture, id: string) => Promise<unknown>;
   refused: unknown;
 }
 
@@ -464,7 +574,15 @@ test("claim ends a queued job whose type is not known (unknown-type) and never h
 
 test("a job keeps its type's retention and time limit from its record", async (t) => {
   const f = setup();
-  const id = await f.store.create({ type: "count", params: {}, total: 1, queueMax: 100, timeoutMs: 1234, ttlSucceededS: 77, ttlFailedS: 88 });
+  const id = await f.store.create({
+    type: "count",
+    params: {},
+    total: 1,
+    queueMax: 100,
+    timeoutMs: 1234,
+    ttlSucceededS: 77,
+    ttlFailedS: 88,
+  });
   t.like(await f.store.read(id), { timeoutMs: 1234 });
   await f.store.claim("i", LONG_LEASE, ["count"], ["count"]);
   await f.store.start(id, 1, "h", LONG_LEASE);

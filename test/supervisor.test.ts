@@ -50,7 +50,7 @@ test.after.always(() => {
 async function spawnGroup(script: string, args: string[] = []): Promise<Group> {
   const child = spawn("sh", ["-c", script, "sh", ...args], { detached: true, stdio: ["ignore", "pipe", "ignore"] });
   let out = "";
-  child.stdout!.on("data", (d) => (out += d));
+  child.stdout.on("data", (d) => (out += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
@@ -66,7 +66,7 @@ async function spawnGroup(script: string, args: string[] = []): Promise<Group> {
   return group;
 }
 
-async function connectStore(): Promise<{ store: JobStore; prefix: string; close(): void }> {
+async function connectStore(): Promise<{ store: JobStore; prefix: string; close: () => void }> {
   const url = privateRedis.redis.url;
   const redis = connectRedis(url, "web");
   await waitUntilReady(redis, url, 5000);

@@ -101,7 +101,11 @@ test("GET / shows the form with the defaults 1, 10, 1", async (t) => {
   t.is(res.status, 200);
   const html = await res.text();
   t.regex(html, /<form class="job-form" method="post" action="\/count"/);
-  for (const [name, value] of [["start", "1"], ["end", "10"], ["increment", "1"]]) {
+  for (const [name, value] of [
+    ["start", "1"],
+    ["end", "10"],
+    ["increment", "1"],
+  ]) {
     t.regex(html, new RegExp(`id="${name}" name="${name}"[^>]*value="${value}"`, "s"));
     t.regex(html, new RegExp(`<label for="${name}">`));
   }
@@ -194,7 +198,11 @@ test("POST /jobs/new/primes with a valid form answers 303 to the new job's page"
 test("POST /jobs/new/primes as JSON answers 202 with the job's addresses, or 422 with the fields' messages", async (t) => {
   const server = await app(t);
   const send = (body: unknown) =>
-    fetch(`${server.url}/jobs/new/primes`, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) });
+    fetch(`${server.url}/jobs/new/primes`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
   const bad = await send({ n: 1 });
   t.is(bad.status, 422);
   t.deepEqual(await bad.json(), {
@@ -218,7 +226,11 @@ test("an unknown job type answers 404 to its form and to a post, and nothing is 
   t.regex(await page.text(), /Job type not found/);
   const post = await server.post("/jobs/new/nosuchtype", { n: "5" });
   t.is(post.status, 404);
-  const json = await fetch(`${server.url}/jobs/new/nosuchtype`, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: "{}" });
+  const json = await fetch(`${server.url}/jobs/new/nosuchtype`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: "{}",
+  });
   t.is(json.status, 404);
   t.like(await json.json(), { error: "unknown-type", status: 404 });
   await nothingHappened(t, server);

@@ -19,7 +19,9 @@ export interface LuaReplies {
   report: [accepted: 1, reply: "ok" | "cancel"] | [accepted: 0, state: StateOrGone];
   finish: [ended: 1, recorded: JobState] | [ended: 0, state: StateOrGone];
   cancel: [code: 1, "cancelled"] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
-  read: [now: number] | [now: number, fields: string[], results: string[], queuePosition: number, resultCount: number, logTail: string[], logCount: number];
+  read:
+    | [now: number]
+    | [now: number, fields: string[], results: string[], queuePosition: number, resultCount: number, logTail: string[], logCount: number];
   log: 0 | 1;
   file: 0 | 1;
   sweep: string[];
@@ -33,18 +35,109 @@ export type FinishMode = "job" | "exit" | "force";
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
-    sjCreate(job: string, queue: string, id: string, type: string, params: string, total: Arg, queueMax: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, timeoutMs: Arg, uploads: string): Result<LuaReplies["create"], Context>;
-    sjClaim(queue: string, leases: string, kills: string, jobPrefix: string, leaseMs: Arg, owner: string, ttlSucceededS: Arg, ttlFailedS: Arg, freeCount: Arg, ...types: string[]): Result<LuaReplies["claim"], Context>;
-    sjCreateClaimed(job: string, leases: string, id: string, type: string, params: string, total: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, timeoutMs: Arg, owner: string, leaseMs: Arg): Result<LuaReplies["createClaimed"], Context>;
+    sjCreate(
+      job: string,
+      queue: string,
+      id: string,
+      type: string,
+      params: string,
+      total: Arg,
+      queueMax: Arg,
+      ttlSucceededS: Arg,
+      ttlFailedS: Arg,
+      timeoutMs: Arg,
+      uploads: string,
+    ): Result<LuaReplies["create"], Context>;
+    sjClaim(
+      queue: string,
+      leases: string,
+      kills: string,
+      jobPrefix: string,
+      leaseMs: Arg,
+      owner: string,
+      ttlSucceededS: Arg,
+      ttlFailedS: Arg,
+      freeCount: Arg,
+      ...types: string[]
+    ): Result<LuaReplies["claim"], Context>;
+    sjCreateClaimed(
+      job: string,
+      leases: string,
+      id: string,
+      type: string,
+      params: string,
+      total: Arg,
+      ttlSucceededS: Arg,
+      ttlFailedS: Arg,
+      timeoutMs: Arg,
+      owner: string,
+      leaseMs: Arg,
+    ): Result<LuaReplies["createClaimed"], Context>;
     sjRelease(job: string, leases: string, queue: string, id: string, owner: string): Result<LuaReplies["release"], Context>;
     sjStart(job: string, leases: string, id: string, pid: Arg, host: string, leaseMs: Arg): Result<LuaReplies["start"], Context>;
-    sjReport(job: string, results: string, leases: string, queue: string, kills: string, id: string, leaseMs: Arg, done: Arg, ttlSucceededS: Arg, ttlFailedS: Arg, total: Arg, status: string, ...values: Arg[]): Result<LuaReplies["report"], Context>;
-    sjFinish(job: string, results: string, leases: string, queue: string, kills: string, id: string, state: JobState, mode: FinishMode, ttlSucceededS: Arg, ttlFailedS: Arg, ...fieldsAndValues: Arg[]): Result<LuaReplies["finish"], Context>;
-    sjCancel(job: string, results: string, leases: string, queue: string, kills: string, id: string, graceMs: Arg, ttlSucceededS: Arg, ttlFailedS: Arg): Result<LuaReplies["cancel"], Context>;
-    sjRead(job: string, results: string, leases: string, queue: string, kills: string, id: string, which: "all" | "auto", ttlSucceededS: Arg, ttlFailedS: Arg, resultLimit: Arg, logLines: Arg): Result<LuaReplies["read"], Context>;
+    sjReport(
+      job: string,
+      results: string,
+      leases: string,
+      queue: string,
+      kills: string,
+      id: string,
+      leaseMs: Arg,
+      done: Arg,
+      ttlSucceededS: Arg,
+      ttlFailedS: Arg,
+      total: Arg,
+      status: string,
+      ...values: Arg[]
+    ): Result<LuaReplies["report"], Context>;
+    sjFinish(
+      job: string,
+      results: string,
+      leases: string,
+      queue: string,
+      kills: string,
+      id: string,
+      state: JobState,
+      mode: FinishMode,
+      ttlSucceededS: Arg,
+      ttlFailedS: Arg,
+      ...fieldsAndValues: Arg[]
+    ): Result<LuaReplies["finish"], Context>;
+    sjCancel(
+      job: string,
+      results: string,
+      leases: string,
+      queue: string,
+      kills: string,
+      id: string,
+      graceMs: Arg,
+      ttlSucceededS: Arg,
+      ttlFailedS: Arg,
+    ): Result<LuaReplies["cancel"], Context>;
+    sjRead(
+      job: string,
+      results: string,
+      leases: string,
+      queue: string,
+      kills: string,
+      id: string,
+      which: "all" | "auto",
+      ttlSucceededS: Arg,
+      ttlFailedS: Arg,
+      resultLimit: Arg,
+      logLines: Arg,
+    ): Result<LuaReplies["read"], Context>;
     sjLog(job: string, log: string, maxLines: Arg, ...lines: string[]): Result<LuaReplies["log"], Context>;
     sjFile(job: string, files: string, name: string, content: string | Buffer): Result<LuaReplies["file"], Context>;
-    sjSweep(leases: string, queue: string, kills: string, jobPrefix: string, ttlSucceededS: Arg, ttlFailedS: Arg, limit: Arg): Result<LuaReplies["sweep"], Context>;
+    sjSweep(
+      leases: string,
+      queue: string,
+      kills: string,
+      jobPrefix: string,
+      ttlSucceededS: Arg,
+      ttlFailedS: Arg,
+      limit: Arg,
+    ): Result<LuaReplies["sweep"], Context>;
     sjDueKills(kills: string): Result<LuaReplies["dueKills"], Context>;
   }
 }

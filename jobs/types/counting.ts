@@ -56,13 +56,17 @@ export function checkCountParams(params: CountParams, maxSteps: number): { error
     return {
       errors: {
         increment:
-          end > start ? "Increment must be positive to count up from start to end" : "Increment must be negative to count down from start to end",
+          end > start
+            ? "Increment must be positive to count up from start to end"
+            : "Increment must be negative to count down from start to end",
       },
     };
   }
   const steps = stepCount(start, end, increment);
   if (steps > BigInt(maxSteps)) {
-    return { errors: { increment: `This would count ${steps} values; the most is ${maxSteps}. Use a larger increment or a shorter range` } };
+    return {
+      errors: { increment: `This would count ${steps} values; the most is ${maxSteps}. Use a larger increment or a shorter range` },
+    };
   }
   return { errors: {}, total: Number(steps) };
 }

@@ -105,7 +105,9 @@ export class Supervisor {
     });
     this.limits = new TimeLimits({ store, log, stop: (id) => this.processes.terminate(id) });
     this.freeTypes = () =>
-      Date.now() < this.noDescriptorsUntil ? [] : types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
+      Date.now() < this.noDescriptorsUntil
+        ? []
+        : types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
     this.startClaimed = (id, type) => {
       if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
     };

@@ -77,9 +77,7 @@ export class Processes {
         this.options.onNoDescriptors(id, err as Error);
         return false;
       }
-      void store
-        .finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message })
-        .catch(() => {});
+      void store.finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message }).catch(() => {});
       return false;
     }
     const { child, logFile } = launched;
@@ -112,7 +110,13 @@ export class Processes {
     job.escalation = new Escalation(job.pid);
   }
 
-  private async recordExit(id: string, code: number | null, signal: NodeJS.Signals | null, logFile: string, spawnError?: string): Promise<void> {
+  private async recordExit(
+    id: string,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    logFile: string,
+    spawnError?: string,
+  ): Promise<void> {
     this.running.get(id)?.escalation?.cancel();
     this.running.delete(id);
     this.options.onExit(id);

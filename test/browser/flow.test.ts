@@ -168,7 +168,11 @@ whenBrowser(test, () => {
       stops.map((s) => s.name),
       ['a "Skip to main content"', 'a "sidejob"', 'a#check-again "Check again"', 'button#cancel-job "Cancel this job"'],
     );
-    t.deepEqual(stops.filter((s) => !s.visible), [], "focus is visible on every stop");
+    t.deepEqual(
+      stops.filter((s) => !s.visible),
+      [],
+      "focus is visible on every stop",
+    );
 
     // Focus on "Check again" survives the fragment being replaced by a poll
     // while the job waits (nothing can end it: no instance takes it)...
@@ -182,7 +186,11 @@ whenBrowser(test, () => {
     const running = seen.statusSeen.findIndex((s, i) => i > beforeSwaps && s.startsWith("Status: Running"));
     const untilRunning = seen.focusSeen.slice(beforeSwaps + 1, running + 1);
     t.true(untilRunning.length >= 2, `swaps while waiting and to running: ${untilRunning.length}`);
-    t.deepEqual(untilRunning, untilRunning.map(() => ({ id: "check-again", visible: true })), "focus stays on Check again across swaps, visibly");
+    t.deepEqual(
+      untilRunning,
+      untilRunning.map(() => ({ id: "check-again", visible: true })),
+      "focus stays on Check again across swaps, visibly",
+    );
 
     await page.locator(".values li").first().waitFor({ timeout: 20_000 });
     t.is(await page.locator(".values li").count(), 10);
@@ -220,9 +228,22 @@ whenBrowser(test, () => {
     const stops = await tabThrough(page);
     t.deepEqual(
       stops.map((s) => s.name),
-      ['a "Skip to main content"', 'a "sidejob"', 'input#start "start"', 'input#end "end"', 'input#increment "increment"', 'button "Start counting"', 'a "Find prime numbers"', 'a "Check a CSV file"'],
+      [
+        'a "Skip to main content"',
+        'a "sidejob"',
+        'input#start "start"',
+        'input#end "end"',
+        'input#increment "increment"',
+        'button "Start counting"',
+        'a "Find prime numbers"',
+        'a "Check a CSV file"',
+      ],
     );
-    t.deepEqual(stops.filter((s) => !s.visible), [], "focus is visible on every stop");
+    t.deepEqual(
+      stops.filter((s) => !s.visible),
+      [],
+      "focus is visible on every stop",
+    );
 
     await tabTo(page, "end");
     await page.keyboard.press("Control+A");
@@ -234,7 +255,11 @@ whenBrowser(test, () => {
     // Focus on the cancel button survives a poll's swap.
     await tabTo(page, "cancel-job");
     const before = await nextSwap(page);
-    t.deepEqual((await recorded(page)).focusSeen[before + 1], { id: "cancel-job", visible: true }, "focus stays on the cancel button across a swap, visibly");
+    t.deepEqual(
+      (await recorded(page)).focusSeen[before + 1],
+      { id: "cancel-job", visible: true },
+      "focus stays on the cancel button across a swap, visibly",
+    );
 
     // The cancel is a form POST: wait for the page it leads to, not for a poll that may show the cancel first.
     await Promise.all([page.waitForEvent("load"), page.keyboard.press("Enter")]);
@@ -249,7 +274,12 @@ whenBrowser(test, () => {
   });
 
   test("with JavaScript, a failing count ends with an announcement that says what happened", async (t) => {
-    const server = await startApp(t, { redis, name: "flow-crash", env: { COUNT_STEP_DELAY_MS: "300" }, script: fixtureScript("crash-long-line") });
+    const server = await startApp(t, {
+      redis,
+      name: "flow-crash",
+      env: { COUNT_STEP_DELAY_MS: "300" },
+      script: fixtureScript("crash-long-line"),
+    });
     const { page, watch } = await open(t);
     await submitCount(page, server.url, { start: "1", end: "10", increment: "1" });
     await heading(page, "Status: Failed");
@@ -274,7 +304,10 @@ whenBrowser(test, () => {
     const all = [rec.initialAnnouncement, ...rec.announcements];
     t.is(all.at(-1), "Finished: 3,000,000 numbers.");
     t.deepEqual(all, [...new Set(all)], `one announcement per state: ${JSON.stringify(all)}`);
-    t.true(all.every((a) => ["Waiting to start.", "The job has started.", "Finished: 3,000,000 numbers."].includes(a!)), JSON.stringify(all));
+    t.true(
+      all.every((a) => ["Waiting to start.", "The job has started.", "Finished: 3,000,000 numbers."].includes(a!)),
+      JSON.stringify(all),
+    );
     t.is(await page.locator(".files a").innerText(), "primes.txt");
     t.is(navigations(), 3, "start page, primes form, job page");
     noProblems(t, watch);

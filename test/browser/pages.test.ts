@@ -5,7 +5,16 @@
 import test from "ava";
 import type { BrowserContextOptions, Page } from "playwright-core";
 import { fixtureScript, useApp, type TestApp } from "../support/app.ts";
-import { describeViolations, motion, ProblemWatch, runAxe, screenshot, sidewaysOverflow, useBrowser, whenBrowser } from "../support/browser.ts";
+import {
+  describeViolations,
+  motion,
+  ProblemWatch,
+  runAxe,
+  screenshot,
+  sidewaysOverflow,
+  useBrowser,
+  whenBrowser,
+} from "../support/browser.ts";
 import { useRedis } from "../support/redis.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -23,7 +32,17 @@ whenBrowser(test, () => {
   const idle = useApp(test, { redis, name: "pages-idle", takesJobs: false });
   /** Values 200 ms apart: a count cancelled after a few has partial results. */
   const medium = useApp(test, { redis, name: "pages-medium", env: { COUNT_STEP_DELAY_MS: "200" } });
-  const ids = { running: "", queued: "", cancelled: "", succeeded: "", thousand: "", failed: "", primesRunning: "", primes: "", partial: "" };
+  const ids = {
+    running: "",
+    queued: "",
+    cancelled: "",
+    succeeded: "",
+    thousand: "",
+    failed: "",
+    primesRunning: "",
+    primes: "",
+    partial: "",
+  };
   const counts: string[] = [];
 
   test.before(async () => {
@@ -42,7 +61,11 @@ whenBrowser(test, () => {
     ids.primesRunning = await idle.store.create({ type: "primes", params: { n: 1_000_000 }, total: 1_000_000, queueMax: 10 });
     await idle.store.start(ids.primesRunning, process.pid, "test", 600_000);
     await idle.store.report(ids.primesRunning, 600_000, { done: 300_000, status: "Checked 300,000 of 1,000,000 numbers" });
-    await idle.store.appendLog(ids.primesRunning, ["sieving 2..1,000,000", "chunk 1 of 1: 300,000 numbers so far", "a long line " + "x".repeat(200)]);
+    await idle.store.appendLog(ids.primesRunning, [
+      "sieving 2..1,000,000",
+      "chunk 1 of 1: 300,000 numbers so far",
+      "a long line " + "x".repeat(200),
+    ]);
     ids.partial = await medium.submit({ start: "1", end: "50", increment: "1" });
     await Promise.all([
       slow.waitForState(ids.cancelled, "cancelled"),
@@ -57,7 +80,13 @@ whenBrowser(test, () => {
   });
 
   test.after.always(() => {
-    if (counts.length > 0) console.log(`axe violations per page and state:\n${counts.sort().map((c) => `  ${c}`).join("\n")}`);
+    if (counts.length > 0)
+      console.log(
+        `axe violations per page and state:\n${counts
+          .sort()
+          .map((c) => `  ${c}`)
+          .join("\n")}`,
+      );
   });
 
   interface Scenario {
@@ -125,7 +154,9 @@ whenBrowser(test, () => {
             lineWidth: list.getBoundingClientRect().width,
             downloadsFirst: Boolean(downloads.compareDocumentPosition(list) & Node.DOCUMENT_POSITION_FOLLOWING),
             more: document.querySelector(".more a")?.textContent,
-            scrollBoxes: Array.from(document.querySelectorAll("main *")).filter((el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowY)).length,
+            scrollBoxes: Array.from(document.querySelectorAll("main *")).filter((el) =>
+              ["auto", "scroll"].includes(getComputedStyle(el).overflowY),
+            ).length,
           };
         });
         t.is(layout.items, 100, "the first 100 values");
@@ -225,7 +256,9 @@ whenBrowser(test, () => {
   /** Pauses htmx polling so the page holds still while it is inspected. */
   async function holdStill(page: Page): Promise<void> {
     await page.evaluate(() => document.body.addEventListener("htmx:beforeRequest", (e) => e.preventDefault()));
-    await page.waitForFunction(() => !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling"), undefined, { timeout: 5000 });
+    await page.waitForFunction(() => !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling"), undefined, {
+      timeout: 5000,
+    });
   }
 
   const modes: { suffix: string; options: BrowserContextOptions; textZoom?: boolean }[] = [

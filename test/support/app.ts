@@ -146,5 +146,10 @@ export async function startApp(t: ExecutionContext, options: AppOptions): Promis
 
 /** An app shared by the tests of a file, started before the first and closed after the last. */
 export function useApp(test: TestFn, options: AppOptions): TestApp {
-  return fileScoped(test, `the file's app${options.name ? ` (${options.name})` : ""}`, () => launchApp(options), (app) => app.close());
+  return fileScoped(
+    test,
+    `the file's app${options.name ? ` (${options.name})` : ""}`,
+    () => launchApp(options),
+    (app) => app.close(),
+  );
 }

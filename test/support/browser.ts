@@ -90,7 +90,10 @@ export class ProblemWatch {
   /** Console errors, except Chromium's note that a document it was sent to on purpose answered 4xx/5xx. */
   get consoleErrors(): string[] {
     return this.errors
-      .filter((e) => !(/^Failed to load resource: the server responded with a status of [45]\d\d\b/.test(e.text) && this.errorDocuments.has(e.url)))
+      .filter(
+        (e) =>
+          !(/^Failed to load resource: the server responded with a status of [45]\d\d\b/.test(e.text) && this.errorDocuments.has(e.url)),
+      )
       .map((e) => `${e.text} (${e.url})`);
   }
 }
@@ -137,7 +140,9 @@ export async function sidewaysOverflow(page: Page): Promise<{ overflow: number; 
     for (const el of Array.from(document.body.querySelectorAll("*"))) {
       const rect = el.getBoundingClientRect();
       if (rect.width > 0 && rect.right > width + 1) {
-        culprits.push(`${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${el.className && typeof el.className === "string" ? `.${el.className.split(" ").join(".")}` : ""} (right ${Math.round(rect.right)} > ${width})`);
+        culprits.push(
+          `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${el.className && typeof el.className === "string" ? `.${el.className.split(" ").join(".")}` : ""} (right ${Math.round(rect.right)} > ${width})`,
+        );
       }
     }
     return { overflow: root.scrollWidth - width, culprits: culprits.slice(0, 5) };
@@ -152,7 +157,10 @@ export async function focusedElement(page: Page): Promise<{ name: string; id: st
     const style = getComputedStyle(el);
     const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
     const shadow = style.boxShadow !== "none";
-    const text = (el.getAttribute("aria-label") || el.textContent || (el as HTMLInputElement).name || "").trim().replace(/\s+/g, " ").slice(0, 40);
+    const text = (el.getAttribute("aria-label") || el.textContent || (el as HTMLInputElement).name || "")
+      .trim()
+      .replace(/\s+/g, " ")
+      .slice(0, 40);
     return {
       name: `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""} "${text}"`,
       id: el.id,
@@ -179,17 +187,22 @@ export async function tabThrough(page: Page, max = 40): Promise<{ name: string; 
     if (focused.name === "body" || (stops.length > 0 && focused.name === stops[0]!.name)) return stops;
     stops.push({ name: focused.name, visible: focused.visible });
   }
-  throw new Error(`focus did not leave the page or come back to the start after ${max} presses of Tab: ${stops.map((s) => s.name).join(" → ")}`);
+  throw new Error(
+    `focus did not leave the page or come back to the start after ${max} presses of Tab: ${stops.map((s) => s.name).join(" → ")}`,
+  );
 }
 
 /** Motion the page runs with prefers-reduced-motion: reduce (running animations, transitions longer than 10 ms). */
 export async function motion(page: Page): Promise<string[]> {
   return page.evaluate(() => {
-    const found: string[] = document.getAnimations().map((a) => `animation on ${(a.effect as KeyframeEffect | null)?.target?.nodeName ?? "?"}`);
+    const found: string[] = document
+      .getAnimations()
+      .map((a) => `animation on ${(a.effect as KeyframeEffect | null)?.target?.nodeName ?? "?"}`);
     for (const el of Array.from(document.querySelectorAll("*"))) {
       const style = getComputedStyle(el);
       const longest = Math.max(...style.transitionDuration.split(",").map((d) => parseFloat(d) * (d.trim().endsWith("ms") ? 1 : 1000)));
-      if (longest > 10 && style.transitionProperty !== "none") found.push(`transition ${style.transitionProperty} on ${el.tagName.toLowerCase()}`);
+      if (longest > 10 && style.transitionProperty !== "none")
+        found.push(`transition ${style.transitionProperty} on ${el.tagName.toLowerCase()}`);
       if (style.animationName !== "none") found.push(`animation ${style.animationName} on ${el.tagName.toLowerCase()}`);
     }
     return found;

@@ -24,7 +24,11 @@ export function post(url: string, form: Form | string, headers: Record<string, s
  */
 export async function submit(url: string, form: Form, { json = false } = {}): Promise<string> {
   const res = json
-    ? await fetch(`${url}/count`, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(form) })
+    ? await fetch(`${url}/count`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(form),
+      })
     : await post(`${url}/count`, form);
   if (res.status !== (json ? 202 : 303)) throw new Error(`POST /count answered ${res.status}: ${await res.text()}`);
   await res.arrayBuffer().catch(() => {});
@@ -64,7 +68,12 @@ export async function jobJson(url: string, id: string): Promise<JobJson> {
  */
 export function waitForState(source: string, id: string, states: string | readonly string[], timeout?: number): Promise<JobJson>;
 export function waitForState(source: JobStore, id: string, states: string | readonly string[], timeout?: number): Promise<JobRecord>;
-export async function waitForState(source: string | JobStore, id: string, states: string | readonly string[], timeout = DEFAULT_TIMEOUT): Promise<JobJson | JobRecord> {
+export async function waitForState(
+  source: string | JobStore,
+  id: string,
+  states: string | readonly string[],
+  timeout = DEFAULT_TIMEOUT,
+): Promise<JobJson | JobRecord> {
   const wanted: readonly string[] = typeof states === "string" ? [states] : states;
   const read = typeof source === "string" ? () => jobJson(source, id) : () => source.read(id, "all");
   let last: JobJson | JobRecord | null = null;

@@ -11,7 +11,10 @@ function statFields(pid: number | "self"): string[] {
 
 /** Every process's pid, as /proc lists them now. */
 function allPids(): number[] {
-  return fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number);
+  return fs
+    .readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number);
 }
 
 /** A process that exists and is not a zombie. */

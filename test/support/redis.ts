@@ -40,13 +40,40 @@ export async function startRedis({ appendonly = false, tcp = false }: RedisOptio
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-redis-"));
   const socket = path.join(dir, "redis.sock");
   let proc: ChildProcess | null = null;
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--dir", dir, "--appendonly", appendonly ? "yes" : "no", "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning"];
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--unixsocket",
+    socket,
+    "--unixsocketperm",
+    "700",
+    "--save",
+    "",
+    "--dir",
+    dir,
+    "--appendonly",
+    appendonly ? "yes" : "no",
+    "--appendfsync",
+    "always",
+    "--daemonize",
+    "no",
+    "--loglevel",
+    "warning",
+  ];
   const client = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   client.on("error", () => {});
 
   const ping = async () => {
     if (!proc || proc.exitCode !== null) throw new Error("redis-server exited");
-    const probe = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    const probe = new Redis({
+      path: socket,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+    });
     probe.on("error", () => {});
     try {
       await probe.connect();
@@ -91,7 +118,12 @@ export async function startRedis({ appendonly = false, tcp = false }: RedisOptio
 
 /** A redis-server of the test file's own, started before its first test and stopped after its last. */
 export function useRedis(test: TestFn, options: RedisOptions = {}): TestRedis {
-  return fileScoped(test, "the file's redis-server", () => startRedis(options), (redis) => redis.close());
+  return fileScoped(
+    test,
+    "the file's redis-server",
+    () => startRedis(options),
+    (redis) => redis.close(),
+  );
 }
 
 /** Every key under a prefix (tests only; never on a server they did not start). */

@@ -34,7 +34,7 @@ export function fileScoped<T extends object>(test: TestFn, what: string, start: 
     get(_, key) {
       if (!value) throw new Error(`${what} is started before the first test: use it inside a test or a hook`);
       const member = Reflect.get(value, key, value) as unknown;
-      return typeof member === "function" ? member.bind(value) : member;
+      return typeof member === "function" ? (member.bind(value) as unknown) : member;
     },
   });
 }

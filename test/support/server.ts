@@ -93,9 +93,9 @@ export async function spawnNode(
     stdio: ["ignore", "pipe", "pipe"],
   });
   const log = logFile ? fs.createWriteStream(logFile, { flags: "a" }) : null;
-  for (const stream of [proc.stdout!, proc.stderr!]) {
+  for (const stream of [proc.stdout, proc.stderr]) {
     stream.on("data", (chunk: Buffer) => {
-      out += chunk;
+      out += chunk.toString();
       log?.write(chunk);
     });
   }
@@ -126,7 +126,7 @@ export async function spawnNode(
   };
   if (waitForListening) {
     const listening = new Promise<void>((resolve, reject) => {
-      proc.stdout!.on("data", () => {
+      proc.stdout.on("data", () => {
         if (out.includes("listening on")) resolve();
       });
       void exited.then(() => reject(new Error(`the server exited before listening: ${out}`)));

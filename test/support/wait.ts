@@ -15,19 +15,24 @@ export const DEFAULT_TIMEOUT = 20_000;
 const describe = (message: WaitOptions["message"], fallback: string) => (typeof message === "function" ? message() : (message ?? fallback));
 
 /** Polls fn until it returns a truthy value (which is returned), or fails after the deadline. */
-export async function waitFor<T>(fn: () => T | Promise<T>, { timeout = DEFAULT_TIMEOUT, interval = 25, message }: WaitOptions = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  fn: () => T | Promise<T>,
+  { timeout = DEFAULT_TIMEOUT, interval = 25, message }: WaitOptions = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeout;
   let last: unknown;
   for (;;) {
     try {
       const value = await fn();
-      if (value) return value as NonNullable<T>;
+      if (value) return value;
       last = value;
     } catch (err) {
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${describe(message, fn.toString())} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+      throw new Error(
+        `timed out after ${timeout} ms waiting for ${describe(message, fn.toString())} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
