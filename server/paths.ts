@@ -1,19 +1,9 @@
 // Where the project's folders are, whether this code runs from server/ (tsx)
 // or from the bundle in build/server/.
-import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JobType } from "../jobs/job-type.ts";
-
-function findRoot(from: string): string {
-  let dir = from;
-  while (!fs.existsSync(path.join(dir, "package.json"))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${from}`);
-    dir = parent;
-  }
-  return dir;
-}
+import { findRoot } from "../jobs/paths.ts";
 
 export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const TEMPLATES_DIR = path.join(ROOT, "templates");

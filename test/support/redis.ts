@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TestFn } from "ava";
 import { Redis } from "ioredis";
+import { answers } from "../../server/local-redis.ts";
 import { freePort } from "./ports.ts";
 import { fileScoped } from "./scope.ts";
 import { waitFor } from "./wait.ts";
@@ -67,22 +68,7 @@ export async function startRedis({ appendonly = false, tcp = false }: RedisOptio
 
   const ping = async () => {
     if (!proc || proc.exitCode !== null) throw new Error("redis-server exited");
-    const probe = new Redis({
-      path: socket,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-      enableOfflineQueue: false,
-    });
-    probe.on("error", () => {});
-    try {
-      await probe.connect();
-      return (await probe.ping()) === "PONG";
-    } catch {
-      return false;
-    } finally {
-      probe.disconnect();
-    }
+    return answers({ path: socket });
   };
 
   const handle: TestRedis = {
