@@ -399,7 +399,12 @@ def main():
         sys.exit(1)
     write_outputs(report, problems, send)
     s = report["summary"]
-    print(f"{s['rows']:,} rows, {s['columns']} columns, {s['problemCount']:,} problems, in {s['seconds']} s")
+    print(f"{plural(s['rows'], 'row')}, {plural(s['columns'], 'column')}, {plural(s['problemCount'], 'problem')}, in {s['seconds']} s")
+
+
+def plural(n, word):
+    """1 -> "1 row", 3000 -> "3,000 rows"."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def check(params, send):
