@@ -168,6 +168,8 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   );
   limit.unref();
 
+  // Results this process has reported (a job starts with none).
+  let resultsSent = 0;
   const ctx: JobContext = {
     id,
     job,
@@ -179,7 +181,11 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     },
     async progress(update) {
       if (cancel.signal.aborted) throw cancel.signal.reason;
-      const reply = await store.report(id, leaseMs, update);
+      // Counted before the call, in the order the reports are sent: a report
+      // that ioredis resends after a lost connection appends its values once.
+      const first = resultsSent;
+      resultsSent += update.results?.length ?? 0;
+      const reply = await store.report(id, leaseMs, { ...update, first });
       lastContact = Date.now();
       onReply(reply);
       if (reply === "refused") throw new Fenced();

@@ -423,12 +423,19 @@ export class JobStore {
   async report(
     id: string,
     leaseMs: number,
-    progress: { done?: number; total?: number; status?: string; results?: readonly unknown[] } = {},
+    progress: {
+      done?: number;
+      total?: number;
+      status?: string;
+      results?: readonly unknown[];
+      /** How many results the process reported before these: makes a report sent twice append once. */
+      first?: number;
+    } = {},
   ): Promise<ReportReply> {
-    const { done, total, status, results = [] } = progress;
+    const { done, total, status, results = [], first } = progress;
     const values = results.map((v) => JSON.stringify(v) ?? "null");
     const reply = await this.call((r) =>
-      r.sjReport(...this.keys(id), id, leaseMs, done ?? "", ...this.ttl, total ?? "", status ?? "", ...values),
+      r.sjReport(...this.keys(id), id, leaseMs, done ?? "", ...this.ttl, total ?? "", status ?? "", first ?? "", ...values),
     );
     return reply[0] === 1 ? reply[1] : "refused";
   }

@@ -636,3 +636,13 @@ test("output files are stored only while the job runs, listed with their sizes, 
   t.false(await f.store.putFile(id, "late.txt", Buffer.from("late")), "an ended job takes no files");
   t.true((await f.client.ttl(`${f.store.jobKeys(id)[0]}:files`)) > 0, "the files expire with the job");
 });
+
+test("a report sent twice (its reply lost with the connection) appends its results once", async (t) => {
+  const f = setup();
+  const id = await f.running();
+  await f.store.report(id, LONG_LEASE, { done: 2, results: [1, 2], first: 0 });
+  await f.store.report(id, LONG_LEASE, { done: 3, results: [3], first: 2 });
+  await f.store.report(id, LONG_LEASE, { done: 3, results: [3], first: 2 });
+  await f.store.report(id, LONG_LEASE, { done: 5, results: [3, 4, 5], first: 2 });
+  t.like(await f.store.read(id), { done: 5, results: [1, 2, 3, 4, 5], resultCount: 5 });
+});

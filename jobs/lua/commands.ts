@@ -88,6 +88,7 @@ declare module "ioredis" {
       ttlFailedS: Arg,
       total: Arg,
       status: string,
+      firstIndex: Arg,
       ...values: Arg[]
     ): Result<LuaReplies["report"], Context>;
     sjFinish(

@@ -15,7 +15,11 @@
 -- ARGV[5]  ttl of a failed or cancelled job (s)
 -- ARGV[6]  total ('' when unchanged)
 -- ARGV[7]  status: a short line saying what the job is doing ('' when unchanged)
--- ARGV[8..] values to append to the results (each a JSON text)
+-- ARGV[8]  how many results the process had reported before these values ('' when
+--          not counted): a report that is sent again after a lost connection
+--          (ioredis resends a command whose reply it did not get) appends only
+--          the values the results do not hold yet
+-- ARGV[9..] values to append to the results (each a JSON text)
 -- Returns: {1, 'ok' | 'cancel'} ('cancel': a cancel has been requested), or
 -- {0, current state ('' if gone)} when refused.
 --- @include "includes/now"
@@ -32,6 +36,12 @@ redis.call('HSET', KEYS[1], 'updatedAt', now)
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'done', ARGV[3]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'total', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[7]) end
-if #ARGV > 7 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 8)) end
+if #ARGV > 8 then
+  local skip = 0
+  if ARGV[8] ~= '' then
+    skip = math.max(0, redis.call('LLEN', KEYS[2]) - tonumber(ARGV[8]))
+  end
+  if skip < #ARGV - 8 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 9 + skip)) end
+end
 if redis.call('HEXISTS', KEYS[1], 'cancelRequestedAt') == 1 then return { 1, 'cancel' } end
 return { 1, 'ok' }
