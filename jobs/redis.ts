@@ -5,10 +5,15 @@
 //        exits), on a connection of its own so that page traffic never queues
 //        in front of it; gives up as fast as the web one, and tries again at
 //        the next sweep.
+//   invalidations: the status cache's subscriber (server/job-cache.ts): RESP2,
+//        because Redis then sends a redirected client's invalidations as
+//        messages on __redis__:invalidate (RESP3 would send "invalidate" pushes,
+//        which ioredis drops); the cache subscribes again itself after a
+//        reconnect, under the new connection's client id.
 //   job: ride out a short Redis restart: queue commands and keep reconnecting.
 import { Redis, type RedisOptions } from "ioredis";
 
-export type RedisProfile = "web" | "supervisor" | "job";
+export type RedisProfile = "web" | "supervisor" | "invalidations" | "job";
 
 /** How long the web and the supervisor wait for one answer from Redis. */
 export const WEB_COMMAND_TIMEOUT_MS = 1500;
@@ -25,6 +30,15 @@ const PROFILES: Record<RedisProfile, RedisOptions> = {
     retryStrategy: (times) => Math.min(100 * times, 1000),
   },
   supervisor: {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: WEB_COMMAND_TIMEOUT_MS,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+  },
+  invalidations: {
+    protocol: 2,
+    autoResubscribe: false,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: WEB_COMMAND_TIMEOUT_MS,

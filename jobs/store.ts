@@ -95,8 +95,16 @@ export interface JobRecord {
   cancelRequestedAt: number | null;
   /** 0-based place in the queue while waiting for a slot, else null. */
   queuePosition: number | null;
+  /** When the lease of a claimed or running job runs out (Redis' clock, ms), unless renewed; null without one. */
+  leaseExpiresAt: number | null;
   /** Redis' clock when the record was read. */
   readAt: number;
+}
+
+/** A job's output file, as its listing has it. */
+export interface FileEntry {
+  name: string;
+  size: number;
 }
 
 export interface Outcome {
@@ -225,7 +233,7 @@ export class JobStore {
 
   constructor(
     readonly redis: Redis,
-    options: StoreOptions,
+    private readonly options: StoreOptions,
   ) {
     this.prefix = options.prefix;
     this.base = `${options.prefix}:{jobs}:`;
@@ -240,6 +248,11 @@ export class JobStore {
     for (const { name, lua, numberOfKeys } of LUA_COMMANDS) {
       if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys });
     }
+  }
+
+  /** A store with the same options on another connection. */
+  on(redis: Redis): JobStore {
+    return new JobStore(redis, this.options);
   }
 
   /** The keys a job owns (the scripts reach the log and files from the record's key). */
@@ -470,9 +483,49 @@ export class JobStore {
    * logLines: how many of the log's last lines to read.
    */
   async read(id: string, results: "all" | "auto" = "all", { resultLimit = 0, logLines = 0 } = {}): Promise<JobRecord | null> {
-    const reply = await this.call((r) => r.sjRead(...this.keys(id), id, results, ...this.ttl, resultLimit, logLines));
+    return (await this.readWithFiles(id, results, { resultLimit, logLines, files: false }))?.job ?? null;
+  }
+
+  /** As read(), and with `files` the listing of a job that has ended, in the same round trip. */
+  async readWithFiles(
+    id: string,
+    results: "all" | "auto",
+    { resultLimit = 0, logLines = 0, files = true } = {},
+  ): Promise<{ job: JobRecord; files: FileEntry[] } | null> {
+    const [job, rest] = this.jobKeys(id);
+    const keys = [job, rest, this.leasesKey, this.queueKey, this.killsKey, this.logKey(id), this.filesKey(id)] as const;
+    const reply = await this.call((r) => r.sjRead(...keys, id, results, ...this.ttl, resultLimit, logLines, files ? "1" : "0"));
     if (reply.length === 1) return null;
-    const [readAt, flat, values, position, resultCount, logTail, logCount] = reply;
+    const [readAt, flat, values, position, resultCount, logTail, logCount, lease, fileList] = reply;
+    const listing: FileEntry[] = [];
+    for (let i = 0; i < fileList.length; i += 2) listing.push({ name: String(fileList[i]), size: Number(fileList[i + 1]) });
+    return { job: this.record(id, Number(readAt), flat, values, position, Number(resultCount), logTail, Number(logCount), lease), files: listing };
+  }
+
+  /**
+   * The id of the job a key belongs to (its record, results, log, files or an
+   * upload), or null for any other key: what a cache of job reads drops when
+   * Redis says the key changed.
+   */
+  jobIdOfKey(key: string): string | null {
+    const start = this.base.length + 4; // "job:"
+    if (!key.startsWith(this.base) || !key.startsWith("job:", this.base.length)) return null;
+    const id = key.slice(start, start + 32);
+    const end = key.charCodeAt(start + 32);
+    return isJobId(id) && (Number.isNaN(end) || end === 58) /* ":" */ ? id : null;
+  }
+
+  private record(
+    id: string,
+    readAt: number,
+    flat: string[],
+    values: string[],
+    position: number,
+    resultCount: number,
+    logTail: string[],
+    logCount: number,
+    lease: number,
+  ): JobRecord {
     const h: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     let params: Record<string, unknown> = {};
@@ -489,11 +542,11 @@ export class JobStore {
       done: Number(h.done ?? 0),
       total: Number(h.total ?? 0),
       results: values.map(parseResult),
-      resultCount: Number(resultCount),
+      resultCount,
       status: str(h.status),
       reason: isReason(h.reason) ? h.reason : null,
       logTail,
-      logCount: Number(logCount),
+      logCount,
       logDropped: Number(h.logDropped ?? 0),
       timeoutMs: num(h.timeoutMs),
       createdAt: num(h.createdAt),
@@ -508,7 +561,8 @@ export class JobStore {
       detail: str(h.detail),
       cancelRequestedAt: num(h.cancelRequestedAt),
       queuePosition: position >= 0 ? position : null,
-      readAt: Number(readAt),
+      leaseExpiresAt: lease >= 0 ? lease : null,
+      readAt,
     };
   }
 
@@ -546,7 +600,7 @@ export class JobStore {
   }
 
   /** A job's output files: names and sizes in bytes, by name. */
-  async listFiles(id: string): Promise<{ name: string; size: number }[]> {
+  async listFiles(id: string): Promise<FileEntry[]> {
     const names = (await this.call((r) => r.hkeys(this.filesKey(id)))).sort();
     const sizes = names.length ? await this.call((r) => Promise.all(names.map((n) => r.hstrlen(this.filesKey(id), n)))) : [];
     return names.map((name, i) => ({ name, size: sizes[i] ?? 0 }));

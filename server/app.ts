@@ -7,6 +7,7 @@ import type { Middleware } from "koa";
 import type { Config } from "./config.ts";
 import type { JobStore } from "../jobs/store.ts";
 import type { Renderer } from "./render.ts";
+import type { PageReader } from "./status.ts";
 import type { Supervisor } from "./supervisor/index.ts";
 import { errorHandler } from "./errors.ts";
 import { clientErrorCode, logBug } from "./log.ts";
@@ -21,6 +22,8 @@ import { apiRoutes } from "./routes/api.ts";
 export interface AppDeps {
   config: Config;
   store: JobStore;
+  /** What job pages and the status poll read jobs through: the job cache, or Redis directly. */
+  pages: PageReader;
   supervisor: Supervisor;
   renderer: Renderer;
 }

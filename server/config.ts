@@ -31,6 +31,10 @@ export const DEFAULTS = {
   /** 50 MB: what one upload may take in Redis until its job expires (see README, "Uploads"). */
   JOB_UPLOAD_MAX_BYTES: 50 * 1024 * 1024,
   SHOW_JOB_INTERNALS: false,
+  /** Jobs the status cache keeps (server/job-cache.ts); 0 turns it off. */
+  STATUS_CACHE_MAX_ENTRIES: 10_000,
+  /** What those may take, estimated (see README, "The status cache"); 0 turns it off. */
+  STATUS_CACHE_MAX_BYTES: 16 * 1024 * 1024,
 } as const;
 
 export interface Config extends JobSettings {
@@ -55,6 +59,9 @@ export interface Config extends JobSettings {
    * there is an admin login.
    */
   showJobInternals: boolean;
+  /** The status cache's bounds; either at 0 turns it off (every page read and poll reads Redis). */
+  statusCacheMaxEntries: number;
+  statusCacheMaxBytes: number;
   /** ALLOWED_HOSTS: the Host names answered (see hosts.ts). */
   allowedHosts: AllowedHosts;
 }
@@ -97,6 +104,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
           .trim()
           .toLowerCase()
       ] ?? d.SHOW_JOB_INTERNALS,
+    statusCacheMaxEntries: read.int("STATUS_CACHE_MAX_ENTRIES", d.STATUS_CACHE_MAX_ENTRIES, 0, 10_000_000),
+    statusCacheMaxBytes: read.int("STATUS_CACHE_MAX_BYTES", d.STATUS_CACHE_MAX_BYTES, 0, 64 * 1024 * 1024 * 1024),
     allowedHosts: "loopback",
   };
   config.allowedHosts = readAllowedHosts(read, config.host);

@@ -34,6 +34,8 @@ export interface ViewOptions {
   /** The page asked for every result (?all=1). */
   all?: boolean;
   types?: readonly JobType[];
+  /** Redis' clock now, for the times' words ("3 minutes ago"); by default when the record was read. */
+  now?: number;
 }
 
 export interface TimeView {
@@ -101,9 +103,15 @@ export interface JobView {
   lastValue: string | null;
   queueText: string | null;
   times: TimeView[];
-  /** "Running for 12 s", "about 8 s left". */
+  /** "Running for 3 minutes", "about 8 s left": words that change at most once a minute, or with the job. */
   elapsedText: string | null;
   estimateText: string | null;
+  /**
+   * A running job's last report (progress or heartbeat), the sign that it is
+   * alive; quiet once a heartbeat is overdue, with the time it will be given
+   * up as lost unless it reports (its lease's end).
+   */
+  heard: { iso: string; exact: string; quiet: boolean; givenUpAt: string | null } | null;
   /** The type's form filled in with this job's parameters; null for a type this site does not run. */
   againUrl: string | null;
   /** The type's empty form (the start page for an unknown type). */
@@ -151,22 +159,53 @@ export function plural(n: number, one: string, many = `${one}s`): string {
 const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
 
-/** "just now", "1 minute ago", "3 hours ago", "2 days ago": coarse on purpose, so a poll's answer does not change every second. */
-export function relativeTime(ms: number): string {
+/** "1 minute", "3 hours", "2 days", or null under 45 s: coarse on purpose, so a poll's answer does not change every second. */
+function roughAge(ms: number): string | null {
   const s = ms / 1000;
-  if (s < 45) return "just now";
+  if (s < 45) return null;
   const m = Math.max(1, Math.round(s / 60));
-  if (m < 60) return `${m} ${m === 1 ? "minute" : "minutes"} ago`;
+  if (m < 60) return `${m} ${m === 1 ? "minute" : "minutes"}`;
   const h = Math.round(m / 60);
-  if (h < 24) return `${h} ${h === 1 ? "hour" : "hours"} ago`;
+  if (h < 24) return `${h} ${h === 1 ? "hour" : "hours"}`;
   const d = Math.round(h / 24);
-  return `${d} ${d === 1 ? "day" : "days"} ago`;
+  return `${d} ${d === 1 ? "day" : "days"}`;
+}
+
+/** "just now", "1 minute ago", "3 hours ago", "2 days ago". */
+export function relativeTime(ms: number): string {
+  const age = roughAge(ms);
+  return age === null ? "just now" : `${age} ago`;
+}
+
+/** "Running for less than a minute", "Running for 3 minutes". */
+function elapsed(ms: number): string {
+  return `Running for ${roughAge(ms) ?? "less than a minute"}`;
+}
+
+/** A heartbeat is overdue: half a beat late, so that a beat on time never shows as one. */
+function quiet(job: Pick<JobRecord, "updatedAt">, now: number, settings: ViewSettings): boolean {
+  return job.updatedAt !== null && now - job.updatedAt > 1.5 * settings.jobHeartbeatMs;
+}
+
+/**
+ * Every word of a job's page that depends on the time now rather than on the
+ * job: the times' "3 minutes ago", "Running for 3 minutes", and whether a
+ * heartbeat is overdue. A rendered answer is reused while these stay the same.
+ */
+export function timeWords(job: JobRecord, now: number, settings: ViewSettings): string {
+  let words = "";
+  for (const ms of [job.createdAt, job.startedAt, job.finishedAt]) if (ms !== null) words += `|${roughAge(now - ms)}`;
+  return job.state === "running" ? `${words}|${quiet(job, now, settings) ? "q" : ""}` : words;
 }
 
 const DATE = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", day: "numeric", month: "short", year: "numeric" });
 const TIME = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 
-function times(job: JobRecord): TimeView[] {
+function exactTime(at: Date): string {
+  return `${TIME.format(at)} UTC`;
+}
+
+function times(job: JobRecord, now: number): TimeView[] {
   const out: TimeView[] = [];
   let lastDate: string | null = null;
   for (const [label, ms] of [
@@ -177,19 +216,19 @@ function times(job: JobRecord): TimeView[] {
     if (ms === null) continue;
     const at = new Date(ms);
     const date = DATE.format(at);
-    const time = `${TIME.format(at)} UTC`;
+    const time = exactTime(at);
     out.push({
       label,
       iso: at.toISOString(),
       exact: date === lastDate ? time : `${date}, ${time}`,
-      relative: relativeTime(job.readAt - ms),
+      relative: relativeTime(now - ms),
     });
     lastDate = date;
   }
   return out;
 }
 
-/** Whole seconds (at least one) up to two minutes, then whole minutes: "12 s", "16 min", then formatDuration's hours and days. */
+/** Whole seconds (at least one) up to two minutes, then whole minutes: "12 s", "16 min", then formatDuration's hours and days (estimates). */
 function roughDuration(ms: number): string {
   if (ms < 120_000) return formatDuration(Math.max(1, Math.round(ms / 1000)) * 1000);
   if (ms < 120 * 60_000) return `${Math.round(ms / 60_000)} min`;
@@ -357,6 +396,7 @@ function resultsView(job: JobRecord, type: JobType | undefined, w: Wording, all:
 
 export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
   const settings = options.settings ?? defaultSettings();
+  const now = options.now ?? job.readAt;
   const type = jobType(job.type, options.types ?? JOB_TYPES);
   const w = wording(type);
   const phase = phaseOf(job);
@@ -414,10 +454,19 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
     statusLine: job.status,
     lastValue: last === undefined ? null : resultItem(last).text,
     queueText: job.state === "queued" && job.queuePosition !== null ? `${ordinal(job.queuePosition + 1)} in line` : null,
-    times: times(job),
-    elapsedText: running ? `Running for ${roughDuration(job.readAt - job.startedAt!)}` : null,
+    times: times(job, now),
+    elapsedText: running ? elapsed(now - job.startedAt!) : null,
     estimateText:
       estimate === null || !Number.isFinite(estimate) ? null : estimate < 1000 ? "almost done" : `about ${roughDuration(estimate)} left`,
+    heard:
+      running && job.updatedAt !== null
+        ? {
+            iso: new Date(job.updatedAt).toISOString(),
+            exact: exactTime(new Date(job.updatedAt)),
+            quiet: quiet(job, now, settings),
+            givenUpAt: job.leaseExpiresAt === null ? null : exactTime(new Date(job.leaseExpiresAt)),
+          }
+        : null,
     againUrl: type ? filledFormUrl(type, job.params) : null,
     formUrl: type ? newJobUrl(type.name) : "/",
     noun: w.noun,

@@ -6,20 +6,21 @@
 // common case, a job that exists; anything else (no such job, Redis
 // unreachable, a HEAD, a JSON client) goes to the Koa route in routes/jobs.ts, which
 // renders errors as every other page does. The read already made travels
-// with the request, so Redis is asked once. Why this path exists, and what it
-// saves: bench/README.md ("The status poll").
+// with the request, so Redis is asked once. A job that has not changed is
+// not read from Redis at all: the job cache (job-cache.ts) keeps it, with the
+// answers rendered from it, until Redis says it changed. Why this path
+// exists, and what it saves: bench/README.md ("The status poll").
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type Koa from "koa";
-import type { JobStore } from "../jobs/store.ts";
 import type { Config } from "./config.ts";
 import type { Renderer } from "./render.ts";
 import { SECURITY_HEADERS } from "./security.ts";
-import { pollQuery, readForPage, rememberRead, statusFragment } from "./status.ts";
+import { pollQuery, rememberRead, statusFragment, type PageRead, type PageReader, type StatusAnswer } from "./status.ts";
 import { matchStatusPoll } from "./urls.ts";
 
 export interface ListenerDeps {
   app: Koa;
-  store: JobStore;
+  pages: PageReader;
   renderer: Renderer;
   config: Config;
 }
@@ -33,8 +34,19 @@ export const POLL_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   Vary: "HX-Request, Accept",
 });
 
-export function createRequestListener({ app, store, renderer, config }: ListenerDeps): RequestListener {
+const POLL_HEADER_LIST: readonly string[] = Object.entries(POLL_HEADERS).flat();
+
+/** The answer's bytes and headers, made once per answer (a kept answer is written many times). */
+function wire(answer: StatusAnswer): NonNullable<StatusAnswer["wire"]> {
+  if (answer.wire) return answer.wire;
+  const body = Buffer.from(answer.body);
+  return (answer.wire = { body, headers: [...POLL_HEADER_LIST, "Content-Length", String(body.length)] });
+}
+
+export function createRequestListener({ app, pages, renderer, config }: ListenerDeps): RequestListener {
   const koa = app.callback();
+  const settings = { settings: config, htmx: false };
+  const settingsHtmx = { settings: config, htmx: true };
   return function listener(req: IncomingMessage, res: ServerResponse): void {
     const poll = req.method === "GET" && req.url ? matchStatusPoll(req.url) : null;
     const htmx = req.headers["hx-request"] === "true";
@@ -43,18 +55,25 @@ export function createRequestListener({ app, store, renderer, config }: Listener
       void koa(req, res);
       return;
     }
-    const read = readForPage(store, poll.id);
+    const answer = (found: PageRead): boolean => {
+      let made;
+      try {
+        made = statusFragment(renderer, found, pollQuery(poll.query), htmx ? settingsHtmx : settings);
+      } catch {
+        return false;
+      }
+      const { body, headers } = wire(made);
+      res.writeHead(made.status, made.message, headers);
+      res.end(body);
+      return true;
+    };
+    // A job the cache keeps is answered at once, without a promise.
+    const kept = pages.peek(poll.id);
+    if (kept && answer(kept)) return;
+    const read = kept ? Promise.resolve(kept) : pages.read(poll.id);
     read.then(
       (found) => {
-        if (!found) return handOn();
-        let answer;
-        try {
-          answer = statusFragment(renderer, found, pollQuery(poll.query), { settings: config, htmx });
-        } catch {
-          return handOn();
-        }
-        res.writeHead(answer.status, answer.message, { ...POLL_HEADERS, "Content-Length": Buffer.byteLength(answer.body) });
-        res.end(answer.body);
+        if (!found || !answer(found)) handOn();
       },
       () => handOn(),
     );

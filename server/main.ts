@@ -11,6 +11,7 @@ import { createRequestListener } from "./listener.ts";
 import { createHttpServer, HTTP_LIMITS } from "./http-server.ts";
 import { jobScript } from "./paths.ts";
 import { chooseLocalRedis } from "./local-redis.ts";
+import { openJobPages, type JobPages } from "./job-cache.ts";
 
 /** How long to wait for Redis at start before giving up. */
 const STARTUP_REDIS_DEADLINE_MS = 3000;
@@ -52,10 +53,21 @@ try {
 const storeOptions = { prefix: config.redisPrefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
 const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
 const supervisor = new Supervisor({ store: new JobStore(supervisorRedis, storeOptions), config, scriptFor: jobScript });
+// The status cache: two more connections, kept correct by Redis (job-cache.ts).
+let jobPages: JobPages;
+try {
+  jobPages = await openJobPages(config, store, {
+    readyDeadlineMs: STARTUP_REDIS_DEADLINE_MS,
+    log: (message) => process.stderr.write(`sidejob: ${message}\n`),
+  });
+} catch (err) {
+  fail(`${(err as Error).message}. Start redis-server, or set REDIS_URL.`);
+}
+const { pages } = jobPages;
 const renderer = createRenderer({ cache: config.nodeEnv === "production" });
-const app = createApp({ config, store, supervisor, renderer });
+const app = createApp({ config, store, pages, supervisor, renderer });
 
-const server = createHttpServer(createRequestListener({ app, store, renderer, config }), { allowedHosts: config.allowedHosts });
+const server = createHttpServer(createRequestListener({ app, pages, renderer, config }), { allowedHosts: config.allowedHosts });
 const listenFailed = (err: Error) => fail(`cannot listen on ${config.host}:${config.port}: ${err.message}`);
 server.once("error", listenFailed);
 server.listen(config.port, config.host, () => {
@@ -79,6 +91,7 @@ async function stop(signal: string): Promise<void> {
   server.closeIdleConnections();
   await supervisor.close();
   await closed;
+  jobPages.close();
   redis.disconnect();
   supervisorRedis.disconnect();
   process.exit(0);

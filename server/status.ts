@@ -3,8 +3,8 @@
 // (server/routes/jobs.ts). Also the one read a job page makes, so the page
 // and the poll show the same thing.
 import type { IncomingMessage } from "node:http";
-import { isTerminal, type JobRecord, type JobStore } from "../jobs/store.ts";
-import { jobView, LOG_LINES_SHOWN, PHASES, phaseOf, RESULTS_ALL_MAX, RESULTS_SHOWN, type Phase, type ViewSettings } from "./job-view.ts";
+import { isTerminal, type FileEntry, type JobRecord } from "../jobs/store.ts";
+import { jobView, PHASES, phaseOf, timeWords, type Phase, type ViewSettings } from "./job-view.ts";
 import type { Renderer } from "./render.ts";
 
 /** htmx stops polling when a response has this status. */
@@ -14,20 +14,39 @@ export interface StatusAnswer {
   status: number;
   message?: string;
   body: string;
+  /** The answer as the request listener writes it, made on its first use. */
+  wire?: { headers: string[]; body: Buffer };
 }
 
-/** A job as its page shows it: the record (the first results, the log's last lines) and, once it has ended, its files. */
-export interface PageRead {
+/** Rendered answers kept with a read, by what they depend on besides the read. */
+export interface AnswerMemo {
+  answer(key: string, make: () => StatusAnswer): StatusAnswer;
+}
+
+/**
+ * A job as its page shows it: the record (the first results, the log's last
+ * lines) and, once it has ended, its files. A read kept by the job cache
+ * also keeps the answers rendered from it (answer) and tells Redis' clock
+ * now (now); a fresh read's clock is its readAt.
+ */
+export interface PageRead extends Partial<AnswerMemo> {
   job: JobRecord;
-  files: { name: string; size: number }[];
+  files: FileEntry[];
+  now?(): number;
 }
 
-/** Reads what a job page or a poll shows, in one round trip while the job runs (two once it has ended: its files). */
-export async function readForPage(store: JobStore, id: string, { all = false } = {}): Promise<PageRead | null> {
-  const job = await store.read(id, "auto", { resultLimit: all ? RESULTS_ALL_MAX : RESULTS_SHOWN, logLines: LOG_LINES_SHOWN });
-  if (!job) return null;
-  return { job, files: isTerminal(job.state) ? await store.listFiles(id) : [] };
+/** Where pages read jobs from: the job cache (server/job-cache.ts), or Redis directly. */
+export interface PageReader {
+  /** A kept read that may be served now, without waiting; else undefined. */
+  peek(id: string): PageRead | undefined;
+  /** The read a job page or a poll shows (`all`: up to RESULTS_ALL_MAX results), or null when there is no such job. */
+  read(id: string, options?: { all?: boolean }): Promise<PageRead | null>;
+  /** This server has just changed the job: its next read must come from Redis. */
+  forget(id: string): void;
 }
+
+/** Redis' clock for what a read shows: now, for a kept read. */
+export const clockOf = (read: PageRead): number => read.now?.() ?? read.job.readAt;
 
 export interface PollQuery {
   /** ?shown=: the phase the page last announced; only a change announces. */
@@ -39,6 +58,9 @@ export interface PollQuery {
 /**
  * The poll answer for a job: 200, or 286 (stop polling) once it has ended.
  * htmx: the request came from htmx (HX-Request), so the fragment can say it updates by itself.
+ * Rendered once per read and variant when the read keeps its answers: the
+ * variant is the shown phase, htmx, the log box, and the words of the times
+ * ("3 minutes ago"), which change at most once a minute.
  */
 export function statusFragment(
   renderer: Renderer,
@@ -50,9 +72,15 @@ export function statusFragment(
   const shown = query.shown;
   const phase = phaseOf(job);
   const announce = typeof shown !== "string" || !PHASES.includes(shown as Phase) || shown !== phase;
-  const view = jobView(job, { settings, files: read.files });
-  const body = renderer.render("fragments/job-poll", { job: view, announce, htmx, pageHasLog: query.log === "1" });
-  return isTerminal(job.state) ? { status: STOP_POLLING, message: "Finished", body } : { status: 200, body };
+  const pageHasLog = query.log === "1";
+  const now = clockOf(read);
+  const make = (): StatusAnswer => {
+    const view = jobView(job, { settings, files: read.files, now });
+    const body = renderer.render("fragments/job-poll", { job: view, announce, htmx, pageHasLog });
+    return isTerminal(job.state) ? { status: STOP_POLLING, message: "Finished", body } : { status: 200, body };
+  };
+  if (!read.answer) return make();
+  return read.answer(`${announce ? "a" : "-"}${htmx ? "h" : "-"}${pageHasLog ? "l" : "-"}${timeWords(job, now, settings)}`, make);
 }
 
 /**
@@ -60,6 +88,7 @@ export function statusFragment(
  * repeated (which is not a phase, so it announces), or undefined.
  */
 export function pollQuery(query: string): PollQuery {
+  if (query === "") return { shown: undefined, log: undefined };
   const params = new URLSearchParams(query);
   const one = (name: string) => {
     const values = params.getAll(name);

@@ -4,7 +4,7 @@ import test from "ava";
 import type { JobRecord } from "../jobs/store.ts";
 import { EnvReader, readJobSettings } from "../jobs/settings.ts";
 import { formatDuration } from "../jobs/format.ts";
-import { jobView, ordinal, relativeTime, type JobView, type ViewOptions } from "../server/job-view.ts";
+import { jobView, ordinal, relativeTime, timeWords, type JobView, type ViewOptions } from "../server/job-view.ts";
 
 const ID = "0123456789abcdef0123456789abcdef";
 const T0 = Date.UTC(2024, 0, 2, 3, 4, 5);
@@ -39,6 +39,7 @@ function job(fields: Partial<JobRecord> & Pick<JobRecord, "state">): JobRecord {
     detail: null,
     cancelRequestedAt: null,
     queuePosition: null,
+    leaseExpiresAt: null,
     readAt: T0,
     ...fields,
   };
@@ -52,6 +53,8 @@ const running: Partial<JobRecord> = {
   done: 2,
   results: [2],
   resultCount: 2,
+  updatedAt: T0 + 3000,
+  leaseExpiresAt: T0 + 9000,
   readAt: T0 + 4000,
 };
 const ended: Partial<JobRecord> = { ...running, results: [1, 2], finishedAt: T0 + 9000, readAt: T0 + 9000 };
@@ -103,9 +106,10 @@ test(
     progressText: "2 of 10 values",
     lastValue: "2",
     queueText: null,
-    elapsedText: "Running for 3 s",
+    elapsedText: "Running for less than a minute",
     // 8 steps left at the default COUNT_STEP_DELAY_MS of 1 s.
     estimateText: "about 8 s left",
+    heard: { iso: "2024-01-02T03:04:08.000Z", exact: "03:04:08 UTC", quiet: false, givenUpAt: "03:04:14 UTC" },
     results: null,
     cancellable: true,
     failure: null,
@@ -404,6 +408,27 @@ test("the page names the count and its size, with the date shown once and times 
     { label: "Started", iso: "2024-01-02T03:04:06.000Z", exact: "03:04:06 UTC", relative: "3 minutes ago" },
     { label: "Ended", iso: "2024-01-02T03:04:14.000Z", exact: "03:04:14 UTC", relative: "3 minutes ago" },
   ]);
+});
+
+test("a running job that has missed a heartbeat says since when nothing was heard, and when it will be given up", (t) => {
+  const record = job({ state: "running", ...running });
+  // The default heartbeat is 2 s: 3.5 s after its last report it is half a beat late.
+  const late = jobView(record, { settings: SETTINGS, now: T0 + 6500 });
+  t.deepEqual(late.heard, { iso: "2024-01-02T03:04:08.000Z", exact: "03:04:08 UTC", quiet: true, givenUpAt: "03:04:14 UTC" });
+  t.false(jobView(record, { settings: SETTINGS, now: T0 + 4900 }).heard?.quiet);
+});
+
+test("the words that depend on the time now change at most once a minute, or when a heartbeat is overdue", (t) => {
+  const record = job({ state: "running", ...running, updatedAt: T0 + 60_000 });
+  const at = (seconds: number) => timeWords(record, T0 + seconds * 1000, SETTINGS);
+  t.is(at(4), at(44), "under 45 s every time reads 'just now'");
+  t.is(at(61), at(62), "the same second-by-second");
+  t.not(at(44), at(46), "'just now' becomes '1 minute ago'");
+  t.not(at(61), at(64), "an overdue heartbeat shows");
+  // Two times shown (submitted, started), each of whose words change once a minute at most.
+  const seconds = Array.from({ length: 600 }, (_, i) => at(70 + i));
+  t.true(new Set(seconds).size <= 2 * 10 + 2, `ten minutes give ${new Set(seconds).size} variants`);
+  t.is(timeWords(job({ state: "succeeded", ...ended }), T0 + 30_000, SETTINGS), timeWords(job({ state: "succeeded", ...ended }), T0 + 40_000, SETTINGS));
 });
 
 test("relative times are coarse: no text that changes every second", (t) => {

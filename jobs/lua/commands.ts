@@ -21,7 +21,17 @@ export interface LuaReplies {
   cancel: [code: 1, "cancelled"] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
   read:
     | [now: number]
-    | [now: number, fields: string[], results: string[], queuePosition: number, resultCount: number, logTail: string[], logCount: number];
+    | [
+        now: number,
+        fields: string[],
+        results: string[],
+        queuePosition: number,
+        resultCount: number,
+        logTail: string[],
+        logCount: number,
+        leaseExpiry: number,
+        files: (string | number)[],
+      ];
   log: 0 | 1;
   file: 0 | 1;
   sweep: string[];
@@ -121,12 +131,15 @@ declare module "ioredis" {
       leases: string,
       queue: string,
       kills: string,
+      log: string,
+      files: string,
       id: string,
       which: "all" | "auto",
       ttlSucceededS: Arg,
       ttlFailedS: Arg,
       resultLimit: Arg,
       logLines: Arg,
+      listFiles: "1" | "0",
     ): Result<LuaReplies["read"], Context>;
     sjLog(job: string, log: string, maxLines: Arg, ...lines: string[]): Result<LuaReplies["log"], Context>;
     sjFile(job: string, files: string, name: string, content: string | Buffer): Result<LuaReplies["file"], Context>;

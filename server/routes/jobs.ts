@@ -9,7 +9,7 @@ import { formatDuration } from "../../jobs/format.ts";
 import { jobType } from "../../jobs/types/index.ts";
 import { HttpError } from "../errors.ts";
 import { announcement, failureMessage, jobView, phaseOf, type ViewSettings } from "../job-view.ts";
-import { readForPage, statusFragment, takeRead, type PageRead } from "../status.ts";
+import { clockOf, statusFragment, takeRead, type PageRead } from "../status.ts";
 import { FILE_ROUTE, fileUrl, JOB_ROUTE, jobUrl, LOG_ROUTE, logUrl, STATUS_ROUTE, statusUrl } from "../urls.ts";
 import type { AppDeps } from "../app.ts";
 
@@ -94,7 +94,7 @@ async function* allResults(store: JobStore, id: string, count: number): AsyncGen
   }
 }
 
-export function jobRoutes({ store, config, renderer }: AppDeps): Router {
+export function jobRoutes({ store, pages, config, renderer }: AppDeps): Router {
   const router = new Router({ prefix: JOB_ROUTE });
 
   const notFound = () =>
@@ -114,7 +114,7 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
 
   const loadPage = async (ctx: Context, all = false): Promise<PageRead> => {
     const id = jobId(ctx);
-    const found = await (takeRead(ctx.req) ?? readForPage(store, id, { all }));
+    const found = await (takeRead(ctx.req) ?? pages.read(id, { all }));
     if (!found) throw notFound();
     return found;
   };
@@ -141,8 +141,8 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
       return;
     }
     const all = ctx.query.all === "1";
-    const { job, files } = await loadPage(ctx, all);
-    await ctx.render("pages/job", { job: jobView(job, { settings: config, files, all }) });
+    const found = await loadPage(ctx, all);
+    await ctx.render("pages/job", { job: jobView(found.job, { settings: config, files: found.files, all, now: clockOf(found) }) });
   });
 
   // The fragment htmx polls. ?shown= is the phase the page last announced:
@@ -173,6 +173,8 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
   router.post("/cancel", async (ctx) => {
     const id = jobId(ctx);
     const reply = await store.cancel(id, config.jobCancelGraceMs);
+    // The page this answer leads to must show the cancel, even before Redis' invalidation arrives.
+    pages.forget(id);
     if (reply.outcome === "missing") throw notFound();
     if (reply.outcome === "finished") {
       throw new HttpError(409, `This job has already ended (${reply.state}); there is nothing to cancel.`, {

@@ -18,6 +18,7 @@ import { createHttpServer, HTTP_LIMITS, type HttpServer } from "../../server/htt
 import type { JobType } from "../../jobs/job-type.ts";
 import type Koa from "koa";
 import { createApp } from "../../server/app.ts";
+import { openJobPages, type JobCache } from "../../server/job-cache.ts";
 import { BUILD_DIR, jobScript } from "../../server/paths.ts";
 import { post, submit, waitForState, type Form } from "./http.ts";
 import { killProcessesIn } from "./procs.ts";
@@ -49,6 +50,8 @@ export interface TestApp {
   koa: Koa;
   config: Config;
   store: JobStore;
+  /** The status cache (null when a test turns it off with STATUS_CACHE_MAX_ENTRIES=0). */
+  cache: JobCache | null;
   supervisor: Supervisor;
   /** The HTTP server, with its counts of client errors and refused requests. */
   server: HttpServer;
@@ -100,11 +103,13 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     scriptFor: (type) => options.script ?? jobScript(type),
     log,
   });
+  const jobPages = await openJobPages(config, store, { readyDeadlineMs: 10_000, log });
+  const { pages } = jobPages;
   const renderer = createRenderer({ cache: true });
-  const app = createApp({ config, store, supervisor, renderer });
+  const app = createApp({ config, store, pages, supervisor, renderer });
   app.silent = true;
   // The one place a test app is served: through the request listener, as main.ts does.
-  const server = createHttpServer(createRequestListener({ app, store, renderer, config }), { allowedHosts: config.allowedHosts, log });
+  const server = createHttpServer(createRequestListener({ app, pages, renderer, config }), { allowedHosts: config.allowedHosts, log });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   if (options.takesJobs === false) await supervisor.close();
   else supervisor.start();
@@ -116,6 +121,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     koa: app,
     config,
     store,
+    cache: jobPages.cache,
     supervisor,
     server,
     prefix,
@@ -130,6 +136,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
       killProcessesIn(logDir);
       await new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
+      jobPages.close();
       redis.disconnect();
       supervisorRedis.disconnect();
       fs.rmSync(logDir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 -- expire_lease(...): if the job's lease has expired, records it lost (failed,
 -- with the reason below; 'cancelled' if a cancel was pending) and returns
 -- true. A lease left behind by a job that has already ended is dropped.
+-- Otherwise returns false and the lease's expiry (ms; nil when it has none).
 --- @include "terminal"
 --- @include "finish"
 
@@ -11,7 +12,7 @@ local LOST_RUNNING = 'lost'
 
 local function expire_lease(job, results, leases, queue, kills, id, ttl_ok, ttl_fail, now)
   local lease = redis.call('ZSCORE', leases, id)
-  if not lease or tonumber(lease) >= now then return false end
+  if not lease or tonumber(lease) >= now then return false, lease end
   local state = redis.call('HGET', job, 'state')
   if not state or TERMINAL[state] then
     redis.call('ZREM', leases, id)

@@ -1,0 +1,72 @@
+-- read: one job, in one round trip: its fields, its results, its place in
+-- the queue, its log's last lines, its lease, its files once it has ended,
+-- and Redis' clock. A job whose lease has expired is recorded as lost first,
+-- so nobody is shown a stale 'running'.
+--
+-- Every key it reads is one of its KEYS: a connection with CLIENT TRACKING
+-- on (server/job-cache.ts) is then told when any of them changes.
+--
+-- KEYS[1]  job      hash
+-- KEYS[2]  results  list
+-- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
+-- KEYS[4]  queue    list
+-- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
+-- KEYS[6]  log      list of lines, oldest first
+-- KEYS[7]  files    hash, file name -> content
+-- ARGV[1]  id
+-- ARGV[2]  'all' (every result) | 'auto' (every result once the job has
+--          ended, only the last one while it runs)
+-- ARGV[3]  ttl of a succeeded job (s)
+-- ARGV[4]  ttl of a failed or cancelled job (s)
+-- ARGV[5]  the most results to return, from the first (0: no limit)
+-- ARGV[6]  how many of the log's last lines to return (0: none)
+-- ARGV[7]  '1': list the files of a job that has ended (names and sizes)
+-- Returns: {now} when the job does not exist, else
+-- {now, fields (flat: name, value, …), results, 0-based queue position or -1,
+--  number of results, the log's last lines, number of log lines kept,
+--  lease expiry (ms) or -1, files (flat: name, size, … by name; empty unless
+--  asked for and ended)}
+--- @include "includes/now"
+--- @include "includes/terminal"
+--- @include "includes/expire-lease"
+
+local now = now_ms()
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return { now } end
+local state
+for i = 1, #fields, 2 do
+  if fields[i] == 'state' then state = fields[i + 1] end
+end
+local lease = -1
+if not TERMINAL[state] then
+  local expired, expiry = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now)
+  if expired then
+    fields = redis.call('HGETALL', KEYS[1])
+    state = redis.call('HGET', KEYS[1], 'state')
+  elseif expiry then
+    lease = tonumber(expiry)
+  end
+end
+local results
+local limit = tonumber(ARGV[5])
+if ARGV[2] == 'all' or TERMINAL[state] then
+  results = redis.call('LRANGE', KEYS[2], 0, limit > 0 and limit - 1 or -1)
+else
+  results = redis.call('LRANGE', KEYS[2], -1, -1)
+end
+local position = -1
+if state == 'queued' then
+  position = redis.call('LPOS', KEYS[4], ARGV[1]) or -1
+end
+local tail = {}
+if tonumber(ARGV[6]) > 0 then tail = redis.call('LRANGE', KEYS[6], -tonumber(ARGV[6]), -1) end
+local files = {}
+if ARGV[7] == '1' and TERMINAL[state] then
+  local names = redis.call('HKEYS', KEYS[7])
+  table.sort(names)
+  for _, name in ipairs(names) do
+    files[#files + 1] = name
+    files[#files + 1] = redis.call('HSTRLEN', KEYS[7], name)
+  end
+end
+return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', KEYS[6]), lease, files }
