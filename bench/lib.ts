@@ -5,17 +5,9 @@ import autocannon from "autocannon";
 import { cpuMsOf } from "../test/support/procs.ts";
 import { spawnNode, type ServerProcess } from "../test/support/server.ts";
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export { median, quantile } from "../test/support/stats.ts";
 
-export function quantile(values: number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-export const median = (values: number[]) => quantile(values, 0.5);
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A bare node:http server in its own process that answers every request with `size` bytes of HTML. */
 export function startBare(size: number, logFile: string): Promise<ServerProcess> {

@@ -1,0 +1,138 @@
+// Jobs that change all the time, and pollers that check every status answer
+// against what was written to Redis: how stale can an answer be? Used by the
+// churn test (test/status-churn.test.ts) and the bench's freshness figure.
+//
+// A writer reports a new `done` for every job every intervalMs (as a job
+// process does, through the store) and notes when Redis acknowledged each
+// value. Pollers ask the servers for the status fragments in a loop and read
+// the progress value. An answer's staleness is how long before the poll was
+// sent a newer value had already been acknowledged (0 when it shows the
+// latest acknowledged value). After the churn, the writer stops and the
+// pollers go on for quietMs: an answer kept by mistake would then stay stale.
+import http from "node:http";
+import os from "node:os";
+import type { JobStore } from "../../jobs/store.ts";
+import { quantile } from "./stats.ts";
+
+export interface ChurnOptions {
+  /** Server base URLs; pollers take turns. */
+  urls: readonly string[];
+  jobs: number;
+  intervalMs: number;
+  churnMs: number;
+  quietMs: number;
+  /** Concurrent pollers. */
+  pollers: number;
+}
+
+export interface ChurnResult {
+  polls: number;
+  writes: number;
+  /** Staleness of every answer (ms). */
+  staleness: number[];
+  p99: number;
+  max: number;
+  /** Answers that were not a 200 fragment showing a value that was written. */
+  wrong: string[];
+}
+
+const LEASE_MS = 600_000;
+
+/** GET with a keep-alive agent (fetch costs several times the CPU, which the writer in the same process needs). */
+function get(agent: http.Agent, url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent, headers: { "HX-Request": "true" } }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on("error", reject);
+      })
+      .on("error", reject);
+  });
+}
+const PROGRESS = /<progress id="job-progress" max="\d+" value="(\d+)"/;
+
+export async function churn(store: JobStore, options: ChurnOptions): Promise<ChurnResult> {
+  const ids: string[] = [];
+  for (let i = 0; i < options.jobs; i++) {
+    const id = await store.createClaimed({ type: "count", params: { start: 1, end: 1_000_000, increment: 1 }, total: 1_000_000 }, "churn", LEASE_MS);
+    const started = await store.start(id, process.pid, os.hostname(), LEASE_MS);
+    if (!started.ok) throw new Error(`job ${id} did not start: ${started.state}`);
+    ids.push(id);
+  }
+  /** acked[job][v]: when Redis acknowledged done = v (v = 0: when the job started). */
+  const acked = ids.map(() => [performance.now()]);
+  let writes = 0;
+  let writing = true;
+  let polling = true;
+
+  // A round every intervalMs, whether or not the previous ones were answered (at most a few outstanding).
+  let round = 0;
+  let outstanding = 0;
+  let failure: unknown = null;
+  const ticker = setInterval(() => {
+    if (!writing || outstanding >= 5) return;
+    const r = ++round;
+    outstanding++;
+    void Promise.all(
+      ids.map(async (id, j) => {
+        const reply = await store.report(id, LEASE_MS, { done: r });
+        if (reply !== "ok") throw new Error(`report of job ${id} answered ${reply}`);
+        acked[j]![r] = performance.now();
+        writes++;
+      }),
+    )
+      .catch((err: unknown) => (failure ??= err))
+      .finally(() => outstanding--);
+  }, options.intervalMs);
+  const writer = (async () => {
+    while (writing) await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
+    clearInterval(ticker);
+    while (outstanding > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    if (failure) throw failure;
+  })();
+
+  const staleness: number[] = [];
+  const wrong: string[] = [];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.pollers });
+  const poller = async (n: number) => {
+    for (let k = n; polling; k += options.pollers) {
+      const j = k % ids.length;
+      const url = `${options.urls[k % options.urls.length]}/jobs/${ids[j]}/status?shown=running`;
+      const sentAt = performance.now();
+      const { status, body } = await get(agent, url);
+      const shown = Number(PROGRESS.exec(body)?.[1] ?? NaN);
+      const values = acked[j]!;
+      // Never a value that was not sent yet (a few rounds may be in flight).
+      if (status !== 200 || !Number.isInteger(shown) || shown > round) {
+        wrong.push(`${url}: ${status} ${Number.isNaN(shown) ? body.slice(0, 200) : `shows ${shown} of ${round} sent`}`);
+        continue;
+      }
+      const newer = values[shown + 1];
+      staleness.push(newer !== undefined && newer < sentAt ? sentAt - newer : 0);
+    }
+  };
+  const polls = Promise.all(Array.from({ length: options.pollers }, (_, n) => poller(n)));
+  try {
+    await new Promise((resolve) => setTimeout(resolve, options.churnMs));
+    writing = false;
+    await writer;
+    await new Promise((resolve) => setTimeout(resolve, options.quietMs));
+  } finally {
+    writing = false;
+    polling = false;
+    await Promise.allSettled([writer, polls]);
+    agent.destroy();
+  }
+  await polls;
+  return {
+    polls: staleness.length + wrong.length,
+    writes,
+    staleness,
+    p99: quantile(staleness, 0.99),
+    max: staleness.reduce((m, s) => Math.max(m, s), 0),
+    wrong,
+  };
+}
