@@ -1,9 +1,11 @@
 // The bench's own measuring: a bare HTTP server to compare against, HTTP load
 // (autocannon), statistics. Processes, Redis and /proc readings come from
 // test/support, as for the tests. Nothing here touches a Redis it did not start.
+import http from "node:http";
 import autocannon from "autocannon";
 import { cpuMsOf } from "../test/support/procs.ts";
 import { spawnNode, type ServerProcess } from "../test/support/server.ts";
+import { getWith } from "../test/support/http.ts";
 
 export { median, quantile } from "../test/support/stats.ts";
 
@@ -51,4 +53,24 @@ export async function load(
     non2xx: result.non2xx,
     cpuUsPerRequest: pid ? ((cpuMsOf(pid) - cpuBefore) * 1000) / (result.requests.total || 1) : NaN,
   };
+}
+
+/** GETs every URL once, `concurrency` at a time on keep-alive connections; returns the statuses in order. */
+export async function getAll(urls: string[], concurrency: number, headers: Record<string, string> = {}): Promise<number[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const statuses: number[] = new Array<number>(urls.length);
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < urls.length) {
+          const i = next++;
+          statuses[i] = (await getWith(agent, urls[i]!, headers)).status;
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  return statuses;
 }

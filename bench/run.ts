@@ -16,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { submit as submitForm } from "../test/support/http.ts";
+import { churn } from "../test/support/churn.ts";
 import { childrenCpuMs, killProcessesIn, memoryOf } from "../test/support/procs.ts";
 import { startRedis, type TestRedis } from "../test/support/redis.ts";
 import { spawnServer, type ServerProcess } from "../test/support/server.ts";
@@ -28,7 +29,7 @@ import { primes } from "../jobs/types/primes.ts";
 import { csvCheck } from "../jobs/types/csv-check.ts";
 import { programEnvironment } from "../jobs/program.ts";
 import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/store.ts";
-import { load, median, quantile, sleep, startBare, type Load } from "./lib.ts";
+import { getAll, load, median, quantile, sleep, startBare, type Load } from "./lib.ts";
 
 const quick = process.argv.includes("--quick");
 const runnerOnly = process.argv.includes("--only=runner");
@@ -49,6 +50,8 @@ const P = quick
       runnerStarts: 5,
       csvMiB: [2, 10],
       csvPairs: 1,
+      redisWindowS: 2,
+      distinct: 10_000,
     }
   : {
       seconds: 10,
@@ -63,6 +66,8 @@ const P = quick
       runnerStarts: 20,
       csvMiB: [10, 50],
       csvPairs: 3,
+      redisWindowS: 10,
+      distinct: 10_000,
     };
 const CONNECTIONS = 50;
 const BASELINE_FINISHED = 100;
@@ -260,6 +265,8 @@ async function runningJobsPhase(): Promise<void> {
   await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: 1 });
   const before = await fragmentVsBare(app, bare, paths);
   const pageBefore = await pageLatency(app, baseline[0]!, P.pageRequests);
+  // The server's memory having polled only these 20 jobs: the reference for 10,000 distinct jobs polled, below.
+  const rss20 = memoryOf(app.proc.pid!)?.rssKb ?? NaN;
   extra.fragmentBefore = before;
   rows.push({
     id: "fragment-rps",
@@ -278,7 +285,7 @@ async function runningJobsPhase(): Promise<void> {
   // 6. Growth: the same with many finished jobs stored.
   const memBefore = await usedMemory();
   const t0 = Date.now();
-  await fillFinished(store, P.growth - BASELINE_FINISHED);
+  const finished = [...baseline, ...(await fillFinished(store, P.growth - BASELINE_FINISHED))];
   const fillSeconds = (Date.now() - t0) / 1000;
   const memAfter = await usedMemory();
   const perJob = (memAfter - memBefore) / (P.growth - BASELINE_FINISHED);
@@ -315,6 +322,24 @@ async function runningJobsPhase(): Promise<void> {
     ratio: pageAfter.p50 / pageBefore.p50,
     note: `p99 ${pageAfter.p99.toFixed(2)} vs ${pageBefore.p99.toFixed(2)} ms`,
   });
+  // 7. Memory: 10,000 distinct jobs polled (each twice: the second may be answered from the status cache).
+  const distinct = finished.slice(0, P.distinct).map((id) => `${app.url}/jobs/${id}/status?shown=succeeded`);
+  const t1 = performance.now();
+  const answers = await getAll([...distinct, ...distinct], CONNECTIONS, { "HX-Request": "true" });
+  const pollSeconds = (performance.now() - t1) / 1000;
+  if (answers.some((status) => status !== 286)) throw new Error(`distinct polls answered ${[...new Set(answers)].join(", ")}`);
+  const rssDistinct = memoryOf(app.proc.pid!)?.rssKb ?? NaN;
+  rows.push({
+    id: "rss-distinct",
+    measure: `server RSS after polling ${distinct.length.toLocaleString("en-GB")} distinct jobs`,
+    value: rssDistinct / 1024,
+    unit: "MiB",
+    reference: { label: `having polled ${P.running} jobs`, value: rss20 / 1024, unit: "MiB" },
+    ratio: rssDistinct / rss20,
+    budget: "<= +50 MB",
+    met: (rssDistinct - rss20) * 1024 <= 50e6,
+    note: `+${((rssDistinct - rss20) / 1024).toFixed(1)} MiB; each job polled twice, ${(answers.length / pollSeconds).toFixed(0)} polls/s; STATUS_CACHE_MAX_BYTES default`,
+  });
   rows.push({
     id: "redis-per-job",
     measure: "Redis memory per finished 1..10 count job",
@@ -328,6 +353,88 @@ async function runningJobsPhase(): Promise<void> {
   killProcessesIn(path.join(tmp, prefix));
   await app.close();
   await bare.close();
+}
+
+/** Every command Redis has run so far (INFO commandstats counts a script's inner calls too). */
+async function commandsRun(): Promise<number> {
+  const info = await client!.info("commandstats");
+  let calls = 0;
+  for (const match of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(match[1]);
+  return calls;
+}
+
+/**
+ * 8. Redis load per poll: 20 running jobs that each change once a second;
+ * Redis commands during W seconds of polling, less those of W idle seconds
+ * (the jobs' own reports, the sweeps), per poll. With the status cache, and
+ * with it off (the reference) in the same run. 9. Freshness: with the cache,
+ * jobs changing every 100 ms and pollers that note when each change first
+ * shows (test/support/churn.ts).
+ */
+async function redisLoadPhase(): Promise<void> {
+  const measure = async (name: string, extraEnv: Record<string, string>) => {
+    const prefix = `bench-load-${name}`;
+    const app = await appProcess(
+      appEnv(prefix, { COUNT_STEP_DELAY_MS: "1000", JOB_CONCURRENCY_COUNT: String(P.running), ...extraEnv }),
+      `app-${name}`,
+    );
+    procs.push(app);
+    const store = storeFor(prefix);
+    const ids: string[] = [];
+    for (let i = 0; i < P.running; i++) ids.push(await submit(app, 100_000));
+    await untilAll(store, ids, (state, done) => state === "running" && done >= 1, 60_000, `${P.running} jobs running`);
+    const paths = ids.map((id) => `/jobs/${id}/status?shown=running`);
+    await load(app.url, paths, { connections: CONNECTIONS, seconds: 1 });
+    const idle0 = await commandsRun();
+    await sleep(P.redisWindowS * 1000);
+    const idle = (await commandsRun()) - idle0 - 1;
+    const busy0 = await commandsRun();
+    const polled = await load(app.url, paths, { connections: CONNECTIONS, seconds: P.redisWindowS });
+    const busy = (await commandsRun()) - busy0 - 1;
+    const polls = polled.rps * P.redisWindowS;
+    return { app, store, perPoll: (busy - idle) / polls, idle, busy, polls };
+  };
+  const off = await measure("off", { STATUS_CACHE_MAX_ENTRIES: "0" });
+  killProcessesIn(path.join(tmp, "bench-load-off"));
+  await off.app.close();
+  const on = await measure("on", {});
+  rows.push({
+    id: "redis-per-poll",
+    measure: `Redis commands per status poll, ${P.running} running jobs each changing once a second, ${P.redisWindowS} s`,
+    value: on.perPoll,
+    unit: "",
+    reference: { label: "the status cache off (STATUS_CACHE_MAX_ENTRIES=0)", value: off.perPoll, unit: "" },
+    ratio: on.perPoll / off.perPoll,
+    budget: "<= 0.1",
+    met: on.perPoll <= 0.1,
+    note:
+      `INFO commandstats: ${on.busy} commands while polling (${Math.round(on.polls)} polls) less ${on.idle} idle; ` +
+      `cache off: ${off.busy} less ${off.idle} over ${Math.round(off.polls)} polls`,
+  });
+
+  const result = await churn(on.store, {
+    urls: [on.app.url],
+    jobs: P.running,
+    intervalMs: 100,
+    churnMs: P.redisWindowS * 1000,
+    quietMs: 1500,
+    pollers: 8,
+  });
+  if (result.wrong.length > 0) throw new Error(`churn: ${result.wrong.length} wrong answers, e.g. ${result.wrong[0]}`);
+  const p99 = quantile(result.shownAfter, 0.99);
+  rows.push({
+    id: "freshness-p99",
+    measure: `Freshness: a job's change in Redis until a poll shows it, p99 (${P.running} jobs changing every 100 ms)`,
+    value: p99,
+    unit: "ms",
+    budget: "< 50 ms",
+    met: p99 < 50,
+    note:
+      `median ${median(result.shownAfter).toFixed(1)} ms, max ${Math.max(...result.shownAfter).toFixed(1)} ms over ${result.shownAfter.length} changes; ` +
+      `${result.polls} polls by 8 pollers; answers older than Redis: p99 ${result.p99.toFixed(1)} ms, max ${result.max.toFixed(1)} ms`,
+  });
+  killProcessesIn(path.join(tmp, "bench-load-on"));
+  await on.app.close();
 }
 
 /** 2, 3, 5: an app whose jobs count without delay, at the default concurrency. */
@@ -704,6 +811,8 @@ async function main(): Promise<void> {
   } else if (!runnerOnly) {
     await runningJobsPhase();
     log("running-jobs phase done");
+    await redisLoadPhase();
+    log("redis-load phase done");
     await quickJobsPhase();
     log("quick-jobs phase done");
     await cpuPhase();

@@ -499,7 +499,10 @@ export class JobStore {
     const [readAt, flat, values, position, resultCount, logTail, logCount, lease, fileList] = reply;
     const listing: FileEntry[] = [];
     for (let i = 0; i < fileList.length; i += 2) listing.push({ name: String(fileList[i]), size: Number(fileList[i + 1]) });
-    return { job: this.record(id, Number(readAt), flat, values, position, Number(resultCount), logTail, Number(logCount), lease), files: listing };
+    return {
+      job: this.record(id, Number(readAt), flat, values, position, Number(resultCount), logTail, Number(logCount), lease),
+      files: listing,
+    };
   }
 
   /**

@@ -90,6 +90,9 @@ interface Load {
   promise: Promise<PageRead | null>;
 }
 
+/** An answer's text, and its bytes as the request listener writes them. */
+const answerBytes = (answer: StatusAnswer): number => 2 * answer.body.length;
+
 /** A job's read, kept: the PageRead the pages show, and the answers rendered from it. */
 class Entry implements PageRead, AnswerMemo {
   readonly job: PageRead["job"];
@@ -117,9 +120,9 @@ class Entry implements PageRead, AnswerMemo {
     const known = this.answers.get(key);
     if (known) return known;
     const made = make();
-    let delta = made.body.length;
+    let delta = answerBytes(made);
     if (this.answers.size >= ANSWERS_PER_ENTRY) {
-      for (const old of this.answers.values()) delta -= old.body.length;
+      for (const old of this.answers.values()) delta -= answerBytes(old);
       this.answers.clear();
     }
     this.answers.set(key, made);

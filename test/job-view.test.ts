@@ -428,7 +428,10 @@ test("the words that depend on the time now change at most once a minute, or whe
   // Two times shown (submitted, started), each of whose words change once a minute at most.
   const seconds = Array.from({ length: 600 }, (_, i) => at(70 + i));
   t.true(new Set(seconds).size <= 2 * 10 + 2, `ten minutes give ${new Set(seconds).size} variants`);
-  t.is(timeWords(job({ state: "succeeded", ...ended }), T0 + 30_000, SETTINGS), timeWords(job({ state: "succeeded", ...ended }), T0 + 40_000, SETTINGS));
+  t.is(
+    timeWords(job({ state: "succeeded", ...ended }), T0 + 30_000, SETTINGS),
+    timeWords(job({ state: "succeeded", ...ended }), T0 + 40_000, SETTINGS),
+  );
 });
 
 test("relative times are coarse: no text that changes every second", (t) => {

@@ -27,7 +27,11 @@ test("the fragment polls while a job runs, and stops with 286 and the results on
   t.regex(runningHtml, POLLING);
   t.regex(runningHtml, /<progress id="job-progress" max="4" value="1"[^>]*>1 of 4 values<\/progress>/);
   t.regex(runningHtml, /Running for (less than a minute|\d+ minutes?)(, (about [^<.]+ left|almost done))?\./);
-  t.regex(runningHtml, /Last heard from it at <time datetime="[^"]+">\d\d:\d\d:\d\d UTC<\/time>\./, "the time of its last report shows it is alive");
+  t.regex(
+    runningHtml,
+    /Last heard from it at <time datetime="[^"]+">\d\d:\d\d:\d\d UTC<\/time>\./,
+    "the time of its last report shows it is alive",
+  );
   t.regex(runningHtml, /Check again/);
 
   const done = await fast.get(`/jobs/${finished}/status?shown=running`);

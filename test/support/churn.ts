@@ -12,6 +12,7 @@
 import http from "node:http";
 import os from "node:os";
 import type { JobStore } from "../../jobs/store.ts";
+import { getWith } from "./http.ts";
 import { quantile } from "./stats.ts";
 
 export interface ChurnOptions {
@@ -32,32 +33,23 @@ export interface ChurnResult {
   staleness: number[];
   p99: number;
   max: number;
+  /** For each change: from Redis' acknowledgement to the first answer that showed it (or a later value), in ms. */
+  shownAfter: number[];
   /** Answers that were not a 200 fragment showing a value that was written. */
   wrong: string[];
 }
 
 const LEASE_MS = 600_000;
-
-/** GET with a keep-alive agent (fetch costs several times the CPU, which the writer in the same process needs). */
-function get(agent: http.Agent, url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent, headers: { "HX-Request": "true" } }, (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (body += chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on("error", reject);
-      })
-      .on("error", reject);
-  });
-}
 const PROGRESS = /<progress id="job-progress" max="\d+" value="(\d+)"/;
 
 export async function churn(store: JobStore, options: ChurnOptions): Promise<ChurnResult> {
   const ids: string[] = [];
   for (let i = 0; i < options.jobs; i++) {
-    const id = await store.createClaimed({ type: "count", params: { start: 1, end: 1_000_000, increment: 1 }, total: 1_000_000 }, "churn", LEASE_MS);
+    const id = await store.createClaimed(
+      { type: "count", params: { start: 1, end: 1_000_000, increment: 1 }, total: 1_000_000 },
+      "churn",
+      LEASE_MS,
+    );
     const started = await store.start(id, process.pid, os.hostname(), LEASE_MS);
     if (!started.ok) throw new Error(`job ${id} did not start: ${started.state}`);
     ids.push(id);
@@ -71,7 +63,7 @@ export async function churn(store: JobStore, options: ChurnOptions): Promise<Chu
   // A round every intervalMs, whether or not the previous ones were answered (at most a few outstanding).
   let round = 0;
   let outstanding = 0;
-  let failure: unknown = null;
+  const failures: Error[] = [];
   const ticker = setInterval(() => {
     if (!writing || outstanding >= 5) return;
     const r = ++round;
@@ -84,17 +76,20 @@ export async function churn(store: JobStore, options: ChurnOptions): Promise<Chu
         writes++;
       }),
     )
-      .catch((err: unknown) => (failure ??= err))
+      .catch((err: unknown) => failures.push(err instanceof Error ? err : new Error(String(err))))
       .finally(() => outstanding--);
   }, options.intervalMs);
   const writer = (async () => {
     while (writing) await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
     clearInterval(ticker);
     while (outstanding > 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    if (failure) throw failure;
+    if (failures[0]) throw failures[0];
   })();
 
   const staleness: number[] = [];
+  const shownAfter: number[] = [];
+  /** The highest value an answer has shown, per job. */
+  const seen = ids.map(() => 0);
   const wrong: string[] = [];
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.pollers });
   const poller = async (n: number) => {
@@ -102,7 +97,7 @@ export async function churn(store: JobStore, options: ChurnOptions): Promise<Chu
       const j = k % ids.length;
       const url = `${options.urls[k % options.urls.length]}/jobs/${ids[j]}/status?shown=running`;
       const sentAt = performance.now();
-      const { status, body } = await get(agent, url);
+      const { status, body } = await getWith(agent, url, { "HX-Request": "true" });
       const shown = Number(PROGRESS.exec(body)?.[1] ?? NaN);
       const values = acked[j]!;
       // Never a value that was not sent yet (a few rounds may be in flight).
@@ -112,6 +107,9 @@ export async function churn(store: JobStore, options: ChurnOptions): Promise<Chu
       }
       const newer = values[shown + 1];
       staleness.push(newer !== undefined && newer < sentAt ? sentAt - newer : 0);
+      const receivedAt = performance.now();
+      for (let v = seen[j]! + 1; v <= shown; v++) shownAfter.push(Math.max(0, receivedAt - (values[v] ?? receivedAt)));
+      seen[j] = Math.max(seen[j]!, shown);
     }
   };
   const polls = Promise.all(Array.from({ length: options.pollers }, (_, n) => poller(n)));
@@ -133,6 +131,7 @@ export async function churn(store: JobStore, options: ChurnOptions): Promise<Chu
     staleness,
     p99: quantile(staleness, 0.99),
     max: staleness.reduce((m, s) => Math.max(m, s), 0),
+    shownAfter,
     wrong,
   };
 }

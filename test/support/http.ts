@@ -1,5 +1,6 @@
 // Talking to a running app over HTTP, as a client would: send the count form,
 // read a job as JSON, wait for a job to reach a state.
+import http from "node:http";
 import type { JobRecord, JobStore } from "../../jobs/store.ts";
 import { DEFAULT_TIMEOUT, waitFor } from "./wait.ts";
 
@@ -7,6 +8,24 @@ export type Form = Record<string, string>;
 
 /** A count that runs long enough to watch, cancel or kill. */
 export const LONG_COUNT: Form = { start: "1", end: "1000", increment: "1" };
+
+/**
+ * A GET on a keep-alive agent, for loops of many requests (churn, the bench):
+ * fetch costs several times the CPU, which the same process needs for other work.
+ */
+export function getWith(agent: http.Agent, url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent, headers }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on("error", reject);
+      })
+      .on("error", reject);
+  });
+}
 
 /** POSTs a urlencoded form (or a raw body), without following redirects. */
 export function post(url: string, form: Form | string, headers: Record<string, string> = {}): Promise<Response> {
