@@ -120,7 +120,7 @@ test("every script file becomes a command named after it, with the number of key
     sjReport: 5,
     sjFinish: 5,
     sjCancel: 5,
-    sjRead: 5,
+    sjRead: 7,
     sjSweep: 4,
     sjDueKills: 1,
     sjLog: 2,
