@@ -81,6 +81,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   const redis = connectRedis(config.redisUrl, "job");
   const store = new JobStore(redis, {
     prefix: config.redisPrefix,
+    partitions: config.redisPartitions,
     ttlSucceededS: config.jobTtlSucceededS,
     ttlFailedS: config.jobTtlFailedS,
   });

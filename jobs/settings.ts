@@ -3,6 +3,8 @@
 // (server/config.ts) includes these settings and passes them to each job
 // process in its environment (jobEnvironment); the job process reads them
 // back with loadJobSettings. Nothing else reads process.env.
+import { MAX_PARTITIONS } from "./partitions.ts";
+
 export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
@@ -52,6 +54,7 @@ export class EnvReader {
 export const JOB_DEFAULTS = {
   REDIS_URL: "redis://127.0.0.1:6379",
   REDIS_PREFIX: "sidejob",
+  REDIS_PARTITIONS: 1,
   COUNT_STEP_DELAY_MS: 1000,
   COUNT_MAX_STEPS: 1000,
   JOB_HEARTBEAT_MS: 2000,
@@ -63,6 +66,8 @@ export const JOB_DEFAULTS = {
 export interface JobSettings {
   redisUrl: string;
   redisPrefix: string;
+  /** How many partitions jobs spread over (jobs/partitions.ts): more than one spreads them over a Redis Cluster's shards. */
+  redisPartitions: number;
   countStepDelayMs: number;
   countMaxSteps: number;
   jobHeartbeatMs: number;
@@ -86,6 +91,7 @@ export function readJobSettings(read: EnvReader): JobSettings {
     redisPrefix: read.str("REDIS_PREFIX", d.REDIS_PREFIX, (v) =>
       /^[\w.-]{1,64}$/.test(v) ? undefined : "expected 1 to 64 letters, digits, '.', '_' or '-'",
     ),
+    redisPartitions: read.int("REDIS_PARTITIONS", d.REDIS_PARTITIONS, 1, MAX_PARTITIONS),
     countStepDelayMs: read.int("COUNT_STEP_DELAY_MS", d.COUNT_STEP_DELAY_MS, 0, 3_600_000),
     countMaxSteps: read.int("COUNT_MAX_STEPS", d.COUNT_MAX_STEPS, 1, 1_000_000),
     jobHeartbeatMs: read.int("JOB_HEARTBEAT_MS", d.JOB_HEARTBEAT_MS, 50, 600_000),
@@ -114,6 +120,7 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     NODE_ENV: settings.nodeEnv,
     REDIS_URL: settings.redisUrl,
     REDIS_PREFIX: settings.redisPrefix,
+    REDIS_PARTITIONS: String(settings.redisPartitions),
     COUNT_STEP_DELAY_MS: String(settings.countStepDelayMs),
     COUNT_MAX_STEPS: String(settings.countMaxSteps),
     JOB_HEARTBEAT_MS: String(settings.jobHeartbeatMs),

@@ -49,7 +49,10 @@ try {
   fail(`${(err as Error).message}. Start redis-server, or set REDIS_URL.`);
 }
 
-const storeOptions = { prefix: config.redisPrefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
+const storeOptions = {
+  prefix: config.redisPrefix,
+  partitions: config.redisPartitions,
+  ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
 const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
 const supervisor = new Supervisor({ store: new JobStore(supervisorRedis, storeOptions), config, scriptFor: jobScript });
 const renderer = createRenderer({ cache: config.nodeEnv === "production" });

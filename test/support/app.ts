@@ -89,7 +89,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   const redis = connectRedis(config.redisUrl, "web");
   const supervisorRedis = connectRedis(config.redisUrl, "supervisor");
   await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, config.redisUrl, 10_000)));
-  const storeOptions = { prefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
+  const storeOptions = { prefix, partitions: config.redisPartitions, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
   const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
   const log = options.log ?? (() => {});
   const supervisor = new Supervisor({
