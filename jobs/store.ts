@@ -362,7 +362,10 @@ export class JobStore {
     const [job] = this.jobKeys(id);
     const uploads = input.uploads ?? [];
     for (const field of uploads) this.uploadKey(id, field);
-    if (this.partitions.length > 1 && (await this.queueLength()) >= input.queueMax) throw new QueueFullError();
+    if (this.partitions.length > 1) {
+      const lengths = await this.call((r) => Promise.all(this.partitions.map(({ queueKey }) => r.llen(queueKey))));
+      if (lengths.reduce((sum, n) => sum + n, 0) >= input.queueMax) throw new QueueFullError();
+    }
     const [created, reason] = await this.call((r) =>
       r.sjCreate(
         job,
@@ -603,13 +606,13 @@ export class JobStore {
 
   /** Jobs waiting, in every partition. */
   async queueLength(): Promise<number> {
-    const lengths = await Promise.all(this.partitions.map(({ queueKey }) => this.call((r) => r.llen(queueKey))));
+    const lengths = await Promise.all(this.partitions.map(({ queueKey }) => this.redis.llen(queueKey)));
     return lengths.reduce((sum, n) => sum + n, 0);
   }
 
   /** Ids of running or claimed jobs (for tests and operators). */
   async leasedIds(): Promise<string[]> {
-    return this.eachPartition(({ leasesKey }) => this.call((r) => r.zrange(leasesKey, "0", "-1")));
+    return this.eachPartition(({ leasesKey }) => this.redis.zrange(leasesKey, "0", "-1"));
   }
 
   async ping(): Promise<void> {
