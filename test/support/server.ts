@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import type { ExecutionContext } from "ava";
 import { BUILD_DIR, ROOT } from "../../server/paths.ts";
-import { uniquePrefix } from "./app.ts";
+import { redisEnv, uniquePrefix, type RedisSettings } from "./app.ts";
 import { freePort } from "./ports.ts";
 import { killProcessesIn } from "./procs.ts";
 import { within } from "./wait.ts";
@@ -58,9 +58,9 @@ export interface ServerProcess {
  * The settings several instances share: the file's Redis, a fresh prefix and
  * log folder, and whatever the test adds.
  */
-export function serverEnv(redis: { url: string }, name: string, extra: Record<string, string> = {}): Record<string, string> {
+export function serverEnv(redis: RedisSettings, name: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    REDIS_URL: redis.url,
+    ...redisEnv(redis),
     REDIS_PREFIX: uniquePrefix(name),
     JOB_LOG_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-")),
     // These tests watch job processes from the outside: they read each job's pid and host from its JSON.
