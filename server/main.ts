@@ -1,7 +1,7 @@
 // Entry point: settings -> Redis -> app -> listen; graceful stop on SIGTERM/SIGINT.
 // Job processes are not stopped with the server: they run on and record their
 // own end, and any instance shows them.
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, loadConfig, mayStartLocalRedis, redisTopologySetting } from "./config.ts";
 import { connectRedis, describeTarget, redact, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../jobs/redis.ts";
 import { redisTarget } from "../jobs/settings.ts";
 import { JobStore } from "../jobs/store.ts";
@@ -32,10 +32,10 @@ try {
 
 // A Redis Cluster or Sentinel takes precedence over REDIS_URL, and never
 // starts a local redis-server.
-const topology = config.redisClusterNodes ? "REDIS_CLUSTER_NODES" : config.redisSentinel ? "REDIS_SENTINELS" : null;
+const topology = redisTopologySetting(config);
 if (topology && config.redisUrlGiven) process.stdout.write(`sidejob: REDIS_URL is ignored: ${topology} is set\n`);
 
-if (!config.redisUrlGiven && !topology) {
+if (mayStartLocalRedis(config)) {
   try {
     const local = await chooseLocalRedis(config.redisUrl, config.localRedisDir);
     if (local.note) process.stdout.write(`sidejob: ${local.note}\n`);
