@@ -39,6 +39,12 @@ export interface ServerOptions {
    * running". Its HTTP port cannot be reached from the test; read its output.
    */
   isolatedNetwork?: boolean;
+  /**
+   * In a UTS namespace of its own (`unshare -u`, root only) with this host
+   * name: "another host" that shares this one's network and files. Its job
+   * processes inherit the name.
+   */
+  hostname?: string;
 }
 
 export interface ServerProcess {
@@ -80,13 +86,15 @@ export function spawnServer(env: Record<string, string>, { nodeArgs = [], ...opt
 export async function spawnNode(
   argv: string[],
   env: Record<string, string>,
-  { waitForListening = true, logFile, cwd = ROOT, isolatedNetwork = false }: Omit<ServerOptions, "nodeArgs"> = {},
+  { waitForListening = true, logFile, cwd = ROOT, isolatedNetwork = false, hostname }: Omit<ServerOptions, "nodeArgs"> = {},
 ): Promise<ServerProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   let out = "";
   const [command, args] = isolatedNetwork
     ? [UNSHARE, ["-n", "/bin/sh", "-c", '/usr/sbin/ip link set lo up && exec "$0" "$@"', process.execPath, ...argv]]
-    : [process.execPath, argv];
+    : hostname
+      ? [UNSHARE, ["-u", "/bin/sh", "-c", 'hostname "$0" && exec "$@"', hostname, process.execPath, ...argv]]
+      : [process.execPath, argv];
   const proc = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PORT: String(port), HOST: "127.0.0.1", ...env },
