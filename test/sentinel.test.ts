@@ -21,6 +21,7 @@ test.serial("the core flow through Sentinel: a count submitted, run and shown", 
 test.serial(
   "the master killed mid-job: pages answer 503 during the switch, the server runs on, jobs reconnect and every job ends in a true state",
   async (t) => {
+    t.timeout(120_000);
     const STEPS = 30;
     const env = serverEnv(sentinel, "failover", { COUNT_STEP_DELAY_MS: "150" });
     const server = await startServer(t, env);
@@ -66,6 +67,7 @@ test.serial(
 
     // Each job ends true: all its values, once each, or recorded lost.
     const ended = await Promise.all(ids.map((id) => waitForState(server.url, id, ["succeeded", "failed"], 40_000)));
+    t.log(`after the failover: ${ended.map((j) => `${j.state}${j.reason ? ` (${j.reason})` : ""}`).join(", ")}`);
     for (const job of ended) {
       if (job.state === "succeeded") t.deepEqual(job.results, count(STEPS), `job ${job.id}'s results, each once`);
       else t.is(job.reason, "lost", `job ${job.id} failed: ${job.reason}`);
