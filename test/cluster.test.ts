@@ -144,8 +144,10 @@ test.serial(
       { timeout: 60_000, interval: 250, message: "every job to end" },
     );
     const byState: Record<string, number> = {};
-    for (const r of records)
-      byState[`${r.state}${r.reason ? ` (${r.reason})` : ""}`] = (byState[`${r.state}${r.reason ? ` (${r.reason})` : ""}`] ?? 0) + 1;
+    for (const r of records) {
+      const key = `${r.state}${r.reason ? ` (${r.reason})` : ""}`;
+      byState[key] = (byState[key] ?? 0) + 1;
+    }
     t.log(
       `states: ${JSON.stringify(byState)}; queued when the instance was killed: ${queuedAtKill.size}; all ended ${Date.now() - t0} ms after the kill`,
     );
