@@ -15,6 +15,8 @@ import calculateSlot from "cluster-key-slot";
 
 /** Redis Cluster's hash slots. */
 export const CLUSTER_SLOTS = 16384;
+/** The partitions of a deployment on a Redis Cluster, unless REDIS_PARTITIONS says otherwise. */
+export const CLUSTER_PARTITIONS = 16;
 /** The most partitions a deployment may have. */
 export const MAX_PARTITIONS = 1024;
 

@@ -19,7 +19,7 @@
 // chunk (a request that dies halfway leaves nothing for long); creating the
 // job takes that TTL away, and the job's end gives it the job's.
 import crypto from "node:crypto";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis as OneRedis } from "ioredis";
 import type { FinishMode } from "./lua/commands.ts";
 import { LUA_COMMANDS } from "./lua/index.ts";
 import { partitionOf, partitionTags } from "./partitions.ts";
@@ -187,6 +187,9 @@ export class StoreBusyError extends StoreUnavailableError {
     this.name = "StoreBusyError";
   }
 }
+
+/** One Redis (or a Sentinel's master), or a Redis Cluster: the store works the same on both. */
+type Redis = OneRedis | Cluster;
 
 const ID = /^[0-9a-f]{32}$/;
 

@@ -133,6 +133,16 @@ function readAllowedHosts(read: EnvReader, host: string): AllowedHosts {
   return entries;
 }
 
+/** The setting that names a Redis Cluster or Sentinel, when one is set: it takes precedence over REDIS_URL. */
+export function redisTopologySetting(config: Config): "REDIS_CLUSTER_NODES" | "REDIS_SENTINELS" | null {
+  return config.redisClusterNodes ? "REDIS_CLUSTER_NODES" : config.redisSentinel ? "REDIS_SENTINELS" : null;
+}
+
+/** Whether `npm start` may use a redis-server of its own (server/local-redis.ts): only when no Redis setting is given at all. */
+export function mayStartLocalRedis(config: Config): boolean {
+  return !config.redisUrlGiven && redisTopologySetting(config) === null;
+}
+
 /** The whole environment of a job process (see jobs/settings.ts). */
 export function jobEnvironment(config: Config, env: Env = process.env): Record<string, string> {
   return environmentFor(config, env);

@@ -1,8 +1,9 @@
 // Entry point: settings -> Redis -> app -> listen; graceful stop on SIGTERM/SIGINT.
 // Job processes are not stopped with the server: they run on and record their
 // own end, and any instance shows them.
-import { ConfigError, loadConfig } from "./config.ts";
-import { connectRedis, redact, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../jobs/redis.ts";
+import { ConfigError, loadConfig, mayStartLocalRedis, redisTopologySetting } from "./config.ts";
+import { connectRedis, describeTarget, redact, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../jobs/redis.ts";
+import { redisTarget } from "../jobs/settings.ts";
 import { JobStore } from "../jobs/store.ts";
 import { createRenderer } from "./render.ts";
 import { Supervisor } from "./supervisor/index.ts";
@@ -29,7 +30,12 @@ try {
   fail(err instanceof ConfigError ? err.message : String(err));
 }
 
-if (!config.redisUrlGiven) {
+// A Redis Cluster or Sentinel takes precedence over REDIS_URL, and never
+// starts a local redis-server.
+const topology = redisTopologySetting(config);
+if (topology && config.redisUrlGiven) process.stdout.write(`sidejob: REDIS_URL is ignored: ${topology} is set\n`);
+
+if (mayStartLocalRedis(config)) {
   try {
     const local = await chooseLocalRedis(config.redisUrl, config.localRedisDir);
     if (local.note) process.stdout.write(`sidejob: ${local.note}\n`);
@@ -41,12 +47,19 @@ if (!config.redisUrlGiven) {
 
 // Two connections: pages on one, the supervisor (claims, sweeps, exits) on
 // its own, so a flood of page reads never delays the jobs' housekeeping.
-const redis = connectRedis(config.redisUrl, "web");
-const supervisorRedis = connectRedis(config.redisUrl, "supervisor");
+const target = redisTarget(config);
+const redis = connectRedis(target, "web");
+const supervisorRedis = connectRedis(target, "supervisor");
 try {
-  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, config.redisUrl, STARTUP_REDIS_DEADLINE_MS)));
+  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, target, STARTUP_REDIS_DEADLINE_MS)));
 } catch (err) {
-  fail(`${(err as Error).message}. Start redis-server, or set REDIS_URL.`);
+  fail(
+    `${(err as Error).message}. ${
+      topology
+        ? `Check that the ${topology === "REDIS_SENTINELS" ? "sentinels answer" : "cluster's nodes answer"} and ${topology} lists them.`
+        : "Start redis-server, or set REDIS_URL."
+    }`,
+  );
 }
 
 const storeOptions = {
@@ -66,7 +79,7 @@ server.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   process.stdout.write(
-    `sidejob listening on http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})\n`,
+    `sidejob listening on http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port} (${target.kind === "url" ? `Redis ${redact(target.url)}` : describeTarget(target)}, prefix ${config.redisPrefix})\n`,
   );
 });
 supervisor.start();

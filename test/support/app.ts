@@ -10,6 +10,7 @@ import path from "node:path";
 import type { ExecutionContext, TestFn } from "ava";
 import { loadConfig, type Config } from "../../server/config.ts";
 import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../../jobs/redis.ts";
+import { redisTarget } from "../../jobs/settings.ts";
 import { JobStore, type JobRecord } from "../../jobs/store.ts";
 import { createRenderer } from "../../server/render.ts";
 import { Supervisor } from "../../server/supervisor/index.ts";
@@ -24,8 +25,8 @@ import { killProcessesIn } from "./procs.ts";
 import { fileScoped } from "./scope.ts";
 
 export interface AppOptions {
-  /** The Redis to use: a test's own (see useRedis). */
-  redis: { url: string };
+  /** The Redis to use: a test's own (see useRedis, useCluster, useSentinel). */
+  redis: RedisSettings;
   /** Names the Redis prefix, for reading keys when a test fails. */
   name?: string;
   /** Another instance's prefix, to share its jobs (by default a fresh one). */
@@ -64,6 +65,20 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/**
+ * Where a test's Redis is: a URL (one redis-server), or the settings that
+ * name a Redis Cluster or Sentinel (REDIS_CLUSTER_NODES, REDIS_SENTINELS...).
+ */
+export interface RedisSettings {
+  url?: string;
+  env?: Record<string, string>;
+}
+
+/** The settings a server or app gets for this Redis. */
+export function redisEnv(redis: RedisSettings): Record<string, string> {
+  return { ...(redis.url ? { REDIS_URL: redis.url } : {}), ...redis.env };
+}
+
 export function uniquePrefix(name: string): string {
   return `t-${name}-${crypto.randomBytes(3).toString("hex")}`;
 }
@@ -78,7 +93,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-"));
   const config = loadConfig({
     PATH: process.env.PATH,
-    REDIS_URL: options.redis.url,
+    ...redisEnv(options.redis),
     REDIS_PREFIX: prefix,
     JOB_LOG_DIR: logDir,
     COUNT_STEP_DELAY_MS: "0",
@@ -86,9 +101,10 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     ...options.env,
   });
   // As main.ts does: pages on one connection, the supervisor on its own.
-  const redis = connectRedis(config.redisUrl, "web");
-  const supervisorRedis = connectRedis(config.redisUrl, "supervisor");
-  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, config.redisUrl, 10_000)));
+  const target = redisTarget(config);
+  const redis = connectRedis(target, "web");
+  const supervisorRedis = connectRedis(target, "supervisor");
+  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, target, 10_000)));
   const storeOptions = { prefix, partitions: config.redisPartitions, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
   const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
   const log = options.log ?? (() => {});
