@@ -24,7 +24,7 @@ async function storeFor(t: ExecutionContext, env: Record<string, string>): Promi
   const redis = connectRedis(target, "supervisor");
   t.teardown(() => redis.disconnect());
   await waitUntilReady(redis, target, 10_000);
-  return new JobStore(redis, { prefix: settings.redisPrefix, ttlSucceededS: 60, ttlFailedS: 60 });
+  return new JobStore(redis, { prefix: settings.redisPrefix, partitions: settings.redisPartitions, ttlSucceededS: 60, ttlFailedS: 60 });
 }
 
 /** The instance that claimed a job (its record's owner). */
@@ -78,6 +78,36 @@ test.serial(
     t.is(lost.signal, null, "no instance saw the process exit");
   },
 );
+
+test.serial("3,000 jobs spread over the three masters: each holds 25% to 42% of the job keys", async (t) => {
+  const env = serverEnv(cluster, "spread", {});
+  const store = await storeFor(t, env);
+  t.is(store.partitions.length, 16, "a cluster's default partitions");
+  const JOBS = 3000;
+  for (let made = 0; made < JOBS; made += 300) {
+    await Promise.all(
+      Array.from({ length: 300 }, () =>
+        store.create({ type: "count", params: { start: 1, end: 2, increment: 1 }, total: 2, queueMax: JOBS }),
+      ),
+    );
+  }
+  const held = new Map<number, number>();
+  for (const key of await clusterKeysUnder(cluster, env.REDIS_PREFIX!)) {
+    if (!/:job:[0-9a-f]{32}$/.test(key)) continue;
+    const port = await cluster.masterOf(key);
+    held.set(port, (held.get(port) ?? 0) + 1);
+  }
+  const shares = [...held.values()];
+  t.is(
+    shares.reduce((a, b) => a + b, 0),
+    JOBS,
+    "every job's record was found on a master",
+  );
+  t.is(shares.length, 3, "every master holds jobs");
+  for (const n of shares) t.true(n >= 0.25 * JOBS && n <= 0.42 * JOBS, `a master holds ${n} of ${JOBS}`);
+  t.log(`job records per master: ${shares.join(", ")} (${shares.map((n) => `${((100 * n) / JOBS).toFixed(1)}%`).join(", ")})`);
+  t.is(await store.queueLength(), JOBS);
+});
 
 test.serial("two instances on a cluster: submit on one, watch and cancel on the other", async (t) => {
   const env = serverEnv(cluster, "two", { COUNT_STEP_DELAY_MS: "100" });
