@@ -99,6 +99,21 @@ export interface JobRecord {
   readAt: number;
 }
 
+/** What a list of jobs shows of each (JobStore.summaries). */
+export interface JobSummary {
+  id: string;
+  type: string;
+  params: Record<string, unknown>;
+  state: JobState;
+  createdAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  reason: EndReason | null;
+  cancelRequestedAt: number | null;
+}
+
+const SUMMARY_FIELDS = ["type", "params", "state", "createdAt", "startedAt", "finishedAt", "reason", "cancelRequestedAt"] as const;
+
 export interface Outcome {
   reason?: EndReason;
   /** The job's own message (reason job-error). */
@@ -222,6 +237,8 @@ export class JobStore {
   private readonly maxInFlight: number;
   private readonly deadlineMs: number;
   private inFlight = 0;
+  /** Calls that failed because Redis did not answer (for the metrics). */
+  failures = 0;
 
   constructor(
     readonly redis: Redis,
@@ -280,6 +297,7 @@ export class JobStore {
     } catch (err) {
       // A ReplyError is Redis refusing a command: a bug, not an outage.
       if ((err as Error)?.name === "ReplyError") throw err;
+      this.failures++;
       throw new StoreUnavailableError(err);
     } finally {
       clearTimeout(timer);
@@ -555,6 +573,52 @@ export class JobStore {
   /** One output file's content, or null. */
   async readFile(id: string, name: string): Promise<Buffer | null> {
     return this.call((r) => r.hgetBuffer(this.filesKey(id), name));
+  }
+
+  /**
+   * A few facts of each job, in one round trip (a pipeline), in the order
+   * asked; null for an id with no record (never was, or expired).
+   */
+  async summaries(ids: readonly string[]): Promise<(JobSummary | null)[]> {
+    if (ids.length === 0) return [];
+    const replies = await this.call((r) => {
+      const pipeline = r.pipeline();
+      for (const id of ids) pipeline.hmget(this.jobKeys(id)[0], ...SUMMARY_FIELDS);
+      return pipeline.exec();
+    });
+    return ids.map((id, i) => {
+      const [err, values] = replies?.[i] ?? [new Error("no reply"), null];
+      if (err) throw err;
+      const [type, params, state, createdAt, startedAt, finishedAt, reason, cancelRequestedAt] = values as (string | null)[];
+      if (!type || !state || !(JOB_STATES as readonly string[]).includes(state)) return null;
+      let parsed: Record<string, unknown> = {};
+      try {
+        parsed = JSON.parse(params ?? "{}") as Record<string, unknown>;
+      } catch {
+        // Shown without parameters.
+      }
+      return {
+        id,
+        type,
+        params: parsed,
+        state: state as JobState,
+        createdAt: num(createdAt ?? undefined),
+        startedAt: num(startedAt ?? undefined),
+        finishedAt: num(finishedAt ?? undefined),
+        reason: isReason(reason ?? undefined) ? (reason as EndReason) : null,
+        cancelRequestedAt: num(cancelRequestedAt ?? undefined),
+      };
+    });
+  }
+
+  /** Jobs waiting in the queue, and jobs claimed or running, in one round trip. */
+  async counts(): Promise<{ queued: number; running: number }> {
+    const replies = await this.call((r) => r.multi().llen(this.queueKey).zcard(this.leasesKey).exec());
+    const [queued, running] = (replies ?? []).map(([err, n]) => {
+      if (err) throw err;
+      return Number(n);
+    });
+    return { queued: queued ?? 0, running: running ?? 0 };
   }
 
   async queueLength(): Promise<number> {

@@ -1,11 +1,13 @@
-// Entry point: settings -> Redis -> app -> listen; graceful stop on SIGTERM/SIGINT.
+// Entry point: settings -> logger -> Redis -> app -> listen; graceful stop on SIGTERM/SIGINT.
 // Job processes are not stopped with the server: they run on and record their
 // own end, and any instance shows them.
 import { ConfigError, loadConfig } from "./config.ts";
 import { connectRedis, redact, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../jobs/redis.ts";
 import { JobStore } from "../jobs/store.ts";
 import { createRenderer } from "./render.ts";
-import { Supervisor } from "./supervisor/index.ts";
+import { newInstanceId, Supervisor } from "./supervisor/index.ts";
+import { createLogger } from "./log.ts";
+import { createTelemetry } from "./telemetry.ts";
 import { createApp } from "./app.ts";
 import { createRequestListener } from "./listener.ts";
 import { createHttpServer, HTTP_LIMITS } from "./http-server.ts";
@@ -29,10 +31,13 @@ try {
   fail(err instanceof ConfigError ? err.message : String(err));
 }
 
+// The one logger; lines before it exists (a bad setting) go to stderr as plain text.
+const rootLogger = createLogger(config);
+
 if (!config.redisUrlGiven) {
   try {
     const local = await chooseLocalRedis(config.redisUrl, config.localRedisDir);
-    if (local.note) process.stdout.write(`sidejob: ${local.note}\n`);
+    if (local.note) rootLogger.info(`sidejob: ${local.note}`);
     config = { ...config, redisUrl: local.url };
   } catch (err) {
     fail((err as Error).message);
@@ -51,20 +56,27 @@ try {
 
 const storeOptions = { prefix: config.redisPrefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
 const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
-const supervisor = new Supervisor({ store: new JobStore(supervisorRedis, storeOptions), config, scriptFor: jobScript });
+const supervisorStore = new JobStore(supervisorRedis, storeOptions);
+const instanceId = newInstanceId();
+const telemetry = createTelemetry({ instanceId, logger: rootLogger, store, stores: [store, supervisorStore] });
+const { logger } = telemetry;
+const supervisor = new Supervisor({ store: supervisorStore, config, scriptFor: jobScript, instanceId, logger, events: telemetry.events });
 const renderer = createRenderer({ cache: config.nodeEnv === "production" });
-const app = createApp({ config, store, supervisor, renderer });
+const app = createApp({ config, store, supervisor, renderer, telemetry });
 
-const server = createHttpServer(createRequestListener({ app, store, renderer, config }), { allowedHosts: config.allowedHosts });
+const server = createHttpServer(createRequestListener({ app, store, renderer, config, polls: telemetry.polls }), {
+  allowedHosts: config.allowedHosts,
+  logger,
+});
 const listenFailed = (err: Error) => fail(`cannot listen on ${config.host}:${config.port}: ${err.message}`);
 server.once("error", listenFailed);
 server.listen(config.port, config.host, () => {
   server.off("error", listenFailed);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
-  process.stdout.write(
-    `sidejob listening on http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})\n`,
-  );
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  // People and tests read the address from this line's msg ("sidejob listening on http://...").
+  logger.info({ url }, `sidejob listening on ${url} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})`);
 });
 supervisor.start();
 
@@ -72,13 +84,14 @@ let stopping = false;
 async function stop(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  process.stdout.write(`sidejob: ${signal}, stopping (job processes keep running)\n`);
+  logger.info(`sidejob: ${signal}, stopping (job processes keep running)`);
   const deadline = setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS);
   deadline.unref();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   await supervisor.close();
   await closed;
+  telemetry.close();
   redis.disconnect();
   supervisorRedis.disconnect();
   process.exit(0);
