@@ -21,6 +21,7 @@ import { formRoutes } from "./routes/forms.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { apiRoutes } from "./routes/api.ts";
+import { recentRoutes } from "./routes/recent.ts";
 
 export interface AppDeps {
   config: Config;
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps): Koa {
     formRoutes(deps),
     jobRoutes(deps),
     healthRoutes(deps),
+    recentRoutes(deps),
     apiRoutes(),
     metricsRoutes(deps.telemetry.metrics, deps.config.metricsToken),
   ]) {
