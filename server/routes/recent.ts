@@ -33,7 +33,7 @@ export function recentRoutes({ store, config }: AppDeps): Router {
   router.post(
     REMOVE_RECENT_URL,
     bodyParser({ enableTypes: ["form", "json"], formLimit: 1024, jsonLimit: 1024, encoding: "utf-8" }),
-    async (ctx) => {
+    (ctx) => {
       const body = (ctx.request as { body?: unknown }).body;
       const id = body && typeof body === "object" ? (body as Record<string, unknown>).id : undefined;
       if (!isJobId(id)) {
