@@ -239,6 +239,8 @@ export class JobStore {
   private inFlight = 0;
   /** Calls that failed because Redis did not answer (for the metrics). */
   failures = 0;
+  /** Called with a job that a read() found with an expired lease and recorded lost (for the log and metrics). */
+  onLost: ((job: JobRecord) => void) | null = null;
 
   constructor(
     readonly redis: Redis,
@@ -490,7 +492,7 @@ export class JobStore {
   async read(id: string, results: "all" | "auto" = "all", { resultLimit = 0, logLines = 0 } = {}): Promise<JobRecord | null> {
     const reply = await this.call((r) => r.sjRead(...this.keys(id), id, results, ...this.ttl, resultLimit, logLines));
     if (reply.length === 1) return null;
-    const [readAt, flat, values, position, resultCount, logTail, logCount] = reply;
+    const [readAt, flat, values, position, resultCount, logTail, logCount, recordedLost] = reply;
     const h: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     let params: Record<string, unknown> = {};
@@ -499,7 +501,7 @@ export class JobStore {
     } catch {
       // A record written by something else: show it without parameters.
     }
-    return {
+    const job: JobRecord = {
       id,
       type: h.type ?? "unknown",
       params,
@@ -528,6 +530,8 @@ export class JobStore {
       queuePosition: position >= 0 ? position : null,
       readAt: Number(readAt),
     };
+    if (recordedLost === 1) this.onLost?.(job);
+    return job;
   }
 
   /** Records every job whose lease has expired as lost; returns their ids. */

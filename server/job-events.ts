@@ -4,7 +4,7 @@
 // - started: this instance spawned the job's process;
 // - finished: a process started here exited (the job's end is read back, as
 //   the job itself or the server recorded it), a queued job was cancelled
-//   here, or the sweep here recorded a job as lost.
+//   here, or the sweep (or a page's read) here recorded a job as lost.
 // Each end is seen by exactly one instance, so counts summed over instances
 // count each job once. A job whose server was restarted while it ran records
 // its own end, and no instance writes a line for it.
@@ -12,7 +12,8 @@ import type { JobRecord } from "../jobs/store.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 
-export type EndSeen = "exit" | "cancel" | "sweep";
+/** What saw the end: a process exiting here, a cancel here, the sweep here, or a read here that found an expired lease. */
+export type EndSeen = "exit" | "cancel" | "sweep" | "read";
 
 export class JobEvents {
   constructor(
@@ -38,7 +39,7 @@ export class JobEvents {
     const runMs = job.startedAt !== null && job.finishedAt !== null ? job.finishedAt - job.startedAt : null;
     const waitedMs = job.createdAt !== null ? (job.startedAt ?? job.finishedAt ?? job.createdAt) - job.createdAt : null;
     this.metrics?.jobFinished(job.type, job.state, job.reason, runMs);
-    if (job.reason === "lost") this.metrics?.jobLost(job.type);
+    if (job.reason === "lost" || job.reason === "never-started") this.metrics?.jobLost(job.type);
     const level = job.state === "succeeded" || job.state === "cancelled" ? "info" : "warn";
     this.logger[level](
       { event: "job-finished", job: job.id, type: job.type, state: job.state, reason: job.reason, durationMs: runMs, waitedMs, seen },

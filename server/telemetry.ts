@@ -34,5 +34,8 @@ export function createTelemetry({ instanceId, logger, store, stores }: Telemetry
   const polls = new PollTally(log);
   polls.start();
   const metrics = new Metrics({ instanceId, store, stores, polls });
-  return { instanceId, logger: log, polls, metrics, events: new JobEvents(log, metrics), close: () => polls.close() };
+  const events = new JobEvents(log, metrics);
+  // A read that finds a job's lease expired records it lost: that end is seen here.
+  for (const s of stores) s.onLost = (job) => events.finished(job, "read");
+  return { instanceId, logger: log, polls, metrics, events, close: () => polls.close() };
 }
