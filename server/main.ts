@@ -75,8 +75,11 @@ server.listen(config.port, config.host, () => {
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
-  // People and tests read the address from this line's msg ("sidejob listening on http://...").
-  logger.info({ url }, `sidejob listening on ${url} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})`);
+  // People and tests read the address from this line's msg ("sidejob listening on http://..."):
+  // written whatever LOG_LEVEL says.
+  logger
+    .child({}, { level: "info" })
+    .info({ url }, `sidejob listening on ${url} (Redis ${redact(config.redisUrl)}, prefix ${config.redisPrefix})`);
 });
 supervisor.start();
 
