@@ -104,6 +104,21 @@ export interface JobRecord {
   readAt: number;
 }
 
+/** What a list of jobs shows of each (JobStore.summaries). */
+export interface JobSummary {
+  id: string;
+  type: string;
+  params: Record<string, unknown>;
+  state: JobState;
+  createdAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  reason: EndReason | null;
+  cancelRequestedAt: number | null;
+}
+
+const SUMMARY_FIELDS = ["type", "params", "state", "createdAt", "startedAt", "finishedAt", "reason", "cancelRequestedAt"] as const;
+
 export interface Outcome {
   reason?: EndReason;
   /** The job's own message (reason job-error). */
@@ -242,6 +257,10 @@ export class JobStore {
   private readonly maxInFlight: number;
   private readonly deadlineMs: number;
   private inFlight = 0;
+  /** Calls that failed because Redis did not answer (for the metrics). */
+  failures = 0;
+  /** Called with a job that a read() found with an expired lease and recorded lost (for the log and metrics). */
+  onLost: ((job: JobRecord) => void) | null = null;
 
   constructor(
     readonly redis: Redis,
@@ -306,6 +325,7 @@ export class JobStore {
     } catch (err) {
       // A ReplyError is Redis refusing a command: a bug, not an outage.
       if ((err as Error)?.name === "ReplyError") throw err;
+      this.failures++;
       throw new StoreUnavailableError(err);
     } finally {
       clearTimeout(timer);
@@ -514,7 +534,7 @@ export class JobStore {
   async read(id: string, results: "all" | "auto" = "all", { resultLimit = 0, logLines = 0 } = {}): Promise<JobRecord | null> {
     const reply = await this.call((r) => r.sjRead(...this.keys(id), id, results, ...this.ttl, resultLimit, logLines));
     if (reply.length === 1) return null;
-    const [readAt, flat, values, position, resultCount, logTail, logCount] = reply;
+    const [readAt, flat, values, position, resultCount, logTail, logCount, recordedLost] = reply;
     const h: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     let params: Record<string, unknown> = {};
@@ -523,7 +543,7 @@ export class JobStore {
     } catch {
       // A record written by something else: show it without parameters.
     }
-    return {
+    const job: JobRecord = {
       id,
       type: h.type ?? "unknown",
       params,
@@ -552,6 +572,8 @@ export class JobStore {
       queuePosition: position >= 0 ? position : null,
       readAt: Number(readAt),
     };
+    if (recordedLost === 1) this.onLost?.(job);
+    return job;
   }
 
   /** Records every job whose lease has expired as lost (at most `limit` per partition); returns their ids. */
@@ -605,6 +627,53 @@ export class JobStore {
   /** One output file's content, or null. */
   async readFile(id: string, name: string): Promise<Buffer | null> {
     return this.call((r) => r.hgetBuffer(this.filesKey(id), name));
+  }
+
+  /**
+   * A few facts of each job, in the order asked; null for an id with no
+   * record (never was, or expired). The reads are sent together (the web
+   * connection pipelines them; on a Cluster, per node: a job's keys lie on
+   * its partition's shard).
+   */
+  async summaries(ids: readonly string[]): Promise<(JobSummary | null)[]> {
+    if (ids.length === 0) return [];
+    const replies = await this.call((r) => Promise.all(ids.map((id) => r.hmget(this.jobKeys(id)[0], ...SUMMARY_FIELDS))));
+    return ids.map((id, i) => {
+      const values = replies[i]!;
+      const [type, params, state, createdAt, startedAt, finishedAt, reason, cancelRequestedAt] = values as (string | null)[];
+      if (!type || !state || !(JOB_STATES as readonly string[]).includes(state)) return null;
+      let parsed: Record<string, unknown> = {};
+      try {
+        parsed = JSON.parse(params ?? "{}") as Record<string, unknown>;
+      } catch {
+        // Shown without parameters.
+      }
+      return {
+        id,
+        type,
+        params: parsed,
+        state: state as JobState,
+        createdAt: num(createdAt ?? undefined),
+        startedAt: num(startedAt ?? undefined),
+        finishedAt: num(finishedAt ?? undefined),
+        reason: isReason(reason ?? undefined) ? (reason as EndReason) : null,
+        cancelRequestedAt: num(cancelRequestedAt ?? undefined),
+      };
+    });
+  }
+
+  /** Jobs waiting in the queues, and jobs claimed or running, over every partition. */
+  async counts(): Promise<{ queued: number; running: number }> {
+    const replies = await this.call((r) =>
+      Promise.all(this.partitions.map(({ queueKey, leasesKey }) => Promise.all([r.llen(queueKey), r.zcard(leasesKey)]))),
+    );
+    let queued = 0;
+    let running = 0;
+    for (const [q, n] of replies) {
+      queued += q;
+      running += n;
+    }
+    return { queued, running };
   }
 
   /** Jobs waiting, in every partition. */

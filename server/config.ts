@@ -7,6 +7,7 @@ import os from "node:os";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import path from "node:path";
 import { checkHostEntry, isLoopbackHost, type AllowedHosts } from "./hosts.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import {
   ConfigError,
   EnvReader,
@@ -31,7 +32,12 @@ export const DEFAULTS = {
   /** 50 MB: what one upload may take in Redis until its job expires (see README, "Uploads"). */
   JOB_UPLOAD_MAX_BYTES: 50 * 1024 * 1024,
   SHOW_JOB_INTERNALS: false,
+  LOG_LEVEL: "info",
+  LOG_FORMAT: "json",
 } as const;
+
+/** The shortest SESSION_SECRET and METRICS_TOKEN accepted: long enough not to be guessed. */
+export const SECRET_MIN_LENGTH = 16;
 
 export interface Config extends JobSettings {
   port: number;
@@ -57,6 +63,14 @@ export interface Config extends JobSettings {
   showJobInternals: boolean;
   /** ALLOWED_HOSTS: the Host names answered (see hosts.ts). */
   allowedHosts: AllowedHosts;
+  /** LOG_LEVEL: the least severe lines written. */
+  logLevel: LogLevel;
+  /** LOG_FORMAT: JSON lines, or pretty ones for people. */
+  logFormat: LogFormat;
+  /** METRICS_TOKEN: GET /metrics answers only with it (Bearer); null: /metrics is off (404). */
+  metricsToken: string | null;
+  /** SESSION_SECRET: signs cookies (app.keys); null: a random key per process. */
+  sessionSecret: string | null;
 }
 
 const BOOLEANS: Record<string, boolean> = { true: true, "1": true, yes: true, on: true, false: false, "0": false, no: false, off: false };
@@ -98,10 +112,28 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
           .toLowerCase()
       ] ?? d.SHOW_JOB_INTERNALS,
     allowedHosts: "loopback",
+    logLevel: read.str("LOG_LEVEL", d.LOG_LEVEL, (v) =>
+      (LOG_LEVELS as readonly string[]).includes(v) ? undefined : `expected one of ${LOG_LEVELS.join(", ")}`,
+    ) as LogLevel,
+    logFormat: read.str("LOG_FORMAT", d.LOG_FORMAT, (v) =>
+      (LOG_FORMATS as readonly string[]).includes(v) ? undefined : `expected ${LOG_FORMATS.join(" or ")}`,
+    ) as LogFormat,
+    metricsToken: readSecret(read, "METRICS_TOKEN"),
+    sessionSecret: readSecret(read, "SESSION_SECRET"),
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
   read.done();
   return config;
+}
+
+/** A secret setting, or null when unset. Its value never appears in an error. */
+function readSecret(read: EnvReader, name: string): string | null {
+  const raw = read.raw(name);
+  if (raw === undefined) return null;
+  if (raw.length < SECRET_MIN_LENGTH || /\s/.test(raw)) {
+    read.problems.push(`${name}: expected at least ${SECRET_MIN_LENGTH} characters without spaces (for example: openssl rand -hex 32)`);
+  }
+  return raw;
 }
 
 /**

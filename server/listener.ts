@@ -16,12 +16,15 @@ import type { Renderer } from "./render.ts";
 import { SECURITY_HEADERS } from "./security.ts";
 import { pollQuery, readForPage, rememberRead, statusFragment } from "./status.ts";
 import { matchStatusPoll } from "./urls.ts";
+import type { PollTally } from "./request-log.ts";
 
 export interface ListenerDeps {
   app: Koa;
   store: JobStore;
   renderer: Renderer;
   config: Config;
+  /** Counts the polls answered here: one increment each, nothing more (request-log.ts writes the count). */
+  polls: Pick<PollTally, "served">;
 }
 
 /** The headers of a poll answer: what the Koa route sets, in one constant. */
@@ -33,7 +36,7 @@ export const POLL_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   Vary: "HX-Request, Accept",
 });
 
-export function createRequestListener({ app, store, renderer, config }: ListenerDeps): RequestListener {
+export function createRequestListener({ app, store, renderer, config, polls }: ListenerDeps): RequestListener {
   const koa = app.callback();
   return function listener(req: IncomingMessage, res: ServerResponse): void {
     const poll = req.method === "GET" && req.url ? matchStatusPoll(req.url) : null;
@@ -55,6 +58,7 @@ export function createRequestListener({ app, store, renderer, config }: Listener
         }
         res.writeHead(answer.status, answer.message, { ...POLL_HEADERS, "Content-Length": Buffer.byteLength(answer.body) });
         res.end(answer.body);
+        polls.served++;
       },
       () => handOn(),
     );

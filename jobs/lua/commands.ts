@@ -21,7 +21,16 @@ export interface LuaReplies {
   cancel: [code: 1, "cancelled"] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
   read:
     | [now: number]
-    | [now: number, fields: string[], results: string[], queuePosition: number, resultCount: number, logTail: string[], logCount: number];
+    | [
+        now: number,
+        fields: string[],
+        results: string[],
+        queuePosition: number,
+        resultCount: number,
+        logTail: string[],
+        logCount: number,
+        recordedLost: 0 | 1,
+      ];
   log: 0 | 1;
   file: 0 | 1;
   sweep: string[];

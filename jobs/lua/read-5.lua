@@ -16,7 +16,8 @@
 -- ARGV[6]  how many of the log's last lines to return (0: none)
 -- Returns: {now} when the job does not exist, else
 -- {now, fields (flat: name, value, …), results, 0-based queue position or -1,
---  number of results, the log's last lines, number of log lines kept}
+--  number of results, the log's last lines, number of log lines kept,
+--  1 when this read recorded the job lost, else 0}
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/expire-lease"
@@ -24,8 +25,9 @@
 local now = now_ms()
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return { now } end
+local lost = 0
 if not TERMINAL[state] then
-  expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now)
+  if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now) then lost = 1 end
 end
 local fields = redis.call('HGETALL', KEYS[1])
 state = redis.call('HGET', KEYS[1], 'state')
@@ -43,4 +45,4 @@ end
 local log = KEYS[1] .. ':log'
 local tail = {}
 if tonumber(ARGV[6]) > 0 then tail = redis.call('LRANGE', log, -tonumber(ARGV[6]), -1) end
-return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', log) }
+return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', log), lost }

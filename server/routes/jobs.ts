@@ -94,7 +94,7 @@ async function* allResults(store: JobStore, id: string, count: number): AsyncGen
   }
 }
 
-export function jobRoutes({ store, config, renderer }: AppDeps): Router {
+export function jobRoutes({ store, config, renderer, telemetry }: AppDeps): Router {
   const router = new Router({ prefix: JOB_ROUTE });
 
   const notFound = () =>
@@ -174,6 +174,12 @@ export function jobRoutes({ store, config, renderer }: AppDeps): Router {
     const id = jobId(ctx);
     const reply = await store.cancel(id, config.jobCancelGraceMs);
     if (reply.outcome === "missing") throw notFound();
+    if (reply.outcome === "requested") telemetry.events.cancelRequested(id);
+    if (reply.outcome === "cancelled") {
+      // It ended here (it was waiting): no process will report it.
+      const job = await store.read(id, "auto", { resultLimit: 1 }).catch(() => null);
+      if (job && isTerminal(job.state)) telemetry.events.finished(job, "cancel");
+    }
     if (reply.outcome === "finished") {
       throw new HttpError(409, `This job has already ended (${reply.state}); there is nothing to cancel.`, {
         title: "Already finished",

@@ -13,7 +13,9 @@ import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../../jobs
 import { redisTarget } from "../../jobs/settings.ts";
 import { JobStore, type JobRecord } from "../../jobs/store.ts";
 import { createRenderer } from "../../server/render.ts";
-import { Supervisor } from "../../server/supervisor/index.ts";
+import { newInstanceId, Supervisor } from "../../server/supervisor/index.ts";
+import { silentLogger, type Logger } from "../../server/log.ts";
+import { createTelemetry, type Telemetry } from "../../server/telemetry.ts";
 import { createRequestListener } from "../../server/listener.ts";
 import { createHttpServer, HTTP_LIMITS, type HttpServer } from "../../server/http-server.ts";
 import type { JobType } from "../../jobs/job-type.ts";
@@ -40,8 +42,8 @@ export interface AppOptions {
   types?: readonly JobType[];
   /** Added to every job process's environment (e.g. SIDEJOB_TYPES_MODULE). */
   jobEnv?: Record<string, string>;
-  /** Where the server's and the supervisor's log lines go (default: nowhere). */
-  log?: (message: string) => void;
+  /** Where the server's and the supervisor's log lines go (default: nowhere); see support/logs.ts. */
+  logger?: Logger;
 }
 
 export interface TestApp {
@@ -51,6 +53,8 @@ export interface TestApp {
   config: Config;
   store: JobStore;
   supervisor: Supervisor;
+  /** Its logger, poll count, metrics and job events. */
+  telemetry: Telemetry;
   /** The HTTP server, with its counts of client errors and refused requests. */
   server: HttpServer;
   prefix: string;
@@ -107,20 +111,28 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, target, 10_000)));
   const storeOptions = { prefix, partitions: config.redisPartitions, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
   const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
-  const log = options.log ?? (() => {});
+  const supervisorStore = new JobStore(supervisorRedis, storeOptions);
+  const instanceId = newInstanceId();
+  const telemetry = createTelemetry({ instanceId, logger: options.logger ?? silentLogger, store, stores: [store, supervisorStore] });
+  const { logger } = telemetry;
   const supervisor = new Supervisor({
-    store: new JobStore(supervisorRedis, storeOptions),
+    store: supervisorStore,
     config,
     types: options.types,
     jobEnv: options.jobEnv,
     scriptFor: (type) => options.script ?? jobScript(type),
-    log,
+    instanceId,
+    logger,
+    events: telemetry.events,
   });
   const renderer = createRenderer({ cache: true });
-  const app = createApp({ config, store, supervisor, renderer });
+  const app = createApp({ config, store, supervisor, renderer, telemetry });
   app.silent = true;
   // The one place a test app is served: through the request listener, as main.ts does.
-  const server = createHttpServer(createRequestListener({ app, store, renderer, config }), { allowedHosts: config.allowedHosts, log });
+  const server = createHttpServer(createRequestListener({ app, store, renderer, config, polls: telemetry.polls }), {
+    allowedHosts: config.allowedHosts,
+    logger,
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   if (options.takesJobs === false) await supervisor.close();
   else supervisor.start();
@@ -133,6 +145,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     config,
     store,
     supervisor,
+    telemetry,
     server,
     prefix,
     logDir,
@@ -142,6 +155,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     waitForState: (id, states, timeout) => waitForState(store, id, states, timeout),
     async close() {
       await supervisor.close();
+      telemetry.close();
       // Job processes outlive a server on purpose; a test leaves none behind.
       killProcessesIn(logDir);
       await new Promise((resolve) => server.close(resolve));
