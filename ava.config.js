@@ -1,6 +1,12 @@
 // The longest files start first: the short ones then fill the time beside
 // them, instead of the long ones starting last and running alone at the end.
-const LONGEST_FIRST = ["test/browser/pages.test.ts", "test/browser/flow.test.ts", "test/burst.test.ts", "test/instances.test.ts"];
+const LONGEST_FIRST = [
+  "test/browser/pages.test.ts",
+  "test/browser/flow.test.ts",
+  "test/burst.test.ts",
+  "test/instances.test.ts",
+  "test/cluster.test.ts",
+];
 const rank = (file) => {
   const i = LONGEST_FIRST.findIndex((name) => file.endsWith(name));
   return i === -1 ? LONGEST_FIRST.length : i;

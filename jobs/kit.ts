@@ -13,7 +13,7 @@
 //   4  fenced: the job was already declared lost or finished; its writes are refused
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConfigError, loadJobSettings, type JobSettings } from "./settings.ts";
+import { ConfigError, loadJobSettings, redisTarget, type JobSettings } from "./settings.ts";
 import { formatDuration } from "./format.ts";
 import { LogSink } from "./log-sink.ts";
 import { connectRedis, waitUntilReady } from "./redis.ts";
@@ -78,15 +78,17 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     die(EXIT.usage, err instanceof ConfigError ? err.message : String(err));
   }
 
-  const redis = connectRedis(config.redisUrl, "job");
+  const target = redisTarget(config);
+  const redis = connectRedis(target, "job");
   const store = new JobStore(redis, {
     prefix: config.redisPrefix,
+    partitions: config.redisPartitions,
     ttlSucceededS: config.jobTtlSucceededS,
     ttlFailedS: config.jobTtlFailedS,
   });
   const leaseMs = 3 * config.jobHeartbeatMs;
   try {
-    await waitUntilReady(redis, config.redisUrl, 30_000);
+    await waitUntilReady(redis, target, 30_000);
   } catch (err) {
     die(EXIT.notStarted, (err as Error).message);
   }

@@ -1,23 +1,28 @@
 // The only module that knows the Redis keys and the job record.
 //
-// Keys (P = REDIS_PREFIX; "{jobs}" is one Redis Cluster hash tag for all):
-//   P:{jobs}:job:<id>          hash: the job record (fields below)
-//   P:{jobs}:job:<id>:results  list: the values the job has produced so far, each a JSON text
-//   P:{jobs}:job:<id>:log      list: the last LOG_MAX_LINES lines the job's program wrote
-//   P:{jobs}:job:<id>:files    hash: file name -> content, the job's output files
-//   P:{jobs}:job:<id>:upload:<field>  string: the file uploaded for a file field, as sent
-//   P:{jobs}:queue             list: ids of jobs waiting for a slot, oldest first
-//   P:{jobs}:leases            sorted set: id -> lease expiry (ms) of every claimed or running job
-//   P:{jobs}:kills             sorted set: id -> when to kill a job that ignores its cancel request
+// Keys (P = REDIS_PREFIX; T = the Redis Cluster hash tag of the job's
+// partition, "jobs" when there is one: see partitions.ts):
+//   P:{T}:job:<id>          hash: the job record (fields below)
+//   P:{T}:job:<id>:results  list: the values the job has produced so far, each a JSON text
+//   P:{T}:job:<id>:log      list: the last LOG_MAX_LINES lines the job's program wrote
+//   P:{T}:job:<id>:files    hash: file name -> content, the job's output files
+//   P:{T}:job:<id>:upload:<field>  string: the file uploaded for a file field, as sent
+//   P:{T}:queue             list: ids of the partition's jobs waiting for a slot, oldest first
+//   P:{T}:leases            sorted set: id -> lease expiry (ms) of every claimed or running job
+//   P:{T}:kills             sorted set: id -> when to kill a job that ignores its cancel request
+// Each partition has its own queue, leases and kills, so that every script
+// touches one slot. The queue is first in first out within a partition;
+// claims visit the partitions in turn (claim()).
 // When a job finishes it leaves every index, and its keys get a TTL: its
 // type's retention, stored on the record when it was created. An upload is
 // written before its job exists, with UPLOAD_SAFETY_TTL_S renewed at each
 // chunk (a request that dies halfway leaves nothing for long); creating the
 // job takes that TTL away, and the job's end gives it the job's.
 import crypto from "node:crypto";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis as OneRedis } from "ioredis";
 import type { FinishMode } from "./lua/commands.ts";
 import { LUA_COMMANDS } from "./lua/index.ts";
+import { partitionOf, partitionTags } from "./partitions.ts";
 
 export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -107,6 +112,21 @@ export interface FileEntry {
   size: number;
 }
 
+/** What a list of jobs shows of each (JobStore.summaries). */
+export interface JobSummary {
+  id: string;
+  type: string;
+  params: Record<string, unknown>;
+  state: JobState;
+  createdAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  reason: EndReason | null;
+  cancelRequestedAt: number | null;
+}
+
+const SUMMARY_FIELDS = ["type", "params", "state", "createdAt", "startedAt", "finishedAt", "reason", "cancelRequestedAt"] as const;
+
 export interface Outcome {
   reason?: EndReason;
   /** The job's own message (reason job-error). */
@@ -118,6 +138,8 @@ export interface Outcome {
 
 export interface StoreOptions {
   prefix: string;
+  /** How many partitions the jobs are spread over (REDIS_PARTITIONS; default 1). Every process of a deployment must agree. */
+  partitions?: number;
   ttlSucceededS: number;
   ttlFailedS: number;
   /**
@@ -189,7 +211,11 @@ export class StoreBusyError extends StoreUnavailableError {
   }
 }
 
+/** One Redis (or a Sentinel's master), or a Redis Cluster: the store works the same on both. */
+type Redis = OneRedis | Cluster;
+
 const ID = /^[0-9a-f]{32}$/;
+const ID_LENGTH = 32;
 
 /** A job id: 128 random bits, as 32 hex digits. */
 export function newJobId(): string {
@@ -219,27 +245,41 @@ const parseResult = (text: string): unknown => {
 const isReason = (v: string | undefined): v is EndReason => (END_REASONS as readonly string[]).includes(v ?? "");
 const str = (v: string | undefined): string | null => (v === undefined || v === "" ? null : v);
 
+/** One partition's keys: the base of its jobs' keys and its indexes. */
+export interface Partition {
+  /** "P:{tag}:" */
+  readonly base: string;
+  /** The partition's queue of waiting ids. */
+  readonly queueKey: string;
+  readonly leasesKey: string;
+  readonly killsKey: string;
+  /** What its jobs' keys start with: "P:{tag}:job:". */
+  readonly jobPrefix: string;
+}
+
 export class JobStore {
   readonly prefix: string;
-  private readonly base: string;
-  /** The queue of waiting ids (for tests that write a record as another program would). */
-  readonly queueKey: string;
-  private readonly leasesKey: string;
-  private readonly killsKey: string;
+  readonly partitions: readonly Partition[];
+  /** Where the next claim starts looking, so that partitions take turns. */
+  private nextClaim = 0;
   private readonly ttl: [string, string];
   private readonly maxInFlight: number;
   private readonly deadlineMs: number;
   private inFlight = 0;
+  /** Calls that failed because Redis did not answer (for the metrics). */
+  failures = 0;
+  /** Called with a job that a read() found with an expired lease and recorded lost (for the log and metrics). */
+  onLost: ((job: JobRecord) => void) | null = null;
 
   constructor(
     readonly redis: Redis,
     private readonly options: StoreOptions,
   ) {
     this.prefix = options.prefix;
-    this.base = `${options.prefix}:{jobs}:`;
-    this.queueKey = `${this.base}queue`;
-    this.leasesKey = `${this.base}leases`;
-    this.killsKey = `${this.base}kills`;
+    this.partitions = partitionTags(options.partitions ?? 1).map((tag) => {
+      const base = `${options.prefix}:{${tag}}:`;
+      return { base, queueKey: `${base}queue`, leasesKey: `${base}leases`, killsKey: `${base}kills`, jobPrefix: `${base}job:` };
+    });
     this.ttl = [String(options.ttlSucceededS), String(options.ttlFailedS)];
     this.maxInFlight = options.maxInFlight ?? 0;
     this.deadlineMs = options.deadlineMs ?? 0;
@@ -255,10 +295,15 @@ export class JobStore {
     return new JobStore(redis, this.options);
   }
 
+  /** The partition that holds a job's keys and index entries. */
+  partition(id: string): Partition {
+    if (!isJobId(id)) throw new Error(`not a job id: ${JSON.stringify(id)}`);
+    return this.partitions[partitionOf(id, this.partitions.length)]!;
+  }
+
   /** The keys a job owns (the scripts reach the log and files from the record's key). */
   jobKeys(id: string): [job: string, results: string] {
-    if (!isJobId(id)) throw new Error(`not a job id: ${JSON.stringify(id)}`);
-    const job = `${this.base}job:${id}`;
+    const job = `${this.partition(id).jobPrefix}${id}`;
     return [job, `${job}:results`];
   }
 
@@ -272,7 +317,8 @@ export class JobStore {
 
   /** Every key of one job plus the indexes, in the order the scripts take them. */
   private keys(id: string): [job: string, results: string, leases: string, queue: string, kills: string] {
-    return [...this.jobKeys(id), this.leasesKey, this.queueKey, this.killsKey];
+    const { leasesKey, queueKey, killsKey } = this.partition(id);
+    return [...this.jobKeys(id), leasesKey, queueKey, killsKey];
   }
 
   /** Sends one command; an unreachable Redis becomes a StoreUnavailableError. */
@@ -293,6 +339,7 @@ export class JobStore {
     } catch (err) {
       // A ReplyError is Redis refusing a command: a bug, not an outage.
       if ((err as Error)?.name === "ReplyError") throw err;
+      this.failures++;
       throw new StoreUnavailableError(err);
     } finally {
       clearTimeout(timer);
@@ -342,15 +389,24 @@ export class JobStore {
     await this.call((r) => r.del(...keys));
   }
 
+  /**
+   * Queues a new job. queueMax bounds the jobs waiting: its partition's queue
+   * atomically; with several partitions, the sum of all queues is checked
+   * first as well, which jobs created at the same moment can pass by a few.
+   */
   async create(input: NewJob & { queueMax: number }): Promise<string> {
     const id = input.id ?? newJobId();
     const [job] = this.jobKeys(id);
     const uploads = input.uploads ?? [];
     for (const field of uploads) this.uploadKey(id, field);
+    if (this.partitions.length > 1) {
+      const lengths = await this.call((r) => Promise.all(this.partitions.map(({ queueKey }) => r.llen(queueKey))));
+      if (lengths.reduce((sum, n) => sum + n, 0) >= input.queueMax) throw new QueueFullError();
+    }
     const [created, reason] = await this.call((r) =>
       r.sjCreate(
         job,
-        this.queueKey,
+        this.partition(id).queueKey,
         id,
         input.type,
         JSON.stringify(input.params),
@@ -376,7 +432,7 @@ export class JobStore {
     await this.call((r) =>
       r.sjCreateClaimed(
         job,
-        this.leasesKey,
+        this.partition(id).leasesKey,
         id,
         input.type,
         JSON.stringify(input.params),
@@ -395,6 +451,12 @@ export class JobStore {
    * Takes the oldest waiting job of a type in `free` (the types this instance
    * has a free slot for), or null. A waiting job whose type is not in `known`
    * is ended failed ('unknown-type') on the way, never run.
+   *
+   * With several partitions, "oldest" holds within one: each claim starts at
+   * the partition after the one the last claim took from, and takes from the
+   * first that has such a job. So while jobs wait in every partition, each
+   * partition gives one job per round, and a job waits for at most the jobs
+   * ahead of it in its own queue, plus as many rounds of the others.
    */
   async claim(
     owner: string,
@@ -404,31 +466,32 @@ export class JobStore {
   ): Promise<{ id: string; type: string } | null> {
     if (free.length === 0) return null;
     const others = known.filter((t) => !free.includes(t));
-    const reply = await this.call((r) =>
-      r.sjClaim(
-        this.queueKey,
-        this.leasesKey,
-        this.killsKey,
-        `${this.base}job:`,
-        leaseMs,
-        owner,
-        ...this.ttl,
-        free.length,
-        ...free,
-        ...others,
-      ),
-    );
-    return reply ? { id: reply[0], type: reply[1] } : null;
+    const count = this.partitions.length;
+    const start = this.nextClaim;
+    for (let i = 0; i < count; i++) {
+      const index = (start + i) % count;
+      const { queueKey, leasesKey, killsKey, jobPrefix } = this.partitions[index]!;
+      const reply = await this.call((r) =>
+        r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, leaseMs, owner, ...this.ttl, free.length, ...free, ...others),
+      );
+      if (reply) {
+        this.nextClaim = (index + 1) % count;
+        return { id: reply[0], type: reply[1] };
+      }
+    }
+    return null;
   }
 
   /** Puts a claimed job back at the head of the queue (its process could not be started yet); false when it is no longer this owner's claim. */
   async release(id: string, owner: string): Promise<boolean> {
-    return (await this.call((r) => r.sjRelease(this.jobKeys(id)[0], this.leasesKey, this.queueKey, id, owner))) === 1;
+    return (
+      (await this.call((r) => r.sjRelease(this.jobKeys(id)[0], this.partition(id).leasesKey, this.partition(id).queueKey, id, owner))) === 1
+    );
   }
 
   /** The job's process marks it running. Returns the state that prevented it, if any. */
   async start(id: string, pid: number, host: string, leaseMs: number): Promise<{ ok: true } | { ok: false; state: string }> {
-    const reply = await this.call((r) => r.sjStart(this.jobKeys(id)[0], this.leasesKey, id, pid, host, leaseMs));
+    const reply = await this.call((r) => r.sjStart(this.jobKeys(id)[0], this.partition(id).leasesKey, id, pid, host, leaseMs));
     return reply[0] === 1 ? { ok: true } : { ok: false, state: reply[1] };
   }
 
@@ -492,43 +555,12 @@ export class JobStore {
     results: "all" | "auto",
     { resultLimit = 0, logLines = 0, files = true } = {},
   ): Promise<{ job: JobRecord; files: FileEntry[] } | null> {
-    const [job, rest] = this.jobKeys(id);
-    const keys = [job, rest, this.leasesKey, this.queueKey, this.killsKey, this.logKey(id), this.filesKey(id)] as const;
+    const [record, resultsKey] = this.jobKeys(id);
+    const { leasesKey, queueKey, killsKey } = this.partition(id);
+    const keys = [record, resultsKey, leasesKey, queueKey, killsKey, this.logKey(id), this.filesKey(id)] as const;
     const reply = await this.call((r) => r.sjRead(...keys, id, results, ...this.ttl, resultLimit, logLines, files ? "1" : "0"));
     if (reply.length === 1) return null;
-    const [readAt, flat, values, position, resultCount, logTail, logCount, lease, fileList] = reply;
-    const listing: FileEntry[] = [];
-    for (let i = 0; i < fileList.length; i += 2) listing.push({ name: String(fileList[i]), size: Number(fileList[i + 1]) });
-    return {
-      job: this.record(id, Number(readAt), flat, values, position, Number(resultCount), logTail, Number(logCount), lease),
-      files: listing,
-    };
-  }
-
-  /**
-   * The id of the job a key belongs to (its record, results, log, files or an
-   * upload), or null for any other key: what a cache of job reads drops when
-   * Redis says the key changed.
-   */
-  jobIdOfKey(key: string): string | null {
-    const start = this.base.length + 4; // "job:"
-    if (!key.startsWith(this.base) || !key.startsWith("job:", this.base.length)) return null;
-    const id = key.slice(start, start + 32);
-    const end = key.charCodeAt(start + 32);
-    return isJobId(id) && (Number.isNaN(end) || end === 58) /* ":" */ ? id : null;
-  }
-
-  private record(
-    id: string,
-    readAt: number,
-    flat: string[],
-    values: string[],
-    position: number,
-    resultCount: number,
-    logTail: string[],
-    logCount: number,
-    lease: number,
-  ): JobRecord {
+    const [readAt, flat, values, position, resultCount, logTail, logCount, lease, fileList, recordedLost] = reply;
     const h: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
     let params: Record<string, unknown> = {};
@@ -537,7 +569,7 @@ export class JobStore {
     } catch {
       // A record written by something else: show it without parameters.
     }
-    return {
+    const job: JobRecord = {
       id,
       type: h.type ?? "unknown",
       params,
@@ -545,11 +577,11 @@ export class JobStore {
       done: Number(h.done ?? 0),
       total: Number(h.total ?? 0),
       results: values.map(parseResult),
-      resultCount,
+      resultCount: Number(resultCount),
       status: str(h.status),
       reason: isReason(h.reason) ? h.reason : null,
       logTail,
-      logCount,
+      logCount: Number(logCount),
       logDropped: Number(h.logDropped ?? 0),
       timeoutMs: num(h.timeoutMs),
       createdAt: num(h.createdAt),
@@ -565,18 +597,45 @@ export class JobStore {
       cancelRequestedAt: num(h.cancelRequestedAt),
       queuePosition: position >= 0 ? position : null,
       leaseExpiresAt: lease >= 0 ? lease : null,
-      readAt,
+      readAt: Number(readAt),
     };
+    if (recordedLost === 1) this.onLost?.(job);
+    const listing: FileEntry[] = [];
+    for (let i = 0; i < fileList.length; i += 2) listing.push({ name: String(fileList[i]), size: Number(fileList[i + 1]) });
+    return { job, files: listing };
   }
 
-  /** Records every job whose lease has expired as lost; returns their ids. */
+  /**
+   * The id of the job a key belongs to (its record, results, log, files or an
+   * upload), or null for any other key (an index): what a cache of job reads
+   * drops when Redis says the key changed.
+   */
+  jobIdOfKey(key: string): string | null {
+    const at = key.indexOf("}:job:", this.prefix.length);
+    if (at < 0 || !key.startsWith(`${this.prefix}:{`)) return null;
+    const start = at + "}:job:".length;
+    const id = key.slice(start, start + ID_LENGTH);
+    const rest = key.length === start + ID_LENGTH || key[start + ID_LENGTH] === ":";
+    // The id's own partition, and no other: a key under another tag is not this store's.
+    return rest && isJobId(id) && key.startsWith(this.partition(id).jobPrefix) ? id : null;
+  }
+
+  /** Records every job whose lease has expired as lost (at most `limit` per partition); returns their ids. */
   async sweep(limit = 100): Promise<string[]> {
-    return this.call((r) => r.sjSweep(this.leasesKey, this.queueKey, this.killsKey, `${this.base}job:`, ...this.ttl, limit));
+    return this.eachPartition(({ leasesKey, queueKey, killsKey, jobPrefix }) =>
+      this.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, ...this.ttl, limit)),
+    );
   }
 
   /** Jobs whose cancel grace has run out (their process must be killed). */
   async dueKills(): Promise<string[]> {
-    return this.call((r) => r.sjDueKills(this.killsKey));
+    return this.eachPartition(({ killsKey }) => this.call((r) => r.sjDueKills(killsKey)));
+  }
+
+  /** The ids one call gives for each partition, all together. */
+  private async eachPartition(read: (partition: Partition) => Promise<string[]>): Promise<string[]> {
+    if (this.partitions.length === 1) return read(this.partitions[0]!);
+    return (await Promise.all(this.partitions.map(read))).flat();
   }
 
   /** Results start..stop (inclusive, 0-based), for downloads read in pages. */
@@ -614,13 +673,62 @@ export class JobStore {
     return this.call((r) => r.hgetBuffer(this.filesKey(id), name));
   }
 
+  /**
+   * A few facts of each job, in the order asked; null for an id with no
+   * record (never was, or expired). The reads are sent together (the web
+   * connection pipelines them; on a Cluster, per node: a job's keys lie on
+   * its partition's shard).
+   */
+  async summaries(ids: readonly string[]): Promise<(JobSummary | null)[]> {
+    if (ids.length === 0) return [];
+    const replies = await this.call((r) => Promise.all(ids.map((id) => r.hmget(this.jobKeys(id)[0], ...SUMMARY_FIELDS))));
+    return ids.map((id, i) => {
+      const values = replies[i]!;
+      const [type, params, state, createdAt, startedAt, finishedAt, reason, cancelRequestedAt] = values as (string | null)[];
+      if (!type || !state || !(JOB_STATES as readonly string[]).includes(state)) return null;
+      let parsed: Record<string, unknown> = {};
+      try {
+        parsed = JSON.parse(params ?? "{}") as Record<string, unknown>;
+      } catch {
+        // Shown without parameters.
+      }
+      return {
+        id,
+        type,
+        params: parsed,
+        state: state as JobState,
+        createdAt: num(createdAt ?? undefined),
+        startedAt: num(startedAt ?? undefined),
+        finishedAt: num(finishedAt ?? undefined),
+        reason: isReason(reason ?? undefined) ? (reason as EndReason) : null,
+        cancelRequestedAt: num(cancelRequestedAt ?? undefined),
+      };
+    });
+  }
+
+  /** Jobs waiting in the queues, and jobs claimed or running, over every partition. */
+  async counts(): Promise<{ queued: number; running: number }> {
+    const replies = await this.call((r) =>
+      Promise.all(this.partitions.map(({ queueKey, leasesKey }) => Promise.all([r.llen(queueKey), r.zcard(leasesKey)]))),
+    );
+    let queued = 0;
+    let running = 0;
+    for (const [q, n] of replies) {
+      queued += q;
+      running += n;
+    }
+    return { queued, running };
+  }
+
+  /** Jobs waiting, in every partition. */
   async queueLength(): Promise<number> {
-    return this.redis.llen(this.queueKey);
+    const lengths = await Promise.all(this.partitions.map(({ queueKey }) => this.redis.llen(queueKey)));
+    return lengths.reduce((sum, n) => sum + n, 0);
   }
 
   /** Ids of running or claimed jobs (for tests and operators). */
   async leasedIds(): Promise<string[]> {
-    return this.redis.zrange(this.leasesKey, "0", "-1");
+    return this.eachPartition(({ leasesKey }) => this.redis.zrange(leasesKey, "0", "-1"));
   }
 
   async ping(): Promise<void> {

@@ -1,6 +1,7 @@
 // createApp(deps): the middleware order and the routes. It never listens:
 // main.ts serves it through createRequestListener() (listener.ts), which
 // answers the status poll before Koa.
+import crypto from "node:crypto";
 import Koa from "koa";
 import { send } from "@koa/send";
 import type { Middleware } from "koa";
@@ -11,6 +12,9 @@ import type { PageReader } from "./status.ts";
 import type { Supervisor } from "./supervisor/index.ts";
 import { errorHandler } from "./errors.ts";
 import { clientErrorCode, logBug } from "./log.ts";
+import { requestLog } from "./request-log.ts";
+import { metricsRoutes } from "./metrics.ts";
+import type { Telemetry } from "./telemetry.ts";
 import { sameOriginOnly, securityHeaders } from "./security.ts";
 import { refuseEncodedBodies } from "./body.ts";
 import { STATIC_DIR } from "./paths.ts";
@@ -18,6 +22,7 @@ import { formRoutes } from "./routes/forms.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { apiRoutes } from "./routes/api.ts";
+import { recentRoutes } from "./routes/recent.ts";
 
 export interface AppDeps {
   config: Config;
@@ -26,6 +31,7 @@ export interface AppDeps {
   pages: PageReader;
   supervisor: Supervisor;
   renderer: Renderer;
+  telemetry: Telemetry;
 }
 
 function serveStatic(): Middleware {
@@ -48,11 +54,17 @@ function serveStatic(): Middleware {
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
+  // Signs the recent-jobs cookie. Without SESSION_SECRET, a key of this
+  // process's own: the cookie is then refused by other instances and after
+  // a restart (see README, "Your recent jobs").
+  app.keys = [deps.config.sessionSecret ?? crypto.randomBytes(32).toString("base64url")];
+  const { logger } = deps.telemetry;
   // A client that went away mid-answer is not a bug (the HTTP server counts those); anything else is.
   app.on("error", (err) => {
-    if (!clientErrorCode(err)) logBug(err);
+    if (!clientErrorCode(err)) logBug(err, logger);
   });
 
+  app.use(requestLog(logger, deps.telemetry.polls));
   app.use(errorHandler(deps.renderer));
   app.use(securityHeaders());
   app.use(serveStatic());
@@ -60,7 +72,14 @@ export function createApp(deps: AppDeps): Koa {
   app.use(refuseEncodedBodies());
   app.use(deps.renderer.middleware());
   // The forms first: /jobs/new/:type is not a job's address.
-  for (const router of [formRoutes(deps), jobRoutes(deps), healthRoutes(deps), apiRoutes()]) {
+  for (const router of [
+    formRoutes(deps),
+    jobRoutes(deps),
+    healthRoutes(deps),
+    recentRoutes(deps),
+    apiRoutes(),
+    metricsRoutes(deps.telemetry.metrics, deps.config.metricsToken),
+  ]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -7,6 +7,7 @@ import os from "node:os";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import path from "node:path";
 import { checkHostEntry, isLoopbackHost, type AllowedHosts } from "./hosts.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import {
   ConfigError,
   EnvReader,
@@ -35,7 +36,12 @@ export const DEFAULTS = {
   STATUS_CACHE_MAX_ENTRIES: 10_000,
   /** What those may take, estimated (see README, "The status cache"); 0 turns it off. */
   STATUS_CACHE_MAX_BYTES: 16 * 1024 * 1024,
+  LOG_LEVEL: "info",
+  LOG_FORMAT: "json",
 } as const;
+
+/** The shortest SESSION_SECRET and METRICS_TOKEN accepted: long enough not to be guessed. */
+export const SECRET_MIN_LENGTH = 16;
 
 export interface Config extends JobSettings {
   port: number;
@@ -64,6 +70,14 @@ export interface Config extends JobSettings {
   statusCacheMaxBytes: number;
   /** ALLOWED_HOSTS: the Host names answered (see hosts.ts). */
   allowedHosts: AllowedHosts;
+  /** LOG_LEVEL: the least severe lines written. */
+  logLevel: LogLevel;
+  /** LOG_FORMAT: JSON lines, or pretty ones for people. */
+  logFormat: LogFormat;
+  /** METRICS_TOKEN: GET /metrics answers only with it (Bearer); null: /metrics is off (404). */
+  metricsToken: string | null;
+  /** SESSION_SECRET: signs cookies (app.keys); null: a random key per process. */
+  sessionSecret: string | null;
 }
 
 const BOOLEANS: Record<string, boolean> = { true: true, "1": true, yes: true, on: true, false: false, "0": false, no: false, off: false };
@@ -107,10 +121,28 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     statusCacheMaxEntries: read.int("STATUS_CACHE_MAX_ENTRIES", d.STATUS_CACHE_MAX_ENTRIES, 0, 10_000_000),
     statusCacheMaxBytes: read.int("STATUS_CACHE_MAX_BYTES", d.STATUS_CACHE_MAX_BYTES, 0, 64 * 1024 * 1024 * 1024),
     allowedHosts: "loopback",
+    logLevel: read.str("LOG_LEVEL", d.LOG_LEVEL, (v) =>
+      (LOG_LEVELS as readonly string[]).includes(v) ? undefined : `expected one of ${LOG_LEVELS.join(", ")}`,
+    ) as LogLevel,
+    logFormat: read.str("LOG_FORMAT", d.LOG_FORMAT, (v) =>
+      (LOG_FORMATS as readonly string[]).includes(v) ? undefined : `expected ${LOG_FORMATS.join(" or ")}`,
+    ) as LogFormat,
+    metricsToken: readSecret(read, "METRICS_TOKEN"),
+    sessionSecret: readSecret(read, "SESSION_SECRET"),
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
   read.done();
   return config;
+}
+
+/** A secret setting, or null when unset. Its value never appears in an error. */
+function readSecret(read: EnvReader, name: string): string | null {
+  const raw = read.raw(name);
+  if (raw === undefined) return null;
+  if (raw.length < SECRET_MIN_LENGTH || /\s/.test(raw)) {
+    read.problems.push(`${name}: expected at least ${SECRET_MIN_LENGTH} characters without spaces (for example: openssl rand -hex 32)`);
+  }
+  return raw;
 }
 
 /**
@@ -140,6 +172,16 @@ function readAllowedHosts(read: EnvReader, host: string): AllowedHosts {
     );
   }
   return entries;
+}
+
+/** The setting that names a Redis Cluster or Sentinel, when one is set: it takes precedence over REDIS_URL. */
+export function redisTopologySetting(config: Config): "REDIS_CLUSTER_NODES" | "REDIS_SENTINELS" | null {
+  return config.redisClusterNodes ? "REDIS_CLUSTER_NODES" : config.redisSentinel ? "REDIS_SENTINELS" : null;
+}
+
+/** Whether `npm start` may use a redis-server of its own (server/local-redis.ts): only when no Redis setting is given at all. */
+export function mayStartLocalRedis(config: Config): boolean {
+  return !config.redisUrlGiven && redisTopologySetting(config) === null;
 }
 
 /** The whole environment of a job process (see jobs/settings.ts). */

@@ -29,6 +29,7 @@ export class HttpError extends Error {
 
 const TITLES: Record<number, string> = {
   400: "Bad request",
+  401: "Authentication needed",
   403: "Request refused",
   404: "Page not found",
   405: "Method not allowed",
@@ -49,6 +50,7 @@ const DEFAULT_MESSAGES: Record<number, string> = {
 /** The `error` of a JSON answer, by status, where the error names none. */
 const CODES: Record<number, string> = {
   400: "bad-request",
+  401: "unauthorized",
   403: "forbidden",
   404: "not-found",
   405: "method-not-allowed",

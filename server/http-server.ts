@@ -27,7 +27,7 @@ import fs from "node:fs";
 import http, { type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { hostChecker, type AllowedHosts } from "./hosts.ts";
-import { ClientErrors, RepeatedWarning, writeLog, type LogLine } from "./log.ts";
+import { ClientErrors, logBug, RepeatedWarning, silentLogger, type Logger } from "./log.ts";
 import { SECURITY_HEADERS } from "./security.ts";
 
 export const HTTP_LIMITS = {
@@ -76,7 +76,7 @@ export const BUSY_RETRY_AFTER_S = 2;
 
 export interface HttpServerOptions {
   allowedHosts: AllowedHosts;
-  log?: LogLine;
+  logger?: Logger;
 }
 
 export interface HttpServer extends http.Server {
@@ -133,7 +133,7 @@ interface Connection {
   waiting: [IncomingMessage, ServerResponse][];
 }
 
-export function createHttpServer(listener: RequestListener, { allowedHosts, log = writeLog }: HttpServerOptions): HttpServer {
+export function createHttpServer(listener: RequestListener, { allowedHosts, logger = silentLogger }: HttpServerOptions): HttpServer {
   const L = HTTP_LIMITS;
   const server = http.createServer({
     headersTimeout: L.HEADERS_TIMEOUT_MS,
@@ -150,7 +150,7 @@ export function createHttpServer(listener: RequestListener, { allowedHosts, log 
   const fds = fileDescriptorLimit();
   server.maxConnections = fds ? Math.max(16, Math.min(L.MAX_CONNECTIONS, Math.floor(fds / 2))) : L.MAX_CONNECTIONS;
 
-  const clientErrors = new ClientErrors(log);
+  const clientErrors = new ClientErrors(logger);
   const stats = { clientErrors: 0, busy: 0, hostRefused: 0, inFlight: 0 };
   Object.defineProperty(server, "stats", { value: stats });
   const countClientError = (code: string) => {
@@ -192,7 +192,7 @@ export function createHttpServer(listener: RequestListener, { allowedHosts, log 
         handle(req, res);
       } catch (err) {
         // The listener does not throw (Koa catches); if it did, this connection must not stall.
-        log(err instanceof Error && err.stack ? err.stack : String(err));
+        logBug(err, logger);
         res.destroy();
       }
     });
@@ -255,7 +255,7 @@ export function createHttpServer(listener: RequestListener, { allowedHosts, log 
 
   // Before it listens, an error is the caller's (main.ts stops on it); after,
   // it is an accept that failed (EMFILE): written once per spell, not fatal.
-  const acceptFailing = new RepeatedWarning("cannot accept connections", log);
+  const acceptFailing = new RepeatedWarning("cannot accept connections", logger);
   server.once("listening", () => {
     server.on("error", (err) => acceptFailing.failed(err));
     server.on("connection", () => {

@@ -33,6 +33,7 @@
 // Redis Cluster: off (reads go to Redis), see README "The status cache".
 import type { Redis } from "ioredis";
 import { connectRedis, waitUntilReady } from "../jobs/redis.ts";
+import type { RedisTarget } from "../jobs/settings.ts";
 import type { JobStore } from "../jobs/store.ts";
 import { LOG_LINES_SHOWN, RESULTS_ALL_MAX, RESULTS_SHOWN } from "./job-view.ts";
 import type { AnswerMemo, PageRead, PageReader, StatusAnswer } from "./status.ts";
@@ -142,6 +143,8 @@ export interface JobPages {
   pages: PageReader;
   /** The cache, when it is on. */
   cache: JobCache | null;
+  /** The cache's own store (its reads may record a lost job: telemetry counts them), when it is on. */
+  stores: JobStore[];
   /** Stops the cache and closes its connections. */
   close(): void;
 }
@@ -149,31 +152,33 @@ export interface JobPages {
 /**
  * The pages' reader for a server: the job cache on two connections of its
  * own (the reader with the web store's options), or the web store itself
- * when the cache is off (a bound at 0) or the web connection is a Redis
- * Cluster (see README, "The status cache").
+ * when the cache is off (a bound at 0) or Redis is a Cluster (see README,
+ * "The status cache").
  */
 export async function openJobPages(
-  settings: { redisUrl: string; statusCacheMaxEntries: number; statusCacheMaxBytes: number },
+  settings: { statusCacheMaxEntries: number; statusCacheMaxBytes: number },
+  target: RedisTarget,
   store: JobStore,
   { log, readyDeadlineMs }: { log?: (message: string) => void; readyDeadlineMs: number },
 ): Promise<JobPages> {
   const off = settings.statusCacheMaxEntries === 0 || settings.statusCacheMaxBytes === 0;
-  if (off || (store.redis as { isCluster?: boolean }).isCluster) return { pages: directReader(store), cache: null, close() {} };
-  const reader = connectRedis(settings.redisUrl, "web");
-  const subscriber = connectRedis(settings.redisUrl, "invalidations");
+  if (off || target.kind === "cluster" || store.redis.isCluster) return { pages: directReader(store), cache: null, stores: [], close() {} };
+  const reader = connectRedis(target, "web");
+  const subscriber = connectRedis(target, "invalidations");
   const close = () => {
     reader.disconnect();
     subscriber.disconnect();
   };
   try {
-    await Promise.all([reader, subscriber].map((r) => waitUntilReady(r, settings.redisUrl, readyDeadlineMs)));
+    await Promise.all([reader, subscriber].map((r) => waitUntilReady(r, target, readyDeadlineMs)));
   } catch (err) {
     close();
     throw err;
   }
+  const cacheStore = store.on(reader);
   const cache = new JobCache({
-    store: store.on(reader),
-    subscriber,
+    store: cacheStore,
+    subscriber: subscriber as Redis,
     maxEntries: settings.statusCacheMaxEntries,
     maxBytes: settings.statusCacheMaxBytes,
     log,
@@ -181,6 +186,7 @@ export async function openJobPages(
   return {
     pages: cache,
     cache,
+    stores: [cacheStore],
     close() {
       cache.close();
       close();
@@ -236,7 +242,8 @@ export class JobCache implements PageReader {
 
   constructor(private readonly options: JobCacheOptions) {
     this.store = options.store;
-    this.reader = options.store.redis;
+    if (options.store.redis.isCluster) throw new Error("the status cache needs one Redis (or a Sentinel's master), not a Cluster");
+    this.reader = options.store.redis as Redis;
     this.subscriber = options.subscriber;
     this.confirmMs = options.confirmMs ?? CONFIRM_MS;
     this.log = options.log ?? (() => {});

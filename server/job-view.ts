@@ -159,6 +159,18 @@ export function plural(n: number, one: string, many = `${one}s`): string {
 const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
 
+/** A job's title as its pages show it ("Count from 1 to 10"), from its type and parameters. */
+export function jobTitle(typeName: string, params: Params): string {
+  const type = jobType(typeName);
+  if (!type) return "A job of an unknown type";
+  return checkFields(type.fields, params).ok ? safely(() => type.jobTitle(params), type.title) : type.title;
+}
+
+/** The words for a job's phase: "Waiting to start", "Running", "Stopping", "Finished"... */
+export function stateLabel(job: Pick<JobRecord, "state" | "cancelRequestedAt">): string {
+  return STATE_LABELS[phaseOf(job)];
+}
+
 /** "1 minute", "3 hours", "2 days", or null under 45 s: coarse on purpose, so a poll's answer does not change every second. */
 function roughAge(ms: number): string | null {
   const s = ms / 1000;

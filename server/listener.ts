@@ -17,12 +17,15 @@ import type { Renderer } from "./render.ts";
 import { SECURITY_HEADERS } from "./security.ts";
 import { pollQuery, rememberRead, statusFragment, type PageRead, type PageReader, type StatusAnswer } from "./status.ts";
 import { matchStatusPoll } from "./urls.ts";
+import type { PollTally } from "./request-log.ts";
 
 export interface ListenerDeps {
   app: Koa;
   pages: PageReader;
   renderer: Renderer;
   config: Config;
+  /** Counts the polls answered here: one increment each, nothing more (request-log.ts writes the count). */
+  polls: Pick<PollTally, "served">;
 }
 
 /** The headers of a poll answer: what the Koa route sets, in one constant. */
@@ -43,7 +46,7 @@ function wire(answer: StatusAnswer): NonNullable<StatusAnswer["wire"]> {
   return (answer.wire = { body, headers: [...POLL_HEADER_LIST, "Content-Length", String(body.length)] });
 }
 
-export function createRequestListener({ app, pages, renderer, config }: ListenerDeps): RequestListener {
+export function createRequestListener({ app, pages, renderer, config, polls }: ListenerDeps): RequestListener {
   const koa = app.callback();
   const settings = { settings: config, htmx: false };
   const settingsHtmx = { settings: config, htmx: true };
@@ -65,6 +68,7 @@ export function createRequestListener({ app, pages, renderer, config }: Listener
       const { body, headers } = wire(made);
       res.writeHead(made.status, made.message, headers);
       res.end(body);
+      polls.served++;
       return true;
     };
     // A job the cache keeps is answered at once, without a promise.

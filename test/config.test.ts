@@ -1,5 +1,7 @@
 import test from "ava";
-import { ConfigError, DEFAULTS, jobEnvironment, loadConfig } from "../server/config.ts";
+import { ConfigError, DEFAULTS, jobEnvironment, loadConfig, mayStartLocalRedis, redisTopologySetting } from "../server/config.ts";
+import { loadJobSettings, redisTarget } from "../jobs/settings.ts";
+import { describeTarget } from "../jobs/redis.ts";
 
 test("every setting has its documented default", (t) => {
   const config = loadConfig({}, "/srv/app");
@@ -40,4 +42,69 @@ test("a job's environment holds only what a job needs", (t) => {
   t.is(env.REDIS_URL, "redis://db:6380");
   t.is(env.COUNT_STEP_DELAY_MS, "5");
   for (const name of ["SECRET_TOKEN", "NODE_OPTIONS", "NODE_EXTRA_CA_CERTS"]) t.false(name in env, name);
+});
+
+test("REDIS_CLUSTER_NODES: the seeds of a Redis Cluster, over REDIS_URL; no local redis-server", (t) => {
+  const config = loadConfig({ REDIS_URL: "redis://db:6380", REDIS_CLUSTER_NODES: "10.0.0.5:7000, redis-b:7001,[::1]:7002" });
+  t.deepEqual(config.redisClusterNodes, [
+    { host: "10.0.0.5", port: 7000 },
+    { host: "redis-b", port: 7001 },
+    { host: "::1", port: 7002 },
+  ]);
+  t.is(redisTopologySetting(config), "REDIS_CLUSTER_NODES");
+  t.false(mayStartLocalRedis(config));
+  t.false(mayStartLocalRedis(loadConfig({ REDIS_CLUSTER_NODES: "10.0.0.5:7000" })), "not even without REDIS_URL");
+  t.deepEqual(redisTarget(config), { kind: "cluster", nodes: config.redisClusterNodes! });
+  t.is(describeTarget(redisTarget(config)), "the Redis Cluster at REDIS_CLUSTER_NODES=10.0.0.5:7000,redis-b:7001,[::1]:7002");
+  t.true(mayStartLocalRedis(loadConfig({})), "with no Redis setting at all, it may");
+});
+
+test("REDIS_SENTINELS and REDIS_SENTINEL_NAME: a master found through Sentinel, over REDIS_URL; no local redis-server", (t) => {
+  const config = loadConfig({ REDIS_SENTINELS: "s1:26379,s2:26379", REDIS_SENTINEL_NAME: "mymaster", REDIS_SENTINEL_PASSWORD: "pw" });
+  t.deepEqual(config.redisSentinel, {
+    sentinels: [
+      { host: "s1", port: 26379 },
+      { host: "s2", port: 26379 },
+    ],
+    name: "mymaster",
+    password: "pw",
+  });
+  t.is(redisTopologySetting(config), "REDIS_SENTINELS");
+  t.false(mayStartLocalRedis(config));
+  t.like(redisTarget(config), { kind: "sentinel", name: "mymaster", sentinelPassword: "pw" });
+  t.false(describeTarget(redisTarget(config)).includes("pw"), "no password in messages");
+});
+
+test("bad Cluster and Sentinel settings: one clear problem each", (t) => {
+  const problems = (env: Record<string, string>) => t.throws(() => loadConfig(env), { instanceOf: ConfigError }).problems;
+  t.deepEqual(problems({ REDIS_CLUSTER_NODES: "10.0.0.5,10.0.0.6:99999" }), [
+    'REDIS_CLUSTER_NODES="10.0.0.5,10.0.0.6:99999": expected a comma-separated list of host:port, such as 10.0.0.5:6379,10.0.0.6:6379 (not host:port: "10.0.0.5", "10.0.0.6:99999")',
+  ]);
+  t.regex(problems({ REDIS_SENTINELS: " , " })[0]!, /^REDIS_SENTINELS=" , ": expected a comma-separated list of host:port/);
+  t.deepEqual(problems({ REDIS_SENTINELS: "s1:26379" }), [
+    "REDIS_SENTINEL_NAME: required with REDIS_SENTINELS: the name the sentinels monitor the master under (e.g. mymaster)",
+  ]);
+  t.deepEqual(problems({ REDIS_CLUSTER_NODES: "a:7000", REDIS_SENTINELS: "s1:26379", REDIS_SENTINEL_NAME: "m" }), [
+    "REDIS_CLUSTER_NODES and REDIS_SENTINELS: set one or the other (a Redis Cluster, or a master found through Sentinel), not both",
+  ]);
+  t.deepEqual(problems({ REDIS_SENTINEL_NAME: "m" }), [
+    "REDIS_SENTINEL_NAME and REDIS_SENTINEL_PASSWORD: only used with REDIS_SENTINELS, which is not set",
+  ]);
+  t.regex(problems({ REDIS_SENTINELS: "s1:26379", REDIS_SENTINEL_NAME: "my master" })[0]!, /^REDIS_SENTINEL_NAME="my master": expected/);
+});
+
+test("a job's environment carries the Cluster or Sentinel settings, and the job reads them back the same", (t) => {
+  const cluster = loadConfig({ REDIS_CLUSTER_NODES: "10.0.0.5:7000,10.0.0.6:7001" });
+  const clusterEnv = jobEnvironment(cluster, {});
+  t.is(clusterEnv.REDIS_CLUSTER_NODES, "10.0.0.5:7000,10.0.0.6:7001");
+  t.deepEqual(redisTarget(loadJobSettings(clusterEnv)), redisTarget(cluster));
+
+  const sentinel = loadConfig({ REDIS_SENTINELS: "s1:26379", REDIS_SENTINEL_NAME: "mymaster", REDIS_SENTINEL_PASSWORD: "pw" });
+  const sentinelEnv = jobEnvironment(sentinel, {});
+  t.like(sentinelEnv, { REDIS_SENTINELS: "s1:26379", REDIS_SENTINEL_NAME: "mymaster", REDIS_SENTINEL_PASSWORD: "pw" });
+  t.deepEqual(redisTarget(loadJobSettings(sentinelEnv)), redisTarget(sentinel));
+
+  const plain = jobEnvironment(loadConfig({}), {});
+  for (const name of ["REDIS_CLUSTER_NODES", "REDIS_SENTINELS", "REDIS_SENTINEL_NAME", "REDIS_SENTINEL_PASSWORD"])
+    t.false(name in plain, name);
 });

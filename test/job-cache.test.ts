@@ -3,6 +3,7 @@
 // flushes it; it is bounded.
 import test, { type ExecutionContext } from "ava";
 import { connectRedis, waitUntilReady } from "../jobs/redis.ts";
+import type { RedisTarget } from "../jobs/settings.ts";
 import { JobStore, LOG_MAX_LINES } from "../jobs/store.ts";
 import { JobCache, openJobPages } from "../server/job-cache.ts";
 import { uniquePrefix } from "./support/app.ts";
@@ -265,13 +266,14 @@ test.serial("the cache keeps at most its bytes, counting the answers rendered fr
 
 test("with a bound at 0, or on a Redis Cluster connection, pages read Redis directly", async (t) => {
   const store = new JobStore(redis.client, { prefix: uniquePrefix("cache-off"), ...TTL });
-  const settings = { redisUrl: redis.url, statusCacheMaxEntries: 10, statusCacheMaxBytes: 1000 };
+  const settings = { statusCacheMaxEntries: 10, statusCacheMaxBytes: 1000 };
+  const target = { kind: "url", url: redis.url } as const;
   for (const off of [{ statusCacheMaxEntries: 0 }, { statusCacheMaxBytes: 0 }]) {
-    const pages = await openJobPages({ ...settings, ...off }, store, { readyDeadlineMs: 1000 });
+    const pages = await openJobPages({ ...settings, ...off }, target, store, { readyDeadlineMs: 1000 });
     t.is(pages.cache, null);
     t.is(pages.pages.peek("0".repeat(32)), undefined);
     t.is(await pages.pages.read("0".repeat(32)), null);
   }
-  const cluster = Object.create(store.redis, { isCluster: { value: true } }) as typeof store.redis;
-  t.is((await openJobPages(settings, store.on(cluster), { readyDeadlineMs: 1000 })).cache, null);
+  const cluster: RedisTarget = { kind: "cluster", nodes: [{ host: "127.0.0.1", port: 1 }] };
+  t.is((await openJobPages(settings, cluster, store, { readyDeadlineMs: 1000 })).cache, null);
 });

@@ -115,4 +115,27 @@ if (!canIsolate) {
     t.regex(server.output(), /brew install redis/);
     t.regex(server.output(), /set REDIS_URL/);
   });
+
+  for (const [name, settings, message] of [
+    [
+      "REDIS_CLUSTER_NODES",
+      { REDIS_CLUSTER_NODES: "127.0.0.1:7000" },
+      /Cannot reach the Redis Cluster at REDIS_CLUSTER_NODES=127\.0\.0\.1:7000/,
+    ],
+    [
+      "REDIS_SENTINELS",
+      { REDIS_SENTINELS: "127.0.0.1:26379", REDIS_SENTINEL_NAME: "mymaster" },
+      /Cannot reach the master mymaster through the sentinels at REDIS_SENTINELS=127\.0\.0\.1:26379/,
+    ],
+  ] as const) {
+    test.serial(`with ${name} set and nothing answering, the server starts nothing and names what it tried`, async (t) => {
+      const dir = checkout(t);
+      const server = await startServer(t, { ...env(dir), ...settings }, { cwd: dir, isolatedNetwork: true, waitForListening: false });
+      const { code } = await server.exited;
+      t.is(code, 1);
+      t.regex(server.output(), message);
+      t.notRegex(server.output(), /at \w+ \(/, "no stack trace");
+      t.false(fs.existsSync(path.join(dir, "var/redis")), "nothing was started");
+    });
+  }
 }

@@ -5,20 +5,27 @@ import { ClientErrors, clientErrorCode, RepeatedWarning } from "../server/log.ts
 import { useApp } from "./support/app.ts";
 import { useRedis } from "./support/redis.ts";
 import { waitFor } from "./support/wait.ts";
+import { LEVELS, memoryLogger } from "./support/logs.ts";
 
 test("a repeated failure is written once, then at most every 30 s, then once when it recovers", (t) => {
-  const lines: string[] = [];
+  const { logger, records, messages } = memoryLogger();
   let now = 0;
-  const warning = new RepeatedWarning(
-    "Redis unreachable",
-    (line) => lines.push(line),
-    30_000,
-    () => now,
-  );
+  const warning = new RepeatedWarning("Redis unreachable", logger, 30_000, () => now);
   for (; now <= 65_000; now += 500) warning.failed(new Error("connect ECONNREFUSED"));
   warning.succeeded();
   warning.succeeded();
-  t.deepEqual(lines, [
+  t.deepEqual(
+    records.map((r) => [r.level, r.warning, r.failingS]),
+    [
+      [LEVELS.warn, "Redis unreachable", 0],
+      [LEVELS.warn, "Redis unreachable", 30],
+      [LEVELS.warn, "Redis unreachable", 60],
+      [LEVELS.info, "Redis unreachable", 66],
+    ],
+  );
+  t.is(records[3]!.recovered, true);
+  t.is(records[2]!.failures, 121);
+  t.deepEqual(messages(), [
     "Redis unreachable: connect ECONNREFUSED",
     "Redis unreachable: still failing after 30 s (connect ECONNREFUSED)",
     "Redis unreachable: still failing after 60 s (connect ECONNREFUSED)",
@@ -27,14 +34,16 @@ test("a repeated failure is written once, then at most every 30 s, then once whe
 });
 
 test("client errors are counted by code and written as one line without a stack", (t) => {
-  const lines: string[] = [];
-  const errors = new ClientErrors((line) => lines.push(line), 60_000);
+  const { logger, records, messages } = memoryLogger();
+  const lines = messages;
+  const errors = new ClientErrors(logger, 60_000);
   for (const code of ["ECONNRESET", "ECONNRESET", "HPE_INVALID_METHOD", "ERR_HTTP_REQUEST_TIMEOUT"]) errors.count(code);
   errors.flush();
-  t.is(lines.length, 1);
-  t.regex(lines[0]!, /^client errors in the last \d+ s: 2 ECONNRESET, 1 HPE_INVALID_METHOD, 1 ERR_HTTP_REQUEST_TIMEOUT$/);
+  t.is(lines().length, 1);
+  t.deepEqual(records[0]!.clientErrors, { ECONNRESET: 2, HPE_INVALID_METHOD: 1, ERR_HTTP_REQUEST_TIMEOUT: 1 });
+  t.regex(lines()[0]!, /^client errors in the last \d+ s: 2 ECONNRESET, 1 HPE_INVALID_METHOD, 1 ERR_HTTP_REQUEST_TIMEOUT$/);
   errors.flush();
-  t.is(lines.length, 1, "nothing more to say");
+  t.is(lines().length, 1, "nothing more to say");
 });
 
 const clientCaused = test.macro({
@@ -54,17 +63,19 @@ test("a TypeError", clientCaused, new TypeError("Cannot convert object to primit
 test("an ENOENT", clientCaused, withCode("ENOENT"), null);
 
 const redis = useRedis(test);
-const lines: string[] = [];
-const app = useApp(test, { redis, name: "outage", log: (line) => lines.push(line) });
+const { logger, messages } = memoryLogger();
+const app = useApp(test, { redis, name: "outage", logger });
 
 test.serial("a Redis outage is written once by the supervisor, not at every sweep, and its end once", async (t) => {
   await redis.stop();
   t.teardown(() => redis.start());
   await waitFor(() => app.supervisor.redisFailures >= 6, { message: "six failed sweeps" });
-  const outage = lines.filter((l) => /Redis unreachable/.test(l));
-  t.is(outage.length, 1, lines.join("\n"));
-  t.notRegex(lines.join("\n"), /\n\s+at /, "no stack trace");
+  const outage = messages().filter((l) => /Redis unreachable/.test(l));
+  t.is(outage.length, 1, messages().join("\n"));
+  t.notRegex(messages().join("\n"), /\n\s+at /, "no stack trace");
   await redis.start();
-  await waitFor(() => lines.some((l) => /Redis unreachable.*recovered after \d+ s/.test(l)), { message: "the recovery to be written" });
-  t.is(lines.filter((l) => /Redis unreachable/.test(l)).length, 2);
+  await waitFor(() => messages().some((l) => /Redis unreachable.*recovered after \d+ s/.test(l)), {
+    message: "the recovery to be written",
+  });
+  t.is(messages().filter((l) => /Redis unreachable/.test(l)).length, 2);
 });

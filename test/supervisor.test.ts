@@ -174,7 +174,7 @@ test("the supervisor kills due jobs of a gone server on this host only, and forg
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-"));
   t.teardown(() => fs.rmSync(logDir, { recursive: true, force: true }));
   const config = loadConfig({ PATH: process.env.PATH, REDIS_URL: privateRedis.redis.url, REDIS_PREFIX: prefix, JOB_LOG_DIR: logDir });
-  const supervisor = new Supervisor({ store, config, scriptFor: () => "/nonexistent.js", log: () => {} });
+  const supervisor = new Supervisor({ store, config, scriptFor: () => "/nonexistent.js" });
   t.teardown(() => supervisor.close());
 
   const due = await Promise.all(Array.from({ length: 10 }, (_, i) => dueRemoteJob(store, i % 2 ? ENDS_ON_TERM : IGNORES_TERM)));

@@ -28,7 +28,7 @@ test("a queued record whose type is ../../../../tmp/evil ends failed with reason
     done: 0,
     total: 0,
   });
-  await redis.client.rpush(app.store.queueKey, id);
+  await redis.client.rpush(app.store.partition(id).queueKey, id);
   await app.supervisor.pump();
 
   const ended = await app.waitForState(id, "failed");

@@ -5,18 +5,18 @@
 -- deployment knows ('failed', reason 'unknown-type'): such a record was not
 -- written by sidejob, and its type must never pick what runs.
 --
--- The queue is one list, first in first out. A job waits while every job
+-- The queue is one partition's list (jobs/partitions.ts), first in first out. A job waits while every job
 -- ahead of it is of a type with no free slot here; the scan looks at the
 -- first SCAN ids only, so a job further back waits until the head drains.
 --
 -- KEYS[4] is the job key prefix, not a key: a job's key is built from it and
--- an id taken from the queue. Every key shares the "{jobs}" hash tag, so
--- that key is in the same Redis Cluster slot as the others.
+-- an id taken from the queue. Every key of a partition shares its hash tag,
+-- so that key is in the same Redis Cluster slot as the others.
 --
 -- KEYS[1]  queue    list of waiting ids
 -- KEYS[2]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[3]  kills    sorted set, id -> kill deadline (ms)
--- KEYS[4]  job key prefix ("P:{jobs}:job:")
+-- KEYS[4]  job key prefix ("P:{tag}:job:")
 -- ARGV[1]  lease ms
 -- ARGV[2]  owner    the claiming instance's id
 -- ARGV[3]  ttl of a succeeded job (s), for records without their own

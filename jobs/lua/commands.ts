@@ -31,6 +31,7 @@ export interface LuaReplies {
         logCount: number,
         leaseExpiry: number,
         files: (string | number)[],
+        recordedLost: 0 | 1,
       ];
   log: 0 | 1;
   file: 0 | 1;

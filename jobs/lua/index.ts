@@ -5,10 +5,11 @@
 // a late or stopped process writes. Each file opens with its contract: what
 // it does, KEYS, ARGV, what it returns.
 //
-// Keys are passed in, never built from user input. Every key shares one
-// Redis Cluster hash tag ("{jobs}"), so the scripts that reach a job's keys
-// from an index (claim, sweep) stay in one slot; they get the job key prefix
-// as their last KEY for that reason.
+// Keys are passed in, never built from user input. A script's keys all
+// belong to one partition and share its Redis Cluster hash tag
+// (jobs/partitions.ts), so the scripts that reach a job's keys from an index
+// (claim, sweep) stay in one slot; they get the job key prefix as their last
+// KEY for that reason.
 //
 // Helpers shared by several scripts live in includes/ and are pulled in with
 // a line `--- @include "includes/finish"` (bullmq's form): the path is

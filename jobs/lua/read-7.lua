@@ -25,7 +25,7 @@
 -- {now, fields (flat: name, value, …), results, 0-based queue position or -1,
 --  number of results, the log's last lines, number of log lines kept,
 --  lease expiry (ms) or -1, files (flat: name, size, … by name; empty unless
---  asked for and ended)}
+--  asked for and ended), 1 when this read recorded the job lost, else 0}
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/expire-lease"
@@ -38,9 +38,11 @@ for i = 1, #fields, 2 do
   if fields[i] == 'state' then state = fields[i + 1] end
 end
 local lease = -1
+local lost = 0
 if not TERMINAL[state] then
   local expired, expiry = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now)
   if expired then
+    lost = 1
     fields = redis.call('HGETALL', KEYS[1])
     state = redis.call('HGET', KEYS[1], 'state')
   elseif expiry then
@@ -69,4 +71,4 @@ if ARGV[7] == '1' and TERMINAL[state] then
     files[#files + 1] = redis.call('HSTRLEN', KEYS[7], name)
   end
 end
-return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', KEYS[6]), lease, files }
+return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', KEYS[6]), lease, files, lost }

@@ -3,13 +3,13 @@
 -- range query on the lease index.
 --
 -- KEYS[4] is the job key prefix, not a key: each job's keys are built from
--- it and an id taken from the lease index (same "{jobs}" hash tag, same
--- Redis Cluster slot).
+-- it and an id taken from the lease index (the partition's hash tag, so the
+-- same Redis Cluster slot). The keys are one partition's (jobs/partitions.ts).
 --
 -- KEYS[1]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[2]  queue    list
 -- KEYS[3]  kills    sorted set, id -> kill deadline (ms)
--- KEYS[4]  job key prefix ("P:{jobs}:job:")
+-- KEYS[4]  job key prefix ("P:{tag}:job:")
 -- ARGV[1]  ttl of a succeeded job (s)
 -- ARGV[2]  ttl of a failed or cancelled job (s)
 -- ARGV[3]  limit

@@ -18,6 +18,7 @@ import { discardUploads, fileFields, receiveForm } from "../uploads.ts";
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
 import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
 import type { AppDeps } from "../app.ts";
+import { recentJobs, recentMaxAgeMs, rememberJob, type RecentList } from "../recent.ts";
 
 /** The most a form or JSON body may hold: 2 kB, plus room for each text field's longest value, percent-encoded. */
 function bodyLimit(type: JobType): number {
@@ -35,6 +36,7 @@ function unreadable(type: JobType): HttpError {
 
 export function formRoutes({ store, config, supervisor }: AppDeps, types: readonly JobType[] = JOB_TYPES): Router {
   const router = new Router();
+  const recentMaxAge = recentMaxAgeMs(config);
 
   const typeOf = (ctx: Context): JobType => {
     const type = jobType((ctx.params as Record<string, string | undefined>).type ?? "", types);
@@ -48,16 +50,19 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
     return type;
   };
 
-  const renderForm = async (ctx: Context, form: FormView, page: "home" | "new-job" = "new-job") => {
+  const renderForm = async (ctx: Context, form: FormView, page: "home" | "new-job" = "new-job", recent?: RecentList) => {
     const others = types
       .filter((t) => t.name !== form.type)
       .map((t) => ({ title: t.title, description: t.description, url: newJobUrl(t.name) }));
-    await ctx.render(`pages/${page}`, { form, others });
+    await ctx.render(`pages/${page}`, { form, others, recent });
   };
 
   router.get("/", async (ctx) => {
     const first = types[0]!;
-    await renderForm(ctx, formView(first, config), "home");
+    // The list of this browser's jobs makes the page its own.
+    ctx.set("Cache-Control", "no-store");
+    const recent = await recentJobs(ctx, store, recentMaxAge);
+    await renderForm(ctx, formView(first, config), "home", recent);
   });
 
   /**
@@ -155,6 +160,7 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
           return;
         }
         const id = await createJob(type, check.params, check.total, upload);
+        rememberJob(ctx, id, recentMaxAge);
         const url = jobUrl(id);
         if (wantsJson) {
           ctx.status = 202;

@@ -94,7 +94,7 @@ async function* allResults(store: JobStore, id: string, count: number): AsyncGen
   }
 }
 
-export function jobRoutes({ store, pages, config, renderer }: AppDeps): Router {
+export function jobRoutes({ store, pages, config, renderer, telemetry }: AppDeps): Router {
   const router = new Router({ prefix: JOB_ROUTE });
 
   const notFound = () =>
@@ -176,6 +176,12 @@ export function jobRoutes({ store, pages, config, renderer }: AppDeps): Router {
     // The page this answer leads to must show the cancel, even before Redis' invalidation arrives.
     pages.forget(id);
     if (reply.outcome === "missing") throw notFound();
+    if (reply.outcome === "requested") telemetry.events.cancelRequested(id);
+    if (reply.outcome === "cancelled") {
+      // It ended here (it was waiting): no process will report it.
+      const job = await store.read(id, "auto", { resultLimit: 1 }).catch(() => null);
+      if (job && isTerminal(job.state)) telemetry.events.finished(job, "cancel");
+    }
     if (reply.outcome === "finished") {
       throw new HttpError(409, `This job has already ended (${reply.state}); there is nothing to cancel.`, {
         title: "Already finished",

@@ -13,7 +13,7 @@ import fs from "node:fs";
 import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
-import { QueueFullError, type JobStore, type NewJob } from "../../jobs/store.ts";
+import { isTerminal, QueueFullError, type JobStore, type NewJob } from "../../jobs/store.ts";
 import type { JobType } from "../../jobs/job-type.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { jobScript } from "../paths.ts";
@@ -22,7 +22,8 @@ import { Processes } from "./processes.ts";
 import { TimeLimits } from "./limits.ts";
 import { RemoteKills } from "./kills.ts";
 import { LogRetention } from "./log-retention.ts";
-import { RepeatedWarning } from "../log.ts";
+import { RepeatedWarning, silentLogger, warnLine, type Logger, type LogLine } from "../log.ts";
+import { JobEvents, type EndSeen } from "../job-events.ts";
 
 export { START_GRACE_MS } from "./slots.ts";
 export { TERM_TO_KILL_MS, MAX_REMOTE_KILLS } from "./kills.ts";
@@ -46,17 +47,28 @@ export interface SupervisorOptions {
    * SIDEJOB_TYPES_MODULE for the runner to find fixture types (jobs/program.ts).
    */
   jobEnv?: Record<string, string>;
-  log?: (message: string) => void;
+  /** Where its warnings go (default: nowhere). */
+  logger?: Logger;
+  /** Where the transitions it sees go (default: lines through logger, no metrics). */
+  events?: JobEvents;
+  /** This instance's id (default: a new one, newInstanceId()). */
+  instanceId?: string;
+}
+
+/** An id for a server instance: host, pid and 8 random hex digits. */
+export function newInstanceId(): string {
+  return `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString("hex")}`;
 }
 
 export class Supervisor {
-  readonly instanceId = `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString("hex")}`;
+  readonly instanceId: string;
   private readonly slots: Slots;
   private readonly processes: Processes;
   private readonly limits: TimeLimits;
   private readonly remoteKills: RemoteKills;
   private readonly logs: LogRetention;
-  private readonly log: (message: string) => void;
+  private readonly log: LogLine;
+  private readonly events: JobEvents;
   private ticker: NodeJS.Timeout | null = null;
   private closed = false;
   /** Redis unreachable: written once per outage, then every 30 s, and on recovery. */
@@ -75,9 +87,12 @@ export class Supervisor {
     const byName = new Map(types.map((t) => [t.name, t]));
     const names = types.map((t) => t.name);
     const slotsOf = (type: JobType) => config.jobConcurrencyByType[type.name] ?? type.concurrency ?? config.jobConcurrency;
-    const log = (this.log = options.log ?? ((message) => process.stderr.write(`${message}\n`)));
-    this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", log);
-    this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", log);
+    this.instanceId = options.instanceId ?? newInstanceId();
+    const logger = options.logger ?? silentLogger;
+    const log = (this.log = warnLine(logger));
+    this.events = options.events ?? new JobEvents(logger);
+    this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", logger);
+    this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", logger);
     fs.mkdirSync(config.jobLogDir, { recursive: true });
     this.processes = new Processes({
       store,
@@ -92,7 +107,8 @@ export class Supervisor {
       nodeArgs: options.nodeArgs,
       log,
       onExit: (id) => this.limits.disarm(id),
-      onRecorded: () => {
+      onRecorded: (id) => {
+        void this.reportEnd(id, "exit");
         if (!this.closed) void this.pump();
       },
       onNoDescriptors: (id, err) => {
@@ -101,7 +117,10 @@ export class Supervisor {
         // If Redis does not answer either, the claim's start lease runs out and the sweep ends the job.
         void store.release(id, this.instanceId).catch(() => {});
       },
-      onStarted: () => this.noDescriptors.succeeded(),
+      onStarted: (id, type, pid) => {
+        this.noDescriptors.succeeded();
+        this.events.started(id, type, pid);
+      },
     });
     this.limits = new TimeLimits({ store, log, stop: (id) => this.processes.terminate(id) });
     this.freeTypes = () =>
@@ -176,6 +195,7 @@ export class Supervisor {
     const { store, config } = this.options;
     if (config.jobQueueMax > 0) {
       const id = await store.create({ ...input, queueMax: config.jobQueueMax });
+      this.events.submitted(id, input.type);
       if (!this.closed) void this.pump();
       return id;
     }
@@ -187,6 +207,7 @@ export class Supervisor {
     } finally {
       this.reserved.set(input.type, this.reserved.get(input.type)! - 1);
     }
+    this.events.submitted(id, input.type, "running");
     this.startClaimed(id, input.type);
     return id;
   }
@@ -202,7 +223,7 @@ export class Supervisor {
     const { store } = this.options;
     try {
       const lost = await store.sweep();
-      for (const id of lost) this.log(`job ${id} lost: its process stopped reporting`);
+      for (const id of lost) void this.reportEnd(id, "sweep");
       for (const id of await store.dueKills()) {
         if (this.processes.has(id)) this.processes.terminate(id);
         else await this.remoteKills.kill(id);
@@ -213,6 +234,16 @@ export class Supervisor {
       this.redisDown.failed(err);
     }
     await this.pump();
+  }
+
+  /** Reads a job that has just ended and reports its end (a line and the metrics). */
+  private async reportEnd(id: string, seen: EndSeen): Promise<void> {
+    try {
+      const job = await this.options.store.read(id, "auto", { resultLimit: 1 });
+      if (job && isTerminal(job.state)) this.events.finished(job, seen);
+    } catch (err) {
+      this.log(`could not read the end of job ${id}: ${(err as Error).message}`);
+    }
   }
 
   /** Pids of the job processes this instance started that are still running. */

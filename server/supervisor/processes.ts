@@ -34,7 +34,7 @@ export interface ProcessesOptions {
    */
   onNoDescriptors: (id: string, err: Error) => void;
   /** A process has started (so descriptors were found). */
-  onStarted?: () => void;
+  onStarted?: (id: string, type: string, pid: number) => void;
 }
 
 /** Errors of a spawn that will succeed later, once file descriptors are free again. */
@@ -83,7 +83,7 @@ export class Processes {
     const { child, logFile } = launched;
     const pid = child.pid ?? 0;
     // Without descriptors Node reports the failed spawn as an error event, with no pid.
-    if (pid > 0) this.options.onStarted?.();
+    if (pid > 0) this.options.onStarted?.(id, type, pid);
     const exited = new Promise<void>((resolve) => {
       child.once("error", (err) => {
         if (!child.pid && isOutOfDescriptors(err)) {

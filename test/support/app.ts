@@ -10,9 +10,12 @@ import path from "node:path";
 import type { ExecutionContext, TestFn } from "ava";
 import { loadConfig, type Config } from "../../server/config.ts";
 import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../../jobs/redis.ts";
+import { redisTarget } from "../../jobs/settings.ts";
 import { JobStore, type JobRecord } from "../../jobs/store.ts";
 import { createRenderer } from "../../server/render.ts";
-import { Supervisor } from "../../server/supervisor/index.ts";
+import { newInstanceId, Supervisor } from "../../server/supervisor/index.ts";
+import { silentLogger, warnLine, type Logger } from "../../server/log.ts";
+import { createTelemetry, type Telemetry } from "../../server/telemetry.ts";
 import { createRequestListener } from "../../server/listener.ts";
 import { createHttpServer, HTTP_LIMITS, type HttpServer } from "../../server/http-server.ts";
 import type { JobType } from "../../jobs/job-type.ts";
@@ -25,8 +28,8 @@ import { killProcessesIn } from "./procs.ts";
 import { fileScoped } from "./scope.ts";
 
 export interface AppOptions {
-  /** The Redis to use: a test's own (see useRedis). */
-  redis: { url: string };
+  /** The Redis to use: a test's own (see useRedis, useCluster, useSentinel). */
+  redis: RedisSettings;
   /** Names the Redis prefix, for reading keys when a test fails. */
   name?: string;
   /** Another instance's prefix, to share its jobs (by default a fresh one). */
@@ -40,8 +43,8 @@ export interface AppOptions {
   types?: readonly JobType[];
   /** Added to every job process's environment (e.g. SIDEJOB_TYPES_MODULE). */
   jobEnv?: Record<string, string>;
-  /** Where the server's and the supervisor's log lines go (default: nowhere). */
-  log?: (message: string) => void;
+  /** Where the server's and the supervisor's log lines go (default: nowhere); see support/logs.ts. */
+  logger?: Logger;
 }
 
 export interface TestApp {
@@ -53,6 +56,8 @@ export interface TestApp {
   /** The status cache (null when a test turns it off with STATUS_CACHE_MAX_ENTRIES=0). */
   cache: JobCache | null;
   supervisor: Supervisor;
+  /** Its logger, poll count, metrics and job events. */
+  telemetry: Telemetry;
   /** The HTTP server, with its counts of client errors and refused requests. */
   server: HttpServer;
   prefix: string;
@@ -65,6 +70,20 @@ export interface TestApp {
   /** Reads the job from the store until it is in one of the states. */
   waitForState(id: string, states: string | readonly string[], timeout?: number): Promise<JobRecord>;
   close(): Promise<void>;
+}
+
+/**
+ * Where a test's Redis is: a URL (one redis-server), or the settings that
+ * name a Redis Cluster or Sentinel (REDIS_CLUSTER_NODES, REDIS_SENTINELS...).
+ */
+export interface RedisSettings {
+  url?: string;
+  env?: Record<string, string>;
+}
+
+/** The settings a server or app gets for this Redis. */
+export function redisEnv(redis: RedisSettings): Record<string, string> {
+  return { ...(redis.url ? { REDIS_URL: redis.url } : {}), ...redis.env };
 }
 
 export function uniquePrefix(name: string): string {
@@ -81,7 +100,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-"));
   const config = loadConfig({
     PATH: process.env.PATH,
-    REDIS_URL: options.redis.url,
+    ...redisEnv(options.redis),
     REDIS_PREFIX: prefix,
     JOB_LOG_DIR: logDir,
     COUNT_STEP_DELAY_MS: "0",
@@ -89,27 +108,47 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     ...options.env,
   });
   // As main.ts does: pages on one connection, the supervisor on its own.
-  const redis = connectRedis(config.redisUrl, "web");
-  const supervisorRedis = connectRedis(config.redisUrl, "supervisor");
-  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, config.redisUrl, 10_000)));
-  const storeOptions = { prefix, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
+  const target = redisTarget(config);
+  const redis = connectRedis(target, "web");
+  const supervisorRedis = connectRedis(target, "supervisor");
+  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, target, 10_000)));
+  const storeOptions = {
+    prefix,
+    partitions: config.redisPartitions,
+    ttlSucceededS: config.jobTtlSucceededS,
+    ttlFailedS: config.jobTtlFailedS,
+  };
   const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
-  const log = options.log ?? (() => {});
+  const supervisorStore = new JobStore(supervisorRedis, storeOptions);
+  // The status cache, as main.ts opens it.
+  const jobPages = await openJobPages(config, target, store, { readyDeadlineMs: 10_000, log: warnLine(options.logger ?? silentLogger) });
+  const { pages } = jobPages;
+  const instanceId = newInstanceId();
+  const telemetry = createTelemetry({
+    instanceId,
+    logger: options.logger ?? silentLogger,
+    store,
+    stores: [store, supervisorStore, ...jobPages.stores],
+  });
+  const { logger } = telemetry;
   const supervisor = new Supervisor({
-    store: new JobStore(supervisorRedis, storeOptions),
+    store: supervisorStore,
     config,
     types: options.types,
     jobEnv: options.jobEnv,
     scriptFor: (type) => options.script ?? jobScript(type),
-    log,
+    instanceId,
+    logger,
+    events: telemetry.events,
   });
-  const jobPages = await openJobPages(config, store, { readyDeadlineMs: 10_000, log });
-  const { pages } = jobPages;
   const renderer = createRenderer({ cache: true });
-  const app = createApp({ config, store, pages, supervisor, renderer });
+  const app = createApp({ config, store, pages, supervisor, renderer, telemetry });
   app.silent = true;
   // The one place a test app is served: through the request listener, as main.ts does.
-  const server = createHttpServer(createRequestListener({ app, pages, renderer, config }), { allowedHosts: config.allowedHosts, log });
+  const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
+    allowedHosts: config.allowedHosts,
+    logger,
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   if (options.takesJobs === false) await supervisor.close();
   else supervisor.start();
@@ -123,6 +162,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     store,
     cache: jobPages.cache,
     supervisor,
+    telemetry,
     server,
     prefix,
     logDir,
@@ -132,6 +172,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     waitForState: (id, states, timeout) => waitForState(store, id, states, timeout),
     async close() {
       await supervisor.close();
+      telemetry.close();
       // Job processes outlive a server on purpose; a test leaves none behind.
       killProcessesIn(logDir);
       await new Promise((resolve) => server.close(resolve));

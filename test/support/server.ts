@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import type { ExecutionContext } from "ava";
 import { BUILD_DIR, ROOT } from "../../server/paths.ts";
-import { uniquePrefix } from "./app.ts";
+import { redisEnv, uniquePrefix, type RedisSettings } from "./app.ts";
 import { freePort } from "./ports.ts";
 import { killProcessesIn } from "./procs.ts";
 import { within } from "./wait.ts";
@@ -39,6 +39,12 @@ export interface ServerOptions {
    * running". Its HTTP port cannot be reached from the test; read its output.
    */
   isolatedNetwork?: boolean;
+  /**
+   * In a UTS namespace of its own (`unshare -u`, root only) with this host
+   * name: "another host" that shares this one's network and files. Its job
+   * processes inherit the name.
+   */
+  hostname?: string;
 }
 
 export interface ServerProcess {
@@ -58,9 +64,9 @@ export interface ServerProcess {
  * The settings several instances share: the file's Redis, a fresh prefix and
  * log folder, and whatever the test adds.
  */
-export function serverEnv(redis: { url: string }, name: string, extra: Record<string, string> = {}): Record<string, string> {
+export function serverEnv(redis: RedisSettings, name: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    REDIS_URL: redis.url,
+    ...redisEnv(redis),
     REDIS_PREFIX: uniquePrefix(name),
     JOB_LOG_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-")),
     // These tests watch job processes from the outside: they read each job's pid and host from its JSON.
@@ -80,13 +86,15 @@ export function spawnServer(env: Record<string, string>, { nodeArgs = [], ...opt
 export async function spawnNode(
   argv: string[],
   env: Record<string, string>,
-  { waitForListening = true, logFile, cwd = ROOT, isolatedNetwork = false }: Omit<ServerOptions, "nodeArgs"> = {},
+  { waitForListening = true, logFile, cwd = ROOT, isolatedNetwork = false, hostname }: Omit<ServerOptions, "nodeArgs"> = {},
 ): Promise<ServerProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   let out = "";
   const [command, args] = isolatedNetwork
     ? [UNSHARE, ["-n", "/bin/sh", "-c", '/usr/sbin/ip link set lo up && exec "$0" "$@"', process.execPath, ...argv]]
-    : [process.execPath, argv];
+    : hostname
+      ? [UNSHARE, ["-u", "/bin/sh", "-c", 'hostname "$0" && exec "$@"', hostname, process.execPath, ...argv]]
+      : [process.execPath, argv];
   const proc = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PORT: String(port), HOST: "127.0.0.1", ...env },

@@ -1,0 +1,49 @@
+// The job transitions this server sees, each written as one log line and
+// counted in the metrics:
+// - submitted: the submit path created the job (supervisor.submit);
+// - started: this instance spawned the job's process;
+// - finished: a process started here exited (the job's end is read back, as
+//   the job itself or the server recorded it), a queued job was cancelled
+//   here, or the sweep (or a page's read) here recorded a job as lost.
+// Each end is seen by exactly one instance, so counts summed over instances
+// count each job once. A job whose server was restarted while it ran records
+// its own end, and no instance writes a line for it.
+import type { JobRecord } from "../jobs/store.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+
+/** What saw the end: a process exiting here, a cancel here, the sweep here, or a read here that found an expired lease. */
+export type EndSeen = "exit" | "cancel" | "sweep" | "read";
+
+export class JobEvents {
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics: Metrics | null = null,
+  ) {}
+
+  submitted(id: string, type: string, state: "queued" | "running" = "queued"): void {
+    this.metrics?.jobSubmitted(type);
+    this.logger.info({ event: "job-submitted", job: id, type, state }, `job ${id} submitted (${type})`);
+  }
+
+  started(id: string, type: string, pid: number): void {
+    this.logger.info({ event: "job-started", job: id, type, state: "running", pid }, `job ${id} started (${type}, pid ${pid})`);
+  }
+
+  cancelRequested(id: string): void {
+    this.logger.info({ event: "job-cancel-requested", job: id }, `job ${id}: cancel requested`);
+  }
+
+  /** A job has ended: its record as read after the end. */
+  finished(job: Pick<JobRecord, "id" | "type" | "state" | "reason" | "createdAt" | "startedAt" | "finishedAt">, seen: EndSeen): void {
+    const runMs = job.startedAt !== null && job.finishedAt !== null ? job.finishedAt - job.startedAt : null;
+    const waitedMs = job.createdAt !== null ? (job.startedAt ?? job.finishedAt ?? job.createdAt) - job.createdAt : null;
+    this.metrics?.jobFinished(job.type, job.state, job.reason, runMs);
+    if (job.reason === "lost" || job.reason === "never-started") this.metrics?.jobLost(job.type);
+    const level = job.state === "succeeded" || job.state === "cancelled" ? "info" : "warn";
+    this.logger[level](
+      { event: "job-finished", job: job.id, type: job.type, state: job.state, reason: job.reason, durationMs: runMs, waitedMs, seen },
+      `job ${job.id} ${job.state}${job.reason ? ` (${job.reason})` : ""} after ${runMs === null ? "not running" : `${runMs} ms`} (${job.type})`,
+    );
+  }
+}

@@ -1,0 +1,159 @@
+// The server's metrics, in Prometheus' text format at GET /metrics (off
+// unless METRICS_TOKEN is set; see README, "Metrics").
+//
+// Each app has a registry of its own (never prom-client's global one), so
+// several apps can run in one process. Counts this instance makes (jobs
+// submitted here, processes that ended here, polls served here, Redis errors
+// seen here) carry an `instance_id` label: Prometheus sums them over
+// instances. The queue length and the jobs running are the cluster's, read
+// from Redis at each scrape: they carry no instance label, and every
+// instance answers the same.
+import crypto from "node:crypto";
+import Router from "@koa/router";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { JobStore } from "../jobs/store.ts";
+import { HttpError } from "./errors.ts";
+import type { PollTally } from "./request-log.ts";
+
+/** Buckets of the job duration histogram, in seconds: from a tenth of a second to an hour. */
+export const DURATION_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+export interface MetricsOptions {
+  instanceId: string;
+  /** The store the cluster-wide values are read from at each scrape. */
+  store: JobStore;
+  /** Every store of this instance, whose failed Redis calls are counted. */
+  stores: readonly JobStore[];
+  polls: PollTally;
+}
+
+type InstanceLabel = "instance_id";
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly submitted: Counter<"type" | InstanceLabel>;
+  readonly finished: Counter<"type" | "state" | "reason" | InstanceLabel>;
+  readonly duration: Histogram<"type" | InstanceLabel>;
+  readonly lost: Counter<"type" | InstanceLabel>;
+  private readonly instance: { instance_id: string };
+
+  constructor({ instanceId, store, stores, polls }: MetricsOptions) {
+    const registers = [this.registry];
+    const instance = (this.instance = { instance_id: instanceId });
+    this.submitted = new Counter({
+      name: "sidejob_jobs_submitted_total",
+      help: "Jobs submitted to this instance, by type.",
+      labelNames: ["type", "instance_id"],
+      registers,
+    });
+    this.finished = new Counter({
+      name: "sidejob_jobs_finished_total",
+      help: "Jobs whose end this instance saw, by type, end state and reason (none for a success).",
+      labelNames: ["type", "state", "reason", "instance_id"],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: "sidejob_job_duration_seconds",
+      help: "How long jobs ran, from start to end, by type (jobs whose end this instance saw).",
+      labelNames: ["type", "instance_id"],
+      buckets: DURATION_BUCKETS_S,
+      registers,
+    });
+    this.lost = new Counter({
+      name: "sidejob_jobs_lost_total",
+      help: "Jobs this instance recorded as lost (their process stopped reporting).",
+      labelNames: ["type", "instance_id"],
+      registers,
+    });
+    let pollsSeen = 0;
+    new Counter({
+      name: "sidejob_status_polls_total",
+      help: "Status polls this instance served.",
+      labelNames: ["instance_id"],
+      registers,
+      collect() {
+        this.inc(instance, polls.served - pollsSeen);
+        pollsSeen = polls.served;
+      },
+    });
+    let failuresSeen = 0;
+    new Counter({
+      name: "sidejob_redis_errors_total",
+      help: "Redis calls of this instance that failed because Redis did not answer.",
+      labelNames: ["instance_id"],
+      registers,
+      collect() {
+        const failures = stores.reduce((sum, s) => sum + s.failures, 0);
+        this.inc(instance, failures - failuresSeen);
+        failuresSeen = failures;
+      },
+    });
+    // The cluster's values, one read per scrape; NaN when Redis does not answer.
+    let counts: Promise<{ queued: number; running: number } | null> | null = null;
+    const read = () => {
+      counts ??= store.counts().catch(() => null);
+      const current = counts;
+      setImmediate(() => {
+        if (counts === current) counts = null;
+      });
+      return current;
+    };
+    new Gauge({
+      name: "sidejob_queue_length",
+      help: "Jobs waiting in the queue (the cluster's, read from Redis).",
+      registers,
+      async collect() {
+        this.set((await read())?.queued ?? NaN);
+      },
+    });
+    new Gauge({
+      name: "sidejob_jobs_running",
+      help: "Jobs claimed or running on any instance (the cluster's, read from Redis).",
+      registers,
+      async collect() {
+        this.set((await read())?.running ?? NaN);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, labels: instance });
+  }
+
+  jobSubmitted(type: string): void {
+    this.submitted.inc({ type, ...this.instance });
+  }
+
+  jobFinished(type: string, state: string, reason: string | null, runMs: number | null): void {
+    this.finished.inc({ type, state, reason: reason ?? "none", ...this.instance });
+    if (runMs !== null && runMs >= 0) this.duration.observe({ type, ...this.instance }, runMs / 1000);
+  }
+
+  jobLost(type: string): void {
+    this.lost.inc({ type, ...this.instance });
+  }
+}
+
+/** Whether an Authorization header carries the token, compared in constant time. */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1] ?? "";
+  // Digests of both: equal lengths, so the comparison takes the same time whatever was sent.
+  const digest = (s: string) => crypto.createHash("sha256").update(s).digest();
+  return crypto.timingSafeEqual(digest(given), digest(token)) && given.length > 0;
+}
+
+/** GET /metrics: only when a token is set, and only with it. */
+export function metricsRoutes(metrics: Metrics, token: string | null): Router {
+  const router = new Router();
+  if (!token) return router;
+  router.get("/metrics", async (ctx) => {
+    ctx.set("Cache-Control", "no-store");
+    if (!bearerMatches(ctx.get("Authorization") || undefined, token)) {
+      throw new HttpError(401, "This address needs the metrics token: send Authorization: Bearer <METRICS_TOKEN>.", {
+        title: "Token needed",
+        headers: { "WWW-Authenticate": 'Bearer realm="metrics"' },
+        code: "unauthorized",
+      });
+    }
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+  return router;
+}

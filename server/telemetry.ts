@@ -1,0 +1,41 @@
+// What an instance tells its operators, made once and handed to the app, the
+// request listener and the supervisor: the logger (log.ts), the count of
+// status polls (request-log.ts), the metrics (metrics.ts) and the job
+// transitions (job-events.ts).
+import type { JobStore } from "../jobs/store.ts";
+import { JobEvents } from "./job-events.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { PollTally } from "./request-log.ts";
+
+export interface Telemetry {
+  instanceId: string;
+  /** The instance's logger: every line carries `instance`. */
+  logger: Logger;
+  polls: PollTally;
+  metrics: Metrics;
+  events: JobEvents;
+  /** Writes the last poll count and stops its timer. */
+  close(): void;
+}
+
+export interface TelemetryOptions {
+  instanceId: string;
+  /** The root logger; the telemetry's own adds `instance` to every line. */
+  logger: Logger;
+  /** The store the pages use: the metrics read the cluster's values through it. */
+  store: JobStore;
+  /** Every store of the instance, whose Redis errors are counted. */
+  stores: readonly JobStore[];
+}
+
+export function createTelemetry({ instanceId, logger, store, stores }: TelemetryOptions): Telemetry {
+  const log = logger.child({ instance: instanceId });
+  const polls = new PollTally(log);
+  polls.start();
+  const metrics = new Metrics({ instanceId, store, stores, polls });
+  const events = new JobEvents(log, metrics);
+  // A read that finds a job's lease expired records it lost: that end is seen here.
+  for (const s of stores) s.onLost = (job) => events.finished(job, "read");
+  return { instanceId, logger: log, polls, metrics, events, close: () => polls.close() };
+}

@@ -1,0 +1,84 @@
+// sidejob on Redis with Sentinel (one master, one replica, three sentinels,
+// all real processes): the core flow, and the master killed mid-job.
+import test from "ava";
+import { useSentinel } from "./support/sentinel.ts";
+import { submit, waitForState } from "./support/http.ts";
+import { serverEnv, startServer } from "./support/server.ts";
+import { waitFor } from "./support/wait.ts";
+
+const sentinel = useSentinel(test);
+
+const count = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+test.serial("the core flow through Sentinel: a count submitted, run and shown", async (t) => {
+  const env = serverEnv(sentinel, "core", { COUNT_STEP_DELAY_MS: "0" });
+  const server = await startServer(t, env);
+  t.regex(server.output(), /listening on .*the master sidejob-test through the sentinels at REDIS_SENTINELS=/);
+  const id = await submit(server.url, { start: "1", end: "5", increment: "1" });
+  t.deepEqual((await waitForState(server.url, id, "succeeded")).results, count(5));
+});
+
+test.serial(
+  "the master killed mid-job: pages answer 503 during the switch, the server runs on, jobs reconnect and every job ends in a true state",
+  async (t) => {
+    t.timeout(120_000);
+    const STEPS = 30;
+    const env = serverEnv(sentinel, "failover", { COUNT_STEP_DELAY_MS: "150" });
+    const server = await startServer(t, env);
+    const ids = await Promise.all([1, 2, 3].map(() => submit(server.url, { start: "1", end: String(STEPS), increment: "1" })));
+    const before = await Promise.all(ids.map((id) => waitForState(server.url, id, "running")));
+    await waitFor(async () => (await waitForState(server.url, ids[0]!, "running")).done >= 2, { message: "progress before the kill" });
+
+    // A page read every 50 ms, from before the kill until the server answers 200 again after the switch.
+    const answers: number[] = [];
+    const failures: string[] = [];
+    let page503 = "";
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        try {
+          const res = await fetch(`${server.url}/jobs/${ids[0]}`, { headers: { Accept: "text/html" } });
+          const body = await res.text();
+          answers.push(res.status);
+          if (res.status === 503 && !page503) page503 = body;
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+
+    const oldPort = await sentinel.killMaster();
+    const newPort = await sentinel.waitForNewMaster(oldPort);
+    t.log(`master ${oldPort} killed; ${newPort} promoted`);
+    await waitFor(() => answers.lastIndexOf(200) > answers.indexOf(503) && answers.includes(503), {
+      message: () => `a 503 during the switch, then a 200 (answers: ${answers.join(",")})`,
+    });
+    watching = false;
+    await watcher;
+
+    t.deepEqual(failures, [], "every request was answered");
+    t.true(
+      answers.every((s) => s === 200 || s === 503),
+      `only pages or 503 pages: ${answers.join(",")}`,
+    );
+    t.regex(page503, /<html[\s\S]*The job store \(Redis\) cannot be reached right now/);
+    t.is(server.proc.exitCode, null, "the server runs on");
+
+    // Each job ends true: all its values, once each, or recorded lost.
+    const ended = await Promise.all(ids.map((id) => waitForState(server.url, id, ["succeeded", "failed"], 40_000)));
+    t.log(`after the failover: ${ended.map((j) => `${j.state}${j.reason ? ` (${j.reason})` : ""}`).join(", ")}`);
+    for (const job of ended) {
+      if (job.state === "succeeded") t.deepEqual(job.results, count(STEPS), `job ${job.id}'s results, each once`);
+      else t.is(job.reason, "lost", `job ${job.id} failed: ${job.reason}`);
+    }
+    // Reconnected: a process that ran before the kill recorded its own end on the new master.
+    t.true(
+      ended.some((job, i) => job.state === "succeeded" && job.pid === before[i]!.pid),
+      "a job process reconnected to the new master and finished its job",
+    );
+    // And the server works on the new master.
+    const after = await submit(server.url, { start: "1", end: "3", increment: "1" });
+    t.deepEqual((await waitForState(server.url, after, "succeeded")).results, count(3));
+  },
+);
