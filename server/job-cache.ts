@@ -46,7 +46,7 @@ export const INVALIDATE_CHANNEL = "__redis__:invalidate";
  * coming without the connection closing.
  */
 export const CONFIRM_MS = 1000;
-/** A PING unanswered this long: the subscriber reconnects (a half-open connection). */
+/** No PONG for this long: the subscriber reconnects (a half-open connection). */
 const PING_GIVE_UP_MS = 5 * CONFIRM_MS;
 /** After a failed start of tracking (both connections not on the same server), try again this much later. */
 const RETRY_MS = 1000;
@@ -462,11 +462,13 @@ export class JobCache implements PageReader {
   private ping(): void {
     if (!this.on) return;
     const now = performance.now();
-    if (this.pingSentAt !== null) {
-      // No PONG for long: the connection may be half-open. Reconnecting it flushes and starts over.
-      if (now - this.pingSentAt > PING_GIVE_UP_MS) this.subscriber.disconnect(true);
+    // No PONG for long (each PING gives up after the command timeout): the
+    // connection may be half-open. Reconnecting it flushes and starts over.
+    if (now - this.confirmedAt > PING_GIVE_UP_MS) {
+      this.subscriber.disconnect(true);
       return;
     }
+    if (this.pingSentAt !== null) return;
     const sentAt = (this.pingSentAt = now);
     const attempt = this.attempt;
     this.subscriber.ping().then(
