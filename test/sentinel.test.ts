@@ -27,7 +27,8 @@ test.serial(
   async (t) => {
     t.timeout(120_000);
     const STEPS = 30;
-    const env = serverEnv(sentinel, "failover", { COUNT_STEP_DELAY_MS: "150" });
+    // A lease of 15 s, longer than the switch (about 2.5 s here): jobs are expected to ride it out (see README).
+    const env = serverEnv(sentinel, "failover", { COUNT_STEP_DELAY_MS: "150", JOB_HEARTBEAT_MS: "5000" });
     const server = await startServer(t, env);
     const ids = await Promise.all([1, 2, 3].map(() => submit(server.url, { start: "1", end: String(STEPS), increment: "1" })));
     const before = await Promise.all(ids.map((id) => waitForState(server.url, id, "running")));
