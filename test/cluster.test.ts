@@ -267,3 +267,35 @@ test.serial(
     t.true(health);
   },
 );
+
+test.serial(
+  "a failover longer than the jobs' lease: the jobs on that shard are recorded lost soon after the switch, their processes stop",
+  async (t) => {
+    t.timeout(120_000);
+    // The master killed before comes back, as a replica of the one that took its place.
+    for (const node of cluster.nodes) await cluster.restart(node.port);
+    // A lease of 1.5 s, shorter than any failover with a 2 s node timeout.
+    const env = serverEnv(cluster, "failover-lost", { COUNT_STEP_DELAY_MS: "150", JOB_CONCURRENCY: "8", JOB_HEARTBEAT_MS: "500" });
+    const server = await startServer(t, env);
+    const store = await storeFor(t, env);
+    const ids = await Promise.all([1, 2, 3, 4].map(() => submit(server.url, { start: "1", end: "60", increment: "1" })));
+    const before = new Map<string, JobJson>();
+    for (const id of ids) before.set(id, await waitForState(server.url, id, "running"));
+    const masterPort = await cluster.masterOf(store.jobKeys(ids[0]!)[0]);
+    const onShard = new Set<string>();
+    for (const id of ids) if ((await cluster.masterOf(store.jobKeys(id)[0])) === masterPort) onShard.add(id);
+
+    await cluster.kill(masterPort);
+    await cluster.waitForFailover(masterPort);
+    // Bound: their leases ran out during the switch; the first sweep after it (every 0.5 s) records them.
+    // 10 s is that bound with room for a busy machine.
+    const ended = await Promise.all(ids.map((id) => waitForState(server.url, id, ["succeeded", "failed"], 10_000)));
+    t.log(`after the failover: ${ended.map((j) => `${j.state}${j.reason ? ` (${j.reason})` : ""}`).join(", ")}`);
+    for (const job of ended) {
+      if (onShard.has(job.id)) t.like(job, { state: "failed", reason: "lost" }, `job ${job.id}, on the killed master`);
+      else t.true(job.state === "succeeded" || job.reason === "lost", `job ${job.id}, elsewhere: ${job.state} ${job.reason}`);
+    }
+    // Refused at their next report, the lost jobs' processes stop by themselves.
+    for (const id of onShard) await waitFor(() => !isAlive(before.get(id)!.pid!), { message: `job ${id}'s process to stop` });
+  },
+);
