@@ -23,6 +23,7 @@ import type { Cluster, Redis as OneRedis } from "ioredis";
 import type { FinishMode } from "./lua/commands.ts";
 import { LUA_COMMANDS } from "./lua/index.ts";
 import { partitionOf, partitionTags } from "./partitions.ts";
+import { isUnavailableReply } from "./redis.ts";
 
 export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -323,8 +324,9 @@ export class JobStore {
       });
       return await Promise.race([sent, late]);
     } catch (err) {
-      // A ReplyError is Redis refusing a command: a bug, not an outage.
-      if ((err as Error)?.name === "ReplyError") throw err;
+      // A ReplyError is Redis refusing a command: a bug, not an outage, unless
+      // it says the data cannot be served for now (a failover in progress).
+      if ((err as Error)?.name === "ReplyError" && !isUnavailableReply(err)) throw err;
       this.failures++;
       throw new StoreUnavailableError(err);
     } finally {
