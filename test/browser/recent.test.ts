@@ -11,7 +11,7 @@ whenBrowser(test, () => {
   const browser = useBrowser(test);
   const redis = useRedis(test);
   /** One slot: a long count holds it, so the next jobs wait (the list shows several states). */
-  const app = useApp(test, { redis, name: "recent-browser", env: { COUNT_STEP_DELAY_MS: "1000", JOB_CONCURRENCY: "1" } });
+  const app = useApp(test, { redis, name: "recent-browser", env: { COUNT_STEP_DELAY_MS: "1000", JOB_CONCURRENCY_COUNT: "1" } });
 
   /** Sends the count form as a person would; returns the new job's id. */
   async function send(page: Page, values: { start: string; end: string; increment: string }): Promise<string> {
