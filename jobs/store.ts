@@ -592,7 +592,7 @@ export class JobStore {
     });
     return ids.map((id, i) => {
       const [err, values] = replies?.[i] ?? [new Error("no reply"), null];
-      if (err) throw err;
+      if (err) throw this.replyError(err);
       const [type, params, state, createdAt, startedAt, finishedAt, reason, cancelRequestedAt] = values as (string | null)[];
       if (!type || !state || !(JOB_STATES as readonly string[]).includes(state)) return null;
       let parsed: Record<string, unknown> = {};
@@ -615,11 +615,18 @@ export class JobStore {
     });
   }
 
+  /** A command of a pipeline that failed: Redis refusing it is a bug; anything else, Redis not answering. */
+  private replyError(err: Error): Error {
+    if (err.name === "ReplyError") return err;
+    this.failures++;
+    return new StoreUnavailableError(err);
+  }
+
   /** Jobs waiting in the queue, and jobs claimed or running, in one round trip. */
   async counts(): Promise<{ queued: number; running: number }> {
     const replies = await this.call((r) => r.multi().llen(this.queueKey).zcard(this.leasesKey).exec());
     const [queued, running] = (replies ?? []).map(([err, n]) => {
-      if (err) throw err;
+      if (err) throw this.replyError(err);
       return Number(n);
     });
     return { queued: queued ?? 0, running: running ?? 0 };
