@@ -21,7 +21,8 @@ const count = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 async function storeFor(t: ExecutionContext, env: Record<string, string>): Promise<JobStore> {
   const settings = loadJobSettings(env);
   const target = redisTarget(settings);
-  const redis = connectRedis(target, "supervisor");
+  // The job profile: a test's reads wait out a busy machine instead of failing after 1.5 s.
+  const redis = connectRedis(target, "job");
   t.teardown(() => redis.disconnect());
   await waitUntilReady(redis, target, 10_000);
   return new JobStore(redis, { prefix: settings.redisPrefix, partitions: settings.redisPartitions, ttlSucceededS: 60, ttlFailedS: 60 });
@@ -101,9 +102,9 @@ test.serial("3,000 jobs spread over the three masters: each holds 25% to 42% of 
   const store = await storeFor(t, env);
   t.is(store.partitions.length, 16, "a cluster's default partitions");
   const JOBS = 3000;
-  for (let made = 0; made < JOBS; made += 300) {
+  for (let made = 0; made < JOBS; made += 100) {
     await Promise.all(
-      Array.from({ length: 300 }, () =>
+      Array.from({ length: 100 }, () =>
         store.create({ type: "count", params: { start: 1, end: 2, increment: 1 }, total: 2, queueMax: JOBS }),
       ),
     );
