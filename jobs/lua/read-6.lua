@@ -7,6 +7,7 @@
 -- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[4]  queue    list
 -- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
+-- KEYS[6]  index key prefix ("P:{jobs}:ix:"), see includes/index
 -- ARGV[1]  id
 -- ARGV[2]  'all' (every result) | 'auto' (every result once the job has
 --          ended, only the last one while it runs)
@@ -25,7 +26,7 @@ local now = now_ms()
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return { now } end
 if not TERMINAL[state] then
-  expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now)
+  expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now, KEYS[6])
 end
 local fields = redis.call('HGETALL', KEYS[1])
 state = redis.call('HGET', KEYS[1], 'state')
