@@ -815,8 +815,9 @@ export class JobStore {
     const prefix = filter.idPrefix ?? "";
     if (!/^[0-9a-f]{0,32}$/.test(prefix)) return [];
     const entries: IndexEntry[] = [];
+    const whole = prefix.length === 32;
     for (const s of sets) {
-      if (isJobId(prefix)) {
+      if (whole) {
         const score = await this.call((r) => r.zscore(s.key, prefix));
         if (score !== null) entries.push({ id: prefix, createdAt: Number(score), set: s.key });
         continue;
