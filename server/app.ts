@@ -17,6 +17,7 @@ import { formRoutes } from "./routes/forms.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { apiRoutes } from "./routes/api.ts";
+import { adminRoutes } from "./admin/routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -45,6 +46,8 @@ function serveStatic(): Middleware {
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
+  // SESSION_SECRET signs cookies (ctx.cookies.set(..., { signed: true })).
+  if (deps.config.sessionSecret) app.keys = [deps.config.sessionSecret];
   // A client that went away mid-answer is not a bug (the HTTP server counts those); anything else is.
   app.on("error", (err) => {
     if (!clientErrorCode(err)) logBug(err);
@@ -57,7 +60,9 @@ export function createApp(deps: AppDeps): Koa {
   app.use(refuseEncodedBodies());
   app.use(deps.renderer.middleware());
   // The forms first: /jobs/new/:type is not a job's address.
-  for (const router of [formRoutes(deps), jobRoutes(deps), healthRoutes(deps), apiRoutes()]) {
+  // /admin exists only with an operator's password (else it is a 404 like any unknown address).
+  const admin = deps.config.admin ? [adminRoutes(deps)] : [];
+  for (const router of [formRoutes(deps), jobRoutes(deps), healthRoutes(deps), apiRoutes(), ...admin]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -16,7 +16,8 @@ import { jobEnvironment, type Config } from "../config.ts";
 import { QueueFullError, type JobStore, type NewJob } from "../../jobs/store.ts";
 import type { JobType } from "../../jobs/job-type.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
-import { jobScript } from "../paths.ts";
+import { jobScript, ROOT } from "../paths.ts";
+import path from "node:path";
 import { Slots, START_GRACE_MS } from "./slots.ts";
 import { Processes } from "./processes.ts";
 import { TimeLimits } from "./limits.ts";
@@ -30,6 +31,31 @@ export { LOG_SWEEP_INTERVAL_MS } from "./log-retention.ts";
 
 /** How often the lease index and the kill deadlines are checked. */
 export const SWEEP_INTERVAL_MS = 500;
+/** How often an instance writes its heartbeat (and samples the queue's length), and how long a heartbeat counts. */
+export const HEARTBEAT_INTERVAL_MS = 3000;
+export const HEARTBEAT_TTL_MS = 10_000;
+
+/** The version in package.json, as the heartbeat reports it. */
+export const VERSION: string = (() => {
+  try {
+    return String((JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version?: unknown }).version ?? "unknown");
+  } catch {
+    return "unknown";
+  }
+})();
+
+/** What an instance's heartbeat says about it (see JobStore.heartbeat). */
+export interface InstanceFacts {
+  host: string;
+  pid: number;
+  version: string;
+  startedAt: number;
+  slotsUsed: number;
+  slotsTotal: number;
+  /** Per type: slots used and total. */
+  types: Record<string, { used: number; total: number }>;
+}
+
 /** After a spawn failed for want of file descriptors, no job is started for this long. */
 export const NO_DESCRIPTORS_WAIT_MS = 1000;
 
@@ -58,6 +84,9 @@ export class Supervisor {
   private readonly logs: LogRetention;
   private readonly log: (message: string) => void;
   private ticker: NodeJS.Timeout | null = null;
+  private beater: NodeJS.Timeout | null = null;
+  readonly startedAt = Date.now();
+  private readonly slotCounts: () => InstanceFacts["types"];
   private closed = false;
   /** Redis unreachable: written once per outage, then every 30 s, and on recovery. */
   private readonly redisDown: RepeatedWarning;
@@ -112,6 +141,7 @@ export class Supervisor {
       if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
     };
     this.startLeaseMs = 3 * config.jobHeartbeatMs + START_GRACE_MS;
+    this.slotCounts = () => Object.fromEntries(types.map((t) => [t.name, { used: this.processes.countOf(t.name), total: slotsOf(t) }]));
     this.slots = new Slots({
       store,
       instanceId: this.instanceId,
@@ -147,6 +177,30 @@ export class Supervisor {
     this.ticker.unref();
     void this.tick();
     this.logs.start();
+    this.beater = setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS);
+    this.beater.unref();
+    void this.heartbeat();
+  }
+
+  /** This instance's facts, as its heartbeat writes them. */
+  facts(): InstanceFacts {
+    const types = this.slotCounts();
+    const slots = Object.values(types);
+    return {
+      host: os.hostname(),
+      pid: process.pid,
+      version: VERSION,
+      startedAt: this.startedAt,
+      slotsUsed: this.processes.size,
+      slotsTotal: slots.reduce((sum, s) => sum + s.total, 0),
+      types,
+    };
+  }
+
+  /** Writes this instance's heartbeat; a Redis that does not answer is the sweep's to report. */
+  async heartbeat(): Promise<void> {
+    if (this.closed) return;
+    await this.options.store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
   }
 
   /** Deletes job logs older than the longest-kept job record; returns how many. */
@@ -158,6 +212,7 @@ export class Supervisor {
   async close(): Promise<void> {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.beater) clearInterval(this.beater);
     this.logs.close();
     this.limits.close();
     this.processes.close();
