@@ -67,7 +67,7 @@ test("without a password, /admin and every page under it answer 404", async (t) 
 test("a password without SESSION_SECRET refuses to start, naming the missing setting", (t) => {
   for (const env of [{ ADMIN_PASSWORD: PASSWORD }, { ADMIN_PASSWORD_HASH: hashPassword(PASSWORD, { N: 1024 }) }]) {
     const err = t.throws(() => loadConfig(env), { instanceOf: ConfigError });
-    t.regex(err!.message, /SESSION_SECRET: required when ADMIN_PASSWORD/);
+    t.regex(err.message, /SESSION_SECRET: required when ADMIN_PASSWORD/);
   }
 });
 
@@ -80,7 +80,7 @@ test("bad admin settings are refused with what they accept", (t) => {
       /set one of them, not both/,
     ],
   ] as const;
-  for (const [env, message] of bad) t.regex(t.throws(() => loadConfig(env), { instanceOf: ConfigError })!.message, message);
+  for (const [env, message] of bad) t.regex(t.throws(() => loadConfig(env), { instanceOf: ConfigError }).message, message);
 });
 
 // ---------------------------------------------------------------- login

@@ -38,6 +38,9 @@ export const BULK_MAX = 10_000;
 /** How often the overview refreshes itself (htmx). */
 export const OVERVIEW_REFRESH_S = 5;
 
+/** A fact of a heartbeat as text: only strings and numbers are shown. */
+const text = (v: unknown) => (typeof v === "string" || typeof v === "number" ? String(v) : "");
+
 const wantsJson = (ctx: Context) => ctx.accepts("html", "json") === "json";
 
 /** Only a path under /admin: a login never sends anyone to another site. */
@@ -115,7 +118,7 @@ export function adminRoutes({ store, config, supervisor }: AppDeps): Router {
     ctx.redirect(next);
   });
 
-  router.post("/logout", async (ctx) => {
+  router.post("/logout", (ctx) => {
     auth.endSession(ctx);
     if (wantsJson(ctx)) {
       ctx.status = 204;
@@ -127,7 +130,10 @@ export function adminRoutes({ store, config, supervisor }: AppDeps): Router {
 
   // Everything below needs a session.
   router.use(async (ctx: Context, next: Next) => {
-    if (auth.hasSession(ctx)) return next();
+    if (auth.hasSession(ctx)) {
+      await next();
+      return;
+    }
     if (wantsJson(ctx) || ctx.method !== "GET") {
       throw new HttpError(401, "Log in as the operator first: POST /admin/login with the password.", {
         title: "Login needed",
@@ -201,9 +207,9 @@ export function adminRoutes({ store, config, supervisor }: AppDeps): Router {
     queueLength: formatNumber(o.queueLength),
     oldestAge: o.oldestQueuedAgeMs === null ? null : formatDuration(o.oldestQueuedAgeMs),
     instances: o.instances.map((i) => ({
-      host: String(i.host ?? ""),
-      pid: String(i.pid ?? ""),
-      version: String(i.version ?? ""),
+      host: text(i.host),
+      pid: text(i.pid),
+      version: text(i.version),
       slots: `${formatNumber(Number(i.slotsUsed ?? 0))} of ${formatNumber(Number(i.slotsTotal ?? 0))}`,
       startedAt: typeof i.startedAt === "number" ? utc(i.startedAt) : "",
     })),
@@ -351,7 +357,7 @@ export function adminRoutes({ store, config, supervisor }: AppDeps): Router {
 
   // ------------------------------------------------------------ actions
 
-  const done = async (ctx: Context, json: object, to: string, status = 200) => {
+  const done = (ctx: Context, json: object, to: string, status = 200) => {
     if (wantsJson(ctx)) {
       ctx.status = status;
       ctx.body = json;
@@ -429,13 +435,13 @@ export function adminRoutes({ store, config, supervisor }: AppDeps): Router {
     if (reply.outcome === "missing") throw missing();
     if (reply.outcome === "finished")
       throw new HttpError(409, `This job has already ended (${reply.state}); there is nothing to cancel.`, { title: "Already ended" });
-    await done(ctx, { id, outcome: reply.outcome }, adminJobUrl(id), 202);
+    done(ctx, { id, outcome: reply.outcome }, adminJobUrl(id), 202);
   });
 
   router.post("/jobs/:id/retry", body, async (ctx) => {
     const id = jobId(ctx);
     const created = await retry(id);
-    await done(ctx, { id, retriedAs: created, url: adminJobUrl(created) }, adminJobUrl(created), 201);
+    done(ctx, { id, retriedAs: created, url: adminJobUrl(created) }, adminJobUrl(created), 201);
   });
 
   router.post("/jobs/:id/delete", body, async (ctx) => {
@@ -448,7 +454,7 @@ export function adminRoutes({ store, config, supervisor }: AppDeps): Router {
         code: "not-ended",
       });
     }
-    await done(ctx, { id, deleted: true }, `${ADMIN_ROUTE}/jobs`);
+    done(ctx, { id, deleted: true }, `${ADMIN_ROUTE}/jobs`);
   });
 
   // ------------------------------------------------------------ bulk actions
@@ -467,7 +473,7 @@ export function adminRoutes({ store, config, supervisor }: AppDeps): Router {
   } as const;
 
   router.post("/bulk/:action", body, async (ctx) => {
-    const action = (ctx.params as Record<string, string>).action as keyof typeof BULK;
+    const action = ctx.params.action as keyof typeof BULK;
     const spec = BULK[action];
     if (!spec) throw new HttpError(404, "There is no such bulk action.", { title: "No such action" });
     const type = field(ctx, "type");

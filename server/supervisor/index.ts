@@ -38,7 +38,8 @@ export const HEARTBEAT_TTL_MS = 10_000;
 /** The version in package.json, as the heartbeat reports it. */
 export const VERSION: string = (() => {
   try {
-    return String((JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version?: unknown }).version ?? "unknown");
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version?: unknown };
+    return typeof version === "string" ? version : "unknown";
   } catch {
     return "unknown";
   }
