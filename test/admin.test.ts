@@ -479,3 +479,57 @@ test("cancel from /admin ends a queued job", async (t: ExecutionContext) => {
   t.is((await app.store.read(id))!.state, "cancelled");
   t.is((await app.post(`/admin/jobs/${id}/cancel`, "", json(cookie))).status, 409);
 });
+
+test("a job with its upload still kept is retried with a copy of it", async (t) => {
+  const a = await startApp(t, { redis, name: "admin-upload-ok", env: ADMIN_ENV, takesJobs: false });
+  const cookie = await login(a);
+  const { newJobId } = await import("../jobs/store.ts");
+  const id = newJobId();
+  await a.store.appendUpload(id, "file", Buffer.from("a,b\n1,2\n"));
+  await a.store.create({ id, uploads: ["file"], type: "csv-check", params: {}, total: 0, queueMax: 10 });
+  await a.store.cancel(id, 1000);
+  const res = await a.post(`/admin/jobs/${id}/retry`, "", json(cookie));
+  t.is(res.status, 201);
+  const { retriedAs } = (await res.json()) as { retriedAs: string };
+  t.like(await a.store.read(retriedAs), { state: "queued", type: "csv-check", retryOf: id, uploads: ["file"] });
+  t.is((await a.store.readUploadRange(retriedAs, "file", 0, 100)).toString(), "a,b\n1,2\n");
+  t.is(await redis.client.ttl(`${a.prefix}:{jobs}:job:${retriedAs}:upload:file`), -1, "kept until its job ends");
+});
+
+test("an ended job drops out of the list and its index once it has expired", async (t) => {
+  const a = await startApp(t, { redis, name: "admin-expiry", env: { ...ADMIN_ENV, JOB_TTL_SUCCEEDED_S: "1" }, takesJobs: false });
+  const cookie = await login(a);
+  const id = await jobIn(a.store, "succeeded");
+  t.deepEqual(
+    (await list(a, cookie, "")).jobs.map((j) => j.id),
+    [id],
+  );
+  await waitFor(async () => (await a.store.read(id)) === null, { message: "the job to expire" });
+  t.deepEqual((await list(a, cookie, "")).jobs, []);
+  t.is(await redis.client.zcard(`${a.prefix}:{jobs}:ix:count:succeeded`), 0, "the list dropped the entry of a job it found gone");
+});
+
+test("each ended job is counted in its minute, and the counts expire", async (t) => {
+  const a = await startApp(t, { redis, name: "admin-minutes", env: ADMIN_ENV, takesJobs: false });
+  await jobIn(a.store, "succeeded");
+  await jobIn(a.store, "failed");
+  await jobIn(a.store, "cancelled");
+  const now = await a.store.now();
+  const minutes = await a.store.endedPerMinute(now, 2);
+  t.deepEqual(
+    minutes.reduce((s, m) => [s[0]! + m.succeeded, s[1]! + m.failed, s[2]! + m.cancelled], [0, 0, 0]),
+    [1, 1, 1],
+  );
+  const keys = (await redis.client.keys(`${a.prefix}:{jobs}:ix:[md]:*`)).sort();
+  t.true(keys.length >= 2, keys.join(", "));
+  for (const key of keys) {
+    const ttl = await redis.client.ttl(key);
+    t.true(ttl > 0 && ttl <= 90_000, `${key}: ${ttl}`);
+  }
+  const durations = await a.store.durations(["count"], now, 1);
+  t.is(
+    [...durations.count!.values()].reduce((s, c) => s + c, 0),
+    2,
+    "the two jobs that ran",
+  );
+});
