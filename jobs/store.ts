@@ -668,6 +668,16 @@ export class JobStore {
     return { now, instances };
   }
 
+  /**
+   * Drops the jobs list's entries of ended jobs that have expired, in every
+   * partition: up to `checks` per set (see lua/trim-2.lua); how many it dropped.
+   */
+  async trimIndex(types: readonly { type: string; ttlSucceededS: number; ttlFailedS: number }[], checks = 100): Promise<number> {
+    const args = types.flatMap((t) => [t.type, t.ttlSucceededS, t.ttlFailedS]);
+    const dropped = await Promise.all(this.bases.map((b) => this.call((r) => r.sjTrim(this.indexKey(b), `${b}job:`, checks, ...args))));
+    return dropped.reduce((a, n) => a + n, 0);
+  }
+
   /** Redis' clock (ms). */
   async now(): Promise<number> {
     const [s, us] = await this.call((r) => r.time());

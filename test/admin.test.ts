@@ -533,3 +533,15 @@ test("each ended job is counted in its minute, and the counts expire", async (t)
     "the two jobs that ran",
   );
 });
+
+test("the periodic trim drops the index entry of an expired job that nobody listed", async (t) => {
+  const a = await startApp(t, { redis, name: "admin-trim", env: { ...ADMIN_ENV, JOB_TTL_SUCCEEDED_S: "1" }, takesJobs: false });
+  const id = await jobIn(a.store, "succeeded");
+  const kept = await jobIn(a.store, "failed");
+  const retention = [{ type: "count", ttlSucceededS: 1, ttlFailedS: 3600 }];
+  t.is(await a.store.trimIndex(retention), 0, "nothing has expired yet");
+  await waitFor(async () => (await a.store.read(id)) === null, { message: "the job to expire" });
+  t.is(await a.store.trimIndex(retention), 1);
+  t.is(await redis.client.zcard(`${a.prefix}:{jobs}:ix:count:succeeded`), 0);
+  t.deepEqual(await redis.client.zrange(`${a.prefix}:{jobs}:ix:count:failed`, "0", "-1"), [kept]);
+});

@@ -129,6 +129,7 @@ test("every script file becomes a command named after it, with the number of key
     sjRetried: 1,
     sjBeat: 2,
     sjSample: 2,
+    sjTrim: 2,
   });
   t.is(commandName("due-kills"), "sjDueKills");
   for (const { name, lua } of LUA_COMMANDS) t.notRegex(lua, /@include/, `${name} has every include resolved`);

@@ -30,6 +30,7 @@ export interface LuaReplies {
   retried: 0 | 1;
   beat: number;
   sample: number;
+  trim: number;
 }
 
 type Arg = string | number;
@@ -166,5 +167,6 @@ declare module "ioredis" {
     sjRetried(job: string, newId: string): Result<LuaReplies["retried"], Context>;
     sjBeat(beats: string, instances: string, instanceId: string, facts: string, ttlMs: Arg): Result<LuaReplies["beat"], Context>;
     sjSample(queue: string, samples: string): Result<LuaReplies["sample"], Context>;
+    sjTrim(index: string, jobPrefix: string, checks: Arg, ...typesAndTtls: Arg[]): Result<LuaReplies["trim"], Context>;
   }
 }

@@ -34,6 +34,8 @@ export const SWEEP_INTERVAL_MS = 500;
 /** How often an instance writes its heartbeat (and samples the queue's length), and how long a heartbeat counts. */
 export const HEARTBEAT_INTERVAL_MS = 3000;
 export const HEARTBEAT_TTL_MS = 10_000;
+/** How often an instance drops the jobs list's entries of expired jobs (JobStore.trimIndex). */
+export const INDEX_TRIM_INTERVAL_MS = 60_000;
 
 /** The version in package.json, as the heartbeat reports it. */
 export const VERSION: string = (() => {
@@ -86,6 +88,8 @@ export class Supervisor {
   private readonly log: (message: string) => void;
   private ticker: NodeJS.Timeout | null = null;
   private beater: NodeJS.Timeout | null = null;
+  private trimmer: NodeJS.Timeout | null = null;
+  private readonly retention: { type: string; ttlSucceededS: number; ttlFailedS: number }[];
   readonly startedAt = Date.now();
   private readonly slotCounts: () => InstanceFacts["types"];
   private closed = false;
@@ -142,6 +146,11 @@ export class Supervisor {
       if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
     };
     this.startLeaseMs = 3 * config.jobHeartbeatMs + START_GRACE_MS;
+    this.retention = types.map((t) => ({
+      type: t.name,
+      ttlSucceededS: t.ttlSucceededS ?? config.jobTtlSucceededS,
+      ttlFailedS: t.ttlFailedS ?? config.jobTtlFailedS,
+    }));
     this.slotCounts = () => Object.fromEntries(types.map((t) => [t.name, { used: this.processes.countOf(t.name), total: slotsOf(t) }]));
     this.slots = new Slots({
       store,
@@ -181,6 +190,14 @@ export class Supervisor {
     this.beater = setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS);
     this.beater.unref();
     void this.heartbeat();
+    this.trimmer = setInterval(() => void this.trimIndex(), INDEX_TRIM_INTERVAL_MS);
+    this.trimmer.unref();
+  }
+
+  /** Drops the jobs list's entries of jobs that have expired; a Redis that does not answer is the sweep's to report. */
+  async trimIndex(): Promise<number> {
+    if (this.closed) return 0;
+    return this.options.store.trimIndex(this.retention).catch(() => 0);
   }
 
   /** This instance's facts, as its heartbeat writes them. */
@@ -214,6 +231,7 @@ export class Supervisor {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
     if (this.beater) clearInterval(this.beater);
+    if (this.trimmer) clearInterval(this.trimmer);
     this.logs.close();
     this.limits.close();
     this.processes.close();

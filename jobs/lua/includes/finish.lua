@@ -40,7 +40,7 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
     for field in string.gmatch(uploads, '[^,]+') do redis.call('EXPIRE', job .. ':upload:' .. field, ttl) end
   end
   local set = index_move(ix, job, id, from, state)
-  index_trim(set, job, id, ttl, now)
+  index_trim(set, string.sub(job, 1, #job - #id), now - tonumber(ttl) * 1000, INDEX_TRIM_CHECKS)
   index_count(ix, job, state, redis.call('HGET', job, 'reason'), now)
   return state
 end

@@ -6,12 +6,12 @@
 -- to each script as a KEY: every set shares the hash tag of the jobs it holds.
 --
 -- An entry of a job that has ended stays until the job's keys have expired:
--- each time a job ends in a set, the oldest entries created before that set's
--- retention (plus INDEX_SLACK_MS) are checked and dropped when their job is
--- gone, and any entry older than its retention plus INDEX_HARD_MS (a week of
--- time limit and a day of waiting) is dropped. The list drops an entry whose
--- job it finds gone too.
-local INDEX_SLACK_MS = 3600000
+-- each time a job ends in a set, the oldest entries created more than that
+-- set's retention ago are checked (INDEX_TRIM_CHECKS of them) and dropped
+-- when their job is gone; the supervisors do the same every minute (trim),
+-- and the list drops an entry whose job it finds gone. Whatever happens, an
+-- entry older than its retention plus INDEX_HARD_MS (a week of time limit
+-- and a day of waiting) is dropped.
 local INDEX_HARD_MS = 8 * 86400000
 local INDEX_TRIM_CHECKS = 10
 
@@ -34,15 +34,20 @@ local function index_move(ix, job, id, from, to)
   return set
 end
 
--- Drops entries of jobs that have expired from a set of ended jobs kept ttl seconds.
-local function index_trim(set, job, id, ttl, now)
-  local base = string.sub(job, 1, #job - #id)
-  local horizon = now - tonumber(ttl) * 1000
-  local old = redis.call('ZRANGEBYSCORE', set, '-inf', horizon - INDEX_SLACK_MS, 'LIMIT', 0, INDEX_TRIM_CHECKS)
+-- Drops entries of jobs that have expired from a set of ended jobs: of the
+-- entries created before horizon (now - the set's retention), the `checks`
+-- oldest whose job key (base .. id) is gone. Returns how many it dropped.
+local function index_trim(set, base, horizon, checks)
+  local old = redis.call('ZRANGEBYSCORE', set, '-inf', horizon, 'LIMIT', 0, checks)
+  local dropped = 0
   for _, other in ipairs(old) do
-    if redis.call('EXISTS', base .. other) == 0 then redis.call('ZREM', set, other) end
+    if redis.call('EXISTS', base .. other) == 0 then
+      redis.call('ZREM', set, other)
+      dropped = dropped + 1
+    end
   end
   redis.call('ZREMRANGEBYSCORE', set, '-inf', horizon - INDEX_HARD_MS)
+  return dropped
 end
 
 -- Per-minute counts of ended jobs (<ix>m:<minute>: s, f, c, and l for lost
