@@ -136,13 +136,18 @@ whenBrowser(test, () => {
     });
   }
 
-  test.serial("the overview's figures refresh by themselves, in a section that announces nothing", async (t) => {
+  test.serial("the overview's figures refresh by themselves, announce nothing, and keep the keyboard focus where it was", async (t) => {
     const page = tabs[0]!.page;
     await page.goto(`${app.url}/admin`);
+    await page.focus("#count-count-queued");
+    await page.evaluate(() => (document.getElementById("admin-overview")!.dataset.old = "yes"));
     const refreshed = page.waitForRequest((req) => req.url() === `${app.url}/admin` && req.headers()["hx-request"] === "true", {
       timeout: 15_000,
     });
     t.truthy(await refreshed);
+    await page.waitForFunction(() => document.getElementById("admin-overview")?.dataset.old === undefined, undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => !document.querySelector(".htmx-settling, .htmx-swapping"), undefined, { timeout: 5000 });
+    t.is(await page.evaluate(() => document.activeElement?.id), "count-count-queued", "the focus is back on the same link");
     t.is(await page.locator("#admin-overview [aria-live], #admin-overview[aria-live], #admin-overview [role=status]").count(), 0);
   });
 
