@@ -201,7 +201,11 @@ export function adminRoutes({ store, config, supervisor }: AppDeps): Router {
       title: jobType(t)?.title ?? t,
       count: formatNumber(o.byType[t] ?? 0),
       url: `${ADMIN_ROUTE}/jobs?type=${t}`,
-      cells: JOB_STATES.map((s) => ({ id: `count-${t}-${s}`, count: formatNumber(o.counts[t]![s]), url: `${ADMIN_ROUTE}/jobs?type=${t}&state=${s}` })),
+      cells: JOB_STATES.map((s) => ({
+        id: `count-${t}-${s}`,
+        count: formatNumber(o.counts[t]![s]),
+        url: `${ADMIN_ROUTE}/jobs?type=${t}&state=${s}`,
+      })),
     })),
     stateLabels: JOB_STATES.map((s) => STATE_LABELS[s]),
     queueLength: formatNumber(o.queueLength),
