@@ -92,6 +92,9 @@ test("a page of /admin without a session sends a browser to the login, and a JSO
   const api = await app.get("/admin", { Accept: "application/json" });
   t.is(api.status, 401);
   t.like(await api.json(), { error: "unauthenticated" });
+  const refresh = await app.get("/admin", { "HX-Request": "true" });
+  t.is(refresh.status, 204, "an overview refresh without a session sends the page to the login");
+  t.is(refresh.headers.get("hx-redirect"), "/admin/login?next=%2Fadmin");
   const form = await app.get("/admin/login");
   t.is(form.status, 200);
   t.regex(await form.text(), /<input type="password" id="password" name="password"/);

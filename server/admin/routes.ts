@@ -140,8 +140,17 @@ export function adminRoutes({ store, config, supervisor }: AppDeps): Router {
         code: "unauthenticated",
       });
     }
+    const login = `${ADMIN_ROUTE}/login?next=${encodeURIComponent(ctx.originalUrl)}`;
+    if (ctx.get("HX-Request") === "true") {
+      // An overview refresh after the session ended: htmx would follow a
+      // redirect and swap the login page into the overview; this sends the
+      // whole page there instead.
+      ctx.status = 204;
+      ctx.set("HX-Redirect", login);
+      return;
+    }
     ctx.status = 303;
-    ctx.redirect(`${ADMIN_ROUTE}/login?next=${encodeURIComponent(ctx.originalUrl)}`);
+    ctx.redirect(login);
   });
 
   // ------------------------------------------------------------ overview
