@@ -548,3 +548,46 @@ test("the periodic trim drops the index entry of an expired job that nobody list
   t.is(await redis.client.zcard(`${a.prefix}:{jobs}:ix:count:succeeded`), 0);
   t.deepEqual(await redis.client.zrange(`${a.prefix}:{jobs}:ix:count:failed`, "0", "-1"), [kept]);
 });
+
+test("every change of state moves a job to the index set of its new state, in the same step", async (t) => {
+  const a = await startApp(t, { redis, name: "admin-index", env: ADMIN_ENV, takesJobs: false });
+  const setsOf = async (id: string) => {
+    const found: string[] = [];
+    for (const state of ["queued", "running", "succeeded", "failed", "cancelled"]) {
+      if ((await redis.client.zscore(`${a.prefix}:{jobs}:ix:count:${state}`, id)) !== null) found.push(state);
+    }
+    return found;
+  };
+  const id = await jobIn(a.store, "queued");
+  t.deepEqual(await setsOf(id), ["queued"]);
+  await a.store.claim("o", 600_000, ["count"], ["count"]);
+  t.deepEqual(await setsOf(id), ["queued"], "claimed is still queued");
+  await a.store.start(id, 1, "h", 600_000);
+  t.deepEqual(await setsOf(id), ["running"]);
+  await a.store.finish(id, "succeeded", "job");
+  t.deepEqual(await setsOf(id), ["succeeded"]);
+  const created = (await a.store.read(id))!.createdAt;
+  t.is(Number(await redis.client.zscore(`${a.prefix}:{jobs}:ix:count:succeeded`, id)), created!, "scored by its creation time");
+
+  const cancelled = await jobIn(a.store, "cancelled");
+  t.deepEqual(await setsOf(cancelled), ["cancelled"]);
+  const lost = await jobIn(a.store, "queued");
+  await a.store.claim("o", 1, ["count"], ["count"]);
+  await a.store.start(lost, 1, "h", 1);
+  await waitFor(async () => (await a.store.sweep()).includes(lost), { message: "the job to be recorded lost" });
+  t.deepEqual(await setsOf(lost), ["failed"]);
+});
+
+test("an instance's heartbeat lists it until its TTL runs out", async (t) => {
+  const a = await startApp(t, { redis, name: "admin-beat", env: ADMIN_ENV, takesJobs: false });
+  await a.store.heartbeat("test-instance", { host: "h", pid: 1, version: "9" }, 300);
+  const { instances } = await a.store.instances();
+  t.deepEqual(instances, [{ id: "test-instance", facts: { host: "h", pid: 1, version: "9" } }]);
+  await waitFor(async () => (await a.store.instances()).instances.length === 0, { message: "the heartbeat to run out" });
+  await a.store.heartbeat("another", { host: "h2" }, 10_000);
+  t.deepEqual(
+    (await a.store.instances()).instances.map((i) => i.id),
+    ["another"],
+  );
+  t.is(await redis.client.hexists(`${a.prefix}:{jobs}:instances`, "test-instance"), 0, "the next beat cleared the dead one's facts");
+});
