@@ -409,6 +409,9 @@ test.serial("retry creates a job with the same parameters, linked both ways, and
   const old = await (await a.get(`/admin/jobs/${failed}`, { Cookie: cookie })).text();
   t.regex(old, new RegExp(`Retried as <a href="/admin/jobs/${newId}">`));
   t.regex(old, /It broke/);
+  await a.store.appendLog(newId, ["first line", "second <line>"]);
+  const logged = await (await a.get(`/admin/jobs/${newId}`, { Cookie: cookie })).text();
+  t.regex(logged, /<pre class="log">first line\nsecond &lt;line&gt;<\/pre>/, "the whole log, a line each, escaped");
 
   const running = await a.post(`/admin/jobs/${newId}/delete`, "", json(cookie));
   t.is(running.status, 409, "a job that has not ended is not deleted");
