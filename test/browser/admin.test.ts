@@ -151,6 +151,21 @@ whenBrowser(test, () => {
     t.is(await page.locator("#admin-overview [aria-live], #admin-overview[aria-live], #admin-overview [role=status]").count(), 0);
   });
 
+  test.serial("printed, the overview keeps its charts and their figures, without the navigation", async (t) => {
+    const page = tabs[0]!.page;
+    await page.goto(`${app.url}/admin`);
+    await holdStill(page);
+    await page.emulateMedia({ media: "print" });
+    try {
+      t.is(await page.locator(".chart-svg").count(), 3);
+      t.true(await page.locator("#chart-ended-title").isVisible());
+      t.true(await page.locator(".chart-data table").first().isVisible(), "the figures print as a table");
+      t.false(await page.locator(".admin-nav").isVisible());
+    } finally {
+      await page.emulateMedia({ media: "screen" });
+    }
+  });
+
   test.serial("keyboard only: log in, go to the jobs list, and open a job", async (t) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     t.teardown(() => context.close());
