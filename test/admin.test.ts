@@ -413,6 +413,9 @@ test.serial("retry creates a job with the same parameters, linked both ways, and
   const logged = await (await a.get(`/admin/jobs/${newId}`, { Cookie: cookie })).text();
   t.regex(logged, /<pre class="log">first line\nsecond &lt;line&gt;<\/pre>/, "the whole log, a line each, escaped");
 
+  const asJson = (await (await a.get(`/admin/jobs/${failed}`, json(cookie))).json()) as Record<string, unknown>;
+  t.like(asJson, { id: failed, pid: process.pid, host: "test-host", retriedAs: newId, error: "It broke\nsecond line" });
+  t.true(typeof asJson.ranMs === "number" && typeof asJson.queuedMs === "number");
   const running = await a.post(`/admin/jobs/${newId}/delete`, "", json(cookie));
   t.is(running.status, 409, "a job that has not ended is not deleted");
   const del = await a.post(`/admin/jobs/${failed}/delete`, "", json(cookie));
@@ -610,4 +613,9 @@ test.serial("an instance's heartbeat lists it until its TTL runs out", async (t)
     ["another"],
   );
   t.is(await redis.client.hexists(`${a.prefix}:{jobs}:instances`, "test-instance"), 0, "the next beat cleared the dead one's facts");
+  await a.store.create({ type: "count", params: {}, total: 1, queueMax: 10 });
+  await a.store.heartbeat("another", { host: "h2" }, 10_000);
+  const samples = await a.store.queueSamples(await a.store.now());
+  t.is(samples.length, 60);
+  t.is(samples.at(-1)!.length, 1, "each beat samples the queue's length for its minute");
 });
