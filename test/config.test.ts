@@ -122,7 +122,7 @@ test("a bad log setting or a short secret is named, and the secret's value is ne
   t.is(err.problems.length, 4);
   t.regex(err.message, /LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent/);
   t.regex(err.message, /LOG_FORMAT="xml": expected json or pretty/);
-  t.regex(err.message, /SESSION_SECRET: expected at least 16 characters/);
+  t.regex(err.message, /SESSION_SECRET: expected at least 32 characters/);
   t.regex(err.message, /METRICS_TOKEN: expected at least 16 characters/);
   t.notRegex(err.message, /short-secret|has a space/);
 });

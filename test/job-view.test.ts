@@ -39,6 +39,9 @@ function job(fields: Partial<JobRecord> & Pick<JobRecord, "state">): JobRecord {
     detail: null,
     cancelRequestedAt: null,
     queuePosition: null,
+    retryOf: null,
+    retriedAs: null,
+    uploads: [],
     readAt: T0,
     ...fields,
   };

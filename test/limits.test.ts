@@ -25,7 +25,7 @@ test("a job that keeps its event loop free stops itself at the time limit", asyn
   t.true(job.done > 0 && job.done < 1000);
 });
 
-test("every key of a finished job has a TTL and it leaves every index", async (t) => {
+test("every key of a finished job has a TTL, and it leaves every index but the jobs list's set of its end state", async (t) => {
   const app = await startApp(t, { redis, name: "ttl", env: { JOB_TTL_SUCCEEDED_S: "100", JOB_TTL_FAILED_S: "200" } });
   const ok = await app.submit({ start: "1", end: "10", increment: "1" });
   await app.waitForState(ok, "succeeded");
@@ -39,8 +39,11 @@ test("every key of a finished job has a TTL and it leaves every index", async (t
   }
   for (const key of keys.filter((k) => !k.includes(ok))) {
     const type = await redis.client.type(key);
+    if (type === "hash") continue;
     const members = type === "zset" ? await redis.client.zrange(key, "0", "-1") : await redis.client.lrange(key, 0, -1);
-    t.false(members.includes(ok), `${key} no longer lists the job`);
+    // The jobs list (admin) shows the job until its keys expire.
+    if (key.endsWith(":ix:count:succeeded")) t.true(members.includes(ok), `${key} lists the job`);
+    else t.false(members.includes(ok), `${key} no longer lists the job`);
   }
 });
 

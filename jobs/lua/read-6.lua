@@ -7,6 +7,7 @@
 -- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[4]  queue    list
 -- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
+-- KEYS[6]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  id
 -- ARGV[2]  'all' (every result) | 'auto' (every result once the job has
 --          ended, only the last one while it runs)
@@ -27,7 +28,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return { now } end
 local lost = 0
 if not TERMINAL[state] then
-  if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now) then lost = 1 end
+  if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now, KEYS[6]) then lost = 1 end
 end
 local fields = redis.call('HGETALL', KEYS[1])
 state = redis.call('HGET', KEYS[1], 'state')
