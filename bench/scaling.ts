@@ -57,13 +57,7 @@ async function reading(client: Redis, redisPid: number): Promise<Reading> {
 }
 
 /** What `work` cost Redis, minus what the same time cost while idle (idlePerMs), divided by n. */
-async function measure(
-  client: Redis,
-  redisPid: number,
-  n: number,
-  idlePerMs: RedisCost,
-  work: () => Promise<void>,
-): Promise<RedisCost> {
+async function measure(client: Redis, redisPid: number, n: number, idlePerMs: RedisCost, work: () => Promise<void>): Promise<RedisCost> {
   const before = await reading(client, redisPid);
   const t0 = performance.now();
   await work();

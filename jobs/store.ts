@@ -682,7 +682,7 @@ export class JobStore {
     const replies = await this.call((r) => Promise.all(ids.map((id) => r.hmget(this.jobKeys(id)[0], ...SUMMARY_FIELDS))));
     return ids.map((id, i) => {
       const values = replies[i]!;
-      const [type, params, state, createdAt, startedAt, finishedAt, reason, cancelRequestedAt] = values as (string | null)[];
+      const [type, params, state, createdAt, startedAt, finishedAt, reason, cancelRequestedAt] = values;
       if (!type || !state || !(JOB_STATES as readonly string[]).includes(state)) return null;
       let parsed: Record<string, unknown> = {};
       try {

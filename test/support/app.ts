@@ -109,7 +109,12 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   const redis = connectRedis(target, "web");
   const supervisorRedis = connectRedis(target, "supervisor");
   await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, target, 10_000)));
-  const storeOptions = { prefix, partitions: config.redisPartitions, ttlSucceededS: config.jobTtlSucceededS, ttlFailedS: config.jobTtlFailedS };
+  const storeOptions = {
+    prefix,
+    partitions: config.redisPartitions,
+    ttlSucceededS: config.jobTtlSucceededS,
+    ttlFailedS: config.jobTtlFailedS,
+  };
   const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
   const supervisorStore = new JobStore(supervisorRedis, storeOptions);
   const instanceId = newInstanceId();
