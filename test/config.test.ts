@@ -128,7 +128,7 @@ test("a bad log setting or a short secret is named, and the secret's value is ne
 });
 
 test("the session secret and the metrics token never reach a job's environment", (t) => {
-  const env = { SESSION_SECRET: "a-session-secret-0123456789", METRICS_TOKEN: "a-metrics-token-0123456789" };
+  const env = { SESSION_SECRET: "a-session-secret-0123456789abcdef0123456789", METRICS_TOKEN: "a-metrics-token-0123456789" };
   const job = jobEnvironment(loadConfig(env), { PATH: "/usr/bin", ...env });
   for (const name of Object.keys(env)) t.false(name in job, name);
 });
