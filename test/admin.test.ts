@@ -347,50 +347,61 @@ test.serial("bad filters answer 400 with what they accept, as a page or JSON", a
   }
 });
 
-test.serial("the cursor pages through the list without a gap or a repeat, also among jobs created in the same millisecond", async (t) => {
-  const a = await startApp(t, { redis, name: "admin-cursor", env: ADMIN_ENV, takesJobs: false });
-  const cookie = await login(a);
-  // Created at once: many share a millisecond, so ties are ordered by id.
-  const ids = await Promise.all(
-    Array.from({ length: 23 }, (_, i) =>
-      jobIn(
-        a.store,
-        i % 3 === 0 ? "cancelled" : "queued",
-        i % 2 ? "count" : "primes",
-        i % 2 ? { start: 1, end: 3, increment: 1 } : { n: 100 },
-      ),
-    ),
+for (const partitions of [1, 4]) {
+  test.serial(
+    `the cursor pages through the list without a gap or a repeat, also among jobs created in the same millisecond (${partitions} partition${partitions > 1 ? "s" : ""})`,
+    async (t) => {
+      const a = await startApp(t, {
+        redis,
+        name: "admin-cursor",
+        env: { ...ADMIN_ENV, REDIS_PARTITIONS: String(partitions) },
+        takesJobs: false,
+      });
+      const cookie = await login(a);
+      // Created at once: many share a millisecond, so ties are ordered by id.
+      const ids = await Promise.all(
+        Array.from({ length: 23 }, (_, i) =>
+          jobIn(
+            a.store,
+            i % 3 === 0 ? "cancelled" : "queued",
+            i % 2 ? "count" : "primes",
+            i % 2 ? { start: 1, end: 3, increment: 1 } : { n: 100 },
+          ),
+        ),
+      );
+      const whole = (await list(a, cookie, "?limit=200")).jobs.map((j) => j.id);
+      t.is(whole.length, 23);
+      t.deepEqual([...whole].sort(), [...ids].sort());
+      const seen: string[] = [];
+      let query = "?limit=5";
+      let pages = 0;
+      for (;;) {
+        const page = await list(a, cookie, query);
+        pages++;
+        seen.push(...page.jobs.map((j) => j.id));
+        if (!page.nextUrl) break;
+        t.true(page.jobs.length === 5);
+        query = page.nextUrl.slice("/admin/jobs".length);
+        t.regex(query, /limit=5/, "the next page keeps the filters");
+      }
+      t.is(pages, 5);
+      t.deepEqual(seen, whole);
+      const filtered: string[] = [];
+      query = "?state=queued&limit=4";
+      for (;;) {
+        const page = await list(a, cookie, query);
+        filtered.push(...page.jobs.map((j) => j.id));
+        if (!page.nextUrl) break;
+        query = page.nextUrl.slice("/admin/jobs".length);
+      }
+      t.deepEqual(
+        filtered,
+        whole.filter((id, _) => ids.indexOf(id) % 3 !== 0),
+      );
+      if (partitions > 1) t.true(new Set(ids.map((id) => a.store.partition(id).base)).size > 1, "the jobs lie in several partitions");
+    },
   );
-  const whole = (await list(a, cookie, "?limit=200")).jobs.map((j) => j.id);
-  t.is(whole.length, 23);
-  t.deepEqual([...whole].sort(), [...ids].sort());
-  const seen: string[] = [];
-  let query = "?limit=5";
-  let pages = 0;
-  for (;;) {
-    const page = await list(a, cookie, query);
-    pages++;
-    seen.push(...page.jobs.map((j) => j.id));
-    if (!page.nextUrl) break;
-    t.true(page.jobs.length === 5);
-    query = page.nextUrl.slice("/admin/jobs".length);
-    t.regex(query, /limit=5/, "the next page keeps the filters");
-  }
-  t.is(pages, 5);
-  t.deepEqual(seen, whole);
-  const filtered: string[] = [];
-  query = "?state=queued&limit=4";
-  for (;;) {
-    const page = await list(a, cookie, query);
-    filtered.push(...page.jobs.map((j) => j.id));
-    if (!page.nextUrl) break;
-    query = page.nextUrl.slice("/admin/jobs".length);
-  }
-  t.deepEqual(
-    filtered,
-    whole.filter((id, _) => ids.indexOf(id) % 3 !== 0),
-  );
-});
+}
 
 // ---------------------------------------------------------------- actions
 
