@@ -17,7 +17,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { submit as submitForm } from "../test/support/http.ts";
 import { churn } from "../test/support/churn.ts";
-import { childrenCpuMs, killProcessesIn, memoryOf } from "../test/support/procs.ts";
+import { childrenCpuMs, cpuMsOf, killProcessesIn, memoryOf } from "../test/support/procs.ts";
 import { startRedis, type TestRedis } from "../test/support/redis.ts";
 import { spawnServer, type ServerProcess } from "../test/support/server.ts";
 import { waitFor } from "../test/support/wait.ts";
@@ -201,6 +201,37 @@ async function fragmentVsBare(app: ServerProcess, bare: ServerProcess, paths: st
   };
 }
 
+/** The operator's login of the bench's apps (ADMIN_ENV). */
+const ADMIN_ENV = { ADMIN_PASSWORD: "bench operator password", SESSION_SECRET: "bench-session-secret-".padEnd(48, "x") };
+
+async function adminCookie(app: ServerProcess): Promise<string> {
+  const res = await fetch(`${app.url}/admin/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ password: ADMIN_ENV.ADMIN_PASSWORD }).toString(),
+  });
+  if (res.status !== 303) throw new Error(`admin login answered ${res.status}`);
+  return res.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0]!)
+    .join("; ");
+}
+
+/** One admin address, one request at a time: latency, and the server's CPU per request. */
+async function adminLatency(app: ServerProcess, pathname: string, headers: Record<string, string>, n: number) {
+  const times: number[] = [];
+  const cpu0 = cpuMsOf(app.proc.pid!);
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${app.url}${pathname}`, { headers });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`GET ${pathname} answered ${res.status}`);
+    times.push(performance.now() - t0);
+  }
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), cpuMsPerRequest: (cpuMsOf(app.proc.pid!) - cpu0) / n };
+}
+
 async function pageLatency(app: ServerProcess, id: string, n: number) {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -218,7 +249,10 @@ async function pageLatency(app: ServerProcess, id: string, n: number) {
 /** 1, 4 (memory) and 6: an app whose 20 jobs stay running (one value, then a long sleep). */
 async function runningJobsPhase(): Promise<void> {
   const prefix = "bench-long";
-  const app = await appProcess(appEnv(prefix, { COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY_COUNT: String(P.running) }), "app-long");
+  const app = await appProcess(
+    appEnv(prefix, { COUNT_STEP_DELAY_MS: "3600000", JOB_CONCURRENCY_COUNT: String(P.running), ...ADMIN_ENV }),
+    "app-long",
+  );
   procs.push(app);
   const store = storeFor(prefix);
   const ids: string[] = [];
@@ -267,6 +301,13 @@ async function runningJobsPhase(): Promise<void> {
   const pageBefore = await pageLatency(app, baseline[0]!, P.pageRequests);
   // The server's memory having polled only these 20 jobs: the reference for 10,000 distinct jobs polled, below.
   const rss20 = memoryOf(app.proc.pid!)?.rssKb ?? NaN;
+  const cookie = await adminCookie(app);
+  const listHeaders = { Cookie: cookie };
+  const refreshHeaders = { Cookie: cookie, "HX-Request": "true" };
+  await adminLatency(app, "/admin/jobs", listHeaders, 10);
+  const listBefore = await adminLatency(app, "/admin/jobs", listHeaders, P.pageRequests);
+  const failedBefore = await adminLatency(app, "/admin/jobs?state=failed&type=count", listHeaders, P.pageRequests);
+  const refreshBefore = await adminLatency(app, "/admin", refreshHeaders, P.pageRequests);
   extra.fragmentBefore = before;
   rows.push({
     id: "fragment-rps",
@@ -298,6 +339,41 @@ async function runningJobsPhase(): Promise<void> {
   await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: 1 });
   const after = await fragmentVsBare(app, bare, paths);
   const pageAfter = await pageLatency(app, baseline[0]!, P.pageRequests);
+  await adminLatency(app, "/admin/jobs", listHeaders, 10);
+  const listAfter = await adminLatency(app, "/admin/jobs", listHeaders, P.pageRequests);
+  const failedAfter = await adminLatency(app, "/admin/jobs?state=failed&type=count", listHeaders, P.pageRequests);
+  const refreshAfter = await adminLatency(app, "/admin", refreshHeaders, P.pageRequests);
+  const grown = P.growth.toLocaleString("en-GB");
+  rows.push({
+    id: "admin-list",
+    measure: `GET /admin/jobs (first page, 50 rows) p50, one at a time, ${grown} finished jobs`,
+    value: listAfter.p50,
+    unit: "ms",
+    reference: { label: `with ${BASELINE_FINISHED} finished jobs`, value: listBefore.p50, unit: "ms" },
+    ratio: listAfter.p50 / listBefore.p50,
+    budget: "<= 2 x",
+    met: listAfter.p50 / listBefore.p50 <= 2,
+    note: `p99 ${listAfter.p99.toFixed(2)} vs ${listBefore.p99.toFixed(2)} ms; server CPU ${listAfter.cpuMsPerRequest.toFixed(2)} vs ${listBefore.cpuMsPerRequest.toFixed(2)} ms per request`,
+  });
+  rows.push({
+    id: "admin-list-filtered",
+    measure: `GET /admin/jobs?state=failed&type=count p50 (no match), ${grown} finished jobs`,
+    value: failedAfter.p50,
+    unit: "ms",
+    reference: { label: `with ${BASELINE_FINISHED} finished jobs`, value: failedBefore.p50, unit: "ms" },
+    ratio: failedAfter.p50 / failedBefore.p50,
+    budget: "<= 2 x",
+    met: failedAfter.p50 / failedBefore.p50 <= 2,
+  });
+  rows.push({
+    id: "admin-refresh-cpu",
+    measure: `dashboard refresh (GET /admin, HX-Request) server CPU, ${grown} finished jobs`,
+    value: refreshAfter.cpuMsPerRequest,
+    unit: "ms",
+    reference: { label: `with ${BASELINE_FINISHED} finished jobs`, value: refreshBefore.cpuMsPerRequest, unit: "ms" },
+    ratio: refreshAfter.cpuMsPerRequest / refreshBefore.cpuMsPerRequest,
+    note: `p50 latency ${refreshAfter.p50.toFixed(2)} vs ${refreshBefore.p50.toFixed(2)} ms; ${P.pageRequests} requests one at a time`,
+  });
   extra.fragmentAfter = after;
   const growth = after.ratio / before.ratio;
   rows.push({

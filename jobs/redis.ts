@@ -104,6 +104,20 @@ const CLUSTER_PROFILES: Record<Exclude<RedisProfile, "invalidations">, ClusterOp
   },
 };
 
+/**
+ * Replies with which Redis refuses a command only for now: a Cluster shard
+ * without a master (CLUSTERDOWN), a slot on the move (MOVED, ASK, TRYAGAIN;
+ * ioredis follows these itself, except inside a pipeline that also holds
+ * other replies, as auto-pipelining makes), a server still loading its data,
+ * a replica cut off from its master or a master demoted to replica. They mean
+ * Redis is unavailable (a 503), not that the command is wrong.
+ */
+const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|MOVED|ASK|TRYAGAIN|LOADING|MASTERDOWN|READONLY|NOREPLICAS)\b/;
+
+export function isUnavailableReply(err: unknown): boolean {
+  return err instanceof Error && UNAVAILABLE_REPLY.test(err.message);
+}
+
 /** Connection options from a redis://, rediss:// or unix:///path/to.sock URL. */
 function urlOptions(url: string): RedisOptions | string {
   const parsed = new URL(url);

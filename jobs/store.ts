@@ -10,9 +10,17 @@
 //   P:{T}:queue             list: ids of the partition's jobs waiting for a slot, oldest first
 //   P:{T}:leases            sorted set: id -> lease expiry (ms) of every claimed or running job
 //   P:{T}:kills             sorted set: id -> when to kill a job that ignores its cancel request
-// Each partition has its own queue, leases and kills, so that every script
-// touches one slot. The queue is first in first out within a partition;
-// claims visit the partitions in turn (claim()).
+//   P:{T}:ix:<type>:<state> sorted set: id -> createdAt (ms), the jobs list's index (see lua/includes/index.lua)
+//   P:{T}:ix:m:<minute>     hash: jobs ended that minute (s, f, c; l: lost), kept 2 h
+//   P:{T}:ix:d:<type>:<hour> hash: durations of the jobs of a type that ended that hour, bucket -> count, kept 25 h
+//   P:{T}:queue-samples     hash: minute of the hour -> "<minute>:<queue length>", written with each heartbeat
+// and once, under the first partition's tag:
+//   P:{T0}:beats            sorted set: instance id -> when its heartbeat runs out (ms)
+//   P:{T0}:instances        hash: instance id -> its facts (JSON: host, pid, version, slots, started at)
+// Each partition has its own queue, leases, kills and list index, so that
+// every script touches one slot. The queue is first in first out within a
+// partition; claims visit the partitions in turn (claim()). Reads that span
+// jobs (the operators' list, counts, charts) read each partition and merge.
 // When a job finishes it leaves every index, and its keys get a TTL: its
 // type's retention, stored on the record when it was created. An upload is
 // written before its job exists, with UPLOAD_SAFETY_TTL_S renewed at each
@@ -23,6 +31,7 @@ import type { Cluster, Redis as OneRedis } from "ioredis";
 import type { FinishMode } from "./lua/commands.ts";
 import { LUA_COMMANDS } from "./lua/index.ts";
 import { partitionOf, partitionTags } from "./partitions.ts";
+import { isUnavailableReply } from "./redis.ts";
 
 export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -102,6 +111,11 @@ export interface JobRecord {
   queuePosition: number | null;
   /** When the lease of a claimed or running job runs out (Redis' clock, ms), unless renewed; null without one. */
   leaseExpiresAt: number | null;
+  /** The job this one retries, and the job that retried this one (operators' retries). */
+  retryOf: string | null;
+  retriedAs: string | null;
+  /** The fields whose upload the job was created with. */
+  uploads: string[];
   /** Redis' clock when the record was read. */
   readAt: number;
 }
@@ -172,6 +186,8 @@ export interface NewJob {
   timeoutMs?: number;
   ttlSucceededS?: number;
   ttlFailedS?: number;
+  /** The job this one retries (an operator's retry). */
+  retryOf?: string;
 }
 
 /** How long an upload is kept, from its last chunk, while its job does not exist yet. */
@@ -255,11 +271,15 @@ export interface Partition {
   readonly killsKey: string;
   /** What its jobs' keys start with: "P:{tag}:job:". */
   readonly jobPrefix: string;
+  /** What its jobs list index keys start with: "P:{tag}:ix:" (see lua/includes/index.lua). */
+  readonly indexPrefix: string;
 }
 
 export class JobStore {
   readonly prefix: string;
   readonly partitions: readonly Partition[];
+  /** The key base of each partition ("P:{tag}:"). Reads that span jobs read each one and merge. */
+  readonly bases: readonly string[];
   /** Where the next claim starts looking, so that partitions take turns. */
   private nextClaim = 0;
   private readonly ttl: [string, string];
@@ -278,8 +298,16 @@ export class JobStore {
     this.prefix = options.prefix;
     this.partitions = partitionTags(options.partitions ?? 1).map((tag) => {
       const base = `${options.prefix}:{${tag}}:`;
-      return { base, queueKey: `${base}queue`, leasesKey: `${base}leases`, killsKey: `${base}kills`, jobPrefix: `${base}job:` };
+      return {
+        base,
+        queueKey: `${base}queue`,
+        leasesKey: `${base}leases`,
+        killsKey: `${base}kills`,
+        jobPrefix: `${base}job:`,
+        indexPrefix: `${base}ix:`,
+      };
     });
+    this.bases = this.partitions.map((p) => p.base);
     this.ttl = [String(options.ttlSucceededS), String(options.ttlFailedS)];
     this.maxInFlight = options.maxInFlight ?? 0;
     this.deadlineMs = options.deadlineMs ?? 0;
@@ -316,9 +344,14 @@ export class JobStore {
   }
 
   /** Every key of one job plus the indexes, in the order the scripts take them. */
-  private keys(id: string): [job: string, results: string, leases: string, queue: string, kills: string] {
-    const { leasesKey, queueKey, killsKey } = this.partition(id);
-    return [...this.jobKeys(id), leasesKey, queueKey, killsKey];
+  private keys(id: string): [job: string, results: string, leases: string, queue: string, kills: string, index: string] {
+    const { leasesKey, queueKey, killsKey, indexPrefix } = this.partition(id);
+    return [...this.jobKeys(id), leasesKey, queueKey, killsKey, indexPrefix];
+  }
+
+  /** The jobs list's index key prefix of a partition (see lua/includes/index.lua). */
+  private indexKey(base: string): string {
+    return `${base}ix:`;
   }
 
   /** Sends one command; an unreachable Redis becomes a StoreUnavailableError. */
@@ -337,8 +370,9 @@ export class JobStore {
       });
       return await Promise.race([sent, late]);
     } catch (err) {
-      // A ReplyError is Redis refusing a command: a bug, not an outage.
-      if ((err as Error)?.name === "ReplyError") throw err;
+      // A ReplyError is Redis refusing a command: a bug, not an outage, unless
+      // it says the data cannot be served for now (a failover in progress).
+      if ((err as Error)?.name === "ReplyError" && !isUnavailableReply(err)) throw err;
       this.failures++;
       throw new StoreUnavailableError(err);
     } finally {
@@ -407,6 +441,7 @@ export class JobStore {
       r.sjCreate(
         job,
         this.partition(id).queueKey,
+        this.partition(id).indexPrefix,
         id,
         input.type,
         JSON.stringify(input.params),
@@ -416,6 +451,7 @@ export class JobStore {
         input.ttlFailedS ?? this.ttl[1],
         input.timeoutMs ?? "",
         uploads.join(","),
+        input.retryOf ?? "",
       ),
     );
     if (created === 1) return id;
@@ -433,6 +469,7 @@ export class JobStore {
       r.sjCreateClaimed(
         job,
         this.partition(id).leasesKey,
+        this.partition(id).indexPrefix,
         id,
         input.type,
         JSON.stringify(input.params),
@@ -442,6 +479,7 @@ export class JobStore {
         input.timeoutMs ?? "",
         owner,
         leaseMs,
+        input.retryOf ?? "",
       ),
     );
     return id;
@@ -470,9 +508,9 @@ export class JobStore {
     const start = this.nextClaim;
     for (let i = 0; i < count; i++) {
       const index = (start + i) % count;
-      const { queueKey, leasesKey, killsKey, jobPrefix } = this.partitions[index]!;
+      const { queueKey, leasesKey, killsKey, jobPrefix, indexPrefix } = this.partitions[index]!;
       const reply = await this.call((r) =>
-        r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, leaseMs, owner, ...this.ttl, free.length, ...free, ...others),
+        r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, indexPrefix, leaseMs, owner, ...this.ttl, free.length, ...free, ...others),
       );
       if (reply) {
         this.nextClaim = (index + 1) % count;
@@ -491,7 +529,8 @@ export class JobStore {
 
   /** The job's process marks it running. Returns the state that prevented it, if any. */
   async start(id: string, pid: number, host: string, leaseMs: number): Promise<{ ok: true } | { ok: false; state: string }> {
-    const reply = await this.call((r) => r.sjStart(this.jobKeys(id)[0], this.partition(id).leasesKey, id, pid, host, leaseMs));
+    const { leasesKey, indexPrefix } = this.partition(id);
+    const reply = await this.call((r) => r.sjStart(this.jobKeys(id)[0], leasesKey, indexPrefix, id, pid, host, leaseMs));
     return reply[0] === 1 ? { ok: true } : { ok: false, state: reply[1] };
   }
 
@@ -555,9 +594,7 @@ export class JobStore {
     results: "all" | "auto",
     { resultLimit = 0, logLines = 0, files = true } = {},
   ): Promise<{ job: JobRecord; files: FileEntry[] } | null> {
-    const [record, resultsKey] = this.jobKeys(id);
-    const { leasesKey, queueKey, killsKey } = this.partition(id);
-    const keys = [record, resultsKey, leasesKey, queueKey, killsKey, this.logKey(id), this.filesKey(id)] as const;
+    const keys = [...this.keys(id), this.logKey(id), this.filesKey(id)] as const;
     const reply = await this.call((r) => r.sjRead(...keys, id, results, ...this.ttl, resultLimit, logLines, files ? "1" : "0"));
     if (reply.length === 1) return null;
     const [readAt, flat, values, position, resultCount, logTail, logCount, lease, fileList, recordedLost] = reply;
@@ -597,6 +634,9 @@ export class JobStore {
       cancelRequestedAt: num(h.cancelRequestedAt),
       queuePosition: position >= 0 ? position : null,
       leaseExpiresAt: lease >= 0 ? lease : null,
+      retryOf: isJobId(h.retryOf) ? h.retryOf : null,
+      retriedAs: isJobId(h.retriedAs) ? h.retriedAs : null,
+      uploads: h.uploads ? h.uploads.split(",") : [],
       readAt: Number(readAt),
     };
     if (recordedLost === 1) this.onLost?.(job);
@@ -622,8 +662,8 @@ export class JobStore {
 
   /** Records every job whose lease has expired as lost (at most `limit` per partition); returns their ids. */
   async sweep(limit = 100): Promise<string[]> {
-    return this.eachPartition(({ leasesKey, queueKey, killsKey, jobPrefix }) =>
-      this.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, ...this.ttl, limit)),
+    return this.eachPartition(({ leasesKey, queueKey, killsKey, jobPrefix, indexPrefix }) =>
+      this.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, indexPrefix, ...this.ttl, limit)),
     );
   }
 
@@ -707,7 +747,7 @@ export class JobStore {
   }
 
   /** Jobs waiting in the queues, and jobs claimed or running, over every partition. */
-  async counts(): Promise<{ queued: number; running: number }> {
+  async activeCounts(): Promise<{ queued: number; running: number }> {
     const replies = await this.call((r) =>
       Promise.all(this.partitions.map(({ queueKey, leasesKey }) => Promise.all([r.llen(queueKey), r.zcard(leasesKey)]))),
     );
@@ -734,4 +774,384 @@ export class JobStore {
   async ping(): Promise<void> {
     await this.call((r) => r.ping());
   }
+
+  // ------------------------------------------------------------ operators
+
+  /** Removes a job that has ended, with all its keys; the state it had, or null when it has not ended (or is gone). */
+  async delete(id: string): Promise<{ deleted: true; state: JobState } | { deleted: false; state: JobState | "" }> {
+    const reply = await this.call((r) => r.sjDelete(this.jobKeys(id)[0], this.partition(id).indexPrefix, id));
+    return reply[0] === 1 ? { deleted: true, state: reply[1] } : { deleted: false, state: reply[1] };
+  }
+
+  /** Records on a job that `newId` retries it; false when the job is gone. */
+  async markRetried(id: string, newId: string): Promise<boolean> {
+    if (!isJobId(newId)) throw new Error(`not a job id: ${JSON.stringify(newId)}`);
+    return (await this.call((r) => r.sjRetried(this.jobKeys(id)[0], newId))) === 1;
+  }
+
+  /** Copies a job's uploads to a new job's id (for a retry); false when one of them is gone. */
+  async copyUploads(fromId: string, toId: string, fields: readonly string[]): Promise<boolean> {
+    for (const field of fields) {
+      const copied = await this.call((r) => r.copy(this.uploadKey(fromId, field), this.uploadKey(toId, field), "REPLACE"));
+      if (copied !== 1) {
+        await this.deleteUploads(toId, fields);
+        return false;
+      }
+      // The copy keeps the old job's TTL; give it the safety TTL until its job is created (create persists it).
+      await this.call((r) => r.expire(this.uploadKey(toId, field), UPLOAD_SAFETY_TTL_S));
+    }
+    return true;
+  }
+
+  /**
+   * An instance's heartbeat: its facts in the registry for ttlMs, and a
+   * sample of each partition's queue length for this minute.
+   */
+  async heartbeat(instanceId: string, facts: object, ttlMs: number): Promise<void> {
+    const base = this.bases[0]!;
+    await Promise.all([
+      this.call((r) => r.sjBeat(`${base}beats`, `${base}instances`, instanceId, JSON.stringify(facts), ttlMs)),
+      ...this.bases.map((b) => this.call((r) => r.sjSample(`${b}queue`, `${b}queue-samples`))),
+    ]);
+  }
+
+  /** The instances whose heartbeat has not run out, with their facts, and Redis' clock. */
+  async instances(): Promise<{ now: number; instances: { id: string; facts: Record<string, unknown> }[] }> {
+    const base = this.bases[0]!;
+    const [now, beats, facts] = await this.call(async (r) => {
+      const [time, beats, facts] = await Promise.all([
+        r.time(),
+        r.zrange(`${base}beats`, "0", "-1", "WITHSCORES"),
+        r.hgetall(`${base}instances`),
+      ]);
+      return [Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000), scored(beats), facts] as const;
+    });
+    const instances: { id: string; facts: Record<string, unknown> }[] = [];
+    for (const [id, until] of beats) {
+      if (until <= now || facts[id] === undefined) continue;
+      try {
+        instances.push({ id, facts: JSON.parse(facts[id]) as Record<string, unknown> });
+      } catch {
+        // Not written by an instance: left out.
+      }
+    }
+    return { now, instances };
+  }
+
+  /**
+   * Drops the jobs list's entries of ended jobs that have expired, in every
+   * partition: up to `checks` per set (see lua/trim-2.lua); how many it dropped.
+   */
+  async trimIndex(types: readonly { type: string; ttlSucceededS: number; ttlFailedS: number }[], checks = 100): Promise<number> {
+    const args = types.flatMap((t) => [t.type, t.ttlSucceededS, t.ttlFailedS]);
+    const dropped = await Promise.all(this.bases.map((b) => this.call((r) => r.sjTrim(this.indexKey(b), `${b}job:`, checks, ...args))));
+    return dropped.reduce((a, n) => a + n, 0);
+  }
+
+  /** Redis' clock (ms). */
+  async now(): Promise<number> {
+    const [s, us] = await this.call((r) => r.time());
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  /** How many jobs of each type are in each state (ended ones until they expire), summed over the partitions. */
+  async counts(types: readonly string[]): Promise<Record<string, Record<JobState, number>>> {
+    const out: Record<string, Record<JobState, number>> = {};
+    const sets = this.indexSets(types, JOB_STATES);
+    const sizes = await this.call((r) => Promise.all(sets.map((s) => r.zcard(s.key))));
+    for (const t of types) out[t] = Object.fromEntries(JOB_STATES.map((st) => [st, 0])) as Record<JobState, number>;
+    sets.forEach((s, i) => (out[s.type]![s.state] += sizes[i] ?? 0));
+    return out;
+  }
+
+  /** The creation time of the oldest job still waiting to start (queued), or null. */
+  async oldestQueuedAt(types: readonly string[]): Promise<number | null> {
+    const sets = this.indexSets(types, ["queued"]);
+    const firsts = await this.call((r) => Promise.all(sets.map((s) => r.zrange(s.key, "0", "0", "WITHSCORES"))));
+    const times = firsts.flatMap((f) => scored(f).map(([, score]) => score));
+    return times.length ? Math.min(...times) : null;
+  }
+
+  /** The queue's length, summed over the partitions. */
+  async totalQueueLength(): Promise<number> {
+    const lengths = await this.call((r) => Promise.all(this.bases.map((b) => r.llen(`${b}queue`))));
+    return lengths.reduce((a, b) => a + b, 0);
+  }
+
+  /** Jobs ended per minute over the last `minutes` (oldest first), summed over the partitions. */
+  async endedPerMinute(
+    now: number,
+    minutes = 60,
+  ): Promise<{ minute: number; succeeded: number; failed: number; cancelled: number; lost: number }[]> {
+    const last = Math.floor(now / 60000);
+    const wanted = Array.from({ length: minutes }, (_, i) => last - minutes + 1 + i);
+    const replies = await this.call((r) =>
+      Promise.all(this.bases.flatMap((b) => wanted.map((m) => r.hmget(`${this.indexKey(b)}m:${m}`, "s", "f", "c", "l")))),
+    );
+    return wanted.map((minute, i) => {
+      const sum = [0, 0, 0, 0];
+      for (let b = 0; b < this.bases.length; b++) replies[b * minutes + i]!.forEach((v, k) => (sum[k]! += Number(v ?? 0)));
+      return { minute: minute * 60000, succeeded: sum[0]!, failed: sum[1]!, cancelled: sum[2]!, lost: sum[3]! };
+    });
+  }
+
+  /**
+   * Durations of the jobs of each type that ended in the last `hours`, as
+   * histogram buckets: bucket b holds durations up to 2^(b/4) ms.
+   */
+  async durations(types: readonly string[], now: number, hours = 24): Promise<Record<string, Map<number, number>>> {
+    const last = Math.floor(now / 3600_000);
+    const keys = this.bases.flatMap((b) =>
+      types.flatMap((t) => Array.from({ length: hours }, (_, i) => ({ type: t, key: `${this.indexKey(b)}d:${t}:${last - i}` }))),
+    );
+    const replies = await this.call((r) => Promise.all(keys.map((k) => r.hgetall(k.key))));
+    const out: Record<string, Map<number, number>> = Object.fromEntries(types.map((t) => [t, new Map<number, number>()]));
+    keys.forEach((k, i) => {
+      for (const [bucket, count] of Object.entries(replies[i] ?? {})) {
+        const m = out[k.type]!;
+        m.set(Number(bucket), (m.get(Number(bucket)) ?? 0) + Number(count));
+      }
+    });
+    return out;
+  }
+
+  /** The queue's length sampled per minute over the last hour (oldest first; null where no instance sampled it), summed over the partitions. */
+  async queueSamples(now: number): Promise<{ minute: number; length: number | null }[]> {
+    const last = Math.floor(now / 60000);
+    const replies = await this.call((r) => Promise.all(this.bases.map((b) => r.hgetall(`${b}queue-samples`))));
+    const out: { minute: number; length: number | null }[] = [];
+    for (let m = last - 59; m <= last; m++) {
+      let length: number | null = null;
+      for (const samples of replies) {
+        const [minute, value] = (samples[String(m % 60)] ?? "").split(":");
+        if (Number(minute) === m) length = (length ?? 0) + Number(value);
+      }
+      out.push({ minute: m * 60000, length });
+    }
+    return out;
+  }
+
+  /** The index's sets for these types and states, in every partition. */
+  private indexSets(types: readonly string[], states: readonly JobState[]): IndexSet[] {
+    return this.bases.flatMap((b) =>
+      types.flatMap((type) => states.map((state) => ({ key: `${this.indexKey(b)}${type}:${state}`, type, state }))),
+    );
+  }
+
+  /**
+   * One page of the jobs list, newest first: for each partition, a page of
+   * each index set that matches, merged here. Ties of createdAt are ordered
+   * by id; the cursor is the last entry's (createdAt, id). An entry whose job
+   * has expired is dropped from the index on the way.
+   */
+  async listJobs(filter: ListFilter, limit: number, after: ListCursor | null = null): Promise<{ rows: JobRow[]; next: ListCursor | null }> {
+    const types = filter.types;
+    const states = filter.states?.length ? filter.states : JOB_STATES;
+    const sets = this.indexSets(types, states);
+    for (let attempt = 0; ; attempt++) {
+      const entries =
+        filter.idPrefix !== undefined ? await this.scanIdPrefix(sets, filter, after) : await this.page(sets, filter, limit, after);
+      const page = entries.slice(0, limit);
+      const rows = await this.rows(page);
+      const gone = page.filter((_, i) => rows[i] === null);
+      if (gone.length > 0) await this.call((r) => Promise.all(gone.map((e) => r.zrem(e.set, e.id))));
+      if (gone.length === 0 || attempt === 2) {
+        const last = page.at(-1);
+        return {
+          rows: rows.filter((row): row is JobRow => row !== null),
+          next: entries.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null,
+        };
+      }
+    }
+  }
+
+  /** Up to limit + 1 entries after the cursor, newest first, from every set. */
+  private async page(sets: IndexSet[], filter: ListFilter, limit: number, after: ListCursor | null): Promise<IndexEntry[]> {
+    const min = filter.from === undefined ? "-inf" : String(filter.from);
+    let max = filter.to === undefined ? "+inf" : String(filter.to);
+    if (after && (filter.to === undefined || after.createdAt <= filter.to)) max = `(${after.createdAt}`;
+    const replies = await this.call((r) =>
+      Promise.all(
+        sets.map(async (s) => {
+          const older = r.zrange(s.key, max, min, "BYSCORE", "REV", "LIMIT", 0, limit + 1, "WITHSCORES");
+          // Entries with the cursor's own time, which the exclusive bound above leaves out.
+          const tied =
+            after && (filter.from === undefined || after.createdAt >= filter.from)
+              ? r.zrange(s.key, after.createdAt, String(after.createdAt), "BYSCORE", "WITHSCORES")
+              : Promise.resolve([]);
+          return [...scored(await tied), ...scored(await older)];
+        }),
+      ),
+    );
+    const entries: IndexEntry[] = [];
+    replies.forEach((reply, i) => {
+      for (const [id, createdAt] of reply) entries.push({ id, createdAt, set: sets[i]!.key });
+    });
+    return sortEntries(entries, after).slice(0, limit + 1);
+  }
+
+  /** The entries whose id starts with the prefix (ZSCAN: it reads every entry of the sets), newest first. */
+  private async scanIdPrefix(sets: IndexSet[], filter: ListFilter, after: ListCursor | null): Promise<IndexEntry[]> {
+    const prefix = filter.idPrefix ?? "";
+    if (!/^[0-9a-f]{0,32}$/.test(prefix)) return [];
+    const entries: IndexEntry[] = [];
+    const whole = prefix.length === 32;
+    for (const s of sets) {
+      if (whole) {
+        const score = await this.call((r) => r.zscore(s.key, prefix));
+        if (score !== null) entries.push({ id: prefix, createdAt: Number(score), set: s.key });
+        continue;
+      }
+      let cursor = "0";
+      do {
+        const [next, flat] = await this.call((r) => r.zscan(s.key, cursor, "MATCH", `${prefix}*`, "COUNT", 1000));
+        cursor = next;
+        for (const [id, createdAt] of scored(flat)) entries.push({ id, createdAt, set: s.key });
+      } while (cursor !== "0");
+    }
+    return sortEntries(entries, after).filter(
+      (e) => (filter.from === undefined || e.createdAt >= filter.from) && (filter.to === undefined || e.createdAt <= filter.to),
+    );
+  }
+
+  /** The fields a list row shows, for each entry; null where the job has expired. */
+  private async rows(entries: IndexEntry[]): Promise<(JobRow | null)[]> {
+    const replies = await this.call((r) => Promise.all(entries.map((e) => r.hmget(this.jobKeys(e.id)[0], ...ROW_FIELDS))));
+    return replies.map((v, i) => {
+      if (v[2] === null) return null;
+      const h = Object.fromEntries(ROW_FIELDS.map((f, k) => [f, v[k] ?? undefined])) as Record<
+        (typeof ROW_FIELDS)[number],
+        string | undefined
+      >;
+      let params: Record<string, unknown> = {};
+      try {
+        params = JSON.parse(h.params ?? "{}") as Record<string, unknown>;
+      } catch {
+        // Shown without parameters.
+      }
+      return {
+        id: entries[i]!.id,
+        type: h.type ?? "unknown",
+        params,
+        state: (JOB_STATES as readonly string[]).includes(h.state!) ? (h.state as JobState) : "failed",
+        reason: isReason(h.reason) ? h.reason : null,
+        error: str(h.error),
+        exitCode: num(h.exitCode),
+        signal: str(h.signal),
+        done: Number(h.done ?? 0),
+        total: Number(h.total ?? 0),
+        createdAt: entries[i]!.createdAt,
+        startedAt: num(h.startedAt),
+        finishedAt: num(h.finishedAt),
+        cancelRequestedAt: num(h.cancelRequestedAt),
+        retryOf: isJobId(h.retryOf) ? h.retryOf : null,
+        retriedAs: isJobId(h.retriedAs) ? h.retriedAs : null,
+      };
+    });
+  }
+
+  /** Every id in the index sets of these types and states (for bulk actions), newest first, at most max. */
+  async allIds(types: readonly string[], states: readonly JobState[], max: number): Promise<string[]> {
+    const sets = this.indexSets(types, states);
+    const replies = await this.call((r) =>
+      Promise.all(sets.map((s) => r.zrange(s.key, "+inf", "-inf", "BYSCORE", "REV", "LIMIT", 0, max, "WITHSCORES"))),
+    );
+    const entries: IndexEntry[] = [];
+    replies.forEach((reply, i) => {
+      for (const [id, createdAt] of scored(reply)) entries.push({ id, createdAt, set: sets[i]!.key });
+    });
+    return sortEntries(entries, null)
+      .slice(0, max)
+      .map((e) => e.id);
+  }
+
+  /** How many entries the index sets of these types and states hold. */
+  async countIn(types: readonly string[], states: readonly JobState[]): Promise<number> {
+    const sizes = await this.call((r) => Promise.all(this.indexSets(types, states).map((s) => r.zcard(s.key))));
+    return sizes.reduce((a, b) => a + b, 0);
+  }
+}
+
+const ROW_FIELDS = [
+  "type",
+  "params",
+  "state",
+  "reason",
+  "error",
+  "exitCode",
+  "signal",
+  "done",
+  "total",
+  "startedAt",
+  "finishedAt",
+  "cancelRequestedAt",
+  "retryOf",
+  "retriedAs",
+] as const;
+
+interface IndexSet {
+  key: string;
+  type: string;
+  state: JobState;
+}
+
+interface IndexEntry {
+  id: string;
+  createdAt: number;
+  set: string;
+}
+
+/** Where a page of the jobs list ends: the last entry's creation time and id. */
+export interface ListCursor {
+  createdAt: number;
+  id: string;
+}
+
+export interface ListFilter {
+  /** The types to list (every known type when none is chosen). */
+  types: readonly string[];
+  states?: readonly JobState[];
+  /** Created at or after / at or before (ms). */
+  from?: number;
+  to?: number;
+  /** Ids starting with these hex digits (a whole id finds that job). */
+  idPrefix?: string;
+}
+
+/** A job as the jobs list shows it. */
+export interface JobRow {
+  id: string;
+  type: string;
+  params: Record<string, unknown>;
+  state: JobState;
+  reason: EndReason | null;
+  error: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  done: number;
+  total: number;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  cancelRequestedAt: number | null;
+  retryOf: string | null;
+  retriedAs: string | null;
+}
+
+/** Members and scores of a reply WITHSCORES: flat (RESP2) or in pairs (RESP3). */
+function scored(reply: unknown): [member: string, score: number][] {
+  const items = reply as unknown[];
+  if (items.length > 0 && Array.isArray(items[0])) return (items as [string, unknown][]).map(([m, sc]) => [String(m), Number(sc)]);
+  const out: [string, number][] = [];
+  for (let i = 0; i + 1 < items.length; i += 2) out.push([String(items[i]), Number(items[i + 1])]);
+  return out;
+}
+
+/** Newest first (createdAt, then id, both descending), only entries after the cursor. */
+function sortEntries(entries: IndexEntry[], after: ListCursor | null): IndexEntry[] {
+  const seen = new Set<string>();
+  return entries
+    .filter((e) => !after || e.createdAt < after.createdAt || (e.createdAt === after.createdAt && e.id < after.id))
+    .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
 }

@@ -23,6 +23,7 @@ import { jobRoutes } from "./routes/jobs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { apiRoutes } from "./routes/api.ts";
 import { recentRoutes } from "./routes/recent.ts";
+import { adminRoutes } from "./admin/routes.ts";
 
 export interface AppDeps {
   config: Config;
@@ -54,9 +55,10 @@ function serveStatic(): Middleware {
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
-  // Signs the recent-jobs cookie. Without SESSION_SECRET, a key of this
-  // process's own: the cookie is then refused by other instances and after
-  // a restart (see README, "Your recent jobs").
+  // Signs cookies: the recent-jobs list's and the operator's session. Without
+  // SESSION_SECRET, a key of this process's own: the recent-jobs cookie is
+  // then refused by other instances and after a restart (see README, "Your
+  // recent jobs"); /admin needs the setting (config.ts).
   app.keys = [deps.config.sessionSecret ?? crypto.randomBytes(32).toString("base64url")];
   const { logger } = deps.telemetry;
   // A client that went away mid-answer is not a bug (the HTTP server counts those); anything else is.
@@ -72,6 +74,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(refuseEncodedBodies());
   app.use(deps.renderer.middleware());
   // The forms first: /jobs/new/:type is not a job's address.
+  // /admin exists only with an operator's password (else it is a 404 like any unknown address).
+  const admin = deps.config.admin ? [adminRoutes(deps)] : [];
   for (const router of [
     formRoutes(deps),
     jobRoutes(deps),
@@ -79,6 +83,7 @@ export function createApp(deps: AppDeps): Koa {
     recentRoutes(deps),
     apiRoutes(),
     metricsRoutes(deps.telemetry.metrics, deps.config.metricsToken),
+    ...admin,
   ]) {
     app.use(router.routes());
     app.use(router.allowedMethods());

@@ -76,9 +76,18 @@ export interface Config extends JobSettings {
   logFormat: LogFormat;
   /** METRICS_TOKEN: GET /metrics answers only with it (Bearer); null: /metrics is off (404). */
   metricsToken: string | null;
-  /** SESSION_SECRET: signs cookies (app.keys); null: a random key per process. */
+  /** SESSION_SECRET: signs cookies (Koa's app.keys); null: a random key per process (no /admin then). */
   sessionSecret: string | null;
+  /** ADMIN_PASSWORD or ADMIN_PASSWORD_HASH: how /admin checks a password; null: /admin is off (404). */
+  admin: AdminPassword | null;
 }
+
+/** The operator's password, as given: plain, or an scrypt hash (see server/admin/auth.ts). */
+export type AdminPassword =
+  { kind: "plain"; password: string } | { kind: "scrypt"; N: number; r: number; p: number; salt: Buffer; hash: Buffer };
+
+/** The shortest SESSION_SECRET accepted: a secret short enough to guess would let anyone sign a cookie. */
+export const SESSION_SECRET_MIN_CHARS = 32;
 
 const BOOLEANS: Record<string, boolean> = { true: true, "1": true, yes: true, on: true, false: false, "0": false, no: false, off: false };
 
@@ -127,20 +136,22 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     logFormat: read.str("LOG_FORMAT", d.LOG_FORMAT, (v) =>
       (LOG_FORMATS as readonly string[]).includes(v) ? undefined : `expected ${LOG_FORMATS.join(" or ")}`,
     ) as LogFormat,
-    metricsToken: readSecret(read, "METRICS_TOKEN"),
-    sessionSecret: readSecret(read, "SESSION_SECRET"),
+    metricsToken: readSecret(read, "METRICS_TOKEN", SECRET_MIN_LENGTH),
+    sessionSecret: readSecret(read, "SESSION_SECRET", SESSION_SECRET_MIN_CHARS),
+    admin: null,
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
+  config.admin = readAdminPassword(read, config.sessionSecret);
   read.done();
   return config;
 }
 
 /** A secret setting, or null when unset. Its value never appears in an error. */
-function readSecret(read: EnvReader, name: string): string | null {
+function readSecret(read: EnvReader, name: string, minLength: number): string | null {
   const raw = read.raw(name);
   if (raw === undefined) return null;
-  if (raw.length < SECRET_MIN_LENGTH || /\s/.test(raw)) {
-    read.problems.push(`${name}: expected at least ${SECRET_MIN_LENGTH} characters without spaces (for example: openssl rand -hex 32)`);
+  if (raw.length < minLength || /\s/.test(raw)) {
+    read.problems.push(`${name}: expected at least ${minLength} characters without spaces (for example: openssl rand -hex 32)`);
   }
   return raw;
 }
@@ -182,6 +193,46 @@ export function redisTopologySetting(config: Config): "REDIS_CLUSTER_NODES" | "R
 /** Whether `npm start` may use a redis-server of its own (server/local-redis.ts): only when no Redis setting is given at all. */
 export function mayStartLocalRedis(config: Config): boolean {
   return !config.redisUrlGiven && redisTopologySetting(config) === null;
+}
+
+const HASH_FORMAT = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/;
+
+/**
+ * ADMIN_PASSWORD (plain) or ADMIN_PASSWORD_HASH ("scrypt$N$r$p$salt$hash",
+ * salt and hash in base64): at most one of them, and only with a
+ * SESSION_SECRET to sign the operator's session cookie.
+ */
+function readAdminPassword(read: EnvReader, secret: string | null): AdminPassword | null {
+  const plain = read.raw("ADMIN_PASSWORD");
+  const hashed = read.raw("ADMIN_PASSWORD_HASH");
+  if (plain === undefined && hashed === undefined) return null;
+  if (plain !== undefined && hashed !== undefined) {
+    read.problems.push("ADMIN_PASSWORD and ADMIN_PASSWORD_HASH: set one of them, not both");
+    return null;
+  }
+  if (secret === null) {
+    read.problems.push(
+      `SESSION_SECRET: required when ${plain !== undefined ? "ADMIN_PASSWORD" : "ADMIN_PASSWORD_HASH"} is set (it signs the operator's session cookie); make one with: node -e 'console.log(require("crypto").randomBytes(32).toString("base64"))'`,
+    );
+  }
+  if (plain !== undefined) {
+    if (plain.length < 8) read.problems.push("ADMIN_PASSWORD: expected at least 8 characters");
+    return { kind: "plain", password: plain };
+  }
+  const m = HASH_FORMAT.exec(hashed!.trim());
+  const [N, r, p] = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0];
+  const salt = m ? Buffer.from(m[4]!, "base64") : Buffer.alloc(0);
+  const hash = m ? Buffer.from(m[5]!, "base64") : Buffer.alloc(0);
+  // N a power of two above 1; r*p bounded as node's scrypt bounds them; a hash of 16 bytes or more.
+  const good =
+    m && N > 1 && (N & (N - 1)) === 0 && N <= 2 ** 20 && r >= 1 && r <= 64 && p >= 1 && p <= 16 && salt.length >= 8 && hash.length >= 16;
+  if (!good) {
+    read.problems.push(
+      'ADMIN_PASSWORD_HASH: expected scrypt$N$r$p$salt$hash (salt and hash in base64, N a power of two); see README, "Operators: /admin", for the command that makes one',
+    );
+    return null;
+  }
+  return { kind: "scrypt", N, r, p, salt, hash };
 }
 
 /** The whole environment of a job process (see jobs/settings.ts). */

@@ -91,7 +91,7 @@ export class Metrics {
     // The cluster's values, one read per scrape; NaN when Redis does not answer.
     let counts: Promise<{ queued: number; running: number } | null> | null = null;
     const read = () => {
-      counts ??= store.counts().catch(() => null);
+      counts ??= store.activeCounts().catch(() => null);
       const current = counts;
       setImmediate(() => {
         if (counts === current) counts = null;

@@ -124,6 +124,60 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
       },
     };
   }
+  paths["/recent"] = {
+    get: {
+      operationId: "getRecentJobs",
+      summary: "This browser's recent jobs: the last 20 submitted with its cookie that still exist, newest first",
+      description:
+        "The list lives in a signed cookie of job ids (sidejob_recent), set by every submission; a client that keeps cookies has one. A browser (Accept: text/html) is sent to the list on the start page.",
+      tags: ["recent"],
+      responses: {
+        "200": json(
+          { type: "object", required: ["jobs"], properties: { jobs: { type: "array", items: ref("RecentJob") } } },
+          "The jobs (an empty list without the cookie).",
+        ),
+        "503": error("Redis cannot be reached."),
+      },
+    },
+  };
+  paths["/recent/remove"] = {
+    post: {
+      operationId: "removeRecentJob",
+      summary: "Take a job off this browser's recent jobs (the job itself is untouched)",
+      tags: ["recent"],
+      requestBody: {
+        required: true,
+        content: Object.fromEntries(
+          ["application/json", "application/x-www-form-urlencoded"].map((media) => [
+            media,
+            { schema: { type: "object", required: ["id"], properties: { id: idParam.schema } } },
+          ]),
+        ),
+      },
+      responses: {
+        "200": json(
+          { type: "object", required: ["id", "removed"], properties: { id: { type: "string" }, removed: { type: "boolean" } } },
+          "Done; `removed` says whether it was on the list.",
+        ),
+        "303": { description: "A browser's form: back to the list on the start page." },
+        "400": error("No job id was sent."),
+        "403": error("Sent from another site."),
+      },
+    },
+  };
+  paths["/metrics"] = {
+    get: {
+      operationId: "getMetrics",
+      summary: "Prometheus metrics (only when the server has METRICS_TOKEN; 404 otherwise)",
+      tags: ["operators"],
+      security: [{ metricsToken: [] }],
+      responses: {
+        "200": { description: "The metrics.", content: { "text/plain": { schema: { type: "string" } } } },
+        "401": error("No token, or not the right one."),
+        "404": error("Metrics are off (no METRICS_TOKEN)."),
+      },
+    },
+  };
   return {
     openapi: "3.1.0",
     info: {
@@ -134,7 +188,27 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
     },
     paths,
     components: {
+      securitySchemes: { metricsToken: { type: "http", scheme: "bearer", description: "The server's METRICS_TOKEN." } },
       schemas: {
+        RecentJob: {
+          type: "object",
+          required: ["id", "url", "type", "title", "state", "stateLabel", "finished"],
+          properties: {
+            id: { type: "string" },
+            url: { type: "string" },
+            type: { type: "string" },
+            title: { type: "string" },
+            state: { enum: [...JOB_STATES] },
+            phase: {
+              type: "string",
+              description: "The state as the page shows it: queued, running, cancelling, succeeded, failed, cancelled.",
+            },
+            stateLabel: { type: "string", description: "The state in words: Waiting to start, Running, Finished…" },
+            finished: { type: "boolean" },
+            createdAt: nullable("string", { format: "date-time" }),
+            submittedText: nullable("string", { description: "When it was submitted, roughly: 3 minutes ago." }),
+          },
+        },
         Created: {
           type: "object",
           required: ["id", "url", "statusUrl"],

@@ -108,3 +108,27 @@ test("a job's environment carries the Cluster or Sentinel settings, and the job 
   for (const name of ["REDIS_CLUSTER_NODES", "REDIS_SENTINELS", "REDIS_SENTINEL_NAME", "REDIS_SENTINEL_PASSWORD"])
     t.false(name in plain, name);
 });
+
+test("logs default to JSON at info, and metrics and the session secret to none", (t) => {
+  t.like(loadConfig({}), { logLevel: "info", logFormat: "json", metricsToken: null, sessionSecret: null });
+  t.like(loadConfig({ LOG_LEVEL: "debug", LOG_FORMAT: "pretty" }), { logLevel: "debug", logFormat: "pretty" });
+});
+
+test("a bad log setting or a short secret is named, and the secret's value is never shown", (t) => {
+  const err = t.throws(
+    () => loadConfig({ LOG_LEVEL: "loud", LOG_FORMAT: "xml", SESSION_SECRET: "short-secret", METRICS_TOKEN: "has a space in it!" }),
+    { instanceOf: ConfigError },
+  );
+  t.is(err.problems.length, 4);
+  t.regex(err.message, /LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent/);
+  t.regex(err.message, /LOG_FORMAT="xml": expected json or pretty/);
+  t.regex(err.message, /SESSION_SECRET: expected at least 32 characters/);
+  t.regex(err.message, /METRICS_TOKEN: expected at least 16 characters/);
+  t.notRegex(err.message, /short-secret|has a space/);
+});
+
+test("the session secret and the metrics token never reach a job's environment", (t) => {
+  const env = { SESSION_SECRET: "a-session-secret-0123456789abcdef0123456789", METRICS_TOKEN: "a-metrics-token-0123456789" };
+  const job = jobEnvironment(loadConfig(env), { PATH: "/usr/bin", ...env });
+  for (const name of Object.keys(env)) t.false(name in job, name);
+});

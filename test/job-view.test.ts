@@ -40,6 +40,9 @@ function job(fields: Partial<JobRecord> & Pick<JobRecord, "state">): JobRecord {
     cancelRequestedAt: null,
     queuePosition: null,
     leaseExpiresAt: null,
+    retryOf: null,
+    retriedAs: null,
+    uploads: [],
     readAt: T0,
     ...fields,
   };

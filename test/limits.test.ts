@@ -8,10 +8,11 @@ import { waitFor } from "./support/wait.ts";
 const redis = useRedis(test);
 
 test("a job past its time limit is stopped with signals and ends failed, timed out", async (t) => {
-  const app = await startApp(t, { redis, name: "timeout-hang", script: fixtureScript("hang"), env: { JOB_TIMEOUT_MS: "800" } });
-  // Straight to failed: 800 ms of running can pass between two reads on a busy machine.
+  // 3 s: the limit counts from the claim, and on a busy machine a process can take a second or more to start.
+  const app = await startApp(t, { redis, name: "timeout-hang", script: fixtureScript("hang"), env: { JOB_TIMEOUT_MS: "3000" } });
+  // Straight to failed: the time limit can pass between two reads on a busy machine.
   const job = await app.waitForState(await app.submit(LONG_COUNT), "failed");
-  t.like(job, { reason: "timeout", timeoutMs: 800 });
+  t.like(job, { reason: "timeout", timeoutMs: 3000 });
   t.truthy(job.pid, "it had started");
   await waitFor(() => !isAlive(job.pid!), { message: "the process to be killed" });
 });
@@ -24,7 +25,7 @@ test("a job that keeps its event loop free stops itself at the time limit", asyn
   t.true(job.done > 0 && job.done < 1000);
 });
 
-test("every key of a finished job has a TTL and it leaves every index", async (t) => {
+test("every key of a finished job has a TTL, and it leaves every index but the jobs list's set of its end state", async (t) => {
   const app = await startApp(t, { redis, name: "ttl", env: { JOB_TTL_SUCCEEDED_S: "100", JOB_TTL_FAILED_S: "200" } });
   const ok = await app.submit({ start: "1", end: "10", increment: "1" });
   await app.waitForState(ok, "succeeded");
@@ -38,8 +39,11 @@ test("every key of a finished job has a TTL and it leaves every index", async (t
   }
   for (const key of keys.filter((k) => !k.includes(ok))) {
     const type = await redis.client.type(key);
+    if (type === "hash") continue;
     const members = type === "zset" ? await redis.client.zrange(key, "0", "-1") : await redis.client.lrange(key, 0, -1);
-    t.false(members.includes(ok), `${key} no longer lists the job`);
+    // The jobs list (admin) shows the job until its keys expire.
+    if (key.endsWith(":ix:count:succeeded")) t.true(members.includes(ok), `${key} lists the job`);
+    else t.false(members.includes(ok), `${key} no longer lists the job`);
   }
 });
 
@@ -56,7 +60,7 @@ test("failed and cancelled jobs keep for JOB_TTL_FAILED_S", async (t) => {
 test("an expired job answers 404 with a page that says jobs are kept for a limited time", async (t) => {
   const app = await startApp(t, { redis, name: "expired", env: { JOB_TTL_SUCCEEDED_S: "1" } });
   const id = await app.submit({ start: "1", end: "2", increment: "1" });
-  await app.waitForState(id, "succeeded");
+  // Not waiting to see it succeed: on a busy machine it can succeed and expire between two reads.
   const res = await waitFor(
     async () => {
       const r = await app.get(`/jobs/${id}`);

@@ -6,6 +6,7 @@ import { useApp } from "./support/app.ts";
 import { useRedis } from "./support/redis.ts";
 import { waitFor } from "./support/wait.ts";
 import { LEVELS, memoryLogger } from "./support/logs.ts";
+import { PollTally } from "../server/request-log.ts";
 
 test("a repeated failure is written once, then at most every 30 s, then once when it recovers", (t) => {
   const { logger, records, messages } = memoryLogger();
@@ -44,6 +45,27 @@ test("client errors are counted by code and written as one line without a stack"
   t.regex(lines()[0]!, /^client errors in the last \d+ s: 2 ECONNRESET, 1 HPE_INVALID_METHOD, 1 ERR_HTTP_REQUEST_TIMEOUT$/);
   errors.flush();
   t.is(lines().length, 1, "nothing more to say");
+});
+
+test("status polls are written as one count per window, and nothing for a window without any", (t) => {
+  const { logger, records } = memoryLogger();
+  let now = 0;
+  const polls = new PollTally(logger, 60_000, () => now);
+  for (let i = 0; i < 250; i++) polls.served++;
+  now = 60_000;
+  polls.flush();
+  now = 120_000;
+  polls.flush();
+  polls.served++;
+  now = 150_000;
+  polls.close();
+  t.deepEqual(
+    records.map((r) => [r.level, r.polls, r.windowS, r.msg]),
+    [
+      [LEVELS.info, 250, 60, "250 status polls served in the last 60 s"],
+      [LEVELS.info, 1, 30, "1 status poll served in the last 30 s"],
+    ],
+  );
 });
 
 const clientCaused = test.macro({

@@ -20,3 +20,11 @@ test("the server refuses to start with bad settings and names each of them", asy
   t.is(code, 1);
   for (const name of ["PORT", "COUNT_STEP_DELAY_MS", "JOB_TTL_FAILED_S"]) t.regex(server.output(), new RegExp(name));
 });
+
+test("the server refuses to start with an admin password but no SESSION_SECRET, and says why", async (t) => {
+  const server = await startServer(t, { ADMIN_PASSWORD: "correct horse battery" }, { waitForListening: false });
+  const { code } = await within(server.exited, 30_000, "the server to refuse");
+  t.is(code, 1);
+  t.regex(server.output(), /SESSION_SECRET: required when ADMIN_PASSWORD is set/);
+  t.notRegex(server.output(), /correct horse/, "the password is not repeated");
+});

@@ -66,3 +66,28 @@ test("what the document says a submission answers is what the app answers: 202 w
   t.is(bad.status, 422);
   t.like(await bad.json(), { error: "invalid-input" });
 });
+
+test("the recent-jobs list is documented as the app answers it, and /metrics with its bearer token", async (t) => {
+  const d = await doc();
+  t.truthy(d.paths["/recent"]?.get);
+  t.truthy(d.paths["/recent/remove"]?.post);
+  t.deepEqual(Object.keys(d.paths["/metrics"]!.get!.responses).sort(), ["200", "401", "404"]);
+  const count = JOB_TYPES.find((type) => type.name === "count")!;
+  const res = await fetch(app.url + formAction(count), {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ start: 1, end: 3, increment: 1 }),
+  });
+  t.is(res.status, 202);
+  const cookie = res.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
+  const recent = (await (await app.get("/recent", { Accept: "application/json", Cookie: cookie })).json()) as {
+    jobs: Record<string, unknown>[];
+  };
+  t.is(recent.jobs.length, 1);
+  const schema = d.components.schemas.RecentJob as { required: string[]; properties: Record<string, unknown> };
+  for (const key of schema.required) t.true(key in recent.jobs[0]!, `${key} is in the answer`);
+  for (const key of Object.keys(recent.jobs[0]!)) t.true(key in schema.properties, `${key} is documented`);
+});

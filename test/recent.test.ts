@@ -9,6 +9,8 @@ import { waitFor } from "./support/wait.ts";
 
 const SECRET = "recent-jobs-test-secret-0123456789";
 const redis = useRedis(test);
+/** A Redis of its own, stopped by one test. */
+const spare = useRedis(test);
 /** Takes no jobs: what is submitted stays queued, so nothing ends or expires by itself. */
 const app = useApp(test, { redis, name: "recent", takesJobs: false, env: { SESSION_SECRET: SECRET } });
 
@@ -188,4 +190,20 @@ test("without SESSION_SECRET the list works with a key of the app's own, which a
   const id = await submitWith(a, jar);
   t.deepEqual(listed(await home(a, jar)), [id]);
   t.deepEqual(listed(await home(b, { ...jar.header() })), [], "another instance's key does not match");
+});
+
+test("while Redis does not answer, the start page still shows the form and says the list cannot be shown, keeping the cookie", async (t) => {
+  const down = await startApp(t, { redis: spare, name: "recent-down", takesJobs: false, env: { SESSION_SECRET: SECRET } });
+  const jar = new CookieJar();
+  const id = await submitWith(down, jar);
+  await spare.stop();
+  t.teardown(() => spare.start());
+  const res = await down.get("/", jar.header());
+  t.is(res.status, 200);
+  const html = await res.text();
+  t.regex(html, /<form[^>]+action="\/count"/);
+  t.regex(html, /Your recent jobs cannot be shown right now/);
+  t.deepEqual(res.headers.getSetCookie(), [], "the cookie is left as it is");
+  t.is((await down.get("/recent", { Accept: "application/json", ...jar.header() })).status, 503);
+  t.true(jar.cookies.get(RECENT_COOKIE)!.includes(id));
 });

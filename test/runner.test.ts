@@ -24,11 +24,13 @@ const TYPES_MODULE = path.join(BUILD_DIR, "fixtures", "types.cjs");
 async function app(
   t: ExecutionContext,
   name: string,
-  options: { env?: Record<string, string>; types?: readonly JobType[] } = {},
+  options: { env?: Record<string, string>; types?: readonly JobType[]; prefix?: string; takesJobs?: boolean } = {},
 ): Promise<TestApp> {
   const a = await launchApp({
     redis: fileRedis.redis,
     name,
+    prefix: options.prefix,
+    takesJobs: options.takesJobs,
     env: { JOB_HEARTBEAT_MS: "200", ...options.env },
     types: options.types ?? [...JOB_TYPES, ...FIXTURE_TYPES],
     jobEnv: { SIDEJOB_TYPES_MODULE: TYPES_MODULE },
@@ -254,11 +256,20 @@ test("an upload is handed to the program as a file named after its field, byte f
 });
 
 test("a job whose upload is gone fails with reason spawn-failed, and its program never runs", async (t) => {
-  const a = await app(t, "runner-upload-gone");
+  // Queued where no instance takes it, so that nothing starts it before its upload is gone.
+  const waiting = await app(t, "runner-upload-gone", { takesJobs: false });
   const id = newJobId();
-  await a.store.appendUpload(id, "data", Buffer.from("x"));
-  await a.store.create({ id, uploads: ["data"], type: "py-input", params: { data: { name: "x.bin", size: 1 } }, total: 0, queueMax: 100 });
-  await a.store.deleteUploads(id, ["data"]);
+  await waiting.store.appendUpload(id, "data", Buffer.from("x"));
+  await waiting.store.create({
+    id,
+    uploads: ["data"],
+    type: "py-input",
+    params: { data: { name: "x.bin", size: 1 } },
+    total: 0,
+    queueMax: 100,
+  });
+  await waiting.store.deleteUploads(id, ["data"]);
+  const a = await app(t, "runner-upload-gone", { prefix: waiting.prefix });
   await a.supervisor.pump();
   const job = await ended(a, id);
   t.is(job.state, "failed");

@@ -1,8 +1,12 @@
 // sidejob on Redis with Sentinel (one master, one replica, three sentinels,
 // all real processes): the core flow, and the master killed mid-job.
+import { spawn } from "node:child_process";
 import test from "ava";
+import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../jobs/redis.ts";
+import { JobStore, StoreUnavailableError } from "../jobs/store.ts";
+import { freePort } from "./support/ports.ts";
 import { useSentinel } from "./support/sentinel.ts";
-import { submit, waitForState } from "./support/http.ts";
+import { submit, waitForState, watchAnswers } from "./support/http.ts";
 import { serverEnv, startServer } from "./support/server.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -23,46 +27,29 @@ test.serial(
   async (t) => {
     t.timeout(120_000);
     const STEPS = 30;
-    const env = serverEnv(sentinel, "failover", { COUNT_STEP_DELAY_MS: "150" });
+    // A lease of 15 s, longer than the switch (about 2.5 s here): jobs are expected to ride it out (see README).
+    const env = serverEnv(sentinel, "failover", { COUNT_STEP_DELAY_MS: "150", JOB_HEARTBEAT_MS: "5000" });
     const server = await startServer(t, env);
     const ids = await Promise.all([1, 2, 3].map(() => submit(server.url, { start: "1", end: String(STEPS), increment: "1" })));
     const before = await Promise.all(ids.map((id) => waitForState(server.url, id, "running")));
     await waitFor(async () => (await waitForState(server.url, ids[0]!, "running")).done >= 2, { message: "progress before the kill" });
 
     // A page read every 50 ms, from before the kill until the server answers 200 again after the switch.
-    const answers: number[] = [];
-    const failures: string[] = [];
-    let page503 = "";
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        try {
-          const res = await fetch(`${server.url}/jobs/${ids[0]}`, { headers: { Accept: "text/html" } });
-          const body = await res.text();
-          answers.push(res.status);
-          if (res.status === 503 && !page503) page503 = body;
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })();
-
+    const watch = watchAnswers(`${server.url}/jobs/${ids[0]}`);
     const oldPort = await sentinel.killMaster();
     const newPort = await sentinel.waitForNewMaster(oldPort);
     t.log(`master ${oldPort} killed; ${newPort} promoted`);
-    await waitFor(() => answers.lastIndexOf(200) > answers.indexOf(503) && answers.includes(503), {
-      message: () => `a 503 during the switch, then a 200 (answers: ${answers.join(",")})`,
+    await waitFor(() => watch.statuses.includes(503) && watch.statuses.lastIndexOf(200) > watch.statuses.indexOf(503), {
+      message: () => `a 503 during the switch, then a 200 (answers: ${watch.statuses.join(",")})`,
     });
-    watching = false;
-    await watcher;
+    await watch.stop();
 
-    t.deepEqual(failures, [], "every request was answered");
+    t.deepEqual(watch.failures, [], "every request was answered");
     t.true(
-      answers.every((s) => s === 200 || s === 503),
-      `only pages or 503 pages: ${answers.join(",")}`,
+      watch.statuses.every((s) => s === 200 || s === 503),
+      `only pages or 503 pages: ${watch.statuses.join(",")}`,
     );
-    t.regex(page503, /<html[\s\S]*The job store \(Redis\) cannot be reached right now/);
+    t.regex(watch.first503, /<html[\s\S]*The job store \(Redis\) cannot be reached right now/);
     t.is(server.proc.exitCode, null, "the server runs on");
 
     // Each job ends true: all its values, once each, or recorded lost.
@@ -82,3 +69,34 @@ test.serial(
     t.deepEqual((await waitForState(server.url, after, "succeeded")).results, count(3));
   },
 );
+
+test("a replica cut off from its master (MASTERDOWN) is Redis unavailable for the store, a 503, not a refused command", async (t) => {
+  const [port, nowhere] = [await freePort(), await freePort()];
+  const proc = spawn(
+    "redis-server",
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--replicaof",
+      "127.0.0.1",
+      String(nowhere),
+      "--replica-serve-stale-data",
+      "no",
+    ],
+    { stdio: "ignore" },
+  );
+  t.teardown(() => proc.kill("SIGKILL"));
+  const url = `redis://127.0.0.1:${port}`;
+  const redis = connectRedis(url, "web");
+  t.teardown(() => redis.disconnect());
+  await waitUntilReady(redis, url, 10_000);
+  const store = new JobStore(redis, { prefix: "masterdown", ttlSucceededS: 60, ttlFailedS: 60, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
+  const err = await t.throwsAsync(store.read("0123456789abcdef0123456789abcdef"), { instanceOf: StoreUnavailableError });
+  t.regex(err.message, /MASTERDOWN/);
+});

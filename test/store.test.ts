@@ -112,19 +112,24 @@ async function assertEnded(t: ExecutionContext, f: Fixture, id: string, state: J
 test("every script file becomes a command named after it, with the number of keys its name states", (t) => {
   const commands = Object.fromEntries(LUA_COMMANDS.map((c) => [c.name, c.numberOfKeys]));
   t.deepEqual(commands, {
-    sjCreate: 2,
-    sjCreateClaimed: 2,
-    sjClaim: 4,
+    sjCreate: 3,
+    sjCreateClaimed: 3,
+    sjClaim: 5,
     sjRelease: 3,
-    sjStart: 2,
-    sjReport: 5,
-    sjFinish: 5,
-    sjCancel: 5,
-    sjRead: 7,
-    sjSweep: 4,
+    sjStart: 3,
+    sjReport: 6,
+    sjFinish: 6,
+    sjCancel: 6,
+    sjRead: 8,
+    sjSweep: 5,
     sjDueKills: 1,
     sjLog: 2,
     sjFile: 2,
+    sjDelete: 2,
+    sjRetried: 1,
+    sjBeat: 2,
+    sjSample: 2,
+    sjTrim: 2,
   });
   t.is(commandName("due-kills"), "sjDueKills");
   for (const { name, lua } of LUA_COMMANDS) t.notRegex(lua, /@include/, `${name} has every include resolved`);

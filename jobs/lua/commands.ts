@@ -37,6 +37,11 @@ export interface LuaReplies {
   file: 0 | 1;
   sweep: string[];
   dueKills: string[];
+  delete: [deleted: 1, state: JobState] | [deleted: 0, state: StateOrGone];
+  retried: 0 | 1;
+  beat: number;
+  sample: number;
+  trim: number;
 }
 
 type Arg = string | number;
@@ -49,6 +54,7 @@ declare module "ioredis" {
     sjCreate(
       job: string,
       queue: string,
+      index: string,
       id: string,
       type: string,
       params: string,
@@ -58,12 +64,14 @@ declare module "ioredis" {
       ttlFailedS: Arg,
       timeoutMs: Arg,
       uploads: string,
+      retryOf: string,
     ): Result<LuaReplies["create"], Context>;
     sjClaim(
       queue: string,
       leases: string,
       kills: string,
       jobPrefix: string,
+      index: string,
       leaseMs: Arg,
       owner: string,
       ttlSucceededS: Arg,
@@ -74,6 +82,7 @@ declare module "ioredis" {
     sjCreateClaimed(
       job: string,
       leases: string,
+      index: string,
       id: string,
       type: string,
       params: string,
@@ -83,15 +92,25 @@ declare module "ioredis" {
       timeoutMs: Arg,
       owner: string,
       leaseMs: Arg,
+      retryOf: string,
     ): Result<LuaReplies["createClaimed"], Context>;
     sjRelease(job: string, leases: string, queue: string, id: string, owner: string): Result<LuaReplies["release"], Context>;
-    sjStart(job: string, leases: string, id: string, pid: Arg, host: string, leaseMs: Arg): Result<LuaReplies["start"], Context>;
+    sjStart(
+      job: string,
+      leases: string,
+      index: string,
+      id: string,
+      pid: Arg,
+      host: string,
+      leaseMs: Arg,
+    ): Result<LuaReplies["start"], Context>;
     sjReport(
       job: string,
       results: string,
       leases: string,
       queue: string,
       kills: string,
+      index: string,
       id: string,
       leaseMs: Arg,
       done: Arg,
@@ -108,6 +127,7 @@ declare module "ioredis" {
       leases: string,
       queue: string,
       kills: string,
+      index: string,
       id: string,
       state: JobState,
       mode: FinishMode,
@@ -121,6 +141,7 @@ declare module "ioredis" {
       leases: string,
       queue: string,
       kills: string,
+      index: string,
       id: string,
       graceMs: Arg,
       ttlSucceededS: Arg,
@@ -132,6 +153,7 @@ declare module "ioredis" {
       leases: string,
       queue: string,
       kills: string,
+      index: string,
       log: string,
       files: string,
       id: string,
@@ -149,10 +171,16 @@ declare module "ioredis" {
       queue: string,
       kills: string,
       jobPrefix: string,
+      index: string,
       ttlSucceededS: Arg,
       ttlFailedS: Arg,
       limit: Arg,
     ): Result<LuaReplies["sweep"], Context>;
     sjDueKills(kills: string): Result<LuaReplies["dueKills"], Context>;
+    sjDelete(job: string, index: string, id: string): Result<LuaReplies["delete"], Context>;
+    sjRetried(job: string, newId: string): Result<LuaReplies["retried"], Context>;
+    sjBeat(beats: string, instances: string, instanceId: string, facts: string, ttlMs: Arg): Result<LuaReplies["beat"], Context>;
+    sjSample(queue: string, samples: string): Result<LuaReplies["sample"], Context>;
+    sjTrim(index: string, jobPrefix: string, checks: Arg, ...typesAndTtls: Arg[]): Result<LuaReplies["trim"], Context>;
   }
 }

@@ -16,7 +16,8 @@ import { jobEnvironment, type Config } from "../config.ts";
 import { isTerminal, QueueFullError, type JobStore, type NewJob } from "../../jobs/store.ts";
 import type { JobType } from "../../jobs/job-type.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
-import { jobScript } from "../paths.ts";
+import { jobScript, ROOT } from "../paths.ts";
+import path from "node:path";
 import { Slots, START_GRACE_MS } from "./slots.ts";
 import { Processes } from "./processes.ts";
 import { TimeLimits } from "./limits.ts";
@@ -31,6 +32,34 @@ export { LOG_SWEEP_INTERVAL_MS } from "./log-retention.ts";
 
 /** How often the lease index and the kill deadlines are checked. */
 export const SWEEP_INTERVAL_MS = 500;
+/** How often an instance writes its heartbeat (and samples the queue's length), and how long a heartbeat counts. */
+export const HEARTBEAT_INTERVAL_MS = 3000;
+export const HEARTBEAT_TTL_MS = 10_000;
+/** How often an instance drops the jobs list's entries of expired jobs (JobStore.trimIndex). */
+export const INDEX_TRIM_INTERVAL_MS = 60_000;
+
+/** The version in package.json, as the heartbeat reports it. */
+export const VERSION: string = (() => {
+  try {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version?: unknown };
+    return typeof version === "string" ? version : "unknown";
+  } catch {
+    return "unknown";
+  }
+})();
+
+/** What an instance's heartbeat says about it (see JobStore.heartbeat). */
+export interface InstanceFacts {
+  host: string;
+  pid: number;
+  version: string;
+  startedAt: number;
+  slotsUsed: number;
+  slotsTotal: number;
+  /** Per type: slots used and total. */
+  types: Record<string, { used: number; total: number }>;
+}
+
 /** After a spawn failed for want of file descriptors, no job is started for this long. */
 export const NO_DESCRIPTORS_WAIT_MS = 1000;
 
@@ -70,6 +99,11 @@ export class Supervisor {
   private readonly log: LogLine;
   private readonly events: JobEvents;
   private ticker: NodeJS.Timeout | null = null;
+  private beater: NodeJS.Timeout | null = null;
+  private trimmer: NodeJS.Timeout | null = null;
+  private readonly retention: { type: string; ttlSucceededS: number; ttlFailedS: number }[];
+  readonly startedAt = Date.now();
+  private readonly slotCounts: () => InstanceFacts["types"];
   private closed = false;
   /** Redis unreachable: written once per outage, then every 30 s, and on recovery. */
   private readonly redisDown: RepeatedWarning;
@@ -131,6 +165,12 @@ export class Supervisor {
       if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
     };
     this.startLeaseMs = 3 * config.jobHeartbeatMs + START_GRACE_MS;
+    this.retention = types.map((t) => ({
+      type: t.name,
+      ttlSucceededS: t.ttlSucceededS ?? config.jobTtlSucceededS,
+      ttlFailedS: t.ttlFailedS ?? config.jobTtlFailedS,
+    }));
+    this.slotCounts = () => Object.fromEntries(types.map((t) => [t.name, { used: this.processes.countOf(t.name), total: slotsOf(t) }]));
     this.slots = new Slots({
       store,
       instanceId: this.instanceId,
@@ -166,6 +206,38 @@ export class Supervisor {
     this.ticker.unref();
     void this.tick();
     this.logs.start();
+    this.beater = setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS);
+    this.beater.unref();
+    void this.heartbeat();
+    this.trimmer = setInterval(() => void this.trimIndex(), INDEX_TRIM_INTERVAL_MS);
+    this.trimmer.unref();
+  }
+
+  /** Drops the jobs list's entries of jobs that have expired; a Redis that does not answer is the sweep's to report. */
+  async trimIndex(): Promise<number> {
+    if (this.closed) return 0;
+    return this.options.store.trimIndex(this.retention).catch(() => 0);
+  }
+
+  /** This instance's facts, as its heartbeat writes them. */
+  facts(): InstanceFacts {
+    const types = this.slotCounts();
+    const slots = Object.values(types);
+    return {
+      host: os.hostname(),
+      pid: process.pid,
+      version: VERSION,
+      startedAt: this.startedAt,
+      slotsUsed: this.processes.size,
+      slotsTotal: slots.reduce((sum, s) => sum + s.total, 0),
+      types,
+    };
+  }
+
+  /** Writes this instance's heartbeat; a Redis that does not answer is the sweep's to report. */
+  async heartbeat(): Promise<void> {
+    if (this.closed) return;
+    await this.options.store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
   }
 
   /** Deletes job logs older than the longest-kept job record; returns how many. */
@@ -177,6 +249,8 @@ export class Supervisor {
   async close(): Promise<void> {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.beater) clearInterval(this.beater);
+    if (this.trimmer) clearInterval(this.trimmer);
     this.logs.close();
     this.limits.close();
     this.processes.close();

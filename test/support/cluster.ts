@@ -39,6 +39,12 @@ export interface TestCluster {
   masterOf(key: string): Promise<number>;
   /** SIGKILL of one node; resolves once it has exited. */
   kill(port: number): Promise<void>;
+  /**
+   * Starts a killed node again: it rejoins from its nodes.conf, as a replica
+   * of whoever took its slots; resolves once it is in sync and every node
+   * says cluster_state:ok.
+   */
+  restart(port: number): Promise<void>;
   /** Waits until a live node has taken over the slots of a killed master, and every live node says cluster_state:ok. */
   waitForFailover(killedPort: number, timeout?: number): Promise<number>;
   close(): Promise<void>;
@@ -80,6 +86,38 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
     nodes.push({ port, busPort, dir, proc: null, client });
   }
   let initialMasters: number[] = [];
+  const spawnNode = (node: ClusterNode) => {
+    node.proc = spawn(
+      "redis-server",
+      [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        String(NODE_TIMEOUT_MS),
+        "--cluster-port",
+        String(node.busPort),
+        "--port",
+        String(node.port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        node.dir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+        "--logfile",
+        path.join(node.dir, "redis.log"),
+      ],
+      { stdio: "ignore" },
+    );
+  };
   const live = () => nodes.filter((n) => n.proc && n.proc.exitCode === null && n.proc.signalCode === null);
 
   const handle: TestCluster = {
@@ -116,6 +154,21 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
       const exited = new Promise((resolve) => proc.once("exit", resolve));
       proc.kill("SIGKILL");
       await exited;
+    },
+    async restart(port) {
+      const node = nodes.find((n) => n.port === port)!;
+      if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) return;
+      spawnNode(node);
+      await waitFor(
+        async () => {
+          const replication = await info(node.client, "replication");
+          if (!replication.includes("role:slave") || !replication.includes("master_link_status:up")) return false;
+          const states = await Promise.all(live().map((n) => clusterInfo(n.client)));
+          return states.every((state) => state.includes("cluster_state:ok"));
+        },
+        { timeout: 30_000, interval: 100, message: `node ${port} to rejoin as a replica, in sync` },
+      );
+      initialMasters = await handle.masterPorts();
     },
     async waitForFailover(killedPort, timeout = 30_000) {
       let promoted = 0;
@@ -156,36 +209,7 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
 
   try {
     for (const node of nodes) {
-      node.proc = spawn(
-        "redis-server",
-        [
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          "nodes.conf",
-          "--cluster-node-timeout",
-          String(NODE_TIMEOUT_MS),
-          "--cluster-port",
-          String(node.busPort),
-          "--port",
-          String(node.port),
-          "--bind",
-          "127.0.0.1",
-          "--dir",
-          node.dir,
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--daemonize",
-          "no",
-          "--loglevel",
-          "warning",
-          "--logfile",
-          path.join(node.dir, "redis.log"),
-        ],
-        { stdio: "ignore" },
-      );
+      spawnNode(node);
     }
     await Promise.all(
       nodes.map(async (node) => {

@@ -104,3 +104,39 @@ export async function waitForState(
     { timeout, message: () => `job ${id} to be ${wanted.join(" or ")} (it is ${JSON.stringify(last)})` },
   );
 }
+
+/** What a page answered, read over and over (every 50 ms) until stop(): statuses, failed requests, the first 503's body. */
+export interface AnswerWatch {
+  statuses: number[];
+  /** Requests that got no answer at all (the server gone or not accepting). */
+  failures: string[];
+  first503: string;
+  stop(): Promise<void>;
+}
+
+export function watchAnswers(url: string, headers: Record<string, string> = { Accept: "text/html" }): AnswerWatch {
+  let watching = true;
+  const watch: AnswerWatch = {
+    statuses: [],
+    failures: [],
+    first503: "",
+    async stop() {
+      watching = false;
+      await loop;
+    },
+  };
+  const loop = (async () => {
+    while (watching) {
+      try {
+        const res = await fetch(url, { headers });
+        const body = await res.text();
+        watch.statuses.push(res.status);
+        if (res.status === 503 && !watch.first503) watch.first503 = body;
+      } catch (err) {
+        watch.failures.push((err as Error).message);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  return watch;
+}

@@ -112,8 +112,15 @@ export function useRedis(test: TestFn, options: RedisOptions = {}): TestRedis {
   );
 }
 
-/** Every key under a prefix (tests only; never on a server they did not start). */
-export async function keysUnder(client: Redis, prefix: string): Promise<string[]> {
+/** The keys every running instance writes on its own, whatever it is asked (its heartbeat and the queue's samples). */
+const INSTANCE_KEYS = /:\{jobs\}:(?:beats|instances|queue-samples)$/;
+
+/**
+ * Every key under a prefix (tests only; never on a server they did not
+ * start), but the instances' heartbeat keys unless `all` is set: those are
+ * written every few seconds by a running server, asked or not.
+ */
+export async function keysUnder(client: Redis, prefix: string, { all = false } = {}): Promise<string[]> {
   const keys: string[] = [];
   let cursor = "0";
   do {
@@ -121,5 +128,5 @@ export async function keysUnder(client: Redis, prefix: string): Promise<string[]
     cursor = next;
     keys.push(...batch);
   } while (cursor !== "0");
-  return keys;
+  return all ? keys : keys.filter((k) => !INSTANCE_KEYS.test(k));
 }

@@ -10,7 +10,7 @@
 local LOST_STARTING = 'never-started'
 local LOST_RUNNING = 'lost'
 
-local function expire_lease(job, results, leases, queue, kills, id, ttl_ok, ttl_fail, now)
+local function expire_lease(job, results, leases, queue, kills, id, ttl_ok, ttl_fail, now, ix)
   local lease = redis.call('ZSCORE', leases, id)
   if not lease or tonumber(lease) >= now then return false, lease end
   local state = redis.call('HGET', job, 'state')
@@ -20,6 +20,6 @@ local function expire_lease(job, results, leases, queue, kills, id, ttl_ok, ttl_
   end
   local reason = LOST_RUNNING
   if state == 'queued' then reason = LOST_STARTING end
-  finish(job, results, leases, queue, kills, id, 'failed', { 'reason', reason }, ttl_ok, ttl_fail, true, now)
+  finish(job, results, leases, queue, kills, id, 'failed', { 'reason', reason }, ttl_ok, ttl_fail, true, now, ix)
   return true
 end

@@ -8,8 +8,12 @@
 -- record, its results, its log, its files and its uploads (named from the
 -- record's key, so they share its hash tag; the uploads' fields are listed on
 -- the record).
+-- The job moves to its end state's set of the jobs list's index (ix: see
+-- includes/index), and the per-minute counts and durations count it.
 -- Returns the state recorded.
-local function finish(job, results, leases, queue, kills, id, state, fields, ttl_ok, ttl_fail, honour_cancel, now)
+--- @include "index"
+
+local function finish(job, results, leases, queue, kills, id, state, fields, ttl_ok, ttl_fail, honour_cancel, now, ix)
   if honour_cancel and state == 'failed' and redis.call('HEXISTS', job, 'cancelRequestedAt') == 1 then
     state = 'cancelled'
     local kept = { 'reason', 'cancel-killed' }
@@ -18,6 +22,7 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
     end
     fields = kept
   end
+  local from = redis.call('HGET', job, 'state')
   redis.call('HSET', job, 'state', state, 'finishedAt', now, 'updatedAt', now)
   if #fields > 0 then redis.call('HSET', job, unpack(fields)) end
   redis.call('ZREM', leases, id)
@@ -34,5 +39,8 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
   if uploads then
     for field in string.gmatch(uploads, '[^,]+') do redis.call('EXPIRE', job .. ':upload:' .. field, ttl) end
   end
+  local set = index_move(ix, job, id, from, state)
+  index_trim(set, string.sub(job, 1, #job - #id), now - tonumber(ttl) * 1000, INDEX_TRIM_CHECKS)
+  index_count(ix, job, state, redis.call('HGET', job, 'reason'), now)
   return state
 end

@@ -11,6 +11,7 @@
 -- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[4]  queue    list
 -- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
+-- KEYS[6]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  id
 -- ARGV[2]  state    succeeded | failed | cancelled
 -- ARGV[3]  mode     job | exit | force
@@ -29,12 +30,12 @@ if not state or TERMINAL[state] then return { 0, state or '' } end
 local now = now_ms()
 if ARGV[3] == 'job' then
   if state ~= 'running' then return { 0, state } end
-  if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now) then
+  if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
     return { 0, 'failed' }
   end
 end
 local fields = {}
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 local recorded = finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], fields,
-  ARGV[4], ARGV[5], ARGV[3] == 'exit', now)
+  ARGV[4], ARGV[5], ARGV[3] == 'exit', now, KEYS[6])
 return { 1, recorded }

@@ -17,6 +17,7 @@
 -- KEYS[2]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[3]  kills    sorted set, id -> kill deadline (ms)
 -- KEYS[4]  job key prefix ("P:{tag}:job:")
+-- KEYS[5]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  lease ms
 -- ARGV[2]  owner    the claiming instance's id
 -- ARGV[3]  ttl of a succeeded job (s), for records without their own
@@ -44,7 +45,7 @@ for _, id in ipairs(ids) do
     redis.call('LREM', KEYS[1], 1, id)
   elseif not type or not known[type] then
     finish(job, job .. ':results', KEYS[2], KEYS[1], KEYS[3], id, 'failed', { 'reason', 'unknown-type' },
-      ARGV[3], ARGV[4], false, now_ms())
+      ARGV[3], ARGV[4], false, now_ms(), KEYS[5])
   elseif free[type] then
     redis.call('LREM', KEYS[1], 1, id)
     local now = now_ms()

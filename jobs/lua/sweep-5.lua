@@ -10,6 +10,7 @@
 -- KEYS[2]  queue    list
 -- KEYS[3]  kills    sorted set, id -> kill deadline (ms)
 -- KEYS[4]  job key prefix ("P:{tag}:job:")
+-- KEYS[5]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  ttl of a succeeded job (s)
 -- ARGV[2]  ttl of a failed or cancelled job (s)
 -- ARGV[3]  limit
@@ -22,7 +23,7 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 1, 'LIMIT', 0, to
 local lost = {}
 for _, id in ipairs(ids) do
   local job = KEYS[4] .. id
-  if expire_lease(job, job .. ':results', KEYS[1], KEYS[2], KEYS[3], id, ARGV[1], ARGV[2], now) then
+  if expire_lease(job, job .. ':results', KEYS[1], KEYS[2], KEYS[3], id, ARGV[1], ARGV[2], now, KEYS[5]) then
     lost[#lost + 1] = id
   end
 end

@@ -8,6 +8,7 @@
 -- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[4]  queue    list
 -- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
+-- KEYS[6]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  id
 -- ARGV[2]  grace ms before the process is killed
 -- ARGV[3]  ttl of a succeeded job (s)
@@ -22,7 +23,7 @@ if not state or TERMINAL[state] then return { 0, state or '' } end
 local now = now_ms()
 if state == 'queued' then
   finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], 'cancelled',
-    { 'reason', 'cancelled' }, ARGV[3], ARGV[4], false, now)
+    { 'reason', 'cancelled' }, ARGV[3], ARGV[4], false, now, KEYS[6])
   return { 1, 'cancelled' }
 end
 if redis.call('HSETNX', KEYS[1], 'cancelRequestedAt', now) == 1 then

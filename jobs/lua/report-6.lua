@@ -8,6 +8,7 @@
 -- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[4]  queue    list
 -- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
+-- KEYS[6]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  id
 -- ARGV[2]  lease ms
 -- ARGV[3]  done ('' for a heartbeat)
@@ -28,7 +29,7 @@
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'running' then return { 0, state or '' } end
 local now = now_ms()
-if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now) then
+if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
   return { 0, 'failed' }
 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])

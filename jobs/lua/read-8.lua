@@ -3,16 +3,18 @@
 -- and Redis' clock. A job whose lease has expired is recorded as lost first,
 -- so nobody is shown a stale 'running'.
 --
--- Every key it reads is one of its KEYS: a connection with CLIENT TRACKING
--- on (server/job-cache.ts) is then told when any of them changes.
+-- Every key of the job it reads is one of its KEYS: a connection with CLIENT
+-- TRACKING on (server/job-cache.ts) is then told when any of them changes.
 --
 -- KEYS[1]  job      hash
 -- KEYS[2]  results  list
 -- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[4]  queue    list
 -- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
--- KEYS[6]  log      list of lines, oldest first
--- KEYS[7]  files    hash, file name -> content
+-- KEYS[6]  index key prefix ("P:{tag}:ix:"), see includes/index (not read:
+--          only written, when this read records the job lost)
+-- KEYS[7]  log      list of lines, oldest first
+-- KEYS[8]  files    hash, file name -> content
 -- ARGV[1]  id
 -- ARGV[2]  'all' (every result) | 'auto' (every result once the job has
 --          ended, only the last one while it runs)
@@ -40,7 +42,7 @@ end
 local lease = -1
 local lost = 0
 if not TERMINAL[state] then
-  local expired, expiry = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now)
+  local expired, expiry = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now, KEYS[6])
   if expired then
     lost = 1
     fields = redis.call('HGETALL', KEYS[1])
@@ -61,14 +63,14 @@ if state == 'queued' then
   position = redis.call('LPOS', KEYS[4], ARGV[1]) or -1
 end
 local tail = {}
-if tonumber(ARGV[6]) > 0 then tail = redis.call('LRANGE', KEYS[6], -tonumber(ARGV[6]), -1) end
+if tonumber(ARGV[6]) > 0 then tail = redis.call('LRANGE', KEYS[7], -tonumber(ARGV[6]), -1) end
 local files = {}
 if ARGV[7] == '1' and TERMINAL[state] then
-  local names = redis.call('HKEYS', KEYS[7])
+  local names = redis.call('HKEYS', KEYS[8])
   table.sort(names)
   for _, name in ipairs(names) do
     files[#files + 1] = name
-    files[#files + 1] = redis.call('HSTRLEN', KEYS[7], name)
+    files[#files + 1] = redis.call('HSTRLEN', KEYS[8], name)
   end
 end
-return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', KEYS[6]), lease, files, lost }
+return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', KEYS[7]), lease, files, lost }

@@ -5,6 +5,7 @@
 --
 -- KEYS[1]  job      hash, the new job's record
 -- KEYS[2]  leases   sorted set, id -> lease expiry (ms)
+-- KEYS[3]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  id
 -- ARGV[2]  type
 -- ARGV[3]  params (JSON)
@@ -14,13 +15,17 @@
 -- ARGV[7]  time limit (ms)
 -- ARGV[8]  owner    the claiming instance's id
 -- ARGV[9]  lease ms
+-- ARGV[10] the id of the job this one retries ('' for none)
 -- Returns: {1, createdAt}
 --- @include "includes/now"
+--- @include "includes/index"
 
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], 'state', 'queued',
   'createdAt', now, 'updatedAt', now, 'done', 0, 'total', ARGV[4],
   'ttlOk', ARGV[5], 'ttlFail', ARGV[6], 'timeoutMs', ARGV[7],
   'owner', ARGV[8], 'claimedAt', now)
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
+index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[9]), ARGV[1])
 return { 1, now }

@@ -7,6 +7,7 @@
 --
 -- KEYS[1]  job      hash, the new job's record
 -- KEYS[2]  queue    list of waiting ids
+-- KEYS[3]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  id
 -- ARGV[2]  type
 -- ARGV[3]  params (JSON)
@@ -16,8 +17,10 @@
 -- ARGV[7]  ttl of the job once it has failed or been cancelled (s)
 -- ARGV[8]  time limit (ms)
 -- ARGV[9]  the fields with an upload, comma-separated ('' for none)
+-- ARGV[10] the id of the job this one retries ('' for none)
 -- Returns: {1, createdAt}, or {0, 'queue_full' | 'exists' | 'upload_missing'}
 --- @include "includes/now"
+--- @include "includes/index"
 
 if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[5]) then return { 0, 'queue_full' } end
 if redis.call('EXISTS', KEYS[1]) == 1 then return { 0, 'exists' } end
@@ -33,5 +36,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], '
   'createdAt', now, 'updatedAt', now, 'done', 0, 'total', ARGV[4],
   'ttlOk', ARGV[6], 'ttlFail', ARGV[7], 'timeoutMs', ARGV[8])
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'uploads', ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
+index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 redis.call('RPUSH', KEYS[2], ARGV[1])
 return { 1, now }

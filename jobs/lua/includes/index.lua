@@ -1,0 +1,75 @@
+-- The jobs list's index: one sorted set per job type and state,
+-- <ix><type>:<state>, id -> createdAt (ms). A job is in exactly one of them
+-- at a time, so the index costs one entry per job; the list reads a page of
+-- each set and merges them (newest first), and the counts per state and per
+-- type are their sizes. ix is the index key prefix ("P:{tag}:ix:"), passed
+-- to each script as a KEY: every set shares the hash tag of the jobs it holds.
+--
+-- An entry of a job that has ended stays until the job's keys have expired:
+-- each time a job ends in a set, the oldest entries created more than that
+-- set's retention ago are checked (INDEX_TRIM_CHECKS of them) and dropped
+-- when their job is gone; the supervisors do the same every minute (trim),
+-- and the list drops an entry whose job it finds gone. Whatever happens, an
+-- entry older than its retention plus INDEX_HARD_MS (a week of time limit
+-- and a day of waiting) is dropped.
+local INDEX_HARD_MS = 8 * 86400000
+local INDEX_TRIM_CHECKS = 10
+
+local function index_set(ix, type, state)
+  return ix .. (type or '') .. ':' .. state
+end
+
+-- Adds a new job (state queued) to the index.
+local function index_add(ix, job, id, state)
+  local f = redis.call('HMGET', job, 'type', 'createdAt')
+  redis.call('ZADD', index_set(ix, f[1], state), tonumber(f[2]) or 0, id)
+end
+
+-- Moves a job from the set of its old state to that of its new one.
+local function index_move(ix, job, id, from, to)
+  local f = redis.call('HMGET', job, 'type', 'createdAt')
+  if from then redis.call('ZREM', index_set(ix, f[1], from), id) end
+  local set = index_set(ix, f[1], to)
+  redis.call('ZADD', set, tonumber(f[2]) or 0, id)
+  return set
+end
+
+-- Drops entries of jobs that have expired from a set of ended jobs: of the
+-- entries created before horizon (now - the set's retention), the `checks`
+-- oldest whose job key (base .. id) is gone. Returns how many it dropped.
+local function index_trim(set, base, horizon, checks)
+  local old = redis.call('ZRANGEBYSCORE', set, '-inf', horizon, 'LIMIT', 0, checks)
+  local dropped = 0
+  for _, other in ipairs(old) do
+    if redis.call('EXISTS', base .. other) == 0 then
+      redis.call('ZREM', set, other)
+      dropped = dropped + 1
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', horizon - INDEX_HARD_MS)
+  return dropped
+end
+
+-- Per-minute counts of ended jobs (<ix>m:<minute>: s, f, c, and l for lost
+-- ones) kept two hours, and per-hour durations of jobs that ran, by type
+-- (<ix>d:<type>:<hour>: bucket -> count, bucket b holding durations up to
+-- 2^(b/4) ms) kept 25 hours. The keys take Redis' clock.
+local COUNTS_TTL_S = 7200
+local DURATIONS_TTL_S = 90000
+local ENDED_FIELD = { succeeded = 's', failed = 'f', cancelled = 'c' }
+
+local function index_count(ix, job, state, reason, now)
+  local minute = ix .. 'm:' .. math.floor(now / 60000)
+  redis.call('HINCRBY', minute, ENDED_FIELD[state], 1)
+  if reason == 'lost' or reason == 'never-started' then redis.call('HINCRBY', minute, 'l', 1) end
+  redis.call('EXPIRE', minute, COUNTS_TTL_S)
+  local f = redis.call('HMGET', job, 'type', 'startedAt')
+  local started = tonumber(f[2])
+  if started and f[1] then
+    local ms = math.max(1, now - started)
+    local bucket = math.ceil(math.log(ms) / math.log(2) * 4)
+    local hour = ix .. 'd:' .. f[1] .. ':' .. math.floor(now / 3600000)
+    redis.call('HINCRBY', hour, bucket, 1)
+    redis.call('EXPIRE', hour, DURATIONS_TTL_S)
+  end
+end
