@@ -194,9 +194,12 @@ function elapsed(ms: number): string {
   return `Running for ${roughAge(ms) ?? "less than a minute"}`;
 }
 
-/** A heartbeat is overdue: half a beat late, so that a beat on time never shows as one. */
+/**
+ * A heartbeat is overdue: a whole beat late (a beat a little late on a busy
+ * machine is no news), one beat before the lease (three) runs out.
+ */
 function quiet(job: Pick<JobRecord, "updatedAt">, now: number, settings: ViewSettings): boolean {
-  return job.updatedAt !== null && now - job.updatedAt > 1.5 * settings.jobHeartbeatMs;
+  return job.updatedAt !== null && now - job.updatedAt > 2 * settings.jobHeartbeatMs;
 }
 
 /**
