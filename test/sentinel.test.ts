@@ -59,6 +59,12 @@ test.serial(
       if (job.state === "succeeded") t.deepEqual(job.results, count(STEPS), `job ${job.id}'s results, each once`);
       else t.is(job.reason, "lost", `job ${job.id} failed: ${job.reason}`);
     }
+    // The status cache was emptied by the switch and is back on the new master: each poll shows the end the JSON shows.
+    for (const job of ended) {
+      const poll = await fetch(`${server.url}/jobs/${job.id}/status?shown=running`, { headers: { "HX-Request": "true" } });
+      t.is(poll.status, 286, `job ${job.id}'s poll`);
+      t.regex(await poll.text(), new RegExp(`class="job-status state-${job.state}"`), `job ${job.id}'s poll shows its end`);
+    }
     // Reconnected: a process that ran before the kill recorded its own end on the new master.
     t.true(
       ended.some((job, i) => job.state === "succeeded" && job.pid === before[i]!.pid),
