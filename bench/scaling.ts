@@ -43,6 +43,8 @@ const log = (message: string) => process.stderr.write(`bench scaling: ${message}
 
 interface Reading {
   calls: number;
+  /** Calls by command. */
+  byCommand: Map<string, number>;
   bytes: number;
   cpuMs: number;
 }
@@ -50,10 +52,14 @@ interface Reading {
 async function reading(client: Redis, redisPid: number): Promise<Reading> {
   const [stats, net] = await Promise.all([client.info("commandstats"), client.info("stats")]);
   let calls = 0;
-  for (const match of stats.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(match[1]);
+  const byCommand = new Map<string, number>();
+  for (const match of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls += Number(match[2]);
+    byCommand.set(match[1]!, Number(match[2]));
+  }
   const input = Number(/total_net_input_bytes:(\d+)/.exec(net)?.[1] ?? 0);
   const output = Number(/total_net_output_bytes:(\d+)/.exec(net)?.[1] ?? 0);
-  return { calls, bytes: input + output, cpuMs: cpuMsOf(redisPid) };
+  return { calls, byCommand, bytes: input + output, cpuMs: cpuMsOf(redisPid) };
 }
 
 /** What `work` cost Redis, minus what the same time cost while idle (idlePerMs), divided by n. */
@@ -63,6 +69,15 @@ async function measure(client: Redis, redisPid: number, n: number, idlePerMs: Re
   await work();
   const ms = performance.now() - t0;
   const after = await reading(client, redisPid);
+  if (process.env.BENCH_VERBOSE) {
+    const deltas = [...after.byCommand].map(([name, calls]) => [name, (calls - (before.byCommand.get(name) ?? 0)) / n] as const);
+    log(
+      `by command, per unit: ${deltas
+        .filter(([, d]) => d > 0.05)
+        .map(([name, d]) => `${name} ${d.toFixed(1)}`)
+        .join(", ")}`,
+    );
+  }
   // The two INFO calls of the reading itself are not part of the work.
   const commands = after.calls - before.calls - 2 - idlePerMs.commands * ms;
   const bytes = after.bytes - before.bytes - idlePerMs.bytes * ms;

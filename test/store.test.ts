@@ -4,7 +4,7 @@
 // plays the server and the job's process itself.
 import test, { type ExecutionContext } from "ava";
 import type { Redis } from "ioredis";
-import { keysUnder, useRedis } from "./support/redis.ts";
+import { keysUnder, startRedis, useRedis } from "./support/redis.ts";
 import { uniquePrefix } from "./support/app.ts";
 import { waitFor } from "./support/wait.ts";
 import { commandName, LUA_COMMANDS, resolveIncludes } from "../jobs/lua/index.ts";
@@ -566,6 +566,22 @@ test("claim takes the oldest job of a type with a free slot, passing over types 
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [slow], "the job of a full type keeps its place");
   t.is(await f.store.claim("i", LONG_LEASE, [], ["slow", "quick"]), null, "no free slot: nothing is taken");
   t.deepEqual(await f.store.claim("i", LONG_LEASE, ["slow"], ["slow", "quick"]), { id: slow, type: "slow" });
+});
+
+test("a claim for which every waiting job is of a busy type reads none of them", async (t) => {
+  // A Redis of its own: INFO commandstats counts every client's commands.
+  const own = await startRedis();
+  t.teardown(() => own.close());
+  const store = new JobStore(own.client, { prefix: "busy", ttlSucceededS: 60, ttlFailedS: 60 });
+  const slow = await Promise.all(Array.from({ length: 50 }, () => store.create({ type: "slow", params: {}, total: 1, queueMax: 100 })));
+  const hmgets = async () => Number(/cmdstat_hmget:calls=(\d+)/.exec(await own.client.info("commandstats"))?.[1] ?? 0);
+  const before = await hmgets();
+  t.is(await store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), null);
+  t.is(await hmgets(), before, "no waiting job was read");
+  // Once a job of the free type waits, the scan finds it behind the others.
+  const quick = await store.create({ type: "quick", params: {}, total: 1, queueMax: 100 });
+  t.deepEqual(await store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick" });
+  t.deepEqual(await own.client.lrange(store.partitions[0]!.queueKey, 0, -1), slow, "the busy type's jobs keep their places");
 });
 
 test("claim ends a queued job whose type is not known (unknown-type) and never hands it out", async (t) => {
