@@ -132,7 +132,10 @@ test("every script file becomes a command named after it, with the number of key
     sjTrim: 2,
   });
   t.is(commandName("due-kills"), "sjDueKills");
-  for (const { name, lua } of LUA_COMMANDS) t.notRegex(lua, /@include/, `${name} has every include resolved`);
+  for (const { name, lua } of LUA_COMMANDS) {
+    t.notRegex(lua, /@include/, `${name} has every include resolved`);
+    t.notRegex(lua, /^\s*(--.*)?$/m, `${name} is sent without comment or blank lines`);
+  }
 });
 
 test("an include is resolved relative to its file, goes into a script once, and a cycle is refused", (t) => {

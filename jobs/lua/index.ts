@@ -45,9 +45,22 @@ export function loadCommands(files: Readonly<Record<string, string>>): LuaComman
     if (file.includes("/")) continue;
     const match = SCRIPT_FILE.exec(file);
     if (!match) throw new Error(`jobs/lua/${file}: a script is named <name>-<number of keys>.lua`);
-    commands.push({ name: commandName(match[1]!), numberOfKeys: Number(match[2]), lua: resolveIncludes(file, files) });
+    commands.push({ name: commandName(match[1]!), numberOfKeys: Number(match[2]), lua: withoutCommentLines(resolveIncludes(file, files)) });
   }
   return commands;
+}
+
+/**
+ * The script without its lines that hold only a comment, nor blank ones: the
+ * contracts are for people. ioredis sends a script's whole text the first
+ * time each connection runs it (EVAL, then EVALSHA), and every job process is
+ * a new connection, so this text is sent for every job.
+ */
+export function withoutCommentLines(lua: string): string {
+  return lua
+    .split("\n")
+    .filter((line) => line.trim() !== "" && !/^\s*--/.test(line))
+    .join("\n");
 }
 
 /** The file's text with each `--- @include "path"` replaced by that file (once per script). */
