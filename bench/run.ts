@@ -30,6 +30,7 @@ import { csvCheck } from "../jobs/types/csv-check.ts";
 import { programEnvironment } from "../jobs/program.ts";
 import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/store.ts";
 import { getAll, load, median, quantile, sleep, startBare, type Load } from "./lib.ts";
+import { scaling } from "./scaling.ts";
 
 const quick = process.argv.includes("--quick");
 const runnerOnly = process.argv.includes("--only=runner");
@@ -876,6 +877,51 @@ function table(): string {
   return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...body.map(line)].join("\n");
 }
 
+/** The Redis side of capacity (bench/scaling.ts; README, "Scaling"), on a redis-server of its own. */
+async function scalingPhase(): Promise<void> {
+  const f = await scaling({ quick });
+  extra.scaling = f;
+  const cost = (c: { commands: number; bytes: number; cpuUs: number }) =>
+    `${c.commands.toFixed(1)} commands, ${Math.round(c.bytes)} B, ${c.cpuUs.toFixed(0)} us of Redis CPU`;
+  rows.push({
+    id: "redis-traffic-per-job",
+    measure: "Redis per 1..10 count job, submit to end",
+    value: f.perJob.commands,
+    unit: "commands",
+    note: cost(f.perJob),
+  });
+  rows.push({
+    id: "redis-per-poll-unchanged",
+    measure: "Redis per status poll of an unchanged job",
+    value: f.perPoll.commands,
+    unit: "commands",
+    note: cost(f.perPoll),
+  });
+  rows.push({
+    id: "redis-per-heartbeat",
+    measure: "Redis per heartbeat of a running job",
+    value: f.perHeartbeat.commands,
+    unit: "commands",
+    note: cost(f.perHeartbeat),
+  });
+  for (const [partitions, c] of Object.entries(f.idleInstancePerSecond)) {
+    rows.push({
+      id: `redis-idle-instance-${partitions}`,
+      measure: `Redis per idle instance per second, REDIS_PARTITIONS=${partitions}`,
+      value: c.commands,
+      unit: "commands/s",
+      note: cost(c),
+    });
+  }
+  rows.push({
+    id: "shard-jobs-per-s",
+    measure: "jobs/s one Redis shard carries at 50% of a core (from Redis CPU per job)",
+    value: f.capacity.jobsPerSecond,
+    unit: "jobs/s",
+    note: f.notes.join("; "),
+  });
+}
+
 async function main(): Promise<void> {
   if (!fs.existsSync(jobScript(count))) throw new Error("build/jobs/count.js is missing: run `npm run build` first");
   redis = await startRedis({ tcp: true });
@@ -896,6 +942,7 @@ async function main(): Promise<void> {
     log("csv phase done");
   }
   if (!csvOnly) await runnerStartPhase();
+  if (!csvOnly && !runnerOnly) await scalingPhase();
   const machine = {
     nproc: os.availableParallelism(),
     cpu: /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model ?? "unknown",
