@@ -57,14 +57,20 @@ async function doneOf(cache: JobCache, id: string): Promise<number | undefined> 
   return (await cache.read(id))?.job.done;
 }
 
-/** The ids of the clients of a kind (CLIENT LIST TYPE pubsub / normal) whose flags include one letter. */
-async function clientIds(type: "pubsub" | "normal", flag: string): Promise<string[]> {
+/**
+ * The newest client of a kind (CLIENT LIST TYPE pubsub / normal) whose flags
+ * include one letter: this test's cache's (an earlier test's may not have
+ * closed yet).
+ */
+async function newestClient(type: "pubsub" | "normal", flag: string): Promise<string> {
   const list = (await redis.client.call("CLIENT", "LIST", "TYPE", type)) as string;
-  return list
+  const ids = list
     .split("\n")
     .map((line) => Object.fromEntries(line.split(" ").map((kv) => kv.split("=") as [string, string])))
     .filter((c) => c.id && (c.flags ?? "").includes(flag))
-    .map((c) => c.id!);
+    .map((c) => Number(c.id));
+  if (ids.length === 0) throw new Error(`no ${type} client with flag ${flag}`);
+  return String(Math.max(...ids));
 }
 
 test.serial("a job read once is answered from memory until another connection changes any of its keys", async (t) => {
@@ -146,9 +152,9 @@ test.serial(
     const id = await running();
     await cache.read(id);
     t.truthy(cache.peek(id));
-    const [subscriber] = await clientIds("pubsub", "P");
+    const subscriber = await newestClient("pubsub", "P");
     const flushes = cache.snapshot().flushes;
-    await redis.client.call("CLIENT", "KILL", "ID", subscriber!);
+    await redis.client.call("CLIENT", "KILL", "ID", subscriber);
     // Written while no invalidation can reach this cache.
     await writer.report(id, 600_000, { done: 3 });
     await waitFor(() => cache.snapshot().flushes > flushes, { timeout: 2000, message: "the flush" });
@@ -167,9 +173,9 @@ test.serial("killing the reader's connection flushes the cache, and tracking is 
   const { cache, writer, running } = await setup(t);
   const id = await running();
   await cache.read(id);
-  const [reader] = await clientIds("normal", "t");
+  const reader = await newestClient("normal", "t");
   const enabled = cache.snapshot().enabled;
-  await redis.client.call("CLIENT", "KILL", "ID", reader!);
+  await redis.client.call("CLIENT", "KILL", "ID", reader);
   await waitFor(() => cache.peek(id) === undefined && cache.snapshot().enabled > enabled, { message: "the flush and tracking again" });
   await cache.read(id);
   t.truthy(cache.peek(id));
