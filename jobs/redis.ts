@@ -73,26 +73,19 @@ const CLUSTER_RETRY_MS = 200;
 const JOB_CLUSTER_RETRIES = 600;
 
 /** No "invalidations": the status cache is off on a Cluster (server/job-cache.ts). */
+/** The web's and the supervisor's: fail fast, as on one Redis. */
+const CLUSTER_FAIL_FAST: ClusterOptions = {
+  enableOfflineQueue: false,
+  clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+  retryDelayOnFailover: CLUSTER_RETRY_MS,
+  retryDelayOnClusterDown: CLUSTER_RETRY_MS,
+  retryDelayOnTryAgain: CLUSTER_RETRY_MS,
+  maxRedirections: 16,
+  redisOptions: { maxRetriesPerRequest: 1, commandTimeout: WEB_COMMAND_TIMEOUT_MS, connectTimeout: 2000 },
+};
 const CLUSTER_PROFILES: Record<Exclude<RedisProfile, "invalidations">, ClusterOptions> = {
-  web: {
-    enableOfflineQueue: false,
-    enableAutoPipelining: true,
-    clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
-    retryDelayOnFailover: CLUSTER_RETRY_MS,
-    retryDelayOnClusterDown: CLUSTER_RETRY_MS,
-    retryDelayOnTryAgain: CLUSTER_RETRY_MS,
-    maxRedirections: 16,
-    redisOptions: { maxRetriesPerRequest: 1, commandTimeout: WEB_COMMAND_TIMEOUT_MS, connectTimeout: 2000 },
-  },
-  supervisor: {
-    enableOfflineQueue: false,
-    clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
-    retryDelayOnFailover: CLUSTER_RETRY_MS,
-    retryDelayOnClusterDown: CLUSTER_RETRY_MS,
-    retryDelayOnTryAgain: CLUSTER_RETRY_MS,
-    maxRedirections: 16,
-    redisOptions: { maxRetriesPerRequest: 1, commandTimeout: WEB_COMMAND_TIMEOUT_MS, connectTimeout: 2000 },
-  },
+  web: { ...CLUSTER_FAIL_FAST, enableAutoPipelining: true },
+  supervisor: CLUSTER_FAIL_FAST,
   job: {
     enableOfflineQueue: true,
     clusterRetryStrategy: (times) => Math.min(50 * times, 500),
