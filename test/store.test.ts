@@ -488,13 +488,14 @@ for (const c of fencedActions) test(fencedMacro, c);
 interface ExpiryCase {
   /** When the lease expired. */
   from: "before it started" | "while it ran" | "while it ran, after a cancel request";
-  by: "read" | "sweep";
+  /** Who finds it: a read, the sweep, or the server recording its process's exit. */
+  by: "read" | "sweep" | "exit";
   state: JobState;
   reason: string;
 }
 
 const expiries: ExpiryCase[] = [];
-for (const by of ["read", "sweep"] as const) {
+for (const by of ["read", "sweep", "exit"] as const) {
   expiries.push(
     { from: "before it started", by, state: "failed", reason: LOST_STARTING },
     { from: "while it ran", by, state: "failed", reason: LOST_RUNNING },
@@ -510,6 +511,8 @@ const expiryMacro = test.macro({
     const alive = await f.running();
     await f.leaseExpired(id);
     if (c.by === "sweep") t.deepEqual(await f.store.sweep(), [id]);
+    // The exit seen after the lease ran out ends the job as the sweep would have: whichever looks first.
+    if (c.by === "exit") t.is(await f.store.finish(id, "failed", "exit", { exitCode: 4 }), null);
     t.like(await f.store.read(id), { state: c.state, reason: c.reason, error: null });
     await assertEnded(t, f, id, c.state);
     t.like(await f.store.read(alive), { state: "running" }, "a job whose lease is valid is left alone");

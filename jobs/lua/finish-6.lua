@@ -3,7 +3,9 @@
 --   mode 'job':   from the job's own process; fenced like report (the job is
 --                 running and its lease has not expired).
 --   mode 'exit':  the spawning server saw the process exit; a pending cancel
---                 turns 'failed' into 'cancelled'.
+--                 turns 'failed' into 'cancelled'. When the lease had run out
+--                 before, the job is recorded lost, as the sweep would have
+--                 recorded it: whichever looks first, the end is the same.
 --   mode 'force': the server decides (a cancel of a queued job, the time limit).
 --
 -- KEYS[1]  job      hash
@@ -28,11 +30,9 @@
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or TERMINAL[state] then return { 0, state or '' } end
 local now = now_ms()
-if ARGV[3] == 'job' then
-  if state ~= 'running' then return { 0, state } end
-  if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
-    return { 0, 'failed' }
-  end
+if ARGV[3] == 'job' and state ~= 'running' then return { 0, state } end
+if ARGV[3] ~= 'force' and expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
+  return { 0, redis.call('HGET', KEYS[1], 'state') }
 end
 local fields = {}
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
