@@ -3,9 +3,9 @@
 const LONGEST_FIRST = [
   "test/browser/pages.test.ts",
   "test/browser/flow.test.ts",
-  "test/burst.test.ts",
-  "test/instances.test.ts",
-  "test/cluster.test.ts",
+  "test/flow/burst.test.ts",
+  "test/processes/instances.test.ts",
+  "test/topologies/cluster.test.ts",
 ];
 const rank = (file) => {
   const i = LONGEST_FIRST.findIndex((name) => file.endsWith(name));

@@ -18,7 +18,7 @@ import { cpuMsOf, killProcessesIn, processesIn } from "../test/support/procs.ts"
 import { startRedis, type TestRedis } from "../test/support/redis.ts";
 import { spawnServer, type ServerProcess } from "../test/support/server.ts";
 import { waitFor } from "../test/support/wait.ts";
-import { JobStore } from "../jobs/store.ts";
+import { JobStore } from "../jobs/core/store.ts";
 import { load } from "./lib.ts";
 
 export interface RedisCost {

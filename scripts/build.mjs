@@ -34,18 +34,18 @@ if (
 const started = Date.now();
 
 /**
- * The Lua scripts (jobs/lua/*.lua), inlined: every build gets a
- * jobs/lua/files.ts that returns their texts instead of reading them. A bundle
- * runs from build/, away from jobs/lua; a job process opens no more files to
+ * The Lua scripts (jobs/core/lua/*.lua), inlined: every build gets a
+ * jobs/core/lua/files.ts that returns their texts instead of reading them. A bundle
+ * runs from build/, away from jobs/core/lua; a job process opens no more files to
  * start; and the snapshot build is CommonJS, without import.meta.url. The
- * loader (jobs/lua/index.ts) then resolves includes as it does from source.
+ * loader (jobs/core/lua/index.ts) then resolves includes as it does from source.
  * `--if-needed` sees a changed .lua file: it is under jobs/, in `sources`.
  */
-const luaDir = path.join(root, "jobs", "lua");
+const luaDir = path.join(root, "jobs", "core", "lua");
 const inlineLua = {
   name: "inline-lua",
   setup(b) {
-    b.onLoad({ filter: /[\\/]jobs[\\/]lua[\\/]files\.ts$/ }, (args) => {
+    b.onLoad({ filter: /[\\/]lua[\\/]files\.ts$/ }, (args) => {
       if (args.path !== path.join(luaDir, "files.ts")) return undefined;
       const names = fs
         .readdirSync(luaDir, { recursive: true, encoding: "utf8" })
@@ -87,11 +87,11 @@ fs.mkdirSync(out, { recursive: true });
 const types = await registeredTypes();
 /**
  * [type name, its module under jobs/types/] for each Node type; build/jobs/<name>.js is what the server starts.
- * Plus the runner (jobs/runner.ts), which the server starts for every command type.
+ * Plus the runner (jobs/runtime/runner.ts), which the server starts for every command type.
  */
 const jobEntries = [
   ...types.filter((t) => "node" in t.run).map((t) => [t.name, path.join(root, "jobs/types", t.run.node)]),
-  ["runner", path.join(root, "jobs/runner.ts")],
+  ["runner", path.join(root, "jobs/runtime/runner.ts")],
 ];
 
 /** build/jobs/<type>.<node version>.blob: server/launcher.ts starts the job from it when it exists. */
@@ -102,7 +102,7 @@ export function snapshotBlob(type) {
 /**
  * A V8 startup snapshot of a job script: its bundle evaluated once, here,
  * so that a job process starts from the saved heap instead of evaluating
- * ioredis and the rest again (see jobs/snapshot.ts). A snapshot is specific to
+ * ioredis and the rest again (see jobs/runtime/snapshot.ts). A snapshot is specific to
  * the node binary, hence the version in its name. If it cannot be built, jobs
  * start from the plain bundle.
  */
@@ -125,8 +125,8 @@ async function buildSnapshot([type, entry]) {
         name: "job-snapshot",
         setup(b) {
           // The job's runJob() registers the work as the snapshot's main function.
-          b.onResolve({ filter: /^(\.\.?\/)+kit\.ts$/ }, (args) =>
-            args.importer === entry ? { path: path.join(root, "jobs/snapshot.ts") } : undefined,
+          b.onResolve({ filter: /^(\.\.?\/)+(runtime\/)?kit\.ts$/ }, (args) =>
+            args.importer === entry ? { path: path.join(root, "jobs/runtime/snapshot.ts") } : undefined,
           );
           // A CommonJS bundle has no top-level await; the stand-in runJob returns at once.
           b.onLoad({ filter: /\.ts$/ }, (args) =>
@@ -194,7 +194,7 @@ await Promise.all([
       banner: requireBanner,
     }),
   // TEST ONLY: the fixture job types, which the runner loads when a test's
-  // server passes SIDEJOB_TYPES_MODULE (see jobs/program.ts). CommonJS: a
+  // server passes SIDEJOB_TYPES_MODULE (see jobs/runtime/program.ts). CommonJS: a
   // snapshot-started runner can require() it, not import() it.
   args.has("--fixtures") &&
     build({

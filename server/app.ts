@@ -5,16 +5,11 @@ import crypto from "node:crypto";
 import Koa from "koa";
 import { send } from "@koa/send";
 import type { Middleware } from "koa";
-import type { Config } from "./config.ts";
-import type { JobStore } from "../jobs/store.ts";
-import type { Renderer } from "./render.ts";
-import type { PageReader } from "./status.ts";
-import type { Supervisor } from "./supervisor/index.ts";
+import type { AppDeps } from "./deps.ts";
 import { errorHandler } from "./errors.ts";
 import { clientErrorCode, logBug } from "./log.ts";
 import { requestLog } from "./request-log.ts";
 import { metricsRoutes } from "./metrics.ts";
-import type { Telemetry } from "./telemetry.ts";
 import { sameOriginOnly, securityHeaders } from "./security.ts";
 import { refuseEncodedBodies } from "./body.ts";
 import { STATIC_DIR } from "./paths.ts";
@@ -25,15 +20,7 @@ import { apiRoutes } from "./routes/api.ts";
 import { recentRoutes } from "./routes/recent.ts";
 import { adminRoutes } from "./admin/routes.ts";
 
-export interface AppDeps {
-  config: Config;
-  store: JobStore;
-  /** What job pages and the status poll read jobs through: the job cache, or Redis directly. */
-  pages: PageReader;
-  supervisor: Supervisor;
-  renderer: Renderer;
-  telemetry: Telemetry;
-}
+export type { AppDeps };
 
 function serveStatic(): Middleware {
   return async function staticFiles(ctx, next) {

@@ -1,6 +1,6 @@
 // Every setting sidejob reads, parsed once from the environment.
 // Nothing else in the project reads process.env: the server calls loadConfig()
-// at start. The settings a job process needs are defined in jobs/settings.ts,
+// at start. The settings a job process needs are defined in jobs/core/settings.ts,
 // which the job side reads back from the environment the launcher gives it
 // (jobEnvironment()).
 import os from "node:os";
@@ -16,7 +16,7 @@ import {
   readJobSettings,
   type Env,
   type JobSettings,
-} from "../jobs/settings.ts";
+} from "../jobs/core/settings.ts";
 
 export { ConfigError };
 
@@ -235,7 +235,7 @@ function readAdminPassword(read: EnvReader, secret: string | null): AdminPasswor
   return { kind: "scrypt", N, r, p, salt, hash };
 }
 
-/** The whole environment of a job process (see jobs/settings.ts). */
+/** The whole environment of a job process (see jobs/core/settings.ts). */
 export function jobEnvironment(config: Config, env: Env = process.env): Record<string, string> {
   return environmentFor(config, env);
 }

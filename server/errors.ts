@@ -3,7 +3,7 @@
 // errors (HttpError, Redis unreachable) are shown; anything else is logged
 // and shown as a plain 500 without internals.
 import type { Context, Middleware } from "koa";
-import { StoreBusyError, StoreUnavailableError } from "../jobs/store.ts";
+import { StoreBusyError, StoreUnavailableError } from "../jobs/core/store.ts";
 import type { Renderer } from "./render.ts";
 
 export interface HttpErrorOptions {

@@ -1,10 +1,10 @@
 // What a job type's form shows, from the type's field declarations: one view
 // for every type, so the template (fragments/job-form.eta) never names one.
 // Also the one check of a submission, form or JSON: each field on its own
-// (jobs/fields.ts), then the type's checks across fields.
-import { checkFields, defaultValues, displayValue, type Field, type Params } from "../jobs/fields.ts";
-import type { JobType } from "../jobs/job-type.ts";
-import type { JobSettings } from "../jobs/settings.ts";
+// (jobs/core/fields.ts), then the type's checks across fields.
+import { checkFields, defaultValues, displayValue, type Field, type Params } from "../jobs/core/fields.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
+import type { JobSettings } from "../jobs/core/settings.ts";
 import { formAction } from "./urls.ts";
 
 export interface FieldView {

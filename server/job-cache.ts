@@ -32,9 +32,9 @@
 // Bounded by entries and by (estimated) bytes, least recently used first out.
 // Redis Cluster: off (reads go to Redis), see README "The status cache".
 import type { Redis } from "ioredis";
-import { connectRedis, waitUntilReady } from "../jobs/redis.ts";
-import type { RedisTarget } from "../jobs/settings.ts";
-import type { JobStore } from "../jobs/store.ts";
+import { connectRedis, waitUntilReady } from "../jobs/core/redis.ts";
+import type { RedisTarget } from "../jobs/core/settings.ts";
+import type { JobStore } from "../jobs/core/store.ts";
 import { LOG_LINES_SHOWN, RESULTS_ALL_MAX, RESULTS_SHOWN } from "./job-view.ts";
 import type { AnswerMemo, PageRead, PageReader, StatusAnswer } from "./status.ts";
 

@@ -8,7 +8,7 @@
 // Each end is seen by exactly one instance, so counts summed over instances
 // count each job once. A job whose server was restarted while it ran records
 // its own end, and no instance writes a line for it.
-import type { JobRecord } from "../jobs/store.ts";
+import type { JobRecord } from "../jobs/core/store.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 

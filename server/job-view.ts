@@ -3,11 +3,11 @@
 // results, files, the log, and a failure in plain words. The templates only
 // print these, and never name a job type: a type's own wording comes from
 // its declaration (jobs/types/*.ts), its results from its own template.
-import { isTerminal, JOB_STATES, type JobRecord, type JobState } from "../jobs/store.ts";
-import { formatDuration, formatNumber } from "../jobs/format.ts";
-import type { JobType } from "../jobs/job-type.ts";
-import { checkFields, type Params } from "../jobs/fields.ts";
-import { EnvReader, readJobSettings, type JobSettings } from "../jobs/settings.ts";
+import { isTerminal, JOB_STATES, type JobRecord, type JobState } from "../jobs/core/store.ts";
+import { formatDuration, formatNumber } from "../jobs/core/format.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
+import { checkFields, type Params } from "../jobs/core/fields.ts";
+import { EnvReader, readJobSettings, type JobSettings } from "../jobs/core/settings.ts";
 import { jobType, JOB_TYPES } from "../jobs/types/index.ts";
 import { fileUrl, filledFormUrl, jobUrl, logUrl, newJobUrl, statusUrl } from "./urls.ts";
 

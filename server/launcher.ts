@@ -26,7 +26,7 @@ export function logFileFor(logDir: string, id: string): string {
 /**
  * Node flags for a job script: its V8 startup snapshot when the build made one
  * for this node binary (build/jobs/<type>.<node version>.blob next to
- * build/jobs/<type>.js; see jobs/snapshot.ts), else none. The process then
+ * build/jobs/<type>.js; see jobs/runtime/snapshot.ts), else none. The process then
  * still shows as `node --snapshot-blob <blob> <script> <id>`.
  */
 export function jobNodeArgs(script: string): string[] {

@@ -2,9 +2,9 @@
 // Job processes are not stopped with the server: they run on and record their
 // own end, and any instance shows them.
 import { ConfigError, loadConfig, mayStartLocalRedis, redisTopologySetting } from "./config.ts";
-import { connectRedis, describeTarget, redact, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../jobs/redis.ts";
-import { redisTarget } from "../jobs/settings.ts";
-import { JobStore } from "../jobs/store.ts";
+import { connectRedis, describeTarget, redact, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../jobs/core/redis.ts";
+import { redisTarget } from "../jobs/core/settings.ts";
+import { JobStore } from "../jobs/core/store.ts";
 import { createRenderer } from "./render.ts";
 import { newInstanceId, Supervisor } from "./supervisor/index.ts";
 import { createLogger, warnLine } from "./log.ts";

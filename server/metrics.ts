@@ -11,7 +11,7 @@
 import crypto from "node:crypto";
 import Router from "@koa/router";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { JobStore } from "../jobs/store.ts";
+import type { JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 import type { PollTally } from "./request-log.ts";
 

@@ -1,9 +1,9 @@
 // The OpenAPI 3.1 document of the JSON API, made from the job types'
-// declarations (their fields' JSON Schema: jobs/fields.ts), never written by
+// declarations (their fields' JSON Schema: jobs/core/fields.ts), never written by
 // hand: a new type, or a new field, is documented by declaring it.
-import type { JobType } from "../jobs/job-type.ts";
-import { jsonSchema } from "../jobs/fields.ts";
-import { END_REASONS, JOB_STATES } from "../jobs/store.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
+import { jsonSchema } from "../jobs/core/fields.ts";
+import { END_REASONS, JOB_STATES } from "../jobs/core/store.ts";
 import { formAction } from "./urls.ts";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });

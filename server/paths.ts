@@ -2,8 +2,8 @@
 // or from the bundle in build/server/.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { JobType } from "../jobs/job-type.ts";
-import { findRoot } from "../jobs/paths.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
+import { findRoot } from "../jobs/core/paths.ts";
 
 export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const TEMPLATES_DIR = path.join(ROOT, "templates");

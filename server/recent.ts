@@ -7,8 +7,8 @@
 // holds, and only while they exist; ids of expired (or never existing) jobs
 // drop out quietly, and the cookie is written again without them.
 import type { Context } from "koa";
-import { isJobId, isTerminal, StoreUnavailableError, type JobStore, type JobSummary } from "../jobs/store.ts";
-import type { Params } from "../jobs/fields.ts";
+import { isJobId, isTerminal, StoreUnavailableError, type JobStore, type JobSummary } from "../jobs/core/store.ts";
+import type { Params } from "../jobs/core/fields.ts";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import type { Config } from "./config.ts";
 import { jobTitle, phaseOf, relativeTime, stateLabel } from "./job-view.ts";

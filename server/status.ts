@@ -3,7 +3,7 @@
 // (server/routes/jobs.ts). Also the one read a job page makes, so the page
 // and the poll show the same thing.
 import type { IncomingMessage } from "node:http";
-import { isTerminal, type FileEntry, type JobRecord } from "../jobs/store.ts";
+import { isTerminal, type FileEntry, type JobRecord } from "../jobs/core/store.ts";
 import { jobView, PHASES, phaseOf, timeWords, type Phase, type ViewSettings } from "./job-view.ts";
 import type { Renderer } from "./render.ts";
 

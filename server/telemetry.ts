@@ -2,7 +2,7 @@
 // request listener and the supervisor: the logger (log.ts), the count of
 // status polls (request-log.ts), the metrics (metrics.ts) and the job
 // transitions (job-events.ts).
-import type { JobStore } from "../jobs/store.ts";
+import type { JobStore } from "../jobs/core/store.ts";
 import { JobEvents } from "./job-events.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";

@@ -15,9 +15,9 @@
 import busboy from "busboy";
 import type { Context } from "koa";
 import type { Readable } from "node:stream";
-import type { UploadRef } from "../jobs/fields.ts";
-import type { JobType } from "../jobs/job-type.ts";
-import type { JobStore } from "../jobs/store.ts";
+import type { UploadRef } from "../jobs/core/fields.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
+import type { JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 
 /** Bytes written to Redis at once (one APPEND). */

@@ -1,8 +1,8 @@
 // Every address of a job and of a job type's form, in one place: the routers
 // mount these patterns, the request listener matches the status poll with the
 // same pieces, and pages and redirects build links with the helpers.
-import { isJobId } from "../jobs/store.ts";
-import type { JobType } from "../jobs/job-type.ts";
+import { isJobId } from "../jobs/core/store.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
 
 /** The router prefix of a job's pages. */
 export const JOB_ROUTE = "/jobs/:id";

@@ -6,7 +6,7 @@
 // Exits:  as every job script does (see kit.ts): 0 succeeded or cancelled,
 //         1 failed, 2 bad invocation, 3 could not start, 4 fenced.
 import { checkCount, countValues } from "./counting.ts";
-import { runJob } from "../kit.ts";
+import { runJob } from "../runtime/kit.ts";
 
 await runJob("count", async ({ job, config, report, sleep }) => {
   const { start, end, increment } = job.params;

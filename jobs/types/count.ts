@@ -1,10 +1,10 @@
 // The counter: counts from a start number to an end number by an increment,
 // one value per step, with a delay between steps. The seed's own demo, and
 // the example of a Node job type (its work is in count.job.ts).
-import type { JobType } from "../job-type.ts";
-import type { Params } from "../fields.ts";
+import type { JobType } from "../core/job-type.ts";
+import type { Params } from "../core/fields.ts";
 import { checkCountParams, COUNT_DEFAULTS } from "./counting.ts";
-import { formatNumber as f } from "../format.ts";
+import { formatNumber as f } from "../core/format.ts";
 
 const p = (params: Params) => params as { start: number; end: number; increment: number };
 

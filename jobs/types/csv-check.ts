@@ -4,8 +4,8 @@
 // a summary, one row per column and the problems it found, worst first; the
 // full problems list (problems.csv) and the whole report (report.json) are
 // downloads on the job's page.
-import type { JobType } from "../job-type.ts";
-import { isUploadRef, type Params } from "../fields.ts";
+import type { JobType } from "../core/job-type.ts";
+import { isUploadRef, type Params } from "../core/fields.ts";
 
 const fileName = (params: Params) => (isUploadRef(params.file) ? params.file.name : "a CSV file");
 const DELIMITERS: Record<string, string> = {

@@ -3,7 +3,7 @@
 // type") and list it here. The server, the build (which bundles the Node
 // ones) and the runner all find types through this list, never by a path or
 // a name built from a job record.
-import { validateJobType, type JobType } from "../job-type.ts";
+import { validateJobType, type JobType } from "../core/job-type.ts";
 import { count } from "./count.ts";
 import { primes } from "./primes.ts";
 import { csvCheck } from "./csv-check.ts";

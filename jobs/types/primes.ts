@@ -2,8 +2,8 @@
 // only) run by the runner, the example of a command job type. It reports
 // progress by chunks, a status line, one summary result, and writes the
 // primes to primes.txt, a download on the job's page.
-import type { JobType } from "../job-type.ts";
-import type { Params } from "../fields.ts";
+import type { JobType } from "../core/job-type.ts";
+import type { Params } from "../core/fields.ts";
 
 /** primes.txt holds about 7.8 bytes per number up to 10 million: 5.2 MB, within the runner's per-job limit on output files. */
 export const PRIMES_MAX = 10_000_000;

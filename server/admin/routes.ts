@@ -6,14 +6,14 @@
 import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Next } from "koa";
-import { isJobId, isTerminal, JOB_STATES, newJobId, QueueFullError, type JobRow, type ListCursor } from "../../jobs/store.ts";
+import { isJobId, isTerminal, JOB_STATES, newJobId, QueueFullError, type JobRow, type ListCursor } from "../../jobs/core/store.ts";
 import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
-import { formatDuration, formatNumber } from "../../jobs/format.ts";
+import { formatDuration, formatNumber } from "../../jobs/core/format.ts";
 import { HttpError } from "../errors.ts";
 import { checkSubmission } from "../forms.ts";
 import { jobView } from "../job-view.ts";
 import { jobJson } from "../routes/jobs.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../deps.ts";
 import { AdminAuth, LoginThrottle } from "./auth.ts";
 import {
   ADMIN_ROUTE,

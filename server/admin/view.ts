@@ -1,8 +1,8 @@
 // What the operator's pages show, from the store's reads: the overview
 // (counts, queue, instances, lost jobs, charts), a row of the jobs list, and
 // the list's filters as they come from and go back into the query string.
-import { JOB_STATES, type JobRow, type JobState, type ListCursor, type ListFilter } from "../../jobs/store.ts";
-import { formatDuration, formatNumber } from "../../jobs/format.ts";
+import { JOB_STATES, type JobRow, type JobState, type ListCursor, type ListFilter } from "../../jobs/core/store.ts";
+import { formatDuration, formatNumber } from "../../jobs/core/format.ts";
 import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
 import { failureMessage } from "../job-view.ts";
 import { HttpError } from "../errors.ts";

@@ -9,15 +9,15 @@
 import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Middleware } from "koa";
-import { defaultValues, type Params } from "../../jobs/fields.ts";
-import type { JobType } from "../../jobs/job-type.ts";
-import { newJobId, QueueFullError } from "../../jobs/store.ts";
+import { defaultValues, type Params } from "../../jobs/core/fields.ts";
+import type { JobType } from "../../jobs/core/job-type.ts";
+import { newJobId, QueueFullError } from "../../jobs/core/store.ts";
 import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
 import { HttpError } from "../errors.ts";
 import { discardUploads, fileFields, receiveForm } from "../uploads.ts";
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
 import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../deps.ts";
 import { recentJobs, recentMaxAgeMs, rememberJob, type RecentList } from "../recent.ts";
 
 /** The most a form or JSON body may hold: 2 kB, plus room for each text field's longest value, percent-encoded. */

@@ -1,6 +1,6 @@
 // GET /healthz: 200 when Redis answers, 503 when it does not.
 import Router from "@koa/router";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../deps.ts";
 
 export function healthRoutes({ store }: AppDeps): Router {
   const router = new Router();

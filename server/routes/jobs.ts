@@ -4,14 +4,14 @@
 import { Readable } from "node:stream";
 import Router from "@koa/router";
 import type { Context, Next } from "koa";
-import { isJobId, isTerminal, type JobRecord, type JobStore } from "../../jobs/store.ts";
-import { formatDuration } from "../../jobs/format.ts";
+import { isJobId, isTerminal, type JobRecord, type JobStore } from "../../jobs/core/store.ts";
+import { formatDuration } from "../../jobs/core/format.ts";
 import { jobType } from "../../jobs/types/index.ts";
 import { HttpError } from "../errors.ts";
 import { announcement, failureMessage, jobView, phaseOf, type ViewSettings } from "../job-view.ts";
 import { clockOf, statusFragment, takeRead, type PageRead } from "../status.ts";
 import { FILE_ROUTE, fileUrl, JOB_ROUTE, jobUrl, LOG_ROUTE, logUrl, STATUS_ROUTE, statusUrl } from "../urls.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../deps.ts";
 
 /** The most results a JSON answer holds (resultCount says how many there are; result.json has them all). */
 export const JSON_RESULTS_MAX = 1000;

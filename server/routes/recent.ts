@@ -4,10 +4,10 @@
 // without JavaScript, and passes the same-origin check like every POST).
 import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
-import { isJobId } from "../../jobs/store.ts";
+import { isJobId } from "../../jobs/core/store.ts";
 import { HttpError } from "../errors.ts";
 import { forgetJob, recentJobs, recentMaxAgeMs } from "../recent.ts";
-import type { AppDeps } from "../app.ts";
+import type { AppDeps } from "../deps.ts";
 
 export const RECENT_URL = "/recent";
 export const REMOVE_RECENT_URL = "/recent/remove";

@@ -13,8 +13,8 @@ import fs from "node:fs";
 import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
-import { isTerminal, QueueFullError, type JobStore, type NewJob } from "../../jobs/store.ts";
-import type { JobType } from "../../jobs/job-type.ts";
+import { isTerminal, QueueFullError, type JobStore, type NewJob } from "../../jobs/core/store.ts";
+import type { JobType } from "../../jobs/core/job-type.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { jobScript, ROOT } from "../paths.ts";
 import path from "node:path";
@@ -73,7 +73,7 @@ export interface SupervisorOptions {
   nodeArgs?: string[];
   /**
    * TEST ONLY: variables added to every job process's environment, e.g.
-   * SIDEJOB_TYPES_MODULE for the runner to find fixture types (jobs/program.ts).
+   * SIDEJOB_TYPES_MODULE for the runner to find fixture types (jobs/runtime/program.ts).
    */
   jobEnv?: Record<string, string>;
   /** Where its warnings go (default: nowhere). */

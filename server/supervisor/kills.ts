@@ -8,7 +8,7 @@
 import os from "node:os";
 import { signalGroup } from "../launcher.ts";
 import { readArgv } from "../procfs.ts";
-import type { JobStore } from "../../jobs/store.ts";
+import type { JobStore } from "../../jobs/core/store.ts";
 
 /** Between SIGTERM and SIGKILL. */
 export const TERM_TO_KILL_MS = 2000;

@@ -2,7 +2,7 @@
 // (else JOB_TIMEOUT_MS) after its start, a job is recorded failed (reason
 // 'timeout') and its process is stopped with signals. The job's own process enforces the limit too; this is
 // for one whose event loop is stuck. One timer per running process.
-import type { JobStore } from "../../jobs/store.ts";
+import type { JobStore } from "../../jobs/core/store.ts";
 
 export interface TimeLimitsOptions {
   store: JobStore;

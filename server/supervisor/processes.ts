@@ -7,7 +7,7 @@
 // At most JOB_CONCURRENCY entries: slots.ts only starts a process
 // while there is room, and an entry leaves when its process exits.
 import { launch, tail } from "../launcher.ts";
-import type { JobStore } from "../../jobs/store.ts";
+import type { JobStore } from "../../jobs/core/store.ts";
 import { Escalation } from "./kills.ts";
 
 interface Running {

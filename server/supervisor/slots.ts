@@ -2,7 +2,7 @@
 // type (fewer processes of that type than its concurrency), claim the oldest
 // queued job of such a type from Redis and start it. Any instance may take
 // any job, so more instances add capacity.
-import type { JobStore } from "../../jobs/store.ts";
+import type { JobStore } from "../../jobs/core/store.ts";
 
 /**
  * Added to the lease of a job that has been claimed but whose process has not

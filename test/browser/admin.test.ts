@@ -17,7 +17,7 @@ import {
   whenBrowser,
 } from "../support/browser.ts";
 import { useRedis } from "../support/redis.ts";
-import type { JobStore } from "../../jobs/store.ts";
+import type { JobStore } from "../../jobs/core/store.ts";
 
 const PASSWORD = "correct horse battery";
 const ENV = { ADMIN_PASSWORD: PASSWORD, SESSION_SECRET: "b".repeat(40) };

@@ -10,7 +10,7 @@ import type { BrowserContextOptions, Page } from "playwright-core";
 import { useApp } from "../support/app.ts";
 import { describeViolations, ProblemWatch, runAxe, screenshot, sidewaysOverflow, useBrowser, whenBrowser } from "../support/browser.ts";
 import { useRedis } from "../support/redis.ts";
-import { newJobId } from "../../jobs/store.ts";
+import { newJobId } from "../../jobs/core/store.ts";
 
 /** A file with a few of each problem, and a column name long enough to test the table at 320 px. */
 const CSV = [

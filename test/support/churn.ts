@@ -11,7 +11,7 @@
 // pollers go on for quietMs: an answer kept by mistake would then stay stale.
 import http from "node:http";
 import os from "node:os";
-import type { JobStore } from "../../jobs/store.ts";
+import type { JobStore } from "../../jobs/core/store.ts";
 import { getWith } from "./http.ts";
 import { quantile } from "./stats.ts";
 

@@ -1,7 +1,7 @@
 // Talking to a running app over HTTP, as a client would: send the count form,
 // read a job as JSON, wait for a job to reach a state.
 import http from "node:http";
-import type { JobRecord, JobStore } from "../../jobs/store.ts";
+import type { JobRecord, JobStore } from "../../jobs/core/store.ts";
 import { DEFAULT_TIMEOUT, waitFor } from "./wait.ts";
 
 export type Form = Record<string, string>;

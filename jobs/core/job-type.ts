@@ -1,0 +1,120 @@
+// What a job type declares. Each type is one module under jobs/types/, listed
+// in jobs/types/index.ts; nothing else in the code names a particular type.
+// The server builds the type's form, validates its input (form and JSON),
+// documents it in the API, and runs it from this declaration; the pages show
+// it through generic templates with the type's own wording.
+import type { Field, Params } from "./fields.ts";
+import type { JobSettings } from "./settings.ts";
+
+/**
+ * How a job of this type runs.
+ * - node: a module under jobs/types/ that calls runJob() from jobs/runtime/kit.ts.
+ *   The build bundles it and makes a V8 startup snapshot of it: the fastest start.
+ * - command: any executable, as an argv array, run under the runner
+ *   (jobs/runtime/runner.ts), which holds the lease, heartbeat, cancel and time limit
+ *   and speaks the fd 3 protocol with it. Never through a shell. argv[0] is
+ *   looked up on PATH; an element starting with "./" is a file next to the
+ *   type's module (jobs/types/); an element that is exactly "{name}" is
+ *   replaced by that parameter's validated value.
+ */
+export type RunSpec = { node: string } | { command: readonly string[] };
+
+export interface JobTypeLimits {
+  /** The time limit of one job. Default: JOB_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** How many jobs of this type one instance runs at once. Default: JOB_CONCURRENCY. */
+  concurrency?: number;
+  /** How long a finished job is kept. Defaults: JOB_TTL_SUCCEEDED_S, JOB_TTL_FAILED_S. */
+  ttlSucceededS?: number;
+  ttlFailedS?: number;
+}
+
+/** A finished or running job as a type's wording functions see it. */
+export interface JobFacts {
+  params: Params;
+  done: number;
+  total: number;
+}
+
+export interface JobType extends JobTypeLimits {
+  /** URL-safe: [a-z][a-z0-9-]*. Stored on each job record. */
+  name: string;
+  /** What the type does, as a heading: "Count in the background". */
+  title: string;
+  /** One line under the title. */
+  description: string;
+  /** The submit button: "Start counting". */
+  submitLabel: string;
+  fields: readonly Field[];
+  run: RunSpec;
+  /**
+   * Checks across fields (the fields are already valid each on their own);
+   * returns a message per field, and the total of the progress bar.
+   */
+  check?(params: Params, settings: JobSettings): { errors: Record<string, string>; total?: number };
+  /** What is counted in progress: ["value", "values"]. */
+  unit?: readonly [one: string, many: string];
+  /** A title for one job: "Count from 1 to 10". */
+  jobTitle(params: Params): string;
+  /** A sentence about one job's parameters. */
+  jobDescription?(params: Params): string;
+  /** Time left, in ms, when the type can tell (the counter knows its step delay). */
+  estimateMs?(facts: JobFacts, settings: JobSettings): number | null;
+  /**
+   * Results: a template under templates/, given { job, results } (server/job-view.ts:
+   * JobView, ResultsView); it shows a summary, includes
+   * "/fragments/result-downloads", then the values. Default: a list of values,
+   * objects and arrays as pretty-printed JSON (fragments/results-list).
+   */
+  resultsTemplate?: string;
+  /** Words the pages use for this type's jobs, where the generic ones read worse. */
+  words?: JobWords;
+  /** A sentence under the form, from the settings: "At most 1,000 values in one count." */
+  formNote?(settings: JobSettings): string;
+  /**
+   * Short addresses of the form, besides /jobs/new/<name>. post: a POST here
+   * creates a job as POST /jobs/new/<name> does ("/count"). fill: a
+   * bookmarkable GET that fills in the form from its path parameters and
+   * query, each named after a field ("/count/:start/:end"); it never starts a job.
+   */
+  aliases?: { post?: string; fill?: string };
+}
+
+export interface JobWords {
+  /** One job in a sentence: "the count" (default "the job"). */
+  noun?: string;
+  /** Said once when a job starts: "Counting has started." (default "The job has started."). */
+  started?: string;
+  /** What was done to each unit, for "10 values counted" (default: the number alone). */
+  done?: string;
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,39}$/;
+
+/** Refuses a declaration that would break the pages or the API, at start-up, with a message naming the type. */
+export function validateJobType(type: JobType): void {
+  const problems: string[] = [];
+  if (!NAME.test(type.name)) problems.push(`name ${JSON.stringify(type.name)} must match ${NAME}`);
+  const names = new Set<string>();
+  for (const f of type.fields) {
+    if (!/^[a-z][a-z0-9_]{0,39}$/.test(f.name)) problems.push(`field name ${JSON.stringify(f.name)} must match [a-z][a-z0-9_]*`);
+    if (names.has(f.name)) problems.push(`field ${f.name} is declared twice`);
+    names.add(f.name);
+  }
+  if ("command" in type.run && type.run.command.length === 0) problems.push("run.command is empty");
+  if ("command" in type.run) {
+    for (const arg of type.run.command) {
+      const param = /^\{(.*)\}$/.exec(arg)?.[1];
+      if (param !== undefined && !names.has(param)) problems.push(`run.command names {${param}}, which is not a field`);
+    }
+  }
+  for (const [key, value] of Object.entries({
+    timeoutMs: type.timeoutMs,
+    concurrency: type.concurrency,
+    ttlSucceededS: type.ttlSucceededS,
+    ttlFailedS: type.ttlFailedS,
+  })) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) problems.push(`${key} must be a positive whole number`);
+  }
+  if (problems.length > 0) throw new Error(`job type ${type.name}: ${problems.join("; ")}`);
+}

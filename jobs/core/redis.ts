@@ -1,0 +1,210 @@
+// Redis connections for the two kinds of process, which want opposite things.
+//   web: fail fast. A request must get a 503 within a second or two when Redis
+//        is down, never wait in ioredis' offline queue (it retries forever).
+//   supervisor: the server's own housekeeping (claims, sweeps, recording
+//        exits), on a connection of its own so that page traffic never queues
+//        in front of it; gives up as fast as the web one, and tries again at
+//        the next sweep.
+//   invalidations: the status cache's subscriber (server/job-cache.ts): RESP2,
+//        because Redis then sends a redirected client's invalidations as
+//        messages on __redis__:invalidate (RESP3 would send "invalidate" pushes,
+//        which ioredis drops); the cache subscribes again itself after a
+//        reconnect, under the new connection's client id.
+//   job: ride out a short Redis restart: queue commands and keep reconnecting.
+// Each profile has three forms, one per place Redis can be (jobs/core/settings.ts,
+// RedisTarget): one server from a URL; a master found through Sentinel (the
+// same options: ioredis asks the sentinels for the master at each connect);
+// a Redis Cluster, where the same behaviour takes Cluster options (the offline
+// queue, reconnecting and the retries after a failover are the Cluster's own,
+// while the timeouts belong to each node's connection).
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
+import { formatAddresses, type RedisTarget } from "./settings.ts";
+
+/** A connection to one Redis (or a Sentinel's master), or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+
+export type RedisProfile = "web" | "supervisor" | "invalidations" | "job";
+
+/** How long the web and the supervisor wait for one answer from Redis. */
+export const WEB_COMMAND_TIMEOUT_MS = 1500;
+
+const PROFILES: Record<RedisProfile, RedisOptions> = {
+  web: {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: WEB_COMMAND_TIMEOUT_MS,
+    connectTimeout: 2000,
+    // Many concurrent status polls share one socket write, which saves Redis
+    // CPU per poll (the figure: bench/README.md).
+    enableAutoPipelining: true,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+  },
+  supervisor: {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: WEB_COMMAND_TIMEOUT_MS,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+  },
+  invalidations: {
+    protocol: 2,
+    autoResubscribe: false,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: WEB_COMMAND_TIMEOUT_MS,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+  },
+  job: {
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(50 * times, 500),
+  },
+};
+
+/**
+ * Retries of one command while its shard has no reachable master (a failover
+ * in progress): every CLUSTER_RETRY_MS. Web and supervisor calls give up at
+ * their deadline anyway; a job's commands wait through a failover of up to
+ * JOB_CLUSTER_RETRIES x CLUSTER_RETRY_MS.
+ */
+const CLUSTER_RETRY_MS = 200;
+const JOB_CLUSTER_RETRIES = 600;
+
+/** No "invalidations": the status cache is off on a Cluster (server/job-cache.ts). */
+/** The web's and the supervisor's: fail fast, as on one Redis. */
+const CLUSTER_FAIL_FAST: ClusterOptions = {
+  enableOfflineQueue: false,
+  clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+  retryDelayOnFailover: CLUSTER_RETRY_MS,
+  retryDelayOnClusterDown: CLUSTER_RETRY_MS,
+  retryDelayOnTryAgain: CLUSTER_RETRY_MS,
+  maxRedirections: 16,
+  redisOptions: { maxRetriesPerRequest: 1, commandTimeout: WEB_COMMAND_TIMEOUT_MS, connectTimeout: 2000 },
+};
+const CLUSTER_PROFILES: Record<Exclude<RedisProfile, "invalidations">, ClusterOptions> = {
+  web: { ...CLUSTER_FAIL_FAST, enableAutoPipelining: true },
+  supervisor: CLUSTER_FAIL_FAST,
+  job: {
+    enableOfflineQueue: true,
+    clusterRetryStrategy: (times) => Math.min(50 * times, 500),
+    retryDelayOnFailover: CLUSTER_RETRY_MS,
+    retryDelayOnClusterDown: CLUSTER_RETRY_MS,
+    retryDelayOnTryAgain: CLUSTER_RETRY_MS,
+    maxRedirections: JOB_CLUSTER_RETRIES,
+    redisOptions: { maxRetriesPerRequest: null, connectTimeout: 2000 },
+  },
+};
+
+/**
+ * Replies with which Redis refuses a command only for now: a Cluster shard
+ * without a master (CLUSTERDOWN), a slot on the move (MOVED, ASK, TRYAGAIN;
+ * ioredis follows these itself, except inside a pipeline that also holds
+ * other replies, as auto-pipelining makes), a server still loading its data,
+ * a replica cut off from its master or a master demoted to replica. They mean
+ * Redis is unavailable (a 503), not that the command is wrong.
+ */
+const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|MOVED|ASK|TRYAGAIN|LOADING|MASTERDOWN|READONLY|NOREPLICAS)\b/;
+
+export function isUnavailableReply(err: unknown): boolean {
+  return err instanceof Error && UNAVAILABLE_REPLY.test(err.message);
+}
+
+/** Connection options from a redis://, rediss:// or unix:///path/to.sock URL. */
+function urlOptions(url: string): RedisOptions | string {
+  const parsed = new URL(url);
+  if (parsed.protocol !== "unix:") return url;
+  const db = parsed.searchParams.get("db");
+  return { path: decodeURIComponent(parsed.pathname), ...(db ? { db: Number(db) } : {}) };
+}
+
+/** A connection to one Redis from its URL. */
+export function connectRedis(url: string, profile: RedisProfile, extra?: RedisOptions): Redis;
+/** A connection to wherever the settings say Redis is: a Cluster client for a Redis Cluster. */
+export function connectRedis(target: string | RedisTarget, profile: RedisProfile, extra?: RedisOptions): RedisClient;
+export function connectRedis(target: string | RedisTarget, profile: RedisProfile, extra: RedisOptions = {}): RedisClient {
+  const where: RedisTarget = typeof target === "string" ? { kind: "url", url: target } : target;
+  const options: RedisOptions = { ...PROFILES[profile], lazyConnect: true, ...extra };
+  let redis: RedisClient;
+  if (where.kind === "cluster") {
+    if (profile === "invalidations") throw new Error("the status cache's invalidations need one Redis, not a Cluster");
+    const profileOptions = CLUSTER_PROFILES[profile];
+    redis = new Cluster(where.nodes, {
+      ...profileOptions,
+      scaleReads: "master",
+      lazyConnect: true,
+      redisOptions: { ...profileOptions.redisOptions, ...clusterNodeOptions(extra) },
+    });
+  } else if (where.kind === "sentinel") {
+    redis = new Redis({
+      sentinels: where.sentinels,
+      name: where.name,
+      ...(where.sentinelPassword !== null ? { sentinelPassword: where.sentinelPassword } : {}),
+      // A master demoted to replica (it came back after a failover) refuses
+      // writes: reconnect, which asks the sentinels again, and resend.
+      reconnectOnError: (err) => (err.message.startsWith("READONLY") ? 2 : false),
+      ...options,
+    });
+  } else {
+    const url = urlOptions(where.url);
+    redis = typeof url === "string" ? new Redis(url, options) : new Redis({ ...url, ...options });
+  }
+  // Connection errors are reported through requests (503) and readiness; without
+  // a listener ioredis would print each reconnect attempt as an unhandled error.
+  redis.on("error", () => {});
+  return redis;
+}
+
+/** The options a Cluster passes on to each node's connection (it keeps its own offline queue and reconnecting). */
+function clusterNodeOptions(extra: RedisOptions): NonNullable<ClusterOptions["redisOptions"]> {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { retryStrategy, enableOfflineQueue, port, host, path, sentinels, readOnly, lazyConnect, ...rest } = extra;
+  return rest;
+}
+
+/** Where Redis is, as the settings name it, for messages (no password). */
+export function describeTarget(target: string | RedisTarget): string {
+  const where: RedisTarget = typeof target === "string" ? { kind: "url", url: target } : target;
+  if (where.kind === "cluster") return `the Redis Cluster at REDIS_CLUSTER_NODES=${formatAddresses(where.nodes)}`;
+  if (where.kind === "sentinel")
+    return `the master ${where.name} through the sentinels at REDIS_SENTINELS=${formatAddresses(where.sentinels)}`;
+  return `Redis at REDIS_URL=${redact(where.url)}`;
+}
+
+/** Connects, or rejects once the deadline has passed with a message that names where it tried. */
+export async function waitUntilReady(redis: RedisClient, target: string | RedisTarget, deadlineMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let lastError = "no answer";
+  const onError = (err: Error) => (lastError = err.message);
+  redis.on("error", onError);
+  try {
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        redis.once("ready", () => resolve());
+        if (redis.status === "wait") redis.connect().catch(() => {});
+        else if (redis.status === "ready") resolve();
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Cannot reach ${describeTarget(target)} within ${deadlineMs} ms (${lastError})`)),
+          deadlineMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    redis.off("error", onError);
+  }
+}
+
+/** The URL without its password, for messages. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

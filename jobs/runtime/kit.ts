@@ -1,0 +1,246 @@
+// The runtime every job process uses: it loads the job, marks it running,
+// keeps its lease alive, reports progress and results, notices a cancel
+// request, enforces the time limit, and records how the job ended. A Node job
+// type calls runJob("<type>", work) from its module; the runner
+// (jobs/runtime/runner.ts) calls the same runJob with a spec that accepts any command
+// type and a work function that runs the program.
+//
+// Exit codes of a job process:
+//   0  succeeded, or cancelled (it stopped cleanly)
+//   1  failed: the job's own error, or its time limit
+//   2  bad invocation: no valid job id, or invalid settings
+//   3  could not start: Redis unreachable, or the job is not waiting to run
+//   4  fenced: the job was already declared lost or finished; its writes are refused
+import os from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ConfigError, loadJobSettings, redisTarget, type JobSettings } from "../core/settings.ts";
+import { formatDuration } from "../core/format.ts";
+import { LogSink } from "./log-sink.ts";
+import { connectRedis, waitUntilReady } from "../core/redis.ts";
+import { isJobId, JobStore, type JobRecord, type Outcome, type ReportReply } from "../core/store.ts";
+
+export interface JobContext {
+  id: string;
+  job: JobRecord;
+  config: JobSettings;
+  /** The job's store (output files: putFile). */
+  store: JobStore;
+  /** Aborted when a cancel is requested, or the time limit is reached. */
+  signal: AbortSignal;
+  /** Records progress and appends new results; throws once the job is cancelled or fenced. */
+  report: (done: number, values?: readonly unknown[]) => Promise<void>;
+  /** Records progress in full: done, total, a status line, new results. Throws as report() does. */
+  progress: (update: { done?: number; total?: number; status?: string; results?: readonly unknown[] }) => Promise<void>;
+  /** Waits, or throws as soon as the job is cancelled. */
+  sleep: (ms: number) => Promise<void>;
+  /** Appends text to the job's log in Redis only (not to the process's own output, the launcher's log file). */
+  writeLog: (text: string | Buffer) => void;
+}
+
+/** Which jobs a process runs: a Node type's name, or a check of the record (the runner's). */
+export type JobSpec = string | { accept(job: JobRecord): Outcome | null };
+
+/**
+ * How a job ended, as the work tells it: thrown by the work, it is recorded
+ * failed with this outcome. When the job was cancelled or timed out, the
+ * job is recorded cancelled or failed 'timeout' and only the outcome's facts
+ * (signal, exit code, and for a cancel the reason 'cancel-killed') are kept.
+ */
+export class JobEnd extends Error {
+  constructor(readonly outcome: Outcome) {
+    super(outcome.error ?? outcome.reason ?? "failed");
+    this.name = "JobEnd";
+  }
+}
+
+export class Cancelled extends Error {}
+class Fenced extends Error {}
+
+const EXIT = { ok: 0, failed: 1, usage: 2, notStarted: 3, fenced: 4 } as const;
+
+function die(code: number, message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+/**
+ * Runs one job to its end, then exits the process. spec: the type this
+ * process runs (a Node type's name), or the runner's check of the record; a
+ * job it refuses ends failed, with the outcome it returns, and nothing runs.
+ */
+export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<void>): Promise<never> {
+  const id = process.argv[2];
+  if (!isJobId(id)) die(EXIT.usage, `usage: node ${process.argv[1]} <job id> (32 hex digits)`);
+  let config: JobSettings;
+  try {
+    config = loadJobSettings(process.env);
+  } catch (err) {
+    die(EXIT.usage, err instanceof ConfigError ? err.message : String(err));
+  }
+
+  const target = redisTarget(config);
+  const redis = connectRedis(target, "job");
+  const store = new JobStore(redis, {
+    prefix: config.redisPrefix,
+    partitions: config.redisPartitions,
+    ttlSucceededS: config.jobTtlSucceededS,
+    ttlFailedS: config.jobTtlFailedS,
+  });
+  const leaseMs = 3 * config.jobHeartbeatMs;
+  try {
+    await waitUntilReady(redis, target, 30_000);
+  } catch (err) {
+    die(EXIT.notStarted, (err as Error).message);
+  }
+
+  const started = await store.start(id, process.pid, os.hostname(), leaseMs);
+  if (!started.ok) die(EXIT.notStarted, `job ${id} is ${started.state || "gone"}; not starting it`);
+  const startedAt = Date.now();
+  const job = await store.read(id, "auto");
+  if (!job) die(EXIT.fenced, `job ${id} disappeared`);
+  const refused =
+    typeof spec === "string"
+      ? job.type === spec
+        ? null
+        : ({ reason: "spawn-failed", detail: `This is a ${spec} script, but the job is a ${job.type} job.` } satisfies Outcome)
+      : spec.accept(job);
+  if (refused) {
+    await store.finish(id, "failed", "job", refused);
+    die(EXIT.failed, `job ${id} (type ${job.type}) not run: ${refused.reason}${refused.detail ? `: ${refused.detail}` : ""}`);
+  }
+
+  // What the job writes is its log: kept in Redis with the job, so any
+  // instance shows it. It still goes to the process's own output too (the
+  // launcher's log file), which catches what is written after the last flush
+  // of a crashing process.
+  const log = new LogSink(store, id);
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
+    stream.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {
+      log.write(typeof chunk === "string" ? chunk : Buffer.from(chunk));
+      return write(chunk, ...rest);
+    };
+  }
+
+  const cancel = new AbortController();
+  let fenced = false;
+  const onReply = (reply: ReportReply) => {
+    if (reply === "cancel" && !cancel.signal.aborted) cancel.abort(new Cancelled("cancelled"));
+    if (reply === "refused") fenced = true;
+  };
+
+  // The lease: renewed by every progress report, and by this beat between them.
+  // Redis unreachable: commands wait in ioredis' queue and are sent once it is
+  // back (a short restart costs nothing). Out of touch for two whole leases,
+  // the job has been (or will be, as soon as Redis answers) declared lost:
+  // it stops rather than linger.
+  let lastContact = Date.now();
+  let ending = false;
+  const beat = setInterval(() => {
+    if (Date.now() - lastContact > 2 * leaseMs) {
+      die(
+        EXIT.fenced,
+        `job ${id} could not reach Redis for ${formatDuration(Date.now() - lastContact)}; stopping (it is recorded as lost)`,
+      );
+    }
+    store.report(id, leaseMs).then(
+      (reply) => {
+        // A beat answered after this process recorded the end is refused: that is no fence.
+        if (ending) return;
+        lastContact = Date.now();
+        onReply(reply);
+        if (reply === "refused") die(EXIT.fenced, `job ${id} is no longer running here (declared lost or finished); stopping`);
+      },
+      () => {},
+    );
+  }, config.jobHeartbeatMs);
+  beat.unref();
+
+  // The time limit (the job type's, stored on the record), counted from the
+  // start. The server that spawned the job enforces it too, with signals, in
+  // case this event loop is stuck.
+  const timeoutMs = job.timeoutMs ?? config.jobTimeoutMs;
+  let timedOut = false;
+  const limit = setTimeout(
+    () => {
+      timedOut = true;
+      cancel.abort(new Error("timeout"));
+    },
+    Math.max(0, timeoutMs - (Date.now() - startedAt)),
+  );
+  limit.unref();
+
+  // Results this process has reported (a job starts with none).
+  let resultsSent = 0;
+  const ctx: JobContext = {
+    id,
+    job,
+    config,
+    store,
+    signal: cancel.signal,
+    report(done, values = []) {
+      return ctx.progress({ done, results: values });
+    },
+    async progress(update) {
+      if (cancel.signal.aborted) throw cancel.signal.reason;
+      // Counted before the call, in the order the reports are sent: a report
+      // that ioredis resends after a lost connection appends its values once.
+      const first = resultsSent;
+      resultsSent += update.results?.length ?? 0;
+      const reply = await store.report(id, leaseMs, { ...update, first });
+      lastContact = Date.now();
+      onReply(reply);
+      if (reply === "refused") throw new Fenced();
+      if (cancel.signal.aborted) throw cancel.signal.reason;
+    },
+    async sleep(ms) {
+      if (ms > 0) await sleep(ms, undefined, { signal: cancel.signal }).catch(() => {});
+      if (cancel.signal.aborted) throw cancel.signal.reason;
+    },
+    writeLog(text) {
+      log.write(text);
+    },
+  };
+
+  let code: number = EXIT.ok;
+  const end = () => {
+    ending = true;
+    clearInterval(beat);
+    clearTimeout(limit);
+  };
+  try {
+    await work(ctx);
+    if (timedOut) throw new Error("timeout");
+    end();
+    if ((await store.finish(id, "succeeded", "job")) === null) code = EXIT.fenced;
+  } catch (err) {
+    end();
+    if (fenced || err instanceof Fenced) {
+      code = EXIT.fenced;
+      process.stderr.write(`job ${id} is no longer running here (declared lost or finished); stopping\n`);
+    } else if (timedOut) {
+      code = EXIT.failed;
+      const facts = err instanceof JobEnd ? err.outcome : {};
+      await store.finish(id, "failed", "job", { reason: "timeout", exitCode: facts.exitCode, signal: facts.signal });
+    } else if (err instanceof Cancelled || (cancel.signal.aborted && cancel.signal.reason instanceof Cancelled)) {
+      code = EXIT.ok;
+      const facts = err instanceof JobEnd ? err.outcome : {};
+      await store.finish(id, "cancelled", "job", {
+        reason: facts.reason === "cancel-killed" ? "cancel-killed" : "cancelled",
+        exitCode: facts.exitCode,
+        signal: facts.signal,
+      });
+    } else if (err instanceof JobEnd) {
+      code = EXIT.failed;
+      await store.finish(id, "failed", "job", err.outcome);
+    } else {
+      code = EXIT.failed;
+      const message = err instanceof Error ? err.message : String(err);
+      process.stderr.write(`${err instanceof Error && err.stack ? err.stack : message}\n`);
+      await store.finish(id, "failed", "job", { reason: "job-error", error: message });
+    }
+  }
+  await log.flush(true);
+  redis.disconnect();
+  process.exit(code);
+}

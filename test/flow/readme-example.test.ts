@@ -1,0 +1,67 @@
+// The README's "Add your own job type" examples are the fixture types
+// wordcount and hash (test/fixtures/types/), byte for byte, and they run
+// under the runner as the README says.
+import fs from "node:fs";
+import path from "node:path";
+import test from "ava";
+import { useRedis } from "../support/redis.ts";
+import { launchApp } from "../support/app.ts";
+import { BUILD_DIR, ROOT } from "../../server/paths.ts";
+import { JOB_TYPES } from "../../jobs/types/index.ts";
+import { JOB_TYPES as FIXTURE_TYPES } from "../fixtures/types/index.ts";
+import { validateJobType } from "../../jobs/core/job-type.ts";
+import { checkFields } from "../../jobs/core/fields.ts";
+
+const fileRedis = { redis: useRedis(test) };
+
+/** The README's example files: the fenced block after each `<!-- example: <file> -->`. */
+function readmeExamples(): Map<string, string> {
+  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const found = new Map<string, string>();
+  for (const m of readme.matchAll(/<!-- example: ([\w.-]+) -->\n```\w*\n([\s\S]*?)^```$/gm)) found.set(m[1]!, m[2]!);
+  return found;
+}
+
+test("the README's example programs and type modules are the fixtures, byte for byte", (t) => {
+  const examples = readmeExamples();
+  t.deepEqual([...examples.keys()].sort(), ["hash.sh", "hash.ts", "wordcount.py", "wordcount.ts"]);
+  for (const [file, text] of examples) {
+    t.is(text, fs.readFileSync(path.join(ROOT, "test/fixtures/types", file), "utf8"), `${file} differs from the README`);
+  }
+});
+
+test("the README's Python and shell examples run as job types and record their results, logs and files", async (t) => {
+  const app = await launchApp({
+    redis: fileRedis.redis,
+    name: "readme",
+    env: { JOB_HEARTBEAT_MS: "200" },
+    types: [...JOB_TYPES, ...FIXTURE_TYPES],
+    jobEnv: { SIDEJOB_TYPES_MODULE: path.join(BUILD_DIR, "fixtures", "types.cjs") },
+  });
+  t.teardown(() => app.close());
+  const submit = async (name: string, input: Record<string, string>) => {
+    const type = FIXTURE_TYPES.find((f) => f.name === name)!;
+    validateJobType(type);
+    const checked = checkFields(type.fields, input);
+    if (!checked.ok) throw new Error(JSON.stringify(checked.errors));
+    const id = await app.store.create({ type: name, params: checked.params, total: 0, queueMax: 100 });
+    await app.supervisor.pump();
+    return id;
+  };
+  const words = await submit("wordcount", { text: "the cat and the dog\nthe end" });
+  const hashed = await submit("hash", { text: "hello" });
+  const w = await app.waitForState(words, ["succeeded", "failed"], 15_000);
+  const h = await app.waitForState(hashed, ["succeeded", "failed"], 15_000);
+  await app.supervisor.idle();
+  t.is(w.state, "succeeded", JSON.stringify(w));
+  t.is(w.done, 2);
+  t.is(w.total, 2);
+  t.deepEqual(w.results[0], { word: "the", count: 3 });
+  t.is((await app.store.readFile(words, "counts.csv"))?.toString().split("\n")[0], "the,3");
+  t.true((await app.store.readLog(words)).includes("7 words, 5 different"));
+  t.is(h.state, "succeeded", JSON.stringify(h));
+  const digest = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+  t.deepEqual(h.results, [digest]);
+  t.is((await app.store.readFile(hashed, "sha256.txt"))?.toString(), `${digest}\n`);
+  t.true((await app.store.readLog(hashed)).includes(`digest: ${digest}`));
+});
