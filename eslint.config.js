@@ -22,12 +22,14 @@ export default tseslint.config(
   },
   {
     // Plain JavaScript (configs, build scripts): no type information.
-    files: ["**/*.js", "**/*.mjs"],
+    files: ["**/*.js", "**/*.mjs", "**/*.cjs"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       parserOptions: { projectService: false, program: null },
       globals: {
         process: "readonly",
+        module: "writable",
+        require: "readonly",
         console: "readonly",
         Buffer: "readonly",
         URL: "readonly",

@@ -30,7 +30,8 @@ async function check(t: { teardown(fn: () => void): void }, files: Record<string
   const roots = [...new Set(Object.keys(files).map((name) => name.split("/")[0]))];
   return new Promise((resolve) => {
     execFile(DEPCRUISE, [...roots, "--config", CONFIG, "--no-cache"], { cwd: dir }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
+      const code = err ? 1 : 0;
+      resolve({ code, output: `${stdout}${stderr}` });
     });
   });
 }
