@@ -1,6 +1,6 @@
-// The README's "Add your own job type" examples are the fixture types
-// wordcount and hash (test/fixtures/types/), byte for byte, and they run
-// under the runner as the README says.
+// The examples of docs/job-types.md are the fixture types wordcount and hash
+// (test/fixtures/types/), byte for byte, and they run under the runner as
+// that page says.
 import fs from "node:fs";
 import path from "node:path";
 import test from "ava";
@@ -14,23 +14,23 @@ import { checkFields } from "../../jobs/core/fields.ts";
 
 const fileRedis = { redis: useRedis(test) };
 
-/** The README's example files: the fenced block after each `<!-- example: <file> -->`. */
+/** The example files of docs/job-types.md: the fenced block after each `<!-- example: <file> -->`. */
 function readmeExamples(): Map<string, string> {
-  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const readme = fs.readFileSync(path.join(ROOT, "docs", "job-types.md"), "utf8");
   const found = new Map<string, string>();
   for (const m of readme.matchAll(/<!-- example: ([\w.-]+) -->\n```\w*\n([\s\S]*?)^```$/gm)) found.set(m[1]!, m[2]!);
   return found;
 }
 
-test("the README's example programs and type modules are the fixtures, byte for byte", (t) => {
+test("the example programs and type modules of docs/job-types.md are the fixtures, byte for byte", (t) => {
   const examples = readmeExamples();
   t.deepEqual([...examples.keys()].sort(), ["hash.sh", "hash.ts", "wordcount.py", "wordcount.ts"]);
   for (const [file, text] of examples) {
-    t.is(text, fs.readFileSync(path.join(ROOT, "test/fixtures/types", file), "utf8"), `${file} differs from the README`);
+    t.is(text, fs.readFileSync(path.join(ROOT, "test/fixtures/types", file), "utf8"), `${file} differs from docs/job-types.md`);
   }
 });
 
-test("the README's Python and shell examples run as job types and record their results, logs and files", async (t) => {
+test("the Python and shell examples of docs/job-types.md run as job types and record their results, logs and files", async (t) => {
   const app = await launchApp({
     redis: fileRedis.redis,
     name: "readme",
