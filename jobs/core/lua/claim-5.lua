@@ -5,7 +5,7 @@
 -- deployment knows ('failed', reason 'unknown-type'): such a record was not
 -- written by sidejob, and its type must never pick what runs.
 --
--- The queue is one partition's list (jobs/partitions.ts), first in first
+-- The queue is one partition's list (jobs/core/partitions.ts), first in first
 -- out. A job waits while every job ahead of it is of a type with no free slot
 -- here; the scan looks at the first SCAN ids only, so a job further back
 -- waits until the head drains.

@@ -1,11 +1,13 @@
-// The types of the commands JobStore defines from the .lua files (see
-// index.ts), declared on ioredis' interface so that a call is checked and its
-// reply typed. The parameters follow each script's KEYS then ARGV; the
-// replies are what each script's "Returns" says, as ioredis hands them over
-// (a Lua table is an array, a Lua number an integer, false is null).
-// JobStore turns each reply into its own result, in one place per command.
+// The types of the commands the store defines from the .lua files (see
+// index.ts; jobs/core/store/core.ts), declared on ioredis' interface so that
+// a call is checked and its reply typed. The parameters follow each script's
+// KEYS then ARGV; the replies are what each script's "Returns" says, as
+// ioredis hands them over (a Lua table is an array, a Lua number an integer,
+// false is null). The store (jobs/core/store/) turns each reply into its own
+// result, in one place per command. test/unit/lua-contracts.test.ts checks
+// that each signature agrees with its script's file name and header.
 import type { Result } from "ioredis";
-import type { JobState } from "../store.ts";
+import type { JobState } from "../store/record.ts";
 
 /** A job's state as a script read it; '' when the job does not exist (never did, or expired). */
 type StateOrGone = JobState | "";
@@ -46,7 +48,7 @@ export interface LuaReplies {
 
 type Arg = string | number;
 
-/** Who records a job's end (see finish-5.lua). */
+/** Who records a job's end (see finish-6.lua). */
 export type FinishMode = "job" | "exit" | "force";
 
 declare module "ioredis" {

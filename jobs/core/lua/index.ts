@@ -19,13 +19,13 @@
 // defined above all the code that includes it.
 //
 // A file becomes the command "sj" + its name in camel case (due-kills-1.lua:
-// sjDueKills), which JobStore defines on its connection; lua/commands.ts
-// declares their types.
+// sjDueKills), which the store defines on its connection
+// (jobs/core/store/core.ts); commands.ts declares their types.
 import path from "node:path";
 import { luaFiles } from "./files.ts";
 
 export interface LuaCommand {
-  /** The ioredis command: "sjCreate" for create-2.lua. */
+  /** The ioredis command: "sjCreate" for create-3.lua. */
   name: string;
   numberOfKeys: number;
   /** The script with its includes resolved. */

@@ -4,7 +4,7 @@
 --
 -- KEYS[4] is the job key prefix, not a key: each job's keys are built from
 -- it and an id taken from the lease index (the partition's hash tag, so the
--- same Redis Cluster slot). The keys are one partition's (jobs/partitions.ts).
+-- same Redis Cluster slot). The keys are one partition's (jobs/core/partitions.ts).
 --
 -- KEYS[1]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[2]  queue    list

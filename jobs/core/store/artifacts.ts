@@ -1,0 +1,91 @@
+// What a job carries beside its record: the files uploaded with it, its log,
+// and its output files.
+//
+// An upload is written before its job exists, with UPLOAD_SAFETY_TTL_S
+// renewed at each chunk (a request that dies halfway leaves nothing for
+// long); creating the job takes that TTL away, and the job's end gives it the
+// job's (lua/includes/finish.lua), as it does to the log and the files.
+import type { StoreCore } from "./core.ts";
+import type { FileEntry } from "./record.ts";
+
+/** Lines of a job's log kept in Redis, and the longest line (longer ones are cut). */
+export const LOG_MAX_LINES = 1000;
+export const LOG_LINE_MAX_CHARS = 256;
+
+/** How long an upload is kept, from its last chunk, while its job does not exist yet. */
+export const UPLOAD_SAFETY_TTL_S = 600;
+/** Chunks an upload is read back in (GETRANGE), so nothing holds it whole. */
+export const UPLOAD_READ_BYTES = 64 * 1024;
+
+// --- Uploads
+
+export async function appendUpload(core: StoreCore, id: string, field: string, chunk: Buffer): Promise<number> {
+  const key = core.keys.upload(id, field);
+  const replies = await core.call((r) => r.multi().append(key, chunk).expire(key, UPLOAD_SAFETY_TTL_S).exec());
+  const [err, size] = replies?.[0] ?? [new Error("the upload's transaction was discarded"), 0];
+  if (err) throw err;
+  return Number(size);
+}
+
+export async function uploadSize(core: StoreCore, id: string, field: string): Promise<number> {
+  return core.call((r) => r.strlen(core.keys.upload(id, field)));
+}
+
+export async function readUploadRange(core: StoreCore, id: string, field: string, start: number, end: number): Promise<Buffer> {
+  return core.call((r) => r.getrangeBuffer(core.keys.upload(id, field), start, end));
+}
+
+export async function* readUpload(core: StoreCore, id: string, field: string, chunkBytes: number): AsyncGenerator<Buffer> {
+  const size = await uploadSize(core, id, field);
+  for (let start = 0; start < size; start += chunkBytes) {
+    yield await readUploadRange(core, id, field, start, Math.min(size, start + chunkBytes) - 1);
+  }
+}
+
+export async function deleteUploads(core: StoreCore, id: string, fields: readonly string[]): Promise<void> {
+  if (fields.length === 0) return;
+  const keys = fields.map((f) => core.keys.upload(id, f));
+  await core.call((r) => r.del(...keys));
+}
+
+export async function copyUploads(core: StoreCore, fromId: string, toId: string, fields: readonly string[]): Promise<boolean> {
+  const { keys } = core;
+  for (const field of fields) {
+    const copied = await core.call((r) => r.copy(keys.upload(fromId, field), keys.upload(toId, field), "REPLACE"));
+    if (copied !== 1) {
+      await deleteUploads(core, toId, fields);
+      return false;
+    }
+    // The copy keeps the old job's TTL; give it the safety TTL until its job is created (create persists it).
+    await core.call((r) => r.expire(keys.upload(toId, field), UPLOAD_SAFETY_TTL_S));
+  }
+  return true;
+}
+
+// --- The log
+
+export async function appendLog(core: StoreCore, id: string, lines: readonly string[]): Promise<boolean> {
+  if (lines.length === 0) return true;
+  const cut = lines.map((line) => (line.length > LOG_LINE_MAX_CHARS ? `${line.slice(0, LOG_LINE_MAX_CHARS - 1)}…` : line));
+  return (await core.call((r) => r.sjLog(core.keys.job(id), core.keys.log(id), LOG_MAX_LINES, ...cut))) === 1;
+}
+
+export async function readLog(core: StoreCore, id: string): Promise<string[]> {
+  return core.call((r) => r.lrange(core.keys.log(id), 0, -1));
+}
+
+// --- Output files
+
+export async function putFile(core: StoreCore, id: string, name: string, content: Buffer): Promise<boolean> {
+  return (await core.call((r) => r.sjFile(core.keys.job(id), core.keys.files(id), name, content))) === 1;
+}
+
+export async function listFiles(core: StoreCore, id: string): Promise<FileEntry[]> {
+  const names = (await core.call((r) => r.hkeys(core.keys.files(id)))).sort();
+  const sizes = names.length ? await core.call((r) => Promise.all(names.map((n) => r.hstrlen(core.keys.files(id), n)))) : [];
+  return names.map((name, i) => ({ name, size: sizes[i] ?? 0 }));
+}
+
+export async function readFile(core: StoreCore, id: string, name: string): Promise<Buffer | null> {
+  return core.call((r) => r.hgetBuffer(core.keys.files(id), name));
+}

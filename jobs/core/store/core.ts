@@ -1,0 +1,117 @@
+// What every part of the store shares: the connection, the key layout, the
+// default retention, and call(), through which every command goes: it bounds
+// the commands waiting at once (maxInFlight), gives each call a deadline
+// (deadlineMs), and turns an unreachable Redis into a StoreUnavailableError.
+//
+// The parts (transitions.ts, reads.ts, artifacts.ts, operator.ts, list.ts)
+// are functions that take a StoreCore; JobStore (job-store.ts) holds one and
+// puts them together.
+import type { Cluster, Redis as OneRedis } from "ioredis";
+import { LUA_COMMANDS } from "../lua/index.ts";
+import { isUnavailableReply } from "../redis.ts";
+import { StoreBusyError, StoreUnavailableError } from "./errors.ts";
+import { KeyLayout, type Partition } from "./keys.ts";
+import type { JobRecord } from "./record.ts";
+
+/** One Redis (or a Sentinel's master), or a Redis Cluster: the store works the same on both. */
+export type Redis = OneRedis | Cluster;
+
+export interface StoreOptions {
+  prefix: string;
+  /** How many partitions the jobs are spread over (REDIS_PARTITIONS; default 1). Every process of a deployment must agree. */
+  partitions?: number;
+  ttlSucceededS: number;
+  ttlFailedS: number;
+  /**
+   * The most commands this store waits for at once; one more fails at once
+   * with a StoreBusyError instead of queueing behind them (0: no limit). The
+   * web store has one, so a flood of page reads fails fast instead of piling
+   * up in memory and in front of Redis.
+   */
+  maxInFlight?: number;
+  /**
+   * The longest a call may take, from the moment it is made, before it fails
+   * with a StoreUnavailableError (0: none). ioredis' commandTimeout counts
+   * from when a command is sent, and with auto-pipelining a command waits for
+   * the pipeline before it: with Redis frozen, each one waiting added another
+   * timeout. The web store sets this to its command timeout.
+   */
+  deadlineMs?: number;
+}
+
+export class StoreCore {
+  readonly keys: KeyLayout;
+  /** The retention of a succeeded and of a failed or cancelled job (s), for the scripts' ARGV. */
+  readonly ttl: [string, string];
+  /** Where the next claim starts looking, so that partitions take turns. */
+  nextClaim = 0;
+  /** Calls that failed because Redis did not answer (for the metrics). */
+  failures = 0;
+  /** Called with a job that a read found with an expired lease and recorded lost (for the log and metrics). */
+  onLost: ((job: JobRecord) => void) | null = null;
+  private readonly maxInFlight: number;
+  private readonly deadlineMs: number;
+  private inFlight = 0;
+
+  constructor(
+    readonly redis: Redis,
+    options: StoreOptions,
+  ) {
+    this.keys = new KeyLayout(options.prefix, options.partitions ?? 1);
+    this.ttl = [String(options.ttlSucceededS), String(options.ttlFailedS)];
+    this.maxInFlight = options.maxInFlight ?? 0;
+    this.deadlineMs = options.deadlineMs ?? 0;
+    // The scripts in jobs/core/lua, as commands of this connection (once, if
+    // several stores share it); their types are in lua/commands.ts.
+    for (const { name, lua, numberOfKeys } of LUA_COMMANDS) {
+      if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys });
+    }
+  }
+
+  /** Sends one command; an unreachable Redis becomes a StoreUnavailableError. */
+  async call<T>(send: (redis: Redis) => Promise<T>): Promise<T> {
+    if (this.maxInFlight > 0 && this.inFlight >= this.maxInFlight) throw new StoreBusyError(this.inFlight);
+    this.inFlight++;
+    // Counted until Redis answers or ioredis gives up, even past the deadline:
+    // maxInFlight bounds what really waits.
+    const sent = send(this.redis).finally(() => this.inFlight--);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (this.deadlineMs <= 0) return await sent;
+      sent.catch(() => {});
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.deadlineMs} ms`)), this.deadlineMs);
+      });
+      return await Promise.race([sent, late]);
+    } catch (err) {
+      // A ReplyError is Redis refusing a command: a bug, not an outage, unless
+      // it says the data cannot be served for now (a failover in progress).
+      if ((err as Error)?.name === "ReplyError" && !isUnavailableReply(err)) throw err;
+      this.failures++;
+      throw new StoreUnavailableError(err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The ids one call gives for each partition, all together. */
+  async eachPartition(read: (partition: Partition) => Promise<string[]>): Promise<string[]> {
+    const { partitions } = this.keys;
+    if (partitions.length === 1) return read(partitions[0]!);
+    return (await Promise.all(partitions.map(read))).flat();
+  }
+}
+
+/** Redis' clock (ms), from a TIME reply. */
+export function timeMs(time: readonly (number | string)[]): number {
+  return Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+}
+
+/** Members and scores of a reply WITHSCORES: flat (RESP2) or in pairs (RESP3). */
+export function scored(reply: unknown): [member: string, score: number][] {
+  const items = reply as unknown[];
+  if (items.length > 0 && Array.isArray(items[0])) return (items as [string, unknown][]).map(([m, sc]) => [String(m), Number(sc)]);
+  const out: [string, number][] = [];
+  for (let i = 0; i + 1 < items.length; i += 2) out.push([String(items[i]), Number(items[i + 1])]);
+  return out;
+}

@@ -1,0 +1,34 @@
+// The store's errors that callers tell apart: a full queue, a missing upload,
+// and Redis not answering (the web server turns the last two kinds into 503s:
+// server/errors.ts).
+
+/** The job's uploads were not all there when it was to be created (expired, or never stored). */
+export class UploadMissingError extends Error {
+  constructor() {
+    super("An upload of the job is missing");
+    this.name = "UploadMissingError";
+  }
+}
+
+export class QueueFullError extends Error {
+  constructor() {
+    super("The queue is full");
+    this.name = "QueueFullError";
+  }
+}
+
+/** Redis did not answer (down, unreachable, timed out): a 503 for a web request. */
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`Redis unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = "StoreUnavailableError";
+  }
+}
+
+/** Too many commands already waiting for Redis on this connection: a 503 as well, at once. */
+export class StoreBusyError extends StoreUnavailableError {
+  constructor(inFlight: number) {
+    super(new Error(`${inFlight} commands already waiting`));
+    this.name = "StoreBusyError";
+  }
+}

@@ -1,0 +1,343 @@
+// JobStore: every operation on jobs in Redis, as one object that the server
+// and the job processes hold. Each method says what it does; the work is in
+// the module named at its call (transitions, reads, artifacts, list,
+// operator), on the StoreCore this store holds (core.ts).
+import type { FinishMode } from "../lua/commands.ts";
+import * as artifacts from "./artifacts.ts";
+import { UPLOAD_READ_BYTES } from "./artifacts.ts";
+import { StoreCore, type Redis, type StoreOptions } from "./core.ts";
+import type { Partition } from "./keys.ts";
+import * as list from "./list.ts";
+import type { JobRow, ListCursor, ListFilter } from "./list.ts";
+import * as operator from "./operator.ts";
+import type { DeleteReply, MinuteCounts } from "./operator.ts";
+import * as reads from "./reads.ts";
+import type { FileEntry, JobRecord, JobState, JobSummary, Outcome } from "./record.ts";
+import * as transitions from "./transitions.ts";
+import type { CancelReply, NewJob, Progress, ReportReply } from "./transitions.ts";
+
+export class JobStore {
+  readonly prefix: string;
+  readonly partitions: readonly Partition[];
+  /** The key base of each partition ("P:{tag}:"). Reads that span jobs read each one and merge. */
+  readonly bases: readonly string[];
+  private readonly core: StoreCore;
+
+  constructor(
+    readonly redis: Redis,
+    private readonly options: StoreOptions,
+  ) {
+    this.core = new StoreCore(redis, options);
+    this.prefix = options.prefix;
+    this.partitions = this.core.keys.partitions;
+    this.bases = this.core.keys.bases;
+  }
+
+  /** A store with the same options on another connection. */
+  on(redis: Redis): JobStore {
+    return new JobStore(redis, this.options);
+  }
+
+  /** Calls that failed because Redis did not answer (for the metrics). */
+  get failures(): number {
+    return this.core.failures;
+  }
+
+  /** Called with a job that a read() found with an expired lease and recorded lost (for the log and metrics). */
+  get onLost(): ((job: JobRecord) => void) | null {
+    return this.core.onLost;
+  }
+
+  set onLost(listener: ((job: JobRecord) => void) | null) {
+    this.core.onLost = listener;
+  }
+
+  // ------------------------------------------------------------ keys (keys.ts)
+
+  /** The partition that holds a job's keys and index entries. */
+  partition(id: string): Partition {
+    return this.core.keys.partition(id);
+  }
+
+  /** The keys a job owns (the scripts reach the log and files from the record's key). */
+  jobKeys(id: string): [job: string, results: string] {
+    return this.core.keys.jobKeys(id);
+  }
+
+  /**
+   * The id of the job a key belongs to (its record, results, log, files or an
+   * upload), or null for any other key (an index): what a cache of job reads
+   * drops when Redis says the key changed.
+   */
+  jobIdOfKey(key: string): string | null {
+    return this.core.keys.jobIdOfKey(key);
+  }
+
+  // ------------------------------------------------------------ transitions (transitions.ts)
+
+  /**
+   * Queues a new job. queueMax bounds the jobs waiting: its partition's queue
+   * atomically; with several partitions, the sum of all queues is checked
+   * first as well, which jobs created at the same moment can pass by a few.
+   */
+  create(input: NewJob & { queueMax: number }): Promise<string> {
+    return transitions.create(this.core, input);
+  }
+
+  /** A new job, already claimed by `owner`, which starts its process at once (it never waits in the queue). */
+  createClaimed(input: NewJob, owner: string, leaseMs: number): Promise<string> {
+    return transitions.createClaimed(this.core, input, owner, leaseMs);
+  }
+
+  /**
+   * Takes the oldest waiting job of a type in `free` (the types this instance
+   * has a free slot for), or null. A waiting job whose type is not in `known`
+   * is ended failed ('unknown-type') on the way, never run. The partitions
+   * take turns (see transitions.ts).
+   */
+  claim(owner: string, leaseMs: number, free: readonly string[], known: readonly string[]): Promise<{ id: string; type: string } | null> {
+    return transitions.claim(this.core, owner, leaseMs, free, known);
+  }
+
+  /** Puts a claimed job back at the head of the queue (its process could not be started yet); false when it is no longer this owner's claim. */
+  release(id: string, owner: string): Promise<boolean> {
+    return transitions.release(this.core, id, owner);
+  }
+
+  /** The job's process marks it running. Returns the state that prevented it, if any. */
+  start(id: string, pid: number, host: string, leaseMs: number): Promise<{ ok: true } | { ok: false; state: string }> {
+    return transitions.start(this.core, id, pid, host, leaseMs);
+  }
+
+  /** Progress (done, total, a status line, new results) or a heartbeat (nothing); renews the lease. */
+  report(id: string, leaseMs: number, progress: Progress = {}): Promise<ReportReply> {
+    return transitions.report(this.core, id, leaseMs, progress);
+  }
+
+  /**
+   * Records the end of a job. mode: "job" from the job's own process (fenced),
+   * "exit" from the server that saw its process end, "force" for server decisions.
+   * Returns the state recorded, or null when the job had already ended.
+   */
+  finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}): Promise<JobState | null> {
+    return transitions.finish(this.core, id, state, mode, outcome);
+  }
+
+  cancel(id: string, graceMs: number): Promise<CancelReply> {
+    return transitions.cancel(this.core, id, graceMs);
+  }
+
+  /** Records every job whose lease has expired as lost (at most `limit` per partition); returns their ids. */
+  sweep(limit = 100): Promise<string[]> {
+    return transitions.sweep(this.core, limit);
+  }
+
+  /** Jobs whose cancel grace has run out (their process must be killed). */
+  dueKills(): Promise<string[]> {
+    return transitions.dueKills(this.core);
+  }
+
+  // ------------------------------------------------------------ reads (reads.ts)
+
+  /**
+   * One job in one round trip, or null when there is none (never was, or expired).
+   * results "auto": all once the job has ended, only the last one while it runs;
+   * resultLimit: at most this many, from the first (0: no limit);
+   * logLines: how many of the log's last lines to read.
+   */
+  async read(id: string, results: "all" | "auto" = "all", { resultLimit = 0, logLines = 0 } = {}): Promise<JobRecord | null> {
+    return (await this.readWithFiles(id, results, { resultLimit, logLines, files: false }))?.job ?? null;
+  }
+
+  /** As read(), and with `files` the listing of a job that has ended, in the same round trip. */
+  readWithFiles(
+    id: string,
+    results: "all" | "auto",
+    { resultLimit = 0, logLines = 0, files = true } = {},
+  ): Promise<{ job: JobRecord; files: FileEntry[] } | null> {
+    return reads.readWithFiles(this.core, id, results, { resultLimit, logLines, files });
+  }
+
+  /** Results start..stop (inclusive, 0-based), for downloads read in pages. */
+  readResults(id: string, start: number, stop: number): Promise<unknown[]> {
+    return reads.readResults(this.core, id, start, stop);
+  }
+
+  /**
+   * A few facts of each job, in the order asked; null for an id with no
+   * record (never was, or expired). The reads are sent together (the web
+   * connection pipelines them; on a Cluster, per node: a job's keys lie on
+   * its partition's shard).
+   */
+  summaries(ids: readonly string[]): Promise<(JobSummary | null)[]> {
+    return reads.summaries(this.core, ids);
+  }
+
+  /** Jobs waiting in the queues, and jobs claimed or running, over every partition. */
+  activeCounts(): Promise<{ queued: number; running: number }> {
+    return reads.activeCounts(this.core);
+  }
+
+  /** Jobs waiting, in every partition. */
+  queueLength(): Promise<number> {
+    return reads.queueLength(this.core);
+  }
+
+  /** Ids of running or claimed jobs (for tests and operators). */
+  leasedIds(): Promise<string[]> {
+    return reads.leasedIds(this.core);
+  }
+
+  async ping(): Promise<void> {
+    await this.core.call((r) => r.ping());
+  }
+
+  /** Redis' clock (ms). */
+  now(): Promise<number> {
+    return reads.now(this.core);
+  }
+
+  // ------------------------------------------------------------ uploads, log, files (artifacts.ts)
+
+  /**
+   * Appends a chunk to the upload of a job that is not created yet (see
+   * create's `uploads`), renewing its safety TTL; returns its size so far.
+   */
+  appendUpload(id: string, field: string, chunk: Buffer): Promise<number> {
+    return artifacts.appendUpload(this.core, id, field, chunk);
+  }
+
+  /** The size of an upload in bytes (0 when there is none). */
+  uploadSize(id: string, field: string): Promise<number> {
+    return artifacts.uploadSize(this.core, id, field);
+  }
+
+  /** Bytes start..end (inclusive) of an upload. */
+  readUploadRange(id: string, field: string, start: number, end: number): Promise<Buffer> {
+    return artifacts.readUploadRange(this.core, id, field, start, end);
+  }
+
+  /** An upload, chunk by chunk (UPLOAD_READ_BYTES each); nothing when there is none. */
+  readUpload(id: string, field: string, chunkBytes = UPLOAD_READ_BYTES): AsyncGenerator<Buffer> {
+    return artifacts.readUpload(this.core, id, field, chunkBytes);
+  }
+
+  /** Deletes uploads of a job that was not created (a refused form). */
+  deleteUploads(id: string, fields: readonly string[]): Promise<void> {
+    return artifacts.deleteUploads(this.core, id, fields);
+  }
+
+  /** Copies a job's uploads to a new job's id (for a retry); false when one of them is gone. */
+  copyUploads(fromId: string, toId: string, fields: readonly string[]): Promise<boolean> {
+    return artifacts.copyUploads(this.core, fromId, toId, fields);
+  }
+
+  /** Appends lines to a job's log (each cut at LOG_LINE_MAX_CHARS; the log keeps its last LOG_MAX_LINES). */
+  appendLog(id: string, lines: readonly string[]): Promise<boolean> {
+    return artifacts.appendLog(this.core, id, lines);
+  }
+
+  /** The whole log kept for a job, oldest line first. */
+  readLog(id: string): Promise<string[]> {
+    return artifacts.readLog(this.core, id);
+  }
+
+  /** Stores an output file of a running job; false when the job is not running. */
+  putFile(id: string, name: string, content: Buffer): Promise<boolean> {
+    return artifacts.putFile(this.core, id, name, content);
+  }
+
+  /** A job's output files: names and sizes in bytes, by name. */
+  listFiles(id: string): Promise<FileEntry[]> {
+    return artifacts.listFiles(this.core, id);
+  }
+
+  /** One output file's content, or null. */
+  readFile(id: string, name: string): Promise<Buffer | null> {
+    return artifacts.readFile(this.core, id, name);
+  }
+
+  // ------------------------------------------------------------ operators (operator.ts, list.ts)
+
+  /** Removes a job that has ended, with all its keys; the state it had, or null when it has not ended (or is gone). */
+  delete(id: string): Promise<DeleteReply> {
+    return operator.deleteJob(this.core, id);
+  }
+
+  /** Records on a job that `newId` retries it; false when the job is gone. */
+  markRetried(id: string, newId: string): Promise<boolean> {
+    return operator.markRetried(this.core, id, newId);
+  }
+
+  /**
+   * An instance's heartbeat: its facts in the registry for ttlMs, and a
+   * sample of each partition's queue length for this minute.
+   */
+  heartbeat(instanceId: string, facts: object, ttlMs: number): Promise<void> {
+    return operator.heartbeat(this.core, instanceId, facts, ttlMs);
+  }
+
+  /** The instances whose heartbeat has not run out, with their facts, and Redis' clock. */
+  instances(): Promise<{ now: number; instances: { id: string; facts: Record<string, unknown> }[] }> {
+    return operator.instances(this.core);
+  }
+
+  /** How many jobs of each type are in each state (ended ones until they expire), summed over the partitions. */
+  counts(types: readonly string[]): Promise<Record<string, Record<JobState, number>>> {
+    return operator.counts(this.core, types);
+  }
+
+  /** The creation time of the oldest job still waiting to start (queued), or null. */
+  oldestQueuedAt(types: readonly string[]): Promise<number | null> {
+    return operator.oldestQueuedAt(this.core, types);
+  }
+
+  /** The queue's length, summed over the partitions. */
+  totalQueueLength(): Promise<number> {
+    return operator.totalQueueLength(this.core);
+  }
+
+  /** Jobs ended per minute over the last `minutes` (oldest first), summed over the partitions. */
+  endedPerMinute(now: number, minutes = 60): Promise<MinuteCounts[]> {
+    return operator.endedPerMinute(this.core, now, minutes);
+  }
+
+  /**
+   * Durations of the jobs of each type that ended in the last `hours`, as
+   * histogram buckets: bucket b holds durations up to 2^(b/4) ms.
+   */
+  durations(types: readonly string[], now: number, hours = 24): Promise<Record<string, Map<number, number>>> {
+    return operator.durations(this.core, types, now, hours);
+  }
+
+  /** The queue's length sampled per minute over the last hour (oldest first; null where no instance sampled it), summed over the partitions. */
+  queueSamples(now: number): Promise<{ minute: number; length: number | null }[]> {
+    return operator.queueSamples(this.core, now);
+  }
+
+  /**
+   * One page of the jobs list, newest first: for each partition, a page of
+   * each index set that matches, merged here (see list.ts).
+   */
+  listJobs(filter: ListFilter, limit: number, after: ListCursor | null = null): Promise<{ rows: JobRow[]; next: ListCursor | null }> {
+    return list.listJobs(this.core, filter, limit, after);
+  }
+
+  /** Every id in the index sets of these types and states (for bulk actions), newest first, at most max. */
+  allIds(types: readonly string[], states: readonly JobState[], max: number): Promise<string[]> {
+    return list.allIds(this.core, types, states, max);
+  }
+
+  /** How many entries the index sets of these types and states hold. */
+  countIn(types: readonly string[], states: readonly JobState[]): Promise<number> {
+    return list.countIn(this.core, types, states);
+  }
+
+  /**
+   * Drops the jobs list's entries of ended jobs that have expired, in every
+   * partition: up to `checks` per set (see lua/trim-2.lua); how many it dropped.
+   */
+  trimIndex(types: readonly { type: string; ttlSucceededS: number; ttlFailedS: number }[], checks = 100): Promise<number> {
+    return list.trimIndex(this.core, types, checks);
+  }
+}

@@ -1,0 +1,169 @@
+// The key layout: the only place a Redis key's name is built (the Lua scripts
+// build a job's other keys from the record's key they are given, and index
+// sets from the index prefix: see lua/includes/index.lua).
+//
+// Keys (P = REDIS_PREFIX; T = the Redis Cluster hash tag of the job's
+// partition, "jobs" when there is one: see partitions.ts):
+//   P:{T}:job:<id>          hash: the job record (record.ts)
+//   P:{T}:job:<id>:results  list: the values the job has produced so far, each a JSON text
+//   P:{T}:job:<id>:log      list: the last LOG_MAX_LINES lines the job's program wrote
+//   P:{T}:job:<id>:files    hash: file name -> content, the job's output files
+//   P:{T}:job:<id>:upload:<field>  string: the file uploaded for a file field, as sent
+//   P:{T}:queue             list: ids of the partition's jobs waiting for a slot, oldest first
+//   P:{T}:leases            sorted set: id -> lease expiry (ms) of every claimed or running job
+//   P:{T}:kills             sorted set: id -> when to kill a job that ignores its cancel request
+//   P:{T}:ix:<type>:<state> sorted set: id -> createdAt (ms), the jobs list's index (see lua/includes/index.lua)
+//   P:{T}:ix:m:<minute>     hash: jobs ended that minute (s, f, c; l: lost), kept 2 h
+//   P:{T}:ix:d:<type>:<hour> hash: durations of the jobs of a type that ended that hour, bucket -> count, kept 25 h
+//   P:{T}:queue-samples     hash: minute of the hour -> "<minute>:<queue length>", written with each heartbeat
+// and once, under the first partition's tag:
+//   P:{T0}:beats            sorted set: instance id -> when its heartbeat runs out (ms)
+//   P:{T0}:instances        hash: instance id -> its facts (JSON: host, pid, version, slots, started at)
+// Each partition has its own queue, leases, kills and list index, so that
+// every script touches one slot. The queue is first in first out within a
+// partition; claims visit the partitions in turn (transitions.ts, claim).
+// Reads that span jobs (the operators' list, counts, charts) read each
+// partition and merge. When a job finishes it leaves every index, and its
+// keys get a TTL: its type's retention, stored on the record when it was
+// created (uploads: artifacts.ts).
+import { partitionOf, partitionTags } from "../partitions.ts";
+import { ID_LENGTH, isJobId, type JobState } from "./record.ts";
+
+/** One partition's keys: the base of its jobs' keys and its indexes. */
+export interface Partition {
+  /** "P:{tag}:" */
+  readonly base: string;
+  /** The partition's queue of waiting ids. */
+  readonly queueKey: string;
+  readonly leasesKey: string;
+  readonly killsKey: string;
+  /** What its jobs' keys start with: "P:{tag}:job:". */
+  readonly jobPrefix: string;
+  /** What its jobs list index keys start with: "P:{tag}:ix:" (see lua/includes/index.lua). */
+  readonly indexPrefix: string;
+}
+
+const FIELD = /^[a-z][a-z0-9_]{0,39}$/;
+
+/** The keys of one deployment (prefix, number of partitions). */
+export class KeyLayout {
+  readonly partitions: readonly Partition[];
+  /** The key base of each partition ("P:{tag}:"). Reads that span jobs read each one and merge. */
+  readonly bases: readonly string[];
+
+  constructor(
+    readonly prefix: string,
+    partitionCount: number,
+  ) {
+    this.partitions = partitionTags(partitionCount).map((tag) => {
+      const base = `${prefix}:{${tag}}:`;
+      return {
+        base,
+        queueKey: `${base}queue`,
+        leasesKey: `${base}leases`,
+        killsKey: `${base}kills`,
+        jobPrefix: `${base}job:`,
+        indexPrefix: `${base}ix:`,
+      };
+    });
+    this.bases = this.partitions.map((p) => p.base);
+  }
+
+  // --- One job's keys
+
+  /** The partition that holds a job's keys and index entries. */
+  partition(id: string): Partition {
+    if (!isJobId(id)) throw new Error(`not a job id: ${JSON.stringify(id)}`);
+    return this.partitions[partitionOf(id, this.partitions.length)]!;
+  }
+
+  /** The keys a job owns (the scripts reach the log and files from the record's key). */
+  jobKeys(id: string): [job: string, results: string] {
+    const job = `${this.partition(id).jobPrefix}${id}`;
+    return [job, `${job}:results`];
+  }
+
+  /** The record's key. */
+  job(id: string): string {
+    return this.jobKeys(id)[0];
+  }
+
+  log(id: string): string {
+    return `${this.job(id)}:log`;
+  }
+
+  files(id: string): string {
+    return `${this.job(id)}:files`;
+  }
+
+  /** The key of the file uploaded for one of a job's fields. */
+  upload(id: string, field: string): string {
+    if (!FIELD.test(field)) throw new Error(`not a field name: ${JSON.stringify(field)}`);
+    return `${this.job(id)}:upload:${field}`;
+  }
+
+  /** Every key of one job plus the indexes, in the order the scripts take them. */
+  jobAndIndexes(id: string): [job: string, results: string, leases: string, queue: string, kills: string, index: string] {
+    const { leasesKey, queueKey, killsKey, indexPrefix } = this.partition(id);
+    return [...this.jobKeys(id), leasesKey, queueKey, killsKey, indexPrefix];
+  }
+
+  /**
+   * The id of the job a key belongs to (its record, results, log, files or an
+   * upload), or null for any other key (an index): what a cache of job reads
+   * drops when Redis says the key changed.
+   */
+  jobIdOfKey(key: string): string | null {
+    const at = key.indexOf("}:job:", this.prefix.length);
+    if (at < 0 || !key.startsWith(`${this.prefix}:{`)) return null;
+    const start = at + "}:job:".length;
+    const id = key.slice(start, start + ID_LENGTH);
+    const rest = key.length === start + ID_LENGTH || key[start + ID_LENGTH] === ":";
+    // The id's own partition, and no other: a key under another tag is not this store's.
+    return rest && isJobId(id) && key.startsWith(this.partition(id).jobPrefix) ? id : null;
+  }
+
+  // --- A partition's keys, from its base
+
+  queue(base: string): string {
+    return `${base}queue`;
+  }
+
+  queueSamples(base: string): string {
+    return `${base}queue-samples`;
+  }
+
+  /** The jobs list's index key prefix of a partition (see lua/includes/index.lua). */
+  index(base: string): string {
+    return `${base}ix:`;
+  }
+
+  /** The index set of one type and state. */
+  indexSet(base: string, type: string, state: JobState): string {
+    return `${this.index(base)}${type}:${state}`;
+  }
+
+  /** The counts of the jobs that ended in one minute (since the epoch). */
+  endedInMinute(base: string, minute: number): string {
+    return `${this.index(base)}m:${minute}`;
+  }
+
+  /** The durations of the jobs of a type that ended in one hour (since the epoch). */
+  durationsInHour(base: string, type: string, hour: number): string {
+    return `${this.index(base)}d:${type}:${hour}`;
+  }
+
+  jobPrefix(base: string): string {
+    return `${base}job:`;
+  }
+
+  // --- The instances' registry, under the first partition's tag
+
+  beats(): string {
+    return `${this.bases[0]!}beats`;
+  }
+
+  instances(): string {
+    return `${this.bases[0]!}instances`;
+  }
+}

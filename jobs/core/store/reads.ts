@@ -1,0 +1,72 @@
+// Reads of jobs: one job whole (its record, results, log tail, files) in one
+// round trip, pages of its results, a few facts of many jobs, and the sizes
+// of the queues and leases. What the operators read: operator.ts, list.ts.
+import { timeMs, type StoreCore } from "./core.ts";
+import { parseRecord, parseResult, parseSummary, SUMMARY_FIELDS, type FileEntry, type JobRecord, type JobSummary } from "./record.ts";
+
+export interface ReadOptions {
+  /** At most this many results, from the first (0: no limit). */
+  resultLimit?: number;
+  /** How many of the log's last lines to read. */
+  logLines?: number;
+  /** The listing of the files of a job that has ended. */
+  files?: boolean;
+}
+
+/** One job in one round trip (lua/read-8.lua), or null; a job found lost on the way goes to core.onLost. */
+export async function readWithFiles(
+  core: StoreCore,
+  id: string,
+  results: "all" | "auto",
+  { resultLimit = 0, logLines = 0, files = true }: ReadOptions,
+): Promise<{ job: JobRecord; files: FileEntry[] } | null> {
+  const { keys } = core;
+  const readKeys = [...keys.jobAndIndexes(id), keys.log(id), keys.files(id)] as const;
+  const reply = await core.call((r) => r.sjRead(...readKeys, id, results, ...core.ttl, resultLimit, logLines, files ? "1" : "0"));
+  if (reply.length === 1) return null;
+  const [readAt, flat, values, queuePosition, resultCount, logTail, logCount, leaseExpiry, fileList, recordedLost] = reply;
+  const job = parseRecord(id, flat, { readAt, results: values, queuePosition, resultCount, logTail, logCount, leaseExpiry });
+  if (recordedLost === 1) core.onLost?.(job);
+  const listing: FileEntry[] = [];
+  for (let i = 0; i < fileList.length; i += 2) listing.push({ name: String(fileList[i]), size: Number(fileList[i + 1]) });
+  return { job, files: listing };
+}
+
+export async function readResults(core: StoreCore, id: string, start: number, stop: number): Promise<unknown[]> {
+  const values = await core.call((r) => r.lrange(core.keys.jobKeys(id)[1], start, stop));
+  return values.map(parseResult);
+}
+
+export async function summaries(core: StoreCore, ids: readonly string[]): Promise<(JobSummary | null)[]> {
+  if (ids.length === 0) return [];
+  const replies = await core.call((r) => Promise.all(ids.map((id) => r.hmget(core.keys.job(id), ...SUMMARY_FIELDS))));
+  return ids.map((id, i) => parseSummary(id, replies[i]!));
+}
+
+export async function activeCounts(core: StoreCore): Promise<{ queued: number; running: number }> {
+  const replies = await core.call((r) =>
+    Promise.all(core.keys.partitions.map(({ queueKey, leasesKey }) => Promise.all([r.llen(queueKey), r.zcard(leasesKey)]))),
+  );
+  let queued = 0;
+  let running = 0;
+  for (const [q, n] of replies) {
+    queued += q;
+    running += n;
+  }
+  return { queued, running };
+}
+
+/** Straight on the connection, not through call(): no deadline, not counted. */
+export async function queueLength(core: StoreCore): Promise<number> {
+  const lengths = await Promise.all(core.keys.partitions.map(({ queueKey }) => core.redis.llen(queueKey)));
+  return lengths.reduce((sum, n) => sum + n, 0);
+}
+
+/** Straight on the connection, as queueLength. */
+export async function leasedIds(core: StoreCore): Promise<string[]> {
+  return core.eachPartition(({ leasesKey }) => core.redis.zrange(leasesKey, "0", "-1"));
+}
+
+export async function now(core: StoreCore): Promise<number> {
+  return timeMs(await core.call((r) => r.time()));
+}

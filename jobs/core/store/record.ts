@@ -1,0 +1,226 @@
+// The job record: its states, the reasons it ended for, the facts an end
+// carries, the id, and how a record's hash (every field a string) becomes a
+// JobRecord or a JobSummary. Where the record lives in Redis: keys.ts.
+import crypto from "node:crypto";
+
+export const JOB_STATES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(["succeeded", "failed", "cancelled"]);
+
+/**
+ * Why a job ended failed or cancelled. The record stores the code; the pages
+ * word it (server/job-view.ts). Nothing parses a message back.
+ */
+export const END_REASONS = [
+  /** Its process stopped reporting (lease expired while running). */
+  "lost",
+  /** Claimed, but its process never marked it running. */
+  "never-started",
+  /** Ran past its time limit. */
+  "timeout",
+  /** Its process was killed by a signal (exitCode/signal hold the facts). */
+  "signal",
+  /** Its process exited with a non-zero code and no message of its own. */
+  "exit-code",
+  /** Its process exited 0 without recording an end. */
+  "no-result",
+  /** The job's own error: `error` holds its plain message. */
+  "job-error",
+  /** Its process could not be started. */
+  "spawn-failed",
+  /** The record names a type this deployment does not have; nothing ran. */
+  "unknown-type",
+  /** Cancelled: before it started, or it stopped by itself. */
+  "cancelled",
+  /** Cancelled, and its process had to be stopped with a signal. */
+  "cancel-killed",
+] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+export interface JobRecord {
+  id: string;
+  type: string;
+  params: Record<string, unknown>;
+  state: JobState;
+  done: number;
+  /** Steps in all; 0 while not known. */
+  total: number;
+  /** The results read (see read()), each as the JSON value the job reported. */
+  results: unknown[];
+  /** How many results the job has, whether read or not. */
+  resultCount: number;
+  /** What the job says it is doing ("Reading rows"), if it said. */
+  status: string | null;
+  /** Why it ended, for failed and cancelled jobs. */
+  reason: EndReason | null;
+  /** The last lines of its log that were read (see read()). */
+  logTail: string[];
+  /** Lines kept in its log, and lines dropped from its start to keep it short. */
+  logCount: number;
+  logDropped: number;
+  /** Its time limit (ms) and retention (s), as its type set them when it was created; null for older records. */
+  timeoutMs: number | null;
+  createdAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** When the job last changed or its process last reported. */
+  updatedAt: number | null;
+  pid: number | null;
+  host: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  error: string | null;
+  /** Technical detail of a failure: the last lines the process wrote. */
+  detail: string | null;
+  cancelRequestedAt: number | null;
+  /** 0-based place in the queue while waiting for a slot, else null. */
+  queuePosition: number | null;
+  /** When the lease of a claimed or running job runs out (Redis' clock, ms), unless renewed; null without one. */
+  leaseExpiresAt: number | null;
+  /** The job this one retries, and the job that retried this one (operators' retries). */
+  retryOf: string | null;
+  retriedAs: string | null;
+  /** The fields whose upload the job was created with. */
+  uploads: string[];
+  /** Redis' clock when the record was read. */
+  readAt: number;
+}
+
+/** A job's output file, as its listing has it. */
+export interface FileEntry {
+  name: string;
+  size: number;
+}
+
+/** What a list of jobs shows of each (JobStore.summaries). */
+export interface JobSummary {
+  id: string;
+  type: string;
+  params: Record<string, unknown>;
+  state: JobState;
+  createdAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  reason: EndReason | null;
+  cancelRequestedAt: number | null;
+}
+
+export interface Outcome {
+  reason?: EndReason;
+  /** The job's own message (reason job-error). */
+  error?: string;
+  exitCode?: number | null;
+  signal?: string | null;
+  detail?: string;
+}
+
+const ID = /^[0-9a-f]{32}$/;
+export const ID_LENGTH = 32;
+
+/** A job id: 128 random bits, as 32 hex digits. */
+export function newJobId(): string {
+  return crypto.randomBytes(16).toString("hex");
+}
+
+export function isJobId(value: unknown): value is string {
+  return typeof value === "string" && ID.test(value);
+}
+
+export function isTerminal(state: JobState): boolean {
+  return TERMINAL_STATES.has(state);
+}
+
+// --- A record's fields, as Redis hands them over (strings; '' or missing: none)
+
+export const num = (v: string | undefined): number | null => (v === undefined || v === "" ? null : Number(v));
+export const str = (v: string | undefined): string | null => (v === undefined || v === "" ? null : v);
+export const isReason = (v: string | undefined): v is EndReason => (END_REASONS as readonly string[]).includes(v ?? "");
+export const isState = (v: string | undefined): v is JobState => (JOB_STATES as readonly string[]).includes(v ?? "");
+
+/** A stored result: a JSON text (older records hold plain numbers, which are JSON too). */
+export const parseResult = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+};
+
+/** The job's parameters; none when the field is not JSON (a record written by something else). */
+export function parseParams(text: string | undefined): Record<string, unknown> {
+  try {
+    return JSON.parse(text ?? "{}") as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+/** What the read script returns beside the record's fields (see lua/read-8.lua). */
+export interface ReadExtras {
+  readAt: number;
+  results: string[];
+  queuePosition: number;
+  resultCount: number;
+  logTail: string[];
+  logCount: number;
+  leaseExpiry: number;
+}
+
+/** A job's record from its hash's fields (flat: name, value, …) and what the read added. */
+export function parseRecord(id: string, flat: readonly string[], read: ReadExtras): JobRecord {
+  const h: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+  return {
+    id,
+    type: h.type ?? "unknown",
+    params: parseParams(h.params),
+    state: isState(h.state) ? h.state : "failed",
+    done: Number(h.done ?? 0),
+    total: Number(h.total ?? 0),
+    results: read.results.map(parseResult),
+    resultCount: Number(read.resultCount),
+    status: str(h.status),
+    reason: isReason(h.reason) ? h.reason : null,
+    logTail: read.logTail,
+    logCount: Number(read.logCount),
+    logDropped: Number(h.logDropped ?? 0),
+    timeoutMs: num(h.timeoutMs),
+    createdAt: num(h.createdAt),
+    startedAt: num(h.startedAt),
+    finishedAt: num(h.finishedAt),
+    updatedAt: num(h.updatedAt),
+    pid: num(h.pid),
+    host: str(h.host),
+    exitCode: num(h.exitCode),
+    signal: str(h.signal),
+    error: str(h.error),
+    detail: str(h.detail),
+    cancelRequestedAt: num(h.cancelRequestedAt),
+    queuePosition: read.queuePosition >= 0 ? read.queuePosition : null,
+    leaseExpiresAt: read.leaseExpiry >= 0 ? read.leaseExpiry : null,
+    retryOf: isJobId(h.retryOf) ? h.retryOf : null,
+    retriedAs: isJobId(h.retriedAs) ? h.retriedAs : null,
+    uploads: h.uploads ? h.uploads.split(",") : [],
+    readAt: Number(read.readAt),
+  };
+}
+
+/** The fields a summary reads, in the order parseSummary takes them. */
+export const SUMMARY_FIELDS = ["type", "params", "state", "createdAt", "startedAt", "finishedAt", "reason", "cancelRequestedAt"] as const;
+
+/** A summary from the values of SUMMARY_FIELDS (HMGET); null without a known type and state (no record). */
+export function parseSummary(id: string, values: readonly (string | null)[]): JobSummary | null {
+  const [type, params, state, createdAt, startedAt, finishedAt, reason, cancelRequestedAt] = values;
+  if (!type || !state || !isState(state)) return null;
+  return {
+    id,
+    type,
+    params: parseParams(params ?? undefined),
+    state,
+    createdAt: num(createdAt ?? undefined),
+    startedAt: num(startedAt ?? undefined),
+    finishedAt: num(finishedAt ?? undefined),
+    reason: isReason(reason ?? undefined) ? (reason as EndReason) : null,
+    cancelRequestedAt: num(cancelRequestedAt ?? undefined),
+  };
+}
