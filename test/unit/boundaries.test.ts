@@ -27,7 +27,7 @@ async function check(t: { teardown(fn: () => void): void }, files: Record<string
     fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     fs.writeFileSync(path.join(dir, name), text);
   }
-  const roots = [...new Set(Object.keys(files).map((name) => name.split("/")[0]))];
+  const roots = [...new Set(Object.keys(files).map((name) => name.split("/")[0] ?? name))];
   return new Promise((resolve) => {
     execFile(DEPCRUISE, [...roots, "--config", CONFIG, "--no-cache"], { cwd: dir }, (err, stdout, stderr) => {
       const code = err ? 1 : 0;
