@@ -18,7 +18,7 @@ import { jobRoutes } from "./routes/jobs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { apiRoutes } from "./routes/api.ts";
 import { recentRoutes } from "./routes/recent.ts";
-import { adminRoutes } from "./admin/routes.ts";
+import { adminRoutes } from "./admin/index.ts";
 
 export type { AppDeps };
 

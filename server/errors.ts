@@ -5,6 +5,7 @@
 import type { Context, Middleware } from "koa";
 import { StoreBusyError, StoreUnavailableError } from "../jobs/core/store.ts";
 import type { Renderer } from "./render.ts";
+import { wantsJson } from "./negotiate.ts";
 
 export interface HttpErrorOptions {
   title?: string;
@@ -67,7 +68,7 @@ export type ResponseKind = "page" | "fragment" | "json";
 /** How the current route answers errors; routes set ctx.state.kind = "fragment" for polls. */
 export function responseKind(ctx: Context): ResponseKind {
   if (ctx.state.kind === "fragment") return "fragment";
-  return ctx.accepts("html", "json") === "json" ? "json" : "page";
+  return wantsJson(ctx) ? "json" : "page";
 }
 
 /** Error codes of a body that is not in the Content-Encoding it claims (zlib, brotli). */

@@ -3,25 +3,42 @@
 // results, files, the log, and a failure in plain words. The templates only
 // print these, and never name a job type: a type's own wording comes from
 // its declaration (jobs/types/*.ts), its results from its own template.
-import { isTerminal, JOB_STATES, type JobRecord, type JobState } from "../jobs/core/store.ts";
-import { formatDuration, formatNumber } from "../jobs/core/format.ts";
+// The words themselves are made in job-words.ts (labels, titles, sentences)
+// and job-times.ts (times and durations); a job as JSON, in job-json.ts.
+import { isTerminal, type JobRecord, type JobState } from "../jobs/core/store.ts";
+import { formatNumber } from "../jobs/core/format.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { checkFields, type Params } from "../jobs/core/fields.ts";
 import { EnvReader, readJobSettings, type JobSettings } from "../jobs/core/settings.ts";
 import { jobType, JOB_TYPES } from "../jobs/types/index.ts";
 import { fileUrl, filledFormUrl, jobUrl, logUrl, newJobUrl, statusUrl } from "./urls.ts";
+import {
+  announcement,
+  cancelText,
+  failureMessage,
+  ordinal,
+  phaseOf,
+  plural,
+  progressPhrase,
+  safely,
+  STATE_LABELS,
+  titleOf,
+  wording,
+  type Phase,
+  type Wording,
+} from "./job-words.ts";
+import { elapsed, exactTime, quiet, roughDuration, times, type TimeView } from "./job-times.ts";
 
+// The names a page's view is made of, importable from the view model too.
 export { formatNumber };
+export { announcement, failureMessage, jobTitle, ordinal, phaseOf, PHASES, plural, stateLabel, type Phase } from "./job-words.ts";
+export { relativeTime, timeWords, type TimeView } from "./job-times.ts";
 
 /** Results a job page shows at first; "Show all" shows up to RESULTS_ALL_MAX (downloads have every one). */
 export const RESULTS_SHOWN = 100;
 export const RESULTS_ALL_MAX = 10_000;
 /** The log's last lines a page shows. */
 export const LOG_LINES_SHOWN = 20;
-
-/** What a page shows: the state, or "cancelling" while a requested cancel has not ended the job. */
-export const PHASES = [...JOB_STATES, "cancelling"] as const;
-export type Phase = (typeof PHASES)[number];
 
 export interface ViewSettings extends JobSettings {
   showJobInternals: boolean;
@@ -36,15 +53,6 @@ export interface ViewOptions {
   types?: readonly JobType[];
   /** Redis' clock now, for the times' words ("3 minutes ago"); by default when the record was read. */
   now?: number;
-}
-
-export interface TimeView {
-  label: string;
-  iso: string;
-  /** Exact, in UTC; the date only on the first time shown: "2 Jan 2024, 03:04:05 UTC", then "03:04:06 UTC". */
-  exact: string;
-  /** "2 minutes ago". */
-  relative: string;
 }
 
 export interface ResultItem {
@@ -128,126 +136,11 @@ export interface JobView {
   internals: boolean;
 }
 
-const STATE_LABELS: Record<Phase, string> = {
-  queued: "Waiting to start",
-  running: "Running",
-  cancelling: "Stopping",
-  succeeded: "Finished",
-  failed: "Failed",
-  cancelled: "Cancelled",
-};
-
-const DEFAULT_UNIT = ["step", "steps"] as const;
-
 let defaults: ViewSettings | null = null;
 /** The settings' defaults (a page renders with the server's config; unit tests need none). */
 function defaultSettings(): ViewSettings {
   defaults ??= { ...readJobSettings(new EnvReader({})), showJobInternals: false };
   return defaults;
-}
-
-export function ordinal(n: number): string {
-  const rem100 = n % 100;
-  const suffix = rem100 >= 11 && rem100 <= 13 ? "th" : (["th", "st", "nd", "rd"][n % 10] ?? "th");
-  return `${formatNumber(n)}${suffix}`;
-}
-
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${formatNumber(n)} ${n === 1 ? one : many}`;
-}
-
-const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
-const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
-
-/** A job's title as its pages show it ("Count from 1 to 10"), from its type and parameters. */
-export function jobTitle(typeName: string, params: Params): string {
-  const type = jobType(typeName);
-  if (!type) return "A job of an unknown type";
-  return checkFields(type.fields, params).ok ? safely(() => type.jobTitle(params), type.title) : type.title;
-}
-
-/** The words for a job's phase: "Waiting to start", "Running", "Stopping", "Finished"... */
-export function stateLabel(job: Pick<JobRecord, "state" | "cancelRequestedAt">): string {
-  return STATE_LABELS[phaseOf(job)];
-}
-
-/** "1 minute", "3 hours", "2 days", or null under 45 s: coarse on purpose, so a poll's answer does not change every second. */
-function roughAge(ms: number): string | null {
-  const s = ms / 1000;
-  if (s < 45) return null;
-  const m = Math.max(1, Math.round(s / 60));
-  if (m < 60) return `${m} ${m === 1 ? "minute" : "minutes"}`;
-  const h = Math.round(m / 60);
-  if (h < 24) return `${h} ${h === 1 ? "hour" : "hours"}`;
-  const d = Math.round(h / 24);
-  return `${d} ${d === 1 ? "day" : "days"}`;
-}
-
-/** "just now", "1 minute ago", "3 hours ago", "2 days ago". */
-export function relativeTime(ms: number): string {
-  const age = roughAge(ms);
-  return age === null ? "just now" : `${age} ago`;
-}
-
-/** "Running for less than a minute", "Running for 3 minutes". */
-function elapsed(ms: number): string {
-  return `Running for ${roughAge(ms) ?? "less than a minute"}`;
-}
-
-/**
- * A heartbeat is overdue: a whole beat late (a beat a little late on a busy
- * machine is no news), one beat before the lease (three) runs out.
- */
-function quiet(job: Pick<JobRecord, "updatedAt">, now: number, settings: ViewSettings): boolean {
-  return job.updatedAt !== null && now - job.updatedAt > 2 * settings.jobHeartbeatMs;
-}
-
-/**
- * Every word of a job's page that depends on the time now rather than on the
- * job: the times' "3 minutes ago", "Running for 3 minutes", and whether a
- * heartbeat is overdue. A rendered answer is reused while these stay the same.
- */
-export function timeWords(job: JobRecord, now: number, settings: ViewSettings): string {
-  let words = "";
-  for (const ms of [job.createdAt, job.startedAt, job.finishedAt]) if (ms !== null) words += `|${roughAge(now - ms)}`;
-  return job.state === "running" ? `${words}|${quiet(job, now, settings) ? "q" : ""}` : words;
-}
-
-const DATE = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", day: "numeric", month: "short", year: "numeric" });
-const TIME = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
-
-function exactTime(at: Date): string {
-  return `${TIME.format(at)} UTC`;
-}
-
-function times(job: JobRecord, now: number): TimeView[] {
-  const out: TimeView[] = [];
-  let lastDate: string | null = null;
-  for (const [label, ms] of [
-    ["Submitted", job.createdAt],
-    ["Started", job.startedAt],
-    ["Ended", job.finishedAt],
-  ] as const) {
-    if (ms === null) continue;
-    const at = new Date(ms);
-    const date = DATE.format(at);
-    const time = exactTime(at);
-    out.push({
-      label,
-      iso: at.toISOString(),
-      exact: date === lastDate ? time : `${date}, ${time}`,
-      relative: relativeTime(now - ms),
-    });
-    lastDate = date;
-  }
-  return out;
-}
-
-/** Whole seconds (at least one) up to two minutes, then whole minutes: "12 s", "16 min", then formatDuration's hours and days (estimates). */
-function roughDuration(ms: number): string {
-  if (ms < 120_000) return formatDuration(Math.max(1, Math.round(ms / 1000)) * 1000);
-  if (ms < 120 * 60_000) return `${Math.round(ms / 60_000)} min`;
-  return formatDuration(ms);
 }
 
 /** One value as a page shows it: numbers through the one formatter, objects as pretty-printed JSON. */
@@ -264,105 +157,6 @@ const VALUE_WIDTHS = [4, 6, 8, 11, 14, 17, 20, 23];
 function widthClass(items: ResultItem[]): string {
   const widest = items.reduce((max, v) => Math.max(max, v.text.length), 1);
   return `w${VALUE_WIDTHS.find((w) => w >= widest) ?? VALUE_WIDTHS[VALUE_WIDTHS.length - 1]}`;
-}
-
-function progressPhrase(job: Pick<JobRecord, "done" | "total">, unit: readonly [string, string]): string {
-  if (job.total > 0) return `after ${formatNumber(job.done)} of ${plural(job.total, ...unit)}`;
-  if (job.done > 0) return `after ${plural(job.done, ...unit)}`;
-  return "";
-}
-
-type FailureFacts = Pick<JobRecord, "type" | "reason" | "error" | "done" | "total" | "timeoutMs">;
-
-/** A failure in plain words, once: the facts (exit code, signal) are listed apart and never repeated here. */
-export function failureMessage(job: FailureFacts, noun: string, unit: readonly [string, string]): string {
-  const Noun = capitalize(noun);
-  const progress = progressPhrase(job, unit);
-  const after = progress ? ` ${progress}` : "";
-  switch (job.reason) {
-    case "lost":
-      return `${Noun} stopped responding${after}, so it was given up.`;
-    case "never-started":
-      return `${Noun} never started, so it was given up.`;
-    case "timeout":
-      return job.timeoutMs !== null
-        ? `${Noun} took longer than its time limit of ${formatDuration(job.timeoutMs)}, so it was stopped${after}.`
-        : `${Noun} took too long, so it was stopped${after}.`;
-    case "signal":
-    case "exit-code":
-      return `${Noun} stopped unexpectedly${after}.`;
-    case "no-result":
-      return `${Noun} ended without saying whether it succeeded${after}.`;
-    case "job-error":
-      return `${Noun} could not finish: ${job.error ?? "it reported an error"}`;
-    case "spawn-failed":
-      return `${Noun} could not be started.`;
-    case "unknown-type":
-      return `This job's type (${job.type}) is not one this site runs, so it was not started.`;
-    default:
-      return job.error ? `${Noun} did not finish: ${job.error}` : `${Noun} did not finish${progress ? ` (${progress})` : ""}.`;
-  }
-}
-
-function cancelText(
-  job: Pick<JobRecord, "done" | "total" | "startedAt" | "reason">,
-  doneWord: string,
-  unit: readonly [string, string],
-): string {
-  if (job.startedAt === null && job.done === 0) return `Cancelled before it started; nothing was ${doneWord}.`;
-  const progress = progressPhrase(job, unit);
-  const text = progress ? `Cancelled ${progress}.` : "Cancelled.";
-  return job.reason === "cancel-killed" ? `${text} It did not stop by itself, so its process was stopped.` : text;
-}
-
-/** The phase a page shows for a job. */
-export function phaseOf(job: Pick<JobRecord, "state" | "cancelRequestedAt">): Phase {
-  return !isTerminal(job.state) && job.cancelRequestedAt !== null ? "cancelling" : job.state;
-}
-
-interface Wording {
-  noun: string;
-  started: string;
-  doneWord: string;
-  doneSuffix: string;
-  unit: readonly [string, string];
-}
-
-function wording(type: JobType | undefined): Wording {
-  const words = type?.words ?? {};
-  return {
-    noun: words.noun ?? "the job",
-    started: words.started ?? "The job has started.",
-    doneWord: words.done ?? "done",
-    doneSuffix: words.done ? ` ${words.done}` : "",
-    unit: type?.unit ?? DEFAULT_UNIT,
-  };
-}
-
-export function announcement(job: JobRecord, type: JobType | undefined = jobType(job.type)): string {
-  const w = wording(type);
-  switch (phaseOf(job)) {
-    case "queued":
-      return "Waiting to start.";
-    case "running":
-      return w.started;
-    case "cancelling":
-      return `Cancel requested; ${w.noun} is stopping.`;
-    case "succeeded":
-      return job.done > 0 || job.total > 0 ? `Finished: ${plural(job.done, ...w.unit)}${w.doneSuffix}.` : "Finished.";
-    case "failed":
-      return `Failed: ${lowerFirst(failureMessage(job, w.noun, w.unit))}`;
-    case "cancelled":
-      return cancelText(job, w.doneWord, w.unit);
-  }
-}
-
-function safely<T>(fn: () => T, fallback: T): T {
-  try {
-    return fn();
-  } catch {
-    return fallback; // a record whose parameters do not fit its type's wording
-  }
 }
 
 function formatBytes(size: number): string {
@@ -458,9 +252,9 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
     typeName: job.type,
     knownType: type !== undefined,
     params: job.params,
-    title: type ? (fits ? safely(() => type.jobTitle(params), type.title) : type.title) : "A job of an unknown type",
+    title: titleOf(type, params, fits),
     description: /[.!?]$/.test(description) ? description : `${description}.`,
-    stateLabel: STATE_LABELS[phase],
+    stateLabel: STATE_LABELS.public[phase],
     announcement: announcement(job, type),
     pollUrl: `${statusUrl(job.id)}?shown=${phase}${log ? "&log=1" : ""}`,
     done: job.done,

@@ -4,7 +4,9 @@
 // and the poll show the same thing.
 import type { IncomingMessage } from "node:http";
 import { isTerminal, type FileEntry, type JobRecord } from "../jobs/core/store.ts";
-import { jobView, PHASES, phaseOf, timeWords, type Phase, type ViewSettings } from "./job-view.ts";
+import { jobView, type ViewSettings } from "./job-view.ts";
+import { PHASES, phaseOf, type Phase } from "./job-words.ts";
+import { timeWords } from "./job-times.ts";
 import type { Renderer } from "./render.ts";
 
 /** htmx stops polling when a response has this status. */

@@ -4,7 +4,8 @@
 import { JOB_STATES, type JobRow, type JobState, type ListCursor, type ListFilter } from "../../jobs/core/store.ts";
 import { formatDuration, formatNumber } from "../../jobs/core/format.ts";
 import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
-import { failureMessage } from "../job-view.ts";
+import type { Params } from "../../jobs/core/fields.ts";
+import { failureMessage, jobTitle, STATE_LABELS } from "../job-words.ts";
 import { HttpError } from "../errors.ts";
 import { barChart, type Chart } from "./charts.ts";
 
@@ -16,14 +17,6 @@ export const PAGE_DEFAULT = 50;
 export const PAGE_MAX = 200;
 /** The most jobs a search by parameter value reads for one page; it then offers to go on from where it stopped. */
 export const PARAM_SEARCH_MAX = 5000;
-
-export const STATE_LABELS: Record<JobState, string> = {
-  queued: "Queued",
-  running: "Running",
-  succeeded: "Succeeded",
-  failed: "Failed",
-  cancelled: "Cancelled",
-};
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const pad = (n: number) => String(n).padStart(2, "0");
@@ -139,16 +132,6 @@ export function paramMatches(row: JobRow, text: string): boolean {
   });
 }
 
-export function jobTitle(type: string, params: Record<string, unknown>): string {
-  const t = jobType(type);
-  if (!t) return "A job of an unknown type";
-  try {
-    return t.jobTitle(params as never) || t.title;
-  } catch {
-    return t.title;
-  }
-}
-
 /** The first line of a failure: the job's own error, else the reason in words. */
 export function errorLine(row: Pick<JobRow, "type" | "state" | "reason" | "error" | "done" | "total">): string | null {
   if (row.state !== "failed") return null;
@@ -165,9 +148,9 @@ export function rowView(row: JobRow, now: number) {
     url: adminJobUrl(row.id),
     pageUrl: `/jobs/${row.id}`,
     type: row.type,
-    title: jobTitle(row.type, row.params),
+    title: jobTitle(row.type, row.params as Params),
     state: row.state,
-    stateLabel: row.state === "running" && row.cancelRequestedAt !== null ? "Cancelling" : STATE_LABELS[row.state],
+    stateLabel: STATE_LABELS.operator[row.state === "running" && row.cancelRequestedAt !== null ? "cancelling" : row.state],
     submitted: utc(row.createdAt),
     submittedIso: iso(row.createdAt)!,
     durationMs,

@@ -9,6 +9,7 @@
 import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Middleware } from "koa";
+import type { Config } from "../config.ts";
 import { defaultValues, type Params } from "../../jobs/core/fields.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
 import { newJobId, QueueFullError } from "../../jobs/core/store.ts";
@@ -17,6 +18,7 @@ import { HttpError } from "../errors.ts";
 import { discardUploads, fileFields, receiveForm } from "../uploads.ts";
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
 import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
+import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
 import { recentJobs, recentMaxAgeMs, rememberJob, type RecentList } from "../recent.ts";
 
@@ -34,11 +36,49 @@ function unreadable(type: JobType): HttpError {
   });
 }
 
-export function formRoutes({ store, config, supervisor }: AppDeps, types: readonly JobType[] = JOB_TYPES): Router {
-  const router = new Router();
-  const recentMaxAge = recentMaxAgeMs(config);
+/** What the form handlers share: the deps they use, the types this server runs, and the recent-jobs list's age. */
+interface Forms {
+  store: AppDeps["store"];
+  config: Config;
+  supervisor: AppDeps["supervisor"];
+  types: readonly JobType[];
+  recentMaxAge: number;
+}
 
-  const typeOf = (ctx: Context): JobType => {
+/** A file's upload, stored under the job's id before the job exists (server/uploads.ts). */
+interface Upload {
+  id: string;
+  fields: string[];
+  errors: Record<string, string>;
+}
+
+export function formRoutes({ store, config, supervisor }: AppDeps, types: readonly JobType[] = JOB_TYPES): Router {
+  const forms: Forms = { store, config, supervisor, types, recentMaxAge: recentMaxAgeMs(config) };
+  const typeOf = typeInAddress(types);
+  const router = new Router();
+  router.get("/", home(forms));
+  router.get(NEW_JOB_ROUTE, fill(forms, typeOf));
+  router.post(NEW_JOB_ROUTE, readBody(forms, typeOf), submit(forms));
+  for (const type of types) {
+    if (type.aliases?.fill)
+      router.get(
+        type.aliases.fill,
+        fill(forms, () => type),
+      );
+    if (type.aliases?.post)
+      router.post(
+        type.aliases.post,
+        readBody(forms, () => type),
+        submit(forms),
+      );
+  }
+  return router;
+}
+
+/** The type named in the address (:type), or a 404. */
+const typeInAddress =
+  (types: readonly JobType[]) =>
+  (ctx: Context): JobType => {
     const type = jobType((ctx.params as Record<string, string | undefined>).type ?? "", types);
     if (!type) {
       throw new HttpError(404, "There is no job type of that name.", {
@@ -50,163 +90,164 @@ export function formRoutes({ store, config, supervisor }: AppDeps, types: readon
     return type;
   };
 
-  const renderForm = async (ctx: Context, form: FormView, page: "home" | "new-job" = "new-job", recent?: RecentList) => {
-    const others = types
-      .filter((t) => t.name !== form.type)
-      .map((t) => ({ title: t.title, description: t.description, url: newJobUrl(t.name) }));
-    await ctx.render(`pages/${page}`, { form, others, recent });
-  };
+async function renderForm(ctx: Context, { types }: Forms, form: FormView, page: "home" | "new-job" = "new-job", recent?: RecentList) {
+  const others = types
+    .filter((t) => t.name !== form.type)
+    .map((t) => ({ title: t.title, description: t.description, url: newJobUrl(t.name) }));
+  await ctx.render(`pages/${page}`, { form, others, recent });
+}
 
-  router.get("/", async (ctx) => {
-    const first = types[0]!;
+/** GET /: the first type's form, the other types, and this browser's recent jobs. */
+const home =
+  (forms: Forms): Middleware =>
+  async (ctx) => {
+    const first = forms.types[0]!;
     // The list of this browser's jobs makes the page its own.
     ctx.set("Cache-Control", "no-store");
-    const recent = await recentJobs(ctx, store, recentMaxAge);
-    await renderForm(ctx, formView(first, config), "home", recent);
-  });
-
-  /**
-   * A form filled in from the address: GET never starts a job (link
-   * prefetchers, crawlers and cross-site links would start them). Values are
-   * checked as a submission would be; any problem answers 400 with the form.
-   */
-  const fill =
-    (typeFor: (ctx: Context) => JobType): Middleware =>
-    async (ctx) => {
-      const type = typeFor(ctx);
-      const given: Record<string, unknown> = {};
-      for (const f of type.fields) {
-        const raw = (ctx.params as Record<string, string | undefined>)[f.name] ?? ctx.query[f.name];
-        if (raw !== undefined) given[f.name] = raw;
-      }
-      if (Object.keys(given).length === 0) return renderForm(ctx, formView(type, config));
-      const check = checkSubmission(type, config, { ...defaultValues(type.fields), ...given });
-      if (!check.ok) ctx.status = 400;
-      await renderForm(
-        ctx,
-        check.ok ? formView(type, config, paramValues(type, check.params)) : formView(type, config, check.values, check.errors),
-      );
-    };
-
-  const create = (typeFor: (ctx: Context) => JobType): Middleware[] => {
-    const parsers = new Map<string, Middleware>();
-    return [
-      async (ctx, next) => {
-        const type = typeFor(ctx); // an unknown type is a 404 before the body is read
-        ctx.state.jobType = type;
-        if (fileFields(type).length > 0) {
-          // A form with a file: the job's id first, its uploads stored under it as they arrive (server/uploads.ts).
-          if (!ctx.is("multipart"))
-            throw new HttpError(415, "Send this form as multipart/form-data: it holds a file.", { code: "multipart-needed" });
-          const id = newJobId();
-          const form = await receiveForm(ctx, { store, id, type, maxBytes: config.jobUploadMaxBytes });
-          ctx.state.upload = { id, fields: Object.keys(form.files), errors: form.errors };
-          (ctx.request as { body?: unknown }).body = { ...form.fields, ...form.files };
-          try {
-            await next();
-          } catch (err) {
-            await discardUploads(store, id, type).catch(() => {});
-            throw err;
-          }
-          return;
-        }
-        if (ctx.is("multipart")) {
-          throw new HttpError(415, "This form has no file: send it as application/x-www-form-urlencoded or JSON.", {
-            code: "multipart-refused",
-          });
-        }
-        if (!ctx.is("urlencoded", "json")) throw new HttpError(415, "Send the form as application/x-www-form-urlencoded or JSON.");
-        let parse = parsers.get(type.name);
-        if (!parse) {
-          const limit = bodyLimit(type);
-          parse = bodyParser({ enableTypes: ["form", "json"], formLimit: limit, jsonLimit: limit, encoding: "utf-8" });
-          parsers.set(type.name, parse);
-        }
-        try {
-          await parse(ctx, next);
-        } catch (err) {
-          // The body parser's 400 (broken JSON) says what to send instead, in this type's fields.
-          if (!(err instanceof HttpError) && (err as { status?: unknown })?.status === 400) throw unreadable(type);
-          throw err;
-        }
-      },
-      async (ctx) => {
-        const type = ctx.state.jobType as JobType;
-        const body = (ctx.request as { body?: unknown }).body ?? {};
-        if (typeof body !== "object" || body === null || Array.isArray(body)) throw unreadable(type);
-        const upload = ctx.state.upload as { id: string; fields: string[]; errors: Record<string, string> } | undefined;
-        let check = checkSubmission(type, config, body as Record<string, unknown>);
-        if (upload && Object.keys(upload.errors).length > 0) {
-          // A refused file: its own message, over "Choose the file"; the other answers are kept.
-          const values = check.ok ? paramValues(type, check.params) : check.values;
-          check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...upload.errors } };
-        }
-        const wantsJson = ctx.accepts("html", "json") === "json";
-        if (!check.ok) {
-          if (upload) await discardUploads(store, upload.id, type);
-          ctx.status = 422;
-          if (wantsJson) {
-            const count = Object.keys(check.errors).length;
-            // `errors` repeats `fields` for clients of POST /count, which answered that name first.
-            ctx.body = {
-              error: "invalid-input",
-              message: `Check your answers: ${count} ${count === 1 ? "field has a problem" : "fields have problems"}.`,
-              fields: check.errors,
-              errors: check.errors,
-            };
-          } else {
-            await renderForm(ctx, formView(type, config, check.values, check.errors));
-          }
-          return;
-        }
-        const id = await createJob(type, check.params, check.total, upload);
-        rememberJob(ctx, id, recentMaxAge);
-        const url = jobUrl(id);
-        if (wantsJson) {
-          ctx.status = 202;
-          ctx.set("Location", url);
-          ctx.body = { id, url, statusUrl: statusUrl(id) };
-        } else {
-          ctx.status = 303;
-          ctx.redirect(url);
-        }
-      },
-    ];
+    const recent = await recentJobs(ctx, forms.store, forms.recentMaxAge);
+    await renderForm(ctx, forms, formView(first, forms.config), "home", recent);
   };
 
-  async function createJob(type: JobType, params: Params, total: number, upload?: { id: string; fields: string[] }): Promise<string> {
-    try {
-      // Creates the job and starts it (or queues it); with JOB_QUEUE_MAX=0, only if it can start now.
-      return await supervisor.submit({
-        ...(upload ? { id: upload.id, uploads: upload.fields } : {}),
-        type: type.name,
-        params,
-        total,
-        timeoutMs: type.timeoutMs ?? config.jobTimeoutMs,
-        ttlSucceededS: type.ttlSucceededS,
-        ttlFailedS: type.ttlFailedS,
-      });
-    } catch (err) {
-      if (err instanceof QueueFullError) {
-        throw new HttpError(503, `Too many jobs are waiting (${config.jobQueueMax}). Please try again in a minute.`, {
-          title: "Too busy right now",
-          headers: { "Retry-After": "30" },
-          code: "queue-full",
-        });
+/**
+ * A form filled in from the address: GET never starts a job (link
+ * prefetchers, crawlers and cross-site links would start them). Values are
+ * checked as a submission would be; any problem answers 400 with the form.
+ */
+const fill =
+  (forms: Forms, typeFor: (ctx: Context) => JobType): Middleware =>
+  async (ctx) => {
+    const { config } = forms;
+    const type = typeFor(ctx);
+    const given: Record<string, unknown> = {};
+    for (const f of type.fields) {
+      const raw = (ctx.params as Record<string, string | undefined>)[f.name] ?? ctx.query[f.name];
+      if (raw !== undefined) given[f.name] = raw;
+    }
+    if (Object.keys(given).length === 0) return renderForm(ctx, forms, formView(type, config));
+    const check = checkSubmission(type, config, { ...defaultValues(type.fields), ...given });
+    if (!check.ok) ctx.status = 400;
+    await renderForm(
+      ctx,
+      forms,
+      check.ok ? formView(type, config, paramValues(type, check.params)) : formView(type, config, check.values, check.errors),
+    );
+  };
+
+/**
+ * A submission's body, by its type's form: multipart/form-data for a form
+ * with a file (its uploads stored under a new job id as they arrive, and
+ * discarded if the submission fails), else a URL-encoded form or JSON, within
+ * the type's bodyLimit.
+ */
+const readBody = ({ store, config }: Forms, typeFor: (ctx: Context) => JobType): Middleware => {
+  const parsers = new Map<string, Middleware>();
+  return async (ctx, next) => {
+    const type = typeFor(ctx); // an unknown type is a 404 before the body is read
+    ctx.state.jobType = type;
+    if (fileFields(type).length > 0) {
+      // A form with a file: the job's id first, its uploads stored under it as they arrive (server/uploads.ts).
+      if (!ctx.is("multipart"))
+        throw new HttpError(415, "Send this form as multipart/form-data: it holds a file.", { code: "multipart-needed" });
+      const id = newJobId();
+      const form = await receiveForm(ctx, { store, id, type, maxBytes: config.jobUploadMaxBytes });
+      ctx.state.upload = { id, fields: Object.keys(form.files), errors: form.errors } satisfies Upload;
+      (ctx.request as { body?: unknown }).body = { ...form.fields, ...form.files };
+      try {
+        await next();
+      } catch (err) {
+        await discardUploads(store, id, type).catch(() => {});
+        throw err;
       }
+      return;
+    }
+    if (ctx.is("multipart")) {
+      throw new HttpError(415, "This form has no file: send it as application/x-www-form-urlencoded or JSON.", {
+        code: "multipart-refused",
+      });
+    }
+    if (!ctx.is("urlencoded", "json")) throw new HttpError(415, "Send the form as application/x-www-form-urlencoded or JSON.");
+    let parse = parsers.get(type.name);
+    if (!parse) {
+      const limit = bodyLimit(type);
+      parse = bodyParser({ enableTypes: ["form", "json"], formLimit: limit, jsonLimit: limit, encoding: "utf-8" });
+      parsers.set(type.name, parse);
+    }
+    try {
+      await parse(ctx, next);
+    } catch (err) {
+      // The body parser's 400 (broken JSON) says what to send instead, in this type's fields.
+      if (!(err instanceof HttpError) && (err as { status?: unknown })?.status === 400) throw unreadable(type);
       throw err;
     }
-  }
+  };
+};
 
-  router.get(NEW_JOB_ROUTE, fill(typeOf));
-  router.post(NEW_JOB_ROUTE, ...create(typeOf));
-  for (const type of types) {
-    if (type.aliases?.fill)
-      router.get(
-        type.aliases.fill,
-        fill(() => type),
-      );
-    if (type.aliases?.post) router.post(type.aliases.post, ...create(() => type));
+/** Checks the submission read by readBody; creates the job (202 with its address, or 303 to its page), or answers 422 with the problems. */
+const submit =
+  (forms: Forms): Middleware =>
+  async (ctx) => {
+    const { store, config } = forms;
+    const type = ctx.state.jobType as JobType;
+    const body = (ctx.request as { body?: unknown }).body ?? {};
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw unreadable(type);
+    const upload = ctx.state.upload as Upload | undefined;
+    let check = checkSubmission(type, config, body as Record<string, unknown>);
+    if (upload && Object.keys(upload.errors).length > 0) {
+      // A refused file: its own message, over "Choose the file"; the other answers are kept.
+      const values = check.ok ? paramValues(type, check.params) : check.values;
+      check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...upload.errors } };
+    }
+    const json = wantsJson(ctx);
+    if (!check.ok) {
+      if (upload) await discardUploads(store, upload.id, type);
+      ctx.status = 422;
+      if (json) {
+        const count = Object.keys(check.errors).length;
+        // `errors` repeats `fields` for clients of POST /count, which answered that name first.
+        ctx.body = {
+          error: "invalid-input",
+          message: `Check your answers: ${count} ${count === 1 ? "field has a problem" : "fields have problems"}.`,
+          fields: check.errors,
+          errors: check.errors,
+        };
+      } else {
+        await renderForm(ctx, forms, formView(type, config, check.values, check.errors));
+      }
+      return;
+    }
+    const id = await createJob(forms, type, check.params, check.total, upload);
+    rememberJob(ctx, id, forms.recentMaxAge);
+    const url = jobUrl(id);
+    if (json) {
+      ctx.status = 202;
+      ctx.set("Location", url);
+      ctx.body = { id, url, statusUrl: statusUrl(id) };
+    } else {
+      ctx.status = 303;
+      ctx.redirect(url);
+    }
+  };
+
+async function createJob({ config, supervisor }: Forms, type: JobType, params: Params, total: number, upload?: Upload): Promise<string> {
+  try {
+    // Creates the job and starts it (or queues it); with JOB_QUEUE_MAX=0, only if it can start now.
+    return await supervisor.submit({
+      ...(upload ? { id: upload.id, uploads: upload.fields } : {}),
+      type: type.name,
+      params,
+      total,
+      timeoutMs: type.timeoutMs ?? config.jobTimeoutMs,
+      ttlSucceededS: type.ttlSucceededS,
+      ttlFailedS: type.ttlFailedS,
+    });
+  } catch (err) {
+    if (err instanceof QueueFullError) {
+      throw new HttpError(503, `Too many jobs are waiting (${config.jobQueueMax}). Please try again in a minute.`, {
+        title: "Too busy right now",
+        headers: { "Retry-After": "30" },
+        code: "queue-full",
+      });
+    }
+    throw err;
   }
-  return router;
 }

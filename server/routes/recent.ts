@@ -6,6 +6,7 @@ import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import { isJobId } from "../../jobs/core/store.ts";
 import { HttpError } from "../errors.ts";
+import { wantsJson } from "../negotiate.ts";
 import { forgetJob, recentJobs, recentMaxAgeMs } from "../recent.ts";
 import type { AppDeps } from "../deps.ts";
 
@@ -15,7 +16,6 @@ export const REMOVE_RECENT_URL = "/recent/remove";
 export function recentRoutes({ store, config }: AppDeps): Router {
   const router = new Router();
   const maxAgeMs = recentMaxAgeMs(config);
-  const wantsJson = (ctx: { accepts: (...types: string[]) => string | false }) => ctx.accepts("html", "json") === "json";
 
   router.get(RECENT_URL, async (ctx) => {
     ctx.set("Cache-Control", "no-store");

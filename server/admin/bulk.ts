@@ -1,0 +1,134 @@
+// POST /admin/bulk/:action: one action over many jobs (retry every failed
+// job of a type, cancel every queued job). Over BULK_CONFIRM_OVER jobs it
+// asks for confirmation first; it takes BULK_MAX jobs at most, and answers
+// with a report (how many were done, skipped, failed, and why).
+import type Router from "@koa/router";
+import type { Context } from "koa";
+import { jobType } from "../../jobs/types/index.ts";
+import { formatNumber } from "../../jobs/core/format.ts";
+import { HttpError } from "../errors.ts";
+import { wantsJson } from "../negotiate.ts";
+import type { AppDeps } from "../deps.ts";
+import { retryJob } from "./actions.ts";
+import { adminBody, field, TYPE_NAMES } from "./shared.ts";
+import { ADMIN_ROUTE } from "./view.ts";
+
+/** A bulk action over more jobs than this asks for confirmation on a page first. */
+export const BULK_CONFIRM_OVER = 100;
+/** The most jobs one bulk action takes. */
+export const BULK_MAX = 10_000;
+
+const BULK = {
+  "retry-failed": {
+    title: (type: string) => `Retry every failed ${jobType(type)?.title ?? type} job`,
+    states: ["failed"] as const,
+    needsType: true,
+  },
+  "cancel-queued": {
+    title: () => "Cancel every queued job",
+    states: ["queued"] as const,
+    needsType: false,
+  },
+} as const;
+type BulkAction = keyof typeof BULK;
+
+interface BulkReport {
+  action: BulkAction;
+  type: string | null;
+  matched: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  problems: string[];
+  created: string[];
+}
+
+/** Asks the operator to confirm an action over `count` jobs (a page, or 409 for a JSON client). */
+async function askToConfirm(ctx: Context, action: BulkAction, type: string, count: number): Promise<void> {
+  const spec = BULK[action];
+  if (wantsJson(ctx)) {
+    ctx.status = 409;
+    ctx.body = {
+      error: "confirm",
+      message: `This acts on ${count} jobs (more than ${BULK_CONFIRM_OVER}): send confirm=yes to go ahead.`,
+      count,
+      status: 409,
+    };
+    return;
+  }
+  const title = spec.title(type);
+  await ctx.render("pages/admin-confirm", {
+    title: `Confirm: ${title}`,
+    heading: title,
+    count: formatNumber(Math.min(count, BULK_MAX)),
+    over: count > BULK_MAX ? formatNumber(BULK_MAX) : null,
+    action: `${ADMIN_ROUTE}/bulk/${action}`,
+    type,
+    back: `${ADMIN_ROUTE}/jobs${type ? `?type=${type}&state=${spec.states[0]}` : `?state=${spec.states[0]}`}`,
+  });
+}
+
+/** Acts on each job in turn; a job that no longer fits (it changed meanwhile) is skipped. */
+async function run(deps: AppDeps, action: BulkAction, type: string, ids: string[]): Promise<BulkReport> {
+  const { store, config } = deps;
+  const report: BulkReport = { action, type: type || null, matched: ids.length, done: 0, skipped: 0, failed: 0, problems: [], created: [] };
+  for (const id of ids) {
+    try {
+      if (action === "cancel-queued") {
+        const reply = await store.cancel(id, config.jobCancelGraceMs);
+        if (reply.outcome === "cancelled" || reply.outcome === "requested") report.done++;
+        else report.skipped++;
+      } else {
+        const job = await store.read(id, "auto", { resultLimit: 1 });
+        if (!job || job.state !== "failed" || job.retriedAs) {
+          report.skipped++;
+          continue;
+        }
+        report.created.push(await retryJob(deps, id));
+        report.done++;
+      }
+    } catch (err) {
+      report.failed++;
+      const message = err instanceof HttpError ? err.message : "an error on the server";
+      if (report.problems.length < 20) report.problems.push(`${id}: ${message}`);
+      // A full queue refuses every next one too: stop there.
+      if (err instanceof HttpError && err.status === 503) break;
+    }
+  }
+  return report;
+}
+
+export function bulkRoutes(router: Router, deps: AppDeps): void {
+  router.post("/bulk/:action", adminBody, async (ctx) => {
+    const action = ctx.params.action as BulkAction;
+    const spec = BULK[action];
+    if (!spec) throw new HttpError(404, "There is no such bulk action.", { title: "No such action" });
+    const type = field(ctx, "type");
+    if (spec.needsType && !jobType(type)) {
+      throw new HttpError(400, `Choose a job type: one of ${TYPE_NAMES.join(", ")}.`, { code: "bad-type" });
+    }
+    if (type && !jobType(type)) throw new HttpError(400, `There is no job type "${type}".`, { code: "bad-type" });
+    const types = type ? [type] : TYPE_NAMES;
+    const count = await deps.store.countIn(types, spec.states);
+    if (count > BULK_CONFIRM_OVER && field(ctx, "confirm") !== "yes") return askToConfirm(ctx, action, type, count);
+    const report = await run(deps, action, type, await deps.store.allIds(types, spec.states, BULK_MAX));
+    if (wantsJson(ctx)) {
+      ctx.body = report;
+      return;
+    }
+    const title = spec.title(type);
+    await ctx.render("pages/admin-report", {
+      title: `Done: ${title}`,
+      heading: title,
+      report: {
+        matched: formatNumber(report.matched),
+        done: formatNumber(report.done),
+        skipped: formatNumber(report.skipped),
+        failed: formatNumber(report.failed),
+        problems: report.problems,
+        verb: action === "cancel-queued" ? "cancelled" : "retried",
+      },
+      back: `${ADMIN_ROUTE}/jobs${type ? `?type=${type}` : ""}`,
+    });
+  });
+}

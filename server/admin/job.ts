@@ -1,0 +1,66 @@
+// GET /admin/jobs/:id: one job as the operator sees it. The public page's
+// view and JSON (job-view.ts, job-json.ts) with the internals shown, plus
+// its parameters, its whole log, its timings, its process and its retries.
+import type Router from "@koa/router";
+import { isTerminal } from "../../jobs/core/store.ts";
+import { jobType } from "../../jobs/types/index.ts";
+import { formatDuration } from "../../jobs/core/format.ts";
+import { jobJson } from "../job-json.ts";
+import { jobView } from "../job-view.ts";
+import { wantsJson } from "../negotiate.ts";
+import type { AppDeps } from "../deps.ts";
+import { jobIdOf, missing } from "./shared.ts";
+import { adminJobUrl, utc } from "./view.ts";
+
+export function adminJobRoutes(router: Router, { store, config }: AppDeps): void {
+  router.get("/jobs/:id", async (ctx) => {
+    const id = jobIdOf(ctx);
+    const job = await store.read(id, "all", { resultLimit: 100, logLines: 0 });
+    if (!job) throw missing();
+    const [files, log] = await Promise.all([isTerminal(job.state) ? store.listFiles(id) : Promise.resolve([]), store.readLog(id)]);
+    const settings = { ...config, showJobInternals: true };
+    const queuedMs = job.createdAt !== null ? (job.startedAt ?? job.finishedAt ?? job.readAt) - job.createdAt : null;
+    const ranMs = job.startedAt !== null ? (job.finishedAt ?? job.readAt) - job.startedAt : null;
+    if (wantsJson(ctx)) {
+      ctx.body = {
+        ...jobJson(job, files, settings),
+        adminUrl: adminJobUrl(id),
+        queuedMs,
+        ranMs,
+        retryOf: job.retryOf,
+        retriedAs: job.retriedAs,
+        log,
+        logDropped: job.logDropped,
+      };
+      return;
+    }
+    const view = jobView(job, { settings, files });
+    await ctx.render("pages/admin-job", {
+      title: `${view.title} (operator view)`,
+      job: view,
+      id,
+      state: job.state,
+      ended: isTerminal(job.state),
+      canCancel: !isTerminal(job.state) && job.cancelRequestedAt === null,
+      canRetry: isTerminal(job.state) && jobType(job.type) !== undefined,
+      params: Object.entries(job.params).map(([name, value]) => ({
+        name,
+        value: typeof value === "string" ? value : JSON.stringify(value),
+      })),
+      log,
+      logDropped: job.logDropped,
+      timings: {
+        submitted: job.createdAt === null ? null : utc(job.createdAt),
+        started: job.startedAt === null ? null : utc(job.startedAt),
+        finished: job.finishedAt === null ? null : utc(job.finishedAt),
+        queuedFor: queuedMs === null ? null : formatDuration(Math.max(0, queuedMs)),
+        ranFor: ranMs === null ? null : formatDuration(Math.max(0, ranMs)),
+      },
+      process: { pid: job.pid, host: job.host, exitCode: job.exitCode, signal: job.signal, reason: job.reason, detail: job.detail },
+      retryOf: job.retryOf ? adminJobUrl(job.retryOf) : null,
+      retriedAs: job.retriedAs ? adminJobUrl(job.retriedAs) : null,
+      retryOfId: job.retryOf,
+      retriedAsId: job.retriedAs,
+    });
+  });
+}

@@ -1,0 +1,119 @@
+// GET /admin: the overview. Counts by state and type, the queue, the
+// instances, lost jobs, and (on the full page) the charts; htmx refreshes
+// the fragment every OVERVIEW_REFRESH_S.
+import type Router from "@koa/router";
+import { JOB_STATES } from "../../jobs/core/store.ts";
+import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
+import { formatDuration, formatNumber } from "../../jobs/core/format.ts";
+import { STATE_LABELS } from "../job-words.ts";
+import { wantsJson } from "../negotiate.ts";
+import type { AppDeps } from "../deps.ts";
+import { TYPE_NAMES } from "./shared.ts";
+import { ADMIN_ROUTE, charts, iso, utc } from "./view.ts";
+
+/** How often the overview refreshes itself (htmx). */
+export const OVERVIEW_REFRESH_S = 5;
+
+/** A fact of a heartbeat as text: only strings and numbers are shown. */
+const text = (v: unknown) => (typeof v === "string" || typeof v === "number" ? String(v) : "");
+
+type Overview = Awaited<ReturnType<typeof readOverview>>;
+
+async function readOverview(store: AppDeps["store"]) {
+  const [counts, queueLength, oldest, { now, instances }] = await Promise.all([
+    store.counts(TYPE_NAMES),
+    store.totalQueueLength(),
+    store.oldestQueuedAt(TYPE_NAMES),
+    store.instances(),
+  ]);
+  const ended = await store.endedPerMinute(now);
+  const byState = Object.fromEntries(JOB_STATES.map((s) => [s, TYPE_NAMES.reduce((sum, t) => sum + counts[t]![s], 0)]));
+  const byType = Object.fromEntries(TYPE_NAMES.map((t) => [t, JOB_STATES.reduce((sum, s) => sum + counts[t]![s], 0)]));
+  return {
+    now,
+    counts,
+    byState,
+    byType,
+    queueLength,
+    oldestQueuedAt: oldest,
+    oldestQueuedAgeMs: oldest === null ? null : Math.max(0, now - oldest),
+    instances: instances.map(({ id, facts }) => ({ id, ...facts })).sort((a, b) => String(a.id).localeCompare(String(b.id))) as ({
+      id: string;
+    } & Record<string, unknown>)[],
+    lostLastHour: ended.reduce((s, e) => s + e.lost, 0),
+    ended,
+  };
+}
+
+const overviewJson = (o: Overview) => ({
+  at: iso(o.now),
+  counts: { byState: o.byState, byType: o.byType, byTypeAndState: o.counts },
+  queue: { length: o.queueLength, oldestQueuedAt: iso(o.oldestQueuedAt), oldestAgeMs: o.oldestQueuedAgeMs },
+  instances: o.instances,
+  lostLastHour: o.lostLastHour,
+  endedPerMinute: o.ended.map((e) => ({
+    minute: iso(e.minute),
+    succeeded: e.succeeded,
+    failed: e.failed,
+    cancelled: e.cancelled,
+    lost: e.lost,
+  })),
+});
+
+const overviewView = (o: Overview) => ({
+  at: utc(o.now),
+  atIso: iso(o.now),
+  states: JOB_STATES.map((s) => ({
+    state: s,
+    label: STATE_LABELS.operator[s],
+    count: formatNumber(o.byState[s] ?? 0),
+    url: `${ADMIN_ROUTE}/jobs?state=${s}`,
+  })),
+  types: TYPE_NAMES.map((t) => ({
+    name: t,
+    title: jobType(t)?.title ?? t,
+    count: formatNumber(o.byType[t] ?? 0),
+    url: `${ADMIN_ROUTE}/jobs?type=${t}`,
+    cells: JOB_STATES.map((s) => ({
+      id: `count-${t}-${s}`,
+      count: formatNumber(o.counts[t]![s]),
+      url: `${ADMIN_ROUTE}/jobs?type=${t}&state=${s}`,
+    })),
+  })),
+  stateLabels: JOB_STATES.map((s) => STATE_LABELS.operator[s]),
+  queueLength: formatNumber(o.queueLength),
+  oldestAge: o.oldestQueuedAgeMs === null ? null : formatDuration(o.oldestQueuedAgeMs),
+  instances: o.instances.map((i) => ({
+    host: text(i.host),
+    pid: text(i.pid),
+    version: text(i.version),
+    slots: `${formatNumber(Number(i.slotsUsed ?? 0))} of ${formatNumber(Number(i.slotsTotal ?? 0))}`,
+    startedAt: typeof i.startedAt === "number" ? utc(i.startedAt) : "",
+  })),
+  lostLastHour: formatNumber(o.lostLastHour),
+  refreshS: OVERVIEW_REFRESH_S,
+});
+
+export function overviewRoutes(router: Router, { store }: AppDeps): void {
+  router.get("/", async (ctx) => {
+    ctx.vary("HX-Request");
+    const o = await readOverview(store);
+    if (wantsJson(ctx)) {
+      ctx.body = overviewJson(o);
+      return;
+    }
+    const view = overviewView(o);
+    if (ctx.get("HX-Request") === "true") {
+      ctx.state.kind = "fragment";
+      await ctx.render("fragments/admin-overview", { o: view, layout: false });
+      return;
+    }
+    const [durations, queue] = await Promise.all([store.durations(TYPE_NAMES, o.now), store.queueSamples(o.now)]);
+    await ctx.render("pages/admin-overview", {
+      title: "Operator overview",
+      o: view,
+      charts: charts({ ended: o.ended, durations, queue }),
+      typeOptions: JOB_TYPES.map((t) => ({ value: t.name, label: t.title })),
+    });
+  });
+}

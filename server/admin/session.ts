@@ -1,0 +1,109 @@
+// The operator's session: the login page and its POST (throttled per
+// address), the logout, and the check every other operator's page passes
+// first (requireSession).
+import type Router from "@koa/router";
+import type { Context, Middleware, Next } from "koa";
+import { HttpError } from "../errors.ts";
+import { wantsJson } from "../negotiate.ts";
+import { LoginThrottle, type AdminAuth } from "./auth.ts";
+import { adminBody, field } from "./shared.ts";
+import { ADMIN_ROUTE } from "./view.ts";
+
+/** Only a path under /admin: a login never sends anyone to another site. */
+function safeNext(value: unknown): string {
+  return typeof value === "string" && /^\/admin(?:[/?#]|$)/.test(value) && !value.includes("//") && !value.includes("\\")
+    ? value
+    : ADMIN_ROUTE;
+}
+
+const renderLogin = async (ctx: Context, error: string | null, next: string) => {
+  await ctx.render("pages/admin-login", { title: error ? "Error: Operator login" : "Operator login", error, next });
+};
+
+/** GET and POST /admin/login, POST /admin/logout: open to anyone (the POSTs have passed the same-origin check). */
+export function sessionRoutes(router: Router, auth: AdminAuth): void {
+  const throttle = new LoginThrottle();
+
+  router.get("/login", async (ctx) => {
+    const next = safeNext(ctx.query.next);
+    if (auth.hasSession(ctx)) return ctx.redirect(next);
+    await renderLogin(ctx, null, next);
+  });
+
+  router.post("/login", adminBody, async (ctx) => {
+    const address = ctx.ip;
+    const wait = throttle.retryAfterS(address);
+    if (wait > 0) {
+      throw new HttpError(429, `Too many failed logins from your address. Try again in ${wait} s.`, {
+        title: "Too many attempts",
+        headers: { "Retry-After": String(wait) },
+        code: "too-many-attempts",
+      });
+    }
+    const next = safeNext(field(ctx, "next"));
+    const password = field(ctx, "password");
+    if (!password || password.length > 1024 || !(await auth.check(password))) {
+      throttle.failed(address);
+      ctx.status = 401;
+      if (wantsJson(ctx)) {
+        ctx.body = { error: "wrong-password", message: "That password is not the operator's.", status: 401 };
+        return;
+      }
+      await renderLogin(
+        ctx,
+        password ? "That password is not the operator's. Check it and try again." : "Enter the operator's password.",
+        next,
+      );
+      return;
+    }
+    throttle.succeeded(address);
+    auth.startSession(ctx);
+    if (wantsJson(ctx)) {
+      ctx.status = 204;
+      return;
+    }
+    ctx.status = 303;
+    ctx.redirect(next);
+  });
+
+  router.post("/logout", (ctx) => {
+    auth.endSession(ctx);
+    if (wantsJson(ctx)) {
+      ctx.status = 204;
+      return;
+    }
+    ctx.status = 303;
+    ctx.redirect(`${ADMIN_ROUTE}/login`);
+  });
+}
+
+/**
+ * Lets a request with the operator's session through. Without one: a JSON
+ * client or a POST gets a 401; a browser's GET is sent to the login page,
+ * which sends it back here after.
+ */
+export function requireSession(auth: AdminAuth): Middleware {
+  return async (ctx: Context, next: Next) => {
+    if (auth.hasSession(ctx)) {
+      await next();
+      return;
+    }
+    if (wantsJson(ctx) || ctx.method !== "GET") {
+      throw new HttpError(401, "Log in as the operator first: POST /admin/login with the password.", {
+        title: "Login needed",
+        code: "unauthenticated",
+      });
+    }
+    const login = `${ADMIN_ROUTE}/login?next=${encodeURIComponent(ctx.originalUrl)}`;
+    if (ctx.get("HX-Request") === "true") {
+      // An overview refresh after the session ended: htmx would follow a
+      // redirect and swap the login page into the overview; this sends the
+      // whole page there instead.
+      ctx.status = 204;
+      ctx.set("HX-Redirect", login);
+      return;
+    }
+    ctx.status = 303;
+    ctx.redirect(login);
+  };
+}

@@ -1,0 +1,57 @@
+// A job as a JSON client sees it: the answer of GET /jobs/:id (and of its
+// status poll) under Accept: application/json, and the base of the
+// operator's JSON view of a job (server/admin/job.ts). The same facts as
+// the view model (job-view.ts), in the API's names (docs: openapi.ts).
+import type { JobRecord } from "../jobs/core/store.ts";
+import type { Params } from "../jobs/core/fields.ts";
+import { jobType } from "../jobs/types/index.ts";
+import { announcement, failureMessage, titleOf } from "./job-words.ts";
+import type { ViewSettings } from "./job-view.ts";
+import { fileUrl, jobUrl, logUrl, statusUrl } from "./urls.ts";
+
+/** The most results a JSON answer holds (resultCount says how many there are; result.json has them all). */
+export const JSON_RESULTS_MAX = 1000;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** A job as a JSON client sees it. pid, host and detail only with SHOW_JOB_INTERNALS. */
+export function jobJson(job: JobRecord, files: readonly { name: string; size: number }[], settings: ViewSettings) {
+  const type = jobType(job.type);
+  const unit = type?.unit ?? (["step", "steps"] as const);
+  return {
+    id: job.id,
+    url: jobUrl(job.id),
+    type: job.type,
+    title: type ? titleOf(type, job.params as Params) : null,
+    state: job.state,
+    /** Why it ended (failed or cancelled), a code: see README. */
+    reason: job.reason,
+    /** What the page says about the job's state, in a sentence. */
+    message: job.state === "failed" ? failureMessage(job, type?.words?.noun ?? "the job", unit) : announcement(job, type),
+    /** The job's own error message (reason job-error). */
+    error: job.error,
+    /** What the job says it is doing. */
+    status: job.status,
+    params: job.params,
+    done: job.done,
+    total: job.total,
+    resultCount: job.resultCount,
+    /** The first JSON_RESULTS_MAX results; result.json has them all. */
+    results: job.results,
+    resultsUrl: { json: `${jobUrl(job.id)}/result.json`, csv: `${jobUrl(job.id)}/result.csv` },
+    /** 1-based, while it waits: 1 is next. */
+    queuePosition: job.queuePosition === null ? null : job.queuePosition + 1,
+    cancelRequested: job.cancelRequestedAt !== null,
+    createdAt: iso(job.createdAt),
+    startedAt: iso(job.startedAt),
+    finishedAt: iso(job.finishedAt),
+    updatedAt: iso(job.updatedAt),
+    timeoutMs: job.timeoutMs,
+    exitCode: job.exitCode,
+    signal: job.signal,
+    files: files.map((f) => ({ name: f.name, size: f.size, url: fileUrl(job.id, f.name) })),
+    logUrl: logUrl(job.id),
+    statusUrl: statusUrl(job.id),
+    ...(settings.showJobInternals ? { pid: job.pid, host: job.host, detail: job.detail } : {}),
+  };
+}

@@ -1,0 +1,119 @@
+// A job's downloads: its results as JSON or CSV (read from Redis a page at a
+// time, streamed), an output file, and the whole log as text.
+import { Readable } from "node:stream";
+import type { Middleware } from "koa";
+import type { JobRecord, JobStore } from "../../jobs/core/store.ts";
+import { HttpError } from "../errors.ts";
+import type { JobLookup } from "./job-lookup.ts";
+
+/** Results read from Redis at a time for a download. */
+const DOWNLOAD_PAGE = 1000;
+
+/** A file name as a download's filename: only letters, digits, '.', '_' and '-', never a path. */
+function safeFilename(name: string): string {
+  const safe = name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_");
+  return safe === "" ? "download" : safe.slice(0, 200);
+}
+
+const MEDIA_TYPES: Record<string, string> = {
+  ".txt": "text/plain; charset=utf-8",
+  ".log": "text/plain; charset=utf-8",
+  ".csv": "text/csv; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+};
+
+function mediaType(name: string): string {
+  const dot = name.lastIndexOf(".");
+  return (dot > 0 && MEDIA_TYPES[name.slice(dot).toLowerCase()]) || "application/octet-stream";
+}
+
+function csvCell(value: unknown): string {
+  const text = typeof value === "string" ? value : (JSON.stringify(value) ?? "");
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** Every result of a job, read from Redis a page at a time. */
+async function* allResults(store: JobStore, id: string, count: number): AsyncGenerator<{ index: number; value: unknown }> {
+  for (let start = 0; start < count; start += DOWNLOAD_PAGE) {
+    const page = await store.readResults(id, start, Math.min(count, start + DOWNLOAD_PAGE) - 1);
+    for (const [i, value] of page.entries()) yield { index: start + i, value };
+    if (page.length < DOWNLOAD_PAGE) return;
+  }
+}
+
+const downloadName = (job: JobRecord, ext: string) =>
+  `${safeFilename(job.type)}-${job.id}${job.state === "succeeded" ? "" : "-partial"}.${ext}`;
+
+/** GET /jobs/:id/result.json: every result, with the job's id, type, state and parameters. */
+export const resultJson =
+  (store: JobStore, { endedJob }: JobLookup): Middleware =>
+  async (ctx) => {
+    const job = await endedJob(ctx);
+    ctx.set("Content-Disposition", `attachment; filename="${downloadName(job, "json")}"`);
+    ctx.type = "application/json";
+    const head = `{\n  "id": ${JSON.stringify(job.id)},\n  "type": ${JSON.stringify(job.type)},\n  "state": ${JSON.stringify(job.state)},\n  "params": ${JSON.stringify(job.params)},\n  "results": [`;
+    ctx.body = Readable.from(
+      (async function* () {
+        yield head;
+        for await (const { index, value } of allResults(store, job.id, job.resultCount))
+          yield `${index === 0 ? "" : ","}\n    ${JSON.stringify(value) ?? "null"}`;
+        yield `${job.resultCount > 0 ? "\n  " : ""}]\n}\n`;
+      })(),
+    );
+  };
+
+/** GET /jobs/:id/result.csv: every result, one row each (index, value). */
+export const resultCsv =
+  (store: JobStore, { endedJob }: JobLookup): Middleware =>
+  async (ctx) => {
+    const job = await endedJob(ctx);
+    ctx.set("Content-Disposition", `attachment; filename="${downloadName(job, "csv")}"`);
+    ctx.type = "text/csv; charset=utf-8";
+    ctx.body = Readable.from(
+      (async function* () {
+        yield "index,value\r\n";
+        for await (const { index, value } of allResults(store, job.id, job.resultCount)) yield `${index + 1},${csvCell(value)}\r\n`;
+      })(),
+    );
+  };
+
+/**
+ * An output file: the name must be one the job's listing has; it is only
+ * ever a field of the job's files hash, never a path.
+ */
+export const outputFile =
+  (store: JobStore, { jobId, notFound }: JobLookup): Middleware =>
+  async (ctx) => {
+    const id = jobId(ctx);
+    const name = (ctx.params as Record<string, string | undefined>).name ?? "";
+    const files = await store.listFiles(id);
+    if (!files.some((f) => f.name === name)) {
+      if (!(await store.read(id, "auto", { resultLimit: 1 }))) throw notFound();
+      throw new HttpError(404, "This job has no file of that name.", { title: "File not found" });
+    }
+    const content = await store.readFile(id, name);
+    if (!content) throw notFound();
+    const filename = safeFilename(name);
+    ctx.set("Content-Disposition", `attachment; filename="${filename}"`);
+    ctx.type = mediaType(filename);
+    ctx.body = content;
+  };
+
+/** The whole log kept for the job, as text; a first line says how many earlier lines were dropped. */
+export const logText =
+  (store: JobStore, { jobId, notFound }: JobLookup): Middleware =>
+  async (ctx) => {
+    const id = jobId(ctx);
+    const job = await store.read(id, "auto", { resultLimit: 1 });
+    if (!job) throw notFound();
+    const lines = await store.readLog(id);
+    const marker =
+      job.logDropped > 0
+        ? [
+            `[${job.logDropped} earlier ${job.logDropped === 1 ? "line was" : "lines were"} dropped: the log keeps its last ${lines.length} lines]`,
+          ]
+        : [];
+    ctx.set("Content-Disposition", `attachment; filename="${safeFilename(job.type)}-${id}.log"`);
+    ctx.type = "text/plain; charset=utf-8";
+    ctx.body = [...marker, ...lines].map((line) => `${line}\n`).join("");
+  };
