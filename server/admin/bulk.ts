@@ -101,7 +101,8 @@ async function run(deps: AppDeps, action: BulkAction, type: string, ids: string[
 export function bulkRoutes(router: Router, deps: AppDeps): void {
   router.post("/bulk/:action", adminBody, async (ctx) => {
     const action = ctx.params.action as BulkAction;
-    const spec = BULK[action];
+    // Own names only: "constructor" and the like are no action.
+    const spec = Object.hasOwn(BULK, action) ? BULK[action] : undefined;
     if (!spec) throw new HttpError(404, "There is no such bulk action.", { title: "No such action" });
     const type = field(ctx, "type");
     if (spec.needsType && !jobType(type)) {

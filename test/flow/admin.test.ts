@@ -476,6 +476,17 @@ test.serial("cancelling every queued job over 100 asks on a page first, then can
   t.is(await a.store.totalQueueLength(), 0);
 });
 
+test.serial("a bulk action the table does not name, even an inherited property's name, is a 404 that changes nothing", async (t) => {
+  const a = await startApp(t, { redis, name: "admin-bulk-unknown", env: ADMIN_ENV, takesJobs: false });
+  const cookie = await login(a);
+  await jobIn(a.store, "queued");
+  for (const action of ["nope", "constructor", "toString", "__proto__"]) {
+    const res = await a.post(`/admin/bulk/${action}`, { confirm: "yes" }, { Cookie: cookie });
+    t.is(res.status, 404, action);
+  }
+  t.is((await a.store.counts(["count"])).count!.queued, 1, "the queued job is still queued");
+});
+
 test.serial("retrying every failed job of a type retries each once, at once when there are at most 100", async (t) => {
   const a = await startApp(t, { redis, name: "admin-bulk-retry", env: ADMIN_ENV, takesJobs: false });
   const cookie = await login(a);
