@@ -673,3 +673,9 @@ test("a report sent twice (its reply lost with the connection) appends its resul
   await f.store.report(id, LONG_LEASE, { done: 5, results: [3, 4, 5], first: 2 });
   t.like(await f.store.read(id), { done: 5, results: [1, 2, 3, 4, 5], resultCount: 5 });
 });
+
+test("a call refused before it is sent (a bad job id) leaves no slot of the in-flight bound taken", async (t) => {
+  const store = new JobStore(fileRedis.redis.client, { prefix: uniquePrefix("store-bound"), maxInFlight: 1 });
+  for (let i = 0; i < 3; i++) await t.throwsAsync(store.cancel("not an id", 1000), { message: /not a job id/ });
+  t.is(await store.queueLength(), 0, "the one slot is free: the next call is sent");
+});

@@ -74,7 +74,15 @@ export class StoreCore {
     this.inFlight++;
     // Counted until Redis answers or ioredis gives up, even past the deadline:
     // maxInFlight bounds what really waits.
-    const sent = send(this.redis).finally(() => this.inFlight--);
+    let sending: Promise<T>;
+    try {
+      sending = send(this.redis);
+    } catch (err) {
+      // It threw before it sent anything (a key built from a bad id): nothing waits.
+      this.inFlight--;
+      throw err;
+    }
+    const sent = sending.finally(() => this.inFlight--);
     let timer: NodeJS.Timeout | undefined;
     try {
       if (this.deadlineMs <= 0) return await sent;
