@@ -103,7 +103,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const config: Config = {
     port: read.int("PORT", d.PORT, 0, 65535),
     host: read.str("HOST", d.HOST, (v) => (/^[\w.:[\]-]+$/.test(v) ? undefined : "expected a host name or IP address")),
-    ...readJobSettings(read),
+    ...readJobSettings(read, JOB_TYPES),
     redisUrlGiven: read.raw("REDIS_URL") !== undefined,
     localRedisDir: path.resolve(cwd, read.str("LOCAL_REDIS_DIR", d.LOCAL_REDIS_DIR)),
     jobLogDir: path.resolve(cwd, read.str("JOB_LOG_DIR", d.JOB_LOG_DIR)),
