@@ -1,8 +1,8 @@
-// Every setting sidejob reads, parsed once from the environment.
-// Nothing else in the project reads process.env: the server calls loadConfig()
-// at start. The settings a job process needs are defined in jobs/core/settings.ts,
-// which the job side reads back from the environment the launcher gives it
-// (jobEnvironment()).
+// Every setting the server reads, parsed once from the environment: main.ts
+// calls loadConfig() at start. The settings a job process needs are defined
+// in jobs/core/settings.ts, with those each job type declares (its
+// declaration's `settings`); the job side reads them back from the
+// environment the launcher gives it (jobEnvironment()).
 import os from "node:os";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import path from "node:path";

@@ -249,7 +249,7 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     if (settings.redisSentinel.password !== null) out.REDIS_SENTINEL_PASSWORD = settings.redisSentinel.password;
   }
   if (env.PATH) out.PATH = env.PATH;
-  // The runner passes these on to a command job's program (jobs/runtime/program.ts).
+  // The runner passes these on to a command job's program (jobs/runtime/command-line.ts).
   if (env.LANG) out.LANG = env.LANG;
   if (env.LC_ALL) out.LC_ALL = env.LC_ALL;
   return out;

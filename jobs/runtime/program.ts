@@ -33,10 +33,6 @@ import { inputFiles } from "./input-files.ts";
 import { storeOutputFiles } from "./output-files.ts";
 import { ProgramGroup } from "./program-group.ts";
 
-export { commandLine, programEnvironment, type RunnerEnv } from "./command-line.ts";
-export { inputFiles } from "./input-files.ts";
-export { OUTPUT_MAX_BYTES, OUTPUT_MAX_FILES } from "./output-files.ts";
-
 /** Between SIGTERM and SIGKILL when the runner stops a program (as the server's escalation). */
 export const TERM_TO_KILL_MS = 2000;
 /** After the program exits, how long its output may still drain (a child it left may hold the pipes). */
