@@ -1,5 +1,7 @@
 // The app in this test process, on a free port, with its own Redis prefix, a
-// log folder of its own, and real job processes.
+// log folder of its own, and real job processes: an instance built by
+// createInstance (server/instance.ts) as main.ts builds its own, with the
+// test's overrides (a silent logger, a fixture script, fixture types...).
 //   startApp(t, options)   in a test; stopped when the test ends
 //   useApp(test, options)  shared by a test file; stopped after its last test
 //   launchApp(options)     without ava (the bench); call close() yourself
