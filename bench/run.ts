@@ -27,7 +27,7 @@ import { jobScript, ROOT } from "../server/paths.ts";
 import { count } from "../jobs/types/count.ts";
 import { primes } from "../jobs/types/primes.ts";
 import { csvCheck } from "../jobs/types/csv-check.ts";
-import { programEnvironment } from "../jobs/runtime/program.ts";
+import { programEnvironment } from "../jobs/runtime/command-line.ts";
 import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/core/store.ts";
 import { getAll, load, median, quantile, sleep, startBare, type Load } from "./lib.ts";
 import { scaling } from "./scaling.ts";

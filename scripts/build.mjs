@@ -1,7 +1,7 @@
 // Builds what runs: the server bundle, one bundle per job script, and the
 // static files copied from packages. `--if-needed` skips the build when
 // nothing changed since the last one; `--fixtures` also builds the test
-// fixture job scripts.
+// fixture job scripts, and a runner that knows the fixture job types too.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -94,9 +94,17 @@ const jobEntries = [
   ["runner", path.join(root, "jobs/runtime/runner.ts")],
 ];
 
-/** build/jobs/<type>.<node version>.blob: server/launcher.ts starts the job from it when it exists. */
-export function snapshotBlob(type) {
-  return path.join(out, "jobs", `${type}.${process.version}.blob`);
+/**
+ * The fixtures' runner (test/fixtures/runner.ts): the runner's runtime with
+ * the registry's types and the fixture types (test/fixtures/types/), built
+ * to build/fixtures/runner.js, with a snapshot as the runner's. Tests start
+ * it for command types through their instance's scriptFor.
+ */
+const fixtureRunner = ["runner", path.join(root, "test/fixtures/runner.ts")];
+
+/** <dir>/<name>.<node version>.blob, next to <dir>/<name>.js: server/launcher.ts starts the job from it when it exists. */
+export function snapshotBlob(name, dir = path.join(out, "jobs")) {
+  return path.join(dir, `${name}.${process.version}.blob`);
 }
 
 /**
@@ -106,11 +114,11 @@ export function snapshotBlob(type) {
  * the node binary, hence the version in its name. If it cannot be built, jobs
  * start from the plain bundle.
  */
-async function buildSnapshot([type, entry]) {
-  const bundle = path.join(out, "jobs", `${type}.snapshot.cjs`);
-  const blob = snapshotBlob(type);
-  for (const old of fs.readdirSync(path.join(out, "jobs")).filter((f) => f.startsWith(`${type}.`) && f.endsWith(".blob"))) {
-    fs.rmSync(path.join(out, "jobs", old));
+async function buildSnapshot([type, entry], dir = path.join(out, "jobs")) {
+  const bundle = path.join(dir, `${type}.snapshot.cjs`);
+  const blob = snapshotBlob(type, dir);
+  for (const old of fs.readdirSync(dir).filter((f) => f.startsWith(`${type}.`) && f.endsWith(".blob"))) {
+    fs.rmSync(path.join(dir, old));
   }
   await build({
     ...common,
@@ -125,7 +133,7 @@ async function buildSnapshot([type, entry]) {
         name: "job-snapshot",
         setup(b) {
           // The job's runJob() registers the work as the snapshot's main function.
-          b.onResolve({ filter: /^(\.\.?\/)+(runtime\/)?kit\.ts$/ }, (args) =>
+          b.onResolve({ filter: /^(\.\.?\/)+([\w-]+\/)*kit\.ts$/ }, (args) =>
             args.importer === entry ? { path: path.join(root, "jobs/runtime/snapshot.ts") } : undefined,
           );
           // A CommonJS bundle has no top-level await; the stand-in runJob returns at once.
@@ -185,28 +193,23 @@ await Promise.all([
   args.has("--fixtures") &&
     build({
       ...common,
-      entryPoints: fs
-        .readdirSync(path.join(root, "test/fixtures/jobs"))
-        .filter((f) => f.endsWith(".ts"))
-        .map((f) => path.join(root, "test/fixtures/jobs", f)),
+      entryPoints: Object.fromEntries([
+        ...fs
+          .readdirSync(path.join(root, "test/fixtures/jobs"))
+          .filter((f) => f.endsWith(".ts"))
+          .map((f) => [f.replace(/\.ts$/, ""), path.join(root, "test/fixtures/jobs", f)]),
+        fixtureRunner,
+      ]),
       outdir: path.join(out, "fixtures"),
       minify: true,
       banner: requireBanner,
     }),
-  // TEST ONLY: the fixture job types, which the runner loads when a test's
-  // server passes SIDEJOB_TYPES_MODULE (see jobs/runtime/program.ts). CommonJS: a
-  // snapshot-started runner can require() it, not import() it.
-  args.has("--fixtures") &&
-    build({
-      ...common,
-      format: "cjs",
-      sourcemap: false,
-      entryPoints: [path.join(root, "test/fixtures/types/index.ts")],
-      outfile: path.join(out, "fixtures", "types.cjs"),
-    }),
 ]);
 
-await Promise.all(jobEntries.map((entry) => buildSnapshot(entry)));
+await Promise.all([
+  ...jobEntries.map((entry) => buildSnapshot(entry)),
+  args.has("--fixtures") && buildSnapshot(fixtureRunner, path.join(out, "fixtures")),
+]);
 
 fs.mkdirSync(path.join(root, "static"), { recursive: true });
 fs.copyFileSync(path.join(root, "node_modules/htmx.org/dist/htmx.min.js"), path.join(root, "static/htmx.min.js"));

@@ -1,8 +1,8 @@
-// Every setting sidejob reads, parsed once from the environment.
-// Nothing else in the project reads process.env: the server calls loadConfig()
-// at start. The settings a job process needs are defined in jobs/core/settings.ts,
-// which the job side reads back from the environment the launcher gives it
-// (jobEnvironment()).
+// Every setting the server reads, parsed once from the environment: main.ts
+// calls loadConfig() at start. The settings a job process needs are defined
+// in jobs/core/settings.ts, with those each job type declares (its
+// declaration's `settings`); the job side reads them back from the
+// environment the launcher gives it (jobEnvironment()).
 import os from "node:os";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import path from "node:path";
@@ -103,7 +103,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const config: Config = {
     port: read.int("PORT", d.PORT, 0, 65535),
     host: read.str("HOST", d.HOST, (v) => (/^[\w.:[\]-]+$/.test(v) ? undefined : "expected a host name or IP address")),
-    ...readJobSettings(read),
+    ...readJobSettings(read, JOB_TYPES),
     redisUrlGiven: read.raw("REDIS_URL") !== undefined,
     localRedisDir: path.resolve(cwd, read.str("LOCAL_REDIS_DIR", d.LOCAL_REDIS_DIR)),
     jobLogDir: path.resolve(cwd, read.str("JOB_LOG_DIR", d.JOB_LOG_DIR)),

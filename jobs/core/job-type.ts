@@ -4,7 +4,7 @@
 // documents it in the API, and runs it from this declaration; the pages show
 // it through generic templates with the type's own wording.
 import type { Field, Params } from "./fields.ts";
-import type { JobSettings } from "./settings.ts";
+import type { JobSettings, TypeSettings } from "./settings.ts";
 
 /**
  * How a job of this type runs.
@@ -47,6 +47,16 @@ export interface JobType extends JobTypeLimits {
   submitLabel: string;
   fields: readonly Field[];
   run: RunSpec;
+  /**
+   * The settings this type reads, by name (the environment variable): whole
+   * numbers with a default and bounds. They are read with the shared
+   * settings at start (a bad value is refused with them, in one error),
+   * passed to its job processes (a command's program gets them in its
+   * environment), and found in `settings.typeSettings` by the functions
+   * below (settingValues() in jobs/core/settings.ts). Two types never
+   * declare the same name.
+   */
+  settings?: TypeSettings;
   /**
    * Checks across fields (the fields are already valid each on their own);
    * returns a message per field, and the total of the progress bar.
@@ -107,6 +117,11 @@ export function validateJobType(type: JobType): void {
       const param = /^\{(.*)\}$/.exec(arg)?.[1];
       if (param !== undefined && !names.has(param)) problems.push(`run.command names {${param}}, which is not a field`);
     }
+  }
+  for (const [name, s] of Object.entries(type.settings ?? {})) {
+    if (!/^[A-Z][A-Z0-9_]{0,63}$/.test(name)) problems.push(`setting ${JSON.stringify(name)} must match [A-Z][A-Z0-9_]*`);
+    if (![s.default, s.min, s.max].every(Number.isSafeInteger) || s.min > s.default || s.default > s.max)
+      problems.push(`setting ${name}: min, default and max must be whole numbers in that order`);
   }
   for (const [key, value] of Object.entries({
     timeoutMs: type.timeoutMs,

@@ -2,7 +2,10 @@
 // through. Both sides use this module: the server's configuration
 // (server/config.ts) includes these settings and passes them to each job
 // process in its environment (jobEnvironment); the job process reads them
-// back with loadJobSettings. Nothing else reads process.env.
+// back with loadJobSettings. The settings a job type reads are its own: it
+// declares them (TypeSettings, in its declaration), and they are read,
+// checked and passed on here with the shared ones, by name; this module
+// knows no type.
 import { CLUSTER_PARTITIONS, MAX_PARTITIONS } from "./partitions.ts";
 
 export type Env = Record<string, string | undefined>;
@@ -55,8 +58,6 @@ export const JOB_DEFAULTS = {
   REDIS_URL: "redis://127.0.0.1:6379",
   REDIS_PREFIX: "sidejob",
   REDIS_PARTITIONS: 1,
-  COUNT_STEP_DELAY_MS: 1000,
-  COUNT_MAX_STEPS: 1000,
   JOB_HEARTBEAT_MS: 2000,
   JOB_TIMEOUT_MS: 3_600_000,
   JOB_TTL_SUCCEEDED_S: 86_400,
@@ -79,6 +80,19 @@ export type RedisTarget =
   | { kind: "cluster"; nodes: RedisAddress[] }
   | { kind: "sentinel"; sentinels: RedisAddress[]; name: string; sentinelPassword: string | null };
 
+/** A whole-number setting a job type declares: read, checked and passed to its job processes as the shared settings are. */
+export interface TypeSetting {
+  default: number;
+  min: number;
+  max: number;
+}
+
+/** A job type's own settings, by name (the environment variable, e.g. COUNT_STEP_DELAY_MS). */
+export type TypeSettings = Readonly<Record<string, TypeSetting>>;
+
+/** What the settings are read for: the job types, each with the settings it declares. */
+export type SettingsOf = readonly { settings?: TypeSettings }[];
+
 export interface JobSettings {
   redisUrl: string;
   /** REDIS_CLUSTER_NODES: the seed nodes of a Redis Cluster, or null. */
@@ -88,8 +102,8 @@ export interface JobSettings {
   redisPrefix: string;
   /** How many partitions jobs spread over (jobs/core/partitions.ts): more than one spreads them over a Redis Cluster's shards. */
   redisPartitions: number;
-  countStepDelayMs: number;
-  countMaxSteps: number;
+  /** The values of the settings the job types declare, by name (see TypeSettings). */
+  typeSettings: Readonly<Record<string, number>>;
   jobHeartbeatMs: number;
   jobTimeoutMs: number;
   jobTtlSucceededS: number;
@@ -163,8 +177,8 @@ function readRedisTopology(read: EnvReader): Pick<JobSettings, "redisClusterNode
   };
 }
 
-/** The job settings from an environment, through a reader shared with the server's own settings. */
-export function readJobSettings(read: EnvReader): JobSettings {
+/** The job settings from an environment, through a reader shared with the server's own settings; types: whose settings to read too. */
+export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSettings {
   const d = JOB_DEFAULTS;
   const topology = readRedisTopology(read);
   return {
@@ -181,8 +195,9 @@ export function readJobSettings(read: EnvReader): JobSettings {
     ),
     // On a Redis Cluster, jobs spread over the shards unless told otherwise.
     redisPartitions: read.int("REDIS_PARTITIONS", topology.redisClusterNodes ? CLUSTER_PARTITIONS : d.REDIS_PARTITIONS, 1, MAX_PARTITIONS),
-    countStepDelayMs: read.int("COUNT_STEP_DELAY_MS", d.COUNT_STEP_DELAY_MS, 0, 3_600_000),
-    countMaxSteps: read.int("COUNT_MAX_STEPS", d.COUNT_MAX_STEPS, 1, 1_000_000),
+    typeSettings: Object.fromEntries(
+      types.flatMap((t) => Object.entries(t.settings ?? {})).map(([name, s]) => [name, read.int(name, s.default, s.min, s.max)]),
+    ),
     jobHeartbeatMs: read.int("JOB_HEARTBEAT_MS", d.JOB_HEARTBEAT_MS, 50, 600_000),
     jobTimeoutMs: read.int("JOB_TIMEOUT_MS", d.JOB_TIMEOUT_MS, 100, 7 * 86_400_000),
     jobTtlSucceededS: read.int("JOB_TTL_SUCCEEDED_S", d.JOB_TTL_SUCCEEDED_S, 1, 365 * 86_400),
@@ -191,12 +206,22 @@ export function readJobSettings(read: EnvReader): JobSettings {
   };
 }
 
-/** A job process's settings, or one ConfigError naming every bad variable. */
-export function loadJobSettings(env: Env): JobSettings {
+/** A job process's settings (with those the types declare), or one ConfigError naming every bad variable. */
+export function loadJobSettings(env: Env, types: SettingsOf = []): JobSettings {
   const read = new EnvReader(env);
-  const settings = readJobSettings(read);
+  const settings = readJobSettings(read, types);
   read.done();
   return settings;
+}
+
+/** The values of one type's settings: as read at start, or their defaults where they were not read. */
+export function settingValues<S extends TypeSettings>(
+  declared: S,
+  settings: Pick<JobSettings, "typeSettings">,
+): { readonly [K in keyof S]: number } {
+  return Object.fromEntries(Object.entries(declared).map(([name, s]) => [name, settings.typeSettings[name] ?? s.default])) as {
+    [K in keyof S]: number;
+  };
 }
 
 /**
@@ -206,12 +231,12 @@ export function loadJobSettings(env: Env): JobSettings {
  */
 export function jobEnvironment(settings: JobSettings, env: Env): Record<string, string> {
   const out: Record<string, string> = {
+    // A type's own settings first: a shared setting of the same name is never overridden.
+    ...Object.fromEntries(Object.entries(settings.typeSettings).map(([name, value]) => [name, String(value)])),
     NODE_ENV: settings.nodeEnv,
     REDIS_URL: settings.redisUrl,
     REDIS_PREFIX: settings.redisPrefix,
     REDIS_PARTITIONS: String(settings.redisPartitions),
-    COUNT_STEP_DELAY_MS: String(settings.countStepDelayMs),
-    COUNT_MAX_STEPS: String(settings.countMaxSteps),
     JOB_HEARTBEAT_MS: String(settings.jobHeartbeatMs),
     JOB_TIMEOUT_MS: String(settings.jobTimeoutMs),
     JOB_TTL_SUCCEEDED_S: String(settings.jobTtlSucceededS),
@@ -224,7 +249,7 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     if (settings.redisSentinel.password !== null) out.REDIS_SENTINEL_PASSWORD = settings.redisSentinel.password;
   }
   if (env.PATH) out.PATH = env.PATH;
-  // The runner passes these on to a command job's program (jobs/runtime/program.ts).
+  // The runner passes these on to a command job's program (jobs/runtime/command-line.ts).
   if (env.LANG) out.LANG = env.LANG;
   if (env.LC_ALL) out.LC_ALL = env.LC_ALL;
   return out;

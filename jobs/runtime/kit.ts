@@ -18,6 +18,7 @@ import { formatDuration } from "../core/format.ts";
 import { LogSink } from "./log-sink.ts";
 import { connectRedis, waitUntilReady } from "../core/redis.ts";
 import { isJobId, JobStore, type JobRecord, type Outcome, type ReportReply } from "../core/store.ts";
+import { JOB_TYPES } from "../types/index.ts";
 
 export interface JobContext {
   id: string;
@@ -73,7 +74,8 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   if (!isJobId(id)) die(EXIT.usage, `usage: node ${process.argv[1]} <job id> (32 hex digits)`);
   let config: JobSettings;
   try {
-    config = loadJobSettings(process.env);
+    // The shared settings, and those every registered type declares (the server passes them all).
+    config = loadJobSettings(process.env, JOB_TYPES);
   } catch (err) {
     die(EXIT.usage, err instanceof ConfigError ? err.message : String(err));
   }

@@ -1,6 +1,16 @@
-// The counter's arithmetic, shared by the form validation on the server and
-// the counter script. Computed with BigInt: every value is a safe integer,
-// but end - start can be nearly 2^54, which a double cannot hold exactly.
+// The counter's arithmetic and settings, shared by the form validation on
+// the server and the counter script. Computed with BigInt: every value is a
+// safe integer, but end - start can be nearly 2^54, which a double cannot
+// hold exactly.
+import type { TypeSettings } from "../core/settings.ts";
+
+/** The counter's own settings (its declaration's `settings`). */
+export const COUNT_SETTINGS = {
+  /** The delay between two values. */
+  COUNT_STEP_DELAY_MS: { default: 1000, min: 0, max: 3_600_000 },
+  /** The most values one count may have. */
+  COUNT_MAX_STEPS: { default: 1000, min: 1, max: 1_000_000 },
+} as const satisfies TypeSettings;
 
 export interface CountParams {
   start: number;

@@ -12,6 +12,8 @@ export const JOB_TYPES: readonly JobType[] = [count, primes, csvCheck];
 
 for (const type of JOB_TYPES) validateJobType(type);
 if (new Set(JOB_TYPES.map((t) => t.name)).size !== JOB_TYPES.length) throw new Error("two job types have the same name");
+const settingNames = JOB_TYPES.flatMap((t) => Object.keys(t.settings ?? {}));
+if (new Set(settingNames).size !== settingNames.length) throw new Error("two job types declare a setting of the same name");
 
 const BY_NAME = new Map(JOB_TYPES.map((t) => [t.name, t]));
 

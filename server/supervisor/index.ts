@@ -71,11 +71,6 @@ export interface SupervisorOptions {
   /** The script that runs a job of this type (default: its bundle, or the runner for a command). */
   scriptFor?: (type: JobType) => string;
   nodeArgs?: string[];
-  /**
-   * TEST ONLY: variables added to every job process's environment, e.g.
-   * SIDEJOB_TYPES_MODULE for the runner to find fixture types (jobs/runtime/program.ts).
-   */
-  jobEnv?: Record<string, string>;
   /** Where its warnings go (default: nowhere). */
   logger?: Logger;
   /** Where the transitions it sees go (default: lines through logger, no metrics). */
@@ -131,7 +126,7 @@ export class Supervisor {
     this.processes = new Processes({
       store,
       logDir: config.jobLogDir,
-      env: { ...jobEnvironment(config), ...options.jobEnv },
+      env: jobEnvironment(config),
       scriptFor: (name) => {
         const type = byName.get(name);
         // Only a registered type ever runs; claim ends any other before it gets here.

@@ -5,9 +5,8 @@ import fs from "node:fs";
 import path from "node:path";
 import test from "ava";
 import { useRedis } from "../support/redis.ts";
-import { launchApp } from "../support/app.ts";
-import { BUILD_DIR, ROOT } from "../../server/paths.ts";
-import { JOB_TYPES } from "../../jobs/types/index.ts";
+import { launchApp, WITH_FIXTURE_TYPES } from "../support/app.ts";
+import { ROOT } from "../../server/paths.ts";
 import { JOB_TYPES as FIXTURE_TYPES } from "../fixtures/types/index.ts";
 import { validateJobType } from "../../jobs/core/job-type.ts";
 import { checkFields } from "../../jobs/core/fields.ts";
@@ -35,8 +34,7 @@ test("the Python and shell examples of docs/job-types.md run as job types and re
     redis: fileRedis.redis,
     name: "readme",
     env: { JOB_HEARTBEAT_MS: "200" },
-    types: [...JOB_TYPES, ...FIXTURE_TYPES],
-    jobEnv: { SIDEJOB_TYPES_MODULE: path.join(BUILD_DIR, "fixtures", "types.cjs") },
+    ...WITH_FIXTURE_TYPES,
   });
   t.teardown(() => app.close());
   const submit = async (name: string, input: Record<string, string>) => {

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { useRedis } from "../support/redis.ts";
-import { launchApp, type TestApp } from "../support/app.ts";
+import { launchApp, WITH_FIXTURE_TYPES, type TestApp } from "../support/app.ts";
 import { isAlive } from "../support/procs.ts";
 import { waitFor } from "../support/wait.ts";
 import { BUILD_DIR } from "../../server/paths.ts";
@@ -19,7 +19,6 @@ import type { JobType } from "../../jobs/core/job-type.ts";
 const fileRedis = { redis: useRedis(test) };
 
 const ALLOWED_ENV = new Set(["PATH", "LANG", "LC_ALL", "HOME", "SIDEJOB_JOB_ID", "SIDEJOB_PARAMS", "SIDEJOB_OUTPUT_DIR", "SIDEJOB_FD"]);
-const TYPES_MODULE = path.join(BUILD_DIR, "fixtures", "types.cjs");
 
 async function app(
   t: ExecutionContext,
@@ -32,8 +31,8 @@ async function app(
     prefix: options.prefix,
     takesJobs: options.takesJobs,
     env: { JOB_HEARTBEAT_MS: "200", ...options.env },
-    types: options.types ?? [...JOB_TYPES, ...FIXTURE_TYPES],
-    jobEnv: { SIDEJOB_TYPES_MODULE: TYPES_MODULE },
+    ...WITH_FIXTURE_TYPES,
+    ...(options.types ? { types: options.types } : {}),
   });
   t.teardown(() => a.close());
   return a;

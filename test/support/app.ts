@@ -1,5 +1,7 @@
 // The app in this test process, on a free port, with its own Redis prefix, a
-// log folder of its own, and real job processes.
+// log folder of its own, and real job processes: an instance built by
+// createInstance (server/instance.ts) as main.ts builds its own, with the
+// test's overrides (a silent logger, a fixture script, fixture types...).
 //   startApp(t, options)   in a test; stopped when the test ends
 //   useApp(test, options)  shared by a test file; stopped after its last test
 //   launchApp(options)     without ava (the bench); call close() yourself
@@ -9,20 +11,18 @@ import os from "node:os";
 import path from "node:path";
 import type { ExecutionContext, TestFn } from "ava";
 import { loadConfig, type Config } from "../../server/config.ts";
-import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../../jobs/core/redis.ts";
-import { redisTarget } from "../../jobs/core/settings.ts";
-import { JobStore, type JobRecord } from "../../jobs/core/store.ts";
-import { createRenderer } from "../../server/render.ts";
-import { newInstanceId, Supervisor } from "../../server/supervisor/index.ts";
-import { silentLogger, warnLine, type Logger } from "../../server/log.ts";
-import { createTelemetry, type Telemetry } from "../../server/telemetry.ts";
-import { createRequestListener } from "../../server/listener.ts";
-import { createHttpServer, HTTP_LIMITS, type HttpServer } from "../../server/http-server.ts";
+import type { JobRecord, JobStore } from "../../jobs/core/store.ts";
+import type { Supervisor } from "../../server/supervisor/index.ts";
+import { silentLogger, type Logger } from "../../server/log.ts";
+import type { Telemetry } from "../../server/telemetry.ts";
+import type { HttpServer } from "../../server/http-server.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
 import type Koa from "koa";
-import { createApp } from "../../server/app.ts";
-import { openJobPages, type JobCache } from "../../server/job-cache.ts";
+import type { JobCache } from "../../server/job-cache.ts";
+import { createInstance } from "../../server/instance.ts";
 import { BUILD_DIR, jobScript } from "../../server/paths.ts";
+import { JOB_TYPES } from "../../jobs/types/index.ts";
+import { JOB_TYPES as FIXTURE_COMMAND_TYPES } from "../fixtures/types/index.ts";
 import { post, submit, waitForState, type Form } from "./http.ts";
 import { killProcessesIn } from "./procs.ts";
 import { fileScoped } from "./scope.ts";
@@ -37,12 +37,12 @@ export interface AppOptions {
   env?: Record<string, string>;
   /** Replace the job script (a fixture) for every job. */
   script?: string;
+  /** The script that runs a job of a type (default: its build); see WITH_FIXTURE_TYPES for the runner's fixture types. */
+  scriptFor?: (type: JobType) => string;
   /** false: an instance that takes no jobs, so what is submitted stays queued. */
   takesJobs?: boolean;
-  /** The job types its Supervisor runs (default: the registry). */
+  /** The job types its Supervisor runs (default: the registry); see WITH_FIXTURE_TYPES. */
   types?: readonly JobType[];
-  /** Added to every job process's environment (e.g. SIDEJOB_TYPES_MODULE). */
-  jobEnv?: Record<string, string>;
   /** Where the server's and the supervisor's log lines go (default: nowhere); see support/logs.ts. */
   logger?: Logger;
 }
@@ -95,6 +95,17 @@ export function fixtureScript(name: string): string {
   return path.join(BUILD_DIR, "fixtures", `${name}.js`);
 }
 
+/**
+ * The options of an app that also runs the fixture command types
+ * (test/fixtures/types): its supervisor knows them after the registry's, and
+ * every command type runs under the fixture runner (build/fixtures/runner.js,
+ * the runner built with those types too); a Node type runs its own script.
+ */
+export const WITH_FIXTURE_TYPES: Pick<AppOptions, "types" | "scriptFor"> = {
+  types: [...JOB_TYPES, ...FIXTURE_COMMAND_TYPES],
+  scriptFor: (type) => ("command" in type.run ? fixtureScript("runner") : jobScript(type)),
+};
+
 export async function launchApp(options: AppOptions): Promise<TestApp> {
   const prefix = options.prefix ?? uniquePrefix(options.name ?? "app");
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-"));
@@ -107,63 +118,28 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     PORT: "0",
     ...options.env,
   });
-  // As main.ts does: pages on one connection, the supervisor on its own.
-  const target = redisTarget(config);
-  const redis = connectRedis(target, "web");
-  const supervisorRedis = connectRedis(target, "supervisor");
-  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, target, 10_000)));
-  const storeOptions = {
-    prefix,
-    partitions: config.redisPartitions,
-    ttlSucceededS: config.jobTtlSucceededS,
-    ttlFailedS: config.jobTtlFailedS,
-  };
-  const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
-  const supervisorStore = new JobStore(supervisorRedis, storeOptions);
-  // The status cache, as main.ts opens it.
-  const jobPages = await openJobPages(config, target, store, { readyDeadlineMs: 10_000, log: warnLine(options.logger ?? silentLogger) });
-  const { pages } = jobPages;
-  const instanceId = newInstanceId();
-  const telemetry = createTelemetry({
-    instanceId,
+  const { script } = options;
+  const instance = await createInstance(config, {
     logger: options.logger ?? silentLogger,
-    store,
-    stores: [store, supervisorStore, ...jobPages.stores],
-  });
-  const { logger } = telemetry;
-  const supervisor = new Supervisor({
-    store: supervisorStore,
-    config,
     types: options.types,
-    jobEnv: options.jobEnv,
-    scriptFor: (type) => options.script ?? jobScript(type),
-    instanceId,
-    logger,
-    events: telemetry.events,
+    scriptFor: script ? () => script : options.scriptFor,
+    takesJobs: options.takesJobs,
+    readyDeadlineMs: 10_000,
+    renderCache: true,
   });
-  const renderer = createRenderer({ cache: true });
-  const app = createApp({ config, store, pages, supervisor, renderer, telemetry });
-  app.silent = true;
-  // The one place a test app is served: through the request listener, as main.ts does.
-  const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
-    allowedHosts: config.allowedHosts,
-    logger,
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  if (options.takesJobs === false) await supervisor.close();
-  else supervisor.start();
-  const { port } = server.address() as { port: number };
-  const url = `http://127.0.0.1:${port}`;
+  instance.app.silent = true;
+  const url = await instance.listen(0, "127.0.0.1");
+  const { store } = instance;
 
   return {
     url,
-    koa: app,
+    koa: instance.app,
     config,
     store,
-    cache: jobPages.cache,
-    supervisor,
-    telemetry,
-    server,
+    cache: instance.cache,
+    supervisor: instance.supervisor,
+    telemetry: instance.telemetry,
+    server: instance.server,
     prefix,
     logDir,
     get: (pathname, headers = {}) => fetch(url + pathname, { redirect: "manual", headers }),
@@ -171,15 +147,9 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     submit: (form) => submit(url, form),
     waitForState: (id, states, timeout) => waitForState(store, id, states, timeout),
     async close() {
-      await supervisor.close();
-      telemetry.close();
+      await instance.close({ abortRequests: true });
       // Job processes outlive a server on purpose; a test leaves none behind.
       killProcessesIn(logDir);
-      await new Promise((resolve) => server.close(resolve));
-      server.closeAllConnections();
-      jobPages.close();
-      redis.disconnect();
-      supervisorRedis.disconnect();
       fs.rmSync(logDir, { recursive: true, force: true });
     },
   };

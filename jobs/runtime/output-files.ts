@@ -1,0 +1,65 @@
+// What a command job's program leaves in its output folder (SIDEJOB_OUTPUT_DIR),
+// stored with the job as its files once the program has exited.
+import fs from "node:fs";
+import path from "node:path";
+import type { JobContext } from "./kit.ts";
+
+/**
+ * Output files: at most this many bytes in all per job. They are stored in
+ * Redis with the job (until it expires), so this bounds one job's memory
+ * there; a file that would pass it is skipped, with a warning in the log.
+ */
+export const OUTPUT_MAX_BYTES = 20 * 1024 * 1024;
+/** At most this many output files per job. */
+export const OUTPUT_MAX_FILES = 100;
+/** An output file's name: plain, no folders. */
+const OUTPUT_NAME = /^[\w.-]+$/;
+
+/** Stores each plain regular file of the output folder, within OUTPUT_MAX_BYTES in all. */
+export async function storeOutputFiles(ctx: JobContext, dir: string, warn: (text: string) => void): Promise<void> {
+  const { store } = ctx;
+  let total = 0;
+  let files = 0;
+  for (const name of fs.readdirSync(dir).sort()) {
+    if (!OUTPUT_NAME.test(name) || name === "." || name === "..") {
+      warn(`output file ${JSON.stringify(name.slice(0, 80))} skipped: its name may only hold letters, digits, '.', '_' and '-'`);
+      continue;
+    }
+    let fd: number;
+    try {
+      // O_NOFOLLOW: a symbolic link is not followed out of the folder.
+      fd = fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch {
+      warn(`output file ${name} skipped: not a regular file`);
+      continue;
+    }
+    try {
+      const stat = fs.fstatSync(fd);
+      if (!stat.isFile()) {
+        warn(`output file ${name} skipped: not a regular file`);
+        continue;
+      }
+      if (files >= OUTPUT_MAX_FILES) {
+        warn(`output file ${name} skipped: a job keeps at most ${OUTPUT_MAX_FILES} files`);
+        continue;
+      }
+      if (total + stat.size > OUTPUT_MAX_BYTES) {
+        warn(`output file ${name} skipped: ${stat.size} bytes would pass the ${OUTPUT_MAX_BYTES} bytes a job may keep`);
+        continue;
+      }
+      const content = Buffer.alloc(stat.size);
+      let read = 0;
+      while (read < stat.size) {
+        const n = fs.readSync(fd, content, read, stat.size - read, read);
+        if (n === 0) break;
+        read += n;
+      }
+      total += read;
+      files++;
+      if (!(await store.putFile(ctx.id, name, content.subarray(0, read))))
+        warn(`output file ${name} not stored: the job is no longer running`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}

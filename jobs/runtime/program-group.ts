@@ -1,0 +1,75 @@
+// The processes of a command job's program: the program and whatever it
+// started, found through their process group in /proc, so that a stop
+// reaches all of them and a job leaves no process behind.
+import fs from "node:fs";
+import type { ChildProcess } from "node:child_process";
+
+/** The process group of a process, from /proc (null when it cannot be read). */
+function groupOf(pid: number | "self"): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+  } catch {
+    return null;
+  }
+}
+
+/** Live members of a process group other than this process. */
+function otherMembers(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (fields[0] !== "Z" && Number(fields[2]) === pgid) pids.push(Number(entry));
+    } catch {
+      // it ended while we looked
+    }
+  }
+  return pids;
+}
+
+/** The program and whatever it started: the runner's group without the runner, or the program's own group. */
+export class ProgramGroup {
+  /** True when the runner leads its own group and the program shares it. */
+  readonly shared = groupOf("self") === process.pid;
+  child: ChildProcess | null = null;
+
+  /** Signals every member; false when there was none left. */
+  signal(sig: NodeJS.Signals): boolean {
+    if (this.shared) {
+      let sent = false;
+      for (const pid of otherMembers(process.pid)) {
+        try {
+          process.kill(pid, sig);
+          sent = true;
+        } catch {
+          // gone
+        }
+      }
+      return sent;
+    }
+    const pid = this.child?.pid;
+    if (!pid) return false;
+    try {
+      process.kill(-pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Nothing of the program is left. */
+  empty(): boolean {
+    if (this.shared) return otherMembers(process.pid).length === 0;
+    const pid = this.child?.pid;
+    if (!pid) return true;
+    try {
+      process.kill(-pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+}

@@ -1,0 +1,171 @@
+// One server instance, built in one place: its Redis connections, stores,
+// status cache, telemetry, supervisor, renderer, app, request listener and
+// HTTP server. main.ts builds the process's instance here; the tests and the
+// bench build theirs here too, changing only what `overrides` names.
+//
+// Connections: pages on one, the supervisor (claims, sweeps, exits) on its
+// own, so a flood of page reads never delays the jobs' housekeeping; the
+// status cache opens two more (job-cache.ts).
+import type Koa from "koa";
+import type { Config } from "./config.ts";
+import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS, type RedisClient } from "../jobs/core/redis.ts";
+import { redisTarget } from "../jobs/core/settings.ts";
+import { JobStore } from "../jobs/core/store.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
+import { createRenderer } from "./render.ts";
+import { newInstanceId, Supervisor } from "./supervisor/index.ts";
+import { createLogger, warnLine, type Logger } from "./log.ts";
+import { createTelemetry, type Telemetry } from "./telemetry.ts";
+import { createApp } from "./app.ts";
+import { createRequestListener } from "./listener.ts";
+import { createHttpServer, HTTP_LIMITS, type HttpServer } from "./http-server.ts";
+import { jobScript } from "./paths.ts";
+import { openJobPages, type JobCache, type JobPages } from "./job-cache.ts";
+import type { PageReader } from "./status.ts";
+
+/** How long to wait for Redis at start before giving up. */
+export const STARTUP_REDIS_DEADLINE_MS = 3000;
+
+/** What a caller may change in an instance; everything else is built from the settings. */
+export interface InstanceOverrides {
+  /** The root logger (default: one from LOG_LEVEL and LOG_FORMAT, to stdout). */
+  logger?: Logger;
+  /** The script that runs a job of a type (default: its build, server/paths.ts jobScript). */
+  scriptFor?: (type: JobType) => string;
+  /** The job types its supervisor runs (default: the registry, jobs/types/). */
+  types?: readonly JobType[];
+  /** false: an instance that takes no jobs (its supervisor is closed from the start), so what is submitted stays queued. */
+  takesJobs?: boolean;
+  /** How long each connection may take to be ready at start (default STARTUP_REDIS_DEADLINE_MS). */
+  readyDeadlineMs?: number;
+  /** Keep compiled templates (default: in production only). */
+  renderCache?: boolean;
+}
+
+/** Why an instance could not be built: which step failed, with the error's own message. */
+export class InstanceError extends Error {
+  constructor(
+    /** "redis": the web or supervisor connection; "cache": the status cache's connections. */
+    readonly step: "redis" | "cache",
+    cause: Error,
+  ) {
+    super(cause.message, { cause });
+    this.name = "InstanceError";
+  }
+}
+
+export interface Instance {
+  config: Config;
+  /** The Koa app behind the request listener. */
+  app: Koa;
+  /** The HTTP server, with its counts of client errors and refused requests. */
+  server: HttpServer;
+  /** The pages' store (the web connection). */
+  store: JobStore;
+  supervisor: Supervisor;
+  /** What job pages and the status poll read through: the cache, or the store directly. */
+  pages: PageReader;
+  /** The status cache (null when it is off, or Redis is a Cluster). */
+  cache: JobCache | null;
+  /** Its logger (every line carries `instance`), poll count, metrics and job events. */
+  telemetry: Telemetry;
+  /**
+   * Serves on port and host (default: the settings' PORT and HOST), then
+   * starts taking jobs (unless takesJobs is false). Resolves with the URL
+   * (the port the system chose for port 0); rejects with the listen error.
+   */
+  listen(port?: number, host?: string): Promise<string>;
+  /**
+   * Stops taking jobs, stops listening and lets requests in flight finish,
+   * then closes the connections. Job processes run on. abortRequests: end
+   * the requests in flight at once instead.
+   */
+  close(options?: { abortRequests?: boolean }): Promise<void>;
+}
+
+/** Builds an instance from its settings; rejects with an InstanceError when Redis cannot be reached in time. */
+export async function createInstance(config: Config, overrides: InstanceOverrides = {}): Promise<Instance> {
+  const rootLogger = overrides.logger ?? createLogger(config);
+  const readyDeadlineMs = overrides.readyDeadlineMs ?? STARTUP_REDIS_DEADLINE_MS;
+  const target = redisTarget(config);
+  const redis = connectRedis(target, "web");
+  const supervisorRedis = connectRedis(target, "supervisor");
+  const connections: RedisClient[] = [redis, supervisorRedis];
+  const disconnect = () => connections.forEach((r) => r.disconnect());
+  try {
+    await Promise.all(connections.map((r) => waitUntilReady(r, target, readyDeadlineMs)));
+  } catch (err) {
+    disconnect();
+    throw new InstanceError("redis", err as Error);
+  }
+
+  const storeOptions = {
+    prefix: config.redisPrefix,
+    partitions: config.redisPartitions,
+    ttlSucceededS: config.jobTtlSucceededS,
+    ttlFailedS: config.jobTtlFailedS,
+  };
+  const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
+  const supervisorStore = new JobStore(supervisorRedis, storeOptions);
+  let jobPages: JobPages;
+  try {
+    jobPages = await openJobPages(config, target, store, { readyDeadlineMs, log: warnLine(rootLogger) });
+  } catch (err) {
+    disconnect();
+    throw new InstanceError("cache", err as Error);
+  }
+  const { pages } = jobPages;
+  const instanceId = newInstanceId();
+  const telemetry = createTelemetry({ instanceId, logger: rootLogger, store, stores: [store, supervisorStore, ...jobPages.stores] });
+  const { logger } = telemetry;
+  const supervisor = new Supervisor({
+    store: supervisorStore,
+    config,
+    types: overrides.types,
+    scriptFor: overrides.scriptFor ?? jobScript,
+    instanceId,
+    logger,
+    events: telemetry.events,
+  });
+  const renderer = createRenderer({ cache: overrides.renderCache ?? config.nodeEnv === "production" });
+  const app = createApp({ config, store, pages, supervisor, renderer, telemetry });
+  const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
+    allowedHosts: config.allowedHosts,
+    logger,
+  });
+  if (overrides.takesJobs === false) await supervisor.close();
+
+  return {
+    config,
+    app,
+    server,
+    store,
+    supervisor,
+    pages,
+    cache: jobPages.cache,
+    telemetry,
+    async listen(port = config.port, host = config.host) {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+      if (overrides.takesJobs !== false) supervisor.start();
+      const address = server.address();
+      const bound = typeof address === "object" && address ? address.port : port;
+      return `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+    },
+    async close({ abortRequests = false } = {}) {
+      const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+      if (abortRequests) server.closeAllConnections();
+      else server.closeIdleConnections();
+      await supervisor.close();
+      await closed;
+      jobPages.close();
+      telemetry.close();
+      disconnect();
+    },
+  };
+}
