@@ -8,17 +8,17 @@
 // function that takes an EnvReader with the name among its arguments
 // (`readSecret(read, "METRICS_TOKEN", …)`), `process.env.NAME` or
 // `env.NAME`, and a name made by pattern (`JOB_CONCURRENCY_${…}`), which the
-// table writes as `JOB_CONCURRENCY_<TYPE>`.
+// table writes as `JOB_CONCURRENCY_<TYPE>`; and the settings each job type
+// of the registry declares (its `settings`, read by the same EnvReader).
 import fs from "node:fs";
 import path from "node:path";
 import test from "ava";
 import { ROOT } from "../../server/paths.ts";
 import { DEFAULTS } from "../../server/config.ts";
+import { JOB_TYPES } from "../../jobs/types/index.ts";
 
 /** Read from the environment, but not settings: the system's, passed on as they are to a job's program (docs/job-types.md). */
 const NOT_SETTINGS = new Set(["PATH", "LANG", "LC_ALL", "HOME"]);
-/** The runner's fixture types in the tests (test/fixtures/types/): a test hook, not a setting. */
-NOT_SETTINGS.add("SIDEJOB_TYPES_MODULE");
 /** Defaults that depend on the machine: the table says what they follow. */
 const MACHINE_DEFAULTS = new Set(["JOB_CONCURRENCY"]);
 
@@ -70,6 +70,8 @@ function readByTheCode(): { names: Set<string>; patterns: Set<string> } {
   for (const m of all.matchAll(new RegExp(String.raw`(\[\s*)?\`(${NAME}_)\$\{[^\`]*\`(\s*\]\s*=(?!=))?`, "g"))) {
     if (!(m[1] && m[3])) patterns.add(m[2]!);
   }
+  // What each type declares it reads.
+  for (const type of JOB_TYPES) for (const name of Object.keys(type.settings ?? {})) names.add(name);
   for (const name of NOT_SETTINGS) names.delete(name);
   return { names, patterns };
 }
@@ -149,7 +151,11 @@ test("every setting in the settings reference is read by the code", (t) => {
 
 test("the settings reference gives each default the code declares", (t) => {
   const rows = new Map(documented().map((r) => [r.name, r.defaultText]));
-  for (const [name, value] of Object.entries(DEFAULTS)) {
+  const declared: [string, unknown][] = [
+    ...Object.entries(DEFAULTS),
+    ...JOB_TYPES.flatMap((type) => Object.entries(type.settings ?? {}).map(([name, s]) => [name, s.default] as [string, unknown])),
+  ];
+  for (const [name, value] of declared) {
     if (MACHINE_DEFAULTS.has(name)) continue;
     const cell = rows.get(name);
     t.truthy(cell, `${name} has no row`);
