@@ -877,7 +877,7 @@ function table(): string {
   return [line(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...body.map(line)].join("\n");
 }
 
-/** The Redis side of capacity (bench/scaling.ts; README, "Scaling"), on a redis-server of its own. */
+/** The Redis side of capacity (bench/scaling.ts; bench/README.md, "Scaling: what Redis pays"), on a redis-server of its own. */
 async function scalingPhase(): Promise<void> {
   const f = await scaling({ quick });
   extra.scaling = f;

@@ -1,4 +1,4 @@
-// The Redis side of capacity (README, "Scaling"): what one job, one status
+// The Redis side of capacity (bench/README.md, "Scaling: what Redis pays"; docs/operations.md, "Scaling"): what one job, one status
 // poll, one heartbeat and one idle instance cost Redis in commands, bytes
 // and redis-server CPU, on a private redis-server, and what one Redis shard
 // carries at 50% of a core from there.

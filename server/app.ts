@@ -44,7 +44,7 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
   // Signs cookies: the recent-jobs list's and the operator's session. Without
   // SESSION_SECRET, a key of this process's own: the recent-jobs cookie is
-  // then refused by other instances and after a restart (see README, "Your
+  // then refused by other instances and after a restart (see docs/operations.md, "Your
   // recent jobs"); /admin needs the setting (config.ts).
   app.keys = [deps.config.sessionSecret ?? crypto.randomBytes(32).toString("base64url")];
   const { logger } = deps.telemetry;

@@ -2,7 +2,9 @@
 // calls loadConfig() at start. The settings a job process needs are defined
 // in jobs/core/settings.ts, with those each job type declares (its
 // declaration's `settings`); the job side reads them back from the
-// environment the launcher gives it (jobEnvironment()).
+// environment the launcher gives it (jobEnvironment()). What each setting
+// does: docs/operations.md, "Settings" (test/unit/settings-doc.test.ts keeps
+// the two in step).
 import os from "node:os";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import path from "node:path";
@@ -29,12 +31,12 @@ export const DEFAULTS = {
   JOB_CANCEL_GRACE_MS: 5000,
   JOB_CONCURRENCY: os.availableParallelism(),
   JOB_QUEUE_MAX: 1000,
-  /** 50 MB: what one upload may take in Redis until its job expires (see README, "Uploads"). */
+  /** 50 MB: what one upload may take in Redis until its job expires (see docs/operations.md, "Uploads"). */
   JOB_UPLOAD_MAX_BYTES: 50 * 1024 * 1024,
   SHOW_JOB_INTERNALS: false,
   /** Jobs the status cache keeps (server/job-cache.ts); 0 turns it off. */
   STATUS_CACHE_MAX_ENTRIES: 10_000,
-  /** What those may take, estimated (see README, "The status cache"); 0 turns it off. */
+  /** What those may take, estimated (see docs/architecture.md, "The status cache"); 0 turns it off. */
   STATUS_CACHE_MAX_BYTES: 16 * 1024 * 1024,
   LOG_LEVEL: "info",
   LOG_FORMAT: "json",
@@ -228,7 +230,7 @@ function readAdminPassword(read: EnvReader, secret: string | null): AdminPasswor
     m && N > 1 && (N & (N - 1)) === 0 && N <= 2 ** 20 && r >= 1 && r <= 64 && p >= 1 && p <= 16 && salt.length >= 8 && hash.length >= 16;
   if (!good) {
     read.problems.push(
-      'ADMIN_PASSWORD_HASH: expected scrypt$N$r$p$salt$hash (salt and hash in base64, N a power of two); see README, "Operators: /admin", for the command that makes one',
+      'ADMIN_PASSWORD_HASH: expected scrypt$N$r$p$salt$hash (salt and hash in base64, N a power of two); see docs/operations.md, "Operators: /admin", for the command that makes one',
     );
     return null;
   }

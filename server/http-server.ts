@@ -1,6 +1,6 @@
 // The HTTP server around the request listener, with the limits that keep one
-// client (or a few thousand) from taking it down. main.ts and the tests'
-// app build it here, so both run with the same limits.
+// client (or a few thousand) from taking it down. createInstance()
+// (instance.ts) builds it here, for main.ts and the tests alike.
 //
 // What Node 20's http server does by itself, and what is added:
 // - Pipelining. Node parses every request that has arrived on a connection

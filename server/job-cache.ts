@@ -1,36 +1,9 @@
-// The in-memory job cache, kept correct by Redis: what a job page and its
-// status poll show, read once per change of the job instead of once per poll.
-//
-// Redis' server-assisted client-side caching (CLIENT TRACKING) tells this
-// server when a key it has read changes, whoever changes it. Two connections
-// of the cache's own:
-// - the reader (RESP3, the web profile) reads jobs with the store's read
-//   script, with `CLIENT TRACKING ON REDIRECT <subscriber>`: Redis remembers
-//   every key the script reads (a script's KEYS; verified on Redis 7.0 by
-//   test/unit/job-cache.test.ts) and sends one invalidation when it next changes;
-// - the subscriber (RESP2: ioredis drops RESP3 "invalidate" pushes) listens
-//   on `__redis__:invalidate`. A key of a job (record, results, log, files)
-//   drops that job's entry; a null message (FLUSHALL) drops them all.
-//
-// What keeps it correct:
-// - A read that was in flight when an invalidation of its job (or a flush)
-//   arrived is answered but not kept: it may predate the change.
-// - Either connection closing, reconnecting or ending flushes the cache and
-//   turns it off until both are ready again and tracking is on again (on the
-//   same Redis server: a Sentinel failover may leave them on different ones
-//   for a moment). Until then every read goes to Redis.
-// - A lost invalidation cannot go unnoticed for long: the subscriber sends a
-//   PING every CONFIRM_MS / 4, and its PONG comes after every invalidation
-//   Redis sent before it. An entry is served only while the stream is
-//   confirmed up to CONFIRM_MS ago: a frozen Redis or a silent network
-//   partition turns the cache into reads within that bound.
-// - A running job's entry lasts until its lease runs out at most: past that,
-//   the read records it lost (as every read has), whether or not an instance
-//   sweeps leases.
-// - A waiting job is never kept: its place in line moves with the queue,
-//   which is no job's own key.
-// Bounded by entries and by (estimated) bytes, least recently used first out.
-// Redis Cluster: off (reads go to Redis), see README "The status cache".
+// The in-memory job cache, kept correct by Redis (CLIENT TRACKING): what a
+// job page and its status poll show, read once per change of the job instead
+// of once per poll. How it stays correct (an in-flight read not kept, a flush
+// on any reconnect, the PING that confirms the stream every CONFIRM_MS), its
+// bounds, and when it is off (Redis Cluster, a bound at 0):
+// docs/architecture.md, "The status cache".
 // The entries and their bounds: job-cache-entries.ts; the two connections,
 // the invalidations and the PINGs: job-cache-tracking.ts. Here, the reader
 // the pages read through, which ties them together.
@@ -95,7 +68,7 @@ export interface JobPages {
 /**
  * The pages' reader for a server: the job cache on two connections of its
  * own (the reader with the web store's options), or the web store itself
- * when the cache is off (a bound at 0) or Redis is a Cluster (see README,
+ * when the cache is off (a bound at 0) or Redis is a Cluster (see docs/architecture.md,
  * "The status cache").
  */
 export async function openJobPages(

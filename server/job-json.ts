@@ -24,7 +24,7 @@ export function jobJson(job: JobRecord, files: readonly { name: string; size: nu
     type: job.type,
     title: type ? titleOf(type, job.params as Params) : null,
     state: job.state,
-    /** Why it ended (failed or cancelled), a code: see README. */
+    /** Why it ended (failed or cancelled), a code: see docs/api.md, "The JSON of a job". */
     reason: job.reason,
     /** What the page says about the job's state, in a sentence. */
     message: job.state === "failed" ? failureMessage(job, type?.words?.noun ?? "the job", unit) : announcement(job, type),

@@ -1,5 +1,5 @@
 // The server's metrics, in Prometheus' text format at GET /metrics (off
-// unless METRICS_TOKEN is set; see README, "Metrics").
+// unless METRICS_TOKEN is set; see docs/operations.md, "Metrics").
 //
 // Each app has a registry of its own (never prom-client's global one), so
 // several apps can run in one process. Counts this instance makes (jobs

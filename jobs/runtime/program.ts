@@ -1,5 +1,5 @@
 // The runner's work: runs a command job type's program (see jobs/runtime/runner.ts
-// and README, "Add your own job type").
+// and docs/job-types.md, "What the program gets, and what it says").
 //
 // - The type is looked up by the record's type name (command-types.ts); a
 //   command is built from its declaration only (command-line.ts). Never a shell.

@@ -1,5 +1,5 @@
 // The registry: every job type this deployment runs, one module each in this
-// folder. To add a type, write its module (see README, "Add your own job
+// folder. To add a type, write its module (see docs/job-types.md, "Add your own job
 // type") and list it here. The server, the build (which bundles the Node
 // ones) and the runner all find types through this list, never by a path or
 // a name built from a job record.

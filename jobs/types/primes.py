@@ -1,6 +1,6 @@
 """Prime numbers up to N, for the "primes" job type (primes.ts).
 
-Run by the runner (jobs/runner.ts): the parameters come as JSON on stdin,
+Run by the runner (jobs/runtime/runner.ts): the parameters come as JSON on stdin,
 messages go as JSON lines to the descriptor in SIDEJOB_FD, the list of primes
 to $SIDEJOB_OUTPUT_DIR/primes.txt. A segmented sieve of Eratosthenes, so
 progress comes chunk by chunk and memory stays small. Standard library only.

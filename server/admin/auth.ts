@@ -28,7 +28,7 @@ const THROTTLE_ADDRESSES_MAX = 10_000;
 
 const sha256 = (text: string | Buffer) => crypto.createHash("sha256").update(text).digest();
 
-/** Makes an ADMIN_PASSWORD_HASH value for a password (the README shows the same as a one-line command). */
+/** Makes an ADMIN_PASSWORD_HASH value for a password (docs/operations.md, "Operators: /admin", shows the same as a one-line command). */
 export function hashPassword(password: string, { N = 16384, r = 8, p = 1 } = {}): string {
   const salt = crypto.randomBytes(16);
   const hash = crypto.scryptSync(password, salt, 32, { N, r, p });
