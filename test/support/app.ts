@@ -26,6 +26,7 @@ import { BUILD_DIR, jobScript } from "../../server/paths.ts";
 import { post, submit, waitForState, type Form } from "./http.ts";
 import { killProcessesIn } from "./procs.ts";
 import { fileScoped } from "./scope.ts";
+import { DEFAULT_TIMEOUT } from "./wait.ts";
 
 export interface AppOptions {
   /** The Redis to use: a test's own (see useRedis, useCluster, useSentinel). */
@@ -52,6 +53,11 @@ export interface TestApp {
   /** The Koa app behind the request listener. */
   koa: Koa;
   config: Config;
+  /**
+   * The test's own store calls, on a connection of their own with a test's
+   * deadline (DEFAULT_TIMEOUT): the web's 1.5 s is for answering people fast,
+   * and a busy machine can stall this process for longer than that.
+   */
   store: JobStore;
   /** The status cache (null when a test turns it off with STATUS_CACHE_MAX_ENTRIES=0). */
   cache: JobCache | null;
@@ -111,7 +117,8 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   const target = redisTarget(config);
   const redis = connectRedis(target, "web");
   const supervisorRedis = connectRedis(target, "supervisor");
-  await Promise.all([redis, supervisorRedis].map((r) => waitUntilReady(r, target, 10_000)));
+  const testRedis = connectRedis(target, "supervisor", { commandTimeout: DEFAULT_TIMEOUT });
+  await Promise.all([redis, supervisorRedis, testRedis].map((r) => waitUntilReady(r, target, 10_000)));
   const storeOptions = {
     prefix,
     partitions: config.redisPartitions,
@@ -120,6 +127,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   };
   const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
   const supervisorStore = new JobStore(supervisorRedis, storeOptions);
+  const testStore = new JobStore(testRedis, storeOptions);
   // The status cache, as main.ts opens it.
   const jobPages = await openJobPages(config, target, store, { readyDeadlineMs: 10_000, log: warnLine(options.logger ?? silentLogger) });
   const { pages } = jobPages;
@@ -159,7 +167,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     url,
     koa: app,
     config,
-    store,
+    store: testStore,
     cache: jobPages.cache,
     supervisor,
     telemetry,
@@ -169,7 +177,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     get: (pathname, headers = {}) => fetch(url + pathname, { redirect: "manual", headers }),
     post: (pathname, form, headers) => post(url + pathname, form, headers),
     submit: (form) => submit(url, form),
-    waitForState: (id, states, timeout) => waitForState(store, id, states, timeout),
+    waitForState: (id, states, timeout) => waitForState(testStore, id, states, timeout),
     async close() {
       await supervisor.close();
       telemetry.close();
@@ -180,6 +188,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
       jobPages.close();
       redis.disconnect();
       supervisorRedis.disconnect();
+      testRedis.disconnect();
       fs.rmSync(logDir, { recursive: true, force: true });
     },
   };
