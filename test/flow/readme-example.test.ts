@@ -34,7 +34,6 @@ test("the README's Python and shell examples run as job types and record their r
   const app = await launchApp({
     redis: fileRedis.redis,
     name: "readme",
-    env: { JOB_HEARTBEAT_MS: "200" },
     types: [...JOB_TYPES, ...FIXTURE_TYPES],
     jobEnv: { SIDEJOB_TYPES_MODULE: path.join(BUILD_DIR, "fixtures", "types.cjs") },
   });
