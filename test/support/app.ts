@@ -136,7 +136,8 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     instanceId,
     logger: options.logger ?? silentLogger,
     store,
-    stores: [store, supervisorStore, ...jobPages.stores],
+    // The test's store too: a job its reads record lost is counted, as the app's reads would.
+    stores: [store, supervisorStore, testStore, ...jobPages.stores],
   });
   const { logger } = telemetry;
   const supervisor = new Supervisor({
