@@ -173,6 +173,9 @@ export class Supervisor {
       freeTypes: this.freeTypes,
       knownTypes: names,
       start: this.startClaimed,
+      running: (id) => this.processes.has(id),
+      creating: () => [...this.reserved.values()].some((n) => n > 0),
+      log,
       failed: (err) => this.redisDown.failed(err),
     });
     this.remoteKills = new RemoteKills({ store, log });

@@ -2,6 +2,14 @@
 // type (fewer processes of that type than its concurrency), claim the oldest
 // queued job of such a type from Redis and start it. Any instance may take
 // any job, so more instances add capacity.
+//
+// A claim that fails for want of an answer may still have been run by Redis
+// (it answered after the command timeout, or the reply was lost): the job is
+// then this instance's, out of the queue, with no process, and would end
+// failed (never-started) once its start lease ran out. So after such a
+// failure, the next pump first gives back to the queue every claim of this
+// instance that has no process here (JobStore.release, which leaves any job
+// that is not this owner's queued claim as it is).
 import type { JobStore } from "../../jobs/core/store.ts";
 
 /**
@@ -22,6 +30,11 @@ export interface SlotsOptions {
   knownTypes: readonly string[];
   /** Starts the claimed job's process. */
   start: (id: string, type: string) => void;
+  /** Whether a process started here for the job is still running. */
+  running: (id: string) => boolean;
+  /** Whether a job is being created already claimed by this instance, its answer not yet in (JOB_QUEUE_MAX=0). */
+  creating: () => boolean;
+  log: (line: string) => void;
   /** Redis did not answer (written once per outage by the caller, not once per pump). */
   failed: (err: unknown) => void;
 }
@@ -30,6 +43,8 @@ export class Slots {
   private pumping: Promise<void> | null = null;
   private pumpAgain = false;
   private closed = false;
+  /** A claim failed without an answer: it may have been run all the same. */
+  private unanswered = false;
 
   constructor(private readonly options: SlotsOptions) {}
 
@@ -55,10 +70,20 @@ export class Slots {
   private async drain(): Promise<void> {
     const { store, instanceId, leaseMs, freeTypes, knownTypes, start, failed } = this.options;
     try {
+      if (this.unanswered && !this.options.creating()) {
+        await this.releaseUnstarted();
+        this.unanswered = false;
+      }
       do {
         this.pumpAgain = false;
         for (let free = freeTypes(); !this.closed && free.length > 0; free = freeTypes()) {
-          const claimed = await store.claim(instanceId, leaseMs + START_GRACE_MS, free, knownTypes);
+          let claimed;
+          try {
+            claimed = await store.claim(instanceId, leaseMs + START_GRACE_MS, free, knownTypes);
+          } catch (err) {
+            this.unanswered = true;
+            throw err;
+          }
           if (!claimed) break;
           start(claimed.id, claimed.type);
         }
@@ -66,5 +91,14 @@ export class Slots {
     } catch (err) {
       failed(err);
     }
+  }
+
+  /** Gives back to the queue this instance's claims that have no process here. */
+  private async releaseUnstarted(): Promise<void> {
+    const { store, instanceId, running, log } = this.options;
+    const candidates = (await store.leasedIds()).filter((id) => !running(id));
+    const released = await Promise.all(candidates.map((id) => store.release(id, instanceId)));
+    const n = released.filter(Boolean).length;
+    if (n > 0) log(`supervisor: ${n} claim(s) run by Redis after their answer was given up went back to the queue`);
   }
 }

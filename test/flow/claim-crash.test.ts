@@ -21,8 +21,8 @@ const PARTITIONS = 4;
 function claimAndDie(prefix: string): string {
   const code = `
     import fs from "node:fs";
-    import { connectRedis, waitUntilReady } from "../jobs/core/redis.ts";
-    import { JobStore } from "../jobs/core/store.ts";
+    import { connectRedis, waitUntilReady } from "./jobs/core/redis.ts";
+    import { JobStore } from "./jobs/core/store.ts";
     const url = process.env.REDIS_URL;
     const redis = connectRedis(url, "supervisor");
     await waitUntilReady(redis, url, 10000);

@@ -33,7 +33,6 @@ test("the Python and shell examples of docs/job-types.md run as job types and re
   const app = await launchApp({
     redis: fileRedis.redis,
     name: "readme",
-    env: { JOB_HEARTBEAT_MS: "200" },
     ...WITH_FIXTURE_TYPES,
   });
   t.teardown(() => app.close());

@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { useRedis } from "../support/redis.ts";
+import { gate } from "../support/gate.ts";
 import { launchApp, WITH_FIXTURE_TYPES, type TestApp } from "../support/app.ts";
 import { isAlive } from "../support/procs.ts";
 import { waitFor } from "../support/wait.ts";
@@ -17,6 +18,8 @@ import { LOG_MAX_LINES, newJobId, UploadMissingError } from "../../jobs/core/sto
 import type { JobType } from "../../jobs/core/job-type.ts";
 
 const fileRedis = { redis: useRedis(test) };
+/** Each test starts an app with job processes: a few at a time. */
+const apps = gate(4);
 
 const ALLOWED_ENV = new Set(["PATH", "LANG", "LC_ALL", "HOME", "SIDEJOB_JOB_ID", "SIDEJOB_PARAMS", "SIDEJOB_OUTPUT_DIR", "SIDEJOB_FD"]);
 
@@ -25,12 +28,13 @@ async function app(
   name: string,
   options: { env?: Record<string, string>; types?: readonly JobType[]; prefix?: string; takesJobs?: boolean } = {},
 ): Promise<TestApp> {
+  await apps.enter(t);
   const a = await launchApp({
     redis: fileRedis.redis,
     name,
     prefix: options.prefix,
     takesJobs: options.takesJobs,
-    env: { JOB_HEARTBEAT_MS: "200", ...options.env },
+    env: { ...options.env },
     ...WITH_FIXTURE_TYPES,
     ...(options.types ? { types: options.types } : {}),
   });

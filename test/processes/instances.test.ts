@@ -4,7 +4,7 @@ import { jobJson, LONG_COUNT, submit, waitForState } from "../support/http.ts";
 import { isAlive } from "../support/procs.ts";
 import { useRedis } from "../support/redis.ts";
 import { serverEnv, startServer } from "../support/server.ts";
-import { waitFor, within } from "../support/wait.ts";
+import { DEFAULT_TIMEOUT, waitFor, within } from "../support/wait.ts";
 
 const redis = useRedis(test, { appendonly: true }); // jobs must survive a restart of Redis
 
@@ -37,16 +37,18 @@ test.serial("two instances share one Redis: submit on one, watch and cancel on t
 });
 
 test.serial("a job killed after its server is gone is recorded lost by another instance", async (t) => {
-  // A shorter heartbeat than the default 2 s: the lease of a job that stopped reporting runs out
-  // in 3 x 1 s. (Much shorter, and a job slowed down by a busy machine can miss its own lease.)
-  const { env, server: a, id, running } = await jobRunningUnder(t, "lost", 1000, { JOB_HEARTBEAT_MS: "1000" });
+  // The lease (3 heartbeats) must outlast any stall of the running job on a busy machine, or the job
+  // is recorded lost before its server is killed and stops by itself: 3 x 3 s.
+  const HEARTBEAT_MS = 3000;
+  const { env, server: a, id, running } = await jobRunningUnder(t, "lost", 1000, { JOB_HEARTBEAT_MS: String(HEARTBEAT_MS) });
   // Only now the other instance: the job is certainly a's, so b cannot see its process exit.
   const b = await startServer(t, env);
   a.kill("SIGKILL");
   await a.exited;
   t.true(isAlive(running.pid!), "the job outlives its server");
   process.kill(running.pid!, "SIGKILL");
-  const lost = await waitForState(b.url, id, "failed");
+  // Bound: the lease runs out, then b's next sweep (every 0.5 s) records it; the default wait on top.
+  const lost = await waitForState(b.url, id, "failed", 3 * HEARTBEAT_MS + DEFAULT_TIMEOUT);
   t.is(lost.reason, "lost");
   t.is(lost.signal, null, "no instance saw the process exit");
 });

@@ -11,7 +11,9 @@ import os from "node:os";
 import path from "node:path";
 import type { ExecutionContext, TestFn } from "ava";
 import { loadConfig, type Config } from "../../server/config.ts";
-import type { JobRecord, JobStore } from "../../jobs/core/store.ts";
+import { JobStore, type JobRecord } from "../../jobs/core/store.ts";
+import { connectRedis, waitUntilReady } from "../../jobs/core/redis.ts";
+import { redisTarget } from "../../jobs/core/settings.ts";
 import type { Supervisor } from "../../server/supervisor/index.ts";
 import { silentLogger, type Logger } from "../../server/log.ts";
 import type { Telemetry } from "../../server/telemetry.ts";
@@ -26,6 +28,7 @@ import { JOB_TYPES as FIXTURE_COMMAND_TYPES } from "../fixtures/types/index.ts";
 import { post, submit, waitForState, type Form } from "./http.ts";
 import { killProcessesIn } from "./procs.ts";
 import { fileScoped } from "./scope.ts";
+import { DEFAULT_TIMEOUT } from "./wait.ts";
 
 export interface AppOptions {
   /** The Redis to use: a test's own (see useRedis, useCluster, useSentinel). */
@@ -52,6 +55,11 @@ export interface TestApp {
   /** The Koa app behind the request listener. */
   koa: Koa;
   config: Config;
+  /**
+   * The test's own store calls, on a connection of their own with a test's
+   * deadline (DEFAULT_TIMEOUT): the web's 1.5 s is for answering people fast,
+   * and a busy machine can stall this process for longer than that.
+   */
   store: JobStore;
   /** The status cache (null when a test turns it off with STATUS_CACHE_MAX_ENTRIES=0). */
   cache: JobCache | null;
@@ -129,13 +137,24 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   });
   instance.app.silent = true;
   const url = await instance.listen(0, "127.0.0.1");
-  const { store } = instance;
+  // The test's own store calls: a connection of their own, with a test's deadline.
+  const target = redisTarget(config);
+  const testRedis = connectRedis(target, "supervisor", { commandTimeout: DEFAULT_TIMEOUT });
+  await waitUntilReady(testRedis, target, 10_000);
+  const testStore = new JobStore(testRedis, {
+    prefix,
+    partitions: config.redisPartitions,
+    ttlSucceededS: config.jobTtlSucceededS,
+    ttlFailedS: config.jobTtlFailedS,
+  });
+  // A job its reads record lost is counted, as the app's reads would.
+  testStore.onLost = (job) => instance.telemetry.events.finished(job, "read");
 
   return {
     url,
     koa: instance.app,
     config,
-    store,
+    store: testStore,
     cache: instance.cache,
     supervisor: instance.supervisor,
     telemetry: instance.telemetry,
@@ -145,11 +164,12 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     get: (pathname, headers = {}) => fetch(url + pathname, { redirect: "manual", headers }),
     post: (pathname, form, headers) => post(url + pathname, form, headers),
     submit: (form) => submit(url, form),
-    waitForState: (id, states, timeout) => waitForState(store, id, states, timeout),
+    waitForState: (id, states, timeout) => waitForState(testStore, id, states, timeout),
     async close() {
       await instance.close({ abortRequests: true });
       // Job processes outlive a server on purpose; a test leaves none behind.
       killProcessesIn(logDir);
+      testRedis.disconnect();
       fs.rmSync(logDir, { recursive: true, force: true });
     },
   };

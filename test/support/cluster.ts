@@ -51,6 +51,8 @@ export interface TestCluster {
 }
 
 const NODE_TIMEOUT_MS = 2000;
+/** How long a failover may take (waitForFailover's default): a few seconds on a quiet machine, many more on a busy one. */
+export const FAILOVER_MS = 30_000;
 
 async function info(client: Redis, section: string): Promise<string> {
   return client.info(section);
@@ -170,7 +172,7 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
       );
       initialMasters = await handle.masterPorts();
     },
-    async waitForFailover(killedPort, timeout = 30_000) {
+    async waitForFailover(killedPort, timeout = FAILOVER_MS) {
       let promoted = 0;
       await waitFor(
         async () => {

@@ -50,3 +50,29 @@ export async function within<T>(promise: Promise<T>, timeout: number, message: W
     clearTimeout(timer);
   }
 }
+
+/**
+ * For work whose length is the machine's speed times its size (hundreds of
+ * job processes): polls fn until it returns a value, and fails only when
+ * its progress (a count that grows as the work gets done) has not grown for
+ * `stall` ms. A deadline for the whole would be a guess at the machine's
+ * speed; a stall is what a stuck job looks like.
+ */
+export async function waitWhileProgressing<T>(
+  fn: () => Promise<{ value: T | null; progress: number }>,
+  { stall, interval = 250, message }: { stall: number; interval?: number; message: string },
+): Promise<T> {
+  let best = -Infinity;
+  let since = Date.now();
+  for (;;) {
+    const { value, progress } = await fn();
+    if (value !== null) return value;
+    if (progress > best) {
+      best = progress;
+      since = Date.now();
+    } else if (Date.now() - since > stall) {
+      throw new Error(`no progress for ${stall} ms waiting for ${message} (progress: ${best})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}

@@ -6,11 +6,12 @@ import test, { type ExecutionContext } from "ava";
 import { connectRedis, waitUntilReady } from "../../jobs/core/redis.ts";
 import { loadJobSettings, redisTarget } from "../../jobs/core/settings.ts";
 import { JobStore, isTerminal } from "../../jobs/core/store.ts";
-import { clusterKeysUnder, useCluster } from "../support/cluster.ts";
+import { clusterKeysUnder, FAILOVER_MS, useCluster } from "../support/cluster.ts";
 import { jobJson, LONG_COUNT, submit, waitForState, watchAnswers, type JobJson } from "../support/http.ts";
 import { isAlive } from "../support/procs.ts";
 import { serverEnv, startServer } from "../support/server.ts";
-import { waitFor } from "../support/wait.ts";
+import { DEFAULT_TIMEOUT, waitFor, waitWhileProgressing } from "../support/wait.ts";
+import { START_GRACE_MS } from "../../server/supervisor/index.ts";
 
 const cluster = useCluster(test);
 
@@ -143,28 +144,41 @@ test.serial(
   "three instances, 300 jobs: none above its concurrency; one SIGKILLed mid-way: its jobs end, its queued work is taken",
   async (t) => {
     // Long on a busy 2-core machine (300 job processes): the bounds that matter are the waits' own.
-    t.timeout(180_000);
+    t.timeout(600_000);
     const CONCURRENCY = 2;
     const JOBS = 300;
+    const HEARTBEAT_MS = 1000;
     // Heartbeat 1 s: a job claimed by the killed instance but not started is recorded after 3 s + START_GRACE_MS.
     const env = serverEnv(cluster, "three", {
       COUNT_STEP_DELAY_MS: "0",
       JOB_CONCURRENCY_COUNT: String(CONCURRENCY),
-      JOB_HEARTBEAT_MS: "1000",
+      JOB_HEARTBEAT_MS: String(HEARTBEAT_MS),
     });
+    // How long the jobs may go without one of them ending: the killed instance's claims end after their
+    // start lease (3 heartbeats + START_GRACE_MS) and a sweep; the live instances end one every few seconds.
+    const STALL_MS = 3 * HEARTBEAT_MS + START_GRACE_MS + DEFAULT_TIMEOUT;
     const servers = await Promise.all([startServer(t, env), startServer(t, env), startServer(t, env)]);
     const store = await storeFor(t, env);
-    const ids: string[][] = [[], [], []];
-    for (let i = 0; i < JOBS; i++) ids[i % 3]!.push(await submit(servers[i % 3]!.url, { start: "1", end: "3", increment: "1" }));
-    const all = ids.flat();
+    // Nine at a time (three per instance), so that jobs are queued at the kill whatever the machine's
+    // speed: one by one, a busy machine submitted them no faster than six slots ran them. (All at once,
+    // an instance stalled by the burst answered some with a 503.)
+    const LANES = 9;
+    const all: string[] = new Array<string>(JOBS);
+    await Promise.all(
+      Array.from({ length: LANES }, async (_, lane) => {
+        for (let i = lane; i < JOBS; i += LANES) all[i] = await submit(servers[i % 3]!.url, { start: "1", end: "3", increment: "1" });
+      }),
+    );
     const killed = servers[0];
     // Mid-way: once a tenth of the jobs have ended.
-    await waitFor(
+    // (The time 300 jobs take is the machine's speed times their number: the waits bound a stall, not the whole.)
+    await waitWhileProgressing(
       async () => {
         const states = await Promise.all(all.map(async (id) => (await store.read(id, "auto"))?.state));
-        return states.filter((s) => s && isTerminal(s)).length >= JOBS / 10;
+        const ended = states.filter((s) => s && isTerminal(s)).length;
+        return { value: ended >= JOBS / 10 ? true : null, progress: ended };
       },
-      { timeout: 60_000, interval: 200, message: "a tenth of the jobs to end" },
+      { stall: STALL_MS, message: "a tenth of the jobs to end" },
     );
     const killedOwner = await waitFor(async () => {
       for (const id of all) {
@@ -184,12 +198,13 @@ test.serial(
     );
 
     // Every job ends: its process finishes it (processes outlive their server), or the sweep records it.
-    const records = await waitFor(
+    const records = await waitWhileProgressing(
       async () => {
         const read = await Promise.all(all.map((id) => store.read(id, "all")));
-        return read.every((r) => r && isTerminal(r.state)) ? read.map((r) => r!) : null;
+        const ended = read.filter((r) => r && isTerminal(r.state)).length;
+        return { value: ended === JOBS ? read.map((r) => r!) : null, progress: ended };
       },
-      { timeout: 60_000, interval: 250, message: "every job to end" },
+      { stall: STALL_MS, message: "every job to end" },
     );
     const byState: Record<string, number> = {};
     for (const r of records) {
@@ -240,9 +255,15 @@ test.serial(
 test.serial(
   "a master killed mid-job, its replica promoted: jobs finish or are recorded lost; nothing stays running; finished jobs do not change",
   async (t) => {
-    t.timeout(120_000);
-    // A lease of 15 s, longer than the failover (about 5 s here): jobs are expected to ride it out (see README).
-    const env = serverEnv(cluster, "failover", { COUNT_STEP_DELAY_MS: "150", JOB_CONCURRENCY: "8", JOB_HEARTBEAT_MS: "5000" });
+    t.timeout(180_000);
+    // A lease longer than any failover this test waits for (FAILOVER_MS; about 5 s on a quiet machine, much
+    // longer on a busy one): jobs are expected to ride it out (see README).
+    const HEARTBEAT_MS = Math.ceil(FAILOVER_MS / 3);
+    const env = serverEnv(cluster, "failover", {
+      COUNT_STEP_DELAY_MS: "150",
+      JOB_CONCURRENCY: "8",
+      JOB_HEARTBEAT_MS: String(HEARTBEAT_MS),
+    });
     const server = await startServer(t, env);
     const store = await storeFor(t, env);
     // Some finished jobs, whose records must not change.
@@ -256,9 +277,10 @@ test.serial(
 
     const masterPort = await cluster.masterOf(store.jobKeys(running[0]!)[0]);
     const watch = watchAnswers(`${server.url}/jobs/${running[0]}`);
+    const killedAt = Date.now();
     await cluster.kill(masterPort);
-    const promoted = await cluster.waitForFailover(masterPort);
-    t.log(`killed master ${masterPort}; replica ${promoted} promoted`);
+    const promoted = await cluster.waitForFailover(masterPort, FAILOVER_MS);
+    t.log(`killed master ${masterPort}; replica ${promoted} promoted after ${Date.now() - killedAt} ms`);
     await waitFor(() => watch.statuses.lastIndexOf(200) > Math.max(0, watch.statuses.lastIndexOf(503)), {
       message: () => `a 200 again after the switch (answers: ${watch.statuses.join(",")})`,
     });
@@ -273,8 +295,10 @@ test.serial(
       `only pages or 503 pages: ${watch.statuses.join(",")}`,
     );
 
-    // Bound: the failover (node timeout 2 s, seconds here) plus a lease (3 x JOB_HEARTBEAT_MS) and a sweep.
-    const ended = await Promise.all(running.map((id) => waitForState(server.url, id, ["succeeded", "failed"], 40_000)));
+    // Bound: a lease (3 x JOB_HEARTBEAT_MS, the failover's bound) and a sweep, with the default wait on top.
+    const ended = await Promise.all(
+      running.map((id) => waitForState(server.url, id, ["succeeded", "failed"], 3 * HEARTBEAT_MS + DEFAULT_TIMEOUT)),
+    );
     t.log(`after the failover: ${ended.map((j) => `${j.state}${j.reason ? ` (${j.reason})` : ""}`).join(", ")}`);
     for (const job of ended) {
       if (job.state === "succeeded") t.deepEqual(job.results, count(40), `job ${job.id}'s results, each once`);

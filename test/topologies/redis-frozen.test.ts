@@ -2,9 +2,11 @@
 // 503 page's "Try again" link.
 import net from "node:net";
 import test from "ava";
-import { useApp } from "../support/app.ts";
+import { startApp, useApp } from "../support/app.ts";
+import { LONG_COUNT } from "../support/http.ts";
 import { useRedis } from "../support/redis.ts";
-import { within } from "../support/wait.ts";
+import { waitFor, within } from "../support/wait.ts";
+import { START_GRACE_MS } from "../../server/supervisor/index.ts";
 
 const redis = useRedis(test);
 const app = useApp(test, { redis, name: "frozen" });
@@ -27,6 +29,28 @@ test.serial("with Redis frozen, a status poll fails with 503 within the same bou
   t.regex(poll.text, /hx-trigger="every 2s"/);
   t.is(page.status, 503);
   process.kill(redis.pid!, "SIGCONT");
+});
+
+test.serial("a claim Redis ran after the supervisor gave up on its answer goes back to the queue, and the job runs", async (t) => {
+  // One slot, held by a long job, and a second job waiting for it.
+  const one = await startApp(t, { redis, name: "frozen-claim", env: { JOB_CONCURRENCY_COUNT: "1", COUNT_STEP_DELAY_MS: "100" } });
+  const first = await one.waitForState(await one.submit(LONG_COUNT), "running");
+  const second = await one.submit({ start: "1", end: "3", increment: "1" });
+  t.is((await one.store.read(second))?.state, "queued");
+
+  process.kill(redis.pid!, "SIGSTOP");
+  t.teardown(() => process.kill(redis.pid!, "SIGCONT"));
+  // The slot frees; a claim goes to the frozen Redis and the supervisor gives up on its answer.
+  process.kill(first.pid!, "SIGKILL");
+  await waitFor(() => !one.supervisor.pids().includes(first.pid!), { message: "the supervisor to see the first job's exit" });
+  await one.supervisor.pump();
+  // Redis runs the claims waiting on its socket: the second job is now this instance's, with no process.
+  process.kill(redis.pid!, "SIGCONT");
+
+  // Bound: shorter than the claim's start lease (3 heartbeats + START_GRACE_MS), after which the sweep
+  // would record it failed (never-started) without it ever running.
+  const done = await one.waitForState(second, ["succeeded", "failed"], 3 * one.config.jobHeartbeatMs + START_GRACE_MS - 2000);
+  t.like(done, { state: "succeeded", results: [1, 2, 3] });
 });
 
 /** Sends one raw request line (an absolute-form target) and returns the whole answer. */
