@@ -27,12 +27,15 @@ export type RedisProfile = "web" | "supervisor" | "invalidations" | "job";
 
 /** How long the web and the supervisor wait for one answer from Redis. */
 export const WEB_COMMAND_TIMEOUT_MS = 1500;
+const WEB_BACKSTOP_TIMEOUT_MS = 2 * WEB_COMMAND_TIMEOUT_MS;
 
 const PROFILES: Record<RedisProfile, RedisOptions> = {
   web: {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: WEB_COMMAND_TIMEOUT_MS,
+    // A backstop: the web store's own deadline (WEB_COMMAND_TIMEOUT_MS, JobStore's deadlineMs) is
+    // what answers 503, and it reads the socket before giving up, which ioredis' timer does not.
+    commandTimeout: WEB_BACKSTOP_TIMEOUT_MS,
     connectTimeout: 2000,
     // Many concurrent status polls share one socket write, which saves Redis
     // CPU per poll (the figure: bench/README.md).
@@ -84,7 +87,11 @@ const CLUSTER_FAIL_FAST: ClusterOptions = {
   redisOptions: { maxRetriesPerRequest: 1, commandTimeout: WEB_COMMAND_TIMEOUT_MS, connectTimeout: 2000 },
 };
 const CLUSTER_PROFILES: Record<Exclude<RedisProfile, "invalidations">, ClusterOptions> = {
-  web: { ...CLUSTER_FAIL_FAST, enableAutoPipelining: true },
+  web: {
+    ...CLUSTER_FAIL_FAST,
+    enableAutoPipelining: true,
+    redisOptions: { ...CLUSTER_FAIL_FAST.redisOptions, commandTimeout: WEB_BACKSTOP_TIMEOUT_MS },
+  },
   supervisor: CLUSTER_FAIL_FAST,
   job: {
     enableOfflineQueue: true,

@@ -88,7 +88,10 @@ export class StoreCore {
       if (this.deadlineMs <= 0) return await sent;
       sent.catch(() => {});
       const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${this.deadlineMs} ms`)), this.deadlineMs);
+        // Given up only once the event loop has read what arrived meanwhile (setImmediate runs after
+        // the poll phase): after a stall of this process, the timer fires before an answer already
+        // waiting in the socket is read, and a busy server answered 503 for a Redis that had answered.
+        timer = setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${this.deadlineMs} ms`))), this.deadlineMs);
       });
       return await Promise.race([sent, late]);
     } catch (err) {
