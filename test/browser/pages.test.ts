@@ -30,7 +30,7 @@ whenBrowser(test, () => {
   const lost = useApp(test, { redis: lostRedis, name: "pages-lost" });
   /** Takes no jobs: a primes job is marked running through the store and holds still, with progress, a status line and a log. */
   const idle = useApp(test, { redis, name: "pages-idle", takesJobs: false });
-  /** Values 200 ms apart: a count cancelled after a few has partial results. */
+  /** Values 200 ms apart: a count cancelled after a few has partial results (1,000 of them take 200 s, longer than any wait here). */
   const medium = useApp(test, { redis, name: "pages-medium", env: { COUNT_STEP_DELAY_MS: "200" } });
   const ids = {
     running: "",
@@ -66,7 +66,7 @@ whenBrowser(test, () => {
       "chunk 1 of 1: 300,000 numbers so far",
       "a long line " + "x".repeat(200),
     ]);
-    ids.partial = await medium.submit({ start: "1", end: "50", increment: "1" });
+    ids.partial = await medium.submit({ start: "1", end: "1000", increment: "1" });
     await Promise.all([
       slow.waitForState(ids.cancelled, "cancelled"),
       fast.waitForState(ids.succeeded, "succeeded"),
@@ -238,7 +238,7 @@ whenBrowser(test, () => {
       status: 200,
       open: visit(medium, () => `/jobs/${ids.partial}`),
       async check(page, t) {
-        t.regex(await page.locator(".partial").innerText(), /^Partial: \d+ of 50 values, cancelled\.$/);
+        t.regex(await page.locator(".partial").innerText(), /^Partial: \d+ of 1,000 values, cancelled\.$/);
         t.true((await page.locator(".values li").count()) >= 3);
       },
     },
