@@ -3,6 +3,7 @@
 // answers the status poll before Koa.
 import crypto from "node:crypto";
 import Koa from "koa";
+import type Router from "@koa/router";
 import { send } from "@koa/send";
 import type { Middleware } from "koa";
 import type { AppDeps } from "./deps.ts";
@@ -40,6 +41,19 @@ function serveStatic(): Middleware {
   };
 }
 
+/**
+ * The router's answer to a method its address does not take: 405 with
+ * Allow. The router answers 501 to a method no route of it takes at all
+ * (TRACE, PROPFIND): that is a 405 too, for an address that exists.
+ */
+function allowedMethods(router: Router): Middleware {
+  const allowed = router.allowedMethods() as unknown as Middleware;
+  return async function methodNotAllowed(ctx, next) {
+    await allowed(ctx, next);
+    if (ctx.status === 501) ctx.status = ctx.response.get("Allow") ? 405 : 404;
+  };
+}
+
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
   // Signs cookies: the recent-jobs list's and the operator's session. Without
@@ -73,7 +87,7 @@ export function createApp(deps: AppDeps): Koa {
     ...admin,
   ]) {
     app.use(router.routes());
-    app.use(router.allowedMethods());
+    app.use(allowedMethods(router));
   }
   return app;
 }

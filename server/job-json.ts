@@ -6,7 +6,7 @@ import type { JobRecord } from "../jobs/core/store.ts";
 import type { Params } from "../jobs/core/fields.ts";
 import { jobType } from "../jobs/types/index.ts";
 import { announcement, failureMessage, titleOf } from "./job-words.ts";
-import type { ViewSettings } from "./job-view.ts";
+import { logIsPublic, type ViewSettings } from "./job-view.ts";
 import { fileUrl, jobUrl, logUrl, statusUrl } from "./urls.ts";
 
 /** The most results a JSON answer holds (resultCount says how many there are; result.json has them all). */
@@ -14,7 +14,7 @@ export const JSON_RESULTS_MAX = 1000;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** A job as a JSON client sees it. pid, host and detail only with SHOW_JOB_INTERNALS. */
+/** A job as a JSON client sees it. pid, host and detail only with SHOW_JOB_INTERNALS; logUrl only when the log is public. */
 export function jobJson(job: JobRecord, files: readonly { name: string; size: number }[], settings: ViewSettings) {
   const type = jobType(job.type);
   const unit = type?.unit ?? (["step", "steps"] as const);
@@ -50,7 +50,8 @@ export function jobJson(job: JobRecord, files: readonly { name: string; size: nu
     exitCode: job.exitCode,
     signal: job.signal,
     files: files.map((f) => ({ name: f.name, size: f.size, url: fileUrl(job.id, f.name) })),
-    logUrl: logUrl(job.id),
+    /** null: the log is the operators' (see logIsPublic). */
+    logUrl: logIsPublic(type, settings) ? logUrl(job.id) : null,
     statusUrl: statusUrl(job.id),
     ...(settings.showJobInternals ? { pid: job.pid, host: job.host, detail: job.detail } : {}),
   };

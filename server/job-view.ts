@@ -44,6 +44,15 @@ export interface ViewSettings extends JobSettings {
   showJobInternals: boolean;
 }
 
+/**
+ * Whether anyone may see a job's log: what its program wrote to stdout and
+ * stderr is the operators' unless its type says it is written for everyone
+ * (publicLog), or SHOW_JOB_INTERNALS shows operators' facts to everyone.
+ */
+export function logIsPublic(type: JobType | undefined, settings: { showJobInternals: boolean }): boolean {
+  return type?.publicLog === true || settings.showJobInternals;
+}
+
 export interface ViewOptions {
   settings?: ViewSettings;
   /** The job's output files (listed for a job that has ended). */
@@ -239,7 +248,7 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
       : null;
   const last = !finished && job.results.length > 0 ? job.results[job.results.length - 1] : undefined;
   const log =
-    job.logCount > 0
+    job.logCount > 0 && logIsPublic(type, settings)
       ? { lines: job.logTail.join("\n"), shown: job.logTail.length, count: job.logCount, dropped: job.logDropped, url: logUrl(job.id) }
       : null;
 

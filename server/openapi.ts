@@ -264,7 +264,9 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
               type: "array",
               items: { type: "object", properties: { name: { type: "string" }, size: { type: "integer" }, url: { type: "string" } } },
             },
-            logUrl: { type: "string" },
+            logUrl: nullable("string", {
+              description: "null: the job's log is for the site's operators (a type with publicLog, or SHOW_JOB_INTERNALS, shows it).",
+            }),
             statusUrl: { type: "string" },
             pid: { type: "integer", description: "Only with SHOW_JOB_INTERNALS." },
             host: { type: "string", description: "Only with SHOW_JOB_INTERNALS." },

@@ -77,6 +77,15 @@ export interface JobType extends JobTypeLimits {
    * objects and arrays as pretty-printed JSON (fragments/results-list).
    */
   resultsTemplate?: string;
+  /**
+   * true: anyone who can see a job sees its log (on its page, as a download,
+   * its logUrl in the JSON). By default the log, which holds whatever the
+   * program wrote to stdout and stderr (a traceback, the paths of its
+   * install), is the operators' only (/admin, or everyone with
+   * SHOW_JOB_INTERNALS=true). Set it when the program writes its log for
+   * the people who run it.
+   */
+  publicLog?: boolean;
   /** Words the pages use for this type's jobs, where the generic ones read worse. */
   words?: JobWords;
   /** A sentence under the form, from the settings: "At most 1,000 values in one count." */

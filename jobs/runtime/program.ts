@@ -164,7 +164,8 @@ export async function runProgram(ctx: JobContext, found: CommandType, env: Runne
     const detail = stderrTail.join("\n") || undefined;
     if (exit.signal) throw new JobEnd({ reason: "signal", signal: exit.signal, error: reporter.error ?? undefined, detail });
     if (reporter.error) throw new JobEnd({ reason: "job-error", error: reporter.error, exitCode: exit.code, detail });
-    throw new JobEnd({ reason: "exit-code", exitCode: exit.code, error: stderrTail.at(-1)?.trim() || undefined, detail });
+    // No error of its own: the page says it stopped unexpectedly; what it wrote to stderr stays in the detail (the operators').
+    throw new JobEnd({ reason: "exit-code", exitCode: exit.code, detail });
   } finally {
     process.off("SIGTERM", onTerm);
     process.off("SIGINT", onTerm);

@@ -80,6 +80,7 @@ PLAIN_NUMBER_BREAKERS = {
     "decimal": (" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "_", "n", "N", "i", "I", "x", "X"),
 }
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 TYPE_WORDS = {
     "integer": "a whole number",
@@ -117,8 +118,10 @@ def shown(value):
 
 
 def neutralised(cell):
-    """A problems.csv cell that a spreadsheet will not run as a formula."""
-    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
+    """A problems.csv cell that a spreadsheet will not run as a formula (the server's rule for every CSV download: server/csv.ts)."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def scan(path):

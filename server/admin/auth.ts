@@ -1,13 +1,17 @@
-// The operator's login: the password check (constant time), the signed
-// session cookie, and the limit on failed attempts per address.
+// The operator's login: the password check (constant time) and the session.
 //
-// The session is stateless: a cookie signed with Koa's app.keys
-// (SESSION_SECRET) holding its expiry and a fingerprint of the configured
-// password, so a new password or a new secret ends every session. Logging
-// out removes the cookie from that browser.
+// A session is a random id, kept in Redis for as long as it lasts
+// (jobs/core/store/login.ts), in a cookie signed with Koa's app.keys
+// (SESSION_SECRET) that also holds its expiry. The cookie carries nothing
+// made from the password. Redis keeps, with each session, the sessions'
+// version at its login and a tag of the configured password (an HMAC keyed
+// with SESSION_SECRET): logging out deletes the session, "log out
+// everywhere" moves the version on, and a new password, a new secret or the
+// session's expiry ends it.
 import crypto from "node:crypto";
 import { promisify } from "node:util";
 import type { Context } from "koa";
+import type { JobStore } from "../../jobs/core/store.ts";
 import type { AdminPassword } from "../config.ts";
 
 const scrypt = promisify(crypto.scrypt) as (
@@ -20,13 +24,9 @@ const scrypt = promisify(crypto.scrypt) as (
 export const SESSION_COOKIE = "sidejob_admin";
 /** How long a login lasts. */
 export const SESSION_MS = 8 * 3600_000;
-/** Failed logins allowed per address in LOGIN_WINDOW_MS; the next attempt is answered 429 until the oldest is a window old. */
-export const LOGIN_FAILURES_MAX = 10;
-export const LOGIN_WINDOW_MS = 60_000;
-/** Addresses remembered at most (the oldest is forgotten first): a flood of addresses cannot grow the map without bound. */
-const THROTTLE_ADDRESSES_MAX = 10_000;
 
 const sha256 = (text: string | Buffer) => crypto.createHash("sha256").update(text).digest();
+const COOKIE = { signed: true, httpOnly: true, sameSite: "strict", path: "/", overwrite: true } as const;
 
 /** Makes an ADMIN_PASSWORD_HASH value for a password (docs/operations.md, "Operators: /admin", shows the same as a one-line command). */
 export function hashPassword(password: string, { N = 16384, r = 8, p = 1 } = {}): string {
@@ -36,11 +36,16 @@ export function hashPassword(password: string, { N = 16384, r = 8, p = 1 } = {})
 }
 
 export class AdminAuth {
-  private readonly fingerprint: string;
+  /** Tells one configured password from another, keyed with SESSION_SECRET: kept in Redis with each session, never sent. */
+  private readonly tag: string;
 
-  constructor(private readonly password: AdminPassword) {
+  constructor(
+    private readonly password: AdminPassword,
+    secret: string,
+    private readonly store: JobStore,
+  ) {
     const what = password.kind === "plain" ? password.password : `${password.salt.toString("base64")}$${password.hash.toString("base64")}`;
-    this.fingerprint = sha256(`sidejob-admin-session\0${what}`).subarray(0, 12).toString("base64url");
+    this.tag = crypto.createHmac("sha256", secret).update(`sidejob-admin-session\0${what}`).digest().subarray(0, 16).toString("base64url");
   }
 
   /** Whether the given password is the operator's; the comparison takes the same time wherever they differ. */
@@ -51,70 +56,39 @@ export class AdminAuth {
     return crypto.timingSafeEqual(derived, p.hash);
   }
 
-  /** Sets the signed session cookie (HttpOnly, SameSite=Strict, with an expiry). */
-  startSession(ctx: Context, now = Date.now()): void {
+  /** Starts a session and sets its signed cookie (HttpOnly, SameSite=Strict, with an expiry). */
+  async startSession(ctx: Context, now = Date.now()): Promise<void> {
+    const id = crypto.randomBytes(24).toString("base64url");
     const expires = now + SESSION_MS;
-    ctx.cookies.set(SESSION_COOKIE, `${expires}.${this.fingerprint}`, {
-      signed: true,
-      httpOnly: true,
-      sameSite: "strict",
-      path: "/",
-      expires: new Date(expires),
-      overwrite: true,
-    });
+    await this.store.startSession(id, this.tag, SESSION_MS);
+    ctx.cookies.set(SESSION_COOKIE, `${expires}.${id}`, { ...COOKIE, expires: new Date(expires) });
   }
 
-  endSession(ctx: Context): void {
-    ctx.cookies.set(SESSION_COOKIE, null, { signed: true, httpOnly: true, sameSite: "strict", path: "/", overwrite: true });
+  /** Ends this browser's session, in Redis and in its cookie. */
+  async endSession(ctx: Context): Promise<void> {
+    const id = this.sessionId(ctx);
+    if (id) await this.store.endSession(id);
+    ctx.cookies.set(SESSION_COOKIE, null, COOKIE);
   }
 
-  /** Whether the request carries a session this server signed, not expired, for the current password. */
-  hasSession(ctx: Context, now = Date.now()): boolean {
+  /** Ends every session, on every browser and instance. */
+  async endEverySession(ctx: Context): Promise<void> {
+    await this.store.endEverySession();
+    ctx.cookies.set(SESSION_COOKIE, null, COOKIE);
+  }
+
+  /** Whether the request carries a session this server signed, not expired, still live in Redis. */
+  async hasSession(ctx: Context, now = Date.now()): Promise<boolean> {
+    const id = this.sessionId(ctx, now);
+    return id !== null && (await this.store.isSession(id, this.tag));
+  }
+
+  /** The session id of a signed, unexpired cookie, or null. */
+  private sessionId(ctx: Context, now = Date.now()): string | null {
     // signed: a cookie whose signature does not verify with app.keys reads as absent.
     const value = ctx.cookies.get(SESSION_COOKIE, { signed: true });
-    if (!value) return false;
-    const dot = value.indexOf(".");
-    const expires = Number(value.slice(0, dot));
-    return dot > 0 && Number.isSafeInteger(expires) && expires > now && value.slice(dot + 1) === this.fingerprint;
-  }
-}
-
-/**
- * Failed logins per client address, in this instance's memory: with several
- * instances, each one counts its own (a client spread over N instances gets
- * N times the attempts).
- */
-export class LoginThrottle {
-  private readonly failures = new Map<string, number[]>();
-
-  constructor(
-    private readonly max = LOGIN_FAILURES_MAX,
-    private readonly windowMs = LOGIN_WINDOW_MS,
-  ) {}
-
-  private recent(address: string, now: number): number[] {
-    const times = (this.failures.get(address) ?? []).filter((t) => t > now - this.windowMs);
-    if (times.length === 0) this.failures.delete(address);
-    else this.failures.set(address, times);
-    return times;
-  }
-
-  /** Seconds to wait before trying again, or 0 when an attempt may be made now. */
-  retryAfterS(address: string, now = Date.now()): number {
-    const times = this.recent(address, now);
-    if (times.length < this.max) return 0;
-    return Math.max(1, Math.ceil((times[times.length - this.max]! + this.windowMs - now) / 1000));
-  }
-
-  failed(address: string, now = Date.now()): void {
-    const times = this.recent(address, now);
-    times.push(now);
-    this.failures.delete(address);
-    this.failures.set(address, times.slice(-this.max));
-    if (this.failures.size > THROTTLE_ADDRESSES_MAX) this.failures.delete(this.failures.keys().next().value!);
-  }
-
-  succeeded(address: string): void {
-    this.failures.delete(address);
+    const match = value ? /^(\d+)\.([A-Za-z0-9_-]{32})$/.exec(value) : null;
+    if (!match || !(Number(match[1]) > now)) return null;
+    return match[2]!;
   }
 }

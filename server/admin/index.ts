@@ -1,6 +1,6 @@
 // The operator's pages under /admin, mounted only when a password is set
 // (ADMIN_PASSWORD or ADMIN_PASSWORD_HASH; otherwise /admin is a 404). One
-// module per section: the session (login, logout), the overview, the jobs
+// module per section: the session (login, logout, log out everywhere), the overview, the jobs
 // list, a job's admin view, the actions on one job, the bulk actions. Every
 // section but the session is mounted here, behind requireSession. Every page
 // answers JSON under Accept: application/json; every POST has passed the
@@ -9,6 +9,7 @@ import Router from "@koa/router";
 import type { Context, Next } from "koa";
 import type { AppDeps } from "../deps.ts";
 import { AdminAuth } from "./auth.ts";
+import { LoginThrottle } from "./login-throttle.ts";
 import { actionRoutes } from "./actions.ts";
 import { bulkRoutes } from "./bulk.ts";
 import { adminJobRoutes } from "./job.ts";
@@ -18,9 +19,9 @@ import { requireSession, sessionRoutes } from "./session.ts";
 import { ADMIN_ROUTE } from "./view.ts";
 
 export function adminRoutes(deps: AppDeps): Router {
-  const { config } = deps;
-  if (!config.admin) throw new Error("adminRoutes needs an admin password");
-  const auth = new AdminAuth(config.admin);
+  const { config, store } = deps;
+  if (!config.admin || !config.sessionSecret) throw new Error("adminRoutes needs an admin password and SESSION_SECRET");
+  const auth = new AdminAuth(config.admin, config.sessionSecret, store);
   const router = new Router({ prefix: ADMIN_ROUTE });
 
   router.use(async (ctx: Context, next: Next) => {
@@ -30,7 +31,7 @@ export function adminRoutes(deps: AppDeps): Router {
     await next();
   });
 
-  sessionRoutes(router, auth);
+  sessionRoutes(router, auth, new LoginThrottle(store));
   // Everything below needs a session.
   router.use(requireSession(auth));
   overviewRoutes(router, deps);

@@ -1,6 +1,7 @@
 // GET /admin/jobs/:id: one job as the operator sees it. The public page's
 // view and JSON (job-view.ts, job-json.ts) with the internals shown, plus
 // its parameters, its whole log, its timings, its process and its retries.
+// GET /admin/jobs/:id/log: its log as text, whoever its type shows it to.
 import type Router from "@koa/router";
 import { isTerminal } from "../../jobs/core/store.ts";
 import { jobType } from "../../jobs/types/index.ts";
@@ -9,6 +10,7 @@ import { jobJson } from "../job-json.ts";
 import { jobView } from "../job-view.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
+import { logText } from "../routes/downloads.ts";
 import { jobIdOf, missing } from "./shared.ts";
 import { adminJobUrl, utc } from "./view.ts";
 
@@ -21,9 +23,11 @@ export function adminJobRoutes(router: Router, { store, config }: AppDeps): void
     const settings = { ...config, showJobInternals: true };
     const queuedMs = job.createdAt !== null ? (job.startedAt ?? job.finishedAt ?? job.readAt) - job.createdAt : null;
     const ranMs = job.startedAt !== null ? (job.finishedAt ?? job.readAt) - job.startedAt : null;
+    const logUrl = `${adminJobUrl(id)}/log`;
     if (wantsJson(ctx)) {
       ctx.body = {
         ...jobJson(job, files, settings),
+        logUrl,
         adminUrl: adminJobUrl(id),
         queuedMs,
         ranMs,
@@ -35,6 +39,7 @@ export function adminJobRoutes(router: Router, { store, config }: AppDeps): void
       return;
     }
     const view = jobView(job, { settings, files });
+    if (view.log) view.log = { ...view.log, url: logUrl };
     await ctx.render("pages/admin-job", {
       title: `${view.title} (operator view)`,
       job: view,
@@ -63,4 +68,9 @@ export function adminJobRoutes(router: Router, { store, config }: AppDeps): void
       retriedAsId: job.retriedAs,
     });
   });
+
+  router.get(
+    "/jobs/:id/log",
+    logText(store, { jobId: jobIdOf, notFound: missing }, () => true),
+  );
 }

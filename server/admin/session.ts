@@ -1,11 +1,12 @@
 // The operator's session: the login page and its POST (throttled per
-// address), the logout, and the check every other operator's page passes
-// first (requireSession).
+// address and in all, login-throttle.ts), the logout, "log out everywhere",
+// and the check every other operator's page passes first (requireSession).
 import type Router from "@koa/router";
 import type { Context, Middleware, Next } from "koa";
 import { HttpError } from "../errors.ts";
 import { wantsJson } from "../negotiate.ts";
-import { LoginThrottle, type AdminAuth } from "./auth.ts";
+import type { AdminAuth } from "./auth.ts";
+import type { LoginThrottle } from "./login-throttle.ts";
 import { adminBody, field } from "./shared.ts";
 import { ADMIN_ROUTE } from "./view.ts";
 
@@ -21,19 +22,18 @@ const renderLogin = async (ctx: Context, error: string | null, next: string) => 
 };
 
 /** GET and POST /admin/login, POST /admin/logout: open to anyone (the POSTs have passed the same-origin check). */
-export function sessionRoutes(router: Router, auth: AdminAuth): void {
-  const throttle = new LoginThrottle();
-
+export function sessionRoutes(router: Router, auth: AdminAuth, throttle: LoginThrottle): void {
   router.get("/login", async (ctx) => {
     const next = safeNext(ctx.query.next);
-    if (auth.hasSession(ctx)) return ctx.redirect(next);
+    if (await auth.hasSession(ctx)) return ctx.redirect(next);
     await renderLogin(ctx, null, next);
   });
 
   router.post("/login", adminBody, async (ctx) => {
-    const address = ctx.ip;
-    const wait = throttle.retryAfterS(address);
-    if (wait > 0) {
+    // Counted as a failure before the check: attempts sent at once cannot all be checked.
+    const reservation = await throttle.reserve(ctx.ip);
+    if (!reservation.ok) {
+      const wait = reservation.retryAfterS;
       throw new HttpError(429, `Too many failed logins from your address. Try again in ${wait} s.`, {
         title: "Too many attempts",
         headers: { "Retry-After": String(wait) },
@@ -43,7 +43,6 @@ export function sessionRoutes(router: Router, auth: AdminAuth): void {
     const next = safeNext(field(ctx, "next"));
     const password = field(ctx, "password");
     if (!password || password.length > 1024 || !(await auth.check(password))) {
-      throttle.failed(address);
       ctx.status = 401;
       if (wantsJson(ctx)) {
         ctx.body = { error: "wrong-password", message: "That password is not the operator's.", status: 401 };
@@ -56,8 +55,8 @@ export function sessionRoutes(router: Router, auth: AdminAuth): void {
       );
       return;
     }
-    throttle.succeeded(address);
-    auth.startSession(ctx);
+    await throttle.succeeded(reservation);
+    await auth.startSession(ctx);
     if (wantsJson(ctx)) {
       ctx.status = 204;
       return;
@@ -66,14 +65,24 @@ export function sessionRoutes(router: Router, auth: AdminAuth): void {
     ctx.redirect(next);
   });
 
-  router.post("/logout", (ctx) => {
-    auth.endSession(ctx);
+  const loggedOut = (ctx: Context) => {
     if (wantsJson(ctx)) {
       ctx.status = 204;
       return;
     }
     ctx.status = 303;
     ctx.redirect(`${ADMIN_ROUTE}/login`);
+  };
+
+  router.post("/logout", async (ctx) => {
+    await auth.endSession(ctx);
+    loggedOut(ctx);
+  });
+
+  // Every session, on every browser: only from a session (a stranger cannot log the operator out).
+  router.post("/logout-everywhere", requireSession(auth), async (ctx) => {
+    await auth.endEverySession(ctx);
+    loggedOut(ctx);
   });
 }
 
@@ -84,7 +93,7 @@ export function sessionRoutes(router: Router, auth: AdminAuth): void {
  */
 export function requireSession(auth: AdminAuth): Middleware {
   return async (ctx: Context, next: Next) => {
-    if (auth.hasSession(ctx)) {
+    if (await auth.hasSession(ctx)) {
       await next();
       return;
     }

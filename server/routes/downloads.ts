@@ -3,6 +3,7 @@
 import { Readable } from "node:stream";
 import type { Middleware } from "koa";
 import type { JobRecord, JobStore } from "../../jobs/core/store.ts";
+import { csvCell, neutralisedCsv } from "../csv.ts";
 import { HttpError } from "../errors.ts";
 import type { JobLookup } from "./job-lookup.ts";
 
@@ -25,11 +26,6 @@ const MEDIA_TYPES: Record<string, string> = {
 function mediaType(name: string): string {
   const dot = name.lastIndexOf(".");
   return (dot > 0 && MEDIA_TYPES[name.slice(dot).toLowerCase()]) || "application/octet-stream";
-}
-
-function csvCell(value: unknown): string {
-  const text = typeof value === "string" ? value : (JSON.stringify(value) ?? "");
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 /** Every result of a job, read from Redis a page at a time. */
@@ -62,7 +58,7 @@ export const resultJson =
     );
   };
 
-/** GET /jobs/:id/result.csv: every result, one row each (index, value). */
+/** GET /jobs/:id/result.csv: every result, one row each (index, value), neutralised as every CSV download is (csv.ts). */
 export const resultCsv =
   (store: JobStore, { endedJob }: JobLookup): Middleware =>
   async (ctx) => {
@@ -79,7 +75,8 @@ export const resultCsv =
 
 /**
  * An output file: the name must be one the job's listing has; it is only
- * ever a field of the job's files hash, never a path.
+ * ever a field of the job's files hash, never a path. A .csv file is
+ * neutralised as every CSV download is (csv.ts).
  */
 export const outputFile =
   (store: JobStore, { jobId, notFound }: JobLookup): Middleware =>
@@ -96,16 +93,26 @@ export const outputFile =
     const filename = safeFilename(name);
     ctx.set("Content-Disposition", `attachment; filename="${filename}"`);
     ctx.type = mediaType(filename);
-    ctx.body = content;
+    ctx.body = filename.toLowerCase().endsWith(".csv") ? neutralisedCsv(content) : content;
   };
 
-/** The whole log kept for the job, as text; a first line says how many earlier lines were dropped. */
+/**
+ * The whole log kept for the job, as text; a first line says how many
+ * earlier lines were dropped. `visible` says who may read it: on the public
+ * route, only a log its type makes public (job-view.ts, logIsPublic); the
+ * operators' route reads every log.
+ */
 export const logText =
-  (store: JobStore, { jobId, notFound }: JobLookup): Middleware =>
+  (store: JobStore, { jobId, notFound }: Pick<JobLookup, "jobId" | "notFound">, visible: (type: string) => boolean): Middleware =>
   async (ctx) => {
     const id = jobId(ctx);
     const job = await store.read(id, "auto", { resultLimit: 1 });
     if (!job) throw notFound();
+    if (!visible(job.type)) {
+      throw new HttpError(404, "This job's log is kept for the site's operators. The job's page says how it went.", {
+        title: "Log not shown",
+      });
+    }
     const lines = await store.readLog(id);
     const marker =
       job.logDropped > 0

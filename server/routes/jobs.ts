@@ -6,7 +6,8 @@ import Router from "@koa/router";
 import type { Context, Middleware, Next } from "koa";
 import { isTerminal } from "../../jobs/core/store.ts";
 import { HttpError } from "../errors.ts";
-import { jobView } from "../job-view.ts";
+import { jobType } from "../../jobs/types/index.ts";
+import { jobView, logIsPublic } from "../job-view.ts";
 import { wantsJson } from "../negotiate.ts";
 import { clockOf, statusFragment } from "../status.ts";
 import { FILE_ROUTE, JOB_ROUTE, jobUrl, LOG_ROUTE, STATUS_ROUTE } from "../urls.ts";
@@ -31,7 +32,10 @@ export function jobRoutes(deps: AppDeps): Router {
   router.get("/result.json", resultJson(store, lookup));
   router.get("/result.csv", resultCsv(store, lookup));
   router.get(FILE_ROUTE, outputFile(store, lookup));
-  router.get(LOG_ROUTE, logText(store, lookup));
+  router.get(
+    LOG_ROUTE,
+    logText(store, lookup, (type) => logIsPublic(jobType(type), deps.config)),
+  );
   return router;
 }
 

@@ -28,8 +28,8 @@ whenBrowser(test, () => {
   const slow = useApp(test, { redis, name: "pages-slow", env: { COUNT_STEP_DELAY_MS: "1000", JOB_CONCURRENCY: "1" } });
   const crashing = useApp(test, { redis, name: "pages-crash", script: fixtureScript("crash-long-line") });
   const lost = useApp(test, { redis: lostRedis, name: "pages-lost" });
-  /** Takes no jobs: a primes job is marked running through the store and holds still, with progress, a status line and a log. */
-  const idle = useApp(test, { redis, name: "pages-idle", takesJobs: false });
+  /** Takes no jobs: a primes job is marked running through the store and holds still, with progress, a status line and a log (shown with SHOW_JOB_INTERNALS: a type's log is the operators'). */
+  const idle = useApp(test, { redis, name: "pages-idle", takesJobs: false, env: { SHOW_JOB_INTERNALS: "true" } });
   /** Values 200 ms apart: a count cancelled after a few has partial results (1,000 of them take 200 s, longer than any wait here). */
   const medium = useApp(test, { redis, name: "pages-medium", env: { COUNT_STEP_DELAY_MS: "200" } });
   const ids = {

@@ -5,7 +5,8 @@
 // the web store's commands miss their 1.5 s deadline.
 import test, { type ExecutionContext } from "ava";
 import { loadConfig, ConfigError } from "../../server/config.ts";
-import { hashPassword, LOGIN_FAILURES_MAX } from "../../server/admin/auth.ts";
+import { hashPassword } from "../../server/admin/auth.ts";
+import { LOGIN_FAILURES_MAX } from "../../server/admin/login-throttle.ts";
 import { startApp, useApp, type TestApp } from "../support/app.ts";
 import { useRedis } from "../support/redis.ts";
 import { waitFor } from "../support/wait.ts";

@@ -1,5 +1,5 @@
-// A job's pages for any type, over HTTP: the primes type's output file and
-// log, a cancelled count's partial results, a cancel that was requested, and
+// A job's pages for any type, over HTTP: the primes type's output file (its
+// log is the operators'), a log shown with SHOW_JOB_INTERNALS, a cancelled count's partial results, a cancel that was requested, and
 // a record of a type this site does not run.
 import test from "ava";
 import { startApp, useApp } from "../support/app.ts";
@@ -23,7 +23,7 @@ test.before(async () => {
   await waitFor(async () => (await app.store.read(primes, "auto", { logLines: 1 }))!.logCount > 0, { message: "the primes job's log" });
 });
 
-test("a finished primes job's page shows its result as JSON, its file as a download, and its log", async (t) => {
+test("a finished primes job's page shows its result as JSON and its file as a download, not its log", async (t) => {
   const html = await (await app.get(`/jobs/${primes}`)).text();
   t.regex(html, /<h1>Prime numbers up to 100,000<\/h1>/);
   t.regex(html, /<h2 id="job-status-title">Status: Finished<\/h2>/);
@@ -32,8 +32,8 @@ test("a finished primes job's page shows its result as JSON, its file as a downl
     html,
     new RegExp(`<a href="/jobs/${primes}/files/primes.txt" download>primes.txt</a> <span class="hint">\\(\\d+(\\.\\d)? kB\\)</span>`),
   );
-  t.regex(html, /<details class="job-log">\s*<summary>Log<\/summary>/);
-  t.regex(html, /9,592 primes up to 100,000/);
+  t.notRegex(html, /<details class="job-log">/, "the log is the operators'");
+  t.notRegex(html, new RegExp(`/jobs/${primes}/log`));
   t.regex(html, new RegExp(`<a href="/jobs/new/primes\\?n=100000">Start this again</a>`));
 });
 
@@ -64,17 +64,15 @@ test("the JSON of a finished primes job lists its files with their addresses", a
   t.true(job.files[0]!.size > 40_000);
 });
 
-test("the log downloads as plain text", async (t) => {
+test("a type's log is not downloaded by strangers: the public address answers 404 with a sentence", async (t) => {
   const res = await app.get(`/jobs/${primes}/log`);
-  t.is(res.status, 200);
-  t.is(res.headers.get("content-type"), "text/plain; charset=utf-8");
-  t.is(res.headers.get("content-disposition"), `attachment; filename="primes-${primes}.log"`);
-  t.regex(await res.text(), /^9,592 primes up to 100,000 in [\d.]+ s\n$/);
+  t.is(res.status, 404);
+  t.regex(await res.text(), /kept for the site&#39;s operators/);
 });
 
-test("a log that dropped lines says so on its first line", async (t) => {
+test("with SHOW_JOB_INTERNALS, the log downloads as plain text, and one that dropped lines says so on its first line", async (t) => {
   // A job of the app's own, given more lines than the log keeps, through the store as a job's process does.
-  const idle = await startApp(t, { redis, name: "job-pages-log", takesJobs: false });
+  const idle = await startApp(t, { redis, name: "job-pages-log", takesJobs: false, env: { SHOW_JOB_INTERNALS: "true" } });
   const id = await idle.store.create({ type: "count", params: { start: 1, end: 2, increment: 1 }, total: 2, queueMax: 10 });
   t.true(
     await idle.store.appendLog(
@@ -82,7 +80,10 @@ test("a log that dropped lines says so on its first line", async (t) => {
       Array.from({ length: LOG_MAX_LINES + 5 }, (_, i) => `line ${i + 1}`),
     ),
   );
-  const text = await (await idle.get(`/jobs/${id}/log`)).text();
+  const res = await idle.get(`/jobs/${id}/log`);
+  t.is(res.headers.get("content-type"), "text/plain; charset=utf-8");
+  t.is(res.headers.get("content-disposition"), `attachment; filename="count-${id}.log"`);
+  const text = await res.text();
   const lines = text.trimEnd().split("\n");
   t.is(lines[0], `[5 earlier lines were dropped: the log keeps its last ${LOG_MAX_LINES} lines]`);
   t.is(lines[1], "line 6");

@@ -34,6 +34,35 @@ test("the CSV download is an attachment with a header row and one row per value,
   t.is(await res.text(), "index,value\r\n1,-2\r\n2,1\r\n3,4\r\n4,7\r\n");
 });
 
+test("the CSV download neutralises every cell a spreadsheet would run as a formula, and leaves plain numbers", async (t) => {
+  // Results as a program reports them, through the store as a job's process does.
+  const idle = await startApp(t, { redis, name: "results-formulas", takesJobs: false });
+  const cells = ['=HYPERLINK("http://e.example","x")', "+SUM(1,1)", "-", "-1+2", "@SUM(1)", "\tx", "\rx", "-2", "+1.5e3", "plain"];
+  const job = await idle.store.create({ type: "count", params: { start: 1, end: 2, increment: 1 }, total: 2, queueMax: 100 });
+  await idle.store.claim("test", 60_000, ["count"], ["count"]);
+  await idle.store.start(job, process.pid, "test", 60_000);
+  await idle.store.report(job, 60_000, { done: 1, results: cells });
+  await idle.store.finish(job, "succeeded", "force");
+  const csv = await (await idle.get(`/jobs/${job}/result.csv`)).text();
+  t.is(
+    csv,
+    [
+      "index,value",
+      `1,"'=HYPERLINK(""http://e.example"",""x"")"`,
+      `2,"'+SUM(1,1)"`,
+      "3,'-",
+      "4,'-1+2",
+      "5,'@SUM(1)",
+      "6,'\tx",
+      `7,"'\rx"`,
+      "8,-2",
+      "9,+1.5e3",
+      "10,plain",
+      "",
+    ].join("\r\n"),
+  );
+});
+
 test("downloads are not cached", async (t) => {
   t.is((await app.get(`/jobs/${id}/result.csv`)).headers.get("cache-control"), "no-store");
   t.is((await app.get(`/jobs/${id}/result.json`)).headers.get("cache-control"), "no-store");

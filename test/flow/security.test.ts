@@ -1,3 +1,4 @@
+import http from "node:http";
 import test, { type ExecutionContext } from "ava";
 import { startApp } from "../support/app.ts";
 import { keysUnder, useRedis } from "../support/redis.ts";
@@ -60,6 +61,31 @@ test("every answer carries a strict CSP and the other security headers", async (
     t.is(res.headers.get("x-content-type-options"), "nosniff", path);
     t.truthy(res.headers.get("referrer-policy"), path);
   }
+});
+
+test("a method no route takes (TRACE, PROPFIND) answers 405 with Allow, as a wrong method does", async (t) => {
+  const app = await startApp(t, { redis, name: "methods", takesJobs: false });
+  const { port } = new URL(app.url);
+  const ask = (method: string, path: string) =>
+    new Promise<{ status: number; allow: string | undefined }>((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port, method, path }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode!, allow: res.headers.allow }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  for (const [method, path, allow] of [
+    ["TRACE", "/count", /POST/],
+    ["PROPFIND", "/count", /POST/],
+    ["TRACE", "/", /GET/],
+    ["PUT", "/count", /POST/],
+  ] as const) {
+    const res = await ask(method, path);
+    t.is(res.status, 405, `${method} ${path}`);
+    t.regex(res.allow ?? "", allow, `${method} ${path}`);
+  }
+  t.is((await ask("TRACE", "/nowhere")).status, 404, "an address that does not exist is still a 404");
 });
 
 test("a job id is 128 random bits", async (t) => {

@@ -146,7 +146,7 @@ test("GET /jobs/:id with Accept: application/json answers the job, without proce
     results: [1, 5, 9],
     queuePosition: null,
     files: [],
-    logUrl: `/jobs/${id}/log`,
+    logUrl: null,
     statusUrl: `/jobs/${id}/status`,
     exitCode: null,
     signal: null,

@@ -6,6 +6,8 @@ import { EnvReader, readJobSettings } from "../../jobs/core/settings.ts";
 import { formatDuration } from "../../jobs/core/format.ts";
 import { jobView, ordinal, relativeTime, timeWords, type JobView, type ViewOptions } from "../../server/job-view.ts";
 
+import { JOB_TYPES } from "../../jobs/types/index.ts";
+
 const ID = "0123456789abcdef0123456789abcdef";
 const T0 = Date.UTC(2024, 0, 2, 3, 4, 5);
 const SETTINGS = { ...readJobSettings(new EnvReader({})), showJobInternals: false };
@@ -120,7 +122,7 @@ test(
 );
 
 test(
-  "running shows what the job says it is doing and the last lines of its log, with a link to all of it",
+  "running of a type whose log is public shows what the job says it is doing and the last lines of its log, with a link to all of it",
   shows,
   job({ state: "running", ...running, status: "Checked 300 of 1,000 numbers", logTail: ["a", "b"], logCount: 40, logDropped: 3 }),
   {
@@ -128,7 +130,15 @@ test(
     log: { lines: "a\nb", shown: 2, count: 40, dropped: 3, url: `/jobs/${ID}/log` },
     pollUrl: `/jobs/${ID}/status?shown=running&log=1`,
   },
+  { types: JOB_TYPES.map((t) => (t.name === "count" ? { ...t, publicLog: true } : t)) },
 );
+
+test("running of a type that does not make its log public shows no log, unless SHOW_JOB_INTERNALS does", (t) => {
+  const record = job({ state: "running", ...running, logTail: ["Traceback"], logCount: 1 });
+  t.is(jobView(record, { settings: SETTINGS }).log, null);
+  t.is(jobView(record, { settings: SETTINGS }).pollUrl, `/jobs/${ID}/status?shown=running`);
+  t.is(jobView(record, { settings: INTERNALS }).log?.lines, "Traceback");
+});
 
 test(
   "running with a cancel requested says the cancel was requested, not that it started",

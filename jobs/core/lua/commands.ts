@@ -44,6 +44,7 @@ export interface LuaReplies {
   beat: number;
   sample: number;
   trim: number;
+  loginReserve: number;
 }
 
 type Arg = string | number;
@@ -184,5 +185,13 @@ declare module "ioredis" {
     sjBeat(beats: string, instances: string, instanceId: string, facts: string, ttlMs: Arg): Result<LuaReplies["beat"], Context>;
     sjSample(queue: string, samples: string): Result<LuaReplies["sample"], Context>;
     sjTrim(index: string, jobPrefix: string, checks: Arg, ...typesAndTtls: Arg[]): Result<LuaReplies["trim"], Context>;
+    sjLoginReserve(
+      address: string,
+      all: string,
+      attempt: string,
+      windowMs: Arg,
+      perAddress: Arg,
+      everyAddress: Arg,
+    ): Result<LuaReplies["loginReserve"], Context>;
   }
 }

@@ -8,6 +8,8 @@ import { UPLOAD_READ_BYTES } from "./artifacts.ts";
 import { StoreCore, type Redis, type StoreOptions } from "./core.ts";
 import type { Partition } from "./keys.ts";
 import * as list from "./list.ts";
+import * as login from "./login.ts";
+import type { LoginLimits } from "./login.ts";
 import type { JobRow, ListCursor, ListFilter } from "./list.ts";
 import * as operator from "./operator.ts";
 import type { DeleteReply, MinuteCounts } from "./operator.ts";
@@ -339,5 +341,34 @@ export class JobStore {
    */
   trimIndex(types: readonly { type: string; ttlSucceededS: number; ttlFailedS: number }[], checks = 100): Promise<number> {
     return list.trimIndex(this.core, types, checks);
+  }
+
+  // ------------------------------------------------------------ the operator's login and sessions (login.ts)
+
+  /** Counts a login attempt as failed before its password is checked: 0, or the ms until one may be made. */
+  reserveLogin(address: string, attempt: string, limits: LoginLimits): Promise<number> {
+    return login.reserveLogin(this.core, address, attempt, limits);
+  }
+
+  /** The attempt had the right password: the address's failures are forgotten. */
+  loginSucceeded(address: string, attempt: string): Promise<void> {
+    return login.loginSucceeded(this.core, address, attempt);
+  }
+
+  startSession(id: string, tag: string, ttlMs: number): Promise<void> {
+    return login.startSession(this.core, id, tag, ttlMs);
+  }
+
+  /** Whether the session is live: not logged out, not ended everywhere since, for the same password. */
+  isSession(id: string, tag: string): Promise<boolean> {
+    return login.isSession(this.core, id, tag);
+  }
+
+  endSession(id: string): Promise<void> {
+    return login.endSession(this.core, id);
+  }
+
+  endEverySession(): Promise<void> {
+    return login.endEverySession(this.core);
   }
 }

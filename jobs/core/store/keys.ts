@@ -19,6 +19,10 @@
 // and once, under the first partition's tag:
 //   P:{T0}:beats            sorted set: instance id -> when its heartbeat runs out (ms)
 //   P:{T0}:instances        hash: instance id -> its facts (JSON: host, pid, version, slots, started at)
+//   P:{T0}:login:addr:<address>  sorted set: attempt id -> when (ms), an address's failed logins (and checks in flight)
+//   P:{T0}:login:all        sorted set: attempt id -> when (ms), every address's failed logins
+//   P:{T0}:admin:session:<id>  string: "<version>:<tag>", one operator's session (see store/login.ts)
+//   P:{T0}:admin:version    string: the sessions' version; "log out everywhere" adds one
 // Each partition has its own queue, leases, kills and list index, so that
 // every script touches one slot. The queue is first in first out within a
 // partition; claims visit the partitions in turn (transitions.ts, claim).
@@ -165,5 +169,26 @@ export class KeyLayout {
 
   instances(): string {
     return `${this.bases[0]!}instances`;
+  }
+
+  // --- The operator's login and sessions, under the first partition's tag
+
+  /** The failed logins of one client address (an IPv4 address, or an IPv6 /64). */
+  loginFailures(address: string): string {
+    if (!/^[0-9A-Za-z.:/_-]{1,64}$/.test(address)) throw new Error(`not a client address: ${JSON.stringify(address)}`);
+    return `${this.bases[0]!}login:addr:${address}`;
+  }
+
+  loginFailuresAll(): string {
+    return `${this.bases[0]!}login:all`;
+  }
+
+  adminSession(id: string): string {
+    if (!/^[A-Za-z0-9_-]{16,64}$/.test(id)) throw new Error("not a session id");
+    return `${this.bases[0]!}admin:session:${id}`;
+  }
+
+  adminSessionVersion(): string {
+    return `${this.bases[0]!}admin:version`;
   }
 }
