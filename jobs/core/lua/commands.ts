@@ -165,6 +165,7 @@ declare module "ioredis" {
       resultLimit: Arg,
       logLines: Arg,
       listFiles: "1" | "0",
+      recordLost: "1" | "0",
     ): Result<LuaReplies["read"], Context>;
     sjLog(job: string, log: string, maxLines: Arg, ...lines: string[]): Result<LuaReplies["log"], Context>;
     sjFile(job: string, files: string, name: string, content: string | Buffer): Result<LuaReplies["file"], Context>;
