@@ -145,7 +145,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   let retrying: NodeJS.Timeout | null = null;
   let saidRefused = false;
   const sendBeat = () => {
-    store.report(id, leaseMs).then(
+    store.report(id, leaseMs, { renewExpired: store.refusals.within(2 * leaseMs) }).then(
       (reply) => {
         saidRefused = false;
         // A beat answered after this process recorded the end is refused: that is no fence.
@@ -210,7 +210,11 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
       const first = resultsSent;
       resultsSent += update.results?.length ?? 0;
       // Refused for want of memory: nothing was appended, the same report is sent again.
-      const reply = await untilAccepted(`job ${id}: report`, () => store.report(id, leaseMs, { ...update, first }), cancel.signal);
+      const reply = await untilAccepted(
+        `job ${id}: report`,
+        () => store.report(id, leaseMs, { ...update, first, renewExpired: store.refusals.within(2 * leaseMs) }),
+        cancel.signal,
+      );
       lastContact = Date.now();
       onReply(reply);
       if (reply === "refused") throw new Fenced();

@@ -300,14 +300,20 @@ export class Supervisor {
       // While Redis refuses writes (out of memory), no job can renew its
       // lease, so an expired lease says nothing about its process then; and
       // Redis would refuse to record the loss anyway. The sweep waits until a
-      // whole lease has passed since the last refused write this instance saw
-      // (any of its stores: they share store.refusals): by then every job,
+      // whole lease (and a tick) has passed since the last refused write this
+      // instance saw (any of its stores: they share store.refusals), which it
+      // probes at each tick while refusals last: by then every job,
       // which sends a refused beat again every 250 ms, has renewed its lease,
       // and a job still expired has really stopped. Extending every lease
       // instead would need a write, which Redis refuses too; and an instance
       // that saw no refusal could sweep before the extension. Reads wait the
       // same lease before they record a job lost (StoreOptions.refusalGraceMs).
-      if (!store.refusals.within(this.leaseMs)) {
+      if (store.refusals.within(this.leaseMs + SWEEP_INTERVAL_MS)) {
+        // A write at each tick (this instance's heartbeat) tells when Redis
+        // accepts writes again: the lease of grace counts from then, to
+        // within a tick.
+        await store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
+      } else {
         const lost = await store.sweep();
         for (const id of lost) void this.reportEnd(id, "sweep");
         this.writesRefused.succeeded();

@@ -121,6 +121,7 @@ declare module "ioredis" {
       total: Arg,
       status: string,
       firstIndex: Arg,
+      renewExpired: "1" | "",
       ...values: Arg[]
     ): Result<LuaReplies["report"], Context>;
     sjFinish(
