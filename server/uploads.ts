@@ -233,6 +233,8 @@ export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: R
     parser.destroy();
     await Promise.allSettled(tasks);
     await store.deleteUploads(id, [...wanted]).catch(() => {});
+    // Whichever error came first (busboy's "unexpected end", the request's "aborted"), the body was cut off.
+    if (!ctx.req.complete) throw uploadCutOff();
     if (err instanceof HttpError) throw err;
     if (err instanceof StoreUnavailableError) throw err;
     throw unreadableForm();
