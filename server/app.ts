@@ -7,6 +7,7 @@ import type Router from "@koa/router";
 import { send } from "@koa/send";
 import type { Middleware } from "koa";
 import type { AppDeps } from "./deps.ts";
+import type { StoreWriteRefusedError } from "../jobs/core/store.ts";
 import { errorHandler } from "./errors.ts";
 import { clientErrorCode, logBug } from "./log.ts";
 import { requestLog } from "./request-log.ts";
@@ -66,6 +67,8 @@ export function createApp(deps: AppDeps): Koa {
   app.on("error", (err) => {
     if (!clientErrorCode(err)) logBug(err, logger);
   });
+  // Redis refusing writes: one warning when it starts, then every 30 s at most (redis-memory.ts).
+  app.on("store-refused", (err: StoreWriteRefusedError) => deps.memory.refused(err));
 
   app.use(requestLog(logger, deps.telemetry.polls));
   app.use(errorHandler(deps.renderer));

@@ -31,6 +31,7 @@ export const DEFAULTS = {
   JOB_CANCEL_GRACE_MS: 5000,
   JOB_CONCURRENCY: os.availableParallelism(),
   JOB_QUEUE_MAX: 1000,
+  REDIS_MEMORY_REFUSE_PERCENT: 90,
   /** 50 MB: what one upload may take in Redis until its job expires (see docs/operations.md, "Uploads"). */
   JOB_UPLOAD_MAX_BYTES: 50 * 1024 * 1024,
   SHOW_JOB_INTERNALS: false,
@@ -59,6 +60,8 @@ export interface Config extends JobSettings {
   /** JOB_CONCURRENCY_<TYPE>: a job type's concurrency, over its own declaration. */
   jobConcurrencyByType: Record<string, number>;
   jobQueueMax: number;
+  /** New jobs and uploads are refused (503) while Redis' used memory is at least this share of its maxmemory. */
+  redisMemoryRefusePercent: number;
   /** The largest file one upload may hold; a larger one is refused (413) and nothing is kept. */
   jobUploadMaxBytes: number;
   /**
@@ -118,6 +121,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       }),
     ),
     jobQueueMax: read.int("JOB_QUEUE_MAX", d.JOB_QUEUE_MAX, 0, 10_000_000),
+    redisMemoryRefusePercent: read.int("REDIS_MEMORY_REFUSE_PERCENT", d.REDIS_MEMORY_REFUSE_PERCENT, 1, 100),
     // Redis refuses a string over 512 MB.
     jobUploadMaxBytes: read.int("JOB_UPLOAD_MAX_BYTES", d.JOB_UPLOAD_MAX_BYTES, 1, 512 * 1024 * 1024),
     showJobInternals:

@@ -5,6 +5,7 @@ import type { Renderer } from "./render.ts";
 import type { PageReader } from "./status.ts";
 import type { Supervisor } from "./supervisor/index.ts";
 import type { Telemetry } from "./telemetry.ts";
+import type { RedisMemory } from "./redis-memory.ts";
 
 export interface AppDeps {
   config: Config;
@@ -14,4 +15,6 @@ export interface AppDeps {
   supervisor: Supervisor;
   renderer: Renderer;
   telemetry: Telemetry;
+  /** How full Redis is: the room for new jobs and uploads, refused writes (redis-memory.ts). */
+  memory: RedisMemory;
 }

@@ -1,9 +1,11 @@
 // One error handler, first in the middleware chain, decides what a client
 // sees: a page, a fragment (for htmx polls) or JSON. Messages of expected
-// errors (HttpError, Redis unreachable) are shown; anything else is logged
-// and shown as a plain 500 without internals.
+// errors (HttpError, Redis unreachable or refusing writes) are shown;
+// anything else is logged and shown as a plain 500 without internals. A write
+// Redis refused (out of memory...) is an outage: a 503, reported to the app
+// as "store-refused" (redis-memory.ts writes the warning), never a stack.
 import type { Context, Middleware } from "koa";
-import { StoreBusyError, StoreUnavailableError } from "../jobs/core/store.ts";
+import { StoreBusyError, StoreUnavailableError, StoreWriteRefusedError } from "../jobs/core/store.ts";
 import type { Renderer } from "./render.ts";
 import { wantsJson } from "./negotiate.ts";
 
@@ -116,6 +118,16 @@ function describe(err: unknown): { status: number; message: string; options: Htt
       internal: false,
     };
   }
+  if (err instanceof StoreWriteRefusedError) {
+    return {
+      status: 503,
+      message: err.full
+        ? "The job store (Redis) is full, so nothing can be saved right now. Please try again in a few minutes."
+        : "The job store (Redis) cannot save anything right now. Please try again in a few minutes.",
+      options: { headers: { "Retry-After": "30" }, ...(err.full ? { code: "store-full" } : {}) },
+      internal: false,
+    };
+  }
   if (err instanceof StoreUnavailableError) {
     return {
       status: 503,
@@ -155,6 +167,7 @@ export function errorHandler(renderer: Renderer): Middleware {
     } catch (err) {
       const { status, message, options, internal } = describe(err);
       if (internal) ctx.app.emit("error", err, ctx);
+      if (err instanceof StoreWriteRefusedError) ctx.app.emit("store-refused", err, ctx);
       const allow = ctx.response.get("Allow");
       ctx.status = status;
       for (const [name, value] of Object.entries(options.headers ?? {})) ctx.set(name, value);

@@ -10,13 +10,14 @@ import type Koa from "koa";
 import type { Config } from "./config.ts";
 import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS, type RedisClient } from "../jobs/core/redis.ts";
 import { redisTarget } from "../jobs/core/settings.ts";
-import { JobStore } from "../jobs/core/store.ts";
+import { JobStore, WriteRefusals } from "../jobs/core/store.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { createRenderer } from "./render.ts";
 import { newInstanceId, Supervisor } from "./supervisor/index.ts";
 import { createLogger, warnLine, type Logger } from "./log.ts";
 import { createTelemetry, type Telemetry } from "./telemetry.ts";
 import { createApp } from "./app.ts";
+import { RedisMemory } from "./redis-memory.ts";
 import { createRequestListener } from "./listener.ts";
 import { createHttpServer, HTTP_LIMITS, type HttpServer } from "./http-server.ts";
 import { jobScript } from "./paths.ts";
@@ -104,6 +105,10 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     partitions: config.redisPartitions,
     ttlSucceededS: config.jobTtlSucceededS,
     ttlFailedS: config.jobTtlFailedS,
+    // Every store of the instance notes refused writes in one place: the
+    // supervisor's sweep and every read then wait a lease after the last one.
+    refusals: new WriteRefusals(),
+    refusalGraceMs: 3 * config.jobHeartbeatMs,
   };
   const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
   const supervisorStore = new JobStore(supervisorRedis, storeOptions);
@@ -128,7 +133,8 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     events: telemetry.events,
   });
   const renderer = createRenderer({ cache: overrides.renderCache ?? config.nodeEnv === "production" });
-  const app = createApp({ config, store, pages, supervisor, renderer, telemetry });
+  const memory = new RedisMemory(store, config.redisMemoryRefusePercent, logger);
+  const app = createApp({ config, store, pages, supervisor, renderer, telemetry, memory });
   const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
     allowedHosts: config.allowedHosts,
     logger,

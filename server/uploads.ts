@@ -6,7 +6,9 @@
 // The route picks the job's id first (newJobId()), calls receiveForm(), then
 // creates the job with that id and the stored fields (store.create's
 // `uploads`), or discards them (discardUploads) when it refuses the form.
-// Every refusal here (413, 400) has already deleted what was stored.
+// Every refusal here (413, 400) has already deleted what was stored, and so
+// has an upload cut off (the client went away, or the request timeout ended
+// it): the handler ends at once with a 408 (and its request log line).
 //
 // A file is refused when it is empty or not text: a NUL byte anywhere, or
 // bytes that are not UTF-8 in its first TEXT_CHECK_BYTES. The name the
@@ -17,7 +19,7 @@ import type { Context } from "koa";
 import type { Readable } from "node:stream";
 import type { UploadRef } from "../jobs/core/fields.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
-import type { JobStore } from "../jobs/core/store.ts";
+import { StoreUnavailableError, type JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 
 /** Bytes written to Redis at once (one APPEND). */
@@ -89,6 +91,14 @@ export function tooLarge(maxBytes: number): HttpError {
   });
 }
 
+/** The request ended before its body did: the client went away, or the HTTP server's request timeout (408) cut it off. */
+export function uploadCutOff(): HttpError {
+  return new HttpError(408, "The upload stopped before the whole file arrived, so nothing was kept. Please send it again.", {
+    title: "Upload cut off",
+    code: "upload-cut-off",
+  });
+}
+
 function unreadableForm(): HttpError {
   return new HttpError(400, "The form could not be read: send it as multipart/form-data, as the page's form does.", { code: "unreadable" });
 }
@@ -106,6 +116,7 @@ export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: R
 
   const form: ReceivedForm = { fields: {}, files: {}, errors: {} };
   const tasks: Promise<void>[] = [];
+  const streams = new Set<Readable>();
   let overLimit = false;
   let failure: unknown = null;
   let parser: busboy.Busboy;
@@ -185,6 +196,7 @@ export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: R
       return;
     }
     started.add(field);
+    streams.add(stream);
     tasks.push(
       storeFile(field, stream, info.filename).catch((err: unknown) => {
         failure = err;
@@ -206,15 +218,25 @@ export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: R
       parser.on("close", resolve);
       parser.on("error", reject);
       ctx.req.on("error", reject);
+      // No more of the body will come (the client went away, or the request
+      // timeout cut it off): busboy would wait for it forever.
+      ctx.req.on("close", () => {
+        if (!ctx.req.complete) reject(uploadCutOff());
+      });
       ctx.req.pipe(parser);
     });
     await Promise.all(tasks);
   } catch (err) {
     ctx.req.unpipe(parser);
+    // Ends each file's stream, so its task stops after the write in flight.
+    for (const stream of streams) stream.destroy();
+    parser.destroy();
     await Promise.allSettled(tasks);
     await store.deleteUploads(id, [...wanted]).catch(() => {});
+    // Whichever error came first (busboy's "unexpected end", the request's "aborted"), the body was cut off.
+    if (!ctx.req.complete) throw uploadCutOff();
     if (err instanceof HttpError) throw err;
-    if ((err as Error)?.name === "StoreUnavailableError") throw err;
+    if (err instanceof StoreUnavailableError) throw err;
     throw unreadableForm();
   }
   if (overLimit || failure) {

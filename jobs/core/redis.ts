@@ -114,6 +114,18 @@ const CLUSTER_PROFILES: Record<Exclude<RedisProfile, "invalidations">, ClusterOp
  */
 const UNAVAILABLE_REPLY = /^(CLUSTERDOWN|MOVED|ASK|TRYAGAIN|LOADING|MASTERDOWN|READONLY|NOREPLICAS)\b/;
 
+/**
+ * Replies with which Redis refuses a write while it answers reads: out of
+ * memory (OOM; inside a script, Redis 6 puts it after the script's own words),
+ * a save that failed (MISCONF), a replica (READONLY), too few replicas
+ * (NOREPLICAS). Nothing was written; the same write may succeed later.
+ */
+const WRITE_REFUSED_REPLY = /(^|[\s-])(OOM command not allowed|MISCONF|READONLY|NOREPLICAS)\b/;
+
+export function isWriteRefusedReply(err: unknown): boolean {
+  return err instanceof Error && WRITE_REFUSED_REPLY.test(err.message);
+}
+
 export function isUnavailableReply(err: unknown): boolean {
   return err instanceof Error && UNAVAILABLE_REPLY.test(err.message);
 }

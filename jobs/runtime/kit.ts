@@ -16,8 +16,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError, loadJobSettings, redisTarget, type JobSettings } from "../core/settings.ts";
 import { formatDuration } from "../core/format.ts";
 import { LogSink } from "./log-sink.ts";
+import { REFUSED_RETRY_MS, untilAccepted } from "./refused.ts";
 import { connectRedis, waitUntilReady } from "../core/redis.ts";
-import { isJobId, JobStore, type JobRecord, type Outcome, type ReportReply } from "../core/store.ts";
+import { isJobId, JobStore, StoreWriteRefusedError, type JobRecord, type Outcome, type ReportReply } from "../core/store.ts";
 import { JOB_TYPES } from "../types/index.ts";
 
 export interface JobContext {
@@ -95,7 +96,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     die(EXIT.notStarted, (err as Error).message);
   }
 
-  const started = await store.start(id, process.pid, os.hostname(), leaseMs);
+  const started = await untilAccepted(`job ${id}: start`, () => store.start(id, process.pid, os.hostname(), leaseMs));
   if (!started.ok) die(EXIT.notStarted, `job ${id} is ${started.state || "gone"}; not starting it`);
   const startedAt = Date.now();
   const job = await store.read(id, "auto");
@@ -107,7 +108,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
         : ({ reason: "spawn-failed", detail: `This is a ${spec} script, but the job is a ${job.type} job.` } satisfies Outcome)
       : spec.accept(job);
   if (refused) {
-    await store.finish(id, "failed", "job", refused);
+    await untilAccepted(`job ${id}: finish`, () => store.finish(id, "failed", "job", refused));
     die(EXIT.failed, `job ${id} (type ${job.type}) not run: ${refused.reason}${refused.detail ? `: ${refused.detail}` : ""}`);
   }
 
@@ -135,9 +136,37 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   // Redis unreachable: commands wait in ioredis' queue and are sent once it is
   // back (a short restart costs nothing). Out of touch for two whole leases,
   // the job has been (or will be, as soon as Redis answers) declared lost:
-  // it stops rather than linger.
+  // it stops rather than linger. Redis answering that it refuses writes (out
+  // of memory) is contact: the beat is sent again every REFUSED_RETRY_MS
+  // until it is accepted, and no instance records the job lost meanwhile
+  // (the supervisor's sweep and reads wait a lease after a refused write).
   let lastContact = Date.now();
   let ending = false;
+  let retrying: NodeJS.Timeout | null = null;
+  let saidRefused = false;
+  const sendBeat = () => {
+    store.report(id, leaseMs, { renewExpired: store.refusals.within(2 * leaseMs) }).then(
+      (reply) => {
+        saidRefused = false;
+        // A beat answered after this process recorded the end is refused: that is no fence.
+        if (ending) return;
+        lastContact = Date.now();
+        onReply(reply);
+        if (reply === "refused") die(EXIT.fenced, `job ${id} is no longer running here (declared lost or finished); stopping`);
+      },
+      (err: unknown) => {
+        if (!(err instanceof StoreWriteRefusedError) || ending) return;
+        lastContact = Date.now();
+        if (!saidRefused) process.stderr.write(`job ${id}: heartbeat: ${err.message}; trying again until Redis accepts it\n`);
+        saidRefused = true;
+        retrying ??= setTimeout(() => {
+          retrying = null;
+          if (!ending) sendBeat();
+        }, REFUSED_RETRY_MS);
+        retrying.unref();
+      },
+    );
+  };
   const beat = setInterval(() => {
     if (Date.now() - lastContact > 2 * leaseMs) {
       die(
@@ -145,16 +174,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
         `job ${id} could not reach Redis for ${formatDuration(Date.now() - lastContact)}; stopping (it is recorded as lost)`,
       );
     }
-    store.report(id, leaseMs).then(
-      (reply) => {
-        // A beat answered after this process recorded the end is refused: that is no fence.
-        if (ending) return;
-        lastContact = Date.now();
-        onReply(reply);
-        if (reply === "refused") die(EXIT.fenced, `job ${id} is no longer running here (declared lost or finished); stopping`);
-      },
-      () => {},
-    );
+    if (!retrying) sendBeat();
   }, config.jobHeartbeatMs);
   beat.unref();
 
@@ -189,7 +209,12 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
       // that ioredis resends after a lost connection appends its values once.
       const first = resultsSent;
       resultsSent += update.results?.length ?? 0;
-      const reply = await store.report(id, leaseMs, { ...update, first });
+      // Refused for want of memory: nothing was appended, the same report is sent again.
+      const reply = await untilAccepted(
+        `job ${id}: report`,
+        () => store.report(id, leaseMs, { ...update, first, renewExpired: store.refusals.within(2 * leaseMs) }),
+        cancel.signal,
+      );
       lastContact = Date.now();
       onReply(reply);
       if (reply === "refused") throw new Fenced();
@@ -205,16 +230,20 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   };
 
   let code: number = EXIT.ok;
+  // The end is recorded even while Redis refuses writes: sent again until accepted.
+  const record = (state: "succeeded" | "failed" | "cancelled", outcome: Outcome) =>
+    untilAccepted(`job ${id}: finish`, () => store.finish(id, state, "job", outcome));
   const end = () => {
     ending = true;
     clearInterval(beat);
+    if (retrying) clearTimeout(retrying);
     clearTimeout(limit);
   };
   try {
     await work(ctx);
     if (timedOut) throw new Error("timeout");
     end();
-    if ((await store.finish(id, "succeeded", "job")) === null) code = EXIT.fenced;
+    if ((await record("succeeded", {})) === null) code = EXIT.fenced;
   } catch (err) {
     end();
     if (fenced || err instanceof Fenced) {
@@ -223,26 +252,26 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     } else if (timedOut) {
       code = EXIT.failed;
       const facts = err instanceof JobEnd ? err.outcome : {};
-      await store.finish(id, "failed", "job", { reason: "timeout", exitCode: facts.exitCode, signal: facts.signal });
+      await record("failed", { reason: "timeout", exitCode: facts.exitCode, signal: facts.signal });
     } else if (err instanceof Cancelled || (cancel.signal.aborted && cancel.signal.reason instanceof Cancelled)) {
       code = EXIT.ok;
       const facts = err instanceof JobEnd ? err.outcome : {};
-      await store.finish(id, "cancelled", "job", {
+      await record("cancelled", {
         reason: facts.reason === "cancel-killed" ? "cancel-killed" : "cancelled",
         exitCode: facts.exitCode,
         signal: facts.signal,
       });
     } else if (err instanceof JobEnd) {
       code = EXIT.failed;
-      await store.finish(id, "failed", "job", err.outcome);
+      await record("failed", err.outcome);
     } else {
       code = EXIT.failed;
       const message = err instanceof Error ? err.message : String(err);
       process.stderr.write(`${err instanceof Error && err.stack ? err.stack : message}\n`);
-      await store.finish(id, "failed", "job", { reason: "job-error", error: message });
+      await record("failed", { reason: "job-error", error: message });
     }
   }
-  await log.flush(true);
+  await log.close(2 * leaseMs);
   redis.disconnect();
   process.exit(code);
 }

@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { JobContext } from "./kit.ts";
+import { untilAccepted } from "./refused.ts";
 
 /**
  * Output files: at most this many bytes in all per job. They are stored in
@@ -56,8 +57,10 @@ export async function storeOutputFiles(ctx: JobContext, dir: string, warn: (text
       }
       total += read;
       files++;
-      if (!(await store.putFile(ctx.id, name, content.subarray(0, read))))
-        warn(`output file ${name} not stored: the job is no longer running`);
+      const stored = await untilAccepted(`job ${ctx.id}: output file ${name}`, () =>
+        store.putFile(ctx.id, name, content.subarray(0, read)),
+      );
+      if (!stored) warn(`output file ${name} not stored: the job is no longer running`);
     } finally {
       fs.closeSync(fd);
     }

@@ -10,7 +10,7 @@ import { adminBody, done, jobIdOf, missing } from "./shared.ts";
 import { ADMIN_ROUTE, adminJobUrl } from "./view.ts";
 
 /** Creates a job with an ended job's type and parameters, through the supervisor (queue limits apply); the new job's id. */
-export async function retryJob({ store, config, supervisor }: AppDeps, id: string): Promise<string> {
+export async function retryJob({ store, config, supervisor, memory }: AppDeps, id: string): Promise<string> {
   const job = await store.read(id, "auto", { resultLimit: 1 });
   if (!job) throw missing();
   if (!isTerminal(job.state))
@@ -31,6 +31,8 @@ export async function retryJob({ store, config, supervisor }: AppDeps, id: strin
       code: "invalid-params",
     });
   }
+  // Redis nearly full: a 503 before the upload is copied or a job created.
+  await memory.checkRoom();
   let newId: string | undefined;
   if (job.uploads.length > 0) {
     newId = newJobId();

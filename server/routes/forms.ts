@@ -41,6 +41,7 @@ interface Forms {
   store: AppDeps["store"];
   config: Config;
   supervisor: AppDeps["supervisor"];
+  memory: AppDeps["memory"];
   types: readonly JobType[];
   recentMaxAge: number;
 }
@@ -52,8 +53,8 @@ interface Upload {
   errors: Record<string, string>;
 }
 
-export function formRoutes({ store, config, supervisor }: AppDeps, types: readonly JobType[] = JOB_TYPES): Router {
-  const forms: Forms = { store, config, supervisor, types, recentMaxAge: recentMaxAgeMs(config) };
+export function formRoutes({ store, config, supervisor, memory }: AppDeps, types: readonly JobType[] = JOB_TYPES): Router {
+  const forms: Forms = { store, config, supervisor, memory, types, recentMaxAge: recentMaxAgeMs(config) };
   const typeOf = typeInAddress(types);
   const router = new Router();
   router.get("/", home(forms));
@@ -139,11 +140,13 @@ const fill =
  * discarded if the submission fails), else a URL-encoded form or JSON, within
  * the type's bodyLimit.
  */
-const readBody = ({ store, config }: Forms, typeFor: (ctx: Context) => JobType): Middleware => {
+const readBody = ({ store, config, memory }: Forms, typeFor: (ctx: Context) => JobType): Middleware => {
   const parsers = new Map<string, Middleware>();
   return async (ctx, next) => {
     const type = typeFor(ctx); // an unknown type is a 404 before the body is read
     ctx.state.jobType = type;
+    // Redis nearly full (REDIS_MEMORY_REFUSE_PERCENT): a 503 before anything is read or stored.
+    await memory.checkRoom();
     if (fileFields(type).length > 0) {
       // A form with a file: the job's id first, its uploads stored under it as they arrive (server/uploads.ts).
       if (!ctx.is("multipart"))

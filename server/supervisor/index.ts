@@ -8,12 +8,13 @@
 //   whose server is gone;
 // - log-retention.ts: deletes old job logs.
 // The sweep also records as lost any job whose lease has expired (its process
-// vanished while its server was gone too), whichever instance looks first.
+// vanished while its server was gone too), whichever instance looks first,
+// except while Redis refuses writes (see tick).
 import fs from "node:fs";
 import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
-import { isTerminal, QueueFullError, type JobStore, type NewJob } from "../../jobs/core/store.ts";
+import { isTerminal, QueueFullError, StoreWriteRefusedError, type JobStore, type NewJob } from "../../jobs/core/store.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { jobScript, ROOT } from "../paths.ts";
@@ -103,6 +104,9 @@ export class Supervisor {
   /** Redis unreachable: written once per outage, then every 30 s, and on recovery. */
   private readonly redisDown: RepeatedWarning;
   private readonly noDescriptors: RepeatedWarning;
+  /** Redis refusing writes (out of memory): written once per spell, then every 30 s, and when the sweep resumes. */
+  private readonly writesRefused: RepeatedWarning;
+  private readonly leaseMs: number;
   private noDescriptorsUntil = 0;
   /** Slots promised to jobs being created with JOB_QUEUE_MAX=0, by type. */
   private readonly reserved = new Map<string, number>();
@@ -122,6 +126,8 @@ export class Supervisor {
     this.events = options.events ?? new JobEvents(logger);
     this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", logger);
     this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", logger);
+    this.writesRefused = new RepeatedWarning("supervisor: Redis refuses writes, no job is taken or recorded lost", logger);
+    this.leaseMs = 3 * config.jobHeartbeatMs;
     fs.mkdirSync(config.jobLogDir, { recursive: true });
     this.processes = new Processes({
       store,
@@ -176,7 +182,7 @@ export class Supervisor {
       running: (id) => this.processes.has(id),
       creating: () => [...this.reserved.values()].some((n) => n > 0),
       log,
-      failed: (err) => this.redisDown.failed(err),
+      failed: (err) => this.failed(err),
     });
     this.remoteKills = new RemoteKills({ store, log });
     this.logs = new LogRetention({ config, isRunning: (id) => this.processes.has(id), log });
@@ -294,18 +300,43 @@ export class Supervisor {
     if (this.closed) return;
     const { store } = this.options;
     try {
-      const lost = await store.sweep();
-      for (const id of lost) void this.reportEnd(id, "sweep");
+      // While Redis refuses writes (out of memory), no job can renew its
+      // lease, so an expired lease says nothing about its process then; and
+      // Redis would refuse to record the loss anyway. The sweep waits until a
+      // whole lease (and a tick) has passed since the last refused write this
+      // instance saw (any of its stores: they share store.refusals), which it
+      // probes at each tick while refusals last: by then every job,
+      // which sends a refused beat again every 250 ms, has renewed its lease,
+      // and a job still expired has really stopped. Extending every lease
+      // instead would need a write, which Redis refuses too; and an instance
+      // that saw no refusal could sweep before the extension. Reads wait the
+      // same lease before they record a job lost (StoreOptions.refusalGraceMs).
+      if (store.refusals.within(this.leaseMs + SWEEP_INTERVAL_MS)) {
+        // A write at each tick (this instance's heartbeat) tells when Redis
+        // accepts writes again: the lease of grace counts from then, to
+        // within a tick.
+        await store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
+      } else {
+        const lost = await store.sweep();
+        for (const id of lost) void this.reportEnd(id, "sweep");
+        this.writesRefused.succeeded();
+      }
       for (const id of await store.dueKills()) {
         if (this.processes.has(id)) this.processes.terminate(id);
         else await this.remoteKills.kill(id);
       }
       this.redisDown.succeeded();
     } catch (err) {
-      // Redis unreachable: try again next tick.
-      this.redisDown.failed(err);
+      // Redis unreachable, or refusing writes: try again next tick.
+      this.failed(err);
     }
     await this.pump();
+  }
+
+  /** A call of the sweep or a claim failed: Redis unreachable, or refusing writes. */
+  private failed(err: unknown): void {
+    if (err instanceof StoreWriteRefusedError) this.writesRefused.failed(err);
+    else this.redisDown.failed(err);
   }
 
   /** Reads a job that has just ended and reports its end (a line and the metrics). */

@@ -529,14 +529,15 @@ test.serial("cancel from /admin ends a queued job", async (t: ExecutionContext) 
   t.is((await app.post(`/admin/jobs/${id}/cancel`, "", json(cookie))).status, 409);
 });
 
-test.serial("a job with its upload still kept is retried with a copy of it", async (t) => {
+test.serial("a failed job keeps its upload and is retried with a copy of it", async (t) => {
   const a = await startApp(t, { redis, name: "admin-upload-ok", env: ADMIN_ENV, takesJobs: false });
   const cookie = await login(a);
   const { newJobId } = await import("../../jobs/core/store.ts");
   const id = newJobId();
   await a.store.appendUpload(id, "file", Buffer.from("a,b\n1,2\n"));
   await a.store.create({ id, uploads: ["file"], type: "csv-check", params: {}, total: 0, queueMax: 10 });
-  await a.store.cancel(id, 1000);
+  await a.store.finish(id, "failed", "force", { reason: "job-error", error: "It failed." });
+  t.true((await redis.client.ttl(`${a.prefix}:{jobs}:job:${id}:upload:file`)) > 0, "a failed job's upload expires with it");
   const res = await a.post(`/admin/jobs/${id}/retry`, "", json(cookie));
   t.is(res.status, 201);
   const { retriedAs } = (await res.json()) as { retriedAs: string };

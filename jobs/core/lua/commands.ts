@@ -122,6 +122,7 @@ declare module "ioredis" {
       total: Arg,
       status: string,
       firstIndex: Arg,
+      renewExpired: "1" | "",
       ...values: Arg[]
     ): Result<LuaReplies["report"], Context>;
     sjFinish(
@@ -166,6 +167,7 @@ declare module "ioredis" {
       resultLimit: Arg,
       logLines: Arg,
       listFiles: "1" | "0",
+      recordLost: "1" | "0",
     ): Result<LuaReplies["read"], Context>;
     sjLog(job: string, log: string, maxLines: Arg, ...lines: string[]): Result<LuaReplies["log"], Context>;
     sjFile(job: string, files: string, name: string, content: string | Buffer): Result<LuaReplies["file"], Context>;

@@ -23,6 +23,8 @@
 -- ARGV[5]  the most results to return, from the first (0: no limit)
 -- ARGV[6]  how many of the log's last lines to return (0: none)
 -- ARGV[7]  '1': list the files of a job that has ended (names and sizes)
+-- ARGV[8]  '0': do not record a job whose lease has expired lost (Redis
+--          refused writes a moment ago, so its process could not renew it)
 -- Returns: {now} when the job does not exist, else
 -- {now, fields (flat: name, value, …), results, 0-based queue position or -1,
 --  number of results, the log's last lines, number of log lines kept,
@@ -41,7 +43,9 @@ for i = 1, #fields, 2 do
 end
 local lease = -1
 local lost = 0
-if not TERMINAL[state] then
+if not TERMINAL[state] and ARGV[8] == '0' then
+  lease = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or -1)
+elseif not TERMINAL[state] then
   local expired, expiry = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now, KEYS[6])
   if expired then
     lost = 1

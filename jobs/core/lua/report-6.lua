@@ -20,7 +20,11 @@
 --          not counted): a report that is sent again after a lost connection
 --          (ioredis resends a command whose reply it did not get) appends only
 --          the values the results do not hold yet
--- ARGV[9..] values to append to the results (each a JSON text)
+-- ARGV[9]  '1': a lease that has expired is renewed all the same, unless the
+--          job was recorded lost meanwhile: Redis refused this process's
+--          renewals (out of memory), and every instance waits a lease after
+--          a refused write before it records a job lost (store/core.ts)
+-- ARGV[10..] values to append to the results (each a JSON text)
 -- Returns: {1, 'ok' | 'cancel'} ('cancel': a cancel has been requested), or
 -- {0, current state ('' if gone)} when refused.
 --- @include "includes/now"
@@ -29,7 +33,7 @@
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'running' then return { 0, state or '' } end
 local now = now_ms()
-if expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
+if ARGV[9] ~= '1' and expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
   return { 0, 'failed' }
 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
@@ -37,12 +41,12 @@ redis.call('HSET', KEYS[1], 'updatedAt', now)
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'done', ARGV[3]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'total', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[7]) end
-if #ARGV > 8 then
+if #ARGV > 9 then
   local skip = 0
   if ARGV[8] ~= '' then
     skip = math.max(0, redis.call('LLEN', KEYS[2]) - tonumber(ARGV[8]))
   end
-  if skip < #ARGV - 8 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 9 + skip)) end
+  if skip < #ARGV - 9 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 10 + skip)) end
 end
 if redis.call('HEXISTS', KEYS[1], 'cancelRequestedAt') == 1 then return { 1, 'cancel' } end
 return { 1, 'ok' }

@@ -1,15 +1,17 @@
 // What every part of the store shares: the connection, the key layout, the
 // default retention, and call(), through which every command goes: it bounds
 // the commands waiting at once (maxInFlight), gives each call a deadline
-// (deadlineMs), and turns an unreachable Redis into a StoreUnavailableError.
+// (deadlineMs), and turns an unreachable Redis into a StoreUnavailableError,
+// and a write Redis refuses (out of memory...) into a StoreWriteRefusedError,
+// noted in the store's WriteRefusals.
 //
 // The parts (transitions.ts, reads.ts, artifacts.ts, operator.ts, list.ts)
 // are functions that take a StoreCore; JobStore (job-store.ts) holds one and
 // puts them together.
 import type { Cluster, Redis as OneRedis } from "ioredis";
 import { LUA_COMMANDS } from "../lua/index.ts";
-import { isUnavailableReply } from "../redis.ts";
-import { StoreBusyError, StoreUnavailableError } from "./errors.ts";
+import { isUnavailableReply, isWriteRefusedReply } from "../redis.ts";
+import { StoreBusyError, StoreUnavailableError, StoreWriteRefusedError } from "./errors.ts";
 import { KeyLayout, type Partition } from "./keys.ts";
 import type { JobRecord } from "./record.ts";
 
@@ -37,6 +39,40 @@ export interface StoreOptions {
    * timeout. The web store sets this to its command timeout.
    */
   deadlineMs?: number;
+  /** Where refused writes are noted (default: the store's own); an instance's stores share one. */
+  refusals?: WriteRefusals;
+  /**
+   * For how long after a refused write a read does not record a job lost
+   * (0: always records). While Redis refuses writes no job can renew its
+   * lease, so an expired lease then says nothing about the job's process: it
+   * gets this long (one lease) to renew once writes are accepted again.
+   */
+  refusalGraceMs?: number;
+}
+
+/**
+ * When Redis last refused a write, as this process saw it (a call's reply).
+ * The supervisor skips its sweep, and reads do not record a job lost, for a
+ * lease after the last one (server/supervisor/index.ts).
+ */
+export class WriteRefusals {
+  /** Date.now() of the last refused write (0: none yet). */
+  lastAt = 0;
+  /** Refused writes so far. */
+  count = 0;
+  /** The last refusal's error. */
+  last: StoreWriteRefusedError | null = null;
+
+  seen(err: StoreWriteRefusedError, now = Date.now()): void {
+    this.lastAt = now;
+    this.count++;
+    this.last = err;
+  }
+
+  /** Whether a write was refused within the last `ms`. */
+  within(ms: number, now = Date.now()): boolean {
+    return this.lastAt > 0 && now - this.lastAt < ms;
+  }
 }
 
 export class StoreCore {
@@ -49,6 +85,8 @@ export class StoreCore {
   failures = 0;
   /** Called with a job that a read found with an expired lease and recorded lost (for the log and metrics). */
   onLost: ((job: JobRecord) => void) | null = null;
+  readonly refusals: WriteRefusals;
+  readonly refusalGraceMs: number;
   private readonly maxInFlight: number;
   private readonly deadlineMs: number;
   private inFlight = 0;
@@ -61,6 +99,8 @@ export class StoreCore {
     this.ttl = [String(options.ttlSucceededS), String(options.ttlFailedS)];
     this.maxInFlight = options.maxInFlight ?? 0;
     this.deadlineMs = options.deadlineMs ?? 0;
+    this.refusals = options.refusals ?? new WriteRefusals();
+    this.refusalGraceMs = options.refusalGraceMs ?? 0;
     // The scripts in jobs/core/lua, as commands of this connection (once, if
     // several stores share it); their types are in lua/commands.ts.
     for (const { name, lua, numberOfKeys } of LUA_COMMANDS) {
@@ -95,14 +135,26 @@ export class StoreCore {
       });
       return await Promise.race([sent, late]);
     } catch (err) {
-      // A ReplyError is Redis refusing a command: a bug, not an outage, unless
-      // it says the data cannot be served for now (a failover in progress).
+      // Redis answers but refuses to write (out of memory...): an outage too,
+      // noted for the sweep and reads (WriteRefusals).
+      if ((err as Error)?.name === "ReplyError" && isWriteRefusedReply(err)) {
+        const refused = new StoreWriteRefusedError(err);
+        this.refusals.seen(refused);
+        throw refused;
+      }
+      // Any other ReplyError is Redis refusing a command: a bug, not an outage,
+      // unless it says the data cannot be served for now (a failover in progress).
       if ((err as Error)?.name === "ReplyError" && !isUnavailableReply(err)) throw err;
       this.failures++;
       throw new StoreUnavailableError(err);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Whether a read may record a job lost now: not within refusalGraceMs of a refused write. */
+  get mayRecordLost(): boolean {
+    return !this.refusals.within(this.refusalGraceMs);
   }
 
   /** The ids one call gives for each partition, all together. */

@@ -1,6 +1,6 @@
 // The store's errors that callers tell apart: a full queue, a missing upload,
-// and Redis not answering (the web server turns the last two kinds into 503s:
-// server/errors.ts).
+// Redis not answering, and Redis refusing writes (the web server turns the
+// last kinds into 503s: server/errors.ts).
 
 /** The job's uploads were not all there when it was to be created (expired, or never stored). */
 export class UploadMissingError extends Error {
@@ -30,5 +30,23 @@ export class StoreBusyError extends StoreUnavailableError {
   constructor(inFlight: number) {
     super(new Error(`${inFlight} commands already waiting`));
     this.name = "StoreBusyError";
+  }
+}
+
+/**
+ * Redis answers but refuses to write: out of memory (OOM: maxmemory reached,
+ * with the noeviction policy), a failed save (MISCONF), a replica (READONLY)
+ * or too few replicas (NOREPLICAS). An outage (a 503 for a web request; a job
+ * process waits and tries again), not a bug: nothing was written.
+ */
+export class StoreWriteRefusedError extends StoreUnavailableError {
+  /** True when Redis is out of memory (OOM). */
+  readonly full: boolean;
+  constructor(cause: unknown) {
+    super(cause);
+    const said = cause instanceof Error ? cause.message : String(cause);
+    this.message = `Redis refuses writes: ${said}`;
+    this.name = "StoreWriteRefusedError";
+    this.full = /\bOOM\b/.test(said);
   }
 }

@@ -5,7 +5,7 @@
 import type { FinishMode } from "../lua/commands.ts";
 import * as artifacts from "./artifacts.ts";
 import { UPLOAD_READ_BYTES } from "./artifacts.ts";
-import { StoreCore, type Redis, type StoreOptions } from "./core.ts";
+import { StoreCore, type Redis, type StoreOptions, type WriteRefusals } from "./core.ts";
 import type { Partition } from "./keys.ts";
 import * as list from "./list.ts";
 import * as login from "./login.ts";
@@ -43,6 +43,11 @@ export class JobStore {
   /** Calls that failed because Redis did not answer (for the metrics). */
   get failures(): number {
     return this.core.failures;
+  }
+
+  /** When Redis last refused this store a write (shared by an instance's stores). */
+  get refusals(): WriteRefusals {
+    return this.core.refusals;
   }
 
   /** Called with a job that a read() found with an expired lease and recorded lost (for the log and metrics). */
@@ -188,6 +193,11 @@ export class JobStore {
   /** Ids of running or claimed jobs (for tests and operators). */
   leasedIds(): Promise<string[]> {
     return reads.leasedIds(this.core);
+  }
+
+  /** used_memory and maxmemory (bytes; 0: no limit) of Redis, or of each master of a Cluster. */
+  memory(): Promise<{ usedBytes: number; maxBytes: number }[]> {
+    return reads.memory(this.core);
   }
 
   async ping(): Promise<void> {

@@ -1,6 +1,7 @@
 // Reads of jobs: one job whole (its record, results, log tail, files) in one
 // round trip, pages of its results, a few facts of many jobs, and the sizes
 // of the queues and leases. What the operators read: operator.ts, list.ts.
+import type { Cluster } from "ioredis";
 import { timeMs, type StoreCore } from "./core.ts";
 import { parseRecord, parseResult, parseSummary, SUMMARY_FIELDS, type FileEntry, type JobRecord, type JobSummary } from "./record.ts";
 
@@ -22,7 +23,9 @@ export async function readWithFiles(
 ): Promise<{ job: JobRecord; files: FileEntry[] } | null> {
   const { keys } = core;
   const readKeys = [...keys.jobAndIndexes(id), keys.log(id), keys.files(id)] as const;
-  const reply = await core.call((r) => r.sjRead(...readKeys, id, results, ...core.ttl, resultLimit, logLines, files ? "1" : "0"));
+  const reply = await core.call((r) =>
+    r.sjRead(...readKeys, id, results, ...core.ttl, resultLimit, logLines, files ? "1" : "0", core.mayRecordLost ? "1" : "0"),
+  );
   if (reply.length === 1) return null;
   const [readAt, flat, values, queuePosition, resultCount, logTail, logCount, leaseExpiry, fileList, recordedLost] = reply;
   const job = parseRecord(id, flat, { readAt, results: values, queuePosition, resultCount, logTail, logCount, leaseExpiry });
@@ -54,6 +57,18 @@ export async function activeCounts(core: StoreCore): Promise<{ queued: number; r
     running += n;
   }
   return { queued, running };
+}
+
+/** used_memory and maxmemory (bytes; 0: no limit) of Redis, or of each master of a Cluster (INFO memory). */
+export async function memory(core: StoreCore): Promise<{ usedBytes: number; maxBytes: number }[]> {
+  const replies = await core.call((r) => {
+    const nodes = r.isCluster ? (r as Cluster).nodes("master") : [r];
+    return Promise.all(nodes.map((node) => node.info("memory")));
+  });
+  return replies.map((text) => {
+    const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(text)?.[1] ?? 0);
+    return { usedBytes: field("used_memory"), maxBytes: field("maxmemory") };
+  });
 }
 
 /** Straight on the connection, not through call(): no deadline, not counted. */

@@ -33,6 +33,11 @@ export interface Progress {
   results?: readonly unknown[];
   /** How many results the process reported before these: makes a report sent twice append once. */
   first?: number;
+  /**
+   * Renew the lease even if it has expired (unless the job was recorded lost
+   * meanwhile): Redis refused this process's renewals a moment ago.
+   */
+  renewExpired?: boolean;
 }
 
 export type ReportReply = "ok" | "cancel" | "refused";
@@ -148,10 +153,21 @@ export async function start(
 }
 
 export async function report(core: StoreCore, id: string, leaseMs: number, progress: Progress): Promise<ReportReply> {
-  const { done, total, status, results = [], first } = progress;
+  const { done, total, status, results = [], first, renewExpired } = progress;
   const values = results.map((v) => JSON.stringify(v) ?? "null");
   const reply = await core.call((r) =>
-    r.sjReport(...core.keys.jobAndIndexes(id), id, leaseMs, done ?? "", ...core.ttl, total ?? "", status ?? "", first ?? "", ...values),
+    r.sjReport(
+      ...core.keys.jobAndIndexes(id),
+      id,
+      leaseMs,
+      done ?? "",
+      ...core.ttl,
+      total ?? "",
+      status ?? "",
+      first ?? "",
+      renewExpired ? "1" : "",
+      ...values,
+    ),
   );
   return reply[0] === 1 ? reply[1] : "refused";
 }

@@ -5,9 +5,11 @@
 -- 'cancel-killed'), not 'failed'; its exit facts are kept.
 -- The TTL is the one stored on the record at create (the job type's
 -- retention), else ttl_ok / ttl_fail. Every key of the job gets it: the
--- record, its results, its log, its files and its uploads (named from the
+-- record, its results, its log and its files. Its uploads (named from the
 -- record's key, so they share its hash tag; the uploads' fields are listed on
--- the record).
+-- the record) are kept only as long as they may be needed: a failed job's
+-- get its TTL (an operator's retry copies them), a succeeded or cancelled
+-- job's are deleted at once (nothing reads them any more).
 -- The job moves to its end state's set of the jobs list's index (ix: see
 -- includes/index), and the per-minute counts and durations count it.
 -- Returns the state recorded.
@@ -37,7 +39,13 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
   redis.call('EXPIRE', job .. ':files', ttl)
   local uploads = redis.call('HGET', job, 'uploads')
   if uploads then
-    for field in string.gmatch(uploads, '[^,]+') do redis.call('EXPIRE', job .. ':upload:' .. field, ttl) end
+    for field in string.gmatch(uploads, '[^,]+') do
+      if state == 'failed' then
+        redis.call('EXPIRE', job .. ':upload:' .. field, ttl)
+      else
+        redis.call('DEL', job .. ':upload:' .. field)
+      end
+    end
   end
   local set = index_move(ix, job, id, from, state)
   index_trim(set, string.sub(job, 1, #job - #id), now - tonumber(ttl) * 1000, INDEX_TRIM_CHECKS)
