@@ -18,7 +18,7 @@ export interface LuaReplies {
   createClaimed: [created: 1, createdAt: number];
   release: 0 | 1;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
-  report: [accepted: 1, reply: "ok" | "cancel"] | [accepted: 0, state: StateOrGone];
+  report: [accepted: 1, reply: "ok" | "cancel" | "full"] | [accepted: 0, state: StateOrGone];
   finish: [ended: 1, recorded: JobState] | [ended: 0, state: StateOrGone];
   cancel: [code: 1, "cancelled"] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
   read:
@@ -121,6 +121,8 @@ declare module "ioredis" {
       total: Arg,
       status: string,
       firstIndex: Arg,
+      resultsMax: Arg,
+      resultBytesMax: Arg,
       ...values: Arg[]
     ): Result<LuaReplies["report"], Context>;
     sjFinish(
@@ -165,6 +167,7 @@ declare module "ioredis" {
       resultLimit: Arg,
       logLines: Arg,
       listFiles: "1" | "0",
+      resultBytes: Arg,
     ): Result<LuaReplies["read"], Context>;
     sjLog(job: string, log: string, maxLines: Arg, ...lines: string[]): Result<LuaReplies["log"], Context>;
     sjFile(job: string, files: string, name: string, content: string | Buffer): Result<LuaReplies["file"], Context>;

@@ -20,8 +20,13 @@
 --          not counted): a report that is sent again after a lost connection
 --          (ioredis resends a command whose reply it did not get) appends only
 --          the values the results do not hold yet
--- ARGV[9..] values to append to the results (each a JSON text)
--- Returns: {1, 'ok' | 'cancel'} ('cancel': a cancel has been requested), or
+-- ARGV[9]  the most results the job may keep (0: no limit)
+-- ARGV[10] the most bytes its results may take, counted as the values' lengths
+--          in the job's resultBytes field (0: no limit)
+-- ARGV[11..] values to append to the results (each a JSON text)
+-- Returns: {1, 'ok' | 'cancel' | 'full'} ('cancel': a cancel has been
+-- requested; 'full': the values would pass ARGV[9] or ARGV[10], so none of
+-- them was appended, and the job's results stay within both), or
 -- {0, current state ('' if gone)} when refused.
 --- @include "includes/now"
 --- @include "includes/expire-lease"
@@ -37,12 +42,25 @@ redis.call('HSET', KEYS[1], 'updatedAt', now)
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'done', ARGV[3]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'total', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[7]) end
-if #ARGV > 8 then
+if #ARGV > 10 then
+  local kept = redis.call('LLEN', KEYS[2])
   local skip = 0
   if ARGV[8] ~= '' then
-    skip = math.max(0, redis.call('LLEN', KEYS[2]) - tonumber(ARGV[8]))
+    skip = math.max(0, kept - tonumber(ARGV[8]))
   end
-  if skip < #ARGV - 8 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 9 + skip)) end
+  local first = 11 + skip
+  if first <= #ARGV then
+    local bytes = 0
+    for i = first, #ARGV do bytes = bytes + #ARGV[i] end
+    local maxCount = tonumber(ARGV[9])
+    local maxBytes = tonumber(ARGV[10])
+    local held = tonumber(redis.call('HGET', KEYS[1], 'resultBytes') or '0')
+    if (maxCount > 0 and kept + #ARGV - first + 1 > maxCount) or (maxBytes > 0 and held + bytes > maxBytes) then
+      return { 1, 'full' }
+    end
+    redis.call('RPUSH', KEYS[2], unpack(ARGV, first))
+    redis.call('HINCRBY', KEYS[1], 'resultBytes', bytes)
+  end
 end
 if redis.call('HEXISTS', KEYS[1], 'cancelRequestedAt') == 1 then return { 1, 'cancel' } end
 return { 1, 'ok' }

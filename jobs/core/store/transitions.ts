@@ -33,9 +33,13 @@ export interface Progress {
   results?: readonly unknown[];
   /** How many results the process reported before these: makes a report sent twice append once. */
   first?: number;
+  /** The most results, and result bytes, the job may keep (0 or absent: no limit); beyond, the reply is "full". */
+  resultsMax?: number;
+  resultBytesMax?: number;
 }
 
-export type ReportReply = "ok" | "cancel" | "refused";
+/** "full": the results would pass the job's bounds, and none of these was appended. */
+export type ReportReply = "ok" | "cancel" | "full" | "refused";
 export type CancelReply = { outcome: "cancelled" | "requested" } | { outcome: "finished"; state: JobState } | { outcome: "missing" };
 
 export async function create(core: StoreCore, input: NewJob & { queueMax: number }): Promise<string> {
@@ -148,10 +152,22 @@ export async function start(
 }
 
 export async function report(core: StoreCore, id: string, leaseMs: number, progress: Progress): Promise<ReportReply> {
-  const { done, total, status, results = [], first } = progress;
+  const { done, total, status, results = [], first, resultsMax = 0, resultBytesMax = 0 } = progress;
   const values = results.map((v) => JSON.stringify(v) ?? "null");
   const reply = await core.call((r) =>
-    r.sjReport(...core.keys.jobAndIndexes(id), id, leaseMs, done ?? "", ...core.ttl, total ?? "", status ?? "", first ?? "", ...values),
+    r.sjReport(
+      ...core.keys.jobAndIndexes(id),
+      id,
+      leaseMs,
+      done ?? "",
+      ...core.ttl,
+      total ?? "",
+      status ?? "",
+      first ?? "",
+      resultsMax,
+      resultBytesMax,
+      ...values,
+    ),
   );
   return reply[0] === 1 ? reply[1] : "refused";
 }
