@@ -250,6 +250,8 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     JOB_TIMEOUT_MS: String(settings.jobTimeoutMs),
     JOB_TTL_SUCCEEDED_S: String(settings.jobTtlSucceededS),
     JOB_TTL_FAILED_S: String(settings.jobTtlFailedS),
+    JOB_RESULTS_MAX: String(settings.jobResultsMax),
+    JOB_RESULTS_MAX_BYTES: String(settings.jobResultsMaxBytes),
   };
   if (settings.redisClusterNodes) out.REDIS_CLUSTER_NODES = formatAddresses(settings.redisClusterNodes);
   if (settings.redisSentinel) {

@@ -25,8 +25,8 @@
 --          in the job's resultBytes field (0: no limit)
 -- ARGV[11..] values to append to the results (each a JSON text)
 -- Returns: {1, 'ok' | 'cancel' | 'full'} ('cancel': a cancel has been
--- requested; 'full': the values would pass ARGV[9] or ARGV[10], so none of
--- them was appended, and the job's results stay within both), or
+-- requested; 'full': the values would pass ARGV[9] or ARGV[10]: those that
+-- fit were appended, the rest were not, and the results stay within both), or
 -- {0, current state ('' if gone)} when refused.
 --- @include "includes/now"
 --- @include "includes/expire-lease"
@@ -50,16 +50,23 @@ if #ARGV > 10 then
   end
   local first = 11 + skip
   if first <= #ARGV then
-    local bytes = 0
-    for i = first, #ARGV do bytes = bytes + #ARGV[i] end
+    -- The values that fit within both bounds are appended; the rest are not.
     local maxCount = tonumber(ARGV[9])
     local maxBytes = tonumber(ARGV[10])
-    local held = tonumber(redis.call('HGET', KEYS[1], 'resultBytes') or '0')
-    if (maxCount > 0 and kept + #ARGV - first + 1 > maxCount) or (maxBytes > 0 and held + bytes > maxBytes) then
-      return { 1, 'full' }
+    local bytes = tonumber(redis.call('HGET', KEYS[1], 'resultBytes') or '0')
+    local added = 0
+    local last = first - 1
+    for i = first, #ARGV do
+      if maxCount > 0 and kept + i - first + 1 > maxCount then break end
+      if maxBytes > 0 and bytes + added + #ARGV[i] > maxBytes then break end
+      added = added + #ARGV[i]
+      last = i
     end
-    redis.call('RPUSH', KEYS[2], unpack(ARGV, first))
-    redis.call('HINCRBY', KEYS[1], 'resultBytes', bytes)
+    if last >= first then
+      redis.call('RPUSH', KEYS[2], unpack(ARGV, first, last))
+      redis.call('HINCRBY', KEYS[1], 'resultBytes', added)
+    end
+    if last < #ARGV then return { 1, 'full' } end
   end
 end
 if redis.call('HEXISTS', KEYS[1], 'cancelRequestedAt') == 1 then return { 1, 'cancel' } end

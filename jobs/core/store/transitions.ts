@@ -38,7 +38,7 @@ export interface Progress {
   resultBytesMax?: number;
 }
 
-/** "full": the results would pass the job's bounds, and none of these was appended. */
+/** "full": the results would pass the job's bounds: the values that fit were appended, the rest were not. */
 export type ReportReply = "ok" | "cancel" | "full" | "refused";
 export type CancelReply = { outcome: "cancelled" | "requested" } | { outcome: "finished"; state: JobState } | { outcome: "missing" };
 
