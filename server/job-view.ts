@@ -40,8 +40,7 @@ export const RESULTS_ALL_MAX = 10_000;
 /**
  * And at most this many bytes of them (their JSON texts; the first result
  * always): what one page reads and renders is bounded whatever a job holds.
- * A page's HTML is a few times the results it shows (measured in
- * bench/README.md, "Large job pages").
+ * Large answers in flight share ANSWER_BYTES_IN_FLIGHT (answer-budget.ts).
  */
 export const RESULTS_SHOWN_BYTES = 512 * 1024;
 export const RESULTS_ALL_BYTES = 4 * 1024 * 1024;

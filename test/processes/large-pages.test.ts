@@ -26,7 +26,8 @@ const RSS_MAX_MB = 300;
 function wideCsv(columns: number, rows: number): string {
   const name = (i: number) => `<b>&"${"x".repeat(30)}${i % 7}`;
   const lines = [Array.from({ length: columns }, (_, i) => name(i)).join(",")];
-  for (let r = 0; r < rows; r++) lines.push(Array.from({ length: columns }, (_, i) => (i % 2 === 0 ? ` ${r}` : r === 0 ? "1" : `<&${r}>`)).join(","));
+  for (let r = 0; r < rows; r++)
+    lines.push(Array.from({ length: columns }, (_, i) => (i % 2 === 0 ? ` ${r}` : r === 0 ? "1" : `<&${r}>`)).join(","));
   return `${lines.join("\n")}\n`;
 }
 
@@ -72,7 +73,9 @@ test.serial(
     const all = await timed(`${server.url}/jobs/${big}?all=1`);
     t.is(page.status, 200);
     t.is(all.status, 200);
-    t.log(`${(csv.length / 1e6).toFixed(1)} MB file: the job page is ${(page.bytes / 1e6).toFixed(2)} MB, ?all=1 ${(all.bytes / 1e6).toFixed(2)} MB`);
+    t.log(
+      `${(csv.length / 1e6).toFixed(1)} MB file: the job page is ${(page.bytes / 1e6).toFixed(2)} MB, ?all=1 ${(all.bytes / 1e6).toFixed(2)} MB`,
+    );
 
     const pollUrl = `${server.url}/jobs/${other}/status`;
     const polls: number[] = [];
@@ -124,7 +127,10 @@ test.serial(
         `Flood: RSS peak ${peak.toFixed(0)} MB; polls median ${median(during)} ms, max ${max(during)} ms (${during.length}); ` +
         `page after: ${Math.round(after.ms)} ms`,
     );
-    t.true(statuses.every((s) => s === 200 || s === 503), `statuses ${[...new Set(statuses)].join(", ")}`);
+    t.true(
+      statuses.every((s) => s === 200 || s === 503),
+      `statuses ${[...new Set(statuses)].join(", ")}`,
+    );
     t.true(statuses.filter((s) => s === 200).length >= 21, "most views are answered");
     t.true(peak < RSS_MAX_MB, `peak RSS ${peak.toFixed(0)} MB`);
     t.true(during.length > 0, "polls were answered during the flood");
