@@ -39,6 +39,8 @@ export const DEFAULTS = {
   STATUS_CACHE_MAX_ENTRIES: 10_000,
   /** What those may take, estimated (see docs/architecture.md, "The status cache"); 0 turns it off. */
   STATUS_CACHE_MAX_BYTES: 16 * 1024 * 1024,
+  /** What large answers in flight (job pages, ?all=1, a job's JSON) may hold at once, estimated (server/answer-budget.ts). */
+  ANSWER_BYTES_IN_FLIGHT: 48 * 1024 * 1024,
   LOG_LEVEL: "info",
   LOG_FORMAT: "json",
 } as const;
@@ -73,6 +75,8 @@ export interface Config extends JobSettings {
   /** The status cache's bounds; either at 0 turns it off (every page read and poll reads Redis). */
   statusCacheMaxEntries: number;
   statusCacheMaxBytes: number;
+  /** What large answers in flight may hold at once; beyond it they wait, then get a 503 (server/answer-budget.ts). */
+  answerBytesInFlight: number;
   /** ALLOWED_HOSTS: the Host names answered (see hosts.ts). */
   allowedHosts: AllowedHosts;
   /** LOG_LEVEL: the least severe lines written. */
@@ -135,6 +139,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       ] ?? d.SHOW_JOB_INTERNALS,
     statusCacheMaxEntries: read.int("STATUS_CACHE_MAX_ENTRIES", d.STATUS_CACHE_MAX_ENTRIES, 0, 10_000_000),
     statusCacheMaxBytes: read.int("STATUS_CACHE_MAX_BYTES", d.STATUS_CACHE_MAX_BYTES, 0, 64 * 1024 * 1024 * 1024),
+    answerBytesInFlight: read.int("ANSWER_BYTES_IN_FLIGHT", d.ANSWER_BYTES_IN_FLIGHT, 1024 * 1024, 64 * 1024 * 1024 * 1024),
     allowedHosts: "loopback",
     logLevel: read.str("LOG_LEVEL", d.LOG_LEVEL, (v) =>
       (LOG_LEVELS as readonly string[]).includes(v) ? undefined : `expected one of ${LOG_LEVELS.join(", ")}`,

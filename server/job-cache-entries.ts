@@ -15,6 +15,7 @@ const answerBytes = (answer: StatusAnswer): number => 2 * answer.body.length;
 export class Entry implements PageRead, AnswerMemo {
   readonly job: PageRead["job"];
   readonly files: PageRead["files"];
+  readonly resultBytes: PageRead["resultBytes"];
   /** Served until then (performance.now()): when its lease runs out, for a job that holds one. */
   readonly deadline: number;
   /** When the read was sent (performance.now()): it shows every change made before. */
@@ -27,6 +28,7 @@ export class Entry implements PageRead, AnswerMemo {
   constructor(read: PageRead, sentAt: number) {
     this.job = read.job;
     this.files = read.files;
+    this.resultBytes = read.resultBytes;
     this.sentAt = sentAt;
     const { leaseExpiresAt, readAt } = read.job;
     // The lease's remaining time at Redis, counted from when the read was sent: never later than Redis' expiry.

@@ -11,7 +11,7 @@ import type { Redis } from "ioredis";
 import { connectRedis, waitUntilReady } from "../jobs/core/redis.ts";
 import type { RedisTarget } from "../jobs/core/settings.ts";
 import type { JobStore } from "../jobs/core/store.ts";
-import { LOG_LINES_SHOWN, RESULTS_ALL_MAX, RESULTS_SHOWN } from "./job-view.ts";
+import { LOG_LINES_SHOWN, RESULTS_ALL_BYTES, RESULTS_ALL_MAX, RESULTS_SHOWN, RESULTS_SHOWN_BYTES } from "./job-view.ts";
 import type { PageRead, PageReader } from "./status.ts";
 import { Entries, Entry } from "./job-cache-entries.ts";
 import { CONFIRM_MS, InvalidationStream } from "./job-cache-tracking.ts";
@@ -110,12 +110,18 @@ export async function openJobPages(
   };
 }
 
+/** What a job page reads: the first results, bounded in count and bytes (more with ?all=1), and the log's last lines. */
+const pageReadOptions = (all: boolean) => ({
+  resultLimit: all ? RESULTS_ALL_MAX : RESULTS_SHOWN,
+  resultBytes: all ? RESULTS_ALL_BYTES : RESULTS_SHOWN_BYTES,
+  logLines: LOG_LINES_SHOWN,
+});
+
 /** Reads straight from the store: no cache (it is off, or the connection is a Redis Cluster). */
 export function directReader(store: JobStore): PageReader {
   return {
     peek: () => undefined,
-    read: (id, { all = false } = {}) =>
-      store.readWithFiles(id, "auto", { resultLimit: all ? RESULTS_ALL_MAX : RESULTS_SHOWN, logLines: LOG_LINES_SHOWN }),
+    read: (id, { all = false } = {}) => store.readWithFiles(id, "auto", pageReadOptions(all)),
     forget: () => {},
   };
 }
@@ -180,7 +186,7 @@ export class JobCache implements PageReader {
 
   /** A job's page read: kept, when it may be served; else from Redis (and kept, when nothing changed meanwhile). */
   read(id: string, { all = false } = {}): Promise<PageRead | null> {
-    if (all) return this.fetch(id, RESULTS_ALL_MAX);
+    if (all) return this.fetch(id, true);
     const kept = this.peek(id);
     if (kept) return Promise.resolve(kept);
     this.stats.misses++;
@@ -190,7 +196,7 @@ export class JobCache implements PageReader {
     if (pending && !pending.dropped && pending.sentAt >= now - this.confirmMs) return pending.promise;
     const load: Load = { epoch: this.stream.active ? this.epoch : -1, sentAt: now, dropped: false, promise: Promise.resolve(null) };
     this.loading.set(id, load);
-    load.promise = this.fetch(id, RESULTS_SHOWN).then(
+    load.promise = this.fetch(id, false).then(
       (found) => {
         if (this.loading.get(id) === load) this.loading.delete(id);
         if (!found) return null;
@@ -225,8 +231,8 @@ export class JobCache implements PageReader {
     return { ...this.stats, evictions: this.entries.evictions, entries: this.entries.size, bytes: this.entries.bytes };
   }
 
-  private fetch(id: string, resultLimit: number): Promise<PageRead | null> {
-    return this.store.readWithFiles(id, "auto", { resultLimit, logLines: LOG_LINES_SHOWN });
+  private fetch(id: string, all: boolean): Promise<PageRead | null> {
+    return this.store.readWithFiles(id, "auto", pageReadOptions(all));
   }
 
   /** A job changed: its entry goes, and a read of it in flight is not kept. */

@@ -11,6 +11,8 @@ import { fileUrl, jobUrl, logUrl, statusUrl } from "./urls.ts";
 
 /** The most results a JSON answer holds (resultCount says how many there are; result.json has them all). */
 export const JSON_RESULTS_MAX = 1000;
+/** And at most this many bytes of them (the first always), as a job page. */
+export const JSON_RESULTS_MAX_BYTES = 512 * 1024;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -36,7 +38,7 @@ export function jobJson(job: JobRecord, files: readonly { name: string; size: nu
     done: job.done,
     total: job.total,
     resultCount: job.resultCount,
-    /** The first JSON_RESULTS_MAX results; result.json has them all. */
+    /** The first results (at most JSON_RESULTS_MAX, JSON_RESULTS_MAX_BYTES); result.json has them all. */
     results: job.results,
     resultsUrl: { json: `${jobUrl(job.id)}/result.json`, csv: `${jobUrl(job.id)}/result.csv` },
     /** 1-based, while it waits: 1 is next. */

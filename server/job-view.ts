@@ -37,6 +37,13 @@ export { relativeTime, timeWords, type TimeView } from "./job-times.ts";
 /** Results a job page shows at first; "Show all" shows up to RESULTS_ALL_MAX (downloads have every one). */
 export const RESULTS_SHOWN = 100;
 export const RESULTS_ALL_MAX = 10_000;
+/**
+ * And at most this many bytes of them (their JSON texts; the first result
+ * always): what one page reads and renders is bounded whatever a job holds.
+ * Large answers in flight share ANSWER_BYTES_IN_FLIGHT (answer-budget.ts).
+ */
+export const RESULTS_SHOWN_BYTES = 512 * 1024;
+export const RESULTS_ALL_BYTES = 4 * 1024 * 1024;
 /** The log's last lines a page shows. */
 export const LOG_LINES_SHOWN = 20;
 

@@ -123,6 +123,8 @@ export function failureMessage(job: FailureFacts, noun: string, unit: readonly [
       return `${Noun} could not finish: ${job.error ?? "it reported an error"}`;
     case "spawn-failed":
       return `${Noun} could not be started.`;
+    case "results-limit":
+      return `${Noun} made more results than one job may keep, so it was stopped${after}. The results it made before are kept.`;
     case "unknown-type":
       return `This job's type (${job.type}) is not one this site runs, so it was not started.`;
     default:

@@ -34,6 +34,8 @@ export interface AnswerMemo {
 export interface PageRead extends Partial<AnswerMemo> {
   job: JobRecord;
   files: FileEntry[];
+  /** The bytes of the results read (their JSON texts), when known: what a page rendering them reserves (answer-budget.ts). */
+  resultBytes?: number;
   now?(): number;
 }
 

@@ -62,6 +62,10 @@ export const JOB_DEFAULTS = {
   JOB_TIMEOUT_MS: 3_600_000,
   JOB_TTL_SUCCEEDED_S: 86_400,
   JOB_TTL_FAILED_S: 604_800,
+  /** The most results one job may keep; a job that would pass it ends failed, reason results-limit. */
+  JOB_RESULTS_MAX: 100_000,
+  /** The most bytes one job's results may take (their JSON texts), likewise. */
+  JOB_RESULTS_MAX_BYTES: 16 * 1024 * 1024,
 } as const;
 
 /** A host and port, as REDIS_CLUSTER_NODES and REDIS_SENTINELS list them. */
@@ -108,6 +112,9 @@ export interface JobSettings {
   jobTimeoutMs: number;
   jobTtlSucceededS: number;
   jobTtlFailedS: number;
+  /** What one job's results may hold: a count, and bytes (the sum of their JSON texts). */
+  jobResultsMax: number;
+  jobResultsMaxBytes: number;
   nodeEnv: string;
 }
 
@@ -202,6 +209,8 @@ export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSet
     jobTimeoutMs: read.int("JOB_TIMEOUT_MS", d.JOB_TIMEOUT_MS, 100, 7 * 86_400_000),
     jobTtlSucceededS: read.int("JOB_TTL_SUCCEEDED_S", d.JOB_TTL_SUCCEEDED_S, 1, 365 * 86_400),
     jobTtlFailedS: read.int("JOB_TTL_FAILED_S", d.JOB_TTL_FAILED_S, 1, 365 * 86_400),
+    jobResultsMax: read.int("JOB_RESULTS_MAX", d.JOB_RESULTS_MAX, 1, 100_000_000),
+    jobResultsMaxBytes: read.int("JOB_RESULTS_MAX_BYTES", d.JOB_RESULTS_MAX_BYTES, 1024, 1024 * 1024 * 1024),
     nodeEnv: read.raw("NODE_ENV") ?? "development",
   };
 }
@@ -241,6 +250,8 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     JOB_TIMEOUT_MS: String(settings.jobTimeoutMs),
     JOB_TTL_SUCCEEDED_S: String(settings.jobTtlSucceededS),
     JOB_TTL_FAILED_S: String(settings.jobTtlFailedS),
+    JOB_RESULTS_MAX: String(settings.jobResultsMax),
+    JOB_RESULTS_MAX_BYTES: String(settings.jobResultsMaxBytes),
   };
   if (settings.redisClusterNodes) out.REDIS_CLUSTER_NODES = formatAddresses(settings.redisClusterNodes);
   if (settings.redisSentinel) {

@@ -57,6 +57,8 @@ export class JobEnd extends Error {
 
 export class Cancelled extends Error {}
 class Fenced extends Error {}
+/** The job's results would pass what one job may keep (JOB_RESULTS_MAX, JOB_RESULTS_MAX_BYTES): it stops, failed. */
+export class ResultsFull extends Error {}
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notStarted: 3, fenced: 4 } as const;
 
@@ -127,9 +129,18 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
 
   const cancel = new AbortController();
   let fenced = false;
+  let full = false;
   const onReply = (reply: ReportReply) => {
     if (reply === "cancel" && !cancel.signal.aborted) cancel.abort(new Cancelled("cancelled"));
     if (reply === "refused") fenced = true;
+    if (reply === "full" && !full) {
+      full = true;
+      process.stderr.write(
+        `sidejob: job ${id} stopped: its results would pass what one job may keep ` +
+          `(${config.jobResultsMax} results, ${config.jobResultsMaxBytes} bytes: JOB_RESULTS_MAX, JOB_RESULTS_MAX_BYTES); the results past it were not kept\n`,
+      );
+      if (!cancel.signal.aborted) cancel.abort(new ResultsFull("results-limit"));
+    }
   };
 
   // The lease: renewed by every progress report, and by this beat between them.
@@ -212,7 +223,14 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
       // Refused for want of memory: nothing was appended, the same report is sent again.
       const reply = await untilAccepted(
         `job ${id}: report`,
-        () => store.report(id, leaseMs, { ...update, first, renewExpired: store.refusals.within(2 * leaseMs) }),
+        () =>
+          store.report(id, leaseMs, {
+            ...update,
+            first,
+            renewExpired: store.refusals.within(2 * leaseMs),
+            resultsMax: config.jobResultsMax,
+            resultBytesMax: config.jobResultsMaxBytes,
+          }),
         cancel.signal,
       );
       lastContact = Date.now();
@@ -249,6 +267,13 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     if (fenced || err instanceof Fenced) {
       code = EXIT.fenced;
       process.stderr.write(`job ${id} is no longer running here (declared lost or finished); stopping\n`);
+    } else if (full) {
+      code = EXIT.failed;
+      const facts = err instanceof JobEnd ? err.outcome : {};
+      await store.finish(id, "failed", "job", {
+        reason: "results-limit",
+        signal: facts.reason === "cancel-killed" ? facts.signal : undefined,
+      });
     } else if (timedOut) {
       code = EXIT.failed;
       const facts = err instanceof JobEnd ? err.outcome : {};

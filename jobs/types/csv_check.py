@@ -9,11 +9,14 @@ Writes: progress and a status line on the descriptor in SIDEJOB_FD, a few
 times a second at most; at the end the report as results (a message line is
 at most 64 KB, so the report comes in parts, in this order):
   {"part": "summary", "summary": {...}}
-  {"part": "columns", "columns": [...]}      one or more
+  {"part": "columns", "columns": [...]}      one or more: the first COLUMNS_SHOWN_MAX columns
   {"part": "problems", "problems": [...]}    none or more: the first 1,000, worst first
 and two files in SIDEJOB_OUTPUT_DIR: problems.csv (every problem, worst first,
 up to FILE_PROBLEMS_MAX, with cells that a spreadsheet would run as a formula
-neutralised) and report.json (the whole report, the same problems).
+neutralised) and report.json (the report, the same problems, the first
+FILE_COLUMNS_MAX columns). What the results hold is bounded whatever the file:
+a file of 200,000 columns reports the first COLUMNS_SHOWN_MAX one by one, and
+the summary says how many more there are (columnsShown, columnsNotShown).
 
 Exit codes: 0 the file was checked (whatever it holds); 1 it could not be read
 at all, after {"error": "<why, in plain words>"} on the descriptor.
@@ -39,6 +42,9 @@ REPORT_EVERY_S = 0.25  # at most four progress messages a second
 BATCH_ROWS = 2000  # rows checked together, column by column
 SAMPLE_ROWS = 1000  # the rows a column's type is guessed from
 RESULT_PROBLEMS_MAX = 1000  # problems in the results (what the page shows)
+COLUMNS_SHOWN_MAX = 500  # columns reported one by one in the results (what the page shows)
+FILE_COLUMNS_MAX = 10_000  # columns reported one by one in report.json
+BATCH_CELLS = 1_000_000  # a batch of a wide file holds fewer rows: at most this many cells
 FILE_PROBLEMS_MAX = 50_000  # problems in each file (the runner keeps 20 MB of output files per job)
 PART_MAX_BYTES = 48_000  # one result message stays under the runner's 64 KB line
 CELL_MAX_BYTES = 1024 * 1024  # a longer cell is an error (an unclosed quote, usually)
@@ -562,7 +568,9 @@ def check(params, send):
             anchor = previous
 
         # The rows: the loop stays small; line numbers and checks come a batch at a time.
-        limit = SAMPLE_ROWS
+        # A wide file's batches hold fewer rows: the cells held at once stay bounded.
+        batch_rows = max(1, min(BATCH_ROWS, BATCH_CELLS // max(width or 1, 1)))
+        limit = min(SAMPLE_ROWS, batch_rows)
         append = batch.append
         while header is not None:
             try:
@@ -572,7 +580,7 @@ def check(params, send):
                         if len(batch) >= limit:
                             rows += len(batch)
                             flush()
-                            limit = BATCH_ROWS
+                            limit = batch_rows
                             now = time.monotonic()
                             if now - last_report >= REPORT_EVERY_S:
                                 last_report = now
@@ -612,10 +620,13 @@ def check(params, send):
         "problemCounts": {kind: n for kind, n in problems.counts.items() if n},
         "problemsShown": min(problems.total, RESULT_PROBLEMS_MAX),
         "problemsInFiles": min(problems.total, FILE_PROBLEMS_MAX),
+        "columnsShown": min(len(columns), COLUMNS_SHOWN_MAX),
+        "columnsNotShown": max(0, len(columns) - COLUMNS_SHOWN_MAX),
+        "columnsInFiles": min(len(columns), FILE_COLUMNS_MAX),
         "seconds": round(time.monotonic() - started, 3),
     }
     send(done=rows, total=rows, status=f"Checked all {rows:,} rows")
-    report = {"summary": summary, "columns": [c.report() for c in columns]}
+    report = {"summary": summary, "columns": [c.report() for c in columns[:FILE_COLUMNS_MAX]]}
     return report, problems, columns
 
 
@@ -634,7 +645,7 @@ def write_outputs(report, problems, send):
         f.write("\n]}\n")
 
     send(result={"part": "summary", "summary": report["summary"]})
-    for key, items in (("columns", report["columns"]), ("problems", problems.first(RESULT_PROBLEMS_MAX))):
+    for key, items in (("columns", report["columns"][:COLUMNS_SHOWN_MAX]), ("problems", problems.first(RESULT_PROBLEMS_MAX))):
         part, size = [], 0
         for item in items:
             text = json.dumps(item)

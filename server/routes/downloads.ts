@@ -7,8 +7,16 @@ import { csvCell, neutralisedCsv } from "../csv.ts";
 import { HttpError } from "../errors.ts";
 import type { JobLookup } from "./job-lookup.ts";
 
-/** Results read from Redis at a time for a download. */
+/**
+ * Results read from Redis at a time for a download: at most DOWNLOAD_PAGE,
+ * and about DOWNLOAD_PAGE_BYTES: the next page holds as many results as fit
+ * it at the size of the largest result of the last one. The body is
+ * streamed, a page at a time as the client takes it, so one download holds
+ * about one page in memory however many results the job has.
+ */
 const DOWNLOAD_PAGE = 1000;
+const DOWNLOAD_FIRST_PAGE = 16;
+const DOWNLOAD_PAGE_BYTES = 256 * 1024;
 
 /** A file name as a download's filename: only letters, digits, '.', '_' and '-', never a path. */
 function safeFilename(name: string): string {
@@ -28,12 +36,21 @@ function mediaType(name: string): string {
   return (dot > 0 && MEDIA_TYPES[name.slice(dot).toLowerCase()]) || "application/octet-stream";
 }
 
-/** Every result of a job, read from Redis a page at a time. */
-async function* allResults(store: JobStore, id: string, count: number): AsyncGenerator<{ index: number; value: unknown }> {
-  for (let start = 0; start < count; start += DOWNLOAD_PAGE) {
-    const page = await store.readResults(id, start, Math.min(count, start + DOWNLOAD_PAGE) - 1);
-    for (const [i, value] of page.entries()) yield { index: start + i, value };
-    if (page.length < DOWNLOAD_PAGE) return;
+/** Every result of a job (as its JSON text), read from Redis a page at a time. */
+async function* allResults(store: JobStore, id: string, count: number): AsyncGenerator<{ index: number; value: unknown; text: string }> {
+  let size = DOWNLOAD_FIRST_PAGE;
+  for (let start = 0; start < count;) {
+    const asked = Math.min(count - start, size);
+    const page = await store.readResults(id, start, start + asked - 1);
+    let largest = 1;
+    for (const [i, value] of page.entries()) {
+      const text = JSON.stringify(value) ?? "null";
+      largest = Math.max(largest, text.length);
+      yield { index: start + i, value, text };
+    }
+    if (page.length < asked) return;
+    start += page.length;
+    size = Math.max(1, Math.min(DOWNLOAD_PAGE, Math.floor(DOWNLOAD_PAGE_BYTES / largest)));
   }
 }
 
@@ -51,8 +68,7 @@ export const resultJson =
     ctx.body = Readable.from(
       (async function* () {
         yield head;
-        for await (const { index, value } of allResults(store, job.id, job.resultCount))
-          yield `${index === 0 ? "" : ","}\n    ${JSON.stringify(value) ?? "null"}`;
+        for await (const { index, text } of allResults(store, job.id, job.resultCount)) yield `${index === 0 ? "" : ","}\n    ${text}`;
         yield `${job.resultCount > 0 ? "\n  " : ""}]\n}\n`;
       })(),
     );

@@ -6,7 +6,7 @@ import type { Context } from "koa";
 import { isJobId, isTerminal, type JobRecord } from "../../jobs/core/store.ts";
 import { formatDuration } from "../../jobs/core/format.ts";
 import { HttpError } from "../errors.ts";
-import { JSON_RESULTS_MAX, jobJson } from "../job-json.ts";
+import { JSON_RESULTS_MAX, JSON_RESULTS_MAX_BYTES, jobJson } from "../job-json.ts";
 import { phaseOf } from "../job-words.ts";
 import { takeRead, type PageRead } from "../status.ts";
 import type { AppDeps } from "../deps.ts";
@@ -51,7 +51,7 @@ export function jobLookup({ store, pages, config }: Pick<AppDeps, "store" | "pag
     },
     async loadJson(ctx) {
       const id = jobId(ctx);
-      const job = await store.read(id, "all", { resultLimit: JSON_RESULTS_MAX });
+      const job = await store.read(id, "all", { resultLimit: JSON_RESULTS_MAX, resultBytes: JSON_RESULTS_MAX_BYTES });
       if (!job) throw notFound();
       return jobJson(job, isTerminal(job.state) ? await store.listFiles(id) : [], config);
     },

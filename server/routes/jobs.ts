@@ -13,11 +13,16 @@ import { clockOf, statusFragment } from "../status.ts";
 import { FILE_ROUTE, JOB_ROUTE, jobUrl, LOG_ROUTE, STATUS_ROUTE } from "../urls.ts";
 import type { AppDeps } from "../deps.ts";
 import { jobLookup, type JobLookup } from "./job-lookup.ts";
+import { AnswerBudget, answerBytes } from "../answer-budget.ts";
+import { BUSY_RETRY_AFTER_S } from "../http-server.ts";
+import { RESULTS_ALL_BYTES, RESULTS_SHOWN_BYTES } from "../job-view.ts";
+import { JSON_RESULTS_MAX_BYTES } from "../job-json.ts";
 import { logText, outputFile, resultCsv, resultJson } from "./downloads.ts";
 
 export function jobRoutes(deps: AppDeps): Router {
   const { store } = deps;
   const lookup = jobLookup(deps);
+  const budget = new AnswerBudget(deps.config.answerBytesInFlight);
   const router = new Router({ prefix: JOB_ROUTE });
 
   // Status answers change by the second: never cache them.
@@ -26,7 +31,7 @@ export function jobRoutes(deps: AppDeps): Router {
     await next();
   });
 
-  router.get("/", jobPage(deps, lookup));
+  router.get("/", jobPage(deps, lookup, budget));
   router.get(STATUS_ROUTE, statusPoll(deps, lookup));
   router.post("/cancel", cancel(deps, lookup));
   router.get("/result.json", resultJson(store, lookup));
@@ -41,16 +46,36 @@ export function jobRoutes(deps: AppDeps): Router {
 
 /** GET /jobs/:id: the job's page, or the job as JSON. ?all=1 shows every result (up to RESULTS_ALL_MAX). */
 const jobPage =
-  ({ config }: AppDeps, { loadJson, loadPage }: JobLookup): Middleware =>
+  ({ config, pages }: AppDeps, { jobId, loadJson, loadPage }: JobLookup, budget: AnswerBudget): Middleware =>
   async (ctx) => {
     ctx.vary("Accept");
-    if (wantsJson(ctx)) {
-      ctx.body = await loadJson(ctx);
-      return;
+    const json = wantsJson(ctx);
+    const all = !json && ctx.query.all === "1";
+    // What the answer may hold, reserved until it has been sent: the most its
+    // read may bring, or what a kept read holds; then what it did bring.
+    const kept = json || all ? undefined : pages.peek(jobId(ctx));
+    const most = json ? JSON_RESULTS_MAX_BYTES : all ? RESULTS_ALL_BYTES : RESULTS_SHOWN_BYTES;
+    const reservation = await budget.reserve(answerBytes(kept?.resultBytes ?? most));
+    if (!reservation) {
+      throw new HttpError(503, "Too many large pages are being sent at once. Please try again in a moment.", {
+        title: "Too busy right now",
+        headers: { "Retry-After": String(BUSY_RETRY_AFTER_S) },
+        code: "busy",
+      });
     }
-    const all = ctx.query.all === "1";
-    const found = await loadPage(ctx, all);
-    await ctx.render("pages/job", { job: jobView(found.job, { settings: config, files: found.files, all, now: clockOf(found) }) });
+    ctx.res.once("close", () => reservation.release());
+    try {
+      if (json) {
+        ctx.body = await loadJson(ctx);
+        return;
+      }
+      const found = kept ?? (await loadPage(ctx, all));
+      if (found.resultBytes !== undefined) reservation.resize(answerBytes(found.resultBytes));
+      await ctx.render("pages/job", { job: jobView(found.job, { settings: config, files: found.files, all, now: clockOf(found) }) });
+    } catch (err) {
+      reservation.release();
+      throw err;
+    }
   };
 
 /**

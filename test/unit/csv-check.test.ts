@@ -312,3 +312,17 @@ for (const [what, content, message] of unreadable) {
     t.is(r.report, null);
   });
 }
+
+test("a file of 200,000 columns reports the first 500 one by one and says how many more there are, in results of bounded size", async (t) => {
+  const columns = 200_000;
+  const header = Array.from({ length: columns }, (_, i) => `c${i}`).join(",");
+  const row = Array.from({ length: columns }, (_, i) => String(i % 10)).join(",");
+  const r = await check(`${header}\n${row}\n${row}\n`);
+  t.is(r.code, 0);
+  t.is(r.summary.columns, columns);
+  t.is(r.columns.length, 500);
+  t.like(r.summary, { columnsShown: 500, columnsNotShown: columns - 500, columnsInFiles: 10_000 });
+  t.is(r.report!.columns.length, 10_000);
+  const resultBytes = r.lines.filter((l) => l.startsWith('{"result"')).reduce((n, l) => n + Buffer.byteLength(l), 0);
+  t.true(resultBytes < 512 * 1024, `${resultBytes} bytes of results`);
+});

@@ -18,7 +18,7 @@ export interface LuaReplies {
   createClaimed: [created: 1, createdAt: number];
   release: 0 | 1;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
-  report: [accepted: 1, reply: "ok" | "cancel"] | [accepted: 0, state: StateOrGone];
+  report: [accepted: 1, reply: "ok" | "cancel" | "full"] | [accepted: 0, state: StateOrGone];
   finish: [ended: 1, recorded: JobState] | [ended: 0, state: StateOrGone];
   cancel: [code: 1, "cancelled"] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
   read:
@@ -123,6 +123,8 @@ declare module "ioredis" {
       status: string,
       firstIndex: Arg,
       renewExpired: "1" | "",
+      resultsMax: Arg,
+      resultBytesMax: Arg,
       ...values: Arg[]
     ): Result<LuaReplies["report"], Context>;
     sjFinish(
@@ -168,6 +170,7 @@ declare module "ioredis" {
       logLines: Arg,
       listFiles: "1" | "0",
       recordLost: "1" | "0",
+      resultBytes: Arg,
     ): Result<LuaReplies["read"], Context>;
     sjLog(job: string, log: string, maxLines: Arg, ...lines: string[]): Result<LuaReplies["log"], Context>;
     sjFile(job: string, files: string, name: string, content: string | Buffer): Result<LuaReplies["file"], Context>;

@@ -25,6 +25,9 @@
 -- ARGV[7]  '1': list the files of a job that has ended (names and sizes)
 -- ARGV[8]  '0': do not record a job whose lease has expired lost (Redis
 --          refused writes a moment ago, so its process could not renew it)
+-- ARGV[9]  the most bytes of results to return (their JSON texts), from the
+--          first (0: no limit): the results stop before the one that would
+--          pass it, but the first is always returned
 -- Returns: {now} when the job does not exist, else
 -- {now, fields (flat: name, value, …), results, 0-based queue position or -1,
 --  number of results, the log's last lines, number of log lines kept,
@@ -57,7 +60,30 @@ elseif not TERMINAL[state] then
 end
 local results
 local limit = tonumber(ARGV[5])
-if ARGV[2] == 'all' or TERMINAL[state] then
+local budget = tonumber(ARGV[9])
+if (ARGV[2] == 'all' or TERMINAL[state]) and budget > 0 then
+  -- A page at a time, so that no more than the budget (and one page) is read.
+  results = {}
+  local bytes = 0
+  local start = 0
+  local full = false
+  while not full do
+    local stop = start + 99
+    if limit > 0 then stop = math.min(stop, limit - 1) end
+    if stop < start then break end
+    local page = redis.call('LRANGE', KEYS[2], start, stop)
+    for _, value in ipairs(page) do
+      bytes = bytes + #value
+      if bytes > budget and #results > 0 then
+        full = true
+        break
+      end
+      results[#results + 1] = value
+    end
+    if #page < stop - start + 1 then break end
+    start = stop + 1
+  end
+elseif ARGV[2] == 'all' or TERMINAL[state] then
   results = redis.call('LRANGE', KEYS[2], 0, limit > 0 and limit - 1 or -1)
 else
   results = redis.call('LRANGE', KEYS[2], -1, -1)

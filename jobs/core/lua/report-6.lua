@@ -24,8 +24,13 @@
 --          job was recorded lost meanwhile: Redis refused this process's
 --          renewals (out of memory), and every instance waits a lease after
 --          a refused write before it records a job lost (store/core.ts)
--- ARGV[10..] values to append to the results (each a JSON text)
--- Returns: {1, 'ok' | 'cancel'} ('cancel': a cancel has been requested), or
+-- ARGV[10] the most results the job may keep (0: no limit)
+-- ARGV[11] the most bytes its results may take, counted as the values' lengths
+--          in the job's resultBytes field (0: no limit)
+-- ARGV[12..] values to append to the results (each a JSON text)
+-- Returns: {1, 'ok' | 'cancel' | 'full'} ('cancel': a cancel has been
+-- requested; 'full': the values would pass ARGV[10] or ARGV[11]: those that
+-- fit were appended, the rest were not, and the results stay within both), or
 -- {0, current state ('' if gone)} when refused.
 --- @include "includes/now"
 --- @include "includes/expire-lease"
@@ -41,12 +46,32 @@ redis.call('HSET', KEYS[1], 'updatedAt', now)
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'done', ARGV[3]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'total', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[7]) end
-if #ARGV > 9 then
+if #ARGV > 11 then
+  local kept = redis.call('LLEN', KEYS[2])
   local skip = 0
   if ARGV[8] ~= '' then
-    skip = math.max(0, redis.call('LLEN', KEYS[2]) - tonumber(ARGV[8]))
+    skip = math.max(0, kept - tonumber(ARGV[8]))
   end
-  if skip < #ARGV - 9 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 10 + skip)) end
+  local first = 12 + skip
+  if first <= #ARGV then
+    -- The values that fit within both bounds are appended; the rest are not.
+    local maxCount = tonumber(ARGV[10])
+    local maxBytes = tonumber(ARGV[11])
+    local bytes = tonumber(redis.call('HGET', KEYS[1], 'resultBytes') or '0')
+    local added = 0
+    local last = first - 1
+    for i = first, #ARGV do
+      if maxCount > 0 and kept + i - first + 1 > maxCount then break end
+      if maxBytes > 0 and bytes + added + #ARGV[i] > maxBytes then break end
+      added = added + #ARGV[i]
+      last = i
+    end
+    if last >= first then
+      redis.call('RPUSH', KEYS[2], unpack(ARGV, first, last))
+      redis.call('HINCRBY', KEYS[1], 'resultBytes', added)
+    end
+    if last < #ARGV then return { 1, 'full' } end
+  end
 end
 if redis.call('HEXISTS', KEYS[1], 'cancelRequestedAt') == 1 then return { 1, 'cancel' } end
 return { 1, 'ok' }

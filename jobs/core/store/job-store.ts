@@ -150,19 +150,24 @@ export class JobStore {
    * One job in one round trip, or null when there is none (never was, or expired).
    * results "auto": all once the job has ended, only the last one while it runs;
    * resultLimit: at most this many, from the first (0: no limit);
+   * resultBytes: at most this many bytes of them, the first always (0: no limit);
    * logLines: how many of the log's last lines to read.
    */
-  async read(id: string, results: "all" | "auto" = "all", { resultLimit = 0, logLines = 0 } = {}): Promise<JobRecord | null> {
-    return (await this.readWithFiles(id, results, { resultLimit, logLines, files: false }))?.job ?? null;
+  async read(
+    id: string,
+    results: "all" | "auto" = "all",
+    { resultLimit = 0, resultBytes = 0, logLines = 0 } = {},
+  ): Promise<JobRecord | null> {
+    return (await this.readWithFiles(id, results, { resultLimit, resultBytes, logLines, files: false }))?.job ?? null;
   }
 
   /** As read(), and with `files` the listing of a job that has ended, in the same round trip. */
   readWithFiles(
     id: string,
     results: "all" | "auto",
-    { resultLimit = 0, logLines = 0, files = true } = {},
-  ): Promise<{ job: JobRecord; files: FileEntry[] } | null> {
-    return reads.readWithFiles(this.core, id, results, { resultLimit, logLines, files });
+    { resultLimit = 0, resultBytes = 0, logLines = 0, files = true } = {},
+  ): Promise<{ job: JobRecord; files: FileEntry[]; resultBytes: number } | null> {
+    return reads.readWithFiles(this.core, id, results, { resultLimit, resultBytes, logLines, files });
   }
 
   /** Results start..stop (inclusive, 0-based), for downloads read in pages. */

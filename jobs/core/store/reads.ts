@@ -8,6 +8,8 @@ import { parseRecord, parseResult, parseSummary, SUMMARY_FIELDS, type FileEntry,
 export interface ReadOptions {
   /** At most this many results, from the first (0: no limit). */
   resultLimit?: number;
+  /** At most this many bytes of results (their JSON texts), from the first, which is always read (0: no limit). */
+  resultBytes?: number;
   /** How many of the log's last lines to read. */
   logLines?: number;
   /** The listing of the files of a job that has ended. */
@@ -19,12 +21,12 @@ export async function readWithFiles(
   core: StoreCore,
   id: string,
   results: "all" | "auto",
-  { resultLimit = 0, logLines = 0, files = true }: ReadOptions,
-): Promise<{ job: JobRecord; files: FileEntry[] } | null> {
+  { resultLimit = 0, resultBytes = 0, logLines = 0, files = true }: ReadOptions,
+): Promise<{ job: JobRecord; files: FileEntry[]; resultBytes: number } | null> {
   const { keys } = core;
   const readKeys = [...keys.jobAndIndexes(id), keys.log(id), keys.files(id)] as const;
   const reply = await core.call((r) =>
-    r.sjRead(...readKeys, id, results, ...core.ttl, resultLimit, logLines, files ? "1" : "0", core.mayRecordLost ? "1" : "0"),
+    r.sjRead(...readKeys, id, results, ...core.ttl, resultLimit, logLines, files ? "1" : "0", core.mayRecordLost ? "1" : "0", resultBytes),
   );
   if (reply.length === 1) return null;
   const [readAt, flat, values, queuePosition, resultCount, logTail, logCount, leaseExpiry, fileList, recordedLost] = reply;
@@ -32,7 +34,7 @@ export async function readWithFiles(
   if (recordedLost === 1) core.onLost?.(job);
   const listing: FileEntry[] = [];
   for (let i = 0; i < fileList.length; i += 2) listing.push({ name: String(fileList[i]), size: Number(fileList[i + 1]) });
-  return { job, files: listing };
+  return { job, files: listing, resultBytes: values.reduce((n: number, v: string) => n + v.length, 0) };
 }
 
 export async function readResults(core: StoreCore, id: string, start: number, stop: number): Promise<unknown[]> {

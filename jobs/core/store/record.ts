@@ -30,6 +30,8 @@ export const END_REASONS = [
   "spawn-failed",
   /** The record names a type this deployment does not have; nothing ran. */
   "unknown-type",
+  /** Its results would have passed what one job may keep (JOB_RESULTS_MAX, JOB_RESULTS_MAX_BYTES): it was stopped. */
+  "results-limit",
   /** Cancelled: before it started, or it stopped by itself. */
   "cancelled",
   /** Cancelled, and its process had to be stopped with a signal. */

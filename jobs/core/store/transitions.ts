@@ -38,9 +38,13 @@ export interface Progress {
    * meanwhile): Redis refused this process's renewals a moment ago.
    */
   renewExpired?: boolean;
+  /** The most results, and result bytes, the job may keep (0 or absent: no limit); beyond, the reply is "full". */
+  resultsMax?: number;
+  resultBytesMax?: number;
 }
 
-export type ReportReply = "ok" | "cancel" | "refused";
+/** "full": the results would pass the job's bounds: the values that fit were appended, the rest were not. */
+export type ReportReply = "ok" | "cancel" | "full" | "refused";
 export type CancelReply = { outcome: "cancelled" | "requested" } | { outcome: "finished"; state: JobState } | { outcome: "missing" };
 
 export async function create(core: StoreCore, input: NewJob & { queueMax: number }): Promise<string> {
@@ -153,7 +157,7 @@ export async function start(
 }
 
 export async function report(core: StoreCore, id: string, leaseMs: number, progress: Progress): Promise<ReportReply> {
-  const { done, total, status, results = [], first, renewExpired } = progress;
+  const { done, total, status, results = [], first, renewExpired, resultsMax = 0, resultBytesMax = 0 } = progress;
   const values = results.map((v) => JSON.stringify(v) ?? "null");
   const reply = await core.call((r) =>
     r.sjReport(
@@ -166,6 +170,8 @@ export async function report(core: StoreCore, id: string, leaseMs: number, progr
       status ?? "",
       first ?? "",
       renewExpired ? "1" : "",
+      resultsMax,
+      resultBytesMax,
       ...values,
     ),
   );
