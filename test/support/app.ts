@@ -146,6 +146,9 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     partitions: config.redisPartitions,
     ttlSucceededS: config.jobTtlSucceededS,
     ttlFailedS: config.jobTtlFailedS,
+    // Refused writes noted with the instance's: its reads wait out a full Redis as the app's do.
+    refusals: instance.store.refusals,
+    refusalGraceMs: 3 * config.jobHeartbeatMs,
   });
   // A job its reads record lost is counted, as the app's reads would.
   testStore.onLost = (job) => instance.telemetry.events.finished(job, "read");

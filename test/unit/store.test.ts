@@ -120,6 +120,7 @@ test("every script file becomes a command named after it, with the number of key
     sjReport: 6,
     sjFinish: 6,
     sjCancel: 6,
+    sjLoginReserve: 2,
     sjRead: 8,
     sjSweep: 5,
     sjDueKills: 1,
@@ -675,7 +676,12 @@ test("a report sent twice (its reply lost with the connection) appends its resul
 });
 
 test("a call refused before it is sent (a bad job id) leaves no slot of the in-flight bound taken", async (t) => {
-  const store = new JobStore(fileRedis.redis.client, { prefix: uniquePrefix("store-bound"), ttlSucceededS: TTL.succeeded, ttlFailedS: TTL.failed, maxInFlight: 1 });
+  const store = new JobStore(fileRedis.redis.client, {
+    prefix: uniquePrefix("store-bound"),
+    ttlSucceededS: TTL.succeeded,
+    ttlFailedS: TTL.failed,
+    maxInFlight: 1,
+  });
   for (let i = 0; i < 3; i++) await t.throwsAsync(store.cancel("not an id", 1000), { message: /not a job id/ });
   t.is(await store.queueLength(), 0, "the one slot is free: the next call is sent");
 });
