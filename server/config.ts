@@ -29,6 +29,8 @@ export const DEFAULTS = {
   JOB_LOG_DIR: "./var/log/jobs",
   LOCAL_REDIS_DIR: "./var/redis",
   JOB_CANCEL_GRACE_MS: 5000,
+  /** How long the server waits at start for Redis to answer before it gives up. */
+  REDIS_STARTUP_WAIT_MS: 3000,
   JOB_CONCURRENCY: os.availableParallelism(),
   JOB_QUEUE_MAX: 1000,
   REDIS_MEMORY_REFUSE_PERCENT: 90,
@@ -58,6 +60,8 @@ export interface Config extends JobSettings {
   /** Absolute path. */
   jobLogDir: string;
   jobCancelGraceMs: number;
+  /** How long to wait at start for Redis (every connection ready) before giving up. */
+  redisStartupWaitMs: number;
   jobConcurrency: number;
   /** JOB_CONCURRENCY_<TYPE>: a job type's concurrency, over its own declaration. */
   jobConcurrencyByType: Record<string, number>;
@@ -117,6 +121,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     localRedisDir: path.resolve(cwd, read.str("LOCAL_REDIS_DIR", d.LOCAL_REDIS_DIR)),
     jobLogDir: path.resolve(cwd, read.str("JOB_LOG_DIR", d.JOB_LOG_DIR)),
     jobCancelGraceMs: read.int("JOB_CANCEL_GRACE_MS", d.JOB_CANCEL_GRACE_MS, 0, 3_600_000),
+    redisStartupWaitMs: read.int("REDIS_STARTUP_WAIT_MS", d.REDIS_STARTUP_WAIT_MS, 100, 600_000),
     jobConcurrency: read.int("JOB_CONCURRENCY", d.JOB_CONCURRENCY, 1, 1024),
     jobConcurrencyByType: Object.fromEntries(
       JOB_TYPES.flatMap((t) => {

@@ -24,9 +24,6 @@ import { jobScript } from "./paths.ts";
 import { openJobPages, type JobCache, type JobPages } from "./job-cache.ts";
 import type { PageReader } from "./status.ts";
 
-/** How long to wait for Redis at start before giving up. */
-export const STARTUP_REDIS_DEADLINE_MS = 3000;
-
 /** What a caller may change in an instance; everything else is built from the settings. */
 export interface InstanceOverrides {
   /** The root logger (default: one from LOG_LEVEL and LOG_FORMAT, to stdout). */
@@ -37,7 +34,7 @@ export interface InstanceOverrides {
   types?: readonly JobType[];
   /** false: an instance that takes no jobs (its supervisor is closed from the start), so what is submitted stays queued. */
   takesJobs?: boolean;
-  /** How long each connection may take to be ready at start (default STARTUP_REDIS_DEADLINE_MS). */
+  /** How long each connection may take to be ready at start (default REDIS_STARTUP_WAIT_MS). */
   readyDeadlineMs?: number;
   /** Keep compiled templates (default: in production only). */
   renderCache?: boolean;
@@ -87,7 +84,7 @@ export interface Instance {
 /** Builds an instance from its settings; rejects with an InstanceError when Redis cannot be reached in time. */
 export async function createInstance(config: Config, overrides: InstanceOverrides = {}): Promise<Instance> {
   const rootLogger = overrides.logger ?? createLogger(config);
-  const readyDeadlineMs = overrides.readyDeadlineMs ?? STARTUP_REDIS_DEADLINE_MS;
+  const readyDeadlineMs = overrides.readyDeadlineMs ?? config.redisStartupWaitMs;
   const target = redisTarget(config);
   const redis = connectRedis(target, "web");
   const supervisorRedis = connectRedis(target, "supervisor");

@@ -16,7 +16,7 @@ import {
   whenBrowser,
 } from "../support/browser.ts";
 import { useRedis } from "../support/redis.ts";
-import { waitFor } from "../support/wait.ts";
+import { DEFAULT_TIMEOUT, waitFor } from "../support/wait.ts";
 
 whenBrowser(test, () => {
   const browser = useBrowser(test);
@@ -256,8 +256,9 @@ whenBrowser(test, () => {
   /** Pauses htmx polling so the page holds still while it is inspected. */
   async function holdStill(page: Page): Promise<void> {
     await page.evaluate(() => document.body.addEventListener("htmx:beforeRequest", (e) => e.preventDefault()));
+    // A request already in flight settles within a request's time: set-up, not a bound under test.
     await page.waitForFunction(() => !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling"), undefined, {
-      timeout: 5000,
+      timeout: DEFAULT_TIMEOUT,
     });
   }
 

@@ -97,7 +97,8 @@ export async function spawnNode(
       : [process.execPath, argv];
   const proc = spawn(command, args, {
     cwd,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PORT: String(port), HOST: "127.0.0.1", ...env },
+    // A busy machine can take seconds to connect a Cluster: the start's wait for Redis is set-up, not under test.
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PORT: String(port), HOST: "127.0.0.1", REDIS_STARTUP_WAIT_MS: "20000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const log = logFile ? fs.createWriteStream(logFile, { flags: "a" }) : null;
@@ -152,14 +153,19 @@ export async function spawnNode(
 
 /** A server process for one test: killed when the test ends, with the job processes in its log folder. */
 export async function startServer(t: ExecutionContext, env: Record<string, string>, options: ServerOptions = {}): Promise<ServerProcess> {
-  const server = await spawnServer(env, options);
+  const starting = spawnServer(env, options);
+  // Registered before the start is awaited: a test that fails meanwhile (another server of a
+  // Promise.all) still stops this one when it ends (one that fails to start is killed by spawnServer).
   t.teardown(async () => {
-    server.kill("SIGKILL");
-    await server.exited;
+    const server = await starting.catch(() => null);
+    if (server) {
+      server.kill("SIGKILL");
+      await server.exited;
+    }
     if (env.JOB_LOG_DIR) {
       killProcessesIn(env.JOB_LOG_DIR);
       fs.rmSync(env.JOB_LOG_DIR, { recursive: true, force: true });
     }
   });
-  return server;
+  return starting;
 }

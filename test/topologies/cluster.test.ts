@@ -13,6 +13,24 @@ import { serverEnv, startServer } from "../support/server.ts";
 import { DEFAULT_TIMEOUT, waitFor, waitWhileProgressing } from "../support/wait.ts";
 import { START_GRACE_MS } from "../../server/supervisor/index.ts";
 
+/**
+ * Submits a short count, again after a 503 (as a client obeying Retry-After does): a busy
+ * instance may answer a burst with 503, which is not what the tests that call this are about.
+ */
+async function submitOnceAccepted(url: string): Promise<string> {
+  return waitFor(
+    async () => {
+      try {
+        return await submit(url, { start: "1", end: "3", increment: "1" });
+      } catch (err) {
+        if (/answered 503/.test((err as Error).message)) return null;
+        throw err;
+      }
+    },
+    { interval: 500, message: "a submit accepted" },
+  );
+}
+
 const cluster = useCluster(test);
 
 const QUICK = { start: "1", end: "5", increment: "1" };
@@ -166,7 +184,7 @@ test.serial(
     const all: string[] = new Array<string>(JOBS);
     await Promise.all(
       Array.from({ length: LANES }, async (_, lane) => {
-        for (let i = lane; i < JOBS; i += LANES) all[i] = await submit(servers[i % 3]!.url, { start: "1", end: "3", increment: "1" });
+        for (let i = lane; i < JOBS; i += LANES) all[i] = await submitOnceAccepted(servers[i % 3]!.url);
       }),
     );
     const killed = servers[0];
