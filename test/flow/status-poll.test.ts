@@ -5,6 +5,7 @@ import http from "node:http";
 import test from "ava";
 import { useApp } from "../support/app.ts";
 import { useRedis } from "../support/redis.ts";
+import { monitorRedis } from "../support/monitor.ts";
 import { waitFor } from "../support/wait.ts";
 
 // Serial: the last test stops Redis under the app.
@@ -116,13 +117,12 @@ test.serial("a poll the listener hands on to Koa (no such job) reads Redis once"
   // MONITOR sees every command with its arguments: the ones that name this
   // job are this poll's (other jobs' heartbeats run meanwhile).
   const id = "fedcba9876543210fedcba9876543210";
-  const monitor = await redis.client.monitor();
-  t.teardown(() => monitor.disconnect());
   const seen: string[][] = [];
-  monitor.on("monitor", (_time: string, args: string[], source: string) => {
+  const monitor = await monitorRedis(redis.url, (args, source) => {
     // Commands a script runs show with the source "lua": count the calls, not their insides.
     if (source !== "lua" && args.some((arg) => arg.includes(id))) seen.push(args);
   });
+  t.teardown(() => monitor.close());
   const res = await app.get(`/jobs/${id}/status`);
   t.is(res.status, 404);
   // A marker after the poll: once MONITOR shows it, it has shown the poll's commands too.
