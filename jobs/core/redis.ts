@@ -75,6 +75,8 @@ const PROFILES: Record<RedisProfile, RedisOptions> = {
 const CLUSTER_RETRY_MS = 200;
 const JOB_CLUSTER_RETRIES = 600;
 
+/** How long a Cluster client waits for the slot map (CLUSTER SLOTS) before it asks another node. */
+const SLOTS_REFRESH_TIMEOUT_MS = 5000;
 /** No "invalidations": the status cache is off on a Cluster (server/job-cache.ts). */
 /** The web's and the supervisor's: fail fast, as on one Redis. */
 const CLUSTER_FAIL_FAST: ClusterOptions = {
@@ -84,6 +86,9 @@ const CLUSTER_FAIL_FAST: ClusterOptions = {
   retryDelayOnClusterDown: CLUSTER_RETRY_MS,
   retryDelayOnTryAgain: CLUSTER_RETRY_MS,
   maxRedirections: 16,
+  // Reading the slot map is not a person's answer: ioredis' 1 s default, missed by a
+  // busy host, keeps a client from ever being ready (each refresh times out in turn).
+  slotsRefreshTimeout: SLOTS_REFRESH_TIMEOUT_MS,
   redisOptions: { maxRetriesPerRequest: 1, commandTimeout: WEB_COMMAND_TIMEOUT_MS, connectTimeout: 2000 },
 };
 const CLUSTER_PROFILES: Record<Exclude<RedisProfile, "invalidations">, ClusterOptions> = {
@@ -100,6 +105,7 @@ const CLUSTER_PROFILES: Record<Exclude<RedisProfile, "invalidations">, ClusterOp
     retryDelayOnClusterDown: CLUSTER_RETRY_MS,
     retryDelayOnTryAgain: CLUSTER_RETRY_MS,
     maxRedirections: JOB_CLUSTER_RETRIES,
+    slotsRefreshTimeout: SLOTS_REFRESH_TIMEOUT_MS,
     redisOptions: { maxRetriesPerRequest: null, connectTimeout: 2000 },
   },
 };

@@ -98,7 +98,7 @@ export async function spawnNode(
   const proc = spawn(command, args, {
     cwd,
     // A busy machine can take seconds to connect a Cluster: the start's wait for Redis is set-up, not under test.
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PORT: String(port), HOST: "127.0.0.1", REDIS_STARTUP_WAIT_MS: "20000", ...env },
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PORT: String(port), HOST: "127.0.0.1", REDIS_STARTUP_WAIT_MS: "15000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const log = logFile ? fs.createWriteStream(logFile, { flags: "a" }) : null;
