@@ -26,8 +26,10 @@ import type { PageReader } from "./status.ts";
 
 /** What a caller may change in an instance; everything else is built from the settings. */
 export interface InstanceOverrides {
-  /** The root logger (default: one from LOG_LEVEL and LOG_FORMAT, to stdout). */
+  /** The root logger (default: one from LOG_LEVEL and LOG_FORMAT, to stdout); the instance's lines add `instance` to it. */
   logger?: Logger;
+  /** Its id (default: a new one); main.ts makes it first, so that its lines before the instance exists carry it too. */
+  instanceId?: string;
   /** The script that runs a job of a type (default: its build, server/paths.ts jobScript). */
   scriptFor?: (type: JobType) => string;
   /** The job types its supervisor runs (default: the registry, jobs/types/). */
@@ -84,6 +86,7 @@ export interface Instance {
 /** Builds an instance from its settings; rejects with an InstanceError when Redis cannot be reached in time. */
 export async function createInstance(config: Config, overrides: InstanceOverrides = {}): Promise<Instance> {
   const rootLogger = overrides.logger ?? createLogger(config);
+  const instanceId = overrides.instanceId ?? newInstanceId();
   const readyDeadlineMs = overrides.readyDeadlineMs ?? config.redisStartupWaitMs;
   const target = redisTarget(config);
   const redis = connectRedis(target, "web");
@@ -111,13 +114,12 @@ export async function createInstance(config: Config, overrides: InstanceOverride
   const supervisorStore = new JobStore(supervisorRedis, storeOptions);
   let jobPages: JobPages;
   try {
-    jobPages = await openJobPages(config, target, store, { readyDeadlineMs, log: warnLine(rootLogger) });
+    jobPages = await openJobPages(config, target, store, { readyDeadlineMs, log: warnLine(rootLogger.child({ instance: instanceId })) });
   } catch (err) {
     disconnect();
     throw new InstanceError("cache", err as Error);
   }
   const { pages } = jobPages;
-  const instanceId = newInstanceId();
   const telemetry = createTelemetry({ instanceId, logger: rootLogger, store, stores: [store, supervisorStore, ...jobPages.stores] });
   const { logger } = telemetry;
   const supervisor = new Supervisor({

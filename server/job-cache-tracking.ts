@@ -98,7 +98,8 @@ export class InvalidationStream {
     this.attempt++;
     this.pingSentAt = null;
     this.confirmedAt = -Infinity;
-    if (this.on) this.log("status cache: a Redis connection was lost; reads go to Redis until tracking is on again");
+    // Closing ends tracking on purpose: a clean stop writes no warning.
+    if (this.on && !this.closed) this.log("status cache: a Redis connection was lost; reads go to Redis until tracking is on again");
     this.on = false;
     this.events.lost();
   }

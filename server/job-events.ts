@@ -30,8 +30,9 @@ export class JobEvents {
     this.logger.info({ event: "job-started", job: id, type, state: "running", pid }, `job ${id} started (${type}, pid ${pid})`);
   }
 
-  cancelRequested(id: string): void {
-    this.logger.info({ event: "job-cancel-requested", job: id }, `job ${id}: cancel requested`);
+  /** A running job was asked to stop; type is null when its record could not be read after the request. */
+  cancelRequested(id: string, type: string | null): void {
+    this.logger.info({ event: "job-cancel-requested", job: id, type }, `job ${id}: cancel requested${type ? ` (${type})` : ""}`);
   }
 
   /** A job has ended: its record as read after the end. */

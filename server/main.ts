@@ -7,6 +7,7 @@ import { redisTarget } from "../jobs/core/settings.ts";
 import { createLogger } from "./log.ts";
 import { chooseLocalRedis } from "./local-redis.ts";
 import { createInstance, InstanceError, type Instance } from "./instance.ts";
+import { newInstanceId } from "./supervisor/index.ts";
 
 /** How long requests in flight get to finish after SIGTERM. */
 const SHUTDOWN_DEADLINE_MS = 4000;
@@ -24,17 +25,21 @@ try {
 }
 
 // The one logger; lines before it exists (a bad setting) go to stderr as plain text.
+// The instance's id is made first, so that every line carries it, even those
+// written before the instance exists (the choice of Redis).
 const rootLogger = createLogger(config);
+const instanceId = newInstanceId();
+const startLog = rootLogger.child({ instance: instanceId });
 
 // A Redis Cluster or Sentinel takes precedence over REDIS_URL, and never
 // starts a local redis-server.
 const topology = redisTopologySetting(config);
-if (topology && config.redisUrlGiven) rootLogger.info(`sidejob: REDIS_URL is ignored: ${topology} is set`);
+if (topology && config.redisUrlGiven) startLog.info(`sidejob: REDIS_URL is ignored: ${topology} is set`);
 
 if (mayStartLocalRedis(config)) {
   try {
     const local = await chooseLocalRedis(config.redisUrl, config.localRedisDir);
-    if (local.note) rootLogger.info(`sidejob: ${local.note}`);
+    if (local.note) startLog.info(`sidejob: ${local.note}`);
     config = { ...config, redisUrl: local.url };
   } catch (err) {
     fail((err as Error).message);
@@ -43,7 +48,7 @@ if (mayStartLocalRedis(config)) {
 
 let instance: Instance;
 try {
-  instance = await createInstance(config, { logger: rootLogger });
+  instance = await createInstance(config, { logger: rootLogger, instanceId });
 } catch (err) {
   if (!(err instanceof InstanceError && err.step === "redis")) fail((err as Error).message);
   fail(

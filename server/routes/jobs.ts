@@ -116,7 +116,11 @@ const cancel =
     // The page this answer leads to must show the cancel, even before Redis' invalidation arrives.
     pages.forget(id);
     if (reply.outcome === "missing") throw notFound();
-    if (reply.outcome === "requested") telemetry.events.cancelRequested(id);
+    if (reply.outcome === "requested") {
+      // The reply names no type: the log line reads it (the cancel stands whatever this read does).
+      const [summary] = await store.summaries([id]).catch(() => [null]);
+      telemetry.events.cancelRequested(id, summary?.type ?? null);
+    }
     if (reply.outcome === "cancelled") {
       // It ended here (it was waiting): no process will report it.
       const job = await store.read(id, "auto", { resultLimit: 1 }).catch(() => null);

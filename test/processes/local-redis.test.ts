@@ -11,6 +11,7 @@ import path from "node:path";
 import test from "ava";
 import { Redis } from "ioredis";
 import { ROOT } from "../../server/paths.ts";
+import { jsonLines } from "../support/logs.ts";
 import { isAlive } from "../support/procs.ts";
 import { startServer } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
@@ -64,6 +65,12 @@ if (!canIsolate) {
         ),
       );
       t.regex(first.output(), new RegExp(`listening on .*\\(Redis unix://${socket},`));
+      const lines = jsonLines(first.output());
+      t.true(lines.length >= 2, first.output());
+      t.true(
+        lines.every((l) => typeof l.instance === "string" && l.instance === lines.at(-1)!.instance),
+        "every line carries the instance, the line about the local Redis too",
+      );
       const pid = Number(fs.readFileSync(path.join(dir, "var/redis/redis.pid"), "utf8"));
 
       const client = new Redis({ path: socket });

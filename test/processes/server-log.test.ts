@@ -10,7 +10,7 @@ import { waitFor } from "../support/wait.ts";
 
 const redis = useRedis(test);
 
-test("the server writes JSON lines: listening, one per request, one per job transition, and polls only as a count", async (t) => {
+test("the server writes JSON lines, each with its instance: listening, one per request, one per job transition, polls only as a count, and no warning on SIGTERM", async (t) => {
   const server = await startServer(t, serverEnv(redis, "log-json", { COUNT_STEP_DELAY_MS: "100" }));
   const lines = () => jsonLines(server.output());
 
@@ -63,7 +63,10 @@ test("the server writes JSON lines: listening, one per request, one per job tran
   t.like(finished, { type: "count", state: "succeeded", reason: null, seen: "exit", instance, level: LEVELS.info });
   t.true(typeof finished.durationMs === "number" && finished.durationMs >= 0);
   t.like(transitions(cancelled).at(-1), { event: "job-finished", state: "cancelled", reason: "cancelled", type: "count" });
-  t.true(events(cancelled).includes("job-cancel-requested"));
+  t.like(
+    transitions(cancelled).find((l) => l.event === "job-cancel-requested"),
+    { type: "count", instance, level: LEVELS.info },
+  );
 
   // The count of polls is written once a minute, and when the server stops.
   server.kill("SIGTERM");
@@ -72,6 +75,18 @@ test("the server writes JSON lines: listening, one per request, one per job tran
   t.is(summary.length, 1, JSON.stringify(summary));
   t.like(summary[0], { polls, instance, level: LEVELS.info });
   t.regex(summary[0]!.msg, new RegExp(`^${polls} status polls served in the last \\d+ s$`));
+
+  // Every line says which instance wrote it, and a clean stop is not a warning.
+  t.deepEqual(
+    lines().filter((l) => l.instance !== instance),
+    [],
+    "every line carries the instance",
+  );
+  t.deepEqual(
+    lines().filter((l) => l.level >= LEVELS.warn),
+    [],
+    "no warning from a clean run and stop",
+  );
 });
 
 test("LOG_FORMAT=pretty writes lines for people, and still says where it listens", async (t) => {

@@ -13,7 +13,7 @@ const app = useApp(test, { redis, name: "down" });
  */
 const deadline = () => AbortSignal.timeout(5000);
 
-test("with Redis stopped under a running app, requests get 503 pages instead of waiting for it, and /healthz 503", async (t) => {
+test("with Redis stopped under a running app, requests get 503 pages instead of waiting for it, and /healthz 503 with Retry-After", async (t) => {
   const id = await app.submit({ start: "1", end: "2", increment: "1" });
   await app.waitForState(id, "succeeded");
   t.is((await app.get("/healthz")).status, 200);
@@ -48,7 +48,9 @@ test("with Redis stopped under a running app, requests get 503 pages instead of 
   t.is(json.status, 503);
   t.like(await json.json(), { status: 503 });
 
-  t.is((await get("/healthz")).status, 503);
+  const health = await get("/healthz");
+  t.is(health.status, 503);
+  t.is(health.headers.get("retry-after"), "5", "a 503 says when to ask again");
   t.is((await get("/")).status, 200, "the form itself needs no Redis");
 
   await redis.start();

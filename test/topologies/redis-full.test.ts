@@ -71,11 +71,12 @@ test.serial(
       async () => {
         const r = await a.get("/healthz");
         const body = (await r.json()) as Health;
-        return body.memory?.maxBytes === 1 ? { ...body, status: r.status } : null;
+        return body.memory?.maxBytes === 1 ? { ...body, status: r.status, retryAfter: r.headers.get("retry-after") } : null;
       },
       { timeout: 5 * MEMORY_CACHE_MS, message: "/healthz to report maxmemory" },
     );
     t.is(facts.status, 503);
+    t.is(facts.retryAfter, "30", "a 503 says when to ask again");
     t.like(facts, { redis: "refusing-writes", accepting: false, memory: { maxBytes: 1 } });
     t.true(facts.memory.usedPercent >= 100);
 
