@@ -12,6 +12,7 @@ import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS, type RedisClient 
 import { redisTarget } from "../jobs/core/settings.ts";
 import { JobStore, WriteRefusals } from "../jobs/core/store.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
+import { JOB_TYPES } from "../jobs/types/index.ts";
 import { createRenderer } from "./render.ts";
 import { newInstanceId, Supervisor } from "./supervisor/index.ts";
 import { createLogger, warnLine, type Logger } from "./log.ts";
@@ -87,6 +88,7 @@ export interface Instance {
 export async function createInstance(config: Config, overrides: InstanceOverrides = {}): Promise<Instance> {
   const rootLogger = overrides.logger ?? createLogger(config);
   const instanceId = overrides.instanceId ?? newInstanceId();
+  const types = overrides.types ?? JOB_TYPES;
   const readyDeadlineMs = overrides.readyDeadlineMs ?? config.redisStartupWaitMs;
   const target = redisTarget(config);
   const redis = connectRedis(target, "web");
@@ -120,12 +122,18 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     throw new InstanceError("cache", err as Error);
   }
   const { pages } = jobPages;
-  const telemetry = createTelemetry({ instanceId, logger: rootLogger, store, stores: [store, supervisorStore, ...jobPages.stores] });
+  const telemetry = createTelemetry({
+    instanceId,
+    types: types.map((t) => t.name),
+    logger: rootLogger,
+    store,
+    stores: [store, supervisorStore, ...jobPages.stores],
+  });
   const { logger } = telemetry;
   const supervisor = new Supervisor({
     store: supervisorStore,
     config,
-    types: overrides.types,
+    types,
     scriptFor: overrides.scriptFor ?? jobScript,
     instanceId,
     logger,

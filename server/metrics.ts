@@ -8,18 +8,59 @@
 // instances. The queue length and the jobs running are the cluster's, read
 // from Redis at each scrape: they carry no instance label, and every
 // instance answers the same.
+//
+// Every series a job can move exists at 0 from the start (each known type,
+// and each end state and reason an end of it can have): a series that first
+// appears at 1 has no earlier sample, so Prometheus' increase() would miss
+// the first failure after a restart, and an alert on it would not fire.
 import crypto from "node:crypto";
 import Router from "@koa/router";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { JobStore } from "../jobs/core/store.ts";
+import type { EndReason, JobState, JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 import type { PollTally } from "./request-log.ts";
 
 /** Buckets of the job duration histogram, in seconds: from a tenth of a second to an hour. */
 export const DURATION_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
+/**
+ * The end state each reason goes with, so every end a job can have is a
+ * series from the start. null: it cannot happen to a job of a known type
+ * (unknown-type is a record naming a type this deployment lacks). A reason
+ * added to END_REASONS fails to compile here until it is placed.
+ */
+const END_STATE_OF: Record<EndReason, Exclude<JobState, "queued" | "running" | "succeeded"> | null> = {
+  lost: "failed",
+  "never-started": "failed",
+  timeout: "failed",
+  signal: "failed",
+  "exit-code": "failed",
+  "no-result": "failed",
+  "job-error": "failed",
+  "spawn-failed": "failed",
+  "unknown-type": null,
+  "results-limit": "failed",
+  cancelled: "cancelled",
+  "cancel-killed": "cancelled",
+};
+
+/** Every end state and reason label a job of a known type can finish with (reason "none" for a success). */
+export const END_LABELS: readonly { state: JobState; reason: string }[] = [
+  { state: "succeeded", reason: "none" },
+  ...Object.entries(END_STATE_OF).flatMap(([reason, state]) => (state ? [{ state, reason }] : [])),
+];
+
+/**
+ * prom-client's defaults that break Prometheus' naming rules (`promtool check
+ * metrics`): gauges named like counters. sum(nodejs_active_handles) and the
+ * like give the same totals.
+ */
+const DEFAULT_METRICS_LEFT_OUT = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
 export interface MetricsOptions {
   instanceId: string;
+  /** The job types this instance knows: each has its series from the start. */
+  types: readonly string[];
   /** The store the cluster-wide values are read from at each scrape. */
   store: JobStore;
   /** Every store of this instance, whose failed Redis calls are counted. */
@@ -37,7 +78,7 @@ export class Metrics {
   readonly lost: Counter<"type" | InstanceLabel>;
   private readonly instance: { instance_id: string };
 
-  constructor({ instanceId, store, stores, polls }: MetricsOptions) {
+  constructor({ instanceId, types, store, stores, polls }: MetricsOptions) {
     const registers = [this.registry];
     const instance = (this.instance = { instance_id: instanceId });
     this.submitted = new Counter({
@@ -115,6 +156,22 @@ export class Metrics {
       },
     });
     collectDefaultMetrics({ register: this.registry, labels: instance });
+    for (const name of DEFAULT_METRICS_LEFT_OUT) this.registry.removeSingleMetric(name);
+    for (const type of types) {
+      const labels = { type, ...instance };
+      this.submitted.inc(labels, 0);
+      this.lost.inc(labels, 0);
+      this.duration.zero(labels);
+      for (const end of END_LABELS) this.finished.inc({ ...labels, ...end }, 0);
+    }
+  }
+
+  /**
+   * The exposition text. prom-client writes a NaN sample as `Nan`, which
+   * Prometheus' text format spells `NaN` (promtool refuses the other).
+   */
+  async text(): Promise<string> {
+    return (await this.registry.metrics()).replace(/^([^#\n].* )Nan$/gm, "$1NaN");
   }
 
   jobSubmitted(type: string): void {
@@ -153,7 +210,7 @@ export function metricsRoutes(metrics: Metrics, token: string | null): Router {
       });
     }
     ctx.type = metrics.registry.contentType;
-    ctx.body = await metrics.registry.metrics();
+    ctx.body = await metrics.text();
   });
   return router;
 }

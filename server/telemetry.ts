@@ -21,6 +21,8 @@ export interface Telemetry {
 
 export interface TelemetryOptions {
   instanceId: string;
+  /** The job types this instance knows (their metrics exist from the start). */
+  types: readonly string[];
   /** The root logger; the telemetry's own adds `instance` to every line. */
   logger: Logger;
   /** The store the pages use: the metrics read the cluster's values through it. */
@@ -29,11 +31,11 @@ export interface TelemetryOptions {
   stores: readonly JobStore[];
 }
 
-export function createTelemetry({ instanceId, logger, store, stores }: TelemetryOptions): Telemetry {
+export function createTelemetry({ instanceId, types, logger, store, stores }: TelemetryOptions): Telemetry {
   const log = logger.child({ instance: instanceId });
   const polls = new PollTally(log);
   polls.start();
-  const metrics = new Metrics({ instanceId, store, stores, polls });
+  const metrics = new Metrics({ instanceId, types, store, stores, polls });
   const events = new JobEvents(log, metrics);
   // A read that finds a job's lease expired records it lost: that end is seen here.
   for (const s of stores) s.onLost = (job) => events.finished(job, "read");

@@ -1,9 +1,12 @@
 // GET /metrics: Prometheus' text format, off without METRICS_TOKEN, and only
-// with the token when on; counts that move with real jobs, and the cluster's
-// values read from Redis, the same on every instance.
+// with the token when on; every series a job can move there at 0 from the
+// start; counts that move with real jobs, and the cluster's values read from
+// Redis, the same on every instance; the whole output as promtool checks it.
 import test from "ava";
-import { bearerMatches } from "../../server/metrics.ts";
+import { JOB_TYPES } from "../../jobs/types/index.ts";
+import { bearerMatches, END_LABELS } from "../../server/metrics.ts";
 import { startApp, useApp, type TestApp } from "../support/app.ts";
+import { promtool } from "../support/prometheus.ts";
 import { useRedis } from "../support/redis.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -29,10 +32,14 @@ function parse(text: string): Sample[] {
   });
 }
 
-async function scrape(target: TestApp, token = TOKEN): Promise<Sample[]> {
+async function scrapeText(target: TestApp, token = TOKEN): Promise<string> {
   const res = await target.get("/metrics", { Authorization: `Bearer ${token}` });
   if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
-  return parse(await res.text());
+  return res.text();
+}
+
+async function scrape(target: TestApp, token = TOKEN): Promise<Sample[]> {
+  return parse(await scrapeText(target, token));
 }
 
 /** The value of one sample, matching every label given (0 when there is none). */
@@ -69,6 +76,50 @@ test.serial("the token is compared whole: a prefix, a longer value or an empty o
   t.true(bearerMatches(`bearer  ${TOKEN}`, TOKEN));
   for (const header of [undefined, "", "Bearer", "Bearer ", `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TOKEN}0`, TOKEN])
     t.false(bearerMatches(header, TOKEN), String(header));
+});
+
+test.serial("every known type's submitted, lost and finished counts (each end state and reason) and its duration histogram exist at 0 from the start", async (t) => {
+  const fresh = await startApp(t, { redis, name: "metrics-fresh", takesJobs: false, env: { METRICS_TOKEN: TOKEN } });
+  const samples = await scrape(fresh);
+  const instance = { instance_id: fresh.telemetry.instanceId };
+  const zero = (name: string, labels: Record<string, string>) => {
+    const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+    t.is(found.length, 1, `${name} ${JSON.stringify(labels)}`);
+    t.is(found[0]?.value, 0, `${name} ${JSON.stringify(labels)}`);
+  };
+  t.true(END_LABELS.length >= 12, "a success and every reason a job of a known type can end for");
+  for (const { name: type } of JOB_TYPES) {
+    zero("sidejob_jobs_submitted_total", { type, ...instance });
+    zero("sidejob_jobs_lost_total", { type, ...instance });
+    zero("sidejob_job_duration_seconds_count", { type, ...instance });
+    zero("sidejob_job_duration_seconds_bucket", { type, le: "+Inf", ...instance });
+    for (const end of END_LABELS) zero("sidejob_jobs_finished_total", { type, ...end, ...instance });
+  }
+  t.like(END_LABELS.find((e) => e.reason === "cancel-killed"), { state: "cancelled" });
+  t.like(END_LABELS.find((e) => e.reason === "lost"), { state: "failed" });
+  t.false(
+    samples.some((s) => s.name === "sidejob_jobs_finished_total" && s.labels.reason === "unknown-type"),
+    "no series for an end a known type cannot have",
+  );
+});
+
+test.serial("promtool check metrics accepts the whole output, with a NaN written NaN while Redis is down", async (t) => {
+  // Real jobs first, so every kind of series has samples.
+  const id = await app.submit({ start: "1", end: "3", increment: "1" });
+  await app.waitForState(id, "succeeded");
+  const text = await scrapeText(app);
+  const checked = await promtool(["check", "metrics"], text);
+  t.is(checked.code, 0, checked.output);
+  t.notRegex(text, /^nodejs_active_\w+_total/m, "no gauge named like a counter");
+
+  const lonely = await startApp(t, { redis: spare, name: "metrics-nan", takesJobs: false, env: { METRICS_TOKEN: TOKEN } });
+  await spare.stop();
+  t.teardown(() => spare.start());
+  const down = await scrapeText(lonely);
+  t.regex(down, /^sidejob_queue_length NaN$/m);
+  t.notRegex(down, /\bNan$/m);
+  const checkedDown = await promtool(["check", "metrics"], down);
+  t.is(checkedDown.code, 0, checkedDown.output);
 });
 
 test.serial("real jobs move the counters: submitted and finished by type, state and reason, and the duration histogram", async (t) => {
