@@ -78,30 +78,39 @@ test.serial("the token is compared whole: a prefix, a longer value or an empty o
     t.false(bearerMatches(header, TOKEN), String(header));
 });
 
-test.serial("every known type's submitted, lost and finished counts (each end state and reason) and its duration histogram exist at 0 from the start", async (t) => {
-  const fresh = await startApp(t, { redis, name: "metrics-fresh", takesJobs: false, env: { METRICS_TOKEN: TOKEN } });
-  const samples = await scrape(fresh);
-  const instance = { instance_id: fresh.telemetry.instanceId };
-  const zero = (name: string, labels: Record<string, string>) => {
-    const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-    t.is(found.length, 1, `${name} ${JSON.stringify(labels)}`);
-    t.is(found[0]?.value, 0, `${name} ${JSON.stringify(labels)}`);
-  };
-  t.true(END_LABELS.length >= 12, "a success and every reason a job of a known type can end for");
-  for (const { name: type } of JOB_TYPES) {
-    zero("sidejob_jobs_submitted_total", { type, ...instance });
-    zero("sidejob_jobs_lost_total", { type, ...instance });
-    zero("sidejob_job_duration_seconds_count", { type, ...instance });
-    zero("sidejob_job_duration_seconds_bucket", { type, le: "+Inf", ...instance });
-    for (const end of END_LABELS) zero("sidejob_jobs_finished_total", { type, ...end, ...instance });
-  }
-  t.like(END_LABELS.find((e) => e.reason === "cancel-killed"), { state: "cancelled" });
-  t.like(END_LABELS.find((e) => e.reason === "lost"), { state: "failed" });
-  t.false(
-    samples.some((s) => s.name === "sidejob_jobs_finished_total" && s.labels.reason === "unknown-type"),
-    "no series for an end a known type cannot have",
-  );
-});
+test.serial(
+  "every known type's submitted, lost and finished counts (each end state and reason) and its duration histogram exist at 0 from the start",
+  async (t) => {
+    const fresh = await startApp(t, { redis, name: "metrics-fresh", takesJobs: false, env: { METRICS_TOKEN: TOKEN } });
+    const samples = await scrape(fresh);
+    const instance = { instance_id: fresh.telemetry.instanceId };
+    const zero = (name: string, labels: Record<string, string>) => {
+      const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+      t.is(found.length, 1, `${name} ${JSON.stringify(labels)}`);
+      t.is(found[0]?.value, 0, `${name} ${JSON.stringify(labels)}`);
+    };
+    t.true(END_LABELS.length >= 12, "a success and every reason a job of a known type can end for");
+    for (const { name: type } of JOB_TYPES) {
+      zero("sidejob_jobs_submitted_total", { type, ...instance });
+      zero("sidejob_jobs_lost_total", { type, ...instance });
+      zero("sidejob_job_duration_seconds_count", { type, ...instance });
+      zero("sidejob_job_duration_seconds_bucket", { type, le: "+Inf", ...instance });
+      for (const end of END_LABELS) zero("sidejob_jobs_finished_total", { type, ...end, ...instance });
+    }
+    t.like(
+      END_LABELS.find((e) => e.reason === "cancel-killed"),
+      { state: "cancelled" },
+    );
+    t.like(
+      END_LABELS.find((e) => e.reason === "lost"),
+      { state: "failed" },
+    );
+    t.false(
+      samples.some((s) => s.name === "sidejob_jobs_finished_total" && s.labels.reason === "unknown-type"),
+      "no series for an end a known type cannot have",
+    );
+  },
+);
 
 test.serial("promtool check metrics accepts the whole output, with a NaN written NaN while Redis is down", async (t) => {
   // Real jobs first, so every kind of series has samples.

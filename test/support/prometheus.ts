@@ -55,7 +55,10 @@ export interface PrometheusServer {
  * folder, with the scrape config docs/operations.md gives. Stopped (and its
  * folder removed) when the test ends. Resolves once it says it is ready.
  */
-export async function startPrometheus(t: ExecutionContext, { target, token, scrapeInterval = "1s" }: PrometheusOptions): Promise<PrometheusServer> {
+export async function startPrometheus(
+  t: ExecutionContext,
+  { target, token, scrapeInterval = "1s" }: PrometheusOptions,
+): Promise<PrometheusServer> {
   const binary = which("prometheus");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-prometheus-"));
   const config = path.join(dir, "prometheus.yml");
@@ -112,7 +115,8 @@ export async function startPrometheus(t: ExecutionContext, { target, token, scra
         error?: string;
         data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] };
       };
-      if (body.status !== "success" || body.data?.resultType !== "vector") throw new Error(`query ${expr}: ${body.error ?? JSON.stringify(body)}`);
+      if (body.status !== "success" || body.data?.resultType !== "vector")
+        throw new Error(`query ${expr}: ${body.error ?? JSON.stringify(body)}`);
       return body.data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
     },
   };
