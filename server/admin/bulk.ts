@@ -1,11 +1,13 @@
 // POST /admin/bulk/:action: one action over many jobs (retry every failed
-// job of a type, cancel every queued job). Over BULK_CONFIRM_OVER jobs it
-// asks for confirmation first; it takes BULK_MAX jobs at most, and answers
+// job of a type, cancel every queued job). It always asks for confirmation
+// first, naming how many jobs it would act on ("Cancel 6 queued jobs?"),
+// and acts only on confirm=yes; it takes BULK_MAX jobs at most, and answers
 // with a report (how many were done, skipped, failed, and why).
 import type Router from "@koa/router";
 import type { Context } from "koa";
 import { jobType } from "../../jobs/types/index.ts";
 import { formatNumber } from "../../jobs/core/format.ts";
+import { plural } from "../job-words.ts";
 import { HttpError } from "../errors.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
@@ -13,19 +15,22 @@ import { retryJob } from "./actions.ts";
 import { adminBody, field, TYPE_NAMES } from "./shared.ts";
 import { ADMIN_ROUTE } from "./view.ts";
 
-/** A bulk action over more jobs than this asks for confirmation on a page first. */
-export const BULK_CONFIRM_OVER = 100;
 /** The most jobs one bulk action takes. */
 export const BULK_MAX = 10_000;
 
 const BULK = {
   "retry-failed": {
     title: (type: string) => `Retry every failed ${jobType(type)?.title ?? type} job`,
+    /** The question the confirmation asks, and what it says when there is nothing to do. */
+    question: (count: number, type: string) => `Retry ${plural(count, `failed ${type} job`)}?`,
+    nothing: (type: string) => `No failed ${type} jobs to retry`,
     states: ["failed"] as const,
     needsType: true,
   },
   "cancel-queued": {
     title: () => "Cancel every queued job",
+    question: (count: number) => `Cancel ${plural(count, "queued job")}?`,
+    nothing: () => "No queued jobs to cancel",
     states: ["queued"] as const,
     needsType: false,
   },
@@ -43,24 +48,20 @@ interface BulkReport {
   created: string[];
 }
 
-/** Asks the operator to confirm an action over `count` jobs (a page, or 409 for a JSON client). */
+/** Asks the operator to confirm an action over `count` jobs, naming the count (a page, or 409 for a JSON client). */
 async function askToConfirm(ctx: Context, action: BulkAction, type: string, count: number): Promise<void> {
   const spec = BULK[action];
+  const acted = Math.min(count, BULK_MAX);
+  const question = spec.question(acted, type);
   if (wantsJson(ctx)) {
     ctx.status = 409;
-    ctx.body = {
-      error: "confirm",
-      message: `This acts on ${count} jobs (more than ${BULK_CONFIRM_OVER}): send confirm=yes to go ahead.`,
-      count,
-      status: 409,
-    };
+    ctx.body = { error: "confirm", message: `${question} Send confirm=yes to go ahead.`, count, status: 409 };
     return;
   }
-  const title = spec.title(type);
   await ctx.render("pages/admin-confirm", {
-    title: `Confirm: ${title}`,
-    heading: title,
-    count: formatNumber(Math.min(count, BULK_MAX)),
+    title: `Confirm: ${spec.title(type)}`,
+    heading: acted > 0 ? question : spec.nothing(type),
+    count: acted > 0 ? formatNumber(acted) : null,
     over: count > BULK_MAX ? formatNumber(BULK_MAX) : null,
     action: `${ADMIN_ROUTE}/bulk/${action}`,
     type,
@@ -111,7 +112,8 @@ export function bulkRoutes(router: Router, deps: AppDeps): void {
     if (type && !jobType(type)) throw new HttpError(400, `There is no job type "${type}".`, { code: "bad-type" });
     const types = type ? [type] : TYPE_NAMES;
     const count = await deps.store.countIn(types, spec.states);
-    if (count > BULK_CONFIRM_OVER && field(ctx, "confirm") !== "yes") return askToConfirm(ctx, action, type, count);
+    // Always asked first, however few: a click on "Cancel every queued job" must not act on jobs nobody counted.
+    if (field(ctx, "confirm") !== "yes") return askToConfirm(ctx, action, type, count);
     const report = await run(deps, action, type, await deps.store.allIds(types, spec.states, BULK_MAX));
     if (wantsJson(ctx)) {
       ctx.body = report;

@@ -23,7 +23,7 @@ const PASSWORD = "correct horse battery";
 const ENV = { ADMIN_PASSWORD: PASSWORD, SESSION_SECRET: "b".repeat(40) };
 const TYPES = ["count", "primes", "csv-check"];
 
-/** Queued jobs (more than the 100 a bulk action takes without asking), and a few ended ones. */
+/** Queued jobs (105, more than a page of the list), and a few ended ones. */
 async function fill(store: JobStore): Promise<{ failed: string }> {
   for (let i = 0; i < 3; i++) {
     const id = await store.create({ type: "count", params: { start: 1, end: 3, increment: 1 }, total: 3, queueMax: 1e9 });
@@ -209,7 +209,7 @@ whenBrowser(test, () => {
     t.is(await page.locator(".jobs-table tbody tr").count(), 3, "53 queued primes jobs: 50, then 3");
     await page.goto(`${nojs.url}/admin/jobs?state=queued`);
     await Promise.all([page.waitForURL(`${nojs.url}/admin/bulk/cancel-queued`), page.click("text=Cancel every queued job")]);
-    t.regex(await page.locator("main").innerText(), /This acts on 105 jobs/);
+    t.regex(await page.locator("main").innerText(), /Cancel 105 queued jobs\?\s*This acts on 105 jobs/);
     await page.click("text=Yes, go ahead");
     await page.waitForSelector("text=Jobs cancelled");
     t.regex(await page.locator("main").innerText(), /Jobs cancelled\s*105/);

@@ -456,6 +456,44 @@ test.serial("a job whose upload has expired cannot be retried, and nothing is cr
   t.is((await list(a, cookie, "")).jobs.length, before);
 });
 
+test.serial(
+  "cancelling every queued job asks on a page first, naming the count, even for 6 jobs, then cancels them and reports it",
+  async (t) => {
+    const a = await startApp(t, { redis, name: "admin-bulk-few", env: ADMIN_ENV, takesJobs: false });
+    const cookie = await login(a);
+    await Promise.all(Array.from({ length: 6 }, () => jobIn(a.store, "queued")));
+    const ask = await a.post("/admin/bulk/cancel-queued", "", { Cookie: cookie });
+    t.is(ask.status, 200);
+    const html = await ask.text();
+    t.regex(html, /<h1>Cancel 6 queued jobs\?<\/h1>/);
+    t.regex(html, /This acts on <strong>6 jobs<\/strong>/);
+    t.regex(html, /<input type="hidden" name="confirm" value="yes">/);
+    t.is((await a.store.counts(["count"])).count!.queued, 6, "nothing was cancelled yet");
+    const api = await a.post("/admin/bulk/cancel-queued", "", json(cookie));
+    t.is(api.status, 409);
+    t.like(await api.json(), { error: "confirm", count: 6, message: "Cancel 6 queued jobs? Send confirm=yes to go ahead." });
+    t.is((await a.store.counts(["count"])).count!.queued, 6, "nothing was cancelled by the JSON request either");
+
+    const done = await a.post("/admin/bulk/cancel-queued", { confirm: "yes" }, { Cookie: cookie });
+    t.is(done.status, 200);
+    t.regex(await done.text(), /Jobs cancelled<\/dt><dd>6</);
+    t.like((await a.store.counts(["count"])).count, { queued: 0, cancelled: 6 });
+  },
+);
+
+test.serial("a bulk action over one job asks about one job, and over none says there is nothing to do and offers no button", async (t) => {
+  const a = await startApp(t, { redis, name: "admin-bulk-one", env: ADMIN_ENV, takesJobs: false });
+  const cookie = await login(a);
+  await jobIn(a.store, "queued");
+  const one = await (await a.post("/admin/bulk/cancel-queued", "", { Cookie: cookie })).text();
+  t.regex(one, /<h1>Cancel 1 queued job\?<\/h1>/);
+  t.regex(one, /This acts on <strong>1 job<\/strong>/);
+  const retry = await (await a.post("/admin/bulk/retry-failed", { type: "primes" }, { Cookie: cookie })).text();
+  t.regex(retry, /<h1>No failed primes jobs to retry<\/h1>/);
+  t.notRegex(retry, /name="confirm"/);
+  t.is((await a.store.counts(["count"])).count!.queued, 1, "the queued job is still queued");
+});
+
 test.serial("cancelling every queued job over 100 asks on a page first, then cancels them and reports it", async (t) => {
   const a = await startApp(t, { redis, name: "admin-bulk", env: ADMIN_ENV, takesJobs: false });
   const cookie = await login(a);
@@ -463,6 +501,7 @@ test.serial("cancelling every queued job over 100 asks on a page first, then can
   const ask = await a.post("/admin/bulk/cancel-queued", "", { Cookie: cookie });
   t.is(ask.status, 200);
   const html = await ask.text();
+  t.regex(html, /<h1>Cancel 105 queued jobs\?<\/h1>/);
   t.regex(html, /This acts on <strong>105 jobs<\/strong>/);
   t.regex(html, /<input type="hidden" name="confirm" value="yes">/);
   t.is((await a.store.counts(["count"])).count!.queued, 105, "nothing was cancelled yet");
@@ -488,12 +527,16 @@ test.serial("a bulk action the table does not name, even an inherited property's
   t.is((await a.store.counts(["count"])).count!.queued, 1, "the queued job is still queued");
 });
 
-test.serial("retrying every failed job of a type retries each once, at once when there are at most 100", async (t) => {
+test.serial("retrying every failed job of a type asks first, then retries each once", async (t) => {
   const a = await startApp(t, { redis, name: "admin-bulk-retry", env: ADMIN_ENV, takesJobs: false });
   const cookie = await login(a);
   const failed = await Promise.all(Array.from({ length: 4 }, () => jobIn(a.store, "failed")));
   await jobIn(a.store, "failed", "primes", { n: 10 });
-  const res = await a.post("/admin/bulk/retry-failed", JSON.stringify({ type: "count" }), {
+  const ask = await a.post("/admin/bulk/retry-failed", { type: "count" }, json(cookie));
+  t.is(ask.status, 409);
+  t.like(await ask.json(), { error: "confirm", count: 4, message: "Retry 4 failed count jobs? Send confirm=yes to go ahead." });
+  t.falsy((await a.store.read(failed[0]!))!.retriedAs, "nothing was retried yet");
+  const res = await a.post("/admin/bulk/retry-failed", JSON.stringify({ type: "count", confirm: "yes" }), {
     ...json(cookie),
     "Content-Type": "application/json",
   });
@@ -501,7 +544,7 @@ test.serial("retrying every failed job of a type retries each once, at once when
   const report = (await res.json()) as { matched: number; done: number; skipped: number; created: string[] };
   t.like(report, { matched: 4, done: 4, skipped: 0 });
   for (const id of failed) t.truthy((await a.store.read(id))!.retriedAs);
-  const again = (await (await a.post("/admin/bulk/retry-failed", { type: "count" }, json(cookie))).json()) as {
+  const again = (await (await a.post("/admin/bulk/retry-failed", { type: "count", confirm: "yes" }, json(cookie))).json()) as {
     done: number;
     skipped: number;
   };
