@@ -1,29 +1,58 @@
 // The job transitions this server sees, each written as one log line and
-// counted in the metrics:
-// - submitted: the submit path created the job (supervisor.submit);
-// - started: this instance spawned the job's process;
-// - finished: a process started here exited (the job's end is read back, as
-//   the job itself or the server recorded it), a queued job was cancelled
-//   here, or the sweep (or a page's read) here recorded a job as lost.
-// Each end is seen by exactly one instance, so counts summed over instances
-// count each job once. A job whose server was restarted while it ran records
-// its own end, and no instance writes a line for it.
-import type { JobRecord } from "../jobs/core/store.ts";
+// counted in the metrics. Counts summed over instances reconcile: per type,
+// submitted = finished + queued + running, whatever fails on the way.
+//
+// - finished: each end is reported once, by the server-side call whose
+//   transition made the job terminal; the script's reply says whether it did
+//   (jobs/core/store/transitions.ts, FinishReply): a cancel of a waiting job
+//   (public page, /admin, a bulk action: `seen: "cancel"`), the time limit
+//   (`limit`), the sweep (`sweep`: a lost job), a read that finds a job's lease
+//   expired (`read`), a claim that ends a job of an unknown type (`claim`),
+//   and a process's exit recorded here (`exit`). A job's own process counts
+//   nothing: the end it records waits in Redis until the server that started
+//   it sees its exit and takes the report (`exit`); when that server is gone,
+//   any instance's sweep takes it after REPORT_WAIT_MS (`sweep`). So a cancel
+//   that races the spawn, an exit after a cancel, or a read after the sweep
+//   can never count an end twice, and an end is counted even when the server
+//   that started its process was killed.
+// - submitted: counted once, by whichever instance marks the job's record
+//   first (lua/submitted-1.lua): the instance whose create was answered marks
+//   it at once (`seen: "create"`); when that answer was lost (Redis stopped
+//   after running the create, the server killed), the first instance to
+//   claim the job (`claim`) or to end it (`end`, on the end's line) counts
+//   it. So a job that exists is counted submitted once it is seen, and a 503
+//   whose create ran anyway does not leave a job counted finished and never
+//   submitted.
+// - started: this instance spawned the job's process (the record is still
+//   waiting, claimed: the process marks it running itself, or is fenced).
+import type { JobRecord, JobStore } from "../jobs/core/store.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 
-/** What saw the end: a process exiting here, a cancel here, the sweep here, or a read here that found an expired lease. */
-export type EndSeen = "exit" | "cancel" | "sweep" | "read";
+/** Which call made the job terminal (see the header). */
+export type EndSeen = "exit" | "cancel" | "sweep" | "read" | "limit" | "claim";
+/** Which call counted the submit (see the header). */
+export type SubmitSeen = "create" | "claim" | "end";
+
+/** How long a report waits for Redis to read the record of an end, between tries, and in all. */
+export const REPORT_RETRY_MS = 250;
+export const REPORT_GIVE_UP_MS = 120_000;
+
+type EndFacts = Pick<JobRecord, "id" | "type" | "state" | "reason" | "createdAt" | "startedAt" | "finishedAt">;
 
 export class JobEvents {
+  private closed = false;
+
   constructor(
     private readonly logger: Logger,
     private readonly metrics: Metrics | null = null,
+    /** Where an end's record is read, when its reporter has only the id. */
+    private readonly store: JobStore | null = null,
   ) {}
 
-  submitted(id: string, type: string, state: "queued" | "running" = "queued"): void {
+  submitted(id: string, type: string, state: "queued" | "running" = "queued", seen: SubmitSeen = "create"): void {
     this.metrics?.jobSubmitted(type);
-    this.logger.info({ event: "job-submitted", job: id, type, state }, `job ${id} submitted (${type})`);
+    this.logger.info({ event: "job-submitted", job: id, type, state, seen }, `job ${id} submitted (${type})`);
   }
 
   started(id: string, type: string, pid: number): void {
@@ -35,8 +64,40 @@ export class JobEvents {
     this.logger.info({ event: "job-cancel-requested", job: id, type }, `job ${id}: cancel requested${type ? ` (${type})` : ""}`);
   }
 
-  /** A job has ended: its record as read after the end. */
-  finished(job: Pick<JobRecord, "id" | "type" | "state" | "reason" | "createdAt" | "startedAt" | "finishedAt">, seen: EndSeen): void {
+  /**
+   * A call made this job terminal (its reply said so): reads its record and
+   * reports the end. Redis may fail just after the call: the read is tried
+   * again until it answers (REPORT_GIVE_UP_MS at most), so the end is counted
+   * once it does. Resolves after the first try.
+   */
+  async ended(id: string, seen: EndSeen, submitCounted: boolean): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    const deadline = Date.now() + REPORT_GIVE_UP_MS;
+    const attempt = async (): Promise<boolean> => {
+      try {
+        const job = await store.read(id, "auto", { resultLimit: 1 });
+        // Expired already (a retention of seconds): nothing is left to say.
+        if (job) this.finished(job, seen, submitCounted);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (await attempt()) return;
+    const retry = (): void => {
+      if (this.closed || Date.now() > deadline) {
+        this.logger.warn({ event: "job-end-unreported", job: id, seen }, `could not read the end of job ${id} to report it`);
+        return;
+      }
+      setTimeout(() => void attempt().then((ok) => ok || retry()), REPORT_RETRY_MS).unref();
+    };
+    retry();
+  }
+
+  /** A job has ended by this instance's call: its record as read after the end; submitCounted: its submit is counted here too. */
+  finished(job: EndFacts, seen: EndSeen, submitCounted = false): void {
+    if (submitCounted) this.submitted(job.id, job.type, "queued", "end");
     const runMs = job.startedAt !== null && job.finishedAt !== null ? job.finishedAt - job.startedAt : null;
     const waitedMs = job.createdAt !== null ? (job.startedAt ?? job.finishedAt ?? job.createdAt) - job.createdAt : null;
     this.metrics?.jobFinished(job.type, job.state, job.reason, runMs);
@@ -46,5 +107,10 @@ export class JobEvents {
       { event: "job-finished", job: job.id, type: job.type, state: job.state, reason: job.reason, durationMs: runMs, waitedMs, seen },
       `job ${job.id} ${job.state}${job.reason ? ` (${job.reason})` : ""} after ${runMs === null ? "not running" : `${runMs} ms`} (${job.type})`,
     );
+  }
+
+  /** Stops reports still waiting for Redis (the instance is closing). */
+  close(): void {
+    this.closed = true;
   }
 }

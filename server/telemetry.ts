@@ -36,8 +36,25 @@ export function createTelemetry({ instanceId, types, logger, store, stores }: Te
   const polls = new PollTally(log);
   polls.start();
   const metrics = new Metrics({ instanceId, types, store, stores, polls });
-  const events = new JobEvents(log, metrics);
-  // A read that finds a job's lease expired records it lost: that end is seen here.
-  for (const s of stores) s.onLost = (job) => events.finished(job, "read");
-  return { instanceId, logger: log, polls, metrics, events, close: () => polls.close() };
+  const events = new JobEvents(log, metrics, store);
+  // An end a call of this instance made on the way (a read that found a
+  // job's lease expired, a claim that ended a job of an unknown type) is
+  // reported here: each such end is one call's, so it is counted once.
+  for (const s of stores) {
+    s.onEnded = (end) => {
+      if (end.job) events.finished(end.job, end.seen, end.submitCounted);
+      else void events.ended(end.id, end.seen, end.submitCounted);
+    };
+  }
+  return {
+    instanceId,
+    logger: log,
+    polls,
+    metrics,
+    events,
+    close: () => {
+      polls.close();
+      events.close();
+    },
+  };
 }

@@ -12,7 +12,7 @@
 //   store/operator.ts     the operators' actions, the instances' heartbeats, counts and charts
 //   store/login.ts        the operator's failed logins and sessions
 export { LOG_LINE_MAX_CHARS, LOG_MAX_LINES, UPLOAD_READ_BYTES, UPLOAD_SAFETY_TTL_S } from "./store/artifacts.ts";
-export { WriteRefusals, type StoreOptions } from "./store/core.ts";
+export { WriteRefusals, type StoreEnd, type StoreOptions } from "./store/core.ts";
 export { QueueFullError, StoreBusyError, StoreUnavailableError, StoreWriteRefusedError, UploadMissingError } from "./store/errors.ts";
 export { JobStore } from "./store/job-store.ts";
 export type { Partition } from "./store/keys.ts";
@@ -31,4 +31,4 @@ export {
   type JobSummary,
   type Outcome,
 } from "./store/record.ts";
-export type { CancelReply, NewJob, ReportReply } from "./store/transitions.ts";
+export type { CancelReply, Claimed, EndToReport, FinishReply, NewJob, ReportReply, SweepReply } from "./store/transitions.ts";

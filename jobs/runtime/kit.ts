@@ -261,7 +261,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     await work(ctx);
     if (timedOut) throw new Error("timeout");
     end();
-    if ((await record("succeeded", {})) === null) code = EXIT.fenced;
+    if ((await record("succeeded", {})).outcome === "unchanged") code = EXIT.fenced;
   } catch (err) {
     end();
     if (fenced || err instanceof Fenced) {

@@ -75,12 +75,18 @@ export async function retryJob({ store, config, supervisor, memory }: AppDeps, i
 
 /** POST /admin/jobs/:id/cancel, /retry, /delete. */
 export function actionRoutes(router: Router, deps: AppDeps): void {
-  const { store, config } = deps;
+  const { store, config, telemetry } = deps;
 
   router.post("/jobs/:id/cancel", adminBody, async (ctx) => {
     const id = jobIdOf(ctx);
     const reply = await store.cancel(id, config.jobCancelGraceMs);
     if (reply.outcome === "missing") throw missing();
+    // As the public cancel: a waiting job ended by this call is reported here, once.
+    if (reply.outcome === "cancelled") await telemetry.events.ended(id, "cancel", reply.submitCounted);
+    if (reply.outcome === "requested") {
+      const [summary] = await store.summaries([id]).catch(() => [null]);
+      telemetry.events.cancelRequested(id, summary?.type ?? null);
+    }
     if (reply.outcome === "finished")
       throw new HttpError(409, `This job has already ended (${reply.state}); there is nothing to cancel.`, { title: "Already ended" });
     done(ctx, { id, outcome: reply.outcome }, adminJobUrl(id), 202);

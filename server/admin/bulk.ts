@@ -77,6 +77,12 @@ async function run(deps: AppDeps, action: BulkAction, type: string, ids: string[
     try {
       if (action === "cancel-queued") {
         const reply = await store.cancel(id, config.jobCancelGraceMs);
+        // Each job this action ends is reported by it, once (server/job-events.ts).
+        if (reply.outcome === "cancelled") await deps.telemetry.events.ended(id, "cancel", reply.submitCounted);
+        if (reply.outcome === "requested") {
+          const [summary] = await store.summaries([id]).catch(() => [null]);
+          deps.telemetry.events.cancelRequested(id, summary?.type ?? null);
+        }
         if (reply.outcome === "cancelled" || reply.outcome === "requested") report.done++;
         else report.skipped++;
       } else {

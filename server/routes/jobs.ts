@@ -4,7 +4,6 @@
 // job-json.ts.
 import Router from "@koa/router";
 import type { Context, Middleware, Next } from "koa";
-import { isTerminal } from "../../jobs/core/store.ts";
 import { HttpError } from "../errors.ts";
 import { jobType } from "../../jobs/types/index.ts";
 import { jobView, logIsPublic } from "../job-view.ts";
@@ -121,11 +120,8 @@ const cancel =
       const [summary] = await store.summaries([id]).catch(() => [null]);
       telemetry.events.cancelRequested(id, summary?.type ?? null);
     }
-    if (reply.outcome === "cancelled") {
-      // It ended here (it was waiting): no process will report it.
-      const job = await store.read(id, "auto", { resultLimit: 1 }).catch(() => null);
-      if (job && isTerminal(job.state)) telemetry.events.finished(job, "cancel");
-    }
+    // It ended by this call (it was waiting): the end is this call's to report.
+    if (reply.outcome === "cancelled") await telemetry.events.ended(id, "cancel", reply.submitCounted);
     if (reply.outcome === "finished") {
       throw new HttpError(409, `This job has already ended (${reply.state}); there is nothing to cancel.`, {
         title: "Already finished",

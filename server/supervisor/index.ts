@@ -14,7 +14,7 @@ import fs from "node:fs";
 import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
-import { isTerminal, QueueFullError, StoreWriteRefusedError, type JobStore, type NewJob } from "../../jobs/core/store.ts";
+import { QueueFullError, StoreWriteRefusedError, type FinishReply, type JobStore, type NewJob } from "../../jobs/core/store.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { jobScript, ROOT } from "../paths.ts";
@@ -60,6 +60,14 @@ export interface InstanceFacts {
   /** Per type: slots used and total. */
   types: Record<string, { used: number; total: number }>;
 }
+
+/**
+ * How long the end a job's process records waits for the server that started
+ * it to see its exit and report it (server/job-events.ts); after that, a
+ * sweep reports it: that server is gone, or missed the exit. As START_GRACE_MS,
+ * a process's exit can take seconds on a loaded machine.
+ */
+export const REPORT_WAIT_MS = 10_000;
 
 /** After a spawn failed for want of file descriptors, no job is started for this long. */
 export const NO_DESCRIPTORS_WAIT_MS = 1000;
@@ -111,7 +119,7 @@ export class Supervisor {
   /** Slots promised to jobs being created with JOB_QUEUE_MAX=0, by type. */
   private readonly reserved = new Map<string, number>();
   private readonly freeTypes: () => string[];
-  private readonly startClaimed: (id: string, type: string) => void;
+  private readonly startClaimed: (id: string, type: string, submitCounted?: boolean) => void;
   private readonly startLeaseMs: number;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -123,7 +131,7 @@ export class Supervisor {
     this.instanceId = options.instanceId ?? newInstanceId();
     const logger = options.logger ?? silentLogger;
     const log = (this.log = warnLine(logger));
-    this.events = options.events ?? new JobEvents(logger);
+    this.events = options.events ?? new JobEvents(logger, null, store);
     this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", logger);
     this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", logger);
     this.writesRefused = new RepeatedWarning("supervisor: Redis refuses writes, no job is taken or recorded lost", logger);
@@ -142,8 +150,8 @@ export class Supervisor {
       nodeArgs: options.nodeArgs,
       log,
       onExit: (id) => this.limits.disarm(id),
-      onRecorded: (id) => {
-        void this.reportEnd(id, "exit");
+      onRecorded: (id, reply) => {
+        this.reportEnd(id, "exit", reply);
         if (!this.closed) void this.pump();
       },
       onNoDescriptors: (id, err) => {
@@ -157,12 +165,18 @@ export class Supervisor {
         this.events.started(id, type, pid);
       },
     });
-    this.limits = new TimeLimits({ store, log, stop: (id) => this.processes.terminate(id) });
+    this.limits = new TimeLimits({
+      store,
+      log,
+      stop: (id) => this.processes.terminate(id),
+      recorded: (id, reply) => this.reportEnd(id, "limit", reply),
+    });
     this.freeTypes = () =>
       Date.now() < this.noDescriptorsUntil
         ? []
         : types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
-    this.startClaimed = (id, type) => {
+    this.startClaimed = (id, type, submitCounted = false) => {
+      if (submitCounted) this.events.submitted(id, type, "queued", "claim");
       if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
     };
     this.startLeaseMs = 3 * config.jobHeartbeatMs + START_GRACE_MS;
@@ -273,7 +287,7 @@ export class Supervisor {
     const { store, config } = this.options;
     if (config.jobQueueMax > 0) {
       const id = await store.create({ ...input, queueMax: config.jobQueueMax });
-      this.events.submitted(id, input.type);
+      await this.markSubmitted(id, input.type, "queued");
       if (!this.closed) void this.pump();
       return id;
     }
@@ -285,9 +299,18 @@ export class Supervisor {
     } finally {
       this.reserved.set(input.type, this.reserved.get(input.type)! - 1);
     }
-    this.events.submitted(id, input.type, "running");
+    await this.markSubmitted(id, input.type, "running");
     this.startClaimed(id, input.type);
     return id;
+  }
+
+  /**
+   * The create was answered: counts the submit, unless a claim or an end
+   * counted it first. When Redis does not answer now, whichever instance
+   * claims or ends the job counts it (server/job-events.ts).
+   */
+  private async markSubmitted(id: string, type: string, state: "queued" | "running"): Promise<void> {
+    if (await this.options.store.markSubmitted(id).catch(() => false)) this.events.submitted(id, type, state);
   }
 
   /** Starts queued jobs while this instance has free slots. Safe to call often. */
@@ -317,8 +340,8 @@ export class Supervisor {
         // within a tick.
         await store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
       } else {
-        const lost = await store.sweep();
-        for (const id of lost) void this.reportEnd(id, "sweep");
+        const swept = await store.sweep(100, REPORT_WAIT_MS);
+        for (const end of [...swept.lost, ...swept.reported]) void this.events.ended(end.id, "sweep", end.submitCounted);
         this.writesRefused.succeeded();
       }
       for (const id of await store.dueKills()) {
@@ -339,14 +362,9 @@ export class Supervisor {
     else this.redisDown.failed(err);
   }
 
-  /** Reads a job that has just ended and reports its end (a line and the metrics). */
-  private async reportEnd(id: string, seen: EndSeen): Promise<void> {
-    try {
-      const job = await this.options.store.read(id, "auto", { resultLimit: 1 });
-      if (job && isTerminal(job.state)) this.events.finished(job, seen);
-    } catch (err) {
-      this.log(`could not read the end of job ${id}: ${(err as Error).message}`);
-    }
+  /** Reports a job's end (a line and the metrics) when this finish ended it, or took the report of the end its process recorded. */
+  private reportEnd(id: string, seen: EndSeen, reply: FinishReply | null): void {
+    if (reply?.outcome === "ended" || reply?.outcome === "reported") void this.events.ended(id, seen, reply.submitCounted);
   }
 
   /** Pids of the job processes this instance started that are still running. */

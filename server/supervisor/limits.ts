@@ -2,13 +2,15 @@
 // (else JOB_TIMEOUT_MS) after its start, a job is recorded failed (reason
 // 'timeout') and its process is stopped with signals. The job's own process enforces the limit too; this is
 // for one whose event loop is stuck. One timer per running process.
-import type { JobStore } from "../../jobs/core/store.ts";
+import type { FinishReply, JobStore } from "../../jobs/core/store.ts";
 
 export interface TimeLimitsOptions {
   store: JobStore;
   log: (message: string) => void;
   /** Stops the job's process (SIGTERM, then SIGKILL). */
   stop: (id: string) => void;
+  /** The limit's finish was recorded: its reply (which says whether it ended the job). */
+  recorded: (id: string, reply: FinishReply) => void;
 }
 
 export class TimeLimits {
@@ -39,9 +41,9 @@ export class TimeLimits {
   }
 
   private async timeOut(id: string): Promise<void> {
-    const { store, log, stop } = this.options;
+    const { store, log, stop, recorded } = this.options;
     try {
-      await store.finish(id, "failed", "force", { reason: "timeout" });
+      recorded(id, await store.finish(id, "failed", "force", { reason: "timeout" }));
     } catch (err) {
       log(`could not record the time limit of job ${id}: ${(err as Error).message}`);
     }

@@ -7,7 +7,7 @@
 // At most JOB_CONCURRENCY entries: slots.ts only starts a process
 // while there is room, and an entry leaves when its process exits.
 import { launch, tail } from "../launcher.ts";
-import type { JobStore } from "../../jobs/core/store.ts";
+import type { FinishReply, JobStore } from "../../jobs/core/store.ts";
 import { Escalation } from "./kills.ts";
 
 interface Running {
@@ -26,8 +26,13 @@ export interface ProcessesOptions {
   log: (message: string) => void;
   /** Called as soon as a process has exited, before its end is recorded. */
   onExit: (id: string) => void;
-  /** Called once the end of a process has been recorded. */
-  onRecorded: (id: string) => void;
+  /**
+   * Called once the end of a process has been recorded, with the reply of
+   * that finish (null when Redis did not answer): it says whether this call
+   * ended the job, or took the report of the end its process recorded, so
+   * that the end is reported once. Also called when a spawn failed.
+   */
+  onRecorded: (id: string, reply: FinishReply | null) => void;
   /**
    * A process could not be started for want of file descriptors: give the
    * job's claim back (it stays queued) and wait before starting more.
@@ -77,7 +82,10 @@ export class Processes {
         this.options.onNoDescriptors(id, err as Error);
         return false;
       }
-      void store.finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message }).catch(() => {});
+      void store
+        .finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message })
+        .catch(() => null)
+        .then((reply) => this.options.onRecorded(id, reply));
       return false;
     }
     const { child, logFile } = launched;
@@ -120,15 +128,18 @@ export class Processes {
     this.running.get(id)?.escalation?.cancel();
     this.running.delete(id);
     this.options.onExit(id);
+    let reply: FinishReply | null = null;
     try {
-      // Whatever the script recorded stands: a finish on an ended job is a no-op.
+      // Whatever the script recorded stands: a finish on an ended job changes
+      // nothing, and takes the report of the end the job's process recorded.
       const reason = spawnError ? "spawn-failed" : signal ? "signal" : code === 0 ? "no-result" : "exit-code";
       const detail = spawnError ?? (await tail(logFile));
-      await this.options.store.finish(id, "failed", "exit", { reason, exitCode: code, signal, detail });
+      reply = await this.options.store.finish(id, "failed", "exit", { reason, exitCode: code, signal, detail });
     } catch (err) {
+      // The end the process recorded, if any, waits for a sweep to report it.
       this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
     }
-    this.options.onRecorded(id);
+    this.options.onRecorded(id, reply);
   }
 
   /** Stops every escalation in flight; the processes themselves run on. */

@@ -150,8 +150,11 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     refusals: instance.store.refusals,
     refusalGraceMs: 3 * config.jobHeartbeatMs,
   });
-  // A job its reads record lost is counted, as the app's reads would.
-  testStore.onLost = (job) => instance.telemetry.events.finished(job, "read");
+  // An end its calls make on the way is reported, as the app's would be.
+  testStore.onEnded = (end) => {
+    if (end.job) instance.telemetry.events.finished(end.job, end.seen, end.submitCounted);
+    else void instance.telemetry.events.ended(end.id, end.seen, end.submitCounted);
+  };
 
   return {
     url,

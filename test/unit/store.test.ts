@@ -117,6 +117,7 @@ test("every script file becomes a command named after it, with the number of key
     sjClaim: 5,
     sjRelease: 3,
     sjStart: 3,
+    sjSubmitted: 1,
     sjReport: 6,
     sjFinish: 6,
     sjCancel: 6,
@@ -172,7 +173,7 @@ test("a job goes from created to claimed, started, reported and succeeded, then 
   t.is(queued?.createdAt, queued?.updatedAt);
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [id]);
 
-  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id, type: "count" });
+  t.like(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id, type: "count" });
   t.is(await f.store.queueLength(), 0);
   t.is(await f.client.hget(f.store.jobKeys(id)[0], "owner"), "instance-1");
   const claimLease = Number(await f.client.zscore(f.leases, id));
@@ -192,7 +193,7 @@ test("a job goes from created to claimed, started, reported and succeeded, then 
   t.true(Number(await f.client.zscore(f.leases, id)) > (await redisNow(f.client)) + LONG_LEASE - 5000, "each report renews the lease");
   t.is(await f.store.report(id, LONG_LEASE, { done: 3, results: [3] }), "ok");
 
-  t.is(await f.store.finish(id, "succeeded", "job"), "succeeded");
+  t.like(await f.store.finish(id, "succeeded", "job"), { outcome: "own-end", state: "succeeded" });
   const done = await f.store.read(id, "auto");
   t.like(done, { state: "succeeded", done: 3, results: [1, 2, 3], error: null, queuePosition: null });
   t.truthy(done?.finishedAt);
@@ -221,11 +222,11 @@ test("cancelling a queued job ends it cancelled at once and takes it out of the 
   const f = setup();
   const id = await f.queued();
   const other = await f.queued();
-  t.deepEqual(await f.store.cancel(id, 5000), { outcome: "cancelled" });
+  t.deepEqual(await f.store.cancel(id, 5000), { outcome: "cancelled", submitCounted: true });
   t.like(await f.store.read(id), { state: "cancelled", reason: "cancelled", error: null, cancelRequestedAt: null });
   await assertEnded(t, f, id, "cancelled");
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [other]);
-  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: other, type: "count" });
+  t.like(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: other, type: "count" });
 });
 
 test("cancelling a running job stores the request once, sets a kill deadline, and its next report answers 'cancel'", async (t) => {
@@ -244,7 +245,7 @@ test("cancelling a running job stores the request once, sets a kill deadline, an
 
   t.is(await f.store.report(id, LONG_LEASE, { done: 1, results: [1] }), "cancel");
   t.is(await f.store.report(id, LONG_LEASE), "cancel", "a heartbeat hears it too");
-  t.is(await f.store.finish(id, "cancelled", "job", { error: "Cancelled while running." }), "cancelled");
+  t.like(await f.store.finish(id, "cancelled", "job", { error: "Cancelled while running." }), { state: "cancelled" });
   t.like(await f.store.read(id), { state: "cancelled", error: "Cancelled while running.", done: 1, results: [1] });
   await assertEnded(t, f, id, "cancelled");
 });
@@ -340,7 +341,7 @@ const finishMacro = test.macro({
     const id = c.from === "running" ? await f.running() : await f.claimed();
     if (c.from === "running") await f.store.report(id, LONG_LEASE, { done: 1, results: [1] });
     if (c.cancelRequested) t.deepEqual(await f.store.cancel(id, 60_000), { outcome: "requested" });
-    t.is(
+    t.like(
       await f.store.finish(id, c.state, c.mode, {
         reason: "exit-code",
         error: "boom",
@@ -348,7 +349,7 @@ const finishMacro = test.macro({
         signal: "SIGTERM",
         detail: "last lines",
       }),
-      c.recorded,
+      { outcome: c.mode === "job" ? "own-end" : "ended", state: c.recorded },
     );
     t.like(await f.store.read(id), {
       state: c.recorded,
@@ -385,9 +386,9 @@ test("a report or a finish from a job's process is refused while the job is not 
   const before = await f.dump();
   t.is(await f.store.report(claimed, LONG_LEASE, { done: 1, results: [1] }), "refused");
   t.is(await f.store.report(claimed, LONG_LEASE), "refused");
-  t.is(await f.store.finish(claimed, "succeeded", "job"), null);
+  t.like(await f.store.finish(claimed, "succeeded", "job"), { outcome: "unchanged" });
   t.is(await f.store.report(newJobId(), LONG_LEASE, { done: 1, results: [1] }), "refused", "a job that does not exist");
-  t.is(await f.store.finish(newJobId(), "succeeded", "job"), null);
+  t.like(await f.store.finish(newJobId(), "succeeded", "job"), { outcome: "unchanged" });
   t.deepEqual(await f.dump(), before);
 });
 
@@ -409,6 +410,8 @@ const endedMacro = test.macro({
     const id = await f.running();
     await f.store.report(id, LONG_LEASE, { done: 1, results: [1] });
     await end(f, id);
+    // Its server sees the process exit, and takes the report of an end the process recorded.
+    await f.store.finish(id, "failed", "exit");
     t.is((await f.store.read(id))?.state, state);
     const before = await f.dump();
 
@@ -416,10 +419,14 @@ const endedMacro = test.macro({
     t.is(await f.store.report(id, LONG_LEASE, { done: 2, results: [2] }), "refused");
     t.is(await f.store.report(id, LONG_LEASE), "refused");
     for (const mode of ["job", "exit", "force"] as const) {
-      t.is(await f.store.finish(id, state === "succeeded" ? "failed" : "succeeded", mode, { error: "late" }), null, `finish (${mode})`);
+      t.like(
+        await f.store.finish(id, state === "succeeded" ? "failed" : "succeeded", mode, { error: "late" }),
+        { outcome: "unchanged" },
+        `finish (${mode})`,
+      );
     }
     t.deepEqual(await f.store.cancel(id, 0), { outcome: "finished", state });
-    t.deepEqual(await f.store.sweep(), []);
+    t.deepEqual(await f.store.sweep(), { lost: [], reported: [] });
     t.like(await f.store.read(id), { state, results: [1] });
     t.deepEqual(await f.dump(), before);
   },
@@ -435,7 +442,7 @@ test("claim skips the ids in the queue whose job is no longer queued, and answer
   const waiting = await f.queued();
   await f.client.del(f.store.jobKeys(gone)[0]);
   await f.client.hset(f.store.jobKeys(taken)[0], "state", "running");
-  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: waiting, type: "count" });
+  t.like(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: waiting, type: "count" });
   t.deepEqual(await f.store.leasedIds(), [waiting], "only the claimed job holds a lease");
   t.is(await f.store.queueLength(), 0, "the stale ids were dropped");
   t.is(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), null);
@@ -469,7 +476,7 @@ interface FencedCase {
 const fencedActions: FencedCase[] = [
   { name: "a progress report", act: (f, id) => f.store.report(id, LONG_LEASE, { done: 2, results: [2] }), refused: "refused" },
   { name: "a heartbeat", act: (f, id) => f.store.report(id, LONG_LEASE), refused: "refused" },
-  { name: "a finish", act: (f, id) => f.store.finish(id, "succeeded", "job"), refused: null },
+  { name: "a finish", act: (f, id) => f.store.finish(id, "succeeded", "job").then((reply) => reply.outcome), refused: "unchanged" },
 ];
 
 const fencedMacro = test.macro({
@@ -511,13 +518,13 @@ const expiryMacro = test.macro({
     if (c.from === "while it ran, after a cancel request") await f.store.cancel(id, 60_000);
     const alive = await f.running();
     await f.leaseExpired(id);
-    if (c.by === "sweep") t.deepEqual(await f.store.sweep(), [id]);
+    if (c.by === "sweep") t.deepEqual((await f.store.sweep()).lost, [{ id, submitCounted: false }], "its claim counted its submit");
     // The exit seen after the lease ran out ends the job as the sweep would have: whichever looks first.
-    if (c.by === "exit") t.is(await f.store.finish(id, "failed", "exit", { exitCode: 4 }), null);
+    if (c.by === "exit") t.like(await f.store.finish(id, "failed", "exit", { exitCode: 4 }), { outcome: "ended", state: c.state });
     t.like(await f.store.read(id), { state: c.state, reason: c.reason, error: null });
     await assertEnded(t, f, id, c.state);
     t.like(await f.store.read(alive), { state: "running" }, "a job whose lease is valid is left alone");
-    t.deepEqual(await f.store.sweep(), [], "recorded once");
+    t.deepEqual(await f.store.sweep(), { lost: [], reported: [] }, "recorded once");
   },
   title: (_, c: ExpiryCase) => `${c.by} records a job whose lease expired ${c.from} as ${c.state} (${c.reason})`,
 });
@@ -530,9 +537,9 @@ test("sweep records at most its limit of lost jobs per call", async (t) => {
   const second = await f.running(SHORT_LEASE);
   await f.leaseExpired(first);
   await f.leaseExpired(second);
-  const lost = [...(await f.store.sweep(1)), ...(await f.store.sweep(1))];
+  const lost = [...(await f.store.sweep(1)).lost, ...(await f.store.sweep(1)).lost].map((end) => end.id);
   t.deepEqual(lost.sort(), [first, second].sort());
-  t.deepEqual(await f.store.sweep(), []);
+  t.deepEqual(await f.store.sweep(), { lost: [], reported: [] });
   t.deepEqual(await f.store.leasedIds(), []);
 });
 
@@ -542,9 +549,69 @@ test("sweep drops a lease left behind by a job that has ended, without calling t
   await f.store.finish(ended, "succeeded", "job");
   await f.client.zadd(f.leases, 1, ended);
   const before = await f.client.hgetall(f.store.jobKeys(ended)[0]);
-  t.deepEqual(await f.store.sweep(), []);
+  t.deepEqual(await f.store.sweep(), { lost: [], reported: [] });
   t.deepEqual(await f.store.leasedIds(), []);
   t.deepEqual(await f.client.hgetall(f.store.jobKeys(ended)[0]), before);
+});
+
+// --- Each end reported once ------------------------------------------------------
+
+test("an end a job's process records is reported once: by its server when it sees the exit, else by a sweep", async (t) => {
+  const f = setup();
+  const seen = await f.running();
+  t.like(await f.store.finish(seen, "succeeded", "job"), { outcome: "own-end", state: "succeeded" });
+  t.deepEqual(await f.store.sweep(100, 60_000), { lost: [], reported: [] }, "its server has its time to see the exit");
+  t.deepEqual(await f.store.finish(seen, "failed", "exit", { exitCode: 0 }), {
+    outcome: "reported",
+    state: "succeeded",
+    submitCounted: false,
+  });
+  t.like(await f.store.finish(seen, "failed", "exit", { exitCode: 0 }), { outcome: "unchanged" }, "taken once");
+  t.like(await f.store.read(seen), { state: "succeeded", exitCode: null }, "the exit changes nothing of the end");
+
+  const orphan = await f.running();
+  t.like(await f.store.finish(orphan, "failed", "job", { reason: "job-error", error: "boom" }), { outcome: "own-end" });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [{ id: orphan, submitCounted: false }] }, "its server is gone");
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [] });
+  t.like(await f.store.finish(orphan, "failed", "exit", { exitCode: 1 }), { outcome: "unchanged" }, "a late exit reports nothing");
+});
+
+test("a job its own report records lost waits for its server's report, as its own finish does", async (t) => {
+  const f = setup();
+  const id = await f.running(SHORT_LEASE);
+  await f.leaseExpired(id);
+  t.is(await f.store.report(id, LONG_LEASE), "refused");
+  t.like(await f.store.finish(id, "failed", "exit", { signal: "SIGKILL" }), { outcome: "reported", state: "failed" });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [] });
+});
+
+test("a cancel that ends a claimed job before its process starts is the only report: the exit after it reports nothing", async (t) => {
+  const f = setup();
+  const id = await f.claimed();
+  t.deepEqual(await f.store.cancel(id, 5000), { outcome: "cancelled", submitCounted: false });
+  t.like(await f.store.start(id, 4242, "host-1", LONG_LEASE), { ok: false, state: "cancelled" });
+  t.like(await f.store.finish(id, "failed", "exit", { exitCode: 4 }), { outcome: "unchanged", state: "cancelled" });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [] });
+});
+
+test("a submit is counted once: by the instance whose create was answered, else by the claim or the end that sees it first", async (t) => {
+  const f = setup();
+  const answered = await f.queued();
+  t.true(await f.store.markSubmitted(answered));
+  t.false(await f.store.markSubmitted(answered), "counted once");
+  t.like(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: answered, submitCounted: false });
+
+  const lostAnswer = await f.queued();
+  t.like(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: lostAnswer, submitCounted: true });
+  t.false(await f.store.markSubmitted(lostAnswer), "a late mark counts nothing");
+
+  const cancelled = await f.queued();
+  t.deepEqual(await f.store.cancel(cancelled, 5000), { outcome: "cancelled", submitCounted: true });
+  t.false(await f.store.markSubmitted(cancelled));
+
+  const gone = newJobId();
+  t.false(await f.store.markSubmitted(gone));
+  t.is(await f.client.exists(f.store.jobKeys(gone)[0]), 0, "no record is made for a job that is not there");
 });
 
 // --- Kills ---------------------------------------------------------------------
@@ -558,7 +625,7 @@ test("dueKills lists the jobs whose cancel grace has run out, until their end is
   await f.store.cancel(patient, 60_000);
   t.deepEqual(await f.store.dueKills(), [due]);
   t.deepEqual(await f.store.dueKills(), [due], "reading them changes nothing");
-  t.is(await f.store.finish(due, "failed", "exit", { signal: "SIGKILL" }), "cancelled");
+  t.like(await f.store.finish(due, "failed", "exit", { signal: "SIGKILL" }), { outcome: "ended", state: "cancelled" });
   t.deepEqual(await f.store.dueKills(), []);
   t.deepEqual(await f.client.zrange(f.kills, "0", "-1"), [patient]);
 });
@@ -569,10 +636,10 @@ test("claim takes the oldest job of a type with a free slot, passing over types 
   const f = setup();
   const slow = await f.store.create({ type: "slow", params: {}, total: 1, queueMax: 100 });
   const quick = await f.store.create({ type: "quick", params: {}, total: 1, queueMax: 100 });
-  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick" });
+  t.like(await f.store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick" });
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [slow], "the job of a full type keeps its place");
   t.is(await f.store.claim("i", LONG_LEASE, [], ["slow", "quick"]), null, "no free slot: nothing is taken");
-  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["slow"], ["slow", "quick"]), { id: slow, type: "slow" });
+  t.like(await f.store.claim("i", LONG_LEASE, ["slow"], ["slow", "quick"]), { id: slow, type: "slow" });
 });
 
 test("a claim for which every waiting job is of a busy type reads none of them", async (t) => {
@@ -587,7 +654,7 @@ test("a claim for which every waiting job is of a busy type reads none of them",
   t.is(await hmgets(), before, "no waiting job was read");
   // Once a job of the free type waits, the scan finds it behind the others.
   const quick = await store.create({ type: "quick", params: {}, total: 1, queueMax: 100 });
-  t.deepEqual(await store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick" });
+  t.like(await store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick" });
   t.deepEqual(await own.client.lrange(store.partitions[0]!.queueKey, 0, -1), slow, "the busy type's jobs keep their places");
 });
 
@@ -595,7 +662,7 @@ test("claim ends a queued job whose type is not known (unknown-type) and never h
   const f = setup();
   const stray = await f.store.create({ type: "../../../../tmp/evil", params: {}, total: 1, queueMax: 100 });
   const good = await f.queued();
-  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: good, type: "count" });
+  t.like(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: good, type: "count" });
   t.like(await f.store.read(stray), { state: "failed", reason: "unknown-type", pid: null, startedAt: null });
   await assertEnded(t, f, stray, "failed");
 });

@@ -35,7 +35,12 @@
 -- ARGV[5]  how many types follow with a free slot (F)
 -- ARGV[6 .. 5+F]   the types with a free slot here
 -- ARGV[6+F ..]     every other known type
--- Returns: {id, type}, or false (nil) when nothing can be taken.
+-- Returns: {id, type, submit, ended…}, or false (nil) when nothing was taken
+-- nor ended; id and type are '' when nothing was taken. submit is 1 when
+-- this claim counts the job's submit (no instance did: the answer to its
+-- create was lost; the 'submitted' field, see submitted-1.lua), else 0.
+-- ended: the ids of jobs this call ended (unknown type), each followed by its
+-- submit flag (includes/finish count_submit): the caller reports each end.
 --- @include "includes/now"
 --- @include "includes/finish"
 
@@ -55,6 +60,7 @@ end
 if not worth and redis.call('LLEN', KEYS[1]) <= accounted then return false end
 
 local ids = redis.call('LRANGE', KEYS[1], 0, SCAN - 1)
+local ended = {}
 for _, id in ipairs(ids) do
   local job = KEYS[4] .. id
   local fields = redis.call('HMGET', job, 'state', 'type')
@@ -64,12 +70,15 @@ for _, id in ipairs(ids) do
   elseif not type or not known[type] then
     finish(job, job .. ':results', KEYS[2], KEYS[1], KEYS[3], id, 'failed', { 'reason', 'unknown-type' },
       ARGV[3], ARGV[4], false, now_ms(), KEYS[5])
+    ended[#ended + 1] = id
+    ended[#ended + 1] = count_submit(job)
   elseif free[type] then
     redis.call('LREM', KEYS[1], 1, id)
     local now = now_ms()
     redis.call('HSET', job, 'owner', ARGV[2], 'claimedAt', now)
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
-    return { id, type }
+    return { id, type, redis.call('HSETNX', job, 'submitted', 'claim'), unpack(ended) }
   end
 end
-return false
+if #ended == 0 then return false end
+return { '', '', 0, unpack(ended) }

@@ -14,13 +14,17 @@ type StateOrGone = JobState | "";
 
 export interface LuaReplies {
   create: [created: 1, createdAt: number] | [created: 0, reason: "queue_full" | "exists" | "upload_missing"];
-  claim: [id: string, type: string] | null;
+  claim: [id: string, type: string, submit: 0 | 1, ...ended: (string | 0 | 1)[]] | null;
   createClaimed: [created: 1, createdAt: number];
   release: 0 | 1;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
   report: [accepted: 1, reply: "ok" | "cancel" | "full"] | [accepted: 0, state: StateOrGone];
-  finish: [ended: 1, recorded: JobState] | [ended: 0, state: StateOrGone];
-  cancel: [code: 1, "cancelled"] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
+  finish:
+    | [code: 1, recorded: JobState, submit: 0 | 1]
+    | [code: 2, state: JobState, submit: 0 | 1]
+    | [code: 3, recorded: JobState]
+    | [code: 0, state: StateOrGone];
+  cancel: [code: 1, "cancelled", submit: 0 | 1] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
   read:
     | [now: number]
     | [
@@ -34,10 +38,12 @@ export interface LuaReplies {
         leaseExpiry: number,
         files: (string | number)[],
         recordedLost: 0 | 1,
+        submit: 0 | 1,
       ];
   log: 0 | 1;
   file: 0 | 1;
-  sweep: string[];
+  sweep: [lost: (string | 0 | 1)[], reported: (string | 0 | 1)[]];
+  submitted: 0 | 1;
   dueKills: string[];
   delete: [deleted: 1, state: JobState] | [deleted: 0, state: StateOrGone];
   retried: 0 | 1;
@@ -183,7 +189,9 @@ declare module "ioredis" {
       ttlSucceededS: Arg,
       ttlFailedS: Arg,
       limit: Arg,
+      reportWaitMs: Arg,
     ): Result<LuaReplies["sweep"], Context>;
+    sjSubmitted(job: string, by: string): Result<LuaReplies["submitted"], Context>;
     sjDueKills(kills: string): Result<LuaReplies["dueKills"], Context>;
     sjDelete(job: string, index: string, id: string): Result<LuaReplies["delete"], Context>;
     sjRetried(job: string, newId: string): Result<LuaReplies["retried"], Context>;

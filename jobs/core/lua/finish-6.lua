@@ -1,11 +1,15 @@
 -- finish: records a job's end: its verdict and fields, out of every index,
 -- a TTL on both of its keys. A job that has ended never changes again.
 --   mode 'job':   from the job's own process; fenced like report (the job is
---                 running and its lease has not expired).
+--                 running and its lease has not expired). The process counts
+--                 nothing: its end waits in <ix>unreported for the server
+--                 that started it (includes/finish, await_report).
 --   mode 'exit':  the spawning server saw the process exit; a pending cancel
 --                 turns 'failed' into 'cancelled'. When the lease had run out
 --                 before, the job is recorded lost, as the sweep would have
 --                 recorded it: whichever looks first, the end is the same.
+--                 An end the job's own process recorded is reported by this
+--                 call (reply 2), unless a sweep took it first.
 --   mode 'force': the server decides (a cancel of a queued job, the time limit).
 --
 -- KEYS[1]  job      hash
@@ -20,22 +24,43 @@
 -- ARGV[4]  ttl of a succeeded job (s)
 -- ARGV[5]  ttl of a failed or cancelled job (s)
 -- ARGV[6..] field, value pairs (error, exitCode, signal, detail)
--- Returns: {1, state recorded}, or {0, current state ('' if gone)} when the
--- job had already ended, or (mode 'job') is not running or has lost its lease.
+-- Returns: {1, state recorded, submit} when this call made the job terminal
+-- (mode 'exit' or 'force': the caller reports the end; submit is 1 when it
+-- counts the job's submit too, see includes/finish count_submit);
+-- {3, state recorded} when it did in mode 'job' (its server reports it);
+-- {2, state, submit} (mode 'exit') when the job's own process had ended it
+-- and this call takes its report; or {0, current state ('' if gone)} when
+-- the job had already ended (and its end is someone else's to report), or
+-- (mode 'job') is not running or has lost its lease.
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/finish"
 --- @include "includes/expire-lease"
 
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state or TERMINAL[state] then return { 0, state or '' } end
+if not state or TERMINAL[state] then
+  if state and ARGV[3] == 'exit' and take_report(KEYS[6], ARGV[1]) then
+    return { 2, state, count_submit(KEYS[1]) }
+  end
+  return { 0, state or '' }
+end
 local now = now_ms()
 if ARGV[3] == 'job' and state ~= 'running' then return { 0, state } end
 if ARGV[3] ~= 'force' and expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
-  return { 0, redis.call('HGET', KEYS[1], 'state') }
+  -- Recorded lost by this call: a server's call reports it, a process's waits for its server.
+  state = redis.call('HGET', KEYS[1], 'state')
+  if ARGV[3] == 'job' then
+    await_report(KEYS[6], ARGV[1], now)
+    return { 0, state }
+  end
+  return { 1, state, count_submit(KEYS[1]) }
 end
 local fields = {}
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 local recorded = finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], fields,
   ARGV[4], ARGV[5], ARGV[3] == 'exit', now, KEYS[6])
-return { 1, recorded }
+if ARGV[3] == 'job' then
+  await_report(KEYS[6], ARGV[1], now)
+  return { 3, recorded }
+end
+return { 1, recorded, count_submit(KEYS[1]) }

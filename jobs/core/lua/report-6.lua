@@ -1,7 +1,8 @@
 -- report: the job's process reports progress (done and new results) or only
 -- that it is alive, and renews its lease. Fenced: refused unless the job is
 -- running and its lease has not expired (an expired lease is recorded as
--- lost first, so a process that was stopped past its lease cannot carry on).
+-- lost first, so a process that was stopped past its lease cannot carry on;
+-- that end waits for its server's report, includes/finish await_report).
 --
 -- KEYS[1]  job      hash
 -- KEYS[2]  results  list
@@ -39,6 +40,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'running' then return { 0, state or '' } end
 local now = now_ms()
 if ARGV[9] ~= '1' and expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
+  await_report(KEYS[6], ARGV[1], now)
   return { 0, 'failed' }
 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])

@@ -1,6 +1,8 @@
 -- sweep: records every job whose lease has expired as lost, oldest lease
--- first, at most ARGV[3] at a time. Cheap when there is nothing to do: one
--- range query on the lease index.
+-- first, at most ARGV[3] at a time; and takes the report of ends that job
+-- processes recorded more than ARGV[4] ms ago and no server reported (the
+-- server that started the process is gone: see includes/finish,
+-- await_report). Cheap when there is nothing to do: two range queries.
 --
 -- KEYS[4] is the job key prefix, not a key: each job's keys are built from
 -- it and an id taken from the lease index (the partition's hash tag, so the
@@ -14,9 +16,14 @@
 -- ARGV[1]  ttl of a succeeded job (s)
 -- ARGV[2]  ttl of a failed or cancelled job (s)
 -- ARGV[3]  limit
--- Returns: the ids recorded as lost.
+-- ARGV[4]  how long an end recorded by a job's process waits for its server (ms)
+-- Returns: {lost, reported}: lost, the ids this call recorded lost, and
+-- reported, the ids of ends recorded by job processes whose report this call
+-- took; each id followed by 1 when the caller counts the job's submit too
+-- (includes/finish count_submit), else 0. The caller reports each end.
 --- @include "includes/now"
 --- @include "includes/expire-lease"
+--- @include "includes/finish"
 
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 1, 'LIMIT', 0, tonumber(ARGV[3]))
@@ -25,6 +32,15 @@ for _, id in ipairs(ids) do
   local job = KEYS[4] .. id
   if expire_lease(job, job .. ':results', KEYS[1], KEYS[2], KEYS[3], id, ARGV[1], ARGV[2], now, KEYS[5]) then
     lost[#lost + 1] = id
+    lost[#lost + 1] = count_submit(job)
   end
 end
-return lost
+local reported = {}
+local waiting = redis.call('ZRANGEBYSCORE', KEYS[5] .. 'unreported', '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(waiting) do
+  if take_report(KEYS[5], id) then
+    reported[#reported + 1] = id
+    reported[#reported + 1] = count_submit(KEYS[4] .. id)
+  end
+end
+return { lost, reported }

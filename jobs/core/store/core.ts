@@ -75,6 +75,16 @@ export class WriteRefusals {
   }
 }
 
+/** An end a call made on the way (see StoreCore.onEnded). */
+export interface StoreEnd {
+  id: string;
+  seen: "read" | "claim";
+  /** The record as the read found it after the end; null when the call read none. */
+  job: JobRecord | null;
+  /** No instance had counted the job's submit: the one that reports the end counts it too. */
+  submitCounted: boolean;
+}
+
 export class StoreCore {
   readonly keys: KeyLayout;
   /** The retention of a succeeded and of a failed or cancelled job (s), for the scripts' ARGV. */
@@ -83,8 +93,13 @@ export class StoreCore {
   nextClaim = 0;
   /** Calls that failed because Redis did not answer (for the metrics). */
   failures = 0;
-  /** Called with a job that a read found with an expired lease and recorded lost (for the log and metrics). */
-  onLost: ((job: JobRecord) => void) | null = null;
+  /**
+   * Called with each end a call made on the way, beside its own result: a
+   * read that found a job's lease expired and recorded it lost (with the
+   * record it read), a claim that ended a job of an unknown type (no record):
+   * for the log and metrics, server/job-events.ts.
+   */
+  onEnded: ((end: StoreEnd) => void) | null = null;
   readonly refusals: WriteRefusals;
   readonly refusalGraceMs: number;
   private readonly maxInFlight: number;

@@ -5,7 +5,7 @@
 import type { FinishMode } from "../lua/commands.ts";
 import * as artifacts from "./artifacts.ts";
 import { UPLOAD_READ_BYTES } from "./artifacts.ts";
-import { StoreCore, type Redis, type StoreOptions, type WriteRefusals } from "./core.ts";
+import { StoreCore, type Redis, type StoreEnd, type StoreOptions, type WriteRefusals } from "./core.ts";
 import type { Partition } from "./keys.ts";
 import * as list from "./list.ts";
 import * as login from "./login.ts";
@@ -16,7 +16,7 @@ import type { DeleteReply, MinuteCounts } from "./operator.ts";
 import * as reads from "./reads.ts";
 import type { FileEntry, JobRecord, JobState, JobSummary, Outcome } from "./record.ts";
 import * as transitions from "./transitions.ts";
-import type { CancelReply, NewJob, Progress, ReportReply } from "./transitions.ts";
+import type { CancelReply, Claimed, FinishReply, NewJob, Progress, ReportReply, SweepReply } from "./transitions.ts";
 
 export class JobStore {
   readonly prefix: string;
@@ -50,13 +50,17 @@ export class JobStore {
     return this.core.refusals;
   }
 
-  /** Called with a job that a read() found with an expired lease and recorded lost (for the log and metrics). */
-  get onLost(): ((job: JobRecord) => void) | null {
-    return this.core.onLost;
+  /**
+   * Called with each end a call made on the way (a read that recorded a job
+   * lost, a claim that ended a job of an unknown type), for the log and
+   * metrics: the caller whose transition ended a job reports it.
+   */
+  get onEnded(): ((end: StoreEnd) => void) | null {
+    return this.core.onEnded;
   }
 
-  set onLost(listener: ((job: JobRecord) => void) | null) {
-    this.core.onLost = listener;
+  set onEnded(listener: ((end: StoreEnd) => void) | null) {
+    this.core.onEnded = listener;
   }
 
   // ------------------------------------------------------------ keys (keys.ts)
@@ -97,12 +101,21 @@ export class JobStore {
   }
 
   /**
+   * The instance whose create was answered counts the job submitted; true
+   * when it is this call's to count (nobody counted it first: a claim or an
+   * end counts a submit whose answer was lost, see lua/submitted-1.lua).
+   */
+  markSubmitted(id: string): Promise<boolean> {
+    return transitions.markSubmitted(this.core, id);
+  }
+
+  /**
    * Takes the oldest waiting job of a type in `free` (the types this instance
    * has a free slot for), or null. A waiting job whose type is not in `known`
-   * is ended failed ('unknown-type') on the way, never run. The partitions
-   * take turns (see transitions.ts).
+   * is ended failed ('unknown-type') on the way, never run (that end goes to
+   * onEnded). The partitions take turns (see transitions.ts).
    */
-  claim(owner: string, leaseMs: number, free: readonly string[], known: readonly string[]): Promise<{ id: string; type: string } | null> {
+  claim(owner: string, leaseMs: number, free: readonly string[], known: readonly string[]): Promise<Claimed | null> {
     return transitions.claim(this.core, owner, leaseMs, free, known);
   }
 
@@ -124,9 +137,9 @@ export class JobStore {
   /**
    * Records the end of a job. mode: "job" from the job's own process (fenced),
    * "exit" from the server that saw its process end, "force" for server decisions.
-   * Returns the state recorded, or null when the job had already ended.
+   * The reply says whether this call ended the job, and so reports it (FinishReply).
    */
-  finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}): Promise<JobState | null> {
+  finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}): Promise<FinishReply> {
     return transitions.finish(this.core, id, state, mode, outcome);
   }
 
@@ -134,9 +147,14 @@ export class JobStore {
     return transitions.cancel(this.core, id, graceMs);
   }
 
-  /** Records every job whose lease has expired as lost (at most `limit` per partition); returns their ids. */
-  sweep(limit = 100): Promise<string[]> {
-    return transitions.sweep(this.core, limit);
+  /**
+   * Records every job whose lease has expired as lost (at most `limit` per
+   * partition), and takes the report of ends job processes recorded more
+   * than reportWaitMs ago that no server reported (theirs is gone); returns
+   * both, for the caller to report.
+   */
+  sweep(limit = 100, reportWaitMs = 10_000): Promise<SweepReply> {
+    return transitions.sweep(this.core, limit, reportWaitMs);
   }
 
   /** Jobs whose cancel grace has run out (their process must be killed). */

@@ -16,7 +16,7 @@ export interface ReadOptions {
   files?: boolean;
 }
 
-/** One job in one round trip (lua/read-8.lua), or null; a job found lost on the way goes to core.onLost. */
+/** One job in one round trip (lua/read-8.lua), or null; a job found lost on the way goes to core.onEnded. */
 export async function readWithFiles(
   core: StoreCore,
   id: string,
@@ -29,9 +29,9 @@ export async function readWithFiles(
     r.sjRead(...readKeys, id, results, ...core.ttl, resultLimit, logLines, files ? "1" : "0", core.mayRecordLost ? "1" : "0", resultBytes),
   );
   if (reply.length === 1) return null;
-  const [readAt, flat, values, queuePosition, resultCount, logTail, logCount, leaseExpiry, fileList, recordedLost] = reply;
+  const [readAt, flat, values, queuePosition, resultCount, logTail, logCount, leaseExpiry, fileList, recordedLost, submit] = reply;
   const job = parseRecord(id, flat, { readAt, results: values, queuePosition, resultCount, logTail, logCount, leaseExpiry });
-  if (recordedLost === 1) core.onLost?.(job);
+  if (recordedLost === 1) core.onEnded?.({ id, seen: "read", job, submitCounted: submit === 1 });
   const listing: FileEntry[] = [];
   for (let i = 0; i < fileList.length; i += 2) listing.push({ name: String(fileList[i]), size: Number(fileList[i + 1]) });
   return { job, files: listing, resultBytes: values.reduce((n: number, v: string) => n + v.length, 0) };

@@ -45,7 +45,57 @@ export interface Progress {
 
 /** "full": the results would pass the job's bounds: the values that fit were appended, the rest were not. */
 export type ReportReply = "ok" | "cancel" | "full" | "refused";
-export type CancelReply = { outcome: "cancelled" | "requested" } | { outcome: "finished"; state: JobState } | { outcome: "missing" };
+export type CancelReply =
+  | { outcome: "cancelled"; submitCounted: boolean }
+  | { outcome: "requested" }
+  | { outcome: "finished"; state: JobState }
+  | { outcome: "missing" };
+
+/**
+ * Whether a call made a job terminal. Each end is reported (logged and
+ * counted, server/job-events.ts) once, by the server-side caller whose
+ * transition made the job terminal; the script's reply says which one did:
+ * - "ended": this call ended the job (mode "exit" or "force"): the caller reports it;
+ * - "own-end": this call, from the job's own process (mode "job"), ended it:
+ *   the server that started the process reports it when it sees the exit, or
+ *   a sweep does once that server has had its time (lua/includes/finish.lua);
+ * - "reported": (mode "exit") the job's own process had ended it, and this
+ *   call took its report: the caller reports it;
+ * - "unchanged": nothing was recorded (the job had ended, its end is someone
+ *   else's to report; or, mode "job", it was not running or lost its lease).
+ * submitCounted: no instance had counted the job's submit (the answer to its
+ * create was lost): the caller counts it with the end (submitted-1.lua).
+ */
+export type FinishReply =
+  | { outcome: "ended" | "reported"; state: JobState; submitCounted: boolean }
+  | { outcome: "own-end"; state: JobState }
+  | { outcome: "unchanged"; state: JobState | "" };
+
+/** A job some call ended (or took the report of), for its caller to report; submitCounted as in FinishReply. */
+export interface EndToReport {
+  id: string;
+  submitCounted: boolean;
+}
+
+/** What a sweep ended: jobs it recorded lost, and ends their own processes recorded that no server reported. */
+export interface SweepReply {
+  lost: EndToReport[];
+  reported: EndToReport[];
+}
+
+/** A claimed job: submitCounted when no instance had counted its submit (this claim does). */
+export interface Claimed {
+  id: string;
+  type: string;
+  submitCounted: boolean;
+}
+
+/** A flat list of ids, each followed by its submit flag, as the scripts return them. */
+function endsOf(flat: readonly (string | number)[]): EndToReport[] {
+  const ends: EndToReport[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) ends.push({ id: String(flat[i]), submitCounted: flat[i + 1] === 1 });
+  return ends;
+}
 
 export async function create(core: StoreCore, input: NewJob & { queueMax: number }): Promise<string> {
   const { keys, ttl } = core;
@@ -106,11 +156,20 @@ export async function createClaimed(core: StoreCore, input: NewJob, owner: strin
 }
 
 /**
+ * The instance whose create was answered counts the job submitted: true when
+ * this call marked it so (no claim or end of it had counted it first).
+ */
+export async function markSubmitted(core: StoreCore, id: string): Promise<boolean> {
+  return (await core.call((r) => r.sjSubmitted(core.keys.job(id), "create"))) === 1;
+}
+
+/**
  * With several partitions, "oldest" holds within one: each claim starts at
  * the partition after the one the last claim took from, and takes from the
  * first that has such a job. So while jobs wait in every partition, each
  * partition gives one job per round, and a job waits for at most the jobs
  * ahead of it in its own queue, plus as many rounds of the others.
+ * Jobs of an unknown type that a claim ends on the way go to core.onEnded.
  */
 export async function claim(
   core: StoreCore,
@@ -118,7 +177,7 @@ export async function claim(
   leaseMs: number,
   free: readonly string[],
   known: readonly string[],
-): Promise<{ id: string; type: string } | null> {
+): Promise<Claimed | null> {
   if (free.length === 0) return null;
   const others = known.filter((t) => !free.includes(t));
   const { partitions } = core.keys;
@@ -130,9 +189,12 @@ export async function claim(
     const reply = await core.call((r) =>
       r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, indexPrefix, leaseMs, owner, ...core.ttl, free.length, ...free, ...others),
     );
-    if (reply) {
+    if (!reply) continue;
+    const [id, type, submit, ...ended] = reply;
+    for (const end of endsOf(ended)) core.onEnded?.({ ...end, seen: "claim", job: null });
+    if (id !== "") {
       core.nextClaim = (index + 1) % count;
-      return { id: reply[0], type: reply[1] };
+      return { id, type, submitCounted: submit === 1 };
     }
   }
   return null;
@@ -178,7 +240,7 @@ export async function report(core: StoreCore, id: string, leaseMs: number, progr
   return reply[0] === 1 ? reply[1] : "refused";
 }
 
-export async function finish(core: StoreCore, id: string, state: JobState, mode: FinishMode, outcome: Outcome): Promise<JobState | null> {
+export async function finish(core: StoreCore, id: string, state: JobState, mode: FinishMode, outcome: Outcome): Promise<FinishReply> {
   const fields: (string | number)[] = [];
   if (outcome.reason) fields.push("reason", outcome.reason);
   if (outcome.error) fields.push("error", outcome.error);
@@ -186,20 +248,33 @@ export async function finish(core: StoreCore, id: string, state: JobState, mode:
   if (outcome.signal) fields.push("signal", outcome.signal);
   if (outcome.detail) fields.push("detail", outcome.detail);
   const reply = await core.call((r) => r.sjFinish(...core.keys.jobAndIndexes(id), id, state, mode, ...core.ttl, ...fields));
-  return reply[0] === 1 ? reply[1] : null;
+  switch (reply[0]) {
+    case 1:
+      return { outcome: "ended", state: reply[1], submitCounted: reply[2] === 1 };
+    case 2:
+      return { outcome: "reported", state: reply[1], submitCounted: reply[2] === 1 };
+    case 3:
+      return { outcome: "own-end", state: reply[1] };
+    default:
+      return { outcome: "unchanged", state: reply[1] };
+  }
 }
 
 export async function cancel(core: StoreCore, id: string, graceMs: number): Promise<CancelReply> {
   const reply = await core.call((r) => r.sjCancel(...core.keys.jobAndIndexes(id), id, graceMs, ...core.ttl));
-  if (reply[0] === 1) return { outcome: "cancelled" };
+  if (reply[0] === 1) return { outcome: "cancelled", submitCounted: reply[2] === 1 };
   if (reply[0] === 2) return { outcome: "requested" };
   return reply[1] ? { outcome: "finished", state: reply[1] } : { outcome: "missing" };
 }
 
-export async function sweep(core: StoreCore, limit: number): Promise<string[]> {
-  return core.eachPartition(({ leasesKey, queueKey, killsKey, jobPrefix, indexPrefix }) =>
-    core.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, indexPrefix, ...core.ttl, limit)),
+/** reportWaitMs: how long an end recorded by a job's own process waits for its server to report it. */
+export async function sweep(core: StoreCore, limit: number, reportWaitMs: number): Promise<SweepReply> {
+  const replies = await Promise.all(
+    core.keys.partitions.map(({ leasesKey, queueKey, killsKey, jobPrefix, indexPrefix }) =>
+      core.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, indexPrefix, ...core.ttl, limit, reportWaitMs)),
+    ),
   );
+  return { lost: replies.flatMap(([lost]) => endsOf(lost)), reported: replies.flatMap(([, reported]) => endsOf(reported)) };
 }
 
 export async function dueKills(core: StoreCore): Promise<string[]> {

@@ -52,3 +52,25 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
   index_count(ix, job, state, redis.call('HGET', job, 'reason'), now)
   return state
 end
+
+-- Each end is reported (logged and counted, server/job-events.ts) once, by
+-- the server-side call whose transition made the job terminal: its reply
+-- says so. A job's own process counts nothing, so an end it records waits in
+-- <ix>unreported (id -> when it ended, ms) until the server that started it
+-- sees its exit (finish, mode 'exit') or, failing that, a sweep takes it
+-- (that server died): whichever removes the entry reports the end.
+local function await_report(ix, id, now)
+  redis.call('ZADD', ix .. 'unreported', now, id)
+end
+
+-- Takes an end waiting in <ix>unreported; true when this call took it.
+local function take_report(ix, id)
+  return redis.call('ZREM', ix .. 'unreported', id) == 1
+end
+
+-- The caller reports this job's end; returns 1 when its submit had not been
+-- counted either (the answer to its create was lost, see submitted-1.lua),
+-- and marks it counted: the caller counts the submit with the end. Else 0.
+local function count_submit(job)
+  return redis.call('HSETNX', job, 'submitted', 'end')
+end
