@@ -95,6 +95,29 @@ async function submitTo(server: ServerProcess, form: Form, json: boolean): Promi
   throw new Error(`POST /count answered ${res.status}`);
 }
 
+/**
+ * A submit that must succeed: sent again while it is refused (a server still
+ * finding Redis again after a fault answers 503), as a client that obeys
+ * Retry-After would, at a shorter pace. A refused try may have created a job
+ * all the same: the jobs list and the counts hold it, once.
+ */
+function submitSure(server: ServerProcess, form: Form, json: boolean): Promise<string> {
+  return waitFor(() => submitTo(server, form, json), { interval: 100, message: "a submit to be accepted" });
+}
+
+/** A request sent again while it is answered 503 (as submitSure). */
+function answered(send: () => Promise<Response>): Promise<Response> {
+  return waitFor(
+    async () => {
+      const res = await send();
+      if (res.status !== 503) return res;
+      await res.arrayBuffer().catch(() => {});
+      return null;
+    },
+    { interval: 100, message: "an answer other than 503" },
+  );
+}
+
 /** The ids in every partition's set of ends recorded by job processes that no server has reported yet. */
 async function unreported(client: Redis, prefix: string): Promise<number> {
   const keys = await client.keys(`${prefix}:*ix:unreported`);
@@ -127,11 +150,11 @@ test("under faults each job is counted submitted once and finished once, per typ
   // live instances' sums stay whole. Its job runs on alone and records its own
   // end (a sweep reports it), or never starts (a sweep records it lost).
   const long: string[] = [];
-  for (let i = 0; i < 4; i++) long.push(keep(await submitTo(i % 2 ? b : a, LONG_COUNT, i % 2 === 0))!);
+  for (let i = 0; i < 4; i++) long.push(keep(await submitSure(i % 2 ? b : a, LONG_COUNT, i % 2 === 0))!);
   await waitFor(async () => (await Promise.all(long.map((id) => jobJson(a.url, id)))).every((j) => j.state === "running" && j.pid), {
     message: "the long jobs to run",
   });
-  const orphan = keep(await submitTo(a, SHORT, false))!;
+  const orphan = keep(await submitSure(a, SHORT, false))!;
   const k = await startServer(t, env);
   await waitFor(async () => (await redis.client.hget(`${prefix}:{jobs}:job:${orphan}`, "owner")) !== null, {
     interval: 5,
@@ -144,7 +167,7 @@ test("under faults each job is counted submitted once and finished once, per typ
   for (const id of long) process.kill((await jobJson(a.url, id)).pid!, "SIGKILL");
 
   // 3. Redis stopped while jobs are submitted, claimed and end, and started again.
-  const first = await Promise.all(Array.from({ length: 6 }, (_, i) => submitTo(i % 2 ? b : a, SHORT, i % 3 === 0)));
+  const first = await Promise.all(Array.from({ length: 6 }, (_, i) => submitSure(i % 2 ? b : a, SHORT, i % 3 === 0)));
   first.forEach(keep);
   await waitFor(async () => (await Promise.all(first.map((id) => jobJson(a.url, id!)))).some((j) => j.state === "running"), {
     message: "a job running",
@@ -177,13 +200,13 @@ test("under faults each job is counted submitted once and finished once, per typ
   const store = new JobStore(redis.client, { prefix, ttlSucceededS: 3600, ttlFailedS: 3600 });
   for (let i = 0; i < 2; i++)
     keep(await store.create({ type: "count", params: { start: 1, end: 2, increment: 1 }, total: 2, queueMax: 1000 }));
-  const after = await Promise.all(Array.from({ length: 4 }, (_, i) => submitTo(i % 2 ? a : b, SHORT, false)));
+  const after = await Promise.all(Array.from({ length: 4 }, (_, i) => submitSure(i % 2 ? a : b, SHORT, false)));
   after.forEach(keep);
 
   // 4. Cancels racing starts: public, admin job page, bulk; each as soon as the job is created.
   for (let i = 0; i < 3; i++) {
-    const id = keep(await submitTo(a, SHORT, true))!;
-    const res = await post(`${b.url}/jobs/${id}/cancel`, {}, JSON_ACCEPT);
+    const id = keep(await submitSure(a, SHORT, true))!;
+    const res = await answered(() => post(`${b.url}/jobs/${id}/cancel`, {}, JSON_ACCEPT));
     if (![202, 409].includes(res.status)) {
       t.fail(
         `public cancel of ${id}: ${res.status} ${await res.text()} exists=${await redis.client.exists(`${prefix}:{jobs}:job:${id}`)} a=${await fetch(`${a.url}/jobs/${id}`, { headers: JSON_ACCEPT }).then((r) => r.status)} b=${await fetch(`${b.url}/jobs/${id}`, { headers: JSON_ACCEPT }).then((r) => r.status)}`,
@@ -191,13 +214,13 @@ test("under faults each job is counted submitted once and finished once, per typ
     }
   }
   for (let i = 0; i < 3; i++) {
-    const id = keep(await submitTo(b, SHORT, false))!;
-    const res = await post(`${a.url}/admin/jobs/${id}/cancel`, {}, { Cookie: cookie, ...JSON_ACCEPT });
+    const id = keep(await submitSure(b, SHORT, false))!;
+    const res = await answered(() => post(`${a.url}/admin/jobs/${id}/cancel`, {}, { Cookie: cookie, ...JSON_ACCEPT }));
     t.true([202, 409].includes(res.status), `admin cancel: ${res.status}`);
   }
-  const many = await Promise.all(Array.from({ length: 6 }, (_, i) => submitTo(i % 2 ? a : b, SHORT, i % 2 === 0)));
+  const many = await Promise.all(Array.from({ length: 6 }, (_, i) => submitSure(i % 2 ? a : b, SHORT, i % 2 === 0)));
   many.forEach(keep);
-  const bulk = await post(`${b.url}/admin/bulk/cancel-queued`, { confirm: "yes" }, { Cookie: cookie, ...JSON_ACCEPT });
+  const bulk = await answered(() => post(`${b.url}/admin/bulk/cancel-queued`, { confirm: "yes" }, { Cookie: cookie, ...JSON_ACCEPT }));
   t.is(bulk.status, 200);
 
   // Everything settles: nothing waits or runs, no end waits for its report.
