@@ -169,7 +169,7 @@ test("under faults each job is counted submitted once and finished once, per typ
   // 3. Redis stopped while jobs are submitted, claimed and end, and started again.
   const first = await Promise.all(Array.from({ length: 6 }, (_, i) => submitSure(i % 2 ? b : a, SHORT, i % 3 === 0)));
   first.forEach(keep);
-  await waitFor(async () => (await Promise.all(first.map((id) => jobJson(a.url, id!)))).some((j) => j.state === "running"), {
+  await waitFor(async () => (await Promise.all(first.map((id) => jobJson(a.url, id)))).some((j) => j.state === "running"), {
     message: "a job running",
   });
   await redis.stop();

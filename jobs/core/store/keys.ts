@@ -15,6 +15,7 @@
 //   P:{T}:ix:<type>:<state> sorted set: id -> createdAt (ms), the jobs list's index (see lua/includes/index.lua)
 //   P:{T}:ix:m:<minute>     hash: jobs ended that minute (s, f, c; l: lost), kept 2 h
 //   P:{T}:ix:d:<type>:<hour> hash: durations of the jobs of a type that ended that hour, bucket -> count, kept 25 h
+//   P:{T}:ix:unreported     sorted set: id -> when (ms), ends recorded by job processes that no server has reported yet (lua/includes/finish.lua)
 //   P:{T}:queue-samples     hash: minute of the hour -> "<minute>:<queue length>", written with each heartbeat
 // and once, under the first partition's tag:
 //   P:{T0}:beats            sorted set: instance id -> when its heartbeat runs out (ms)
