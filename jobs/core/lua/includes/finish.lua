@@ -72,5 +72,7 @@ end
 -- counted either (the answer to its create was lost, see submitted-1.lua),
 -- and marks it counted: the caller counts the submit with the end. Else 0.
 local function count_submit(job)
+  -- A job whose retention has run out by its report leaves no record to mark.
+  if redis.call('EXISTS', job) == 0 then return 0 end
   return redis.call('HSETNX', job, 'submitted', 'end')
 end
