@@ -23,8 +23,11 @@
 //   it. So a job that exists is counted submitted once it is seen, and a 503
 //   whose create ran anyway does not leave a job counted finished and never
 //   submitted.
-// - started: this instance spawned the job's process (the record is still
-//   waiting, claimed: the process marks it running itself, or is fenced).
+// - started: this instance spawned the job's process. Its `state: "running"`
+//   is what the process is about to record: the start transition runs in the
+//   job's process, whose reply the server does not see; a process that finds
+//   its job cancelled or lost meanwhile exits (code 4) without running it,
+//   and the end's line says so (`durationMs: null`).
 import type { JobRecord, JobStore } from "../jobs/core/store.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
