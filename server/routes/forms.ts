@@ -8,7 +8,7 @@
 // arrives); every other type refuses it (415). A submit sent again under the
 // same key (an Idempotency-Key header, or the form's one-time token) answers
 // the job it created (server/submit-keys.ts); so every page with a form is
-// no-store, or two visits would share a token.
+// fetched anew at each visit (renderForm), or two visits would share a token.
 import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Middleware } from "koa";
@@ -99,8 +99,12 @@ const typeInAddress =
   };
 
 async function renderForm(ctx: Context, { types }: Forms, form: FormView, page: "home" | "new-job" = "new-job", recent?: RecentList) {
-  // The form holds a one-time token (FormView.token): a cached page would give two visits the same one.
-  ctx.set("Cache-Control", "no-store");
+  // The form holds a one-time token (FormView.token): a page taken from a cache would give two visits the
+  // same one. no-cache: every visit asks the server (which sends no validator, so a new page and token);
+  // the back button may still show the page it left, with its token and what was typed (RFC 9111 §6), so
+  // sending it again is the same job. no-store would forbid that too: back would fetch a new token.
+  // private: the page is this browser's (its token; the home page's recent jobs).
+  ctx.set("Cache-Control", "private, no-cache");
   const others = types
     .filter((t) => t.name !== form.type)
     .map((t) => ({ title: t.title, description: t.description, url: newJobUrl(t.name) }));
