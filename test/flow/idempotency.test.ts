@@ -8,6 +8,7 @@ import { JOB_STATES } from "../../jobs/core/store.ts";
 import { startApp, type TestApp } from "../support/app.ts";
 import { keysUnder, startRedis, useRedis } from "../support/redis.ts";
 import { waitFor, within } from "../support/wait.ts";
+import { START_GRACE_MS } from "../../server/supervisor/index.ts";
 
 const redis = useRedis(test);
 
@@ -223,6 +224,31 @@ test("a submit whose answer was lost (Redis held its writes: 503) created its jo
   t.is(await idOf(retry, 202), created!);
   t.deepEqual(await allJobs(a), [created]);
   t.like(await a.waitForState(created!, "succeeded"), { results: [1, 2, 3] });
+});
+
+test("with JOB_QUEUE_MAX=0, a submit whose answer was lost leaves a job that runs (not one that never starts), and a retry with the key gets it", async (t) => {
+  const own = await startRedis();
+  t.teardown(() => own.close());
+  const a = await startApp(t, { redis: own, name: "lost-claimed", env: { JOB_QUEUE_MAX: "0" } });
+  const key = "lost-claimed-key-0000001";
+  await own.client.call("CLIENT", "PAUSE", "60000", "WRITE");
+  t.teardown(() => own.client.call("CLIENT", "UNPAUSE").then(() => {}));
+  const lost = await within(postJson(a, COUNT, key), 30_000, "the submit's answer");
+  t.is(lost.status, 503);
+  await own.client.call("CLIENT", "UNPAUSE");
+  // Redis created it claimed by this instance, which started no process: the next pump gives it back to the
+  // queue and takes it again. Bound: shorter than its start lease, after which it would end never-started.
+  const [created] = await waitFor(
+    async () => {
+      const ids = await allJobs(a);
+      return ids.length > 0 ? ids : null;
+    },
+    { message: "the job the lost submit created" },
+  );
+  const done = await a.waitForState(created!, ["succeeded", "failed"], 3 * a.config.jobHeartbeatMs + START_GRACE_MS - 2000);
+  t.like(done, { state: "succeeded", results: [1, 2, 3] });
+  t.is(await idOf(await postJson(a, COUNT, key), 202), created!);
+  t.deepEqual(await allJobs(a), [created]);
 });
 
 test("an upload sent again under the same key gives the first job, and the repeat's upload is deleted", async (t) => {
