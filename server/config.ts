@@ -36,6 +36,8 @@ export const DEFAULTS = {
   REDIS_MEMORY_REFUSE_PERCENT: 90,
   /** 50 MB: what one upload may take in Redis until its job expires (see docs/operations.md, "Uploads"). */
   JOB_UPLOAD_MAX_BYTES: 50 * 1024 * 1024,
+  /** A day: how long a submit key (Idempotency-Key, a form's token) names its job at most (docs/api.md, "Idempotent submits"). */
+  IDEMPOTENCY_TTL_S: 86_400,
   SHOW_JOB_INTERNALS: false,
   /** Jobs the status cache keeps (server/job-cache.ts); 0 turns it off. */
   STATUS_CACHE_MAX_ENTRIES: 10_000,
@@ -70,6 +72,8 @@ export interface Config extends JobSettings {
   redisMemoryRefusePercent: number;
   /** The largest file one upload may hold; a larger one is refused (413) and nothing is kept. */
   jobUploadMaxBytes: number;
+  /** How long a submit key's record names its job at most; less when the job expires first. */
+  idempotencyTtlS: number;
   /**
    * Show operators' facts on job pages and in the JSON: a failure's recorded
    * detail (the last lines its process wrote), the pid and host. Off until
@@ -133,6 +137,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     redisMemoryRefusePercent: read.int("REDIS_MEMORY_REFUSE_PERCENT", d.REDIS_MEMORY_REFUSE_PERCENT, 1, 100),
     // Redis refuses a string over 512 MB.
     jobUploadMaxBytes: read.int("JOB_UPLOAD_MAX_BYTES", d.JOB_UPLOAD_MAX_BYTES, 1, 512 * 1024 * 1024),
+    idempotencyTtlS: read.int("IDEMPOTENCY_TTL_S", d.IDEMPOTENCY_TTL_S, 60, 365 * 86_400),
     showJobInternals:
       BOOLEANS[
         read

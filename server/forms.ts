@@ -3,8 +3,9 @@
 // Also the one check of a submission, form or JSON: each field on its own
 // (jobs/core/fields.ts), then the type's checks across fields.
 import { checkFields, defaultValues, displayValue, type Field, type Params } from "../jobs/core/fields.ts";
-import type { JobType } from "../jobs/core/job-type.ts";
+import { SUBMISSION_FIELD, type JobType } from "../jobs/core/job-type.ts";
 import type { JobSettings } from "../jobs/core/settings.ts";
+import { newSubmissionToken } from "./submit-keys.ts";
 import { formAction } from "./urls.ts";
 
 export interface FieldView {
@@ -37,6 +38,9 @@ export interface FormView {
   note: string | null;
   /** A file field: the form is sent as multipart/form-data. */
   hasFile: boolean;
+  /** The hidden field's name and the one-time token it holds, made for this render (server/submit-keys.ts). */
+  tokenField: string;
+  token: string;
 }
 
 function inputmode(field: Field): FieldView["inputmode"] {
@@ -81,6 +85,8 @@ export function formView(
     errorList: fields.filter((f) => f.error).map((f) => ({ id: f.id, message: f.error! })),
     note: type.formNote?.(settings) ?? null,
     hasFile: type.fields.some((f) => f.kind === "file"),
+    tokenField: SUBMISSION_FIELD,
+    token: newSubmissionToken(),
   };
 }
 

@@ -3,9 +3,13 @@
 // this process's memory. Redis is the only thing the instances share, so the
 // job may run on another instance than the one that took the upload.
 //
-// The route picks the job's id first (newJobId()), calls receiveForm(), then
+// The route calls receiveForm() with a way to choose the job's id, then
 // creates the job with that id and the stored fields (store.create's
-// `uploads`), or discards them (discardUploads) when it refuses the form.
+// `uploads`), or discards them (discardUploads) when it refuses the form or
+// its submit key names a job already. The id is chosen when the first file
+// arrives, from the fields read so far (a form's submission token comes
+// before its files: the id must lie in the token's partition), or at the
+// end when no file was stored.
 // Every refusal here (413, 400) has already deleted what was stored, and so
 // has an upload cut off (the client went away, or the request timeout ended
 // it): the handler ends at once with a 408 (and its request log line).
@@ -15,6 +19,7 @@
 // browser sent is kept only to be shown (the templates escape it); it never
 // becomes a path.
 import busboy from "busboy";
+import crypto from "node:crypto";
 import type { Context } from "koa";
 import type { Readable } from "node:stream";
 import type { UploadRef } from "../jobs/core/fields.ts";
@@ -40,12 +45,16 @@ export interface ReceivedForm {
   files: Record<string, UploadRef>;
   /** A message per file field whose file was refused (and not kept). */
   errors: Record<string, string>;
+  /** The SHA-256 (hex) of each stored upload's bytes: part of the request's fingerprint. */
+  digests: Record<string, string>;
+  /** The id the job will have, its uploads stored under it. */
+  id: string;
 }
 
 export interface ReceiveOptions {
   store: JobStore;
-  /** The id the job will have (its uploads are stored under it). */
-  id: string;
+  /** Chooses the id the job will have (its uploads are stored under it), given the fields read so far; called once. */
+  chooseId: (fieldsSoFar: Readonly<Record<string, string | string[]>>) => string;
   type: JobType;
   maxBytes: number;
 }
@@ -109,12 +118,18 @@ function unreadableForm(): HttpError {
  * not fit), a 400 (a malformed form) or the store's error, having deleted
  * what was stored; otherwise the caller owns the stored uploads.
  */
-export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: ReceiveOptions): Promise<ReceivedForm> {
+export async function receiveForm(ctx: Context, { store, chooseId, type, maxBytes }: ReceiveOptions): Promise<ReceivedForm> {
   const wanted = new Set(fileFields(type));
   const declared = Number(ctx.get("Content-Length"));
   if (Number.isFinite(declared) && declared > maxBytes * wanted.size + FORM_OVERHEAD_BYTES) throw tooLarge(maxBytes);
 
-  const form: ReceivedForm = { fields: {}, files: {}, errors: {} };
+  const form: Omit<ReceivedForm, "id"> = { fields: {}, files: {}, errors: {}, digests: {} };
+  let chosen: string | null = null;
+  const jobId = (): string => (chosen ??= chooseId(form.fields));
+  /** Deletes what was stored, if anything was. */
+  const deleteStored = async (fields: string[]): Promise<void> => {
+    if (chosen !== null) await store.deleteUploads(chosen, fields);
+  };
   const tasks: Promise<void>[] = [];
   const streams = new Set<Readable>();
   let overLimit = false;
@@ -136,6 +151,8 @@ export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: R
     let pendingBytes = 0;
     let refused: string | null = null;
     const decoder = new TextDecoder("utf-8", { fatal: true });
+    const digest = crypto.createHash("sha256");
+    const id = jobId();
     const name = displayName(sentName);
     stream.on("limit", () => {
       overLimit = true;
@@ -160,6 +177,7 @@ export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: R
       if (chunk.includes(0)) refused = `The file ${name} is not a text file (it holds NUL bytes). Upload the CSV file itself.`;
       size += chunk.length;
       if (refused) continue;
+      digest.update(chunk);
       pending.push(chunk);
       pendingBytes += chunk.length;
       if (pendingBytes >= UPLOAD_CHUNK_BYTES) {
@@ -186,6 +204,7 @@ export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: R
     }
     await flush();
     form.files[field] = { name, size };
+    form.digests[field] = digest.digest("hex");
   };
 
   const started = new Set<string>();
@@ -232,7 +251,7 @@ export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: R
     for (const stream of streams) stream.destroy();
     parser.destroy();
     await Promise.allSettled(tasks);
-    await store.deleteUploads(id, [...wanted]).catch(() => {});
+    await deleteStored([...wanted]).catch(() => {});
     // Whichever error came first (busboy's "unexpected end", the request's "aborted"), the body was cut off.
     if (!ctx.req.complete) throw uploadCutOff();
     if (err instanceof HttpError) throw err;
@@ -240,9 +259,9 @@ export async function receiveForm(ctx: Context, { store, id, type, maxBytes }: R
     throw unreadableForm();
   }
   if (overLimit || failure) {
-    await store.deleteUploads(id, [...wanted]).catch(() => {});
+    await deleteStored([...wanted]).catch(() => {});
     if (overLimit) throw tooLarge(maxBytes);
     throw failure;
   }
-  return form;
+  return { ...form, id: jobId() };
 }

@@ -110,6 +110,13 @@ export interface JobWords {
 
 const NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
+/**
+ * The hidden field of every job form that holds its one-time submission
+ * token (docs/api.md, "Idempotent submits"): not a parameter, so no type
+ * may declare a field of that name.
+ */
+export const SUBMISSION_FIELD = "submission";
+
 /** Refuses a declaration that would break the pages or the API, at start-up, with a message naming the type. */
 export function validateJobType(type: JobType): void {
   const problems: string[] = [];
@@ -118,6 +125,7 @@ export function validateJobType(type: JobType): void {
   for (const f of type.fields) {
     if (!/^[a-z][a-z0-9_]{0,39}$/.test(f.name)) problems.push(`field name ${JSON.stringify(f.name)} must match [a-z][a-z0-9_]*`);
     if (names.has(f.name)) problems.push(`field ${f.name} is declared twice`);
+    if (f.name === SUBMISSION_FIELD) problems.push(`field name ${f.name} is the form's submission token's`);
     names.add(f.name);
   }
   if ("command" in type.run && type.run.command.length === 0) problems.push("run.command is empty");

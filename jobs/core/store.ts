@@ -3,7 +3,8 @@
 //   store/job-store.ts    JobStore, the object callers hold: each method says what it does and calls one of the files below
 //   store/keys.ts         the key layout and the partitions: every key name is built there (the layout is written out at its top)
 //   store/record.ts       the job record, its states and end reasons, ids, and parsing a record's hash
-//   store/errors.ts       the errors callers tell apart (queue full, upload missing, Redis unavailable, busy or refusing writes)
+//   store/errors.ts       the errors callers tell apart (queue full, upload missing, a submit already made or its key
+//                         reused, Redis unavailable, busy or refusing writes)
 //   store/core.ts         the connection and call(): the in-flight bound, the deadline, Redis unavailable
 //   store/transitions.ts  create, claim, release, start, report, finish, cancel, sweep (one Lua script each: lua/)
 //   store/reads.ts        one job whole, its results, summaries of many, queue and lease counts
@@ -13,9 +14,17 @@
 //   store/login.ts        the operator's failed logins and sessions
 export { LOG_LINE_MAX_CHARS, LOG_MAX_LINES, UPLOAD_READ_BYTES, UPLOAD_SAFETY_TTL_S } from "./store/artifacts.ts";
 export { WriteRefusals, type StoreEnd, type StoreOptions } from "./store/core.ts";
-export { QueueFullError, StoreBusyError, StoreUnavailableError, StoreWriteRefusedError, UploadMissingError } from "./store/errors.ts";
+export {
+  AlreadySubmittedError,
+  QueueFullError,
+  StoreBusyError,
+  StoreUnavailableError,
+  StoreWriteRefusedError,
+  SubmitKeyReusedError,
+  UploadMissingError,
+} from "./store/errors.ts";
 export { JobStore } from "./store/job-store.ts";
-export type { Partition } from "./store/keys.ts";
+export type { OnceScope, Partition } from "./store/keys.ts";
 export type { JobRow, ListCursor, ListFilter } from "./store/list.ts";
 export {
   END_REASONS,
@@ -31,4 +40,4 @@ export {
   type JobSummary,
   type Outcome,
 } from "./store/record.ts";
-export type { CancelReply, Claimed, EndToReport, FinishReply, NewJob, ReportReply, SweepReply } from "./store/transitions.ts";
+export type { CancelReply, Claimed, EndToReport, FinishReply, NewJob, ReportReply, SubmitOnce, SweepReply } from "./store/transitions.ts";

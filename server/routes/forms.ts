@@ -5,18 +5,23 @@
 // `aliases`, e.g. the counter's POST /count and GET /count/:start/:end) are
 // mounted here too, onto the same handlers. A type with a file field takes
 // multipart/form-data (server/uploads.ts stores the file in Redis as it
-// arrives); every other type refuses it (415).
+// arrives); every other type refuses it (415). A submit sent again under the
+// same key (an Idempotency-Key header, or the form's one-time token) answers
+// the job it created (server/submit-keys.ts); so every page with a form is
+// fetched anew at each visit (renderForm), or two visits would share a token.
 import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Middleware } from "koa";
 import type { Config } from "../config.ts";
 import { defaultValues, type Params } from "../../jobs/core/fields.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
-import { newJobId, QueueFullError } from "../../jobs/core/store.ts";
+import { AlreadySubmittedError, newJobId, QueueFullError, SubmitKeyReusedError, type SubmitOnce } from "../../jobs/core/store.ts";
+import { SUBMISSION_FIELD } from "../../jobs/core/job-type.ts";
 import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
 import { HttpError } from "../errors.ts";
 import { discardUploads, fileFields, receiveForm } from "../uploads.ts";
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
+import { idempotencyKey, submissionToken, submitOnce, withoutToken, type SubmitKey } from "../submit-keys.ts";
 import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
@@ -51,6 +56,8 @@ interface Upload {
   id: string;
   fields: string[];
   errors: Record<string, string>;
+  /** Each stored file's SHA-256: part of the request's fingerprint. */
+  digests: Record<string, string>;
 }
 
 export function formRoutes({ store, config, supervisor, memory }: AppDeps, types: readonly JobType[] = JOB_TYPES): Router {
@@ -92,6 +99,12 @@ const typeInAddress =
   };
 
 async function renderForm(ctx: Context, { types }: Forms, form: FormView, page: "home" | "new-job" = "new-job", recent?: RecentList) {
+  // The form holds a one-time token (FormView.token): a page taken from a cache would give two visits the
+  // same one. no-cache: every visit asks the server (which sends no validator, so a new page and token);
+  // the back button may still show the page it left, with its token and what was typed (RFC 9111 §6), so
+  // sending it again is the same job. no-store would forbid that too: back would fetch a new token.
+  // private: the page is this browser's (its token; the home page's recent jobs).
+  ctx.set("Cache-Control", "private, no-cache");
   const others = types
     .filter((t) => t.name !== form.type)
     .map((t) => ({ title: t.title, description: t.description, url: newJobUrl(t.name) }));
@@ -103,8 +116,7 @@ const home =
   (forms: Forms): Middleware =>
   async (ctx) => {
     const first = forms.types[0]!;
-    // The list of this browser's jobs makes the page its own.
-    ctx.set("Cache-Control", "no-store");
+    // The list of this browser's jobs makes the page its own (and its form's token: renderForm).
     const recent = await recentJobs(ctx, forms.store, forms.recentMaxAge);
     await renderForm(ctx, forms, formView(first, forms.config), "home", recent);
   };
@@ -145,17 +157,41 @@ const readBody = ({ store, config, memory }: Forms, typeFor: (ctx: Context) => J
   return async (ctx, next) => {
     const type = typeFor(ctx); // an unknown type is a 404 before the body is read
     ctx.state.jobType = type;
+    // A bad Idempotency-Key: a 400 before anything is read or stored.
+    const header = idempotencyKey(ctx);
+    ctx.state.submitKey = header;
     // Redis nearly full (REDIS_MEMORY_REFUSE_PERCENT): a 503 before anything is read or stored.
     await memory.checkRoom();
     if (fileFields(type).length > 0) {
-      // A form with a file: the job's id first, its uploads stored under it as they arrive (server/uploads.ts).
+      // A form with a file: its uploads stored as they arrive (server/uploads.ts), under the job's id,
+      // chosen at the first file: in the partition of the submit key's record, when there is a key.
       if (!ctx.is("multipart"))
         throw new HttpError(415, "Send this form as multipart/form-data: it holds a file.", { code: "multipart-needed" });
-      const id = newJobId();
-      const form = await receiveForm(ctx, { store, id, type, maxBytes: config.jobUploadMaxBytes });
-      ctx.state.upload = { id, fields: Object.keys(form.files), errors: form.errors } satisfies Upload;
-      (ctx.request as { body?: unknown }).body = { ...form.fields, ...form.files };
+      let tokenBeforeFile: unknown = null;
+      const chooseId = (fields: Readonly<Record<string, unknown>>): string => {
+        tokenBeforeFile = fields[SUBMISSION_FIELD];
+        const key =
+          header ??
+          (typeof tokenBeforeFile === "string" && tokenBeforeFile !== "" ? { scope: "form" as const, key: tokenBeforeFile } : null);
+        return key ? store.onceJobId(key.scope, key.key, type.name) : newJobId();
+      };
+      const form = await receiveForm(ctx, { store, chooseId, type, maxBytes: config.jobUploadMaxBytes });
+      const { id } = form;
       try {
+        const token = submissionToken(form.fields);
+        // The token came after a file, whose bytes are stored already under an id chosen without it.
+        if (!header && token && tokenBeforeFile !== form.fields[SUBMISSION_FIELD]) {
+          throw new HttpError(
+            400,
+            `Send the form's ${SUBMISSION_FIELD} field before its files, as the page's form does. Nothing was created.`,
+            {
+              code: "submission-after-file",
+            },
+          );
+        }
+        ctx.state.submitKey = header ?? token;
+        ctx.state.upload = { id, fields: Object.keys(form.files), errors: form.errors, digests: form.digests } satisfies Upload;
+        (ctx.request as { body?: unknown }).body = { ...form.fields, ...form.files };
         await next();
       } catch (err) {
         await discardUploads(store, id, type).catch(() => {});
@@ -194,7 +230,9 @@ const submit =
     const body = (ctx.request as { body?: unknown }).body ?? {};
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw unreadable(type);
     const upload = ctx.state.upload as Upload | undefined;
-    let check = checkSubmission(type, config, body as Record<string, unknown>);
+    // The header's key, or the form's token (not a parameter: taken out before the check).
+    const submitKey = (ctx.state.submitKey as SubmitKey | null) ?? submissionToken(body as Record<string, unknown>);
+    let check = checkSubmission(type, config, withoutToken(body as Record<string, unknown>));
     if (upload && Object.keys(upload.errors).length > 0) {
       // A refused file: its own message, over "Choose the file"; the other answers are kept.
       const values = check.ok ? paramValues(type, check.params) : check.values;
@@ -218,7 +256,8 @@ const submit =
       }
       return;
     }
-    const id = await createJob(forms, type, check.params, check.total, upload);
+    const once = submitKey ? submitOnce(submitKey, type.name, check.params, upload?.digests ?? {}, config.idempotencyTtlS) : undefined;
+    const id = await createJob(forms, type, check.params, check.total, upload, once);
     rememberJob(ctx, id, forms.recentMaxAge);
     const url = jobUrl(id);
     if (json) {
@@ -231,9 +270,21 @@ const submit =
     }
   };
 
-async function createJob({ config, supervisor }: Forms, type: JobType, params: Params, total: number, upload?: Upload): Promise<string> {
+/**
+ * Creates the job and starts it (or queues it); with JOB_QUEUE_MAX=0, only
+ * if it can start now. Under a submit key the store may answer the job this
+ * same request created before: its id is returned, and this request's
+ * uploads deleted.
+ */
+async function createJob(
+  { store, config, supervisor }: Forms,
+  type: JobType,
+  params: Params,
+  total: number,
+  upload?: Upload,
+  once?: SubmitOnce,
+): Promise<string> {
   try {
-    // Creates the job and starts it (or queues it); with JOB_QUEUE_MAX=0, only if it can start now.
     return await supervisor.submit({
       ...(upload ? { id: upload.id, uploads: upload.fields } : {}),
       type: type.name,
@@ -242,8 +293,20 @@ async function createJob({ config, supervisor }: Forms, type: JobType, params: P
       timeoutMs: type.timeoutMs ?? config.jobTimeoutMs,
       ttlSucceededS: type.ttlSucceededS,
       ttlFailedS: type.ttlFailedS,
+      ...(once ? { once } : {}),
     });
   } catch (err) {
+    if (err instanceof AlreadySubmittedError) {
+      if (upload) await discardUploads(store, upload.id, type);
+      return err.id;
+    }
+    if (err instanceof SubmitKeyReusedError) {
+      throw new HttpError(
+        422,
+        "This Idempotency-Key was sent before with another request: use a new key for a new job. Nothing was created.",
+        { title: "Key used for another request", code: "idempotency-key-reused" },
+      );
+    }
     if (err instanceof QueueFullError) {
       throw new HttpError(503, `Too many jobs are waiting (${config.jobQueueMax}). Please try again in a minute.`, {
         title: "Too busy right now",

@@ -14,7 +14,14 @@ import fs from "node:fs";
 import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
-import { QueueFullError, StoreWriteRefusedError, type FinishReply, type JobStore, type NewJob } from "../../jobs/core/store.ts";
+import {
+  QueueFullError,
+  StoreUnavailableError,
+  StoreWriteRefusedError,
+  type FinishReply,
+  type JobStore,
+  type NewJob,
+} from "../../jobs/core/store.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { jobScript, ROOT } from "../paths.ts";
@@ -281,7 +288,9 @@ export class Supervisor {
    * waits: the job is created only when this instance has a free slot for
    * its type right now, already claimed, and its process is started at once;
    * otherwise QueueFullError (a 503), and nothing is written. Slots are per
-   * instance: another instance's free slot does not count.
+   * instance: another instance's free slot does not count. A submit its key
+   * already answers throws AlreadySubmittedError (store.create), and is
+   * neither logged nor counted again.
    */
   async submit(input: NewJob): Promise<string> {
     const { store, config } = this.options;
@@ -291,11 +300,19 @@ export class Supervisor {
       if (!this.closed) void this.pump();
       return id;
     }
-    if (this.closed || !this.freeTypes().includes(input.type)) throw new QueueFullError();
+    if (this.closed || !this.freeTypes().includes(input.type)) {
+      // A repeat under a submit key still gets its job (AlreadySubmittedError); nothing else is created.
+      if (input.once) await store.create({ ...input, queueMax: 0 });
+      throw new QueueFullError();
+    }
     this.reserved.set(input.type, (this.reserved.get(input.type) ?? 0) + 1);
     let id: string;
     try {
       id = await store.createClaimed(input, this.instanceId, this.startLeaseMs);
+    } catch (err) {
+      // Redis may have run it all the same: the job would be this instance's, with no process.
+      if (err instanceof StoreUnavailableError && !(err instanceof StoreWriteRefusedError)) this.slots.claimUnanswered();
+      throw err;
     } finally {
       this.reserved.set(input.type, this.reserved.get(input.type)! - 1);
     }

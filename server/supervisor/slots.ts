@@ -9,7 +9,9 @@
 // failed (never-started) once its start lease ran out. So after such a
 // failure, the next pump first gives back to the queue every claim of this
 // instance that has no process here (JobStore.release, which leaves any job
-// that is not this owner's queued claim as it is).
+// that is not this owner's queued claim as it is). The same holds for a job
+// created already claimed (JOB_QUEUE_MAX=0) whose answer was lost
+// (claimUnanswered).
 import type { JobStore } from "../../jobs/core/store.ts";
 
 /**
@@ -91,6 +93,15 @@ export class Slots {
     } catch (err) {
       failed(err);
     }
+  }
+
+  /**
+   * A job created already claimed by this instance (JOB_QUEUE_MAX=0) failed
+   * for want of an answer: Redis may have run it, as with a claim, so the
+   * next pump gives such claims back to the queue.
+   */
+  claimUnanswered(): void {
+    this.unanswered = true;
   }
 
   /** Gives back to the queue this instance's claims that have no process here. */

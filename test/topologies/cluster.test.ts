@@ -163,6 +163,57 @@ test.serial("two instances on a cluster: submit on one, watch and cancel on the 
 });
 
 test.serial(
+  "idempotent submits on a cluster: one key sent to two instances, and an upload under a form's token sent twice, each make one job, with its key's record on its slot",
+  async (t) => {
+    const env = serverEnv(cluster, "once", {});
+    const [a, b] = await Promise.all([startServer(t, env), startServer(t, env)]);
+    const key = "cluster-idempotency-key-0001";
+    /** The job a JSON submit under the key names; a 503 (a busy instance) is sent again, as a client obeying Retry-After does. */
+    const submitWithKey = (url: string) =>
+      waitFor(
+        async () => {
+          const res = await fetch(`${url}/count`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": key },
+            body: JSON.stringify({ start: 1, end: 3, increment: 1 }),
+          });
+          if (res.status === 503) return null;
+          if (res.status !== 202) throw new Error(`POST /count answered ${res.status}: ${await res.text()}`);
+          return ((await res.json()) as { id: string }).id;
+        },
+        { interval: 500, message: "a submit accepted" },
+      );
+    const ids = [await submitWithKey(a.url), await submitWithKey(b.url), await submitWithKey(a.url)];
+    t.is(new Set(ids).size, 1);
+
+    const page = await (await fetch(`${a.url}/jobs/new/csv-check`)).text();
+    const token = /name="submission" value="([^"]+)"/.exec(page)![1]!;
+    const postCsv = async (url: string) => {
+      const form = new FormData();
+      form.append("submission", token);
+      form.append("delimiter", "detect");
+      form.append("header", "true");
+      form.append("file", new Blob(["name,age\nAda,36\n"], { type: "text/csv" }), "people.csv");
+      const res = await fetch(`${url}/jobs/new/csv-check`, { method: "POST", body: form, redirect: "manual" });
+      if (res.status !== 303) throw new Error(`the form answered ${res.status}: ${await res.text()}`);
+      return res.headers.get("location")!.split("/").pop()!;
+    };
+    const upload = await postCsv(a.url);
+    t.is(await postCsv(b.url), upload);
+    t.is((await waitForState(b.url, upload, ["succeeded", "failed"])).state, "succeeded");
+
+    const keys = await clusterKeysUnder(cluster, env.REDIS_PREFIX!);
+    const jobs = keys.filter((k) => /:job:[0-9a-f]{32}$/.test(k));
+    t.deepEqual(jobs.map((k) => k.slice(-32)).sort(), [ids[0]!, upload].sort(), "one job per request, whichever instance took it");
+    const records = keys.filter((k) => k.includes(":once:"));
+    t.is(records.length, 2);
+    // Each record shares its job's hash tag, so one script wrote both on one slot.
+    const tag = (k: string) => /\{([^}]+)\}/.exec(k)![1];
+    t.deepEqual(records.map(tag).sort(), jobs.map(tag).sort());
+  },
+);
+
+test.serial(
   "three instances, 300 jobs: none above its concurrency; one SIGKILLed mid-way: its jobs end, its queued work is taken",
   async (t) => {
     // Long on a busy 2-core machine (300 job processes): the bounds that matter are the waits' own.

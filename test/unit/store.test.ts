@@ -9,7 +9,18 @@ import { uniquePrefix } from "../support/app.ts";
 import { waitFor } from "../support/wait.ts";
 import { commandName, LUA_COMMANDS, resolveIncludes } from "../../jobs/core/lua/index.ts";
 import type { FinishMode } from "../../jobs/core/lua/commands.ts";
-import { JobStore, LOG_LINE_MAX_CHARS, LOG_MAX_LINES, newJobId, QueueFullError, type JobState } from "../../jobs/core/store.ts";
+import {
+  AlreadySubmittedError,
+  JobStore,
+  LOG_LINE_MAX_CHARS,
+  LOG_MAX_LINES,
+  newJobId,
+  QueueFullError,
+  SubmitKeyReusedError,
+  type JobState,
+  type SubmitOnce,
+} from "../../jobs/core/store.ts";
+import { partitionOf } from "../../jobs/core/partitions.ts";
 
 const fileRedis = { redis: useRedis(test) };
 
@@ -112,8 +123,8 @@ async function assertEnded(t: ExecutionContext, f: Fixture, id: string, state: J
 test("every script file becomes a command named after it, with the number of keys its name states", (t) => {
   const commands = Object.fromEntries(LUA_COMMANDS.map((c) => [c.name, c.numberOfKeys]));
   t.deepEqual(commands, {
-    sjCreate: 3,
-    sjCreateClaimed: 3,
+    sjCreate: 4,
+    sjCreateClaimed: 4,
     sjClaim: 5,
     sjRelease: 3,
     sjStart: 3,
@@ -154,6 +165,76 @@ test("an include is resolved relative to its file, goes into a script once, and 
 });
 
 // --- Allowed transitions ---------------------------------------------------------
+
+test("a job id drawn in a partition lies in it, for any count of partitions", (t) => {
+  for (const count of [1, 2, 3, 16, 1000, 1024]) {
+    for (const index of [0, 1, count - 1].filter((i) => i >= 0 && i < count)) {
+      for (let i = 0; i < 50; i++) t.is(partitionOf(newJobId({ index, count }), count), index, `partition ${index} of ${count}`);
+    }
+  }
+});
+
+test("create under a key: the same request answers the first job, another request under a client's key is refused, a form's token takes one job per request", async (t) => {
+  const { store, client, prefix } = setup();
+  const job = { type: "count", params: { start: 1, end: 3, increment: 1 }, total: 3, queueMax: 100 };
+  const once = (scope: SubmitOnce["scope"], key: string, fingerprint: string): SubmitOnce => ({ scope, key, fingerprint, ttlS: 120 });
+  const first = await store.create({ ...job, once: once("key", "k".repeat(16), "a") });
+  const again = await t.throwsAsync(store.create({ ...job, once: once("key", "k".repeat(16), "a") }), {
+    instanceOf: AlreadySubmittedError,
+  });
+  t.is(again.id, first);
+  await t.throwsAsync(store.create({ ...job, once: once("key", "k".repeat(16), "b") }), { instanceOf: SubmitKeyReusedError });
+  // The same key under the other scope, or for another type, is another key.
+  const formFirst = await store.create({ ...job, once: once("form", "k".repeat(16), "a") });
+  const formOther = await store.create({ ...job, once: once("form", "k".repeat(16), "b") });
+  t.is(
+    (await t.throwsAsync(store.create({ ...job, once: once("form", "k".repeat(16), "a") }), { instanceOf: AlreadySubmittedError })).id,
+    formFirst,
+  );
+  await store.create({ ...job, type: "primes", once: once("key", "k".repeat(16), "b") });
+  t.is(new Set([first, formFirst, formOther]).size, 3);
+  t.is(await store.queueLength(), 4);
+  // Each record is kept for its TTL at most.
+  const records = (await keysUnder(client, prefix)).filter((k) => k.includes(":once:"));
+  t.is(records.length, 3);
+  for (const key of records) t.true((await client.ttl(key)) <= 120);
+  // A full queue still answers a repeat with its job; the same key on a created-claimed job too.
+  const full = setup(1);
+  const queued = await full.store.create({ ...job, queueMax: 1, once: once("key", "q".repeat(16), "a") });
+  t.is(
+    (
+      await t.throwsAsync(full.store.create({ ...job, queueMax: 1, once: once("key", "q".repeat(16), "a") }), {
+        instanceOf: AlreadySubmittedError,
+      })
+    ).id,
+    queued,
+  );
+  await t.throwsAsync(full.store.create({ ...job, queueMax: 1, once: once("key", "r".repeat(16), "a") }), { instanceOf: QueueFullError });
+  const claimed = await store.createClaimed({ ...job, once: once("key", "c".repeat(16), "a") }, "me", LONG_LEASE);
+  t.is(
+    (
+      await t.throwsAsync(store.createClaimed({ ...job, once: once("key", "c".repeat(16), "a") }, "me", LONG_LEASE), {
+        instanceOf: AlreadySubmittedError,
+      })
+    ).id,
+    claimed,
+  );
+});
+
+test("a key whose job is gone is free again: the same request creates a new job", async (t) => {
+  const { store } = setup();
+  const job = { type: "count", params: { start: 1, end: 3, increment: 1 }, total: 3, queueMax: 100 };
+  const once: SubmitOnce = { scope: "key", key: "gone-key-00000000", fingerprint: "a", ttlS: 120 };
+  const first = await store.create({ ...job, once });
+  await store.cancel(first, 1000);
+  t.like(await store.delete(first), { deleted: true });
+  const second = await store.create({ ...job, once });
+  t.not(second, first);
+  // And another request under the key is no longer refused once that job is gone too.
+  await store.cancel(second, 1000);
+  await store.delete(second);
+  t.truthy(await store.create({ ...job, once: { ...once, fingerprint: "b" } }));
+});
 
 test("a job goes from created to claimed, started, reported and succeeded, then leaves every index and expires", async (t) => {
   const f = setup();

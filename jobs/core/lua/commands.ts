@@ -13,9 +13,12 @@ import type { JobState } from "../store/record.ts";
 type StateOrGone = JobState | "";
 
 export interface LuaReplies {
-  create: [created: 1, createdAt: number] | [created: 0, reason: "queue_full" | "exists" | "upload_missing"];
+  create:
+    | [created: 1, createdAt: number]
+    | [created: 0, reason: "duplicate", id: string]
+    | [created: 0, reason: "key_reused" | "queue_full" | "exists" | "upload_missing"];
   claim: [id: string, type: string, submit: 0 | 1, ...ended: (string | 0 | 1)[]] | null;
-  createClaimed: [created: 1, createdAt: number];
+  createClaimed: [created: 1, createdAt: number] | [created: 0, reason: "duplicate", id: string] | [created: 0, reason: "key_reused"];
   release: 0 | 1;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
   report: [accepted: 1, reply: "ok" | "cancel" | "full"] | [accepted: 0, state: StateOrGone];
@@ -64,6 +67,7 @@ declare module "ioredis" {
       job: string,
       queue: string,
       index: string,
+      once: string,
       id: string,
       type: string,
       params: string,
@@ -74,6 +78,9 @@ declare module "ioredis" {
       timeoutMs: Arg,
       uploads: string,
       retryOf: string,
+      onceScope: string,
+      fingerprint: string,
+      onceTtlS: Arg,
     ): Result<LuaReplies["create"], Context>;
     sjClaim(
       queue: string,
@@ -92,6 +99,7 @@ declare module "ioredis" {
       job: string,
       leases: string,
       index: string,
+      once: string,
       id: string,
       type: string,
       params: string,
@@ -102,6 +110,9 @@ declare module "ioredis" {
       owner: string,
       leaseMs: Arg,
       retryOf: string,
+      onceScope: string,
+      fingerprint: string,
+      onceTtlS: Arg,
     ): Result<LuaReplies["createClaimed"], Context>;
     sjRelease(job: string, leases: string, queue: string, id: string, owner: string): Result<LuaReplies["release"], Context>;
     sjStart(

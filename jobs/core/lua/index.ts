@@ -25,7 +25,7 @@ import path from "node:path";
 import { luaFiles } from "./files.ts";
 
 export interface LuaCommand {
-  /** The ioredis command: "sjCreate" for create-3.lua. */
+  /** The ioredis command: "sjCreate" for create-4.lua. */
   name: string;
   numberOfKeys: number;
   /** The script with its includes resolved. */

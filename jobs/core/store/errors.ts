@@ -1,4 +1,5 @@
 // The store's errors that callers tell apart: a full queue, a missing upload,
+// a submit its key already answers, a submit key sent with another request,
 // Redis not answering, and Redis refusing writes (the web server turns the
 // last kinds into 503s: server/errors.ts).
 
@@ -7,6 +8,25 @@ export class UploadMissingError extends Error {
   constructor() {
     super("An upload of the job is missing");
     this.name = "UploadMissingError";
+  }
+}
+
+/**
+ * The submit key (an Idempotency-Key, a form's token) already names a job
+ * created by this same request: nothing was created, and `id` is that job.
+ */
+export class AlreadySubmittedError extends Error {
+  constructor(readonly id: string) {
+    super(`This request created job ${id} already`);
+    this.name = "AlreadySubmittedError";
+  }
+}
+
+/** The Idempotency-Key names a job created by another request: nothing was created. */
+export class SubmitKeyReusedError extends Error {
+  constructor() {
+    super("The submit key was used for another request");
+    this.name = "SubmitKeyReusedError";
   }
 }
 

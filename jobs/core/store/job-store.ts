@@ -6,7 +6,7 @@ import type { FinishMode } from "../lua/commands.ts";
 import * as artifacts from "./artifacts.ts";
 import { UPLOAD_READ_BYTES } from "./artifacts.ts";
 import { StoreCore, type Redis, type StoreEnd, type StoreOptions, type WriteRefusals } from "./core.ts";
-import type { Partition } from "./keys.ts";
+import type { OnceScope, Partition } from "./keys.ts";
 import * as list from "./list.ts";
 import * as login from "./login.ts";
 import type { LoginLimits } from "./login.ts";
@@ -87,7 +87,19 @@ export class JobStore {
   // ------------------------------------------------------------ transitions (transitions.ts)
 
   /**
-   * Queues a new job. queueMax bounds the jobs waiting: its partition's queue
+   * A new job's id for a submit under a key (an Idempotency-Key, a form's
+   * token): in the partition of the key's record, so that the script that
+   * creates the job writes the record on the same Redis Cluster slot. Chosen
+   * before the job exists when its uploads are stored under it.
+   */
+  onceJobId(scope: OnceScope, key: string, type: string): string {
+    return transitions.onceJobId(this.core, { scope, key }, type);
+  }
+
+  /**
+   * Queues a new job. With a submit key (`once`), a request the key already
+   * answers creates nothing: AlreadySubmittedError names its job (or
+   * SubmitKeyReusedError, another request under a client's key). queueMax bounds the jobs waiting: its partition's queue
    * atomically; with several partitions, the sum of all queues is checked
    * first as well, which jobs created at the same moment can pass by a few.
    */

@@ -17,6 +17,9 @@
 //   P:{T}:ix:d:<type>:<hour> hash: durations of the jobs of a type that ended that hour, bucket -> count, kept 25 h
 //   P:{T}:ix:unreported     sorted set: id -> when (ms), ends recorded by job processes that no server has reported yet (lua/includes/finish.lua)
 //   P:{T}:queue-samples     hash: minute of the hour -> "<minute>:<queue length>", written with each heartbeat
+//   P:{T}:once:<digest>     hash: request fingerprint -> job id, one submit key's record (an Idempotency-Key,
+//                           or a form's submission token); digest = sha256(scope, type, key), and T is the
+//                           partition that digest names, where the job it records is created too
 // and once, under the first partition's tag:
 //   P:{T0}:beats            sorted set: instance id -> when its heartbeat runs out (ms)
 //   P:{T0}:instances        hash: instance id -> its facts (JSON: host, pid, version, slots, started at)
@@ -30,9 +33,20 @@
 // Reads that span jobs (the operators' list, counts, charts) read each
 // partition and merge. When a job finishes it leaves every index, and its
 // keys get a TTL: its type's retention, stored on the record when it was
-// created (uploads: artifacts.ts).
+// created (uploads: artifacts.ts). A submit key's record is written by the
+// script that creates its job, kept IDEMPOTENCY_TTL_S at most, and ignored
+// (then overwritten) once the job it names is gone (lua/includes/once.lua).
+import crypto from "node:crypto";
 import { partitionOf, partitionTags } from "../partitions.ts";
 import { ID_LENGTH, isJobId, type JobState } from "./record.ts";
+
+/**
+ * How a submit key binds: "key", a client's Idempotency-Key, names one
+ * request (the same key with another request is refused); "form", a form's
+ * submission token, names one job per set of values sent with it (a person
+ * who changes the form and sends it again means a new job).
+ */
+export type OnceScope = "key" | "form";
 
 /** One partition's keys: the base of its jobs' keys and its indexes. */
 export interface Partition {
@@ -126,6 +140,21 @@ export class KeyLayout {
     const rest = key.length === start + ID_LENGTH || key[start + ID_LENGTH] === ":";
     // The id's own partition, and no other: a key under another tag is not this store's.
     return rest && isJobId(id) && key.startsWith(this.partition(id).jobPrefix) ? id : null;
+  }
+
+  // --- A submit key's record (see OnceScope)
+
+  /**
+   * Where the record of a submit key lives: its key, and the partition a job
+   * it records must be created in (so that one script writes both on one
+   * Redis Cluster slot). The key the client chose is hashed, never used in a
+   * key name; the digest also sets the partition, so a job id can be chosen
+   * in it before the job exists (its uploads are stored under that id).
+   */
+  once(scope: OnceScope, type: string, key: string): { key: string; partition: number } {
+    const digest = crypto.createHash("sha256").update(`${scope}\0${type}\0${key}`).digest("hex");
+    const partition = partitionOf(digest, this.partitions.length);
+    return { key: `${this.partitions[partition]!.base}once:${digest}`, partition };
   }
 
   // --- A partition's keys, from its base

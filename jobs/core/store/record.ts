@@ -119,9 +119,21 @@ export interface Outcome {
 const ID = /^[0-9a-f]{32}$/;
 export const ID_LENGTH = 32;
 
-/** A job id: 128 random bits, as 32 hex digits. */
-export function newJobId(): string {
-  return crypto.randomBytes(16).toString("hex");
+/**
+ * A job id: 128 random bits, as 32 hex digits. With a partition (of
+ * `count`), the first 8 digits are moved to the nearest value in it
+ * (partitionOf), which leaves 128 − log2(count) random bits.
+ */
+export function newJobId(partition?: { index: number; count: number }): string {
+  const bytes = crypto.randomBytes(16);
+  if (partition && partition.count > 1) {
+    const { index, count } = partition;
+    let head = bytes.readUInt32BE(0);
+    head = head - (head % count) + index;
+    if (head > 0xffff_ffff) head -= count;
+    bytes.writeUInt32BE(head, 0);
+  }
+  return bytes.toString("hex");
 }
 
 export function isJobId(value: unknown): value is string {

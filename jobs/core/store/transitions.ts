@@ -5,8 +5,23 @@
 // out. Each function turns its script's reply into its own result.
 import type { FinishMode } from "../lua/commands.ts";
 import type { StoreCore } from "./core.ts";
-import { QueueFullError, UploadMissingError } from "./errors.ts";
+import { AlreadySubmittedError, QueueFullError, SubmitKeyReusedError, UploadMissingError } from "./errors.ts";
+import type { OnceScope } from "./keys.ts";
 import { newJobId, type JobState, type Outcome } from "./record.ts";
+
+/**
+ * A submit's key, which makes a repeat of the same request return the job it
+ * created instead of a second one (keys.ts, OnceScope; lua/includes/once.lua).
+ */
+export interface SubmitOnce {
+  scope: OnceScope;
+  /** The client's Idempotency-Key, or the form's submission token. */
+  key: string;
+  /** A digest of the request: the type, the checked parameters, the uploads' contents. */
+  fingerprint: string;
+  /** How long the key's record is kept at most (IDEMPOTENCY_TTL_S); less once its job is gone. */
+  ttlS: number;
+}
 
 /** What a new job is made of. */
 export interface NewJob {
@@ -23,6 +38,13 @@ export interface NewJob {
   ttlFailedS?: number;
   /** The job this one retries (an operator's retry). */
   retryOf?: string;
+  /**
+   * A submit key: a request its record already answers creates nothing
+   * (AlreadySubmittedError, with the job's id; SubmitKeyReusedError for
+   * another request under a client's key). The id, if chosen first, must be
+   * one of onceJobId's.
+   */
+  once?: SubmitOnce;
 }
 
 /** What a job's process reports: all optional, nothing at all for a heartbeat. */
@@ -97,34 +119,69 @@ function endsOf(flat: readonly (string | number)[]): EndToReport[] {
   return ends;
 }
 
+/** A new job's id: in the partition of its submit key's record, if it has one. */
+export function onceJobId(core: StoreCore, once: Pick<SubmitOnce, "scope" | "key">, type: string): string {
+  const { partition } = core.keys.once(once.scope, type, once.key);
+  return newJobId({ index: partition, count: core.keys.partitions.length });
+}
+
+/** The submit key's record and its script arguments (KEYS[4], ARGV[11..13] of both create scripts). */
+function onceArgs(core: StoreCore, input: NewJob, id: string): [record: string, scope: string, fingerprint: string, ttlS: number] {
+  const { once } = input;
+  if (!once) return [core.keys.job(id), "", "", 0];
+  const record = core.keys.once(once.scope, input.type, once.key);
+  if (core.keys.partition(id) !== core.keys.partitions[record.partition]) throw new Error(`job ${id} is not in its submit key's partition`);
+  return [record.key, once.scope, once.fingerprint, once.ttlS];
+}
+
+/** The reply of a create script that created nothing because of its submit key, as its error. */
+function onceRefusal(reply: readonly unknown[]): Error | null {
+  if (reply[1] === "duplicate") return new AlreadySubmittedError(String(reply[2]));
+  if (reply[1] === "key_reused") return new SubmitKeyReusedError();
+  return null;
+}
+
 export async function create(core: StoreCore, input: NewJob & { queueMax: number }): Promise<string> {
   const { keys, ttl } = core;
-  const id = input.id ?? newJobId();
+  const id = input.id ?? (input.once ? onceJobId(core, input.once, input.type) : newJobId());
   const job = keys.job(id);
   const uploads = input.uploads ?? [];
   for (const field of uploads) keys.upload(id, field);
+  const [record, scope, fingerprint, onceTtlS] = onceArgs(core, input, id);
+  let queueMax = input.queueMax;
   if (keys.partitions.length > 1) {
     const lengths = await core.call((r) => Promise.all(keys.partitions.map(({ queueKey }) => r.llen(queueKey))));
-    if (lengths.reduce((sum, n) => sum + n, 0) >= input.queueMax) throw new QueueFullError();
+    if (lengths.reduce((sum, n) => sum + n, 0) >= input.queueMax) {
+      if (!input.once) throw new QueueFullError();
+      // Full: the script still answers a repeat with its job, and creates nothing else.
+      queueMax = 0;
+    }
   }
-  const [created, reason] = await core.call((r) =>
+  const reply = await core.call((r) =>
     r.sjCreate(
       job,
       keys.partition(id).queueKey,
       keys.partition(id).indexPrefix,
+      record,
       id,
       input.type,
       JSON.stringify(input.params),
       input.total,
-      input.queueMax,
+      queueMax,
       input.ttlSucceededS ?? ttl[0],
       input.ttlFailedS ?? ttl[1],
       input.timeoutMs ?? "",
       uploads.join(","),
       input.retryOf ?? "",
+      scope,
+      fingerprint,
+      onceTtlS,
     ),
   );
-  if (created === 1) return id;
+  if (reply[0] === 1) return id;
+  const reason = reply[1];
+  const refusal = onceRefusal(reply);
+  if (refusal) throw refusal;
   if (reason === "upload_missing") throw new UploadMissingError();
   if (reason === "exists") throw new Error(`a job ${id} exists already`);
   throw new QueueFullError();
@@ -133,13 +190,15 @@ export async function create(core: StoreCore, input: NewJob & { queueMax: number
 export async function createClaimed(core: StoreCore, input: NewJob, owner: string, leaseMs: number): Promise<string> {
   // Its uploads, if any, keep their safety TTL (UPLOAD_SAFETY_TTL_S): the process starts at once and copies them first.
   const { keys, ttl } = core;
-  const id = input.id ?? newJobId();
+  const id = input.id ?? (input.once ? onceJobId(core, input.once, input.type) : newJobId());
   const job = keys.job(id);
-  await core.call((r) =>
+  const [record, scope, fingerprint, onceTtlS] = onceArgs(core, input, id);
+  const reply = await core.call((r) =>
     r.sjCreateClaimed(
       job,
       keys.partition(id).leasesKey,
       keys.partition(id).indexPrefix,
+      record,
       id,
       input.type,
       JSON.stringify(input.params),
@@ -150,9 +209,13 @@ export async function createClaimed(core: StoreCore, input: NewJob, owner: strin
       owner,
       leaseMs,
       input.retryOf ?? "",
+      scope,
+      fingerprint,
+      onceTtlS,
     ),
   );
-  return id;
+  if (reply[0] === 1) return id;
+  throw onceRefusal(reply) ?? new Error(`create-claimed answered ${JSON.stringify(reply)}`);
 }
 
 /**

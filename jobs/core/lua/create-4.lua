@@ -4,10 +4,13 @@
 -- applies the same ones. The job's uploads (stored before, each under
 -- <job key>:upload:<field> with a short safety TTL) must all be there; they
 -- lose that TTL and are kept until the job ends (finish gives them its TTL).
+-- With a submit key (ARGV[11]), a request its record already answers creates
+-- nothing (includes/once); otherwise the record is written with the job.
 --
 -- KEYS[1]  job      hash, the new job's record
 -- KEYS[2]  queue    list of waiting ids
 -- KEYS[3]  index key prefix ("P:{tag}:ix:"), see includes/index
+-- KEYS[4]  once     hash, the submit key's record (includes/once); without a key, the job's key (unused)
 -- ARGV[1]  id
 -- ARGV[2]  type
 -- ARGV[3]  params (JSON)
@@ -18,10 +21,17 @@
 -- ARGV[8]  time limit (ms)
 -- ARGV[9]  the fields with an upload, comma-separated ('' for none)
 -- ARGV[10] the id of the job this one retries ('' for none)
--- Returns: {1, createdAt}, or {0, 'queue_full' | 'exists' | 'upload_missing'}
+-- ARGV[11] the submit key's scope: 'key', 'form', or '' for none
+-- ARGV[12] the request's fingerprint ('' for none)
+-- ARGV[13] how long the submit key's record is kept (s)
+-- Returns: {1, createdAt}, {0, 'duplicate', id of the job the key names},
+--          or {0, 'key_reused' | 'queue_full' | 'exists' | 'upload_missing'}
 --- @include "includes/now"
 --- @include "includes/index"
+--- @include "includes/once"
 
+local held = once_held(KEYS[4], KEYS[1], ARGV[1], ARGV[11], ARGV[12])
+if held then return held end
 if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[5]) then return { 0, 'queue_full' } end
 if redis.call('EXISTS', KEYS[1]) == 1 then return { 0, 'exists' } end
 local uploads = {}
@@ -39,4 +49,5 @@ if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'uploads', ARGV[9]) end
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 redis.call('RPUSH', KEYS[2], ARGV[1])
+once_keep(KEYS[4], ARGV[11], ARGV[12], ARGV[1], ARGV[13])
 return { 1, now }

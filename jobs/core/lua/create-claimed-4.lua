@@ -2,10 +2,13 @@
 -- that will start its process at once (JOB_QUEUE_MAX=0: no waiting). The
 -- record is the one create writes, plus the claim that claim would add; the
 -- job never enters the queue. Its start lease is set as claim sets it.
+-- With a submit key (ARGV[11]), a request its record already answers creates
+-- nothing (includes/once); otherwise the record is written with the job.
 --
 -- KEYS[1]  job      hash, the new job's record
 -- KEYS[2]  leases   sorted set, id -> lease expiry (ms)
 -- KEYS[3]  index key prefix ("P:{tag}:ix:"), see includes/index
+-- KEYS[4]  once     hash, the submit key's record (includes/once); without a key, the job's key (unused)
 -- ARGV[1]  id
 -- ARGV[2]  type
 -- ARGV[3]  params (JSON)
@@ -16,10 +19,16 @@
 -- ARGV[8]  owner    the claiming instance's id
 -- ARGV[9]  lease ms
 -- ARGV[10] the id of the job this one retries ('' for none)
--- Returns: {1, createdAt}
+-- ARGV[11] the submit key's scope: 'key', 'form', or '' for none
+-- ARGV[12] the request's fingerprint ('' for none)
+-- ARGV[13] how long the submit key's record is kept (s)
+-- Returns: {1, createdAt}, or {0, 'duplicate', id of the job the key names}, or {0, 'key_reused'}
 --- @include "includes/now"
 --- @include "includes/index"
+--- @include "includes/once"
 
+local held = once_held(KEYS[4], KEYS[1], ARGV[1], ARGV[11], ARGV[12])
+if held then return held end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], 'state', 'queued',
   'createdAt', now, 'updatedAt', now, 'done', 0, 'total', ARGV[4],
@@ -28,4 +37,5 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], '
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[9]), ARGV[1])
+once_keep(KEYS[4], ARGV[11], ARGV[12], ARGV[1], ARGV[13])
 return { 1, now }
