@@ -10,11 +10,12 @@ import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Middleware } from "koa";
 import type { Config } from "../config.ts";
-import { defaultValues, type Params } from "../../jobs/core/fields.ts";
+import { defaultValues, unknownFields, type Params } from "../../jobs/core/fields.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
 import { newJobId, QueueFullError } from "../../jobs/core/store.ts";
 import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
-import { HttpError } from "../errors.ts";
+import { HttpError, invalidInputBody } from "../errors.ts";
+import type { Created } from "../api-schemas.ts";
 import { discardUploads, fileFields, receiveForm } from "../uploads.ts";
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
 import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
@@ -195,6 +196,12 @@ const submit =
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw unreadable(type);
     const upload = ctx.state.upload as Upload | undefined;
     let check = checkSubmission(type, config, body as Record<string, unknown>);
+    // A JSON body holds only the form's fields: one it does not declare is refused, never dropped (a form's extras are ignored).
+    const unknown = ctx.is("json") ? unknownFields(type.fields, body as Record<string, unknown>) : {};
+    if (Object.keys(unknown).length > 0) {
+      const values = check.ok ? paramValues(type, check.params) : check.values;
+      check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...unknown } };
+    }
     if (upload && Object.keys(upload.errors).length > 0) {
       // A refused file: its own message, over "Choose the file"; the other answers are kept.
       const values = check.ok ? paramValues(type, check.params) : check.values;
@@ -205,14 +212,7 @@ const submit =
       if (upload) await discardUploads(store, upload.id, type);
       ctx.status = 422;
       if (json) {
-        const count = Object.keys(check.errors).length;
-        // `errors` repeats `fields` for clients of POST /count, which answered that name first.
-        ctx.body = {
-          error: "invalid-input",
-          message: `Check your answers: ${count} ${count === 1 ? "field has a problem" : "fields have problems"}.`,
-          fields: check.errors,
-          errors: check.errors,
-        };
+        ctx.body = invalidInputBody(check.errors);
       } else {
         await renderForm(ctx, forms, formView(type, config, check.values, check.errors));
       }
@@ -224,7 +224,7 @@ const submit =
     if (json) {
       ctx.status = 202;
       ctx.set("Location", url);
-      ctx.body = { id, url, statusUrl: statusUrl(id) };
+      ctx.body = { id, url, statusUrl: statusUrl(id) } satisfies Created;
     } else {
       ctx.status = 303;
       ctx.redirect(url);
