@@ -57,7 +57,10 @@ export const OMITTED = [
   },
   { path: "/jobs/new/{type} of no known type", why: "404: there is no such type (a page)." },
   { path: "HEAD", why: "Every GET answers HEAD with the same status and headers, and no body." },
-  { path: "405", why: "A method an address does not take is answered 405 with Allow (JSON or a page, as Accept asks)." },
+  {
+    path: "405",
+    why: "A method an address does not take is answered 405 with Allow (JSON or a page, as Accept asks); one that changes things may be refused before that, 403 from another site or 415 with a compressed body.",
+  },
 ];
 
 function submitOperation(type: JobType): object {
