@@ -6,12 +6,12 @@
 // which sends no Accept (or */*), gets the JSON the document promises.
 import type { Context } from "koa";
 
+/** An Accept header that lists an HTML media type by name. */
+const NAMES_HTML = /(^|[\s,])(text\/html|application\/xhtml\+xml)\s*(;|,|$)/i;
+
 /** The client asked for JSON rather than HTML (Accept), or sent JSON and did not ask for HTML. */
 export function wantsJson(ctx: Pick<Context, "accepts" | "is" | "get">): boolean {
-  const choice = ctx.accepts("html", "json");
-  if (choice === "json") return true;
-  if (!ctx.is("json")) return false;
-  // Only an Accept that names HTML itself keeps a page for a JSON body (*/* or none does not).
-  const accept = ctx.get("Accept");
-  return !/(^|[\s,])(text\/html|application\/xhtml\+xml)\s*(;|,|$)/i.test(accept) || choice === false;
+  if (ctx.accepts("html", "json") === "json") return true;
+  // Only an Accept that names HTML itself keeps a page for a JSON body (*/*, or none, does not).
+  return typeof ctx.is("json") === "string" && !NAMES_HTML.test(ctx.get("Accept"));
 }

@@ -78,6 +78,13 @@ test.serial(
     });
     t.is(res.status, 202);
     t.regex(res.headers.get("content-type") ?? "", /json/);
+    const page = await fetch(`${app.url}/count`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "Content-Type": "application/json", Accept: "text/html,*/*;q=0.8" },
+      body: JSON.stringify({ start: 1, end: 2, increment: 1 }),
+    });
+    t.is(page.status, 303, "an Accept that names HTML gets the page");
     const unknown = await fetch(`${app.url}/count`, {
       method: "POST",
       headers: json,
@@ -311,6 +318,8 @@ test.serial("every operation and status the document declares is answered, each 
 test.serial(
   "a client generated from the document (openapi-typescript, openapi-fetch) submits, polls, reads and cancels, as generated",
   async (t) => {
+    // tsc and a process of its own: generous on a busy machine.
+    t.timeout(180_000);
     const dir = fs.mkdtempSync(path.join(BUILD_DIR, "openapi-client-"));
     t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
     const document = (await (
