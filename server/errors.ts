@@ -8,6 +8,7 @@ import type { Context, Middleware } from "koa";
 import { StoreBusyError, StoreUnavailableError, StoreWriteRefusedError } from "../jobs/core/store.ts";
 import type { Renderer } from "./render.ts";
 import { wantsJson } from "./negotiate.ts";
+import type { ErrorBody, InvalidInput } from "./api-schemas.ts";
 
 export interface HttpErrorOptions {
   title?: string;
@@ -64,6 +65,19 @@ const CODES: Record<number, string> = {
   500: "internal",
   503: "unavailable",
 };
+
+/** A JSON client's 422 for a submission: a message per field that is not valid or not known. */
+export function invalidInputBody(errors: Record<string, string>): InvalidInput {
+  const count = Object.keys(errors).length;
+  // `errors` repeats `fields` for clients of POST /count, which answered that name first.
+  return {
+    error: "invalid-input",
+    message: `Check your answers: ${count} ${count === 1 ? "field has a problem" : "fields have problems"}.`,
+    status: 422,
+    fields: errors,
+    errors,
+  };
+}
 
 export type ResponseKind = "page" | "fragment" | "json";
 
@@ -176,7 +190,7 @@ export function errorHandler(renderer: Renderer): Middleware {
       const title = options.title ?? TITLES[status] ?? "Request failed";
       const kind = responseKind(ctx);
       if (kind === "json") {
-        ctx.body = { error: options.code ?? CODES[status] ?? "error", message, status };
+        ctx.body = { error: options.code ?? CODES[status] ?? "error", message, status } satisfies ErrorBody;
       } else {
         ctx.type = "html";
         // A poll that meets a 503 keeps polling the same URL until Redis is back;

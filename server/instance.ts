@@ -41,6 +41,8 @@ export interface InstanceOverrides {
   readyDeadlineMs?: number;
   /** Keep compiled templates (default: in production only). */
   renderCache?: boolean;
+  /** A middleware put before all others (the tests' check of every answer against the API document). */
+  outermost?: Koa.Middleware;
 }
 
 /** Why an instance could not be built: which step failed, with the error's own message. */
@@ -142,6 +144,7 @@ export async function createInstance(config: Config, overrides: InstanceOverride
   const renderer = createRenderer({ cache: overrides.renderCache ?? config.nodeEnv === "production" });
   const memory = new RedisMemory(store, config.redisMemoryRefusePercent, logger);
   const app = createApp({ config, store, pages, supervisor, renderer, telemetry, memory });
+  if (overrides.outermost) app.middleware.unshift(overrides.outermost);
   const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
     allowedHosts: config.allowedHosts,
     logger,

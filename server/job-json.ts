@@ -1,12 +1,14 @@
 // A job as a JSON client sees it: the answer of GET /jobs/:id (and of its
 // status poll) under Accept: application/json, and the base of the
 // operator's JSON view of a job (server/admin/job.ts). The same facts as
-// the view model (job-view.ts), in the API's names (docs: openapi.ts).
+// the view model (job-view.ts), in the API's names; its schema, the
+// document's too: api-schemas.ts (JobSchema).
 import type { JobRecord } from "../jobs/core/store.ts";
 import type { Params } from "../jobs/core/fields.ts";
 import { jobType } from "../jobs/types/index.ts";
 import { announcement, failureMessage, titleOf } from "./job-words.ts";
 import { logIsPublic, type ViewSettings } from "./job-view.ts";
+import type { Job } from "./api-schemas.ts";
 import { fileUrl, jobUrl, logUrl, statusUrl } from "./urls.ts";
 
 /** The most results a JSON answer holds (resultCount says how many there are; result.json has them all). */
@@ -17,7 +19,7 @@ export const JSON_RESULTS_MAX_BYTES = 512 * 1024;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** A job as a JSON client sees it. pid, host and detail only with SHOW_JOB_INTERNALS; logUrl only when the log is public. */
-export function jobJson(job: JobRecord, files: readonly { name: string; size: number }[], settings: ViewSettings) {
+export function jobJson(job: JobRecord, files: readonly { name: string; size: number }[], settings: ViewSettings): Job {
   const type = jobType(job.type);
   const unit = type?.unit ?? (["step", "steps"] as const);
   return {

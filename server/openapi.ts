@@ -1,279 +1,388 @@
-// The OpenAPI 3.1 document of the JSON API, made from the job types'
-// declarations (their fields' JSON Schema: jobs/core/fields.ts), never written by
-// hand: a new type, or a new field, is documented by declaring it.
+// The OpenAPI 3.1 document of the JSON API, never written by hand: request
+// bodies come from the job types' field declarations (jsonSchema,
+// jobs/core/fields.ts: the same declarations that check a submission), and
+// every JSON answer's schema from api-schemas.ts (the types the code that
+// builds those answers must return). A new type, field or answer field is
+// documented by declaring it. Every status an operation can answer is
+// listed; what the server answers and this document leaves out is listed in
+// `x-omitted` (test/flow/openapi.test.ts checks both against the app).
 import type { JobType } from "../jobs/core/job-type.ts";
 import { jsonSchema } from "../jobs/core/fields.ts";
-import { END_REASONS, JOB_STATES } from "../jobs/core/store.ts";
-import { formAction } from "./urls.ts";
+import { NAMED_SCHEMAS } from "./api-schemas.ts";
+import { formAction, newJobUrl } from "./urls.ts";
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: object, description: string) => ({ description, content: { "application/json": { schema } } });
-const error = (description: string) => json(ref("Error"), description);
-const nullable = (type: string, extra: object = {}) => ({ type: [type, "null"], ...extra });
-const idParam = {
-  name: "id",
-  in: "path",
-  required: true,
-  description: "The job's id: 32 hex digits.",
-  schema: { type: "string", pattern: "^[0-9a-f]{32}$" },
-};
+/** The header that makes a JSON submit safe to repeat (its rules: docs/api.md, "Submitting"). */
+export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
+
+const ref = (name: keyof typeof NAMED_SCHEMAS) => ({ $ref: `#/components/schemas/${name}` });
+const response = (name: string) => ({ $ref: `#/components/responses/${name}` });
+const text = (media: string, description: string, headers?: object) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { [media]: { schema: { type: "string" } } },
+});
+const json = (schema: object, description: string, headers?: object) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { "application/json": { schema } },
+});
+/** An answer that is JSON for a JSON client and a page for a browser. */
+const jsonOrPage = (schema: object, description: string, headers?: object) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { "application/json": { schema }, "text/html": { schema: { type: "string" } } },
+});
+const error = (description: string, headers?: object) => jsonOrPage(ref("Error"), description, headers);
+/** A 303 (Koa's redirect writes a line saying where, as a page or as text). */
+const seeOther = (description: string) => ({
+  description,
+  headers: header("Location"),
+  content: { "text/html": { schema: { type: "string" } }, "text/plain": { schema: { type: "string" } } },
+});
+const header = (name: string) => ({ [name]: { $ref: `#/components/headers/${name}` } });
+const param = (name: string) => ({ $ref: `#/components/parameters/${name}` });
+
+/** Answers every operation can give: the Host refused (421, before the app), a bug (500), Redis or the server too busy (503). */
+const COMMON = { "421": response("Misdirected"), "500": response("Internal"), "503": response("Unavailable") };
+/** And every POST: a form sent from another site (403), a compressed body (415). */
+const COMMON_POST = { ...COMMON, "403": response("CrossSite") };
+
+/** The statuses and paths the server answers that this document leaves out, and why. */
+export const OMITTED = [
+  { path: "/admin, /admin/*", why: "The operators' pages (behind a login, only with ADMIN_PASSWORD); not part of the public API." },
+  { path: "/static/*", why: "The stylesheet and scripts of the pages." },
+  {
+    path: "POST /jobs/new/{type} of a type with a short address",
+    why: "The same operation as the short address it is documented under (POST /jobs/new/count is POST /count).",
+  },
+  { path: "/jobs/new/{type} of no known type", why: "404: there is no such type (a page)." },
+  { path: "HEAD", why: "Every GET answers HEAD with the same status and headers, and no body." },
+  {
+    path: "405",
+    why: "A method an address does not take is answered 405 with Allow (JSON or a page, as Accept asks); one that changes things may be refused before that, 403 from another site or 415 with a compressed body.",
+  },
+];
+
+function submitOperation(type: JobType): object {
+  const schema = jsonSchema(type.fields);
+  // A form carries more than its fields (its one-time token, a submit button's name): they are ignored there; a JSON body must hold only the fields.
+  const formSchema = {
+    ...schema,
+    additionalProperties: true,
+    description: "As the page's form sends it; fields it does not declare are ignored.",
+  };
+  const multipart = type.fields.some((f) => f.kind === "file");
+  return {
+    operationId: `submit_${type.name.replace(/-/g, "_")}`,
+    summary: type.title,
+    description:
+      `${type.description}\n\nA JSON body is answered in JSON (202), unless Accept names text/html; a form gets a 303 to the job's page ` +
+      `(or, with Accept: application/json, the same JSON). Send ${IDEMPOTENCY_KEY_HEADER} to make a retry safe.`,
+    tags: ["submit"],
+    parameters: [param("IdempotencyKey")],
+    requestBody: {
+      required: true,
+      content: multipart
+        ? { "multipart/form-data": { schema: formSchema } }
+        : { "application/json": { schema }, "application/x-www-form-urlencoded": { schema: formSchema } },
+    },
+    responses: {
+      "202": json(
+        ref("Created"),
+        "The job was created (or, for a repeated Idempotency-Key, already was): poll statusUrl.",
+        header("Location"),
+      ),
+      "303": seeOther("A form: the job was created; its page is at Location."),
+      "400": error("The body could not be read, or the Idempotency-Key is not 16 to 255 printable ASCII characters."),
+      ...(multipart ? { "408": error("The upload stopped before the whole file arrived; nothing was kept.") } : {}),
+      "413": error("The body (or its file) is larger than this form accepts."),
+      "415": error("The body is not in a format this form takes, or is compressed."),
+      "422": {
+        description:
+          "A field is not valid, or a JSON body has a field the form does not declare (`fields` says which); or the Idempotency-Key was used with another body (error idempotency-key-reused). Nothing was created.",
+        content: {
+          "application/json": { schema: { anyOf: [ref("InvalidInput"), ref("Error")] } },
+          "text/html": { schema: { type: "string" } },
+        },
+      },
+      ...COMMON_POST,
+    },
+  };
+}
+
+/** The form of a type, as a page (its fill address too). */
+function formPage(type: JobType, names: readonly string[]): object {
+  return {
+    operationId: `form_${type.name.replace(/-/g, "_")}${names.length ? "_filled" : ""}`,
+    summary: `${type.title}: the form (a page)`,
+    description: "A page, never a job: a GET never starts one. Values in the address or the query fill the form in.",
+    tags: ["pages"],
+    parameters: names.map((name) => ({ name, in: "path", required: true, schema: { type: "string" } })),
+    responses: {
+      "200": text("text/html", "The form."),
+      "400": text("text/html", "A value in the address is not valid: the form, with its message."),
+      ...COMMON,
+    },
+  };
+}
 
 export function openApiDocument(types: readonly JobType[], version: string): object {
-  const paths: Record<string, object> = {};
+  const paths: Record<string, Record<string, object>> = {};
+  const add = (path: string, method: string, operation: object) => ((paths[path] ??= {})[method] = operation);
+
+  add("/", "get", {
+    operationId: "home",
+    summary: "The start page: the first type's form, the others, this browser's recent jobs",
+    tags: ["pages"],
+    responses: { "200": text("text/html", "The page."), ...COMMON },
+  });
   for (const type of types) {
-    const schema = jsonSchema(type.fields);
-    const multipart = type.fields.some((f) => f.kind === "file");
-    paths[formAction(type)] = {
-      post: {
-        operationId: `submit_${type.name.replace(/-/g, "_")}`,
-        summary: type.title,
-        description: `${type.description}\n\nSend Accept: application/json for a JSON answer (202); a browser's form gets a 303 to the job's page.`,
-        tags: ["submit"],
-        requestBody: {
-          required: true,
-          content: multipart
-            ? { "multipart/form-data": { schema } }
-            : { "application/json": { schema }, "application/x-www-form-urlencoded": { schema } },
-        },
-        responses: {
-          "202": json(ref("Created"), "The job was created and waits for a slot; poll statusUrl."),
-          "400": error("The body could not be read."),
-          "415": error("The body is not in a format this form takes."),
-          "422": error("A field is not valid: `fields` has a message per field; nothing was created."),
-          "503": error("Too many jobs are waiting, or Redis cannot be reached: try again after Retry-After."),
-        },
-      },
-    };
+    add(formAction(type), "post", submitOperation(type));
+    add(newJobUrl(type.name), "get", formPage(type, []));
+    if (type.aliases?.fill) {
+      const names = [...type.aliases.fill.matchAll(/:([a-z][a-z0-9_]*)/g)].map((m) => m[1]!);
+      const path = type.aliases.fill.replace(/:([a-z][a-z0-9_]*)/g, "{$1}");
+      add(path, "get", formPage(type, names));
+    }
   }
-  paths["/jobs/{id}"] = {
-    get: {
-      operationId: "getJob",
-      summary: "A job: its state, progress, results (the first ones) and downloads",
-      tags: ["jobs"],
-      parameters: [idParam],
-      responses: { "200": json(ref("Job"), "The job."), "404": error("No such job: it never was, or it expired.") },
+
+  const ended = "Once the job has ended, the answer carries an ETag, and If-None-Match with it is answered 304.";
+  add("/jobs/{id}", "get", {
+    operationId: "getJob",
+    summary: "A job: its state, progress, results (the first ones) and downloads",
+    description: `JSON under Accept: application/json; a page for a browser. ${ended}`,
+    tags: ["jobs"],
+    parameters: [param("id"), param("Accept"), param("IfNoneMatch")],
+    responses: {
+      "200": jsonOrPage(ref("Job"), "The job.", header("ETag")),
+      "304": response("NotModified"),
+      "404": error("No such job: it never was, or it expired."),
+      ...COMMON,
     },
-  };
-  paths["/jobs/{id}/status"] = {
-    get: {
-      operationId: "getJobStatus",
-      summary: "The same job as GET /jobs/{id}, for polling (always 200 for a JSON client)",
-      tags: ["jobs"],
-      parameters: [idParam],
-      responses: { "200": json(ref("Job"), "The job."), "404": error("No such job.") },
+  });
+  add("/jobs/{id}/status", "get", {
+    operationId: "getJobStatus",
+    summary: "The same job as GET /jobs/{id}, for polling",
+    description: `A JSON client gets the job, always 200. htmx (HX-Request: true) gets the status fragment, 286 once the job has ended (htmx's signal to stop polling). ${ended}`,
+    tags: ["jobs"],
+    parameters: [param("id"), param("Accept"), param("IfNoneMatch"), { name: "HX-Request", in: "header", schema: { type: "string" } }],
+    responses: {
+      "200": jsonOrPage(ref("Job"), "The job (or the status fragment).", header("ETag")),
+      "286": text("text/html", "htmx only: the fragment of an ended job; polling stops."),
+      "304": response("NotModified"),
+      "404": error("No such job."),
+      ...COMMON,
     },
-  };
-  paths["/jobs/{id}/cancel"] = {
-    post: {
-      operationId: "cancelJob",
-      summary: "Cancel a queued job at once, or ask a running one to stop",
-      tags: ["jobs"],
-      parameters: [idParam],
-      responses: {
-        "202": json(
-          {
-            type: "object",
-            properties: { id: { type: "string" }, outcome: { enum: ["cancelled", "requested"] } },
-            required: ["id", "outcome"],
-          },
-          "Cancelled, or the request was stored.",
-        ),
-        "404": error("No such job."),
-        "409": error("The job has already ended."),
-      },
+  });
+  add("/jobs/{id}/cancel", "post", {
+    operationId: "cancelJob",
+    summary: "Cancel a queued job at once, or ask a running one to stop",
+    description: "JSON under Accept: application/json (or with a JSON body); a browser's form gets a 303 to the job's page.",
+    tags: ["jobs"],
+    parameters: [param("id"), param("Accept")],
+    responses: {
+      "202": json(ref("CancelReply"), "Cancelled, or the request to stop was stored."),
+      "303": seeOther("A form: back to the job's page."),
+      "404": error("No such job."),
+      "409": error("The job has already ended."),
+      "415": error("The body is compressed."),
+      ...COMMON_POST,
     },
-  };
-  paths["/jobs/{id}/log"] = {
-    get: {
-      operationId: "getJobLog",
-      summary: "The job's log: what its program wrote (the last lines kept)",
-      tags: ["downloads"],
-      parameters: [idParam],
-      responses: {
-        "200": { description: "The log.", content: { "text/plain": { schema: { type: "string" } } } },
-        "404": error("No such job."),
-      },
+  });
+
+  const download = (operationId: string, summary: string, content: object, extra: object = {}) => ({
+    operationId,
+    summary,
+    description: `A download (Content-Disposition: attachment). ${ended}`,
+    tags: ["downloads"],
+    parameters: [param("id"), param("IfNoneMatch")],
+    responses: {
+      "200": { description: "The download.", headers: header("ETag"), content },
+      "304": response("NotModified"),
+      "404": error("No such job."),
+      ...extra,
+      ...COMMON,
     },
-  };
-  paths["/jobs/{id}/files/{name}"] = {
-    get: {
-      operationId: "getJobFile",
-      summary: "One output file of the job (listed in its `files`)",
-      tags: ["downloads"],
-      parameters: [idParam, { name: "name", in: "path", required: true, schema: { type: "string" } }],
-      responses: {
-        "200": { description: "The file.", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
-        "404": error("No such job or file."),
-      },
-    },
-  };
-  for (const [suffix, media] of [
-    ["json", "application/json"],
-    ["csv", "text/csv"],
-  ] as const) {
-    paths[`/jobs/{id}/result.${suffix}`] = {
-      get: {
-        operationId: `getJobResults${suffix.toUpperCase()}`,
-        summary: `Every result of the job, as ${suffix.toUpperCase()} (partial for a job that did not succeed)`,
-        tags: ["downloads"],
-        parameters: [idParam],
-        responses: {
-          "200": { description: "The results.", content: { [media]: { schema: { type: "string" } } } },
-          "404": error("No such job."),
+  });
+  add(
+    "/jobs/{id}/result.json",
+    "get",
+    download(
+      "getJobResultsJSON",
+      "Every result of the job, as JSON (partial for a job that did not succeed)",
+      { "application/json": { schema: ref("Results") } },
+      { "409": error("The job has not ended yet.") },
+    ),
+  );
+  add(
+    "/jobs/{id}/result.csv",
+    "get",
+    download(
+      "getJobResultsCSV",
+      "Every result of the job, as CSV: a row each (index, value)",
+      { "text/csv": { schema: { type: "string" } } },
+      { "409": error("The job has not ended yet.") },
+    ),
+  );
+  add("/jobs/{id}/log", "get", {
+    ...download("getJobLog", "The job's log: what its program wrote (the last lines kept)", {
+      "text/plain": { schema: { type: "string" } },
+    }),
+    description: `A download, for a type whose log is public (404 otherwise). ${ended}`,
+  });
+  const fileDownload = download(
+    "getJobFile",
+    "One output file of the job (listed in its `files`); its media type is its name's",
+    Object.fromEntries(
+      ["text/plain", "text/csv", "application/json", "application/octet-stream"].map((media) => [
+        media,
+        {
+          schema:
+            media === "application/json"
+              ? { description: "Whatever JSON the job wrote." }
+              : media === "application/octet-stream"
+                ? { type: "string", contentMediaType: media }
+                : { type: "string" },
         },
-      },
-    };
-  }
-  paths["/recent"] = {
-    get: {
-      operationId: "getRecentJobs",
-      summary: "This browser's recent jobs: the last 20 submitted with its cookie that still exist, newest first",
-      description:
-        "The list lives in a signed cookie of job ids (sidejob_recent), set by every submission; a client that keeps cookies has one. A browser (Accept: text/html) is sent to the list on the start page.",
-      tags: ["recent"],
-      responses: {
-        "200": json(
-          { type: "object", required: ["jobs"], properties: { jobs: { type: "array", items: ref("RecentJob") } } },
-          "The jobs (an empty list without the cookie).",
-        ),
-        "503": error("Redis cannot be reached."),
-      },
+      ]),
+    ),
+  );
+  add("/jobs/{id}/files/{name}", "get", {
+    ...fileDownload,
+    parameters: [param("id"), { name: "name", in: "path", required: true, schema: { type: "string" } }, param("IfNoneMatch")],
+  });
+
+  add("/recent", "get", {
+    operationId: "getRecentJobs",
+    summary: "This browser's recent jobs: the last 20 submitted with its cookie that still exist, newest first",
+    description:
+      "The list lives in a signed cookie of job ids (sidejob_recent), set by every submission; a client that keeps cookies has one. A browser (no Accept: application/json) is sent to the list on the start page.",
+    tags: ["recent"],
+    parameters: [param("Accept")],
+    responses: {
+      "200": json(ref("RecentList"), "The jobs (an empty list without the cookie)."),
+      "303": seeOther("A browser: to the list on the start page."),
+      ...COMMON,
     },
-  };
-  paths["/recent/remove"] = {
-    post: {
-      operationId: "removeRecentJob",
-      summary: "Take a job off this browser's recent jobs (the job itself is untouched)",
-      tags: ["recent"],
-      requestBody: {
-        required: true,
-        content: Object.fromEntries(
-          ["application/json", "application/x-www-form-urlencoded"].map((media) => [
-            media,
-            { schema: { type: "object", required: ["id"], properties: { id: idParam.schema } } },
-          ]),
-        ),
-      },
-      responses: {
-        "200": json(
-          { type: "object", required: ["id", "removed"], properties: { id: { type: "string" }, removed: { type: "boolean" } } },
-          "Done; `removed` says whether it was on the list.",
-        ),
-        "303": { description: "A browser's form: back to the list on the start page." },
-        "400": error("No job id was sent."),
-        "403": error("Sent from another site."),
-      },
+  });
+  const removeBody = { type: "object", required: ["id"], properties: { id: { $ref: "#/components/schemas/Job/properties/id" } } };
+  add("/recent/remove", "post", {
+    operationId: "removeRecentJob",
+    summary: "Take a job off this browser's recent jobs (the job itself is untouched)",
+    tags: ["recent"],
+    parameters: [param("Accept")],
+    requestBody: {
+      required: true,
+      content: { "application/json": { schema: removeBody }, "application/x-www-form-urlencoded": { schema: removeBody } },
     },
-  };
-  paths["/metrics"] = {
-    get: {
-      operationId: "getMetrics",
-      summary: "Prometheus metrics (only when the server has METRICS_TOKEN; 404 otherwise)",
-      tags: ["operators"],
-      security: [{ metricsToken: [] }],
-      responses: {
-        "200": { description: "The metrics.", content: { "text/plain": { schema: { type: "string" } } } },
-        "401": error("No token, or not the right one."),
-        "404": error("Metrics are off (no METRICS_TOKEN)."),
-      },
+    responses: {
+      "200": json(ref("Removed"), "Done."),
+      "303": seeOther("A browser's form: back to the list on the start page."),
+      "400": error("No job id was sent, or the body could not be read."),
+      "413": error("The body is larger than 1 kB."),
+      "415": error("The body is compressed (Content-Encoding)."),
+      ...COMMON_POST,
     },
-  };
+  });
+  add("/healthz", "get", {
+    operationId: "getHealth",
+    summary: "Whether this instance can work: Redis answers and accepts writes",
+    tags: ["operators"],
+    responses: {
+      "200": json(ref("Health"), "Redis answers (accepting says whether new jobs are taken)."),
+      "503": {
+        ...json(ref("Health"), "Redis does not answer, or refuses writes.", header("Retry-After")),
+        content: { "application/json": { schema: ref("Health") }, "text/plain": { schema: { type: "string" } } },
+      },
+      "421": response("Misdirected"),
+      "500": response("Internal"),
+    },
+  });
+  add("/metrics", "get", {
+    operationId: "getMetrics",
+    summary: "Prometheus metrics (only when the server has METRICS_TOKEN; 404 otherwise)",
+    tags: ["operators"],
+    security: [{ metricsToken: [] }],
+    responses: {
+      "200": text("text/plain", "The metrics, in Prometheus' text format."),
+      "401": error("No token, or not the right one."),
+      "404": error("Metrics are off (no METRICS_TOKEN)."),
+      ...COMMON,
+    },
+  });
+  add("/api/openapi.json", "get", {
+    operationId: "getApiDocument",
+    summary: "This document",
+    tags: ["operators"],
+    responses: { "200": json({ type: "object" }, "The OpenAPI document."), ...COMMON },
+  });
+
   return {
     openapi: "3.1.0",
     info: {
       title: "sidejob",
       version,
       description:
-        "Long work behind a web page: each job is its own OS process; Redis is the only thing shared. Every page that shows data answers JSON under Accept: application/json.",
+        "Long work behind a web page: each job is its own OS process; Redis is the only thing shared. " +
+        "A request with a JSON body is answered in JSON; a request without one says Accept: application/json for JSON (else it gets the page). " +
+        "Every JSON error is an Error: a code, a sentence, the status.",
     },
+    "x-omitted": OMITTED,
+    tags: ["submit", "jobs", "downloads", "recent", "operators", "pages"].map((name) => ({ name })),
     paths,
     components: {
       securitySchemes: { metricsToken: { type: "http", scheme: "bearer", description: "The server's METRICS_TOKEN." } },
-      schemas: {
-        RecentJob: {
-          type: "object",
-          required: ["id", "url", "type", "title", "state", "stateLabel", "finished"],
-          properties: {
-            id: { type: "string" },
-            url: { type: "string" },
-            type: { type: "string" },
-            title: { type: "string" },
-            state: { enum: [...JOB_STATES] },
-            phase: {
-              type: "string",
-              description: "The state as the page shows it: queued, running, cancelling, succeeded, failed, cancelled.",
-            },
-            stateLabel: { type: "string", description: "The state in words: Waiting to start, Running, Finished…" },
-            finished: { type: "boolean" },
-            createdAt: nullable("string", { format: "date-time" }),
-            submittedText: nullable("string", { description: "When it was submitted, roughly: 3 minutes ago." }),
-          },
+      parameters: {
+        id: {
+          name: "id",
+          in: "path",
+          required: true,
+          description: "The job's id: 32 hex digits.",
+          schema: { type: "string", pattern: "^[0-9a-f]{32}$" },
         },
-        Created: {
-          type: "object",
-          required: ["id", "url", "statusUrl"],
-          properties: { id: { type: "string" }, url: { type: "string" }, statusUrl: { type: "string" } },
+        Accept: {
+          name: "Accept",
+          in: "header",
+          required: true,
+          description: "application/json for the JSON answer; a browser's text/html gets the page, */* too.",
+          schema: { type: "string", default: "application/json", examples: ["application/json"] },
         },
-        Error: {
-          type: "object",
-          required: ["error", "message"],
-          properties: {
-            error: { type: "string", description: "A code, e.g. invalid-input, job-not-found, queue-full." },
-            message: { type: "string", description: "What went wrong, in plain words." },
-            status: { type: "integer" },
-            fields: { type: "object", additionalProperties: { type: "string" }, description: "A message per invalid field (422)." },
-          },
+        IfNoneMatch: {
+          name: "If-None-Match",
+          in: "header",
+          description: "The ETag of an earlier answer: 304 while it still holds.",
+          schema: { type: "string" },
         },
-        Job: {
-          type: "object",
-          required: ["id", "url", "type", "state", "done", "total", "results", "resultCount", "statusUrl"],
-          properties: {
-            id: { type: "string" },
-            url: { type: "string" },
-            type: {
-              type: "string",
-              enum: types.map((t) => t.name),
-              description: "The job type (a record of another type is shown, never run).",
-            },
-            title: nullable("string"),
-            state: { enum: [...JOB_STATES] },
-            reason: { enum: [...END_REASONS, null], description: "Why it ended, for failed and cancelled jobs." },
-            message: { type: "string", description: "The state in a sentence, as the page says it." },
-            error: nullable("string", { description: "The job's own error message (reason job-error)." }),
-            status: nullable("string", { description: "What the job says it is doing." }),
-            params: { type: "object" },
-            done: { type: "integer" },
-            total: { type: "integer", description: "0 while not known." },
-            resultCount: { type: "integer" },
-            results: { type: "array", description: "The first results; result.json has them all." },
-            resultsUrl: {
-              type: "object",
-              properties: { json: { type: "string" }, csv: { type: "string" } },
-              description: "Every result, as downloads.",
-            },
-            queuePosition: nullable("integer", { minimum: 1, description: "While it waits: 1 is next." }),
-            cancelRequested: { type: "boolean" },
-            createdAt: nullable("string", { format: "date-time" }),
-            startedAt: nullable("string", { format: "date-time" }),
-            finishedAt: nullable("string", { format: "date-time" }),
-            updatedAt: nullable("string", { format: "date-time" }),
-            timeoutMs: nullable("integer"),
-            exitCode: nullable("integer"),
-            signal: nullable("string"),
-            files: {
-              type: "array",
-              items: { type: "object", properties: { name: { type: "string" }, size: { type: "integer" }, url: { type: "string" } } },
-            },
-            logUrl: nullable("string", {
-              description: "null: the job's log is for the site's operators (a type with publicLog, or SHOW_JOB_INTERNALS, shows it).",
-            }),
-            statusUrl: { type: "string" },
-            pid: { type: "integer", description: "Only with SHOW_JOB_INTERNALS." },
-            host: { type: "string", description: "Only with SHOW_JOB_INTERNALS." },
-            detail: nullable("string", { description: "The last lines of a failed process; only with SHOW_JOB_INTERNALS." }),
-          },
+        IdempotencyKey: {
+          name: IDEMPOTENCY_KEY_HEADER,
+          in: "header",
+          description:
+            "16 to 255 printable ASCII characters, chosen by the client (a UUID will do). A repeat with the same key and body answers 202 with the same job; the same key with another body is refused (422, idempotency-key-reused); a malformed key is refused (400). Keys are kept as long as docs/api.md says.",
+          schema: { type: "string", minLength: 16, maxLength: 255, pattern: "^[\\x20-\\x7E]+$" },
         },
       },
+      headers: {
+        Location: { description: "Where the answer leads (the job's page).", required: true, schema: { type: "string" } },
+        "Retry-After": { description: "Seconds to wait before trying again.", required: true, schema: { type: "integer", minimum: 0 } },
+        ETag: { description: "Of an ended job's answer: it never changes while the job is kept.", schema: { type: "string" } },
+      },
+      responses: {
+        NotModified: { description: "If-None-Match named this answer's ETag: it has not changed.", headers: header("ETag") },
+        Misdirected: text("text/plain", "This server does not answer for that host name (Host is not in ALLOWED_HOSTS)."),
+        Internal: error("Something went wrong on the server's side (logged)."),
+        Unavailable: {
+          description:
+            "Redis cannot be reached or refuses writes, too many jobs wait (queue-full), or the server is too busy: try again after Retry-After.",
+          headers: header("Retry-After"),
+          content: {
+            "application/json": { schema: ref("Error") },
+            "text/html": { schema: { type: "string" } },
+            "text/plain": { schema: { type: "string" } },
+          },
+        },
+        CrossSite: error("The form was sent from another site (Origin or Sec-Fetch-Site)."),
+      },
+      schemas: NAMED_SCHEMAS,
     },
   };
 }

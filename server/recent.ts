@@ -6,6 +6,7 @@
 // id is its capability: the list shows only jobs whose ids this browser
 // holds, and only while they exist; ids of expired (or never existing) jobs
 // drop out quietly, and the cookie is written again without them.
+import type { RecentJob } from "./api-schemas.ts";
 import type { Context } from "koa";
 import { isJobId, isTerminal, StoreUnavailableError, type JobStore, type JobSummary } from "../jobs/core/store.ts";
 import type { Params } from "../jobs/core/fields.ts";
@@ -61,20 +62,8 @@ export function forgetJob(ctx: Context, id: string, maxAgeMs: number): boolean {
   return true;
 }
 
-export interface RecentJob {
-  id: string;
-  url: string;
-  type: string;
-  title: string;
-  state: JobSummary["state"];
-  /** "queued", "running", "cancelling", "succeeded", "failed", "cancelled". */
-  phase: string;
-  stateLabel: string;
-  finished: boolean;
-  createdAt: string | null;
-  /** "3 minutes ago" (coarse, from this server's clock). */
-  submittedText: string | null;
-}
+/** A job on the list, as GET /recent answers it (its schema: api-schemas.ts). */
+export type { RecentJob };
 
 export interface RecentList {
   jobs: RecentJob[];

@@ -45,7 +45,12 @@ export interface ChoiceField extends FieldBase {
 
 export interface BooleanField extends FieldBase {
   kind: "boolean";
-  default?: boolean;
+  /**
+   * The empty form shows the box ticked. Its value when absent is still
+   * false, for a JSON body as for a form (an unticked box sends nothing), so
+   * a box is never said to default to true: the API would then disagree.
+   */
+  ticked?: boolean;
 }
 
 export interface FileField extends FieldBase {
@@ -186,10 +191,34 @@ export function checkFields(fields: readonly Field[], input: Record<string, unkn
 
 /** The form's starting values. */
 export function defaultValues(fields: readonly Field[]): Record<string, string> {
-  return Object.fromEntries(fields.map((f) => [f.name, f.kind === "file" || f.default === undefined ? "" : String(f.default)]));
+  return Object.fromEntries(
+    fields.map((f) => [
+      f.name,
+      f.kind === "boolean" ? String(f.ticked === true) : f.kind === "file" || f.default === undefined ? "" : String(f.default),
+    ]),
+  );
 }
 
-/** The JSON Schema (2020-12, as OpenAPI 3.1 uses) of a type's parameters. */
+/**
+ * The fields a body holds that the form does not declare. A JSON body must
+ * hold only its fields (they are refused, not dropped); a form's are ignored,
+ * as a page's form carries more than its fields (a token, a button's name).
+ */
+export function unknownFields(fields: readonly Field[], input: Record<string, unknown>): Record<string, string> {
+  const known = new Set(fields.map((f) => f.name));
+  return Object.fromEntries(
+    Object.keys(input)
+      .filter((name) => !known.has(name))
+      .map((name) => [name, `There is no field ${JSON.stringify(name.slice(0, 64))} in this form`]),
+  );
+}
+
+/**
+ * The JSON Schema (2020-12, as OpenAPI 3.1 uses) of a type's parameters. A
+ * required field's `default` is the form's starting value, never what an
+ * absent value becomes (it is refused): it is published as an example. A
+ * boolean's absent value is false, its `default`.
+ */
 export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
   for (const f of fields) {
@@ -201,7 +230,7 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
           type: "integer",
           minimum: f.min ?? Number.MIN_SAFE_INTEGER,
           maximum: f.max ?? Number.MAX_SAFE_INTEGER,
-          ...(f.default !== undefined ? { default: f.default } : {}),
+          ...(f.default !== undefined ? { examples: [f.default] } : {}),
         };
         break;
       case "number":
@@ -210,7 +239,7 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
           type: "number",
           ...(f.min !== undefined ? { minimum: f.min } : {}),
           ...(f.max !== undefined ? { maximum: f.max } : {}),
-          ...(f.default !== undefined ? { default: f.default } : {}),
+          ...(f.default !== undefined ? { examples: [f.default] } : {}),
         };
         break;
       case "text":
@@ -218,7 +247,7 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
           ...base,
           type: "string",
           maxLength: f.maxLength,
-          ...(f.default !== undefined ? { default: f.default } : {}),
+          ...(f.default !== undefined ? { examples: [f.default] } : {}),
         };
         break;
       case "choice":
@@ -226,11 +255,11 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
           ...base,
           type: "string",
           enum: f.options.map((o) => o.value),
-          ...(f.default !== undefined ? { default: f.default } : {}),
+          ...(f.default !== undefined ? { examples: [f.default] } : {}),
         };
         break;
       case "boolean":
-        properties[f.name] = { ...base, type: "boolean", default: f.default ?? false };
+        properties[f.name] = { ...base, type: "boolean", default: false };
         break;
       case "file":
         properties[f.name] = {

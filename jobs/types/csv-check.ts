@@ -42,7 +42,7 @@ export const csvCheck: JobType = {
       ],
       default: "detect",
     },
-    { name: "header", kind: "boolean", label: "The first row holds the column names", default: true },
+    { name: "header", kind: "boolean", label: "The first row holds the column names", ticked: true },
   ],
   run: { command: ["python3", "./csv_check.py"] },
   // CPU-bound (one core each): two at once per instance; more wait in the queue.

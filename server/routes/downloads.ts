@@ -1,8 +1,10 @@
 // A job's downloads: its results as JSON or CSV (read from Redis a page at a
-// time, streamed), an output file, and the whole log as text.
+// time, streamed), an output file, and the whole log as text. An ended job's
+// carry an ETag (etag.ts).
 import { Readable } from "node:stream";
 import type { Middleware } from "koa";
-import type { JobRecord, JobStore } from "../../jobs/core/store.ts";
+import { isTerminal, type JobRecord, type JobStore } from "../../jobs/core/store.ts";
+import { etagOf, notModified } from "../etag.ts";
 import { csvCell, neutralisedCsv } from "../csv.ts";
 import { HttpError } from "../errors.ts";
 import type { JobLookup } from "./job-lookup.ts";
@@ -54,6 +56,9 @@ async function* allResults(store: JobStore, id: string, count: number): AsyncGen
   }
 }
 
+/** An ended job's results never change: their download's ETag is made of what says which they are. */
+const resultsEtag = (job: JobRecord, ext: string) => etagOf(ext, job.id, job.state, job.finishedAt, job.updatedAt, job.resultCount);
+
 const downloadName = (job: JobRecord, ext: string) =>
   `${safeFilename(job.type)}-${job.id}${job.state === "succeeded" ? "" : "-partial"}.${ext}`;
 
@@ -62,6 +67,7 @@ export const resultJson =
   (store: JobStore, { endedJob }: JobLookup): Middleware =>
   async (ctx) => {
     const job = await endedJob(ctx);
+    if (notModified(ctx, resultsEtag(job, "json"))) return;
     ctx.set("Content-Disposition", `attachment; filename="${downloadName(job, "json")}"`);
     ctx.type = "application/json";
     const head = `{\n  "id": ${JSON.stringify(job.id)},\n  "type": ${JSON.stringify(job.type)},\n  "state": ${JSON.stringify(job.state)},\n  "params": ${JSON.stringify(job.params)},\n  "results": [`;
@@ -79,6 +85,7 @@ export const resultCsv =
   (store: JobStore, { endedJob }: JobLookup): Middleware =>
   async (ctx) => {
     const job = await endedJob(ctx);
+    if (notModified(ctx, resultsEtag(job, "csv"))) return;
     ctx.set("Content-Disposition", `attachment; filename="${downloadName(job, "csv")}"`);
     ctx.type = "text/csv; charset=utf-8";
     ctx.body = Readable.from(
@@ -106,6 +113,9 @@ export const outputFile =
     }
     const content = await store.readFile(id, name);
     if (!content) throw notFound();
+    // Output files are written by the job's process, so only an ended job's are final.
+    const job = await store.read(id, "auto", { resultLimit: 1 });
+    if (job && isTerminal(job.state) && notModified(ctx, etagOf(name, content))) return;
     const filename = safeFilename(name);
     ctx.set("Content-Disposition", `attachment; filename="${filename}"`);
     ctx.type = mediaType(filename);
@@ -136,7 +146,9 @@ export const logText =
             `[${job.logDropped} earlier ${job.logDropped === 1 ? "line was" : "lines were"} dropped: the log keeps its last ${lines.length} lines]`,
           ]
         : [];
+    const body = [...marker, ...lines].map((line) => `${line}\n`).join("");
+    if (isTerminal(job.state) && notModified(ctx, etagOf(body))) return;
     ctx.set("Content-Disposition", `attachment; filename="${safeFilename(job.type)}-${id}.log"`);
     ctx.type = "text/plain; charset=utf-8";
-    ctx.body = [...marker, ...lines].map((line) => `${line}\n`).join("");
+    ctx.body = body;
   };

@@ -13,12 +13,13 @@ import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Middleware } from "koa";
 import type { Config } from "../config.ts";
-import { defaultValues, type Params } from "../../jobs/core/fields.ts";
+import { defaultValues, unknownFields, type Params } from "../../jobs/core/fields.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
 import { AlreadySubmittedError, newJobId, QueueFullError, SubmitKeyReusedError, type SubmitOnce } from "../../jobs/core/store.ts";
 import { SUBMISSION_FIELD } from "../../jobs/core/job-type.ts";
 import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
-import { HttpError } from "../errors.ts";
+import { HttpError, invalidInputBody } from "../errors.ts";
+import type { Created } from "../api-schemas.ts";
 import { discardUploads, fileFields, receiveForm } from "../uploads.ts";
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
 import { idempotencyKey, submissionToken, submitOnce, withoutToken, type SubmitKey } from "../submit-keys.ts";
@@ -233,6 +234,13 @@ const submit =
     // The header's key, or the form's token (not a parameter: taken out before the check).
     const submitKey = (ctx.state.submitKey as SubmitKey | null) ?? submissionToken(body as Record<string, unknown>);
     let check = checkSubmission(type, config, withoutToken(body as Record<string, unknown>));
+    // A JSON body holds only the form's fields (its key comes in the Idempotency-Key header): one it does not
+    // declare is refused, never dropped (a form's extras, its token among them, are ignored).
+    const unknown = ctx.is("json") ? unknownFields(type.fields, body as Record<string, unknown>) : {};
+    if (Object.keys(unknown).length > 0) {
+      const values = check.ok ? paramValues(type, check.params) : check.values;
+      check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...unknown } };
+    }
     if (upload && Object.keys(upload.errors).length > 0) {
       // A refused file: its own message, over "Choose the file"; the other answers are kept.
       const values = check.ok ? paramValues(type, check.params) : check.values;
@@ -243,14 +251,7 @@ const submit =
       if (upload) await discardUploads(store, upload.id, type);
       ctx.status = 422;
       if (json) {
-        const count = Object.keys(check.errors).length;
-        // `errors` repeats `fields` for clients of POST /count, which answered that name first.
-        ctx.body = {
-          error: "invalid-input",
-          message: `Check your answers: ${count} ${count === 1 ? "field has a problem" : "fields have problems"}.`,
-          fields: check.errors,
-          errors: check.errors,
-        };
+        ctx.body = invalidInputBody(check.errors);
       } else {
         await renderForm(ctx, forms, formView(type, config, check.values, check.errors));
       }
@@ -263,7 +264,7 @@ const submit =
     if (json) {
       ctx.status = 202;
       ctx.set("Location", url);
-      ctx.body = { id, url, statusUrl: statusUrl(id) };
+      ctx.body = { id, url, statusUrl: statusUrl(id) } satisfies Created;
     } else {
       ctx.status = 303;
       ctx.redirect(url);

@@ -5,6 +5,7 @@
 import Router from "@koa/router";
 import type { Context, Middleware, Next } from "koa";
 import { HttpError } from "../errors.ts";
+import { isTerminal } from "../../jobs/core/store.ts";
 import { jobType } from "../../jobs/types/index.ts";
 import { jobView, logIsPublic } from "../job-view.ts";
 import { wantsJson } from "../negotiate.ts";
@@ -17,6 +18,8 @@ import { BUSY_RETRY_AFTER_S } from "../http-server.ts";
 import { RESULTS_ALL_BYTES, RESULTS_SHOWN_BYTES } from "../job-view.ts";
 import { JSON_RESULTS_MAX_BYTES } from "../job-json.ts";
 import { logText, outputFile, resultCsv, resultJson } from "./downloads.ts";
+import { etagOf, notModified } from "../etag.ts";
+import type { CancelReply, Job } from "../api-schemas.ts";
 
 export function jobRoutes(deps: AppDeps): Router {
   const { store } = deps;
@@ -24,7 +27,7 @@ export function jobRoutes(deps: AppDeps): Router {
   const budget = new AnswerBudget(deps.config.answerBytesInFlight);
   const router = new Router({ prefix: JOB_ROUTE });
 
-  // Status answers change by the second: never cache them.
+  // Status answers change by the second: never cache them (an ended job's are revalidated by ETag: etag.ts).
   router.use(async (ctx: Context, next: Next) => {
     ctx.set("Cache-Control", "no-store");
     await next();
@@ -41,6 +44,14 @@ export function jobRoutes(deps: AppDeps): Router {
     logText(store, lookup, (type) => logIsPublic(jobType(type), deps.config)),
   );
   return router;
+}
+
+/** A job as JSON; once it has ended, with its ETag (304 for a client that has it). */
+function answerJson(ctx: Context, job: Job): void {
+  const body = JSON.stringify(job);
+  if (isTerminal(job.state) && notModified(ctx, etagOf(body))) return;
+  ctx.type = "application/json";
+  ctx.body = body;
 }
 
 /** GET /jobs/:id: the job's page, or the job as JSON. ?all=1 shows every result (up to RESULTS_ALL_MAX). */
@@ -65,7 +76,7 @@ const jobPage =
     ctx.res.once("close", () => reservation.release());
     try {
       if (json) {
-        ctx.body = await loadJson(ctx);
+        answerJson(ctx, await loadJson(ctx));
         return;
       }
       const found = kept ?? (await loadPage(ctx, all));
@@ -94,7 +105,7 @@ const statusPoll =
     ctx.vary("Accept");
     const htmx = ctx.get("HX-Request") === "true";
     if (!htmx && wantsJson(ctx)) {
-      ctx.body = await loadJson(ctx);
+      answerJson(ctx, await loadJson(ctx));
       return;
     }
     ctx.state.kind = "fragment";
@@ -130,7 +141,7 @@ const cancel =
     }
     if (wantsJson(ctx)) {
       ctx.status = 202;
-      ctx.body = { id, outcome: reply.outcome };
+      ctx.body = { id, outcome: reply.outcome } satisfies CancelReply;
     } else {
       ctx.status = 303;
       ctx.redirect(jobUrl(id));

@@ -26,7 +26,10 @@ export function recentRoutes({ store, config }: AppDeps): Router {
       return;
     }
     const list = await recentJobs(ctx, store, maxAgeMs);
-    if (list.unavailable) throw new HttpError(503, "Your recent jobs cannot be read right now. Please try again in a moment.");
+    if (list.unavailable)
+      throw new HttpError(503, "Your recent jobs cannot be read right now. Please try again in a moment.", {
+        headers: { "Retry-After": "5" },
+      });
     ctx.body = { jobs: list.jobs };
   });
 

@@ -63,9 +63,13 @@ test("the CSV download neutralises every cell a spreadsheet would run as a formu
   );
 });
 
-test("downloads are not cached", async (t) => {
-  t.is((await app.get(`/jobs/${id}/result.csv`)).headers.get("cache-control"), "no-store");
-  t.is((await app.get(`/jobs/${id}/result.json`)).headers.get("cache-control"), "no-store");
+test("an ended job's downloads are kept only with their ETag, checked again each time (no-cache)", async (t) => {
+  for (const ext of ["csv", "json"]) {
+    const res = await app.get(`/jobs/${id}/result.${ext}`);
+    await res.arrayBuffer();
+    t.is(res.headers.get("cache-control"), "private, no-cache", ext);
+    t.regex(res.headers.get("etag") ?? "", /^"[\w-]+"$/, ext);
+  }
 });
 
 test("downloads are refused with 409 while a job waits, and are empty once it is cancelled before it started", async (t) => {

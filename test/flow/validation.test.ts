@@ -208,6 +208,7 @@ test("POST /jobs/new/primes as JSON answers 202 with the job's addresses, or 422
   t.deepEqual(await bad.json(), {
     error: "invalid-input",
     message: "Check your answers: 1 field has a problem.",
+    status: 422,
     fields: { n: "Up to must be between 2 and 10000000" },
     errors: { n: "Up to must be between 2 and 10000000" },
   });

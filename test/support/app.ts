@@ -28,6 +28,7 @@ import { JOB_TYPES as FIXTURE_COMMAND_TYPES } from "../fixtures/types/index.ts";
 import { post, submit, waitForState, type Form } from "./http.ts";
 import { killProcessesIn } from "./procs.ts";
 import { fileScoped } from "./scope.ts";
+import { contractCheck, type Contract } from "./contract.ts";
 import { DEFAULT_TIMEOUT } from "./wait.ts";
 
 export interface AppOptions {
@@ -70,6 +71,8 @@ export interface TestApp {
   server: HttpServer;
   prefix: string;
   logDir: string;
+  /** Its answers checked against the API document: the mismatches met, the documented answers reached. */
+  contract: Contract;
   /** fetch against the app, without following redirects. */
   get(pathname: string, headers?: Record<string, string>): Promise<Response>;
   post(pathname: string, form: Form | string, headers?: Record<string, string>): Promise<Response>;
@@ -127,7 +130,10 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     ...options.env,
   });
   const { script } = options;
+  // Every answer on a documented path is checked against the API document; close() fails on a mismatch.
+  const { contract, middleware } = contractCheck();
   const instance = await createInstance(config, {
+    outermost: middleware,
     logger: options.logger ?? silentLogger,
     types: options.types,
     scriptFor: script ? () => script : options.scriptFor,
@@ -167,6 +173,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     server: instance.server,
     prefix,
     logDir,
+    contract,
     get: (pathname, headers = {}) => fetch(url + pathname, { redirect: "manual", headers }),
     post: (pathname, form, headers) => post(url + pathname, form, headers),
     submit: (form) => submit(url, form),
@@ -177,6 +184,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
       killProcessesIn(logDir);
       testRedis.disconnect();
       fs.rmSync(logDir, { recursive: true, force: true });
+      contract.assertClean();
     },
   };
 }

@@ -20,7 +20,10 @@ export function fileScoped<T extends object>(test: TestFn, what: string, start: 
     const list: (() => Promise<void>)[] = [];
     stops.set(test, list);
     test.after.always(async () => {
-      for (const close of list.reverse()) await close();
+      // Every one is stopped even when one fails (an app's close() reports its API contract breaches): then the first failure is thrown.
+      const failures: unknown[] = [];
+      for (const close of list.reverse()) await close().catch((err: unknown) => failures.push(err));
+      if (failures.length > 0) throw failures[0];
     });
     stack = list;
   }
