@@ -165,7 +165,7 @@ async function fillFinished(store: JobStore, count: number): Promise<string[]> {
       ),
     );
     const claimed = await Promise.all(created.map(() => store.claim("bench-fill", 600_000, ["count"], ["count"])));
-    const mine = claimed.filter((c): c is { id: string; type: string } => c !== null).map((c) => c.id);
+    const mine = claimed.filter((c): c is { id: string; type: string; attempt: number } => c !== null).map((c) => c.id);
     await Promise.all(mine.map((id) => store.start(id, process.pid, host, 600_000)));
     await Promise.all(mine.map((id) => store.report(id, 600_000, { done: 10, results: values })));
     await Promise.all(mine.map((id) => store.finish(id, "succeeded", "job")));

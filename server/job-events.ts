@@ -4,7 +4,10 @@
 // - started: this instance spawned the job's process;
 // - finished: a process started here exited (the job's end is read back, as
 //   the job itself or the server recorded it), a queued job was cancelled
-//   here, or the sweep (or a page's read) here recorded a job as lost.
+//   here, or the sweep (or a page's read) here recorded a job as lost;
+// - retried: one of those found an attempt ended (lost, or a failure its type
+//   retries) and the job went back to the queue for another attempt: an
+//   attempt, not a job, is counted (the job ends once, later).
 // Each end is seen by exactly one instance, so counts summed over instances
 // count each job once. A job whose server was restarted while it ran records
 // its own end, and no instance writes a line for it.
@@ -33,6 +36,27 @@ export class JobEvents {
   /** A running job was asked to stop; type is null when its record could not be read after the request. */
   cancelRequested(id: string, type: string | null): void {
     this.logger.info({ event: "job-cancel-requested", job: id, type }, `job ${id}: cancel requested${type ? ` (${type})` : ""}`);
+  }
+
+  /** An attempt of a job ended and the job was queued again: its record as read after (attempts holds the one that ended). */
+  retried(job: Pick<JobRecord, "id" | "type" | "attempt" | "maxAttempts" | "attempts" | "notBefore" | "readAt">, seen: EndSeen): void {
+    const ended = job.attempts.at(-1);
+    const reason = ended?.reason ?? "lost";
+    this.metrics?.attemptRetried(job.type, reason);
+    this.logger.warn(
+      {
+        event: "job-retried",
+        job: job.id,
+        type: job.type,
+        state: "queued",
+        reason,
+        attempt: ended?.attempt ?? job.attempt - 1,
+        nextAttempt: job.attempt,
+        maxAttempts: job.maxAttempts,
+        seen,
+      },
+      `job ${job.id} attempt ${ended?.attempt ?? job.attempt - 1} of ${job.maxAttempts} ended (${reason}); queued again (${job.type})`,
+    );
   }
 
   /** A job has ended: its record as read after the end. */

@@ -76,6 +76,7 @@ export class Metrics {
   readonly finished: Counter<"type" | "state" | "reason" | InstanceLabel>;
   readonly duration: Histogram<"type" | InstanceLabel>;
   readonly lost: Counter<"type" | InstanceLabel>;
+  readonly retried: Counter<"type" | "reason" | InstanceLabel>;
   private readonly instance: { instance_id: string };
 
   constructor({ instanceId, types, store, stores, polls }: MetricsOptions) {
@@ -104,6 +105,13 @@ export class Metrics {
       name: "sidejob_jobs_lost_total",
       help: "Jobs this instance recorded as lost (their process stopped reporting).",
       labelNames: ["type", "instance_id"],
+      registers,
+    });
+    // Attempts, apart from jobs: a retried attempt is no job's end, so it is not in finished.
+    this.retried = new Counter({
+      name: "sidejob_job_attempts_retried_total",
+      help: "Attempts of jobs that this instance saw end and sent back to the queue for another, by type and why the attempt ended.",
+      labelNames: ["type", "reason", "instance_id"],
       registers,
     });
     let pollsSeen = 0;
@@ -185,6 +193,10 @@ export class Metrics {
 
   jobLost(type: string): void {
     this.lost.inc({ type, ...this.instance });
+  }
+
+  attemptRetried(type: string, reason: string): void {
+    this.retried.inc({ type, reason, ...this.instance });
   }
 }
 

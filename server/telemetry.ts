@@ -38,6 +38,9 @@ export function createTelemetry({ instanceId, types, logger, store, stores }: Te
   const metrics = new Metrics({ instanceId, types, store, stores, polls });
   const events = new JobEvents(log, metrics);
   // A read that finds a job's lease expired records it lost: that end is seen here.
-  for (const s of stores) s.onLost = (job) => events.finished(job, "read");
+  for (const s of stores) {
+    s.onLost = (job) => events.finished(job, "read");
+    s.onRetried = (job) => events.retried(job, "read");
+  }
   return { instanceId, logger: log, polls, metrics, events, close: () => polls.close() };
 }

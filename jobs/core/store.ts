@@ -23,12 +23,15 @@ export {
   isTerminal,
   JOB_STATES,
   newJobId,
+  RETRYABLE_REASONS,
   TERMINAL_STATES,
+  type AttemptRecord,
   type EndReason,
+  type RetryableReason,
   type FileEntry,
   type JobRecord,
   type JobState,
   type JobSummary,
   type Outcome,
 } from "./store/record.ts";
-export type { CancelReply, NewJob, ReportReply } from "./store/transitions.ts";
+export type { CancelReply, NewJob, ReportReply, RetryPolicy } from "./store/transitions.ts";

@@ -14,8 +14,9 @@ import fs from "node:fs";
 import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
-import { isTerminal, QueueFullError, StoreWriteRefusedError, type JobStore, type NewJob } from "../../jobs/core/store.ts";
-import type { JobType } from "../../jobs/core/job-type.ts";
+import { isTerminal, QueueFullError, StoreWriteRefusedError, type JobStore, type NewJob, type RetryPolicy } from "../../jobs/core/store.ts";
+import { RETRY_BACKOFF_MS, type JobType } from "../../jobs/core/job-type.ts";
+import { leaseMsOf } from "../../jobs/core/settings.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { jobScript, ROOT } from "../paths.ts";
 import path from "node:path";
@@ -111,7 +112,9 @@ export class Supervisor {
   /** Slots promised to jobs being created with JOB_QUEUE_MAX=0, by type. */
   private readonly reserved = new Map<string, number>();
   private readonly freeTypes: () => string[];
-  private readonly startClaimed: (id: string, type: string) => void;
+  private readonly startClaimed: (id: string, type: string, attempt: number) => void;
+  /** A type's retry policy, stored on each of its jobs at create. */
+  private readonly retryPolicy: (type: string) => RetryPolicy;
   private readonly startLeaseMs: number;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -127,7 +130,7 @@ export class Supervisor {
     this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", logger);
     this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", logger);
     this.writesRefused = new RepeatedWarning("supervisor: Redis refuses writes, no job is taken or recorded lost", logger);
-    this.leaseMs = 3 * config.jobHeartbeatMs;
+    this.leaseMs = leaseMsOf(config.jobHeartbeatMs);
     fs.mkdirSync(config.jobLogDir, { recursive: true });
     this.processes = new Processes({
       store,
@@ -142,8 +145,8 @@ export class Supervisor {
       nodeArgs: options.nodeArgs,
       log,
       onExit: (id) => this.limits.disarm(id),
-      onRecorded: (id) => {
-        void this.reportEnd(id, "exit");
+      onRecorded: (id, recorded) => {
+        void this.reportEnd(id, "exit", recorded === "requeued");
         if (!this.closed) void this.pump();
       },
       onNoDescriptors: (id, err) => {
@@ -162,10 +165,18 @@ export class Supervisor {
       Date.now() < this.noDescriptorsUntil
         ? []
         : types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
-    this.startClaimed = (id, type) => {
-      if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
+    this.startClaimed = (id, type, attempt) => {
+      if (this.processes.start(id, type, attempt)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
     };
-    this.startLeaseMs = 3 * config.jobHeartbeatMs + START_GRACE_MS;
+    this.startLeaseMs = this.leaseMs + START_GRACE_MS;
+    this.retryPolicy = (name) => {
+      const type = byName.get(name);
+      return {
+        maxAttempts: type?.maxAttempts ?? config.jobMaxAttempts,
+        retryOn: type?.retryOn ?? [],
+        backoffMs: type?.retryBackoffMs ?? RETRY_BACKOFF_MS,
+      };
+    };
     this.retention = types.map((t) => ({
       type: t.name,
       ttlSucceededS: t.ttlSucceededS ?? config.jobTtlSucceededS,
@@ -175,7 +186,7 @@ export class Supervisor {
     this.slots = new Slots({
       store,
       instanceId: this.instanceId,
-      leaseMs: 3 * config.jobHeartbeatMs,
+      leaseMs: this.leaseMs,
       freeTypes: this.freeTypes,
       knownTypes: names,
       start: this.startClaimed,
@@ -269,8 +280,9 @@ export class Supervisor {
    * otherwise QueueFullError (a 503), and nothing is written. Slots are per
    * instance: another instance's free slot does not count.
    */
-  async submit(input: NewJob): Promise<string> {
+  async submit(job: NewJob): Promise<string> {
     const { store, config } = this.options;
+    const input = { ...job, retry: job.retry ?? this.retryPolicy(job.type) };
     if (config.jobQueueMax > 0) {
       const id = await store.create({ ...input, queueMax: config.jobQueueMax });
       this.events.submitted(id, input.type);
@@ -286,7 +298,7 @@ export class Supervisor {
       this.reserved.set(input.type, this.reserved.get(input.type)! - 1);
     }
     this.events.submitted(id, input.type, "running");
-    this.startClaimed(id, input.type);
+    this.startClaimed(id, input.type, 1);
     return id;
   }
 
@@ -317,8 +329,9 @@ export class Supervisor {
         // within a tick.
         await store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
       } else {
-        const lost = await store.sweep();
+        const { lost, requeued } = await store.sweep();
         for (const id of lost) void this.reportEnd(id, "sweep");
+        for (const id of requeued) void this.reportEnd(id, "sweep", true);
         this.writesRefused.succeeded();
       }
       for (const id of await store.dueKills()) {
@@ -339,11 +352,16 @@ export class Supervisor {
     else this.redisDown.failed(err);
   }
 
-  /** Reads a job that has just ended and reports its end (a line and the metrics). */
-  private async reportEnd(id: string, seen: EndSeen): Promise<void> {
+  /**
+   * Reads a job that has just ended and reports its end (a line and the
+   * metrics); requeued: its attempt ended and it went back to the queue,
+   * reported as a retry.
+   */
+  private async reportEnd(id: string, seen: EndSeen, requeued = false): Promise<void> {
     try {
       const job = await this.options.store.read(id, "auto", { resultLimit: 1 });
-      if (job && isTerminal(job.state)) this.events.finished(job, seen);
+      if (job && requeued) this.events.retried(job, seen);
+      else if (job && isTerminal(job.state)) this.events.finished(job, seen);
     } catch (err) {
       this.log(`could not read the end of job ${id}: ${(err as Error).message}`);
     }

@@ -13,6 +13,8 @@ import { Escalation } from "./kills.ts";
 interface Running {
   pid: number;
   type: string;
+  /** The job's attempt this process runs: its end is recorded for that attempt only. */
+  attempt: number;
   escalation?: Escalation;
   exited: Promise<void>;
 }
@@ -26,8 +28,8 @@ export interface ProcessesOptions {
   log: (message: string) => void;
   /** Called as soon as a process has exited, before its end is recorded. */
   onExit: (id: string) => void;
-  /** Called once the end of a process has been recorded. */
-  onRecorded: (id: string) => void;
+  /** Called once the end of a process has been recorded: "requeued" when the job went back to the queue for another attempt. */
+  onRecorded: (id: string, recorded: "requeued" | "other") => void;
   /**
    * A process could not be started for want of file descriptors: give the
    * job's claim back (it stays queued) and wait before starting more.
@@ -67,7 +69,7 @@ export class Processes {
    * Starts the job's process; false when it could not be started (the job is
    * recorded failed, or, out of file descriptors, given back to the queue).
    */
-  start(id: string, type: string): boolean {
+  start(id: string, type: string, attempt = 1): boolean {
     const { store, logDir, env, scriptFor, nodeArgs } = this.options;
     let launched;
     try {
@@ -77,7 +79,7 @@ export class Processes {
         this.options.onNoDescriptors(id, err as Error);
         return false;
       }
-      void store.finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message }).catch(() => {});
+      void store.finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message }, attempt).catch(() => {});
       return false;
     }
     const { child, logFile } = launched;
@@ -93,13 +95,13 @@ export class Processes {
           resolve();
           return;
         }
-        void this.recordExit(id, null, null, logFile, err.message).finally(resolve);
+        void this.recordExit(id, attempt, null, null, logFile, err.message).finally(resolve);
       });
       child.once("exit", (code, signal) => {
-        void this.recordExit(id, code, signal, logFile).finally(resolve);
+        void this.recordExit(id, attempt, code, signal, logFile).finally(resolve);
       });
     });
-    this.running.set(id, { pid, type, exited });
+    this.running.set(id, { pid, type, attempt, exited });
     return true;
   }
 
@@ -112,6 +114,7 @@ export class Processes {
 
   private async recordExit(
     id: string,
+    attempt: number,
     code: number | null,
     signal: NodeJS.Signals | null,
     logFile: string,
@@ -120,15 +123,17 @@ export class Processes {
     this.running.get(id)?.escalation?.cancel();
     this.running.delete(id);
     this.options.onExit(id);
+    let recorded: "requeued" | "other" = "other";
     try {
-      // Whatever the script recorded stands: a finish on an ended job is a no-op.
+      // Whatever the script recorded stands: a finish on an ended job, or on its next attempt, is a no-op.
       const reason = spawnError ? "spawn-failed" : signal ? "signal" : code === 0 ? "no-result" : "exit-code";
       const detail = spawnError ?? (await tail(logFile));
-      await this.options.store.finish(id, "failed", "exit", { reason, exitCode: code, signal, detail });
+      if ((await this.options.store.finish(id, "failed", "exit", { reason, exitCode: code, signal, detail }, attempt)) === "requeued")
+        recorded = "requeued";
     } catch (err) {
       this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
     }
-    this.options.onRecorded(id);
+    this.options.onRecorded(id, recorded);
   }
 
   /** Stops every escalation in flight; the processes themselves run on. */

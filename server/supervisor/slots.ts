@@ -29,7 +29,7 @@ export interface SlotsOptions {
   /** Every type this instance knows (a queued job of another type is ended, never run). */
   knownTypes: readonly string[];
   /** Starts the claimed job's process. */
-  start: (id: string, type: string) => void;
+  start: (id: string, type: string, attempt: number) => void;
   /** Whether a process started here for the job is still running. */
   running: (id: string) => boolean;
   /** Whether a job is being created already claimed by this instance, its answer not yet in (JOB_QUEUE_MAX=0). */
@@ -85,7 +85,7 @@ export class Slots {
             throw err;
           }
           if (!claimed) break;
-          start(claimed.id, claimed.type);
+          start(claimed.id, claimed.type, claimed.attempt);
         }
       } while (this.pumpAgain && !this.closed);
     } catch (err) {

@@ -45,6 +45,11 @@ function job(fields: Partial<JobRecord> & Pick<JobRecord, "state">): JobRecord {
     retryOf: null,
     retriedAs: null,
     uploads: [],
+    attempt: 1,
+    maxAttempts: 3,
+    retryOn: [],
+    attempts: [],
+    notBefore: null,
     readAt: T0,
     ...fields,
   };

@@ -172,7 +172,7 @@ test("a job goes from created to claimed, started, reported and succeeded, then 
   t.is(queued?.createdAt, queued?.updatedAt);
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [id]);
 
-  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id, type: "count" });
+  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id, type: "count", attempt: 1 });
   t.is(await f.store.queueLength(), 0);
   t.is(await f.client.hget(f.store.jobKeys(id)[0], "owner"), "instance-1");
   const claimLease = Number(await f.client.zscore(f.leases, id));
@@ -225,7 +225,7 @@ test("cancelling a queued job ends it cancelled at once and takes it out of the 
   t.like(await f.store.read(id), { state: "cancelled", reason: "cancelled", error: null, cancelRequestedAt: null });
   await assertEnded(t, f, id, "cancelled");
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [other]);
-  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: other, type: "count" });
+  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: other, type: "count", attempt: 1 });
 });
 
 test("cancelling a running job stores the request once, sets a kill deadline, and its next report answers 'cancel'", async (t) => {
@@ -419,7 +419,7 @@ const endedMacro = test.macro({
       t.is(await f.store.finish(id, state === "succeeded" ? "failed" : "succeeded", mode, { error: "late" }), null, `finish (${mode})`);
     }
     t.deepEqual(await f.store.cancel(id, 0), { outcome: "finished", state });
-    t.deepEqual(await f.store.sweep(), []);
+    t.deepEqual(await f.store.sweep(), { lost: [], requeued: [] });
     t.like(await f.store.read(id), { state, results: [1] });
     t.deepEqual(await f.dump(), before);
   },
@@ -435,7 +435,7 @@ test("claim skips the ids in the queue whose job is no longer queued, and answer
   const waiting = await f.queued();
   await f.client.del(f.store.jobKeys(gone)[0]);
   await f.client.hset(f.store.jobKeys(taken)[0], "state", "running");
-  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: waiting, type: "count" });
+  t.deepEqual(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), { id: waiting, type: "count", attempt: 1 });
   t.deepEqual(await f.store.leasedIds(), [waiting], "only the claimed job holds a lease");
   t.is(await f.store.queueLength(), 0, "the stale ids were dropped");
   t.is(await f.store.claim("instance-1", LONG_LEASE, ["count"], ["count"]), null);
@@ -511,13 +511,13 @@ const expiryMacro = test.macro({
     if (c.from === "while it ran, after a cancel request") await f.store.cancel(id, 60_000);
     const alive = await f.running();
     await f.leaseExpired(id);
-    if (c.by === "sweep") t.deepEqual(await f.store.sweep(), [id]);
+    if (c.by === "sweep") t.deepEqual(await f.store.sweep(), { lost: [id], requeued: [] });
     // The exit seen after the lease ran out ends the job as the sweep would have: whichever looks first.
     if (c.by === "exit") t.is(await f.store.finish(id, "failed", "exit", { exitCode: 4 }), null);
     t.like(await f.store.read(id), { state: c.state, reason: c.reason, error: null });
     await assertEnded(t, f, id, c.state);
     t.like(await f.store.read(alive), { state: "running" }, "a job whose lease is valid is left alone");
-    t.deepEqual(await f.store.sweep(), [], "recorded once");
+    t.deepEqual(await f.store.sweep(), { lost: [], requeued: [] }, "recorded once");
   },
   title: (_, c: ExpiryCase) => `${c.by} records a job whose lease expired ${c.from} as ${c.state} (${c.reason})`,
 });
@@ -530,9 +530,9 @@ test("sweep records at most its limit of lost jobs per call", async (t) => {
   const second = await f.running(SHORT_LEASE);
   await f.leaseExpired(first);
   await f.leaseExpired(second);
-  const lost = [...(await f.store.sweep(1)), ...(await f.store.sweep(1))];
+  const lost = [...(await f.store.sweep(1)).lost, ...(await f.store.sweep(1)).lost];
   t.deepEqual(lost.sort(), [first, second].sort());
-  t.deepEqual(await f.store.sweep(), []);
+  t.deepEqual(await f.store.sweep(), { lost: [], requeued: [] });
   t.deepEqual(await f.store.leasedIds(), []);
 });
 
@@ -542,7 +542,7 @@ test("sweep drops a lease left behind by a job that has ended, without calling t
   await f.store.finish(ended, "succeeded", "job");
   await f.client.zadd(f.leases, 1, ended);
   const before = await f.client.hgetall(f.store.jobKeys(ended)[0]);
-  t.deepEqual(await f.store.sweep(), []);
+  t.deepEqual(await f.store.sweep(), { lost: [], requeued: [] });
   t.deepEqual(await f.store.leasedIds(), []);
   t.deepEqual(await f.client.hgetall(f.store.jobKeys(ended)[0]), before);
 });
@@ -569,10 +569,10 @@ test("claim takes the oldest job of a type with a free slot, passing over types 
   const f = setup();
   const slow = await f.store.create({ type: "slow", params: {}, total: 1, queueMax: 100 });
   const quick = await f.store.create({ type: "quick", params: {}, total: 1, queueMax: 100 });
-  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick" });
+  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick", attempt: 1 });
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [slow], "the job of a full type keeps its place");
   t.is(await f.store.claim("i", LONG_LEASE, [], ["slow", "quick"]), null, "no free slot: nothing is taken");
-  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["slow"], ["slow", "quick"]), { id: slow, type: "slow" });
+  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["slow"], ["slow", "quick"]), { id: slow, type: "slow", attempt: 1 });
 });
 
 test("a claim for which every waiting job is of a busy type reads none of them", async (t) => {
@@ -587,7 +587,7 @@ test("a claim for which every waiting job is of a busy type reads none of them",
   t.is(await hmgets(), before, "no waiting job was read");
   // Once a job of the free type waits, the scan finds it behind the others.
   const quick = await store.create({ type: "quick", params: {}, total: 1, queueMax: 100 });
-  t.deepEqual(await store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick" });
+  t.deepEqual(await store.claim("i", LONG_LEASE, ["quick"], ["slow", "quick"]), { id: quick, type: "quick", attempt: 1 });
   t.deepEqual(await own.client.lrange(store.partitions[0]!.queueKey, 0, -1), slow, "the busy type's jobs keep their places");
 });
 
@@ -595,7 +595,7 @@ test("claim ends a queued job whose type is not known (unknown-type) and never h
   const f = setup();
   const stray = await f.store.create({ type: "../../../../tmp/evil", params: {}, total: 1, queueMax: 100 });
   const good = await f.queued();
-  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: good, type: "count" });
+  t.deepEqual(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: good, type: "count", attempt: 1 });
   t.like(await f.store.read(stray), { state: "failed", reason: "unknown-type", pid: null, startedAt: null });
   await assertEnded(t, f, stray, "failed");
 });

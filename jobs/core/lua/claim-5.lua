@@ -19,6 +19,9 @@
 -- than the list holds; then the scan is skipped until it starts, at most its
 -- start lease.)
 --
+-- A job waiting for its next attempt (includes/requeue) is not taken before
+-- its notBefore: the scan passes over it, as over a job of a busy type.
+--
 -- KEYS[4] is the job key prefix, not a key: a job's key is built from it and
 -- an id taken from the queue. Every key of a partition shares its hash tag,
 -- so that key is in the same Redis Cluster slot as the others.
@@ -35,7 +38,7 @@
 -- ARGV[5]  how many types follow with a free slot (F)
 -- ARGV[6 .. 5+F]   the types with a free slot here
 -- ARGV[6+F ..]     every other known type
--- Returns: {id, type}, or false (nil) when nothing can be taken.
+-- Returns: {id, type, attempt}, or false (nil) when nothing can be taken.
 --- @include "includes/now"
 --- @include "includes/finish"
 
@@ -57,19 +60,20 @@ if not worth and redis.call('LLEN', KEYS[1]) <= accounted then return false end
 local ids = redis.call('LRANGE', KEYS[1], 0, SCAN - 1)
 for _, id in ipairs(ids) do
   local job = KEYS[4] .. id
-  local fields = redis.call('HMGET', job, 'state', 'type')
+  local fields = redis.call('HMGET', job, 'state', 'type', 'notBefore', 'attempt')
   local state, type = fields[1], fields[2]
   if state ~= 'queued' then
     redis.call('LREM', KEYS[1], 1, id)
   elseif not type or not known[type] then
     finish(job, job .. ':results', KEYS[2], KEYS[1], KEYS[3], id, 'failed', { 'reason', 'unknown-type' },
       ARGV[3], ARGV[4], false, now_ms(), KEYS[5])
-  elseif free[type] then
+  elseif free[type] and (not fields[3] or tonumber(fields[3]) <= now_ms()) then
     redis.call('LREM', KEYS[1], 1, id)
     local now = now_ms()
     redis.call('HSET', job, 'owner', ARGV[2], 'claimedAt', now)
+    redis.call('HDEL', job, 'notBefore')
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
-    return { id, type }
+    return { id, type, fields[4] or '1' }
   end
 end
 return false

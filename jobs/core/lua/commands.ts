@@ -14,12 +14,12 @@ type StateOrGone = JobState | "";
 
 export interface LuaReplies {
   create: [created: 1, createdAt: number] | [created: 0, reason: "queue_full" | "exists" | "upload_missing"];
-  claim: [id: string, type: string] | null;
+  claim: [id: string, type: string, attempt: string] | null;
   createClaimed: [created: 1, createdAt: number];
   release: 0 | 1;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
   report: [accepted: 1, reply: "ok" | "cancel" | "full"] | [accepted: 0, state: StateOrGone];
-  finish: [ended: 1, recorded: JobState] | [ended: 0, state: StateOrGone];
+  finish: [ended: 1, recorded: JobState] | [requeued: 2, "queued"] | [ended: 0, state: StateOrGone];
   cancel: [code: 1, "cancelled"] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
   read:
     | [now: number]
@@ -33,11 +33,11 @@ export interface LuaReplies {
         logCount: number,
         leaseExpiry: number,
         files: (string | number)[],
-        recordedLost: 0 | 1,
+        recordedLost: 0 | 1 | 2,
       ];
   log: 0 | 1;
   file: 0 | 1;
-  sweep: string[];
+  sweep: [lost: string[], requeued: string[]];
   dueKills: string[];
   delete: [deleted: 1, state: JobState] | [deleted: 0, state: StateOrGone];
   retried: 0 | 1;
@@ -68,6 +68,9 @@ declare module "ioredis" {
       timeoutMs: Arg,
       uploads: string,
       retryOf: string,
+      maxAttempts: Arg,
+      retryOn: string,
+      retryBackoffMs: Arg,
     ): Result<LuaReplies["create"], Context>;
     sjClaim(
       queue: string,
@@ -96,6 +99,9 @@ declare module "ioredis" {
       owner: string,
       leaseMs: Arg,
       retryOf: string,
+      maxAttempts: Arg,
+      retryOn: string,
+      retryBackoffMs: Arg,
     ): Result<LuaReplies["createClaimed"], Context>;
     sjRelease(job: string, leases: string, queue: string, id: string, owner: string): Result<LuaReplies["release"], Context>;
     sjStart(
@@ -125,6 +131,7 @@ declare module "ioredis" {
       renewExpired: "1" | "",
       resultsMax: Arg,
       resultBytesMax: Arg,
+      attempt: Arg,
       ...values: Arg[]
     ): Result<LuaReplies["report"], Context>;
     sjFinish(
@@ -139,6 +146,7 @@ declare module "ioredis" {
       mode: FinishMode,
       ttlSucceededS: Arg,
       ttlFailedS: Arg,
+      attempt: Arg,
       ...fieldsAndValues: Arg[]
     ): Result<LuaReplies["finish"], Context>;
     sjCancel(

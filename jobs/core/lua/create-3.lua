@@ -1,9 +1,10 @@
 -- create: writes a new job record (queued, nothing done) and appends its id
 -- to the queue, unless the queue is full. The record keeps its type's
--- retention and time limit, so every process that ends or watches the job
--- applies the same ones. The job's uploads (stored before, each under
--- <job key>:upload:<field> with a short safety TTL) must all be there; they
--- lose that TTL and are kept until the job ends (finish gives them its TTL).
+-- retention, time limit and retry policy (includes/requeue), so every
+-- process that ends or watches the job applies the same ones. The job's
+-- uploads (stored before, each under <job key>:upload:<field> with a short
+-- safety TTL) must all be there; they lose that TTL and are kept until the
+-- job ends (finish gives them its TTL).
 --
 -- KEYS[1]  job      hash, the new job's record
 -- KEYS[2]  queue    list of waiting ids
@@ -18,6 +19,9 @@
 -- ARGV[8]  time limit (ms)
 -- ARGV[9]  the fields with an upload, comma-separated ('' for none)
 -- ARGV[10] the id of the job this one retries ('' for none)
+-- ARGV[11] maxAttempts: attempts in all for a job lost to the infrastructure
+-- ARGV[12] retryOn: the other end reasons retried, comma-separated ('' for none)
+-- ARGV[13] the wait before a second attempt (ms), doubled for each one after
 -- Returns: {1, createdAt}, or {0, 'queue_full' | 'exists' | 'upload_missing'}
 --- @include "includes/now"
 --- @include "includes/index"
@@ -37,6 +41,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], '
   'ttlOk', ARGV[6], 'ttlFail', ARGV[7], 'timeoutMs', ARGV[8])
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'uploads', ARGV[9]) end
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
+redis.call('HSET', KEYS[1], 'attempt', 1, 'maxAttempts', ARGV[11], 'retryOn', ARGV[12], 'retryBackoffMs', ARGV[13])
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 redis.call('RPUSH', KEYS[2], ARGV[1])
 return { 1, now }

@@ -16,6 +16,9 @@
 -- ARGV[8]  owner    the claiming instance's id
 -- ARGV[9]  lease ms
 -- ARGV[10] the id of the job this one retries ('' for none)
+-- ARGV[11] maxAttempts: attempts in all for a job lost to the infrastructure
+-- ARGV[12] retryOn: the other end reasons retried, comma-separated ('' for none)
+-- ARGV[13] the wait before a second attempt (ms), doubled for each one after
 -- Returns: {1, createdAt}
 --- @include "includes/now"
 --- @include "includes/index"
@@ -26,6 +29,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], '
   'ttlOk', ARGV[5], 'ttlFail', ARGV[6], 'timeoutMs', ARGV[7],
   'owner', ARGV[8], 'claimedAt', now)
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
+redis.call('HSET', KEYS[1], 'attempt', 1, 'maxAttempts', ARGV[11], 'retryOn', ARGV[12], 'retryBackoffMs', ARGV[13])
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[9]), ARGV[1])
 return { 1, now }

@@ -7,6 +7,9 @@
 --                 before, the job is recorded lost, as the sweep would have
 --                 recorded it: whichever looks first, the end is the same.
 --   mode 'force': the server decides (a cancel of a queued job, the time limit).
+-- A failure its type retries sends the job back to the queue instead
+-- (includes/requeue). ARGV[6] fences by attempt: the process of an attempt
+-- that was recorded lost and retried cannot end the next one.
 --
 -- KEYS[1]  job      hash
 -- KEYS[2]  results  list
@@ -19,9 +22,13 @@
 -- ARGV[3]  mode     job | exit | force
 -- ARGV[4]  ttl of a succeeded job (s)
 -- ARGV[5]  ttl of a failed or cancelled job (s)
--- ARGV[6..] field, value pairs (error, exitCode, signal, detail)
--- Returns: {1, state recorded}, or {0, current state ('' if gone)} when the
--- job had already ended, or (mode 'job') is not running or has lost its lease.
+-- ARGV[6]  the attempt this end is of ('' for whichever is current): refused
+--          when the job's attempt is another
+-- ARGV[7..] field, value pairs (reason, error, exitCode, signal, detail)
+-- Returns: {1, state recorded}, {2, 'queued'} when the job was requeued for
+-- another attempt (by this end, or by its lease found expired), or
+-- {0, current state ('' if gone)} when the job had already ended, is on
+-- another attempt, or (mode 'job') is not running or has lost its lease.
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/finish"
@@ -31,11 +38,15 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state or TERMINAL[state] then return { 0, state or '' } end
 local now = now_ms()
 if ARGV[3] == 'job' and state ~= 'running' then return { 0, state } end
-if ARGV[3] ~= 'force' and expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
-  return { 0, redis.call('HGET', KEYS[1], 'state') }
+if ARGV[6] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') or '1') ~= ARGV[6] then return { 0, state } end
+if ARGV[3] ~= 'force' then
+  local expired, recorded = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6])
+  if expired and recorded == 'queued' then return { 2, 'queued' } end
+  if expired then return { 0, recorded } end
 end
 local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 local recorded = finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], fields,
   ARGV[4], ARGV[5], ARGV[3] == 'exit', now, KEYS[6])
+if recorded == 'queued' then return { 2, 'queued' } end
 return { 1, recorded }

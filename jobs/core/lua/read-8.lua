@@ -32,7 +32,9 @@
 -- {now, fields (flat: name, value, …), results, 0-based queue position or -1,
 --  number of results, the log's last lines, number of log lines kept,
 --  lease expiry (ms) or -1, files (flat: name, size, … by name; empty unless
---  asked for and ended), 1 when this read recorded the job lost, else 0}
+--  asked for and ended), 1 when this read recorded the job lost, 2 when it
+--  found its lease expired and requeued it for another attempt
+--  (includes/requeue), else 0}
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/expire-lease"
@@ -52,6 +54,7 @@ elseif not TERMINAL[state] then
   local expired, expiry = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now, KEYS[6])
   if expired then
     lost = 1
+    if expiry == 'queued' then lost = 2 end
     fields = redis.call('HGETALL', KEYS[1])
     state = redis.call('HGET', KEYS[1], 'state')
   elseif expiry then

@@ -1,5 +1,6 @@
 -- sweep: records every job whose lease has expired as lost, oldest lease
--- first, at most ARGV[3] at a time. Cheap when there is nothing to do: one
+-- first, at most ARGV[3] at a time; a job its type retries goes back to the
+-- queue instead (includes/requeue). Cheap when there is nothing to do: one
 -- range query on the lease index.
 --
 -- KEYS[4] is the job key prefix, not a key: each job's keys are built from
@@ -14,17 +15,20 @@
 -- ARGV[1]  ttl of a succeeded job (s)
 -- ARGV[2]  ttl of a failed or cancelled job (s)
 -- ARGV[3]  limit
--- Returns: the ids recorded as lost.
+-- Returns: {ids recorded as lost (ended), ids requeued for another attempt}.
 --- @include "includes/now"
 --- @include "includes/expire-lease"
 
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 1, 'LIMIT', 0, tonumber(ARGV[3]))
-local lost = {}
+local lost, requeued = {}, {}
 for _, id in ipairs(ids) do
   local job = KEYS[4] .. id
-  if expire_lease(job, job .. ':results', KEYS[1], KEYS[2], KEYS[3], id, ARGV[1], ARGV[2], now, KEYS[5]) then
+  local expired, recorded = expire_lease(job, job .. ':results', KEYS[1], KEYS[2], KEYS[3], id, ARGV[1], ARGV[2], now, KEYS[5])
+  if expired and recorded == 'queued' then
+    requeued[#requeued + 1] = id
+  elseif expired then
     lost[#lost + 1] = id
   end
 end
-return lost
+return { lost, requeued }

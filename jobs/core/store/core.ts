@@ -85,6 +85,8 @@ export class StoreCore {
   failures = 0;
   /** Called with a job that a read found with an expired lease and recorded lost (for the log and metrics). */
   onLost: ((job: JobRecord) => void) | null = null;
+  /** Called with a job that a read found with an expired lease and requeued for another attempt. */
+  onRetried: ((job: JobRecord) => void) | null = null;
   readonly refusals: WriteRefusals;
   readonly refusalGraceMs: number;
   private readonly maxInFlight: number;

@@ -59,6 +59,15 @@ export class JobStore {
     this.core.onLost = listener;
   }
 
+  /** Called with a job that a read() found with an expired lease and requeued for another attempt (for the log and metrics). */
+  get onRetried(): ((job: JobRecord) => void) | null {
+    return this.core.onRetried;
+  }
+
+  set onRetried(listener: ((job: JobRecord) => void) | null) {
+    this.core.onRetried = listener;
+  }
+
   // ------------------------------------------------------------ keys (keys.ts)
 
   /** The partition that holds a job's keys and index entries. */
@@ -102,7 +111,12 @@ export class JobStore {
    * is ended failed ('unknown-type') on the way, never run. The partitions
    * take turns (see transitions.ts).
    */
-  claim(owner: string, leaseMs: number, free: readonly string[], known: readonly string[]): Promise<{ id: string; type: string } | null> {
+  claim(
+    owner: string,
+    leaseMs: number,
+    free: readonly string[],
+    known: readonly string[],
+  ): Promise<{ id: string; type: string; attempt: number } | null> {
     return transitions.claim(this.core, owner, leaseMs, free, known);
   }
 
@@ -126,8 +140,8 @@ export class JobStore {
    * "exit" from the server that saw its process end, "force" for server decisions.
    * Returns the state recorded, or null when the job had already ended.
    */
-  finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}): Promise<JobState | null> {
-    return transitions.finish(this.core, id, state, mode, outcome);
+  finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}, attempt?: number): Promise<JobState | "requeued" | null> {
+    return transitions.finish(this.core, id, state, mode, outcome, attempt);
   }
 
   cancel(id: string, graceMs: number): Promise<CancelReply> {
@@ -135,7 +149,7 @@ export class JobStore {
   }
 
   /** Records every job whose lease has expired as lost (at most `limit` per partition); returns their ids. */
-  sweep(limit = 100): Promise<string[]> {
+  sweep(limit = 100): Promise<{ lost: string[]; requeued: string[] }> {
     return transitions.sweep(this.core, limit);
   }
 

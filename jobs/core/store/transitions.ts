@@ -23,6 +23,18 @@ export interface NewJob {
   ttlFailedS?: number;
   /** The job this one retries (an operator's retry). */
   retryOf?: string;
+  /** Its type's retry policy (lua/includes/requeue.lua); without one, a job is not retried. */
+  retry?: RetryPolicy;
+}
+
+/** How a type's jobs are retried: stored on each record at create, so every process applies the same. */
+export interface RetryPolicy {
+  /** Attempts in all for a job lost to the infrastructure (lost, never-started). */
+  maxAttempts: number;
+  /** The other end reasons retried. */
+  retryOn: readonly string[];
+  /** The wait before the second attempt (ms), doubled for each one after. */
+  backoffMs: number;
 }
 
 /** What a job's process reports: all optional, nothing at all for a heartbeat. */
@@ -41,6 +53,8 @@ export interface Progress {
   /** The most results, and result bytes, the job may keep (0 or absent: no limit); beyond, the reply is "full". */
   resultsMax?: number;
   resultBytesMax?: number;
+  /** The attempt this process runs: refused when the job is on another (it was recorded lost and retried). */
+  attempt?: number;
 }
 
 /** "full": the results would pass the job's bounds: the values that fit were appended, the rest were not. */
@@ -72,6 +86,7 @@ export async function create(core: StoreCore, input: NewJob & { queueMax: number
       input.timeoutMs ?? "",
       uploads.join(","),
       input.retryOf ?? "",
+      ...policyArgs(input.retry),
     ),
   );
   if (created === 1) return id;
@@ -100,9 +115,14 @@ export async function createClaimed(core: StoreCore, input: NewJob, owner: strin
       owner,
       leaseMs,
       input.retryOf ?? "",
+      ...policyArgs(input.retry),
     ),
   );
   return id;
+}
+
+function policyArgs(retry: RetryPolicy | undefined): [maxAttempts: number, retryOn: string, backoffMs: number] {
+  return retry ? [retry.maxAttempts, retry.retryOn.join(","), retry.backoffMs] : [1, "", 0];
 }
 
 /**
@@ -118,7 +138,7 @@ export async function claim(
   leaseMs: number,
   free: readonly string[],
   known: readonly string[],
-): Promise<{ id: string; type: string } | null> {
+): Promise<{ id: string; type: string; attempt: number } | null> {
   if (free.length === 0) return null;
   const others = known.filter((t) => !free.includes(t));
   const { partitions } = core.keys;
@@ -132,7 +152,7 @@ export async function claim(
     );
     if (reply) {
       core.nextClaim = (index + 1) % count;
-      return { id: reply[0], type: reply[1] };
+      return { id: reply[0], type: reply[1], attempt: Number(reply[2]) || 1 };
     }
   }
   return null;
@@ -157,7 +177,7 @@ export async function start(
 }
 
 export async function report(core: StoreCore, id: string, leaseMs: number, progress: Progress): Promise<ReportReply> {
-  const { done, total, status, results = [], first, renewExpired, resultsMax = 0, resultBytesMax = 0 } = progress;
+  const { done, total, status, results = [], first, renewExpired, resultsMax = 0, resultBytesMax = 0, attempt } = progress;
   const values = results.map((v) => JSON.stringify(v) ?? "null");
   const reply = await core.call((r) =>
     r.sjReport(
@@ -172,20 +192,35 @@ export async function report(core: StoreCore, id: string, leaseMs: number, progr
       renewExpired ? "1" : "",
       resultsMax,
       resultBytesMax,
+      attempt ?? "",
       ...values,
     ),
   );
   return reply[0] === 1 ? reply[1] : "refused";
 }
 
-export async function finish(core: StoreCore, id: string, state: JobState, mode: FinishMode, outcome: Outcome): Promise<JobState | null> {
+/**
+ * The state recorded; "requeued" when the job went back to the queue for
+ * another attempt instead (its type retries the reason); null when refused
+ * (already ended, another attempt, or not running for mode 'job').
+ * attempt: the attempt this end is of (undefined: whichever is current).
+ */
+export async function finish(
+  core: StoreCore,
+  id: string,
+  state: JobState,
+  mode: FinishMode,
+  outcome: Outcome,
+  attempt?: number,
+): Promise<JobState | "requeued" | null> {
   const fields: (string | number)[] = [];
   if (outcome.reason) fields.push("reason", outcome.reason);
   if (outcome.error) fields.push("error", outcome.error);
   if (outcome.exitCode !== undefined && outcome.exitCode !== null) fields.push("exitCode", outcome.exitCode);
   if (outcome.signal) fields.push("signal", outcome.signal);
   if (outcome.detail) fields.push("detail", outcome.detail);
-  const reply = await core.call((r) => r.sjFinish(...core.keys.jobAndIndexes(id), id, state, mode, ...core.ttl, ...fields));
+  const reply = await core.call((r) => r.sjFinish(...core.keys.jobAndIndexes(id), id, state, mode, ...core.ttl, attempt ?? "", ...fields));
+  if (reply[0] === 2) return "requeued";
   return reply[0] === 1 ? reply[1] : null;
 }
 
@@ -196,10 +231,14 @@ export async function cancel(core: StoreCore, id: string, graceMs: number): Prom
   return reply[1] ? { outcome: "finished", state: reply[1] } : { outcome: "missing" };
 }
 
-export async function sweep(core: StoreCore, limit: number): Promise<string[]> {
-  return core.eachPartition(({ leasesKey, queueKey, killsKey, jobPrefix, indexPrefix }) =>
-    core.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, indexPrefix, ...core.ttl, limit)),
+/** The jobs whose lease had expired: recorded lost (ended), or requeued for another attempt. */
+export async function sweep(core: StoreCore, limit: number): Promise<{ lost: string[]; requeued: string[] }> {
+  const replies = await Promise.all(
+    core.keys.partitions.map(({ leasesKey, queueKey, killsKey, jobPrefix, indexPrefix }) =>
+      core.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, indexPrefix, ...core.ttl, limit)),
+    ),
   );
+  return { lost: replies.flatMap((r) => r[0]), requeued: replies.flatMap((r) => r[1]) };
 }
 
 export async function dueKills(core: StoreCore): Promise<string[]> {
