@@ -11,7 +11,7 @@
 // Each end is seen by exactly one instance, so counts summed over instances
 // count each job once. A job whose server was restarted while it ran records
 // its own end, and no instance writes a line for it.
-import type { JobRecord } from "../jobs/core/store.ts";
+import type { AttemptRecord, JobRecord } from "../jobs/core/store.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -38,10 +38,18 @@ export class JobEvents {
     this.logger.info({ event: "job-cancel-requested", job: id, type }, `job ${id}: cancel requested${type ? ` (${type})` : ""}`);
   }
 
-  /** An attempt of a job ended and the job was queued again: its record as read after (attempts holds the one that ended). */
-  retried(job: Pick<JobRecord, "id" | "type" | "attempt" | "maxAttempts" | "attempts" | "notBefore" | "readAt">, seen: EndSeen): void {
-    const ended = job.attempts.at(-1);
+  /**
+   * An attempt of a job ended and the job was queued again: its record as
+   * read after; ended: that attempt, when not the last one listed (the job
+   * may have been retried again since).
+   */
+  retried(
+    job: Pick<JobRecord, "id" | "type" | "attempt" | "maxAttempts" | "attempts">,
+    seen: EndSeen,
+    ended: AttemptRecord | undefined = job.attempts.at(-1),
+  ): void {
     const reason = ended?.reason ?? "lost";
+    const attempt = ended?.attempt ?? job.attempt - 1;
     this.metrics?.attemptRetried(job.type, reason);
     this.logger.warn(
       {
@@ -50,12 +58,12 @@ export class JobEvents {
         type: job.type,
         state: "queued",
         reason,
-        attempt: ended?.attempt ?? job.attempt - 1,
-        nextAttempt: job.attempt,
+        attempt,
+        nextAttempt: attempt + 1,
         maxAttempts: job.maxAttempts,
         seen,
       },
-      `job ${job.id} attempt ${ended?.attempt ?? job.attempt - 1} of ${job.maxAttempts} ended (${reason}); queued again (${job.type})`,
+      `job ${job.id} attempt ${attempt} of ${job.maxAttempts} ended (${reason}); queued again (${job.type})`,
     );
   }
 

@@ -145,8 +145,8 @@ export class Supervisor {
       nodeArgs: options.nodeArgs,
       log,
       onExit: (id) => this.limits.disarm(id),
-      onRecorded: (id, recorded) => {
-        void this.reportEnd(id, "exit", recorded === "requeued");
+      onRecorded: (id, recorded, attempt) => {
+        void this.reportEnd(id, "exit", recorded === "requeued", attempt);
         if (!this.closed) void this.pump();
       },
       onNoDescriptors: (id, err) => {
@@ -355,12 +355,17 @@ export class Supervisor {
   /**
    * Reads a job that has just ended and reports its end (a line and the
    * metrics); requeued: its attempt ended and it went back to the queue,
-   * reported as a retry.
+   * reported as a retry. exited: the attempt whose process exited here: when
+   * that process recorded its own failure and its type retries it, the job
+   * is already on its next attempt, and the retry is reported from here.
+   * (An attempt lost to its lease was reported by the sweep or read that
+   * found it.)
    */
-  private async reportEnd(id: string, seen: EndSeen, requeued = false): Promise<void> {
+  private async reportEnd(id: string, seen: EndSeen, requeued = false, exited?: number): Promise<void> {
     try {
       const job = await this.options.store.read(id, "auto", { resultLimit: 1 });
-      if (job && requeued) this.events.retried(job, seen);
+      const ownRetry = job?.attempts.find((a) => a.attempt === exited && a.reason !== "lost" && a.reason !== "never-started");
+      if (job && (requeued || ownRetry)) this.events.retried(job, seen, ownRetry);
       else if (job && isTerminal(job.state)) this.events.finished(job, seen);
     } catch (err) {
       this.log(`could not read the end of job ${id}: ${(err as Error).message}`);

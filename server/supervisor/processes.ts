@@ -29,7 +29,7 @@ export interface ProcessesOptions {
   /** Called as soon as a process has exited, before its end is recorded. */
   onExit: (id: string) => void;
   /** Called once the end of a process has been recorded: "requeued" when the job went back to the queue for another attempt. */
-  onRecorded: (id: string, recorded: "requeued" | "other") => void;
+  onRecorded: (id: string, recorded: "requeued" | "other", attempt: number) => void;
   /**
    * A process could not be started for want of file descriptors: give the
    * job's claim back (it stays queued) and wait before starting more.
@@ -120,9 +120,13 @@ export class Processes {
     logFile: string,
     spawnError?: string,
   ): Promise<void> {
-    this.running.get(id)?.escalation?.cancel();
-    this.running.delete(id);
-    this.options.onExit(id);
+    // The process of an attempt that was recorded lost may exit after the next attempt started here: that one's entry stays.
+    const entry = this.running.get(id);
+    if (entry?.attempt === attempt) {
+      entry.escalation?.cancel();
+      this.running.delete(id);
+      this.options.onExit(id);
+    }
     let recorded: "requeued" | "other" = "other";
     try {
       // Whatever the script recorded stands: a finish on an ended job, or on its next attempt, is a no-op.
@@ -133,7 +137,7 @@ export class Processes {
     } catch (err) {
       this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
     }
-    this.options.onRecorded(id, recorded);
+    this.options.onRecorded(id, recorded, attempt);
   }
 
   /** Stops every escalation in flight; the processes themselves run on. */

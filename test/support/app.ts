@@ -13,7 +13,7 @@ import type { ExecutionContext, TestFn } from "ava";
 import { loadConfig, type Config } from "../../server/config.ts";
 import { JobStore, type JobRecord } from "../../jobs/core/store.ts";
 import { connectRedis, waitUntilReady } from "../../jobs/core/redis.ts";
-import { redisTarget } from "../../jobs/core/settings.ts";
+import { leaseMsOf, redisTarget } from "../../jobs/core/settings.ts";
 import type { Supervisor } from "../../server/supervisor/index.ts";
 import { silentLogger, type Logger } from "../../server/log.ts";
 import type { Telemetry } from "../../server/telemetry.ts";
@@ -148,10 +148,11 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     ttlFailedS: config.jobTtlFailedS,
     // Refused writes noted with the instance's: its reads wait out a full Redis as the app's do.
     refusals: instance.store.refusals,
-    refusalGraceMs: 3 * config.jobHeartbeatMs,
+    refusalGraceMs: leaseMsOf(config.jobHeartbeatMs),
   });
   // A job its reads record lost is counted, as the app's reads would.
   testStore.onLost = (job) => instance.telemetry.events.finished(job, "read");
+  testStore.onRetried = (job) => instance.telemetry.events.retried(job, "read");
 
   return {
     url,
