@@ -200,8 +200,9 @@ export function parseAttempts(text: string | undefined): AttemptRecord[] {
   if (!Array.isArray(list)) return [];
   const n = (v: unknown) => (typeof v === "number" ? v : null);
   const s = (v: unknown) => (typeof v === "string" ? v : null);
-  return list
-    .filter((a): a is Record<string, unknown> => typeof a === "object" && a !== null && isReason(s(a.reason) ?? undefined))
+  return (list as unknown[])
+    .filter((a): a is Record<string, unknown> => typeof a === "object" && a !== null)
+    .filter((a) => isReason(s(a.reason) ?? undefined))
     .map((a) => ({
       attempt: n(a.attempt) ?? 0,
       reason: a.reason as EndReason,
