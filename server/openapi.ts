@@ -260,6 +260,32 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
             timeoutMs: nullable("integer"),
             exitCode: nullable("integer"),
             signal: nullable("string"),
+            attempt: { type: "integer", minimum: 1, description: "Which attempt this is: 1 for the first." },
+            maxAttempts: { type: "integer", minimum: 1, description: "Attempts in all for a job lost to the infrastructure." },
+            attempts: {
+              type: "array",
+              description: "The attempts that ended and were retried, oldest first; the current one is the job itself.",
+              items: {
+                type: "object",
+                required: ["attempt", "reason", "claimedAt", "startedAt", "endedAt", "exitCode", "signal", "error"],
+                properties: {
+                  attempt: { type: "integer", minimum: 1 },
+                  reason: { enum: [...END_REASONS], description: "Why the attempt ended." },
+                  claimedAt: nullable("string", { format: "date-time" }),
+                  startedAt: nullable("string", { format: "date-time" }),
+                  endedAt: { type: "string", format: "date-time" },
+                  exitCode: nullable("integer"),
+                  signal: nullable("string"),
+                  error: nullable("string"),
+                  pid: nullable("integer", { description: "Only with SHOW_JOB_INTERNALS." }),
+                  host: nullable("string", { description: "Only with SHOW_JOB_INTERNALS." }),
+                },
+              },
+            },
+            nextAttemptAt: nullable("string", {
+              format: "date-time",
+              description: "A job waiting for its next attempt does not start before this; else null.",
+            }),
             files: {
               type: "array",
               items: { type: "object", properties: { name: { type: "string" }, size: { type: "integer" }, url: { type: "string" } } },
