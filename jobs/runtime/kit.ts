@@ -74,7 +74,10 @@ function die(code: number, message: string): never {
  */
 export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<void>): Promise<never> {
   const id = process.argv[2];
-  if (!isJobId(id)) die(EXIT.usage, `usage: node ${process.argv[1]} <job id> (32 hex digits)`);
+  // The attempt the server started this process for (it passes it; by hand, leave it out: whichever is current).
+  const given = process.argv[3];
+  if (!isJobId(id) || (given !== undefined && !/^[1-9]\d{0,5}$/.test(given)))
+    die(EXIT.usage, `usage: node ${process.argv[1]} <job id> (32 hex digits) [attempt]`);
   let config: JobSettings;
   try {
     // The shared settings, and those every registered type declares (the server passes them all).
@@ -98,14 +101,16 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     die(EXIT.notStarted, (err as Error).message);
   }
 
-  const started = await untilAccepted(`job ${id}: start`, () => store.start(id, process.pid, os.hostname(), leaseMs));
+  const started = await untilAccepted(`job ${id}: start`, () =>
+    store.start(id, process.pid, os.hostname(), leaseMs, given === undefined ? undefined : Number(given)),
+  );
   if (!started.ok) die(EXIT.notStarted, `job ${id} is ${started.state || "gone"}; not starting it`);
   const startedAt = Date.now();
   const job = await store.read(id, "auto");
   if (!job) die(EXIT.fenced, `job ${id} disappeared`);
   // Every write of this process names its attempt: once the job is recorded
   // lost and retried, this process can no longer change it.
-  const { attempt } = job;
+  const attempt = given === undefined ? job.attempt : Number(given);
   const refused =
     typeof spec === "string"
       ? job.type === spec

@@ -73,7 +73,7 @@ export class Processes {
     const { store, logDir, env, scriptFor, nodeArgs } = this.options;
     let launched;
     try {
-      launched = launch({ id, script: scriptFor(type), logDir, env, nodeArgs });
+      launched = launch({ id, attempt, script: scriptFor(type), logDir, env, nodeArgs });
     } catch (err) {
       if (isOutOfDescriptors(err)) {
         this.options.onNoDescriptors(id, err as Error);

@@ -18,8 +18,9 @@ interface Attempts {
 }
 
 test("a job whose server and process group are SIGKILLed runs again on another instance and succeeds, attempt 2 of 3", async (t) => {
-  // 40 values 100 ms apart: 4 s per attempt. The default heartbeat (1 s, a lease of 2.5 s).
-  const env = serverEnv(redis, "lost-host", { COUNT_STEP_DELAY_MS: "100" });
+  // 40 values 100 ms apart: 4 s per attempt. A lease of 2.5 x 2 s, so that no stall of the second attempt on a
+  // busy machine loses it too (the default's detection time is bench:faults' to measure).
+  const env = serverEnv(redis, "lost-host", { COUNT_STEP_DELAY_MS: "100", JOB_HEARTBEAT_MS: "2000" });
   const a = await startServer(t, env);
   const id = await submit(a.url, { start: "1", end: "40", increment: "1" });
   const first = await waitForState(a.url, id, "running");
@@ -30,8 +31,8 @@ test("a job whose server and process group are SIGKILLed runs again on another i
   await a.exited;
   await waitFor(() => !isAlive(first.pid!), { message: "the job's process to be gone" });
 
-  // Bound: the lease (2.5 s), b's sweep, the backoff (1 s), a start; the default wait on top.
-  const done = await waitForState(b.url, id, "succeeded", 5000 + DEFAULT_TIMEOUT);
+  // Bound: the lease (5 s), b's sweep, the backoff (1 s), a start, 4 s of counting; the default wait on top.
+  const done = await waitForState(b.url, id, "succeeded", 11_000 + DEFAULT_TIMEOUT);
   t.deepEqual(
     done.results,
     Array.from({ length: 40 }, (_, i) => i + 1),

@@ -60,8 +60,8 @@ test("a running job whose lease expires goes back to the head of the queue for i
   const f = setup();
   const id = await f.create();
   const behind = await f.create();
-  t.is(await f.run(id, SHORT_LEASE), 1);
-  await f.store.report(id, SHORT_LEASE * 1000, { done: 1, results: [1], status: "counting" });
+  t.is(await f.run(id), 1);
+  await f.store.report(id, LONG_LEASE, { done: 1, results: [1], status: "counting" });
   await f.client.zadd(f.leases, 0, id);
   t.deepEqual(await f.store.sweep(), { lost: [], requeued: [id] });
 
@@ -207,6 +207,17 @@ test("the process of an attempt that was retried can neither report on nor end t
   t.is(await f.store.finish(id, "failed", "exit", { reason: "exit-code", exitCode: 4 }, 1), null, "nor can its server record its exit");
   t.like(await f.read(id), { state: "running", attempt: 2, pid: 5151, done: 0, results: [] });
   t.is(await f.store.report(id, LONG_LEASE, { done: 1, results: [1], attempt: 2 }), "ok");
+});
+
+test("a process started for an attempt that was retried meanwhile (slow to start) may not start the next one", async (t) => {
+  const f = setup();
+  const id = await f.create();
+  await f.claim(SHORT_LEASE);
+  await f.leaseExpired(id);
+  await f.store.sweep();
+  t.like(await f.claim(), { id, attempt: 2 });
+  t.deepEqual(await f.store.start(id, 4242, "host-1", LONG_LEASE, 1), { ok: false, state: "queued" });
+  t.deepEqual(await f.store.start(id, 5151, "host-2", LONG_LEASE, 2), { ok: true });
 });
 
 test("a read that finds the lease expired requeues the job and says so", async (t) => {

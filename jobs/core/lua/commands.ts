@@ -112,6 +112,7 @@ declare module "ioredis" {
       pid: Arg,
       host: string,
       leaseMs: Arg,
+      attempt: Arg,
     ): Result<LuaReplies["start"], Context>;
     sjReport(
       job: string,

@@ -126,8 +126,8 @@ export class JobStore {
   }
 
   /** The job's process marks it running. Returns the state that prevented it, if any. */
-  start(id: string, pid: number, host: string, leaseMs: number): Promise<{ ok: true } | { ok: false; state: string }> {
-    return transitions.start(this.core, id, pid, host, leaseMs);
+  start(id: string, pid: number, host: string, leaseMs: number, attempt?: number): Promise<{ ok: true } | { ok: false; state: string }> {
+    return transitions.start(this.core, id, pid, host, leaseMs, attempt);
   }
 
   /** Progress (done, total, a status line, new results) or a heartbeat (nothing); renews the lease. */

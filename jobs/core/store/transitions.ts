@@ -169,10 +169,11 @@ export async function start(
   pid: number,
   host: string,
   leaseMs: number,
+  attempt?: number,
 ): Promise<{ ok: true } | { ok: false; state: string }> {
   const { keys } = core;
   const { leasesKey, indexPrefix } = keys.partition(id);
-  const reply = await core.call((r) => r.sjStart(keys.job(id), leasesKey, indexPrefix, id, pid, host, leaseMs));
+  const reply = await core.call((r) => r.sjStart(keys.job(id), leasesKey, indexPrefix, id, pid, host, leaseMs, attempt ?? ""));
   return reply[0] === 1 ? { ok: true } : { ok: false, state: reply[1] };
 }
 
