@@ -16,7 +16,7 @@
 import crypto from "node:crypto";
 import Router from "@koa/router";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { EndReason, JobState, JobStore } from "../jobs/core/store.ts";
+import { RETRYABLE_REASONS, type EndReason, type JobState, type JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 import type { PollTally } from "./request-log.ts";
 
@@ -49,6 +49,9 @@ export const END_LABELS: readonly { state: JobState; reason: string }[] = [
   { state: "succeeded", reason: "none" },
   ...Object.entries(END_STATE_OF).flatMap(([reason, state]) => (state ? [{ state, reason }] : [])),
 ];
+
+/** Every reason an attempt can be retried for: lost to the infrastructure, or a failure a type may list in retryOn. */
+export const RETRIED_REASONS: readonly string[] = ["lost", "never-started", ...RETRYABLE_REASONS];
 
 /**
  * prom-client's defaults that break Prometheus' naming rules (`promtool check
@@ -171,6 +174,7 @@ export class Metrics {
       this.lost.inc(labels, 0);
       this.duration.zero(labels);
       for (const end of END_LABELS) this.finished.inc({ ...labels, ...end }, 0);
+      for (const reason of RETRIED_REASONS) this.retried.inc({ ...labels, reason }, 0);
     }
   }
 
