@@ -123,6 +123,9 @@ test("a program's failure (exit code) is not retried, unless its type lists exit
     twice.attempts.map((a) => [a.attempt, a.reason, a.exitCode]),
     [[1, "exit-code", 3]],
   );
+  // Reported once the first attempt's process has exited and its exit was recorded, which may come after the second's end.
+  await waitFor(async () => (await retriedCount(app, "sh-exit-retried", "exit-code")) >= 1, { message: "the retry to be counted" });
+  await app.supervisor.idle();
   t.is(await retriedCount(app, "sh-exit-retried", "exit-code"), 1);
   t.is(await retriedCount(app, "sh-exit", "exit-code"), 0);
 });
