@@ -65,6 +65,23 @@ export type InvalidInput = Static<typeof InvalidInputSchema>;
 
 const JobFileSchema = Type.Object({ name: Type.String(), size: Type.Integer({ minimum: 0 }), url: Type.String() }, closed);
 
+/** One attempt of a job that ended and was retried (docs/job-types.md, "Retries"). */
+const AttemptSchema = Type.Object(
+  {
+    attempt: Type.Integer({ minimum: 1 }),
+    reason: StringEnum(END_REASONS, { description: "Why the attempt ended." }),
+    claimedAt: Nullable(DateTime),
+    startedAt: Nullable(DateTime),
+    endedAt: DateTime,
+    exitCode: Nullable(Type.Integer()),
+    signal: Nullable(Type.String()),
+    error: Nullable(Type.String()),
+    pid: Type.Optional(Nullable(Type.Integer(), "Only with SHOW_JOB_INTERNALS.")),
+    host: Type.Optional(Nullable(Type.String(), "Only with SHOW_JOB_INTERNALS.")),
+  },
+  closed,
+);
+
 /** A job as a JSON client sees it (GET /jobs/{id}, its status poll). */
 export const JobSchema = Type.Object(
   {
@@ -92,6 +109,12 @@ export const JobSchema = Type.Object(
     timeoutMs: Nullable(Type.Integer()),
     exitCode: Nullable(Type.Integer()),
     signal: Nullable(Type.String()),
+    attempt: Type.Integer({ minimum: 1, description: "Which attempt this is: 1 for the first." }),
+    maxAttempts: Type.Integer({ minimum: 1, description: "Attempts in all for a job lost to the infrastructure." }),
+    attempts: Type.Array(AttemptSchema, {
+      description: "The attempts that ended and were retried, oldest first; the current one is the job itself.",
+    }),
+    nextAttemptAt: Nullable(DateTime, "A job waiting for its next attempt does not start before this; else null."),
     files: Type.Array(JobFileSchema, { description: "Its output files, once it has ended." }),
     logUrl: Nullable(
       Type.String(),

@@ -29,6 +29,8 @@ export const DEFAULTS = {
   JOB_LOG_DIR: "./var/log/jobs",
   LOCAL_REDIS_DIR: "./var/redis",
   JOB_CANCEL_GRACE_MS: 5000,
+  /** Attempts in all for a job lost to the infrastructure, for a type that does not declare maxAttempts. */
+  JOB_MAX_ATTEMPTS: 3,
   /** How long the server waits at start for Redis to answer before it gives up. */
   REDIS_STARTUP_WAIT_MS: 3000,
   JOB_CONCURRENCY: os.availableParallelism(),
@@ -62,6 +64,8 @@ export interface Config extends JobSettings {
   /** Absolute path. */
   jobLogDir: string;
   jobCancelGraceMs: number;
+  /** A type's maxAttempts when it declares none (JOB_MAX_ATTEMPTS). */
+  jobMaxAttempts: number;
   /** How long to wait at start for Redis (every connection ready) before giving up. */
   redisStartupWaitMs: number;
   jobConcurrency: number;
@@ -125,6 +129,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     localRedisDir: path.resolve(cwd, read.str("LOCAL_REDIS_DIR", d.LOCAL_REDIS_DIR)),
     jobLogDir: path.resolve(cwd, read.str("JOB_LOG_DIR", d.JOB_LOG_DIR)),
     jobCancelGraceMs: read.int("JOB_CANCEL_GRACE_MS", d.JOB_CANCEL_GRACE_MS, 0, 3_600_000),
+    jobMaxAttempts: read.int("JOB_MAX_ATTEMPTS", d.JOB_MAX_ATTEMPTS, 1, 100),
     redisStartupWaitMs: read.int("REDIS_STARTUP_WAIT_MS", d.REDIS_STARTUP_WAIT_MS, 100, 600_000),
     jobConcurrency: read.int("JOB_CONCURRENCY", d.JOB_CONCURRENCY, 1, 1024),
     jobConcurrencyByType: Object.fromEntries(

@@ -9,7 +9,7 @@
 import type Koa from "koa";
 import type { Config } from "./config.ts";
 import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS, type RedisClient } from "../jobs/core/redis.ts";
-import { redisTarget } from "../jobs/core/settings.ts";
+import { leaseMsOf, redisTarget } from "../jobs/core/settings.ts";
 import { JobStore, WriteRefusals } from "../jobs/core/store.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { JOB_TYPES } from "../jobs/types/index.ts";
@@ -112,7 +112,7 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     // Every store of the instance notes refused writes in one place: the
     // supervisor's sweep and every read then wait a lease after the last one.
     refusals: new WriteRefusals(),
-    refusalGraceMs: 3 * config.jobHeartbeatMs,
+    refusalGraceMs: leaseMsOf(config.jobHeartbeatMs),
   };
   const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
   const supervisorStore = new JobStore(supervisorRedis, storeOptions);

@@ -28,7 +28,11 @@
 //   job's process, whose reply the server does not see; a process that finds
 //   its job cancelled or lost meanwhile exits (code 4) without running it,
 //   and the end's line says so (`durationMs: null`).
-import type { JobRecord, JobStore } from "../jobs/core/store.ts";
+// - retried: one of those calls found an attempt ended (lost, or a failure
+//   its type retries) and sent the job back to the queue for another attempt
+//   instead of ending it: an attempt is counted, not a job (the job ends
+//   once, later), and neither finished nor submitted changes.
+import type { AttemptRecord, JobRecord, JobStore } from "../jobs/core/store.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -96,6 +100,35 @@ export class JobEvents {
       setTimeout(() => void attempt().then((ok) => ok || retry()), REPORT_RETRY_MS).unref();
     };
     retry();
+  }
+
+  /**
+   * An attempt of a job ended and the job was queued again: its record as
+   * read after; ended: that attempt, when not the last one listed (the job
+   * may have been retried again since).
+   */
+  retried(
+    job: Pick<JobRecord, "id" | "type" | "attempt" | "maxAttempts" | "attempts">,
+    seen: EndSeen,
+    ended: AttemptRecord | undefined = job.attempts.at(-1),
+  ): void {
+    const reason = ended?.reason ?? "lost";
+    const attempt = ended?.attempt ?? job.attempt - 1;
+    this.metrics?.attemptRetried(job.type, reason);
+    this.logger.warn(
+      {
+        event: "job-retried",
+        job: job.id,
+        type: job.type,
+        state: "queued",
+        reason,
+        attempt,
+        nextAttempt: attempt + 1,
+        maxAttempts: job.maxAttempts,
+        seen,
+      },
+      `job ${job.id} attempt ${attempt} of ${job.maxAttempts} ended (${reason}); queued again (${job.type})`,
+    );
   }
 
   /** A job has ended by this instance's call: its record as read after the end; submitCounted: its submit is counted here too. */

@@ -53,6 +53,23 @@ export function jobJson(job: JobRecord, files: readonly { name: string; size: nu
     timeoutMs: job.timeoutMs,
     exitCode: job.exitCode,
     signal: job.signal,
+    /** Which attempt this is (1 for the first), of maxAttempts in all (docs/job-types.md, "Retries"). */
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    /** The attempts that ended and were retried, oldest first; the current one is the job itself. */
+    attempts: job.attempts.map((a) => ({
+      attempt: a.attempt,
+      reason: a.reason,
+      claimedAt: iso(a.claimedAt),
+      startedAt: iso(a.startedAt),
+      endedAt: new Date(a.endedAt).toISOString(),
+      exitCode: a.exitCode,
+      signal: a.signal,
+      error: a.error,
+      ...(settings.showJobInternals ? { pid: a.pid, host: a.host } : {}),
+    })),
+    /** A job waiting for its next attempt does not start before this; else null. */
+    nextAttemptAt: job.state === "queued" && job.notBefore !== null && job.notBefore > job.readAt ? iso(job.notBefore) : null,
     files: files.map((f) => ({ name: f.name, size: f.size, url: fileUrl(job.id, f.name) })),
     /** null: the log is the operators' (see logIsPublic). */
     logUrl: logIsPublic(type, settings) ? logUrl(job.id) : null,

@@ -14,6 +14,8 @@ import { jobType, JOB_TYPES } from "../jobs/types/index.ts";
 import { fileUrl, filledFormUrl, jobUrl, logUrl, newJobUrl, statusUrl } from "./urls.ts";
 import {
   announcement,
+  attemptEnd,
+  attemptText,
   cancelText,
   failureMessage,
   ordinal,
@@ -147,6 +149,12 @@ export interface JobView {
   results: ResultsView | null;
   files: { name: string; url: string; sizeText: string }[];
   log: { lines: string; shown: number; count: number; dropped: number; url: string } | null;
+  /**
+   * Once the job has been retried: "Attempt 2 of 3", and a sentence for each
+   * earlier attempt saying why it ended ("Attempt 1 stopped responding … at
+   * 10:04:05; it was run again."); waiting: when the next attempt may start.
+   */
+  attempt: { text: string; earlier: string[]; waiting: string | null } | null;
   /** A failure in plain words first (message), then the facts (exit code, signal), then what only operators see. */
   failure: { message: string; facts: string[]; detail: string | null } | null;
   internals: boolean;
@@ -303,7 +311,21 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
       ? (options.files ?? []).map((f) => ({ name: f.name, url: fileUrl(job.id, f.name), sizeText: formatBytes(f.size) }))
       : [],
     log,
+    attempt: attemptView(job, now),
     failure,
     internals,
   };
+}
+
+function attemptView(job: JobRecord, now: number): JobView["attempt"] {
+  const text = attemptText(job);
+  if (text === null) return null;
+  const earlier = job.attempts.map(
+    (a) => `Attempt ${formatNumber(a.attempt)} ${attemptEnd(a.reason)} at ${exactTime(new Date(a.endedAt))}; it was run again.`,
+  );
+  const waiting =
+    job.state === "queued" && job.notBefore !== null && job.notBefore > now
+      ? `It starts again in about ${roughDuration(job.notBefore - now)}.`
+      : null;
+  return { text, earlier, waiting };
 }

@@ -3,7 +3,7 @@
 // for the live region, and a failure or a cancel in plain words. A type's
 // own wording comes from its declaration (jobs/types/*.ts); the templates
 // only print what is made here.
-import { isTerminal, JOB_STATES, type JobRecord } from "../jobs/core/store.ts";
+import { isTerminal, JOB_STATES, type EndReason, type JobRecord } from "../jobs/core/store.ts";
 import { formatDuration, formatNumber } from "../jobs/core/format.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { checkFields, type Params } from "../jobs/core/fields.ts";
@@ -130,6 +130,36 @@ export function failureMessage(job: FailureFacts, noun: string, unit: readonly [
     default:
       return job.error ? `${Noun} did not finish: ${job.error}` : `${Noun} did not finish${progress ? ` (${progress})` : ""}.`;
   }
+}
+
+/** Why an earlier attempt ended, as the end of "Attempt 1 …": each end reason a retried attempt can have. */
+export function attemptEnd(reason: EndReason): string {
+  switch (reason) {
+    case "lost":
+      return "stopped responding (its host or process was lost)";
+    case "never-started":
+      return "never started";
+    case "timeout":
+      return "took longer than its time limit";
+    case "signal":
+    case "exit-code":
+      return "stopped unexpectedly";
+    case "no-result":
+      return "ended without saying whether it succeeded";
+    case "job-error":
+      return "reported an error";
+    case "spawn-failed":
+      return "could not be started";
+    case "results-limit":
+      return "made more results than one job may keep";
+    default:
+      return "ended";
+  }
+}
+
+/** "Attempt 2 of 3" once a job has been retried; null for a job on its first attempt. */
+export function attemptText(job: Pick<JobRecord, "attempt" | "maxAttempts">): string | null {
+  return job.attempt > 1 ? `Attempt ${formatNumber(job.attempt)} of ${formatNumber(job.maxAttempts)}` : null;
 }
 
 export function cancelText(

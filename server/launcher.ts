@@ -7,6 +7,8 @@ import path from "node:path";
 
 export interface LaunchOptions {
   id: string;
+  /** The job's attempt this process runs: its start is refused unless the job is on it. */
+  attempt?: number;
   script: string;
   logDir: string;
   env: Record<string, string>;
@@ -34,11 +36,11 @@ export function jobNodeArgs(script: string): string[] {
   return blob !== script && fs.existsSync(blob) ? ["--snapshot-blob", blob] : [];
 }
 
-export function launch({ id, script, logDir, env, nodeArgs = jobNodeArgs(script) }: LaunchOptions): Launched {
+export function launch({ id, attempt, script, logDir, env, nodeArgs = jobNodeArgs(script) }: LaunchOptions): Launched {
   const logFile = logFileFor(logDir, id);
   const fd = fs.openSync(logFile, "a", 0o600);
   try {
-    const child = spawn(process.execPath, [...nodeArgs, script, id], {
+    const child = spawn(process.execPath, [...nodeArgs, script, id, ...(attempt === undefined ? [] : [String(attempt)])], {
       detached: true, // its own process group: a cancel can signal the job and its children
       stdio: ["ignore", fd, fd],
       env,

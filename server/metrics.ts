@@ -16,7 +16,7 @@
 import crypto from "node:crypto";
 import Router from "@koa/router";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { EndReason, JobState, JobStore } from "../jobs/core/store.ts";
+import { RETRYABLE_REASONS, type EndReason, type JobState, type JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 import type { PollTally } from "./request-log.ts";
 
@@ -50,6 +50,9 @@ export const END_LABELS: readonly { state: JobState; reason: string }[] = [
   ...Object.entries(END_STATE_OF).flatMap(([reason, state]) => (state ? [{ state, reason }] : [])),
 ];
 
+/** Every reason an attempt can be retried for: lost to the infrastructure, or a failure a type may list in retryOn. */
+export const RETRIED_REASONS: readonly string[] = ["lost", "never-started", ...RETRYABLE_REASONS];
+
 /**
  * prom-client's defaults that break Prometheus' naming rules (`promtool check
  * metrics`): gauges named like counters. sum(nodejs_active_handles) and the
@@ -76,6 +79,7 @@ export class Metrics {
   readonly finished: Counter<"type" | "state" | "reason" | InstanceLabel>;
   readonly duration: Histogram<"type" | InstanceLabel>;
   readonly lost: Counter<"type" | InstanceLabel>;
+  readonly retried: Counter<"type" | "reason" | InstanceLabel>;
   private readonly instance: { instance_id: string };
 
   constructor({ instanceId, types, store, stores, polls }: MetricsOptions) {
@@ -104,6 +108,13 @@ export class Metrics {
       name: "sidejob_jobs_lost_total",
       help: "Jobs this instance recorded as lost (their process stopped reporting).",
       labelNames: ["type", "instance_id"],
+      registers,
+    });
+    // Attempts, apart from jobs: a retried attempt is no job's end, so it is not in finished.
+    this.retried = new Counter({
+      name: "sidejob_job_attempts_retried_total",
+      help: "Attempts of jobs that this instance saw end and sent back to the queue for another, by type and why the attempt ended.",
+      labelNames: ["type", "reason", "instance_id"],
       registers,
     });
     let pollsSeen = 0;
@@ -163,6 +174,7 @@ export class Metrics {
       this.lost.inc(labels, 0);
       this.duration.zero(labels);
       for (const end of END_LABELS) this.finished.inc({ ...labels, ...end }, 0);
+      for (const reason of RETRIED_REASONS) this.retried.inc({ ...labels, reason }, 0);
     }
   }
 
@@ -185,6 +197,10 @@ export class Metrics {
 
   jobLost(type: string): void {
     this.lost.inc({ type, ...this.instance });
+  }
+
+  attemptRetried(type: string, reason: string): void {
+    this.retried.inc({ type, reason, ...this.instance });
   }
 }
 

@@ -45,6 +45,8 @@ export function createTelemetry({ instanceId, types, logger, store, stores }: Te
       if (end.job) events.finished(end.job, end.seen, end.submitCounted);
       else void events.ended(end.id, end.seen, end.submitCounted);
     };
+    // A read that found a job's lease expired and sent it back to the queue: a retry, not an end.
+    s.onRetried = (job) => events.retried(job, "read");
   }
   return {
     instanceId,

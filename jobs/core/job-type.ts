@@ -5,6 +5,7 @@
 // it through generic templates with the type's own wording.
 import type { Field, Params } from "./fields.ts";
 import type { JobSettings, TypeSettings } from "./settings.ts";
+import { RETRYABLE_REASONS, type RetryableReason } from "./store/record.ts";
 
 /**
  * How a job of this type runs.
@@ -27,7 +28,25 @@ export interface JobTypeLimits {
   /** How long a finished job is kept. Defaults: JOB_TTL_SUCCEEDED_S, JOB_TTL_FAILED_S. */
   ttlSucceededS?: number;
   ttlFailedS?: number;
+  /**
+   * Attempts in all for a job lost to the infrastructure: its host died or
+   * its process stopped reporting ('lost'), it never started
+   * ('never-started'). Each such loss sends it back to the queue until it has
+   * had this many. 1: never retried. Default: JOB_MAX_ATTEMPTS (3).
+   */
+  maxAttempts?: number;
+  /**
+   * The other end reasons that are retried, within maxAttempts: a program's
+   * own failures are not, unless listed here (["exit-code"]). A cancelled
+   * job never is.
+   */
+  retryOn?: readonly RetryableReason[];
+  /** The wait before a job's second attempt (ms), doubled for each one after. Default: RETRY_BACKOFF_MS. */
+  retryBackoffMs?: number;
 }
+
+/** The wait before a second attempt, when the type does not say (ms): short, so a lost job runs again soon. */
+export const RETRY_BACKOFF_MS = 1000;
 
 /** A finished or running job as a type's wording functions see it. */
 export interface JobFacts {
@@ -145,8 +164,15 @@ export function validateJobType(type: JobType): void {
     concurrency: type.concurrency,
     ttlSucceededS: type.ttlSucceededS,
     ttlFailedS: type.ttlFailedS,
+    maxAttempts: type.maxAttempts,
   })) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) problems.push(`${key} must be a positive whole number`);
+  }
+  if (type.retryBackoffMs !== undefined && (!Number.isSafeInteger(type.retryBackoffMs) || type.retryBackoffMs < 0))
+    problems.push("retryBackoffMs must be a whole number of ms, 0 or more");
+  for (const reason of type.retryOn ?? []) {
+    if (!(RETRYABLE_REASONS as readonly string[]).includes(reason))
+      problems.push(`retryOn lists ${JSON.stringify(reason)}; it may list ${RETRYABLE_REASONS.join(", ")}`);
   }
   if (problems.length > 0) throw new Error(`job type ${type.name}: ${problems.join("; ")}`);
 }

@@ -58,7 +58,7 @@ export const JOB_DEFAULTS = {
   REDIS_URL: "redis://127.0.0.1:6379",
   REDIS_PREFIX: "sidejob",
   REDIS_PARTITIONS: 1,
-  JOB_HEARTBEAT_MS: 2000,
+  JOB_HEARTBEAT_MS: 1000,
   JOB_TIMEOUT_MS: 3_600_000,
   JOB_TTL_SUCCEEDED_S: 86_400,
   JOB_TTL_FAILED_S: 604_800,
@@ -67,6 +67,21 @@ export const JOB_DEFAULTS = {
   /** The most bytes one job's results may take (their JSON texts), likewise. */
   JOB_RESULTS_MAX_BYTES: 16 * 1024 * 1024,
 } as const;
+
+/**
+ * A running job's lease, in heartbeats: each beat (and each progress report)
+ * renews it for this many. A host's death is noticed when the lease runs out
+ * and the next sweep (every 500 ms) looks: 1.5 to 2.5 beats after the death,
+ * plus up to a sweep; at the default 1 s beat, 1.5 s to 3 s.
+ * A job may miss one beat (a busy event loop, a short Redis hiccup) and
+ * keep its lease.
+ */
+export const LEASE_BEATS = 2.5;
+
+/** The lease of a running job (ms), from the heartbeat: LEASE_BEATS of them. */
+export function leaseMsOf(jobHeartbeatMs: number): number {
+  return Math.round(LEASE_BEATS * jobHeartbeatMs);
+}
 
 /** A host and port, as REDIS_CLUSTER_NODES and REDIS_SENTINELS list them. */
 export interface RedisAddress {

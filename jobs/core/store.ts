@@ -32,12 +32,25 @@ export {
   isTerminal,
   JOB_STATES,
   newJobId,
+  RETRYABLE_REASONS,
   TERMINAL_STATES,
+  type AttemptRecord,
   type EndReason,
+  type RetryableReason,
   type FileEntry,
   type JobRecord,
   type JobState,
   type JobSummary,
   type Outcome,
 } from "./store/record.ts";
-export type { CancelReply, Claimed, EndToReport, FinishReply, NewJob, ReportReply, SubmitOnce, SweepReply } from "./store/transitions.ts";
+export type {
+  CancelReply,
+  Claimed,
+  EndToReport,
+  FinishReply,
+  NewJob,
+  ReportReply,
+  RetryPolicy,
+  SubmitOnce,
+  SweepReply,
+} from "./store/transitions.ts";

@@ -13,7 +13,7 @@
 //   4  fenced: the job was already declared lost or finished; its writes are refused
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConfigError, loadJobSettings, redisTarget, type JobSettings } from "../core/settings.ts";
+import { ConfigError, leaseMsOf, loadJobSettings, redisTarget, type JobSettings } from "../core/settings.ts";
 import { formatDuration } from "../core/format.ts";
 import { LogSink } from "./log-sink.ts";
 import { REFUSED_RETRY_MS, untilAccepted } from "./refused.ts";
@@ -74,7 +74,10 @@ function die(code: number, message: string): never {
  */
 export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<void>): Promise<never> {
   const id = process.argv[2];
-  if (!isJobId(id)) die(EXIT.usage, `usage: node ${process.argv[1]} <job id> (32 hex digits)`);
+  // The attempt the server started this process for (it passes it; by hand, leave it out: whichever is current).
+  const given = process.argv[3];
+  if (!isJobId(id) || (given !== undefined && !/^[1-9]\d{0,5}$/.test(given)))
+    die(EXIT.usage, `usage: node ${process.argv[1]} <job id> (32 hex digits) [attempt]`);
   let config: JobSettings;
   try {
     // The shared settings, and those every registered type declares (the server passes them all).
@@ -91,18 +94,23 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     ttlSucceededS: config.jobTtlSucceededS,
     ttlFailedS: config.jobTtlFailedS,
   });
-  const leaseMs = 3 * config.jobHeartbeatMs;
+  const leaseMs = leaseMsOf(config.jobHeartbeatMs);
   try {
     await waitUntilReady(redis, target, 30_000);
   } catch (err) {
     die(EXIT.notStarted, (err as Error).message);
   }
 
-  const started = await untilAccepted(`job ${id}: start`, () => store.start(id, process.pid, os.hostname(), leaseMs));
+  const started = await untilAccepted(`job ${id}: start`, () =>
+    store.start(id, process.pid, os.hostname(), leaseMs, given === undefined ? undefined : Number(given)),
+  );
   if (!started.ok) die(EXIT.notStarted, `job ${id} is ${started.state || "gone"}; not starting it`);
   const startedAt = Date.now();
   const job = await store.read(id, "auto");
   if (!job) die(EXIT.fenced, `job ${id} disappeared`);
+  // Every write of this process names its attempt: once the job is recorded
+  // lost and retried, this process can no longer change it.
+  const attempt = given === undefined ? job.attempt : Number(given);
   const refused =
     typeof spec === "string"
       ? job.type === spec
@@ -110,7 +118,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
         : ({ reason: "spawn-failed", detail: `This is a ${spec} script, but the job is a ${job.type} job.` } satisfies Outcome)
       : spec.accept(job);
   if (refused) {
-    await untilAccepted(`job ${id}: finish`, () => store.finish(id, "failed", "job", refused));
+    await untilAccepted(`job ${id}: finish`, () => store.finish(id, "failed", "job", refused, job.attempt));
     die(EXIT.failed, `job ${id} (type ${job.type}) not run: ${refused.reason}${refused.detail ? `: ${refused.detail}` : ""}`);
   }
 
@@ -156,7 +164,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   let retrying: NodeJS.Timeout | null = null;
   let saidRefused = false;
   const sendBeat = () => {
-    store.report(id, leaseMs, { renewExpired: store.refusals.within(2 * leaseMs) }).then(
+    store.report(id, leaseMs, { renewExpired: store.refusals.within(2 * leaseMs), attempt }).then(
       (reply) => {
         saidRefused = false;
         // A beat answered after this process recorded the end is refused: that is no fence.
@@ -230,6 +238,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
             renewExpired: store.refusals.within(2 * leaseMs),
             resultsMax: config.jobResultsMax,
             resultBytesMax: config.jobResultsMaxBytes,
+            attempt,
           }),
         cancel.signal,
       );
@@ -250,7 +259,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   let code: number = EXIT.ok;
   // The end is recorded even while Redis refuses writes: sent again until accepted.
   const record = (state: "succeeded" | "failed" | "cancelled", outcome: Outcome) =>
-    untilAccepted(`job ${id}: finish`, () => store.finish(id, state, "job", outcome));
+    untilAccepted(`job ${id}: finish`, () => store.finish(id, state, "job", outcome, attempt));
   const end = () => {
     ending = true;
     clearInterval(beat);
@@ -270,10 +279,13 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     } else if (full) {
       code = EXIT.failed;
       const facts = err instanceof JobEnd ? err.outcome : {};
-      await store.finish(id, "failed", "job", {
-        reason: "results-limit",
-        signal: facts.reason === "cancel-killed" ? facts.signal : undefined,
-      });
+      await store.finish(
+        id,
+        "failed",
+        "job",
+        { reason: "results-limit", signal: facts.reason === "cancel-killed" ? facts.signal : undefined },
+        attempt,
+      );
     } else if (timedOut) {
       code = EXIT.failed;
       const facts = err instanceof JobEnd ? err.outcome : {};

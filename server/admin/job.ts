@@ -66,6 +66,30 @@ export function adminJobRoutes(router: Router, { store, config }: AppDeps): void
       retriedAs: job.retriedAs ? adminJobUrl(job.retriedAs) : null,
       retryOfId: job.retryOf,
       retriedAsId: job.retriedAs,
+      // Every attempt, the ended ones first, the current one (the record itself) last.
+      attempts: [
+        ...job.attempts.map((a) => ({
+          attempt: a.attempt,
+          reason: a.reason,
+          started: a.startedAt === null ? null : utc(a.startedAt),
+          ended: utc(a.endedAt),
+          host: a.host,
+          pid: a.pid,
+          exit: a.signal ?? a.exitCode,
+          error: a.error,
+        })),
+        {
+          attempt: job.attempt,
+          reason: isTerminal(job.state) ? (job.reason ?? "none") : `${job.state} now`,
+          started: job.startedAt === null ? null : utc(job.startedAt),
+          ended: job.finishedAt === null ? null : utc(job.finishedAt),
+          host: job.host,
+          pid: job.pid,
+          exit: job.signal ?? job.exitCode,
+          error: job.error,
+        },
+      ],
+      maxAttempts: job.maxAttempts,
     });
   });
 

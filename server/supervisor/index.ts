@@ -15,14 +15,17 @@ import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
 import {
+  isTerminal,
   QueueFullError,
   StoreUnavailableError,
   StoreWriteRefusedError,
   type FinishReply,
   type JobStore,
   type NewJob,
+  type RetryPolicy,
 } from "../../jobs/core/store.ts";
-import type { JobType } from "../../jobs/core/job-type.ts";
+import { RETRY_BACKOFF_MS, type JobType } from "../../jobs/core/job-type.ts";
+import { leaseMsOf } from "../../jobs/core/settings.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { jobScript, ROOT } from "../paths.ts";
 import path from "node:path";
@@ -126,7 +129,9 @@ export class Supervisor {
   /** Slots promised to jobs being created with JOB_QUEUE_MAX=0, by type. */
   private readonly reserved = new Map<string, number>();
   private readonly freeTypes: () => string[];
-  private readonly startClaimed: (id: string, type: string, submitCounted?: boolean) => void;
+  private readonly startClaimed: (id: string, type: string, attempt: number, submitCounted?: boolean) => void;
+  /** A type's retry policy, stored on each of its jobs at create. */
+  private readonly retryPolicy: (type: string) => RetryPolicy;
   private readonly startLeaseMs: number;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -142,7 +147,7 @@ export class Supervisor {
     this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", logger);
     this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", logger);
     this.writesRefused = new RepeatedWarning("supervisor: Redis refuses writes, no job is taken or recorded lost", logger);
-    this.leaseMs = 3 * config.jobHeartbeatMs;
+    this.leaseMs = leaseMsOf(config.jobHeartbeatMs);
     fs.mkdirSync(config.jobLogDir, { recursive: true });
     this.processes = new Processes({
       store,
@@ -157,8 +162,8 @@ export class Supervisor {
       nodeArgs: options.nodeArgs,
       log,
       onExit: (id) => this.limits.disarm(id),
-      onRecorded: (id, reply) => {
-        this.reportEnd(id, "exit", reply);
+      onRecorded: (id, reply, attempt) => {
+        this.reportEnd(id, "exit", reply, attempt);
         if (!this.closed) void this.pump();
       },
       onNoDescriptors: (id, err) => {
@@ -182,11 +187,19 @@ export class Supervisor {
       Date.now() < this.noDescriptorsUntil
         ? []
         : types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
-    this.startClaimed = (id, type, submitCounted = false) => {
+    this.startClaimed = (id, type, attempt, submitCounted = false) => {
       if (submitCounted) this.events.submitted(id, type, "queued", "claim");
-      if (this.processes.start(id, type)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs);
+      if (this.processes.start(id, type, attempt)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs, attempt);
     };
-    this.startLeaseMs = 3 * config.jobHeartbeatMs + START_GRACE_MS;
+    this.startLeaseMs = this.leaseMs + START_GRACE_MS;
+    this.retryPolicy = (name) => {
+      const type = byName.get(name);
+      return {
+        maxAttempts: type?.maxAttempts ?? config.jobMaxAttempts,
+        retryOn: type?.retryOn ?? [],
+        backoffMs: type?.retryBackoffMs ?? RETRY_BACKOFF_MS,
+      };
+    };
     this.retention = types.map((t) => ({
       type: t.name,
       ttlSucceededS: t.ttlSucceededS ?? config.jobTtlSucceededS,
@@ -196,7 +209,7 @@ export class Supervisor {
     this.slots = new Slots({
       store,
       instanceId: this.instanceId,
-      leaseMs: 3 * config.jobHeartbeatMs,
+      leaseMs: this.leaseMs,
       freeTypes: this.freeTypes,
       knownTypes: names,
       start: this.startClaimed,
@@ -292,8 +305,9 @@ export class Supervisor {
    * already answers throws AlreadySubmittedError (store.create), and is
    * neither logged nor counted again.
    */
-  async submit(input: NewJob): Promise<string> {
+  async submit(job: NewJob): Promise<string> {
     const { store, config } = this.options;
+    const input = { ...job, retry: job.retry ?? this.retryPolicy(job.type) };
     if (config.jobQueueMax > 0) {
       const id = await store.create({ ...input, queueMax: config.jobQueueMax });
       await this.markSubmitted(id, input.type, "queued");
@@ -317,7 +331,7 @@ export class Supervisor {
       this.reserved.set(input.type, this.reserved.get(input.type)! - 1);
     }
     await this.markSubmitted(id, input.type, "running");
-    this.startClaimed(id, input.type);
+    this.startClaimed(id, input.type, 1);
     return id;
   }
 
@@ -359,6 +373,7 @@ export class Supervisor {
       } else {
         const swept = await store.sweep(100, REPORT_WAIT_MS);
         for (const end of [...swept.lost, ...swept.reported]) void this.events.ended(end.id, "sweep", end.submitCounted);
+        for (const id of swept.requeued) void this.reportRetry(id, "sweep");
         this.writesRefused.succeeded();
       }
       for (const id of await store.dueKills()) {
@@ -379,9 +394,40 @@ export class Supervisor {
     else this.redisDown.failed(err);
   }
 
-  /** Reports a job's end (a line and the metrics) when this finish ended it, or took the report of the end its process recorded. */
-  private reportEnd(id: string, seen: EndSeen, reply: FinishReply | null): void {
+  /**
+   * Reports a job's end (a line and the metrics) when this finish ended it,
+   * or took the report of the end its process recorded; a retry when it sent
+   * the job back to the queue. exited: the attempt whose process exited here:
+   * when that process recorded its own failure and its type retries it, the
+   * job is already on its next attempt (the finish here changed nothing), and
+   * the retry is reported from here. (An attempt lost to its lease is
+   * reported by the sweep or read that found it.)
+   */
+  private reportEnd(id: string, seen: EndSeen, reply: FinishReply | null, exited?: number): void {
     if (reply?.outcome === "ended" || reply?.outcome === "reported") void this.events.ended(id, seen, reply.submitCounted);
+    else if (reply?.outcome === "requeued") void this.reportRetry(id, seen);
+    else if (exited !== undefined && reply?.outcome === "unchanged" && reply.state !== "" && !isTerminal(reply.state))
+      void this.reportRetry(id, seen, exited);
+  }
+
+  /**
+   * Reads a job whose attempt ended and that went back to the queue, and
+   * reports the retry. exited: only when that attempt (its process's own
+   * failure, not a lost lease) is the one that was retried.
+   */
+  private async reportRetry(id: string, seen: EndSeen, exited?: number): Promise<void> {
+    try {
+      const job = await this.options.store.read(id, "auto", { resultLimit: 1 });
+      if (!job) return;
+      if (exited === undefined) {
+        this.events.retried(job, seen);
+        return;
+      }
+      const own = job.attempts.find((a) => a.attempt === exited && a.reason !== "lost" && a.reason !== "never-started");
+      if (own) this.events.retried(job, seen, own);
+    } catch (err) {
+      this.log(`could not read the retry of job ${id}: ${(err as Error).message}`);
+    }
   }
 
   /** Pids of the job processes this instance started that are still running. */

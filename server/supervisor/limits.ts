@@ -18,12 +18,12 @@ export class TimeLimits {
 
   constructor(private readonly options: TimeLimitsOptions) {}
 
-  /** Starts the clock of a job whose process has just been started. */
-  arm(id: string, timeoutMs: number): void {
+  /** Starts the clock of a job whose process has just been started, for its attempt (the limit never ends another). */
+  arm(id: string, timeoutMs: number, attempt: number): void {
     this.disarm(id);
     const timer = setTimeout(() => {
       this.timers.delete(id);
-      void this.timeOut(id);
+      void this.timeOut(id, attempt);
     }, timeoutMs);
     timer.unref();
     this.timers.set(id, timer);
@@ -40,10 +40,10 @@ export class TimeLimits {
     this.timers.clear();
   }
 
-  private async timeOut(id: string): Promise<void> {
+  private async timeOut(id: string, attempt: number): Promise<void> {
     const { store, log, stop, recorded } = this.options;
     try {
-      recorded(id, await store.finish(id, "failed", "force", { reason: "timeout" }));
+      recorded(id, await store.finish(id, "failed", "force", { reason: "timeout" }, attempt));
     } catch (err) {
       log(`could not record the time limit of job ${id}: ${(err as Error).message}`);
     }

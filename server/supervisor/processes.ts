@@ -13,6 +13,8 @@ import { Escalation } from "./kills.ts";
 interface Running {
   pid: number;
   type: string;
+  /** The job's attempt this process runs: its end is recorded for that attempt only. */
+  attempt: number;
   escalation?: Escalation;
   exited: Promise<void>;
 }
@@ -29,10 +31,12 @@ export interface ProcessesOptions {
   /**
    * Called once the end of a process has been recorded, with the reply of
    * that finish (null when Redis did not answer): it says whether this call
-   * ended the job, or took the report of the end its process recorded, so
-   * that the end is reported once. Also called when a spawn failed.
+   * ended the job, took the report of the end its process recorded, or sent
+   * the job back to the queue for another attempt, so that the end is
+   * reported once. attempt: the attempt the process ran. Also called when a
+   * spawn failed.
    */
-  onRecorded: (id: string, reply: FinishReply | null) => void;
+  onRecorded: (id: string, reply: FinishReply | null, attempt: number) => void;
   /**
    * A process could not be started for want of file descriptors: give the
    * job's claim back (it stays queued) and wait before starting more.
@@ -72,20 +76,20 @@ export class Processes {
    * Starts the job's process; false when it could not be started (the job is
    * recorded failed, or, out of file descriptors, given back to the queue).
    */
-  start(id: string, type: string): boolean {
+  start(id: string, type: string, attempt = 1): boolean {
     const { store, logDir, env, scriptFor, nodeArgs } = this.options;
     let launched;
     try {
-      launched = launch({ id, script: scriptFor(type), logDir, env, nodeArgs });
+      launched = launch({ id, attempt, script: scriptFor(type), logDir, env, nodeArgs });
     } catch (err) {
       if (isOutOfDescriptors(err)) {
         this.options.onNoDescriptors(id, err as Error);
         return false;
       }
       void store
-        .finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message })
+        .finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message }, attempt)
         .catch(() => null)
-        .then((reply) => this.options.onRecorded(id, reply));
+        .then((reply) => this.options.onRecorded(id, reply, attempt));
       return false;
     }
     const { child, logFile } = launched;
@@ -101,13 +105,13 @@ export class Processes {
           resolve();
           return;
         }
-        void this.recordExit(id, null, null, logFile, err.message).finally(resolve);
+        void this.recordExit(id, attempt, null, null, logFile, err.message).finally(resolve);
       });
       child.once("exit", (code, signal) => {
-        void this.recordExit(id, code, signal, logFile).finally(resolve);
+        void this.recordExit(id, attempt, code, signal, logFile).finally(resolve);
       });
     });
-    this.running.set(id, { pid, type, exited });
+    this.running.set(id, { pid, type, attempt, exited });
     return true;
   }
 
@@ -120,26 +124,32 @@ export class Processes {
 
   private async recordExit(
     id: string,
+    attempt: number,
     code: number | null,
     signal: NodeJS.Signals | null,
     logFile: string,
     spawnError?: string,
   ): Promise<void> {
-    this.running.get(id)?.escalation?.cancel();
-    this.running.delete(id);
-    this.options.onExit(id);
+    // The process of an attempt that was recorded lost may exit after the next attempt started here: that one's entry stays.
+    const entry = this.running.get(id);
+    if (entry?.attempt === attempt) {
+      entry.escalation?.cancel();
+      this.running.delete(id);
+      this.options.onExit(id);
+    }
     let reply: FinishReply | null = null;
     try {
-      // Whatever the script recorded stands: a finish on an ended job changes
-      // nothing, and takes the report of the end the job's process recorded.
+      // Whatever the script recorded stands: a finish on an ended job (or on
+      // its next attempt) changes nothing, and takes the report of the end
+      // the job's process recorded.
       const reason = spawnError ? "spawn-failed" : signal ? "signal" : code === 0 ? "no-result" : "exit-code";
       const detail = spawnError ?? (await tail(logFile));
-      reply = await this.options.store.finish(id, "failed", "exit", { reason, exitCode: code, signal, detail });
+      reply = await this.options.store.finish(id, "failed", "exit", { reason, exitCode: code, signal, detail }, attempt);
     } catch (err) {
       // The end the process recorded, if any, waits for a sweep to report it.
       this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
     }
-    this.options.onRecorded(id, reply);
+    this.options.onRecorded(id, reply, attempt);
   }
 
   /** Stops every escalation in flight; the processes themselves run on. */

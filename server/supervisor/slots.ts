@@ -31,7 +31,7 @@ export interface SlotsOptions {
   /** Every type this instance knows (a queued job of another type is ended, never run). */
   knownTypes: readonly string[];
   /** Starts the claimed job's process; submitCounted: this claim counted its submit (no instance had). */
-  start: (id: string, type: string, submitCounted: boolean) => void;
+  start: (id: string, type: string, attempt: number, submitCounted: boolean) => void;
   /** Whether a process started here for the job is still running. */
   running: (id: string) => boolean;
   /** Whether a job is being created already claimed by this instance, its answer not yet in (JOB_QUEUE_MAX=0). */
@@ -87,7 +87,7 @@ export class Slots {
             throw err;
           }
           if (!claimed) break;
-          start(claimed.id, claimed.type, claimed.submitCounted);
+          start(claimed.id, claimed.type, claimed.attempt, claimed.submitCounted);
         }
       } while (this.pumpAgain && !this.closed);
     } catch (err) {

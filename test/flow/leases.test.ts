@@ -8,8 +8,13 @@ import { waitFor } from "../support/wait.ts";
 const redis = useRedis(test);
 
 test("a job stopped past its lease is declared lost, and its late writes are refused when it continues", async (t) => {
-  // A lease of 3 x 500 ms: short enough to wait for, long enough that a busy machine does not let it lapse before the stop.
-  const app = await startApp(t, { redis, name: "sigstop", env: { JOB_HEARTBEAT_MS: "500", COUNT_STEP_DELAY_MS: "50" } });
+  // A lease of 2.5 x 500 ms: short enough to wait for, long enough that a busy machine does not let it lapse before the stop.
+  // One attempt: the lost job ends (test/flow/retries.test.ts runs it again).
+  const app = await startApp(t, {
+    redis,
+    name: "sigstop",
+    env: { JOB_HEARTBEAT_MS: "500", COUNT_STEP_DELAY_MS: "50", JOB_MAX_ATTEMPTS: "1" },
+  });
   const id = await app.submit(LONG_COUNT);
   const running = await app.waitForState(id, "running");
   await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 2, { message: "a few values" });
@@ -30,7 +35,12 @@ test("a job stopped past its lease is declared lost, and its late writes are ref
 test("reading a job whose lease has expired records it lost at once", async (t) => {
   // The hang fixture blocks its event loop: no heartbeat. No sweep runs in
   // this app (its supervisor is closed), so only the read can notice.
-  const app = await startApp(t, { redis, name: "lease-read", script: fixtureScript("hang"), env: { JOB_HEARTBEAT_MS: "500" } });
+  const app = await startApp(t, {
+    redis,
+    name: "lease-read",
+    script: fixtureScript("hang"),
+    env: { JOB_HEARTBEAT_MS: "500", JOB_MAX_ATTEMPTS: "1" },
+  });
   const id = await app.submit(LONG_COUNT);
   await app.waitForState(id, "running");
   await waitFor(async () => ((await app.store.read(id))?.done ?? 0) >= 1);

@@ -4,7 +4,7 @@
 // Redis, the same on every instance; the whole output as promtool checks it.
 import test from "ava";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
-import { bearerMatches, END_LABELS } from "../../server/metrics.ts";
+import { bearerMatches, END_LABELS, RETRIED_REASONS } from "../../server/metrics.ts";
 import { startApp, useApp, type TestApp } from "../support/app.ts";
 import { promtool } from "../support/prometheus.ts";
 import { useRedis } from "../support/redis.ts";
@@ -79,7 +79,7 @@ test.serial("the token is compared whole: a prefix, a longer value or an empty o
 });
 
 test.serial(
-  "every known type's submitted, lost and finished counts (each end state and reason) and its duration histogram exist at 0 from the start",
+  "every known type's submitted, lost and finished counts (each end state and reason), its retried attempts (each reason) and its duration histogram exist at 0 from the start",
   async (t) => {
     const fresh = await startApp(t, { redis, name: "metrics-fresh", takesJobs: false, env: { METRICS_TOKEN: TOKEN } });
     const samples = await scrape(fresh);
@@ -96,6 +96,7 @@ test.serial(
       zero("sidejob_job_duration_seconds_count", { type, ...instance });
       zero("sidejob_job_duration_seconds_bucket", { type, le: "+Inf", ...instance });
       for (const end of END_LABELS) zero("sidejob_jobs_finished_total", { type, ...end, ...instance });
+      for (const reason of RETRIED_REASONS) zero("sidejob_job_attempts_retried_total", { type, reason, ...instance });
     }
     t.like(
       END_LABELS.find((e) => e.reason === "cancel-killed"),

@@ -13,7 +13,7 @@ import type { ExecutionContext, TestFn } from "ava";
 import { loadConfig, type Config } from "../../server/config.ts";
 import { JobStore, type JobRecord } from "../../jobs/core/store.ts";
 import { connectRedis, waitUntilReady } from "../../jobs/core/redis.ts";
-import { redisTarget } from "../../jobs/core/settings.ts";
+import { leaseMsOf, redisTarget } from "../../jobs/core/settings.ts";
 import type { Supervisor } from "../../server/supervisor/index.ts";
 import { silentLogger, type Logger } from "../../server/log.ts";
 import type { Telemetry } from "../../server/telemetry.ts";
@@ -154,13 +154,14 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     ttlFailedS: config.jobTtlFailedS,
     // Refused writes noted with the instance's: its reads wait out a full Redis as the app's do.
     refusals: instance.store.refusals,
-    refusalGraceMs: 3 * config.jobHeartbeatMs,
+    refusalGraceMs: leaseMsOf(config.jobHeartbeatMs),
   });
   // An end its calls make on the way is reported, as the app's would be.
   testStore.onEnded = (end) => {
     if (end.job) instance.telemetry.events.finished(end.job, end.seen, end.submitCounted);
     else void instance.telemetry.events.ended(end.id, end.seen, end.submitCounted);
   };
+  testStore.onRetried = (job) => instance.telemetry.events.retried(job, "read");
 
   return {
     url,

@@ -104,7 +104,7 @@ test.serial("cancel on a cluster: a running count stops and is recorded cancelle
 test.serial(
   "lost-job detection on a cluster: a job whose server and process are killed is recorded lost by another instance",
   async (t) => {
-    const env = serverEnv(cluster, "lost", { COUNT_STEP_DELAY_MS: "100", JOB_HEARTBEAT_MS: "1000" });
+    const env = serverEnv(cluster, "lost", { COUNT_STEP_DELAY_MS: "100", JOB_HEARTBEAT_MS: "1000", JOB_MAX_ATTEMPTS: "1" });
     const a = await startServer(t, env);
     const id = await submit(a.url, LONG_COUNT);
     const running = await waitForState(a.url, id, "running");

@@ -9,6 +9,7 @@ import { waitFor, within } from "../support/wait.ts";
 import { START_GRACE_MS } from "../../server/supervisor/index.ts";
 import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS } from "../../jobs/core/redis.ts";
 import { JobStore } from "../../jobs/core/store.ts";
+import { leaseMsOf } from "../../jobs/core/settings.ts";
 
 const redis = useRedis(test);
 const app = useApp(test, { redis, name: "frozen" });
@@ -49,9 +50,10 @@ test.serial("a claim Redis ran after the supervisor gave up on its answer goes b
   // Redis runs the claims waiting on its socket: the second job is now this instance's, with no process.
   process.kill(redis.pid!, "SIGCONT");
 
-  // Bound: shorter than the claim's start lease (3 heartbeats + START_GRACE_MS), after which the sweep
-  // would record it failed (never-started) without it ever running.
-  const done = await one.waitForState(second, ["succeeded", "failed"], 3 * one.config.jobHeartbeatMs + START_GRACE_MS - 2000);
+  // Bound: shorter than the claim's start lease (2.5 heartbeats + START_GRACE_MS), after which the sweep
+  // would record it never-started without it ever running.
+  const done = await one.waitForState(second, ["succeeded", "failed"], leaseMsOf(one.config.jobHeartbeatMs) + START_GRACE_MS - 2000);
+  t.is(done.attempt, 1, "it ran on its first attempt");
   t.like(done, { state: "succeeded", results: [1, 2, 3] });
 });
 

@@ -12,7 +12,7 @@ test("every setting has its documented default", (t) => {
     redisPrefix: "sidejob",
     typeSettings: { COUNT_STEP_DELAY_MS: 1000, COUNT_MAX_STEPS: 1000 },
     jobLogDir: "/srv/app/var/log/jobs",
-    jobHeartbeatMs: 2000,
+    jobHeartbeatMs: 1000,
     jobCancelGraceMs: 5000,
     jobTimeoutMs: 3_600_000,
     jobTtlSucceededS: 86_400,

@@ -45,6 +45,11 @@ function job(fields: Partial<JobRecord> & Pick<JobRecord, "state">): JobRecord {
     retryOf: null,
     retriedAs: null,
     uploads: [],
+    attempt: 1,
+    maxAttempts: 3,
+    retryOn: [],
+    attempts: [],
+    notBefore: null,
     readAt: T0,
     ...fields,
   };
@@ -425,10 +430,10 @@ test("the page names the count and its size, with the date shown once and times 
 
 test("a running job that has missed a heartbeat says since when nothing was heard, and when it will be given up", (t) => {
   const record = job({ state: "running", ...running });
-  // The default heartbeat is 2 s: just over 4 s after its last report it is a whole beat late.
-  const late = jobView(record, { settings: SETTINGS, now: T0 + 7100 });
+  // The default heartbeat is 1 s: just over 2 s after its last report it is a whole beat late.
+  const late = jobView(record, { settings: SETTINGS, now: T0 + 5100 });
   t.deepEqual(late.heard, { iso: "2024-01-02T03:04:08.000Z", exact: "03:04:08 UTC", quiet: true, givenUpAt: "03:04:14 UTC" });
-  t.false(jobView(record, { settings: SETTINGS, now: T0 + 6900 }).heard?.quiet);
+  t.false(jobView(record, { settings: SETTINGS, now: T0 + 4900 }).heard?.quiet);
 });
 
 test("the words that depend on the time now change at most once a minute, or when a heartbeat is overdue", (t) => {

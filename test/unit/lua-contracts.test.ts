@@ -206,7 +206,7 @@ test("a header, a file name or a signature that drifts is caught", (t) => {
     /sjRelease: takes 2 fixed ARGV, the header of release-3\.lua states 3/,
   );
   // A parameter dropped from a signature, and two keys swapped.
-  caught(files, replace(COMMANDS_SOURCE, "host: string,\n      leaseMs: Arg,", "host: string,"), /sjStart: takes 3 fixed ARGV/);
+  caught(files, replace(COMMANDS_SOURCE, "host: string,\n      leaseMs: Arg,", "host: string,"), /sjStart: takes 4 fixed ARGV/);
   caught(
     files,
     replace(

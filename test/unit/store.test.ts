@@ -507,7 +507,7 @@ const endedMacro = test.macro({
       );
     }
     t.deepEqual(await f.store.cancel(id, 0), { outcome: "finished", state });
-    t.deepEqual(await f.store.sweep(), { lost: [], reported: [] });
+    t.deepEqual(await f.store.sweep(), { lost: [], reported: [], requeued: [] });
     t.like(await f.store.read(id), { state, results: [1] });
     t.deepEqual(await f.dump(), before);
   },
@@ -605,7 +605,7 @@ const expiryMacro = test.macro({
     t.like(await f.store.read(id), { state: c.state, reason: c.reason, error: null });
     await assertEnded(t, f, id, c.state);
     t.like(await f.store.read(alive), { state: "running" }, "a job whose lease is valid is left alone");
-    t.deepEqual(await f.store.sweep(), { lost: [], reported: [] }, "recorded once");
+    t.deepEqual(await f.store.sweep(), { lost: [], reported: [], requeued: [] }, "recorded once");
   },
   title: (_, c: ExpiryCase) => `${c.by} records a job whose lease expired ${c.from} as ${c.state} (${c.reason})`,
 });
@@ -620,7 +620,7 @@ test("sweep records at most its limit of lost jobs per call", async (t) => {
   await f.leaseExpired(second);
   const lost = [...(await f.store.sweep(1)).lost, ...(await f.store.sweep(1)).lost].map((end) => end.id);
   t.deepEqual(lost.sort(), [first, second].sort());
-  t.deepEqual(await f.store.sweep(), { lost: [], reported: [] });
+  t.deepEqual(await f.store.sweep(), { lost: [], reported: [], requeued: [] });
   t.deepEqual(await f.store.leasedIds(), []);
 });
 
@@ -630,7 +630,7 @@ test("sweep drops a lease left behind by a job that has ended, without calling t
   await f.store.finish(ended, "succeeded", "job");
   await f.client.zadd(f.leases, 1, ended);
   const before = await f.client.hgetall(f.store.jobKeys(ended)[0]);
-  t.deepEqual(await f.store.sweep(), { lost: [], reported: [] });
+  t.deepEqual(await f.store.sweep(), { lost: [], reported: [], requeued: [] });
   t.deepEqual(await f.store.leasedIds(), []);
   t.deepEqual(await f.client.hgetall(f.store.jobKeys(ended)[0]), before);
 });
@@ -641,7 +641,7 @@ test("an end a job's process records is reported once: by its server when it see
   const f = setup();
   const seen = await f.running();
   t.like(await f.store.finish(seen, "succeeded", "job"), { outcome: "own-end", state: "succeeded" });
-  t.deepEqual(await f.store.sweep(100, 60_000), { lost: [], reported: [] }, "its server has its time to see the exit");
+  t.deepEqual(await f.store.sweep(100, 60_000), { lost: [], reported: [], requeued: [] }, "its server has its time to see the exit");
   t.deepEqual(await f.store.finish(seen, "failed", "exit", { exitCode: 0 }), {
     outcome: "reported",
     state: "succeeded",
@@ -652,8 +652,12 @@ test("an end a job's process records is reported once: by its server when it see
 
   const orphan = await f.running();
   t.like(await f.store.finish(orphan, "failed", "job", { reason: "job-error", error: "boom" }), { outcome: "own-end" });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [{ id: orphan, submitCounted: false }] }, "its server is gone");
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [] });
+  t.deepEqual(
+    await f.store.sweep(100, 0),
+    { lost: [], reported: [{ id: orphan, submitCounted: false }], requeued: [] },
+    "its server is gone",
+  );
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [], requeued: [] });
   t.like(await f.store.finish(orphan, "failed", "exit", { exitCode: 1 }), { outcome: "unchanged" }, "a late exit reports nothing");
 });
 
@@ -663,7 +667,7 @@ test("a job its own report records lost waits for its server's report, as its ow
   await f.leaseExpired(id);
   t.is(await f.store.report(id, LONG_LEASE), "refused");
   t.like(await f.store.finish(id, "failed", "exit", { signal: "SIGKILL" }), { outcome: "reported", state: "failed" });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [] });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [], requeued: [] });
 });
 
 test("a cancel that ends a claimed job before its process starts is the only report: the exit after it reports nothing", async (t) => {
@@ -672,7 +676,7 @@ test("a cancel that ends a claimed job before its process starts is the only rep
   t.deepEqual(await f.store.cancel(id, 5000), { outcome: "cancelled", submitCounted: false });
   t.like(await f.store.start(id, 4242, "host-1", LONG_LEASE), { ok: false, state: "cancelled" });
   t.like(await f.store.finish(id, "failed", "exit", { exitCode: 4 }), { outcome: "unchanged", state: "cancelled" });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [] });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [], requeued: [] });
 });
 
 test("a submit is counted once: by the instance whose create was answered, else by the claim or the end that sees it first", async (t) => {

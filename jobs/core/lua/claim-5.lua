@@ -19,6 +19,9 @@
 -- than the list holds; then the scan is skipped until it starts, at most its
 -- start lease.)
 --
+-- A job waiting for its next attempt (includes/requeue) is not taken before
+-- its notBefore: the scan passes over it, as over a job of a busy type.
+--
 -- KEYS[4] is the job key prefix, not a key: a job's key is built from it and
 -- an id taken from the queue. Every key of a partition shares its hash tag,
 -- so that key is in the same Redis Cluster slot as the others.
@@ -35,10 +38,12 @@
 -- ARGV[5]  how many types follow with a free slot (F)
 -- ARGV[6 .. 5+F]   the types with a free slot here
 -- ARGV[6+F ..]     every other known type
--- Returns: {id, type, submit, ended…}, or false (nil) when nothing was taken
--- nor ended; id and type are '' when nothing was taken. submit is 1 when
--- this claim counts the job's submit (no instance did: the answer to its
+-- Returns: {id, type, submit, attempt, ended…}, or false (nil) when nothing
+-- was taken nor ended; id and type are '' when nothing was taken. submit is 1
+-- when this claim counts the job's submit (no instance did: the answer to its
 -- create was lost; the 'submitted' field, see submitted-1.lua), else 0.
+-- attempt: the attempt the claim is for (includes/requeue), '' when nothing
+-- was taken. A job waiting for its retry's backoff (notBefore) is passed over.
 -- ended: the ids of jobs this call ended (unknown type), each followed by its
 -- submit flag (includes/finish count_submit): the caller reports each end.
 --- @include "includes/now"
@@ -63,7 +68,7 @@ local ids = redis.call('LRANGE', KEYS[1], 0, SCAN - 1)
 local ended = {}
 for _, id in ipairs(ids) do
   local job = KEYS[4] .. id
-  local fields = redis.call('HMGET', job, 'state', 'type')
+  local fields = redis.call('HMGET', job, 'state', 'type', 'notBefore', 'attempt')
   local state, type = fields[1], fields[2]
   if state ~= 'queued' then
     redis.call('LREM', KEYS[1], 1, id)
@@ -72,13 +77,14 @@ for _, id in ipairs(ids) do
       ARGV[3], ARGV[4], false, now_ms(), KEYS[5])
     ended[#ended + 1] = id
     ended[#ended + 1] = count_submit(job)
-  elseif free[type] then
+  elseif free[type] and (not fields[3] or tonumber(fields[3]) <= now_ms()) then
     redis.call('LREM', KEYS[1], 1, id)
     local now = now_ms()
     redis.call('HSET', job, 'owner', ARGV[2], 'claimedAt', now)
+    redis.call('HDEL', job, 'notBefore')
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
-    return { id, type, redis.call('HSETNX', job, 'submitted', 'claim'), unpack(ended) }
+    return { id, type, redis.call('HSETNX', job, 'submitted', 'claim'), fields[4] or '1', unpack(ended) }
   end
 end
 if #ended == 0 then return false end
-return { '', '', 0, unpack(ended) }
+return { '', '', 0, '', unpack(ended) }

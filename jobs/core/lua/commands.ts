@@ -17,7 +17,7 @@ export interface LuaReplies {
     | [created: 1, createdAt: number]
     | [created: 0, reason: "duplicate", id: string]
     | [created: 0, reason: "key_reused" | "queue_full" | "exists" | "upload_missing"];
-  claim: [id: string, type: string, submit: 0 | 1, ...ended: (string | 0 | 1)[]] | null;
+  claim: [id: string, type: string, submit: 0 | 1, attempt: string, ...ended: (string | 0 | 1)[]] | null;
   createClaimed: [created: 1, createdAt: number] | [created: 0, reason: "duplicate", id: string] | [created: 0, reason: "key_reused"];
   release: 0 | 1;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
@@ -26,6 +26,7 @@ export interface LuaReplies {
     | [code: 1, recorded: JobState, submit: 0 | 1]
     | [code: 2, state: JobState, submit: 0 | 1]
     | [code: 3, recorded: JobState]
+    | [code: 4, "queued"]
     | [code: 0, state: StateOrGone];
   cancel: [code: 1, "cancelled", submit: 0 | 1] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
   read:
@@ -40,12 +41,12 @@ export interface LuaReplies {
         logCount: number,
         leaseExpiry: number,
         files: (string | number)[],
-        recordedLost: 0 | 1,
+        recordedLost: 0 | 1 | 2,
         submit: 0 | 1,
       ];
   log: 0 | 1;
   file: 0 | 1;
-  sweep: [lost: (string | 0 | 1)[], reported: (string | 0 | 1)[]];
+  sweep: [lost: (string | 0 | 1)[], reported: (string | 0 | 1)[], requeued: string[]];
   submitted: 0 | 1;
   dueKills: string[];
   delete: [deleted: 1, state: JobState] | [deleted: 0, state: StateOrGone];
@@ -81,6 +82,9 @@ declare module "ioredis" {
       onceScope: string,
       fingerprint: string,
       onceTtlS: Arg,
+      maxAttempts: Arg,
+      retryOn: string,
+      retryBackoffMs: Arg,
     ): Result<LuaReplies["create"], Context>;
     sjClaim(
       queue: string,
@@ -113,6 +117,9 @@ declare module "ioredis" {
       onceScope: string,
       fingerprint: string,
       onceTtlS: Arg,
+      maxAttempts: Arg,
+      retryOn: string,
+      retryBackoffMs: Arg,
     ): Result<LuaReplies["createClaimed"], Context>;
     sjRelease(job: string, leases: string, queue: string, id: string, owner: string): Result<LuaReplies["release"], Context>;
     sjStart(
@@ -123,6 +130,7 @@ declare module "ioredis" {
       pid: Arg,
       host: string,
       leaseMs: Arg,
+      attempt: Arg,
     ): Result<LuaReplies["start"], Context>;
     sjReport(
       job: string,
@@ -142,6 +150,7 @@ declare module "ioredis" {
       renewExpired: "1" | "",
       resultsMax: Arg,
       resultBytesMax: Arg,
+      attempt: Arg,
       ...values: Arg[]
     ): Result<LuaReplies["report"], Context>;
     sjFinish(
@@ -156,6 +165,7 @@ declare module "ioredis" {
       mode: FinishMode,
       ttlSucceededS: Arg,
       ttlFailedS: Arg,
+      attempt: Arg,
       ...fieldsAndValues: Arg[]
     ): Result<LuaReplies["finish"], Context>;
     sjCancel(

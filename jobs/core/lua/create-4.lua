@@ -1,7 +1,7 @@
 -- create: writes a new job record (queued, nothing done) and appends its id
 -- to the queue, unless the queue is full. The record keeps its type's
--- retention and time limit, so every process that ends or watches the job
--- applies the same ones. The job's uploads (stored before, each under
+-- retention, time limit and retry policy (includes/requeue), so every
+-- process that ends or watches the job applies the same ones. The job's uploads (stored before, each under
 -- <job key>:upload:<field> with a short safety TTL) must all be there; they
 -- lose that TTL and are kept until the job ends (finish gives them its TTL).
 -- With a submit key (ARGV[11]), a request its record already answers creates
@@ -24,6 +24,9 @@
 -- ARGV[11] the submit key's scope: 'key', 'form', or '' for none
 -- ARGV[12] the request's fingerprint ('' for none)
 -- ARGV[13] how long the submit key's record is kept (s)
+-- ARGV[14] maxAttempts: attempts in all for a job lost to the infrastructure
+-- ARGV[15] retryOn: the other end reasons retried, comma-separated ('' for none)
+-- ARGV[16] the wait before a second attempt (ms), doubled for each one after
 -- Returns: {1, createdAt}, {0, 'duplicate', id of the job the key names},
 --          or {0, 'key_reused' | 'queue_full' | 'exists' | 'upload_missing'}
 --- @include "includes/now"
@@ -47,6 +50,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], '
   'ttlOk', ARGV[6], 'ttlFail', ARGV[7], 'timeoutMs', ARGV[8])
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'uploads', ARGV[9]) end
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
+redis.call('HSET', KEYS[1], 'attempt', 1, 'maxAttempts', ARGV[14], 'retryOn', ARGV[15], 'retryBackoffMs', ARGV[16])
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 redis.call('RPUSH', KEYS[2], ARGV[1])
 once_keep(KEYS[4], ARGV[11], ARGV[12], ARGV[1], ARGV[13])

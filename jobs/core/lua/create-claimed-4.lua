@@ -22,6 +22,9 @@
 -- ARGV[11] the submit key's scope: 'key', 'form', or '' for none
 -- ARGV[12] the request's fingerprint ('' for none)
 -- ARGV[13] how long the submit key's record is kept (s)
+-- ARGV[14] maxAttempts: attempts in all for a job lost to the infrastructure
+-- ARGV[15] retryOn: the other end reasons retried, comma-separated ('' for none)
+-- ARGV[16] the wait before a second attempt (ms), doubled for each one after
 -- Returns: {1, createdAt}, or {0, 'duplicate', id of the job the key names}, or {0, 'key_reused'}
 --- @include "includes/now"
 --- @include "includes/index"
@@ -35,6 +38,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], '
   'ttlOk', ARGV[5], 'ttlFail', ARGV[6], 'timeoutMs', ARGV[7],
   'owner', ARGV[8], 'claimedAt', now)
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
+redis.call('HSET', KEYS[1], 'attempt', 1, 'maxAttempts', ARGV[14], 'retryOn', ARGV[15], 'retryBackoffMs', ARGV[16])
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[9]), ARGV[1])
 once_keep(KEYS[4], ARGV[11], ARGV[12], ARGV[1], ARGV[13])

@@ -11,6 +11,9 @@
 --                 An end the job's own process recorded is reported by this
 --                 call (reply 2), unless a sweep took it first.
 --   mode 'force': the server decides (a cancel of a queued job, the time limit).
+-- A failure its type retries sends the job back to the queue instead
+-- (includes/requeue). ARGV[6] fences by attempt: the process of an attempt
+-- that was recorded lost and retried cannot end the next one.
 --
 -- KEYS[1]  job      hash
 -- KEYS[2]  results  list
@@ -23,15 +26,19 @@
 -- ARGV[3]  mode     job | exit | force
 -- ARGV[4]  ttl of a succeeded job (s)
 -- ARGV[5]  ttl of a failed or cancelled job (s)
--- ARGV[6..] field, value pairs (error, exitCode, signal, detail)
+-- ARGV[6]  the attempt this end is of ('' for whichever is current): refused
+--          when the job's attempt is another
+-- ARGV[7..] field, value pairs (reason, error, exitCode, signal, detail)
 -- Returns: {1, state recorded, submit} when this call made the job terminal
 -- (mode 'exit' or 'force': the caller reports the end; submit is 1 when it
 -- counts the job's submit too, see includes/finish count_submit);
 -- {3, state recorded} when it did in mode 'job' (its server reports it);
 -- {2, state, submit} (mode 'exit') when the job's own process had ended it
--- and this call takes its report; or {0, current state ('' if gone)} when
--- the job had already ended (and its end is someone else's to report), or
--- (mode 'job') is not running or has lost its lease.
+-- and this call takes its report; {4, 'queued'} when the job went back to
+-- the queue for another attempt (by this end, or by its lease found
+-- expired): a retry, not an end; or {0, current state ('' if gone)} when
+-- the job had already ended (and its end is someone else's to report), is
+-- on another attempt, or (mode 'job') is not running or has lost its lease.
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/finish"
@@ -46,19 +53,24 @@ if not state or TERMINAL[state] then
 end
 local now = now_ms()
 if ARGV[3] == 'job' and state ~= 'running' then return { 0, state } end
-if ARGV[3] ~= 'force' and expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
-  -- Recorded lost by this call: a server's call reports it, a process's waits for its server.
-  state = redis.call('HGET', KEYS[1], 'state')
-  if ARGV[3] == 'job' then
-    await_report(KEYS[6], ARGV[1], now)
-    return { 0, state }
+if ARGV[6] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') or '1') ~= ARGV[6] then return { 0, state } end
+if ARGV[3] ~= 'force' then
+  local expired, recorded = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6])
+  if expired and recorded == 'queued' then return { 4, 'queued' } end
+  if expired then
+    -- Recorded lost by this call: a server's call reports it, a process's waits for its server.
+    if ARGV[3] == 'job' then
+      await_report(KEYS[6], ARGV[1], now)
+      return { 0, recorded }
+    end
+    return { 1, recorded, count_submit(KEYS[1]) }
   end
-  return { 1, state, count_submit(KEYS[1]) }
 end
 local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 local recorded = finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], fields,
   ARGV[4], ARGV[5], ARGV[3] == 'exit', now, KEYS[6])
+if recorded == 'queued' then return { 4, 'queued' } end
 if ARGV[3] == 'job' then
   await_report(KEYS[6], ARGV[1], now)
   return { 3, recorded }

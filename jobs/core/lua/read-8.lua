@@ -33,8 +33,10 @@
 --  number of results, the log's last lines, number of log lines kept,
 --  lease expiry (ms) or -1, files (flat: name, size, … by name; empty unless
 --  asked for and ended), 1 when this read recorded the job lost (the caller
---  reports the end), else 0, and 1 when it did and counts the job's submit
---  too (includes/finish count_submit), else 0}
+--  reports the end), 2 when it found its lease expired and requeued it for
+--  another attempt (includes/requeue; the caller reports the retry), else 0,
+--  and 1 when it recorded the job lost and counts the job's submit too
+--  (includes/finish count_submit), else 0}
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/expire-lease"
@@ -55,7 +57,7 @@ elseif not TERMINAL[state] then
   local expired, expiry = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now, KEYS[6])
   if expired then
     lost = 1
-    submit = count_submit(KEYS[1])
+    if expiry == 'queued' then lost = 2 else submit = count_submit(KEYS[1]) end
     fields = redis.call('HGETALL', KEYS[1])
     state = redis.call('HGET', KEYS[1], 'state')
   elseif expiry then

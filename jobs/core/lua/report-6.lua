@@ -28,7 +28,9 @@
 -- ARGV[10] the most results the job may keep (0: no limit)
 -- ARGV[11] the most bytes its results may take, counted as the values' lengths
 --          in the job's resultBytes field (0: no limit)
--- ARGV[12..] values to append to the results (each a JSON text)
+-- ARGV[12] the attempt the process runs ('' for whichever is current): refused
+--          when the job is on another (it was recorded lost and retried)
+-- ARGV[13..] values to append to the results (each a JSON text)
 -- Returns: {1, 'ok' | 'cancel' | 'full'} ('cancel': a cancel has been
 -- requested; 'full': the values would pass ARGV[10] or ARGV[11]: those that
 -- fit were appended, the rest were not, and the results stay within both), or
@@ -38,23 +40,28 @@
 
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'running' then return { 0, state or '' } end
+if ARGV[12] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') or '1') ~= ARGV[12] then return { 0, state } end
 local now = now_ms()
-if ARGV[9] ~= '1' and expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6]) then
-  await_report(KEYS[6], ARGV[1], now)
-  return { 0, 'failed' }
+if ARGV[9] ~= '1' then
+  local expired, recorded = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6])
+  if expired then
+    -- An end waits for its server's report; a retry (queued again) is not an end.
+    if recorded ~= 'queued' then await_report(KEYS[6], ARGV[1], now) end
+    return { 0, recorded }
+  end
 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('HSET', KEYS[1], 'updatedAt', now)
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'done', ARGV[3]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'total', ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[7]) end
-if #ARGV > 11 then
+if #ARGV > 12 then
   local kept = redis.call('LLEN', KEYS[2])
   local skip = 0
   if ARGV[8] ~= '' then
     skip = math.max(0, kept - tonumber(ARGV[8]))
   end
-  local first = 12 + skip
+  local first = 13 + skip
   if first <= #ARGV then
     -- The values that fit within both bounds are appended; the rest are not.
     local maxCount = tonumber(ARGV[10])

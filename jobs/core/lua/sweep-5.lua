@@ -1,5 +1,6 @@
 -- sweep: records every job whose lease has expired as lost, oldest lease
--- first, at most ARGV[3] at a time; and takes the report of ends that job
+-- first, at most ARGV[3] at a time (a job its type retries goes back to the
+-- queue instead, includes/requeue); and takes the report of ends that job
 -- processes recorded more than ARGV[4] ms ago and no server reported (the
 -- server that started the process is gone: see includes/finish,
 -- await_report). Cheap when there is nothing to do: two range queries.
@@ -17,20 +18,25 @@
 -- ARGV[2]  ttl of a failed or cancelled job (s)
 -- ARGV[3]  limit
 -- ARGV[4]  how long an end recorded by a job's process waits for its server (ms)
--- Returns: {lost, reported}: lost, the ids this call recorded lost, and
--- reported, the ids of ends recorded by job processes whose report this call
--- took; each id followed by 1 when the caller counts the job's submit too
--- (includes/finish count_submit), else 0. The caller reports each end.
+-- Returns: {lost, reported, requeued}: lost, the ids this call recorded lost,
+-- and reported, the ids of ends recorded by job processes whose report this
+-- call took; each id followed by 1 when the caller counts the job's submit
+-- too (includes/finish count_submit), else 0. The caller reports each end.
+-- requeued: the ids whose lease had expired and that went back to the queue
+-- for another attempt (the caller reports each retry).
 --- @include "includes/now"
 --- @include "includes/expire-lease"
 --- @include "includes/finish"
 
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 1, 'LIMIT', 0, tonumber(ARGV[3]))
-local lost = {}
+local lost, requeued = {}, {}
 for _, id in ipairs(ids) do
   local job = KEYS[4] .. id
-  if expire_lease(job, job .. ':results', KEYS[1], KEYS[2], KEYS[3], id, ARGV[1], ARGV[2], now, KEYS[5]) then
+  local expired, recorded = expire_lease(job, job .. ':results', KEYS[1], KEYS[2], KEYS[3], id, ARGV[1], ARGV[2], now, KEYS[5])
+  if expired and recorded == 'queued' then
+    requeued[#requeued + 1] = id
+  elseif expired then
     lost[#lost + 1] = id
     lost[#lost + 1] = count_submit(job)
   end
@@ -43,4 +49,4 @@ for _, id in ipairs(waiting) do
     reported[#reported + 1] = count_submit(KEYS[4] .. id)
   end
 end
-return { lost, reported }
+return { lost, reported, requeued }

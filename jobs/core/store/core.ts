@@ -100,6 +100,8 @@ export class StoreCore {
    * for the log and metrics, server/job-events.ts.
    */
   onEnded: ((end: StoreEnd) => void) | null = null;
+  /** Called with a job that a read found with an expired lease and requeued for another attempt (a retry, not an end). */
+  onRetried: ((job: JobRecord) => void) | null = null;
   readonly refusals: WriteRefusals;
   readonly refusalGraceMs: number;
   private readonly maxInFlight: number;

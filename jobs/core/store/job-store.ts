@@ -63,6 +63,15 @@ export class JobStore {
     this.core.onEnded = listener;
   }
 
+  /** Called with a job that a read() found with an expired lease and requeued for another attempt (for the log and metrics). */
+  get onRetried(): ((job: JobRecord) => void) | null {
+    return this.core.onRetried;
+  }
+
+  set onRetried(listener: ((job: JobRecord) => void) | null) {
+    this.core.onRetried = listener;
+  }
+
   // ------------------------------------------------------------ keys (keys.ts)
 
   /** The partition that holds a job's keys and index entries. */
@@ -137,8 +146,8 @@ export class JobStore {
   }
 
   /** The job's process marks it running. Returns the state that prevented it, if any. */
-  start(id: string, pid: number, host: string, leaseMs: number): Promise<{ ok: true } | { ok: false; state: string }> {
-    return transitions.start(this.core, id, pid, host, leaseMs);
+  start(id: string, pid: number, host: string, leaseMs: number, attempt?: number): Promise<{ ok: true } | { ok: false; state: string }> {
+    return transitions.start(this.core, id, pid, host, leaseMs, attempt);
   }
 
   /** Progress (done, total, a status line, new results) or a heartbeat (nothing); renews the lease. */
@@ -151,8 +160,8 @@ export class JobStore {
    * "exit" from the server that saw its process end, "force" for server decisions.
    * The reply says whether this call ended the job, and so reports it (FinishReply).
    */
-  finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}): Promise<FinishReply> {
-    return transitions.finish(this.core, id, state, mode, outcome);
+  finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}, attempt?: number): Promise<FinishReply> {
+    return transitions.finish(this.core, id, state, mode, outcome, attempt);
   }
 
   cancel(id: string, graceMs: number): Promise<CancelReply> {

@@ -32,6 +32,7 @@ export async function readWithFiles(
   const [readAt, flat, values, queuePosition, resultCount, logTail, logCount, leaseExpiry, fileList, recordedLost, submit] = reply;
   const job = parseRecord(id, flat, { readAt, results: values, queuePosition, resultCount, logTail, logCount, leaseExpiry });
   if (recordedLost === 1) core.onEnded?.({ id, seen: "read", job, submitCounted: submit === 1 });
+  if (recordedLost === 2) core.onRetried?.(job);
   const listing: FileEntry[] = [];
   for (let i = 0; i < fileList.length; i += 2) listing.push({ name: String(fileList[i]), size: Number(fileList[i + 1]) });
   return { job, files: listing, resultBytes: values.reduce((n: number, v: string) => n + v.length, 0) };

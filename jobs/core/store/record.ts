@@ -39,6 +39,29 @@ export const END_REASONS = [
 ] as const;
 export type EndReason = (typeof END_REASONS)[number];
 
+/** One ended attempt of a job that was retried (lua/includes/requeue.lua), as the record keeps it. */
+export interface AttemptRecord {
+  attempt: number;
+  /** Why the attempt ended. */
+  reason: EndReason;
+  claimedAt: number | null;
+  startedAt: number | null;
+  endedAt: number;
+  host: string | null;
+  pid: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  error: string | null;
+}
+
+/**
+ * The end reasons a type may list in retryOn: a program's own failures and
+ * the limits, besides 'lost' and 'never-started', which are always retried
+ * while attempts remain. A cancelled job, and one of an unknown type, never is.
+ */
+export const RETRYABLE_REASONS = ["timeout", "signal", "exit-code", "no-result", "job-error", "spawn-failed", "results-limit"] as const;
+export type RetryableReason = (typeof RETRYABLE_REASONS)[number];
+
 export interface JobRecord {
   id: string;
   type: string;
@@ -84,6 +107,15 @@ export interface JobRecord {
   retriedAs: string | null;
   /** The fields whose upload the job was created with. */
   uploads: string[];
+  /** Which attempt this is (1 for the first), of maxAttempts in all (1 for records written before retries). */
+  attempt: number;
+  maxAttempts: number;
+  /** The end reasons its type retries besides 'lost' and 'never-started'. */
+  retryOn: string[];
+  /** The attempts that ended and were retried, oldest first. */
+  attempts: AttemptRecord[];
+  /** A requeued job waiting for its next attempt is not started before this (Redis' clock, ms); else null. */
+  notBefore: number | null;
   /** Redis' clock when the record was read. */
   readAt: number;
 }
@@ -169,6 +201,34 @@ export function parseParams(text: string | undefined): Record<string, unknown> {
   }
 }
 
+/** The record's attempts field (JSON written by lua/includes/requeue.lua); none when absent or not JSON. */
+export function parseAttempts(text: string | undefined): AttemptRecord[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(text ?? "[]");
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(list)) return [];
+  const n = (v: unknown) => (typeof v === "number" ? v : null);
+  const s = (v: unknown) => (typeof v === "string" ? v : null);
+  return (list as unknown[])
+    .filter((a): a is Record<string, unknown> => typeof a === "object" && a !== null)
+    .filter((a) => isReason(s(a.reason) ?? undefined))
+    .map((a) => ({
+      attempt: n(a.attempt) ?? 0,
+      reason: a.reason as EndReason,
+      claimedAt: n(a.claimedAt),
+      startedAt: n(a.startedAt),
+      endedAt: n(a.endedAt) ?? 0,
+      host: s(a.host),
+      pid: n(a.pid),
+      exitCode: n(a.exitCode),
+      signal: s(a.signal),
+      error: s(a.error),
+    }));
+}
+
 /** What the read script returns beside the record's fields (see lua/read-8.lua). */
 export interface ReadExtras {
   readAt: number;
@@ -215,6 +275,11 @@ export function parseRecord(id: string, flat: readonly string[], read: ReadExtra
     retryOf: isJobId(h.retryOf) ? h.retryOf : null,
     retriedAs: isJobId(h.retriedAs) ? h.retriedAs : null,
     uploads: h.uploads ? h.uploads.split(",") : [],
+    attempt: Number(h.attempt ?? 1) || 1,
+    maxAttempts: Number(h.maxAttempts ?? 1) || 1,
+    retryOn: h.retryOn ? h.retryOn.split(",") : [],
+    attempts: parseAttempts(h.attempts),
+    notBefore: num(h.notBefore),
     readAt: Number(read.readAt),
   };
 }

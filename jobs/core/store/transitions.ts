@@ -45,6 +45,18 @@ export interface NewJob {
    * one of onceJobId's.
    */
   once?: SubmitOnce;
+  /** Its type's retry policy (lua/includes/requeue.lua); without one, a job is not retried. */
+  retry?: RetryPolicy;
+}
+
+/** How a type's jobs are retried: stored on each record at create, so every process applies the same. */
+export interface RetryPolicy {
+  /** Attempts in all for a job lost to the infrastructure (lost, never-started). */
+  maxAttempts: number;
+  /** The other end reasons retried. */
+  retryOn: readonly string[];
+  /** The wait before the second attempt (ms), doubled for each one after. */
+  backoffMs: number;
 }
 
 /** What a job's process reports: all optional, nothing at all for a heartbeat. */
@@ -63,6 +75,8 @@ export interface Progress {
   /** The most results, and result bytes, the job may keep (0 or absent: no limit); beyond, the reply is "full". */
   resultsMax?: number;
   resultBytesMax?: number;
+  /** The attempt this process runs: refused when the job is on another (it was recorded lost and retried). */
+  attempt?: number;
 }
 
 /** "full": the results would pass the job's bounds: the values that fit were appended, the rest were not. */
@@ -91,6 +105,7 @@ export type CancelReply =
 export type FinishReply =
   | { outcome: "ended" | "reported"; state: JobState; submitCounted: boolean }
   | { outcome: "own-end"; state: JobState }
+  | { outcome: "requeued" }
   | { outcome: "unchanged"; state: JobState | "" };
 
 /** A job some call ended (or took the report of), for its caller to report; submitCounted as in FinishReply. */
@@ -103,13 +118,16 @@ export interface EndToReport {
 export interface SweepReply {
   lost: EndToReport[];
   reported: EndToReport[];
+  /** Jobs whose lease had expired and that went back to the queue for another attempt: retries, not ends. */
+  requeued: string[];
 }
 
-/** A claimed job: submitCounted when no instance had counted its submit (this claim does). */
+/** A claimed job: submitCounted when no instance had counted its submit (this claim does); attempt: the one claimed (1 first). */
 export interface Claimed {
   id: string;
   type: string;
   submitCounted: boolean;
+  attempt: number;
 }
 
 /** A flat list of ids, each followed by its submit flag, as the scripts return them. */
@@ -176,6 +194,7 @@ export async function create(core: StoreCore, input: NewJob & { queueMax: number
       scope,
       fingerprint,
       onceTtlS,
+      ...policyArgs(input.retry),
     ),
   );
   if (reply[0] === 1) return id;
@@ -212,6 +231,7 @@ export async function createClaimed(core: StoreCore, input: NewJob, owner: strin
       scope,
       fingerprint,
       onceTtlS,
+      ...policyArgs(input.retry),
     ),
   );
   if (reply[0] === 1) return id;
@@ -224,6 +244,10 @@ export async function createClaimed(core: StoreCore, input: NewJob, owner: strin
  */
 export async function markSubmitted(core: StoreCore, id: string): Promise<boolean> {
   return (await core.call((r) => r.sjSubmitted(core.keys.job(id), "create"))) === 1;
+}
+
+function policyArgs(retry: RetryPolicy | undefined): [maxAttempts: number, retryOn: string, backoffMs: number] {
+  return retry ? [retry.maxAttempts, retry.retryOn.join(","), retry.backoffMs] : [1, "", 0];
 }
 
 /**
@@ -253,11 +277,11 @@ export async function claim(
       r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, indexPrefix, leaseMs, owner, ...core.ttl, free.length, ...free, ...others),
     );
     if (!reply) continue;
-    const [id, type, submit, ...ended] = reply;
+    const [id, type, submit, attempt, ...ended] = reply;
     for (const end of endsOf(ended)) core.onEnded?.({ ...end, seen: "claim", job: null });
     if (id !== "") {
       core.nextClaim = (index + 1) % count;
-      return { id, type, submitCounted: submit === 1 };
+      return { id, type, submitCounted: submit === 1, attempt: Number(attempt) || 1 };
     }
   }
   return null;
@@ -274,15 +298,16 @@ export async function start(
   pid: number,
   host: string,
   leaseMs: number,
+  attempt?: number,
 ): Promise<{ ok: true } | { ok: false; state: string }> {
   const { keys } = core;
   const { leasesKey, indexPrefix } = keys.partition(id);
-  const reply = await core.call((r) => r.sjStart(keys.job(id), leasesKey, indexPrefix, id, pid, host, leaseMs));
+  const reply = await core.call((r) => r.sjStart(keys.job(id), leasesKey, indexPrefix, id, pid, host, leaseMs, attempt ?? ""));
   return reply[0] === 1 ? { ok: true } : { ok: false, state: reply[1] };
 }
 
 export async function report(core: StoreCore, id: string, leaseMs: number, progress: Progress): Promise<ReportReply> {
-  const { done, total, status, results = [], first, renewExpired, resultsMax = 0, resultBytesMax = 0 } = progress;
+  const { done, total, status, results = [], first, renewExpired, resultsMax = 0, resultBytesMax = 0, attempt } = progress;
   const values = results.map((v) => JSON.stringify(v) ?? "null");
   const reply = await core.call((r) =>
     r.sjReport(
@@ -297,20 +322,32 @@ export async function report(core: StoreCore, id: string, leaseMs: number, progr
       renewExpired ? "1" : "",
       resultsMax,
       resultBytesMax,
+      attempt ?? "",
       ...values,
     ),
   );
   return reply[0] === 1 ? reply[1] : "refused";
 }
 
-export async function finish(core: StoreCore, id: string, state: JobState, mode: FinishMode, outcome: Outcome): Promise<FinishReply> {
+/**
+ * attempt: the attempt this end is of (undefined: whichever is current); an
+ * end of another attempt changes nothing.
+ */
+export async function finish(
+  core: StoreCore,
+  id: string,
+  state: JobState,
+  mode: FinishMode,
+  outcome: Outcome,
+  attempt?: number,
+): Promise<FinishReply> {
   const fields: (string | number)[] = [];
   if (outcome.reason) fields.push("reason", outcome.reason);
   if (outcome.error) fields.push("error", outcome.error);
   if (outcome.exitCode !== undefined && outcome.exitCode !== null) fields.push("exitCode", outcome.exitCode);
   if (outcome.signal) fields.push("signal", outcome.signal);
   if (outcome.detail) fields.push("detail", outcome.detail);
-  const reply = await core.call((r) => r.sjFinish(...core.keys.jobAndIndexes(id), id, state, mode, ...core.ttl, ...fields));
+  const reply = await core.call((r) => r.sjFinish(...core.keys.jobAndIndexes(id), id, state, mode, ...core.ttl, attempt ?? "", ...fields));
   switch (reply[0]) {
     case 1:
       return { outcome: "ended", state: reply[1], submitCounted: reply[2] === 1 };
@@ -318,6 +355,8 @@ export async function finish(core: StoreCore, id: string, state: JobState, mode:
       return { outcome: "reported", state: reply[1], submitCounted: reply[2] === 1 };
     case 3:
       return { outcome: "own-end", state: reply[1] };
+    case 4:
+      return { outcome: "requeued" };
     default:
       return { outcome: "unchanged", state: reply[1] };
   }
@@ -337,7 +376,11 @@ export async function sweep(core: StoreCore, limit: number, reportWaitMs: number
       core.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, indexPrefix, ...core.ttl, limit, reportWaitMs)),
     ),
   );
-  return { lost: replies.flatMap(([lost]) => endsOf(lost)), reported: replies.flatMap(([, reported]) => endsOf(reported)) };
+  return {
+    lost: replies.flatMap(([lost]) => endsOf(lost)),
+    reported: replies.flatMap(([, reported]) => endsOf(reported)),
+    requeued: replies.flatMap(([, , requeued]) => requeued),
+  };
 }
 
 export async function dueKills(core: StoreCore): Promise<string[]> {

@@ -1,7 +1,9 @@
 -- expire_lease(...): if the job's lease has expired, records it lost (failed,
--- with the reason below; 'cancelled' if a cancel was pending) and returns
--- true. A lease left behind by a job that has already ended is dropped.
--- Otherwise returns false and the lease's expiry (ms; nil when it has none).
+-- with the reason below; 'cancelled' if a cancel was pending; queued again
+-- when its type retries it, includes/requeue) and returns true and the state
+-- recorded ('queued' when requeued). A lease left behind by a job that has
+-- already ended is dropped. Otherwise returns false and the lease's expiry
+-- (ms; nil when it has none).
 --- @include "terminal"
 --- @include "finish"
 
@@ -20,6 +22,5 @@ local function expire_lease(job, results, leases, queue, kills, id, ttl_ok, ttl_
   end
   local reason = LOST_RUNNING
   if state == 'queued' then reason = LOST_STARTING end
-  finish(job, results, leases, queue, kills, id, 'failed', { 'reason', reason }, ttl_ok, ttl_fail, true, now, ix)
-  return true
+  return true, finish(job, results, leases, queue, kills, id, 'failed', { 'reason', reason }, ttl_ok, ttl_fail, true, now, ix)
 end

@@ -12,8 +12,12 @@
 -- job's are deleted at once (nothing reads them any more).
 -- The job moves to its end state's set of the jobs list's index (ix: see
 -- includes/index), and the per-minute counts and durations count it.
--- Returns the state recorded.
+-- A job about to be recorded failed goes back to the queue instead when its
+-- type's retry policy allows another attempt (includes/requeue): then it
+-- returns 'queued', and nothing ends.
+-- Returns the state recorded, or 'queued' when the job was requeued.
 --- @include "index"
+--- @include "requeue"
 
 local function finish(job, results, leases, queue, kills, id, state, fields, ttl_ok, ttl_fail, honour_cancel, now, ix)
   if honour_cancel and state == 'failed' and redis.call('HEXISTS', job, 'cancelRequestedAt') == 1 then
@@ -24,6 +28,7 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
     end
     fields = kept
   end
+  if state == 'failed' and requeue(job, results, leases, queue, kills, id, fields, now, ix) then return 'queued' end
   local from = redis.call('HGET', job, 'state')
   redis.call('HSET', job, 'state', state, 'finishedAt', now, 'updatedAt', now)
   if #fields > 0 then redis.call('HSET', job, unpack(fields)) end
