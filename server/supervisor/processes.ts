@@ -54,6 +54,8 @@ export function isOutOfDescriptors(err: unknown): boolean {
 
 export class Processes {
   private readonly running = new Map<string, Running>();
+  /** Each process's exit, until its end is recorded. */
+  private readonly unrecorded = new Set<Promise<void>>();
 
   constructor(private readonly options: ProcessesOptions) {}
 
@@ -112,6 +114,9 @@ export class Processes {
       });
     });
     this.running.set(id, { pid, type, attempt, exited });
+    // Out of `running` once it has exited, but not recorded yet: idle() waits for it too.
+    this.unrecorded.add(exited);
+    void exited.then(() => this.unrecorded.delete(exited));
     return true;
   }
 
@@ -164,6 +169,6 @@ export class Processes {
 
   /** Resolves when every job process started here has exited and been recorded. */
   async idle(): Promise<void> {
-    while (this.running.size > 0) await Promise.all([...this.running.values()].map((job) => job.exited));
+    while (this.unrecorded.size > 0) await Promise.all([...this.unrecorded]);
   }
 }

@@ -73,6 +73,9 @@ export interface JobJson {
   createdAt: string | null;
   startedAt: string | null;
   finishedAt: string | null;
+  /** Which attempt this is, and the attempts that ended and were retried (docs/job-types.md, "Retries"). */
+  attempt: number;
+  attempts: { attempt: number; reason: string; endedAt: string }[];
 }
 
 export async function jobJson(url: string, id: string): Promise<JobJson> {
