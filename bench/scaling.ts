@@ -202,7 +202,7 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
       capacity,
       notes: [
         `${jobs} jobs, ${Math.round(polls)} polls over 20 running jobs, ${heartbeats} heartbeats; idle windows of ${idleMs} ms subtracted`,
-        "open pages: each polls every 2 s; a running job also sends a heartbeat every JOB_HEARTBEAT_MS (2 s)",
+        "open pages: each polls every 2 s; a running job also sends a heartbeat every JOB_HEARTBEAT_MS (1 s)",
       ],
     };
   } finally {
