@@ -49,7 +49,14 @@ export const DEFAULTS = {
   ANSWER_BYTES_IN_FLIGHT: 48 * 1024 * 1024,
   LOG_LEVEL: "info",
   LOG_FORMAT: "json",
+  /** The site's name (titles, the header), its one-line tagline ("" for none) and its footer line ("" for none). */
+  SITE_NAME: "sidejob",
+  SITE_TAGLINE: "long work, off the request",
+  SITE_FOOTER: "Each job runs as its own process; its progress lives in Redis.",
 } as const;
+
+/** The longest SITE_NAME, SITE_TAGLINE and SITE_FOOTER: a line each. */
+export const SITE_TEXT_MAX = { SITE_NAME: 60, SITE_TAGLINE: 120, SITE_FOOTER: 300 } as const;
 
 /** The shortest SESSION_SECRET and METRICS_TOKEN accepted: long enough not to be guessed. */
 export const SECRET_MIN_LENGTH = 16;
@@ -101,6 +108,17 @@ export interface Config extends JobSettings {
   sessionSecret: string | null;
   /** ADMIN_PASSWORD or ADMIN_PASSWORD_HASH: how /admin checks a password; null: /admin is off (404). */
   admin: AdminPassword | null;
+  /** The deployment's words on every page (plain text, escaped where shown): templates/layout.eta. */
+  site: SiteText;
+}
+
+/** SITE_NAME, SITE_TAGLINE, SITE_FOOTER. */
+export interface SiteText {
+  name: string;
+  /** "": no tagline. */
+  tagline: string;
+  /** "": no footer line. */
+  footer: string;
 }
 
 /** The operator's password, as given: plain, or an scrypt hash (see server/admin/auth.ts). */
@@ -165,11 +183,38 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     metricsToken: readSecret(read, "METRICS_TOKEN", SECRET_MIN_LENGTH),
     sessionSecret: readSecret(read, "SESSION_SECRET", SESSION_SECRET_MIN_CHARS),
     admin: null,
+    site: {
+      name: readSiteText(read, "SITE_NAME", false),
+      tagline: readSiteText(read, "SITE_TAGLINE", true),
+      footer: readSiteText(read, "SITE_FOOTER", true),
+    },
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
   config.admin = readAdminPassword(read, config.sessionSecret);
   read.done();
   return config;
+}
+
+/**
+ * One line of the site's own text: plain text (shown escaped), no control
+ * characters, at most its length; trimmed. An empty variable is an unset one
+ * (the default), so "-" says "none" where none is allowed (a tagline, a footer).
+ */
+function readSiteText(read: EnvReader, name: keyof typeof SITE_TEXT_MAX, mayBeEmpty: boolean): string {
+  const max = SITE_TEXT_MAX[name];
+  const text = read
+    .str(name, DEFAULTS[name], (v) =>
+      // eslint-disable-next-line no-control-regex
+      /[\u0000-\u001f\u007f]/.test(v)
+        ? "expected one line of plain text (no control characters)"
+        : v.trim().length > max
+          ? `expected at most ${max} characters`
+          : !mayBeEmpty && (v.trim() === "" || v.trim() === "-")
+            ? "expected a name"
+            : undefined,
+    )
+    .trim();
+  return mayBeEmpty && text === "-" ? "" : text;
 }
 
 /** A secret setting, or null when unset. Its value never appears in an error. */

@@ -6,6 +6,7 @@ import { Eta } from "eta";
 import views from "koa-views";
 import type { Middleware } from "koa";
 import { TEMPLATES_DIR } from "./paths.ts";
+import type { SiteText } from "./config.ts";
 
 export interface Renderer {
   /** Renders templates/<name>.eta, e.g. "fragments/job-status". */
@@ -14,11 +15,16 @@ export interface Renderer {
   middleware(): Middleware;
 }
 
-export function createRenderer({ cache }: { cache: boolean }): Renderer {
+/**
+ * site: the deployment's name, tagline and footer (SITE_NAME, …), as `site`
+ * in every template: a constant of each compiled template, so no page has to
+ * pass it down to the layout.
+ */
+export function createRenderer({ cache, site }: { cache: boolean; site: SiteText }): Renderer {
   // koa-views' built-in "eta" engine passes absolute paths that Eta 4 resolves
   // against the working directory; rendering by name relative to the views
   // root works wherever the process runs from.
-  const eta = new Eta({ views: TEMPLATES_DIR, cache, autoEscape: true });
+  const eta = new Eta({ views: TEMPLATES_DIR, cache, autoEscape: true, functionHeader: `const site = ${JSON.stringify(site)};` });
   return {
     render: (name, data) => eta.render(name, data),
     middleware: () =>

@@ -131,3 +131,15 @@ test("the session secret and the metrics token never reach a job's environment",
   const job = jobEnvironment(loadConfig(env), { PATH: "/usr/bin", ...env });
   for (const name of Object.keys(env)) t.false(name in job, name);
 });
+
+test("the site's name, tagline and footer: today's words by default, one trimmed line each, \"-\" for no tagline or footer", (t) => {
+  t.deepEqual(loadConfig({}).site, { name: DEFAULTS.SITE_NAME, tagline: DEFAULTS.SITE_TAGLINE, footer: DEFAULTS.SITE_FOOTER });
+  t.deepEqual(loadConfig({ SITE_NAME: " Tools ", SITE_TAGLINE: "-", SITE_FOOTER: " - " }).site, { name: "Tools", tagline: "", footer: "" });
+  const problems = t.throws(() => loadConfig({ SITE_NAME: " ", SITE_TAGLINE: "a\nb", SITE_FOOTER: "x".repeat(301) }), {
+    instanceOf: ConfigError,
+  }).problems;
+  t.is(problems.length, 3);
+  t.regex(problems.join("\n"), /SITE_NAME=" ": expected a name/);
+  t.regex(problems.join("\n"), /SITE_TAGLINE="a\\nb": expected one line of plain text/);
+  t.regex(problems.join("\n"), /SITE_FOOTER=.*: expected at most 300 characters/);
+});
