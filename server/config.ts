@@ -5,6 +5,7 @@
 // environment the launcher gives it (jobEnvironment()). What each setting
 // does: docs/operations.md, "Settings" (test/unit/settings-doc.test.ts keeps
 // the two in step).
+import fs from "node:fs";
 import os from "node:os";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import path from "node:path";
@@ -110,6 +111,8 @@ export interface Config extends JobSettings {
   admin: AdminPassword | null;
   /** The deployment's words on every page (plain text, escaped where shown): templates/layout.eta. */
   site: SiteText;
+  /** TEMPLATES_DIR, absolute: a folder of templates that replace the built-in ones of the same name; null: none. */
+  templatesDir: string | null;
 }
 
 /** SITE_NAME, SITE_TAGLINE, SITE_FOOTER. */
@@ -188,6 +191,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       tagline: readSiteText(read, "SITE_TAGLINE", true),
       footer: readSiteText(read, "SITE_FOOTER", true),
     },
+    templatesDir: readFolder(read, "TEMPLATES_DIR", cwd),
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
   config.admin = readAdminPassword(read, config.sessionSecret);
@@ -215,6 +219,15 @@ function readSiteText(read: EnvReader, name: keyof typeof SITE_TEXT_MAX, mayBeEm
     )
     .trim();
   return mayBeEmpty && text === "-" ? "" : text;
+}
+
+/** A folder that must exist at start, absolute (relative to cwd); null when unset. */
+function readFolder(read: EnvReader, name: string, cwd: string): string | null {
+  const raw = read.raw(name);
+  if (raw === undefined) return null;
+  const folder = path.resolve(cwd, raw);
+  read.str(name, "", () => (fs.statSync(folder, { throwIfNoEntry: false })?.isDirectory() ? undefined : `no folder at ${folder}`));
+  return folder;
 }
 
 /** A secret setting, or null when unset. Its value never appears in an error. */

@@ -1,6 +1,7 @@
 // Eta, configured once. Pages go through koa-views (ctx.render); fragments
 // that a route returns alone (the status poll) are rendered here directly,
 // from the same files the pages include.
+import fs from "node:fs";
 import path from "node:path";
 import { Eta } from "eta";
 import views from "koa-views";
@@ -20,11 +21,29 @@ export interface Renderer {
  * in every template: a constant of each compiled template, so no page has to
  * pass it down to the layout.
  */
-export function createRenderer({ cache, site }: { cache: boolean; site: SiteText }): Renderer {
+export function createRenderer({
+  cache,
+  site,
+  overrides = null,
+}: {
+  cache: boolean;
+  site: SiteText;
+  /** TEMPLATES_DIR: a folder whose files replace the built-in templates of the same name (null: none). */
+  overrides?: string | null;
+}): Renderer {
   // koa-views' built-in "eta" engine passes absolute paths that Eta 4 resolves
   // against the working directory; rendering by name relative to the views
   // root works wherever the process runs from.
   const eta = new Eta({ views: TEMPLATES_DIR, cache, autoEscape: true, functionHeader: `const site = ${JSON.stringify(site)};` });
+  if (overrides) {
+    // Names resolve under the built-in folder as always (the same names, the
+    // same checks); a file of the same name in the overrides is read instead.
+    const builtIn = eta.readFile!;
+    eta.readFile = function (file: string): string {
+      const own = path.join(overrides, path.relative(TEMPLATES_DIR, file));
+      return fs.existsSync(own) ? fs.readFileSync(own, "utf8") : builtIn.call(this, file);
+    };
+  }
   return {
     render: (name, data) => eta.render(name, data),
     middleware: () =>

@@ -1,4 +1,9 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import test from "ava";
+import { ConfigError, loadConfig } from "../../server/config.ts";
+import { TEMPLATES_DIR } from "../../server/paths.ts";
 import { useRedis } from "../support/redis.ts";
 import { startApp } from "../support/app.ts";
 
@@ -26,4 +31,20 @@ test('a tagline and a footer of "-" leave them out', async (t) => {
   t.regex(html, /<a class="brand" href="\/">sidejob<\/a>/);
   t.notRegex(html, /class="tagline"/);
   t.notRegex(html, /<footer/);
+});
+
+test("TEMPLATES_DIR: a template there replaces the built-in one of the same name; the others stay", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-templates-"));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const layout = fs.readFileSync(path.join(TEMPLATES_DIR, "layout.eta"), "utf8");
+  fs.writeFileSync(path.join(dir, "layout.eta"), layout.replace("<main", '<p class="lab-banner">Lab portal</p>\n  <main'));
+  const app = await startApp(t, { redis, name: "site-templates", env: { TEMPLATES_DIR: dir } });
+  const home = await (await app.get("/")).text();
+  t.regex(home, /<p class="lab-banner">Lab portal<\/p>/, "the layout is the deployment's");
+  t.regex(home, /<form[^>]*action="\/count"/, "the page itself is the built-in one");
+});
+
+test("TEMPLATES_DIR naming no folder stops the start with its name", (t) => {
+  const problems = t.throws(() => loadConfig({ TEMPLATES_DIR: "/nonexistent/templates" }), { instanceOf: ConfigError }).problems;
+  t.deepEqual(problems, ['TEMPLATES_DIR="/nonexistent/templates": no folder at /nonexistent/templates']);
 });
