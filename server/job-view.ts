@@ -89,6 +89,8 @@ export interface ResultsView {
   items: ResultItem[];
   /** Every value is a plain number or word: they fit a grid of columns. */
   scalar: boolean;
+  /** Every value is an object (a record): a table, its keys as columns in the order first met; else null. */
+  table: ResultsTable | null;
   /** The widest value's size class ("w4" … "w23", in characters), so a grid column fits every value unbroken. */
   widthClass: string;
   /** "10 values." (the default template's summary). */
@@ -175,6 +177,38 @@ export function resultItem(value: unknown): ResultItem {
   return { text: JSON.stringify(value, null, 2) ?? typeof value, json: true };
 }
 
+/** Results that are records, as a table. */
+export interface ResultsTable {
+  columns: string[];
+  /** One row per value, a cell per column: "" where the value has no such key. */
+  rows: { text: string; numeric: boolean }[][];
+}
+
+/** The most columns a results table shows; the keys beyond are in the JSON and CSV downloads. */
+export const RESULTS_TABLE_COLUMNS = 20;
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** The keys of records, in the order first met (the same for the page's table and the CSV download). */
+function recordColumns(values: readonly Record<string, unknown>[], max = Infinity): string[] {
+  const columns = new Set<string>();
+  for (const value of values) for (const key of Object.keys(value)) if (columns.size < max) columns.add(key);
+  return [...columns];
+}
+
+/** Results that are all records, as a table; null for any other results. */
+export function resultsTable(values: readonly unknown[]): ResultsTable | null {
+  if (values.length === 0 || !values.every(isRecord)) return null;
+  const records = values as Record<string, unknown>[];
+  const columns = recordColumns(records, RESULTS_TABLE_COLUMNS);
+  const cell = (value: unknown) => {
+    if (value === undefined) return { text: "", numeric: false };
+    const item = resultItem(value);
+    return { text: item.json ? JSON.stringify(value) : item.text, numeric: typeof value === "number" };
+  };
+  return { columns, rows: records.map((record) => columns.map((key) => cell(record[key]))) };
+}
+
 /** Column widths the stylesheet has for result values (characters, sign and separators included). */
 const VALUE_WIDTHS = [4, 6, 8, 11, 14, 17, 20, 23];
 
@@ -202,6 +236,7 @@ function resultsView(job: JobRecord, type: JobType | undefined, w: Wording, all:
     values: job.results,
     items,
     scalar,
+    table: scalar ? null : resultsTable(job.results),
     widthClass: widthClass(scalar ? items : []),
     summary: `${plural(job.resultCount, "result")}.`,
     // Said once: the failure message already says how far it got.

@@ -80,7 +80,11 @@ export const resultJson =
     );
   };
 
-/** GET /jobs/:id/result.csv: every result, one row each (index, value), neutralised as every CSV download is (csv.ts). */
+/**
+ * GET /jobs/:id/result.csv: every result, one row each, neutralised as every
+ * CSV download is (csv.ts): (index, value), or, for results that are all
+ * records, (index, one column per key).
+ */
 export const resultCsv =
   (store: JobStore, { endedJob }: JobLookup): Middleware =>
   async (ctx) => {
@@ -90,11 +94,31 @@ export const resultCsv =
     ctx.type = "text/csv; charset=utf-8";
     ctx.body = Readable.from(
       (async function* () {
-        yield "index,value\r\n";
-        for await (const { index, value } of allResults(store, job.id, job.resultCount)) yield `${index + 1},${csvCell(value)}\r\n`;
+        // Records (every value an object) get a column per key, in the order first met: a first pass finds them.
+        const columns = await recordKeys(store, job.id, job.resultCount);
+        if (!columns) {
+          yield "index,value\r\n";
+          for await (const { index, value } of allResults(store, job.id, job.resultCount)) yield `${index + 1},${csvCell(value)}\r\n`;
+          return;
+        }
+        yield `index,${columns.map(csvCell).join(",")}\r\n`;
+        for await (const { index, value } of allResults(store, job.id, job.resultCount)) {
+          const record = value as Record<string, unknown>;
+          yield `${index + 1},${columns.map((key) => (record[key] === undefined ? "" : csvCell(record[key]))).join(",")}\r\n`;
+        }
       })(),
     );
   };
+
+/** The keys of results that are all records (objects), in the order first met; null when any value is not one. */
+async function recordKeys(store: JobStore, id: string, count: number): Promise<string[] | null> {
+  const columns = new Set<string>();
+  for await (const { value } of allResults(store, id, count)) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
+    for (const key of Object.keys(value)) columns.add(key);
+  }
+  return columns.size > 0 ? [...columns] : null;
+}
 
 /**
  * An output file: the name must be one the job's listing has; it is only

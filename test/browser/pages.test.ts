@@ -228,7 +228,7 @@ whenBrowser(test, () => {
       open: visit(fast, () => `/jobs/${ids.primes}`),
       async check(page, t) {
         t.is(await page.locator(".files a").innerText(), "primes.txt");
-        t.regex(await page.locator(".result-list pre").innerText(), /"count": 78498/);
+        t.regex(await page.locator(".results-table tbody").innerText(), /78,498/);
       },
     },
     { name: "job-cancelled", title: "a cancelled job", status: 200, open: visit(slow, () => `/jobs/${ids.cancelled}`) },

@@ -23,11 +23,12 @@ test.before(async () => {
   await waitFor(async () => (await app.store.read(primes, "auto", { logLines: 1 }))!.logCount > 0, { message: "the primes job's log" });
 });
 
-test("a finished primes job's page shows its result as JSON and its file as a download, not its log", async (t) => {
+test("a finished primes job's page shows its result as a table and its file as a download, not its log", async (t) => {
   const html = await (await app.get(`/jobs/${primes}`)).text();
   t.regex(html, /<h1>Prime numbers up to 100,000<\/h1>/);
   t.regex(html, /<h2 id="job-status-title">Status: Finished<\/h2>/);
-  t.regex(html, /<li><pre>\{\n {2}&quot;count&quot;: 9592,/, "the summary result, pretty-printed");
+  t.regex(html, /<th scope="col">count<\/th><th scope="col">largest<\/th>/, "the summary result, a record, as a table");
+  t.regex(html, /<td class="num">9,592<\/td><td class="num">99,991<\/td>/);
   t.regex(
     html,
     new RegExp(`<a href="/jobs/${primes}/files/primes.txt" download>primes.txt</a> <span class="hint">\\(\\d+(\\.\\d)? kB\\)</span>`),

@@ -55,6 +55,12 @@ test("the Python and shell examples of docs/job-types.md run as job types and re
   t.is(w.total, 2);
   t.deepEqual(w.results[0], { word: "the", count: 3 });
   t.is((await app.store.readFile(words, "counts.csv"))?.toString().split("\n")[0], "the,3");
+  // Results that are records: a table on the page, and columns in the CSV download.
+  const page = await (await app.get(`/jobs/${words}`)).text();
+  t.regex(page, /<tr><th scope="col">#<\/th><th scope="col">word<\/th><th scope="col">count<\/th><\/tr>/, "a column per key");
+  t.regex(page, /<tr><td class="num">1<\/td><td>the<\/td><td class="num">3<\/td><\/tr>/);
+  const csv = (await (await app.get(`/jobs/${words}/result.csv`)).text()).split("\r\n");
+  t.deepEqual(csv.slice(0, 2), ["index,word,count", "1,the,3"]);
   t.true((await app.store.readLog(words)).includes("7 words, 5 different"));
   t.is(h.state, "succeeded", JSON.stringify(h));
   const digest = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";

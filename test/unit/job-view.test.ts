@@ -4,7 +4,7 @@ import test from "ava";
 import type { JobRecord } from "../../jobs/core/store.ts";
 import { EnvReader, readJobSettings } from "../../jobs/core/settings.ts";
 import { formatDuration } from "../../jobs/core/format.ts";
-import { jobView, ordinal, relativeTime, timeWords, type JobView, type ViewOptions } from "../../server/job-view.ts";
+import { jobView, ordinal, resultsTable, relativeTime, timeWords, type JobView, type ViewOptions } from "../../server/job-view.ts";
 
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 
@@ -212,7 +212,7 @@ test("a long result list shows the first values with a link to all of them, and 
   t.is(all.results!.capped, "The page shows the first 100; the downloads have all 20,000.");
 });
 
-test("results of a type without a template of its own are a list, objects as pretty-printed JSON", (t) => {
+test("results of a type without a template of its own that are records are a table, their keys as columns", (t) => {
   const view = jobView(
     job({
       state: "succeeded",
@@ -231,7 +231,38 @@ test("results of a type without a template of its own are a list, objects as pre
   t.is(view.announcement, "Finished: 100 numbers.");
   t.is(view.againUrl, "/jobs/new/primes?n=100");
   t.like(view.results, { template: "fragments/results-list", scalar: false, summary: "1 result." });
-  t.deepEqual(view.results!.items, [{ text: '{\n  "count": 25,\n  "largest": 97\n}', json: true }]);
+  t.deepEqual(view.results!.table, {
+    columns: ["count", "largest"],
+    rows: [
+      [
+        { text: "25", numeric: true },
+        { text: "97", numeric: true },
+      ],
+    ],
+  });
+});
+
+test("a results table has the keys in the order first met, empty cells for missing ones, nested values as JSON; other results are no table", (t) => {
+  t.deepEqual(resultsTable([{ a: 1 }, { b: "x", a: { c: [1] } }]), {
+    columns: ["a", "b"],
+    rows: [
+      [
+        { text: "1", numeric: true },
+        { text: "", numeric: false },
+      ],
+      [
+        { text: '{"c":[1]}', numeric: false },
+        { text: "x", numeric: false },
+      ],
+    ],
+  });
+  t.is(resultsTable([{ a: 1 }, [1, 2]]), null, "a list among the records");
+  t.is(resultsTable([1, 2]), null);
+  t.is(resultsTable([]), null);
+  t.is(
+    resultsTable(Array.from({ length: 1 }, () => Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, i]))))!.columns.length,
+    20,
+  );
 });
 
 test(
