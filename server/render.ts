@@ -38,7 +38,7 @@ export function createRenderer({
   if (overrides) {
     // Names resolve under the built-in folder as always (the same names, the
     // same checks); a file of the same name in the overrides is read instead.
-    const builtIn = eta.readFile!;
+    const builtIn = eta.readFile;
     eta.readFile = function (file: string): string {
       const own = path.join(overrides, path.relative(TEMPLATES_DIR, file));
       return fs.existsSync(own) ? fs.readFileSync(own, "utf8") : builtIn.call(this, file);
