@@ -141,7 +141,11 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     logger,
     events: telemetry.events,
   });
-  const renderer = createRenderer({ cache: overrides.renderCache ?? config.nodeEnv === "production", site: config.site, overrides: config.templatesDir });
+  const renderer = createRenderer({
+    cache: overrides.renderCache ?? config.nodeEnv === "production",
+    site: config.site,
+    overrides: config.templatesDir,
+  });
   const memory = new RedisMemory(store, config.redisMemoryRefusePercent, logger);
   const app = createApp({ config, store, pages, supervisor, renderer, telemetry, memory });
   if (overrides.outermost) app.middleware.unshift(overrides.outermost);
