@@ -83,7 +83,8 @@ export type Params = Record<string, FieldValue>;
 export type FieldCheck = { ok: true; params: Params } | { ok: false; errors: Record<string, string>; values: Record<string, string> };
 
 const INTEGER = /^[+-]?\d+$/;
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)$/;
+/** A decimal number, in scientific notation too (5e-8, 6.02E23). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** "Start" -> "start"; an acronym stays: "CSV file". */
 const lower = (label: string) => (/^[A-Z]{2}/.test(label) ? label : label.charAt(0).toLowerCase() + label.slice(1));
@@ -103,7 +104,12 @@ function asText(raw: unknown): string | undefined | null {
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw === "string") return raw;
   // An integer as its exact digits (2^60 is 1152921504606846976, which the range check then refuses).
-  if (typeof raw === "number" && Number.isFinite(raw)) return Number.isInteger(raw) ? BigInt(raw).toString() : NUMBER_TEXT.format(raw);
+  if (typeof raw === "number" && Number.isFinite(raw)) {
+    if (Number.isInteger(raw)) return BigInt(raw).toString();
+    // Plain decimals where they are exact (0.0000001); scientific notation where they would not be (1e-25).
+    const text = NUMBER_TEXT.format(raw);
+    return Number(text) === raw ? text : String(raw);
+  }
   if (typeof raw === "boolean") return String(raw);
   return null; // an array (a repeated form field), an object
 }
@@ -136,7 +142,7 @@ function checkOne(field: Field, raw: unknown): { value?: FieldValue; error?: str
     }
     case "number": {
       const value = Number(trimmed);
-      if (!DECIMAL.test(trimmed) || !Number.isFinite(value)) return { error: `${field.label} must be a number, like 2.5` };
+      if (!DECIMAL.test(trimmed) || !Number.isFinite(value)) return { error: `${field.label} must be a number, like 2.5 or 5e-8` };
       if ((field.min !== undefined && value < field.min) || (field.max !== undefined && value > field.max)) {
         return { error: `${field.label} must be between ${field.min ?? "-∞"} and ${field.max ?? "∞"}` };
       }

@@ -30,3 +30,14 @@ test('JSON 1e2 and 1.0 are the numbers 100 and 1 once parsed, so they are accept
   t.false(checkFields(FIELDS, { n: "1e2" }).ok);
   t.false(checkFields(FIELDS, { n: "1.0" }).ok);
 });
+
+test("a number field takes scientific notation, from a form and from JSON, and keeps its range", (t) => {
+  const fields: Field[] = [{ name: "p", kind: "number", label: "P value", min: 0, max: 1 }];
+  t.deepEqual(checkFields(fields, { p: "5e-8" }), { ok: true, params: { p: 5e-8 } });
+  t.deepEqual(checkFields(fields, { p: " 2.5E-3 " }), { ok: true, params: { p: 0.0025 } });
+  t.deepEqual(checkFields(fields, JSON.parse('{"p": 5e-8}') as Record<string, unknown>), { ok: true, params: { p: 5e-8 } });
+  t.deepEqual(checkFields(fields, { p: 1e-25 }), { ok: true, params: { p: 1e-25 } }, "a JSON number too small for plain decimals");
+  t.like(checkFields(fields, { p: "5e3" }), { ok: false, errors: { p: "P value must be between 0 and 1" } });
+  t.like(checkFields(fields, { p: "1e400" }), { ok: false, errors: { p: "P value must be a number, like 2.5 or 5e-8" } });
+  t.like(checkFields(fields, { p: "5e" }), { ok: false, errors: { p: "P value must be a number, like 2.5 or 5e-8" } });
+});
