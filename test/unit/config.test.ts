@@ -18,6 +18,7 @@ test("every setting has its documented default", (t) => {
     jobTtlSucceededS: 86_400,
     jobTtlFailedS: 604_800,
     jobConcurrency: DEFAULTS.JOB_CONCURRENCY,
+    jobSlots: DEFAULTS.JOB_SLOTS,
     jobQueueMax: 1000,
   });
 });
