@@ -12,10 +12,11 @@ test("one read of the heartbeats answers for a few seconds, and an unanswered re
   let reads = 0;
   let fail = false;
   const store = {
-    instances: async () => {
+    instances: () => {
       reads++;
-      if (fail) throw new Error("no answer");
-      return { now: 0, instances: [beat({ count: { used: 0, total: 1 } })] };
+      return fail
+        ? Promise.reject(new Error("no answer"))
+        : Promise.resolve({ now: 0, instances: [beat({ count: { used: 0, total: 1 } })] });
     },
   };
   const runners = new TypeRunners(store, 5000);
