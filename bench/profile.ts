@@ -68,6 +68,7 @@ try {
       NODE_ENV: "production",
       COUNT_STEP_DELAY_MS: "3600000",
       JOB_CONCURRENCY_COUNT: "20",
+      JOB_SLOTS: "20",
     },
     { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`], logFile: path.join(dir, "app.log") },
   );

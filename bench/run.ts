@@ -108,7 +108,8 @@ async function cleanup(): Promise<void> {
 function appEnv(prefix: string, extraEnv: Record<string, string>): Record<string, string> {
   const logDir = path.join(tmp, prefix);
   fs.mkdirSync(logDir, { recursive: true });
-  return { REDIS_URL: redis!.url, REDIS_PREFIX: prefix, JOB_LOG_DIR: logDir, NODE_ENV: "production", ...extraEnv };
+  // JOB_SLOTS: the bench sets each type's concurrency; the host's CPUs (the default cap) must not lower it.
+  return { REDIS_URL: redis!.url, REDIS_PREFIX: prefix, JOB_LOG_DIR: logDir, NODE_ENV: "production", JOB_SLOTS: "1024", ...extraEnv };
 }
 
 function storeFor(prefix: string): JobStore {

@@ -111,7 +111,16 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
       const logDir = path.join(tmp, name);
       fs.mkdirSync(logDir, { recursive: true });
       const app = await spawnServer(
-        { REDIS_URL: redis!.url, REDIS_PREFIX: name, JOB_LOG_DIR: logDir, NODE_ENV: "production", COUNT_STEP_DELAY_MS: "0", ...env },
+        // JOB_SLOTS: the count type's own concurrency applies, whatever the host's CPUs (the default cap).
+        {
+          REDIS_URL: redis!.url,
+          REDIS_PREFIX: name,
+          JOB_LOG_DIR: logDir,
+          NODE_ENV: "production",
+          COUNT_STEP_DELAY_MS: "0",
+          JOB_SLOTS: "1024",
+          ...env,
+        },
         { logFile: path.join(tmp, `${name}.log`) },
       );
       apps.push(app);

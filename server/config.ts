@@ -35,6 +35,8 @@ export const DEFAULTS = {
   /** How long the server waits at start for Redis to answer before it gives up. */
   REDIS_STARTUP_WAIT_MS: 3000,
   JOB_CONCURRENCY: os.availableParallelism(),
+  /** An instance's job processes at once, all types together; 0: a web-only instance. */
+  JOB_SLOTS: os.availableParallelism(),
   JOB_QUEUE_MAX: 1000,
   REDIS_MEMORY_REFUSE_PERCENT: 90,
   /** 50 MB: what one upload may take in Redis until its job expires (see docs/operations.md, "Uploads"). */
@@ -77,7 +79,9 @@ export interface Config extends JobSettings {
   /** How long to wait at start for Redis (every connection ready) before giving up. */
   redisStartupWaitMs: number;
   jobConcurrency: number;
-  /** JOB_CONCURRENCY_<TYPE>: a job type's concurrency, over its own declaration. */
+  /** JOB_SLOTS: this instance's job processes at once, all types together (each type's concurrency applies inside it); 0 runs none. */
+  jobSlots: number;
+  /** JOB_CONCURRENCY_<TYPE>: a job type's concurrency, over its own declaration; 0: this instance does not run that type. */
   jobConcurrencyByType: Record<string, number>;
   jobQueueMax: number;
   /** New jobs and uploads are refused (503) while Redis' used memory is at least this share of its maxmemory. */
@@ -153,10 +157,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     jobMaxAttempts: read.int("JOB_MAX_ATTEMPTS", d.JOB_MAX_ATTEMPTS, 1, 100),
     redisStartupWaitMs: read.int("REDIS_STARTUP_WAIT_MS", d.REDIS_STARTUP_WAIT_MS, 100, 600_000),
     jobConcurrency: read.int("JOB_CONCURRENCY", d.JOB_CONCURRENCY, 1, 1024),
+    jobSlots: read.int("JOB_SLOTS", d.JOB_SLOTS, 0, 1024),
     jobConcurrencyByType: Object.fromEntries(
       JOB_TYPES.flatMap((t) => {
         const name = concurrencySetting(t.name);
-        return read.raw(name) === undefined ? [] : [[t.name, read.int(name, 1, 1, 1024)]];
+        return read.raw(name) === undefined ? [] : [[t.name, read.int(name, 1, 0, 1024)]];
       }),
     ),
     jobQueueMax: read.int("JOB_QUEUE_MAX", d.JOB_QUEUE_MAX, 0, 10_000_000),

@@ -17,6 +17,19 @@ export const OVERVIEW_REFRESH_S = 5;
 /** A fact of a heartbeat as text: only strings and numbers are shown. */
 const text = (v: unknown) => (typeof v === "string" || typeof v === "number" ? String(v) : "");
 
+/**
+ * The types an instance runs, from its heartbeat's slots per type, with each
+ * one's slots used: "count 1 of 8, primes 0 of 2"; a type at 0 is not run
+ * there. "None" for an instance that runs no job (JOB_SLOTS=0).
+ */
+function typesRunText(types: unknown): string {
+  if (typeof types !== "object" || types === null) return "";
+  const run = Object.entries(types as Record<string, { used?: unknown; total?: unknown } | null>).flatMap(([name, s]) =>
+    typeof s?.total === "number" && s.total > 0 ? [`${name} ${formatNumber(Number(s.used ?? 0))} of ${formatNumber(s.total)}`] : [],
+  );
+  return run.length === 0 ? "None" : run.join(", ");
+}
+
 type Overview = Awaited<ReturnType<typeof readOverview>>;
 
 async function readOverview(store: AppDeps["store"]) {
@@ -88,6 +101,7 @@ const overviewView = (o: Overview) => ({
     pid: text(i.pid),
     version: text(i.version),
     slots: `${formatNumber(Number(i.slotsUsed ?? 0))} of ${formatNumber(Number(i.slotsTotal ?? 0))}`,
+    runs: typesRunText(i.types),
     startedAt: typeof i.startedAt === "number" ? utc(i.startedAt) : "",
   })),
   lostLastHour: formatNumber(o.lostLastHour),

@@ -20,6 +20,7 @@ import { JSON_RESULTS_MAX_BYTES } from "../job-json.ts";
 import { logText, outputFile, resultCsv, resultJson } from "./downloads.ts";
 import { etagOf, notModified } from "../etag.ts";
 import type { CancelReply, Job } from "../api-schemas.ts";
+import { TypeRunners } from "../type-runners.ts";
 
 export function jobRoutes(deps: AppDeps): Router {
   const { store } = deps;
@@ -33,7 +34,7 @@ export function jobRoutes(deps: AppDeps): Router {
     await next();
   });
 
-  router.get("/", jobPage(deps, lookup, budget));
+  router.get("/", jobPage(deps, lookup, budget, new TypeRunners(store)));
   router.get(STATUS_ROUTE, statusPoll(deps, lookup));
   router.post("/cancel", cancel(deps, lookup));
   router.get("/result.json", resultJson(store, lookup));
@@ -56,7 +57,7 @@ function answerJson(ctx: Context, job: Job): void {
 
 /** GET /jobs/:id: the job's page, or the job as JSON. ?all=1 shows every result (up to RESULTS_ALL_MAX). */
 const jobPage =
-  ({ config, pages }: AppDeps, { jobId, loadJson, loadPage }: JobLookup, budget: AnswerBudget): Middleware =>
+  ({ config, pages }: AppDeps, { jobId, loadJson, loadPage }: JobLookup, budget: AnswerBudget, runners: TypeRunners): Middleware =>
   async (ctx) => {
     ctx.vary("Accept");
     const json = wantsJson(ctx);
@@ -81,7 +82,15 @@ const jobPage =
       }
       const found = kept ?? (await loadPage(ctx, all));
       if (found.resultBytes !== undefined) reservation.resize(answerBytes(found.resultBytes));
-      await ctx.render("pages/job", { job: jobView(found.job, { settings: config, files: found.files, all, now: clockOf(found) }) });
+      // Read here only, for a queued job: the poll does not (the note stays until the page is reloaded).
+      const noRunner =
+        found.job.state === "queued" && (await runners.runs(found.job.type)) === false
+          ? `No server runs ${found.job.type} jobs right now; it will start when one does.`
+          : null;
+      await ctx.render("pages/job", {
+        job: jobView(found.job, { settings: config, files: found.files, all, now: clockOf(found) }),
+        noRunner,
+      });
     } catch (err) {
       reservation.release();
       throw err;

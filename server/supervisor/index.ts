@@ -1,5 +1,6 @@
-// The Supervisor: each server instance runs job processes, up to each job
-// type's concurrency at once, and looks after them. This file wires the parts together
+// The Supervisor: each server instance runs job processes, up to JOB_SLOTS
+// at once in all and each job type's concurrency within that, and looks after
+// them (JOB_SLOTS=0: none; a type's concurrency 0: none of that type). This file wires the parts together
 // and runs the periodic sweep (tick):
 // - slots.ts: takes queued jobs while this instance has free slots;
 // - processes.ts: starts job processes and records an end they did not record;
@@ -139,7 +140,9 @@ export class Supervisor {
     const types = options.types ?? JOB_TYPES;
     const byName = new Map(types.map((t) => [t.name, t]));
     const names = types.map((t) => t.name);
-    const slotsOf = (type: JobType) => config.jobConcurrencyByType[type.name] ?? type.concurrency ?? config.jobConcurrency;
+    // A type's own limit applies inside the instance's (JOB_SLOTS): no type may have more than the instance.
+    const slotsOf = (type: JobType) =>
+      Math.min(config.jobSlots, config.jobConcurrencyByType[type.name] ?? type.concurrency ?? config.jobConcurrency);
     this.instanceId = options.instanceId ?? newInstanceId();
     const logger = options.logger ?? silentLogger;
     const log = (this.log = warnLine(logger));
@@ -183,10 +186,14 @@ export class Supervisor {
       stop: (id) => this.processes.terminate(id),
       recorded: (id, reply) => this.reportEnd(id, "limit", reply),
     });
-    this.freeTypes = () =>
-      Date.now() < this.noDescriptorsUntil
-        ? []
-        : types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
+    // A type is free while the instance is under JOB_SLOTS, all types together, and the type under its own
+    // limit; a type whose limit is 0 never is (this instance does not run it).
+    this.freeTypes = () => {
+      if (Date.now() < this.noDescriptorsUntil) return [];
+      const reservedAll = [...this.reserved.values()].reduce((sum, n) => sum + n, 0);
+      if (this.processes.size + reservedAll >= config.jobSlots) return [];
+      return types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
+    };
     this.startClaimed = (id, type, attempt, submitCounted = false) => {
       if (submitCounted) this.events.submitted(id, type, "queued", "claim");
       if (this.processes.start(id, type, attempt)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs, attempt);
@@ -267,7 +274,10 @@ export class Supervisor {
       version: VERSION,
       startedAt: this.startedAt,
       slotsUsed: this.processes.size,
-      slotsTotal: slots.reduce((sum, s) => sum + s.total, 0),
+      slotsTotal: Math.min(
+        this.options.config.jobSlots,
+        slots.reduce((sum, s) => sum + s.total, 0),
+      ),
       types,
     };
   }

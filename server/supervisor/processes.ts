@@ -4,7 +4,7 @@
 // Escalation. A process that cannot be started for want of file
 // descriptors (EMFILE, ENFILE) does not fail its job: the claim is given
 // back and the job waits in the queue until descriptors are free again.
-// At most JOB_CONCURRENCY entries: slots.ts only starts a process
+// At most JOB_SLOTS entries: slots.ts only starts a process
 // while there is room, and an entry leaves when its process exits.
 import { launch, tail } from "../launcher.ts";
 import type { FinishReply, JobStore } from "../../jobs/core/store.ts";

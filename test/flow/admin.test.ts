@@ -239,6 +239,16 @@ test.serial("the overview counts jobs per state and type, the queue and its olde
   t.notRegex(text, /<html/);
 });
 
+test.serial("the overview lists the types each instance runs: a type at 0 is left out, a web-only instance runs none", async (t) => {
+  const a = await startApp(t, { redis, name: "admin-types", env: { ...ADMIN_ENV, JOB_SLOTS: "3", JOB_CONCURRENCY_PRIMES: "0" } });
+  const web = await startApp(t, { redis, prefix: a.prefix, env: { ...ADMIN_ENV, JOB_SLOTS: "0" } });
+  await Promise.all([a.supervisor.heartbeat(), web.supervisor.heartbeat()]);
+  const html = await (await a.get("/admin", { Cookie: await login(a) })).text();
+  t.regex(html, /<th scope="col">Types run<\/th>/);
+  t.regex(html, /<td>count 0 of 3, csv-check 0 of 2<\/td>/, "count capped at JOB_SLOTS, primes left out");
+  t.regex(html, /<td>None<\/td>/, "the web-only instance");
+});
+
 test.serial("the overview counts a job recorded lost in the last hour", async (t) => {
   const a = await startApp(t, { redis, name: "admin-lost", env: { ...ADMIN_ENV }, takesJobs: false });
   const id = await a.store.create({ type: "count", params: {}, total: 1, queueMax: 10 });

@@ -127,6 +127,8 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     JOB_LOG_DIR: logDir,
     COUNT_STEP_DELAY_MS: "0",
     PORT: "0",
+    // Tests set the concurrency they need per type; the machine's CPUs (JOB_SLOTS' default) must not cap it.
+    JOB_SLOTS: "64",
     ...options.env,
   });
   const { script } = options;

@@ -71,6 +71,8 @@ export function serverEnv(redis: RedisSettings, name: string, extra: Record<stri
     JOB_LOG_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-")),
     // These tests watch job processes from the outside: they read each job's pid and host from its JSON.
     SHOW_JOB_INTERNALS: "true",
+    // Tests set the concurrency they need per type; the machine's CPUs (JOB_SLOTS' default) must not cap it.
+    JOB_SLOTS: "64",
     ...extra,
   };
 }

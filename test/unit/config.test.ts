@@ -18,6 +18,7 @@ test("every setting has its documented default", (t) => {
     jobTtlSucceededS: 86_400,
     jobTtlFailedS: 604_800,
     jobConcurrency: DEFAULTS.JOB_CONCURRENCY,
+    jobSlots: DEFAULTS.JOB_SLOTS,
     jobQueueMax: 1000,
   });
 });
@@ -142,4 +143,11 @@ test("the site's name, tagline and footer: today's words by default, one trimmed
   t.regex(problems.join("\n"), /SITE_NAME=" ": expected a name/);
   t.regex(problems.join("\n"), /SITE_TAGLINE="a\\nb": expected one line of plain text/);
   t.regex(problems.join("\n"), /SITE_FOOTER=.*: expected at most 300 characters/);
+});
+
+test("JOB_SLOTS=0 and JOB_CONCURRENCY_<TYPE>=0 are accepted; a negative JOB_SLOTS is refused", (t) => {
+  const config = loadConfig({ JOB_SLOTS: "0", JOB_CONCURRENCY_COUNT: "0" });
+  t.is(config.jobSlots, 0);
+  t.is(config.jobConcurrencyByType.count, 0);
+  t.regex(t.throws(() => loadConfig({ JOB_SLOTS: "-1" }), { instanceOf: ConfigError }).message, /JOB_SLOTS/);
 });

@@ -20,7 +20,7 @@ import { JOB_TYPES } from "../../jobs/types/index.ts";
 /** Read from the environment, but not settings: the system's, passed on as they are to a job's program (docs/job-types.md). */
 const NOT_SETTINGS = new Set(["PATH", "LANG", "LC_ALL", "HOME"]);
 /** Defaults that depend on the machine: the table says what they follow. */
-const MACHINE_DEFAULTS = new Set(["JOB_CONCURRENCY"]);
+const MACHINE_DEFAULTS = new Set(["JOB_CONCURRENCY", "JOB_SLOTS"]);
 
 const NAME = String.raw`[A-Z][A-Z0-9_]*`;
 
