@@ -16,7 +16,6 @@ import os from "node:os";
 import crypto from "node:crypto";
 import { jobEnvironment, type Config } from "../config.ts";
 import {
-  isTerminal,
   QueueFullError,
   StoreUnavailableError,
   StoreWriteRefusedError,
@@ -416,8 +415,8 @@ export class Supervisor {
   private reportEnd(id: string, seen: EndSeen, reply: FinishReply | null, exited?: number): void {
     if (reply?.outcome === "ended" || reply?.outcome === "reported") void this.events.ended(id, seen, reply.submitCounted);
     else if (reply?.outcome === "requeued") void this.reportRetry(id, seen);
-    else if (exited !== undefined && reply?.outcome === "unchanged" && reply.state !== "" && !isTerminal(reply.state))
-      void this.reportRetry(id, seen, exited);
+    // Its next attempt may have ended already: whatever the state, the attempts say whether this one was retried.
+    else if (exited !== undefined && reply?.outcome === "unchanged" && reply.state !== "") void this.reportRetry(id, seen, exited);
   }
 
   /**
