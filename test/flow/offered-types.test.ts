@@ -40,7 +40,7 @@ test("with one type offered the home page is that type's form, and no other type
   t.notRegex(html, /Other jobs you can run|\/jobs\/new\/(count|primes)/);
 });
 
-test("a queued job of a type this instance does not offer waits for one that does; jobs behind it run", async (t) => {
+test("a queued job of a type this instance does not offer waits for one that does, jobs behind it run, and its page offers no form", async (t) => {
   // The web-only instance offers the counter; the other runs primes only, on the same jobs.
   const web = await startApp(t, { redis, name: "offered-queue", takesJobs: false });
   const runner = await startApp(t, { redis, prefix: web.prefix, env: { JOB_TYPES: "primes" } });
@@ -51,4 +51,10 @@ test("a queued job of a type this instance does not offer waits for one that doe
   await runner.waitForState(id, "succeeded");
   // The primes job was behind the counter's in the queue: the claim passed over it, and left it queued.
   t.is((await runner.store.read(counted))?.state, "queued");
+  // Once ended, its page on the instance that does not offer the counter links to no counter form.
+  t.is((await web.post(`/jobs/${counted}/cancel`, {})).status, 303);
+  await runner.waitForState(counted, "cancelled");
+  const page = await (await runner.get(`/jobs/${counted}`)).text();
+  t.regex(page, /Go to the start page/);
+  t.notRegex(page, /\/jobs\/new\/count|\/count\/1\/3/);
 });
