@@ -85,7 +85,7 @@ export function createApp(deps: AppDeps): Koa {
     jobRoutes(deps),
     healthRoutes(deps),
     recentRoutes(deps),
-    apiRoutes(),
+    apiRoutes(deps.types),
     metricsRoutes(deps.telemetry.metrics, deps.config.metricsToken),
     ...admin,
   ]) {

@@ -117,6 +117,8 @@ export interface Config extends JobSettings {
   site: SiteText;
   /** TEMPLATES_DIR, absolute: a folder of templates that replace the built-in ones of the same name; null: none. */
   templatesDir: string | null;
+  /** JOB_TYPES: the names of the types this deployment offers, in the registry's order; null: every type it has. */
+  offeredTypes: readonly string[] | null;
 }
 
 /** SITE_NAME, SITE_TAGLINE, SITE_FOOTER. */
@@ -197,6 +199,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       footer: readSiteText(read, "SITE_FOOTER", true),
     },
     templatesDir: readFolder(read, "TEMPLATES_DIR", cwd),
+    offeredTypes: readOfferedTypes(read),
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
   config.admin = readAdminPassword(read, config.sessionSecret);
@@ -233,6 +236,29 @@ function readFolder(read: EnvReader, name: string, cwd: string): string | null {
   const folder = path.resolve(cwd, raw);
   read.str(name, "", () => (fs.statSync(folder, { throwIfNoEntry: false })?.isDirectory() ? undefined : `no folder at ${folder}`));
   return folder;
+}
+
+/**
+ * JOB_TYPES: the types offered, comma-separated; unset, every registered
+ * type. A name the registry does not hold is refused with the names it does
+ * (a typo would otherwise take a type off the site without a word). Kept in
+ * the registry's order, so the counter's form stays first where it is offered.
+ */
+function readOfferedTypes(read: EnvReader): readonly string[] | null {
+  const raw = read.raw("JOB_TYPES");
+  if (raw === undefined) return null;
+  const known = JOB_TYPES.map((t) => t.name);
+  const names = raw
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    const what = unknown.length ? `no job type named ${unknown.map((n) => JSON.stringify(n)).join(", ")}` : "no type named";
+    read.problems.push(`JOB_TYPES=${JSON.stringify(raw)}: ${what}; expected a comma-separated list of ${known.join(", ")}`);
+    return null;
+  }
+  return known.filter((n) => names.includes(n));
 }
 
 /** A secret setting, or null when unset. Its value never appears in an error. */

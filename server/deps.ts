@@ -1,5 +1,6 @@
 // What the app's routes are built from: one instance's parts (see instance.ts).
 import type { Config } from "./config.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
 import type { JobStore } from "../jobs/core/store.ts";
 import type { Renderer } from "./render.ts";
 import type { PageReader } from "./status.ts";
@@ -9,6 +10,8 @@ import type { RedisMemory } from "./redis-memory.ts";
 
 export interface AppDeps {
   config: Config;
+  /** The job types this deployment offers (JOB_TYPES): the only ones with a form, an address or a place in the API document. */
+  types: readonly JobType[];
   store: JobStore;
   /** What job pages and the status poll read jobs through: the job cache, or Redis directly. */
   pages: PageReader;

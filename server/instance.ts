@@ -33,7 +33,10 @@ export interface InstanceOverrides {
   instanceId?: string;
   /** The script that runs a job of a type (default: its build, server/paths.ts jobScript). */
   scriptFor?: (type: JobType) => string;
-  /** The job types its supervisor runs (default: the registry, jobs/types/). */
+  /**
+   * The job types it knows (default: the registry, jobs/types/). Of those, it
+   * offers and runs the ones JOB_TYPES names (all of them when unset).
+   */
   types?: readonly JobType[];
   /** false: an instance that takes no jobs (its supervisor is closed from the start), so what is submitted stays queued. */
   takesJobs?: boolean;
@@ -90,7 +93,13 @@ export interface Instance {
 export async function createInstance(config: Config, overrides: InstanceOverrides = {}): Promise<Instance> {
   const rootLogger = overrides.logger ?? createLogger(config);
   const instanceId = overrides.instanceId ?? newInstanceId();
-  const types = overrides.types ?? JOB_TYPES;
+  const known = overrides.types ?? JOB_TYPES;
+  // What this deployment offers: its forms, home page, short addresses and
+  // API document, and the jobs this instance runs. A queued job of a known
+  // type it leaves out waits for an instance that offers it (the supervisor's
+  // knownTypes); claim ends only a job of a type no instance knows.
+  const offered = config.offeredTypes;
+  const types = offered ? known.filter((t) => offered.includes(t.name)) : known;
   const readyDeadlineMs = overrides.readyDeadlineMs ?? config.redisStartupWaitMs;
   const target = redisTarget(config);
   const redis = connectRedis(target, "web");
@@ -136,6 +145,7 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     store: supervisorStore,
     config,
     types,
+    knownTypes: known.map((t) => t.name),
     scriptFor: overrides.scriptFor ?? jobScript,
     instanceId,
     logger,
@@ -147,7 +157,7 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     overrides: config.templatesDir,
   });
   const memory = new RedisMemory(store, config.redisMemoryRefusePercent, logger);
-  const app = createApp({ config, store, pages, supervisor, renderer, telemetry, memory });
+  const app = createApp({ config, types, store, pages, supervisor, renderer, telemetry, memory });
   if (overrides.outermost) app.middleware.unshift(overrides.outermost);
   const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
     allowedHosts: config.allowedHosts,

@@ -51,6 +51,8 @@ export const LOG_LINES_SHOWN = 20;
 
 export interface ViewSettings extends JobSettings {
   showJobInternals: boolean;
+  /** JOB_TYPES (null or absent: every type): a job of a type left out keeps its page, with no link to a form that is not offered. */
+  offeredTypes?: readonly string[] | null;
 }
 
 /**
@@ -272,6 +274,7 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
   const url = jobUrl(job.id);
   const internals = settings.showJobInternals;
   const params = job.params as Params;
+  const offered = type !== undefined && (!settings.offeredTypes || settings.offeredTypes.includes(type.name));
 
   const failure =
     job.state === "failed"
@@ -335,8 +338,8 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
             givenUpAt: job.leaseExpiresAt === null ? null : exactTime(new Date(job.leaseExpiresAt)),
           }
         : null,
-    againUrl: type ? filledFormUrl(type, job.params) : null,
-    formUrl: type ? newJobUrl(type.name) : "/",
+    againUrl: offered ? filledFormUrl(type, job.params) : null,
+    formUrl: offered ? newJobUrl(type.name) : "/",
     noun: w.noun,
     cancellable: !finished,
     cancelRequested: job.cancelRequestedAt !== null,

@@ -17,7 +17,7 @@ import { defaultValues, unknownFields, type Params } from "../../jobs/core/field
 import type { JobType } from "../../jobs/core/job-type.ts";
 import { AlreadySubmittedError, newJobId, QueueFullError, SubmitKeyReusedError, type SubmitOnce } from "../../jobs/core/store.ts";
 import { SUBMISSION_FIELD } from "../../jobs/core/job-type.ts";
-import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
+import { jobType } from "../../jobs/types/index.ts";
 import { HttpError, invalidInputBody } from "../errors.ts";
 import type { Created } from "../api-schemas.ts";
 import { discardUploads, fileFields, receiveForm } from "../uploads.ts";
@@ -42,7 +42,7 @@ function unreadable(type: JobType): HttpError {
   });
 }
 
-/** What the form handlers share: the deps they use, the types this server runs, and the recent-jobs list's age. */
+/** What the form handlers share: the deps they use, the types this deployment offers, and the recent-jobs list's age. */
 interface Forms {
   store: AppDeps["store"];
   config: Config;
@@ -61,7 +61,7 @@ interface Upload {
   digests: Record<string, string>;
 }
 
-export function formRoutes({ store, config, supervisor, memory }: AppDeps, types: readonly JobType[] = JOB_TYPES): Router {
+export function formRoutes({ store, config, supervisor, memory, types }: AppDeps): Router {
   const forms: Forms = { store, config, supervisor, memory, types, recentMaxAge: recentMaxAgeMs(config) };
   const typeOf = typeInAddress(types);
   const router = new Router();

@@ -87,6 +87,8 @@ export interface SupervisorOptions {
   config: Config;
   /** The job types this instance runs (default: the registry, jobs/types/). */
   types?: readonly JobType[];
+  /** Every type the deployment knows (default: the names of types): a queued job of one this instance does not run waits; claim ends only a job of none. */
+  knownTypes?: readonly string[];
   /** The script that runs a job of this type (default: its bundle, or the runner for a command). */
   scriptFor?: (type: JobType) => string;
   nodeArgs?: string[];
@@ -217,7 +219,7 @@ export class Supervisor {
       instanceId: this.instanceId,
       leaseMs: this.leaseMs,
       freeTypes: this.freeTypes,
-      knownTypes: names,
+      knownTypes: options.knownTypes ?? names,
       start: this.startClaimed,
       running: (id) => this.processes.has(id),
       creating: () => [...this.reserved.values()].some((n) => n > 0),

@@ -133,7 +133,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
   });
   const { script } = options;
   // Every answer on a documented path is checked against the API document; close() fails on a mismatch.
-  const { contract, middleware } = contractCheck();
+  const { contract, middleware } = contractCheck(config.offeredTypes);
   const instance = await createInstance(config, {
     outermost: middleware,
     logger: options.logger ?? silentLogger,

@@ -16,6 +16,7 @@ import addFormats from "ajv-formats";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { openApiDocument } from "../../server/openapi.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
+import type { JobType } from "../../jobs/core/job-type.ts";
 import { ROOT } from "../../server/paths.ts";
 import { formAction, newJobUrl } from "../../server/urls.ts";
 
@@ -43,9 +44,9 @@ export interface ApiDocument {
 }
 
 /** The document as the app serves it (api.ts makes it from the same call). */
-export function apiDocument(): ApiDocument {
+export function apiDocument(types: readonly JobType[] = JOB_TYPES): ApiDocument {
   const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string };
-  return JSON.parse(JSON.stringify(openApiDocument(JOB_TYPES, version))) as ApiDocument;
+  return JSON.parse(JSON.stringify(openApiDocument(types, version))) as ApiDocument;
 }
 
 /** One documented answer: "GET /jobs/{id} 200". */
@@ -170,8 +171,14 @@ export function checkAgainst(doc: ApiDocument): { contract: Contract; middleware
 
 let shared: ApiDocument | undefined;
 
-/** A check of one app's answers, for createInstance's `outermost` (before the request log and the error handler: it sees the final answer). */
-export function contractCheck(): { contract: Contract; middleware: Koa.Middleware } {
-  const { contract, middleware } = checkAgainst((shared ??= apiDocument()));
+/**
+ * A check of one app's answers, for createInstance's `outermost` (before the
+ * request log and the error handler: it sees the final answer). offered: the
+ * names JOB_TYPES gives the app, whose document leaves the others out
+ * (default: every type).
+ */
+export function contractCheck(offered: readonly string[] | null = null): { contract: Contract; middleware: Koa.Middleware } {
+  const doc = offered ? apiDocument(JOB_TYPES.filter((t) => offered.includes(t.name))) : (shared ??= apiDocument());
+  const { contract, middleware } = checkAgainst(doc);
   return { contract, middleware: middleware as Koa.Middleware };
 }

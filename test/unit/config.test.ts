@@ -151,3 +151,13 @@ test("JOB_SLOTS=0 and JOB_CONCURRENCY_<TYPE>=0 are accepted; a negative JOB_SLOT
   t.is(config.jobConcurrencyByType.count, 0);
   t.regex(t.throws(() => loadConfig({ JOB_SLOTS: "-1" }), { instanceOf: ConfigError }).message, /JOB_SLOTS/);
 });
+
+test("JOB_TYPES: every type by default; the named ones in the registry's order; an unknown name is refused with the known ones", (t) => {
+  t.is(loadConfig({}).offeredTypes, null);
+  t.deepEqual(loadConfig({ JOB_TYPES: " csv-check, count ,," }).offeredTypes, ["count", "csv-check"]);
+  const problems = t.throws(() => loadConfig({ JOB_TYPES: "primes,counter" }), { instanceOf: ConfigError }).problems;
+  t.deepEqual(problems, [
+    'JOB_TYPES="primes,counter": no job type named "counter"; expected a comma-separated list of count, primes, csv-check',
+  ]);
+  t.regex(t.throws(() => loadConfig({ JOB_TYPES: " , " }), { instanceOf: ConfigError }).message, /JOB_TYPES=" , ": no type named/);
+});
