@@ -256,3 +256,16 @@ test("a report from a process whose lease expired is refused, and the job is req
   t.is(await f.store.report(id, LONG_LEASE, { done: 1, attempt: 1 }), "refused");
   t.like(await f.read(id), { state: "queued", attempt: 2 });
 });
+
+test("the exit of an attempt its own process retried changes nothing and leaves the report of the next attempt's end to that attempt's exit", async (t) => {
+  const f = setup();
+  const id = await f.create({ maxAttempts: 2, retryOn: ["exit-code"], backoffMs: 0 });
+  await f.run(id);
+  t.deepEqual(await f.store.finish(id, "failed", "job", { reason: "exit-code", exitCode: 3 }, 1), { outcome: "requeued" });
+  t.is(await f.run(id), 2);
+  // The second attempt ends before the first one's exit is recorded (a busy server).
+  t.like(await f.store.finish(id, "failed", "job", { reason: "exit-code", exitCode: 3 }, 2), { outcome: "own-end", state: "failed" });
+  t.like(await f.store.finish(id, "failed", "exit", { exitCode: 3 }, 1), { outcome: "unchanged", state: "failed" }, "the first exit");
+  t.like(await f.store.finish(id, "failed", "exit", { exitCode: 3 }, 2), { outcome: "reported", state: "failed" }, "the second exit");
+  t.like(await f.read(id), { state: "failed", reason: "exit-code", attempt: 2, attempts: [{ attempt: 1, reason: "exit-code" }] });
+});

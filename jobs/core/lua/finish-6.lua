@@ -45,6 +45,9 @@
 --- @include "includes/expire-lease"
 
 local state = redis.call('HGET', KEYS[1], 'state')
+-- Another attempt's end (fenced first: the exit of an attempt that was retried must not take the report of its
+-- successor's end, which that attempt's own exit takes).
+if state and ARGV[6] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') or '1') ~= ARGV[6] then return { 0, state } end
 if not state or TERMINAL[state] then
   if state and ARGV[3] == 'exit' and take_report(KEYS[6], ARGV[1]) then
     return { 2, state, count_submit(KEYS[1]) }
@@ -53,7 +56,6 @@ if not state or TERMINAL[state] then
 end
 local now = now_ms()
 if ARGV[3] == 'job' and state ~= 'running' then return { 0, state } end
-if ARGV[6] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') or '1') ~= ARGV[6] then return { 0, state } end
 if ARGV[3] ~= 'force' then
   local expired, recorded = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6])
   if expired and recorded == 'queued' then return { 4, 'queued' } end
