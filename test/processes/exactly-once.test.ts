@@ -133,6 +133,8 @@ test("under faults each job is counted submitted once and finished once, per typ
     SESSION_SECRET: "s".repeat(40),
     JOB_CONCURRENCY_COUNT: "2",
     COUNT_STEP_DELAY_MS: "100",
+    // The orphaned job is found lost within seconds.
+    JOB_HEARTBEAT_MS: "1000",
   });
   const prefix = env.REDIS_PREFIX!;
   const [a, b] = await Promise.all([startServer(t, env), startServer(t, env)]);

@@ -129,6 +129,10 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     PORT: "0",
     // Tests set the concurrency they need per type; the machine's CPUs (JOB_SLOTS' default) must not cap it.
     JOB_SLOTS: "64",
+    // A loaded test machine can starve a job's process of CPU for seconds: at the 1 s
+    // default its lease would run out, and a job meant to run once would be retried.
+    // The tests of lost jobs set the beat they need.
+    JOB_HEARTBEAT_MS: "5000",
     ...options.env,
   });
   const { script } = options;

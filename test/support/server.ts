@@ -73,6 +73,8 @@ export function serverEnv(redis: RedisSettings, name: string, extra: Record<stri
     SHOW_JOB_INTERNALS: "true",
     // Tests set the concurrency they need per type; the machine's CPUs (JOB_SLOTS' default) must not cap it.
     JOB_SLOTS: "64",
+    // As in test/support/app.ts: a starved job must not lose its lease; tests of lost jobs set their beat.
+    JOB_HEARTBEAT_MS: "5000",
     ...extra,
   };
 }
