@@ -8,6 +8,9 @@
 import fs from "node:fs";
 import os from "node:os";
 import { JOB_TYPES } from "../jobs/types/index.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
+import { loadTypeFolders } from "../jobs/core/manifest.ts";
+import { typeFolders } from "../jobs/core/paths.ts";
 import path from "node:path";
 import { checkHostEntry, isLoopbackHost, type AllowedHosts } from "./hosts.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
@@ -119,6 +122,11 @@ export interface Config extends JobSettings {
   templatesDir: string | null;
   /** JOB_TYPES: the names of the types this deployment offers, in the registry's order; null: every type it has. */
   offeredTypes: readonly string[] | null;
+  /**
+   * Every job type this deployment knows: the built-in ones (jobs/types/)
+   * and those of JOB_TYPES_DIR's folders (job.json), in that order.
+   */
+  types: readonly JobType[];
 }
 
 /** SITE_NAME, SITE_TAGLINE, SITE_FOOTER. */
@@ -148,10 +156,18 @@ export function concurrencySetting(type: string): string {
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const read = new EnvReader(env);
   const d = DEFAULTS;
+  const jobTypesDirs = typeFolders(read.raw("JOB_TYPES_DIR"), cwd);
+  const folders = loadTypeFolders(
+    jobTypesDirs,
+    JOB_TYPES.map((t) => t.name),
+  );
+  for (const problem of folders.problems) read.problems.push(`JOB_TYPES_DIR: ${problem}`);
+  const types = [...JOB_TYPES, ...folders.types];
   const config: Config = {
     port: read.int("PORT", d.PORT, 0, 65535),
     host: read.str("HOST", d.HOST, (v) => (/^[\w.:[\]-]+$/.test(v) ? undefined : "expected a host name or IP address")),
-    ...readJobSettings(read, JOB_TYPES),
+    ...readJobSettings(read, types),
+    jobTypesDirs,
     redisUrlGiven: read.raw("REDIS_URL") !== undefined,
     localRedisDir: path.resolve(cwd, read.str("LOCAL_REDIS_DIR", d.LOCAL_REDIS_DIR)),
     jobLogDir: path.resolve(cwd, read.str("JOB_LOG_DIR", d.JOB_LOG_DIR)),
@@ -161,7 +177,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     jobConcurrency: read.int("JOB_CONCURRENCY", d.JOB_CONCURRENCY, 1, 1024),
     jobSlots: read.int("JOB_SLOTS", d.JOB_SLOTS, 0, 1024),
     jobConcurrencyByType: Object.fromEntries(
-      JOB_TYPES.flatMap((t) => {
+      types.flatMap((t) => {
         const name = concurrencySetting(t.name);
         return read.raw(name) === undefined ? [] : [[t.name, read.int(name, 1, 0, 1024)]];
       }),
@@ -199,7 +215,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       footer: readSiteText(read, "SITE_FOOTER", true),
     },
     templatesDir: readFolder(read, "TEMPLATES_DIR", cwd),
-    offeredTypes: readOfferedTypes(read),
+    offeredTypes: readOfferedTypes(read, types),
+    types,
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
   config.admin = readAdminPassword(read, config.sessionSecret);
@@ -244,10 +261,10 @@ function readFolder(read: EnvReader, name: string, cwd: string): string | null {
  * (a typo would otherwise take a type off the site without a word). Kept in
  * the registry's order, so the counter's form stays first where it is offered.
  */
-function readOfferedTypes(read: EnvReader): readonly string[] | null {
+function readOfferedTypes(read: EnvReader, types: readonly JobType[]): readonly string[] | null {
   const raw = read.raw("JOB_TYPES");
   if (raw === undefined) return null;
-  const known = JOB_TYPES.map((t) => t.name);
+  const known = types.map((t) => t.name);
   const names = raw
     .split(",")
     .map((n) => n.trim())

@@ -12,6 +12,8 @@ export interface AppDeps {
   config: Config;
   /** The job types this deployment offers (JOB_TYPES): the only ones with a form, an address or a place in the API document. */
   types: readonly JobType[];
+  /** Every type it knows, offered or not (config.types): a job of any of them keeps its title and words on its pages and in /admin. */
+  registry: readonly JobType[];
   store: JobStore;
   /** What job pages and the status poll read jobs through: the job cache, or Redis directly. */
   pages: PageReader;

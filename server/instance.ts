@@ -12,7 +12,6 @@ import { connectRedis, waitUntilReady, WEB_COMMAND_TIMEOUT_MS, type RedisClient 
 import { leaseMsOf, redisTarget } from "../jobs/core/settings.ts";
 import { JobStore, WriteRefusals } from "../jobs/core/store.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
-import { JOB_TYPES } from "../jobs/types/index.ts";
 import { createRenderer } from "./render.ts";
 import { newInstanceId, Supervisor } from "./supervisor/index.ts";
 import { createLogger, warnLine, type Logger } from "./log.ts";
@@ -34,7 +33,7 @@ export interface InstanceOverrides {
   /** The script that runs a job of a type (default: its build, server/paths.ts jobScript). */
   scriptFor?: (type: JobType) => string;
   /**
-   * The job types it knows (default: the registry, jobs/types/). Of those, it
+   * The job types it knows (default: config.types, the built-in ones and JOB_TYPES_DIR's). Of those, it
    * offers and runs the ones JOB_TYPES names (all of them when unset).
    */
   types?: readonly JobType[];
@@ -93,7 +92,7 @@ export interface Instance {
 export async function createInstance(config: Config, overrides: InstanceOverrides = {}): Promise<Instance> {
   const rootLogger = overrides.logger ?? createLogger(config);
   const instanceId = overrides.instanceId ?? newInstanceId();
-  const known = overrides.types ?? JOB_TYPES;
+  const known = overrides.types ?? config.types;
   // What this deployment offers: its forms, home page, short addresses and
   // API document, and the jobs this instance runs. A queued job of a known
   // type it leaves out waits for an instance that offers it (the supervisor's
@@ -157,7 +156,7 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     overrides: config.templatesDir,
   });
   const memory = new RedisMemory(store, config.redisMemoryRefusePercent, logger);
-  const app = createApp({ config, types, store, pages, supervisor, renderer, telemetry, memory });
+  const app = createApp({ config, types, registry: known, store, pages, supervisor, renderer, telemetry, memory });
   if (overrides.outermost) app.middleware.unshift(overrides.outermost);
   const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
     allowedHosts: config.allowedHosts,

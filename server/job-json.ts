@@ -5,7 +5,7 @@
 // document's too: api-schemas.ts (JobSchema).
 import type { JobRecord } from "../jobs/core/store.ts";
 import type { Params } from "../jobs/core/fields.ts";
-import { jobType } from "../jobs/types/index.ts";
+import { jobType, JOB_TYPES } from "../jobs/types/index.ts";
 import { announcement, failureMessage, titleOf } from "./job-words.ts";
 import { logIsPublic, type ViewSettings } from "./job-view.ts";
 import type { Job } from "./api-schemas.ts";
@@ -20,7 +20,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 /** A job as a JSON client sees it. pid, host and detail only with SHOW_JOB_INTERNALS; logUrl only when the log is public. */
 export function jobJson(job: JobRecord, files: readonly { name: string; size: number }[], settings: ViewSettings): Job {
-  const type = jobType(job.type);
+  const type = jobType(job.type, settings.types ?? JOB_TYPES);
   const unit = type?.unit ?? (["step", "steps"] as const);
   return {
     id: job.id,

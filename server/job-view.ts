@@ -53,6 +53,8 @@ export interface ViewSettings extends JobSettings {
   showJobInternals: boolean;
   /** JOB_TYPES (null or absent: every type): a job of a type left out keeps its page, with no link to a form that is not offered. */
   offeredTypes?: readonly string[] | null;
+  /** Every type the deployment knows (config.types); absent: the built-in ones. */
+  types?: readonly JobType[];
 }
 
 /**
@@ -267,7 +269,7 @@ function resultsView(job: JobRecord, type: JobType | undefined, w: Wording, all:
 export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
   const settings = options.settings ?? defaultSettings();
   const now = options.now ?? job.readAt;
-  const type = jobType(job.type, options.types ?? JOB_TYPES);
+  const type = jobType(job.type, options.types ?? settings.types ?? JOB_TYPES);
   const w = wording(type);
   const phase = phaseOf(job);
   const finished = isTerminal(job.state);

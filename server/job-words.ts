@@ -7,7 +7,7 @@ import { isTerminal, JOB_STATES, type EndReason, type JobRecord } from "../jobs/
 import { formatDuration, formatNumber } from "../jobs/core/format.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { checkFields, type Params } from "../jobs/core/fields.ts";
-import { jobType, JOB_TYPES } from "../jobs/types/index.ts";
+import { jobType } from "../jobs/types/index.ts";
 
 /** What a page shows: the state, or "cancelling" while a requested cancel has not ended the job. */
 export const PHASES = [...JOB_STATES, "cancelling"] as const;
@@ -78,7 +78,7 @@ export function titleOf(
 }
 
 /** A job's title, by its type's name. */
-export function jobTitle(typeName: string, params: Params, types: readonly JobType[] = JOB_TYPES): string {
+export function jobTitle(typeName: string, params: Params, types: readonly JobType[]): string {
   return titleOf(jobType(typeName, types), params);
 }
 
@@ -193,7 +193,7 @@ export function wording(type: JobType | undefined): Wording {
 }
 
 /** The sentence the live region holds for a job's phase; it changes only with the phase. */
-export function announcement(job: JobRecord, type: JobType | undefined = jobType(job.type)): string {
+export function announcement(job: JobRecord, type: JobType | undefined): string {
   const w = wording(type);
   switch (phaseOf(job)) {
     case "queued":

@@ -10,7 +10,7 @@ import type { RecentJob } from "./api-schemas.ts";
 import type { Context } from "koa";
 import { isJobId, isTerminal, StoreUnavailableError, type JobStore, type JobSummary } from "../jobs/core/store.ts";
 import type { Params } from "../jobs/core/fields.ts";
-import { JOB_TYPES } from "../jobs/types/index.ts";
+import type { JobType } from "../jobs/core/job-type.ts";
 import type { Config } from "./config.ts";
 import { jobTitle, phaseOf, relativeTime, stateLabel } from "./job-view.ts";
 import { jobUrl } from "./urls.ts";
@@ -21,8 +21,8 @@ export const RECENT_MAX = 20;
 const SEPARATOR = ".";
 
 /** The cookie lives as long as the longest-kept job: after that every id in it has expired. */
-export function recentMaxAgeMs(config: Pick<Config, "jobTtlSucceededS" | "jobTtlFailedS">): number {
-  const ttls = [config.jobTtlSucceededS, config.jobTtlFailedS, ...JOB_TYPES.flatMap((t) => [t.ttlSucceededS ?? 0, t.ttlFailedS ?? 0])];
+export function recentMaxAgeMs(config: Pick<Config, "jobTtlSucceededS" | "jobTtlFailedS">, types: readonly JobType[]): number {
+  const ttls = [config.jobTtlSucceededS, config.jobTtlFailedS, ...types.flatMap((t) => [t.ttlSucceededS ?? 0, t.ttlFailedS ?? 0])];
   return Math.max(...ttls) * 1000;
 }
 
@@ -75,7 +75,13 @@ export interface RecentList {
  * This browser's jobs that still exist, newest first, read in one round
  * trip. Ids with no job are dropped from the cookie.
  */
-export async function recentJobs(ctx: Context, store: JobStore, maxAgeMs: number, now = Date.now()): Promise<RecentList> {
+export async function recentJobs(
+  ctx: Context,
+  store: JobStore,
+  maxAgeMs: number,
+  types: readonly JobType[],
+  now = Date.now(),
+): Promise<RecentList> {
   const ids = readRecentIds(ctx);
   if (ids.length === 0) return { jobs: [], unavailable: false };
   let found: (JobSummary | null)[];
@@ -98,7 +104,7 @@ export async function recentJobs(ctx: Context, store: JobStore, maxAgeMs: number
       id: job.id,
       url: jobUrl(job.id),
       type: job.type,
-      title: jobTitle(job.type, job.params as Params),
+      title: jobTitle(job.type, job.params as Params, types),
       state: job.state,
       phase: phaseOf(job),
       stateLabel: stateLabel(job),

@@ -67,6 +67,11 @@ export interface JobType extends JobTypeLimits {
   fields: readonly Field[];
   run: RunSpec;
   /**
+   * The folder (absolute) where run.command's "./" files are: a type from a
+   * job.json, its own folder (jobs/core/manifest.ts). Default: jobs/types/.
+   */
+  dir?: string;
+  /**
    * The settings this type reads, by name (the environment variable): whole
    * numbers with a default and bounds. They are read with the shared
    * settings at start (a bad value is refused with them, in one error),

@@ -25,3 +25,12 @@ export function projectRoot(script: string | undefined = process.argv[1]): strin
 export function jobTypesDir(root: string): string {
   return path.join(root, "jobs", "types");
 }
+
+/** JOB_TYPES_DIR's folders: separated by ':', empty entries ignored. */
+export function typeFolders(raw: string | undefined, cwd: string): string[] {
+  return (raw ?? "")
+    .split(":")
+    .map((d) => d.trim())
+    .filter(Boolean)
+    .map((d) => path.resolve(cwd, d));
+}

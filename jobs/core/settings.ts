@@ -7,6 +7,7 @@
 // checked and passed on here with the shared ones, by name; this module
 // knows no type.
 import { CLUSTER_PARTITIONS, MAX_PARTITIONS } from "./partitions.ts";
+import { typeFolders } from "./paths.ts";
 
 export type Env = Record<string, string | undefined>;
 
@@ -131,6 +132,8 @@ export interface JobSettings {
   jobResultsMax: number;
   jobResultsMaxBytes: number;
   nodeEnv: string;
+  /** JOB_TYPES_DIR: folders of job types declared in job.json (jobs/core/manifest.ts), absolute; [] for none. */
+  jobTypesDirs: readonly string[];
 }
 
 /** The Redis to connect to: the Cluster or the Sentinel settings when given, else REDIS_URL. */
@@ -227,6 +230,7 @@ export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSet
     jobResultsMax: read.int("JOB_RESULTS_MAX", d.JOB_RESULTS_MAX, 1, 100_000_000),
     jobResultsMaxBytes: read.int("JOB_RESULTS_MAX_BYTES", d.JOB_RESULTS_MAX_BYTES, 1024, 1024 * 1024 * 1024),
     nodeEnv: read.raw("NODE_ENV") ?? "development",
+    jobTypesDirs: typeFolders(read.raw("JOB_TYPES_DIR"), process.cwd()),
   };
 }
 
@@ -268,6 +272,7 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     JOB_RESULTS_MAX: String(settings.jobResultsMax),
     JOB_RESULTS_MAX_BYTES: String(settings.jobResultsMaxBytes),
   };
+  if (settings.jobTypesDirs.length > 0) out.JOB_TYPES_DIR = settings.jobTypesDirs.join(":");
   if (settings.redisClusterNodes) out.REDIS_CLUSTER_NODES = formatAddresses(settings.redisClusterNodes);
   if (settings.redisSentinel) {
     out.REDIS_SENTINELS = formatAddresses(settings.redisSentinel.sentinels);

@@ -16,12 +16,21 @@ export interface RunnerEnv {
   LC_ALL?: string;
 }
 
-/** The program's argv, from the type's declaration and the job's parameters. */
-export function commandLine(command: readonly string[], dir: string, params: Params | Record<string, unknown>): string[] {
+/**
+ * The program's argv, from the type's declaration and the job's parameters;
+ * a file field's "{name}" is the path of its input file (inputs, by field).
+ */
+export function commandLine(
+  command: readonly string[],
+  dir: string,
+  params: Params | Record<string, unknown>,
+  inputs: Readonly<Record<string, string>> = {},
+): string[] {
   return command.map((arg) => {
     if (arg.startsWith("./")) return path.join(dir, arg);
     const param = /^\{([a-z][a-z0-9_]*)\}$/.exec(arg)?.[1];
     if (param !== undefined) {
+      if (Object.hasOwn(inputs, param)) return inputs[param]!;
       const value = params[param];
       return value === undefined || value === null
         ? ""

@@ -4,7 +4,8 @@
 // runner, test/fixtures/runner.ts).
 import path from "node:path";
 import { validateJobType, type JobType } from "../core/job-type.ts";
-import { projectRoot } from "../core/paths.ts";
+import { projectRoot, typeFolders } from "../core/paths.ts";
+import { loadTypeFolders } from "../core/manifest.ts";
 import type { JobRecord, Outcome } from "../core/store.ts";
 import type { JobContext, JobSpec } from "./kit.ts";
 import { runProgram, type CommandType } from "./program.ts";
@@ -23,7 +24,7 @@ export function commandTypes(lists: readonly TypeList[], root = projectRoot()): 
     const dir = path.resolve(root, list.dir(root));
     for (const type of list.types) {
       validateJobType(type);
-      if (!found.has(type.name)) found.set(type.name, { type, dir });
+      if (!found.has(type.name)) found.set(type.name, { type, dir: type.dir ?? dir });
     }
   }
   return found;
@@ -46,7 +47,10 @@ export function commandRunner(lists: readonly TypeList[]): { spec: JobSpec; work
   const found = () => {
     if (!types) {
       env = { PATH: process.env.PATH, LANG: process.env.LANG, LC_ALL: process.env.LC_ALL };
-      types = commandTypes(lists);
+      // The types of JOB_TYPES_DIR's folders (absolute, as the server passes them), after the built-in ones.
+      const folders = loadTypeFolders(typeFolders(process.env.JOB_TYPES_DIR, "/"));
+      if (folders.problems.length > 0) throw new Error(folders.problems.join("; "));
+      types = commandTypes([...lists, { types: folders.types, dir: () => "/" }]);
     }
     return types;
   };

@@ -90,8 +90,8 @@ export async function runProgram(ctx: JobContext, found: CommandType, env: Runne
   process.on("SIGINT", onTerm);
 
   try {
-    const argv = commandLine(type.run.command, dir, job.params);
     const inputs = await inputFiles(ctx.store, id, type, job.params, base);
+    const argv = commandLine(type.run.command, dir, job.params, inputs);
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: home,
       env: programEnvironment(env, {

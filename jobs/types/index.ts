@@ -1,5 +1,5 @@
-// The registry: every job type this deployment runs, one module each in this
-// folder. To add a type, write its module (see docs/job-types.md, "Add your own job
+// The built-in job types, one module each in this folder; a deployment adds
+// its own from JOB_TYPES_DIR (job.json, jobs/core/manifest.ts). To add a type, write its module (see docs/job-types.md, "Add your own job
 // type") and list it here. The server, the build (which bundles the Node
 // ones) and the runner all find types through this list, never by a path or
 // a name built from a job record.
@@ -17,7 +17,11 @@ if (new Set(settingNames).size !== settingNames.length) throw new Error("two job
 
 const BY_NAME = new Map(JOB_TYPES.map((t) => [t.name, t]));
 
-/** The registered type of that name, or undefined (a name from a record or a URL is only ever looked up here). */
-export function jobType(name: string, types: readonly JobType[] = JOB_TYPES): JobType | undefined {
+/**
+ * The type of that name among types (a deployment's: config.types, the
+ * built-in ones and JOB_TYPES_DIR's), or undefined. A name from a record or
+ * a URL is only ever looked up here.
+ */
+export function jobType(name: string, types: readonly JobType[]): JobType | undefined {
   return types === JOB_TYPES ? BY_NAME.get(name) : types.find((t) => t.name === name);
 }

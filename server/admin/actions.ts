@@ -10,7 +10,7 @@ import { adminBody, done, jobIdOf, missing } from "./shared.ts";
 import { ADMIN_ROUTE, adminJobUrl } from "./view.ts";
 
 /** Creates a job with an ended job's type and parameters, through the supervisor (queue limits apply); the new job's id. */
-export async function retryJob({ store, config, supervisor, memory }: AppDeps, id: string): Promise<string> {
+export async function retryJob({ store, config, supervisor, memory, registry }: AppDeps, id: string): Promise<string> {
   const job = await store.read(id, "auto", { resultLimit: 1 });
   if (!job) throw missing();
   if (!isTerminal(job.state))
@@ -18,7 +18,7 @@ export async function retryJob({ store, config, supervisor, memory }: AppDeps, i
       title: "Not ended yet",
       code: "not-ended",
     });
-  const type = jobType(job.type);
+  const type = jobType(job.type, registry);
   if (!type)
     throw new HttpError(409, `This job's type (${job.type}) is not one this site runs: it cannot be retried.`, {
       title: "Cannot retry",

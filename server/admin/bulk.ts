@@ -12,7 +12,7 @@ import { HttpError } from "../errors.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
 import { retryJob } from "./actions.ts";
-import { adminBody, field, TYPE_NAMES } from "./shared.ts";
+import { adminBody, field } from "./shared.ts";
 import { ADMIN_ROUTE } from "./view.ts";
 
 /** The most jobs one bulk action takes. */
@@ -20,7 +20,8 @@ export const BULK_MAX = 10_000;
 
 const BULK = {
   "retry-failed": {
-    title: (type: string) => `Retry every failed ${jobType(type)?.title ?? type} job`,
+    /** typeTitle: the type's title, else its name. */
+    title: (typeTitle: string) => `Retry every failed ${typeTitle} job`,
     /** The question the confirmation asks, and what it says when there is nothing to do. */
     question: (count: number, type: string) => `Retry ${plural(count, `failed ${type} job`)}?`,
     nothing: (type: string) => `No failed ${type} jobs to retry`,
@@ -49,7 +50,7 @@ interface BulkReport {
 }
 
 /** Asks the operator to confirm an action over `count` jobs, naming the count (a page, or 409 for a JSON client). */
-async function askToConfirm(ctx: Context, action: BulkAction, type: string, count: number): Promise<void> {
+async function askToConfirm(ctx: Context, action: BulkAction, type: string, typeTitle: string, count: number): Promise<void> {
   const spec = BULK[action];
   const acted = Math.min(count, BULK_MAX);
   const question = spec.question(acted, type);
@@ -59,7 +60,7 @@ async function askToConfirm(ctx: Context, action: BulkAction, type: string, coun
     return;
   }
   await ctx.render("pages/admin-confirm", {
-    title: `Confirm: ${spec.title(type)}`,
+    title: `Confirm: ${spec.title(typeTitle)}`,
     heading: acted > 0 ? question : spec.nothing(type),
     count: acted > 0 ? formatNumber(acted) : null,
     over: count > BULK_MAX ? formatNumber(BULK_MAX) : null,
@@ -112,20 +113,22 @@ export function bulkRoutes(router: Router, deps: AppDeps): void {
     const spec = Object.hasOwn(BULK, action) ? BULK[action] : undefined;
     if (!spec) throw new HttpError(404, "There is no such bulk action.", { title: "No such action" });
     const type = field(ctx, "type");
-    if (spec.needsType && !jobType(type)) {
-      throw new HttpError(400, `Choose a job type: one of ${TYPE_NAMES.join(", ")}.`, { code: "bad-type" });
+    const names = deps.registry.map((t) => t.name);
+    if (spec.needsType && !jobType(type, deps.registry)) {
+      throw new HttpError(400, `Choose a job type: one of ${names.join(", ")}.`, { code: "bad-type" });
     }
-    if (type && !jobType(type)) throw new HttpError(400, `There is no job type "${type}".`, { code: "bad-type" });
-    const types = type ? [type] : TYPE_NAMES;
+    if (type && !jobType(type, deps.registry)) throw new HttpError(400, `There is no job type "${type}".`, { code: "bad-type" });
+    const types = type ? [type] : names;
     const count = await deps.store.countIn(types, spec.states);
     // Always asked first, however few: a click on "Cancel every queued job" must not act on jobs nobody counted.
-    if (field(ctx, "confirm") !== "yes") return askToConfirm(ctx, action, type, count);
+    const typeTitle = jobType(type, deps.registry)?.title ?? type;
+    if (field(ctx, "confirm") !== "yes") return askToConfirm(ctx, action, type, typeTitle, count);
     const report = await run(deps, action, type, await deps.store.allIds(types, spec.states, BULK_MAX));
     if (wantsJson(ctx)) {
       ctx.body = report;
       return;
     }
-    const title = spec.title(type);
+    const title = spec.title(typeTitle);
     await ctx.render("pages/admin-report", {
       title: `Done: ${title}`,
       heading: title,

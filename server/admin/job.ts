@@ -14,7 +14,7 @@ import { logText } from "../routes/downloads.ts";
 import { jobIdOf, missing } from "./shared.ts";
 import { adminJobUrl, utc } from "./view.ts";
 
-export function adminJobRoutes(router: Router, { store, config }: AppDeps): void {
+export function adminJobRoutes(router: Router, { store, config, registry }: AppDeps): void {
   router.get("/jobs/:id", async (ctx) => {
     const id = jobIdOf(ctx);
     const job = await store.read(id, "all", { resultLimit: 100, logLines: 0 });
@@ -47,7 +47,7 @@ export function adminJobRoutes(router: Router, { store, config }: AppDeps): void
       state: job.state,
       ended: isTerminal(job.state),
       canCancel: !isTerminal(job.state) && job.cancelRequestedAt === null,
-      canRetry: isTerminal(job.state) && jobType(job.type) !== undefined,
+      canRetry: isTerminal(job.state) && jobType(job.type, registry) !== undefined,
       params: Object.entries(job.params).map(([name, value]) => ({
         name,
         value: typeof value === "string" ? value : JSON.stringify(value),

@@ -2,7 +2,6 @@
 // and parameter value (view.ts reads the filters), a page at a time.
 import type Router from "@koa/router";
 import { JOB_STATES, type JobRow, type JobStore, type ListCursor } from "../../jobs/core/store.ts";
-import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { STATE_LABELS } from "../job-words.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
@@ -36,14 +35,14 @@ async function findRows(
   return { rows, next: cursor, examined, stopped: true };
 }
 
-export function jobsListRoutes(router: Router, { store }: AppDeps): void {
+export function jobsListRoutes(router: Router, { store, registry }: AppDeps): void {
   router.get("/jobs", async (ctx) => {
-    const { filters, list, paramQuery } = parseFilters(ctx.query);
+    const { filters, list, paramQuery } = parseFilters(ctx.query, registry);
     const [found, now] = await Promise.all([findRows(store, list, filters.limit, filters.after, paramQuery), store.now()]);
     const nextUrl = found.next ? `${ADMIN_ROUTE}/jobs${filterQuery(filters, found.next)}` : null;
     if (wantsJson(ctx)) {
       ctx.body = {
-        jobs: found.rows.map((r) => rowJson(r, now)),
+        jobs: found.rows.map((r) => rowJson(r, now, registry)),
         next: found.next ? cursorText(found.next) : null,
         nextUrl,
         ...(found.examined !== null ? { examined: found.examined, searchStopped: found.stopped } : {}),
@@ -56,8 +55,8 @@ export function jobsListRoutes(router: Router, { store }: AppDeps): void {
       filters,
       filtered,
       states: JOB_STATES.map((s) => ({ value: s, label: STATE_LABELS.operator[s] })),
-      types: JOB_TYPES.map((t) => ({ value: t.name, label: t.title })),
-      rows: found.rows.map((r) => rowView(r, now)),
+      types: registry.map((t) => ({ value: t.name, label: t.title })),
+      rows: found.rows.map((r) => rowView(r, now, registry)),
       nextUrl,
       firstUrl: filters.after ? `${ADMIN_ROUTE}/jobs${filterQuery(filters, null)}` : null,
       examined: found.examined,

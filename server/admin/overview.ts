@@ -3,12 +3,11 @@
 // the fragment every OVERVIEW_REFRESH_S.
 import type Router from "@koa/router";
 import { JOB_STATES } from "../../jobs/core/store.ts";
-import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
+import type { JobType } from "../../jobs/core/job-type.ts";
 import { formatDuration, formatNumber } from "../../jobs/core/format.ts";
 import { STATE_LABELS } from "../job-words.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
-import { TYPE_NAMES } from "./shared.ts";
 import { ADMIN_ROUTE, charts, iso, utc } from "./view.ts";
 
 /** How often the overview refreshes itself (htmx). */
@@ -32,18 +31,20 @@ function typesRunText(types: unknown): string {
 
 type Overview = Awaited<ReturnType<typeof readOverview>>;
 
-async function readOverview(store: AppDeps["store"]) {
+async function readOverview(store: AppDeps["store"], registry: readonly JobType[]) {
+  const names = registry.map((t) => t.name);
   const [counts, queueLength, oldest, { now, instances }] = await Promise.all([
-    store.counts(TYPE_NAMES),
+    store.counts(names),
     store.totalQueueLength(),
-    store.oldestQueuedAt(TYPE_NAMES),
+    store.oldestQueuedAt(names),
     store.instances(),
   ]);
   const ended = await store.endedPerMinute(now);
-  const byState = Object.fromEntries(JOB_STATES.map((s) => [s, TYPE_NAMES.reduce((sum, t) => sum + counts[t]![s], 0)]));
-  const byType = Object.fromEntries(TYPE_NAMES.map((t) => [t, JOB_STATES.reduce((sum, s) => sum + counts[t]![s], 0)]));
+  const byState = Object.fromEntries(JOB_STATES.map((s) => [s, names.reduce((sum, t) => sum + counts[t]![s], 0)]));
+  const byType = Object.fromEntries(names.map((t) => [t, JOB_STATES.reduce((sum, s) => sum + counts[t]![s], 0)]));
   return {
     now,
+    registry,
     counts,
     byState,
     byType,
@@ -82,9 +83,9 @@ const overviewView = (o: Overview) => ({
     count: formatNumber(o.byState[s] ?? 0),
     url: `${ADMIN_ROUTE}/jobs?state=${s}`,
   })),
-  types: TYPE_NAMES.map((t) => ({
+  types: o.registry.map(({ name: t, title }) => ({
     name: t,
-    title: jobType(t)?.title ?? t,
+    title,
     count: formatNumber(o.byType[t] ?? 0),
     url: `${ADMIN_ROUTE}/jobs?type=${t}`,
     cells: JOB_STATES.map((s) => ({
@@ -108,10 +109,10 @@ const overviewView = (o: Overview) => ({
   refreshS: OVERVIEW_REFRESH_S,
 });
 
-export function overviewRoutes(router: Router, { store }: AppDeps): void {
+export function overviewRoutes(router: Router, { store, registry }: AppDeps): void {
   router.get("/", async (ctx) => {
     ctx.vary("HX-Request");
-    const o = await readOverview(store);
+    const o = await readOverview(store, registry);
     if (wantsJson(ctx)) {
       ctx.body = overviewJson(o);
       return;
@@ -122,12 +123,18 @@ export function overviewRoutes(router: Router, { store }: AppDeps): void {
       await ctx.render("fragments/admin-overview", { o: view, layout: false });
       return;
     }
-    const [durations, queue] = await Promise.all([store.durations(TYPE_NAMES, o.now), store.queueSamples(o.now)]);
+    const [durations, queue] = await Promise.all([
+      store.durations(
+        o.registry.map((t) => t.name),
+        o.now,
+      ),
+      store.queueSamples(o.now),
+    ]);
     await ctx.render("pages/admin-overview", {
       title: "Operator overview",
       o: view,
       charts: charts({ ended: o.ended, durations, queue }),
-      typeOptions: JOB_TYPES.map((t) => ({ value: t.name, label: t.title })),
+      typeOptions: registry.map((t) => ({ value: t.name, label: t.title })),
     });
   });
 }

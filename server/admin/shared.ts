@@ -4,12 +4,8 @@
 import { bodyParser } from "@koa/bodyparser";
 import type { Context } from "koa";
 import { isJobId } from "../../jobs/core/store.ts";
-import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { HttpError } from "../errors.ts";
 import { wantsJson } from "../negotiate.ts";
-
-/** Every job type's name, in the registry's order. */
-export const TYPE_NAMES = JOB_TYPES.map((t) => t.name);
 
 /** The body of an operator's POST: a small form or JSON. */
 export const adminBody = bodyParser({ enableTypes: ["form", "json"], formLimit: "8kb", jsonLimit: "8kb", encoding: "utf-8" });

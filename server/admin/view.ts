@@ -3,7 +3,8 @@
 // the list's filters as they come from and go back into the query string.
 import { JOB_STATES, type JobRow, type JobState, type ListCursor, type ListFilter } from "../../jobs/core/store.ts";
 import { formatDuration, formatNumber } from "../../jobs/core/format.ts";
-import { jobType, JOB_TYPES } from "../../jobs/types/index.ts";
+import { jobType } from "../../jobs/types/index.ts";
+import type { JobType } from "../../jobs/core/job-type.ts";
 import type { Params } from "../../jobs/core/fields.ts";
 import { failureMessage, jobTitle, STATE_LABELS } from "../job-words.ts";
 import { HttpError } from "../errors.ts";
@@ -57,7 +58,10 @@ function parseTime(text: string, name: string): number | undefined {
   return ms;
 }
 
-export function parseFilters(query: Record<string, string | string[] | undefined>): {
+export function parseFilters(
+  query: Record<string, string | string[] | undefined>,
+  types: readonly JobType[],
+): {
   filters: Filters;
   list: ListFilter;
   paramQuery: string;
@@ -71,8 +75,8 @@ export function parseFilters(query: Record<string, string | string[] | undefined
   if (state && !(JOB_STATES as readonly string[]).includes(state)) {
     throw new HttpError(400, `There is no state "${state}": choose one of ${JOB_STATES.join(", ")}.`, { code: "bad-filter" });
   }
-  if (type && !jobType(type)) {
-    throw new HttpError(400, `There is no job type "${type}": choose one of ${JOB_TYPES.map((t) => t.name).join(", ")}.`, {
+  if (type && !jobType(type, types)) {
+    throw new HttpError(400, `There is no job type "${type}": choose one of ${types.map((t) => t.name).join(", ")}.`, {
       code: "bad-filter",
     });
   }
@@ -97,7 +101,7 @@ export function parseFilters(query: Record<string, string | string[] | undefined
   const from = parseTime(fromText, "from");
   const to = parseTime(toText, "to");
   const list: ListFilter = {
-    types: type ? [type] : JOB_TYPES.map((t) => t.name),
+    types: type ? [type] : types.map((t) => t.name),
     states: state ? [state as JobState] : undefined,
     from,
     to,
@@ -133,14 +137,17 @@ export function paramMatches(row: JobRow, text: string): boolean {
 }
 
 /** The first line of a failure: the job's own error, else the reason in words. */
-export function errorLine(row: Pick<JobRow, "type" | "state" | "reason" | "error" | "done" | "total">): string | null {
+export function errorLine(
+  row: Pick<JobRow, "type" | "state" | "reason" | "error" | "done" | "total">,
+  types: readonly JobType[],
+): string | null {
   if (row.state !== "failed") return null;
-  const type = jobType(row.type);
+  const type = jobType(row.type, types);
   const text = failureMessage({ ...row, timeoutMs: null }, type?.words?.noun ?? "the job", type?.unit ?? ["step", "steps"]);
   return (row.error ?? text).split("\n")[0]!.trim() || text;
 }
 
-export function rowView(row: JobRow, now: number) {
+export function rowView(row: JobRow, now: number, types: readonly JobType[]) {
   const end = row.finishedAt ?? (row.state === "running" ? now : null);
   const durationMs = row.startedAt !== null && end !== null ? Math.max(0, end - row.startedAt) : null;
   return {
@@ -148,22 +155,22 @@ export function rowView(row: JobRow, now: number) {
     url: adminJobUrl(row.id),
     pageUrl: `/jobs/${row.id}`,
     type: row.type,
-    title: jobTitle(row.type, row.params as Params),
+    title: jobTitle(row.type, row.params as Params, types),
     state: row.state,
     stateLabel: STATE_LABELS.operator[row.state === "running" && row.cancelRequestedAt !== null ? "cancelling" : row.state],
     submitted: utc(row.createdAt),
     submittedIso: iso(row.createdAt)!,
     durationMs,
     duration: durationMs === null ? "" : formatDuration(durationMs),
-    error: errorLine(row),
+    error: errorLine(row, types),
     retryOf: row.retryOf,
     retriedAs: row.retriedAs,
   };
 }
 export type RowView = ReturnType<typeof rowView>;
 
-export function rowJson(row: JobRow, now: number) {
-  const v = rowView(row, now);
+export function rowJson(row: JobRow, now: number, types: readonly JobType[]) {
+  const v = rowView(row, now, types);
   return {
     id: row.id,
     url: v.pageUrl,

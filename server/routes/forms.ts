@@ -49,6 +49,7 @@ interface Forms {
   supervisor: AppDeps["supervisor"];
   memory: AppDeps["memory"];
   types: readonly JobType[];
+  registry: readonly JobType[];
   recentMaxAge: number;
 }
 
@@ -61,8 +62,8 @@ interface Upload {
   digests: Record<string, string>;
 }
 
-export function formRoutes({ store, config, supervisor, memory, types }: AppDeps): Router {
-  const forms: Forms = { store, config, supervisor, memory, types, recentMaxAge: recentMaxAgeMs(config) };
+export function formRoutes({ store, config, supervisor, memory, types, registry }: AppDeps): Router {
+  const forms: Forms = { store, config, supervisor, memory, types, registry, recentMaxAge: recentMaxAgeMs(config, registry) };
   const typeOf = typeInAddress(types);
   const router = new Router();
   router.get("/", home(forms));
@@ -118,7 +119,7 @@ const home =
   async (ctx) => {
     const first = forms.types[0]!;
     // The list of this browser's jobs makes the page its own (and its form's token: renderForm).
-    const recent = await recentJobs(ctx, forms.store, forms.recentMaxAge);
+    const recent = await recentJobs(ctx, forms.store, forms.recentMaxAge, forms.registry);
     await renderForm(ctx, forms, formView(first, forms.config), "home", recent);
   };
 

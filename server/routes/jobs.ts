@@ -42,7 +42,7 @@ export function jobRoutes(deps: AppDeps): Router {
   router.get(FILE_ROUTE, outputFile(store, lookup));
   router.get(
     LOG_ROUTE,
-    logText(store, lookup, (type) => logIsPublic(jobType(type), deps.config)),
+    logText(store, lookup, (type) => logIsPublic(jobType(type, deps.registry), deps.config)),
   );
   return router;
 }

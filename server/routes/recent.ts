@@ -13,9 +13,9 @@ import type { AppDeps } from "../deps.ts";
 export const RECENT_URL = "/recent";
 export const REMOVE_RECENT_URL = "/recent/remove";
 
-export function recentRoutes({ store, config }: AppDeps): Router {
+export function recentRoutes({ store, config, registry }: AppDeps): Router {
   const router = new Router();
-  const maxAgeMs = recentMaxAgeMs(config);
+  const maxAgeMs = recentMaxAgeMs(config, registry);
 
   router.get(RECENT_URL, async (ctx) => {
     ctx.set("Cache-Control", "no-store");
@@ -25,7 +25,7 @@ export function recentRoutes({ store, config }: AppDeps): Router {
       ctx.redirect("/#recent-jobs");
       return;
     }
-    const list = await recentJobs(ctx, store, maxAgeMs);
+    const list = await recentJobs(ctx, store, maxAgeMs, registry);
     if (list.unavailable)
       throw new HttpError(503, "Your recent jobs cannot be read right now. Please try again in a moment.", {
         headers: { "Retry-After": "5" },

@@ -26,7 +26,6 @@ import {
 } from "../../jobs/core/store.ts";
 import { RETRY_BACKOFF_MS, type JobType } from "../../jobs/core/job-type.ts";
 import { leaseMsOf } from "../../jobs/core/settings.ts";
-import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { jobScript, ROOT } from "../paths.ts";
 import path from "node:path";
 import { Slots, START_GRACE_MS } from "./slots.ts";
@@ -85,7 +84,7 @@ export const NO_DESCRIPTORS_WAIT_MS = 1000;
 export interface SupervisorOptions {
   store: JobStore;
   config: Config;
-  /** The job types this instance runs (default: the registry, jobs/types/). */
+  /** The job types this instance runs (default: config.types). */
   types?: readonly JobType[];
   /** Every type the deployment knows (default: the names of types): a queued job of one this instance does not run waits; claim ends only a job of none. */
   knownTypes?: readonly string[];
@@ -138,7 +137,7 @@ export class Supervisor {
 
   constructor(private readonly options: SupervisorOptions) {
     const { store, config } = options;
-    const types = options.types ?? JOB_TYPES;
+    const types = options.types ?? options.config.types;
     const byName = new Map(types.map((t) => [t.name, t]));
     const names = types.map((t) => t.name);
     // A type's own limit applies inside the instance's (JOB_SLOTS): no type may have more than the instance.

@@ -120,7 +120,7 @@ export const WITH_FIXTURE_TYPES: Pick<AppOptions, "types" | "scriptFor"> = {
 export async function launchApp(options: AppOptions): Promise<TestApp> {
   const prefix = options.prefix ?? uniquePrefix(options.name ?? "app");
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-logs-"));
-  const config = loadConfig({
+  const loaded = loadConfig({
     PATH: process.env.PATH,
     ...redisEnv(options.redis),
     REDIS_PREFIX: prefix,
@@ -135,13 +135,16 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     JOB_HEARTBEAT_MS: "5000",
     ...options.env,
   });
+  // The test's own types (fixtures) are the deployment's, with those of JOB_TYPES_DIR after them.
+  const types = options.types && [...options.types, ...loaded.types.filter((t) => !options.types!.some((o) => o.name === t.name))];
+  const config = types ? { ...loaded, types } : loaded;
   const { script } = options;
   // Every answer on a documented path is checked against the API document; close() fails on a mismatch.
   const { contract, middleware } = contractCheck(config.offeredTypes);
   const instance = await createInstance(config, {
     outermost: middleware,
     logger: options.logger ?? silentLogger,
-    types: options.types,
+    types,
     scriptFor: script ? () => script : options.scriptFor,
     takesJobs: options.takesJobs,
     readyDeadlineMs: 10_000,

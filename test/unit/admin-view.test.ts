@@ -3,6 +3,7 @@
 import test from "ava";
 import { barChart } from "../../server/admin/charts.ts";
 import { charts, filterQuery, histogramQuantile, parseFilters } from "../../server/admin/view.ts";
+import { JOB_TYPES } from "../../jobs/types/index.ts";
 
 test("a percentile from duration buckets is the upper bound of the bucket it falls in", (t) => {
   const buckets = new Map([
@@ -61,12 +62,12 @@ test("the list's filters go back into the same query string", (t) => {
     limit: "20",
     after: `1790000000000.${"a".repeat(32)}`,
   };
-  const { filters, list } = parseFilters(query);
+  const { filters, list } = parseFilters(query, JOB_TYPES);
   t.is(filters.limit, 20);
   t.deepEqual(list.types, ["count"]);
   t.deepEqual(list.states, ["failed"]);
   t.is(list.from, Date.parse("2026-11-27T10:00Z"));
   t.is(list.idPrefix, "ab");
   t.is(filterQuery(filters, filters.after), `?${new URLSearchParams(query).toString()}`);
-  t.is(filterQuery(parseFilters({}).filters, null), "");
+  t.is(filterQuery(parseFilters({}, JOB_TYPES).filters, null), "");
 });
