@@ -188,7 +188,8 @@ const where = (pointer: string) =>
 function schemaProblems(schema: TSchema, value: unknown, prefix = ""): string[] {
   const out: string[] = [];
   for (const e of Value.Errors(schema, value)) {
-    const at = `${prefix}${where(e.path)}`;
+    // Under a prefix (a field's "fields[1]"), a key is joined with a dot: "fields[1].min".
+    const at = !prefix ? where(e.path) : e.path === "" ? prefix : `${prefix}${/^\/\d/.test(e.path) ? "" : "."}${where(e.path)}`;
     const anyOf = (e.schema as { anyOf?: { const?: unknown }[] }).anyOf;
     if (e.message === "Unexpected property") out.push(`${at}: there is no such key (a typo?)`);
     else if (anyOf?.every((s) => s.const !== undefined)) out.push(`${at}: must be one of ${anyOf.map((s) => s.const).join(", ")}`);
