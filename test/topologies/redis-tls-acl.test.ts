@@ -14,7 +14,7 @@ import { loadConfig } from "../../server/config.ts";
 import { createInstance, InstanceError } from "../../server/instance.ts";
 import { RedisRefusedError } from "../../jobs/core/redis.ts";
 import { startApp } from "../support/app.ts";
-import { silentLogger } from "../support/logs.ts";
+import { silentLogger } from "../../server/log.ts";
 import { freePort } from "../support/ports.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -165,8 +165,8 @@ const env = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-test("over TLS as the documented ACL user: a job is submitted, runs in its own process, and its page is served", async (t) => {
-  const app = await startApp(t, { redis: { url: null, env: env() }, prefix: PREFIX });
+test.serial("over TLS as the documented ACL user: a job is submitted, runs in its own process, and its page is served", async (t) => {
+  const app = await startApp(t, { redis: { env: env() }, prefix: PREFIX });
   const id = await app.submit({ start: "1", end: "5", increment: "1" });
   const job = await app.waitForState(id, "succeeded");
   t.deepEqual(job.results, [1, 2, 3, 4, 5]);
@@ -190,7 +190,7 @@ for (const [what, extra, setting] of [
   ["a certificate signed by a CA it does not trust", { REDIS_TLS_CA: "" }, /REDIS_TLS_CA/],
   ["the wrong CA", { REDIS_TLS_CA: "other.crt" }, /REDIS_TLS_CA/],
 ] as const) {
-  test(`${what} stops the start at once with a message naming the setting, and never the password`, async (t) => {
+  test.serial(`${what} stops the start at once with a message naming the setting, and never the password`, async (t) => {
     const settings = { ...env(), ...extra };
     if (settings.REDIS_TLS_CA === "other.crt") settings.REDIS_TLS_CA = path.join(redis.dir, "other.crt");
     const config = loadConfig({ ...settings, PATH: process.env.PATH });
