@@ -11,6 +11,8 @@ import { JOB_TYPES } from "../jobs/types/index.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { loadTypeFolders } from "../jobs/core/manifest.ts";
 import { typeFolders } from "../jobs/core/paths.ts";
+import { programProblems } from "../jobs/core/programs.ts";
+import { ROOT } from "./paths.ts";
 import path from "node:path";
 import { checkHostEntry, isLoopbackHost, type AllowedHosts } from "./hosts.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
@@ -147,6 +149,17 @@ export const SESSION_SECRET_MIN_CHARS = 32;
 
 const BOOLEANS: Record<string, boolean> = { true: true, "1": true, yes: true, on: true, false: false, "0": false, no: false, off: false };
 
+/** How many jobs of a type this instance runs at once: its own limit, within JOB_SLOTS (0: it does not run the type). */
+export function slotsOf(config: Pick<Config, "jobSlots" | "jobConcurrencyByType" | "jobConcurrency">, type: JobType): number {
+  return Math.min(config.jobSlots, config.jobConcurrencyByType[type.name] ?? type.concurrency ?? config.jobConcurrency);
+}
+
+/** The types this instance runs: the offered ones (JOB_TYPES) it has a slot for. */
+export function typesRunHere(config: Config): JobType[] {
+  const offered = config.offeredTypes;
+  return config.types.filter((t) => (!offered || offered.includes(t.name)) && slotsOf(config, t) > 0);
+}
+
 /** The setting of one type's concurrency: JOB_CONCURRENCY_COUNT for "count", JOB_CONCURRENCY_CSV_CHECK for "csv-check". */
 export function concurrencySetting(type: string): string {
   return `JOB_CONCURRENCY_${type.toUpperCase().replace(/-/g, "_")}`;
@@ -220,6 +233,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
   config.admin = readAdminPassword(read, config.sessionSecret);
+  // The programs of the types this instance runs must start here: a missing
+  // interpreter stops the start, rather than failing every job of its type.
+  if (read.problems.length === 0) {
+    for (const problem of programProblems(typesRunHere(config), env.PATH, () => ROOT)) read.problems.push(`JOB_TYPES_DIR: ${problem}`);
+  }
   read.done();
   return config;
 }

@@ -186,7 +186,9 @@ export function checkFields(fields: readonly Field[], input: Record<string, unkn
   const errors: Record<string, string> = {};
   const values: Record<string, string> = {};
   for (const field of fields) {
-    const raw = Object.hasOwn(input, field.name) ? input[field.name] : undefined;
+    // A field left out (a JSON body without it) takes its default; one sent empty (a form's blank box) does not.
+    const given = Object.hasOwn(input, field.name) ? input[field.name] : undefined;
+    const raw = given === undefined && "default" in field && field.default !== undefined ? field.default : given;
     values[field.name] = field.kind === "boolean" ? String(checkOne(field, raw).value === true) : displayValue(raw);
     const { value, error } = checkOne(field, raw);
     if (error) errors[field.name] = error;
@@ -221,9 +223,8 @@ export function unknownFields(fields: readonly Field[], input: Record<string, un
 
 /**
  * The JSON Schema (2020-12, as OpenAPI 3.1 uses) of a type's parameters. A
- * required field's `default` is the form's starting value, never what an
- * absent value becomes (it is refused): it is published as an example. A
- * boolean's absent value is false, its `default`.
+ * field with a default may be left out (it then takes that value), so it is
+ * not required. A boolean's absent value is false, its `default`.
  */
 export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
@@ -236,7 +237,7 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
           type: "integer",
           minimum: f.min ?? Number.MIN_SAFE_INTEGER,
           maximum: f.max ?? Number.MAX_SAFE_INTEGER,
-          ...(f.default !== undefined ? { examples: [f.default] } : {}),
+          ...(f.default !== undefined ? { default: f.default } : {}),
         };
         break;
       case "number":
@@ -245,7 +246,7 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
           type: "number",
           ...(f.min !== undefined ? { minimum: f.min } : {}),
           ...(f.max !== undefined ? { maximum: f.max } : {}),
-          ...(f.default !== undefined ? { examples: [f.default] } : {}),
+          ...(f.default !== undefined ? { default: f.default } : {}),
         };
         break;
       case "text":
@@ -253,7 +254,7 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
           ...base,
           type: "string",
           maxLength: f.maxLength,
-          ...(f.default !== undefined ? { examples: [f.default] } : {}),
+          ...(f.default !== undefined ? { default: f.default } : {}),
         };
         break;
       case "choice":
@@ -261,7 +262,7 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
           ...base,
           type: "string",
           enum: f.options.map((o) => o.value),
-          ...(f.default !== undefined ? { examples: [f.default] } : {}),
+          ...(f.default !== undefined ? { default: f.default } : {}),
         };
         break;
       case "boolean":
@@ -277,6 +278,8 @@ export function jsonSchema(fields: readonly Field[]): Record<string, unknown> {
         break;
     }
   }
-  const required = fields.filter((f) => !f.optional && f.kind !== "boolean").map((f) => f.name);
+  const required = fields
+    .filter((f) => !f.optional && f.kind !== "boolean" && !("default" in f && f.default !== undefined))
+    .map((f) => f.name);
   return { type: "object", properties, required, additionalProperties: false };
 }

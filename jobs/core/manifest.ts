@@ -171,16 +171,19 @@ const where = (pointer: string) =>
     .join("") || "(the whole file)";
 
 function schemaProblems(schema: TSchema, value: unknown, prefix = ""): string[] {
-  const out: string[] = [];
+  const out = new Map<string, string>();
   for (const e of Value.Errors(schema, value)) {
-    const at = `${prefix}${where(e.path)}`;
+    const inner = where(e.path);
+    const at = prefix ? (e.path === "" ? prefix : `${prefix}${inner.startsWith("[") ? "" : "."}${inner}`) : inner;
+    // The first thing wrong at a place is the one said (a missing key is not also "expected string").
+    if (out.has(at)) continue;
     const anyOf = (e.schema as { anyOf?: { const?: unknown }[] }).anyOf;
-    if (e.message === "Unexpected property") out.push(`${at}: there is no such key (a typo?)`);
-    else if (anyOf?.every((s) => s.const !== undefined)) out.push(`${at}: must be one of ${anyOf.map((s) => s.const).join(", ")}`);
-    else if (e.message.startsWith("Expected required property")) out.push(`${at}: is required`);
-    else out.push(`${at}: ${e.message.replace(/^Expected/, "expected")}`);
+    if (e.message === "Unexpected property") out.set(at, "there is no such key (a typo?)");
+    else if (anyOf?.every((s) => s.const !== undefined)) out.set(at, `must be one of ${anyOf.map((s) => String(s.const)).join(", ")}`);
+    else if (e.message.startsWith("Expected required property")) out.set(at, "is required");
+    else out.set(at, e.message.replace(/^Expected/, "expected"));
   }
-  return [...new Set(out)];
+  return [...out].map(([at, what]) => `${at}: ${what}`);
 }
 
 /** Checks a parsed job.json: the problems, each "where: what" (an empty list: valid). */

@@ -14,7 +14,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import crypto from "node:crypto";
-import { jobEnvironment, type Config } from "../config.ts";
+import { jobEnvironment, slotsOf as slotsOfType, type Config } from "../config.ts";
 import {
   QueueFullError,
   StoreUnavailableError,
@@ -141,8 +141,7 @@ export class Supervisor {
     const byName = new Map(types.map((t) => [t.name, t]));
     const names = types.map((t) => t.name);
     // A type's own limit applies inside the instance's (JOB_SLOTS): no type may have more than the instance.
-    const slotsOf = (type: JobType) =>
-      Math.min(config.jobSlots, config.jobConcurrencyByType[type.name] ?? type.concurrency ?? config.jobConcurrency);
+    const slotsOf = (type: JobType) => slotsOfType(config, type);
     this.instanceId = options.instanceId ?? newInstanceId();
     const logger = options.logger ?? silentLogger;
     const log = (this.log = warnLine(logger));
