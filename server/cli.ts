@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { loadTypeFolders, MANIFEST_FILE } from "../jobs/core/manifest.ts";
 import { typeFolders } from "../jobs/core/paths.ts";
+import { programProblems } from "../jobs/core/programs.ts";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import { BUILD_DIR, ROOT } from "./paths.ts";
 
@@ -63,7 +64,7 @@ function start(args: string[]): void {
 
 /**
  * Checks folders as the server's start does (loadTypeFolders, with the
- * built-in types' names taken): one line per problem, each naming its file,
+ * built-in types' names taken, then programProblems): one line per problem, each naming its file,
  * and exit 1; or one line per type found, and exit 0.
  */
 function checkTypes(args: string[]): void {
@@ -74,6 +75,8 @@ function checkTypes(args: string[]): void {
     dirs,
     JOB_TYPES.map((t) => t.name),
   );
+  // Their programs as this machine's PATH finds them, as the start checks them.
+  problems.push(...programProblems(types, process.env.PATH, () => ROOT));
   for (const dir of dirs) {
     if (fs.existsSync(path.join(dir, MANIFEST_FILE)))
       problems.push(`${dir}: holds ${MANIFEST_FILE} itself; name the folder above it (each type is a subfolder)`);

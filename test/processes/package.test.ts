@@ -254,7 +254,7 @@ test("the tarball holds the built server, its templates, static files and the bu
   );
 });
 
-test("npx sidejob check-types lists the types of a folder, and names the file and the problem of a bad one", async (t) => {
+test("npx sidejob check-types lists the types of a folder, and names the file and the problem of a bad manifest or a missing interpreter", async (t) => {
   const { stdout } = await run("npx", ["sidejob", "check-types", installed.types.good], { cwd: installed.project, env: projectEnv() });
   t.regex(stdout, /^measure: Measure a word \(.*measure\)$/m);
   t.regex(stdout, /^shout: Shout a text \(.*shout\)$/m);
@@ -265,6 +265,17 @@ test("npx sidejob check-types lists the types of a folder, and names the file an
   const file = path.join(installed.types.invalid, "broken", "job.json");
   t.true(bad.stderr.includes(`${file}: run: is required`), bad.stderr);
   t.true(bad.stderr.includes(`${file}: fields[0].kind: must be one of`), bad.stderr);
+  const orphan = await run("npx", ["sidejob", "check-types", installed.types.missingInterpreter], {
+    cwd: installed.project,
+    env: projectEnv(),
+  }).catch((err: { code: number; stderr: string }) => err);
+  t.is((orphan as { code?: number }).code, 1);
+  t.true(
+    orphan.stderr.includes(
+      `${path.join(installed.types.missingInterpreter, "orphan", "job.json")}: run.command[0]: "sidejob-no-such-interpreter"`,
+    ),
+    orphan.stderr,
+  );
 });
 
 test("npx sidejob start serves a Python type and a shell type from folders outside the checkout, writing nothing into the package", async (t) => {
