@@ -254,28 +254,28 @@ test("the tarball holds the built server, its templates, static files and the bu
   );
 });
 
+/** `npx sidejob check-types dir` in the project: its exit code and output. */
+async function checkTypes(dir: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run("npx", ["sidejob", "check-types", dir], { cwd: installed.project, env: projectEnv() }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => err,
+  );
+}
+
 test("npx sidejob check-types lists the types of a folder, and names the file and the problem of a bad manifest or a missing interpreter", async (t) => {
-  const { stdout } = await run("npx", ["sidejob", "check-types", installed.types.good], { cwd: installed.project, env: projectEnv() });
-  t.regex(stdout, /^measure: Measure a word \(.*measure\)$/m);
-  t.regex(stdout, /^shout: Shout a text \(.*shout\)$/m);
-  const bad = await run("npx", ["sidejob", "check-types", installed.types.invalid], { cwd: installed.project, env: projectEnv() }).catch(
-    (err: { code: number; stderr: string }) => err,
+  const [good, bad, orphan] = await Promise.all(
+    [installed.types.good, installed.types.invalid, installed.types.missingInterpreter].map(checkTypes),
   );
-  t.is((bad as { code?: number }).code, 1);
+  t.is(good!.code, 0, good!.stderr);
+  t.regex(good!.stdout, /^measure: Measure a word \(.*measure\)$/m);
+  t.regex(good!.stdout, /^shout: Shout a text \(.*shout\)$/m);
+  t.is(bad!.code, 1);
   const file = path.join(installed.types.invalid, "broken", "job.json");
-  t.true(bad.stderr.includes(`${file}: run: is required`), bad.stderr);
-  t.true(bad.stderr.includes(`${file}: fields[0].kind: must be one of`), bad.stderr);
-  const orphan = await run("npx", ["sidejob", "check-types", installed.types.missingInterpreter], {
-    cwd: installed.project,
-    env: projectEnv(),
-  }).catch((err: { code: number; stderr: string }) => err);
-  t.is((orphan as { code?: number }).code, 1);
-  t.true(
-    orphan.stderr.includes(
-      `${path.join(installed.types.missingInterpreter, "orphan", "job.json")}: run.command[0]: "sidejob-no-such-interpreter"`,
-    ),
-    orphan.stderr,
-  );
+  t.true(bad!.stderr.includes(`${file}: run: is required`), bad!.stderr);
+  t.true(bad!.stderr.includes(`${file}: fields[0].kind: must be one of`), bad!.stderr);
+  t.is(orphan!.code, 1);
+  const orphanFile = path.join(installed.types.missingInterpreter, "orphan", "job.json");
+  t.true(orphan!.stderr.includes(`${orphanFile}: run.command[0]: "sidejob-no-such-interpreter"`), orphan!.stderr);
 });
 
 test("npx sidejob start serves a Python type and a shell type from folders outside the checkout, writing nothing into the package", async (t) => {
