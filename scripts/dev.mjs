@@ -1,5 +1,6 @@
 // `npm run dev`: builds, starts the server, and on every change under server/
-// or jobs/ rebuilds and restarts it. Templates need no restart: outside
+// or jobs/ rebuilds and restarts it; on a change in JOB_TYPES_DIR's folders
+// (job.json types) it restarts it, which reads them again. Templates need no restart: outside
 // production they are read from disk on each render. Job processes already
 // running keep the code they started with; new jobs start from the new build.
 import { spawn } from "node:child_process";
@@ -71,8 +72,27 @@ for (const dir of WATCHED) {
     timer = setTimeout(() => void rebuild(), SETTLE_MS);
   });
 }
+
+// The job types of JOB_TYPES_DIR: read at start, so a change needs a restart, not a build.
+const typeDirs = (process.env.JOB_TYPES_DIR ?? "")
+  .split(":")
+  .map((d) => d.trim())
+  .filter(Boolean)
+  .map((d) => path.resolve(d));
+let restartTimer = null;
+for (const dir of typeDirs) {
+  if (!fs.existsSync(dir)) continue;
+  fs.watch(dir, { recursive: true }, () => {
+    clearTimeout(restartTimer);
+    restartTimer = setTimeout(() => {
+      if (building) return;
+      console.log("dev: a job type changed; restarting");
+      void stopServer().then(startServer);
+    }, SETTLE_MS);
+  });
+}
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => void stopServer().then(() => process.exit(0)));
 }
-console.log(`dev: watching ${WATCHED.join("/, ")}/ (Ctrl-C stops)`);
+console.log(`dev: watching ${[...WATCHED.map((d) => `${d}/`), ...typeDirs].join(", ")} (Ctrl-C stops)`);
 void rebuild();
