@@ -13,8 +13,9 @@ import { promisify } from "node:util";
 import test, { type ExecutionContext } from "ava";
 import { BUILD_DIR, ROOT } from "../../server/paths.ts";
 import { freePort } from "../support/ports.ts";
-import { killProcessesIn } from "../support/procs.ts";
+import { isAlive, killProcessesIn } from "../support/procs.ts";
 import { useRedis } from "../support/redis.ts";
+import { SERVER_NODE_ARGS } from "../support/server.ts";
 import { fileScoped } from "../support/scope.ts";
 import { uniquePrefix } from "../support/app.ts";
 import { waitFor, within } from "../support/wait.ts";
@@ -174,16 +175,22 @@ function projectEnv(extra: Record<string, string> = {}): Record<string, string> 
 }
 
 interface Started {
+  /** The started command's pid (npx's, or the CLI's when started directly). */
+  pid: number;
   output(): string;
   exited: Promise<number | null>;
 }
 
 /**
- * `npx sidejob start` in the project, in a process group of its own: npx,
+ * `npx sidejob start` (or the command given) in the project, in a process group of its own: npx,
  * the CLI and the server are stopped together when the test ends.
  */
-function sidejobStart(t: ExecutionContext, env: Record<string, string>): Started {
-  const proc = spawn("npx", ["sidejob", "start"], {
+function sidejobStart(
+  t: ExecutionContext,
+  env: Record<string, string>,
+  [command, ...args]: [string, ...string[]] = ["npx", "sidejob", "start"],
+): Started {
+  const proc = spawn(command, args, {
     cwd: installed.project,
     env: projectEnv(env),
     detached: true,
@@ -205,7 +212,7 @@ function sidejobStart(t: ExecutionContext, env: Record<string, string>): Started
     group("SIGTERM");
     await within(exited, 10_000, "the server to stop").catch(() => group("SIGKILL"));
   });
-  return { output: () => out, exited };
+  return { pid: proc.pid!, output: () => out, exited };
 }
 
 async function submit(url: string, type: string, params: Record<string, unknown>): Promise<string> {
@@ -338,4 +345,35 @@ test("a type whose interpreter is not installed stops npx sidejob start, naming 
   t.not(code, 0);
   t.true(server.output().includes(path.join(installed.types.missingInterpreter, "orphan", "job.json")), server.output());
   t.regex(server.output(), /sidejob-no-such-interpreter/);
+});
+
+test("sidejob start runs the server in a node of its own with npm start's heap bound, passes SIGTERM on, and exits with the server's code", async (t) => {
+  const cli = path.join(installed.project, "node_modules", ".bin", "sidejob");
+  const server = sidejobStart(t, { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix("package-signal"), PORT: "0", JOB_TYPES: "count" }, [
+    cli,
+    "start",
+  ]);
+  await waitFor(() => server.output().includes("listening on"), {
+    timeout: 60_000,
+    message: () => `the installed server to listen (output: ${server.output()})`,
+  });
+  // The instance id is host:pid:random; its pid is the server's node.
+  const serverPid = Number(/"instance":"[^"]*:(\d+):[0-9a-f]+"/.exec(server.output())?.[1]);
+  t.not(serverPid, server.pid);
+  const argv = fs.readFileSync(`/proc/${serverPid}/cmdline`, "utf8").split("\0");
+  t.true(SERVER_NODE_ARGS.length > 0);
+  for (const flag of SERVER_NODE_ARGS) t.true(argv.includes(flag), `${flag} in ${argv.join(" ")}`);
+  process.kill(server.pid, "SIGTERM");
+  t.is(await within(server.exited, 30_000, "the CLI to exit"), 0);
+  t.regex(server.output(), /SIGTERM, stopping/);
+  await waitFor(() => !isAlive(serverPid), { message: "the server process to end" });
+});
+
+test("sidejob with no command prints its usage; an unknown command prints it too and exits 2", async (t) => {
+  const cli = path.join(installed.project, "node_modules", ".bin", "sidejob");
+  const { stdout } = await run(cli, [], { cwd: installed.project });
+  t.regex(stdout, /^Usage: sidejob <command>/);
+  const unknown = await run(cli, ["serve"], { cwd: installed.project }).catch((err: { code: number; stderr: string }) => err);
+  t.is((unknown as { code?: number }).code, 2);
+  t.regex(unknown.stderr, /unknown command: serve[\s\S]*Usage: sidejob <command>/);
 });
