@@ -20,6 +20,7 @@ import { jobRoutes } from "./routes/jobs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { apiRoutes } from "./routes/api.ts";
 import { recentRoutes } from "./routes/recent.ts";
+import { schemaRoutes } from "./routes/schemas.ts";
 import { adminRoutes } from "./admin/index.ts";
 
 export type { AppDeps };
@@ -86,6 +87,7 @@ export function createApp(deps: AppDeps): Koa {
     healthRoutes(deps),
     recentRoutes(deps),
     apiRoutes(deps.types),
+    schemaRoutes(),
     metricsRoutes(deps.telemetry.metrics, deps.config.metricsToken),
     ...admin,
   ]) {

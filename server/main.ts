@@ -2,7 +2,7 @@
 // listen; graceful stop on SIGTERM/SIGINT. Job processes are not stopped with
 // the server: they run on and record their own end, and any instance shows them.
 import { ConfigError, loadConfig, mayStartLocalRedis, redisTopologySetting } from "./config.ts";
-import { describeTarget, redact } from "../jobs/core/redis.ts";
+import { describeTarget, redact, RedisRefusedError } from "../jobs/core/redis.ts";
 import { redisTarget } from "../jobs/core/settings.ts";
 import { createLogger } from "./log.ts";
 import { chooseLocalRedis } from "./local-redis.ts";
@@ -50,7 +50,7 @@ let instance: Instance;
 try {
   instance = await createInstance(config, { logger: rootLogger, instanceId });
 } catch (err) {
-  if (!(err instanceof InstanceError && err.step === "redis")) fail((err as Error).message);
+  if (!(err instanceof InstanceError && err.step === "redis") || err.cause instanceof RedisRefusedError) fail((err as Error).message);
   fail(
     `${err.message}. ${
       topology

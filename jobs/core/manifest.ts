@@ -146,13 +146,28 @@ const ManifestSchema = Type.Object(
 
 export type Manifest = Static<typeof ManifestSchema>;
 
-/** The JSON Schema of job.json, with its $id: what /schemas/job.json serves. */
+/**
+ * TypeBox writes a tuple as draft 7 did (`items` a list, `additionalItems`),
+ * which 2020-12 refuses: there it is `prefixItems`, and `items: false`.
+ */
+function tuplesAs2020(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(tuplesAs2020);
+  if (typeof node !== "object" || node === null) return node;
+  const out = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, tuplesAs2020(v)]));
+  if (Array.isArray(out.items)) {
+    const { items, additionalItems, ...rest } = out;
+    return { ...rest, prefixItems: items, items: additionalItems ?? false };
+  }
+  return out;
+}
+
+/** The JSON Schema (2020-12) of job.json, with its $id: what /schemas/job.json serves. */
 export function manifestSchema(base = ""): Record<string, unknown> {
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     $id: `${base}${MANIFEST_SCHEMA_PATH}`,
     title: "A sidejob job type (job.json)",
-    ...(JSON.parse(JSON.stringify(ManifestSchema)) as Record<string, unknown>),
+    ...(tuplesAs2020(JSON.parse(JSON.stringify(ManifestSchema))) as Record<string, unknown>),
   };
 }
 

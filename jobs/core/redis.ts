@@ -17,8 +17,10 @@
 // a Redis Cluster, where the same behaviour takes Cluster options (the offline
 // queue, reconnecting and the retries after a failover are the Cluster's own,
 // while the timeouts belong to each node's connection).
+import fs from "node:fs";
+import type { ConnectionOptions } from "node:tls";
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
-import { formatAddresses, type RedisTarget } from "./settings.ts";
+import { formatAddresses, type RedisAuth, type RedisTarget } from "./settings.ts";
 
 /** A connection to one Redis (or a Sentinel's master), or to a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -144,13 +146,34 @@ function urlOptions(url: string): RedisOptions | string {
   return { path: decodeURIComponent(parsed.pathname), ...(db ? { db: Number(db) } : {}) };
 }
 
+/** The TLS options of REDIS_TLS and its files, read now (a renewed certificate is read at the next start). */
+function tlsOptions(tls: NonNullable<RedisAuth["tls"]>): ConnectionOptions {
+  return {
+    ...(tls.ca ? { ca: [fs.readFileSync(tls.ca)] } : {}),
+    ...(tls.cert ? { cert: fs.readFileSync(tls.cert) } : {}),
+    ...(tls.key ? { key: fs.readFileSync(tls.key) } : {}),
+    ...(tls.servername ? { servername: tls.servername } : {}),
+  };
+}
+
+/** The credentials and TLS every connection of a target uses; what is unset comes from the URL (or is none). */
+function authOptions(auth: RedisAuth | undefined): Pick<RedisOptions, "username" | "password" | "tls"> {
+  if (!auth) return {};
+  return {
+    ...(auth.username !== null ? { username: auth.username } : {}),
+    ...(auth.password !== null ? { password: auth.password } : {}),
+    ...(auth.tls ? { tls: tlsOptions(auth.tls) } : {}),
+  };
+}
+
 /** A connection to one Redis from its URL. */
 export function connectRedis(url: string, profile: RedisProfile, extra?: RedisOptions): Redis;
 /** A connection to wherever the settings say Redis is: a Cluster client for a Redis Cluster. */
 export function connectRedis(target: string | RedisTarget, profile: RedisProfile, extra?: RedisOptions): RedisClient;
 export function connectRedis(target: string | RedisTarget, profile: RedisProfile, extra: RedisOptions = {}): RedisClient {
   const where: RedisTarget = typeof target === "string" ? { kind: "url", url: target } : target;
-  const options: RedisOptions = { ...PROFILES[profile], lazyConnect: true, ...extra };
+  const auth = authOptions(where.auth);
+  const options: RedisOptions = { ...PROFILES[profile], lazyConnect: true, ...auth, ...extra };
   let redis: RedisClient;
   if (where.kind === "cluster") {
     if (profile === "invalidations") throw new Error("the status cache's invalidations need one Redis, not a Cluster");
@@ -159,13 +182,15 @@ export function connectRedis(target: string | RedisTarget, profile: RedisProfile
       ...profileOptions,
       scaleReads: "master",
       lazyConnect: true,
-      redisOptions: { ...profileOptions.redisOptions, ...clusterNodeOptions(extra) },
+      redisOptions: { ...profileOptions.redisOptions, ...auth, ...clusterNodeOptions(extra) },
     });
   } else if (where.kind === "sentinel") {
     redis = new Redis({
       sentinels: where.sentinels,
       name: where.name,
       ...(where.sentinelPassword !== null ? { sentinelPassword: where.sentinelPassword } : {}),
+      // With TLS on, the sentinels and the master they name are both reached over TLS.
+      ...(auth.tls ? { enableTLSForSentinelMode: true, sentinelTLS: auth.tls } : {}),
       // A master demoted to replica (it came back after a failover) refuses
       // writes: reconnect, which asks the sentinels again, and resend.
       reconnectOnError: (err) => (err.message.startsWith("READONLY") ? 2 : false),
@@ -173,7 +198,8 @@ export function connectRedis(target: string | RedisTarget, profile: RedisProfile
     });
   } else {
     const url = urlOptions(where.url);
-    redis = typeof url === "string" ? new Redis(url, options) : new Redis({ ...url, ...options });
+    // A unix socket has no TLS.
+    redis = typeof url === "string" ? new Redis(url, options) : new Redis({ ...url, ...options, tls: undefined });
   }
   // Connection errors are reported through requests (503) and readiness; without
   // a listener ioredis would print each reconnect attempt as an unhandled error.
@@ -197,14 +223,48 @@ export function describeTarget(target: string | RedisTarget): string {
   return `Redis at REDIS_URL=${redact(where.url)}`;
 }
 
-/** Connects, or rejects once the deadline has passed with a message that names where it tried. */
+/** Redis answered, but refuses these settings: trying again cannot help (a wrong password, an untrusted certificate). */
+export class RedisRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RedisRefusedError";
+  }
+}
+
+const TLS_TRUST = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME/;
+
+/** What to change when an error says the settings are wrong, not that Redis is away; null for any other error. */
+export function refusedSettings(err: Error & { code?: string }): string | null {
+  const what = err.message.split("\n")[0];
+  if (/^WRONGPASS/.test(err.message))
+    return `Redis refused the user name or password (${what}): check REDIS_USERNAME and REDIS_PASSWORD (or the password in REDIS_URL)`;
+  if (/^NOAUTH/.test(err.message)) return `Redis asks for a password (${what}): set REDIS_PASSWORD (and REDIS_USERNAME for an ACL user)`;
+  if (/^NOPERM/.test(err.message))
+    return `Redis's ACL does not let this user run what sidejob needs (${what}): see the ACL in docs/operations.md`;
+  if (typeof err.code === "string" && TLS_TRUST.test(err.code))
+    return `Redis's TLS certificate is not trusted (${err.code}: ${what}): set REDIS_TLS_CA to the CA that signed it, and REDIS_TLS_SERVERNAME if it names another host`;
+  return null;
+}
+
+/**
+ * Connects, or rejects once the deadline has passed with a message that
+ * names where it tried; at once with a RedisRefusedError when Redis refuses
+ * the settings themselves (credentials, TLS trust).
+ */
 export async function waitUntilReady(redis: RedisClient, target: string | RedisTarget, deadlineMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let lastError = "no answer";
-  const onError = (err: Error) => (lastError = err.message);
+  let refuse: ((err: Error) => void) | undefined;
+  const onError = (err: Error & { lastNodeError?: Error }) => {
+    lastError = err.message;
+    // A Cluster client wraps its nodes' errors.
+    const refused = refusedSettings(err.lastNodeError ?? err);
+    if (refused) refuse?.(new RedisRefusedError(`${describeTarget(target)}: ${refused}`));
+  };
   redis.on("error", onError);
   try {
     await Promise.race([
+      new Promise<never>((_, reject) => (refuse = reject)),
       new Promise<void>((resolve) => {
         redis.once("ready", () => resolve());
         if (redis.status === "wait") redis.connect().catch(() => {});

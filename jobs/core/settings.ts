@@ -6,6 +6,8 @@
 // declares them (TypeSettings, in its declaration), and they are read,
 // checked and passed on here with the shared ones, by name; this module
 // knows no type.
+import fs from "node:fs";
+import path from "node:path";
 import { CLUSTER_PARTITIONS, MAX_PARTITIONS } from "./partitions.ts";
 import { typeFolders } from "./paths.ts";
 
@@ -95,10 +97,34 @@ export interface RedisAddress {
  * or a master found through Sentinel. The Cluster and Sentinel settings take
  * precedence over REDIS_URL.
  */
-export type RedisTarget =
+export type RedisTarget = (
   | { kind: "url"; url: string }
   | { kind: "cluster"; nodes: RedisAddress[] }
-  | { kind: "sentinel"; sentinels: RedisAddress[]; name: string; sentinelPassword: string | null };
+  | { kind: "sentinel"; sentinels: RedisAddress[]; name: string; sentinelPassword: string | null }
+) & { auth?: RedisAuth };
+
+/**
+ * How every connection to Redis authenticates, wherever Redis is (one
+ * server, a Cluster's nodes, a master found through Sentinel): REDIS_USERNAME
+ * and REDIS_PASSWORD (an ACL user; a password alone is the default user's),
+ * and TLS (REDIS_TLS, or rediss:// in REDIS_URL) with the files that
+ * REDIS_TLS_CA, REDIS_TLS_CERT and REDIS_TLS_KEY name. null: the URL's own.
+ */
+export interface RedisAuth {
+  username: string | null;
+  password: string | null;
+  tls: RedisTls | null;
+}
+
+export interface RedisTls {
+  /** A PEM file of the CAs to trust (else the system's). */
+  ca: string | null;
+  /** A client certificate and its key (PEM files), for a Redis with tls-auth-clients. */
+  cert: string | null;
+  key: string | null;
+  /** The name the server's certificate must hold (else the host connected to). */
+  servername: string | null;
+}
 
 /** A whole-number setting a job type declares: read, checked and passed to its job processes as the shared settings are. */
 export interface TypeSetting {
@@ -119,6 +145,8 @@ export interface JobSettings {
   redisClusterNodes: RedisAddress[] | null;
   /** REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_SENTINEL_PASSWORD: the sentinels and the master's name, or null. */
   redisSentinel: { sentinels: RedisAddress[]; name: string; password: string | null } | null;
+  /** REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS and REDIS_TLS_*: for every topology. */
+  redisAuth: RedisAuth;
   redisPrefix: string;
   /** How many partitions jobs spread over (jobs/core/partitions.ts): more than one spreads them over a Redis Cluster's shards. */
   redisPartitions: number;
@@ -137,13 +165,16 @@ export interface JobSettings {
 }
 
 /** The Redis to connect to: the Cluster or the Sentinel settings when given, else REDIS_URL. */
-export function redisTarget(settings: Pick<JobSettings, "redisUrl" | "redisClusterNodes" | "redisSentinel">): RedisTarget {
-  if (settings.redisClusterNodes) return { kind: "cluster", nodes: settings.redisClusterNodes };
+export function redisTarget(
+  settings: Pick<JobSettings, "redisUrl" | "redisClusterNodes" | "redisSentinel"> & Partial<Pick<JobSettings, "redisAuth">>,
+): RedisTarget {
+  const auth = settings.redisAuth ? { auth: settings.redisAuth } : {};
+  if (settings.redisClusterNodes) return { kind: "cluster", nodes: settings.redisClusterNodes, ...auth };
   if (settings.redisSentinel) {
     const { sentinels, name, password } = settings.redisSentinel;
-    return { kind: "sentinel", sentinels, name, sentinelPassword: password };
+    return { kind: "sentinel", sentinels, name, sentinelPassword: password, ...auth };
   }
-  return { kind: "url", url: settings.redisUrl };
+  return { kind: "url", url: settings.redisUrl, ...auth };
 }
 
 /** host:port, or [ipv6]:port. */
@@ -202,12 +233,51 @@ function readRedisTopology(read: EnvReader): Pick<JobSettings, "redisClusterNode
   };
 }
 
+const ON_OFF: Record<string, boolean> = { on: true, true: true, yes: true, "1": true, off: false, false: false, no: false, "0": false };
+
+/** REDIS_USERNAME, REDIS_PASSWORD, REDIS_TLS, REDIS_TLS_CA, REDIS_TLS_CERT, REDIS_TLS_KEY, REDIS_TLS_SERVERNAME. */
+function readRedisAuth(read: EnvReader, redisUrl: string | undefined): RedisAuth {
+  const tlsRaw = read.raw("REDIS_TLS");
+  const tlsSetting = tlsRaw === undefined ? undefined : ON_OFF[tlsRaw.trim().toLowerCase()];
+  if (tlsRaw !== undefined && tlsSetting === undefined) read.problems.push(`REDIS_TLS=${JSON.stringify(tlsRaw)}: expected on or off`);
+  const tlsOn = tlsSetting === true || (redisUrl ?? "").startsWith("rediss:");
+  const file = (name: string): string | null => {
+    const raw = read.raw(name);
+    if (raw === undefined) return null;
+    if (!tlsOn) {
+      read.problems.push(`${name}: only used with TLS (REDIS_TLS=on, or a rediss:// REDIS_URL), which is off`);
+      return null;
+    }
+    const full = path.resolve(raw);
+    try {
+      fs.accessSync(full, fs.constants.R_OK);
+    } catch {
+      read.problems.push(`${name}=${JSON.stringify(raw)}: no readable file at ${full}`);
+    }
+    return full;
+  };
+  const ca = file("REDIS_TLS_CA");
+  const cert = file("REDIS_TLS_CERT");
+  const key = file("REDIS_TLS_KEY");
+  if ((cert === null) !== (key === null) && tlsOn)
+    read.problems.push("REDIS_TLS_CERT and REDIS_TLS_KEY: give both (a client certificate and its key) or neither");
+  const servername = read.raw("REDIS_TLS_SERVERNAME") ?? null;
+  if (servername !== null && !tlsOn)
+    read.problems.push("REDIS_TLS_SERVERNAME: only used with TLS (REDIS_TLS=on, or a rediss:// REDIS_URL), which is off");
+  return {
+    username: read.raw("REDIS_USERNAME") ?? null,
+    password: read.raw("REDIS_PASSWORD") ?? null,
+    tls: tlsOn ? { ca, cert, key, servername } : null,
+  };
+}
+
 /** The job settings from an environment, through a reader shared with the server's own settings; types: whose settings to read too. */
 export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSettings {
   const d = JOB_DEFAULTS;
   const topology = readRedisTopology(read);
   return {
     ...topology,
+    redisAuth: readRedisAuth(read, read.raw("REDIS_URL")),
     redisUrl: read.str("REDIS_URL", d.REDIS_URL, (v) => {
       try {
         return ["redis:", "rediss:", "unix:"].includes(new URL(v).protocol) ? undefined : "expected a redis://, rediss:// or unix:// URL";
@@ -278,6 +348,17 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     out.REDIS_SENTINELS = formatAddresses(settings.redisSentinel.sentinels);
     out.REDIS_SENTINEL_NAME = settings.redisSentinel.name;
     if (settings.redisSentinel.password !== null) out.REDIS_SENTINEL_PASSWORD = settings.redisSentinel.password;
+  }
+  // The job's own connection authenticates as the server's do (its runner needs them; its program never sees them).
+  const { username, password, tls } = settings.redisAuth;
+  if (username !== null) out.REDIS_USERNAME = username;
+  if (password !== null) out.REDIS_PASSWORD = password;
+  if (tls) {
+    out.REDIS_TLS = "on";
+    if (tls.ca) out.REDIS_TLS_CA = tls.ca;
+    if (tls.cert) out.REDIS_TLS_CERT = tls.cert;
+    if (tls.key) out.REDIS_TLS_KEY = tls.key;
+    if (tls.servername) out.REDIS_TLS_SERVERNAME = tls.servername;
   }
   if (env.PATH) out.PATH = env.PATH;
   // The runner passes these on to a command job's program (jobs/runtime/command-line.ts).
