@@ -138,28 +138,35 @@ const installed = fileScoped(
   async (): Promise<Installed> => {
     if (!fs.existsSync(path.join(BUILD_DIR, "server", "cli.js"))) throw new Error("no build: run node scripts/build.mjs first");
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-package-"));
-    // --ignore-scripts: prepack would build again (see the top of this file).
-    const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], { cwd: ROOT });
-    const [packed] = JSON.parse(stdout) as { filename: string; size: number; files: { path: string }[] }[];
-    const project = path.join(work, "project");
-    fs.mkdirSync(project);
-    await run("npm", ["init", "-y"], { cwd: project });
-    seedLockfile(project);
-    const started = Date.now();
-    await run("npm", ["install", "--offline", "--no-audit", "--no-fund", path.join(work, packed!.filename)], { cwd: project });
-    const installMs = Date.now() - started;
-    return {
-      work,
-      project,
-      tarball: { file: packed!.filename, bytes: packed!.size, files: packed!.files.map((f) => f.path) },
-      installMs,
-      packageFiles: filesUnder(path.join(project, "node_modules", "sidejob")),
-      types: {
-        good: typeFolders(path.join(work, "types"), { shout: PYTHON_TYPE, measure: SHELL_TYPE }),
-        invalid: typeFolders(path.join(work, "invalid"), { shout: PYTHON_TYPE, broken: INVALID_TYPE }),
-        missingInterpreter: typeFolders(path.join(work, "missing"), { orphan: MISSING_INTERPRETER_TYPE }),
-      },
-    };
+    try {
+      // npm's own settings of this run (under `npm test`: its prefix, its scripts) stay out of these npm commands.
+      const env = projectEnv();
+      // --ignore-scripts: prepack would build again (see the top of this file).
+      const { stdout } = await run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], { cwd: ROOT, env });
+      const [packed] = JSON.parse(stdout) as { filename: string; size: number; files: { path: string }[] }[];
+      const project = path.join(work, "project");
+      fs.mkdirSync(project);
+      await run("npm", ["init", "-y"], { cwd: project, env });
+      seedLockfile(project);
+      const started = Date.now();
+      await run("npm", ["install", "--offline", "--no-audit", "--no-fund", path.join(work, packed!.filename)], { cwd: project, env });
+      const installMs = Date.now() - started;
+      return {
+        work,
+        project,
+        tarball: { file: packed!.filename, bytes: packed!.size, files: packed!.files.map((f) => f.path) },
+        installMs,
+        packageFiles: filesUnder(path.join(project, "node_modules", "sidejob")),
+        types: {
+          good: typeFolders(path.join(work, "types"), { shout: PYTHON_TYPE, measure: SHELL_TYPE }),
+          invalid: typeFolders(path.join(work, "invalid"), { shout: PYTHON_TYPE, broken: INVALID_TYPE }),
+          missingInterpreter: typeFolders(path.join(work, "missing"), { orphan: MISSING_INTERPRETER_TYPE }),
+        },
+      };
+    } catch (err) {
+      fs.rmSync(work, { recursive: true, force: true });
+      throw err;
+    }
   },
   ({ work }) => {
     killProcessesIn(work);
@@ -249,6 +256,7 @@ test("the tarball holds the built server, its templates, static files and the bu
     "build/jobs/runner.js",
     "templates/layout.eta",
     "static/htmx.min.js",
+    "docs/job.schema.json",
     "jobs/types/primes.py",
   ])
     t.true(files.includes(needed), needed);
