@@ -179,9 +179,18 @@ async function buildSnapshot([type, entry], dir = path.join(out, "jobs")) {
   }
 }
 
+const cliFile = path.join(out, "server/cli.js");
 await Promise.all([
   // The server keeps its packages in node_modules.
   build({ ...common, entryPoints: [path.join(root, "server/main.ts")], outfile: path.join(out, "server/main.js"), packages: "external" }),
+  // The package's bin (`sidejob start`, `sidejob check-types`): a script the shell runs itself.
+  build({
+    ...common,
+    entryPoints: [path.join(root, "server/cli.ts")],
+    outfile: cliFile,
+    packages: "external",
+    banner: { js: "#!/usr/bin/env node" },
+  }).then(() => fs.chmodSync(cliFile, 0o755)),
   // Job scripts are self-contained and minified: every job start parses this file.
   build({
     ...common,

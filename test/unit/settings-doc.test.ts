@@ -17,8 +17,11 @@ import { ROOT } from "../../server/paths.ts";
 import { DEFAULTS } from "../../server/config.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 
-/** Read from the environment, but not settings: the system's, passed on as they are to a job's program (docs/job-types.md). */
-const NOT_SETTINGS = new Set(["PATH", "LANG", "LC_ALL", "HOME"]);
+/**
+ * Read from the environment, but not settings: the system's, passed on as they are to a job's program (docs/job-types.md),
+ * and Node's own NODE_OPTIONS, whose heap size `sidejob start` leaves in place (docs/operations.md, Installed as a package).
+ */
+const NOT_SETTINGS = new Set(["PATH", "LANG", "LC_ALL", "HOME", "NODE_OPTIONS"]);
 /** Defaults that depend on the machine: the table says what they follow. */
 const MACHINE_DEFAULTS = new Set(["JOB_CONCURRENCY", "JOB_SLOTS"]);
 
