@@ -241,8 +241,7 @@ function readRedisAuth(read: EnvReader, redisUrl: string | undefined): RedisAuth
   const tlsSetting = tlsRaw === undefined ? undefined : ON_OFF[tlsRaw.trim().toLowerCase()];
   if (tlsRaw !== undefined && tlsSetting === undefined) read.problems.push(`REDIS_TLS=${JSON.stringify(tlsRaw)}: expected on or off`);
   const tlsOn = tlsSetting === true || (redisUrl ?? "").startsWith("rediss:");
-  const file = (name: string): string | null => {
-    const raw = read.raw(name);
+  const file = (name: string, raw: string | undefined): string | null => {
     if (raw === undefined) return null;
     if (!tlsOn) {
       read.problems.push(`${name}: only used with TLS (REDIS_TLS=on, or a rediss:// REDIS_URL), which is off`);
@@ -256,9 +255,9 @@ function readRedisAuth(read: EnvReader, redisUrl: string | undefined): RedisAuth
     }
     return full;
   };
-  const ca = file("REDIS_TLS_CA");
-  const cert = file("REDIS_TLS_CERT");
-  const key = file("REDIS_TLS_KEY");
+  const ca = file("REDIS_TLS_CA", read.raw("REDIS_TLS_CA"));
+  const cert = file("REDIS_TLS_CERT", read.raw("REDIS_TLS_CERT"));
+  const key = file("REDIS_TLS_KEY", read.raw("REDIS_TLS_KEY"));
   if ((cert === null) !== (key === null) && tlsOn)
     read.problems.push("REDIS_TLS_CERT and REDIS_TLS_KEY: give both (a client certificate and its key) or neither");
   const servername = read.raw("REDIS_TLS_SERVERNAME") ?? null;
