@@ -29,7 +29,7 @@ export interface ClusterNode {
 
 export interface TestCluster {
   /** The settings that point sidejob at it. */
-  env: { REDIS_CLUSTER_NODES: string };
+  env: { REDIS_CLUSTER_NODES: string; REDIS_PASSWORD: string };
   nodes: ClusterNode[];
   /** A Cluster client for assertions. */
   client: Cluster;
@@ -74,6 +74,9 @@ async function clusterNodes(client: Redis): Promise<{ port: number; flags: strin
     });
 }
 
+/** The password every node of a test cluster asks for. */
+export const CLUSTER_PASSWORD = "cluster-test-password-0123";
+
 export async function startCluster({ masters = 3 }: { masters?: number } = {}): Promise<TestCluster> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-cluster-"));
   const nodes: ClusterNode[] = [];
@@ -83,7 +86,14 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
     const busPort = await freePort();
     const dir = path.join(root, String(port));
     fs.mkdirSync(dir);
-    const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 200 });
+    const client = new Redis({
+      port,
+      host: "127.0.0.1",
+      password: CLUSTER_PASSWORD,
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => 200,
+    });
     client.on("error", () => {});
     nodes.push({ port, busPort, dir, proc: null, client });
   }
@@ -92,6 +102,11 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
     node.proc = spawn(
       "redis-server",
       [
+        // Every node asks for a password, as a production cluster does: sidejob gets it as REDIS_PASSWORD.
+        "--requirepass",
+        CLUSTER_PASSWORD,
+        "--masterauth",
+        CLUSTER_PASSWORD,
         "--cluster-enabled",
         "yes",
         "--cluster-config-file",
@@ -123,11 +138,11 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
   const live = () => nodes.filter((n) => n.proc && n.proc.exitCode === null && n.proc.signalCode === null);
 
   const handle: TestCluster = {
-    env: { REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(",") },
+    env: { REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(","), REDIS_PASSWORD: CLUSTER_PASSWORD },
     nodes,
     client: new Cluster(
       nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
-      { lazyConnect: true, retryDelayOnFailover: 200, maxRedirections: 100 },
+      { lazyConnect: true, retryDelayOnFailover: 200, maxRedirections: 100, redisOptions: { password: CLUSTER_PASSWORD } },
     ),
     async masterPorts() {
       const ports: number[] = [];
@@ -221,6 +236,9 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
     );
     await within(
       run("redis-cli", [
+        "-a",
+        CLUSTER_PASSWORD,
+        "--no-auth-warning",
         "--cluster",
         "create",
         ...nodes.map((n) => `127.0.0.1:${n.port}`),

@@ -29,7 +29,7 @@ interface Proc {
 
 export interface TestSentinel {
   /** The settings that point sidejob at it. */
-  env: { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string };
+  env: { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string; REDIS_PASSWORD: string };
   /** The two data nodes (master and replica at the start) and the three sentinels. */
   servers: Proc[];
   sentinels: Proc[];
@@ -44,8 +44,11 @@ export interface TestSentinel {
   close(): Promise<void>;
 }
 
-function client(port: number): Redis {
-  const redis = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 200 });
+/** The password the master and the replica ask for (the sentinels ask none). */
+export const MASTER_PASSWORD = "sentinel-master-password-0123";
+
+function client(port: number, password?: string): Redis {
+  const redis = new Redis({ port, host: "127.0.0.1", password, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 200 });
   redis.on("error", () => {});
   return redis;
 }
@@ -54,17 +57,21 @@ const alive = (p: Proc) => p.proc !== null && p.proc.exitCode === null && p.proc
 
 export async function startSentinel(): Promise<TestSentinel> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-sentinel-"));
-  const make = async (name: string): Promise<Proc> => {
+  const make = async (name: string, password?: string): Promise<Proc> => {
     const port = await freePort();
     const dir = path.join(root, `${name}-${port}`);
     fs.mkdirSync(dir);
-    return { port, dir, proc: null, client: client(port) };
+    return { port, dir, proc: null, client: client(port, password) };
   };
-  const servers = [await make("master"), await make("replica")];
+  const servers = [await make("master", MASTER_PASSWORD), await make("replica", MASTER_PASSWORD)];
   const sentinels = [await make("sentinel"), await make("sentinel"), await make("sentinel")];
   const [master, replica] = servers as [Proc, Proc];
 
   const dataArgs = (p: Proc) => [
+    "--requirepass",
+    MASTER_PASSWORD,
+    "--masterauth",
+    MASTER_PASSWORD,
     "--port",
     String(p.port),
     "--bind",
@@ -90,7 +97,11 @@ export async function startSentinel(): Promise<TestSentinel> {
   };
 
   const handle: TestSentinel = {
-    env: { REDIS_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(","), REDIS_SENTINEL_NAME: MASTER_NAME },
+    env: {
+      REDIS_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(","),
+      REDIS_SENTINEL_NAME: MASTER_NAME,
+      REDIS_PASSWORD: MASTER_PASSWORD,
+    },
     servers,
     sentinels,
     async masterPort() {
@@ -158,6 +169,7 @@ export async function startSentinel(): Promise<TestSentinel> {
           `dir ${s.dir}`,
           `logfile ${path.join(s.dir, "sentinel.log")}`,
           `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${master.port} 2`,
+          `sentinel auth-pass ${MASTER_NAME} ${MASTER_PASSWORD}`,
           `sentinel down-after-milliseconds ${MASTER_NAME} ${DOWN_AFTER_MS}`,
           `sentinel failover-timeout ${MASTER_NAME} ${FAILOVER_TIMEOUT_MS}`,
           `sentinel parallel-syncs ${MASTER_NAME} 1`,

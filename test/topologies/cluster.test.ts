@@ -3,7 +3,7 @@
 // processes; then a master killed mid-job and its replica promoted. Nothing
 // here depends on which shard a job's keys land on.
 import test, { type ExecutionContext } from "ava";
-import { connectRedis, waitUntilReady } from "../../jobs/core/redis.ts";
+import { connectRedis, RedisRefusedError, waitUntilReady } from "../../jobs/core/redis.ts";
 import { loadJobSettings, redisTarget } from "../../jobs/core/settings.ts";
 import { JobStore, isTerminal } from "../../jobs/core/store.ts";
 import { clusterKeysUnder, FAILOVER_MS, useCluster } from "../support/cluster.ts";
@@ -434,3 +434,15 @@ test.serial(
     for (const id of onShard) await waitFor(() => !isAlive(before.get(id)!.pid!), { message: `job ${id}'s process to stop` });
   },
 );
+
+test("a wrong password for the cluster's nodes is refused at once, naming REDIS_PASSWORD and never the password", async (t) => {
+  const settings = loadJobSettings({ ...cluster.env, REDIS_PASSWORD: "not-the-cluster-password" });
+  const target = redisTarget(settings);
+  const client = connectRedis(target, "supervisor");
+  t.teardown(() => client.disconnect());
+  const started = Date.now();
+  const err = await t.throwsAsync(waitUntilReady(client, target, 20_000), { instanceOf: RedisRefusedError });
+  t.true(Date.now() - started < 10_000, "at once, not at the deadline");
+  t.regex(err.message, /REDIS_USERNAME and REDIS_PASSWORD/);
+  t.false(err.message.includes("not-the-cluster-password"));
+});
