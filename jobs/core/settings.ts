@@ -298,7 +298,8 @@ export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSet
     jobTtlFailedS: read.int("JOB_TTL_FAILED_S", d.JOB_TTL_FAILED_S, 1, 365 * 86_400),
     jobResultsMax: read.int("JOB_RESULTS_MAX", d.JOB_RESULTS_MAX, 1, 100_000_000),
     jobResultsMaxBytes: read.int("JOB_RESULTS_MAX_BYTES", d.JOB_RESULTS_MAX_BYTES, 1024, 1024 * 1024 * 1024),
-    nodeEnv: read.raw("NODE_ENV") ?? "development",
+    // Production unless told: `npm run dev` (scripts/dev.mjs) sets development.
+    nodeEnv: read.raw("NODE_ENV") ?? "production",
     jobTypesDirs: typeFolders(read.raw("JOB_TYPES_DIR"), process.cwd()),
   };
 }

@@ -1,4 +1,5 @@
 import test from "ava";
+import path from "node:path";
 import { ConfigError, DEFAULTS, jobEnvironment, loadConfig, mayStartLocalRedis, redisTopologySetting } from "../../server/config.ts";
 import { loadJobSettings, redisTarget } from "../../jobs/core/settings.ts";
 import { describeTarget } from "../../jobs/core/redis.ts";
@@ -54,7 +55,7 @@ test("REDIS_CLUSTER_NODES: the seeds of a Redis Cluster, over REDIS_URL; no loca
   t.is(redisTopologySetting(config), "REDIS_CLUSTER_NODES");
   t.false(mayStartLocalRedis(config));
   t.false(mayStartLocalRedis(loadConfig({ REDIS_CLUSTER_NODES: "10.0.0.5:7000" })), "not even without REDIS_URL");
-  t.deepEqual(redisTarget(config), { kind: "cluster", nodes: config.redisClusterNodes! });
+  t.like(redisTarget(config), { kind: "cluster", nodes: config.redisClusterNodes! });
   t.is(describeTarget(redisTarget(config)), "the Redis Cluster at REDIS_CLUSTER_NODES=10.0.0.5:7000,redis-b:7001,[::1]:7002");
   t.true(mayStartLocalRedis(loadConfig({})), "with no Redis setting at all, it may");
 });
@@ -160,4 +161,36 @@ test("JOB_TYPES: every type by default; the named ones in the registry's order; 
     'JOB_TYPES="primes,counter": no job type named "counter"; expected a comma-separated list of count, primes, csv-check',
   ]);
   t.regex(t.throws(() => loadConfig({ JOB_TYPES: " , " }), { instanceOf: ConfigError }).message, /JOB_TYPES=" , ": no type named/);
+});
+
+test("Redis credentials and TLS: read for every topology, TLS on with rediss://, files checked, and passed to a job's runner", (t) => {
+  const plain = loadConfig({ REDIS_URL: "redis://10.0.0.5:6379" });
+  t.deepEqual(plain.redisAuth, { username: null, password: null, tls: null });
+  const tls = loadConfig({
+    REDIS_URL: "rediss://redis.internal:6380",
+    REDIS_USERNAME: "sidejob",
+    REDIS_PASSWORD: "pw-0123456789",
+    REDIS_TLS_CA: "package.json",
+  });
+  t.like(tls.redisAuth, {
+    username: "sidejob",
+    password: "pw-0123456789",
+    tls: { ca: path.resolve("package.json"), cert: null, key: null, servername: null },
+  });
+  t.like(redisTarget(loadConfig({ REDIS_CLUSTER_NODES: "10.0.0.5:7000", REDIS_PASSWORD: "pw-0123456789", REDIS_TLS: "on" })), {
+    kind: "cluster",
+    auth: { password: "pw-0123456789", tls: { ca: null } },
+  });
+  const env = jobEnvironment(tls, {});
+  t.like(env, { REDIS_USERNAME: "sidejob", REDIS_PASSWORD: "pw-0123456789", REDIS_TLS: "on", REDIS_TLS_CA: path.resolve("package.json") });
+  const error = t.throws(() => loadConfig({ REDIS_TLS: "maybe", REDIS_TLS_CA: "x.pem", REDIS_TLS_CERT: "c.pem" }), {
+    instanceOf: ConfigError,
+  });
+  t.deepEqual(error.problems, [
+    'REDIS_TLS="maybe": expected on or off',
+    "REDIS_TLS_CA: only used with TLS (REDIS_TLS=on, or a rediss:// REDIS_URL), which is off",
+    "REDIS_TLS_CERT: only used with TLS (REDIS_TLS=on, or a rediss:// REDIS_URL), which is off",
+  ]);
+  const missing = t.throws(() => loadConfig({ REDIS_TLS: "on", REDIS_TLS_CA: "no-such-ca.pem" }), { instanceOf: ConfigError });
+  t.deepEqual(missing.problems, [`REDIS_TLS_CA="no-such-ca.pem": no readable file at ${path.resolve("no-such-ca.pem")}`]);
 });
