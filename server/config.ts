@@ -43,6 +43,8 @@ export const DEFAULTS = {
   /** An instance's job processes at once, all types together; 0: a web-only instance. */
   JOB_SLOTS: os.availableParallelism(),
   JOB_QUEUE_MAX: 1000,
+  /** refuse: a type whose program cannot start here stops the start; skip-type: this instance does not run it. */
+  JOB_PROGRAM_CHECK: "refuse",
   REDIS_MEMORY_REFUSE_PERCENT: 90,
   /** 50 MB: what one upload may take in Redis until its job expires (see docs/operations.md, "Uploads"). */
   JOB_UPLOAD_MAX_BYTES: 50 * 1024 * 1024,
@@ -129,6 +131,8 @@ export interface Config extends JobSettings {
    * and those of JOB_TYPES_DIR's folders (job.json), in that order.
    */
   types: readonly JobType[];
+  /** Types this instance does not run because their program cannot start here (JOB_PROGRAM_CHECK=skip-type), with why. */
+  skippedTypes: readonly { type: string; problems: readonly string[] }[];
 }
 
 /** SITE_NAME, SITE_TAGLINE, SITE_FOOTER. */
@@ -230,13 +234,25 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     templatesDir: readFolder(read, "TEMPLATES_DIR", cwd),
     offeredTypes: readOfferedTypes(read, types),
     types,
+    skippedTypes: [],
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
   config.admin = readAdminPassword(read, config.sessionSecret);
   // The programs of the types this instance runs must start here: a missing
-  // interpreter stops the start, rather than failing every job of its type.
+  // interpreter stops the start (or, with JOB_PROGRAM_CHECK=skip-type, takes
+  // the type off this instance), rather than failing every job of its type.
+  const check = read.str("JOB_PROGRAM_CHECK", d.JOB_PROGRAM_CHECK, (v) =>
+    v === "refuse" || v === "skip-type" ? undefined : "expected refuse or skip-type",
+  );
   if (read.problems.length === 0) {
-    for (const problem of programProblems(typesRunHere(config), env.PATH, () => ROOT)) read.problems.push(`JOB_TYPES_DIR: ${problem}`);
+    for (const type of typesRunHere(config)) {
+      const problems = programProblems([type], env.PATH, () => ROOT).map((p) => (type.dir ? `JOB_TYPES_DIR: ${p}` : p));
+      if (problems.length === 0) continue;
+      if (check === "skip-type") {
+        config.jobConcurrencyByType = { ...config.jobConcurrencyByType, [type.name]: 0 };
+        config.skippedTypes = [...config.skippedTypes, { type: type.name, problems }];
+      } else read.problems.push(...problems);
+    }
   }
   read.done();
   return config;

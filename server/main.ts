@@ -35,6 +35,9 @@ const startLog = rootLogger.child({ instance: instanceId });
 // starts a local redis-server.
 const topology = redisTopologySetting(config);
 if (topology && config.redisUrlGiven) startLog.info(`sidejob: REDIS_URL is ignored: ${topology} is set`);
+for (const { type, problems } of config.skippedTypes) {
+  startLog.warn(`sidejob: this instance does not run ${type} jobs (JOB_PROGRAM_CHECK=skip-type): ${problems.join("; ")}`);
+}
 
 if (mayStartLocalRedis(config)) {
   try {

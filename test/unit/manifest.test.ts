@@ -162,3 +162,17 @@ test("an API submit may leave out a field that has a default; a blank form field
   t.deepEqual(schema.required, ["file"]);
   t.is(schema.properties.top!.default, 10);
 });
+
+test("with JOB_PROGRAM_CHECK=skip-type, a type whose program is missing is not run here, and the start goes on saying why", (t) => {
+  const missing = typesDir(t, { r: { "job.json": { ...VALID, run: { command: ["sidejob-no-such-rscript", "./tool.R"] } }, "tool.R": "" } });
+  const config = loadConfig({ JOB_TYPES_DIR: missing, PATH: process.env.PATH, JOB_PROGRAM_CHECK: "skip-type" });
+  t.true(
+    config.types.some((x) => x.name === "line-stats"),
+    "still known (its form, its queued jobs' pages)",
+  );
+  t.false(typesRunHere(config).some((x) => x.name === "line-stats"));
+  t.is(config.jobConcurrencyByType["line-stats"], 0);
+  t.is(config.skippedTypes.length, 1);
+  t.regex(config.skippedTypes[0]!.problems.join("\n"), /"sidejob-no-such-rscript" is not on PATH/);
+  t.throws(() => loadConfig({ JOB_PROGRAM_CHECK: "ignore" }), { message: /JOB_PROGRAM_CHECK="ignore": expected refuse or skip-type/ });
+});
