@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { Redis } from "ioredis";
+import { ROOT } from "./paths.ts";
 
 /** How long a probe of an address may take: a Redis that answers does so at once. */
 const PROBE_MS = 700;
@@ -57,7 +58,10 @@ export type LocalChoice = { url: string; note: string };
  */
 export async function chooseLocalRedis(defaultUrl: string, dir: string): Promise<LocalChoice> {
   const { socket, pidFile, logFile } = localRedisFiles(dir);
-  const stop = "npm run redis:stop stops it";
+  // `npm run redis:stop` exists in a checkout; an installed package (no such script) says what the script does.
+  const stop = fs.existsSync(path.join(ROOT, "scripts", "redis-stop.mjs"))
+    ? "npm run redis:stop stops it"
+    : `redis-cli -s ${socket} shutdown stops it`;
   if (await answers({ path: socket }))
     return { url: `unix://${socket}`, note: `reusing this checkout's redis-server on ${socket} (${stop})` };
   if (await answers({ url: defaultUrl })) return { url: defaultUrl, note: "" };
