@@ -6,7 +6,7 @@
 // Every request goes to nginx's TLS port, with the headers a browser sends
 // (Host, Origin, Sec-Fetch-*), through one keep-alive connection as a page's
 // polls would.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
 import net from "node:net";
@@ -18,7 +18,7 @@ import { ROOT } from "../../server/paths.ts";
 import { LONG_COUNT } from "../support/http.ts";
 import { freePort } from "../support/ports.ts";
 import { killProcessesIn } from "../support/procs.ts";
-import { startRedis, type TestRedis } from "../support/redis.ts";
+import { startRedis } from "../support/redis.ts";
 import { serverEnv, spawnServer, type ServerProcess } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -27,13 +27,7 @@ const NAME = "jobs.test";
 const PASSWORD = "correct horse battery";
 
 interface Setup {
-  dir: string;
-  redis: TestRedis;
   server: ServerProcess;
-  /** The server's JOB_LOG_DIR: its job processes are stopped with it. */
-  logDir: string;
-  nginx: ChildProcess;
-  nginxOutput: () => string;
   port: number;
   agent: https.Agent;
   /** The browser's address bar: https://jobs.test:<port>. */
@@ -46,25 +40,38 @@ const s = (): Setup =>
     throw new Error("the setup failed");
   })();
 
-/** The listen lines of the shipped file, on loopback and the test's ports. */
+/**
+ * The shipped file with the test's upstream, ports (on loopback), certificate
+ * and name; each rewrite must find its line, so a change of the file's shape
+ * fails here rather than testing something else.
+ */
 function siteConfig(
   shipped: string,
   { tls, plain, upstream, cert, key }: { tls: number; plain: number; upstream: number; cert: string; key: string },
 ): string {
-  const ipv6 = fs.readFileSync("/proc/net/if_inet6", "utf8").includes("00000000000000000000000000000001");
-  return shipped
-    .replace(/^(\s*)server 127\.0\.0\.1:3000;/m, `$1server 127.0.0.1:${upstream};`)
-    .replace(/^(\s*)listen 443 ssl http2;/m, `$1listen 127.0.0.1:${tls} ssl http2;`)
-    .replace(/^(\s*)listen \[::\]:443 ssl http2;/m, ipv6 ? `$1listen [::1]:${tls} ssl http2;` : "")
-    .replace(/^(\s*)listen 80;/m, `$1listen 127.0.0.1:${plain};`)
-    .replace(/^(\s*)listen \[::\]:80;/m, ipv6 ? `$1listen [::1]:${plain};` : "")
-    .replaceAll("/etc/letsencrypt/live/jobs.example.com/fullchain.pem", cert)
-    .replaceAll("/etc/letsencrypt/live/jobs.example.com/privkey.pem", key)
-    .replaceAll("server_name jobs.example.com;", `server_name ${NAME};`);
+  const ipv6 = fs.existsSync("/proc/net/if_inet6") && fs.readFileSync("/proc/net/if_inet6", "utf8").includes("0".repeat(31) + "1");
+  const rewrites: [RegExp, string][] = [
+    [/^(\s*)server 127\.0\.0\.1:3000;/gm, `$1server 127.0.0.1:${upstream};`],
+    [/^(\s*)listen 443 ssl http2;/gm, `$1listen 127.0.0.1:${tls} ssl http2;`],
+    [/^(\s*)listen \[::\]:443 ssl http2;/gm, ipv6 ? `$1listen [::1]:${tls} ssl http2;` : ""],
+    [/^(\s*)listen 80;/gm, `$1listen 127.0.0.1:${plain};`],
+    [/^(\s*)listen \[::\]:80;/gm, ipv6 ? `$1listen [::1]:${plain};` : ""],
+    [/\/etc\/letsencrypt\/live\/jobs\.example\.com\/fullchain\.pem/g, cert],
+    [/\/etc\/letsencrypt\/live\/jobs\.example\.com\/privkey\.pem/g, key],
+    [/server_name jobs\.example\.com;/g, `server_name ${NAME};`],
+  ];
+  return rewrites.reduce((text, [pattern, replacement]) => {
+    if (!pattern.test(text)) throw new Error(`deploy/nginx.conf has no line that matches ${pattern}`);
+    return text.replace(pattern, replacement);
+  }, shipped);
 }
+
+/** What the setup started, stopped after the last test (the latest first), even when the setup failed halfway. */
+const stops: (() => Promise<void> | void)[] = [];
 
 test.before(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-nginx-"));
+  stops.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const cert = path.join(dir, "cert.pem");
   const key = path.join(dir, "key.pem");
   // A self-signed certificate for jobs.test: the client trusts it as its only CA.
@@ -86,6 +93,7 @@ test.before(async () => {
     `subjectAltName=DNS:${NAME}`,
   ]);
   const redis = await startRedis();
+  stops.push(() => redis.close());
   const [tls, plain] = [await freePort(), await freePort()];
   const origin = `https://${NAME}:${tls}`;
   const env = serverEnv(redis, "nginx", {
@@ -95,7 +103,12 @@ test.before(async () => {
     SESSION_SECRET: "s".repeat(40),
     COUNT_STEP_DELAY_MS: "200",
   });
+  stops.push(() => {
+    killProcessesIn(env.JOB_LOG_DIR!);
+    fs.rmSync(env.JOB_LOG_DIR!, { recursive: true, force: true });
+  });
   const server = await spawnServer(env);
+  stops.push(() => server.close());
   const shipped = fs.readFileSync(path.join(ROOT, "deploy", "nginx.conf"), "utf8");
   fs.writeFileSync(path.join(dir, "site.conf"), siteConfig(shipped, { tls, plain, upstream: server.port, cert, key }));
   // The http block Debian's nginx.conf has around sites-enabled/, with every path in this folder.
@@ -121,17 +134,19 @@ http {
     stdio: ["ignore", "pipe", "pipe"],
   });
   for (const stream of [nginx.stdout, nginx.stderr]) stream.on("data", (chunk: Buffer) => (nginxOut += chunk.toString()));
+  stops.push(async () => {
+    if (nginx.exitCode !== null || nginx.signalCode !== null) return;
+    const exited = new Promise((resolve) => nginx.once("exit", resolve));
+    nginx.kill("SIGTERM");
+    await exited;
+  });
   setup = {
-    dir,
-    redis,
     server,
-    logDir: env.JOB_LOG_DIR!,
-    nginx,
-    nginxOutput: () => nginxOut,
     port: tls,
     agent: new https.Agent({ ca: fs.readFileSync(cert), keepAlive: true, maxSockets: 1 }),
     origin,
   };
+  stops.push(() => setup?.agent.destroy());
   await waitFor(
     () => {
       if (nginx.exitCode !== null) throw new Error(`nginx exited: ${nginxOut}`);
@@ -145,19 +160,7 @@ http {
 });
 
 test.after.always(async () => {
-  if (!setup) return;
-  const { nginx, server, redis, dir, agent } = setup;
-  agent.destroy();
-  if (nginx.exitCode === null) {
-    const exited = new Promise((resolve) => nginx.once("exit", resolve));
-    nginx.kill("SIGTERM");
-    await exited;
-  }
-  await server.close();
-  killProcessesIn(setup.logDir);
-  fs.rmSync(setup.logDir, { recursive: true, force: true });
-  await redis.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  for (const stop of stops.reverse()) await stop();
 });
 
 interface Answer {
