@@ -18,7 +18,8 @@ import { ROOT } from "../../server/paths.ts";
 import { LONG_COUNT } from "../support/http.ts";
 import { freePort } from "../support/ports.ts";
 import { killProcessesIn } from "../support/procs.ts";
-import { startRedis } from "../support/redis.ts";
+import { keysUnder, startRedis, type TestRedis } from "../support/redis.ts";
+import { DEFAULTS } from "../../server/config.ts";
 import { serverEnv, spawnServer, type ServerProcess } from "../support/server.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -28,6 +29,11 @@ const PASSWORD = "correct horse battery";
 
 interface Setup {
   server: ServerProcess;
+  redis: TestRedis;
+  /** The server's REDIS_PREFIX. */
+  prefix: string;
+  /** The certificate the client trusts. */
+  ca: Buffer;
   port: number;
   agent: https.Agent;
   /** The browser's address bar: https://jobs.test:<port>. */
@@ -142,6 +148,9 @@ http {
   });
   setup = {
     server,
+    redis,
+    prefix: env.REDIS_PREFIX!,
+    ca: fs.readFileSync(cert),
     port: tls,
     agent: new https.Agent({ ca: fs.readFileSync(cert), keepAlive: true, maxSockets: 1 }),
     origin,
@@ -327,6 +336,82 @@ test.serial("nginx keeps its connection to sidejob between two polls (upstream k
   const after = upstream();
   t.is(after.timeWait - before.timeWait, 0, "no connection to sidejob was closed");
   t.true(after.established >= 1, "one is open, kept for the next poll");
+});
+
+/** The csv-check form with one file, encoded as fetch would send it: its body and Content-Type. */
+async function csvForm(name: string, content: Buffer | string): Promise<{ body: Buffer; type: string }> {
+  const data = new FormData();
+  data.set("delimiter", "detect");
+  data.set("header", "true");
+  data.set("file", new Blob([typeof content === "string" ? content : new Uint8Array(content)], { type: "text/csv" }), name);
+  const encoded = new Request("https://example.invalid/", { method: "POST", body: data });
+  return { body: Buffer.from(await encoded.arrayBuffer()), type: encoded.headers.get("content-type")! };
+}
+
+test.serial("an upload streams through nginx: its first part is in Redis while the client still holds back the rest", async (t) => {
+  const { port, ca, redis, prefix } = s();
+  const rows = "id,value\n" + "1,some text that fills the file\n".repeat(100_000);
+  const { body, type } = await csvForm("big.csv", rows);
+  const half = Math.floor(body.length / 2);
+  // A connection of its own, so that the other tests' agent is not held.
+  const agent = new https.Agent({ ca, keepAlive: false });
+  t.teardown(() => agent.destroy());
+  const answer = new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+    const req = https.request(
+      {
+        host: "127.0.0.1",
+        servername: NAME,
+        port,
+        method: "POST",
+        path: "/jobs/new/csv-check",
+        agent,
+        headers: { Host: `${NAME}:${port}`, ...formPost(type), "Content-Length": String(body.length) },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode!, location: res.headers.location }));
+      },
+    );
+    req.on("error", reject);
+    req.write(body.subarray(0, half));
+    // Only once sidejob has stored some of the file does the client send the rest:
+    // with nginx buffering the body, nothing would reach sidejob before the end.
+    waitFor(async () => (await keysUnder(redis.client, prefix)).some((k) => k.includes(":upload:")), {
+      timeout: 15_000,
+      message: "the upload's first part to reach Redis before the body has ended",
+    }).then(
+      () => req.end(body.subarray(half)),
+      (err: Error) => {
+        req.destroy();
+        reject(err);
+      },
+    );
+  });
+  const { status, location } = await answer;
+  t.is(status, 303);
+  const id = String(location).split("/").pop()!;
+  await waitFor(async () => (await jobJson(id)).state === "succeeded", { timeout: 30_000, message: "the check to succeed" });
+  t.pass();
+});
+
+test.serial("nginx lets through a form holding a file of JOB_UPLOAD_MAX_BYTES, and refuses a larger body at once (413)", async (t) => {
+  // client_max_body_size: above the default upload limit by more than the
+  // form around the file, so a file just over the limit reaches sidejob (its
+  // own 413 page says the limit). Sending 50 MB through TLS takes ~20 s on a
+  // busy machine, so the limit is read from the file here.
+  const shipped = fs.readFileSync(path.join(ROOT, "deploy", "nginx.conf"), "utf8");
+  const size = /^\s*client_max_body_size (\d+)m;/m.exec(shipped);
+  t.truthy(size, "client_max_body_size in megabytes");
+  const nginxLimit = Number(size![1]) * 1024 * 1024;
+  const { body } = await csvForm("full.csv", "");
+  t.true(nginxLimit >= DEFAULTS.JOB_UPLOAD_MAX_BYTES + body.length + 64 * 1024, `${nginxLimit} bytes`);
+  // A body announced over that limit is refused by nginx from its headers, before any of it is sent.
+  const refused = await request("POST", "/jobs/new/csv-check", {
+    ...formPost("multipart/form-data; boundary=x"),
+    "Content-Length": String(nginxLimit + 1),
+  });
+  t.is(refused.status, 413);
+  t.regex(refused.text, /nginx/);
 });
 
 /** Sockets of this host connected to 127.0.0.1:port, from /proc/net/tcp: the client sides only. */
