@@ -16,6 +16,7 @@ import { ROOT } from "./paths.ts";
 import path from "node:path";
 import { checkHostEntry, isLoopbackHost, type AllowedHosts } from "./hosts.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import { EVICTION_CHECKS, type EvictionCheck } from "./redis-eviction.ts";
 import {
   ConfigError,
   EnvReader,
@@ -46,6 +47,8 @@ export const DEFAULTS = {
   /** refuse: a type whose program cannot start here stops the start; skip-type: this instance does not run it. */
   JOB_PROGRAM_CHECK: "refuse",
   REDIS_MEMORY_REFUSE_PERCENT: 90,
+  /** What the start does when Redis's maxmemory-policy evicts keys (server/redis-eviction.ts). */
+  REDIS_EVICTION_CHECK: "refuse",
   /** 50 MB: what one upload may take in Redis until its job expires (see docs/operations.md, "Uploads"). */
   JOB_UPLOAD_MAX_BYTES: 50 * 1024 * 1024,
   /** A day: how long a submit key (Idempotency-Key, a form's token) names its job at most (docs/api.md, "Idempotent submits"). */
@@ -93,6 +96,8 @@ export interface Config extends JobSettings {
   jobQueueMax: number;
   /** New jobs and uploads are refused (503) while Redis' used memory is at least this share of its maxmemory. */
   redisMemoryRefusePercent: number;
+  /** REDIS_EVICTION_CHECK: refuse to start on an evicting maxmemory-policy, or only warn. */
+  redisEvictionCheck: EvictionCheck;
   /** The largest file one upload may hold; a larger one is refused (413) and nothing is kept. */
   jobUploadMaxBytes: number;
   /** How long a submit key's record names its job at most; less when the job expires first. */
@@ -201,6 +206,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     ),
     jobQueueMax: read.int("JOB_QUEUE_MAX", d.JOB_QUEUE_MAX, 0, 10_000_000),
     redisMemoryRefusePercent: read.int("REDIS_MEMORY_REFUSE_PERCENT", d.REDIS_MEMORY_REFUSE_PERCENT, 1, 100),
+    redisEvictionCheck: read.str("REDIS_EVICTION_CHECK", d.REDIS_EVICTION_CHECK, (v) =>
+      (EVICTION_CHECKS as readonly string[]).includes(v) ? undefined : `expected ${EVICTION_CHECKS.join(" or ")}`,
+    ) as EvictionCheck,
     // Redis refuses a string over 512 MB.
     jobUploadMaxBytes: read.int("JOB_UPLOAD_MAX_BYTES", d.JOB_UPLOAD_MAX_BYTES, 1, 512 * 1024 * 1024),
     idempotencyTtlS: read.int("IDEMPOTENCY_TTL_S", d.IDEMPOTENCY_TTL_S, 60, 365 * 86_400),

@@ -23,6 +23,7 @@ import { createHttpServer, HTTP_LIMITS, type HttpServer } from "./http-server.ts
 import { jobScript } from "./paths.ts";
 import { openJobPages, type JobCache, type JobPages } from "./job-cache.ts";
 import type { PageReader } from "./status.ts";
+import { checkEvictionPolicy } from "./redis-eviction.ts";
 
 /** What a caller may change in an instance; everything else is built from the settings. */
 export interface InstanceOverrides {
@@ -50,8 +51,8 @@ export interface InstanceOverrides {
 /** Why an instance could not be built: which step failed, with the error's own message. */
 export class InstanceError extends Error {
   constructor(
-    /** "redis": the web or supervisor connection; "cache": the status cache's connections. */
-    readonly step: "redis" | "cache",
+    /** "redis": the web or supervisor connection; "cache": the status cache's connections; "eviction": Redis's maxmemory-policy. */
+    readonly step: "redis" | "cache" | "eviction",
     cause: Error,
   ) {
     super(cause.message, { cause });
@@ -110,6 +111,12 @@ export async function createInstance(config: Config, overrides: InstanceOverride
   } catch (err) {
     disconnect();
     throw new InstanceError("redis", err as Error);
+  }
+  try {
+    await checkEvictionPolicy(redis, config.redisEvictionCheck, warnLine(rootLogger.child({ instance: instanceId })));
+  } catch (err) {
+    disconnect();
+    throw new InstanceError("eviction", err as Error);
   }
 
   const storeOptions = {
