@@ -37,22 +37,24 @@ const runnerOnly = process.argv.includes("--only=runner");
 const csvOnly = process.argv.includes("--only=csv");
 const flags = [quick ? "--quick" : "", runnerOnly ? "--only=runner" : "", csvOnly ? "--only=csv" : ""].filter(Boolean);
 const command = `npm run bench${flags.length > 0 ? ` -- ${flags.join(" ")}` : ""}`;
+// The quick mode runs every phase and path once, on small numbers: it keeps the
+// bench working (CI runs it), its figures are not meant to be read.
 const P = quick
   ? {
       seconds: 1,
-      pairs: 3,
-      submits: 50,
-      ttr: 8,
-      cpuRuns: 3,
-      burst: 200,
-      growth: 10_000,
-      pageRequests: 50,
-      running: 20,
-      runnerStarts: 5,
-      csvMiB: [2, 10],
+      pairs: 1,
+      submits: 20,
+      ttr: 3,
+      cpuRuns: 2,
+      burst: 40,
+      growth: 2_000,
+      pageRequests: 20,
+      running: 5,
+      runnerStarts: 2,
+      csvMiB: [1, 2],
       csvPairs: 1,
-      redisWindowS: 2,
-      distinct: 10_000,
+      redisWindowS: 1,
+      distinct: 1_000,
     }
   : {
       seconds: 10,

@@ -99,10 +99,10 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
   let redis: TestRedis | null = null;
   let client: Redis;
   const apps: ServerProcess[] = [];
-  const idleMs = quick ? 1000 : 5000;
-  const jobs = quick ? 20 : 200;
+  const idleMs = quick ? 500 : 5000;
+  const jobs = quick ? 10 : 200;
   const pollSeconds = quick ? 1 : 5;
-  const heartbeats = quick ? 500 : 5000;
+  const heartbeats = quick ? 200 : 5000;
   try {
     redis = await startRedis();
     client = redis.client;

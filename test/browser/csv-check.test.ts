@@ -121,35 +121,44 @@ whenBrowser(test, () => {
     { suffix: "-320", options: { viewport: { width: 320, height: 640 } } },
   ];
 
+  /**
+   * One page per mode, kept for the whole file: each scenario navigates it (a
+   * new browser context per scenario and mode cost about twice the CPU).
+   * `status` is that of the page's latest document.
+   */
+  const tabs: { mode: (typeof modes)[number]; page: Page; watch: ProblemWatch; status: number }[] = [];
+  test.before(async () => {
+    for (const mode of modes) {
+      const context = await browser.newContext(mode.options);
+      const tab = { mode, page: await context.newPage(), watch: await ProblemWatch.on(context), status: 0 };
+      tab.page.on("response", (res) => {
+        if (res.request().isNavigationRequest() && res.request().frame() === tab.page.mainFrame()) tab.status = res.status();
+      });
+      tabs.push(tab);
+    }
+  });
+
   for (const scenario of scenarios) {
     test.serial(`${scenario.title} passes axe in light and dark and fits 320 px`, async (t) => {
       await Promise.all(
-        modes.map(async (mode) => {
-          const context = await browser.newContext(mode.options);
-          const watch = await ProblemWatch.on(context);
-          try {
-            const page = await context.newPage();
-            let status = 0;
-            page.on("response", (res) => {
-              if (res.request().isNavigationRequest() && res.request().frame() === page.mainFrame()) status = res.status();
-            });
-            await scenario.open(page);
-            t.is(status, scenario.status);
-            await page.evaluate(() => document.body.addEventListener("htmx:beforeRequest", (e) => e.preventDefault()));
-            const label = `${scenario.name}${mode.suffix}`;
-            await screenshot(page, label);
-            const violations = await runAxe(page);
-            t.deepEqual(violations, [], `${label}:\n${describeViolations(violations)}`);
-            if (mode.suffix === "-320") {
-              const { overflow, culprits } = await sidewaysOverflow(page);
-              t.true(overflow <= 0, `${label} scrolls sideways by ${overflow} px: ${culprits.join("; ")}`);
-            }
-            if (mode.suffix === "" && scenario.check) await scenario.check(page, t);
-            t.deepEqual(watch.cspViolations, [], `${label}: CSP violations`);
-            t.deepEqual(watch.consoleErrors, [], `${label}: console errors`);
-          } finally {
-            await context.close();
+        tabs.map(async (tab) => {
+          const { mode, page, watch } = tab;
+          watch.clear();
+          tab.status = 0;
+          await scenario.open(page);
+          t.is(tab.status, scenario.status);
+          await page.evaluate(() => document.body.addEventListener("htmx:beforeRequest", (e) => e.preventDefault()));
+          const label = `${scenario.name}${mode.suffix}`;
+          await screenshot(page, label);
+          const violations = await runAxe(page);
+          t.deepEqual(violations, [], `${label}:\n${describeViolations(violations)}`);
+          if (mode.suffix === "-320") {
+            const { overflow, culprits } = await sidewaysOverflow(page);
+            t.true(overflow <= 0, `${label} scrolls sideways by ${overflow} px: ${culprits.join("; ")}`);
           }
+          if (mode.suffix === "" && scenario.check) await scenario.check(page, t);
+          t.deepEqual(watch.cspViolations, [], `${label}: CSP violations`);
+          t.deepEqual(watch.consoleErrors, [], `${label}: console errors`);
         }),
       );
     });

@@ -286,6 +286,27 @@ whenBrowser(test, () => {
     }
   });
 
+  /**
+   * Opens the scenario's page; a 503 where the page is expected is asked
+   * again, as a client obeying Retry-After does. A machine starved of CPU
+   * can hold this process (the app's) past the web's 1.5 s Redis deadline,
+   * and the app then answers "too busy" as it should: not what these tests
+   * are about. A 503 that lasts fails.
+   */
+  async function openAnswered(scenario: Scenario, tab: (typeof tabs)[number]): Promise<string> {
+    let url = "";
+    await waitFor(
+      async () => {
+        tab.watch.clear();
+        tab.status = 0;
+        url = await scenario.open(tab.page);
+        return tab.status !== 503 || scenario.status === 503;
+      },
+      { interval: 1000, message: () => `an answer other than 503 from ${url}` },
+    );
+    return url;
+  }
+
   // One scenario at a time, in its four modes at once: the two cores stay
   // busy, and a result comes every few seconds. (All eleven at once finished
   // together, near ava's timeout of 60 s without a result.)
@@ -296,9 +317,7 @@ whenBrowser(test, () => {
         await Promise.all(
           tabs.map(async (tab) => {
             const { mode, page, watch } = tab;
-            watch.clear();
-            tab.status = 0;
-            const url = await scenario.open(page);
+            const url = await openAnswered(scenario, tab);
             t.is(tab.status, scenario.status, `status of ${url}`);
             await holdStill(page);
             if (mode.textZoom) await page.evaluate(() => (document.documentElement.style.fontSize = "200%"));

@@ -45,6 +45,12 @@ function checkout(t: import("ava").ExecutionContext): string {
 }
 
 const env = (dir: string) => ({ JOB_LOG_DIR: path.join(dir, "logs"), REDIS_PREFIX: "local" });
+/**
+ * For a server that must find nothing answering: how long it tries. Nothing
+ * listens in its namespace, so each try is refused at once and a longer wait
+ * (spawnNode's 15 s, for a busy machine's slow start) only delays its exit.
+ */
+const NOTHING_ANSWERS = { REDIS_STARTUP_WAIT_MS: "1000" };
 
 if (!canIsolate) {
   // CI runs as root, where unshare works: there a missing namespace is a failure, not a skip.
@@ -97,7 +103,7 @@ if (!canIsolate) {
     const dir = checkout(t);
     const server = await startServer(
       t,
-      { ...env(dir), REDIS_URL: "redis://127.0.0.1:6390" },
+      { ...env(dir), ...NOTHING_ANSWERS, REDIS_URL: "redis://127.0.0.1:6390" },
       { cwd: dir, isolatedNetwork: true, waitForListening: false },
     );
     const { code } = await server.exited;
@@ -137,7 +143,11 @@ if (!canIsolate) {
   ] as const) {
     test.serial(`with ${name} set and nothing answering, the server starts nothing and names what it tried`, async (t) => {
       const dir = checkout(t);
-      const server = await startServer(t, { ...env(dir), ...settings }, { cwd: dir, isolatedNetwork: true, waitForListening: false });
+      const server = await startServer(
+        t,
+        { ...env(dir), ...NOTHING_ANSWERS, ...settings },
+        { cwd: dir, isolatedNetwork: true, waitForListening: false },
+      );
       const { code } = await server.exited;
       t.is(code, 1);
       t.regex(server.output(), message);

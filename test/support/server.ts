@@ -145,8 +145,10 @@ export async function spawnNode(
       void exited.then(() => reject(new Error(`the server exited before listening: ${out}`)));
     });
     try {
-      // Generous: this is set-up, not a bound under test, and a busy 2-core machine can take seconds to start node.
-      await within(listening, 30_000, () => `the server to listen (output: ${out})`);
+      // Generous: this is set-up, not a bound under test. A server's start is about 1.5 s of CPU (mostly
+      // loading modules); on two cores at a load average near 20 one took 21 s, and three started at once
+      // beside a full run went past 30 s without a line of output.
+      await within(listening, 60_000, () => `the server to listen (output: ${out})`);
     } catch (err) {
       proc.kill("SIGKILL");
       throw err;
