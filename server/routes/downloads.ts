@@ -7,9 +7,9 @@ import { Readable } from "node:stream";
 import type { Middleware } from "koa";
 import { isTerminal, type JobRecord, type JobStore } from "../../jobs/core/store.ts";
 import { etagOf, notModified } from "../etag.ts";
-import { bufferSource, chunkedSource, sendBytes } from "../byte-range.ts";
+import { bufferSource, chunkedSource, sendBytes, type ByteSource } from "../byte-range.ts";
 import { isUploadRef } from "../../jobs/core/fields.ts";
-import { csvCell, neutralisedCsv } from "../csv.ts";
+import { csvCell, CsvNeutraliser } from "../csv.ts";
 import { HttpError } from "../errors.ts";
 import type { JobLookup } from "./job-lookup.ts";
 
@@ -137,8 +137,7 @@ async function recordKeys(store: JobStore, id: string, count: number): Promise<s
  * An output file: the name must be one the job's listing has; it is only
  * ever a field of the job's files hash, never a path. It is read from Redis
  * a chunk at a time. A .csv file is neutralised as every CSV download is
- * (csv.ts): that changes its bytes and their count, so it is read whole
- * (at most the 20 MB a job may keep) and sent from memory.
+ * (csv.ts), a chunk at a time too.
  */
 export const outputFile =
   (store: JobStore, { jobId, notFound }: JobLookup): Middleware =>
@@ -154,19 +153,42 @@ export const outputFile =
     ctx.type = mediaType(filename);
     // Output files are written by the job's process, so only an ended job's are final.
     const etag = isTerminal(job.state) ? etagOf("file", id, name, file.size, job.finishedAt) : null;
+    const stored = chunkedSource(file.size, FILE_CHUNK_BYTES, (start, end) => store.readFileRange(id, name, start, end));
     if (filename.toLowerCase().endsWith(".csv")) {
       if (etag !== null && notModified(ctx, etag)) return;
-      const content = await store.readFile(id, name);
-      if (!content) throw notFound();
-      sendBytes(ctx, bufferSource(neutralisedCsv(content)), etag);
+      sendBytes(ctx, await neutralisedSource(stored), etag);
       return;
     }
-    sendBytes(
-      ctx,
-      chunkedSource(file.size, FILE_CHUNK_BYTES, (start, end) => store.readFileRange(id, name, start, end)),
-      etag,
-    );
+    sendBytes(ctx, stored, etag);
   };
+
+/**
+ * A CSV file as it is downloaded: neutralised a chunk at a time. Neutralising
+ * adds bytes, so a first pass counts them (its Content-Length, and what its
+ * ranges count in); a range is the neutralised file's, read from its start.
+ */
+async function neutralisedSource(stored: ByteSource): Promise<ByteSource> {
+  const neutralised = async function* (): AsyncGenerator<Buffer> {
+    const neutraliser = new CsvNeutraliser();
+    if (stored.size > 0) for await (const chunk of stored.read(0, stored.size - 1)) yield neutraliser.push(chunk);
+    yield neutraliser.end();
+  };
+  let size = 0;
+  for await (const chunk of neutralised()) size += chunk.length;
+  return {
+    size,
+    async *read(start, end) {
+      let at = 0;
+      for await (const chunk of neutralised()) {
+        const from = Math.max(start - at, 0);
+        const to = Math.min(end + 1 - at, chunk.length);
+        if (from < to) yield chunk.subarray(from, to);
+        at += chunk.length;
+        if (at > end) return;
+      }
+    },
+  };
+}
 
 /**
  * GET /admin/jobs/:id/input/:field: the file a job was given for one of its

@@ -10,6 +10,7 @@ import { useRedis } from "../support/redis.ts";
 import { useApp, WITH_FIXTURE_TYPES, type TestApp } from "../support/app.ts";
 import { monitorRedis } from "../support/monitor.ts";
 import { newJobId } from "../../jobs/core/store.ts";
+import { neutralisedCsv } from "../../server/csv.ts";
 
 const redis = useRedis(test);
 const PASSWORD = "correct horse battery";
@@ -90,6 +91,28 @@ test.serial(
     const past = await app.get(url, { Range: `bytes=${size - 5}-${size + 1000}` });
     t.is(past.headers.get("content-range"), `bytes ${size - 5}-${size - 1}/${size}`, "a range past the end is cut at it");
     t.true(CONTENT.subarray(size - 5).equals(await bytesOf(past)));
+  },
+);
+
+test.serial(
+  "a CSV output file downloads neutralised, a chunk at a time, with the neutralised Content-Length, and its ranges put together are it",
+  async (t) => {
+    const id = await echo();
+    const url = `/jobs/${id}/files/echo.csv`;
+    // Random bytes hold many cells that start like a formula: the neutralised file is longer.
+    const expected = neutralisedCsv(CONTENT);
+    t.true(expected.length > CONTENT.length);
+    const whole = await app.get(url);
+    t.is(whole.status, 200);
+    t.is(whole.headers.get("content-type"), "text/csv; charset=utf-8");
+    t.is(whole.headers.get("content-length"), String(expected.length));
+    t.true(expected.equals(await bytesOf(whole)), "the rule's file, byte for byte");
+    const cut = 1_234_567;
+    const first = await app.get(url, { Range: `bytes=0-${cut - 1}` });
+    const rest = await app.get(url, { Range: `bytes=${cut}-` });
+    t.is(first.status, 206);
+    t.is(rest.headers.get("content-range"), `bytes ${cut}-${expected.length - 1}/${expected.length}`);
+    t.true(expected.equals(Buffer.concat([await bytesOf(first), await bytesOf(rest)])));
   },
 );
 
