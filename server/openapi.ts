@@ -190,14 +190,22 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
     },
   });
 
-  const download = (operationId: string, summary: string, content: object, extra: object = {}) => ({
+  const ranged =
+    "It has a Content-Length and answers a single Range (bytes=a-b, bytes=a-, bytes=-n) with 206, or 416 when none of it exists; If-Range with its ETag is honoured. Several ranges, or a Range that cannot be read, get the whole download.";
+  const download = (operationId: string, summary: string, content: object, extra: object = {}, ranges = false) => ({
     operationId,
     summary,
-    description: `A download (Content-Disposition: attachment). ${ended}`,
+    description: `A download (Content-Disposition: attachment). ${ended}${ranges ? ` ${ranged}` : " It is streamed as it is made (chunked, no Content-Length)."}`,
     tags: ["downloads"],
-    parameters: [param("id"), param("IfNoneMatch")],
+    parameters: [param("id"), param("IfNoneMatch"), ...(ranges ? [param("Range"), param("IfRange")] : [])],
     responses: {
-      "200": { description: "The download.", headers: header("ETag"), content },
+      "200": { description: "The download.", headers: { ...header("ETag"), ...(ranges ? header("Accept-Ranges") : {}) }, content },
+      ...(ranges
+        ? {
+            "206": { description: "The part the Range asked for.", headers: { ...header("ETag"), ...header("Content-Range") }, content },
+            "416": error("The Range asks for bytes the download does not have (Content-Range: bytes */size).", header("Content-Range")),
+          }
+        : {}),
       "304": response("NotModified"),
       "404": error("No such job."),
       ...extra,
@@ -225,10 +233,14 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
     ),
   );
   add("/jobs/{id}/log", "get", {
-    ...download("getJobLog", "The job's log: what its program wrote (the last lines kept)", {
-      "text/plain": { schema: { type: "string" } },
-    }),
-    description: `A download, for a type whose log is public (404 otherwise). ${ended}`,
+    ...download(
+      "getJobLog",
+      "The job's log: what its program wrote (the last lines kept)",
+      { "text/plain": { schema: { type: "string" } } },
+      {},
+      true,
+    ),
+    description: `A download, for a type whose log is public (404 otherwise). ${ended} ${ranged}`,
   });
   const fileDownload = download(
     "getJobFile",
@@ -246,10 +258,18 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
         },
       ]),
     ),
+    {},
+    true,
   );
   add("/jobs/{id}/files/{name}", "get", {
     ...fileDownload,
-    parameters: [param("id"), { name: "name", in: "path", required: true, schema: { type: "string" } }, param("IfNoneMatch")],
+    parameters: [
+      param("id"),
+      { name: "name", in: "path", required: true, schema: { type: "string" } },
+      param("IfNoneMatch"),
+      param("Range"),
+      param("IfRange"),
+    ],
   });
 
   add("/recent", "get", {
@@ -353,6 +373,18 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
           description: "The ETag of an earlier answer: 304 while it still holds.",
           schema: { type: "string" },
         },
+        Range: {
+          name: "Range",
+          in: "header",
+          description: "One byte range (bytes=a-b, bytes=a-, bytes=-n): only that part is sent, 206.",
+          schema: { type: "string", examples: ["bytes=0-1023"] },
+        },
+        IfRange: {
+          name: "If-Range",
+          in: "header",
+          description: "The ETag of an earlier answer: the Range holds only while it does; otherwise the whole download comes, 200.",
+          schema: { type: "string" },
+        },
         IdempotencyKey: {
           name: IDEMPOTENCY_KEY_HEADER,
           in: "header",
@@ -365,6 +397,12 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
         Location: { description: "Where the answer leads (the job's page).", required: true, schema: { type: "string" } },
         "Retry-After": { description: "Seconds to wait before trying again.", required: true, schema: { type: "integer", minimum: 0 } },
         ETag: { description: "Of an ended job's answer: it never changes while the job is kept.", schema: { type: "string" } },
+        "Accept-Ranges": { description: "bytes: a Range request is answered with a part.", schema: { type: "string", const: "bytes" } },
+        "Content-Range": {
+          description: "The part sent and the whole size (bytes a-b/size); bytes */size when none was.",
+          required: true,
+          schema: { type: "string" },
+        },
       },
       responses: {
         NotModified: { description: "If-None-Match named this answer's ETag: it has not changed.", headers: header("ETag") },

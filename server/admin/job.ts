@@ -2,6 +2,7 @@
 // view and JSON (job-view.ts, job-json.ts) with the internals shown, plus
 // its parameters, its whole log, its timings, its process and its retries.
 // GET /admin/jobs/:id/log: its log as text, whoever its type shows it to.
+// GET /admin/jobs/:id/input/:field: a file it was given, while it is kept.
 import type Router from "@koa/router";
 import { isTerminal } from "../../jobs/core/store.ts";
 import { jobType } from "../../jobs/types/index.ts";
@@ -10,7 +11,8 @@ import { jobJson } from "../job-json.ts";
 import { jobView } from "../job-view.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
-import { logText } from "../routes/downloads.ts";
+import { inputFile, logText } from "../routes/downloads.ts";
+import { isUploadRef } from "../../jobs/core/fields.ts";
 import { jobIdOf, missing } from "./shared.ts";
 import { adminJobUrl, utc } from "./view.ts";
 
@@ -19,7 +21,13 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
     const id = jobIdOf(ctx);
     const job = await store.read(id, "all", { resultLimit: 100, logLines: 0 });
     if (!job) throw missing();
-    const [files, log] = await Promise.all([isTerminal(job.state) ? store.listFiles(id) : Promise.resolve([]), store.readLog(id)]);
+    const uploads = Object.entries(job.params).filter(([, value]) => isUploadRef(value));
+    const [files, log, kept] = await Promise.all([
+      isTerminal(job.state) ? store.listFiles(id) : Promise.resolve([]),
+      store.readLog(id),
+      // Which of its input files are still kept (a succeeded job's are deleted at its end).
+      Promise.all(uploads.map(async ([name]) => [name, (await store.uploadSize(id, name)) > 0] as const)).then((pairs) => new Map(pairs)),
+    ]);
     const settings = { ...config, showJobInternals: true };
     const queuedMs = job.createdAt !== null ? (job.startedAt ?? job.finishedAt ?? job.readAt) - job.createdAt : null;
     const ranMs = job.startedAt !== null ? (job.finishedAt ?? job.readAt) - job.startedAt : null;
@@ -51,6 +59,15 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
       params: Object.entries(job.params).map(([name, value]) => ({
         name,
         value: typeof value === "string" ? value : JSON.stringify(value),
+        // A file field's upload, to download (the route says when it is no longer kept).
+        input: isUploadRef(value)
+          ? {
+              url: `${adminJobUrl(id)}/input/${encodeURIComponent(name)}`,
+              name: value.name,
+              size: value.size,
+              kept: kept.get(name) === true,
+            }
+          : null,
       })),
       log,
       logDropped: job.logDropped,
@@ -97,4 +114,5 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
     "/jobs/:id/log",
     logText(store, { jobId: jobIdOf, notFound: missing }, () => true),
   );
+  router.get("/jobs/:id/input/:field", inputFile(store, { jobId: jobIdOf, notFound: missing }));
 }

@@ -1,11 +1,15 @@
 // A job's downloads: its results as JSON or CSV (read from Redis a page at a
-// time, streamed), an output file, and the whole log as text. An ended job's
-// carry an ETag (etag.ts).
+// time, streamed), an output file, the whole log as text, and, for operators,
+// a file it was given (its input). An ended job's carry an ETag (etag.ts);
+// the files and the log have a Content-Length and answer Range requests
+// (byte-range.ts).
 import { Readable } from "node:stream";
 import type { Middleware } from "koa";
 import { isTerminal, type JobRecord, type JobStore } from "../../jobs/core/store.ts";
 import { etagOf, notModified } from "../etag.ts";
-import { csvCell, neutralisedCsv } from "../csv.ts";
+import { bufferSource, chunkedSource, sendBytes, type ByteSource } from "../byte-range.ts";
+import { isUploadRef } from "../../jobs/core/fields.ts";
+import { csvCell, CsvNeutraliser } from "../csv.ts";
 import { HttpError } from "../errors.ts";
 import type { JobLookup } from "./job-lookup.ts";
 
@@ -19,6 +23,15 @@ import type { JobLookup } from "./job-lookup.ts";
 const DOWNLOAD_PAGE = 1000;
 const DOWNLOAD_FIRST_PAGE = 16;
 const DOWNLOAD_PAGE_BYTES = 256 * 1024;
+
+/**
+ * Bytes of an output file read from Redis at a time. Redis cuts each chunk
+ * from the whole value (a hash field has no GETRANGE: lua/file-range-1.lua),
+ * so a chunk is large: a file of the most a job may keep (20 MB) takes 20.
+ */
+const FILE_CHUNK_BYTES = 1024 * 1024;
+/** Bytes of an upload read at a time (GETRANGE reads only them). */
+const UPLOAD_CHUNK_BYTES = 256 * 1024;
 
 /** A file name as a download's filename: only letters, digits, '.', '_' and '-', never a path. */
 function safeFilename(name: string): string {
@@ -122,28 +135,89 @@ async function recordKeys(store: JobStore, id: string, count: number): Promise<s
 
 /**
  * An output file: the name must be one the job's listing has; it is only
- * ever a field of the job's files hash, never a path. A .csv file is
- * neutralised as every CSV download is (csv.ts).
+ * ever a field of the job's files hash, never a path. It is read from Redis
+ * a chunk at a time. A .csv file is neutralised as every CSV download is
+ * (csv.ts), a chunk at a time too.
  */
 export const outputFile =
   (store: JobStore, { jobId, notFound }: JobLookup): Middleware =>
   async (ctx) => {
     const id = jobId(ctx);
     const name = (ctx.params as Record<string, string | undefined>).name ?? "";
-    const files = await store.listFiles(id);
-    if (!files.some((f) => f.name === name)) {
-      if (!(await store.read(id, "auto", { resultLimit: 1 }))) throw notFound();
-      throw new HttpError(404, "This job has no file of that name.", { title: "File not found" });
-    }
-    const content = await store.readFile(id, name);
-    if (!content) throw notFound();
-    // Output files are written by the job's process, so only an ended job's are final.
-    const job = await store.read(id, "auto", { resultLimit: 1 });
-    if (job && isTerminal(job.state) && notModified(ctx, etagOf(name, content))) return;
+    const [files, job] = await Promise.all([store.listFiles(id), store.read(id, "auto", { resultLimit: 1 })]);
+    const file = files.find((f) => f.name === name);
+    if (!job) throw notFound();
+    if (!file) throw new HttpError(404, "This job has no file of that name.", { title: "File not found" });
     const filename = safeFilename(name);
     ctx.set("Content-Disposition", `attachment; filename="${filename}"`);
     ctx.type = mediaType(filename);
-    ctx.body = filename.toLowerCase().endsWith(".csv") ? neutralisedCsv(content) : content;
+    // Output files are written by the job's process, so only an ended job's are final.
+    const etag = isTerminal(job.state) ? etagOf("file", id, name, file.size, job.finishedAt) : null;
+    const stored = chunkedSource(file.size, FILE_CHUNK_BYTES, (start, end) => store.readFileRange(id, name, start, end));
+    if (filename.toLowerCase().endsWith(".csv")) {
+      if (etag !== null && notModified(ctx, etag)) return;
+      sendBytes(ctx, await neutralisedSource(stored), etag);
+      return;
+    }
+    sendBytes(ctx, stored, etag);
+  };
+
+/**
+ * A CSV file as it is downloaded: neutralised a chunk at a time. Neutralising
+ * adds bytes, so a first pass counts them (its Content-Length, and what its
+ * ranges count in); a range is the neutralised file's, read from its start.
+ */
+async function neutralisedSource(stored: ByteSource): Promise<ByteSource> {
+  const neutralised = async function* (): AsyncGenerator<Buffer> {
+    const neutraliser = new CsvNeutraliser();
+    if (stored.size > 0) for await (const chunk of stored.read(0, stored.size - 1)) yield neutraliser.push(chunk);
+    yield neutraliser.end();
+  };
+  let size = 0;
+  for await (const chunk of neutralised()) size += chunk.length;
+  return {
+    size,
+    async *read(start, end) {
+      let at = 0;
+      for await (const chunk of neutralised()) {
+        const from = Math.max(start - at, 0);
+        const to = Math.min(end + 1 - at, chunk.length);
+        if (from < to) yield chunk.subarray(from, to);
+        at += chunk.length;
+        if (at > end) return;
+      }
+    },
+  };
+}
+
+/**
+ * GET /admin/jobs/:id/input/:field: the file a job was given for one of its
+ * file fields, as it was sent (bytes unchanged, as a download, never shown
+ * inline), while it is kept. It never changes once the job exists, so it
+ * carries an ETag whatever the job's state.
+ */
+export const inputFile =
+  (store: JobStore, { jobId, notFound }: Pick<JobLookup, "jobId" | "notFound">): Middleware =>
+  async (ctx) => {
+    const id = jobId(ctx);
+    const field = (ctx.params as Record<string, string | undefined>).field ?? "";
+    const job = await store.read(id, "auto", { resultLimit: 1 });
+    if (!job) throw notFound();
+    const ref = Object.hasOwn(job.params, field) ? job.params[field] : undefined;
+    if (!isUploadRef(ref)) throw new HttpError(404, "This job was given no file of that name.", { title: "File not found" });
+    const size = await store.uploadSize(id, field);
+    if (size === 0) {
+      throw new HttpError(404, "This job's input file is no longer kept: an upload is kept as long as its job.", {
+        title: "File no longer kept",
+      });
+    }
+    ctx.set("Content-Disposition", `attachment; filename="${safeFilename(ref.name)}"`);
+    ctx.type = "application/octet-stream";
+    sendBytes(
+      ctx,
+      chunkedSource(size, UPLOAD_CHUNK_BYTES, (start, end) => store.readUploadRange(id, field, start, end)),
+      etagOf("input", id, field, size, job.createdAt),
+    );
   };
 
 /**
@@ -170,9 +244,9 @@ export const logText =
             `[${job.logDropped} earlier ${job.logDropped === 1 ? "line was" : "lines were"} dropped: the log keeps its last ${lines.length} lines]`,
           ]
         : [];
-    const body = [...marker, ...lines].map((line) => `${line}\n`).join("");
-    if (isTerminal(job.state) && notModified(ctx, etagOf(body))) return;
+    // Bounded by what the log keeps (LOG_MAX_LINES of LOG_LINE_MAX_CHARS), so made whole.
+    const body = Buffer.from([...marker, ...lines].map((line) => `${line}\n`).join(""));
     ctx.set("Content-Disposition", `attachment; filename="${safeFilename(job.type)}-${id}.log"`);
     ctx.type = "text/plain; charset=utf-8";
-    ctx.body = body;
+    sendBytes(ctx, bufferSource(body), isTerminal(job.state) ? etagOf(body) : null);
   };

@@ -40,6 +40,10 @@ const COVERED_ELSEWHERE: Record<string, string> = {
   "POST /jobs/new/csv-check 413": "a file over JOB_UPLOAD_MAX_BYTES: test/flow/csv-upload.test.ts",
   "GET /metrics 404": "metrics off without METRICS_TOKEN: test/flow/metrics.test.ts",
   "GET /healthz 503": "test/topologies/redis-down.test.ts, redis-full.test.ts",
+  "GET /jobs/{id}/files/{name} 206": "a Range of an output file: test/flow/downloads.test.ts",
+  "GET /jobs/{id}/files/{name} 416": "a Range past an output file's end: test/flow/downloads.test.ts",
+  "GET /jobs/{id}/log 206": "a Range of the log: test/flow/downloads.test.ts",
+  "GET /jobs/{id}/log 416": "a Range past the log's end: test/flow/downloads.test.ts",
 };
 
 const json = { "Content-Type": "application/json", Accept: "application/json" };

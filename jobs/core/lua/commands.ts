@@ -46,6 +46,7 @@ export interface LuaReplies {
       ];
   log: 0 | 1;
   file: 0 | 1;
+  fileRange: string | null;
   sweep: [lost: (string | 0 | 1)[], reported: (string | 0 | 1)[], requeued: string[]];
   submitted: 0 | 1;
   dueKills: string[];
@@ -201,6 +202,7 @@ declare module "ioredis" {
     ): Result<LuaReplies["read"], Context>;
     sjLog(job: string, log: string, maxLines: Arg, ...lines: string[]): Result<LuaReplies["log"], Context>;
     sjFile(job: string, files: string, name: string, content: string | Buffer): Result<LuaReplies["file"], Context>;
+    sjFileRange(files: string, name: string, start: Arg, end: Arg): Result<LuaReplies["fileRange"], Context>;
     sjSweep(
       leases: string,
       queue: string,

@@ -5,6 +5,7 @@
 // renewed at each chunk (a request that dies halfway leaves nothing for
 // long); creating the job takes that TTL away, and the job's end gives it the
 // job's (lua/includes/finish.lua), as it does to the log and the files.
+import type { Result } from "ioredis";
 import type { StoreCore } from "./core.ts";
 import type { FileEntry } from "./record.ts";
 
@@ -16,6 +17,14 @@ export const LOG_LINE_MAX_CHARS = 256;
 export const UPLOAD_SAFETY_TTL_S = 600;
 /** Chunks an upload is read back in (GETRANGE), so nothing holds it whole. */
 export const UPLOAD_READ_BYTES = 64 * 1024;
+
+// An output file's bytes are read as bytes: ioredis defines a Buffer form of
+// every command it is given (lua/commands.ts declares the scripts' own forms).
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    sjFileRangeBuffer(files: string, name: string, start: number, end: number): Result<Buffer | null, Context>;
+  }
+}
 
 // --- Uploads
 
@@ -84,6 +93,11 @@ export async function listFiles(core: StoreCore, id: string): Promise<FileEntry[
   const names = (await core.call((r) => r.hkeys(core.keys.files(id)))).sort();
   const sizes = names.length ? await core.call((r) => Promise.all(names.map((n) => r.hstrlen(core.keys.files(id), n)))) : [];
   return names.map((name, i) => ({ name, size: sizes[i] ?? 0 }));
+}
+
+/** Bytes start..end (inclusive) of an output file (fewer past its end), or null when there is no such file. */
+export async function readFileRange(core: StoreCore, id: string, name: string, start: number, end: number): Promise<Buffer | null> {
+  return core.call((r) => r.sjFileRangeBuffer(core.keys.files(id), name, start, end));
 }
 
 export async function readFile(core: StoreCore, id: string, name: string): Promise<Buffer | null> {

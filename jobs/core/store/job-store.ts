@@ -308,6 +308,11 @@ export class JobStore {
     return artifacts.listFiles(this.core, id);
   }
 
+  /** Bytes start..end (inclusive) of an output file, fewer past its end; null when there is no such file. */
+  readFileRange(id: string, name: string, start: number, end: number): Promise<Buffer | null> {
+    return artifacts.readFileRange(this.core, id, name, start, end);
+  }
+
   /** One output file's content, or null. */
   readFile(id: string, name: string): Promise<Buffer | null> {
     return artifacts.readFile(this.core, id, name);
