@@ -11,8 +11,10 @@
 // before its files: the id must lie in the token's partition), or at the
 // end when no file was stored.
 // Every refusal here (413, 400) has already deleted what was stored, and so
-// has an upload cut off (the client went away, or the request timeout ended
-// it): the handler ends at once with a 408 (and its request log line).
+// has an upload cut off (the client went away) or stalled: an upload has no
+// whole-request deadline (it may take hours on a slow link), but once no byte
+// has arrived for UPLOAD_IDLE_TIMEOUT_MS it is stopped. Either way the handler
+// ends at once with a 408 (and its request log line, saying why).
 //
 // A file is refused when it is empty or not text: a NUL byte anywhere, or
 // bytes that are not UTF-8 in its first TEXT_CHECK_BYTES. The name the
@@ -26,6 +28,7 @@ import type { UploadRef } from "../jobs/core/fields.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { StoreUnavailableError, type JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
+import { liftRequestDeadline } from "./http-server.ts";
 
 /** Bytes written to Redis at once (one APPEND). */
 export const UPLOAD_CHUNK_BYTES = 64 * 1024;
@@ -57,6 +60,8 @@ export interface ReceiveOptions {
   chooseId: (fieldsSoFar: Readonly<Record<string, string | string[]>>) => string;
   type: JobType;
   maxBytes: number;
+  /** UPLOAD_IDLE_TIMEOUT_MS: with no byte for this long, the upload is stopped (408) and nothing kept. */
+  idleMs: number;
 }
 
 /** The names of a type's file fields. */
@@ -100,11 +105,24 @@ export function tooLarge(maxBytes: number): HttpError {
   });
 }
 
-/** The request ended before its body did: the client went away, or the HTTP server's request timeout (408) cut it off. */
+/** The request ended before its body did: the client went away. */
 export function uploadCutOff(): HttpError {
   return new HttpError(408, "The upload stopped before the whole file arrived, so nothing was kept. Please send it again.", {
     title: "Upload cut off",
     code: "upload-cut-off",
+    logNote: "upload cut off before its end, nothing kept",
+  });
+}
+
+/** No byte of the upload arrived for idleMs: it is stopped, the rest of the request not read. */
+export function uploadStalled(idleMs: number, received: number): HttpError {
+  const seconds = `${Number((idleMs / 1000).toFixed(1)).toLocaleString("en-GB")} s`;
+  return new HttpError(408, `Nothing more of the file arrived for ${seconds}, so the upload was stopped and nothing was kept.`, {
+    title: "Upload stopped",
+    detail: ["Check the connection, then choose the file and send the form again."],
+    code: "upload-stalled",
+    headers: { Connection: "close" },
+    logNote: `upload stalled: no byte for ${seconds} after ${formatSize(received)}, stopped, nothing kept`,
   });
 }
 
@@ -118,7 +136,7 @@ function unreadableForm(): HttpError {
  * not fit), a 400 (a malformed form) or the store's error, having deleted
  * what was stored; otherwise the caller owns the stored uploads.
  */
-export async function receiveForm(ctx: Context, { store, chooseId, type, maxBytes }: ReceiveOptions): Promise<ReceivedForm> {
+export async function receiveForm(ctx: Context, { store, chooseId, type, maxBytes, idleMs }: ReceiveOptions): Promise<ReceivedForm> {
   const wanted = new Set(fileFields(type));
   const declared = Number(ctx.get("Content-Length"));
   if (Number.isFinite(declared) && declared > maxBytes * wanted.size + FORM_OVERHEAD_BYTES) throw tooLarge(maxBytes);
@@ -144,6 +162,8 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
   } catch {
     throw unreadableForm();
   }
+  // However long the upload takes, as long as bytes keep coming (the watchdog below).
+  liftRequestDeadline(ctx.req, idleMs);
 
   const storeFile = async (field: string, stream: Readable, sentName: string | undefined): Promise<void> => {
     let size = 0;
@@ -232,8 +252,16 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     form.fields[field] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
   });
 
+  let watchdog: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
+      let received = 0;
+      // The client's silence, not ours: while the request is paused (its bytes wait for a write to
+      // the store), the wait is not the client's, and the watchdog waits on.
+      watchdog = setTimeout(function idle() {
+        if (ctx.req.readableFlowing === false && !ctx.req.complete) watchdog = setTimeout(idle, idleMs);
+        else if (!ctx.req.complete) reject(uploadStalled(idleMs, received));
+      }, idleMs);
       parser.on("close", resolve);
       parser.on("error", reject);
       ctx.req.on("error", reject);
@@ -243,15 +271,22 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
         if (!ctx.req.complete) reject(uploadCutOff());
       });
       ctx.req.pipe(parser);
+      ctx.req.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        watchdog?.refresh();
+      });
     });
+    clearTimeout(watchdog);
     await Promise.all(tasks);
   } catch (err) {
+    clearTimeout(watchdog);
     ctx.req.unpipe(parser);
     // Ends each file's stream, so its task stops after the write in flight.
     for (const stream of streams) stream.destroy();
     parser.destroy();
     await Promise.allSettled(tasks);
     await deleteStored([...wanted]).catch(() => {});
+    if (err instanceof HttpError && err.options.code === "upload-stalled") throw err;
     // Whichever error came first (busboy's "unexpected end", the request's "aborted"), the body was cut off.
     if (!ctx.req.complete) throw uploadCutOff();
     if (err instanceof HttpError) throw err;

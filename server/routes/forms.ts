@@ -177,7 +177,13 @@ const readBody = ({ store, config, memory }: Forms, typeFor: (ctx: Context) => J
           (typeof tokenBeforeFile === "string" && tokenBeforeFile !== "" ? { scope: "form" as const, key: tokenBeforeFile } : null);
         return key ? store.onceJobId(key.scope, key.key, type.name) : newJobId();
       };
-      const form = await receiveForm(ctx, { store, chooseId, type, maxBytes: config.jobUploadMaxBytes });
+      const form = await receiveForm(ctx, {
+        store,
+        chooseId,
+        type,
+        maxBytes: config.jobUploadMaxBytes,
+        idleMs: config.uploadIdleTimeoutMs,
+      });
       const { id } = form;
       try {
         const token = submissionToken(form.fields);
