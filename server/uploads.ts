@@ -16,15 +16,17 @@
 // has arrived for UPLOAD_IDLE_TIMEOUT_MS it is stopped. Either way the handler
 // ends at once with a 408 (and its request log line, saying why).
 //
-// A file is refused when it is empty or not text: a NUL byte anywhere, or
-// bytes that are not UTF-8 in its first TEXT_CHECK_BYTES. The name the
+// A file is refused when it is empty, and, for a field that declares `text`,
+// when it is not text: a NUL byte anywhere, or bytes that are not UTF-8 in
+// its first TEXT_CHECK_BYTES; in the field's own words (its `refusals`) where
+// it has them. Any other field takes any bytes (binary, compressed). The name the
 // browser sent is kept only to be shown (the templates escape it); it never
 // becomes a path.
 import busboy from "busboy";
 import crypto from "node:crypto";
 import type { Context } from "koa";
 import type { Readable } from "node:stream";
-import type { UploadRef } from "../jobs/core/fields.ts";
+import type { FileField, UploadRef } from "../jobs/core/fields.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { StoreUnavailableError, type JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
@@ -62,6 +64,17 @@ export interface ReceiveOptions {
   maxBytes: number;
   /** UPLOAD_IDLE_TIMEOUT_MS: with no byte for this long, the upload is stopped (408) and nothing kept. */
   idleMs: number;
+}
+
+/** The words a refused file is told, by default: a field's `refusals` may say them for its type. */
+const REFUSALS: Required<NonNullable<FileField["refusals"]>> = {
+  empty: "The file {name} is empty. Choose a file with something in it.",
+  notText: "The file {name} is not a text file (it holds NUL bytes). Choose a text file.",
+  notUtf8: "The file {name} is not UTF-8 text. Save it as UTF-8 and upload it again.",
+};
+
+function refusal(field: FileField, why: keyof typeof REFUSALS, name: string): string {
+  return (field.refusals?.[why] ?? REFUSALS[why]).replaceAll("{name}", name);
 }
 
 /** The names of a type's file fields. */
@@ -138,6 +151,7 @@ function unreadableForm(): HttpError {
  */
 export async function receiveForm(ctx: Context, { store, chooseId, type, maxBytes, idleMs }: ReceiveOptions): Promise<ReceivedForm> {
   const wanted = new Set(fileFields(type));
+  const declarations = new Map(type.fields.flatMap((f) => (f.kind === "file" ? [[f.name, f] as const] : [])));
   const declared = Number(ctx.get("Content-Length"));
   if (Number.isFinite(declared) && declared > maxBytes * wanted.size + FORM_OVERHEAD_BYTES) throw tooLarge(maxBytes);
 
@@ -174,6 +188,8 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     const digest = crypto.createHash("sha256");
     const id = jobId();
     const name = displayName(sentName);
+    const declared = declarations.get(field)!;
+    const text = declared.text === true;
     stream.on("limit", () => {
       overLimit = true;
     });
@@ -187,14 +203,14 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     // Iterating the stream waits for each write: busboy, and the request, wait for us.
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (refused || overLimit || failure) continue; // read to its end, keep nothing
-      if (size < TEXT_CHECK_BYTES) {
+      if (text && size < TEXT_CHECK_BYTES) {
         try {
           decoder.decode(chunk.subarray(0, TEXT_CHECK_BYTES - size), { stream: true });
         } catch {
-          refused = `The file ${name} is not UTF-8 text. Save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and upload it again.`;
+          refused = refusal(declared, "notUtf8", name);
         }
       }
-      if (chunk.includes(0)) refused = `The file ${name} is not a text file (it holds NUL bytes). Upload the CSV file itself.`;
+      if (text && chunk.includes(0)) refused = refusal(declared, "notText", name);
       size += chunk.length;
       if (refused) continue;
       digest.update(chunk);
@@ -209,14 +225,14 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
       }
     }
     if (overLimit || failure) return;
-    if (!refused && size > 0 && size <= TEXT_CHECK_BYTES) {
+    if (text && !refused && size > 0 && size <= TEXT_CHECK_BYTES) {
       try {
         decoder.decode(); // a character cut off at the very end
       } catch {
-        refused = `The file ${name} is not UTF-8 text. Save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and upload it again.`;
+        refused = refusal(declared, "notUtf8", name);
       }
     }
-    if (size === 0 && !refused) refused = `The file ${name} is empty. Choose a file with at least a header row.`;
+    if (size === 0 && !refused) refused = refusal(declared, "empty", name);
     if (refused) {
       form.errors[field] = refused;
       await store.deleteUploads(id, [field]);
