@@ -31,6 +31,9 @@ import type { JobType } from "../jobs/core/job-type.ts";
 import { StoreUnavailableError, type JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 import { liftRequestDeadline } from "./http-server.ts";
+import { formatSize } from "./format-size.ts";
+
+export { formatSize };
 
 /** Bytes written to Redis at once (one APPEND). */
 export const UPLOAD_CHUNK_BYTES = 64 * 1024;
@@ -87,19 +90,6 @@ export async function discardUploads(store: JobStore, id: string, type: JobType)
   await store.deleteUploads(id, fileFields(type));
 }
 
-/** "50 MB", "1.5 MB", "800 kB": sizes in the binary units the limit is set in. */
-export function formatSize(bytes: number): string {
-  const units: [number, string][] = [
-    [1024 * 1024 * 1024, "GB"],
-    [1024 * 1024, "MB"],
-    [1024, "kB"],
-  ];
-  for (const [size, unit] of units) {
-    if (bytes >= size) return `${Number((bytes / size).toFixed(1)).toLocaleString("en-GB")} ${unit}`;
-  }
-  return `${bytes} bytes`;
-}
-
 /** The name to show for an upload: the last part of what the browser sent, without control characters. */
 export function displayName(sent: string | undefined): string {
   const base = (sent ?? "").split(/[\\/]/).pop() ?? "";
@@ -108,14 +98,24 @@ export function displayName(sent: string | undefined): string {
   return clean === "" ? "upload" : [...clean].slice(0, NAME_MAX_CHARS).join("");
 }
 
-export function tooLarge(maxBytes: number): HttpError {
-  return new HttpError(413, `The file is larger than the limit of ${formatSize(maxBytes)}.`, {
-    title: "File too large",
-    detail: [`Nothing was kept. Files of up to ${formatSize(maxBytes)} can be checked: split a larger one, or check a part of it.`],
-    code: "too-large",
-    // The rest of the request is not read.
-    headers: { Connection: "close" },
-  });
+/** A file over the limit; `fields`: the form's other answers read before it (a page answers with the form, keeping them). */
+export class TooLargeError extends HttpError {
+  constructor(
+    maxBytes: number,
+    readonly fields: Readonly<Record<string, string | string[]>> = {},
+  ) {
+    super(413, `The file is larger than the limit of ${formatSize(maxBytes)}.`, {
+      title: "File too large",
+      detail: [`Nothing was kept. Files of up to ${formatSize(maxBytes)} can be checked: split a larger one, or check a part of it.`],
+      code: "too-large",
+      // The rest of the request is not read.
+      headers: { Connection: "close" },
+    });
+  }
+}
+
+export function tooLarge(maxBytes: number, fields?: Readonly<Record<string, string | string[]>>): TooLargeError {
+  return new TooLargeError(maxBytes, fields);
 }
 
 /** The request ended before its body did: the client went away. */
@@ -311,7 +311,7 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
   }
   if (overLimit || failure) {
     await deleteStored([...wanted]).catch(() => {});
-    if (overLimit) throw tooLarge(maxBytes);
+    if (overLimit) throw tooLarge(maxBytes, form.fields);
     throw failure;
   }
   return { ...form, id: jobId() };
