@@ -274,9 +274,15 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
       let received = 0;
       // The client's silence, not ours: while the request is paused (its bytes wait for a write to
       // the store), the wait is not the client's, and the watchdog waits on.
+      // Decided after the event loop's next poll: bytes that came while this process was busy
+      // (a long GC, a CPU-bound moment) are read first, and count.
       watchdog = setTimeout(function idle() {
-        if (ctx.req.readableFlowing === false && !ctx.req.complete) watchdog = setTimeout(idle, idleMs);
-        else if (!ctx.req.complete) reject(uploadStalled(idleMs, received));
+        if (ctx.req.complete) return;
+        if (ctx.req.readableFlowing === false) return watchdog?.refresh();
+        const before = received;
+        setImmediate(() => {
+          if (received === before && !ctx.req.complete) reject(uploadStalled(idleMs, received));
+        });
       }, idleMs);
       parser.on("close", resolve);
       parser.on("error", reject);
