@@ -51,6 +51,10 @@ export const DEFAULTS = {
   REDIS_EVICTION_CHECK: "refuse",
   /** 50 MB: what one upload may take in Redis until its job expires (see docs/operations.md, "Uploads"). */
   JOB_UPLOAD_MAX_BYTES: 50 * 1024 * 1024,
+  /** An upload with no byte for this long is stopped (server/uploads.ts); one that keeps sending has no deadline. */
+  UPLOAD_IDLE_TIMEOUT_MS: 30_000,
+  /** A request that is not an upload must arrive whole (its body) within this of its headers (server/http-server.ts). */
+  REQUEST_TIMEOUT_MS: 20_000,
   /** A day: how long a submit key (Idempotency-Key, a form's token) names its job at most (docs/api.md, "Idempotent submits"). */
   IDEMPOTENCY_TTL_S: 86_400,
   SHOW_JOB_INTERNALS: false,
@@ -100,6 +104,10 @@ export interface Config extends JobSettings {
   redisEvictionCheck: EvictionCheck;
   /** The largest file one upload may hold; a larger one is refused (413) and nothing is kept. */
   jobUploadMaxBytes: number;
+  /** UPLOAD_IDLE_TIMEOUT_MS: an upload that sends no byte for this long is refused (408) and nothing is kept. */
+  uploadIdleTimeoutMs: number;
+  /** REQUEST_TIMEOUT_MS: the time a request that is not an upload has to send its body. */
+  requestTimeoutMs: number;
   /** How long a submit key's record names its job at most; less when the job expires first. */
   idempotencyTtlS: number;
   /**
@@ -211,6 +219,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     ) as EvictionCheck,
     // Redis refuses a string over 512 MB.
     jobUploadMaxBytes: read.int("JOB_UPLOAD_MAX_BYTES", d.JOB_UPLOAD_MAX_BYTES, 1, 512 * 1024 * 1024),
+    uploadIdleTimeoutMs: read.int("UPLOAD_IDLE_TIMEOUT_MS", d.UPLOAD_IDLE_TIMEOUT_MS, 100, 3_600_000),
+    requestTimeoutMs: read.int("REQUEST_TIMEOUT_MS", d.REQUEST_TIMEOUT_MS, 100, 600_000),
     idempotencyTtlS: read.int("IDEMPOTENCY_TTL_S", d.IDEMPOTENCY_TTL_S, 60, 365 * 86_400),
     showJobInternals:
       BOOLEANS[

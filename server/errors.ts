@@ -17,6 +17,8 @@ export interface HttpErrorOptions {
   detail?: string[];
   /** What a JSON client reads in `error` (default: from the status, see CODES). */
   code?: string;
+  /** Why, in a few words, for the request's log line (request-log.ts reads it in ctx.state.logNote), where the status alone would not say. */
+  logNote?: string;
 }
 
 export class HttpError extends Error {
@@ -183,6 +185,7 @@ export function errorHandler(renderer: Renderer): Middleware {
       if (internal) ctx.app.emit("error", err, ctx);
       if (err instanceof StoreWriteRefusedError) ctx.app.emit("store-refused", err, ctx);
       const allow = ctx.response.get("Allow");
+      if (options.logNote) ctx.state.logNote = options.logNote;
       ctx.status = status;
       for (const [name, value] of Object.entries(options.headers ?? {})) ctx.set(name, value);
       if (allow) ctx.set("Allow", allow);

@@ -6,6 +6,7 @@ import { checkFields, defaultValues, displayValue, type Field, type Params } fro
 import { SUBMISSION_FIELD, type JobType } from "../jobs/core/job-type.ts";
 import type { JobSettings } from "../jobs/core/settings.ts";
 import { newSubmissionToken } from "./submit-keys.ts";
+import { formatSize } from "./format-size.ts";
 import { formAction } from "./urls.ts";
 
 export interface FieldView {
@@ -25,6 +26,16 @@ export interface FieldView {
   inputmode: "text" | "numeric" | "decimal";
   options: { value: string; label: string; selected: boolean }[];
   accept: string;
+  /** A file field: the largest file it takes, "At most 50 MB." (JOB_UPLOAD_MAX_BYTES). */
+  limit: string | null;
+  /** A file field of a form sent back (refused): a browser does not keep the file chosen, so the form says to choose it again. */
+  chooseAgain: boolean;
+}
+
+/** What the form shows beyond the type's own declaration. */
+export interface FormSettings extends JobSettings {
+  /** JOB_UPLOAD_MAX_BYTES, shown next to a file field. */
+  jobUploadMaxBytes?: number;
 }
 
 export interface FormView {
@@ -49,16 +60,31 @@ function inputmode(field: Field): FieldView["inputmode"] {
   return "text";
 }
 
+/**
+ * The form of a type: empty, filled in (values), or sent back with its
+ * problems (errors); `sentBack`: the form was submitted and is answered again
+ * (422, 413), so a file field, which no browser refills, says to choose its file again.
+ */
 export function formView(
   type: JobType,
-  settings: JobSettings,
+  settings: FormSettings,
   values: Record<string, string> = defaultValues(type.fields),
   errors: Record<string, string> = {},
+  sentBack = false,
 ): FormView {
   const fields = type.fields.map((f): FieldView => {
     const error = errors[f.name] ?? null;
     const value = values[f.name] ?? "";
-    const describedBy = [f.hint ? `${f.name}-hint` : "", error ? `${f.name}-error` : ""].filter(Boolean).join(" ");
+    const limit = f.kind === "file" && settings.jobUploadMaxBytes ? `At most ${formatSize(settings.jobUploadMaxBytes)}.` : null;
+    const chooseAgain = f.kind === "file" && sentBack;
+    const describedBy = [
+      f.hint ? `${f.name}-hint` : "",
+      limit ? `${f.name}-limit` : "",
+      chooseAgain ? `${f.name}-again` : "",
+      error ? `${f.name}-error` : "",
+    ]
+      .filter(Boolean)
+      .join(" ");
     return {
       name: f.name,
       id: f.name,
@@ -73,6 +99,8 @@ export function formView(
       inputmode: inputmode(f),
       options: f.kind === "choice" ? f.options.map((o) => ({ ...o, selected: o.value === value })) : [],
       accept: f.kind === "file" ? f.accept.join(",") : "",
+      limit,
+      chooseAgain,
     };
   });
   return {

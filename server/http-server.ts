@@ -18,7 +18,13 @@
 //   without a Redis command.
 // - Host. A request whose Host is not allowed (hosts.ts) gets 421 before
 //   anything else looks at it, the status poll's fast path included.
-// - Timeouts, from Node's own settings (values and reasons at each below).
+// - Timeouts, from Node's own settings (values and reasons at each below),
+//   but for the whole request's: a request's body must arrive within
+//   requestTimeoutMs (REQUEST_TIMEOUT_MS) of its headers, unless the route
+//   that reads it lifts that deadline (liftRequestDeadline): an upload on a
+//   slow link keeps going as long as bytes keep coming, and its reader
+//   (uploads.ts) stops it once none came for UPLOAD_IDLE_TIMEOUT_MS. Node's
+//   own requestTimeout applies to every request alike, so it is off.
 // - Errors. Malformed requests, resets and timeouts are counted (log.ts),
 //   answered as Node would (400, 408, 431) and never logged one by one. An
 //   `error` on the listening server after it started (EMFILE on accept when
@@ -47,8 +53,9 @@ export const HTTP_LIMITS = {
    */
   HEADERS_TIMEOUT_MS: 10_000,
   /**
-   * Time to receive a whole request, body included (Node: 300 s). Forms are
-   * a few KB; raise it for uploads on slow links.
+   * Time to receive a request's body once its headers are in (Node's own
+   * limit, on headers and body together, is 300 s): the default of
+   * REQUEST_TIMEOUT_MS. Forms are a few KB; an upload lifts it.
    */
   REQUEST_TIMEOUT_MS: 20_000,
   /** How often Node checks the two above (Node: 30 s, which would let them run 30 s late). */
@@ -77,6 +84,24 @@ export const BUSY_RETRY_AFTER_S = 2;
 export interface HttpServerOptions {
   allowedHosts: AllowedHosts;
   logger?: Logger;
+  /** REQUEST_TIMEOUT_MS: the time a request has to send its body, unless its route lifts it (default HTTP_LIMITS.REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+}
+
+/** The whole-request deadline of each request whose body is still arriving. */
+const bodyDeadlines = new WeakMap<IncomingMessage, NodeJS.Timeout>();
+
+/**
+ * Lifts a request's whole-request deadline: its body may take as long as it
+ * needs, and the caller stops it when it stalls (for uploads: uploads.ts,
+ * after idleMs without a byte). The connection's idle limit is raised to
+ * more than idleMs, so that the caller's answer, not a bare close, ends a stall.
+ */
+export function liftRequestDeadline(req: IncomingMessage, idleMs: number): void {
+  clearTimeout(bodyDeadlines.get(req));
+  bodyDeadlines.delete(req);
+  if (idleMs + HTTP_LIMITS.CONNECTIONS_CHECK_MS > HTTP_LIMITS.SOCKET_IDLE_TIMEOUT_MS)
+    req.socket.setTimeout(idleMs + HTTP_LIMITS.CONNECTIONS_CHECK_MS + HTTP_LIMITS.SOCKET_IDLE_TIMEOUT_MS);
 }
 
 export interface HttpServer extends http.Server {
@@ -133,11 +158,15 @@ interface Connection {
   waiting: [IncomingMessage, ServerResponse][];
 }
 
-export function createHttpServer(listener: RequestListener, { allowedHosts, logger = silentLogger }: HttpServerOptions): HttpServer {
+export function createHttpServer(
+  listener: RequestListener,
+  { allowedHosts, logger = silentLogger, requestTimeoutMs = HTTP_LIMITS.REQUEST_TIMEOUT_MS }: HttpServerOptions,
+): HttpServer {
   const L = HTTP_LIMITS;
   const server = http.createServer({
     headersTimeout: L.HEADERS_TIMEOUT_MS,
-    requestTimeout: L.REQUEST_TIMEOUT_MS,
+    // Off: it would cut off an upload on a slow link too. The body's deadline is set per request (run()).
+    requestTimeout: 0,
     connectionsCheckingInterval: L.CONNECTIONS_CHECK_MS,
     keepAliveTimeout: L.KEEP_ALIVE_TIMEOUT_MS,
     maxHeaderSize: L.MAX_HEADER_SIZE,
@@ -188,6 +217,7 @@ export function createHttpServer(listener: RequestListener, { allowedHosts, logg
     // closed meanwhile for pipelining too much costs no Redis read at all.
     setImmediate(() => {
       if (socket.destroyed) return;
+      if (!req.complete) bodyDeadline(socket, req, res);
       try {
         handle(req, res);
       } catch (err) {
@@ -238,7 +268,23 @@ export function createHttpServer(listener: RequestListener, { allowedHosts, logg
     socket.pause();
   });
 
-  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+  /** The body must have arrived within requestTimeoutMs, or the request is answered as Node's own request timeout would. */
+  function bodyDeadline(socket: Socket, req: IncomingMessage, res: ServerResponse): void {
+    const timer = setTimeout(() => {
+      bodyDeadlines.delete(req);
+      if (req.complete || socket.destroyed) return;
+      refuse(Object.assign(new Error("request timeout"), { code: "ERR_HTTP_REQUEST_TIMEOUT" }), socket);
+    }, requestTimeoutMs);
+    bodyDeadlines.set(req, timer);
+    const clear = () => {
+      clearTimeout(timer);
+      bodyDeadlines.delete(req);
+    };
+    req.once("end", clear);
+    res.once("close", clear);
+  }
+
+  function refuse(err: NodeJS.ErrnoException, socket: Socket): void {
     countClientError(err.code ?? "clientError");
     // What Node answers when nobody listens for clientError, without its stack.
     if (socket.writable && !(socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
@@ -251,7 +297,8 @@ export function createHttpServer(listener: RequestListener, { allowedHosts, logg
       if (err.code !== "ECONNRESET") socket.write(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     }
     socket.destroy();
-  });
+  }
+  server.on("clientError", refuse);
 
   // Before it listens, an error is the caller's (main.ts stops on it); after,
   // it is an accept that failed (EMFILE): written once per spell, not fatal.

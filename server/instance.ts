@@ -168,6 +168,7 @@ export async function createInstance(config: Config, overrides: InstanceOverride
   const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
     allowedHosts: config.allowedHosts,
     logger,
+    requestTimeoutMs: config.requestTimeoutMs,
   });
   if (overrides.takesJobs === false) await supervisor.close();
 

@@ -94,7 +94,13 @@ function submitOperation(type: JobType): object {
       ),
       "303": seeOther("A form: the job was created; its page is at Location."),
       "400": error("The body could not be read, or the Idempotency-Key is not 16 to 255 printable ASCII characters."),
-      ...(multipart ? { "408": error("The upload stopped before the whole file arrived; nothing was kept.") } : {}),
+      ...(multipart
+        ? {
+            "408": error(
+              "The upload stopped before the whole file arrived (the client went away, or sent nothing for UPLOAD_IDLE_TIMEOUT_MS); nothing was kept.",
+            ),
+          }
+        : {}),
       "413": error("The body (or its file) is larger than this form accepts."),
       "415": error("The body is not in a format this form takes, or is compressed."),
       "422": {

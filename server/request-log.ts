@@ -71,7 +71,10 @@ export function requestLog(logger: Logger, polls: PollTally): Middleware {
     } finally {
       const ms = Math.round((performance.now() - start) * 10) / 10;
       status ??= ctx.status;
-      logger.info({ method: ctx.method, path: ctx.path, status, ms }, `${ctx.method} ${ctx.path} ${status} ${ms} ms`);
+      // Why, where the error handler was told (an HttpError's logNote).
+      const note = ctx.state.logNote as string | undefined;
+      const line = `${ctx.method} ${ctx.path} ${status} ${ms} ms`;
+      logger.info({ method: ctx.method, path: ctx.path, status, ms, ...(note ? { note } : {}) }, note ? `${line}: ${note}` : line);
     }
   };
 }

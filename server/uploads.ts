@@ -11,21 +11,29 @@
 // before its files: the id must lie in the token's partition), or at the
 // end when no file was stored.
 // Every refusal here (413, 400) has already deleted what was stored, and so
-// has an upload cut off (the client went away, or the request timeout ended
-// it): the handler ends at once with a 408 (and its request log line).
+// has an upload cut off (the client went away) or stalled: an upload has no
+// whole-request deadline (it may take hours on a slow link), but once no byte
+// has arrived for UPLOAD_IDLE_TIMEOUT_MS it is stopped. Either way the handler
+// ends at once with a 408 (and its request log line, saying why).
 //
-// A file is refused when it is empty or not text: a NUL byte anywhere, or
-// bytes that are not UTF-8 in its first TEXT_CHECK_BYTES. The name the
+// A file is refused when it is empty, and, for a field that declares `text`,
+// when it is not text: a NUL byte anywhere, or bytes that are not UTF-8 in
+// its first TEXT_CHECK_BYTES; in the field's own words (its `refusals`) where
+// it has them. Any other field takes any bytes (binary, compressed). The name the
 // browser sent is kept only to be shown (the templates escape it); it never
 // becomes a path.
 import busboy from "busboy";
 import crypto from "node:crypto";
 import type { Context } from "koa";
 import type { Readable } from "node:stream";
-import type { UploadRef } from "../jobs/core/fields.ts";
+import type { FileField, UploadRef } from "../jobs/core/fields.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { StoreUnavailableError, type JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
+import { liftRequestDeadline } from "./http-server.ts";
+import { formatSize } from "./format-size.ts";
+
+export { formatSize };
 
 /** Bytes written to Redis at once (one APPEND). */
 export const UPLOAD_CHUNK_BYTES = 64 * 1024;
@@ -57,6 +65,19 @@ export interface ReceiveOptions {
   chooseId: (fieldsSoFar: Readonly<Record<string, string | string[]>>) => string;
   type: JobType;
   maxBytes: number;
+  /** UPLOAD_IDLE_TIMEOUT_MS: with no byte for this long, the upload is stopped (408) and nothing kept. */
+  idleMs: number;
+}
+
+/** The words a refused file is told, by default: a field's `refusals` may say them for its type. */
+const REFUSALS: Required<NonNullable<FileField["refusals"]>> = {
+  empty: "The file {name} is empty. Choose a file with something in it.",
+  notText: "The file {name} is not a text file (it holds NUL bytes). Choose a text file.",
+  notUtf8: "The file {name} is not UTF-8 text. Save it as UTF-8 and upload it again.",
+};
+
+function refusal(field: FileField, why: keyof typeof REFUSALS, name: string): string {
+  return (field.refusals?.[why] ?? REFUSALS[why]).replaceAll("{name}", name);
 }
 
 /** The names of a type's file fields. */
@@ -69,19 +90,6 @@ export async function discardUploads(store: JobStore, id: string, type: JobType)
   await store.deleteUploads(id, fileFields(type));
 }
 
-/** "50 MB", "1.5 MB", "800 kB": sizes in the binary units the limit is set in. */
-export function formatSize(bytes: number): string {
-  const units: [number, string][] = [
-    [1024 * 1024 * 1024, "GB"],
-    [1024 * 1024, "MB"],
-    [1024, "kB"],
-  ];
-  for (const [size, unit] of units) {
-    if (bytes >= size) return `${Number((bytes / size).toFixed(1)).toLocaleString("en-GB")} ${unit}`;
-  }
-  return `${bytes} bytes`;
-}
-
 /** The name to show for an upload: the last part of what the browser sent, without control characters. */
 export function displayName(sent: string | undefined): string {
   const base = (sent ?? "").split(/[\\/]/).pop() ?? "";
@@ -90,21 +98,44 @@ export function displayName(sent: string | undefined): string {
   return clean === "" ? "upload" : [...clean].slice(0, NAME_MAX_CHARS).join("");
 }
 
-export function tooLarge(maxBytes: number): HttpError {
-  return new HttpError(413, `The file is larger than the limit of ${formatSize(maxBytes)}.`, {
-    title: "File too large",
-    detail: [`Nothing was kept. Files of up to ${formatSize(maxBytes)} can be checked: split a larger one, or check a part of it.`],
-    code: "too-large",
-    // The rest of the request is not read.
-    headers: { Connection: "close" },
-  });
+/** A file over the limit; `fields`: the form's other answers read before it (a page answers with the form, keeping them). */
+export class TooLargeError extends HttpError {
+  constructor(
+    maxBytes: number,
+    readonly fields: Readonly<Record<string, string | string[]>> = {},
+  ) {
+    super(413, `The file is larger than the limit of ${formatSize(maxBytes)}.`, {
+      title: "File too large",
+      detail: [`Nothing was kept. Files of up to ${formatSize(maxBytes)} can be checked: split a larger one, or check a part of it.`],
+      code: "too-large",
+      // The rest of the request is not read.
+      headers: { Connection: "close" },
+    });
+  }
 }
 
-/** The request ended before its body did: the client went away, or the HTTP server's request timeout (408) cut it off. */
+export function tooLarge(maxBytes: number, fields?: Readonly<Record<string, string | string[]>>): TooLargeError {
+  return new TooLargeError(maxBytes, fields);
+}
+
+/** The request ended before its body did: the client went away. */
 export function uploadCutOff(): HttpError {
   return new HttpError(408, "The upload stopped before the whole file arrived, so nothing was kept. Please send it again.", {
     title: "Upload cut off",
     code: "upload-cut-off",
+    logNote: "upload cut off before its end, nothing kept",
+  });
+}
+
+/** No byte of the upload arrived for idleMs: it is stopped, the rest of the request not read. */
+export function uploadStalled(idleMs: number, received: number): HttpError {
+  const seconds = `${Number((idleMs / 1000).toFixed(1)).toLocaleString("en-GB")} s`;
+  return new HttpError(408, `Nothing more of the file arrived for ${seconds}, so the upload was stopped and nothing was kept.`, {
+    title: "Upload stopped",
+    detail: ["Check the connection, then choose the file and send the form again."],
+    code: "upload-stalled",
+    headers: { Connection: "close" },
+    logNote: `upload stalled: no byte for ${seconds} after ${formatSize(received)}, stopped, nothing kept`,
   });
 }
 
@@ -118,8 +149,9 @@ function unreadableForm(): HttpError {
  * not fit), a 400 (a malformed form) or the store's error, having deleted
  * what was stored; otherwise the caller owns the stored uploads.
  */
-export async function receiveForm(ctx: Context, { store, chooseId, type, maxBytes }: ReceiveOptions): Promise<ReceivedForm> {
+export async function receiveForm(ctx: Context, { store, chooseId, type, maxBytes, idleMs }: ReceiveOptions): Promise<ReceivedForm> {
   const wanted = new Set(fileFields(type));
+  const declarations = new Map(type.fields.flatMap((f) => (f.kind === "file" ? [[f.name, f] as const] : [])));
   const declared = Number(ctx.get("Content-Length"));
   if (Number.isFinite(declared) && declared > maxBytes * wanted.size + FORM_OVERHEAD_BYTES) throw tooLarge(maxBytes);
 
@@ -144,6 +176,8 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
   } catch {
     throw unreadableForm();
   }
+  // However long the upload takes, as long as bytes keep coming (the watchdog below).
+  liftRequestDeadline(ctx.req, idleMs);
 
   const storeFile = async (field: string, stream: Readable, sentName: string | undefined): Promise<void> => {
     let size = 0;
@@ -154,6 +188,8 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     const digest = crypto.createHash("sha256");
     const id = jobId();
     const name = displayName(sentName);
+    const declared = declarations.get(field)!;
+    const text = declared.text === true;
     stream.on("limit", () => {
       overLimit = true;
     });
@@ -167,14 +203,14 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     // Iterating the stream waits for each write: busboy, and the request, wait for us.
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (refused || overLimit || failure) continue; // read to its end, keep nothing
-      if (size < TEXT_CHECK_BYTES) {
+      if (text && size < TEXT_CHECK_BYTES) {
         try {
           decoder.decode(chunk.subarray(0, TEXT_CHECK_BYTES - size), { stream: true });
         } catch {
-          refused = `The file ${name} is not UTF-8 text. Save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and upload it again.`;
+          refused = refusal(declared, "notUtf8", name);
         }
       }
-      if (chunk.includes(0)) refused = `The file ${name} is not a text file (it holds NUL bytes). Upload the CSV file itself.`;
+      if (text && chunk.includes(0)) refused = refusal(declared, "notText", name);
       size += chunk.length;
       if (refused) continue;
       digest.update(chunk);
@@ -189,14 +225,14 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
       }
     }
     if (overLimit || failure) return;
-    if (!refused && size > 0 && size <= TEXT_CHECK_BYTES) {
+    if (text && !refused && size > 0 && size <= TEXT_CHECK_BYTES) {
       try {
         decoder.decode(); // a character cut off at the very end
       } catch {
-        refused = `The file ${name} is not UTF-8 text. Save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and upload it again.`;
+        refused = refusal(declared, "notUtf8", name);
       }
     }
-    if (size === 0 && !refused) refused = `The file ${name} is empty. Choose a file with at least a header row.`;
+    if (size === 0 && !refused) refused = refusal(declared, "empty", name);
     if (refused) {
       form.errors[field] = refused;
       await store.deleteUploads(id, [field]);
@@ -232,8 +268,22 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     form.fields[field] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
   });
 
+  let watchdog: NodeJS.Timeout | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
+      let received = 0;
+      // The client's silence, not ours: while the request is paused (its bytes wait for a write to
+      // the store), the wait is not the client's, and the watchdog waits on.
+      // Decided after the event loop's next poll: bytes that came while this process was busy
+      // (a long GC, a CPU-bound moment) are read first, and count.
+      watchdog = setTimeout(function idle() {
+        if (ctx.req.complete) return;
+        if (ctx.req.readableFlowing === false) return watchdog?.refresh();
+        const before = received;
+        setImmediate(() => {
+          if (received === before && !ctx.req.complete) reject(uploadStalled(idleMs, received));
+        });
+      }, idleMs);
       parser.on("close", resolve);
       parser.on("error", reject);
       ctx.req.on("error", reject);
@@ -243,15 +293,22 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
         if (!ctx.req.complete) reject(uploadCutOff());
       });
       ctx.req.pipe(parser);
+      ctx.req.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        watchdog?.refresh();
+      });
     });
+    clearTimeout(watchdog);
     await Promise.all(tasks);
   } catch (err) {
+    clearTimeout(watchdog);
     ctx.req.unpipe(parser);
     // Ends each file's stream, so its task stops after the write in flight.
     for (const stream of streams) stream.destroy();
     parser.destroy();
     await Promise.allSettled(tasks);
     await deleteStored([...wanted]).catch(() => {});
+    if (err instanceof HttpError && err.options.code === "upload-stalled") throw err;
     // Whichever error came first (busboy's "unexpected end", the request's "aborted"), the body was cut off.
     if (!ctx.req.complete) throw uploadCutOff();
     if (err instanceof HttpError) throw err;
@@ -260,7 +317,7 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
   }
   if (overLimit || failure) {
     await deleteStored([...wanted]).catch(() => {});
-    if (overLimit) throw tooLarge(maxBytes);
+    if (overLimit) throw tooLarge(maxBytes, form.fields);
     throw failure;
   }
   return { ...form, id: jobId() };

@@ -57,6 +57,18 @@ export interface FileField extends FieldBase {
   kind: "file";
   /** File name endings and media types the picker offers, e.g. [".csv", "text/csv"]. */
   accept: readonly string[];
+  /**
+   * true: the file must be text (no NUL byte, UTF-8 in its first 64 KB),
+   * checked as it arrives. Default false: any bytes, binary and compressed
+   * files included.
+   */
+  text?: boolean;
+  /**
+   * What a refused file is told, in the type's own words ({name}: the file's
+   * name), where the generic words would not help: a file that is empty, or
+   * (with `text`) holds a NUL byte, or is not UTF-8.
+   */
+  refusals?: { empty?: string; notText?: string; notUtf8?: string };
 }
 
 export type Field = IntegerField | NumberField | TextField | ChoiceField | BooleanField | FileField;

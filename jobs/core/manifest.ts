@@ -92,6 +92,12 @@ const FIELD_SCHEMAS = {
         minItems: 1,
         description: 'File name endings and media types the picker offers: [".csv", "text/csv"].',
       }),
+      text: Type.Optional(
+        Type.Boolean({
+          description:
+            "true: the file must be text (no NUL byte, UTF-8), else refused as it arrives. Default false: any bytes, compressed too.",
+        }),
+      ),
     },
     { ...closed, description: "An uploaded file; the program finds it at SIDEJOB_INPUT_<NAME>." },
   ),

@@ -28,6 +28,13 @@ export const csvCheck: JobType = {
       label: "CSV file",
       hint: "A .csv, .tsv or .txt file in UTF-8.",
       accept: [".csv", ".tsv", ".txt", "text/csv"],
+      // The program reads text: a compressed or binary file is refused as it arrives, in words for a spreadsheet's user.
+      text: true,
+      refusals: {
+        empty: "The file {name} is empty. Choose a file with at least a header row.",
+        notText: "The file {name} is not a text file (it holds NUL bytes). Upload the CSV file itself.",
+        notUtf8: 'The file {name} is not UTF-8 text. Save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and upload it again.',
+      },
     },
     {
       name: "delimiter",

@@ -20,7 +20,7 @@ import { SUBMISSION_FIELD } from "../../jobs/core/job-type.ts";
 import { jobType } from "../../jobs/types/index.ts";
 import { HttpError, invalidInputBody } from "../errors.ts";
 import type { Created } from "../api-schemas.ts";
-import { discardUploads, fileFields, receiveForm } from "../uploads.ts";
+import { discardUploads, fileFields, receiveForm, TooLargeError } from "../uploads.ts";
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
 import { idempotencyKey, submissionToken, submitOnce, withoutToken, type SubmitKey } from "../submit-keys.ts";
 import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
@@ -140,12 +140,11 @@ const fill =
     }
     if (Object.keys(given).length === 0) return renderForm(ctx, forms, formView(type, config));
     const check = checkSubmission(type, config, { ...defaultValues(type.fields), ...given });
-    if (!check.ok) ctx.status = 400;
-    await renderForm(
-      ctx,
-      forms,
-      check.ok ? formView(type, config, paramValues(type, check.params)) : formView(type, config, check.values, check.errors),
-    );
+    if (check.ok) return renderForm(ctx, forms, formView(type, config, paramValues(type, check.params)));
+    // A file cannot come in an address: its field is chosen on the form, not an error before the form is sent.
+    const errors = Object.fromEntries(Object.entries(check.errors).filter(([name]) => !fileFields(type).includes(name)));
+    if (Object.keys(errors).length > 0) ctx.status = 400;
+    await renderForm(ctx, forms, formView(type, config, check.values, errors));
   };
 
 /**
@@ -154,7 +153,8 @@ const fill =
  * discarded if the submission fails), else a URL-encoded form or JSON, within
  * the type's bodyLimit.
  */
-const readBody = ({ store, config, memory }: Forms, typeFor: (ctx: Context) => JobType): Middleware => {
+const readBody = (forms: Forms, typeFor: (ctx: Context) => JobType): Middleware => {
+  const { store, config, memory } = forms;
   const parsers = new Map<string, Middleware>();
   return async (ctx, next) => {
     const type = typeFor(ctx); // an unknown type is a 404 before the body is read
@@ -177,7 +177,14 @@ const readBody = ({ store, config, memory }: Forms, typeFor: (ctx: Context) => J
           (typeof tokenBeforeFile === "string" && tokenBeforeFile !== "" ? { scope: "form" as const, key: tokenBeforeFile } : null);
         return key ? store.onceJobId(key.scope, key.key, type.name) : newJobId();
       };
-      const form = await receiveForm(ctx, { store, chooseId, type, maxBytes: config.jobUploadMaxBytes });
+      let form: Awaited<ReturnType<typeof receiveForm>>;
+      try {
+        form = await receiveForm(ctx, { store, chooseId, type, maxBytes: config.jobUploadMaxBytes, idleMs: config.uploadIdleTimeoutMs });
+      } catch (err) {
+        // From a page: the form again, its other answers kept where they were read.
+        if (err instanceof TooLargeError && !wantsJson(ctx)) return tooLargeForm(ctx, forms, type, err);
+        throw err;
+      }
       const { id } = form;
       try {
         const token = submissionToken(form.fields);
@@ -223,6 +230,23 @@ const readBody = ({ store, config, memory }: Forms, typeFor: (ctx: Context) => J
   };
 };
 
+/**
+ * A file over the limit, sent from a page: the form again (413), the file
+ * field saying the limit, and the answers read before the file was refused
+ * (none when the request declared its size over the limit: it is not read).
+ */
+async function tooLargeForm(ctx: Context, forms: Forms, type: JobType, err: TooLargeError): Promise<void> {
+  const values = { ...defaultValues(type.fields) };
+  for (const f of type.fields) {
+    const sent = err.fields[f.name];
+    if (typeof sent === "string" && f.kind !== "file") values[f.name] = sent;
+  }
+  const errors = Object.fromEntries(fileFields(type).map((name) => [name, `${err.message} Nothing was kept.`]));
+  ctx.status = 413;
+  ctx.set("Connection", "close");
+  await renderForm(ctx, forms, formView(type, forms.config, values, errors, true));
+}
+
 /** Checks the submission read by readBody; creates the job (202 with its address, or 303 to its page), or answers 422 with the problems. */
 const submit =
   (forms: Forms): Middleware =>
@@ -254,7 +278,7 @@ const submit =
       if (json) {
         ctx.body = invalidInputBody(check.errors);
       } else {
-        await renderForm(ctx, forms, formView(type, config, check.values, check.errors));
+        await renderForm(ctx, forms, formView(type, config, check.values, check.errors, true));
       }
       return;
     }

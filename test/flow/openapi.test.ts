@@ -36,7 +36,7 @@ const COVERED_ELSEWHERE: Record<string, string> = {
   "* 503":
     "Redis down or full, the queue full, the server busy: test/topologies/redis-down.test.ts, redis-full.test.ts, test/flow/limits.test.ts",
   "GET /jobs/{id}/status 286": "htmx's polls are answered before Koa (listener.ts): test/flow/status-poll.test.ts",
-  "POST /jobs/new/csv-check 408": "an upload that stops: test/flow/upload-lifecycle.test.ts",
+  "POST /jobs/new/csv-check 408": "an upload that stalls: test/flow/slow-upload.test.ts",
   "POST /jobs/new/csv-check 413": "a file over JOB_UPLOAD_MAX_BYTES: test/flow/csv-upload.test.ts",
   "GET /metrics 404": "metrics off without METRICS_TOKEN: test/flow/metrics.test.ts",
   "GET /healthz 503": "test/topologies/redis-down.test.ts, redis-full.test.ts",

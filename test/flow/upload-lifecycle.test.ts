@@ -1,13 +1,12 @@
 // What an upload leaves in Redis: nothing once its job is cancelled, nothing
-// once the request that carried it is cut off (the client goes away, or the
-// request timeout ends it with a 408), and the handler ends with its log line.
+// once the request that carried it is cut off (the client goes away), and the
+// handler ends with its log line. An upload that stalls: slow-upload.test.ts.
 import net from "node:net";
 import test, { type ExecutionContext } from "ava";
 import { useRedis, keysUnder } from "../support/redis.ts";
 import { startApp, type TestApp } from "../support/app.ts";
 import { memoryLogger } from "../support/logs.ts";
 import { waitFor } from "../support/wait.ts";
-import { HTTP_LIMITS } from "../../server/http-server.ts";
 
 const redis = useRedis(test);
 
@@ -54,23 +53,6 @@ async function stalledUpload(t: ExecutionContext, a: TestApp, bytes: number): Pr
   await waitFor(async () => (await uploadKeys(a)).length > 0, { message: "the upload's first chunks to be stored" });
   return socket;
 }
-
-test("an upload cut off by the request timeout answers 408, keeps nothing, and its handler ends with a log line", async (t) => {
-  const logs = memoryLogger();
-  const a = await startApp(t, { redis, name: "upload-timeout", logger: logs.logger });
-  const socket = await stalledUpload(t, a, 200_000);
-  let answer = "";
-  socket.on("data", (chunk: Buffer) => (answer += chunk.toString()));
-  const closed = new Promise((resolve) => socket.once("close", resolve));
-  const deadline = HTTP_LIMITS.REQUEST_TIMEOUT_MS + 3 * HTTP_LIMITS.CONNECTIONS_CHECK_MS + 5000;
-  await waitFor(async () => (await uploadKeys(a)).length === 0, { timeout: deadline, message: "the partial upload to be deleted" });
-  await closed;
-  t.regex(answer, /^HTTP\/1\.1 408/);
-  await waitFor(() => logs.records.some((r) => r.method === "POST" && r.path === "/jobs/new/csv-check" && r.status === 408), {
-    message: "the handler's log line",
-  });
-  t.deepEqual(await uploadKeys(a), []);
-});
 
 test("an upload whose client goes away midway keeps nothing, and its handler ends with a log line", async (t) => {
   const logs = memoryLogger();
