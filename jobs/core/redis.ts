@@ -21,6 +21,7 @@ import fs from "node:fs";
 import type { ConnectionOptions } from "node:tls";
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import { formatAddresses, type RedisAuth, type RedisTarget } from "./settings.ts";
+import { TlsConnector } from "./tls-connector.ts";
 
 /** A connection to one Redis (or a Sentinel's master), or to a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -157,12 +158,13 @@ function tlsOptions(tls: NonNullable<RedisAuth["tls"]>): ConnectionOptions {
 }
 
 /** The credentials and TLS every connection of a target uses; what is unset comes from the URL (or is none). */
-function authOptions(auth: RedisAuth | undefined): Pick<RedisOptions, "username" | "password" | "tls"> {
+function authOptions(auth: RedisAuth | undefined): Pick<RedisOptions, "username" | "password" | "tls" | "Connector"> {
   if (!auth) return {};
   return {
     ...(auth.username !== null ? { username: auth.username } : {}),
     ...(auth.password !== null ? { password: auth.password } : {}),
-    ...(auth.tls ? { tls: tlsOptions(auth.tls) } : {}),
+    // TlsConnector: a second error of a TLS socket must not end the process (see tls-connector.ts).
+    ...(auth.tls ? { tls: tlsOptions(auth.tls), Connector: TlsConnector } : {}),
   };
 }
 
@@ -195,11 +197,13 @@ export function connectRedis(target: string | RedisTarget, profile: RedisProfile
       // writes: reconnect, which asks the sentinels again, and resend.
       reconnectOnError: (err) => (err.message.startsWith("READONLY") ? 2 : false),
       ...options,
+      // The sentinels' own connector finds the master.
+      Connector: undefined,
     });
   } else {
     const url = urlOptions(where.url);
     // A unix socket has no TLS.
-    redis = typeof url === "string" ? new Redis(url, options) : new Redis({ ...url, ...options, tls: undefined });
+    redis = typeof url === "string" ? new Redis(url, options) : new Redis({ ...url, ...options, tls: undefined, Connector: undefined });
   }
   // Connection errors are reported through requests (503) and readiness; without
   // a listener ioredis would print each reconnect attempt as an unhandled error.
