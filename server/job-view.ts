@@ -290,7 +290,7 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
       : null;
 
   // Parameters that no longer fit the type's fields (an older record) get the type's own wording.
-  const fits = type !== undefined && checkFields(type.fields, params).ok;
+  const fits = type !== undefined && checkFields(type.fields, params, { fillDefaults: false }).ok;
   const description = type
     ? fits
       ? safely(() => type.jobDescription?.(params) ?? type.description, type.description)

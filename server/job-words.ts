@@ -71,7 +71,7 @@ export function safely<T>(fn: () => T, fallback: T): T {
 export function titleOf(
   type: JobType | undefined,
   params: Params,
-  fits = type !== undefined && checkFields(type.fields, params).ok,
+  fits = type !== undefined && checkFields(type.fields, params, { fillDefaults: false }).ok,
 ): string {
   if (!type) return "A job of an unknown type";
   return (fits && safely(() => type.jobTitle(params), type.title)) || type.title;

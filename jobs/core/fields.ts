@@ -192,15 +192,19 @@ export function displayValue(raw: unknown): string {
   return typeof text === "string" ? text : "";
 }
 
-/** Checks raw values (a parsed form or JSON body) against the fields, with one message per bad field. */
-export function checkFields(fields: readonly Field[], input: Record<string, unknown>): FieldCheck {
+/**
+ * Checks raw values (a parsed form or JSON body) against the fields, with one
+ * message per bad field. fillDefaults: false checks stored parameters as they
+ * are (a record missing a field no longer fits its type, default or not).
+ */
+export function checkFields(fields: readonly Field[], input: Record<string, unknown>, { fillDefaults = true } = {}): FieldCheck {
   const params: Params = {};
   const errors: Record<string, string> = {};
   const values: Record<string, string> = {};
   for (const field of fields) {
     // A field left out (a JSON body without it) takes its default; one sent empty (a form's blank box) does not.
     const given = Object.hasOwn(input, field.name) ? input[field.name] : undefined;
-    const raw = given === undefined && "default" in field && field.default !== undefined ? field.default : given;
+    const raw = fillDefaults && given === undefined && "default" in field && field.default !== undefined ? field.default : given;
     values[field.name] = field.kind === "boolean" ? String(checkOne(field, raw).value === true) : displayValue(raw);
     const { value, error } = checkOne(field, raw);
     if (error) errors[field.name] = error;

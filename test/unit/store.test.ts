@@ -138,6 +138,7 @@ test("every script file becomes a command named after it, with the number of key
     sjDueKills: 1,
     sjLog: 2,
     sjFile: 2,
+    sjFileRange: 1,
     sjDelete: 2,
     sjRetried: 1,
     sjBeat: 2,
