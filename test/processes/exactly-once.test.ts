@@ -19,6 +19,7 @@ const PASSWORD = "correct horse battery";
 const redis = useRedis(test, { appendonly: true });
 
 const SHORT: Form = { start: "1", end: "4", increment: "1" };
+const MEDIUM: Form = { start: "1", end: "20", increment: "1" };
 const JSON_ACCEPT = { Accept: "application/json" };
 
 interface Sample {
@@ -154,12 +155,14 @@ test("under faults each job is counted submitted once and finished once, per typ
   const long: string[] = [];
   for (let i = 0; i < 4; i++) long.push(keep(await submitSure(i % 2 ? b : a, LONG_COUNT, i % 2 === 0))!);
   await waitFor(async () => (await Promise.all(long.map((id) => jobJson(a.url, id)))).every((j) => j.state === "running" && j.pid), {
+    timeout: 60_000,
     message: "the long jobs to run",
   });
   const orphan = keep(await submitSure(a, SHORT, false))!;
   const k = await startServer(t, env);
   await waitFor(async () => (await redis.client.hget(`${prefix}:{jobs}:job:${orphan}`, "owner")) !== null, {
     interval: 5,
+    timeout: 60_000,
     message: "the new server's claim",
   });
   k.kill("SIGKILL");
@@ -169,9 +172,11 @@ test("under faults each job is counted submitted once and finished once, per typ
   for (const id of long) process.kill((await jobJson(a.url, id)).pid!, "SIGKILL");
 
   // 3. Redis stopped while jobs are submitted, claimed and end, and started again.
-  const first = await Promise.all(Array.from({ length: 6 }, (_, i) => submitSure(i % 2 ? b : a, SHORT, i % 3 === 0)));
+  // Long enough (2 s) that a poll finds one running however slow the machine is.
+  const first = await Promise.all(Array.from({ length: 6 }, (_, i) => submitSure(i % 2 ? b : a, MEDIUM, i % 3 === 0)));
   first.forEach(keep);
   await waitFor(async () => (await Promise.all(first.map((id) => jobJson(a.url, id)))).some((j) => j.state === "running"), {
+    timeout: 60_000,
     message: "a job running",
   });
   await redis.stop();
