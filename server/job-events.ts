@@ -7,7 +7,7 @@
 //   (jobs/core/store/transitions.ts, FinishReply): a cancel of a waiting job
 //   (public page, /admin, a bulk action: `seen: "cancel"`), the time limit
 //   (`limit`), the sweep (`sweep`: a lost job), a read that finds a job's lease
-//   expired (`read`), a claim that ends a job of an unknown type (`claim`),
+//   expired (`read`), a check of a job of a type no live instance knows (`claim`),
 //   and a process's exit recorded here (`exit`). A job's own process counts
 //   nothing: the end it records waits in Redis until the server that started
 //   it sees its exit and takes the report (`exit`); when that server is gone,

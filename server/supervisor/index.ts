@@ -68,6 +68,8 @@ export interface InstanceFacts {
   slotsTotal: number;
   /** Per type: slots used and total. */
   types: Record<string, { used: number; total: number }>;
+  /** Every type this instance knows, run here or not: no instance ends a queued job of one of them (end-unknown-6.lua). */
+  known: string[];
 }
 
 /**
@@ -86,7 +88,7 @@ export interface SupervisorOptions {
   config: Config;
   /** The job types this instance runs (default: config.types). */
   types?: readonly JobType[];
-  /** Every type the deployment knows (default: the names of types): a queued job of one this instance does not run waits; claim ends only a job of none. */
+  /** Every type this instance knows (default: the names of types): a queued job of one it does not run waits; a job of a type no live instance knows ends. */
   knownTypes?: readonly string[];
   /** The script that runs a job of this type (default: its bundle, or the runner for a command). */
   scriptFor?: (type: JobType) => string;
@@ -134,12 +136,18 @@ export class Supervisor {
   /** A type's retry policy, stored on each of its jobs at create. */
   private readonly retryPolicy: (type: string) => RetryPolicy;
   private readonly startLeaseMs: number;
+  /** The types this instance knows (SupervisorOptions.knownTypes). */
+  private readonly ownKnown: readonly string[];
+  /** The types the live instances know, as last read from their heartbeats (refreshed with this instance's). */
+  private liveKnown: readonly string[] = [];
+  /** When jobs of an unknown type were last checked against the live instances (endUnknown). */
+  private unknownCheckedAt = 0;
 
   constructor(private readonly options: SupervisorOptions) {
     const { store, config } = options;
     const types = options.types ?? options.config.types;
     const byName = new Map(types.map((t) => [t.name, t]));
-    const names = types.map((t) => t.name);
+    this.ownKnown = options.knownTypes ?? types.map((t) => t.name);
     // A type's own limit applies inside the instance's (JOB_SLOTS): no type may have more than the instance.
     const slotsOf = (type: JobType) => slotsOfType(config, type);
     this.instanceId = options.instanceId ?? newInstanceId();
@@ -217,7 +225,8 @@ export class Supervisor {
       instanceId: this.instanceId,
       leaseMs: this.leaseMs,
       freeTypes: this.freeTypes,
-      knownTypes: options.knownTypes ?? names,
+      knownTypes: () => this.knownTypes(),
+      unknown: (ids) => void this.endUnknown(ids),
       start: this.startClaimed,
       running: (id) => this.processes.has(id),
       creating: () => [...this.reserved.values()].some((n) => n > 0),
@@ -278,13 +287,55 @@ export class Supervisor {
         slots.reduce((sum, s) => sum + s.total, 0),
       ),
       types,
+      known: [...this.ownKnown],
     };
   }
 
-  /** Writes this instance's heartbeat; a Redis that does not answer is the sweep's to report. */
+  /**
+   * Writes this instance's heartbeat, and reads which types the live
+   * instances know; a Redis that does not answer is the sweep's to report.
+   */
   async heartbeat(): Promise<void> {
     if (this.closed) return;
     await this.options.store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
+    await this.readLiveKnown().catch(() => {});
+  }
+
+  /** Every type a claim may leave waiting: this instance's, and those of the live instances as last read. */
+  private knownTypes(): readonly string[] {
+    return this.liveKnown.length === 0 ? this.ownKnown : [...new Set([...this.ownKnown, ...this.liveKnown])];
+  }
+
+  private async readLiveKnown(): Promise<readonly string[]> {
+    const { instances } = await this.options.store.instances();
+    const known = new Set<string>();
+    for (const { facts } of instances) {
+      if (Array.isArray(facts.known)) for (const t of facts.known) if (typeof t === "string") known.add(t);
+    }
+    this.liveKnown = [...known];
+    return this.liveKnown;
+  }
+
+  /**
+   * Queued jobs a claim passed over for their type: each is ended failed
+   * ('unknown-type') when no live instance knows its type, read now (an
+   * instance of another version or JOB_TYPES_DIR may run it), and it has
+   * waited a heartbeat's lifetime (an instance that knows it may not have
+   * written its first one yet). Checked at most once per sweep interval.
+   */
+  private async endUnknown(ids: readonly string[]): Promise<void> {
+    if (this.closed || Date.now() - this.unknownCheckedAt < SWEEP_INTERVAL_MS) return;
+    this.unknownCheckedAt = Date.now();
+    const { store } = this.options;
+    try {
+      const known = [...new Set([...this.ownKnown, ...(await this.readLiveKnown())])];
+      for (const id of ids) {
+        const end = await store.endUnknownType(id, known, HEARTBEAT_TTL_MS);
+        if (end) void this.events.ended(end.id, "claim", end.submitCounted);
+      }
+    } catch (err) {
+      this.failed(err);
+    }
   }
 
   /** Deletes job logs older than the longest-kept job record; returns how many. */

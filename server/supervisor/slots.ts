@@ -28,8 +28,10 @@ export interface SlotsOptions {
   leaseMs: number;
   /** The types this instance has a free slot for, now. */
   freeTypes: () => string[];
-  /** Every type this instance knows (a queued job of another type is ended, never run). */
-  knownTypes: readonly string[];
+  /** Every type a live instance knows, as last read: a queued job of another type is passed over, never run. */
+  knownTypes: () => readonly string[];
+  /** Queued jobs of a type not in knownTypes that a claim passed over (the caller may end them). */
+  unknown: (ids: string[]) => void;
   /** Starts the claimed job's process; submitCounted: this claim counted its submit (no instance had). */
   start: (id: string, type: string, attempt: number, submitCounted: boolean) => void;
   /** Whether a process started here for the job is still running. */
@@ -70,7 +72,7 @@ export class Slots {
   }
 
   private async drain(): Promise<void> {
-    const { store, instanceId, leaseMs, freeTypes, knownTypes, start, failed } = this.options;
+    const { store, instanceId, leaseMs, freeTypes, knownTypes, unknown, start, failed } = this.options;
     try {
       if (this.unanswered && !this.options.creating()) {
         await this.releaseUnstarted();
@@ -81,7 +83,9 @@ export class Slots {
         for (let free = freeTypes(); !this.closed && free.length > 0; free = freeTypes()) {
           let claimed;
           try {
-            claimed = await store.claim(instanceId, leaseMs + START_GRACE_MS, free, knownTypes);
+            const passedOver: string[] = [];
+            claimed = await store.claim(instanceId, leaseMs + START_GRACE_MS, free, knownTypes(), passedOver);
+            if (passedOver.length > 0) unknown(passedOver);
           } catch (err) {
             this.unanswered = true;
             throw err;

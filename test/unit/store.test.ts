@@ -126,6 +126,7 @@ test("every script file becomes a command named after it, with the number of key
     sjCreate: 4,
     sjCreateClaimed: 4,
     sjClaim: 5,
+    sjEndUnknown: 6,
     sjRelease: 3,
     sjStart: 3,
     sjSubmitted: 1,
@@ -744,13 +745,20 @@ test("a claim for which every waiting job is of a busy type reads none of them",
   t.deepEqual(await own.client.lrange(store.partitions[0]!.queueKey, 0, -1), slow, "the busy type's jobs keep their places");
 });
 
-test("claim ends a queued job whose type is not known (unknown-type) and never hands it out", async (t) => {
+test("claim passes over a queued job whose type is not known and names it; endUnknownType ends it only when no live type is its own", async (t) => {
   const f = setup();
   const stray = await f.store.create({ type: "../../../../tmp/evil", params: {}, total: 1, queueMax: 100 });
   const good = await f.queued();
-  t.like(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: good, type: "count" });
+  const passedOver: string[] = [];
+  t.like(await f.store.claim("i", LONG_LEASE, ["count"], ["count"], passedOver), { id: good, type: "count" });
+  t.deepEqual(passedOver, [stray]);
+  t.like(await f.store.read(stray), { state: "queued" }, "a claim never hands it out, nor ends it");
+  t.is(await f.store.endUnknownType(stray, ["count", "../../../../tmp/evil"], 0), null, "a live instance knows its type");
+  t.is(await f.store.endUnknownType(stray, ["count"], 60_000), null, "younger than the wait");
+  t.like(await f.store.endUnknownType(stray, ["count"], 0), { id: stray });
   t.like(await f.store.read(stray), { state: "failed", reason: "unknown-type", pid: null, startedAt: null });
   await assertEnded(t, f, stray, "failed");
+  t.is(await f.store.endUnknownType(stray, ["count"], 0), null, "an ended job is not ended again");
 });
 
 test("a job keeps its type's retention and time limit from its record", async (t) => {

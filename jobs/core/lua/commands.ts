@@ -17,7 +17,8 @@ export interface LuaReplies {
     | [created: 1, createdAt: number]
     | [created: 0, reason: "duplicate", id: string]
     | [created: 0, reason: "key_reused" | "queue_full" | "exists" | "upload_missing"];
-  claim: [id: string, type: string, submit: 0 | 1, attempt: string, ...ended: (string | 0 | 1)[]] | null;
+  claim: [id: string, type: string, submit: 0 | 1, attempt: string, ...unknown: string[]] | null;
+  endUnknown: [ended: 0 | 1, submit: 0 | 1];
   createClaimed: [created: 1, createdAt: number] | [created: 0, reason: "duplicate", id: string] | [created: 0, reason: "key_reused"];
   release: 0 | 1;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
@@ -95,8 +96,6 @@ declare module "ioredis" {
       index: string,
       leaseMs: Arg,
       owner: string,
-      ttlSucceededS: Arg,
-      ttlFailedS: Arg,
       freeCount: Arg,
       ...types: string[]
     ): Result<LuaReplies["claim"], Context>;
@@ -181,6 +180,19 @@ declare module "ioredis" {
       ttlSucceededS: Arg,
       ttlFailedS: Arg,
     ): Result<LuaReplies["cancel"], Context>;
+    sjEndUnknown(
+      job: string,
+      results: string,
+      leases: string,
+      queue: string,
+      kills: string,
+      index: string,
+      id: string,
+      ttlSucceededS: Arg,
+      ttlFailedS: Arg,
+      waitMs: Arg,
+      ...known: string[]
+    ): Result<LuaReplies["endUnknown"], Context>;
     sjRead(
       job: string,
       results: string,

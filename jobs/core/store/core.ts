@@ -78,7 +78,7 @@ export class WriteRefusals {
 /** An end a call made on the way (see StoreCore.onEnded). */
 export interface StoreEnd {
   id: string;
-  seen: "read" | "claim";
+  seen: "read";
   /** The record as the read found it after the end; null when the call read none. */
   job: JobRecord | null;
   /** No instance had counted the job's submit: the one that reports the end counts it too. */
@@ -96,8 +96,7 @@ export class StoreCore {
   /**
    * Called with each end a call made on the way, beside its own result: a
    * read that found a job's lease expired and recorded it lost (with the
-   * record it read), a claim that ended a job of an unknown type (no record):
-   * for the log and metrics, server/job-events.ts.
+   * record it read): for the log and metrics, server/job-events.ts.
    */
   onEnded: ((end: StoreEnd) => void) | null = null;
   /** Called with a job that a read found with an expired lease and requeued for another attempt (a retry, not an end). */

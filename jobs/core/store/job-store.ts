@@ -16,7 +16,7 @@ import type { DeleteReply, MinuteCounts } from "./operator.ts";
 import * as reads from "./reads.ts";
 import type { FileEntry, JobRecord, JobState, JobSummary, Outcome } from "./record.ts";
 import * as transitions from "./transitions.ts";
-import type { CancelReply, Claimed, FinishReply, NewJob, Progress, ReportReply, SweepReply } from "./transitions.ts";
+import type { CancelReply, Claimed, EndToReport, FinishReply, NewJob, Progress, ReportReply, SweepReply } from "./transitions.ts";
 
 export class JobStore {
   readonly prefix: string;
@@ -52,8 +52,8 @@ export class JobStore {
 
   /**
    * Called with each end a call made on the way (a read that recorded a job
-   * lost, a claim that ended a job of an unknown type), for the log and
-   * metrics: the caller whose transition ended a job reports it.
+   * lost), for the log and metrics: the caller whose transition ended a job
+   * reports it.
    */
   get onEnded(): ((end: StoreEnd) => void) | null {
     return this.core.onEnded;
@@ -132,12 +132,29 @@ export class JobStore {
 
   /**
    * Takes the oldest waiting job of a type in `free` (the types this instance
-   * has a free slot for), or null. A waiting job whose type is not in `known`
-   * is ended failed ('unknown-type') on the way, never run (that end goes to
-   * onEnded). The partitions take turns (see transitions.ts).
+   * has a free slot for), or null. A waiting job whose type is not in
+   * `known` is passed over, never run; its id is added to `passedOver` when
+   * given (see endUnknownType). The partitions take turns (see transitions.ts).
    */
-  claim(owner: string, leaseMs: number, free: readonly string[], known: readonly string[]): Promise<Claimed | null> {
-    return transitions.claim(this.core, owner, leaseMs, free, known);
+  async claim(
+    owner: string,
+    leaseMs: number,
+    free: readonly string[],
+    known: readonly string[],
+    passedOver?: string[],
+  ): Promise<Claimed | null> {
+    const { claimed, unknown } = await transitions.claim(this.core, owner, leaseMs, free, known);
+    passedOver?.push(...unknown);
+    return claimed;
+  }
+
+  /**
+   * Ends failed ('unknown-type') a queued job that a claim passed over, when
+   * no type in `known` (every live instance's) is its own and it has waited
+   * waitMs; the end is the caller's to report, null when not ended.
+   */
+  endUnknownType(id: string, known: readonly string[], waitMs: number): Promise<EndToReport | null> {
+    return transitions.endUnknownType(this.core, id, known, waitMs);
   }
 
   /** Puts a claimed job back at the head of the queue (its process could not be started yet); false when it is no longer this owner's claim. */

@@ -130,6 +130,15 @@ export interface Claimed {
   attempt: number;
 }
 
+/**
+ * What a claim found: the job it took (null when none), and the queued jobs
+ * of a type the caller does not know that it passed over (for endUnknownType).
+ */
+export interface ClaimReply {
+  claimed: Claimed | null;
+  unknown: string[];
+}
+
 /** A flat list of ids, each followed by its submit flag, as the scripts return them. */
 function endsOf(flat: readonly (string | number)[]): EndToReport[] {
   const ends: EndToReport[] = [];
@@ -256,7 +265,7 @@ function policyArgs(retry: RetryPolicy | undefined): [maxAttempts: number, retry
  * first that has such a job. So while jobs wait in every partition, each
  * partition gives one job per round, and a job waits for at most the jobs
  * ahead of it in its own queue, plus as many rounds of the others.
- * Jobs of an unknown type that a claim ends on the way go to core.onEnded.
+ * Jobs of a type not in known are passed over and listed in unknown.
  */
 export async function claim(
   core: StoreCore,
@@ -264,8 +273,9 @@ export async function claim(
   leaseMs: number,
   free: readonly string[],
   known: readonly string[],
-): Promise<Claimed | null> {
-  if (free.length === 0) return null;
+): Promise<ClaimReply> {
+  const unknown: string[] = [];
+  if (free.length === 0) return { claimed: null, unknown };
   const others = known.filter((t) => !free.includes(t));
   const { partitions } = core.keys;
   const count = partitions.length;
@@ -274,17 +284,28 @@ export async function claim(
     const index = (start + i) % count;
     const { queueKey, leasesKey, killsKey, jobPrefix, indexPrefix } = partitions[index]!;
     const reply = await core.call((r) =>
-      r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, indexPrefix, leaseMs, owner, ...core.ttl, free.length, ...free, ...others),
+      r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, indexPrefix, leaseMs, owner, free.length, ...free, ...others),
     );
     if (!reply) continue;
-    const [id, type, submit, attempt, ...ended] = reply;
-    for (const end of endsOf(ended)) core.onEnded?.({ ...end, seen: "claim", job: null });
+    const [id, type, submit, attempt, ...passed] = reply;
+    unknown.push(...passed);
     if (id !== "") {
       core.nextClaim = (index + 1) % count;
-      return { id, type, submitCounted: submit === 1, attempt: Number(attempt) || 1 };
+      return { claimed: { id, type, submitCounted: submit === 1, attempt: Number(attempt) || 1 }, unknown };
     }
   }
-  return null;
+  return { claimed: null, unknown };
+}
+
+/**
+ * Ends a queued job a claim passed over for its type, when no type in known
+ * (every live instance's) is its own and it has waited waitMs at least
+ * (end-unknown-6.lua). The end is the caller's to report; null when this call
+ * did not end it.
+ */
+export async function endUnknownType(core: StoreCore, id: string, known: readonly string[], waitMs: number): Promise<EndToReport | null> {
+  const [ended, submit] = await core.call((r) => r.sjEndUnknown(...core.keys.jobAndIndexes(id), id, ...core.ttl, waitMs, ...known));
+  return ended === 1 ? { id, submitCounted: submit === 1 } : null;
 }
 
 export async function release(core: StoreCore, id: string, owner: string): Promise<boolean> {
