@@ -268,40 +268,10 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     form.fields[field] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
   });
 
-  let watchdog: NodeJS.Timeout | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      let received = 0;
-      // The client's silence, not ours: while the request is paused (its bytes wait for a write to
-      // the store), the wait is not the client's, and the watchdog waits on.
-      // Decided after the event loop's next poll: bytes that came while this process was busy
-      // (a long GC, a CPU-bound moment) are read first, and count.
-      watchdog = setTimeout(function idle() {
-        if (ctx.req.complete) return;
-        if (ctx.req.readableFlowing === false) return watchdog?.refresh();
-        const before = received;
-        setImmediate(() => {
-          if (received === before && !ctx.req.complete) reject(uploadStalled(idleMs, received));
-        });
-      }, idleMs);
-      parser.on("close", resolve);
-      parser.on("error", reject);
-      ctx.req.on("error", reject);
-      // No more of the body will come (the client went away, or the request
-      // timeout cut it off): busboy would wait for it forever.
-      ctx.req.on("close", () => {
-        if (!ctx.req.complete) reject(uploadCutOff());
-      });
-      ctx.req.pipe(parser);
-      ctx.req.on("data", (chunk: Buffer) => {
-        received += chunk.length;
-        watchdog?.refresh();
-      });
-    });
-    clearTimeout(watchdog);
+    await pipeBody(ctx, parser, idleMs);
     await Promise.all(tasks);
   } catch (err) {
-    clearTimeout(watchdog);
     ctx.req.unpipe(parser);
     // Ends each file's stream, so its task stops after the write in flight.
     for (const stream of streams) stream.destroy();
@@ -321,4 +291,42 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     throw failure;
   }
   return { ...form, id: jobId() };
+}
+
+/**
+ * Pipes the request's body into the parser. Resolves when the parser has
+ * read it all; rejects when the client sends nothing for idleMs (408), the
+ * body is cut off (the client went away, or the request timeout), or the
+ * parser fails.
+ */
+function pipeBody(ctx: Context, parser: busboy.Busboy, idleMs: number): Promise<void> {
+  let watchdog: NodeJS.Timeout | undefined;
+  return new Promise<void>((resolve, reject) => {
+    let received = 0;
+    // The client's silence, not ours: while the request is paused (its bytes wait for a write to
+    // the store), the wait is not the client's, and the watchdog waits on.
+    // Decided after the event loop's next poll: bytes that came while this process was busy
+    // (a long GC, a CPU-bound moment) are read first, and count.
+    watchdog = setTimeout(function idle() {
+      if (ctx.req.complete) return;
+      if (ctx.req.readableFlowing === false) return watchdog?.refresh();
+      const before = received;
+      setImmediate(() => {
+        if (received === before && !ctx.req.complete) reject(uploadStalled(idleMs, received));
+      });
+    }, idleMs);
+    parser.on("close", resolve);
+    parser.on("error", reject);
+    ctx.req.on("error", reject);
+    // No more of the body will come (the client went away, or the request
+    // timeout cut it off): busboy would wait for it forever.
+    ctx.req.on("close", () => {
+      if (!ctx.req.complete) reject(uploadCutOff());
+    });
+    ctx.req.pipe(parser);
+    ctx.req.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      watchdog?.refresh();
+    });
+  }).finally(() => clearTimeout(watchdog));
 }

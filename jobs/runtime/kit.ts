@@ -67,12 +67,24 @@ function die(code: number, message: string): never {
   process.exit(code);
 }
 
+/** The job this process runs, started: its record, settings, store and attempt. */
+interface OpenJob {
+  id: string;
+  config: JobSettings;
+  redis: ReturnType<typeof connectRedis>;
+  store: JobStore;
+  leaseMs: number;
+  job: JobRecord;
+  attempt: number;
+  startedAt: number;
+}
+
 /**
- * Runs one job to its end, then exits the process. spec: the type this
- * process runs (a Node type's name), or the runner's check of the record; a
- * job it refuses ends failed, with the outcome it returns, and nothing runs.
+ * Reads the job id (and attempt) from argv and the settings from the
+ * environment, connects to Redis and records the start; a job this process
+ * refuses (spec) ends failed, and the process exits.
  */
-export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<void>): Promise<never> {
+async function openJob(spec: JobSpec): Promise<OpenJob> {
   const id = process.argv[2];
   // The attempt the server started this process for (it passes it; by hand, leave it out: whichever is current).
   const given = process.argv[3];
@@ -121,6 +133,89 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     await untilAccepted(`job ${id}: finish`, () => store.finish(id, "failed", "job", refused, job.attempt));
     die(EXIT.failed, `job ${id} (type ${job.type}) not run: ${refused.reason}${refused.detail ? `: ${refused.detail}` : ""}`);
   }
+  return { id, config, redis, store, leaseMs, job, attempt, startedAt };
+}
+
+/**
+ * The lease: renewed by every progress report (touch), and by this beat
+ * between them. Redis unreachable: commands wait in ioredis' queue and are
+ * sent once it is back (a short restart costs nothing). Out of touch for two
+ * whole leases, the job has been (or will be, as soon as Redis answers)
+ * declared lost: it stops rather than linger. Redis answering that it
+ * refuses writes (out of memory) is contact: the beat is sent again every
+ * REFUSED_RETRY_MS until it is accepted, and no instance records the job
+ * lost meanwhile (the supervisor's sweep and reads wait a lease after a
+ * refused write).
+ */
+class Lease {
+  private lastContact = Date.now();
+  private ending = false;
+  private retrying: NodeJS.Timeout | null = null;
+  private saidRefused = false;
+  private readonly beat: NodeJS.Timeout;
+
+  constructor(
+    private readonly open: OpenJob,
+    private readonly onReply: (reply: ReportReply) => void,
+  ) {
+    const { id, leaseMs, config } = open;
+    this.beat = setInterval(() => {
+      if (Date.now() - this.lastContact > 2 * leaseMs) {
+        die(
+          EXIT.fenced,
+          `job ${id} could not reach Redis for ${formatDuration(Date.now() - this.lastContact)}; stopping (it is recorded as lost)`,
+        );
+      }
+      if (!this.retrying) this.send();
+    }, config.jobHeartbeatMs);
+    this.beat.unref();
+  }
+
+  /** Redis answered a report: the lease was renewed. */
+  touch(): void {
+    this.lastContact = Date.now();
+  }
+
+  /** The job is ending: no more beats (one answered after the end is refused, and is no fence). */
+  stop(): void {
+    this.ending = true;
+    clearInterval(this.beat);
+    if (this.retrying) clearTimeout(this.retrying);
+  }
+
+  private send(): void {
+    const { id, store, leaseMs, attempt } = this.open;
+    store.report(id, leaseMs, { renewExpired: store.refusals.within(2 * leaseMs), attempt }).then(
+      (reply) => {
+        this.saidRefused = false;
+        if (this.ending) return;
+        this.lastContact = Date.now();
+        this.onReply(reply);
+        if (reply === "refused") die(EXIT.fenced, `job ${id} is no longer running here (declared lost or finished); stopping`);
+      },
+      (err: unknown) => {
+        if (!(err instanceof StoreWriteRefusedError) || this.ending) return;
+        this.lastContact = Date.now();
+        if (!this.saidRefused) process.stderr.write(`job ${id}: heartbeat: ${err.message}; trying again until Redis accepts it\n`);
+        this.saidRefused = true;
+        this.retrying ??= setTimeout(() => {
+          this.retrying = null;
+          if (!this.ending) this.send();
+        }, REFUSED_RETRY_MS);
+        this.retrying.unref();
+      },
+    );
+  }
+}
+
+/**
+ * Runs one job to its end, then exits the process. spec: the type this
+ * process runs (a Node type's name), or the runner's check of the record; a
+ * job it refuses ends failed, with the outcome it returns, and nothing runs.
+ */
+export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<void>): Promise<never> {
+  const open = await openJob(spec);
+  const { id, config, redis, store, leaseMs, job, attempt, startedAt } = open;
 
   // What the job writes is its log: kept in Redis with the job, so any
   // instance shows it. It still goes to the process's own output too (the
@@ -151,51 +246,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     }
   };
 
-  // The lease: renewed by every progress report, and by this beat between them.
-  // Redis unreachable: commands wait in ioredis' queue and are sent once it is
-  // back (a short restart costs nothing). Out of touch for two whole leases,
-  // the job has been (or will be, as soon as Redis answers) declared lost:
-  // it stops rather than linger. Redis answering that it refuses writes (out
-  // of memory) is contact: the beat is sent again every REFUSED_RETRY_MS
-  // until it is accepted, and no instance records the job lost meanwhile
-  // (the supervisor's sweep and reads wait a lease after a refused write).
-  let lastContact = Date.now();
-  let ending = false;
-  let retrying: NodeJS.Timeout | null = null;
-  let saidRefused = false;
-  const sendBeat = () => {
-    store.report(id, leaseMs, { renewExpired: store.refusals.within(2 * leaseMs), attempt }).then(
-      (reply) => {
-        saidRefused = false;
-        // A beat answered after this process recorded the end is refused: that is no fence.
-        if (ending) return;
-        lastContact = Date.now();
-        onReply(reply);
-        if (reply === "refused") die(EXIT.fenced, `job ${id} is no longer running here (declared lost or finished); stopping`);
-      },
-      (err: unknown) => {
-        if (!(err instanceof StoreWriteRefusedError) || ending) return;
-        lastContact = Date.now();
-        if (!saidRefused) process.stderr.write(`job ${id}: heartbeat: ${err.message}; trying again until Redis accepts it\n`);
-        saidRefused = true;
-        retrying ??= setTimeout(() => {
-          retrying = null;
-          if (!ending) sendBeat();
-        }, REFUSED_RETRY_MS);
-        retrying.unref();
-      },
-    );
-  };
-  const beat = setInterval(() => {
-    if (Date.now() - lastContact > 2 * leaseMs) {
-      die(
-        EXIT.fenced,
-        `job ${id} could not reach Redis for ${formatDuration(Date.now() - lastContact)}; stopping (it is recorded as lost)`,
-      );
-    }
-    if (!retrying) sendBeat();
-  }, config.jobHeartbeatMs);
-  beat.unref();
+  const lease = new Lease(open, onReply);
 
   // The time limit (the job type's, stored on the record), counted from the
   // start. The server that spawned the job enforces it too, with signals, in
@@ -242,7 +293,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
           }),
         cancel.signal,
       );
-      lastContact = Date.now();
+      lease.touch();
       onReply(reply);
       if (reply === "refused") throw new Fenced();
       if (cancel.signal.aborted) throw cancel.signal.reason;
@@ -261,9 +312,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   const record = (state: "succeeded" | "failed" | "cancelled", outcome: Outcome) =>
     untilAccepted(`job ${id}: finish`, () => store.finish(id, state, "job", outcome, attempt));
   const end = () => {
-    ending = true;
-    clearInterval(beat);
-    if (retrying) clearTimeout(retrying);
+    lease.stop();
     clearTimeout(limit);
   };
   try {

@@ -13,7 +13,6 @@
 // except while Redis refuses writes (see tick).
 import fs from "node:fs";
 import os from "node:os";
-import crypto from "node:crypto";
 import { jobEnvironment, slotsOf as slotsOfType, type Config } from "../config.ts";
 import {
   QueueFullError,
@@ -26,8 +25,8 @@ import {
 } from "../../jobs/core/store.ts";
 import { RETRY_BACKOFF_MS, type JobType } from "../../jobs/core/job-type.ts";
 import { leaseMsOf } from "../../jobs/core/settings.ts";
-import { jobScript, ROOT } from "../paths.ts";
-import path from "node:path";
+import { jobScript } from "../paths.ts";
+import { KnownTypes } from "./known-types.ts";
 import { Slots, START_GRACE_MS } from "./slots.ts";
 import { Processes } from "./processes.ts";
 import { TimeLimits } from "./limits.ts";
@@ -39,38 +38,13 @@ import { JobEvents, type EndSeen } from "../job-events.ts";
 export { START_GRACE_MS } from "./slots.ts";
 export { TERM_TO_KILL_MS, MAX_REMOTE_KILLS } from "./kills.ts";
 export { LOG_SWEEP_INTERVAL_MS } from "./log-retention.ts";
+export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, VERSION, newInstanceId, type InstanceFacts } from "./instance-facts.ts";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, VERSION, newInstanceId, type InstanceFacts } from "./instance-facts.ts";
 
 /** How often the lease index and the kill deadlines are checked. */
 export const SWEEP_INTERVAL_MS = 500;
-/** How often an instance writes its heartbeat (and samples the queue's length), and how long a heartbeat counts. */
-export const HEARTBEAT_INTERVAL_MS = 3000;
-export const HEARTBEAT_TTL_MS = 10_000;
 /** How often an instance drops the jobs list's entries of expired jobs (JobStore.trimIndex). */
 export const INDEX_TRIM_INTERVAL_MS = 60_000;
-
-/** The version in package.json, as the heartbeat reports it. */
-export const VERSION: string = (() => {
-  try {
-    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version?: unknown };
-    return typeof version === "string" ? version : "unknown";
-  } catch {
-    return "unknown";
-  }
-})();
-
-/** What an instance's heartbeat says about it (see JobStore.heartbeat). */
-export interface InstanceFacts {
-  host: string;
-  pid: number;
-  version: string;
-  startedAt: number;
-  slotsUsed: number;
-  slotsTotal: number;
-  /** Per type: slots used and total. */
-  types: Record<string, { used: number; total: number }>;
-  /** Every type this instance knows, run here or not: no instance ends a queued job of one of them (end-unknown-6.lua). */
-  known: string[];
-}
 
 /**
  * How long the end a job's process records waits for the server that started
@@ -99,11 +73,6 @@ export interface SupervisorOptions {
   events?: JobEvents;
   /** This instance's id (default: a new one, newInstanceId()). */
   instanceId?: string;
-}
-
-/** An id for a server instance: host, pid and 8 random hex digits. */
-export function newInstanceId(): string {
-  return `${os.hostname()}:${process.pid}:${crypto.randomBytes(4).toString("hex")}`;
 }
 
 export class Supervisor {
@@ -136,18 +105,23 @@ export class Supervisor {
   /** A type's retry policy, stored on each of its jobs at create. */
   private readonly retryPolicy: (type: string) => RetryPolicy;
   private readonly startLeaseMs: number;
-  /** The types this instance knows (SupervisorOptions.knownTypes). */
+  /** The types this instance knows, and those the live instances do. */
+  private readonly known: KnownTypes;
   private readonly ownKnown: readonly string[];
-  /** The types the live instances know, as last read from their heartbeats (refreshed with this instance's). */
-  private liveKnown: readonly string[] = [];
-  /** When jobs of an unknown type were last checked against the live instances (endUnknown). */
-  private unknownCheckedAt = 0;
 
   constructor(private readonly options: SupervisorOptions) {
     const { store, config } = options;
     const types = options.types ?? options.config.types;
     const byName = new Map(types.map((t) => [t.name, t]));
     this.ownKnown = options.knownTypes ?? types.map((t) => t.name);
+    this.known = new KnownTypes({
+      store,
+      own: this.ownKnown,
+      waitMs: HEARTBEAT_TTL_MS,
+      checkEveryMs: SWEEP_INTERVAL_MS,
+      ended: (end) => void this.events.ended(end.id, "claim", end.submitCounted),
+      failed: (err) => this.failed(err),
+    });
     // A type's own limit applies inside the instance's (JOB_SLOTS): no type may have more than the instance.
     const slotsOf = (type: JobType) => slotsOfType(config, type);
     this.instanceId = options.instanceId ?? newInstanceId();
@@ -225,8 +199,8 @@ export class Supervisor {
       instanceId: this.instanceId,
       leaseMs: this.leaseMs,
       freeTypes: this.freeTypes,
-      knownTypes: () => this.knownTypes(),
-      unknown: (ids) => void this.endUnknown(ids),
+      knownTypes: () => this.known.all(),
+      unknown: (ids) => void (!this.closed && this.known.passedOver(ids)),
       start: this.startClaimed,
       running: (id) => this.processes.has(id),
       creating: () => [...this.reserved.values()].some((n) => n > 0),
@@ -298,44 +272,7 @@ export class Supervisor {
   async heartbeat(): Promise<void> {
     if (this.closed) return;
     await this.options.store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
-    await this.readLiveKnown().catch(() => {});
-  }
-
-  /** Every type a claim may leave waiting: this instance's, and those of the live instances as last read. */
-  private knownTypes(): readonly string[] {
-    return this.liveKnown.length === 0 ? this.ownKnown : [...new Set([...this.ownKnown, ...this.liveKnown])];
-  }
-
-  private async readLiveKnown(): Promise<readonly string[]> {
-    const { instances } = await this.options.store.instances();
-    const known = new Set<string>();
-    for (const { facts } of instances) {
-      if (Array.isArray(facts.known)) for (const t of facts.known) if (typeof t === "string") known.add(t);
-    }
-    this.liveKnown = [...known];
-    return this.liveKnown;
-  }
-
-  /**
-   * Queued jobs a claim passed over for their type: each is ended failed
-   * ('unknown-type') when no live instance knows its type, read now (an
-   * instance of another version or JOB_TYPES_DIR may run it), and it has
-   * waited a heartbeat's lifetime (an instance that knows it may not have
-   * written its first one yet). Checked at most once per sweep interval.
-   */
-  private async endUnknown(ids: readonly string[]): Promise<void> {
-    if (this.closed || Date.now() - this.unknownCheckedAt < SWEEP_INTERVAL_MS) return;
-    this.unknownCheckedAt = Date.now();
-    const { store } = this.options;
-    try {
-      const known = [...new Set([...this.ownKnown, ...(await this.readLiveKnown())])];
-      for (const id of ids) {
-        const end = await store.endUnknownType(id, known, HEARTBEAT_TTL_MS);
-        if (end) void this.events.ended(end.id, "claim", end.submitCounted);
-      }
-    } catch (err) {
-      this.failed(err);
-    }
+    await this.known.refresh().catch(() => {});
   }
 
   /** Deletes job logs older than the longest-kept job record; returns how many. */

@@ -59,7 +59,7 @@ test("a queued job of a type another live instance knows waits for it; once none
     async () => {
       await app.supervisor.pump();
       const job = await app.store.read(orphan);
-      return job?.state === "failed" && job;
+      return job?.state === "failed" ? job : null;
     },
     { message: "the job of a type nobody knows to end" },
   );
@@ -77,7 +77,7 @@ test("a queued job of a type another live instance knows waits for it; once none
     async () => {
       await app.supervisor.pump();
       const job = await app.store.read(known);
-      return job?.state === "failed" && job;
+      return job?.state === "failed" ? job : null;
     },
     { message: "the job of the gone instance's type to end" },
   );
