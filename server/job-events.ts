@@ -2,25 +2,31 @@
 // counted in the metrics. Counts summed over instances reconcile: per type,
 // submitted = finished + queued + running, whatever fails on the way.
 //
-// - finished: each end is reported once, by the server-side call whose
-//   transition made the job terminal; the script's reply says whether it did
-//   (jobs/core/store/transitions.ts, FinishReply): a cancel of a waiting job
+// - finished: each end is reported once, by the instance that takes its
+//   report (jobs/core/lua/take-report-2.lua). Every end waits in Redis for
+//   that: the server-side call whose transition made the job terminal takes
+//   it at once (its script's reply says whether it did,
+//   jobs/core/store/transitions.ts, FinishReply): a cancel of a waiting job
 //   (public page, /admin, a bulk action: `seen: "cancel"`), the time limit
-//   (`limit`), the sweep (`sweep`: a lost job), a read that finds a job's lease
-//   expired (`read`), a check of a job of a type no live instance knows (`claim`),
-//   and a process's exit recorded here (`exit`). A job's own process counts
-//   nothing: the end it records waits in Redis until the server that started
-//   it sees its exit and takes the report (`exit`); when that server is gone,
-//   any instance's sweep takes it after REPORT_WAIT_MS (`sweep`). So a cancel
-//   that races the spawn, an exit after a cancel, or a read after the sweep
-//   can never count an end twice, and an end is counted even when the server
+//   (`limit`), the sweep (`sweep`: a lost job), a read that finds a job's
+//   lease expired (`read`), a check of a job of a type no live instance knows
+//   (`claim`), and a process's exit recorded here (`exit`). A job's own
+//   process counts nothing: the server that started it takes the report when
+//   it sees the exit (`exit`). An end whose report nobody took (that server
+//   is gone, or a reply was lost) is taken by any instance's sweep after
+//   REPORT_WAIT_MS (`sweep`). The taker is named on the record, so a take
+//   sent again after a lost reply says the report is the caller's, and no
+//   one else's: a cancel that races the spawn, an exit after a cancel, a read
+//   after the sweep or a reply lost to a Redis outage can never count an end
+//   twice nor leave it uncounted, and an end is counted even when the server
 //   that started its process was killed.
 // - submitted: counted once, by whichever instance marks the job's record
 //   first (lua/submitted-1.lua): the instance whose create was answered marks
-//   it at once (`seen: "create"`); when that answer was lost (Redis stopped
-//   after running the create, the server killed), the first instance to
-//   claim the job (`claim`) or to end it (`end`, on the end's line) counts
-//   it. So a job that exists is counted submitted once it is seen, and a 503
+//   it at once (`seen: "create"`; the mark names the instance, so a mark sent
+//   again after a lost reply is still counted once); when that answer was
+//   lost (Redis stopped after running the create, the server killed), the
+//   first instance to claim the job (`claim`) or to take the report of its
+//   end (`end`, on the end's line) counts it. So a job that exists is counted submitted once it is seen, and a 503
 //   whose create ran anyway does not leave a job counted finished and never
 //   submitted.
 // - started: this instance spawned the job's process. Its `state: "running"`
@@ -53,8 +59,10 @@ export class JobEvents {
   constructor(
     private readonly logger: Logger,
     private readonly metrics: Metrics | null = null,
-    /** Where an end's record is read, when its reporter has only the id. */
+    /** Where an end's report is taken and its record read. */
     private readonly store: JobStore | null = null,
+    /** The instance these events are of (it takes the reports of ends). */
+    private readonly instanceId = "",
   ) {}
 
   submitted(id: string, type: string, state: "queued" | "running" = "queued", seen: SubmitSeen = "create"): void {
@@ -72,29 +80,51 @@ export class JobEvents {
   }
 
   /**
-   * A call made this job terminal (its reply said so): reads its record and
-   * reports the end. Redis may fail just after the call: the read is tried
-   * again until it answers (REPORT_GIVE_UP_MS at most), so the end is counted
-   * once it does. Resolves after the first try.
+   * A call made this job terminal (its reply said so), or found its end
+   * waiting for a report: takes the report and, when it is this instance's,
+   * reads the record and reports the end. Redis may fail just after the
+   * call: the take and the read are tried again until Redis answers
+   * (REPORT_GIVE_UP_MS at most; a take sent again is answered as the first
+   * was), so the end is counted once. Resolves after the first try.
    */
-  async ended(id: string, seen: EndSeen, submitCounted: boolean): Promise<void> {
+  async ended(id: string, seen: EndSeen): Promise<void> {
     const store = this.store;
     if (!store) return;
+    await this.untilAnswered(id, seen, async () => {
+      const { taken, submitCounted } = await store.takeReport(id, this.instanceId);
+      if (!taken) return;
+      const job = await store.read(id, "auto", { resultLimit: 1 });
+      // Expired already (a retention of seconds): nothing is left to say.
+      if (job) this.finished(job, seen, submitCounted);
+    });
+  }
+
+  /**
+   * This instance's create of a job was answered: marks its submit counted
+   * (lua/submitted-1.lua) and counts it, unless a claim or an end counted it
+   * first. Tried again while Redis does not answer, as ended() is.
+   */
+  async createAnswered(id: string, type: string, state: "queued" | "running"): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    await this.untilAnswered(id, "create", async () => {
+      if (await store.markSubmitted(id, this.instanceId)) this.submitted(id, type, state);
+    });
+  }
+
+  /** Runs call, and again every REPORT_RETRY_MS while it throws (REPORT_GIVE_UP_MS at most); resolves after the first try. */
+  private async untilAnswered(id: string, what: EndSeen | "create", call: () => Promise<void>): Promise<void> {
     const deadline = Date.now() + REPORT_GIVE_UP_MS;
-    const attempt = async (): Promise<boolean> => {
-      try {
-        const job = await store.read(id, "auto", { resultLimit: 1 });
-        // Expired already (a retention of seconds): nothing is left to say.
-        if (job) this.finished(job, seen, submitCounted);
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    const attempt = (): Promise<boolean> =>
+      call().then(
+        () => true,
+        () => false,
+      );
     if (await attempt()) return;
     const retry = (): void => {
       if (this.closed || Date.now() > deadline) {
-        this.logger.warn({ event: "job-end-unreported", job: id, seen }, `could not read the end of job ${id} to report it`);
+        const event = what === "create" ? "job-submit-uncounted" : "job-end-unreported";
+        this.logger.warn({ event, job: id, seen: what }, `could not reach Redis to count job ${id} (${what})`);
         return;
       }
       setTimeout(() => void attempt().then((ok) => ok || retry()), REPORT_RETRY_MS).unref();

@@ -36,15 +36,11 @@ export function createTelemetry({ instanceId, types, logger, store, stores }: Te
   const polls = new PollTally(log);
   polls.start();
   const metrics = new Metrics({ instanceId, types, store, stores, polls });
-  const events = new JobEvents(log, metrics, store);
+  const events = new JobEvents(log, metrics, store, instanceId);
   // An end a call of this instance made on the way (a read that found a
-  // job's lease expired, a claim that ended a job of an unknown type) is
-  // reported here: each such end is one call's, so it is counted once.
+  // job's lease expired) is reported here, once its report is taken.
   for (const s of stores) {
-    s.onEnded = (end) => {
-      if (end.job) events.finished(end.job, end.seen, end.submitCounted);
-      else void events.ended(end.id, end.seen, end.submitCounted);
-    };
+    s.onEnded = (end) => void events.ended(end.id, end.seen);
     // A read that found a job's lease expired and sent it back to the queue: a retry, not an end.
     s.onRetried = (job) => events.retried(job, "read");
   }

@@ -43,14 +43,4 @@ export {
   type JobSummary,
   type Outcome,
 } from "./store/record.ts";
-export type {
-  CancelReply,
-  Claimed,
-  EndToReport,
-  FinishReply,
-  NewJob,
-  ReportReply,
-  RetryPolicy,
-  SubmitOnce,
-  SweepReply,
-} from "./store/transitions.ts";
+export type { CancelReply, Claimed, FinishReply, NewJob, ReportReply, RetryPolicy, SubmitOnce, SweepReply } from "./store/transitions.ts";

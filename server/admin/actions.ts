@@ -82,7 +82,7 @@ export function actionRoutes(router: Router, deps: AppDeps): void {
     const reply = await store.cancel(id, config.jobCancelGraceMs);
     if (reply.outcome === "missing") throw missing();
     // As the public cancel: a waiting job ended by this call is reported here, once.
-    if (reply.outcome === "cancelled") await telemetry.events.ended(id, "cancel", reply.submitCounted);
+    if (reply.outcome === "cancelled") await telemetry.events.ended(id, "cancel");
     if (reply.outcome === "requested") {
       const [summary] = await store.summaries([id]).catch(() => [null]);
       telemetry.events.cancelRequested(id, summary?.type ?? null);

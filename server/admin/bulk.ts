@@ -79,7 +79,7 @@ async function run(deps: AppDeps, action: BulkAction, type: string, ids: string[
       if (action === "cancel-queued") {
         const reply = await store.cancel(id, config.jobCancelGraceMs);
         // Each job this action ends is reported by it, once (server/job-events.ts).
-        if (reply.outcome === "cancelled") await deps.telemetry.events.ended(id, "cancel", reply.submitCounted);
+        if (reply.outcome === "cancelled") await deps.telemetry.events.ended(id, "cancel");
         if (reply.outcome === "requested") {
           const [summary] = await store.summaries([id]).catch(() => [null]);
           deps.telemetry.events.cancelRequested(id, summary?.type ?? null);

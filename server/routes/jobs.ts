@@ -141,7 +141,7 @@ const cancel =
       telemetry.events.cancelRequested(id, summary?.type ?? null);
     }
     // It ended by this call (it was waiting): the end is this call's to report.
-    if (reply.outcome === "cancelled") await telemetry.events.ended(id, "cancel", reply.submitCounted);
+    if (reply.outcome === "cancelled") await telemetry.events.ended(id, "cancel");
     if (reply.outcome === "finished") {
       throw new HttpError(409, `This job has already ended (${reply.state}); there is nothing to cancel.`, {
         title: "Already finished",

@@ -119,7 +119,7 @@ export class Supervisor {
       own: this.ownKnown,
       waitMs: HEARTBEAT_TTL_MS,
       checkEveryMs: SWEEP_INTERVAL_MS,
-      ended: (end) => void this.events.ended(end.id, "claim", end.submitCounted),
+      ended: (id) => void this.events.ended(id, "claim"),
       failed: (err) => this.failed(err),
     });
     // A type's own limit applies inside the instance's (JOB_SLOTS): no type may have more than the instance.
@@ -127,7 +127,7 @@ export class Supervisor {
     this.instanceId = options.instanceId ?? newInstanceId();
     const logger = options.logger ?? silentLogger;
     const log = (this.log = warnLine(logger));
-    this.events = options.events ?? new JobEvents(logger, null, store);
+    this.events = options.events ?? new JobEvents(logger, null, store, this.instanceId);
     this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", logger);
     this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", logger);
     this.writesRefused = new RepeatedWarning("supervisor: Redis refuses writes, no job is taken or recorded lost", logger);
@@ -334,11 +334,11 @@ export class Supervisor {
 
   /**
    * The create was answered: counts the submit, unless a claim or an end
-   * counted it first. When Redis does not answer now, whichever instance
-   * claims or ends the job counts it (server/job-events.ts).
+   * counted it first; tried again while Redis does not answer
+   * (server/job-events.ts).
    */
-  private async markSubmitted(id: string, type: string, state: "queued" | "running"): Promise<void> {
-    if (await this.options.store.markSubmitted(id).catch(() => false)) this.events.submitted(id, type, state);
+  private markSubmitted(id: string, type: string, state: "queued" | "running"): Promise<void> {
+    return this.events.createAnswered(id, type, state);
   }
 
   /** Starts queued jobs while this instance has free slots. Safe to call often. */
@@ -369,7 +369,7 @@ export class Supervisor {
         await store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
       } else {
         const swept = await store.sweep(100, REPORT_WAIT_MS);
-        for (const end of [...swept.lost, ...swept.reported]) void this.events.ended(end.id, "sweep", end.submitCounted);
+        for (const id of [...swept.lost, ...swept.waiting]) void this.events.ended(id, "sweep");
         for (const id of swept.requeued) void this.reportRetry(id, "sweep");
         this.writesRefused.succeeded();
       }
@@ -401,7 +401,7 @@ export class Supervisor {
    * reported by the sweep or read that found it.)
    */
   private reportEnd(id: string, seen: EndSeen, reply: FinishReply | null, exited?: number): void {
-    if (reply?.outcome === "ended" || reply?.outcome === "reported") void this.events.ended(id, seen, reply.submitCounted);
+    if (reply?.outcome === "ended" || reply?.outcome === "reported") void this.events.ended(id, seen);
     else if (reply?.outcome === "requeued") void this.reportRetry(id, seen);
     // Its next attempt may have ended already: whatever the state, the attempts say whether this one was retried.
     else if (exited !== undefined && reply?.outcome === "unchanged" && reply.state !== "") void this.reportRetry(id, seen, exited);

@@ -6,7 +6,7 @@
 // lifetime: an instance of another version (a rolling upgrade) or with
 // another JOB_TYPES_DIR may run it, and one that has just started may have
 // taken its submit before its first heartbeat.
-import type { EndToReport, JobStore } from "../../jobs/core/store.ts";
+import type { JobStore } from "../../jobs/core/store.ts";
 
 export interface KnownTypesOptions {
   store: JobStore;
@@ -16,8 +16,8 @@ export interface KnownTypesOptions {
   waitMs: number;
   /** The least time between two checks of passed-over jobs (ms). */
   checkEveryMs: number;
-  /** Each end a check made, for its caller to report. */
-  ended: (end: EndToReport) => void;
+  /** Each job a check ended, for its caller to report. */
+  ended: (id: string) => void;
   /** Redis did not answer a check. */
   failed: (err: unknown) => void;
 }
@@ -53,8 +53,7 @@ export class KnownTypes {
     try {
       const known = await this.refresh();
       for (const id of ids) {
-        const end = await store.endUnknownType(id, known, waitMs);
-        if (end) ended(end);
+        if (await store.endUnknownType(id, known, waitMs)) ended(id);
       }
     } catch (err) {
       failed(err);

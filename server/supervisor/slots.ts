@@ -112,7 +112,7 @@ export class Slots {
   private async releaseUnstarted(): Promise<void> {
     const { store, instanceId, running, log } = this.options;
     const candidates = (await store.leasedIds()).filter((id) => !running(id));
-    const released = await Promise.all(candidates.map((id) => store.release(id, instanceId)));
+    const released = await Promise.all(candidates.map((id) => store.release(id, instanceId, true)));
     const n = released.filter(Boolean).length;
     if (n > 0) log(`supervisor: ${n} claim(s) run by Redis after their answer was given up went back to the queue`);
   }

@@ -97,7 +97,7 @@ test("the sweep records expired leases and the kills come due in every partition
   }
   const lost = new Set<string>();
   await waitFor(async () => {
-    for (const end of (await store.sweep()).lost) lost.add(end.id);
+    for (const id of (await store.sweep()).lost) lost.add(id);
     return lost.size === ids.length;
   });
   t.deepEqual([...lost].sort(), [...ids].sort());

@@ -166,10 +166,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     refusalGraceMs: leaseMsOf(config.jobHeartbeatMs),
   });
   // An end its calls make on the way is reported, as the app's would be.
-  testStore.onEnded = (end) => {
-    if (end.job) instance.telemetry.events.finished(end.job, end.seen, end.submitCounted);
-    else void instance.telemetry.events.ended(end.id, end.seen, end.submitCounted);
-  };
+  testStore.onEnded = (end) => void instance.telemetry.events.ended(end.id, end.seen);
   testStore.onRetried = (job) => instance.telemetry.events.retried(job, "read");
 
   return {

@@ -201,9 +201,9 @@ test("a header, a file name or a signature that drifts is caught", (t) => {
   );
   // An ARGV line added to a header.
   caught(
-    { ...files, "release-3.lua": replace(files["release-3.lua"]!, "-- Returns:", "-- ARGV[3]  more\n-- Returns:") },
+    { ...files, "release-3.lua": replace(files["release-3.lua"]!, "-- Returns:", "-- ARGV[4]  more\n-- Returns:") },
     COMMANDS_SOURCE,
-    /sjRelease: takes 2 fixed ARGV, the header of release-3\.lua states 3/,
+    /sjRelease: takes 3 fixed ARGV, the header of release-3\.lua states 4/,
   );
   // A parameter dropped from a signature, and two keys swapped.
   caught(files, replace(COMMANDS_SOURCE, "host: string,\n      leaseMs: Arg,", "host: string,"), /sjStart: takes 4 fixed ARGV/);
@@ -211,8 +211,8 @@ test("a header, a file name or a signature that drifts is caught", (t) => {
     files,
     replace(
       COMMANDS_SOURCE,
-      "sjRelease(job: string, leases: string, queue: string",
-      "sjRelease(job: string, queue: string, leases: string",
+      "sjRelease(\n      job: string,\n      leases: string,\n      queue: string,",
+      "sjRelease(\n      job: string,\n      queue: string,\n      leases: string,",
     ),
     /sjRelease: its keys/,
   );

@@ -11,7 +11,7 @@ import { waitFor } from "../support/wait.ts";
 import { JobStore, type JobRecord, type RetryPolicy, type SweepReply } from "../../jobs/core/store.ts";
 
 /** A sweep's ids: the jobs it recorded lost, and those it sent back to the queue. */
-const swept = (reply: SweepReply) => ({ lost: reply.lost.map((end) => end.id), requeued: reply.requeued });
+const swept = (reply: SweepReply) => ({ lost: reply.lost, requeued: reply.requeued });
 
 const fileRedis = { redis: useRedis(test) };
 

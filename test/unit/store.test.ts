@@ -126,6 +126,7 @@ test("every script file becomes a command named after it, with the number of key
     sjCreate: 4,
     sjCreateClaimed: 4,
     sjClaim: 5,
+    sjTakeReport: 2,
     sjEndUnknown: 6,
     sjRelease: 3,
     sjStart: 3,
@@ -305,7 +306,7 @@ test("cancelling a queued job ends it cancelled at once and takes it out of the 
   const f = setup();
   const id = await f.queued();
   const other = await f.queued();
-  t.deepEqual(await f.store.cancel(id, 5000), { outcome: "cancelled", submitCounted: true });
+  t.deepEqual(await f.store.cancel(id, 5000), { outcome: "cancelled" });
   t.like(await f.store.read(id), { state: "cancelled", reason: "cancelled", error: null, cancelRequestedAt: null });
   await assertEnded(t, f, id, "cancelled");
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [other]);
@@ -495,6 +496,7 @@ const endedMacro = test.macro({
     await end(f, id);
     // Its server sees the process exit, and takes the report of an end the process recorded.
     await f.store.finish(id, "failed", "exit");
+    t.like(await f.store.takeReport(id, "server-1"), { taken: true });
     t.is((await f.store.read(id))?.state, state);
     const before = await f.dump();
 
@@ -509,7 +511,8 @@ const endedMacro = test.macro({
       );
     }
     t.deepEqual(await f.store.cancel(id, 0), { outcome: "finished", state });
-    t.deepEqual(await f.store.sweep(), { lost: [], reported: [], requeued: [] });
+    t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
+    t.like(await f.store.takeReport(id, "server-1"), { taken: true }, "its taker is told so again");
     t.like(await f.store.read(id), { state, results: [1] });
     t.deepEqual(await f.dump(), before);
   },
@@ -601,13 +604,15 @@ const expiryMacro = test.macro({
     if (c.from === "while it ran, after a cancel request") await f.store.cancel(id, 60_000);
     const alive = await f.running();
     await f.leaseExpired(id);
-    if (c.by === "sweep") t.deepEqual((await f.store.sweep()).lost, [{ id, submitCounted: false }], "its claim counted its submit");
+    if (c.by === "sweep") t.deepEqual((await f.store.sweep()).lost, [id]);
     // The exit seen after the lease ran out ends the job as the sweep would have: whichever looks first.
     if (c.by === "exit") t.like(await f.store.finish(id, "failed", "exit", { exitCode: 4 }), { outcome: "ended", state: c.state });
     t.like(await f.store.read(id), { state: c.state, reason: c.reason, error: null });
     await assertEnded(t, f, id, c.state);
     t.like(await f.store.read(alive), { state: "running" }, "a job whose lease is valid is left alone");
-    t.deepEqual(await f.store.sweep(), { lost: [], reported: [], requeued: [] }, "recorded once");
+    t.deepEqual(await f.store.sweep(), { lost: [], waiting: [], requeued: [] }, "recorded once");
+    t.deepEqual(await f.store.takeReport(id, "server-1"), { taken: true, submitCounted: false }, "its claim counted its submit");
+    t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] }, "reported once");
   },
   title: (_, c: ExpiryCase) => `${c.by} records a job whose lease expired ${c.from} as ${c.state} (${c.reason})`,
 });
@@ -620,9 +625,9 @@ test("sweep records at most its limit of lost jobs per call", async (t) => {
   const second = await f.running(SHORT_LEASE);
   await f.leaseExpired(first);
   await f.leaseExpired(second);
-  const lost = [...(await f.store.sweep(1)).lost, ...(await f.store.sweep(1)).lost].map((end) => end.id);
+  const lost = [...(await f.store.sweep(1)).lost, ...(await f.store.sweep(1)).lost];
   t.deepEqual(lost.sort(), [first, second].sort());
-  t.deepEqual(await f.store.sweep(), { lost: [], reported: [], requeued: [] });
+  t.like(await f.store.sweep(), { lost: [], requeued: [] });
   t.deepEqual(await f.store.leasedIds(), []);
 });
 
@@ -632,35 +637,49 @@ test("sweep drops a lease left behind by a job that has ended, without calling t
   await f.store.finish(ended, "succeeded", "job");
   await f.client.zadd(f.leases, 1, ended);
   const before = await f.client.hgetall(f.store.jobKeys(ended)[0]);
-  t.deepEqual(await f.store.sweep(), { lost: [], reported: [], requeued: [] });
+  t.like(await f.store.sweep(), { lost: [], requeued: [] });
   t.deepEqual(await f.store.leasedIds(), []);
   t.deepEqual(await f.client.hgetall(f.store.jobKeys(ended)[0]), before);
 });
 
 // --- Each end reported once ------------------------------------------------------
 
-test("an end a job's process records is reported once: by its server when it sees the exit, else by a sweep", async (t) => {
+test("an end a job's process records is reported once: by its server when it sees the exit, else after a sweep lists it", async (t) => {
   const f = setup();
   const seen = await f.running();
   t.like(await f.store.finish(seen, "succeeded", "job"), { outcome: "own-end", state: "succeeded" });
-  t.deepEqual(await f.store.sweep(100, 60_000), { lost: [], reported: [], requeued: [] }, "its server has its time to see the exit");
-  t.deepEqual(await f.store.finish(seen, "failed", "exit", { exitCode: 0 }), {
-    outcome: "reported",
-    state: "succeeded",
-    submitCounted: false,
-  });
+  t.deepEqual(await f.store.sweep(100, 60_000), { lost: [], waiting: [], requeued: [] }, "its server has its time to see the exit");
+  t.deepEqual(await f.store.finish(seen, "failed", "exit", { exitCode: 0 }), { outcome: "reported", state: "succeeded" });
+  t.deepEqual(await f.store.takeReport(seen, "server-1"), { taken: true, submitCounted: false }, "its claim counted its submit");
   t.like(await f.store.finish(seen, "failed", "exit", { exitCode: 0 }), { outcome: "unchanged" }, "taken once");
   t.like(await f.store.read(seen), { state: "succeeded", exitCode: null }, "the exit changes nothing of the end");
 
   const orphan = await f.running();
   t.like(await f.store.finish(orphan, "failed", "job", { reason: "job-error", error: "boom" }), { outcome: "own-end" });
-  t.deepEqual(
-    await f.store.sweep(100, 0),
-    { lost: [], reported: [{ id: orphan, submitCounted: false }], requeued: [] },
-    "its server is gone",
-  );
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [], requeued: [] });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [orphan], requeued: [] }, "its server is gone");
+  t.deepEqual(await f.store.takeReport(orphan, "server-2"), { taken: true, submitCounted: false });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
   t.like(await f.store.finish(orphan, "failed", "exit", { exitCode: 1 }), { outcome: "unchanged" }, "a late exit reports nothing");
+});
+
+test("a report is taken by one instance only, and a take sent again by its taker (its reply lost) is answered the same", async (t) => {
+  const f = setup();
+  const id = await f.queued();
+  t.true(await f.store.markSubmitted(id, "server-1"));
+  t.like(await f.store.cancel(id, 5000), { outcome: "cancelled" });
+  t.deepEqual(await f.store.takeReport(id, "server-1"), { taken: true, submitCounted: false });
+  t.deepEqual(await f.store.takeReport(id, "server-1"), { taken: true, submitCounted: false }, "the same answer again");
+  t.deepEqual(await f.store.takeReport(id, "server-2"), { taken: false, submitCounted: false }, "no one else's");
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
+
+  // A cancel whose reply was lost: its end waits until a sweep lists it, and whoever takes it first reports it.
+  const unanswered = await f.queued();
+  await f.store.cancel(unanswered, 5000);
+  t.deepEqual(await f.store.sweep(100, 60_000), { lost: [], waiting: [], requeued: [] });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [unanswered], requeued: [] });
+  t.deepEqual(await f.store.takeReport(unanswered, "server-2"), { taken: true, submitCounted: true });
+  t.deepEqual(await f.store.takeReport(unanswered, "server-1"), { taken: false, submitCounted: false });
+  t.deepEqual(await f.store.takeReport(newJobId(), "server-1"), { taken: false, submitCounted: false }, "no job, nothing to take");
 });
 
 test("a job its own report records lost waits for its server's report, as its own finish does", async (t) => {
@@ -669,35 +688,45 @@ test("a job its own report records lost waits for its server's report, as its ow
   await f.leaseExpired(id);
   t.is(await f.store.report(id, LONG_LEASE), "refused");
   t.like(await f.store.finish(id, "failed", "exit", { signal: "SIGKILL" }), { outcome: "reported", state: "failed" });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [], requeued: [] });
+  t.like(await f.store.takeReport(id, "server-1"), { taken: true });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
 });
 
 test("a cancel that ends a claimed job before its process starts is the only report: the exit after it reports nothing", async (t) => {
   const f = setup();
   const id = await f.claimed();
-  t.deepEqual(await f.store.cancel(id, 5000), { outcome: "cancelled", submitCounted: false });
+  t.deepEqual(await f.store.cancel(id, 5000), { outcome: "cancelled" });
+  t.like(await f.store.takeReport(id, "server-1"), { taken: true });
   t.like(await f.store.start(id, 4242, "host-1", LONG_LEASE), { ok: false, state: "cancelled" });
   t.like(await f.store.finish(id, "failed", "exit", { exitCode: 4 }), { outcome: "unchanged", state: "cancelled" });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], reported: [], requeued: [] });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
 });
 
 test("a submit is counted once: by the instance whose create was answered, else by the claim or the end that sees it first", async (t) => {
   const f = setup();
   const answered = await f.queued();
-  t.true(await f.store.markSubmitted(answered));
-  t.false(await f.store.markSubmitted(answered), "counted once");
+  t.true(await f.store.markSubmitted(answered, "server-1"));
+  t.true(await f.store.markSubmitted(answered, "server-1"), "asked again (its reply lost), the mark is still its own");
+  t.false(await f.store.markSubmitted(answered, "server-2"), "counted once");
   t.like(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: answered, submitCounted: false });
 
   const lostAnswer = await f.queued();
   t.like(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: lostAnswer, submitCounted: true });
-  t.false(await f.store.markSubmitted(lostAnswer), "a late mark counts nothing");
+  t.false(await f.store.markSubmitted(lostAnswer, "server-1"), "a late mark counts nothing");
+
+  // A claim whose answer never reached its owner: released, its mark goes, and the next claim counts the submit.
+  const unanswered = await f.queued();
+  t.like(await f.store.claim("lost-reply", LONG_LEASE, ["count"], ["count"]), { id: unanswered, submitCounted: true });
+  t.true(await f.store.release(unanswered, "lost-reply", true));
+  t.like(await f.store.claim("i", LONG_LEASE, ["count"], ["count"]), { id: unanswered, submitCounted: true });
 
   const cancelled = await f.queued();
-  t.deepEqual(await f.store.cancel(cancelled, 5000), { outcome: "cancelled", submitCounted: true });
-  t.false(await f.store.markSubmitted(cancelled));
+  t.deepEqual(await f.store.cancel(cancelled, 5000), { outcome: "cancelled" });
+  t.deepEqual(await f.store.takeReport(cancelled, "server-1"), { taken: true, submitCounted: true });
+  t.false(await f.store.markSubmitted(cancelled, "server-1"));
 
   const gone = newJobId();
-  t.false(await f.store.markSubmitted(gone));
+  t.false(await f.store.markSubmitted(gone, "server-1"));
   t.is(await f.client.exists(f.store.jobKeys(gone)[0]), 0, "no record is made for a job that is not there");
 });
 
@@ -753,12 +782,12 @@ test("claim passes over a queued job whose type is not known and names it; endUn
   t.like(await f.store.claim("i", LONG_LEASE, ["count"], ["count"], passedOver), { id: good, type: "count" });
   t.deepEqual(passedOver, [stray]);
   t.like(await f.store.read(stray), { state: "queued" }, "a claim never hands it out, nor ends it");
-  t.is(await f.store.endUnknownType(stray, ["count", "../../../../tmp/evil"], 0), null, "a live instance knows its type");
-  t.is(await f.store.endUnknownType(stray, ["count"], 60_000), null, "younger than the wait");
-  t.like(await f.store.endUnknownType(stray, ["count"], 0), { id: stray });
+  t.false(await f.store.endUnknownType(stray, ["count", "../../../../tmp/evil"], 0), "a live instance knows its type");
+  t.false(await f.store.endUnknownType(stray, ["count"], 60_000), "younger than the wait");
+  t.true(await f.store.endUnknownType(stray, ["count"], 0));
   t.like(await f.store.read(stray), { state: "failed", reason: "unknown-type", pid: null, startedAt: null });
   await assertEnded(t, f, stray, "failed");
-  t.is(await f.store.endUnknownType(stray, ["count"], 0), null, "an ended job is not ended again");
+  t.false(await f.store.endUnknownType(stray, ["count"], 0), "an ended job is not ended again");
 });
 
 test("a job keeps its type's retention and time limit from its record", async (t) => {

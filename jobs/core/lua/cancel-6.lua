@@ -13,10 +13,9 @@
 -- ARGV[2]  grace ms before the process is killed
 -- ARGV[3]  ttl of a succeeded job (s)
 -- ARGV[4]  ttl of a failed or cancelled job (s)
--- Returns: {1, 'cancelled', submit} when this call ended the job (the caller
--- reports the end; submit: 1 when it counts the job's submit too, see
--- includes/finish count_submit) | {2, 'requested'} | {0, current state ('' if
--- gone)}
+-- Returns: {1, 'cancelled'} when this call ended the job (the caller takes
+-- its report, take-report-2.lua) | {2, 'requested'} | {0, current state (''
+-- if gone)}
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/finish"
@@ -27,7 +26,7 @@ local now = now_ms()
 if state == 'queued' then
   finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], 'cancelled',
     { 'reason', 'cancelled' }, ARGV[3], ARGV[4], false, now, KEYS[6])
-  return { 1, 'cancelled', count_submit(KEYS[1]) }
+  return { 1, 'cancelled' }
 end
 if redis.call('HSETNX', KEYS[1], 'cancelRequestedAt', now) == 1 then
   redis.call('ZADD', KEYS[5], now + tonumber(ARGV[2]), ARGV[1])

@@ -81,7 +81,7 @@ for _, id in ipairs(ids) do
     redis.call('HSET', job, 'owner', ARGV[2], 'claimedAt', now)
     redis.call('HDEL', job, 'notBefore')
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
-    return { id, type, redis.call('HSETNX', job, 'submitted', 'claim'), fields[4] or '1', unpack(unknown) }
+    return { id, type, redis.call('HSETNX', job, 'submitted', 'claim:' .. ARGV[2]), fields[4] or '1', unpack(unknown) }
   end
 end
 if #unknown == 0 then return false end

@@ -18,18 +18,19 @@ export interface LuaReplies {
     | [created: 0, reason: "duplicate", id: string]
     | [created: 0, reason: "key_reused" | "queue_full" | "exists" | "upload_missing"];
   claim: [id: string, type: string, submit: 0 | 1, attempt: string, ...unknown: string[]] | null;
-  endUnknown: [ended: 0 | 1, submit: 0 | 1];
+  endUnknown: 0 | 1;
+  takeReport: [taken: 0 | 1, submit: 0 | 1];
   createClaimed: [created: 1, createdAt: number] | [created: 0, reason: "duplicate", id: string] | [created: 0, reason: "key_reused"];
   release: 0 | 1;
   start: [started: 1, ""] | [started: 0, state: StateOrGone];
   report: [accepted: 1, reply: "ok" | "cancel" | "full"] | [accepted: 0, state: StateOrGone];
   finish:
-    | [code: 1, recorded: JobState, submit: 0 | 1]
-    | [code: 2, state: JobState, submit: 0 | 1]
+    | [code: 1, recorded: JobState]
+    | [code: 2, state: JobState]
     | [code: 3, recorded: JobState]
     | [code: 4, "queued"]
     | [code: 0, state: StateOrGone];
-  cancel: [code: 1, "cancelled", submit: 0 | 1] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
+  cancel: [code: 1, "cancelled"] | [code: 2, "requested"] | [code: 0, state: StateOrGone];
   read:
     | [now: number]
     | [
@@ -43,12 +44,11 @@ export interface LuaReplies {
         leaseExpiry: number,
         files: (string | number)[],
         recordedLost: 0 | 1 | 2,
-        submit: 0 | 1,
       ];
   log: 0 | 1;
   file: 0 | 1;
   fileRange: string | null;
-  sweep: [lost: (string | 0 | 1)[], reported: (string | 0 | 1)[], requeued: string[]];
+  sweep: [lost: string[], waiting: string[], requeued: string[]];
   submitted: 0 | 1;
   dueKills: string[];
   delete: [deleted: 1, state: JobState] | [deleted: 0, state: StateOrGone];
@@ -121,7 +121,15 @@ declare module "ioredis" {
       retryOn: string,
       retryBackoffMs: Arg,
     ): Result<LuaReplies["createClaimed"], Context>;
-    sjRelease(job: string, leases: string, queue: string, id: string, owner: string): Result<LuaReplies["release"], Context>;
+    sjRelease(
+      job: string,
+      leases: string,
+      queue: string,
+      id: string,
+      owner: string,
+      unanswered: string,
+    ): Result<LuaReplies["release"], Context>;
+    sjTakeReport(job: string, index: string, id: string, instanceId: string): Result<LuaReplies["takeReport"], Context>;
     sjStart(
       job: string,
       leases: string,
@@ -226,7 +234,7 @@ declare module "ioredis" {
       limit: Arg,
       reportWaitMs: Arg,
     ): Result<LuaReplies["sweep"], Context>;
-    sjSubmitted(job: string, by: string): Result<LuaReplies["submitted"], Context>;
+    sjSubmitted(job: string, mark: string): Result<LuaReplies["submitted"], Context>;
     sjDueKills(kills: string): Result<LuaReplies["dueKills"], Context>;
     sjDelete(job: string, index: string, id: string): Result<LuaReplies["delete"], Context>;
     sjRetried(job: string, newId: string): Result<LuaReplies["retried"], Context>;

@@ -17,20 +17,19 @@
 -- ARGV[3]  ttl of a failed job (s), for records without their own
 -- ARGV[4]  how long a job waits before it may be ended so (ms)
 -- ARGV[5 ..]  every type a live instance knows
--- Returns: {1, submit} when this call ended the job (the caller reports the
--- end; submit: 1 when it counts the job's submit too, see includes/finish
--- count_submit), else {0, 0}: not queued any more, of a known type, or too
+-- Returns: 1 when this call ended the job (the caller takes its report,
+-- take-report-2.lua), else 0: not queued any more, of a known type, or too
 -- young.
 --- @include "includes/now"
 --- @include "includes/finish"
 
 local fields = redis.call('HMGET', KEYS[1], 'state', 'type', 'createdAt')
-if fields[1] ~= 'queued' then return { 0, 0 } end
+if fields[1] ~= 'queued' then return 0 end
 for i = 5, #ARGV do
-  if fields[2] == ARGV[i] then return { 0, 0 } end
+  if fields[2] == ARGV[i] then return 0 end
 end
 local now = now_ms()
-if fields[3] and tonumber(fields[3]) and tonumber(fields[3]) > now - tonumber(ARGV[4]) then return { 0, 0 } end
+if fields[3] and tonumber(fields[3]) and tonumber(fields[3]) > now - tonumber(ARGV[4]) then return 0 end
 finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], 'failed', { 'reason', 'unknown-type' },
   ARGV[2], ARGV[3], false, now, KEYS[6])
-return { 1, count_submit(KEYS[1]) }
+return 1

@@ -2,14 +2,15 @@
 -- a TTL on both of its keys. A job that has ended never changes again.
 --   mode 'job':   from the job's own process; fenced like report (the job is
 --                 running and its lease has not expired). The process counts
---                 nothing: its end waits in <ix>unreported for the server
---                 that started it (includes/finish, await_report).
+--                 nothing: the server that started it takes the report of
+--                 its end when it sees the exit (includes/finish,
+--                 await_report).
 --   mode 'exit':  the spawning server saw the process exit; a pending cancel
 --                 turns 'failed' into 'cancelled'. When the lease had run out
 --                 before, the job is recorded lost, as the sweep would have
 --                 recorded it: whichever looks first, the end is the same.
---                 An end the job's own process recorded is reported by this
---                 call (reply 2), unless a sweep took it first.
+--                 An end whose report waits (the job's own process recorded
+--                 it) is the caller's to take (reply 2).
 --   mode 'force': the server decides (a cancel of a queued job, the time limit).
 -- A failure its type retries sends the job back to the queue instead
 -- (includes/requeue). ARGV[6] fences by attempt: the process of an attempt
@@ -29,12 +30,11 @@
 -- ARGV[6]  the attempt this end is of ('' for whichever is current): refused
 --          when the job's attempt is another
 -- ARGV[7..] field, value pairs (reason, error, exitCode, signal, detail)
--- Returns: {1, state recorded, submit} when this call made the job terminal
--- (mode 'exit' or 'force': the caller reports the end; submit is 1 when it
--- counts the job's submit too, see includes/finish count_submit);
+-- Returns: {1, state recorded} when this call made the job terminal (mode
+-- 'exit' or 'force': the caller takes its report, take-report-2.lua);
 -- {3, state recorded} when it did in mode 'job' (its server reports it);
--- {2, state, submit} (mode 'exit') when the job's own process had ended it
--- and this call takes its report; {4, 'queued'} when the job went back to
+-- {2, state} (mode 'exit') when the job had ended and its report waits (the
+-- caller takes it, unless a sweep does first); {4, 'queued'} when the job went back to
 -- the queue for another attempt (by this end, or by its lease found
 -- expired): a retry, not an end; or {0, current state ('' if gone)} when
 -- the job had already ended (and its end is someone else's to report), is
@@ -49,8 +49,8 @@ local state = redis.call('HGET', KEYS[1], 'state')
 -- successor's end, which that attempt's own exit takes).
 if state and ARGV[6] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') or '1') ~= ARGV[6] then return { 0, state } end
 if not state or TERMINAL[state] then
-  if state and ARGV[3] == 'exit' and take_report(KEYS[6], ARGV[1]) then
-    return { 2, state, count_submit(KEYS[1]) }
+  if state and ARGV[3] == 'exit' and redis.call('ZSCORE', KEYS[6] .. 'unreported', ARGV[1]) then
+    return { 2, state }
   end
   return { 0, state or '' }
 end
@@ -60,12 +60,9 @@ if ARGV[3] ~= 'force' then
   local expired, recorded = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6])
   if expired and recorded == 'queued' then return { 4, 'queued' } end
   if expired then
-    -- Recorded lost by this call: a server's call reports it, a process's waits for its server.
-    if ARGV[3] == 'job' then
-      await_report(KEYS[6], ARGV[1], now)
-      return { 0, recorded }
-    end
-    return { 1, recorded, count_submit(KEYS[1]) }
+    -- Recorded lost by this call: a server's call takes its report, a process's waits for its server.
+    if ARGV[3] == 'job' then return { 0, recorded } end
+    return { 1, recorded }
   end
 end
 local fields = {}
@@ -73,8 +70,5 @@ for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 local recorded = finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], fields,
   ARGV[4], ARGV[5], ARGV[3] == 'exit', now, KEYS[6])
 if recorded == 'queued' then return { 4, 'queued' } end
-if ARGV[3] == 'job' then
-  await_report(KEYS[6], ARGV[1], now)
-  return { 3, recorded }
-end
-return { 1, recorded, count_submit(KEYS[1]) }
+if ARGV[3] == 'job' then return { 3, recorded } end
+return { 1, recorded }

@@ -33,10 +33,9 @@
 --  number of results, the log's last lines, number of log lines kept,
 --  lease expiry (ms) or -1, files (flat: name, size, … by name; empty unless
 --  asked for and ended), 1 when this read recorded the job lost (the caller
---  reports the end), 2 when it found its lease expired and requeued it for
---  another attempt (includes/requeue; the caller reports the retry), else 0,
---  and 1 when it recorded the job lost and counts the job's submit too
---  (includes/finish count_submit), else 0}
+--  takes its report, take-report-2.lua), 2 when it found its lease expired
+--  and requeued it for another attempt (includes/requeue; the caller reports
+--  the retry), else 0}
 --- @include "includes/now"
 --- @include "includes/terminal"
 --- @include "includes/expire-lease"
@@ -50,14 +49,13 @@ for i = 1, #fields, 2 do
 end
 local lease = -1
 local lost = 0
-local submit = 0
 if not TERMINAL[state] and ARGV[8] == '0' then
   lease = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or -1)
 elseif not TERMINAL[state] then
   local expired, expiry = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now, KEYS[6])
   if expired then
     lost = 1
-    if expiry == 'queued' then lost = 2 else submit = count_submit(KEYS[1]) end
+    if expiry == 'queued' then lost = 2 end
     fields = redis.call('HGETALL', KEYS[1])
     state = redis.call('HGET', KEYS[1], 'state')
   elseif expiry then
@@ -109,4 +107,4 @@ if ARGV[7] == '1' and TERMINAL[state] then
     files[#files + 1] = redis.call('HSTRLEN', KEYS[8], name)
   end
 end
-return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', KEYS[7]), lease, files, lost, submit }
+return { now, fields, results, position, redis.call('LLEN', KEYS[2]), tail, redis.call('LLEN', KEYS[7]), lease, files, lost }

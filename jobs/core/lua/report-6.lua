@@ -2,7 +2,7 @@
 -- that it is alive, and renews its lease. Fenced: refused unless the job is
 -- running and its lease has not expired (an expired lease is recorded as
 -- lost first, so a process that was stopped past its lease cannot carry on;
--- that end waits for its server's report, includes/finish await_report).
+-- that end waits for its report, includes/finish await_report).
 --
 -- KEYS[1]  job      hash
 -- KEYS[2]  results  list
@@ -45,8 +45,7 @@ local now = now_ms()
 if ARGV[9] ~= '1' then
   local expired, recorded = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6])
   if expired then
-    -- An end waits for its server's report; a retry (queued again) is not an end.
-    if recorded ~= 'queued' then await_report(KEYS[6], ARGV[1], now) end
+    -- An end waits for its server's report (includes/finish); a retry (queued again) is not an end.
     return { 0, recorded }
   end
 end

@@ -1,9 +1,9 @@
 -- sweep: records every job whose lease has expired as lost, oldest lease
 -- first, at most ARGV[3] at a time (a job its type retries goes back to the
--- queue instead, includes/requeue); and takes the report of ends that job
--- processes recorded more than ARGV[4] ms ago and no server reported (the
--- server that started the process is gone: see includes/finish,
--- await_report). Cheap when there is nothing to do: two range queries.
+-- queue instead, includes/requeue); and lists the ends whose report has
+-- waited more than ARGV[4] ms (the server that started the process is gone,
+-- or a reply was lost: see includes/finish, await_report), for the caller
+-- to take. Cheap when there is nothing to do: two range queries.
 --
 -- KEYS[4] is the job key prefix, not a key: each job's keys are built from
 -- it and an id taken from the lease index (the partition's hash tag, so the
@@ -17,16 +17,14 @@
 -- ARGV[1]  ttl of a succeeded job (s)
 -- ARGV[2]  ttl of a failed or cancelled job (s)
 -- ARGV[3]  limit
--- ARGV[4]  how long an end recorded by a job's process waits for its server (ms)
--- Returns: {lost, reported, requeued}: lost, the ids this call recorded lost,
--- and reported, the ids of ends recorded by job processes whose report this
--- call took; each id followed by 1 when the caller counts the job's submit
--- too (includes/finish count_submit), else 0. The caller reports each end.
+-- ARGV[4]  how long an end waits for the instance that should take its report (ms)
+-- Returns: {lost, waiting, requeued}: lost, the ids this call recorded lost;
+-- waiting, the ids of ends whose report has waited longer than ARGV[4] (at
+-- most ARGV[3]). The caller takes the report of each (take-report-2.lua).
 -- requeued: the ids whose lease had expired and that went back to the queue
 -- for another attempt (the caller reports each retry).
 --- @include "includes/now"
 --- @include "includes/expire-lease"
---- @include "includes/finish"
 
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - 1, 'LIMIT', 0, tonumber(ARGV[3]))
@@ -38,15 +36,7 @@ for _, id in ipairs(ids) do
     requeued[#requeued + 1] = id
   elseif expired then
     lost[#lost + 1] = id
-    lost[#lost + 1] = count_submit(job)
   end
 end
-local reported = {}
 local waiting = redis.call('ZRANGEBYSCORE', KEYS[5] .. 'unreported', '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(waiting) do
-  if take_report(KEYS[5], id) then
-    reported[#reported + 1] = id
-    reported[#reported + 1] = count_submit(KEYS[4] .. id)
-  end
-end
-return { lost, reported, requeued }
+return { lost, waiting, requeued }

@@ -79,10 +79,6 @@ export class WriteRefusals {
 export interface StoreEnd {
   id: string;
   seen: "read";
-  /** The record as the read found it after the end; null when the call read none. */
-  job: JobRecord | null;
-  /** No instance had counted the job's submit: the one that reports the end counts it too. */
-  submitCounted: boolean;
 }
 
 export class StoreCore {

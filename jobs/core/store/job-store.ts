@@ -16,7 +16,7 @@ import type { DeleteReply, MinuteCounts } from "./operator.ts";
 import * as reads from "./reads.ts";
 import type { FileEntry, JobRecord, JobState, JobSummary, Outcome } from "./record.ts";
 import * as transitions from "./transitions.ts";
-import type { CancelReply, Claimed, EndToReport, FinishReply, NewJob, Progress, ReportReply, SweepReply } from "./transitions.ts";
+import type { CancelReply, Claimed, FinishReply, NewJob, Progress, ReportReply, SweepReply } from "./transitions.ts";
 
 export class JobStore {
   readonly prefix: string;
@@ -126,8 +126,8 @@ export class JobStore {
    * when it is this call's to count (nobody counted it first: a claim or an
    * end counts a submit whose answer was lost, see lua/submitted-1.lua).
    */
-  markSubmitted(id: string): Promise<boolean> {
-    return transitions.markSubmitted(this.core, id);
+  markSubmitted(id: string, instanceId: string): Promise<boolean> {
+    return transitions.markSubmitted(this.core, id, instanceId);
   }
 
   /**
@@ -151,15 +151,24 @@ export class JobStore {
   /**
    * Ends failed ('unknown-type') a queued job that a claim passed over, when
    * no type in `known` (every live instance's) is its own and it has waited
-   * waitMs; the end is the caller's to report, null when not ended.
+   * waitMs; true when this call ended it (the caller takes its report).
    */
-  endUnknownType(id: string, known: readonly string[], waitMs: number): Promise<EndToReport | null> {
+  endUnknownType(id: string, known: readonly string[], waitMs: number): Promise<boolean> {
     return transitions.endUnknownType(this.core, id, known, waitMs);
   }
 
   /** Puts a claimed job back at the head of the queue (its process could not be started yet); false when it is no longer this owner's claim. */
-  release(id: string, owner: string): Promise<boolean> {
-    return transitions.release(this.core, id, owner);
+  release(id: string, owner: string, unanswered = false): Promise<boolean> {
+    return transitions.release(this.core, id, owner, unanswered);
+  }
+
+  /**
+   * Takes the report of a job's end for an instance: taken when it is this
+   * instance's to log and count (asked again after a lost reply, the answer
+   * is the same); submitCounted: it counts the job's submit too.
+   */
+  takeReport(id: string, instanceId: string): Promise<{ taken: boolean; submitCounted: boolean }> {
+    return transitions.takeReport(this.core, id, instanceId);
   }
 
   /** The job's process marks it running. Returns the state that prevented it, if any. */

@@ -29,9 +29,9 @@ export async function readWithFiles(
     r.sjRead(...readKeys, id, results, ...core.ttl, resultLimit, logLines, files ? "1" : "0", core.mayRecordLost ? "1" : "0", resultBytes),
   );
   if (reply.length === 1) return null;
-  const [readAt, flat, values, queuePosition, resultCount, logTail, logCount, leaseExpiry, fileList, recordedLost, submit] = reply;
+  const [readAt, flat, values, queuePosition, resultCount, logTail, logCount, leaseExpiry, fileList, recordedLost] = reply;
   const job = parseRecord(id, flat, { readAt, results: values, queuePosition, resultCount, logTail, logCount, leaseExpiry });
-  if (recordedLost === 1) core.onEnded?.({ id, seen: "read", job, submitCounted: submit === 1 });
+  if (recordedLost === 1) core.onEnded?.({ id, seen: "read" });
   if (recordedLost === 2) core.onRetried?.(job);
   const listing: FileEntry[] = [];
   for (let i = 0; i < fileList.length; i += 2) listing.push({ name: String(fileList[i]), size: Number(fileList[i + 1]) });

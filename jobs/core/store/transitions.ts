@@ -82,42 +82,33 @@ export interface Progress {
 /** "full": the results would pass the job's bounds: the values that fit were appended, the rest were not. */
 export type ReportReply = "ok" | "cancel" | "full" | "refused";
 export type CancelReply =
-  | { outcome: "cancelled"; submitCounted: boolean }
-  | { outcome: "requested" }
-  | { outcome: "finished"; state: JobState }
-  | { outcome: "missing" };
+  { outcome: "cancelled" } | { outcome: "requested" } | { outcome: "finished"; state: JobState } | { outcome: "missing" };
 
 /**
  * Whether a call made a job terminal. Each end is reported (logged and
- * counted, server/job-events.ts) once, by the server-side caller whose
- * transition made the job terminal; the script's reply says which one did:
- * - "ended": this call ended the job (mode "exit" or "force"): the caller reports it;
+ * counted, server/job-events.ts) once, by the instance that takes its report
+ * (takeReport): first the caller whose transition made the job terminal; the
+ * script's reply says which one did:
+ * - "ended": this call ended the job (mode "exit" or "force"): the caller takes its report;
  * - "own-end": this call, from the job's own process (mode "job"), ended it:
- *   the server that started the process reports it when it sees the exit, or
- *   a sweep does once that server has had its time (lua/includes/finish.lua);
- * - "reported": (mode "exit") the job's own process had ended it, and this
- *   call took its report: the caller reports it;
+ *   the server that started the process takes its report when it sees the
+ *   exit, or a sweep does once that server has had its time
+ *   (lua/includes/finish.lua);
+ * - "reported": (mode "exit") the job had ended and its report waits: the
+ *   caller takes it (unless a sweep does first);
  * - "unchanged": nothing was recorded (the job had ended, its end is someone
  *   else's to report; or, mode "job", it was not running or lost its lease).
- * submitCounted: no instance had counted the job's submit (the answer to its
- * create was lost): the caller counts it with the end (submitted-1.lua).
  */
 export type FinishReply =
-  | { outcome: "ended" | "reported"; state: JobState; submitCounted: boolean }
+  | { outcome: "ended" | "reported"; state: JobState }
   | { outcome: "own-end"; state: JobState }
   | { outcome: "requeued" }
   | { outcome: "unchanged"; state: JobState | "" };
 
-/** A job some call ended (or took the report of), for its caller to report; submitCounted as in FinishReply. */
-export interface EndToReport {
-  id: string;
-  submitCounted: boolean;
-}
-
-/** What a sweep ended: jobs it recorded lost, and ends their own processes recorded that no server reported. */
+/** What a sweep found: jobs it recorded lost, and ends whose report has waited too long (the caller takes each). */
 export interface SweepReply {
-  lost: EndToReport[];
-  reported: EndToReport[];
+  lost: string[];
+  waiting: string[];
   /** Jobs whose lease had expired and that went back to the queue for another attempt: retries, not ends. */
   requeued: string[];
 }
@@ -137,13 +128,6 @@ export interface Claimed {
 export interface ClaimReply {
   claimed: Claimed | null;
   unknown: string[];
-}
-
-/** A flat list of ids, each followed by its submit flag, as the scripts return them. */
-function endsOf(flat: readonly (string | number)[]): EndToReport[] {
-  const ends: EndToReport[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) ends.push({ id: String(flat[i]), submitCounted: flat[i + 1] === 1 });
-  return ends;
 }
 
 /** A new job's id: in the partition of its submit key's record, if it has one. */
@@ -249,10 +233,22 @@ export async function createClaimed(core: StoreCore, input: NewJob, owner: strin
 
 /**
  * The instance whose create was answered counts the job submitted: true when
- * this call marked it so (no claim or end of it had counted it first).
+ * the mark is this instance's (no claim or end of it had counted it first).
+ * Asked again after a lost reply, the answer is the same.
  */
-export async function markSubmitted(core: StoreCore, id: string): Promise<boolean> {
-  return (await core.call((r) => r.sjSubmitted(core.keys.job(id), "create"))) === 1;
+export async function markSubmitted(core: StoreCore, id: string, instanceId: string): Promise<boolean> {
+  return (await core.call((r) => r.sjSubmitted(core.keys.job(id), `create:${instanceId}`))) === 1;
+}
+
+/**
+ * Takes the report of a job's end for an instance (take-report-2.lua): true
+ * when the report is this instance's to log and count (taken now, or by an
+ * earlier call whose reply was lost); submitCounted: it counts the job's
+ * submit too (no instance had).
+ */
+export async function takeReport(core: StoreCore, id: string, instanceId: string): Promise<{ taken: boolean; submitCounted: boolean }> {
+  const [taken, submit] = await core.call((r) => r.sjTakeReport(core.keys.job(id), core.keys.partition(id).indexPrefix, id, instanceId));
+  return { taken: taken === 1, submitCounted: submit === 1 };
 }
 
 function policyArgs(retry: RetryPolicy | undefined): [maxAttempts: number, retryOn: string, backoffMs: number] {
@@ -300,17 +296,21 @@ export async function claim(
 /**
  * Ends a queued job a claim passed over for its type, when no type in known
  * (every live instance's) is its own and it has waited waitMs at least
- * (end-unknown-6.lua). The end is the caller's to report; null when this call
- * did not end it.
+ * (end-unknown-6.lua): true when this call ended it (the caller takes its
+ * report).
  */
-export async function endUnknownType(core: StoreCore, id: string, known: readonly string[], waitMs: number): Promise<EndToReport | null> {
-  const [ended, submit] = await core.call((r) => r.sjEndUnknown(...core.keys.jobAndIndexes(id), id, ...core.ttl, waitMs, ...known));
-  return ended === 1 ? { id, submitCounted: submit === 1 } : null;
+export async function endUnknownType(core: StoreCore, id: string, known: readonly string[], waitMs: number): Promise<boolean> {
+  return (await core.call((r) => r.sjEndUnknown(...core.keys.jobAndIndexes(id), id, ...core.ttl, waitMs, ...known))) === 1;
 }
 
-export async function release(core: StoreCore, id: string, owner: string): Promise<boolean> {
+/** unanswered: the claim's answer never reached its owner (its submit mark goes, see release-3.lua). */
+export async function release(core: StoreCore, id: string, owner: string, unanswered = false): Promise<boolean> {
   const { keys } = core;
-  return (await core.call((r) => r.sjRelease(keys.job(id), keys.partition(id).leasesKey, keys.partition(id).queueKey, id, owner))) === 1;
+  return (
+    (await core.call((r) =>
+      r.sjRelease(keys.job(id), keys.partition(id).leasesKey, keys.partition(id).queueKey, id, owner, unanswered ? "1" : ""),
+    )) === 1
+  );
 }
 
 export async function start(
@@ -371,9 +371,9 @@ export async function finish(
   const reply = await core.call((r) => r.sjFinish(...core.keys.jobAndIndexes(id), id, state, mode, ...core.ttl, attempt ?? "", ...fields));
   switch (reply[0]) {
     case 1:
-      return { outcome: "ended", state: reply[1], submitCounted: reply[2] === 1 };
+      return { outcome: "ended", state: reply[1] };
     case 2:
-      return { outcome: "reported", state: reply[1], submitCounted: reply[2] === 1 };
+      return { outcome: "reported", state: reply[1] };
     case 3:
       return { outcome: "own-end", state: reply[1] };
     case 4:
@@ -385,7 +385,7 @@ export async function finish(
 
 export async function cancel(core: StoreCore, id: string, graceMs: number): Promise<CancelReply> {
   const reply = await core.call((r) => r.sjCancel(...core.keys.jobAndIndexes(id), id, graceMs, ...core.ttl));
-  if (reply[0] === 1) return { outcome: "cancelled", submitCounted: reply[2] === 1 };
+  if (reply[0] === 1) return { outcome: "cancelled" };
   if (reply[0] === 2) return { outcome: "requested" };
   return reply[1] ? { outcome: "finished", state: reply[1] } : { outcome: "missing" };
 }
@@ -398,8 +398,8 @@ export async function sweep(core: StoreCore, limit: number, reportWaitMs: number
     ),
   );
   return {
-    lost: replies.flatMap(([lost]) => endsOf(lost)),
-    reported: replies.flatMap(([, reported]) => endsOf(reported)),
+    lost: replies.flatMap(([lost]) => lost),
+    waiting: replies.flatMap(([, waiting]) => waiting),
     requeued: replies.flatMap(([, , requeued]) => requeued),
   };
 }

@@ -1,3 +1,17 @@
+--- @include "index"
+--- @include "requeue"
+
+-- Each end is reported (logged and counted, server/job-events.ts) exactly
+-- once. Every end waits in <ix>unreported (id -> when it ended, ms) until one
+-- instance takes its report (take-report-2.lua, which tells a retaking
+-- instance that it has it already): the server whose call made the job
+-- terminal takes it at once, the server that started a job's process when
+-- it sees the exit (a process counts nothing); failing both (a reply lost,
+-- a server gone), a sweep after REPORT_WAIT_MS.
+local function await_report(ix, id, now)
+  redis.call('ZADD', ix .. 'unreported', now, id)
+end
+
 -- finish(...): ends a job that is not yet terminal: sets the verdict, drops it
 -- from every index and gives each of its keys a TTL. fields: a flat list of
 -- extra fields (reason, error, exitCode, …). With honour_cancel, a process
@@ -11,14 +25,12 @@
 -- get its TTL (an operator's retry copies them), a succeeded or cancelled
 -- job's are deleted at once (nothing reads them any more).
 -- The job moves to its end state's set of the jobs list's index (ix: see
--- includes/index), and the per-minute counts and durations count it.
+-- includes/index), and the per-minute counts and durations count it. Its end
+-- waits for its report (await_report).
 -- A job about to be recorded failed goes back to the queue instead when its
 -- type's retry policy allows another attempt (includes/requeue): then it
 -- returns 'queued', and nothing ends.
 -- Returns the state recorded, or 'queued' when the job was requeued.
---- @include "index"
---- @include "requeue"
-
 local function finish(job, results, leases, queue, kills, id, state, fields, ttl_ok, ttl_fail, honour_cancel, now, ix)
   if honour_cancel and state == 'failed' and redis.call('HEXISTS', job, 'cancelRequestedAt') == 1 then
     state = 'cancelled'
@@ -55,29 +67,6 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
   local set = index_move(ix, job, id, from, state)
   index_trim(set, string.sub(job, 1, #job - #id), now - tonumber(ttl) * 1000, INDEX_TRIM_CHECKS)
   index_count(ix, job, state, redis.call('HGET', job, 'reason'), now)
+  await_report(ix, id, now)
   return state
-end
-
--- Each end is reported (logged and counted, server/job-events.ts) once, by
--- the server-side call whose transition made the job terminal: its reply
--- says so. A job's own process counts nothing, so an end it records waits in
--- <ix>unreported (id -> when it ended, ms) until the server that started it
--- sees its exit (finish, mode 'exit') or, failing that, a sweep takes it
--- (that server died): whichever removes the entry reports the end.
-local function await_report(ix, id, now)
-  redis.call('ZADD', ix .. 'unreported', now, id)
-end
-
--- Takes an end waiting in <ix>unreported; true when this call took it.
-local function take_report(ix, id)
-  return redis.call('ZREM', ix .. 'unreported', id) == 1
-end
-
--- The caller reports this job's end; returns 1 when its submit had not been
--- counted either (the answer to its create was lost, see submitted-1.lua),
--- and marks it counted: the caller counts the submit with the end. Else 0.
-local function count_submit(job)
-  -- A job whose retention has run out by its report leaves no record to mark.
-  if redis.call('EXISTS', job) == 0 then return 0 end
-  return redis.call('HSETNX', job, 'submitted', 'end')
 end
