@@ -15,14 +15,14 @@
 //   P:{T}:ix:<type>:<state> sorted set: id -> createdAt (ms), the jobs list's index (see lua/includes/index.lua)
 //   P:{T}:ix:m:<minute>     hash: jobs ended that minute (s, f, c; l: lost), kept 2 h
 //   P:{T}:ix:d:<type>:<hour> hash: durations of the jobs of a type that ended that hour, bucket -> count, kept 25 h
-//   P:{T}:ix:unreported     sorted set: id -> when (ms), ends recorded by job processes that no server has reported yet (lua/includes/finish.lua)
+//   P:{T}:ix:unreported     sorted set: id -> when (ms), ends whose report no instance has taken yet (lua/includes/finish.lua, take-report-2.lua)
 //   P:{T}:queue-samples     hash: minute of the hour -> "<minute>:<queue length>", written with each heartbeat
 //   P:{T}:once:<digest>     hash: request fingerprint -> job id, one submit key's record (an Idempotency-Key,
 //                           or a form's submission token); digest = sha256(scope, type, key), and T is the
 //                           partition that digest names, where the job it records is created too
 // and once, under the first partition's tag:
 //   P:{T0}:beats            sorted set: instance id -> when its heartbeat runs out (ms)
-//   P:{T0}:instances        hash: instance id -> its facts (JSON: host, pid, version, slots, started at)
+//   P:{T0}:instances        hash: instance id -> its facts (JSON: host, pid, version, slots, known types, started at)
 //   P:{T0}:login:addr:<address>  sorted set: attempt id -> when (ms), an address's failed logins (and checks in flight)
 //   P:{T0}:login:all        sorted set: attempt id -> when (ms), every address's failed logins
 //   P:{T0}:admin:session:<id>  string: "<version>:<tag>", one operator's session (see store/login.ts)
