@@ -55,6 +55,7 @@ export const DEFAULTS = {
   UPLOAD_IDLE_TIMEOUT_MS: 30_000,
   /** A request that is not an upload must arrive whole (its body) within this of its headers (server/http-server.ts). */
   REQUEST_TIMEOUT_MS: 20_000,
+  TRUST_PROXY_HOPS: 0,
   /** A day: how long a submit key (Idempotency-Key, a form's token) names its job at most (docs/api.md, "Idempotent submits"). */
   IDEMPOTENCY_TTL_S: 86_400,
   SHOW_JOB_INTERNALS: false,
@@ -108,6 +109,8 @@ export interface Config extends JobSettings {
   uploadIdleTimeoutMs: number;
   /** REQUEST_TIMEOUT_MS: the time a request that is not an upload has to send its body. */
   requestTimeoutMs: number;
+  /** TRUST_PROXY_HOPS: how many reverse proxies in front append to X-Forwarded-For (server/forwarded.ts); 0: none. */
+  trustProxyHops: number;
   /** How long a submit key's record names its job at most; less when the job expires first. */
   idempotencyTtlS: number;
   /**
@@ -221,6 +224,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     jobUploadMaxBytes: read.int("JOB_UPLOAD_MAX_BYTES", d.JOB_UPLOAD_MAX_BYTES, 1, 512 * 1024 * 1024),
     uploadIdleTimeoutMs: read.int("UPLOAD_IDLE_TIMEOUT_MS", d.UPLOAD_IDLE_TIMEOUT_MS, 100, 3_600_000),
     requestTimeoutMs: read.int("REQUEST_TIMEOUT_MS", d.REQUEST_TIMEOUT_MS, 100, 600_000),
+    trustProxyHops: read.int("TRUST_PROXY_HOPS", d.TRUST_PROXY_HOPS, 0, 10),
     idempotencyTtlS: read.int("IDEMPOTENCY_TTL_S", d.IDEMPOTENCY_TTL_S, 60, 365 * 86_400),
     showJobInternals:
       BOOLEANS[

@@ -31,7 +31,7 @@ export function adminRoutes(deps: AppDeps): Router {
     await next();
   });
 
-  sessionRoutes(router, auth, new LoginThrottle(store));
+  sessionRoutes(router, auth, new LoginThrottle(store), config.trustProxyHops);
   // Everything below needs a session.
   router.use(requireSession(auth));
   overviewRoutes(router, deps);

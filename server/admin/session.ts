@@ -4,6 +4,7 @@
 import type Router from "@koa/router";
 import type { Context, Middleware, Next } from "koa";
 import { HttpError } from "../errors.ts";
+import { requestAddress } from "../forwarded.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AdminAuth } from "./auth.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
@@ -22,7 +23,8 @@ const renderLogin = async (ctx: Context, error: string | null, next: string) => 
 };
 
 /** GET and POST /admin/login, POST /admin/logout: open to anyone (the POSTs have passed the same-origin check). */
-export function sessionRoutes(router: Router, auth: AdminAuth, throttle: LoginThrottle): void {
+/** proxyHops: TRUST_PROXY_HOPS, which says where a client's address is (server/forwarded.ts). */
+export function sessionRoutes(router: Router, auth: AdminAuth, throttle: LoginThrottle, proxyHops: number): void {
   router.get("/login", async (ctx) => {
     const next = safeNext(ctx.query.next);
     if (await auth.hasSession(ctx)) return ctx.redirect(next);
@@ -31,7 +33,7 @@ export function sessionRoutes(router: Router, auth: AdminAuth, throttle: LoginTh
 
   router.post("/login", adminBody, async (ctx) => {
     // Counted as a failure before the check: attempts sent at once cannot all be checked.
-    const reservation = await throttle.reserve(ctx.ip);
+    const reservation = await throttle.reserve(requestAddress(ctx, proxyHops));
     if (!reservation.ok) {
       const wait = reservation.retryAfterS;
       throw new HttpError(429, `Too many failed logins from your address. Try again in ${wait} s.`, {

@@ -136,3 +136,35 @@ test.serial("the session cookie holds a random id and its expiry, nothing made f
   ].flatMap((d) => [d.subarray(0, 12).toString("base64url"), d.toString("base64url"), d.toString("hex")]);
   for (const value of values) for (const d of derived) t.false(value.includes(d.slice(0, 12)));
 });
+
+test.serial(
+  "behind one proxy (TRUST_PROXY_HOPS=1) each client's address is counted apart; without it, X-Forwarded-For is not believed",
+  async (t) => {
+    const behind = await startApp(t, { redis, name: "login-proxy", env: { ...ADMIN_ENV, TRUST_PROXY_HOPS: "1" }, takesJobs: false });
+    // What the proxy appends is the client's address; what a client writes before it is its own word.
+    const from = (client: string, forged = "") => ({ "X-Forwarded-For": forged ? `${forged}, ${client}` : client });
+    for (let i = 0; i < LOGIN_FAILURES_MAX; i++) {
+      t.is((await behind.post("/admin/login", { password: `wrong ${i}` }, from("203.0.113.5", `198.51.100.${i}`))).status, 401);
+    }
+    t.is(
+      (await behind.post("/admin/login", { password: PASSWORD }, from("203.0.113.5", "198.51.100.99"))).status,
+      429,
+      "a forged entry changes nothing",
+    );
+    t.is(
+      (await behind.post("/admin/login", { password: PASSWORD, next: "/admin" }, from("203.0.113.6"))).status,
+      303,
+      "another client logs in",
+    );
+
+    const direct = await startApp(t, { redis, name: "login-direct", env: ADMIN_ENV, takesJobs: false });
+    for (let i = 0; i < LOGIN_FAILURES_MAX; i++) {
+      t.is((await direct.post("/admin/login", { password: `wrong ${i}` }, from(`198.51.100.${i}`))).status, 401);
+    }
+    t.is(
+      (await direct.post("/admin/login", { password: PASSWORD }, from("198.51.100.200"))).status,
+      429,
+      "the socket's address is counted",
+    );
+  },
+);
