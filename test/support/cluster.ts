@@ -11,6 +11,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import type { TestFn } from "ava";
 import { Cluster, Redis } from "ioredis";
+import { redisTlsArgs, type TestCertificates } from "./tls.ts";
 import { freePort } from "./ports.ts";
 import { fileScoped } from "./scope.ts";
 import { waitFor, within } from "./wait.ts";
@@ -28,8 +29,8 @@ export interface ClusterNode {
 }
 
 export interface TestCluster {
-  /** The settings that point sidejob at it. */
-  env: { REDIS_CLUSTER_NODES: string; REDIS_PASSWORD: string };
+  /** The settings that point sidejob at it (with TLS and a user, those too). */
+  env: Record<string, string> & { REDIS_CLUSTER_NODES: string; REDIS_PASSWORD: string };
   nodes: ClusterNode[];
   /** A Cluster client for assertions. */
   client: Cluster;
@@ -77,8 +78,17 @@ async function clusterNodes(client: Redis): Promise<{ port: number; flags: strin
 /** The password every node of a test cluster asks for. */
 export const CLUSTER_PASSWORD = "cluster-test-password-0123";
 
-export async function startCluster({ masters = 3 }: { masters?: number } = {}): Promise<TestCluster> {
+export interface ClusterOptions {
+  masters?: number;
+  /** TLS only, on every node, between the nodes too; the env gives sidejob REDIS_TLS and the CA. */
+  tls?: TestCertificates;
+  /** An ACL user made on every node; the env gives sidejob this user rather than the default one. */
+  user?: { name: string; password: string; rules: string[] };
+}
+
+export async function startCluster({ masters = 3, tls, user }: ClusterOptions = {}): Promise<TestCluster> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-cluster-"));
+  const tlsOptions = tls && { ca: [fs.readFileSync(tls.ca)], servername: "localhost" };
   const nodes: ClusterNode[] = [];
   const closing: Promise<void>[] = [];
   for (let i = 0; i < masters * 2; i++) {
@@ -90,6 +100,7 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
       port,
       host: "127.0.0.1",
       password: CLUSTER_PASSWORD,
+      tls: tlsOptions,
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       retryStrategy: () => 200,
@@ -115,8 +126,7 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
         String(NODE_TIMEOUT_MS),
         "--cluster-port",
         String(node.busPort),
-        "--port",
-        String(node.port),
+        ...(tls ? [...redisTlsArgs(tls, node.port), "--tls-cluster", "yes", "--tls-replication", "yes"] : ["--port", String(node.port)]),
         "--bind",
         "127.0.0.1",
         "--dir",
@@ -138,11 +148,16 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
   const live = () => nodes.filter((n) => n.proc && n.proc.exitCode === null && n.proc.signalCode === null);
 
   const handle: TestCluster = {
-    env: { REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(","), REDIS_PASSWORD: CLUSTER_PASSWORD },
+    env: {
+      REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(","),
+      REDIS_PASSWORD: user?.password ?? CLUSTER_PASSWORD,
+      ...(user ? { REDIS_USERNAME: user.name } : {}),
+      ...(tls ? { REDIS_TLS: "on", REDIS_TLS_CA: tls.ca } : {}),
+    },
     nodes,
     client: new Cluster(
       nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
-      { lazyConnect: true, retryDelayOnFailover: 200, maxRedirections: 100, redisOptions: { password: CLUSTER_PASSWORD } },
+      { lazyConnect: true, retryDelayOnFailover: 200, maxRedirections: 100, redisOptions: { password: CLUSTER_PASSWORD, tls: tlsOptions } },
     ),
     async masterPorts() {
       const ports: number[] = [];
@@ -232,6 +247,8 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
       nodes.map(async (node) => {
         await node.client.connect().catch(() => {});
         await waitFor(async () => (await node.client.ping()) === "PONG", { timeout: 20_000, message: `node ${node.port} to answer` });
+        // ACLs are each node's own: the user is made on every one.
+        if (user) await node.client.call("ACL", "SETUSER", user.name, "on", `>${user.password}`, ...user.rules);
       }),
     );
     await within(
@@ -239,6 +256,7 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
         "-a",
         CLUSTER_PASSWORD,
         "--no-auth-warning",
+        ...(tls ? ["--tls", "--cacert", tls.ca] : []),
         "--cluster",
         "create",
         ...nodes.map((n) => `127.0.0.1:${n.port}`),
@@ -270,11 +288,11 @@ export async function startCluster({ masters = 3 }: { masters?: number } = {}): 
 }
 
 /** A cluster of the test file's own, created before its first test and removed after its last. */
-export function useCluster(test: TestFn): TestCluster {
+export function useCluster(test: TestFn, options: ClusterOptions = {}): TestCluster {
   return fileScoped(
     test,
     "the file's Redis Cluster",
-    () => startCluster(),
+    () => startCluster(options),
     (cluster) => cluster.close(),
   );
 }

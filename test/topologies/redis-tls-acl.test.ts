@@ -5,7 +5,7 @@
 // password or an untrusted certificate stops the start at once, naming the
 // setting, without the secret.
 import test from "ava";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,11 +15,9 @@ import { createInstance, InstanceError } from "../../server/instance.ts";
 import { RedisRefusedError } from "../../jobs/core/redis.ts";
 import { startApp } from "../support/app.ts";
 import { silentLogger } from "../../server/log.ts";
+import { makeCertificates, redisTlsArgs, SIDEJOB_ACL } from "../support/tls.ts";
 import { freePort } from "../support/ports.ts";
 import { waitFor } from "../support/wait.ts";
-
-/** The ACL docs/operations.md gives for a prefix; the test's user has exactly this. */
-export const SIDEJOB_ACL = (prefix: string) => [`~${prefix}:*`, "&*", "+@all", "-@dangerous", "+info", "+client|tracking", "+client|id"];
 
 const PASSWORD = "tls-acl-password-0123456789";
 const ADMIN = "admin-password-0123456789abc";
@@ -32,101 +30,17 @@ interface TlsRedis {
   dir: string;
 }
 
-function openssl(dir: string, ...args: string[]) {
-  execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
-}
-
-/** A CA, and a certificate it signed for localhost and 127.0.0.1. */
-function certificates(dir: string): void {
-  openssl(
-    dir,
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=sidejob test CA",
-  );
-  openssl(dir, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost");
-  fs.writeFileSync(path.join(dir, "san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-  openssl(
-    dir,
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "server.crt",
-    "-days",
-    "2",
-    "-extfile",
-    "san.ext",
-  );
-  // Another CA, which signed nothing here: trusting it is trusting the wrong one.
-  openssl(
-    dir,
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "other.key",
-    "-out",
-    "other.crt",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=other CA",
-  );
-}
-
 async function startTlsRedis(): Promise<TlsRedis> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-tls-"));
-  certificates(dir);
+  const certs = makeCertificates(dir);
   const port = await freePort();
   // TLS only (no plain port), and the default user has a password sidejob is never given.
   const proc = spawn(
     "redis-server",
-    [
-      "--port",
-      "0",
-      "--tls-port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--tls-cert-file",
-      "server.crt",
-      "--tls-key-file",
-      "server.key",
-      "--tls-ca-cert-file",
-      "ca.crt",
-      "--tls-auth-clients",
-      "no",
-      "--requirepass",
-      ADMIN,
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-    ],
+    [...redisTlsArgs(certs, port), "--bind", "127.0.0.1", "--requirepass", ADMIN, "--save", "", "--appendonly", "no", "--dir", dir],
     { cwd: dir, stdio: "ignore" },
   );
-  const redis = { port, ca: path.join(dir, "ca.crt"), proc, dir };
+  const redis = { port, ca: certs.ca, proc, dir };
   const admin = adminClient(redis);
   await waitFor(async () => (await admin.ping().catch(() => null)) === "PONG", { message: "the TLS redis-server to answer" });
   await admin.call("ACL", "SETUSER", "sidejob", "on", `>${PASSWORD}`, ...SIDEJOB_ACL(PREFIX));
