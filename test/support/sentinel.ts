@@ -11,7 +11,9 @@ import os from "node:os";
 import path from "node:path";
 import type { TestFn } from "ava";
 import { Redis } from "ioredis";
+import type { ConnectionOptions } from "node:tls";
 import { freePort } from "./ports.ts";
+import { redisTlsArgs, type TestCertificates } from "./tls.ts";
 import { fileScoped } from "./scope.ts";
 import { waitFor } from "./wait.ts";
 
@@ -28,8 +30,8 @@ interface Proc {
 }
 
 export interface TestSentinel {
-  /** The settings that point sidejob at it. */
-  env: { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string; REDIS_PASSWORD: string };
+  /** The settings that point sidejob at it (with TLS and a user, those too). */
+  env: Record<string, string> & { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string; REDIS_PASSWORD: string };
   /** The two data nodes (master and replica at the start) and the three sentinels. */
   servers: Proc[];
   sentinels: Proc[];
@@ -47,21 +49,29 @@ export interface TestSentinel {
 /** The password the master and the replica ask for (the sentinels ask none). */
 export const MASTER_PASSWORD = "sentinel-master-password-0123";
 
-function client(port: number, password?: string): Redis {
-  const redis = new Redis({ port, host: "127.0.0.1", password, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 200 });
+function client(port: number, password: string | undefined, tls: ConnectionOptions | undefined): Redis {
+  const redis = new Redis({ port, host: "127.0.0.1", password, tls, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 200 });
   redis.on("error", () => {});
   return redis;
 }
 
 const alive = (p: Proc) => p.proc !== null && p.proc.exitCode === null && p.proc.signalCode === null;
 
-export async function startSentinel(): Promise<TestSentinel> {
+export interface SentinelOptions {
+  /** TLS only, on the data nodes and the sentinels, replication included; the env gives sidejob REDIS_TLS and the CA. */
+  tls?: TestCertificates;
+  /** An ACL user made on the master and the replica; the env gives sidejob this user rather than the default one. */
+  user?: { name: string; password: string; rules: string[] };
+}
+
+export async function startSentinel({ tls, user }: SentinelOptions = {}): Promise<TestSentinel> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-sentinel-"));
+  const tlsOptions = tls && { ca: [fs.readFileSync(tls.ca)], servername: "localhost" };
   const make = async (name: string, password?: string): Promise<Proc> => {
     const port = await freePort();
     const dir = path.join(root, `${name}-${port}`);
     fs.mkdirSync(dir);
-    return { port, dir, proc: null, client: client(port, password) };
+    return { port, dir, proc: null, client: client(port, password, tlsOptions) };
   };
   const servers = [await make("master", MASTER_PASSWORD), await make("replica", MASTER_PASSWORD)];
   const sentinels = [await make("sentinel"), await make("sentinel"), await make("sentinel")];
@@ -72,8 +82,7 @@ export async function startSentinel(): Promise<TestSentinel> {
     MASTER_PASSWORD,
     "--masterauth",
     MASTER_PASSWORD,
-    "--port",
-    String(p.port),
+    ...(tls ? [...redisTlsArgs(tls, p.port), "--tls-replication", "yes"] : ["--port", String(p.port)]),
     "--bind",
     "127.0.0.1",
     "--dir",
@@ -100,7 +109,9 @@ export async function startSentinel(): Promise<TestSentinel> {
     env: {
       REDIS_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(","),
       REDIS_SENTINEL_NAME: MASTER_NAME,
-      REDIS_PASSWORD: MASTER_PASSWORD,
+      REDIS_PASSWORD: user?.password ?? MASTER_PASSWORD,
+      ...(user ? { REDIS_USERNAME: user.name } : {}),
+      ...(tls ? { REDIS_TLS: "on", REDIS_TLS_CA: tls.ca } : {}),
     },
     servers,
     sentinels,
@@ -164,7 +175,17 @@ export async function startSentinel(): Promise<TestSentinel> {
       fs.writeFileSync(
         file,
         [
-          `port ${s.port}`,
+          ...(tls
+            ? [
+                "port 0",
+                `tls-port ${s.port}`,
+                `tls-cert-file ${tls.cert}`,
+                `tls-key-file ${tls.key}`,
+                `tls-ca-cert-file ${tls.ca}`,
+                "tls-auth-clients no",
+                "tls-replication yes",
+              ]
+            : [`port ${s.port}`]),
           "bind 127.0.0.1",
           `dir ${s.dir}`,
           `logfile ${path.join(s.dir, "sentinel.log")}`,
@@ -183,6 +204,8 @@ export async function startSentinel(): Promise<TestSentinel> {
       await p.client.connect().catch(() => {});
       await waitFor(async () => (await p.client.ping()) === "PONG", { timeout: 20_000, message: `redis-server on ${p.port} to answer` });
     }
+    // ACLs are each server's own: the user is made on both, so it holds after a failover.
+    if (user) for (const p of servers) await p.client.call("ACL", "SETUSER", user.name, "on", `>${user.password}`, ...user.rules);
     await waitFor(
       async () => {
         if (!(await replica.client.info("replication")).includes("master_link_status:up")) return false;
@@ -204,11 +227,11 @@ export async function startSentinel(): Promise<TestSentinel> {
 }
 
 /** Sentinel-managed Redis of the test file's own, started before its first test and removed after its last. */
-export function useSentinel(test: TestFn): TestSentinel {
+export function useSentinel(test: TestFn, options: SentinelOptions = {}): TestSentinel {
   return fileScoped(
     test,
     "the file's Redis with Sentinel",
-    () => startSentinel(),
+    () => startSentinel(options),
     (s) => s.close(),
   );
 }
