@@ -69,6 +69,7 @@ export const JOB_DEFAULTS = {
   JOB_RESULTS_MAX: 100_000,
   /** The most bytes one job's results may take (their JSON texts), likewise. */
   JOB_RESULTS_MAX_BYTES: 16 * 1024 * 1024,
+  JOB_OUTPUT_MAX_BYTES: 20 * 1024 * 1024,
 } as const;
 
 /**
@@ -159,6 +160,8 @@ export interface JobSettings {
   /** What one job's results may hold: a count, and bytes (the sum of their JSON texts). */
   jobResultsMax: number;
   jobResultsMaxBytes: number;
+  /** JOB_OUTPUT_MAX_BYTES: the most bytes of output files one job may keep (jobs/runtime/output-files.ts). */
+  jobOutputMaxBytes: number;
   nodeEnv: string;
   /** JOB_TYPES_DIR: folders of job types declared in job.json (jobs/core/manifest.ts), absolute; [] for none. */
   jobTypesDirs: readonly string[];
@@ -298,6 +301,7 @@ export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSet
     jobTtlFailedS: read.int("JOB_TTL_FAILED_S", d.JOB_TTL_FAILED_S, 1, 365 * 86_400),
     jobResultsMax: read.int("JOB_RESULTS_MAX", d.JOB_RESULTS_MAX, 1, 100_000_000),
     jobResultsMaxBytes: read.int("JOB_RESULTS_MAX_BYTES", d.JOB_RESULTS_MAX_BYTES, 1024, 1024 * 1024 * 1024),
+    jobOutputMaxBytes: read.int("JOB_OUTPUT_MAX_BYTES", d.JOB_OUTPUT_MAX_BYTES, 0, 1024 * 1024 * 1024),
     // Production unless told: `npm run dev` (scripts/dev.mjs) sets development.
     nodeEnv: read.raw("NODE_ENV") ?? "production",
     jobTypesDirs: typeFolders(read.raw("JOB_TYPES_DIR"), process.cwd()),
@@ -341,6 +345,7 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     JOB_TTL_FAILED_S: String(settings.jobTtlFailedS),
     JOB_RESULTS_MAX: String(settings.jobResultsMax),
     JOB_RESULTS_MAX_BYTES: String(settings.jobResultsMaxBytes),
+    JOB_OUTPUT_MAX_BYTES: String(settings.jobOutputMaxBytes),
   };
   if (settings.jobTypesDirs.length > 0) out.JOB_TYPES_DIR = settings.jobTypesDirs.join(":");
   if (settings.redisClusterNodes) out.REDIS_CLUSTER_NODES = formatAddresses(settings.redisClusterNodes);

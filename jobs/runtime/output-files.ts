@@ -5,20 +5,20 @@ import path from "node:path";
 import type { JobContext } from "./kit.ts";
 import { untilAccepted } from "./refused.ts";
 
-/**
- * Output files: at most this many bytes in all per job. They are stored in
- * Redis with the job (until it expires), so this bounds one job's memory
- * there; a file that would pass it is skipped, with a warning in the log.
- */
-export const OUTPUT_MAX_BYTES = 20 * 1024 * 1024;
 /** At most this many output files per job. */
 export const OUTPUT_MAX_FILES = 100;
 /** An output file's name: plain, no folders. */
 const OUTPUT_NAME = /^[\w.-]+$/;
 
-/** Stores each plain regular file of the output folder, within OUTPUT_MAX_BYTES in all. */
+/**
+ * Stores each plain regular file of the output folder, within
+ * JOB_OUTPUT_MAX_BYTES in all. They are stored in Redis with the job (until
+ * it expires), so this bounds one job's memory there; a file that would pass
+ * it is skipped, with a warning in the log.
+ */
 export async function storeOutputFiles(ctx: JobContext, dir: string, warn: (text: string) => void): Promise<void> {
   const { store } = ctx;
+  const maxBytes = ctx.config.jobOutputMaxBytes;
   let total = 0;
   let files = 0;
   for (const name of fs.readdirSync(dir).sort()) {
@@ -44,8 +44,8 @@ export async function storeOutputFiles(ctx: JobContext, dir: string, warn: (text
         warn(`output file ${name} skipped: a job keeps at most ${OUTPUT_MAX_FILES} files`);
         continue;
       }
-      if (total + stat.size > OUTPUT_MAX_BYTES) {
-        warn(`output file ${name} skipped: ${stat.size} bytes would pass the ${OUTPUT_MAX_BYTES} bytes a job may keep`);
+      if (total + stat.size > maxBytes) {
+        warn(`output file ${name} skipped: ${stat.size} bytes would pass the ${maxBytes} bytes a job may keep (JOB_OUTPUT_MAX_BYTES)`);
         continue;
       }
       const content = Buffer.alloc(stat.size);

@@ -7,7 +7,7 @@ import crypto from "node:crypto";
 import http from "node:http";
 import test from "ava";
 import { useRedis } from "../support/redis.ts";
-import { useApp, WITH_FIXTURE_TYPES, type TestApp } from "../support/app.ts";
+import { startApp, useApp, WITH_FIXTURE_TYPES, type TestApp } from "../support/app.ts";
 import { monitorRedis } from "../support/monitor.ts";
 import { newJobId } from "../../jobs/core/store.ts";
 import { neutralisedCsv } from "../../server/csv.ts";
@@ -332,3 +332,30 @@ test.serial(
     t.true(csv.pagesAtFirstByte < csv.pages.length - 2, `the body began after ${csv.pagesAtFirstByte} of ${csv.pages.length} pages`);
   },
 );
+
+test("output files past JOB_OUTPUT_MAX_BYTES are not kept, and the job's log says why", async (t) => {
+  const a = await startApp(t, { redis, name: "output-cap", env: { JOB_OUTPUT_MAX_BYTES: "150000" }, ...WITH_FIXTURE_TYPES });
+  const content = crypto.randomBytes(100_000);
+  const id = newJobId();
+  await a.store.appendUpload(id, "data", content);
+  await a.store.create({
+    id,
+    uploads: ["data"],
+    type: "py-echo",
+    params: { data: { name: "in.bin", size: content.length } },
+    total: 0,
+    queueMax: 100,
+  });
+  await a.supervisor.pump();
+  const job = await ended(a, id);
+  t.is(job.state, "succeeded");
+  // echo.bin (100,000 bytes) fits; echo.csv would bring the job to 200,000.
+  t.deepEqual(
+    (await a.store.listFiles(id)).map((f) => [f.name, f.size]),
+    [["echo.bin", 100_000]],
+  );
+  t.deepEqual(await bytesOf(await a.get(`/jobs/${id}/files/echo.bin`)), content);
+  t.is((await a.get(`/jobs/${id}/files/echo.csv`)).status, 404);
+  const log = (await a.store.readLog(id)).join("\n");
+  t.regex(log, /output file echo\.csv skipped: 100000 bytes would pass the 150000 bytes a job may keep \(JOB_OUTPUT_MAX_BYTES\)/);
+});
