@@ -6,6 +6,8 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import type { ExecutionContext } from "ava";
+import type { TestApp } from "./app.ts";
 
 /** The ACL docs/operations.md gives for a prefix; the tests' sidejob user has exactly this. */
 export const SIDEJOB_ACL = (prefix: string) => [`~${prefix}:*`, "&*", "+@all", "-@dangerous", "+info", "+client|tracking", "+client|id"];
@@ -68,4 +70,15 @@ export function redisTlsArgs(certs: TestCertificates, port: number): string[] {
     ...["--tls-cert-file", certs.cert, "--tls-key-file", certs.key, "--tls-ca-cert-file", certs.ca],
     ...["--tls-auth-clients", "no"],
   ];
+}
+
+/** A count of 1 to 5 submitted to the app runs in its own process to its end, and its page is served; its id. */
+export async function countRuns(t: ExecutionContext, app: TestApp): Promise<string> {
+  const id = await app.submit({ start: "1", end: "5", increment: "1" });
+  const job = await app.waitForState(id, "succeeded");
+  t.deepEqual(job.results, [1, 2, 3, 4, 5]);
+  const page = await app.get(`/jobs/${id}`);
+  t.is(page.status, 200);
+  t.regex(await page.text(), /Status: Finished/);
+  return id;
 }

@@ -10,7 +10,7 @@ import test from "ava";
 import { startApp } from "../support/app.ts";
 import { startSentinel, type TestSentinel } from "../support/sentinel.ts";
 import { waitFor } from "../support/wait.ts";
-import { makeCertificates, SIDEJOB_ACL } from "../support/tls.ts";
+import { countRuns, makeCertificates, SIDEJOB_ACL } from "../support/tls.ts";
 
 const PREFIX = "t-stls";
 const PASSWORD = "sentinel-acl-password-0123456789";
@@ -30,12 +30,7 @@ test("over TLS as the documented ACL user, through the sentinels: a job runs and
   t.is(sentinel.env.REDIS_TLS, "on");
   t.is(sentinel.env.REDIS_USERNAME, "sidejob");
   const app = await startApp(t, { redis: { env: sentinel.env }, prefix: PREFIX });
-  const id = await app.submit({ start: "1", end: "5", increment: "1" });
-  const job = await app.waitForState(id, "succeeded");
-  t.deepEqual(job.results, [1, 2, 3, 4, 5]);
-  const page = await app.get(`/jobs/${id}`);
-  t.is(page.status, 200);
-  t.regex(await page.text(), /Status: Finished/);
+  const id = await countRuns(t, app);
   const master = await sentinel.master();
   const keys = await master.keys("*");
   t.true(keys.some((k) => k.endsWith(`:job:${id}`)));
