@@ -4,7 +4,9 @@
 //   {"status": "Reading rows"}      what it is doing now (the latest counts)
 //   {"result": <any JSON>}          one result, appended to the job's results
 //   {"error": "No header row"}      its failure message, if it then exits non-zero
-// One line may combine them. Other keys are ignored (room for later fields).
+// One line may combine them. Other keys beside these are ignored (room for
+// later fields); a line with none of them is ignored and logged (a misspelt
+// key, "progres", would otherwise be lost without a word).
 // The model is systemd's sd_notify: a tiny text protocol on a descriptor
 // named in the environment.
 //
@@ -33,6 +35,9 @@ export interface Message {
   result?: { value: unknown };
 }
 
+/** The keys a message line may hold. */
+const MESSAGE_KEYS = ["done", "total", "status", "result", "error"] as const;
+
 const count = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
 /** A message from one line, or why it is ignored. */
@@ -46,6 +51,13 @@ export function parseMessage(line: string): { ok: true; message: Message } | { o
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return { ok: false, why: "not a JSON object" };
   const o = value as Record<string, unknown>;
+  if (!MESSAGE_KEYS.some((k) => k in o)) {
+    const keys = Object.keys(o)
+      .slice(0, 5)
+      .map((k) => JSON.stringify(k.slice(0, 40)))
+      .join(", ");
+    return { ok: false, why: `no key it knows (${keys || "an empty object"}; the keys are ${MESSAGE_KEYS.join(", ")})` };
+  }
   const message: Message = {};
   if ("done" in o) {
     if (!count(o.done)) return { ok: false, why: '"done" must be a whole number >= 0' };

@@ -166,11 +166,12 @@ test("malformed lines on fd 3 are logged as warnings and the valid ones around t
   t.is(job.status, "Survived the garbage");
   t.deepEqual(job.results, ["kept"]);
   const warnings = (await a.store.readLog(id)).filter((l) => l.startsWith("sidejob: ignored a message on fd 3: "));
-  t.is(warnings.length, 5, warnings.join("\n"));
+  t.is(warnings.length, 6, warnings.join("\n"));
   t.true(warnings.some((w) => w.includes("not JSON")));
   t.true(warnings.some((w) => w.includes("not a JSON object")));
   t.true(warnings.some((w) => w.includes('"done" must be a whole number')));
   t.true(warnings.some((w) => w.includes('"status" must be text')));
+  t.true(warnings.some((w) => w.includes('no key it knows ("progres", "totl"; the keys are done, total, status, result, error)')));
   t.true(warnings.some((w) => w.includes("longer than 65536 bytes")));
 });
 
