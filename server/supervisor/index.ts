@@ -146,9 +146,11 @@ export class Supervisor {
       nodeArgs: options.nodeArgs,
       log,
       onExit: (id) => this.limits.disarm(id),
+      // Resolves once the end's report is taken (the first try): idle() waits for it.
       onRecorded: (id, reply, attempt) => {
-        this.reportEnd(id, "exit", reply, attempt);
+        const reported = this.reportEnd(id, "exit", reply, attempt);
         if (!this.closed) void this.pump();
+        return reported;
       },
       onNoDescriptors: (id, err) => {
         this.noDescriptorsUntil = Date.now() + NO_DESCRIPTORS_WAIT_MS;
@@ -165,7 +167,7 @@ export class Supervisor {
       store,
       log,
       stop: (id) => this.processes.terminate(id),
-      recorded: (id, reply) => this.reportEnd(id, "limit", reply),
+      recorded: (id, reply) => void this.reportEnd(id, "limit", reply),
     });
     // A type is free while the instance is under JOB_SLOTS, all types together, and the type under its own
     // limit; a type whose limit is 0 never is (this instance does not run it).
@@ -400,11 +402,11 @@ export class Supervisor {
    * the retry is reported from here. (An attempt lost to its lease is
    * reported by the sweep or read that found it.)
    */
-  private reportEnd(id: string, seen: EndSeen, reply: FinishReply | null, exited?: number): void {
-    if (reply?.outcome === "ended" || reply?.outcome === "reported") void this.events.ended(id, seen);
-    else if (reply?.outcome === "requeued") void this.reportRetry(id, seen);
+  private async reportEnd(id: string, seen: EndSeen, reply: FinishReply | null, exited?: number): Promise<void> {
+    if (reply?.outcome === "ended" || reply?.outcome === "reported") await this.events.ended(id, seen);
+    else if (reply?.outcome === "requeued") await this.reportRetry(id, seen);
     // Its next attempt may have ended already: whatever the state, the attempts say whether this one was retried.
-    else if (exited !== undefined && reply?.outcome === "unchanged" && reply.state !== "") void this.reportRetry(id, seen, exited);
+    else if (exited !== undefined && reply?.outcome === "unchanged" && reply.state !== "") await this.reportRetry(id, seen, exited);
   }
 
   /**

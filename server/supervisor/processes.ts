@@ -36,7 +36,7 @@ export interface ProcessesOptions {
    * reported once. attempt: the attempt the process ran. Also called when a
    * spawn failed.
    */
-  onRecorded: (id: string, reply: FinishReply | null, attempt: number) => void;
+  onRecorded: (id: string, reply: FinishReply | null, attempt: number) => Promise<void>;
   /**
    * A process could not be started for want of file descriptors: give the
    * job's claim back (it stays queued) and wait before starting more.
@@ -154,7 +154,7 @@ export class Processes {
       // The end the process recorded, if any, waits for a sweep to report it.
       this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
     }
-    this.options.onRecorded(id, reply, attempt);
+    await this.options.onRecorded(id, reply, attempt);
   }
 
   /** Stops every escalation in flight; the processes themselves run on. */
