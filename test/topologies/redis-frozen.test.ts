@@ -1,5 +1,6 @@
 // Redis that stops answering without closing its socket (SIGSTOP), and the
 // 503 page's "Try again" link.
+import { execFileSync } from "node:child_process";
 import net from "node:net";
 import test from "ava";
 import { startApp, useApp } from "../support/app.ts";
@@ -62,13 +63,22 @@ test.serial("a web store call answered by Redis while this process was stalled p
   t.teardown(() => web.disconnect());
   await waitUntilReady(web, redis.url, 10_000);
   const store = new JobStore(web, { prefix: "stalled", ttlSucceededS: 60, ttlFailedS: 60, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
+  // Its last command is not a PING: another client can then see when Redis has run the store's.
+  const clientId = String(await web.client("ID"));
+  await web.client("SETNAME", "stalled-web");
   const answer = store.ping().then(
     () => "answered",
     (err: Error) => err.message,
   );
-  // The event loop held past the deadline, as a busy machine does: Redis's answer waits in the socket.
+  // The web connection pipelines its commands: they are written at the next setImmediate, before this one's
+  // callback, and no answer can be read between the two.
+  await new Promise(setImmediate);
+  // The event loop held past the deadline, as a busy machine does, and until Redis has run the PING (on a
+  // loaded machine Redis itself may be slow to) and so written its answer to this client's socket.
+  const socket = new URL(redis.url).pathname;
+  const ran = () => / cmd=ping /.test(execFileSync("redis-cli", ["-s", socket, "CLIENT", "LIST", "ID", clientId], { encoding: "utf8" }));
   const until = Date.now() + WEB_COMMAND_TIMEOUT_MS + 1000;
-  while (Date.now() < until);
+  while (Date.now() < until || !ran());
   t.is(await answer, "answered");
 });
 
