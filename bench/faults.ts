@@ -12,6 +12,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { Redis } from "ioredis";
+import { JOB_DEFAULTS } from "../jobs/core/settings.ts";
 import { JobStore } from "../jobs/core/store.ts";
 import { LONG_COUNT, jobJson, submit, waitForState } from "../test/support/http.ts";
 import { killProcessesIn } from "../test/support/procs.ts";
@@ -25,7 +26,9 @@ const servers: ServerProcess[] = [];
 const logDirs: string[] = [];
 
 function env(name: string): Record<string, string> {
-  const e = serverEnv(redis, name, { COUNT_STEP_DELAY_MS: "100" });
+  // The product's default heartbeat (1 s), which the detection time depends on: the tests' helper sets a
+  // slower one of its own for busy machines.
+  const e = serverEnv(redis, name, { COUNT_STEP_DELAY_MS: "100", JOB_HEARTBEAT_MS: String(JOB_DEFAULTS.JOB_HEARTBEAT_MS) });
   logDirs.push(e.JOB_LOG_DIR!);
   return e;
 }
