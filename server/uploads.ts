@@ -28,7 +28,8 @@ import type { Context } from "koa";
 import type { Readable } from "node:stream";
 import type { FileField, UploadRef } from "../jobs/core/fields.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
-import { StoreUnavailableError, type JobStore } from "../jobs/core/store.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { StoreUnavailableError, StoreWriteRefusedError, type JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 import { liftRequestDeadline } from "./http-server.ts";
 import { formatSize } from "./format-size.ts";
@@ -183,6 +184,8 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     let size = 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
+    /** The bytes of this file in Redis so far. */
+    let stored = 0;
     let refused: string | null = null;
     const decoder = new TextDecoder("utf-8", { fatal: true });
     const digest = crypto.createHash("sha256");
@@ -198,7 +201,8 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
       const chunk = Buffer.concat(pending, pendingBytes);
       pending = [];
       pendingBytes = 0;
-      await store.appendUpload(id, field, chunk);
+      await writeChunk(store, id, field, chunk, stored, idleMs);
+      stored += chunk.length;
     };
     // Iterating the stream waits for each write: busboy, and the request, wait for us.
     for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -291,6 +295,33 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     throw failure;
   }
   return { ...form, id: jobId() };
+}
+
+/** Between two tries of a chunk write that Redis did not answer in time. */
+export const UPLOAD_RETRY_MS = 250;
+
+/**
+ * Writes one chunk of an upload at its offset. A write Redis did not answer
+ * within the web's deadline (a slow or busy Redis, which may have run it
+ * all the same) is sent again, for up to budgetMs (the upload's idle
+ * timeout: while it waits the request is paused, and the client's silence
+ * is not counted): a chunk already there is not appended twice
+ * (upload-append-1.lua). A refused write (Redis out of memory) is not
+ * retried.
+ */
+async function writeChunk(store: JobStore, id: string, field: string, chunk: Buffer, at: number, budgetMs: number): Promise<void> {
+  const deadline = Date.now() + budgetMs;
+  for (;;) {
+    try {
+      const size = await store.appendUpload(id, field, chunk, at);
+      if (size !== at + chunk.length)
+        throw new Error(`the upload ${id}/${field} holds ${size} bytes where ${at + chunk.length} were written`);
+      return;
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || err instanceof StoreWriteRefusedError || Date.now() >= deadline) throw err;
+      await sleep(UPLOAD_RETRY_MS);
+    }
+  }
 }
 
 /**

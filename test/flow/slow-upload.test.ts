@@ -117,3 +117,35 @@ test("a request that is not an upload still has REQUEST_TIMEOUT_MS to send its b
   t.regex(text, /^HTTP\/1\.1 408 /);
   t.is(await a.store.queueLength(), 0);
 });
+
+test("Redis frozen past the web's deadline in the middle of an upload: the chunk write is sent again, the file is kept whole, and its job runs", async (t) => {
+  const a = await startApp(t, { redis, name: "frozen-upload" });
+  const port = Number(new URL(a.url).port);
+  const rows = Array.from({ length: 20_000 }, (_, i) => `${i},value ${i}`).join("\n");
+  const csv = `id,value\n${rows}\n`;
+  const { head, body } = csvForm(port, csv);
+  const socket = await connect(port);
+  t.teardown(() => socket.destroy());
+  const answer = answerOf(socket);
+  const half = Math.floor(body.length / 2);
+  socket.write(head);
+  socket.write(body.subarray(0, half));
+  await waitFor(async () => (await leftInRedis(a)).some((k) => k.includes(":upload:")), { message: "the first chunks stored" });
+
+  // Frozen until the web store has given up on a chunk write at least once (its 1.5 s deadline).
+  const failures = a.webStore.failures;
+  process.kill(redis.pid!, "SIGSTOP");
+  let frozen = true;
+  t.teardown(() => frozen && process.kill(redis.pid!, "SIGCONT"));
+  socket.write(body.subarray(half));
+  await waitFor(() => a.webStore.failures > failures, { message: "a chunk write given up at the web's deadline" });
+  process.kill(redis.pid!, "SIGCONT");
+  frozen = false;
+
+  await waitFor(() => answer.status(), { message: "the answer" });
+  t.is(answer.status(), 303, answer.text().slice(0, 300));
+  const id = /Location: \/jobs\/([0-9a-f]{32})/i.exec(answer.text())![1]!;
+  const job = await a.waitForState(id, "succeeded");
+  t.deepEqual(job.params.file, { name: "slow.csv", size: Buffer.byteLength(csv) }, "the file's size as sent");
+  t.is(job.status, "Checked all 20,000 rows", "every row checked, none twice");
+});

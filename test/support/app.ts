@@ -62,6 +62,8 @@ export interface TestApp {
    * and a busy machine can stall this process for longer than that.
    */
   store: JobStore;
+  /** The instance's own web store (its deadline is the web's), for its counts of calls Redis did not answer. */
+  webStore: JobStore;
   /** The status cache (null when a test turns it off with STATUS_CACHE_MAX_ENTRIES=0). */
   cache: JobCache | null;
   supervisor: Supervisor;
@@ -174,6 +176,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     koa: instance.app,
     config,
     store: testStore,
+    webStore: instance.store,
     cache: instance.cache,
     supervisor: instance.supervisor,
     telemetry: instance.telemetry,

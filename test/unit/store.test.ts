@@ -127,6 +127,7 @@ test("every script file becomes a command named after it, with the number of key
     sjCreateClaimed: 4,
     sjClaim: 5,
     sjTakeReport: 2,
+    sjUploadAppend: 1,
     sjEndUnknown: 6,
     sjRelease: 3,
     sjStart: 3,
@@ -874,4 +875,16 @@ test("a call refused before it is sent (a bad job id) leaves no slot of the in-f
   });
   for (let i = 0; i < 3; i++) await t.throwsAsync(store.cancel("not an id", 1000), { message: /not a job id/ });
   t.is(await store.queueLength(), 0, "the one slot is free: the next call is sent");
+});
+
+test("an upload's chunk written at its offset is appended once, however often it is sent, and a wrong offset writes nothing", async (t) => {
+  const f = setup();
+  const id = newJobId();
+  const key = `${f.store.jobKeys(id)[0]}:upload:file`;
+  t.is(await f.store.appendUpload(id, "file", Buffer.from("abc"), 0), 3);
+  t.is(await f.store.appendUpload(id, "file", Buffer.from("abc"), 0), 3, "sent again: not appended twice");
+  t.is(await f.store.appendUpload(id, "file", Buffer.from("de"), 3), 5);
+  t.is(await f.store.appendUpload(id, "file", Buffer.from("xyz"), 1), -1, "neither at its size nor just written");
+  t.is((await f.client.getBuffer(key))?.toString(), "abcde");
+  t.true((await f.client.ttl(key)) > 0, "its safety TTL renewed");
 });

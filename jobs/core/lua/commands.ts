@@ -19,6 +19,7 @@ export interface LuaReplies {
     | [created: 0, reason: "key_reused" | "queue_full" | "exists" | "upload_missing"];
   claim: [id: string, type: string, submit: 0 | 1, attempt: string, ...unknown: string[]] | null;
   endUnknown: 0 | 1;
+  uploadAppend: number;
   takeReport: [taken: 0 | 1, submit: 0 | 1];
   createClaimed: [created: 1, createdAt: number] | [created: 0, reason: "duplicate", id: string] | [created: 0, reason: "key_reused"];
   release: 0 | 1;
@@ -130,6 +131,7 @@ declare module "ioredis" {
       unanswered: string,
     ): Result<LuaReplies["release"], Context>;
     sjTakeReport(job: string, index: string, id: string, instanceId: string): Result<LuaReplies["takeReport"], Context>;
+    sjUploadAppend(upload: string, offset: Arg, chunk: Buffer, ttlS: Arg): Result<LuaReplies["uploadAppend"], Context>;
     sjStart(
       job: string,
       leases: string,

@@ -28,8 +28,15 @@ declare module "ioredis" {
 
 // --- Uploads
 
-export async function appendUpload(core: StoreCore, id: string, field: string, chunk: Buffer): Promise<number> {
+/**
+ * Appends a chunk of an upload. With `at` (the upload's size before the
+ * chunk), the write may be sent again after an answer that came too late:
+ * a chunk already there is not appended twice (upload-append-1.lua); -1 when
+ * the upload's size is neither.
+ */
+export async function appendUpload(core: StoreCore, id: string, field: string, chunk: Buffer, at?: number): Promise<number> {
   const key = core.keys.upload(id, field);
+  if (at !== undefined) return core.call((r) => r.sjUploadAppend(key, at, chunk, UPLOAD_SAFETY_TTL_S));
   const replies = await core.call((r) => r.multi().append(key, chunk).expire(key, UPLOAD_SAFETY_TTL_S).exec());
   const [err, size] = replies?.[0] ?? [new Error("the upload's transaction was discarded"), 0];
   if (err) throw err;

@@ -285,8 +285,8 @@ export class JobStore {
    * Appends a chunk to the upload of a job that is not created yet (see
    * create's `uploads`), renewing its safety TTL; returns its size so far.
    */
-  appendUpload(id: string, field: string, chunk: Buffer): Promise<number> {
-    return artifacts.appendUpload(this.core, id, field, chunk);
+  appendUpload(id: string, field: string, chunk: Buffer, at?: number): Promise<number> {
+    return artifacts.appendUpload(this.core, id, field, chunk, at);
   }
 
   /** The size of an upload in bytes (0 when there is none). */
