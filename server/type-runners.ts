@@ -22,6 +22,15 @@ export function typesRun(instances: { facts: Record<string, unknown> }[]): Set<s
   return run;
 }
 
+/** The types some live instance knows, run there or not, from its heartbeat's facts (InstanceFacts.known). */
+export function typesKnown(instances: { facts: Record<string, unknown> }[]): Set<string> {
+  const known = new Set<string>();
+  for (const { facts } of instances) {
+    if (Array.isArray(facts.known)) for (const t of facts.known) if (typeof t === "string") known.add(t);
+  }
+  return known;
+}
+
 export class TypeRunners {
   private kept: { at: number; read: Promise<Set<string> | null> } | null = null;
 

@@ -7,6 +7,7 @@
 // another JOB_TYPES_DIR may run it, and one that has just started may have
 // taken its submit before its first heartbeat.
 import type { JobStore } from "../../jobs/core/store.ts";
+import { typesKnown } from "../type-runners.ts";
 
 export interface KnownTypesOptions {
   store: JobStore;
@@ -37,11 +38,7 @@ export class KnownTypes {
   /** Reads the types the live instances know (with each heartbeat of this instance). */
   async refresh(): Promise<readonly string[]> {
     const { instances } = await this.options.store.instances();
-    const known = new Set<string>();
-    for (const { facts } of instances) {
-      if (Array.isArray(facts.known)) for (const t of facts.known) if (typeof t === "string") known.add(t);
-    }
-    this.live = [...known];
+    this.live = [...typesKnown(instances)];
     return this.all();
   }
 

@@ -33,24 +33,28 @@ async function ended(a: TestApp, id: string) {
 }
 
 /** A py-echo job, ended: its upload (CONTENT, field data) copied to its output file echo.bin. */
+/** A py-echo job given content as its upload (field data), ended; its record. */
+async function echoed(a: TestApp, content: Buffer, name: string) {
+  const id = newJobId();
+  for (let at = 0; at < content.length; at += 300_001) await a.store.appendUpload(id, "data", content.subarray(at, at + 300_001));
+  await a.store.create({
+    id,
+    uploads: ["data"],
+    type: "py-echo",
+    params: { data: { name, size: content.length } },
+    total: 0,
+    queueMax: 100,
+  });
+  await a.supervisor.pump();
+  return ended(a, id);
+}
+
 let echoJob: Promise<string> | undefined;
 function echo(): Promise<string> {
   echoJob ??= (async () => {
-    const a = app;
-    const id = newJobId();
-    for (let at = 0; at < CONTENT.length; at += 300_001) await a.store.appendUpload(id, "data", CONTENT.subarray(at, at + 300_001));
-    await a.store.create({
-      id,
-      uploads: ["data"],
-      type: "py-echo",
-      params: { data: { name: "in put.bin", size: CONTENT.length } },
-      total: 0,
-      queueMax: 100,
-    });
-    await a.supervisor.pump();
-    const job = await ended(a, id);
+    const job = await echoed(app, CONTENT, "in put.bin");
     if (job.state !== "succeeded") throw new Error(`the echo job ended ${job.state}: ${JSON.stringify(job)}`);
-    return id;
+    return job.id;
   })();
   return echoJob;
 }
@@ -336,18 +340,8 @@ test.serial(
 test("output files past JOB_OUTPUT_MAX_BYTES are not kept, and the job's log says why", async (t) => {
   const a = await startApp(t, { redis, name: "output-cap", env: { JOB_OUTPUT_MAX_BYTES: "150000" }, ...WITH_FIXTURE_TYPES });
   const content = crypto.randomBytes(100_000);
-  const id = newJobId();
-  await a.store.appendUpload(id, "data", content);
-  await a.store.create({
-    id,
-    uploads: ["data"],
-    type: "py-echo",
-    params: { data: { name: "in.bin", size: content.length } },
-    total: 0,
-    queueMax: 100,
-  });
-  await a.supervisor.pump();
-  const job = await ended(a, id);
+  const job = await echoed(a, content, "in.bin");
+  const id = job.id;
   t.is(job.state, "succeeded");
   // echo.bin (100,000 bytes) fits; echo.csv would bring the job to 200,000.
   t.deepEqual(
