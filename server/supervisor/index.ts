@@ -100,6 +100,8 @@ export class Supervisor {
   private noDescriptorsUntil = 0;
   /** Slots promised to jobs being created with JOB_QUEUE_MAX=0, by type. */
   private readonly reserved = new Map<string, number>();
+  /** Submits this instance is marking counted (markSubmitted), by job id. */
+  private readonly marking = new Map<string, Promise<void>>();
   private readonly freeTypes: () => string[];
   private readonly startClaimed: (id: string, type: string, attempt: number, submitCounted?: boolean) => void;
   /** A type's retry policy, stored on each of its jobs at create. */
@@ -178,6 +180,18 @@ export class Supervisor {
       return types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
     };
     this.startClaimed = (id, type, attempt, submitCounted = false) => {
+      // A pump claimed a job whose create this instance is still marking (the two replies come on two
+      // connections): the start waits for the mark, so the submit's line comes before the start's. Its
+      // slot stays taken meanwhile.
+      const marking = this.marking.get(id);
+      if (marking) {
+        this.reserve(type, 1);
+        void marking.then(() => {
+          this.reserve(type, -1);
+          this.startClaimed(id, type, attempt, submitCounted);
+        });
+        return;
+      }
       if (submitCounted) this.events.submitted(id, type, "queued", "claim");
       if (this.processes.start(id, type, attempt)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs, attempt);
     };
@@ -318,7 +332,7 @@ export class Supervisor {
       if (input.once) await store.create({ ...input, queueMax: 0 });
       throw new QueueFullError();
     }
-    this.reserved.set(input.type, (this.reserved.get(input.type) ?? 0) + 1);
+    this.reserve(input.type, 1);
     let id: string;
     try {
       id = await store.createClaimed(input, this.instanceId, this.startLeaseMs);
@@ -327,7 +341,7 @@ export class Supervisor {
       if (err instanceof StoreUnavailableError && !(err instanceof StoreWriteRefusedError)) this.slots.claimUnanswered();
       throw err;
     } finally {
-      this.reserved.set(input.type, this.reserved.get(input.type)! - 1);
+      this.reserve(input.type, -1);
     }
     await this.markSubmitted(id, input.type, "running");
     this.startClaimed(id, input.type, 1);
@@ -340,7 +354,14 @@ export class Supervisor {
    * (server/job-events.ts).
    */
   private markSubmitted(id: string, type: string, state: "queued" | "running"): Promise<void> {
-    return this.events.createAnswered(id, type, state);
+    const marking = this.events.createAnswered(id, type, state).finally(() => this.marking.delete(id));
+    this.marking.set(id, marking);
+    return marking;
+  }
+
+  /** A slot of the type taken (1) or given back (-1) by a job that has no process yet. */
+  private reserve(type: string, n: 1 | -1): void {
+    this.reserved.set(type, (this.reserved.get(type) ?? 0) + n);
   }
 
   /** Starts queued jobs while this instance has free slots. Safe to call often. */
