@@ -21,6 +21,8 @@ import {
   ConfigError,
   EnvReader,
   JOB_DEFAULTS,
+  MAX_BYTES,
+  MAX_REDIS_BYTES,
   jobEnvironment as environmentFor,
   readJobSettings,
   type Env,
@@ -220,8 +222,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     redisEvictionCheck: read.str("REDIS_EVICTION_CHECK", d.REDIS_EVICTION_CHECK, (v) =>
       (EVICTION_CHECKS as readonly string[]).includes(v) ? undefined : `expected ${EVICTION_CHECKS.join(" or ")}`,
     ) as EvictionCheck,
-    // Redis refuses a string over 512 MB.
-    jobUploadMaxBytes: read.int("JOB_UPLOAD_MAX_BYTES", d.JOB_UPLOAD_MAX_BYTES, 1, 512 * 1024 * 1024),
+    // Redis refuses a string over 512 MB; a disk (FILE_STORE_DIR) takes what it has room for.
+    jobUploadMaxBytes: read.int(
+      "JOB_UPLOAD_MAX_BYTES",
+      d.JOB_UPLOAD_MAX_BYTES,
+      1,
+      (read.raw("FILE_STORE_DIR") ?? "") !== "" ? MAX_BYTES : MAX_REDIS_BYTES,
+    ),
     uploadIdleTimeoutMs: read.int("UPLOAD_IDLE_TIMEOUT_MS", d.UPLOAD_IDLE_TIMEOUT_MS, 100, 3_600_000),
     requestTimeoutMs: read.int("REQUEST_TIMEOUT_MS", d.REQUEST_TIMEOUT_MS, 100, 600_000),
     trustProxyHops: read.int("TRUST_PROXY_HOPS", d.TRUST_PROXY_HOPS, 0, 10),

@@ -5,7 +5,13 @@
 // Redis refused (out of memory...) is an outage: a 503, reported to the app
 // as "store-refused" (redis-memory.ts writes the warning), never a stack.
 import type { Context, Middleware } from "koa";
-import { StoreBusyError, StoreUnavailableError, StoreWriteRefusedError } from "../jobs/core/store.ts";
+import {
+  FileStoreFullError,
+  FileStoreUnavailableError,
+  StoreBusyError,
+  StoreUnavailableError,
+  StoreWriteRefusedError,
+} from "../jobs/core/store.ts";
 import type { Renderer } from "./render.ts";
 import { wantsJson } from "./negotiate.ts";
 import type { ErrorBody, InvalidInput } from "./api-schemas.ts";
@@ -141,6 +147,22 @@ function describe(err: unknown): { status: number; message: string; options: Htt
         ? "The job store (Redis) is full, so nothing can be saved right now. Please try again in a few minutes."
         : "The job store (Redis) cannot save anything right now. Please try again in a few minutes.",
       options: { headers: { "Retry-After": "30" }, ...(err.full ? { code: "store-full" } : {}) },
+      internal: false,
+    };
+  }
+  if (err instanceof FileStoreFullError) {
+    return {
+      status: 507,
+      message: "The server has no room to keep the file right now, so nothing was kept. Please try again later.",
+      options: { headers: { "Retry-After": "300" }, code: "file-store-full", title: "No room for the file" },
+      internal: false,
+    };
+  }
+  if (err instanceof FileStoreUnavailableError) {
+    return {
+      status: 503,
+      message: "The server's file store cannot be reached right now, so nothing was kept. Please try again in a moment.",
+      options: { headers: { "Retry-After": "30" } },
       internal: false,
     };
   }

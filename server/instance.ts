@@ -124,6 +124,9 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     partitions: config.redisPartitions,
     ttlSucceededS: config.jobTtlSucceededS,
     ttlFailedS: config.jobTtlFailedS,
+    fileDir: config.fileStoreDir,
+    // An upload's key outlives its idle timeout (FILE_STORE_DIR: then the sweep removes its file).
+    uploadTtlS: Math.ceil(config.uploadIdleTimeoutMs / 1000) + 60,
     // Every store of the instance notes refused writes in one place: the
     // supervisor's sweep and every read then wait a lease after the last one.
     refusals: new WriteRefusals(),

@@ -111,6 +111,9 @@ function submitOperation(type: JobType): object {
           "text/html": { schema: { type: "string" } },
         },
       },
+      ...(multipart
+        ? { "507": error("FILE_STORE_DIR: the disk that keeps files is full; nothing was kept (error file-store-full).") }
+        : {}),
       ...COMMON_POST,
     },
   };

@@ -1,6 +1,7 @@
 // Uploads: a multipart/form-data form read as a stream (busboy), its files
-// stored in Redis under the job's own keys as they arrive, never whole in
-// this process's memory. Redis is the only thing the instances share, so the
+// stored under the job's own keys as they arrive (in Redis, or in
+// FILE_STORE_DIR: jobs/core/store/file-dir.ts), never whole in this
+// process's memory. Redis is the only thing the instances share, so the
 // job may run on another instance than the one that took the upload.
 //
 // The route calls receiveForm() with a way to choose the job's id, then
@@ -29,7 +30,7 @@ import type { Readable } from "node:stream";
 import type { FileField, UploadRef } from "../jobs/core/fields.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { setTimeout as sleep } from "node:timers/promises";
-import { StoreUnavailableError, StoreWriteRefusedError, type JobStore } from "../jobs/core/store.ts";
+import { FileStoreFullError, StoreUnavailableError, StoreWriteRefusedError, type JobStore } from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 import { liftRequestDeadline } from "./http-server.ts";
 import { formatSize } from "./format-size.ts";
@@ -243,6 +244,7 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
       return;
     }
     await flush();
+    await store.uploadStored(id, field);
     form.files[field] = { name, size };
     form.digests[field] = digest.digest("hex");
   };
@@ -286,7 +288,7 @@ export async function receiveForm(ctx: Context, { store, chooseId, type, maxByte
     // Whichever error came first (busboy's "unexpected end", the request's "aborted"), the body was cut off.
     if (!ctx.req.complete) throw uploadCutOff();
     if (err instanceof HttpError) throw err;
-    if (err instanceof StoreUnavailableError) throw err;
+    if (err instanceof StoreUnavailableError || err instanceof FileStoreFullError) throw err;
     throw unreadableForm();
   }
   if (overLimit || failure) {

@@ -57,6 +57,10 @@ export class EnvReader {
   }
 }
 
+/** The most bytes a size setting may name: 1 TiB for files on a disk (FILE_STORE_DIR), 512 MiB (a Redis value's most) in Redis. */
+export const MAX_BYTES = 1024 ** 4;
+export const MAX_REDIS_BYTES = 512 * 1024 * 1024;
+
 export const JOB_DEFAULTS = {
   REDIS_URL: "redis://127.0.0.1:6379",
   REDIS_PREFIX: "sidejob",
@@ -70,6 +74,9 @@ export const JOB_DEFAULTS = {
   /** The most bytes one job's results may take (their JSON texts), likewise. */
   JOB_RESULTS_MAX_BYTES: 16 * 1024 * 1024,
   JOB_OUTPUT_MAX_BYTES: 20 * 1024 * 1024,
+  /** The most bytes of one job's whole log: kept in Redis without FILE_STORE_DIR, on its disk with it. */
+  JOB_LOG_MAX_BYTES: 4 * 1024 * 1024,
+  JOB_LOG_MAX_BYTES_ON_DISK: 256 * 1024 * 1024,
 } as const;
 
 /**
@@ -162,6 +169,10 @@ export interface JobSettings {
   jobResultsMaxBytes: number;
   /** JOB_OUTPUT_MAX_BYTES: the most bytes of output files one job may keep (jobs/runtime/output-files.ts). */
   jobOutputMaxBytes: number;
+  /** FILE_STORE_DIR: the folder where uploads, output files and whole logs are kept, absolute; null: in Redis (jobs/core/store/file-dir.ts). */
+  fileStoreDir: string | null;
+  /** JOB_LOG_MAX_BYTES: the most bytes of one job's whole log (then a marker says where it was cut). */
+  jobLogMaxBytes: number;
   nodeEnv: string;
   /** JOB_TYPES_DIR: folders of job types declared in job.json (jobs/core/manifest.ts), absolute; [] for none. */
   jobTypesDirs: readonly string[];
@@ -275,6 +286,8 @@ function readRedisAuth(read: EnvReader, redisUrl: string | undefined): RedisAuth
 
 /** The job settings from an environment, through a reader shared with the server's own settings; types: whose settings to read too. */
 export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSettings {
+  const dir = read.str("FILE_STORE_DIR", "", (v) => (v === "" || path.isAbsolute(v) ? undefined : "expected an absolute path"));
+  const fileStoreDir = dir === "" ? null : path.resolve(dir);
   const d = JOB_DEFAULTS;
   const topology = readRedisTopology(read);
   return {
@@ -301,7 +314,15 @@ export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSet
     jobTtlFailedS: read.int("JOB_TTL_FAILED_S", d.JOB_TTL_FAILED_S, 1, 365 * 86_400),
     jobResultsMax: read.int("JOB_RESULTS_MAX", d.JOB_RESULTS_MAX, 1, 100_000_000),
     jobResultsMaxBytes: read.int("JOB_RESULTS_MAX_BYTES", d.JOB_RESULTS_MAX_BYTES, 1024, 1024 * 1024 * 1024),
-    jobOutputMaxBytes: read.int("JOB_OUTPUT_MAX_BYTES", d.JOB_OUTPUT_MAX_BYTES, 0, 1024 * 1024 * 1024),
+    // In Redis a value holds 512 MiB at most; on a disk, what it has room for.
+    jobOutputMaxBytes: read.int("JOB_OUTPUT_MAX_BYTES", d.JOB_OUTPUT_MAX_BYTES, 0, fileStoreDir ? MAX_BYTES : MAX_REDIS_BYTES),
+    fileStoreDir,
+    jobLogMaxBytes: read.int(
+      "JOB_LOG_MAX_BYTES",
+      fileStoreDir ? d.JOB_LOG_MAX_BYTES_ON_DISK : d.JOB_LOG_MAX_BYTES,
+      1024,
+      fileStoreDir ? MAX_BYTES : MAX_REDIS_BYTES,
+    ),
     // Production unless told: `npm run dev` (scripts/dev.mjs) sets development.
     nodeEnv: read.raw("NODE_ENV") ?? "production",
     jobTypesDirs: typeFolders(read.raw("JOB_TYPES_DIR"), process.cwd()),
@@ -346,7 +367,9 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     JOB_RESULTS_MAX: String(settings.jobResultsMax),
     JOB_RESULTS_MAX_BYTES: String(settings.jobResultsMaxBytes),
     JOB_OUTPUT_MAX_BYTES: String(settings.jobOutputMaxBytes),
+    JOB_LOG_MAX_BYTES: String(settings.jobLogMaxBytes),
   };
+  if (settings.fileStoreDir !== null) out.FILE_STORE_DIR = settings.fileStoreDir;
   if (settings.jobTypesDirs.length > 0) out.JOB_TYPES_DIR = settings.jobTypesDirs.join(":");
   if (settings.redisClusterNodes) out.REDIS_CLUSTER_NODES = formatAddresses(settings.redisClusterNodes);
   if (settings.redisSentinel) {

@@ -8,7 +8,8 @@
 //   store/core.ts         the connection and call(): the in-flight bound, the deadline, Redis unavailable
 //   store/transitions.ts  create, claim, release, start, report, finish, cancel, sweep (one Lua script each: lua/)
 //   store/reads.ts        one job whole, its results, summaries of many, queue and lease counts
-//   store/artifacts.ts    uploads, the log, output files
+//   store/artifacts.ts    uploads, the log, output files, in Redis
+//   store/file-dir.ts     the same as files on a disk (FILE_STORE_DIR), Redis holding what says they exist
 //   store/list.ts         the operators' jobs list, read from its index
 //   store/operator.ts     the operators' actions, the instances' heartbeats, counts and charts
 //   store/login.ts        the operator's failed logins and sessions
@@ -16,6 +17,8 @@ export { LOG_LINE_MAX_CHARS, LOG_MAX_LINES, UPLOAD_READ_BYTES, UPLOAD_SAFETY_TTL
 export { WriteRefusals, type StoreEnd, type StoreOptions } from "./store/core.ts";
 export {
   AlreadySubmittedError,
+  FileStoreFullError,
+  FileStoreUnavailableError,
   QueueFullError,
   StoreBusyError,
   StoreUnavailableError,

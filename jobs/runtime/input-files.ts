@@ -10,13 +10,15 @@ import type { JobStore } from "../core/store.ts";
 import { JobEnd } from "./kit.ts";
 
 /**
- * The input files of a type's file fields, as field name -> path: each
- * upload is copied from the store (GETRANGE, chunk by chunk, never whole in
- * memory) to `<dir>/input/<field>` (the field's name, never the uploaded
- * file's). An upload that is no longer stored fails the job, spawn-failed.
+ * The input files of a type's file fields, as field name -> path: with a
+ * directory store (FILE_STORE_DIR), the stored file itself (read-only);
+ * otherwise each upload is copied from Redis (GETRANGE, chunk by chunk, never
+ * whole in memory) to `<dir>/input/<field>` (the field's name, never the
+ * uploaded file's). An upload that is no longer stored fails the job,
+ * spawn-failed.
  */
 export async function inputFiles(
-  store: Pick<JobStore, "uploadSize" | "readUpload">,
+  store: Pick<JobStore, "uploadSize" | "readUpload" | "uploadPath">,
   id: string,
   type: JobType,
   params: Record<string, unknown>,
@@ -31,6 +33,11 @@ export async function inputFiles(
     }
     if ((await store.uploadSize(id, field.name)) === 0) {
       throw new JobEnd({ reason: "spawn-failed", detail: `The file uploaded for ${field.name} is no longer stored.` });
+    }
+    const inPlace = store.uploadPath(id, field.name);
+    if (inPlace !== null) {
+      files[field.name] = inPlace;
+      continue;
     }
     const folder = path.join(dir, "input");
     fs.mkdirSync(folder, { recursive: true, mode: 0o700 });

@@ -105,6 +105,7 @@ async function openJob(spec: JobSpec): Promise<OpenJob> {
     partitions: config.redisPartitions,
     ttlSucceededS: config.jobTtlSucceededS,
     ttlFailedS: config.jobTtlFailedS,
+    fileDir: config.fileStoreDir,
   });
   const leaseMs = leaseMsOf(config.jobHeartbeatMs);
   try {
@@ -217,11 +218,11 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   const open = await openJob(spec);
   const { id, config, redis, store, leaseMs, job, attempt, startedAt } = open;
 
-  // What the job writes is its log: kept in Redis with the job, so any
+  // What the job writes is its log: kept in the store with the job, so any
   // instance shows it. It still goes to the process's own output too (the
   // launcher's log file), which catches what is written after the last flush
   // of a crashing process.
-  const log = new LogSink(store, id);
+  const log = new LogSink(store, id, config.jobLogMaxBytes);
   for (const stream of [process.stdout, process.stderr]) {
     const write = stream.write.bind(stream) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
     stream.write = (chunk: string | Uint8Array, ...rest: unknown[]) => {

@@ -1,12 +1,17 @@
-// A job's log, on its way to Redis: text written by the job (or, under the
-// runner, by its program) is cut into lines and sent in batches, a few times
-// a second at most, so a chatty program costs a few Redis writes, not one per
-// line. The store keeps the last lines (see LOG_MAX_LINES in store.ts); what a
-// job writes faster than that is dropped from the start and counted. Lines
-// Redis refuses to store (out of memory) are kept and sent again with the
-// next flush, within the same bound.
+// A job's log, on its way to the store: text written by the job (or, under the
+// runner, by its program) is sent in batches, a few times a second at most,
+// so a chatty program costs a few writes, not one per line. It is kept twice:
+// - the last lines, in Redis, which the job's page shows as they come (see
+//   LOG_MAX_LINES in store.ts): what a job writes faster than that is dropped
+//   from the start and counted. Lines Redis refuses to store (out of memory)
+//   are kept and sent again with the next flush, within the same bound.
+// - the whole log, as written, which is downloaded: in Redis, or in
+//   FILE_STORE_DIR (store/file-dir.ts), up to JOB_LOG_MAX_BYTES, where a marker
+//   says it was cut. Bytes that come faster than they can be stored (more than
+//   FULL_LOG_MAX_UNSENT waiting) are dropped, and a line says how many.
 import { setTimeout as sleep } from "node:timers/promises";
 import { StoreWriteRefusedError, type JobStore } from "../core/store.ts";
+import { untilAccepted } from "./refused.ts";
 
 /** How often buffered lines are sent. */
 export const LOG_FLUSH_MS = 250;
@@ -14,6 +19,10 @@ export const LOG_FLUSH_MS = 250;
 const MAX_BUFFERED_LINES = 1000;
 /** A line that never ends is sent in pieces of this many characters. */
 const MAX_PENDING_CHARS = 4096;
+/** Bytes of the whole log held at once, waiting or being sent: more are dropped (and counted) rather than held. */
+const FULL_LOG_MAX_UNSENT = 8 * 1024 * 1024;
+/** Bytes of the whole log that are sent at once, without waiting for the next flush. */
+const FULL_LOG_SEND_BYTES = 1024 * 1024;
 
 export class LogSink {
   private pending = "";
@@ -23,15 +32,23 @@ export class LogSink {
   private sending: Promise<void> = Promise.resolve();
   /** The last send was refused (Redis out of memory). */
   private refused = false;
+  /** The whole log's bytes not sent yet, and their count; bytes sent so far; bytes in sends not yet answered; bytes dropped. */
+  private full: Buffer[] = [];
+  private fullBytes = 0;
+  private fullSent = 0;
+  private fullInFlight = 0;
+  private fullDropped = 0;
+  private fullSending: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: JobStore,
     private readonly id: string,
-    /** Put in front of each line, e.g. "stderr: "; none by default. */
-    private readonly prefix = "",
+    /** JOB_LOG_MAX_BYTES: the most bytes of the whole log. */
+    private readonly fullLogMaxBytes = 4 * 1024 * 1024,
   ) {}
 
   write(chunk: string | Buffer): void {
+    this.keepWhole(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
     this.pending += typeof chunk === "string" ? chunk : chunk.toString("utf8");
     let nl: number;
     while ((nl = this.pending.indexOf("\n")) !== -1) {
@@ -45,17 +62,55 @@ export class LogSink {
     this.schedule();
   }
 
+  /** Holds bytes for the whole log, within FULL_LOG_MAX_UNSENT (past JOB_LOG_MAX_BYTES, the store keeps none). */
+  private keepWhole(bytes: Buffer): void {
+    if (this.fullSent + this.fullBytes > this.fullLogMaxBytes) return;
+    if (this.fullBytes + this.fullInFlight + bytes.length > FULL_LOG_MAX_UNSENT) {
+      this.fullDropped += bytes.length;
+      return;
+    }
+    if (this.fullDropped > 0) {
+      this.full.push(Buffer.from(`\n[${this.fullDropped} bytes of the log were written too fast to keep]\n`));
+      this.fullDropped = 0;
+    }
+    this.full.push(bytes);
+    this.fullBytes += bytes.length;
+    if (this.fullBytes >= FULL_LOG_SEND_BYTES) void this.sendWhole();
+  }
+
+  /** Sends what is held of the whole log. Never throws: a log is not worth failing a job for. */
+  private sendWhole(): Promise<void> {
+    if (this.fullBytes === 0) return this.fullSending;
+    const text = Buffer.concat(this.full, this.fullBytes);
+    this.full = [];
+    this.fullSent += text.length;
+    this.fullInFlight += text.length;
+    this.fullBytes = 0;
+    const marker = `\n[the log was cut here: it reached JOB_LOG_MAX_BYTES, ${this.fullLogMaxBytes} bytes]\n`;
+    this.fullSending = this.fullSending.then(() =>
+      untilAccepted(`job ${this.id}: log`, () => this.store.appendFullLog(this.id, text, this.fullLogMaxBytes, marker)).then(
+        () => {
+          this.fullInFlight -= text.length;
+        },
+        () => {
+          this.fullInFlight -= text.length;
+        },
+      ),
+    );
+    return this.fullSending;
+  }
+
   /** Keeps the newest lines: the end of a log is what explains how a job ended. */
   private add(line: string): void {
     if (this.lines.length >= MAX_BUFFERED_LINES) {
       this.lines.shift();
       this.dropped++;
     }
-    this.lines.push(this.prefix + line);
+    this.lines.push(line);
   }
 
   private schedule(): void {
-    if (this.timer || this.lines.length === 0) return;
+    if (this.timer || (this.lines.length === 0 && this.fullBytes === 0)) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.flush();
@@ -90,6 +145,7 @@ export class LogSink {
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await Promise.race([this.sendWhole(), sleep(Math.max(0, until - Date.now()))]);
   }
 
   /** Sends what is buffered (and, with end, a last unfinished line). Never throws: a log is not worth failing a job for. */
@@ -105,6 +161,7 @@ export class LogSink {
     if (dropped > 0) lines.unshift(`[${dropped} lines were written too fast to keep]`);
     this.lines = [];
     this.dropped = 0;
+    void this.sendWhole();
     if (lines.length > 0) {
       this.sending = this.sending.then(() =>
         this.store.appendLog(this.id, lines).then(

@@ -4,6 +4,8 @@ import fs from "node:fs";
 import path from "node:path";
 import type { JobContext } from "./kit.ts";
 import { untilAccepted } from "./refused.ts";
+import { FileStoreFullError } from "../core/store.ts";
+import { JobEnd } from "./kit.ts";
 
 /** At most this many output files per job. */
 export const OUTPUT_MAX_FILES = 100;
@@ -12,9 +14,9 @@ const OUTPUT_NAME = /^[\w.-]+$/;
 
 /**
  * Stores each plain regular file of the output folder, within
- * JOB_OUTPUT_MAX_BYTES in all. They are stored in Redis with the job (until
- * it expires), so this bounds one job's memory there; a file that would pass
- * it is skipped, with a warning in the log.
+ * JOB_OUTPUT_MAX_BYTES in all. They are stored with the job (until it
+ * expires): in Redis, where this bounds one job's memory, or in FILE_STORE_DIR;
+ * a file that would pass it is skipped, with a warning in the log.
  */
 export async function storeOutputFiles(ctx: JobContext, dir: string, warn: (text: string) => void): Promise<void> {
   const { store } = ctx;
@@ -48,18 +50,16 @@ export async function storeOutputFiles(ctx: JobContext, dir: string, warn: (text
         warn(`output file ${name} skipped: ${stat.size} bytes would pass the ${maxBytes} bytes a job may keep (JOB_OUTPUT_MAX_BYTES)`);
         continue;
       }
-      const content = Buffer.alloc(stat.size);
-      let read = 0;
-      while (read < stat.size) {
-        const n = fs.readSync(fd, content, read, stat.size - read, read);
-        if (n === 0) break;
-        read += n;
-      }
-      total += read;
+      total += stat.size;
       files++;
+      // Read through the descriptor opened above (its /proc link), never the name again: the file checked is the file stored.
       const stored = await untilAccepted(`job ${ctx.id}: output file ${name}`, () =>
-        store.putFile(ctx.id, name, content.subarray(0, read)),
-      );
+        store.putFile(ctx.id, name, { path: `/proc/self/fd/${fd}` }),
+      ).catch((err: unknown) => {
+        if (err instanceof FileStoreFullError)
+          throw new JobEnd({ reason: "job-error", error: `The output file ${name} could not be kept: the server's file store is full.` });
+        throw err;
+      });
       if (!stored) warn(`output file ${name} not stored: the job is no longer running`);
     } finally {
       fs.closeSync(fd);

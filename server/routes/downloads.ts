@@ -30,8 +30,9 @@ const DOWNLOAD_PAGE_BYTES = 256 * 1024;
  * so a chunk is large: a file of the most a job may keep (20 MB) takes 20.
  */
 const FILE_CHUNK_BYTES = 1024 * 1024;
-/** Bytes of an upload read at a time (GETRANGE reads only them). */
+/** Bytes of an upload, and of the whole log, read at a time (GETRANGE reads only them). */
 const UPLOAD_CHUNK_BYTES = 256 * 1024;
+const LOG_CHUNK_BYTES = 256 * 1024;
 
 /** A file name as a download's filename: only letters, digits, '.', '_' and '-', never a path. */
 function safeFilename(name: string): string {
@@ -221,10 +222,12 @@ export const inputFile =
   };
 
 /**
- * The whole log kept for the job, as text; a first line says how many
- * earlier lines were dropped. `visible` says who may read it: on the public
- * route, only a log its type makes public (job-view.ts, logIsPublic); the
- * operators' route reads every log.
+ * The job's whole log, as it wrote it (JOB_LOG_MAX_BYTES at most, then a
+ * marker says where it was cut), read from the store a chunk at a time. A
+ * job that kept no whole log (run before it was kept) gets its last lines,
+ * with a first line saying how many earlier ones were dropped. `visible`
+ * says who may read it: on the public route, only a log its type makes public
+ * (job-view.ts, logIsPublic); the operators' route reads every log.
  */
 export const logText =
   (store: JobStore, { jobId, notFound }: Pick<JobLookup, "jobId" | "notFound">, visible: (type: string) => boolean): Middleware =>
@@ -237,6 +240,19 @@ export const logText =
         title: "Log not shown",
       });
     }
+    ctx.set("Content-Disposition", `attachment; filename="${safeFilename(job.type)}-${id}.log"`);
+    ctx.type = "text/plain; charset=utf-8";
+    const size = await store.fullLogSize(id);
+    if (size > 0) {
+      // Its last bytes may come after the end is recorded: the tag names the size.
+      const etag = isTerminal(job.state) ? etagOf("log", id, size, job.finishedAt) : null;
+      sendBytes(
+        ctx,
+        chunkedSource(size, LOG_CHUNK_BYTES, (start, end) => store.readFullLogRange(id, start, end)),
+        etag,
+      );
+      return;
+    }
     const lines = await store.readLog(id);
     const marker =
       job.logDropped > 0
@@ -246,7 +262,5 @@ export const logText =
         : [];
     // Bounded by what the log keeps (LOG_MAX_LINES of LOG_LINE_MAX_CHARS), so made whole.
     const body = Buffer.from([...marker, ...lines].map((line) => `${line}\n`).join(""));
-    ctx.set("Content-Disposition", `attachment; filename="${safeFilename(job.type)}-${id}.log"`);
-    ctx.type = "text/plain; charset=utf-8";
     sendBytes(ctx, bufferSource(body), isTerminal(job.state) ? etagOf(body) : null);
   };

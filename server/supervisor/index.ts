@@ -8,6 +8,8 @@
 // - kills.ts: SIGTERM then SIGKILL, for local jobs and for due kills of jobs
 //   whose server is gone;
 // - log-retention.ts: deletes old job logs.
+// With FILE_STORE_DIR it also removes the files of jobs Redis no longer names
+// (sweepFiles, jobs/core/store/file-dir.ts).
 // The sweep also records as lost any job whose lease has expired (its process
 // vanished while its server was gone too), whichever instance looks first,
 // except while Redis refuses writes (see tick).
@@ -15,6 +17,7 @@ import fs from "node:fs";
 import os from "node:os";
 import { jobEnvironment, slotsOf as slotsOfType, type Config } from "../config.ts";
 import {
+  FileStoreUnavailableError,
   QueueFullError,
   StoreUnavailableError,
   StoreWriteRefusedError,
@@ -45,6 +48,8 @@ import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, VERSION, newInstanceId, type I
 export const SWEEP_INTERVAL_MS = 500;
 /** How often an instance drops the jobs list's entries of expired jobs (JobStore.trimIndex). */
 export const INDEX_TRIM_INTERVAL_MS = 60_000;
+/** How often the files of jobs Redis no longer names are removed (FILE_STORE_DIR; also at start). */
+export const FILE_SWEEP_INTERVAL_MS = 30_000;
 
 /**
  * How long the end a job's process records waits for the server that started
@@ -87,6 +92,7 @@ export class Supervisor {
   private ticker: NodeJS.Timeout | null = null;
   private beater: NodeJS.Timeout | null = null;
   private trimmer: NodeJS.Timeout | null = null;
+  private fileSweeper: NodeJS.Timeout | null = null;
   private readonly retention: { type: string; ttlSucceededS: number; ttlFailedS: number }[];
   readonly startedAt = Date.now();
   private readonly slotCounts: () => InstanceFacts["types"];
@@ -254,6 +260,32 @@ export class Supervisor {
     void this.heartbeat();
     this.trimmer = setInterval(() => void this.trimIndex(), INDEX_TRIM_INTERVAL_MS);
     this.trimmer.unref();
+    if (this.options.store.fileDir) {
+      this.fileSweeper = setInterval(() => void this.sweepFiles(), FILE_SWEEP_INTERVAL_MS);
+      this.fileSweeper.unref();
+      void this.sweepFiles();
+    }
+  }
+
+  /**
+   * FILE_STORE_DIR: removes the files of jobs Redis no longer names (expired,
+   * deleted, or an upload whose job was never created); see
+   * jobs/core/store/file-dir.ts. A Redis that does not answer is the sweep's
+   * to report; a disk that cannot be read is logged.
+   */
+  async sweepFiles(): Promise<{ folders: number; files: number }> {
+    const none = { folders: 0, files: 0 };
+    if (this.closed) return none;
+    try {
+      const removed = await this.options.store.sweepFiles();
+      if (removed.folders + removed.files > 0)
+        this.log(`file store: removed the files of ${removed.folders} job(s) Redis no longer names, and ${removed.files} other file(s)`);
+      return removed;
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || err instanceof FileStoreUnavailableError)
+        this.log(`file store: the sweep failed: ${(err as Error).message}`);
+      return none;
+    }
   }
 
   /** Drops the jobs list's entries of jobs that have expired; a Redis that does not answer is the sweep's to report. */
@@ -302,6 +334,7 @@ export class Supervisor {
     if (this.ticker) clearInterval(this.ticker);
     if (this.beater) clearInterval(this.beater);
     if (this.trimmer) clearInterval(this.trimmer);
+    if (this.fileSweeper) clearInterval(this.fileSweeper);
     this.logs.close();
     this.limits.close();
     this.processes.close();

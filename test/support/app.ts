@@ -163,6 +163,7 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     partitions: config.redisPartitions,
     ttlSucceededS: config.jobTtlSucceededS,
     ttlFailedS: config.jobTtlFailedS,
+    fileDir: config.fileStoreDir,
     // Refused writes noted with the instance's: its reads wait out a full Redis as the app's do.
     refusals: instance.store.refusals,
     refusalGraceMs: leaseMsOf(config.jobHeartbeatMs),

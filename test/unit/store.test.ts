@@ -140,6 +140,7 @@ test("every script file becomes a command named after it, with the number of key
     sjSweep: 5,
     sjDueKills: 1,
     sjLog: 2,
+    sjLogAll: 2,
     sjFile: 2,
     sjFileRange: 1,
     sjDelete: 2,

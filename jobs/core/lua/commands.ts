@@ -47,6 +47,7 @@ export interface LuaReplies {
         recordedLost: 0 | 1 | 2,
       ];
   log: 0 | 1;
+  logAll: 0 | 1;
   file: 0 | 1;
   fileRange: string | null;
   sweep: [lost: string[], waiting: string[], requeued: string[]];
@@ -223,6 +224,7 @@ declare module "ioredis" {
       resultBytes: Arg,
     ): Result<LuaReplies["read"], Context>;
     sjLog(job: string, log: string, maxLines: Arg, ...lines: string[]): Result<LuaReplies["log"], Context>;
+    sjLogAll(job: string, fullLog: string, maxBytes: Arg, text: string | Buffer, marker: string): Result<LuaReplies["logAll"], Context>;
     sjFile(job: string, files: string, name: string, content: string | Buffer): Result<LuaReplies["file"], Context>;
     sjFileRange(files: string, name: string, start: Arg, end: Arg): Result<LuaReplies["fileRange"], Context>;
     sjSweep(

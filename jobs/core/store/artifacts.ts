@@ -1,10 +1,13 @@
-// What a job carries beside its record: the files uploaded with it, its log,
-// and its output files.
+// What a job carries beside its record, in Redis: the files uploaded with it,
+// its log (the last lines, and the whole of it) and its output files. With
+// FILE_STORE_DIR, the uploads, the whole log and the output files are files
+// on a disk instead (file-dir.ts), and only the last lines are kept here.
 //
 // An upload is written before its job exists, with UPLOAD_SAFETY_TTL_S
 // renewed at each chunk (a request that dies halfway leaves nothing for
 // long); creating the job takes that TTL away, and the job's end gives it the
 // job's (lua/includes/finish.lua), as it does to the log and the files.
+import fsp from "node:fs/promises";
 import type { Result } from "ioredis";
 import type { StoreCore } from "./core.ts";
 import type { FileEntry } from "./record.ts";
@@ -51,13 +54,6 @@ export async function readUploadRange(core: StoreCore, id: string, field: string
   return core.call((r) => r.getrangeBuffer(core.keys.upload(id, field), start, end));
 }
 
-export async function* readUpload(core: StoreCore, id: string, field: string, chunkBytes: number): AsyncGenerator<Buffer> {
-  const size = await uploadSize(core, id, field);
-  for (let start = 0; start < size; start += chunkBytes) {
-    yield await readUploadRange(core, id, field, start, Math.min(size, start + chunkBytes) - 1);
-  }
-}
-
 export async function deleteUploads(core: StoreCore, id: string, fields: readonly string[]): Promise<void> {
   if (fields.length === 0) return;
   const keys = fields.map((f) => core.keys.upload(id, f));
@@ -90,9 +86,24 @@ export async function readLog(core: StoreCore, id: string): Promise<string[]> {
   return core.call((r) => r.lrange(core.keys.log(id), 0, -1));
 }
 
+/** Appends to the whole log, up to maxBytes (then `marker`, once); false when the job does not exist. */
+export async function appendFullLog(core: StoreCore, id: string, text: Buffer, maxBytes: number, marker: string): Promise<boolean> {
+  return (await core.call((r) => r.sjLogAll(core.keys.job(id), core.keys.fullLog(id), maxBytes, text, marker))) === 1;
+}
+
+export async function fullLogSize(core: StoreCore, id: string): Promise<number> {
+  return core.call((r) => r.strlen(core.keys.fullLog(id)));
+}
+
+export async function readFullLogRange(core: StoreCore, id: string, start: number, end: number): Promise<Buffer> {
+  return core.call((r) => r.getrangeBuffer(core.keys.fullLog(id), start, end));
+}
+
 // --- Output files
 
-export async function putFile(core: StoreCore, id: string, name: string, content: Buffer): Promise<boolean> {
+/** Stores an output file, given or read whole from a file (JOB_OUTPUT_MAX_BYTES bounds it); false when the job is not running. */
+export async function putFile(core: StoreCore, id: string, name: string, source: Buffer | { path: string }): Promise<boolean> {
+  const content = Buffer.isBuffer(source) ? source : await fsp.readFile(source.path);
   return (await core.call((r) => r.sjFile(core.keys.job(id), core.keys.files(id), name, content))) === 1;
 }
 

@@ -48,6 +48,10 @@ export interface StoreOptions {
    * gets this long (one lease) to renew once writes are accepted again.
    */
   refusalGraceMs?: number;
+  /** FILE_STORE_DIR: where uploads, output files and whole logs are kept as files (null: in Redis; see file-dir.ts). */
+  fileDir?: string | null;
+  /** With fileDir: how long an upload is kept past its last chunk while its job does not exist (default UPLOAD_SAFETY_TTL_S). */
+  uploadTtlS?: number;
 }
 
 /**

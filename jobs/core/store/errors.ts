@@ -1,7 +1,8 @@
 // The store's errors that callers tell apart: a full queue, a missing upload,
 // a submit its key already answers, a submit key sent with another request,
 // Redis not answering, and Redis refusing writes (the web server turns the
-// last kinds into 503s: server/errors.ts).
+// last kinds into 503s: server/errors.ts), and the file store full or out of
+// reach (FILE_STORE_DIR: 507, 503).
 
 /** The job's uploads were not all there when it was to be created (expired, or never stored). */
 export class UploadMissingError extends Error {
@@ -68,5 +69,22 @@ export class StoreWriteRefusedError extends StoreUnavailableError {
     this.message = `Redis refuses writes: ${said}`;
     this.name = "StoreWriteRefusedError";
     this.full = /\bOOM\b/.test(said);
+  }
+}
+
+/** The file store's disk is full (ENOSPC) or its quota used up (EDQUOT): nothing was kept (a 507 for an upload). */
+export class FileStoreFullError extends Error {
+  constructor(cause: unknown) {
+    super(`The file store is full: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = "FileStoreFullError";
+  }
+}
+
+/** The file store's directory cannot be written or read (gone, read-only, an I/O error): a 503 for a web request. */
+export class FileStoreUnavailableError extends StoreUnavailableError {
+  constructor(cause: unknown) {
+    super(cause);
+    this.message = `The file store cannot be used: ${cause instanceof Error ? cause.message : String(cause)}`;
+    this.name = "FileStoreUnavailableError";
   }
 }

@@ -4,7 +4,8 @@
 // operator), on the StoreCore this store holds (core.ts).
 import type { FinishMode } from "../lua/commands.ts";
 import * as artifacts from "./artifacts.ts";
-import { UPLOAD_READ_BYTES } from "./artifacts.ts";
+import { UPLOAD_READ_BYTES, UPLOAD_SAFETY_TTL_S } from "./artifacts.ts";
+import { FileDirectory } from "./file-dir.ts";
 import { StoreCore, type Redis, type StoreEnd, type StoreOptions, type WriteRefusals } from "./core.ts";
 import type { OnceScope, Partition } from "./keys.ts";
 import * as list from "./list.ts";
@@ -24,12 +25,15 @@ export class JobStore {
   /** The key base of each partition ("P:{tag}:"). Reads that span jobs read each one and merge. */
   readonly bases: readonly string[];
   private readonly core: StoreCore;
+  /** FILE_STORE_DIR: where uploads, output files and whole logs are kept (null: in Redis). */
+  readonly fileDir: FileDirectory | null;
 
   constructor(
     readonly redis: Redis,
     private readonly options: StoreOptions,
   ) {
     this.core = new StoreCore(redis, options);
+    this.fileDir = options.fileDir ? new FileDirectory(this.core, options.fileDir, options.uploadTtlS ?? UPLOAD_SAFETY_TTL_S) : null;
     this.prefix = options.prefix;
     this.partitions = this.core.keys.partitions;
     this.bases = this.core.keys.bases;
@@ -279,76 +283,114 @@ export class JobStore {
     return reads.now(this.core);
   }
 
-  // ------------------------------------------------------------ uploads, log, files (artifacts.ts)
+  // ------------------------------------------------------------ uploads, log, files (artifacts.ts; file-dir.ts with FILE_STORE_DIR)
 
   /**
    * Appends a chunk to the upload of a job that is not created yet (see
    * create's `uploads`), renewing its safety TTL; returns its size so far.
    */
   appendUpload(id: string, field: string, chunk: Buffer, at?: number): Promise<number> {
-    return artifacts.appendUpload(this.core, id, field, chunk, at);
+    return this.fileDir ? this.fileDir.appendUpload(id, field, chunk, at) : artifacts.appendUpload(this.core, id, field, chunk, at);
+  }
+
+  /** An upload has arrived whole: in a directory, its file becomes read-only. */
+  async uploadStored(id: string, field: string): Promise<void> {
+    await this.fileDir?.sealUpload(id, field);
   }
 
   /** The size of an upload in bytes (0 when there is none). */
   uploadSize(id: string, field: string): Promise<number> {
-    return artifacts.uploadSize(this.core, id, field);
+    return this.fileDir ? this.fileDir.uploadSize(id, field) : artifacts.uploadSize(this.core, id, field);
+  }
+
+  /** Where a program may read an upload in place (a directory store), or null (copy it: readUpload). */
+  uploadPath(id: string, field: string): string | null {
+    return this.fileDir ? this.fileDir.uploadPath(id, field) : null;
   }
 
   /** Bytes start..end (inclusive) of an upload. */
   readUploadRange(id: string, field: string, start: number, end: number): Promise<Buffer> {
-    return artifacts.readUploadRange(this.core, id, field, start, end);
+    return this.fileDir ? this.fileDir.readUploadRange(id, field, start, end) : artifacts.readUploadRange(this.core, id, field, start, end);
   }
 
   /** An upload, chunk by chunk (UPLOAD_READ_BYTES each); nothing when there is none. */
-  readUpload(id: string, field: string, chunkBytes = UPLOAD_READ_BYTES): AsyncGenerator<Buffer> {
-    return artifacts.readUpload(this.core, id, field, chunkBytes);
+  async *readUpload(id: string, field: string, chunkBytes = UPLOAD_READ_BYTES): AsyncGenerator<Buffer> {
+    const size = await this.uploadSize(id, field);
+    for (let start = 0; start < size; start += chunkBytes) {
+      yield await this.readUploadRange(id, field, start, Math.min(size, start + chunkBytes) - 1);
+    }
   }
 
   /** Deletes uploads of a job that was not created (a refused form). */
   deleteUploads(id: string, fields: readonly string[]): Promise<void> {
-    return artifacts.deleteUploads(this.core, id, fields);
+    return this.fileDir ? this.fileDir.deleteUploads(id, fields) : artifacts.deleteUploads(this.core, id, fields);
   }
 
   /** Copies a job's uploads to a new job's id (for a retry); false when one of them is gone. */
   copyUploads(fromId: string, toId: string, fields: readonly string[]): Promise<boolean> {
-    return artifacts.copyUploads(this.core, fromId, toId, fields);
+    return this.fileDir ? this.fileDir.copyUploads(fromId, toId, fields) : artifacts.copyUploads(this.core, fromId, toId, fields);
   }
 
-  /** Appends lines to a job's log (each cut at LOG_LINE_MAX_CHARS; the log keeps its last LOG_MAX_LINES). */
+  /** Appends lines to a job's last lines (each cut at LOG_LINE_MAX_CHARS; the log keeps its last LOG_MAX_LINES). */
   appendLog(id: string, lines: readonly string[]): Promise<boolean> {
     return artifacts.appendLog(this.core, id, lines);
   }
 
-  /** The whole log kept for a job, oldest line first. */
+  /** The last lines kept of a job's log, oldest first. */
   readLog(id: string): Promise<string[]> {
     return artifacts.readLog(this.core, id);
   }
 
-  /** Stores an output file of a running job; false when the job is not running. */
-  putFile(id: string, name: string, content: Buffer): Promise<boolean> {
-    return artifacts.putFile(this.core, id, name, content);
+  /** Appends to a job's whole log, up to maxBytes (then `marker`, once); false when the job does not exist. */
+  appendFullLog(id: string, text: Buffer, maxBytes: number, marker: string): Promise<boolean> {
+    return this.fileDir
+      ? this.fileDir.appendLog(id, text, maxBytes, marker)
+      : artifacts.appendFullLog(this.core, id, text, maxBytes, marker);
+  }
+
+  /** The size of a job's whole log in bytes. */
+  fullLogSize(id: string): Promise<number> {
+    return this.fileDir ? this.fileDir.logSize(id) : artifacts.fullLogSize(this.core, id);
+  }
+
+  /** Bytes start..end (inclusive) of a job's whole log. */
+  readFullLogRange(id: string, start: number, end: number): Promise<Buffer> {
+    return this.fileDir ? this.fileDir.readLogRange(id, start, end) : artifacts.readFullLogRange(this.core, id, start, end);
+  }
+
+  /** Stores an output file of a running job, given or read from a file (`path`); false when the job is not running. */
+  putFile(id: string, name: string, source: Buffer | { path: string }): Promise<boolean> {
+    return this.fileDir ? this.fileDir.putFile(id, name, source) : artifacts.putFile(this.core, id, name, source);
   }
 
   /** A job's output files: names and sizes in bytes, by name. */
   listFiles(id: string): Promise<FileEntry[]> {
-    return artifacts.listFiles(this.core, id);
+    return this.fileDir ? this.fileDir.listFiles(id) : artifacts.listFiles(this.core, id);
   }
 
   /** Bytes start..end (inclusive) of an output file, fewer past its end; null when there is no such file. */
   readFileRange(id: string, name: string, start: number, end: number): Promise<Buffer | null> {
-    return artifacts.readFileRange(this.core, id, name, start, end);
+    return this.fileDir ? this.fileDir.readFileRange(id, name, start, end) : artifacts.readFileRange(this.core, id, name, start, end);
   }
 
   /** One output file's content, or null. */
   readFile(id: string, name: string): Promise<Buffer | null> {
-    return artifacts.readFile(this.core, id, name);
+    return this.fileDir ? this.fileDir.readFile(id, name) : artifacts.readFile(this.core, id, name);
+  }
+
+  /** With FILE_STORE_DIR: removes the files of jobs Redis no longer names (file-dir.ts); nothing otherwise. */
+  async sweepFiles(): Promise<{ folders: number; files: number }> {
+    return this.fileDir ? this.fileDir.sweep() : { folders: 0, files: 0 };
   }
 
   // ------------------------------------------------------------ operators (operator.ts, list.ts)
 
   /** Removes a job that has ended, with all its keys; the state it had, or null when it has not ended (or is gone). */
-  delete(id: string): Promise<DeleteReply> {
-    return operator.deleteJob(this.core, id);
+  async delete(id: string): Promise<DeleteReply> {
+    const reply = await operator.deleteJob(this.core, id);
+    // Its files go with it (a sweep would remove them later: see file-dir.ts).
+    if (reply.deleted) await this.fileDir?.removeJob(id).catch(() => {});
+    return reply;
   }
 
   /** Records on a job that `newId` retries it; false when the job is gone. */

@@ -7,8 +7,12 @@
 //   P:{T}:job:<id>          hash: the job record (record.ts)
 //   P:{T}:job:<id>:results  list: the values the job has produced so far, each a JSON text
 //   P:{T}:job:<id>:log      list: the last LOG_MAX_LINES lines the job's program wrote
+//   P:{T}:job:<id>:fulllog  string: the whole log, as the job wrote it (JOB_LOG_MAX_BYTES at most)
 //   P:{T}:job:<id>:files    hash: file name -> content, the job's output files
 //   P:{T}:job:<id>:upload:<field>  string: the file uploaded for a file field, as sent
+//   (with FILE_STORE_DIR the bytes are files on a disk: the whole log is there,
+//   the files hash holds file name -> size, and an upload's key the word "file";
+//   see file-dir.ts)
 //   P:{T}:queue             list: ids of the partition's jobs waiting for a slot, oldest first
 //   P:{T}:leases            sorted set: id -> lease expiry (ms) of every claimed or running job
 //   P:{T}:kills             sorted set: id -> when to kill a job that ignores its cancel request
@@ -109,6 +113,11 @@ export class KeyLayout {
 
   log(id: string): string {
     return `${this.job(id)}:log`;
+  }
+
+  /** The whole log (the last lines are log()). */
+  fullLog(id: string): string {
+    return `${this.job(id)}:fulllog`;
   }
 
   files(id: string): string {

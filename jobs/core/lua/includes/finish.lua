@@ -19,7 +19,7 @@ end
 -- 'cancel-killed'), not 'failed'; its exit facts are kept.
 -- The TTL is the one stored on the record at create (the job type's
 -- retention), else ttl_ok / ttl_fail. Every key of the job gets it: the
--- record, its results, its log and its files. Its uploads (named from the
+-- record, its results, its logs and its files. Its uploads (named from the
 -- record's key, so they share its hash tag; the uploads' fields are listed on
 -- the record) are kept only as long as they may be needed: a failed job's
 -- get its TTL (an operator's retry copies them), a succeeded or cancelled
@@ -53,6 +53,7 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
   redis.call('EXPIRE', job, ttl)
   redis.call('EXPIRE', results, ttl)
   redis.call('EXPIRE', job .. ':log', ttl)
+  redis.call('EXPIRE', job .. ':fulllog', ttl)
   redis.call('EXPIRE', job .. ':files', ttl)
   local uploads = redis.call('HGET', job, 'uploads')
   if uploads then
