@@ -31,11 +31,18 @@ import { programEnvironment } from "../jobs/runtime/command-line.ts";
 import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/core/store.ts";
 import { getAll, load, median, quantile, sleep, startBare, type Load } from "./lib.ts";
 import { scaling } from "./scaling.ts";
+import { filesPhase } from "./files.ts";
 
 const quick = process.argv.includes("--quick");
 const runnerOnly = process.argv.includes("--only=runner");
 const csvOnly = process.argv.includes("--only=csv");
-const flags = [quick ? "--quick" : "", runnerOnly ? "--only=runner" : "", csvOnly ? "--only=csv" : ""].filter(Boolean);
+const filesOnly = process.argv.includes("--only=files");
+const flags = [
+  quick ? "--quick" : "",
+  runnerOnly ? "--only=runner" : "",
+  csvOnly ? "--only=csv" : "",
+  filesOnly ? "--only=files" : "",
+].filter(Boolean);
 const command = `npm run bench${flags.length > 0 ? ` -- ${flags.join(" ")}` : ""}`;
 // The quick mode runs every phase and path once, on small numbers: it keeps the
 // bench working (CI runs it), its figures are not meant to be read.
@@ -931,7 +938,20 @@ async function main(): Promise<void> {
   client = new Redis(redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
   const started = Date.now();
   log(`${quick ? "quick" : "full"} run; redis-server on ${redis.url}; temp ${tmp}`);
-  if (csvOnly) {
+  const files = async () => {
+    const filesRows = await filesPhase({
+      quick,
+      tmp,
+      client: client!,
+      log,
+      startApp: (prefix, env) => appProcess(appEnv(prefix, env), prefix).then((p) => (procs.push(p), p)),
+    });
+    rows.push(...filesRows);
+    log("files phase done");
+  };
+  if (filesOnly) {
+    await files();
+  } else if (csvOnly) {
     await csvPhase();
   } else if (!runnerOnly) {
     await runningJobsPhase();
@@ -944,8 +964,11 @@ async function main(): Promise<void> {
     await csvPhase();
     log("csv phase done");
   }
-  if (!csvOnly) await runnerStartPhase();
-  if (!csvOnly && !runnerOnly) await scalingPhase();
+  if (!csvOnly && !filesOnly) await runnerStartPhase();
+  if (!csvOnly && !runnerOnly && !filesOnly) {
+    await files();
+    await scalingPhase();
+  }
   const machine = {
     nproc: os.availableParallelism(),
     cpu: /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model ?? "unknown",

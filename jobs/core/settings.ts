@@ -74,10 +74,12 @@ export const JOB_DEFAULTS = {
   /** The most bytes one job's results may take (their JSON texts), likewise. */
   JOB_RESULTS_MAX_BYTES: 16 * 1024 * 1024,
   JOB_OUTPUT_MAX_BYTES: 20 * 1024 * 1024,
-  /** The most bytes of one job's whole log: kept in Redis without FILE_STORE_DIR, on its disk with it. */
+  /** The most bytes of one job's whole log, kept in Redis (with FILE_STORE_DIR: LOG_MAX_BYTES_ON_DISK). */
   JOB_LOG_MAX_BYTES: 4 * 1024 * 1024,
-  JOB_LOG_MAX_BYTES_ON_DISK: 256 * 1024 * 1024,
 } as const;
+
+/** JOB_LOG_MAX_BYTES' default with FILE_STORE_DIR, where a log is a file on a disk. */
+export const LOG_MAX_BYTES_ON_DISK = 256 * 1024 * 1024;
 
 /**
  * A running job's lease, in heartbeats: each beat (and each progress report)
@@ -319,7 +321,7 @@ export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSet
     fileStoreDir,
     jobLogMaxBytes: read.int(
       "JOB_LOG_MAX_BYTES",
-      fileStoreDir ? d.JOB_LOG_MAX_BYTES_ON_DISK : d.JOB_LOG_MAX_BYTES,
+      fileStoreDir ? LOG_MAX_BYTES_ON_DISK : d.JOB_LOG_MAX_BYTES,
       1024,
       fileStoreDir ? MAX_BYTES : MAX_REDIS_BYTES,
     ),

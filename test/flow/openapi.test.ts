@@ -38,6 +38,7 @@ const COVERED_ELSEWHERE: Record<string, string> = {
   "GET /jobs/{id}/status 286": "htmx's polls are answered before Koa (listener.ts): test/flow/status-poll.test.ts",
   "POST /jobs/new/csv-check 408": "an upload that stalls: test/flow/slow-upload.test.ts",
   "POST /jobs/new/csv-check 413": "a file over JOB_UPLOAD_MAX_BYTES: test/flow/csv-upload.test.ts",
+  "POST /jobs/new/csv-check 507": "FILE_STORE_DIR on a full disk: test/flow/file-store.test.ts",
   "GET /metrics 404": "metrics off without METRICS_TOKEN: test/flow/metrics.test.ts",
   "GET /healthz 503": "test/topologies/redis-down.test.ts, redis-full.test.ts",
   "GET /jobs/{id}/files/{name} 206": "a Range of an output file: test/flow/downloads.test.ts",

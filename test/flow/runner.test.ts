@@ -248,12 +248,14 @@ test("an upload is handed to the program as a file named after its field, byte f
   await a.supervisor.pump();
   const job = await ended(a, id);
   t.is(job.state, "succeeded", JSON.stringify(job));
-  t.deepEqual(job.results[0], {
+  const { path: given, ...result } = job.results[0] as { path: string };
+  t.deepEqual(result, {
     sha256: crypto.createHash("sha256").update(content).digest("hex"),
     size: content.length,
     file: "data",
     inputs: ["SIDEJOB_INPUT_DATA"],
   });
+  t.regex(given, /\/sidejob-[^/]+\/input\/data$/, "a copy in the job's own folder");
   const key = `${a.prefix}:{jobs}:job:${id}:upload:data`;
   t.is(await fileRedis.redis.client.exists(key), 0, "the upload of a job that succeeded is deleted at its end");
 });

@@ -5,7 +5,7 @@
 -- is written for a job that does not exist.
 --
 -- KEYS[1]  job      hash
--- KEYS[2]  whole log  string
+-- KEYS[2]  fullLog  string: the whole log
 -- ARGV[1]  max bytes
 -- ARGV[2]  text
 -- ARGV[3]  marker
