@@ -174,16 +174,16 @@ export async function filesPhase({ quick, tmp, client, log, startApp }: FilesOpt
   await jobs.create({ id, type: "count", params: { start: 1, end: 1, increment: 1 }, total: 0, queueMax: 1e9 });
   if ((await jobs.claim("bench-files", 600_000, ["count"], ["count"]))?.id !== id) throw new Error("claimed another job");
   await jobs.start(id, process.pid, os.hostname(), 600_000);
-  if (!(await jobs.putFile(id, "big.csv", { path: csv }))) throw new Error("the output file was not stored");
+  if (!(await jobs.putFile(id, "big.bin", { path: csv }))) throw new Error("the output file was not stored");
   await jobs.finish(id, "succeeded", "force");
   const downOurs: number[] = [];
   const downTheirs: number[] = [];
   const idleDownKb = rssKb(pid);
   let downPeakKb = idleDownKb;
   for (let i = 0; i < pairs; i++) {
-    const b = await curl([`${bare.url}/big.csv`]);
+    const b = await curl([`${bare.url}/big.bin`]);
     downTheirs.push(b.seconds);
-    const a = await sampled(pid, () => curl([`${app.url}/jobs/${id}/files/big.csv`]));
+    const a = await sampled(pid, () => curl([`${app.url}/jobs/${id}/files/big.bin`]));
     if (a.result.status !== 200) throw new Error(`the download answered ${a.result.status}`);
     downOurs.push(a.result.seconds);
     downPeakKb = Math.max(downPeakKb, a.peakKb);

@@ -104,7 +104,7 @@ export class FileDirectory {
       this.touch(key, now);
     }
     return io(async () => {
-      await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      if (!at) await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       // Written at its offset ("r+": O_APPEND would ignore the offset); the first chunk starts the file anew.
       const handle = await fsp.open(file, at === 0 ? "w" : at === undefined ? "a" : "r+", 0o600);
       try {
