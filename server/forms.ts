@@ -8,6 +8,7 @@ import type { JobSettings } from "../jobs/core/settings.ts";
 import { newSubmissionToken } from "./submit-keys.ts";
 import { formatSize } from "./format-size.ts";
 import { formAction } from "./urls.ts";
+import { reuseField, type KeptFile } from "./kept-uploads.ts";
 
 export interface FieldView {
   name: string;
@@ -30,6 +31,8 @@ export interface FieldView {
   limit: string | null;
   /** A file field of a form sent back (refused): a browser does not keep the file chosen, so the form says to choose it again. */
   chooseAgain: boolean;
+  /** A file field of a form started again from an earlier job whose file is still kept: offered again (kept-uploads.ts). */
+  kept: { field: string; from: string; name: string; size: string } | null;
 }
 
 /** What the form shows beyond the type's own declaration. */
@@ -63,7 +66,8 @@ function inputmode(field: Field): FieldView["inputmode"] {
 /**
  * The form of a type: empty, filled in (values), or sent back with its
  * problems (errors); `sentBack`: the form was submitted and is answered again
- * (422, 413), so a file field, which no browser refills, says to choose its file again.
+ * (422, 413), so a file field, which no browser refills, says to choose its file again;
+ * `kept`: the files of an earlier job still kept, offered again (kept-uploads.ts).
  */
 export function formView(
   type: JobType,
@@ -71,12 +75,14 @@ export function formView(
   values: Record<string, string> = defaultValues(type.fields),
   errors: Record<string, string> = {},
   sentBack = false,
+  kept: Readonly<Record<string, KeptFile>> = {},
 ): FormView {
   const fields = type.fields.map((f): FieldView => {
     const error = errors[f.name] ?? null;
     const value = values[f.name] ?? "";
     const limit = f.kind === "file" && settings.jobUploadMaxBytes ? `At most ${formatSize(settings.jobUploadMaxBytes)}.` : null;
-    const chooseAgain = f.kind === "file" && sentBack;
+    const file = f.kind === "file" ? kept[f.name] : undefined;
+    const chooseAgain = f.kind === "file" && sentBack && !file;
     const describedBy = [
       f.hint ? `${f.name}-hint` : "",
       limit ? `${f.name}-limit` : "",
@@ -101,6 +107,7 @@ export function formView(
       accept: f.kind === "file" ? f.accept.join(",") : "",
       limit,
       chooseAgain,
+      kept: file ? { field: reuseField(f.name), from: file.from, name: file.name, size: formatSize(file.size) } : null,
     };
   });
   return {

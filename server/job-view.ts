@@ -340,7 +340,10 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
             givenUpAt: job.leaseExpiresAt === null ? null : exactTime(new Date(job.leaseExpiresAt)),
           }
         : null,
-    againUrl: offered ? filledFormUrl(type, job.params) : null,
+    // A job whose uploads are still kept (one that failed, or has not ended) offers its files again.
+    againUrl: offered
+      ? filledFormUrl(type, job.params, job.uploads.length > 0 && (job.state === "failed" || !finished) ? job.id : undefined)
+      : null,
     formUrl: offered ? newJobUrl(type.name) : "/",
     noun: w.noun,
     cancellable: !finished,

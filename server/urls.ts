@@ -29,7 +29,7 @@ export const formAction = (type: JobType): string => type.aliases?.post ?? newJo
  * fill address when it declares one (path parameters, the rest as a query),
  * else its form's address with the parameters as a query.
  */
-export function filledFormUrl(type: JobType, params: Record<string, unknown>): string {
+export function filledFormUrl(type: JobType, params: Record<string, unknown>, from?: string): string {
   const query = new URLSearchParams();
   let path = type.aliases?.fill ?? newJobUrl(type.name);
   const inPath = new Set<string>();
@@ -45,6 +45,8 @@ export function filledFormUrl(type: JobType, params: Record<string, unknown>): s
     if (inPath.has(field.name) || field.kind === "file") continue;
     if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") query.set(field.name, String(value));
   }
+  // The job whose files the form offers again (server/kept-uploads.ts).
+  if (from !== undefined) query.set("from", from);
   const q = query.toString();
   return q ? `${path}?${q}` : path;
 }

@@ -15,12 +15,30 @@ import type { Context, Middleware } from "koa";
 import type { Config } from "../config.ts";
 import { defaultValues, unknownFields, type Params } from "../../jobs/core/fields.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
-import { AlreadySubmittedError, newJobId, QueueFullError, SubmitKeyReusedError, type SubmitOnce } from "../../jobs/core/store.ts";
+import {
+  AlreadySubmittedError,
+  newJobId,
+  QueueFullError,
+  SubmitKeyReusedError,
+  type JobStore,
+  type SubmitOnce,
+} from "../../jobs/core/store.ts";
 import { SUBMISSION_FIELD } from "../../jobs/core/job-type.ts";
 import { jobType } from "../../jobs/types/index.ts";
 import { HttpError, invalidInputBody } from "../errors.ts";
 import type { Created } from "../api-schemas.ts";
 import { discardUploads, fileFields, receiveForm, TooLargeError } from "../uploads.ts";
+import { keptFiles, reuseField, reuseKept, type KeptFile } from "../kept-uploads.ts";
+
+type Kept = Record<string, KeptFile>;
+
+/** The earlier job's files a form asked for again (reuseField), still kept: offered again when it is sent back. */
+async function keptAskedFor(store: JobStore, type: JobType, fields: Readonly<Record<string, unknown>>): Promise<Kept> {
+  const from = fileFields(type)
+    .map((f) => fields[reuseField(f)])
+    .find((v) => typeof v === "string" && v !== "");
+  return from === undefined ? {} : keptFiles(store, type, from);
+}
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
 import { idempotencyKey, submissionToken, submitOnce, withoutToken, type SubmitKey } from "../submit-keys.ts";
 import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
@@ -138,13 +156,15 @@ const fill =
       const raw = (ctx.params as Record<string, string | undefined>)[f.name] ?? ctx.query[f.name];
       if (raw !== undefined) given[f.name] = raw;
     }
-    if (Object.keys(given).length === 0) return renderForm(ctx, forms, formView(type, config));
+    // Started again from a job whose files are still kept: they are offered again.
+    const kept = fileFields(type).length > 0 ? await keptFiles(forms.store, type, ctx.query.from) : {};
+    if (Object.keys(given).length === 0) return renderForm(ctx, forms, formView(type, config, undefined, {}, false, kept));
     const check = checkSubmission(type, config, { ...defaultValues(type.fields), ...given });
-    if (check.ok) return renderForm(ctx, forms, formView(type, config, paramValues(type, check.params)));
+    if (check.ok) return renderForm(ctx, forms, formView(type, config, paramValues(type, check.params), {}, false, kept));
     // A file cannot come in an address: its field is chosen on the form, not an error before the form is sent.
     const errors = Object.fromEntries(Object.entries(check.errors).filter(([name]) => !fileFields(type).includes(name)));
     if (Object.keys(errors).length > 0) ctx.status = 400;
-    await renderForm(ctx, forms, formView(type, config, check.values, errors));
+    await renderForm(ctx, forms, formView(type, config, check.values, errors, false, kept));
   };
 
 /**
@@ -199,6 +219,9 @@ const readBody = (forms: Forms, typeFor: (ctx: Context) => JobType): Middleware 
           );
         }
         ctx.state.submitKey = header ?? token;
+        // A file field sent no file but asked for an earlier job's, still kept: copied under this id.
+        await reuseKept(store, type, form);
+        ctx.state.kept = await keptAskedFor(store, type, form.fields);
         ctx.state.upload = { id, fields: Object.keys(form.files), errors: form.errors, digests: form.digests } satisfies Upload;
         (ctx.request as { body?: unknown }).body = { ...form.fields, ...form.files };
         await next();
@@ -278,7 +301,7 @@ const submit =
       if (json) {
         ctx.body = invalidInputBody(check.errors);
       } else {
-        await renderForm(ctx, forms, formView(type, config, check.values, check.errors, true));
+        await renderForm(ctx, forms, formView(type, config, check.values, check.errors, true, (ctx.state.kept as Kept | undefined) ?? {}));
       }
       return;
     }

@@ -62,17 +62,38 @@ export async function deleteUploads(core: StoreCore, id: string, fields: readonl
 
 export async function copyUploads(core: StoreCore, fromId: string, toId: string, fields: readonly string[]): Promise<boolean> {
   const { keys } = core;
+  // COPY works within one Redis Cluster slot: between partitions, the bytes go through here, a chunk at a time.
+  const samePartition = keys.partition(fromId) === keys.partition(toId);
   for (const field of fields) {
-    const copied = await core.call((r) => r.copy(keys.upload(fromId, field), keys.upload(toId, field), "REPLACE"));
-    if (copied !== 1) {
+    const from = keys.upload(fromId, field);
+    const to = keys.upload(toId, field);
+    const copied = samePartition
+      ? (await core.call((r) => r.copy(from, to, "REPLACE"))) === 1
+      : await copyThrough(core, fromId, toId, field);
+    if (!copied) {
       await deleteUploads(core, toId, fields);
       return false;
     }
     // The copy keeps the old job's TTL; give it the safety TTL until its job is created (create persists it).
-    await core.call((r) => r.expire(keys.upload(toId, field), UPLOAD_SAFETY_TTL_S));
+    await core.call((r) => r.expire(to, UPLOAD_SAFETY_TTL_S));
   }
   return true;
 }
+
+/** Copies an upload to another job's key through this process; false when it is gone. */
+async function copyThrough(core: StoreCore, fromId: string, toId: string, field: string): Promise<boolean> {
+  const size = await uploadSize(core, fromId, field);
+  if (size === 0) return false;
+  for (let at = 0; at < size; at += COPY_CHUNK_BYTES) {
+    const chunk = await readUploadRange(core, fromId, field, at, Math.min(size, at + COPY_CHUNK_BYTES) - 1);
+    if (chunk.length === 0) return false;
+    await appendUpload(core, toId, field, chunk, at);
+  }
+  return true;
+}
+
+/** Bytes of an upload copied at once between partitions. */
+const COPY_CHUNK_BYTES = 1024 * 1024;
 
 // --- The log
 

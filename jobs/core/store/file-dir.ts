@@ -143,7 +143,7 @@ export class FileDirectory {
     await this.core.call((r) => r.del(...fields.map((f) => this.core.keys.upload(id, f))));
   }
 
-  /** Copies a job's uploads to a new job's (an operator's retry); false when one of them is gone. */
+  /** Copies a job's uploads to a new job's (a retry, or a form that asks for the same file); false when one of them is gone. */
   async copyUploads(fromId: string, toId: string, fields: readonly string[]): Promise<boolean> {
     for (const field of fields) {
       const key = this.core.keys.upload(toId, field);
@@ -155,7 +155,9 @@ export class FileDirectory {
         (await io(async () => {
           await fsp.mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
           try {
-            await fsp.copyFile(this.uploadPath(fromId, field), to, fs.constants.COPYFILE_FICLONE);
+            // A stored upload never changes (it is read-only): the copy is a link to the same bytes.
+            await fsp.rm(to, { force: true });
+            await fsp.link(this.uploadPath(fromId, field), to).catch(() => fsp.copyFile(this.uploadPath(fromId, field), to, fs.constants.COPYFILE_FICLONE));
             return true;
           } catch (err) {
             if (missing(err)) return false;
