@@ -157,7 +157,9 @@ export class FileDirectory {
           try {
             // A stored upload never changes (it is read-only): the copy is a link to the same bytes.
             await fsp.rm(to, { force: true });
-            await fsp.link(this.uploadPath(fromId, field), to).catch(() => fsp.copyFile(this.uploadPath(fromId, field), to, fs.constants.COPYFILE_FICLONE));
+            await fsp
+              .link(this.uploadPath(fromId, field), to)
+              .catch(() => fsp.copyFile(this.uploadPath(fromId, field), to, fs.constants.COPYFILE_FICLONE));
             return true;
           } catch (err) {
             if (missing(err)) return false;
