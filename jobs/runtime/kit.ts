@@ -36,7 +36,10 @@ export interface JobContext {
   /** Waits, or throws as soon as the job is cancelled. */
   sleep: (ms: number) => Promise<void>;
   /** Appends text to the job's log in Redis only (not to the process's own output, the launcher's log file). */
-  writeLog: (text: string | Buffer) => void;
+  /** Writes to the job's log; false when the store is behind: the writer should wait for logDrained() (a program's pipes are paused). */
+  writeLog: (text: string | Buffer) => boolean;
+  /** Resolves once the log's store has caught up (see writeLog). */
+  logDrained: () => Promise<void>;
 }
 
 /** Which jobs a process runs: a Node type's name, or a check of the record (the runner's). */
@@ -304,7 +307,10 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
       if (cancel.signal.aborted) throw cancel.signal.reason;
     },
     writeLog(text) {
-      log.write(text);
+      return log.write(text);
+    },
+    logDrained() {
+      return log.drained();
     },
   };
 

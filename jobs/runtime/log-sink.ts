@@ -7,8 +7,11 @@
 //   are kept and sent again with the next flush, within the same bound.
 // - the whole log, as written, which is downloaded: in Redis, or in
 //   FILE_STORE_DIR (store/file-dir.ts), up to JOB_LOG_MAX_BYTES, where a marker
-//   says it was cut. Bytes that come faster than they can be stored (more than
-//   FULL_LOG_MAX_UNSENT waiting) are dropped, and a line says how many.
+//   says it was cut. A writer that can wait (a program's pipes, which the
+//   runner pauses) is told to once FULL_LOG_MAX_UNSENT bytes wait to be stored
+//   (write() returns false, drained() says when to go on): the program is
+//   slowed, as by a slow terminal, and its log kept whole. Bytes from a writer
+//   that goes on past twice that are dropped, and a line says how many.
 import { setTimeout as sleep } from "node:timers/promises";
 import { StoreWriteRefusedError, type JobStore } from "../core/store.ts";
 import { untilAccepted } from "./refused.ts";
@@ -19,7 +22,7 @@ export const LOG_FLUSH_MS = 250;
 const MAX_BUFFERED_LINES = 1000;
 /** A line that never ends is sent in pieces of this many characters. */
 const MAX_PENDING_CHARS = 4096;
-/** Bytes of the whole log held at once, waiting or being sent: more are dropped (and counted) rather than held. */
+/** Bytes of the whole log held at once, waiting or being sent, before a writer is asked to wait; twice this, and more are dropped (and counted). */
 const FULL_LOG_MAX_UNSENT = 8 * 1024 * 1024;
 /** Bytes of the whole log that are sent at once, without waiting for the next flush. */
 const FULL_LOG_SEND_BYTES = 1024 * 1024;
@@ -39,6 +42,8 @@ export class LogSink {
   private fullInFlight = 0;
   private fullDropped = 0;
   private fullSending: Promise<void> = Promise.resolve();
+  /** Writers waiting for the whole log to catch up (drained()). */
+  private waiting: (() => void)[] = [];
 
   constructor(
     private readonly store: JobStore,
@@ -47,7 +52,8 @@ export class LogSink {
     private readonly fullLogMaxBytes = 4 * 1024 * 1024,
   ) {}
 
-  write(chunk: string | Buffer): void {
+  /** Takes what the job wrote; false when the writer should wait for drained(). */
+  write(chunk: string | Buffer): boolean {
     this.keepWhole(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
     this.pending += typeof chunk === "string" ? chunk : chunk.toString("utf8");
     let nl: number;
@@ -60,12 +66,19 @@ export class LogSink {
       this.pending = this.pending.slice(MAX_PENDING_CHARS);
     }
     this.schedule();
+    return this.fullBytes + this.fullInFlight < FULL_LOG_MAX_UNSENT;
+  }
+
+  /** Resolves once fewer than half of FULL_LOG_MAX_UNSENT bytes wait to be stored. */
+  drained(): Promise<void> {
+    if (this.fullBytes + this.fullInFlight < FULL_LOG_MAX_UNSENT / 2) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** Holds bytes for the whole log, within FULL_LOG_MAX_UNSENT (past JOB_LOG_MAX_BYTES, the store keeps none). */
   private keepWhole(bytes: Buffer): void {
     if (this.fullSent + this.fullBytes > this.fullLogMaxBytes) return;
-    if (this.fullBytes + this.fullInFlight + bytes.length > FULL_LOG_MAX_UNSENT) {
+    if (this.fullBytes + this.fullInFlight + bytes.length > 2 * FULL_LOG_MAX_UNSENT) {
       this.fullDropped += bytes.length;
       return;
     }
@@ -89,15 +102,18 @@ export class LogSink {
     const marker = `\n[the log was cut here: it reached JOB_LOG_MAX_BYTES, ${this.fullLogMaxBytes} bytes]\n`;
     this.fullSending = this.fullSending.then(() =>
       untilAccepted(`job ${this.id}: log`, () => this.store.appendFullLog(this.id, text, this.fullLogMaxBytes, marker)).then(
-        () => {
-          this.fullInFlight -= text.length;
-        },
-        () => {
-          this.fullInFlight -= text.length;
-        },
+        () => this.sent(text.length),
+        () => this.sent(text.length),
       ),
     );
     return this.fullSending;
+  }
+
+  private sent(bytes: number): void {
+    this.fullInFlight -= bytes;
+    // What waits now is sent at once: the writers go on only once it is mostly stored.
+    if (this.fullBytes > 0) void this.sendWhole();
+    if (this.fullBytes + this.fullInFlight < FULL_LOG_MAX_UNSENT / 2) for (const resolve of this.waiting.splice(0)) resolve();
   }
 
   /** Keeps the newest lines: the end of a log is what explains how a job ended. */

@@ -184,8 +184,17 @@ function pipeLog(ctx: JobContext, child: { stdout: Readable; stderr: Readable })
     [child.stderr, true],
   ] as const) {
     let pending = "";
+    let paused = false;
     const line = (text: string) => {
-      ctx.writeLog(`${text}\n`);
+      // The log's store is behind: the pipe waits (the program blocks on its writes) until it catches up.
+      if (!ctx.writeLog(`${text}\n`) && !paused) {
+        paused = true;
+        stream.pause();
+        void ctx.logDrained().then(() => {
+          paused = false;
+          stream.resume();
+        });
+      }
       if (isErr && text.trim() !== "") {
         stderrTail.push(text.slice(0, 256));
         if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();

@@ -111,6 +111,69 @@ test("the program is handed the stored upload itself, read-only, and it is not c
   t.is(fs.statSync(stored).mode & 0o777, 0o400);
 });
 
+/** The pids of a process's children (from /proc). */
+function childrenOf(pid: number): number[] {
+  return fs
+    .readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+test.serial(
+  "a program that writes faster than its log can be stored waits for it (its pipe is paused), and its whole log is kept",
+  async (t) => {
+    const dir = tempDir(t, "backpressure");
+    const a = await startApp(t, {
+      redis,
+      name: "files-slow-log",
+      env: { FILE_STORE_DIR: dir, SHOW_JOB_INTERNALS: "true" },
+      ...WITH_FIXTURE_TYPES,
+    });
+    const gate = path.join(dir, "go");
+    const res = await a.post("/jobs/new/py-loud", { word: gate });
+    t.is(res.status, 303);
+    const id = res.headers.get("location")!.split("/").pop()!;
+    const running = await a.waitForState(id, "running");
+    // The store stops answering (a frozen Redis), then the program starts writing its 10 MB.
+    process.kill(redis.pid!, "SIGSTOP");
+    let frozen = true;
+    t.teardown(() => frozen && process.kill(redis.pid!, "SIGCONT"));
+    fs.writeFileSync(gate, "");
+    // It blocks in a write to its stdout (a socket pair, as Node makes stdio pipes): the runner stopped
+    // reading while the log waits to be stored.
+    await waitFor(
+      () =>
+        childrenOf(running.pid!).some((pid) => {
+          try {
+            return /pipe_write|sock_alloc_send/.test(fs.readFileSync(`/proc/${pid}/wchan`, "utf8"));
+          } catch {
+            return false;
+          }
+        }),
+      {
+        message: () =>
+          `the program blocked writing to its stdout: ${childrenOf(running.pid!)
+            .map((pid) => `${pid} ${fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")} ${fs.readFileSync(`/proc/${pid}/wchan`, "utf8")}`)
+            .join("; ")} (runner ${running.pid})`,
+      },
+    );
+    process.kill(redis.pid!, "SIGCONT");
+    frozen = false;
+    t.is((await ended(a, id)).state, "succeeded");
+    const lines = (await (await a.get(`/jobs/${id}/log`)).text()).split("\n");
+    t.is(lines.length, 100_002, "every line kept");
+    t.is(lines.at(-2), "the last line");
+  },
+);
+
 test("a job's whole log of 100,000 lines downloads whole from the disk; in Redis it is cut at JOB_LOG_MAX_BYTES with a line that says so", async (t) => {
   const dir = tempDir(t, "log");
   const onDisk = await startApp(t, {
