@@ -10,21 +10,9 @@ import { promisify } from "node:util";
 import type { Redis } from "ioredis";
 import { JobStore, newJobId } from "../jobs/core/store.ts";
 import { spawnNode, type ServerProcess } from "../test/support/server.ts";
-import { median } from "./lib.ts";
+import { median, type Row } from "./lib.ts";
 
 const run = promisify(execFile);
-
-export interface FileRow {
-  id: string;
-  measure: string;
-  value: number;
-  unit: string;
-  reference?: { label: string; value: number; unit: string };
-  ratio?: number;
-  budget?: string;
-  met?: boolean;
-  note?: string;
-}
 
 export interface FilesOptions {
   quick: boolean;
@@ -97,7 +85,7 @@ function startBareFiles(dir: string, file: string): Promise<ServerProcess> {
   return spawnNode(["-e", code], {}, { logFile: path.join(dir, "bare.log") });
 }
 
-export async function filesPhase({ quick, tmp, client, log, startApp }: FilesOptions): Promise<FileRow[]> {
+export async function filesPhase({ quick, tmp, client, log, startApp }: FilesOptions): Promise<Row[]> {
   const size = quick ? 32 * MiB : 1024 * MiB;
   const pairs = quick ? 1 : 2;
   const store = path.join(tmp, "files-store");
@@ -137,7 +125,7 @@ export async function filesPhase({ quick, tmp, client, log, startApp }: FilesOpt
   }
   const usedAfter = await redisUsed(client);
   log(`files: upload of ${name}: ${ours.map((s) => s.toFixed(2)).join(", ")} s; bare ${theirs.map((s) => s.toFixed(2)).join(", ")} s`);
-  const rows: FileRow[] = [];
+  const rows: Row[] = [];
   const upRatio = median(theirs) / median(ours);
   rows.push({
     id: "upload-throughput",

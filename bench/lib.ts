@@ -9,6 +9,19 @@ import { getWith } from "../test/support/http.ts";
 
 export { median, quantile } from "../test/support/stats.ts";
 
+/** One figure of the bench's table: a measure, the reference measured in the same run, and its budget. */
+export interface Row {
+  id: string;
+  measure: string;
+  value: number;
+  unit: string;
+  reference?: { label: string; value: number; unit: string };
+  ratio?: number;
+  budget?: string;
+  met?: boolean;
+  note?: string;
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A bare node:http server in its own process that answers every request with `size` bytes of HTML. */

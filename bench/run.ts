@@ -17,7 +17,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { submit as submitForm } from "../test/support/http.ts";
 import { churn } from "../test/support/churn.ts";
-import { childrenCpuMs, cpuMsOf, killProcessesIn, memoryOf } from "../test/support/procs.ts";
+import { childrenCpuMs, childrenOf, cpuMsOf, killProcessesIn, memoryOf } from "../test/support/procs.ts";
 import { startRedis, type TestRedis } from "../test/support/redis.ts";
 import { spawnServer, type ServerProcess } from "../test/support/server.ts";
 import { waitFor } from "../test/support/wait.ts";
@@ -29,7 +29,7 @@ import { primes } from "../jobs/types/primes.ts";
 import { csvCheck } from "../jobs/types/csv-check.ts";
 import { programEnvironment } from "../jobs/runtime/command-line.ts";
 import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/core/store.ts";
-import { getAll, load, median, quantile, sleep, startBare, type Load } from "./lib.ts";
+import { getAll, load, median, quantile, sleep, startBare, type Load, type Row } from "./lib.ts";
 import { scaling } from "./scaling.ts";
 import { filesPhase } from "./files.ts";
 
@@ -82,17 +82,6 @@ const P = quick
 const CONNECTIONS = 50;
 const BASELINE_FINISHED = 100;
 
-interface Row {
-  id: string;
-  measure: string;
-  value: number;
-  unit: string;
-  reference?: { label: string; value: number; unit: string };
-  ratio?: number;
-  budget?: string;
-  met?: boolean;
-  note?: string;
-}
 const rows: Row[] = [];
 const extra: Record<string, unknown> = {};
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
@@ -847,21 +836,6 @@ function peakOf(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-/** The live children of a process. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- report

@@ -12,6 +12,7 @@ import { JobStore, newJobId } from "../../jobs/core/store.ts";
 import { keysUnder, useRedis } from "../support/redis.ts";
 import { startApp, WITH_FIXTURE_TYPES, type TestApp } from "../support/app.ts";
 import { waitFor } from "../support/wait.ts";
+import { childrenOf } from "../support/procs.ts";
 
 const redis = useRedis(test);
 
@@ -20,6 +21,13 @@ function tempDir(t: ExecutionContext, name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sidejob-files-${name}-`));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** An app of the fixture types whose files are kept in a folder of the test's own (FILE_STORE_DIR); the folder. */
+async function diskApp(t: ExecutionContext, name: string, env: Record<string, string> = {}): Promise<{ a: TestApp; dir: string }> {
+  const dir = tempDir(t, name);
+  const a = await startApp(t, { redis, name, env: { FILE_STORE_DIR: dir, SHOW_JOB_INTERNALS: "true", ...env }, ...WITH_FIXTURE_TYPES });
+  return { a, dir };
 }
 
 function postEcho(a: TestApp, content: Buffer, name = "input.bin"): Promise<Response> {
@@ -51,13 +59,7 @@ async function memoryOf(a: TestApp): Promise<Map<string, number>> {
 const bytesOf = async (res: Response) => Buffer.from(await res.arrayBuffer());
 
 test("with FILE_STORE_DIR an upload, its job's output files and its whole log are files on the disk, no byte of them in Redis, and they download whole and in ranges", async (t) => {
-  const dir = tempDir(t, "disk");
-  const a = await startApp(t, {
-    redis,
-    name: "files-disk",
-    env: { FILE_STORE_DIR: dir, SHOW_JOB_INTERNALS: "true" },
-    ...WITH_FIXTURE_TYPES,
-  });
+  const { a, dir } = await diskApp(t, "files-disk");
   const content = crypto.randomBytes(2_500_017);
   const res = await postEcho(a, content);
   t.is(res.status, 303, await res.clone().text());
@@ -91,13 +93,7 @@ test("with FILE_STORE_DIR an upload, its job's output files and its whole log ar
 });
 
 test("the program is handed the stored upload itself, read-only, and it is not copied", async (t) => {
-  const dir = tempDir(t, "in-place");
-  const a = await startApp(t, {
-    redis,
-    name: "files-in-place",
-    env: { FILE_STORE_DIR: dir, SHOW_JOB_INTERNALS: "true" },
-    ...WITH_FIXTURE_TYPES,
-  });
+  const { a, dir } = await diskApp(t, "files-in-place");
   const content = crypto.randomBytes(100_000);
   const form = new FormData();
   form.set("data", new Blob([new Uint8Array(content)]), "input.bin");
@@ -111,32 +107,10 @@ test("the program is handed the stored upload itself, read-only, and it is not c
   t.is(fs.statSync(stored).mode & 0o777, 0o400);
 });
 
-/** The pids of a process's children (from /proc). */
-function childrenOf(pid: number): number[] {
-  return fs
-    .readdirSync("/proc")
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
-        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
 test.serial(
   "a program that writes faster than its log can be stored waits for it (its pipe is paused), and its whole log is kept",
   async (t) => {
-    const dir = tempDir(t, "backpressure");
-    const a = await startApp(t, {
-      redis,
-      name: "files-slow-log",
-      env: { FILE_STORE_DIR: dir, SHOW_JOB_INTERNALS: "true" },
-      ...WITH_FIXTURE_TYPES,
-    });
+    const { a, dir } = await diskApp(t, "files-slow-log");
     const gate = path.join(dir, "go");
     const res = await a.post("/jobs/new/py-loud", { word: gate });
     t.is(res.status, 303);
@@ -175,13 +149,7 @@ test.serial(
 );
 
 test("a job's whole log of 100,000 lines downloads whole from the disk; in Redis it is cut at JOB_LOG_MAX_BYTES with a line that says so", async (t) => {
-  const dir = tempDir(t, "log");
-  const onDisk = await startApp(t, {
-    redis,
-    name: "files-log",
-    env: { FILE_STORE_DIR: dir, SHOW_JOB_INTERNALS: "true" },
-    ...WITH_FIXTURE_TYPES,
-  });
+  const { a: onDisk } = await diskApp(t, "files-log");
   const id = await submitTo(onDisk, "py-loud");
   t.is((await ended(onDisk, id)).state, "succeeded");
   const text = await (await onDisk.get(`/jobs/${id}/log`)).text();
@@ -206,13 +174,7 @@ test("a job's whole log of 100,000 lines downloads whole from the disk; in Redis
 });
 
 test("two instances sharing one folder serve each other's files: uploaded through one, run by the other, downloaded through the first", async (t) => {
-  const dir = tempDir(t, "shared");
-  const runner = await startApp(t, {
-    redis,
-    name: "files-shared",
-    env: { FILE_STORE_DIR: dir, SHOW_JOB_INTERNALS: "true" },
-    ...WITH_FIXTURE_TYPES,
-  });
+  const { a: runner, dir } = await diskApp(t, "files-shared");
   const front = await startApp(t, {
     redis,
     prefix: runner.prefix,
@@ -231,13 +193,7 @@ test("two instances sharing one folder serve each other's files: uploaded throug
 });
 
 test("the sweep removes the folder of a job Redis no longer names and of an upload whose server died, and keeps an upload in progress", async (t) => {
-  const dir = tempDir(t, "sweep");
-  const a = await startApp(t, {
-    redis,
-    name: "files-sweep",
-    env: { FILE_STORE_DIR: dir, SHOW_JOB_INTERNALS: "true" },
-    ...WITH_FIXTURE_TYPES,
-  });
+  const { a, dir } = await diskApp(t, "files-sweep");
   const content = crypto.randomBytes(50_000);
   const res = await postEcho(a, content);
   const id = res.headers.get("location")!.split("/").pop()!;
