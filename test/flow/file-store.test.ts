@@ -23,6 +23,15 @@ function tempDir(t: ExecutionContext, name: string): string {
   return dir;
 }
 
+/** A file of a process under /proc (its cmdline, its wchan: where it sleeps), or "" once it is gone. */
+function procFile(pid: number, name: string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/${name}`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
 /** An app of the fixture types whose files are kept in a folder of the test's own (FILE_STORE_DIR); the folder. */
 async function diskApp(t: ExecutionContext, name: string, env: Record<string, string> = {}): Promise<{ a: TestApp; dir: string }> {
   const dir = tempDir(t, name);
@@ -116,6 +125,10 @@ test.serial(
     t.is(res.status, 303);
     const id = res.headers.get("location")!.split("/").pop()!;
     const running = await a.waitForState(id, "running");
+    // Its program started (it waits for the gate): the runner needs nothing more of Redis to run it.
+    await waitFor(() => childrenOf(running.pid!).some((pid) => /loud\.py/.test(procFile(pid, "cmdline"))), {
+      message: "the program started",
+    });
     // The store stops answering (a frozen Redis), then the program starts writing its 10 MB.
     process.kill(redis.pid!, "SIGSTOP");
     let frozen = true;
@@ -123,22 +136,12 @@ test.serial(
     fs.writeFileSync(gate, "");
     // It blocks in a write to its stdout (a socket pair, as Node makes stdio pipes): the runner stopped
     // reading while the log waits to be stored.
-    await waitFor(
-      () =>
-        childrenOf(running.pid!).some((pid) => {
-          try {
-            return /pipe_write|sock_alloc_send/.test(fs.readFileSync(`/proc/${pid}/wchan`, "utf8"));
-          } catch {
-            return false;
-          }
-        }),
-      {
-        message: () =>
-          `the program blocked writing to its stdout: ${childrenOf(running.pid!)
-            .map((pid) => `${pid} ${fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")} ${fs.readFileSync(`/proc/${pid}/wchan`, "utf8")}`)
-            .join("; ")} (runner ${running.pid})`,
-      },
-    );
+    await waitFor(() => childrenOf(running.pid!).some((pid) => /pipe_write|sock_alloc_send/.test(procFile(pid, "wchan"))), {
+      message: () =>
+        `the program blocked writing to its stdout: ${childrenOf(running.pid!)
+          .map((pid) => `${pid} ${procFile(pid, "cmdline")} ${procFile(pid, "wchan")}`)
+          .join("; ")} (runner ${running.pid})`,
+    });
     process.kill(redis.pid!, "SIGCONT");
     frozen = false;
     t.is((await ended(a, id)).state, "succeeded");
