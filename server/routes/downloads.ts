@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import type { Middleware } from "koa";
 import { isTerminal, type JobRecord, type JobStore } from "../../jobs/core/store.ts";
 import { etagOf, notModified } from "../etag.ts";
-import { bufferSource, chunkedSource, sendBytes, type ByteSource } from "../byte-range.ts";
+import { bufferSource, chunkedSource, fileSource, sendBytes, type ByteSource } from "../byte-range.ts";
 import { isUploadRef } from "../../jobs/core/fields.ts";
 import { csvCell, CsvNeutraliser } from "../csv.ts";
 import { HttpError } from "../errors.ts";
@@ -154,7 +154,10 @@ export const outputFile =
     ctx.type = mediaType(filename);
     // Output files are written by the job's process, so only an ended job's are final.
     const etag = isTerminal(job.state) ? etagOf("file", id, name, file.size, job.finishedAt) : null;
-    const stored = chunkedSource(file.size, FILE_CHUNK_BYTES, (start, end) => store.readFileRange(id, name, start, end));
+    const local = store.localFile("file", id, name);
+    const stored = local
+      ? fileSource(local, file.size)
+      : chunkedSource(file.size, FILE_CHUNK_BYTES, (start, end) => store.readFileRange(id, name, start, end));
     if (filename.toLowerCase().endsWith(".csv")) {
       if (etag !== null && notModified(ctx, etag)) return;
       sendBytes(ctx, await neutralisedSource(stored), etag);
@@ -214,9 +217,12 @@ export const inputFile =
     }
     ctx.set("Content-Disposition", `attachment; filename="${safeFilename(ref.name)}"`);
     ctx.type = "application/octet-stream";
+    const local = store.localFile("upload", id, field);
     sendBytes(
       ctx,
-      chunkedSource(size, UPLOAD_CHUNK_BYTES, (start, end) => store.readUploadRange(id, field, start, end)),
+      local
+        ? fileSource(local, size)
+        : chunkedSource(size, UPLOAD_CHUNK_BYTES, (start, end) => store.readUploadRange(id, field, start, end)),
       etagOf("input", id, field, size, job.createdAt),
     );
   };

@@ -368,6 +368,17 @@ export class JobStore {
     return this.fileDir ? this.fileDir.listFiles(id) : artifacts.listFiles(this.core, id);
   }
 
+  /**
+   * Where a job's stored file is on this host's disk (a directory store), to
+   * be read directly; null in Redis. kind: an output file, an upload (name:
+   * its field) or the whole log.
+   */
+  localFile(kind: "file" | "upload" | "log", id: string, name = ""): string | null {
+    const dir = this.fileDir;
+    if (!dir) return null;
+    return kind === "file" ? dir.filePath(id, name) : kind === "upload" ? dir.uploadPath(id, name) : dir.logPath(id);
+  }
+
   /** Bytes start..end (inclusive) of an output file, fewer past its end; null when there is no such file. */
   readFileRange(id: string, name: string, start: number, end: number): Promise<Buffer | null> {
     return this.fileDir ? this.fileDir.readFileRange(id, name, start, end) : artifacts.readFileRange(this.core, id, name, start, end);
