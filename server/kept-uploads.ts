@@ -43,14 +43,17 @@ export async function keptFiles(store: JobStore, type: JobType, from: unknown): 
 /**
  * For each file field of a received form that got no file but asks for an
  * earlier job's (reuseField): copies that upload under the form's job id and
- * records it as sent, or an error when it is no longer kept.
+ * records it as sent, or an error when it is no longer kept. Returns the
+ * earlier job's files still kept (a form sent back offers them again).
  */
-export async function reuseKept(store: JobStore, type: JobType, form: ReceivedForm): Promise<void> {
+export async function reuseKept(store: JobStore, type: JobType, form: ReceivedForm): Promise<Record<string, KeptFile>> {
+  let offered: Record<string, KeptFile> = {};
   for (const field of type.fields) {
     if (field.kind !== "file" || form.files[field.name] || form.errors[field.name]) continue;
     const from = form.fields[reuseField(field.name)];
     if (typeof from !== "string" || from === "") continue;
-    const kept = (await keptFiles(store, type, from))[field.name];
+    offered = await keptFiles(store, type, from);
+    const kept = offered[field.name];
     if (!kept || !(await store.copyUploads(kept.from, form.id, [field.name]))) {
       form.errors[field.name] = "The file of the earlier job is no longer kept. Choose the file.";
       continue;
@@ -59,4 +62,5 @@ export async function reuseKept(store: JobStore, type: JobType, form: ReceivedFo
     // The same earlier file, sent again under the same token, is the same request.
     form.digests[field.name] = `kept:${kept.from}`;
   }
+  return offered;
 }

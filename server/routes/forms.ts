@@ -15,30 +15,15 @@ import type { Context, Middleware } from "koa";
 import type { Config } from "../config.ts";
 import { defaultValues, unknownFields, type Params } from "../../jobs/core/fields.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
-import {
-  AlreadySubmittedError,
-  newJobId,
-  QueueFullError,
-  SubmitKeyReusedError,
-  type JobStore,
-  type SubmitOnce,
-} from "../../jobs/core/store.ts";
+import { AlreadySubmittedError, newJobId, QueueFullError, SubmitKeyReusedError, type SubmitOnce } from "../../jobs/core/store.ts";
 import { SUBMISSION_FIELD } from "../../jobs/core/job-type.ts";
 import { jobType } from "../../jobs/types/index.ts";
 import { HttpError, invalidInputBody } from "../errors.ts";
 import type { Created } from "../api-schemas.ts";
 import { discardUploads, fileFields, receiveForm, TooLargeError } from "../uploads.ts";
-import { keptFiles, reuseField, reuseKept, type KeptFile } from "../kept-uploads.ts";
+import { keptFiles, reuseKept, type KeptFile } from "../kept-uploads.ts";
 
 type Kept = Record<string, KeptFile>;
-
-/** The earlier job's files a form asked for again (reuseField), still kept: offered again when it is sent back. */
-async function keptAskedFor(store: JobStore, type: JobType, fields: Readonly<Record<string, unknown>>): Promise<Kept> {
-  const from = fileFields(type)
-    .map((f) => fields[reuseField(f)])
-    .find((v) => typeof v === "string" && v !== "");
-  return from === undefined ? {} : keptFiles(store, type, from);
-}
 import { checkSubmission, formView, paramValues, type FormView } from "../forms.ts";
 import { idempotencyKey, submissionToken, submitOnce, withoutToken, type SubmitKey } from "../submit-keys.ts";
 import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
@@ -220,8 +205,7 @@ const readBody = (forms: Forms, typeFor: (ctx: Context) => JobType): Middleware 
         }
         ctx.state.submitKey = header ?? token;
         // A file field sent no file but asked for an earlier job's, still kept: copied under this id.
-        await reuseKept(store, type, form);
-        ctx.state.kept = await keptAskedFor(store, type, form.fields);
+        ctx.state.kept = await reuseKept(store, type, form);
         ctx.state.upload = { id, fields: Object.keys(form.files), errors: form.errors, digests: form.digests } satisfies Upload;
         (ctx.request as { body?: unknown }).body = { ...form.fields, ...form.files };
         await next();

@@ -32,19 +32,17 @@ async function ended(a: TestApp, id: string) {
   return (await a.store.read(id, "all"))!;
 }
 
-/** A py-echo job, ended: its upload (CONTENT, field data) copied to its output file echo.bin. */
-/** A py-echo job given content as its upload (field data), ended; its record. */
-async function echoed(a: TestApp, content: Buffer, name: string) {
+/** A job of a type with a file field `data`, created with content as its upload; its id. */
+async function withUpload(a: TestApp, type: string, content: Buffer, params: Record<string, unknown>): Promise<string> {
   const id = newJobId();
   for (let at = 0; at < content.length; at += 300_001) await a.store.appendUpload(id, "data", content.subarray(at, at + 300_001));
-  await a.store.create({
-    id,
-    uploads: ["data"],
-    type: "py-echo",
-    params: { data: { name, size: content.length } },
-    total: 0,
-    queueMax: 100,
-  });
+  await a.store.create({ id, uploads: ["data"], type, params, total: 0, queueMax: 100 });
+  return id;
+}
+
+/** A py-echo job given content as its upload (field data), ended; its record. */
+async function echoed(a: TestApp, content: Buffer, name: string) {
+  const id = await withUpload(a, "py-echo", content, { data: { name, size: content.length } });
   await a.supervisor.pump();
   return ended(a, id);
 }
@@ -195,16 +193,7 @@ test.serial(
   "the operator downloads a job's input from its admin page, whole and by range, while it is kept; without a session it is refused",
   async (t) => {
     // A job that waits (no runner takes its type): its upload is kept.
-    const id = newJobId();
-    for (let at = 0; at < CONTENT.length; at += 300_001) await app.store.appendUpload(id, "data", CONTENT.subarray(at, at + 300_001));
-    await app.store.create({
-      id,
-      uploads: ["data"],
-      type: "downloads-waiting",
-      params: { data: { name: "in put.bin", size: CONTENT.length }, word: "w" },
-      total: 0,
-      queueMax: 100,
-    });
+    const id = await withUpload(app, "downloads-waiting", CONTENT, { data: { name: "in put.bin", size: CONTENT.length }, word: "w" });
     const url = `/admin/jobs/${id}/input/data`;
 
     const anonymous = await app.get(url);
