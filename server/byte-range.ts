@@ -94,12 +94,6 @@ export function chunkedSource(
 }
 
 /**
- * Answers with `source`: 304 for an If-None-Match that names `etag` (null:
- * none, the body may still change), 206 with Content-Range for a range that
- * exists, 416 for one that does not, else 200. The caller has set the media
- * type and the Content-Disposition.
- */
-/**
  * A file on this host's disk (a directory file store): read with one open
  * file and the kernel's read-ahead. A file shorter than its size (removed,
  * cut) ends the answer short, never padded.
@@ -118,6 +112,90 @@ export function fileSource(file: string, size: number, chunkBytes = 1024 * 1024)
   };
 }
 
+/**
+ * A body made again each time by `make`, the same bytes each time (a CSV
+ * file neutralised, an ended job's results): its size counted by a first
+ * pass, unless given; a range is made from its start and cut.
+ */
+export async function generatedSource(make: () => AsyncIterable<Buffer>, knownSize?: number): Promise<ByteSource> {
+  let size = knownSize ?? 0;
+  if (knownSize === undefined) for await (const chunk of make()) size += chunk.length;
+  return {
+    size,
+    async *read(start, end) {
+      let at = 0;
+      for await (const chunk of make()) {
+        const from = Math.max(start - at, 0);
+        const to = Math.min(end + 1 - at, chunk.length);
+        if (from < to) yield chunk.subarray(from, to);
+        at += chunk.length;
+        if (at > end) return;
+      }
+      if (at <= end) throw new Error("the download's bytes are no longer made whole");
+    },
+  };
+}
+
+/**
+ * Sizes of made bodies (generatedSource) by their ETag, counted while one
+ * was sent whole: a later request for the same body (a resumed download)
+ * gets its Content-Length and its range without a counting pass. The
+ * oldest go first past `max`.
+ */
+export class MadeSizes {
+  private readonly sizes = new Map<string, number>();
+  constructor(private readonly max = 1000) {}
+
+  get(etag: string): number | undefined {
+    return this.sizes.get(etag);
+  }
+
+  set(etag: string, size: number): void {
+    this.sizes.delete(etag);
+    this.sizes.set(etag, size);
+    if (this.sizes.size > this.max) this.sizes.delete(this.sizes.keys().next().value!);
+  }
+}
+
+/**
+ * Answers with a made body whose bytes never change (it has an ETag): sent
+ * as it is made (chunked, the first bytes at once) when its size is not
+ * known yet and the whole is asked for, its size then kept in `sizes`;
+ * otherwise as sendBytes does, with its Content-Length, its ranges and 416,
+ * after a counting pass when the size is not known.
+ */
+export async function sendMade(ctx: Context, make: () => AsyncIterable<Buffer>, etag: string, sizes: MadeSizes): Promise<void> {
+  ctx.set("Accept-Ranges", "bytes");
+  if (notModified(ctx, etag)) return;
+  const known = sizes.get(etag);
+  const wantsRange = ctx.get("Range") !== "" && ifRangeHolds(ctx, etag);
+  if (known === undefined && !wantsRange) {
+    const type = ctx.response.type;
+    ctx.body = Readable.from(
+      (async function* () {
+        let size = 0;
+        for await (const chunk of make()) {
+          size += chunk.length;
+          yield chunk;
+        }
+        sizes.set(etag, size);
+      })(),
+      { objectMode: false, highWaterMark: 0 },
+    );
+    if (type) ctx.type = type;
+    return;
+  }
+  const source = await generatedSource(make, known);
+  sizes.set(etag, source.size);
+  sendBytes(ctx, source, etag);
+}
+
+/**
+ * Answers with `source`: 304 for an If-None-Match that names `etag` (null:
+ * none, the body may still change), 206 with Content-Range for a range that
+ * exists, 416 for one that does not, else 200. The caller has set the media
+ * type and the Content-Disposition.
+ */
 export function sendBytes(ctx: Context, source: ByteSource, etag: string | null): void {
   ctx.set("Accept-Ranges", "bytes");
   if (etag !== null && notModified(ctx, etag)) return;

@@ -200,21 +200,20 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
   });
 
   const ranged =
-    "It has a Content-Length and answers a single Range (bytes=a-b, bytes=a-, bytes=-n) with 206, or 416 when none of it exists; If-Range with its ETag is honoured. Several ranges, or a Range that cannot be read, get the whole download.";
-  const download = (operationId: string, summary: string, content: object, extra: object = {}, ranges = false) => ({
+    "It answers a single Range (bytes=a-b, bytes=a-, bytes=-n) with 206, or 416 when none of it exists; If-Range with its ETag is honoured. Several ranges, or a Range that cannot be read, get the whole download.";
+  const sized = "It has a Content-Length.";
+  const made =
+    "It is made as it is sent: chunked, without a Content-Length, the first time an instance sends it; with its Content-Length once its size is known (after it was sent whole, or for a Range).";
+  const download = (operationId: string, summary: string, content: object, extra: object = {}, size: "sized" | "made" = "sized") => ({
     operationId,
     summary,
-    description: `A download (Content-Disposition: attachment). ${ended}${ranges ? ` ${ranged}` : " It is streamed as it is made (chunked, no Content-Length)."}`,
+    description: `A download (Content-Disposition: attachment). ${ended} ${size === "sized" ? sized : made} ${ranged}`,
     tags: ["downloads"],
-    parameters: [param("id"), param("IfNoneMatch"), ...(ranges ? [param("Range"), param("IfRange")] : [])],
+    parameters: [param("id"), param("IfNoneMatch"), param("Range"), param("IfRange")],
     responses: {
-      "200": { description: "The download.", headers: { ...header("ETag"), ...(ranges ? header("Accept-Ranges") : {}) }, content },
-      ...(ranges
-        ? {
-            "206": { description: "The part the Range asked for.", headers: { ...header("ETag"), ...header("Content-Range") }, content },
-            "416": error("The Range asks for bytes the download does not have (Content-Range: bytes */size).", header("Content-Range")),
-          }
-        : {}),
+      "200": { description: "The download.", headers: { ...header("ETag"), ...header("Accept-Ranges") }, content },
+      "206": { description: "The part the Range asked for.", headers: { ...header("ETag"), ...header("Content-Range") }, content },
+      "416": error("The Range asks for bytes the download does not have (Content-Range: bytes */size).", header("Content-Range")),
       "304": response("NotModified"),
       "404": error("No such job."),
       ...extra,
@@ -229,6 +228,7 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
       "Every result of the job, as JSON (partial for a job that did not succeed)",
       { "application/json": { schema: ref("Results") } },
       { "409": error("The job has not ended yet.") },
+      "made",
     ),
   );
   add(
@@ -239,17 +239,14 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
       "Every result of the job, as CSV: a row each (index, value)",
       { "text/csv": { schema: { type: "string" } } },
       { "409": error("The job has not ended yet.") },
+      "made",
     ),
   );
   add("/jobs/{id}/log", "get", {
-    ...download(
-      "getJobLog",
-      "The job's log: what its program wrote (the last lines kept)",
-      { "text/plain": { schema: { type: "string" } } },
-      {},
-      true,
-    ),
-    description: `A download, for a type whose log is public (404 otherwise). ${ended} ${ranged}`,
+    ...download("getJobLog", "The job's whole log: what its program wrote, up to JOB_LOG_MAX_BYTES (a line says where it was cut)", {
+      "text/plain": { schema: { type: "string" } },
+    }),
+    description: `A download, for a type whose log is public (404 otherwise). ${ended} ${sized} ${ranged}`,
   });
   const fileDownload = download(
     "getJobFile",
@@ -267,8 +264,6 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
         },
       ]),
     ),
-    {},
-    true,
   );
   add("/jobs/{id}/files/{name}", "get", {
     ...fileDownload,

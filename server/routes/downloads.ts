@@ -1,13 +1,22 @@
 // A job's downloads: its results as JSON or CSV (read from Redis a page at a
 // time, streamed), an output file, the whole log as text, and, for operators,
 // a file it was given (its input). An ended job's carry an ETag (etag.ts);
-// the files and the log have a Content-Length and answer Range requests
-// (byte-range.ts).
-import { Readable } from "node:stream";
+// every one answers Range requests, and has a Content-Length once its size is
+// known (byte-range.ts): the files' and the log's always, the results' once
+// they have been sent whole.
 import type { Middleware } from "koa";
 import { isTerminal, type JobRecord, type JobStore } from "../../jobs/core/store.ts";
 import { etagOf, notModified } from "../etag.ts";
-import { bufferSource, chunkedSource, fileSource, sendBytes, type ByteSource } from "../byte-range.ts";
+import {
+  bufferSource,
+  chunkedSource,
+  fileSource,
+  generatedSource,
+  MadeSizes,
+  sendBytes,
+  sendMade,
+  type ByteSource,
+} from "../byte-range.ts";
 import { isUploadRef } from "../../jobs/core/fields.ts";
 import { csvCell, CsvNeutraliser } from "../csv.ts";
 import { HttpError } from "../errors.ts";
@@ -76,53 +85,61 @@ const resultsEtag = (job: JobRecord, ext: string) => etagOf(ext, job.id, job.sta
 const downloadName = (job: JobRecord, ext: string) =>
   `${safeFilename(job.type)}-${job.id}${job.state === "succeeded" ? "" : "-partial"}.${ext}`;
 
-/** GET /jobs/:id/result.json: every result, with the job's id, type, state and parameters. */
-export const resultJson =
-  (store: JobStore, { endedJob }: JobLookup): Middleware =>
-  async (ctx) => {
+/** Text as the bytes of a download. */
+async function* asBytes(texts: AsyncIterable<string>): AsyncGenerator<Buffer> {
+  for await (const text of texts) yield Buffer.from(text);
+}
+
+/**
+ * GET /jobs/:id/result.json: every result, with the job's id, type, state
+ * and parameters. Made as it is sent, a page of results at a time; an ended
+ * job's never change, so a range of it (a resumed download) is made again
+ * from its start and cut (byte-range.ts, sendMade).
+ */
+export const resultJson = (store: JobStore, { endedJob }: JobLookup): Middleware => {
+  const sizes = new MadeSizes();
+  return async (ctx) => {
     const job = await endedJob(ctx);
-    if (notModified(ctx, resultsEtag(job, "json"))) return;
     ctx.set("Content-Disposition", `attachment; filename="${downloadName(job, "json")}"`);
     ctx.type = "application/json";
     const head = `{\n  "id": ${JSON.stringify(job.id)},\n  "type": ${JSON.stringify(job.type)},\n  "state": ${JSON.stringify(job.state)},\n  "params": ${JSON.stringify(job.params)},\n  "results": [`;
-    ctx.body = Readable.from(
-      (async function* () {
-        yield head;
-        for await (const { index, text } of allResults(store, job.id, job.resultCount)) yield `${index === 0 ? "" : ","}\n    ${text}`;
-        yield `${job.resultCount > 0 ? "\n  " : ""}]\n}\n`;
-      })(),
-    );
+    const make = async function* () {
+      yield head;
+      for await (const { index, text } of allResults(store, job.id, job.resultCount)) yield `${index === 0 ? "" : ","}\n    ${text}`;
+      yield `${job.resultCount > 0 ? "\n  " : ""}]\n}\n`;
+    };
+    await sendMade(ctx, () => asBytes(make()), resultsEtag(job, "json"), sizes);
   };
+};
 
 /**
  * GET /jobs/:id/result.csv: every result, one row each, neutralised as every
  * CSV download is (csv.ts): (index, value), or, for results that are all
- * records, (index, one column per key).
+ * records, (index, one column per key). Made and sent as result.json is.
  */
-export const resultCsv =
-  (store: JobStore, { endedJob }: JobLookup): Middleware =>
-  async (ctx) => {
+export const resultCsv = (store: JobStore, { endedJob }: JobLookup): Middleware => {
+  const sizes = new MadeSizes();
+  return async (ctx) => {
     const job = await endedJob(ctx);
-    if (notModified(ctx, resultsEtag(job, "csv"))) return;
     ctx.set("Content-Disposition", `attachment; filename="${downloadName(job, "csv")}"`);
     ctx.type = "text/csv; charset=utf-8";
-    ctx.body = Readable.from(
-      (async function* () {
-        // Records (every value an object) get a column per key, in the order first met: a first pass finds them.
-        const columns = await recordKeys(store, job.id, job.resultCount);
-        if (!columns) {
-          yield "index,value\r\n";
-          for await (const { index, value } of allResults(store, job.id, job.resultCount)) yield `${index + 1},${csvCell(value)}\r\n`;
-          return;
-        }
-        yield `index,${columns.map(csvCell).join(",")}\r\n`;
-        for await (const { index, value } of allResults(store, job.id, job.resultCount)) {
-          const record = value as Record<string, unknown>;
-          yield `${index + 1},${columns.map((key) => (record[key] === undefined ? "" : csvCell(record[key]))).join(",")}\r\n`;
-        }
-      })(),
-    );
+    const make = async function* () {
+      // Records (every value an object) get a column per key, in the order first met: a first pass finds them.
+      const columns = await recordKeys(store, job.id, job.resultCount);
+      if (!columns) {
+        yield "index,value\r\n";
+        for await (const { index, value } of allResults(store, job.id, job.resultCount)) yield `${index + 1},${csvCell(value)}\r\n`;
+        return;
+      }
+      yield `index,${columns.map(csvCell).join(",")}\r\n`;
+      for await (const { index, value } of allResults(store, job.id, job.resultCount)) {
+        const record = value as Record<string, unknown>;
+        yield `${index + 1},${columns.map((key) => (record[key] === undefined ? "" : csvCell(record[key]))).join(",")}\r\n`;
+      }
+    };
+    await sendMade(ctx, () => asBytes(make()), resultsEtag(job, "csv"), sizes);
   };
+};
 
 /** The keys of results that are all records (objects), in the order first met; null when any value is not one. */
 async function recordKeys(store: JobStore, id: string, count: number): Promise<string[] | null> {
@@ -171,27 +188,12 @@ export const outputFile =
  * adds bytes, so a first pass counts them (its Content-Length, and what its
  * ranges count in); a range is the neutralised file's, read from its start.
  */
-async function neutralisedSource(stored: ByteSource): Promise<ByteSource> {
-  const neutralised = async function* (): AsyncGenerator<Buffer> {
+function neutralisedSource(stored: ByteSource): Promise<ByteSource> {
+  return generatedSource(async function* () {
     const neutraliser = new CsvNeutraliser();
     if (stored.size > 0) for await (const chunk of stored.read(0, stored.size - 1)) yield neutraliser.push(chunk);
     yield neutraliser.end();
-  };
-  let size = 0;
-  for await (const chunk of neutralised()) size += chunk.length;
-  return {
-    size,
-    async *read(start, end) {
-      let at = 0;
-      for await (const chunk of neutralised()) {
-        const from = Math.max(start - at, 0);
-        const to = Math.min(end + 1 - at, chunk.length);
-        if (from < to) yield chunk.subarray(from, to);
-        at += chunk.length;
-        if (at > end) return;
-      }
-    },
-  };
+  });
 }
 
 /**

@@ -1,8 +1,8 @@
 // A job's downloads as a client that resumes them sees them: an output file
 // and the log with their Content-Length, in parts (Range, 206, 416), with an
 // ETag once the job has ended (304, If-Range); every result as JSON and CSV,
-// read from Redis a page at a time and sent while it is read; and, for the
-// operator only, the file a job was given.
+// read from Redis a page at a time and sent while it is read, and resumed in
+// ranges; and, for the operator only, the file a job was given.
 import crypto from "node:crypto";
 import http from "node:http";
 import test from "ava";
@@ -323,6 +323,42 @@ test.serial(
     );
     // The CSV reads the results twice: once for its columns, then for its rows, which go out as they are read.
     t.true(csv.pagesAtFirstByte < csv.pages.length - 2, `the body began after ${csv.pagesAtFirstByte} of ${csv.pages.length} pages`);
+  },
+);
+
+test.serial(
+  "a result download resumes: a range of result.json or result.csv is the whole one's bytes, with Content-Range, and once sent whole it has a Content-Length",
+  async (t) => {
+    const id = await app.store.create({ type: "count", params: { start: 1, end: 3, increment: 1 }, total: 3, queueMax: 100 });
+    await app.supervisor.pump();
+    t.is((await ended(app, id)).state, "succeeded");
+    for (const ext of ["json", "csv"]) {
+      const url = `/jobs/${id}/result.${ext}`;
+      // A range first: this instance has not sent it whole, so it counts it before it answers.
+      const part = await app.get(url, { Range: "bytes=5-" });
+      t.is(part.status, 206, ext);
+      const rest = await bytesOf(part);
+      const total = Number(/^bytes 5-(\d+)\/(\d+)$/.exec(part.headers.get("content-range") ?? "")?.[2]);
+      t.true(total > 5, `${ext}: ${part.headers.get("content-range")}`);
+      t.is(rest.length, total - 5, ext);
+
+      const whole = await app.get(url);
+      t.is(whole.status, 200);
+      t.is(whole.headers.get("content-length"), String(total), ext);
+      const body = await bytesOf(whole);
+      t.true(body.subarray(5).equals(rest), ext);
+      if (ext === "json") t.deepEqual((JSON.parse(body.toString()) as { results: number[] }).results, [1, 2, 3]);
+      else t.is(body.toString(), "index,value\r\n1,1\r\n2,2\r\n3,3\r\n");
+
+      const etag = whole.headers.get("etag")!;
+      const middle = await app.get(url, { Range: "bytes=2-6", "If-Range": etag });
+      t.is(middle.status, 206);
+      t.true((await bytesOf(middle)).equals(body.subarray(2, 7)), ext);
+      const past = await app.get(url, { Range: `bytes=${total}-` });
+      t.is(past.status, 416);
+      t.is(past.headers.get("content-range"), `bytes */${total}`);
+      await past.arrayBuffer();
+    }
   },
 );
 

@@ -45,6 +45,10 @@ const COVERED_ELSEWHERE: Record<string, string> = {
   "GET /jobs/{id}/files/{name} 416": "a Range past an output file's end: test/flow/downloads.test.ts",
   "GET /jobs/{id}/log 206": "a Range of the log: test/flow/downloads.test.ts",
   "GET /jobs/{id}/log 416": "a Range past the log's end: test/flow/downloads.test.ts",
+  "GET /jobs/{id}/result.json 206": "a Range of the results: test/flow/downloads.test.ts",
+  "GET /jobs/{id}/result.json 416": "a Range past the results' end: test/flow/downloads.test.ts",
+  "GET /jobs/{id}/result.csv 206": "a Range of the results: test/flow/downloads.test.ts",
+  "GET /jobs/{id}/result.csv 416": "a Range past the results' end: test/flow/downloads.test.ts",
 };
 
 const json = { "Content-Type": "application/json", Accept: "application/json" };

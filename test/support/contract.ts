@@ -151,8 +151,11 @@ export function checkAgainst(doc: ApiDocument): { contract: Contract; middleware
       copy.on("data", (chunk: Buffer) => chunks.push(chunk));
       copy.on("end", () => checkJson(where, schema, Buffer.concat(chunks)));
       body.on("error", (err) => copy.destroy(err));
+      // Koa drops a replaced stream's Content-Length: the copy keeps the answer's.
+      const length = ctx.response.get("Content-Length") === "" ? undefined : ctx.length;
       ctx.body = body.pipe(copy);
       ctx.type = media;
+      if (length !== undefined) ctx.length = length;
       return;
     }
     checkJson(where, schema, typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body));
