@@ -13,7 +13,7 @@
 //   store/list.ts         the operators' jobs list, read from its index
 //   store/operator.ts     the operators' actions, the instances' heartbeats, counts and charts
 //   store/login.ts        the operator's failed logins and sessions
-export { LOG_LINE_MAX_CHARS, LOG_MAX_LINES, UPLOAD_READ_BYTES, UPLOAD_SAFETY_TTL_S } from "./store/artifacts.ts";
+export { LOG_LINE_MAX_CHARS, LOG_MAX_LINES, logCutMarker, UPLOAD_READ_BYTES, UPLOAD_SAFETY_TTL_S } from "./store/artifacts.ts";
 export { WriteRefusals, type StoreEnd, type StoreOptions } from "./store/core.ts";
 export {
   AlreadySubmittedError,

@@ -4,7 +4,9 @@
 // - the last lines, in Redis, which the job's page shows as they come (see
 //   LOG_MAX_LINES in store.ts): what a job writes faster than that is dropped
 //   from the start and counted. Lines Redis refuses to store (out of memory)
-//   are kept and sent again with the next flush, within the same bound.
+//   are kept and sent again with the next flush, within the same bound. With
+//   FILE_STORE_DIR there are none: the page reads the whole log's last lines
+//   from the disk, so no byte of a log is in Redis.
 // - the whole log, as written, which is downloaded: in Redis, or in
 //   FILE_STORE_DIR (store/file-dir.ts), up to JOB_LOG_MAX_BYTES, where a marker
 //   says it was cut. A writer that can wait (a program's pipes, which the
@@ -13,7 +15,7 @@
 //   slowed, as by a slow terminal, and its log kept whole. Bytes from a writer
 //   that goes on past twice that are dropped, and a line says how many.
 import { setTimeout as sleep } from "node:timers/promises";
-import { StoreWriteRefusedError, type JobStore } from "../core/store.ts";
+import { logCutMarker, StoreWriteRefusedError, type JobStore } from "../core/store.ts";
 import { untilAccepted } from "./refused.ts";
 
 /** How often buffered lines are sent. */
@@ -44,17 +46,25 @@ export class LogSink {
   private fullSending: Promise<void> = Promise.resolve();
   /** Writers waiting for the whole log to catch up (drained()). */
   private waiting: (() => void)[] = [];
+  /** The whole log is all there is (FILE_STORE_DIR): no last lines are kept apart. */
+  private readonly wholeOnly: boolean;
 
   constructor(
     private readonly store: JobStore,
     private readonly id: string,
     /** JOB_LOG_MAX_BYTES: the most bytes of the whole log. */
     private readonly fullLogMaxBytes = 4 * 1024 * 1024,
-  ) {}
+  ) {
+    this.wholeOnly = store.fileDir !== null;
+  }
 
   /** Takes what the job wrote; false when the writer should wait for drained(). */
   write(chunk: string | Buffer): boolean {
     this.keepWhole(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+    if (this.wholeOnly) {
+      this.schedule();
+      return this.fullBytes + this.fullInFlight < FULL_LOG_MAX_UNSENT;
+    }
     this.pending += typeof chunk === "string" ? chunk : chunk.toString("utf8");
     let nl: number;
     while ((nl = this.pending.indexOf("\n")) !== -1) {
@@ -99,7 +109,7 @@ export class LogSink {
     this.fullSent += text.length;
     this.fullInFlight += text.length;
     this.fullBytes = 0;
-    const marker = `\n[the log was cut here: it reached JOB_LOG_MAX_BYTES, ${this.fullLogMaxBytes} bytes]\n`;
+    const marker = logCutMarker(this.fullLogMaxBytes);
     this.fullSending = this.fullSending.then(() =>
       untilAccepted(`job ${this.id}: log`, () => this.store.appendFullLog(this.id, text, this.fullLogMaxBytes, marker)).then(
         () => this.sent(text.length),

@@ -84,9 +84,15 @@ test("with FILE_STORE_DIR an upload, its job's output files and its whole log ar
   const largest = Math.max(...memory.values());
   t.true(largest < 64 * 1024, `the largest key takes ${largest} bytes: ${JSON.stringify([...memory])}`);
   t.deepEqual(
-    [...memory.keys()].filter((k) => k.endsWith(":fulllog")),
+    [...memory.keys()].filter((k) => k.endsWith(":fulllog") || k.endsWith(":log")),
     [],
+    "no key holds the log, whole or its last lines",
   );
+  // The page's last lines are read from the disk.
+  const read = (await a.store.read(id, "all", { logLines: 3 }))!;
+  t.deepEqual(read.logTail, ["log line 197 of the echo", "log line 198 of the echo", "log line 199 of the echo"]);
+  t.is(read.logCount, 200);
+  t.regex(await (await a.get(`/jobs/${id}`)).text(), /log line 199 of the echo/);
   t.is(await redis.client.hget(a.store.jobKeys(id)[0] + ":files", "echo.bin"), String(content.length));
 
   const whole = await a.get(`/jobs/${id}/files/echo.bin`);
@@ -146,10 +152,32 @@ test.serial(
     frozen = false;
     t.is((await ended(a, id)).state, "succeeded");
     const lines = (await (await a.get(`/jobs/${id}/log`)).text()).split("\n");
-    t.is(lines.length, 100_002, "every line kept");
+    t.is(lines.length, 100_003, "every line kept: the gate's, 100,000, the last, and the end");
     t.is(lines.at(-2), "the last line");
   },
 );
+
+test("a running job's page shows its log's last lines as they come, read from the disk", async (t) => {
+  const { a, dir } = await diskApp(t, "files-live-log");
+  const gate = path.join(dir, "go");
+  const res = await a.post("/jobs/new/py-loud", { word: gate });
+  t.is(res.status, 303);
+  const id = res.headers.get("location")!.split("/").pop()!;
+  // Read through the page (its reads are cached until the job's record changes: server/job-cache.ts).
+  const page = async () => (await a.get(`/jobs/${id}`)).text();
+  await waitFor(async () => /waiting for the gate/.test(await page()), { message: "the page shows the first line" });
+  t.is((await a.store.read(id, "auto"))!.state, "running");
+  t.false(fs.existsSync(gate));
+  fs.writeFileSync(gate, "");
+  await ended(a, id);
+  const html = await page();
+  t.regex(html, /the last line/);
+  t.notRegex(html, /waiting for the gate/, "only the last lines are shown");
+  t.deepEqual(
+    (await keysUnder(redis.client, a.prefix)).filter((k) => k.endsWith(":log")),
+    [],
+  );
+});
 
 test("a job's whole log of 100,000 lines downloads whole from the disk; in Redis it is cut at JOB_LOG_MAX_BYTES with a line that says so", async (t) => {
   const { a: onDisk } = await diskApp(t, "files-log");

@@ -48,6 +48,7 @@ export interface LuaReplies {
       ];
   log: 0 | 1;
   logAll: 0 | 1;
+  logNoted: 0 | 1;
   file: 0 | 1;
   fileRange: string | null;
   sweep: [lost: string[], waiting: string[], requeued: string[]];
@@ -225,6 +226,7 @@ declare module "ioredis" {
     ): Result<LuaReplies["read"], Context>;
     sjLog(job: string, log: string, maxLines: Arg, ...lines: string[]): Result<LuaReplies["log"], Context>;
     sjLogAll(job: string, fullLog: string, maxBytes: Arg, text: string | Buffer, marker: string): Result<LuaReplies["logAll"], Context>;
+    sjLogNoted(job: string, lines: Arg, bytes: Arg, open: Arg): Result<LuaReplies["logNoted"], Context>;
     sjFile(job: string, files: string, name: string, content: string | Buffer): Result<LuaReplies["file"], Context>;
     sjFileRange(files: string, name: string, start: Arg, end: Arg): Result<LuaReplies["fileRange"], Context>;
     sjSweep(

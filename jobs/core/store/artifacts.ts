@@ -107,6 +107,11 @@ export async function readLog(core: StoreCore, id: string): Promise<string[]> {
   return core.call((r) => r.lrange(core.keys.log(id), 0, -1));
 }
 
+/** The line that stands where a whole log was cut, at maxBytes (JOB_LOG_MAX_BYTES). */
+export function logCutMarker(maxBytes: number): string {
+  return `\n[the log was cut here: it reached JOB_LOG_MAX_BYTES, ${maxBytes} bytes]\n`;
+}
+
 /** Appends to the whole log, up to maxBytes (then `marker`, once); false when the job does not exist. */
 export async function appendFullLog(core: StoreCore, id: string, text: Buffer, maxBytes: number, marker: string): Promise<boolean> {
   return (await core.call((r) => r.sjLogAll(core.keys.job(id), core.keys.fullLog(id), maxBytes, text, marker))) === 1;

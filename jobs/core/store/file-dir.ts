@@ -56,6 +56,13 @@ async function io<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** How many line ends (LF) `bytes` holds. */
+function lineEnds(bytes: Buffer): number {
+  let n = 0;
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) n++;
+  return n;
+}
+
 const missing = (err: unknown) => (err as NodeJS.ErrnoException).code === "ENOENT";
 
 export class FileDirectory {
@@ -231,27 +238,53 @@ export class FileDirectory {
   /**
    * Appends to the whole log, up to maxBytes; what passes it is dropped and
    * `marker` written once in its place. Nothing is written for a job that
-   * does not exist. Returns whether the job exists.
+   * does not exist. Then the job's record counts the lines and bytes written
+   * (lua/log-noted-1.lua): that change tells the pages to read its last
+   * lines again (logTail). Returns whether the job exists.
    */
   async appendLog(id: string, text: Buffer, maxBytes: number, marker: string): Promise<boolean> {
     if ((await this.core.call((r) => r.exists(this.core.keys.job(id)))) !== 1) return false;
     const file = this.logPath(id);
-    await io(async () => {
+    const written = await io(async () => {
       await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       const handle = await fsp.open(file, "a", 0o600);
       try {
         const size = (await handle.stat()).size;
-        if (size >= maxBytes) return; // cut already: the marker is there
-        if (size + text.length <= maxBytes) {
-          await handle.write(text);
-          return;
-        }
-        await handle.write(Buffer.concat([text.subarray(0, maxBytes - size), Buffer.from(marker)]));
+        if (size >= maxBytes) return null; // cut already: the marker is there
+        const bytes = size + text.length <= maxBytes ? text : Buffer.concat([text.subarray(0, maxBytes - size), Buffer.from(marker)]);
+        await handle.write(bytes);
+        return bytes;
       } finally {
         await handle.close();
       }
     });
-    return true;
+    if (!written) return true;
+    return (
+      (await this.core.call((r) =>
+        r.sjLogNoted(this.core.keys.job(id), lineEnds(written), written.length, written.at(-1) === 0x0a ? 0 : 1),
+      )) === 1
+    );
+  }
+
+  /**
+   * The log's last `count` lines (a last line not ended yet among them), each
+   * cut at `maxChars`, read from its end: at most `count` lines of
+   * `maxChars` characters of UTF-8, so a log of any size costs one short read.
+   */
+  async logTail(id: string, count: number, maxChars: number): Promise<string[]> {
+    const size = await this.logSize(id);
+    if (size === 0 || count <= 0) return [];
+    const bytes = Math.min(size, count * (4 * maxChars + 1) + 1);
+    const tail = await this.readRange(this.logPath(id), size - bytes, size - 1);
+    if (!tail) return [];
+    const lines = tail.toString("utf8").split("\n");
+    // The last piece is "" after a line end; the first may be a line's end only (the read began within it).
+    if (lines.at(-1) === "") lines.pop();
+    if (bytes < size && lines.length > 1) lines.shift();
+    return lines.slice(-count).map((line) => {
+      const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+      return text.length > maxChars ? `${text.slice(0, maxChars - 1)}…` : text;
+    });
   }
 
   async logSize(id: string): Promise<number> {

@@ -4,7 +4,8 @@
 // operator), on the StoreCore this store holds (core.ts).
 import type { FinishMode } from "../lua/commands.ts";
 import * as artifacts from "./artifacts.ts";
-import { UPLOAD_READ_BYTES, UPLOAD_SAFETY_TTL_S } from "./artifacts.ts";
+import { LOG_LINE_MAX_CHARS, LOG_MAX_LINES, logCutMarker, UPLOAD_READ_BYTES, UPLOAD_SAFETY_TTL_S } from "./artifacts.ts";
+import { LOG_MAX_BYTES_ON_DISK } from "../settings.ts";
 import { FileDirectory } from "./file-dir.ts";
 import { StoreCore, type Redis, type StoreEnd, type StoreOptions, type WriteRefusals } from "./core.ts";
 import type { OnceScope, Partition } from "./keys.ts";
@@ -231,12 +232,17 @@ export class JobStore {
   }
 
   /** As read(), and with `files` the listing of a job that has ended, in the same round trip. */
-  readWithFiles(
+  async readWithFiles(
     id: string,
     results: "all" | "auto",
     { resultLimit = 0, resultBytes = 0, logLines = 0, files = true } = {},
   ): Promise<{ job: JobRecord; files: FileEntry[]; resultBytes: number } | null> {
-    return reads.readWithFiles(this.core, id, results, { resultLimit, resultBytes, logLines, files });
+    const read = await reads.readWithFiles(this.core, id, results, { resultLimit, resultBytes, logLines, files });
+    // With FILE_STORE_DIR the log is only on the disk: its last lines are read from there.
+    if (read && this.fileDir && logLines > 0 && read.job.logCount > 0) {
+      read.job.logTail = await this.fileDir.logTail(id, logLines, LOG_LINE_MAX_CHARS);
+    }
+    return read;
   }
 
   /** Results start..stop (inclusive, 0-based), for downloads read in pages. */
@@ -331,14 +337,22 @@ export class JobStore {
     return this.fileDir ? this.fileDir.copyUploads(fromId, toId, fields) : artifacts.copyUploads(this.core, fromId, toId, fields);
   }
 
-  /** Appends lines to a job's last lines (each cut at LOG_LINE_MAX_CHARS; the log keeps its last LOG_MAX_LINES). */
+  /**
+   * Appends lines to a job's last lines (each cut at LOG_LINE_MAX_CHARS; the
+   * log keeps its last LOG_MAX_LINES). With FILE_STORE_DIR there are no
+   * lines apart from the whole log: they are appended to it.
+   */
   appendLog(id: string, lines: readonly string[]): Promise<boolean> {
+    if (this.fileDir) {
+      const text = Buffer.from(lines.map((line) => `${line}\n`).join(""));
+      return this.fileDir.appendLog(id, text, LOG_MAX_BYTES_ON_DISK, logCutMarker(LOG_MAX_BYTES_ON_DISK));
+    }
     return artifacts.appendLog(this.core, id, lines);
   }
 
-  /** The last lines kept of a job's log, oldest first. */
+  /** The last lines kept of a job's log, oldest first (with FILE_STORE_DIR: the whole log's last LOG_MAX_LINES). */
   readLog(id: string): Promise<string[]> {
-    return artifacts.readLog(this.core, id);
+    return this.fileDir ? this.fileDir.logTail(id, LOG_MAX_LINES, LOG_LINE_MAX_CHARS) : artifacts.readLog(this.core, id);
   }
 
   /** Appends to a job's whole log, up to maxBytes (then `marker`, once); false when the job does not exist. */

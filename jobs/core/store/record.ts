@@ -80,7 +80,11 @@ export interface JobRecord {
   reason: EndReason | null;
   /** The last lines of its log that were read (see read()). */
   logTail: string[];
-  /** Lines kept in its log, and lines dropped from its start to keep it short. */
+  /**
+   * Lines kept in its log, and lines dropped from its start to keep it short.
+   * With FILE_STORE_DIR its lines are those of the whole log on the disk
+   * (the record's logLines, and logOpen for a last line not ended yet).
+   */
   logCount: number;
   logDropped: number;
   /** Its time limit (ms) and retention (s), as its type set them when it was created; null for older records. */
@@ -256,7 +260,7 @@ export function parseRecord(id: string, flat: readonly string[], read: ReadExtra
     status: str(h.status),
     reason: isReason(h.reason) ? h.reason : null,
     logTail: read.logTail,
-    logCount: Number(read.logCount),
+    logCount: Number(read.logCount) || Number(h.logLines ?? 0) + Number(h.logOpen ?? 0),
     logDropped: Number(h.logDropped ?? 0),
     timeoutMs: num(h.timeoutMs),
     createdAt: num(h.createdAt),
