@@ -106,6 +106,14 @@ export const JobSchema = Type.Object(
     startedAt: Nullable(DateTime),
     finishedAt: Nullable(DateTime),
     updatedAt: Nullable(DateTime),
+    durationMs: Nullable(
+      Type.Integer({ minimum: 0 }),
+      "How long it ran, in ms: finishedAt − startedAt (of its last attempt), once it has ended; null before, or when it never started.",
+    ),
+    keptUntil: Nullable(
+      DateTime,
+      "Once it has ended: when it and all it made (results, files, log) are deleted, from its type's retention for that end; null before.",
+    ),
     timeoutMs: Nullable(Type.Integer()),
     exitCode: Nullable(Type.Integer()),
     signal: Nullable(Type.String()),

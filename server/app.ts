@@ -22,6 +22,9 @@ import { apiRoutes } from "./routes/api.ts";
 import { recentRoutes } from "./routes/recent.ts";
 import { schemaRoutes } from "./routes/schemas.ts";
 import { adminRoutes } from "./admin/index.ts";
+import { ADMIN_ROUTE } from "./admin/view.ts";
+import { timeZoneRoutes } from "./routes/time-zone.ts";
+import { timeZoneState } from "./time-zone.ts";
 
 export type { AppDeps };
 
@@ -78,6 +81,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(sameOriginOnly());
   app.use(refuseEncodedBodies());
   app.use(deps.renderer.middleware());
+  // The reader's zone for the layout's footer (a signed-in person's, once single sign-on sets ctx.state.user: before this).
+  app.use(timeZoneState({ except: ADMIN_ROUTE }));
   // The forms first: /jobs/new/:type is not a job's address.
   // /admin exists only with an operator's password (else it is a 404 like any unknown address).
   const admin = deps.config.admin ? [adminRoutes(deps)] : [];
@@ -86,6 +91,7 @@ export function createApp(deps: AppDeps): Koa {
     jobRoutes(deps),
     healthRoutes(deps),
     recentRoutes(deps),
+    timeZoneRoutes(),
     apiRoutes(deps.types),
     schemaRoutes(),
     metricsRoutes(deps.telemetry.metrics, deps.config.metricsToken),

@@ -5,7 +5,7 @@ import type { AnswerMemo, PageRead, StatusAnswer } from "./status.ts";
 
 /** Bytes counted for an entry besides its strings (objects, maps, the record's numbers). */
 const ENTRY_OVERHEAD_BYTES = 1024;
-/** Answers kept per entry (shown phase × htmx × log box × the time's words); beyond it they start over. */
+/** Answers kept per entry (shown phase × htmx × log box × the reader's zone × the time's words); beyond it they start over. */
 const ANSWERS_PER_ENTRY = 8;
 
 /** An answer's text, and its bytes as the request listener writes them. */

@@ -10,6 +10,7 @@ import { announcement, failureMessage, titleOf } from "./job-words.ts";
 import { logIsPublic, type ViewSettings } from "./job-view.ts";
 import type { Job } from "./api-schemas.ts";
 import { fileUrl, jobUrl, logUrl, statusUrl } from "./urls.ts";
+import { keptUntil } from "./job-times.ts";
 
 /** The most results a JSON answer holds (resultCount says how many there are; result.json has them all). */
 export const JSON_RESULTS_MAX = 1000;
@@ -50,6 +51,10 @@ export function jobJson(job: JobRecord, files: readonly { name: string; size: nu
     startedAt: iso(job.startedAt),
     finishedAt: iso(job.finishedAt),
     updatedAt: iso(job.updatedAt),
+    /** How long it ran (this attempt): finishedAt − startedAt, once it has ended; null before, or when it never started. */
+    durationMs: job.finishedAt !== null && job.startedAt !== null ? Math.max(0, job.finishedAt - job.startedAt) : null,
+    /** When it and all it made are deleted, once it has ended (its type's retention for that end). */
+    keptUntil: iso(keptUntil(job, type, settings)),
     timeoutMs: job.timeoutMs,
     exitCode: job.exitCode,
     signal: job.signal,

@@ -4,7 +4,8 @@
 // print these, and never name a job type: a type's own wording comes from
 // its declaration (jobs/types/*.ts), its results from its own template.
 // The words themselves are made in job-words.ts (labels, titles, sentences)
-// and job-times.ts (times and durations); a job as JSON, in job-json.ts.
+// and job-times.ts (times and durations, in the reader's zone: time-zone.ts);
+// a job as JSON, in job-json.ts.
 import { isTerminal, type JobRecord, type JobState } from "../jobs/core/store.ts";
 import { formatNumber } from "../jobs/core/format.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
@@ -29,12 +30,27 @@ import {
   type Phase,
   type Wording,
 } from "./job-words.ts";
-import { elapsed, exactTime, quiet, roughDuration, times, type TimeView } from "./job-times.ts";
+import {
+  elapsed,
+  exactAt,
+  keptUntil,
+  leftAtRate,
+  quiet,
+  ranFor,
+  relativeFuture,
+  relativeTime,
+  roughDuration,
+  roughLeft,
+  times,
+  type ExactTime,
+  type TimeView,
+} from "./job-times.ts";
+import { UTC } from "./time-zone.ts";
 
 // The names a page's view is made of, importable from the view model too.
 export { formatNumber };
 export { announcement, failureMessage, jobTitle, ordinal, phaseOf, PHASES, plural, stateLabel, type Phase } from "./job-words.ts";
-export { relativeTime, timeWords, type TimeView } from "./job-times.ts";
+export { relativeTime, type ExactTime, type TimeView } from "./job-times.ts";
 
 /** Results a job page shows at first; "Show all" shows up to RESULTS_ALL_MAX (downloads have every one). */
 export const RESULTS_SHOWN = 100;
@@ -75,6 +91,8 @@ export interface ViewOptions {
   types?: readonly JobType[];
   /** Redis' clock now, for the times' words ("3 minutes ago"); by default when the record was read. */
   now?: number;
+  /** The reader's time zone, checked (time-zone.ts: readerZone); UTC by default. */
+  zone?: string;
 }
 
 export interface ResultItem {
@@ -134,8 +152,13 @@ export interface JobView {
   statusLine: string | null;
   lastValue: string | null;
   queueText: string | null;
+  /** Submitted, Started, Ended: those it has, exact in the reader's zone. */
   times: TimeView[];
-  /** "Running for 3 minutes", "about 8 s left": words that change at most once a minute, or with the job. */
+  /** An ended job that had started: how long it ran ("3 min 20 s"). */
+  ranFor: string | null;
+  /** An ended job: when it and all it made are deleted. */
+  keptUntil: TimeView | null;
+  /** "Running for 40 s", "about 8 s left": words that change every 10 s in its first minute, then once a minute, or with the job. */
   elapsedText: string | null;
   estimateText: string | null;
   /**
@@ -143,7 +166,7 @@ export interface JobView {
    * alive; quiet once a heartbeat is overdue, with the time it will be given
    * up as lost unless it reports (its lease's end).
    */
-  heard: { iso: string; exact: string; quiet: boolean; givenUpAt: string | null } | null;
+  heard: (ExactTime & { quiet: boolean; givenUpAt: ExactTime | null }) | null;
   /** The type's form filled in with this job's parameters; null for a type this site does not run. */
   againUrl: string | null;
   /** The type's empty form (the start page for an unknown type). */
@@ -156,11 +179,12 @@ export interface JobView {
   files: { name: string; url: string; sizeText: string }[];
   log: { lines: string; shown: number; count: number; dropped: number; url: string } | null;
   /**
-   * Once the job has been retried: "Attempt 2 of 3", and a sentence for each
-   * earlier attempt saying why it ended ("Attempt 1 stopped responding … at
-   * 10:04:05; it was run again."); waiting: when the next attempt may start.
+   * Once the job has been retried: "Attempt 2 of 3", and for each earlier
+   * attempt why it ended and when ("Attempt 1 stopped responding …", at
+   * 10:04:05 UTC: the page adds "; it was run again."); waiting: when the
+   * next attempt may start.
    */
-  attempt: { text: string; earlier: string[]; waiting: string | null } | null;
+  attempt: { text: string; earlier: { text: string; at: ExactTime }[]; waiting: string | null } | null;
   /** A failure in plain words first (message), then the facts (exit code, signal), then what only operators see. */
   failure: { message: string; facts: string[]; detail: string | null } | null;
   internals: boolean;
@@ -266,9 +290,57 @@ function resultsView(job: JobRecord, type: JobType | undefined, w: Wording, all:
   };
 }
 
+/** What a running job's page says of the time now: how long it has run, how long is left, whether it has gone quiet. */
+interface Clock {
+  elapsedText: string | null;
+  estimateText: string | null;
+  quiet: boolean;
+}
+
+function clock(job: JobRecord, type: JobType | undefined, settings: ViewSettings, now: number): Clock {
+  if (job.state !== "running" || job.startedAt === null) return { elapsedText: null, estimateText: null, quiet: false };
+  return {
+    elapsedText: elapsed(now - job.startedAt),
+    estimateText: phaseOf(job) === "running" ? estimateText(job, job.startedAt, type, settings, now) : null,
+    quiet: quiet(job, now, settings),
+  };
+}
+
+/**
+ * How long a running job has left, in words: its type's own estimate (given
+ * when the job started and Redis' clock now), else one from its rate of
+ * progress when it reports a total; null when neither can tell.
+ */
+function estimateText(job: JobRecord, startedAt: number, type: JobType | undefined, settings: ViewSettings, now: number): string | null {
+  const facts = { params: job.params as Params, done: job.done, total: job.total, startedAt, now };
+  const own = type?.estimateMs ? safely(() => type.estimateMs!(facts, settings), null) : null;
+  if (own !== null && Number.isFinite(own)) return own < 1000 ? "almost done" : `about ${roughDuration(own)} left`;
+  const left = leftAtRate(job.done, job.total, now - startedAt);
+  return left === null ? null : roughLeft(left);
+}
+
+/**
+ * Every word of a job's page that depends on the time now rather than on the
+ * job: the times' "3 minutes ago" and "in 7 days", "Running for 40 s", the
+ * time left, and whether a heartbeat is overdue. A rendered answer is reused
+ * while these (and the reader's zone: status.ts) stay the same; they come
+ * from the same functions as the view's, so the two cannot differ.
+ */
+export function timeWords(job: JobRecord, now: number, settings: ViewSettings): string {
+  const type = jobType(job.type, settings.types ?? JOB_TYPES);
+  let words = "";
+  for (const ms of [job.createdAt, job.startedAt, job.finishedAt]) if (ms !== null) words += `|${relativeTime(now - ms)}`;
+  const until = keptUntil(job, type, settings);
+  if (until !== null) words += `|${relativeFuture(until - now)}`;
+  if (job.state !== "running") return words;
+  const c = clock(job, type, settings, now);
+  return `${words}|${c.elapsedText ?? ""}|${c.estimateText ?? ""}|${c.quiet ? "q" : ""}`;
+}
+
 export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
   const settings = options.settings ?? defaultSettings();
   const now = options.now ?? job.readAt;
+  const zone = options.zone ?? UTC;
   const type = jobType(job.type, options.types ?? settings.types ?? JOB_TYPES);
   const w = wording(type);
   const phase = phaseOf(job);
@@ -297,10 +369,9 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
       : type.description
     : `This job's type (${job.type}) is not one this site runs.`;
   const running = job.state === "running" && job.startedAt !== null;
-  const estimate =
-    phase === "running" && type?.estimateMs
-      ? safely(() => type.estimateMs!({ params, done: job.done, total: job.total }, settings), null)
-      : null;
+  const { elapsedText, estimateText, quiet } = clock(job, type, settings, now);
+  const until = keptUntil(job, type, settings);
+  const { times: shown, keptUntil: kept } = times(job, now, zone, until);
   const last = !finished && job.results.length > 0 ? job.results[job.results.length - 1] : undefined;
   const log =
     job.logCount > 0 && logIsPublic(type, settings)
@@ -327,17 +398,17 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
     statusLine: job.status,
     lastValue: last === undefined ? null : resultItem(last).text,
     queueText: job.state === "queued" && job.queuePosition !== null ? `${ordinal(job.queuePosition + 1)} in line` : null,
-    times: times(job, now),
-    elapsedText: running ? elapsed(now - job.startedAt!) : null,
-    estimateText:
-      estimate === null || !Number.isFinite(estimate) ? null : estimate < 1000 ? "almost done" : `about ${roughDuration(estimate)} left`,
+    times: shown,
+    ranFor: finished && job.startedAt !== null && job.finishedAt !== null ? ranFor(Math.max(0, job.finishedAt - job.startedAt)) : null,
+    keptUntil: kept,
+    elapsedText,
+    estimateText,
     heard:
       running && job.updatedAt !== null
         ? {
-            iso: new Date(job.updatedAt).toISOString(),
-            exact: exactTime(new Date(job.updatedAt)),
-            quiet: quiet(job, now, settings),
-            givenUpAt: job.leaseExpiresAt === null ? null : exactTime(new Date(job.leaseExpiresAt)),
+            ...exactAt(job.updatedAt, zone),
+            quiet,
+            givenUpAt: job.leaseExpiresAt === null ? null : exactAt(job.leaseExpiresAt, zone),
           }
         : null,
     // A job whose uploads are still kept (one that failed, or has not ended) offers its files again.
@@ -354,18 +425,19 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
       ? (options.files ?? []).map((f) => ({ name: f.name, url: fileUrl(job.id, f.name), sizeText: formatBytes(f.size) }))
       : [],
     log,
-    attempt: attemptView(job, now),
+    attempt: attemptView(job, now, zone),
     failure,
     internals,
   };
 }
 
-function attemptView(job: JobRecord, now: number): JobView["attempt"] {
+function attemptView(job: JobRecord, now: number, zone: string): JobView["attempt"] {
   const text = attemptText(job);
   if (text === null) return null;
-  const earlier = job.attempts.map(
-    (a) => `Attempt ${formatNumber(a.attempt)} ${attemptEnd(a.reason)} at ${exactTime(new Date(a.endedAt))}; it was run again.`,
-  );
+  const earlier = job.attempts.map((a) => ({
+    text: `Attempt ${formatNumber(a.attempt)} ${attemptEnd(a.reason)}`,
+    at: exactAt(a.endedAt, zone),
+  }));
   const waiting =
     job.state === "queued" && job.notBefore !== null && job.notBefore > now
       ? `It starts again in about ${roughDuration(job.notBefore - now)}.`

@@ -17,6 +17,7 @@ import type { Renderer } from "./render.ts";
 import { SECURITY_HEADERS } from "./security.ts";
 import { pollQuery, rememberRead, statusFragment, type PageRead, type PageReader, type StatusAnswer } from "./status.ts";
 import { matchStatusPoll } from "./urls.ts";
+import { readerZone } from "./time-zone.ts";
 import type { PollTally } from "./request-log.ts";
 
 export interface ListenerDeps {
@@ -48,8 +49,6 @@ function wire(answer: StatusAnswer): NonNullable<StatusAnswer["wire"]> {
 
 export function createRequestListener({ app, pages, renderer, config, polls }: ListenerDeps): RequestListener {
   const koa = app.callback();
-  const settings = { settings: config, htmx: false };
-  const settingsHtmx = { settings: config, htmx: true };
   return function listener(req: IncomingMessage, res: ServerResponse): void {
     const poll = req.method === "GET" && req.url ? matchStatusPoll(req.url) : null;
     const htmx = req.headers["hx-request"] === "true";
@@ -58,10 +57,12 @@ export function createRequestListener({ app, pages, renderer, config, polls }: L
       void koa(req, res);
       return;
     }
+    // No ctx.state here: only the cookie's zone (see readerZone for what single sign-on must add).
+    const zone = readerZone({ cookie: req.headers.cookie });
     const answer = (found: PageRead): boolean => {
       let made;
       try {
-        made = statusFragment(renderer, found, pollQuery(poll.query), htmx ? settingsHtmx : settings);
+        made = statusFragment(renderer, found, pollQuery(poll.query), { settings: config, htmx, zone });
       } catch {
         return false;
       }

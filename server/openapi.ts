@@ -10,6 +10,7 @@ import type { JobType } from "../jobs/core/job-type.ts";
 import { jsonSchema } from "../jobs/core/fields.ts";
 import { NAMED_SCHEMAS } from "./api-schemas.ts";
 import { formAction, newJobUrl } from "./urls.ts";
+import { TIME_ZONE_COOKIE, TIME_ZONE_URL } from "./time-zone.ts";
 
 /** The header that makes a JSON submit safe to repeat (its rules: docs/api.md, "Submitting"). */
 export const IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
@@ -304,6 +305,38 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
       "303": seeOther("A browser's form: back to the list on the start page."),
       "400": error("No job id was sent, or the body could not be read."),
       "413": error("The body is larger than 1 kB."),
+      "415": error("The body is compressed (Content-Encoding)."),
+      ...COMMON_POST,
+    },
+  });
+  const zoneBody = {
+    type: "object",
+    required: ["zone"],
+    properties: {
+      zone: { type: "string", description: "A time zone this server's runtime knows, by its IANA name (Europe/Paris), or UTC." },
+      back: { type: "string", description: "A path on this site to go back to; anything else goes to /." },
+    },
+  };
+  add(TIME_ZONE_URL, "get", {
+    operationId: "timeZonePage",
+    summary: "The time zone page: which zone this browser's pages show times in, and a form to choose another",
+    tags: ["pages"],
+    parameters: [{ name: "back", in: "query", description: "A path on this site the form goes back to.", schema: { type: "string" } }],
+    responses: { "200": text("text/html", "The page."), ...COMMON },
+  });
+  add(TIME_ZONE_URL, "post", {
+    operationId: "chooseTimeZone",
+    summary: `Keep a time zone for this browser's pages (in a cookie, ${TIME_ZONE_COOKIE}), then go back`,
+    description:
+      "The time zone page's form. The zone changes only the words of the times on the pages; every time in the JSON, and every <time datetime> on a page, is in UTC.",
+    tags: ["pages"],
+    requestBody: { required: true, content: { "application/x-www-form-urlencoded": { schema: zoneBody } } },
+    responses: {
+      "303": seeOther("The zone is kept: back to `back`, a path on this site (else /)."),
+      "400": error(
+        "No zone, or one this server does not know (error bad-time-zone): nothing is kept. A browser gets the page again, saying so.",
+      ),
+      "413": error("The body is larger than 4 kB."),
       "415": error("The body is compressed (Content-Encoding)."),
       ...COMMON_POST,
     },

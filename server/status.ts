@@ -4,9 +4,8 @@
 // and the poll show the same thing.
 import type { IncomingMessage } from "node:http";
 import { isTerminal, type FileEntry, type JobRecord } from "../jobs/core/store.ts";
-import { jobView, type ViewSettings } from "./job-view.ts";
+import { jobView, timeWords, type ViewSettings } from "./job-view.ts";
 import { PHASES, phaseOf, type Phase } from "./job-words.ts";
-import { timeWords } from "./job-times.ts";
 import type { Renderer } from "./render.ts";
 
 /** htmx stops polling when a response has this status. */
@@ -62,15 +61,18 @@ export interface PollQuery {
 /**
  * The poll answer for a job: 200, or 286 (stop polling) once it has ended.
  * htmx: the request came from htmx (HX-Request), so the fragment can say it updates by itself.
+ * zone: the reader's time zone (time-zone.ts: readerZone), which the exact times are in.
  * Rendered once per read and variant when the read keeps its answers: the
- * variant is the shown phase, htmx, the log box, and the words of the times
- * ("3 minutes ago"), which change at most once a minute.
+ * variant is the shown phase, htmx, the log box, the reader's zone (two
+ * readers in two zones never get each other's answer), and the words of the
+ * times ("3 minutes ago", "Running for 40 s"), which change every 10 s in a
+ * job's first minute, then at most once a minute.
  */
 export function statusFragment(
   renderer: Renderer,
   read: PageRead,
   query: PollQuery,
-  { settings, htmx }: { settings: ViewSettings; htmx: boolean },
+  { settings, htmx, zone }: { settings: ViewSettings; htmx: boolean; zone: string },
 ): StatusAnswer {
   const { job } = read;
   const shown = query.shown;
@@ -79,12 +81,12 @@ export function statusFragment(
   const pageHasLog = query.log === "1";
   const now = clockOf(read);
   const make = (): StatusAnswer => {
-    const view = jobView(job, { settings, files: read.files, now });
+    const view = jobView(job, { settings, files: read.files, now, zone });
     const body = renderer.render("fragments/job-poll", { job: view, announce, htmx, pageHasLog });
     return isTerminal(job.state) ? { status: STOP_POLLING, message: "Finished", body } : { status: 200, body };
   };
   if (!read.answer) return make();
-  return read.answer(`${announce ? "a" : "-"}${htmx ? "h" : "-"}${pageHasLog ? "l" : "-"}${timeWords(job, now, settings)}`, make);
+  return read.answer(`${announce ? "a" : "-"}${htmx ? "h" : "-"}${pageHasLog ? "l" : "-"}${zone}${timeWords(job, now, settings)}`, make);
 }
 
 /**

@@ -55,6 +55,12 @@ export interface JobFacts {
   total: number;
 }
 
+/** A running job as its type's estimate sees it: its progress, when it started (this attempt), and the time now, both on Redis' clock (ms). */
+export interface RunningFacts extends JobFacts {
+  startedAt: number;
+  now: number;
+}
+
 export interface JobType extends JobTypeLimits {
   /** URL-safe: [a-z][a-z0-9-]*. Stored on each job record. */
   name: string;
@@ -92,8 +98,13 @@ export interface JobType extends JobTypeLimits {
   jobTitle(params: Params): string;
   /** A sentence about one job's parameters. */
   jobDescription?(params: Params): string;
-  /** Time left, in ms, when the type can tell (the counter knows its step delay). */
-  estimateMs?(facts: JobFacts, settings: JobSettings): number | null;
+  /**
+   * Time left, in ms, when the type can tell (the counter knows its step
+   * delay); null when it cannot. Without one (or with null), a page that
+   * knows the total guesses from the rate so far: (now − startedAt) × (total
+   * − done) / done.
+   */
+  estimateMs?(facts: RunningFacts, settings: JobSettings): number | null;
   /**
    * Results: a template under templates/, given { job, results } (server/job-view.ts:
    * JobView, ResultsView); it shows a summary, includes

@@ -21,6 +21,7 @@ import { logText, outputFile, resultCsv, resultJson } from "./downloads.ts";
 import { etagOf, notModified } from "../etag.ts";
 import type { CancelReply, Job } from "../api-schemas.ts";
 import { TypeRunners } from "../type-runners.ts";
+import { zoneOf } from "../time-zone.ts";
 
 export function jobRoutes(deps: AppDeps): Router {
   const { store } = deps;
@@ -88,7 +89,7 @@ const jobPage =
           ? `No server runs ${found.job.type} jobs right now; it will start when one does.`
           : null;
       await ctx.render("pages/job", {
-        job: jobView(found.job, { settings: config, files: found.files, all, now: clockOf(found) }),
+        job: jobView(found.job, { settings: config, files: found.files, all, now: clockOf(found), zone: zoneOf(ctx) }),
         noRunner,
       });
     } catch (err) {
@@ -119,7 +120,12 @@ const statusPoll =
     }
     ctx.state.kind = "fragment";
     const found = await loadPage(ctx);
-    const answer = statusFragment(renderer, found, { shown: ctx.query.shown, log: ctx.query.log }, { settings: config, htmx });
+    const answer = statusFragment(
+      renderer,
+      found,
+      { shown: ctx.query.shown, log: ctx.query.log },
+      { settings: config, htmx, zone: zoneOf(ctx) },
+    );
     ctx.status = answer.status;
     if (answer.message) ctx.message = answer.message;
     ctx.type = "html";

@@ -166,7 +166,13 @@ whenBrowser(test, () => {
     const stops = await tabThrough(page);
     t.deepEqual(
       stops.map((s) => s.name),
-      ['a "Skip to main content"', 'a "sidejob"', 'a#check-again "Check again"', 'button#cancel-job "Cancel this job"'],
+      [
+        'a "Skip to main content"',
+        'a "sidejob"',
+        'a#check-again "Check again"',
+        'button#cancel-job "Cancel this job"',
+        'a "Change the time zone"',
+      ],
     );
     t.deepEqual(
       stops.filter((s) => !s.visible),
@@ -237,6 +243,7 @@ whenBrowser(test, () => {
         'button "Start counting"',
         'a "Find prime numbers"',
         'a "Check a CSV file"',
+        'a "Change the time zone"',
       ],
     );
     t.deepEqual(

@@ -309,6 +309,18 @@ test.serial("every operation and status the document declares is answered, each 
   await expect(postAlone("/recent/remove", JSON.stringify({ id: "x".repeat(2000) }), json), 413, "remove, too large");
   await expect(post("/recent/remove", zlib.gzipSync("{}").toString("latin1"), gzip), 415, "remove, compressed");
   await expect(post("/recent/remove", "{}", crossSite), 403, "remove cross-site");
+  const form = { "Content-Type": "application/x-www-form-urlencoded" };
+  await expect(get("/settings/time-zone?back=%2F"), 200, "the time zone page");
+  await expect(post("/settings/time-zone", "zone=Europe%2FParis&back=%2F", form), 303, "a zone chosen");
+  await expect(post("/settings/time-zone", "zone=Mars%2FOlympus", form), 400, "a zone that is none");
+  await expect(post("/settings/time-zone", "zone=Mars%2FOlympus", { ...form, Accept: "application/json" }), 400, "the same, for JSON");
+  await expect(postAlone("/settings/time-zone", `zone=${"x".repeat(8000)}`, form), 413, "a zone too large");
+  await expect(
+    post("/settings/time-zone", zlib.gzipSync("zone=UTC").toString("latin1"), { ...form, "Content-Encoding": "gzip" }),
+    415,
+    "compressed",
+  );
+  await expect(post("/settings/time-zone", "zone=UTC", { ...form, "Sec-Fetch-Site": "cross-site" }), 403, "a zone from another site");
   await expect(get("/healthz"), 200, "health");
   await expect(get("/metrics", { Authorization: `Bearer ${TOKEN}` }), 200, "metrics");
   await expect(get("/metrics"), 401, "metrics without the token");

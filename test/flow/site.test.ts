@@ -25,12 +25,13 @@ test("the site's name, tagline and footer are the deployment's, as plain text, o
   }
 });
 
-test('a tagline and a footer of "-" leave them out', async (t) => {
+test('a tagline and a footer of "-" leave them out; the footer keeps the reader\'s time zone', async (t) => {
   const app = await startApp(t, { redis, name: "site-bare", env: { SITE_TAGLINE: "-", SITE_FOOTER: "-" } });
   const html = await (await app.get("/")).text();
   t.regex(html, /<a class="brand" href="\/">sidejob<\/a>/);
   t.notRegex(html, /class="tagline"/);
-  t.notRegex(html, /<footer/);
+  t.is(html.match(/<footer[\s\S]*<\/footer>/)?.[0].match(/<p/g)?.length, 1, "no footer line");
+  t.regex(html, /<p class="zone-line">Times are shown in UTC\. <a href="\/settings\/time-zone">Change the time zone<\/a><\/p>/);
 });
 
 test("TEMPLATES_DIR: a template there replaces the built-in one of the same name; the others stay", async (t) => {

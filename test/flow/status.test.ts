@@ -26,7 +26,7 @@ test("the fragment polls while a job runs, and stops with 286 and the results on
   const runningHtml = await res.text();
   t.regex(runningHtml, POLLING);
   t.regex(runningHtml, /<progress id="job-progress" max="4" value="1"[^>]*>1 of 4 values<\/progress>/);
-  t.regex(runningHtml, /Running for (less than a minute|\d+ minutes?)(, (about [^<.]+ left|almost done))?\./);
+  t.regex(runningHtml, /Running for (less than 10 s|\d0 s|\d+ minutes?)(, (about [^<.]+ left|almost done))?\./);
   t.regex(
     runningHtml,
     /Last heard from it at <time datetime="[^"]+">\d\d:\d\d:\d\d UTC<\/time>\./,
@@ -45,7 +45,9 @@ test("the fragment polls while a job runs, and stops with 286 and the results on
     /<time datetime="[^"]+">(just now|\d+ minutes? ago)<\/time> <span class="exact">\(\d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d UTC\)<\/span>/,
     "the date once, with the submit time",
   );
-  t.is(doneHtml.match(/\d{4}, \d\d:/g)?.length, 1, "the date is shown once");
+  const kept = doneHtml.indexOf("<dt>Kept until</dt>");
+  t.true(kept > 0, "an ended job says until when it is kept");
+  t.is(doneHtml.slice(0, kept).match(/\d{4}, \d\d:/g)?.length, 1, "the date is shown once, and again only on another date (kept a day)");
 });
 
 test("the hint under Check again says what is true for the reader: htmx's fragment updates by itself, a page without JavaScript does not", async (t) => {

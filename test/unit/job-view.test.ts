@@ -5,6 +5,7 @@ import type { JobRecord } from "../../jobs/core/store.ts";
 import { EnvReader, readJobSettings } from "../../jobs/core/settings.ts";
 import { formatDuration } from "../../jobs/core/format.ts";
 import { jobView, ordinal, resultsTable, relativeTime, timeWords, type JobView, type ViewOptions } from "../../server/job-view.ts";
+import { elapsed, leftAtRate, ranFor, roughLeft } from "../../server/job-times.ts";
 
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 
@@ -116,10 +117,15 @@ test(
     progressText: "2 of 10 values",
     lastValue: "2",
     queueText: null,
-    elapsedText: "Running for less than a minute",
+    elapsedText: "Running for less than 10 s",
     // 8 steps left at the default COUNT_STEP_DELAY_MS of 1 s.
     estimateText: "about 8 s left",
-    heard: { iso: "2024-01-02T03:04:08.000Z", exact: "03:04:08 UTC", quiet: false, givenUpAt: "03:04:14 UTC" },
+    heard: {
+      iso: "2024-01-02T03:04:08.000Z",
+      exact: "03:04:08 UTC",
+      quiet: false,
+      givenUpAt: { iso: "2024-01-02T03:04:14.000Z", exact: "03:04:14 UTC" },
+    },
     results: null,
     cancellable: true,
     failure: null,
@@ -172,6 +178,9 @@ test(
     cancellable: false,
     failure: null,
     elapsedText: null,
+    // Started at T0 + 1 s, ended at T0 + 9 s; kept the default JOB_TTL_SUCCEEDED_S (a day) from its end.
+    ranFor: "8 s",
+    keptUntil: { label: "Kept until", iso: "2024-01-03T03:04:14.000Z", exact: "3 Jan 2024, 03:04 UTC", relative: "in 1 day" },
     againUrl: "/count/1/10?increment=1",
   },
 );
@@ -463,24 +472,152 @@ test("a running job that has missed a heartbeat says since when nothing was hear
   const record = job({ state: "running", ...running });
   // The default heartbeat is 1 s: just over 2 s after its last report it is a whole beat late.
   const late = jobView(record, { settings: SETTINGS, now: T0 + 5100 });
-  t.deepEqual(late.heard, { iso: "2024-01-02T03:04:08.000Z", exact: "03:04:08 UTC", quiet: true, givenUpAt: "03:04:14 UTC" });
+  t.deepEqual(late.heard, {
+    iso: "2024-01-02T03:04:08.000Z",
+    exact: "03:04:08 UTC",
+    quiet: true,
+    givenUpAt: { iso: "2024-01-02T03:04:14.000Z", exact: "03:04:14 UTC" },
+  });
   t.false(jobView(record, { settings: SETTINGS, now: T0 + 4900 }).heard?.quiet);
 });
 
-test("the words that depend on the time now change at most once a minute, or when a heartbeat is overdue", (t) => {
+test("the words that depend on the time now change every 10 s in a job's first minute, then at most once a minute, or when a heartbeat is overdue", (t) => {
+  // Started at T0 + 1 s.
   const record = job({ state: "running", ...running, updatedAt: T0 + 60_000 });
   const at = (seconds: number) => timeWords(record, T0 + seconds * 1000, SETTINGS);
-  t.is(at(4), at(44), "under 45 s every time reads 'just now'");
+  t.is(at(32), at(40), "within one 10 s step of its running time");
+  t.not(at(40), at(42), "'Running for 30 s' becomes 'Running for 40 s'");
+  t.is(
+    new Set(Array.from({ length: 60 }, (_, i) => at(1 + i))).size,
+    6 + 2,
+    "its first minute: six steps of 10 s, and the two times' 'just now' turning into '1 minute ago' (at 45 s and 46 s)",
+  );
   t.is(at(61), at(62), "the same second-by-second");
-  t.not(at(44), at(46), "'just now' becomes '1 minute ago'");
   t.not(at(61), at(65), "an overdue heartbeat shows");
-  // Two times shown (submitted, started), each of whose words change once a minute at most.
+  // Two times shown (submitted, started) and the running time, each of whose words change once a minute at most.
   const seconds = Array.from({ length: 600 }, (_, i) => at(70 + i));
-  t.true(new Set(seconds).size <= 2 * 10 + 2, `ten minutes give ${new Set(seconds).size} variants`);
+  t.true(new Set(seconds).size <= 3 * 10 + 2, `ten minutes give ${new Set(seconds).size} variants`);
   t.is(
     timeWords(job({ state: "succeeded", ...ended }), T0 + 30_000, SETTINGS),
     timeWords(job({ state: "succeeded", ...ended }), T0 + 40_000, SETTINGS),
   );
+});
+
+test("a running job's words name its time so far in steps of 10 s under a minute, then in minutes", (t) => {
+  const s = 1000;
+  t.deepEqual([0, 9.9 * s, 10 * s, 40 * s, 59.9 * s, 60 * s, 150 * s, 3 * 3600 * s].map(elapsed), [
+    "Running for less than 10 s",
+    "Running for less than 10 s",
+    "Running for 10 s",
+    "Running for 40 s",
+    "Running for 50 s",
+    "Running for 1 minute",
+    "Running for 3 minutes",
+    "Running for 3 hours",
+  ]);
+});
+
+test("how long an ended job ran reads exactly enough to quote", (t) => {
+  const s = 1000;
+  t.deepEqual([400, 12.4 * s, 60 * s, 200 * s, 3599.6 * s, 7500 * s, 86_400 * s, 100_000 * s].map(ranFor), [
+    "less than a second",
+    "12 s",
+    "1 min",
+    "3 min 20 s",
+    "1 h",
+    "2 h 5 min",
+    "1 day",
+    "1 day 4 h",
+  ]);
+});
+
+test("a type without its own estimate is given one from its rate, in words that do not flicker", (t) => {
+  t.is(leftAtRate(0, 10, 5000), null, "no step done: no rate yet");
+  t.is(leftAtRate(3, 0, 5000), null, "no total: nothing to count down");
+  t.is(leftAtRate(25, 100, 10_000), 30_000, "a quarter in 10 s: 30 s more");
+  t.is(leftAtRate(100, 100, 10_000), 0);
+  t.deepEqual([0, 9_000, 31_000, 38_000, 54_000, 70_000, 16 * 60_000, 3 * 3_600_000, 3 * 86_400_000].map(roughLeft), [
+    "a few seconds left",
+    "a few seconds left",
+    "about 30 s left",
+    "about 40 s left",
+    "about 50 s left",
+    "about 1 min left",
+    "about 16 min left",
+    "about 3 h left",
+    "about 3 days left",
+  ]);
+  // A primes job (no estimate of its own) a quarter of the way after 20 s of running.
+  const primes = job({ state: "running", ...running, type: "primes", params: { n: 1000 }, total: 1000, done: 250, readAt: T0 + 21_000 });
+  t.is(jobView(primes, { settings: SETTINGS }).estimateText, "about 1 min left");
+  t.is(jobView({ ...primes, done: 0 }, { settings: SETTINGS }).estimateText, null, "nothing done yet: no guess");
+  t.is(jobView({ ...primes, total: 0 }, { settings: SETTINGS }).estimateText, null, "no total: no guess");
+});
+
+test("a type's own estimate is given when the job started and the time now, and wins over the rate", (t) => {
+  const seen: unknown[] = [];
+  const types = JOB_TYPES.map((type) =>
+    type.name === "primes"
+      ? {
+          ...type,
+          estimateMs: (facts: { startedAt: number; now: number; done: number; total: number }) => {
+            seen.push(facts);
+            return facts.done < 500 ? 90_000 : null;
+          },
+        }
+      : type,
+  );
+  const primes = job({ state: "running", ...running, type: "primes", params: { n: 1000 }, total: 1000, done: 250, readAt: T0 + 21_000 });
+  t.is(jobView(primes, { settings: { ...SETTINGS, types } }).estimateText, "about 90 s left");
+  t.like(seen[0], { startedAt: T0 + 1000, now: T0 + 21_000, done: 250, total: 1000 });
+  // Half done in 20 s: 20 s more.
+  t.is(jobView({ ...primes, done: 500 }, { settings: { ...SETTINGS, types } }).estimateText, "about 20 s left", "null: the rate's guess");
+});
+
+test("times are shown in the reader's zone, the date where it changes, and their datetime stays in UTC", (t) => {
+  // 23:30 UTC on 1 Jan is 00:30 on 2 Jan in Paris (CET, UTC+1), and 18:30 on 1 Jan in New York.
+  const late = Date.UTC(2024, 0, 1, 23, 30, 0);
+  const record = job({
+    state: "succeeded",
+    ...ended,
+    createdAt: late,
+    startedAt: late + 1000,
+    finishedAt: late + 61_000,
+    readAt: late + 120_000,
+  });
+  const paris = jobView(record, { settings: SETTINGS, zone: "Europe/Paris" });
+  t.deepEqual(
+    paris.times.map((x) => [x.label, x.iso, x.exact]),
+    [
+      ["Submitted", "2024-01-01T23:30:00.000Z", "2 Jan 2024, 00:30:00 CET"],
+      ["Started", "2024-01-01T23:30:01.000Z", "00:30:01 CET"],
+      ["Ended", "2024-01-01T23:31:01.000Z", "00:31:01 CET"],
+    ],
+  );
+  t.is(paris.keptUntil?.exact, "3 Jan 2024, 00:31 CET", "a day after its end");
+  t.is(paris.keptUntil?.iso, "2024-01-02T23:31:01.000Z");
+  t.is(paris.ranFor, "1 min");
+  const newYork = jobView(record, { settings: SETTINGS, zone: "America/New_York" });
+  t.is(newYork.times[0]!.exact, "1 Jan 2024, 18:30:00 GMT-5");
+  t.is(jobView(record, { settings: SETTINGS }).times[0]!.exact, "1 Jan 2024, 23:30:00 UTC", "UTC by default");
+  const heard = jobView(job({ state: "running", ...running }), { settings: SETTINGS, zone: "Asia/Tokyo" }).heard;
+  t.deepEqual(heard, {
+    iso: "2024-01-02T03:04:08.000Z",
+    exact: "12:04:08 GMT+9",
+    quiet: false,
+    givenUpAt: { iso: "2024-01-02T03:04:14.000Z", exact: "12:04:14 GMT+9" },
+  });
+});
+
+test("a failed job is kept for JOB_TTL_FAILED_S, or its type's own ttlFailedS, from its end; one that never started did not run", (t) => {
+  const failed = job({ state: "failed", ...ended, reason: "job-error", error: "no" });
+  t.is(jobView(failed, { settings: { ...SETTINGS, jobTtlFailedS: 3600 } }).keptUntil?.iso, "2024-01-02T04:04:14.000Z");
+  const types = JOB_TYPES.map((type) => (type.name === "count" ? { ...type, ttlFailedS: 60 } : type));
+  t.is(jobView(failed, { settings: { ...SETTINGS, types } }).keptUntil?.iso, "2024-01-02T03:05:14.000Z");
+  const cancelled = jobView(job({ state: "cancelled", reason: "cancelled", finishedAt: T0 + 500 }), { settings: SETTINGS });
+  t.is(cancelled.ranFor, null, "cancelled while it waited: it never ran");
+  t.truthy(cancelled.keptUntil);
+  t.is(jobView(job({ state: "running", ...running }), { settings: SETTINGS }).keptUntil, null, "not before it ends");
 });
 
 test("relative times are coarse: no text that changes every second", (t) => {
