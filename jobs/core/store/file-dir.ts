@@ -102,7 +102,9 @@ export class FileDirectory {
   // --- Uploads
 
   /** Writes a chunk at its offset (`at`, else at the end): sent again, it writes the same bytes in the same place. */
-  async appendUpload(id: string, field: string, chunk: Buffer, at?: number): Promise<number> {
+  async appendUpload(id: string, field: string, chunk: Buffer | readonly Buffer[], at?: number): Promise<number> {
+    const pieces = Buffer.isBuffer(chunk) ? [chunk] : chunk;
+    const length = pieces.reduce((n, piece) => n + piece.length, 0);
     const key = this.core.keys.upload(id, field);
     const file = this.uploadPath(id, field);
     const now = Date.now();
@@ -116,8 +118,16 @@ export class FileDirectory {
       const handle = await fsp.open(file, at === 0 ? "w" : at === undefined ? "a" : "r+", 0o600);
       try {
         const offset = at ?? (await handle.stat()).size;
-        await handle.write(chunk, 0, chunk.length, at === undefined ? null : offset);
-        return offset + chunk.length;
+        const { bytesWritten } = await handle.writev(pieces, at === undefined ? undefined : offset);
+        // A short write (a disk filling up): the rest, which writes or says why not (ENOSPC).
+        if (bytesWritten < length) {
+          const rest = Buffer.concat(pieces, length).subarray(bytesWritten);
+          for (let done = 0; done < rest.length;) {
+            done += (await handle.write(rest, done, rest.length - done, at === undefined ? null : offset + bytesWritten + done))
+              .bytesWritten;
+          }
+        }
+        return offset + length;
       } finally {
         await handle.close();
       }

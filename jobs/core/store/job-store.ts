@@ -295,8 +295,9 @@ export class JobStore {
    * Appends a chunk to the upload of a job that is not created yet (see
    * create's `uploads`), renewing its safety TTL; returns its size so far.
    */
-  appendUpload(id: string, field: string, chunk: Buffer, at?: number): Promise<number> {
-    return this.fileDir ? this.fileDir.appendUpload(id, field, chunk, at) : artifacts.appendUpload(this.core, id, field, chunk, at);
+  appendUpload(id: string, field: string, chunk: Buffer | readonly Buffer[], at?: number): Promise<number> {
+    if (this.fileDir) return this.fileDir.appendUpload(id, field, chunk, at);
+    return artifacts.appendUpload(this.core, id, field, Buffer.isBuffer(chunk) ? chunk : Buffer.concat(chunk), at);
   }
 
   /** An upload has arrived whole: in a directory, its file becomes read-only. */
