@@ -17,6 +17,7 @@ import path from "node:path";
 import { checkHostEntry, isLoopbackHost, type AllowedHosts } from "./hosts.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { EVICTION_CHECKS, type EvictionCheck } from "./redis-eviction.ts";
+import { readNotifySettings, readPublicUrl, type NotifySettings } from "./notify/settings.ts";
 import {
   ConfigError,
   EnvReader,
@@ -142,6 +143,10 @@ export interface Config extends JobSettings {
   site: SiteText;
   /** TEMPLATES_DIR, absolute: a folder of templates that replace the built-in ones of the same name; null: none. */
   templatesDir: string | null;
+  /** PUBLIC_URL: the site's address as people reach it, for links in messages sent away (server/notify/); null: the address listened on. */
+  publicUrl: string | null;
+  /** Telling people when a job ends: SMTP_URL, MAIL_FROM, WEBHOOK_SECRET, WEBHOOK_ALLOWED_HOSTS, NOTIFY_* (server/notify/settings.ts). */
+  notify: NotifySettings;
   /** JOB_TYPES: the names of the types this deployment offers, in the registry's order; null: every type it has. */
   offeredTypes: readonly string[] | null;
   /**
@@ -261,6 +266,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       footer: readSiteText(read, "SITE_FOOTER", true),
     },
     templatesDir: readFolder(read, "TEMPLATES_DIR", cwd),
+    publicUrl: readPublicUrl(read),
+    notify: readNotifySettings(read),
     offeredTypes: readOfferedTypes(read, types),
     types,
     skippedTypes: [],

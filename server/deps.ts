@@ -7,6 +7,7 @@ import type { PageReader } from "./status.ts";
 import type { Supervisor } from "./supervisor/index.ts";
 import type { Telemetry } from "./telemetry.ts";
 import type { RedisMemory } from "./redis-memory.ts";
+import type { Notifier } from "./notify/notifier.ts";
 
 export interface AppDeps {
   config: Config;
@@ -22,4 +23,6 @@ export interface AppDeps {
   telemetry: Telemetry;
   /** How full Redis is: the room for new jobs and uploads, refused writes (redis-memory.ts). */
   memory: RedisMemory;
+  /** Tells those who asked when a job ends (notify/notifier.ts): which channels there are, and an end reported before its request was kept. */
+  notifier: Notifier;
 }

@@ -3,12 +3,13 @@
 // Also the one check of a submission, form or JSON: each field on its own
 // (jobs/core/fields.ts), then the type's checks across fields.
 import { checkFields, defaultValues, displayValue, type Field, type Params } from "../jobs/core/fields.ts";
-import { SUBMISSION_FIELD, type JobType } from "../jobs/core/job-type.ts";
+import { NOTIFY_EMAIL_FIELD, SUBMISSION_FIELD, type JobType } from "../jobs/core/job-type.ts";
 import type { JobSettings } from "../jobs/core/settings.ts";
 import { newSubmissionToken } from "./submit-keys.ts";
 import { formatSize } from "./format-size.ts";
 import { formAction } from "./urls.ts";
 import { reuseField, type KeptFile } from "./kept-uploads.ts";
+import type { NotifySettings } from "./notify/settings.ts";
 
 export interface FieldView {
   name: string;
@@ -39,6 +40,19 @@ export interface FieldView {
 export interface FormSettings extends JobSettings {
   /** JOB_UPLOAD_MAX_BYTES, shown next to a file field. */
   jobUploadMaxBytes?: number;
+  /** With SMTP_URL, every form offers an address to tell when the job ends. */
+  notify?: Pick<NotifySettings, "smtpUrl">;
+}
+
+/** Every form's optional email field (with SMTP_URL): an address told when the job ends (server/notify/). */
+export interface NotifyFieldView {
+  name: string;
+  id: string;
+  value: string;
+  error: string | null;
+  describedBy: string;
+  /** The empty form: the signed-in person's address may fill it in (routes/forms.ts). */
+  fresh: boolean;
 }
 
 export interface FormView {
@@ -55,6 +69,8 @@ export interface FormView {
   /** The hidden field's name and the one-time token it holds, made for this render (server/submit-keys.ts). */
   tokenField: string;
   token: string;
+  /** The email field, where mail is sent; null otherwise. */
+  notify: NotifyFieldView | null;
 }
 
 function inputmode(field: Field): FieldView["inputmode"] {
@@ -110,6 +126,17 @@ export function formView(
       kept: file ? { field: reuseField(f.name), from: file.from, name: file.name, size: formatSize(file.size) } : null,
     };
   });
+  const notifyError = errors[NOTIFY_EMAIL_FIELD] ?? null;
+  const notify: NotifyFieldView | null = settings.notify?.smtpUrl
+    ? {
+        name: NOTIFY_EMAIL_FIELD,
+        id: NOTIFY_EMAIL_FIELD,
+        value: values[NOTIFY_EMAIL_FIELD] ?? "",
+        error: notifyError,
+        describedBy: [`${NOTIFY_EMAIL_FIELD}-hint`, notifyError ? `${NOTIFY_EMAIL_FIELD}-error` : ""].filter(Boolean).join(" "),
+        fresh: !sentBack && values[NOTIFY_EMAIL_FIELD] === undefined,
+      }
+    : null;
   return {
     type: type.name,
     title: type.title,
@@ -117,11 +144,15 @@ export function formView(
     action: formAction(type),
     submitLabel: type.submitLabel,
     fields,
-    errorList: fields.filter((f) => f.error).map((f) => ({ id: f.id, message: f.error! })),
+    errorList: [
+      ...fields.filter((f) => f.error).map((f) => ({ id: f.id, message: f.error! })),
+      ...(notify?.error ? [{ id: notify.id, message: notify.error }] : []),
+    ],
     note: type.formNote?.(settings) ?? null,
     hasFile: type.fields.some((f) => f.kind === "file"),
     tokenField: SUBMISSION_FIELD,
     token: newSubmissionToken(),
+    notify,
   };
 }
 

@@ -24,6 +24,7 @@ import { jobScript } from "./paths.ts";
 import { openJobPages, type JobCache, type JobPages } from "./job-cache.ts";
 import type { PageReader } from "./status.ts";
 import { checkEvictionPolicy } from "./redis-eviction.ts";
+import { Notifier } from "./notify/notifier.ts";
 
 /** What a caller may change in an instance; everything else is built from the settings. */
 export interface InstanceOverrides {
@@ -166,7 +167,19 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     overrides: config.templatesDir,
   });
   const memory = new RedisMemory(store, config.redisMemoryRefusePercent, logger);
-  const app = createApp({ config, types, registry: known, store, pages, supervisor, renderer, telemetry, memory });
+  // Those who asked to be told when a job ends are told by the instance that reports the end (job-events.ts).
+  const notifier = new Notifier({
+    store: supervisorStore,
+    settings: config.notify,
+    types: known,
+    instanceId,
+    logger,
+    siteName: config.site.name,
+    publicUrl: config.publicUrl,
+    userAgent: `sidejob (${config.site.name})`,
+  });
+  telemetry.events.onFinished = (job) => notifier.jobEnded(job);
+  const app = createApp({ config, types, registry: known, store, pages, supervisor, renderer, telemetry, memory, notifier });
   if (overrides.outermost) app.middleware.unshift(overrides.outermost);
   const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
     allowedHosts: config.allowedHosts,
@@ -195,7 +208,9 @@ export async function createInstance(config: Config, overrides: InstanceOverride
       if (overrides.takesJobs !== false) supervisor.start();
       const address = server.address();
       const bound = typeof address === "object" && address ? address.port : port;
-      return `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+      const url = `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+      notifier.listening(url);
+      return url;
     },
     async close({ abortRequests = false } = {}) {
       const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
@@ -203,6 +218,7 @@ export async function createInstance(config: Config, overrides: InstanceOverride
       else server.closeIdleConnections();
       await supervisor.close();
       await closed;
+      notifier.close();
       jobPages.close();
       telemetry.close();
       disconnect();

@@ -55,6 +55,8 @@ type EndFacts = Pick<JobRecord, "id" | "type" | "state" | "reason" | "createdAt"
 
 export class JobEvents {
   private closed = false;
+  /** Called with each end this instance reported, its record as read then (the notifier's: it never throws nor waits). */
+  onFinished: ((job: JobRecord) => void) | null = null;
 
   constructor(
     private readonly logger: Logger,
@@ -95,7 +97,10 @@ export class JobEvents {
       if (!taken) return;
       const job = await store.read(id, "auto", { resultLimit: 1 });
       // Expired already (a retention of seconds): nothing is left to say.
-      if (job) this.finished(job, seen, submitCounted);
+      if (!job) return;
+      this.finished(job, seen, submitCounted);
+      // The one place each end is seen once: those who asked to be told are told from here (server/notify/).
+      this.onFinished?.(job);
     });
   }
 

@@ -64,8 +64,37 @@ export const OMITTED = [
   },
 ];
 
-function submitOperation(type: JobType): object {
+/**
+ * Beside a type's own fields, every submit may ask to be told when its job
+ * ends (server/notify/request.ts): an email address (with SMTP_URL), and, in
+ * JSON, a webhook URL (with WEBHOOK_ALLOWED_HOSTS). Each is refused (422)
+ * where the server does not send that kind.
+ */
+const NOTIFY_PROPERTIES = {
+  notify_email: {
+    type: "string",
+    format: "email",
+    maxLength: 254,
+    description:
+      "An address to email once when the job ends, with a link to its page. Only where the server sends mail (SMTP_URL); elsewhere it is refused (422). A signed-in person's own address is used when this is left out.",
+  },
+  webhookUrl: {
+    type: "string",
+    format: "uri",
+    maxLength: 2048,
+    description:
+      "JSON only: an http(s) URL POSTed a signed JSON body once when the job ends (docs/api.md, Webhooks). Its host must be on the server's WEBHOOK_ALLOWED_HOSTS and resolve to a public address (or one listed); otherwise the submit is refused (422, `fields.webhookUrl`) and nothing is created.",
+  },
+} as const;
+
+/** The JSON body of a type's submit: its fields, and the request to be told when the job ends. */
+export function submitSchema(type: JobType): Record<string, unknown> {
   const schema = jsonSchema(type.fields);
+  return { ...schema, properties: { ...(schema.properties as object), ...NOTIFY_PROPERTIES } };
+}
+
+function submitOperation(type: JobType): object {
+  const schema = submitSchema(type);
   // A form carries more than its fields (its one-time token, a submit button's name): they are ignored there; a JSON body must hold only the fields.
   const formSchema = {
     ...schema,
@@ -106,7 +135,7 @@ function submitOperation(type: JobType): object {
       "415": error("The body is not in a format this form takes, or is compressed."),
       "422": {
         description:
-          "A field is not valid, or a JSON body has a field the form does not declare (`fields` says which); or the Idempotency-Key was used with another body (error idempotency-key-reused). Nothing was created.",
+          "A field is not valid, or a JSON body has a field the form does not declare (`fields` says which; a refused `notify_email` or `webhookUrl` too: malformed, not sent by this server, a host not allowed or a private address); or the Idempotency-Key was used with another body (error idempotency-key-reused). Nothing was created.",
         content: {
           "application/json": { schema: { anyOf: [ref("InvalidInput"), ref("Error")] } },
           "text/html": { schema: { type: "string" } },

@@ -152,6 +152,12 @@ const NAME = /^[a-z][a-z0-9-]{0,39}$/;
  */
 export const SUBMISSION_FIELD = "submission";
 
+/**
+ * Every job form's optional field for an email address to tell when the job
+ * ends (server/notify/): not a parameter either, so no type may declare it.
+ */
+export const NOTIFY_EMAIL_FIELD = "notify_email";
+
 /** Refuses a declaration that would break the pages or the API, at start-up, with a message naming the type. */
 export function validateJobType(type: JobType): void {
   const problems: string[] = [];
@@ -161,6 +167,7 @@ export function validateJobType(type: JobType): void {
     if (!/^[a-z][a-z0-9_]{0,39}$/.test(f.name)) problems.push(`field name ${JSON.stringify(f.name)} must match [a-z][a-z0-9_]*`);
     if (names.has(f.name)) problems.push(`field ${f.name} is declared twice`);
     if (f.name === SUBMISSION_FIELD) problems.push(`field name ${f.name} is the form's submission token's`);
+    if (f.name === NOTIFY_EMAIL_FIELD) problems.push(`field name ${f.name} is the form's field for an address to tell when the job ends`);
     names.add(f.name);
   }
   if ("command" in type.run && type.run.command.length === 0) problems.push("run.command is empty");

@@ -15,6 +15,7 @@ import { inputFile, logText } from "../routes/downloads.ts";
 import { isUploadRef } from "../../jobs/core/fields.ts";
 import { jobIdOf, missing } from "./shared.ts";
 import { adminJobUrl, utc } from "./view.ts";
+import { notifyRows } from "../notify/view.ts";
 
 export function adminJobRoutes(router: Router, { store, config, registry }: AppDeps): void {
   router.get("/jobs/:id", async (ctx) => {
@@ -22,12 +23,15 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
     const job = await store.read(id, "all", { resultLimit: 100, logLines: 0 });
     if (!job) throw missing();
     const uploads = Object.entries(job.params).filter(([, value]) => isUploadRef(value));
-    const [files, log, kept] = await Promise.all([
+    const [files, log, kept, notified] = await Promise.all([
       isTerminal(job.state) ? store.listFiles(id) : Promise.resolve([]),
       store.readLog(id),
       // Which of its input files are still kept (a succeeded job's are deleted at its end).
       Promise.all(uploads.map(async ([name]) => [name, (await store.uploadSize(id, name)) > 0] as const)).then((pairs) => new Map(pairs)),
+      // Who asked to be told when it ends, and how each delivery went (server/notify/).
+      store.notifications(id),
     ]);
+    const notifications = notifyRows(notified, utc);
     const settings = { ...config, showJobInternals: true };
     const queuedMs = job.createdAt !== null ? (job.startedAt ?? job.finishedAt ?? job.readAt) - job.createdAt : null;
     const ranMs = job.startedAt !== null ? (job.finishedAt ?? job.readAt) - job.startedAt : null;
@@ -43,6 +47,7 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
         retriedAs: job.retriedAs,
         log,
         logDropped: job.logDropped,
+        notifications: notifications.map((row) => ({ ...row, delivery: notified.deliveries[row.channel] ?? null })),
       };
       return;
     }
@@ -107,6 +112,7 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
         },
       ],
       maxAttempts: job.maxAttempts,
+      notifications,
     });
   });
 

@@ -30,11 +30,22 @@ import { jobUrl, NEW_JOB_ROUTE, newJobUrl, statusUrl } from "../urls.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
 import { recentJobs, recentMaxAgeMs, rememberJob, type RecentList } from "../recent.ts";
+import { checkNotify, EMAIL_MAX, NOTIFY_EMAIL_FIELD, notifyEmailOf, takeNotifyFields } from "../notify/request.ts";
+import { WEBHOOK_URL_MAX } from "../notify/hosts.ts";
+import type { Notifier } from "../notify/notifier.ts";
 
-/** The most a form or JSON body may hold: 2 kB, plus room for each text field's longest value, percent-encoded. */
+/** The signed-in person's address, once sign-in gives one: the default address to tell when a job ends. */
+function signedInEmail(ctx: Context): string | null {
+  return (ctx.state as { user?: { email?: string | null } | null }).user?.email ?? null;
+}
+
+/**
+ * The most a form or JSON body may hold: 2 kB, plus room for each text field's longest value, percent-encoded,
+ * and for a webhook URL and an email address (WEBHOOK_URL_MAX, EMAIL_MAX).
+ */
 function bodyLimit(type: JobType): number {
   const text = type.fields.reduce((sum, f) => sum + (f.kind === "text" ? f.maxLength * 4 * 3 : 0), 0);
-  return 2048 + text;
+  return 2048 + text + (WEBHOOK_URL_MAX + EMAIL_MAX) * 3;
 }
 
 function unreadable(type: JobType): HttpError {
@@ -54,6 +65,7 @@ interface Forms {
   types: readonly JobType[];
   registry: readonly JobType[];
   recentMaxAge: number;
+  notifier: Notifier;
 }
 
 /** A file's upload, stored under the job's id before the job exists (server/uploads.ts). */
@@ -65,8 +77,8 @@ interface Upload {
   digests: Record<string, string>;
 }
 
-export function formRoutes({ store, config, supervisor, memory, types, registry }: AppDeps): Router {
-  const forms: Forms = { store, config, supervisor, memory, types, registry, recentMaxAge: recentMaxAgeMs(config, registry) };
+export function formRoutes({ store, config, supervisor, memory, types, registry, notifier }: AppDeps): Router {
+  const forms: Forms = { store, config, supervisor, memory, types, registry, recentMaxAge: recentMaxAgeMs(config, registry), notifier };
   const typeOf = typeInAddress(types);
   const router = new Router();
   router.get("/", home(forms));
@@ -110,6 +122,8 @@ async function renderForm(ctx: Context, { types }: Forms, form: FormView, page: 
   // sending it again is the same job. no-store would forbid that too: back would fetch a new token.
   // private: the page is this browser's (its token; the home page's recent jobs).
   ctx.set("Cache-Control", "private, no-cache");
+  // The empty form offers the signed-in person's own address to tell when the job ends (they may clear it).
+  if (form.notify?.fresh) form.notify.value = notifyEmailOf(undefined, signedInEmail(ctx)) ?? "";
   const others = types
     .filter((t) => t.name !== form.type)
     .map((t) => ({ title: t.title, description: t.description, url: newJobUrl(t.name) }));
@@ -265,10 +279,12 @@ const submit =
     const upload = ctx.state.upload as Upload | undefined;
     // The header's key, or the form's token (not a parameter: taken out before the check).
     const submitKey = (ctx.state.submitKey as SubmitKey | null) ?? submissionToken(body as Record<string, unknown>);
-    let check = checkSubmission(type, config, withoutToken(body as Record<string, unknown>));
+    // Who to tell when the job ends: not the type's fields, checked apart (notify/request.ts).
+    const sent = takeNotifyFields(body as Record<string, unknown>);
+    let check = checkSubmission(type, config, withoutToken(sent.rest));
     // A JSON body holds only the form's fields (its key comes in the Idempotency-Key header): one it does not
     // declare is refused, never dropped (a form's extras, its token among them, are ignored).
-    const unknown = ctx.is("json") ? unknownFields(type.fields, body as Record<string, unknown>) : {};
+    const unknown = ctx.is("json") ? unknownFields(type.fields, sent.rest) : {};
     if (Object.keys(unknown).length > 0) {
       const values = check.ok ? paramValues(type, check.params) : check.values;
       check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...unknown } };
@@ -278,6 +294,16 @@ const submit =
       const values = check.ok ? paramValues(type, check.params) : check.values;
       check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...upload.errors } };
     }
+    // A webhook is an API client's: a page's form has no such field, and its extras are ignored.
+    const notify = await checkNotify(
+      { email: sent.email, webhook: ctx.is("json") ? sent.webhook : undefined },
+      config.notify,
+      signedInEmail(ctx),
+    );
+    if (!notify.ok) {
+      const values = check.ok ? paramValues(type, check.params) : check.values;
+      check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...notify.errors } };
+    }
     const json = wantsJson(ctx);
     if (!check.ok) {
       if (upload) await discardUploads(store, upload.id, type);
@@ -285,12 +311,19 @@ const submit =
       if (json) {
         ctx.body = invalidInputBody(check.errors);
       } else {
-        await renderForm(ctx, forms, formView(type, config, check.values, check.errors, true, (ctx.state.kept as Kept | undefined) ?? {}));
+        const values = { ...check.values, [NOTIFY_EMAIL_FIELD]: typeof sent.email === "string" ? sent.email : "" };
+        await renderForm(ctx, forms, formView(type, config, values, check.errors, true, (ctx.state.kept as Kept | undefined) ?? {}));
       }
       return;
     }
-    const once = submitKey ? submitOnce(submitKey, type.name, check.params, upload?.digests ?? {}, config.idempotencyTtlS) : undefined;
+    const request = notify.ok ? notify.request : null;
+    // A request to be told is part of what a submit key names: the same key with another address is another request.
+    const fingerprinted = request ? { ...check.params, [NOTIFY_EMAIL_FIELD]: request.email, webhookUrl: request.webhook } : check.params;
+    const once = submitKey ? submitOnce(submitKey, type.name, fingerprinted, upload?.digests ?? {}, config.idempotencyTtlS) : undefined;
     const id = await createJob(forms, type, check.params, check.total, upload, once);
+    // Kept with the job just after its create (and again, the same, for a submit sent again under its key).
+    // A job whose end was reported meanwhile is told from here (notify/notifier.ts, tellEnded).
+    if (request && (await store.askNotify(id, request)) === "ended") forms.notifier.tellEnded(id);
     rememberJob(ctx, id, forms.recentMaxAge);
     const url = jobUrl(id);
     if (json) {

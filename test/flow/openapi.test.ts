@@ -15,6 +15,7 @@ import openapiTS, { astToString } from "openapi-typescript";
 import { jsonSchema } from "../../jobs/core/fields.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 import { formAction } from "../../server/urls.ts";
+import { submitSchema } from "../../server/openapi.ts";
 import { BUILD_DIR, ROOT } from "../../server/paths.ts";
 import { useApp } from "../support/app.ts";
 import { useRedis } from "../support/redis.ts";
@@ -62,7 +63,12 @@ test.serial("the document is OpenAPI 3.1 with a submit operation per job type, i
     const op = d.paths[formAction(type)]!.post as unknown as { requestBody: { content: Record<string, { schema: unknown }> } };
     const content = op.requestBody.content;
     if (type.fields.some((f) => f.kind === "file")) t.like(content["multipart/form-data"]!.schema, { additionalProperties: true });
-    else t.deepEqual(content["application/json"]!.schema, jsonSchema(type.fields), type.name);
+    else t.deepEqual(content["application/json"]!.schema, submitSchema(type), type.name);
+    t.like(
+      submitSchema(type),
+      { properties: jsonSchema(type.fields).properties as object },
+      "the type's fields, and the notify ones beside them",
+    );
   }
 });
 

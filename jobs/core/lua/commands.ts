@@ -60,6 +60,9 @@ export interface LuaReplies {
   sample: number;
   trim: number;
   loginReserve: number;
+  notifyAsk: 0 | 1 | 2;
+  notifyTake: [email: string, webhook: string] | [];
+  notifyOutcome: 0 | 1;
 }
 
 type Arg = string | number;
@@ -255,5 +258,8 @@ declare module "ioredis" {
       perAddress: Arg,
       everyAddress: Arg,
     ): Result<LuaReplies["loginReserve"], Context>;
+    sjNotifyAsk(job: string, email: string, webhook: string): Result<LuaReplies["notifyAsk"], Context>;
+    sjNotifyTake(job: string, notify: string, instanceId: string, pending: string): Result<LuaReplies["notifyTake"], Context>;
+    sjNotifyOutcome(job: string, notify: string, channel: string, delivery: string): Result<LuaReplies["notifyOutcome"], Context>;
   }
 }

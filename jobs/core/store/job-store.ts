@@ -12,6 +12,8 @@ import type { OnceScope, Partition } from "./keys.ts";
 import * as list from "./list.ts";
 import * as login from "./login.ts";
 import type { LoginLimits } from "./login.ts";
+import * as notify from "./notify.ts";
+import type { AskReply, Delivery, NotifyChannel, NotifyRequest } from "./notify.ts";
 import type { JobRow, ListCursor, ListFilter } from "./list.ts";
 import * as operator from "./operator.ts";
 import type { DeleteReply, MinuteCounts } from "./operator.ts";
@@ -523,5 +525,27 @@ export class JobStore {
 
   endEverySession(): Promise<void> {
     return login.endEverySession(this.core);
+  }
+
+  // ------------------------------------------------------------ telling people when a job ends (notify.ts)
+
+  /** Keeps on a new job's record who is to be told when it ends; "ended": its end was reported already, the caller tells it. */
+  askNotify(id: string, request: NotifyRequest): Promise<AskReply> {
+    return notify.ask(this.core, id, request);
+  }
+
+  /** The request of an ended job, when telling it is this instance's (once per job); else null. */
+  takeNotify(id: string, instanceId: string): Promise<NotifyRequest | null> {
+    return notify.take(this.core, id, instanceId);
+  }
+
+  /** Records how a delivery of a job's end went so far; false when the job is gone. */
+  recordDelivery(id: string, channel: NotifyChannel, delivery: Delivery): Promise<boolean> {
+    return notify.record(this.core, id, channel, delivery);
+  }
+
+  /** Who was to be told of a job's end, and how each delivery went. */
+  notifications(id: string): ReturnType<typeof notify.read> {
+    return notify.read(this.core, id);
   }
 }

@@ -10,6 +10,8 @@
 //   P:{T}:job:<id>:fulllog  string: the whole log, as the job wrote it (JOB_LOG_MAX_BYTES at most)
 //   P:{T}:job:<id>:files    hash: file name -> content, the job's output files
 //   P:{T}:job:<id>:upload:<field>  string: the file uploaded for a file field, as sent
+//   P:{T}:job:<id>:notify   hash: channel (email, webhook) -> JSON of the delivery of its end (notify.ts); its
+//                           request (the address, the URL) is on the record, asked just after its create
 //   (with FILE_STORE_DIR the bytes are files on a disk: the whole log is there,
 //   the files hash holds file name -> size, and an upload's key the word "file";
 //   see file-dir.ts)
@@ -122,6 +124,11 @@ export class KeyLayout {
 
   files(id: string): string {
     return `${this.job(id)}:files`;
+  }
+
+  /** How the telling of a job's end went, per channel (notify.ts). */
+  notify(id: string): string {
+    return `${this.job(id)}:notify`;
   }
 
   /** The key of the file uploaded for one of a job's fields. */
