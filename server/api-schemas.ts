@@ -168,6 +168,15 @@ export type RecentJob = Static<typeof RecentJobSchema>;
 
 export const RecentListSchema = Type.Object({ jobs: Type.Array(RecentJobSchema) }, closed);
 
+export const MyJobsSchema = Type.Object(
+  {
+    user: Type.String({ description: "The signed-in person, as the site's proxy names them." }),
+    jobs: Type.Array(RecentJobSchema),
+    next: Nullable(Type.String(), "The address of the next page (older jobs), or null on the last."),
+  },
+  closed,
+);
+
 export const RemovedSchema = Type.Object(
   { id: JobIdSchema, removed: Type.Boolean({ description: "Whether it was on the list." }) },
   closed,
@@ -205,6 +214,7 @@ export const NAMED_SCHEMAS = {
   Results: ResultsSchema,
   RecentJob: RecentJobSchema,
   RecentList: RecentListSchema,
+  MyJobs: MyJobsSchema,
   Removed: RemovedSchema,
   Health: HealthSchema,
 } as const;

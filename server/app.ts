@@ -1,6 +1,7 @@
 // createApp(deps): the middleware order and the routes. It never listens:
 // main.ts serves it through createRequestListener() (listener.ts), which
 // answers the status poll before Koa.
+import { myJobsRoutes } from "./routes/mine.ts";
 import crypto from "node:crypto";
 import Koa from "koa";
 import type Router from "@koa/router";
@@ -81,13 +82,17 @@ export function createApp(deps: AppDeps): Koa {
   app.use(sameOriginOnly());
   app.use(refuseEncodedBodies());
   app.use(deps.renderer.middleware());
+  // Who is asking: ctx.state.user, from a trusted proxy's headers only (identity.ts).
+  app.use(deps.identity.middleware());
   // The reader's zone for the layout's footer (a signed-in person's, once single sign-on sets ctx.state.user: before this).
   app.use(timeZoneState({ except: ADMIN_ROUTE }));
   // The forms first: /jobs/new/:type is not a job's address.
-  // /admin exists only with an operator's password (else it is a 404 like any unknown address).
-  const admin = deps.config.admin ? [adminRoutes(deps)] : [];
+  // /admin exists only with an operator's password or named operators (else it is a 404 like any unknown address).
+  const admin = deps.config.admin || deps.config.adminUsers.length > 0 ? [adminRoutes(deps)] : [];
   for (const router of [
     formRoutes(deps),
+    // Before the job routes: /jobs/mine is not a job's address.
+    myJobsRoutes(deps),
     jobRoutes(deps),
     healthRoutes(deps),
     recentRoutes(deps),

@@ -7,6 +7,7 @@
 // the two in step).
 import fs from "node:fs";
 import os from "node:os";
+import { badProxyEntries, type JobVisibility, type SignInSettings } from "./identity.ts";
 import { JOB_TYPES } from "../jobs/types/index.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { loadTypeFolders } from "../jobs/core/manifest.ts";
@@ -112,6 +113,12 @@ export interface Config extends JobSettings {
   uploadIdleTimeoutMs: number;
   /** REQUEST_TIMEOUT_MS: the time a request that is not an upload has to send its body. */
   requestTimeoutMs: number;
+  /** TRUSTED_USER_HEADER, TRUSTED_EMAIL_HEADER, TRUSTED_NAME_HEADER, TRUSTED_PROXIES: sign-in through the site's proxy (server/identity.ts); null: everyone is anonymous. */
+  signIn: SignInSettings | null;
+  /** JOB_VISIBILITY: who may open a signed-in person's job ("owner" by default with sign-in). */
+  jobVisibility: JobVisibility;
+  /** ADMIN_USERS: the signed-in people who are operators (they may open every job). */
+  adminUsers: readonly string[];
   /** TRUST_PROXY_HOPS: how many reverse proxies in front append to X-Forwarded-For (server/forwarded.ts); 0: none. */
   trustProxyHops: number;
   /** How long a submit key's record names its job at most; less when the job expires first. */
@@ -237,6 +244,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     uploadIdleTimeoutMs: read.int("UPLOAD_IDLE_TIMEOUT_MS", d.UPLOAD_IDLE_TIMEOUT_MS, 100, 3_600_000),
     requestTimeoutMs: read.int("REQUEST_TIMEOUT_MS", d.REQUEST_TIMEOUT_MS, 100, 600_000),
     trustProxyHops: read.int("TRUST_PROXY_HOPS", d.TRUST_PROXY_HOPS, 0, 10),
+    signIn: null,
+    jobVisibility: "link",
+    adminUsers: [],
     idempotencyTtlS: read.int("IDEMPOTENCY_TTL_S", d.IDEMPOTENCY_TTL_S, 60, 365 * 86_400),
     showJobInternals:
       BOOLEANS[
@@ -273,6 +283,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     skippedTypes: [],
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
+  readSignIn(read, config);
   config.admin = readAdminPassword(read, config.sessionSecret);
   // The programs of the types this instance runs must start here: a missing
   // interpreter stops the start (or, with JOB_PROGRAM_CHECK=skip-type, takes
@@ -385,6 +396,48 @@ function readAllowedHosts(read: EnvReader, host: string): AllowedHosts {
     );
   }
   return entries;
+}
+
+/** A header's name as a setting gives it: lower case, letters, digits and dashes. */
+const HEADER_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,99}$/;
+
+/**
+ * Sign-in through a trusted proxy (server/identity.ts): TRUSTED_USER_HEADER
+ * with TRUSTED_PROXIES (required with it: a header believed from anywhere
+ * would let anyone be anyone), the optional email and name headers,
+ * JOB_VISIBILITY and ADMIN_USERS.
+ */
+function readSignIn(read: EnvReader, config: Config): void {
+  const check = (v: string) => (v === "" || HEADER_NAME.test(v) ? undefined : "expected a header name, such as X-Forwarded-User");
+  const header = (value: string): string | null => (value === "" ? null : value.toLowerCase());
+  const userHeader = header(read.str("TRUSTED_USER_HEADER", "", check));
+  const emailHeader = header(read.str("TRUSTED_EMAIL_HEADER", "", check));
+  const nameHeader = header(read.str("TRUSTED_NAME_HEADER", "", check));
+  const proxies = (read.raw("TRUSTED_PROXIES") ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
+  const bad = badProxyEntries(proxies);
+  if (bad.length > 0)
+    read.problems.push(`TRUSTED_PROXIES: ${bad.join(", ")}: expected addresses or CIDR ranges, such as 127.0.0.1 or 10.0.0.0/8`);
+  if (userHeader === null) {
+    if (emailHeader || nameHeader || proxies.length > 0)
+      read.problems.push("TRUSTED_USER_HEADER: required with TRUSTED_EMAIL_HEADER, TRUSTED_NAME_HEADER or TRUSTED_PROXIES");
+  } else if (proxies.length === 0) {
+    read.problems.push(
+      "TRUSTED_PROXIES: required with TRUSTED_USER_HEADER: the addresses of the proxies whose header is believed (a header believed from anywhere lets anyone sign in as anyone)",
+    );
+  }
+  config.signIn = userHeader === null ? null : { userHeader, emailHeader, nameHeader, proxies };
+  config.jobVisibility = read.str("JOB_VISIBILITY", config.signIn ? "owner" : "link", (v) =>
+    v === "owner" || v === "link" ? undefined : "expected owner or link",
+  ) as JobVisibility;
+  config.adminUsers = (read.raw("ADMIN_USERS") ?? "")
+    .split(",")
+    .map((u) => u.trim())
+    .filter((u) => u !== "");
+  if (config.adminUsers.length > 0 && !config.signIn)
+    read.problems.push("ADMIN_USERS: names signed-in people: set TRUSTED_USER_HEADER too");
 }
 
 /** The setting that names a Redis Cluster or Sentinel, when one is set: it takes precedence over REDIS_URL. */

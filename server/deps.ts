@@ -1,4 +1,5 @@
 // What the app's routes are built from: one instance's parts (see instance.ts).
+import type { Identity } from "./identity.ts";
 import type { Config } from "./config.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import type { JobStore } from "../jobs/core/store.ts";
@@ -25,4 +26,6 @@ export interface AppDeps {
   memory: RedisMemory;
   /** Tells those who asked when a job ends (notify/notifier.ts): which channels there are, and an end reported before its request was kept. */
   notifier: Notifier;
+  /** Who is asking: the signed-in person, through the site's proxy (identity.ts). */
+  identity: Identity;
 }

@@ -17,6 +17,7 @@ import { newInstanceId, Supervisor } from "./supervisor/index.ts";
 import { createLogger, warnLine, type Logger } from "./log.ts";
 import { createTelemetry, type Telemetry } from "./telemetry.ts";
 import { createApp } from "./app.ts";
+import { Identity } from "./identity.ts";
 import { RedisMemory } from "./redis-memory.ts";
 import { createRequestListener } from "./listener.ts";
 import { createHttpServer, HTTP_LIMITS, type HttpServer } from "./http-server.ts";
@@ -179,9 +180,10 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     userAgent: `sidejob (${config.site.name})`,
   });
   telemetry.events.onFinished = (job) => notifier.jobEnded(job);
-  const app = createApp({ config, types, registry: known, store, pages, supervisor, renderer, telemetry, memory, notifier });
+  const identity = new Identity(config.signIn, config.jobVisibility, config.adminUsers);
+  const app = createApp({ config, types, registry: known, store, pages, supervisor, renderer, telemetry, memory, identity, notifier });
   if (overrides.outermost) app.middleware.unshift(overrides.outermost);
-  const server = createHttpServer(createRequestListener({ app, pages, renderer, config, polls: telemetry.polls }), {
+  const server = createHttpServer(createRequestListener({ app, pages, renderer, config, identity, polls: telemetry.polls }), {
     allowedHosts: config.allowedHosts,
     logger,
     requestTimeoutMs: config.requestTimeoutMs,

@@ -141,19 +141,22 @@ export function times(job: JobRecord, now: number, zone: string = UTC, keptUntil
 
 /**
  * When an ended job and everything it made are deleted: its end plus its
- * type's retention for that end (ttlSucceededS, else JOB_TTL_SUCCEEDED_S;
+ * retention for that end as its record keeps it (else its type's ttlSucceededS, else JOB_TTL_SUCCEEDED_S;
  * failed and cancelled: ttlFailedS, else JOB_TTL_FAILED_S), as the store
  * gave its keys their TTL (jobs/core/lua/includes/finish.lua). Null while it
  * has not ended.
  */
 export function keptUntil(
-  job: Pick<JobRecord, "state" | "finishedAt">,
+  job: Pick<JobRecord, "state" | "finishedAt"> & Partial<Pick<JobRecord, "ttlSucceededS" | "ttlFailedS">>,
   type: Pick<JobType, "ttlSucceededS" | "ttlFailedS"> | undefined,
   settings: Pick<JobSettings, "jobTtlSucceededS" | "jobTtlFailedS">,
 ): number | null {
   if (job.finishedAt === null || (job.state !== "succeeded" && job.state !== "failed" && job.state !== "cancelled")) return null;
+  // The retention its record keeps (what Redis applied), else what this server would apply.
   const ttlS =
-    job.state === "succeeded" ? (type?.ttlSucceededS ?? settings.jobTtlSucceededS) : (type?.ttlFailedS ?? settings.jobTtlFailedS);
+    job.state === "succeeded"
+      ? (job.ttlSucceededS ?? type?.ttlSucceededS ?? settings.jobTtlSucceededS)
+      : (job.ttlFailedS ?? type?.ttlFailedS ?? settings.jobTtlFailedS);
   return job.finishedAt + ttlS * 1000;
 }
 

@@ -13,6 +13,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type Koa from "koa";
 import type { Config } from "./config.ts";
+import type { Identity } from "./identity.ts";
 import type { Renderer } from "./render.ts";
 import { SECURITY_HEADERS } from "./security.ts";
 import { pollQuery, rememberRead, statusFragment, type PageRead, type PageReader, type StatusAnswer } from "./status.ts";
@@ -25,6 +26,8 @@ export interface ListenerDeps {
   pages: PageReader;
   renderer: Renderer;
   config: Config;
+  /** Who is asking (identity.ts): another person's job is left to Koa, which answers 404. */
+  identity: Identity;
   /** Counts the polls answered here: one increment each, nothing more (request-log.ts writes the count). */
   polls: Pick<PollTally, "served">;
 }
@@ -47,7 +50,7 @@ function wire(answer: StatusAnswer): NonNullable<StatusAnswer["wire"]> {
   return (answer.wire = { body, headers: [...POLL_HEADER_LIST, "Content-Length", String(body.length)] });
 }
 
-export function createRequestListener({ app, pages, renderer, config, polls }: ListenerDeps): RequestListener {
+export function createRequestListener({ app, pages, renderer, config, identity, polls }: ListenerDeps): RequestListener {
   const koa = app.callback();
   return function listener(req: IncomingMessage, res: ServerResponse): void {
     const poll = req.method === "GET" && req.url ? matchStatusPoll(req.url) : null;
@@ -57,9 +60,11 @@ export function createRequestListener({ app, pages, renderer, config, polls }: L
       void koa(req, res);
       return;
     }
-    // No ctx.state here: only the cookie's zone (see readerZone for what single sign-on must add).
-    const zone = readerZone({ cookie: req.headers.cookie });
+    // No ctx.state here: the signed-in person is read from the request as Koa's middleware reads it.
+    const user = identity.enabled ? identity.userOf(req) : null;
+    const zone = readerZone({ user, cookie: req.headers.cookie });
     const answer = (found: PageRead): boolean => {
+      if (!identity.mayOpen(found.job, user)) return false;
       let made;
       try {
         made = statusFragment(renderer, found, pollQuery(poll.query), { settings: config, htmx, zone });

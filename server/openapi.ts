@@ -9,7 +9,8 @@
 import type { JobType } from "../jobs/core/job-type.ts";
 import { jsonSchema } from "../jobs/core/fields.ts";
 import { NAMED_SCHEMAS } from "./api-schemas.ts";
-import { formAction, newJobUrl } from "./urls.ts";
+import { formAction, MY_JOBS_URL, newJobUrl } from "./urls.ts";
+import { JOB_STATES } from "../jobs/core/store.ts";
 import { TIME_ZONE_COOKIE, TIME_ZONE_URL } from "./time-zone.ts";
 
 /** The header that makes a JSON submit safe to repeat (its rules: docs/api.md, "Submitting"). */
@@ -316,6 +317,37 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
     responses: {
       "200": json(ref("RecentList"), "The jobs (an empty list without the cookie)."),
       "303": seeOther("A browser: to the list on the start page."),
+      ...COMMON,
+    },
+  });
+  add(MY_JOBS_URL, "get", {
+    operationId: "getMyJobs",
+    summary: "The signed-in person's jobs, newest first, a page of 25 at a time (with sign-in through the site's proxy)",
+    description:
+      "Only where the site signs people in through its proxy (TRUSTED_USER_HEADER): the jobs submitted while signed in as the person this request comes from, on any device. A browser gets the page; a JSON client the list.",
+    tags: ["recent"],
+    parameters: [
+      param("Accept"),
+      {
+        name: "state",
+        in: "query",
+        required: false,
+        schema: { type: "string", enum: [...JOB_STATES] },
+        description: "Only jobs in this state.",
+      },
+      { name: "type", in: "query", required: false, schema: { type: "string" }, description: "Only jobs of this type." },
+      {
+        name: "after",
+        in: "query",
+        required: false,
+        schema: { type: "string" },
+        description: "Where a page starts: the `next` of the page before.",
+      },
+    ],
+    responses: {
+      "200": jsonOrPage(ref("MyJobs"), "A page of the person's jobs."),
+      "401": error("The request is not signed in (error unauthenticated)."),
+      "404": error("The site does not sign people in: there is no such list."),
       ...COMMON,
     },
   });

@@ -15,6 +15,8 @@ export const FILE_ROUTE = "/files/:name";
 /** A job type's form (GET) and where it is sent (POST). Mounted before JOB_ROUTE: "new" is never a job id. */
 export const NEW_JOB_ROUTE = "/jobs/new/:type";
 
+/** "My jobs": a signed-in person's jobs (routes/mine.ts). */
+export const MY_JOBS_URL = "/jobs/mine";
 export const jobUrl = (id: string): string => `/jobs/${id}`;
 export const statusUrl = (id: string): string => `${jobUrl(id)}${STATUS_ROUTE}`;
 export const logUrl = (id: string): string => `${jobUrl(id)}${LOG_ROUTE}`;

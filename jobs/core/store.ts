@@ -13,6 +13,7 @@
 //   store/list.ts         the operators' jobs list, read from its index
 //   store/operator.ts     the operators' actions, the instances' heartbeats, counts and charts
 //   store/login.ts        the operator's failed logins and sessions
+//   store/audit.ts        the operators' audit trail: who did what to which jobs, and when
 //   store/notify.ts       who is to be told when a job ends, and how each delivery went
 export { LOG_LINE_MAX_CHARS, LOG_MAX_LINES, logCutMarker, UPLOAD_READ_BYTES, UPLOAD_SAFETY_TTL_S } from "./store/artifacts.ts";
 export { WriteRefusals, type StoreEnd, type StoreOptions } from "./store/core.ts";
@@ -30,6 +31,7 @@ export {
 export { JobStore } from "./store/job-store.ts";
 export type { OnceScope, Partition } from "./store/keys.ts";
 export type { JobRow, ListCursor, ListFilter } from "./store/list.ts";
+export { AUDIT_JOBS_MAX, type AuditEntry } from "./store/audit.ts";
 export {
   NOTIFY_CHANNELS,
   type AskReply,

@@ -1,5 +1,6 @@
 // The operator's actions on one job: cancel, retry (a new job with the
 // ended job's type and parameters, and its uploads copied), delete.
+import { recordAction } from "./audit.ts";
 import type Router from "@koa/router";
 import { isTerminal, newJobId, QueueFullError } from "../../jobs/core/store.ts";
 import { jobType } from "../../jobs/types/index.ts";
@@ -57,6 +58,8 @@ export async function retryJob({ store, config, supervisor, memory, registry }: 
       ttlSucceededS: type.ttlSucceededS,
       ttlFailedS: type.ttlFailedS,
       retryOf: id,
+      // The retry is still the person's job: on their list, theirs to open.
+      ...(job.user ? { user: job.user } : {}),
     });
     await store.markRetried(id, created);
     return created;
@@ -89,12 +92,14 @@ export function actionRoutes(router: Router, deps: AppDeps): void {
     }
     if (reply.outcome === "finished")
       throw new HttpError(409, `This job has already ended (${reply.state}); there is nothing to cancel.`, { title: "Already ended" });
+    await recordAction(ctx, deps, "cancel", [id], reply.outcome === "cancelled" ? "cancelled" : "cancel requested");
     done(ctx, { id, outcome: reply.outcome }, adminJobUrl(id), 202);
   });
 
   router.post("/jobs/:id/retry", adminBody, async (ctx) => {
     const id = jobIdOf(ctx);
     const created = await retryJob(deps, id);
+    await recordAction(ctx, deps, "retry", [id], `retried as ${created}`);
     done(ctx, { id, retriedAs: created, url: adminJobUrl(created) }, adminJobUrl(created), 201);
   });
 
@@ -108,6 +113,7 @@ export function actionRoutes(router: Router, deps: AppDeps): void {
         code: "not-ended",
       });
     }
+    await recordAction(ctx, deps, "delete", [id], "deleted");
     done(ctx, { id, deleted: true }, `${ADMIN_ROUTE}/jobs`);
   });
 }

@@ -12,6 +12,7 @@ import { HttpError } from "../errors.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
 import { retryJob } from "./actions.ts";
+import { recordAction } from "./audit.ts";
 import { adminBody, field } from "./shared.ts";
 import { ADMIN_ROUTE } from "./view.ts";
 
@@ -123,7 +124,15 @@ export function bulkRoutes(router: Router, deps: AppDeps): void {
     // Always asked first, however few: a click on "Cancel every queued job" must not act on jobs nobody counted.
     const typeTitle = jobType(type, deps.registry)?.title ?? type;
     if (field(ctx, "confirm") !== "yes") return askToConfirm(ctx, action, type, typeTitle, count);
-    const report = await run(deps, action, type, await deps.store.allIds(types, spec.states, BULK_MAX));
+    const ids = await deps.store.allIds(types, spec.states, BULK_MAX);
+    const report = await run(deps, action, type, ids);
+    await recordAction(
+      ctx,
+      deps,
+      `bulk:${action}${type ? ` (${type})` : ""}`,
+      ids,
+      `${formatNumber(report.done)} done, ${formatNumber(report.skipped)} skipped, ${formatNumber(report.failed)} refused`,
+    );
     if (wantsJson(ctx)) {
       ctx.body = report;
       return;

@@ -7,6 +7,7 @@ import { HttpError } from "../errors.ts";
 import { requestAddress } from "../forwarded.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AdminAuth } from "./auth.ts";
+import { userOf, type Identity } from "../identity.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
 import { adminBody, field } from "./shared.ts";
 import { ADMIN_ROUTE } from "./view.ts";
@@ -24,7 +25,7 @@ const renderLogin = async (ctx: Context, error: string | null, next: string) => 
 
 /** GET and POST /admin/login, POST /admin/logout: open to anyone (the POSTs have passed the same-origin check). */
 /** proxyHops: TRUST_PROXY_HOPS, which says where a client's address is (server/forwarded.ts). */
-export function sessionRoutes(router: Router, auth: AdminAuth, throttle: LoginThrottle, proxyHops: number): void {
+export function sessionRoutes(router: Router, auth: AdminAuth, throttle: LoginThrottle, proxyHops: number, identity: Identity): void {
   router.get("/login", async (ctx) => {
     const next = safeNext(ctx.query.next);
     if (await auth.hasSession(ctx)) return ctx.redirect(next);
@@ -82,22 +83,30 @@ export function sessionRoutes(router: Router, auth: AdminAuth, throttle: LoginTh
   });
 
   // Every session, on every browser: only from a session (a stranger cannot log the operator out).
-  router.post("/logout-everywhere", requireSession(auth), async (ctx) => {
+  router.post("/logout-everywhere", requireSession(auth, identity), async (ctx) => {
     await auth.endEverySession(ctx);
     loggedOut(ctx);
   });
 }
 
 /**
- * Lets a request with the operator's session through. Without one: a JSON
- * client or a POST gets a 401; a browser's GET is sent to the login page,
- * which sends it back here after.
+ * Lets an operator through: one signed in by the site's proxy and named in
+ * ADMIN_USERS (identity.ts), or a request with the password's session.
+ * Otherwise, with a password set: a JSON client or a POST gets a 401; a
+ * browser's GET is sent to the login page, which sends it back here after.
+ * With no password (operators by name only), a 403 that says who may enter.
  */
-export function requireSession(auth: AdminAuth): Middleware {
+export function requireSession(auth: AdminAuth | null, identity: Identity): Middleware {
   return async (ctx: Context, next: Next) => {
-    if (await auth.hasSession(ctx)) {
+    if (identity.isOperator(userOf(ctx)) || (auth && (await auth.hasSession(ctx)))) {
       await next();
       return;
+    }
+    if (!auth) {
+      throw new HttpError(403, "Only the site's operators may open these pages: sign in as one of the people ADMIN_USERS names.", {
+        title: "Operators only",
+        code: "forbidden",
+      });
     }
     if (wantsJson(ctx) || ctx.method !== "GET") {
       throw new HttpError(401, "Log in as the operator first: POST /admin/login with the password.", {

@@ -158,13 +158,14 @@ async function recordKeys(store: JobStore, id: string, count: number): Promise<s
  * (csv.ts), a chunk at a time too.
  */
 export const outputFile =
-  (store: JobStore, { jobId, notFound }: JobLookup): Middleware =>
+  (store: JobStore, { jobId, notFound, mayOpen }: JobLookup): Middleware =>
   async (ctx) => {
     const id = jobId(ctx);
     const name = (ctx.params as Record<string, string | undefined>).name ?? "";
     const [files, job] = await Promise.all([store.listFiles(id), store.read(id, "auto", { resultLimit: 1 })]);
     const file = files.find((f) => f.name === name);
     if (!job) throw notFound();
+    mayOpen(ctx, job);
     if (!file) throw new HttpError(404, "This job has no file of that name.", { title: "File not found" });
     const filename = safeFilename(name);
     ctx.set("Content-Disposition", `attachment; filename="${filename}"`);
@@ -238,11 +239,16 @@ export const inputFile =
  * (job-view.ts, logIsPublic); the operators' route reads every log.
  */
 export const logText =
-  (store: JobStore, { jobId, notFound }: Pick<JobLookup, "jobId" | "notFound">, visible: (type: string) => boolean): Middleware =>
+  (
+    store: JobStore,
+    { jobId, notFound, mayOpen }: Pick<JobLookup, "jobId" | "notFound"> & Partial<Pick<JobLookup, "mayOpen">>,
+    visible: (type: string) => boolean,
+  ): Middleware =>
   async (ctx) => {
     const id = jobId(ctx);
     const job = await store.read(id, "auto", { resultLimit: 1 });
     if (!job) throw notFound();
+    mayOpen?.(ctx, job);
     if (!visible(job.type)) {
       throw new HttpError(404, "This job's log is kept for the site's operators. The job's page says how it went.", {
         title: "Log not shown",

@@ -10,6 +10,7 @@
 // the job it created (server/submit-keys.ts); so every page with a form is
 // fetched anew at each visit (renderForm), or two visits would share a token.
 import Router from "@koa/router";
+import { userOf } from "../identity.ts";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Middleware } from "koa";
 import type { Config } from "../config.ts";
@@ -320,7 +321,7 @@ const submit =
     // A request to be told is part of what a submit key names: the same key with another address is another request.
     const fingerprinted = request ? { ...check.params, [NOTIFY_EMAIL_FIELD]: request.email, webhookUrl: request.webhook } : check.params;
     const once = submitKey ? submitOnce(submitKey, type.name, fingerprinted, upload?.digests ?? {}, config.idempotencyTtlS) : undefined;
-    const id = await createJob(forms, type, check.params, check.total, upload, once);
+    const id = await createJob(forms, type, check.params, check.total, upload, once, userOf(ctx)?.name);
     // Kept with the job just after its create (and again, the same, for a submit sent again under its key).
     // A job whose end was reported meanwhile is told from here (notify/notifier.ts, tellEnded).
     if (request && (await store.askNotify(id, request)) === "ended") forms.notifier.tellEnded(id);
@@ -349,9 +350,11 @@ async function createJob(
   total: number,
   upload?: Upload,
   once?: SubmitOnce,
+  user?: string,
 ): Promise<string> {
   try {
     return await supervisor.submit({
+      ...(user ? { user } : {}),
       ...(upload ? { id: upload.id, uploads: upload.fields } : {}),
       type: type.name,
       params,

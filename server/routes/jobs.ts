@@ -58,7 +58,7 @@ function answerJson(ctx: Context, job: Job): void {
 
 /** GET /jobs/:id: the job's page, or the job as JSON. ?all=1 shows every result (up to RESULTS_ALL_MAX). */
 const jobPage =
-  ({ config, pages }: AppDeps, { jobId, loadJson, loadPage }: JobLookup, budget: AnswerBudget, runners: TypeRunners): Middleware =>
+  ({ config, pages }: AppDeps, { jobId, loadJson, loadPage, mayOpen }: JobLookup, budget: AnswerBudget, runners: TypeRunners): Middleware =>
   async (ctx) => {
     ctx.vary("Accept");
     const json = wantsJson(ctx);
@@ -82,6 +82,7 @@ const jobPage =
         return;
       }
       const found = kept ?? (await loadPage(ctx, all));
+      mayOpen(ctx, found.job);
       if (found.resultBytes !== undefined) reservation.resize(answerBytes(found.resultBytes));
       // Read here only, for a queued job: the poll does not (the note stays until the page is reloaded).
       const noRunner =
@@ -134,9 +135,11 @@ const statusPoll =
 
 /** POST /jobs/:id/cancel: a waiting job ends here; a running one is asked to stop. */
 const cancel =
-  ({ store, pages, config, telemetry }: AppDeps, { jobId, notFound }: JobLookup): Middleware =>
+  ({ store, pages, config, telemetry }: AppDeps, { jobId, notFound, mayOpenId }: JobLookup): Middleware =>
   async (ctx) => {
     const id = jobId(ctx);
+    // Another person's job (JOB_VISIBILITY=owner): 404, and nothing changes.
+    await mayOpenId(ctx, id);
     const reply = await store.cancel(id, config.jobCancelGraceMs);
     // The page this answer leads to must show the cancel, even before Redis' invalidation arrives.
     pages.forget(id);

@@ -5,7 +5,7 @@ import type { JobRecord } from "../../jobs/core/store.ts";
 import { EnvReader, readJobSettings } from "../../jobs/core/settings.ts";
 import { formatDuration } from "../../jobs/core/format.ts";
 import { jobView, ordinal, resultsTable, relativeTime, timeWords, type JobView, type ViewOptions } from "../../server/job-view.ts";
-import { elapsed, leftAtRate, ranFor, roughLeft } from "../../server/job-times.ts";
+import { elapsed, keptUntil, leftAtRate, ranFor, roughLeft } from "../../server/job-times.ts";
 
 import { JOB_TYPES } from "../../jobs/types/index.ts";
 
@@ -26,6 +26,9 @@ function job(fields: Partial<JobRecord> & Pick<JobRecord, "state">): JobRecord {
     resultCount: fields.results?.length ?? 0,
     status: null,
     reason: null,
+    user: null,
+    ttlSucceededS: null,
+    ttlFailedS: null,
     logTail: [],
     logCount: 0,
     logDropped: 0,
@@ -665,4 +668,18 @@ test("durations read in the largest unit that fits: days, not 168 h", (t) => {
     "1.5 days",
     "7 days",
   ]);
+});
+
+test("kept until: the retention the record was created with, over the type's and the settings' of this server", (t) => {
+  const settings = { jobTtlSucceededS: 999, jobTtlFailedS: 9999 };
+  const type = { ttlSucceededS: 99, ttlFailedS: 990 };
+  t.is(keptUntil({ state: "succeeded", finishedAt: 1000, ttlSucceededS: 10, ttlFailedS: 20 }, type, settings), 11_000);
+  t.is(keptUntil({ state: "cancelled", finishedAt: 1000, ttlSucceededS: 10, ttlFailedS: 20 }, type, settings), 21_000);
+  t.is(
+    keptUntil({ state: "succeeded", finishedAt: 1000, ttlSucceededS: null, ttlFailedS: null }, type, settings),
+    100_000,
+    "an older record: the type's",
+  );
+  t.is(keptUntil({ state: "failed", finishedAt: 1000 }, undefined, settings), 10_000_000, "no type: the settings'");
+  t.is(keptUntil({ state: "running", finishedAt: null, ttlSucceededS: 10 }, type, settings), null);
 });

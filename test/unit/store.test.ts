@@ -141,6 +141,7 @@ test("every script file becomes a command named after it, with the number of key
     sjDueKills: 1,
     sjLog: 2,
     sjLogAll: 2,
+    sjLogNoted: 1,
     sjFile: 2,
     sjFileRange: 1,
     sjDelete: 2,

@@ -93,6 +93,8 @@ declare module "ioredis" {
       maxAttempts: Arg,
       retryOn: string,
       retryBackoffMs: Arg,
+      user: string,
+      userKey: string,
     ): Result<LuaReplies["create"], Context>;
     sjClaim(
       queue: string,
@@ -126,6 +128,8 @@ declare module "ioredis" {
       maxAttempts: Arg,
       retryOn: string,
       retryBackoffMs: Arg,
+      user: string,
+      userKey: string,
     ): Result<LuaReplies["createClaimed"], Context>;
     sjRelease(
       job: string,

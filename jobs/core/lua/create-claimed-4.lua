@@ -25,6 +25,9 @@
 -- ARGV[14] maxAttempts: attempts in all for a job lost to the infrastructure
 -- ARGV[15] retryOn: the other end reasons retried, comma-separated ('' for none)
 -- ARGV[16] the wait before a second attempt (ms), doubled for each one after
+-- ARGV[17] the signed-in person who submitted it ('' for none), kept as its
+--          field user and in their jobs' set (includes/index, user_add)
+-- ARGV[18] the key of that person's set (a digest of their name)
 -- Returns: {1, createdAt}, or {0, 'duplicate', id of the job the key names}, or {0, 'key_reused'}
 --- @include "includes/now"
 --- @include "includes/index"
@@ -40,6 +43,7 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'params', ARGV[3], '
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
 redis.call('HSET', KEYS[1], 'attempt', 1, 'maxAttempts', ARGV[14], 'retryOn', ARGV[15], 'retryBackoffMs', ARGV[16])
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
+user_add(KEYS[3], KEYS[1], ARGV[1], ARGV[17], ARGV[18], now)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[9]), ARGV[1])
 once_keep(KEYS[4], ARGV[11], ARGV[12], ARGV[1], ARGV[13])
 return { 1, now }

@@ -11,6 +11,8 @@ import { StoreCore, type Redis, type StoreEnd, type StoreOptions, type WriteRefu
 import type { OnceScope, Partition } from "./keys.ts";
 import * as list from "./list.ts";
 import * as login from "./login.ts";
+import * as audit from "./audit.ts";
+import type { AuditEntry } from "./audit.ts";
 import type { LoginLimits } from "./login.ts";
 import * as notify from "./notify.ts";
 import type { AskReply, Delivery, NotifyChannel, NotifyRequest } from "./notify.ts";
@@ -480,6 +482,16 @@ export class JobStore {
     return list.listJobs(this.core, filter, limit, after);
   }
 
+  /** One page of a signed-in person's jobs ("my jobs"), newest first, of these types and states (none: all); see list.ts. */
+  userJobs(
+    user: string,
+    filter: { types?: readonly string[]; states?: readonly JobState[] },
+    limit: number,
+    after: ListCursor | null = null,
+  ): Promise<{ rows: JobRow[]; next: ListCursor | null }> {
+    return list.userJobs(this.core, user, filter, limit, after);
+  }
+
   /** Every id in the index sets of these types and states (for bulk actions), newest first, at most max. */
   allIds(types: readonly string[], states: readonly JobState[], max: number): Promise<string[]> {
     return list.allIds(this.core, types, states, max);
@@ -508,6 +520,16 @@ export class JobStore {
   /** The attempt had the right password: the address's failures are forgotten. */
   loginSucceeded(address: string, attempt: string): Promise<void> {
     return login.loginSucceeded(this.core, address, attempt);
+  }
+
+  /** Writes an operator's action to the audit trail (audit.ts). */
+  appendAudit(entry: AuditEntry): Promise<void> {
+    return audit.appendAudit(this.core, entry);
+  }
+
+  /** The audit trail's newest entries, newest first. */
+  readAudit(limit: number): Promise<AuditEntry[]> {
+    return audit.readAudit(this.core, limit);
   }
 
   startSession(id: string, tag: string, ttlMs: number): Promise<void> {

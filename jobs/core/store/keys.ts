@@ -22,6 +22,7 @@
 //   P:{T}:ix:m:<minute>     hash: jobs ended that minute (s, f, c; l: lost), kept 2 h
 //   P:{T}:ix:d:<type>:<hour> hash: durations of the jobs of a type that ended that hour, bucket -> count, kept 25 h
 //   P:{T}:ix:unreported     sorted set: id -> when (ms), ends whose report no instance has taken yet (lua/includes/finish.lua, take-report-2.lua)
+//   P:{T}:ix:user:<key>     sorted set: id -> createdAt (ms), a signed-in person's jobs in the partition; key = userKey(name)
 //   P:{T}:queue-samples     hash: minute of the hour -> "<minute>:<queue length>", written with each heartbeat
 //   P:{T}:once:<digest>     hash: request fingerprint -> job id, one submit key's record (an Idempotency-Key,
 //                           or a form's submission token); digest = sha256(scope, type, key), and T is the
@@ -33,6 +34,7 @@
 //   P:{T0}:login:all        sorted set: attempt id -> when (ms), every address's failed logins
 //   P:{T0}:admin:session:<id>  string: "<version>:<tag>", one operator's session (see store/login.ts)
 //   P:{T0}:admin:version    string: the sessions' version; "log out everywhere" adds one
+//   P:{T0}:audit            list: the operators' actions, newest first, JSON each (store/audit.ts), AUDIT_MAX at most
 // Each partition has its own queue, leases, kills and list index, so that
 // every script touches one slot. The queue is first in first out within a
 // partition; claims visit the partitions in turn (transitions.ts, claim).
@@ -53,6 +55,11 @@ import { ID_LENGTH, isJobId, type JobState } from "./record.ts";
  * who changes the form and sends it again means a new job).
  */
 export type OnceScope = "key" | "form";
+
+/** The key of a signed-in person's jobs' sets (ix:user:<key>): a digest of their name, which may hold any character. */
+export function userKey(name: string): string {
+  return crypto.createHash("sha256").update(name).digest("hex").slice(0, 32);
+}
 
 /** One partition's keys: the base of its jobs' keys and its indexes. */
 export interface Partition {
@@ -189,6 +196,11 @@ export class KeyLayout {
   }
 
   /** The index set of one type and state. */
+  /** A signed-in person's jobs in one partition (lua/includes/index.lua, user_add). */
+  userSet(base: string, user: string): string {
+    return `${this.index(base)}user:${userKey(user)}`;
+  }
+
   indexSet(base: string, type: string, state: JobState): string {
     return `${this.index(base)}${type}:${state}`;
   }
@@ -215,6 +227,12 @@ export class KeyLayout {
 
   instances(): string {
     return `${this.bases[0]!}instances`;
+  }
+
+  // --- The operators' audit trail, under the first partition's tag (store/audit.ts)
+
+  audit(): string {
+    return `${this.bases[0]!}audit`;
   }
 
   // --- The operator's login and sessions, under the first partition's tag

@@ -107,6 +107,48 @@ export async function listJobs(
   }
 }
 
+/** Index entries read at once for a person's jobs, and pages of them read at most for one page of rows. */
+const USER_BATCH = 200;
+const USER_BATCHES_MAX = 10;
+
+/**
+ * A page of a signed-in person's jobs ("my jobs"), newest first, from their
+ * set in each partition, of the types and states asked for (none: all).
+ * The sets hold every job of theirs whatever its state, so a filter is
+ * applied to the rows read: one page reads USER_BATCHES_MAX batches of
+ * entries at most, and when those hold fewer rows than asked, `next` goes on
+ * where they stopped. An entry whose job has expired is dropped on the way.
+ */
+export async function userJobs(
+  core: StoreCore,
+  user: string,
+  filter: { types?: readonly string[]; states?: readonly JobState[] },
+  limit: number,
+  after: ListCursor | null,
+): Promise<{ rows: JobRow[]; next: ListCursor | null }> {
+  const sets = core.keys.bases.map((b) => ({ key: core.keys.userSet(b, user), type: "", state: "queued" as const }));
+  const wanted = (row: JobRow) =>
+    (!filter.types?.length || filter.types.includes(row.type)) && (!filter.states?.length || filter.states.includes(row.state));
+  const rows: JobRow[] = [];
+  let cursor = after;
+  for (let batch = 0; batch < USER_BATCHES_MAX; batch++) {
+    const entries = await page(core, sets, { types: [] }, USER_BATCH, cursor);
+    const read = await readRows(core, entries.slice(0, USER_BATCH));
+    const gone = entries.filter((_, i) => i < USER_BATCH && read[i] === null);
+    if (gone.length > 0) await core.call((r) => Promise.all(gone.map((e) => r.zrem(e.set, e.id))));
+    for (const row of read) {
+      if (row === null || !wanted(row)) continue;
+      rows.push(row);
+      if (rows.length > limit)
+        return { rows: rows.slice(0, limit), next: { createdAt: rows[limit - 1]!.createdAt, id: rows[limit - 1]!.id } };
+    }
+    const last = entries[Math.min(entries.length, USER_BATCH) - 1];
+    if (entries.length <= USER_BATCH || !last) return { rows, next: null };
+    cursor = { createdAt: last.createdAt, id: last.id };
+  }
+  return { rows, next: cursor };
+}
+
 /** Up to limit + 1 entries after the cursor, newest first, from every set. */
 async function page(core: StoreCore, sets: IndexSet[], filter: ListFilter, limit: number, after: ListCursor | null): Promise<IndexEntry[]> {
   const min = filter.from === undefined ? "-inf" : String(filter.from);

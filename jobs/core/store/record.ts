@@ -80,6 +80,11 @@ export interface JobRecord {
   reason: EndReason | null;
   /** The last lines of its log that were read (see read()). */
   logTail: string[];
+  /** The signed-in person who submitted it (server/identity.ts); null for a job submitted without sign-in. */
+  user: string | null;
+  /** How long it is kept once it has succeeded, and once it has failed or been cancelled (s), as its create set them; null for older records. */
+  ttlSucceededS: number | null;
+  ttlFailedS: number | null;
   /**
    * Lines kept in its log, and lines dropped from its start to keep it short.
    * With FILE_STORE_DIR its lines are those of the whole log on the disk
@@ -259,6 +264,9 @@ export function parseRecord(id: string, flat: readonly string[], read: ReadExtra
     resultCount: Number(read.resultCount),
     status: str(h.status),
     reason: isReason(h.reason) ? h.reason : null,
+    user: str(h.user),
+    ttlSucceededS: num(h.ttlOk),
+    ttlFailedS: num(h.ttlFail),
     logTail: read.logTail,
     logCount: Number(read.logCount) || Number(h.logLines ?? 0) + Number(h.logOpen ?? 0),
     logDropped: Number(h.logDropped ?? 0),

@@ -6,7 +6,7 @@
 import type { FinishMode } from "../lua/commands.ts";
 import type { StoreCore } from "./core.ts";
 import { AlreadySubmittedError, QueueFullError, SubmitKeyReusedError, UploadMissingError } from "./errors.ts";
-import type { OnceScope } from "./keys.ts";
+import { userKey, type OnceScope } from "./keys.ts";
 import { newJobId, type JobState, type Outcome } from "./record.ts";
 
 /**
@@ -47,6 +47,8 @@ export interface NewJob {
   once?: SubmitOnce;
   /** Its type's retry policy (lua/includes/requeue.lua); without one, a job is not retried. */
   retry?: RetryPolicy;
+  /** The signed-in person who submitted it (server/identity.ts): kept on the record and in their jobs' set. */
+  user?: string;
 }
 
 /** How a type's jobs are retried: stored on each record at create, so every process applies the same. */
@@ -152,6 +154,11 @@ function onceRefusal(reply: readonly unknown[]): Error | null {
   return null;
 }
 
+/** The person's name and the key of their jobs' set (keys.ts, userKey), or none. */
+function userArgs(user: string | undefined): [string, string] {
+  return user ? [user, userKey(user)] : ["", ""];
+}
+
 export async function create(core: StoreCore, input: NewJob & { queueMax: number }): Promise<string> {
   const { keys, ttl } = core;
   const id = input.id ?? (input.once ? onceJobId(core, input.once, input.type) : newJobId());
@@ -188,6 +195,7 @@ export async function create(core: StoreCore, input: NewJob & { queueMax: number
       fingerprint,
       onceTtlS,
       ...policyArgs(input.retry),
+      ...userArgs(input.user),
     ),
   );
   if (reply[0] === 1) return id;
@@ -225,6 +233,7 @@ export async function createClaimed(core: StoreCore, input: NewJob, owner: strin
       fingerprint,
       onceTtlS,
       ...policyArgs(input.retry),
+      ...userArgs(input.user),
     ),
   );
   if (reply[0] === 1) return id;

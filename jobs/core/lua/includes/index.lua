@@ -73,3 +73,16 @@ local function index_count(ix, job, state, reason, now)
     redis.call('EXPIRE', hour, DURATIONS_TTL_S)
   end
 end
+
+-- A signed-in person's jobs ("my jobs"): one sorted set per person in each
+-- partition, <ix>user:<key>, id -> createdAt, key a digest of the person's
+-- name made by the caller. Written with the job, never moved: its entries of
+-- jobs that have expired are dropped by whoever reads it and find them gone,
+-- and past INDEX_HARD_MS by the person's next job.
+local function user_add(ix, job, id, user, key, now)
+  if user == '' then return end
+  redis.call('HSET', job, 'user', user)
+  local set = ix .. 'user:' .. key
+  redis.call('ZADD', set, now, id)
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', now - INDEX_HARD_MS)
+end

@@ -1,0 +1,98 @@
+// "My jobs": GET /jobs/mine lists the signed-in person's jobs (server/identity.ts),
+// newest first, from Redis (their set in each partition: jobs/core/store/list.ts,
+// userJobs), on any device they sign in from: a page, or JSON for a JSON
+// client. It filters by state and type (plain GET parameters: a form that
+// works without JavaScript) and goes on a page at a time (?after=). Without
+// sign-in on the site it does not exist (404); a request that is not signed
+// in is told so (401).
+import Router from "@koa/router";
+import type { Context } from "koa";
+import { isJobId, isTerminal, JOB_STATES, type JobState, type ListCursor } from "../../jobs/core/store.ts";
+import type { Params } from "../../jobs/core/fields.ts";
+import type { RecentJob } from "../api-schemas.ts";
+import type { AppDeps } from "../deps.ts";
+import { HttpError } from "../errors.ts";
+import { userOf } from "../identity.ts";
+import { jobTitle, phaseOf, relativeTime, stateLabel } from "../job-view.ts";
+import { wantsJson } from "../negotiate.ts";
+import { jobUrl, MY_JOBS_URL } from "../urls.ts";
+
+/** Jobs on one page. */
+export const MY_JOBS_PAGE = 25;
+
+const STATE_LABELS: Record<JobState, string> = {
+  queued: "Waiting",
+  running: "Running",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  cancelled: "Cancelled",
+};
+
+/** A page's position: "<createdAt>-<id>" of the last job of the page before. */
+function readCursor(value: unknown): ListCursor | null {
+  const match = typeof value === "string" ? /^(\d{1,16})-([0-9a-f]{32})$/.exec(value) : null;
+  return match && isJobId(match[2]) ? { createdAt: Number(match[1]), id: match[2] } : null;
+}
+
+/** One value of a GET parameter that may be given once: anything else is not a filter. */
+function oneOf<T extends string>(value: unknown, allowed: readonly T[]): T | null {
+  return typeof value === "string" && (allowed as readonly string[]).includes(value) ? (value as T) : null;
+}
+
+export function myJobsRoutes({ store, registry, types, identity }: AppDeps): Router {
+  const router = new Router();
+  if (!identity.enabled) return router;
+
+  router.get(MY_JOBS_URL, async (ctx: Context) => {
+    ctx.set("Cache-Control", "no-store");
+    ctx.vary("Accept");
+    const user = userOf(ctx);
+    if (!user) {
+      throw new HttpError(401, "Sign in through this site to see your jobs: this request did not come signed in.", {
+        title: "Not signed in",
+        code: "unauthenticated",
+      });
+    }
+    const state = oneOf(ctx.query.state, JOB_STATES);
+    const typeNames = registry.map((t) => t.name);
+    const type = oneOf(ctx.query.type, typeNames);
+    const after = readCursor(ctx.query.after);
+    const page = await store.userJobs(user.name, { states: state ? [state] : [], types: type ? [type] : [] }, MY_JOBS_PAGE, after);
+    const now = Date.now();
+    const jobs: RecentJob[] = page.rows.map((row) => ({
+      id: row.id,
+      url: jobUrl(row.id),
+      type: row.type,
+      title: jobTitle(row.type, row.params as Params, registry),
+      state: row.state,
+      phase: phaseOf(row),
+      stateLabel: stateLabel(row),
+      finished: isTerminal(row.state),
+      createdAt: new Date(row.createdAt).toISOString(),
+      submittedText: relativeTime(Math.max(0, now - row.createdAt)),
+    }));
+    const query = (extra: Record<string, string>) => {
+      const params = new URLSearchParams({ ...(state ? { state } : {}), ...(type ? { type } : {}), ...extra });
+      const text = params.toString();
+      return text === "" ? MY_JOBS_URL : `${MY_JOBS_URL}?${text}`;
+    };
+    const next = page.next ? query({ after: `${page.next.createdAt}-${page.next.id}` }) : null;
+    if (wantsJson(ctx)) {
+      ctx.body = { user: user.name, jobs, next };
+      return;
+    }
+    await ctx.render("pages/my-jobs", {
+      title: "My jobs",
+      user,
+      jobs,
+      next,
+      first: after ? query({}) : null,
+      state,
+      type,
+      states: JOB_STATES.map((value) => ({ value, label: STATE_LABELS[value] })),
+      types: types.map((t) => ({ value: t.name, label: t.title })),
+      filtered: state !== null || type !== null,
+    });
+  });
+  return router;
+}
