@@ -42,11 +42,11 @@ function signedInEmail(ctx: Context): string | null {
 
 /**
  * The most a form or JSON body may hold: 2 kB, plus room for each text field's longest value, percent-encoded,
- * and for a webhook URL and an email address (WEBHOOK_URL_MAX, EMAIL_MAX).
+ * for an email address, percent-encoded (EMAIL_MAX), and for a webhook URL, in JSON only (WEBHOOK_URL_MAX).
  */
 function bodyLimit(type: JobType): number {
   const text = type.fields.reduce((sum, f) => sum + (f.kind === "text" ? f.maxLength * 4 * 3 : 0), 0);
-  return 2048 + text + (WEBHOOK_URL_MAX + EMAIL_MAX) * 3;
+  return 2048 + text + EMAIL_MAX * 3 + WEBHOOK_URL_MAX;
 }
 
 function unreadable(type: JobType): HttpError {
