@@ -257,3 +257,52 @@ test("a receiver that went away is tried NOTIFY_ATTEMPTS times; the failure is r
   };
   t.like(json.notifications[0], { channel: "webhook", state: "Failed", attempts: 3 });
 });
+
+test("with two instances on one Redis, a job's end is told once, by the instance that reported it", async (t) => {
+  const smtp = await startSmtp(t);
+  const receiver = await startReceiver(t);
+  const env = notifyEnv(smtp.port, receiver.port);
+  const first = await startApp(t, { redis, name: "notify-two", env });
+  const second = await startApp(t, { redis, prefix: first.prefix, env });
+  const ids: string[] = [];
+  for (const app of [first, second, first, second]) {
+    const res = await submitJson(app, {
+      ...COUNT,
+      notify_email: "person@example.com",
+      webhookUrl: `http://127.0.0.1:${receiver.port}/hook`,
+    });
+    t.is(res.status, 202);
+    ids.push(((await res.json()) as { id: string }).id);
+  }
+  for (const id of ids) {
+    await waitFor(
+      async () => (await delivery(first, id, "webhook"))?.state === "sent" && (await delivery(first, id, "email"))?.state === "sent",
+      {
+        message: `both deliveries of ${id} recorded sent`,
+      },
+    );
+  }
+  const told = receiver.hooks.map((h) => (JSON.parse(h.body) as { id: string }).id);
+  t.deepEqual([...told].sort(), [...ids].sort(), "one webhook per job");
+  t.is(smtp.mails.length, ids.length, "one email per job");
+});
+
+test("a page's form takes an address, keeps it when the form is sent back, and the email arrives", async (t) => {
+  const smtp = await startSmtp(t);
+  const receiver = await startReceiver(t);
+  const app = await startApp(t, { redis, name: "notify-form", env: notifyEnv(smtp.port, receiver.port) });
+  const refused = await app.post("/count", { start: "1", end: "x", increment: "1", notify_email: "me@example.com" });
+  t.is(refused.status, 422);
+  const page = await refused.text();
+  t.regex(page, /name="notify_email"[^>]*value="me@example.com"/, "the address is kept on the form sent back");
+  const bad = await (await app.post("/count", { start: "1", end: "3", increment: "1", notify_email: "me at example" })).text();
+  t.regex(bad, /<a href="#notify_email">Enter an email address/, "the error summary links to the field");
+  const res = await app.post("/count", { start: "1", end: "3", increment: "1", notify_email: "me@example.com" });
+  t.is(res.status, 303);
+  const id = res.headers.get("location")!.split("/").pop()!;
+  await waitFor(() => smtp.mails.length === 1, { message: "the email" });
+  t.deepEqual(smtp.mails[0]!.to, ["me@example.com"]);
+  t.regex(smtp.mails[0]!.raw, new RegExp(`/jobs/${id}`));
+  const empty = await app.post("/count", { start: "1", end: "3", increment: "1", notify_email: "" });
+  t.is(empty.status, 303, "an empty field asks for nothing");
+});
