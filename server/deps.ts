@@ -24,7 +24,7 @@ export interface AppDeps {
   telemetry: Telemetry;
   /** How full Redis is: the room for new jobs and uploads, refused writes (redis-memory.ts). */
   memory: RedisMemory;
-  /** Tells those who asked when a job ends (notify/notifier.ts): which channels there are, and an end reported before its request was kept. */
+  /** Tells those who asked when a job ends (notify/notifier.ts): the routes hand it an end reported before its request was kept. */
   notifier: Notifier;
   /** Who is asking: the signed-in person, through the site's proxy (identity.ts). */
   identity: Identity;

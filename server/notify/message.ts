@@ -2,6 +2,7 @@
 // body and in a short plain text email: the job's id, type, state, why it
 // ended (for one that failed or was cancelled), how long it ran, when it
 // ended, and its page's address.
+import type { Params } from "../../jobs/core/fields.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
 import type { JobRecord } from "../../jobs/core/store.ts";
 import { jobType } from "../../jobs/types/index.ts";
@@ -49,7 +50,7 @@ export function endMessage(job: EndedJob, types: readonly JobType[], baseUrl: st
     url,
   };
   const type = jobType(job.type, types);
-  const title = titleOf(type, job.params as Record<string, never>);
+  const title = titleOf(type, job.params as Params);
   const how = STATE_WORDS[job.state] ?? job.state;
   const why = job.state === "failed" && job.reason ? `It ${attemptEnd(job.reason)}.` : null;
   const lines = [
@@ -64,5 +65,8 @@ export function endMessage(job: EndedJob, types: readonly JobType[], baseUrl: st
     "",
     `You are told because this address was given when the job was submitted to ${siteName}.`,
   ];
-  return { body, subject: `${siteName}: ${title}: ${how}`, text: `${lines.join("\n")}\n` };
+  // A title is made from what was submitted: one line, whatever it holds.
+  // eslint-disable-next-line no-control-regex
+  const subject = `${siteName}: ${title}: ${how}`.replace(/[\u0000-\u001f\u007f]+/g, " ");
+  return { body, subject, text: `${lines.join("\n")}\n` };
 }

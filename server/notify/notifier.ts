@@ -75,9 +75,10 @@ export class Notifier {
     this.baseUrl = options.publicUrl ?? "";
   }
 
-  /** Which channels this deployment offers. */
-  get channels(): { email: boolean; webhook: boolean } {
-    return channelsOn(this.options.settings);
+  /** Whether this instance sends anything at all. */
+  private get tells(): boolean {
+    const on = channelsOn(this.options.settings);
+    return on.email || on.webhook;
   }
 
   /** The instance listens at url: the pages' address in messages, unless PUBLIC_URL names another. */
@@ -85,15 +86,19 @@ export class Notifier {
     if (!this.options.publicUrl) this.baseUrl = url;
   }
 
-  /** An end this instance reported (its record as read then): told if someone asked. Never throws, never waits. */
+  /**
+   * An end this instance reported (its record as read then): told if someone
+   * asked. Never throws, never waits. A deployment that tells nobody (no
+   * SMTP_URL, no WEBHOOK_ALLOWED_HOSTS) pays nothing: no take is sent.
+   */
   jobEnded(job: JobRecord): void {
-    if (this.closed) return;
+    if (this.closed || !this.tells) return;
     void this.take(job.id, Date.now() + TAKE_GIVE_UP_MS, job);
   }
 
   /** A submit kept its request after the job's end was reported: the telling is taken here (once, as jobEnded's). */
   tellEnded(id: string): void {
-    if (this.closed) return;
+    if (this.closed || !this.tells) return;
     void this.take(id, Date.now() + TAKE_GIVE_UP_MS, null);
   }
 

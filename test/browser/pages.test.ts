@@ -23,7 +23,8 @@ whenBrowser(test, () => {
   const redis = useRedis(test);
   /** A Redis of its own for the 503 page: stopping it must not disturb the other apps. */
   const lostRedis = useRedis(test);
-  const fast = useApp(test, { redis, name: "pages-fast" });
+  /** With SMTP_URL every form offers "Email me when it ends" (no mail is asked for here, so none is sent). */
+  const fast = useApp(test, { redis, name: "pages-fast", env: { SMTP_URL: "smtp://127.0.0.1:9", MAIL_FROM: "sidejob@example.com" } });
   /** One slot, taken by a long count: the next job waits in the queue. */
   const slow = useApp(test, { redis, name: "pages-slow", env: { COUNT_STEP_DELAY_MS: "1000", JOB_CONCURRENCY: "1" } });
   const crashing = useApp(test, { redis, name: "pages-crash", script: fixtureScript("crash-long-line") });
@@ -115,11 +116,13 @@ whenBrowser(test, () => {
         await page.goto(fast.url + "/");
         await page.fill("#start", "one");
         await page.fill("#end", "");
+        await page.fill("#notify_email", "not an address");
         await Promise.all([page.waitForURL(`${fast.url}/count`), page.click("button[type=submit]")]);
         return `${fast.url}/count`;
       },
       async check(page, t) {
-        t.is(await page.locator(".error-summary li").count(), 2);
+        t.is(await page.locator(".error-summary li").count(), 3);
+        t.is(await page.inputValue("#notify_email"), "not an address", "the address is kept");
         t.is(await page.evaluate(() => document.activeElement?.className), "error-summary", "the error summary has focus");
         t.regex(await page.title(), /^Error: /);
       },
