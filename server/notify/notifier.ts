@@ -93,13 +93,23 @@ export class Notifier {
    */
   jobEnded(job: JobRecord): void {
     if (this.closed || !this.tells) return;
-    void this.take(job.id, Date.now() + TAKE_GIVE_UP_MS, job);
+    this.takeSafely(job.id, job);
   }
 
   /** A submit kept its request after the job's end was reported: the telling is taken here (once, as jobEnded's). */
   tellEnded(id: string): void {
     if (this.closed || !this.tells) return;
-    void this.take(id, Date.now() + TAKE_GIVE_UP_MS, null);
+    this.takeSafely(id, null);
+  }
+
+  /** A take whose every failure is logged: nothing here may end the process with an unhandled rejection. */
+  private takeSafely(id: string, known: EndedJob | null): void {
+    this.take(id, Date.now() + TAKE_GIVE_UP_MS, known).catch((err: Error) => {
+      this.options.logger.warn(
+        { event: "job-notify-untaken", job: id },
+        `job ${id}: could not take the telling of its end (${err.message})`,
+      );
+    });
   }
 
   private async take(id: string, deadline: number, known: EndedJob | null): Promise<void> {
@@ -116,7 +126,7 @@ export class Notifier {
       }
       const timer = setTimeout(() => {
         this.timers.delete(timer);
-        void this.take(id, deadline, known);
+        this.take(id, deadline, known).catch(() => {});
       }, TAKE_RETRY_MS);
       timer.unref();
       this.timers.add(timer);
@@ -148,10 +158,14 @@ export class Notifier {
     while (!this.closed && this.inFlight < MAX_IN_FLIGHT && this.waiting.length > 0) {
       const task = this.waiting.shift()!;
       this.inFlight++;
-      void this.attempt(task).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
+      this.attempt(task)
+        .catch((err: Error) => {
+          this.options.logger.warn({ event: "job-notify-failed", job: task.id, channel: task.channel }, `job ${task.id}: ${err.message}`);
+        })
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
     }
   }
 
