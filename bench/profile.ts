@@ -64,6 +64,7 @@ try {
     {
       REDIS_URL: redis.url,
       REDIS_PREFIX: "profile",
+      JOB_MAX_QUEUED_PER_SUBMITTER: "0",
       JOB_LOG_DIR: logDir,
       NODE_ENV: "production",
       COUNT_STEP_DELAY_MS: "3600000",

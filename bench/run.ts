@@ -107,7 +107,16 @@ function appEnv(prefix: string, extraEnv: Record<string, string>): Record<string
   const logDir = path.join(tmp, prefix);
   fs.mkdirSync(logDir, { recursive: true });
   // JOB_SLOTS: the bench sets each type's concurrency; the host's CPUs (the default cap) must not lower it.
-  return { REDIS_URL: redis!.url, REDIS_PREFIX: prefix, JOB_LOG_DIR: logDir, NODE_ENV: "production", JOB_SLOTS: "1024", ...extraEnv };
+  // JOB_MAX_QUEUED_PER_SUBMITTER: the load generator is one client address that queues thousands.
+  return {
+    REDIS_URL: redis!.url,
+    REDIS_PREFIX: prefix,
+    JOB_LOG_DIR: logDir,
+    NODE_ENV: "production",
+    JOB_SLOTS: "1024",
+    JOB_MAX_QUEUED_PER_SUBMITTER: "0",
+    ...extraEnv,
+  };
 }
 
 function storeFor(prefix: string): JobStore {

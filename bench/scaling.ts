@@ -119,6 +119,8 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
           NODE_ENV: "production",
           COUNT_STEP_DELAY_MS: "0",
           JOB_SLOTS: "1024",
+          // One load generator, one client address: no limit of waiting jobs per submitter.
+          JOB_MAX_QUEUED_PER_SUBMITTER: "0",
           ...env,
         },
         { logFile: path.join(tmp, `${name}.log`) },

@@ -60,6 +60,8 @@ export const DEFAULTS = {
   /** A request that is not an upload must arrive whole (its body) within this of its headers (server/http-server.ts). */
   REQUEST_TIMEOUT_MS: 20_000,
   TRUST_PROXY_HOPS: 0,
+  JOB_MAX_QUEUED_PER_SUBMITTER: 100,
+  JOB_MAX_RUNNING_PER_SUBMITTER: 0,
   /** A day: how long a submit key (Idempotency-Key, a form's token) names its job at most (docs/api.md, "Idempotent submits"). */
   IDEMPOTENCY_TTL_S: 86_400,
   SHOW_JOB_INTERNALS: false,
@@ -119,6 +121,10 @@ export interface Config extends JobSettings {
   jobVisibility: JobVisibility;
   /** ADMIN_USERS: the signed-in people who are operators (they may open every job). */
   adminUsers: readonly string[];
+  /** JOB_MAX_QUEUED_PER_SUBMITTER: the most jobs one submitter may have waiting (a 429 past it); 0: no limit. */
+  jobMaxQueuedPerSubmitter: number;
+  /** JOB_MAX_RUNNING_PER_SUBMITTER: the most jobs one submitter may have running at once (the others wait); 0: no limit. */
+  jobMaxRunningPerSubmitter: number;
   /** TRUST_PROXY_HOPS: how many reverse proxies in front append to X-Forwarded-For (server/forwarded.ts); 0: none. */
   trustProxyHops: number;
   /** How long a submit key's record names its job at most; less when the job expires first. */
@@ -247,6 +253,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     signIn: null,
     jobVisibility: "link",
     adminUsers: [],
+    jobMaxQueuedPerSubmitter: read.int("JOB_MAX_QUEUED_PER_SUBMITTER", d.JOB_MAX_QUEUED_PER_SUBMITTER, 0, 1_000_000),
+    jobMaxRunningPerSubmitter: read.int("JOB_MAX_RUNNING_PER_SUBMITTER", d.JOB_MAX_RUNNING_PER_SUBMITTER, 0, 1_000_000),
     idempotencyTtlS: read.int("IDEMPOTENCY_TTL_S", d.IDEMPOTENCY_TTL_S, 60, 365 * 86_400),
     showJobInternals:
       BOOLEANS[

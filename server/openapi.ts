@@ -51,7 +51,10 @@ const COMMON_POST = { ...COMMON, "403": response("CrossSite") };
 
 /** The statuses and paths the server answers that this document leaves out, and why. */
 export const OMITTED = [
-  { path: "/admin, /admin/*", why: "The operators' pages (behind a login, only with ADMIN_PASSWORD); not part of the public API." },
+  {
+    path: "/admin, /admin/*",
+    why: "The operators' pages (behind a login, only with ADMIN_PASSWORD, or for the people ADMIN_USERS names); not part of the public API.",
+  },
   { path: "/static/*", why: "The stylesheet and scripts of the pages." },
   {
     path: "POST /jobs/new/{type} of a type with a short address",
@@ -142,6 +145,10 @@ function submitOperation(type: JobType): object {
           "text/html": { schema: { type: "string" } },
         },
       },
+      "429": error(
+        "The submitter (the signed-in person, else the client's address) has JOB_MAX_QUEUED_PER_SUBMITTER jobs waiting already (error too-many-waiting; the message says the limit); nothing was created. Retry-After says when to try again.",
+        header("Retry-After"),
+      ),
       ...(multipart
         ? { "507": error("FILE_STORE_DIR: the disk that keeps files is full; nothing was kept (error file-store-full).") }
         : {}),

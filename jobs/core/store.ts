@@ -26,6 +26,7 @@ export {
   StoreUnavailableError,
   StoreWriteRefusedError,
   SubmitKeyReusedError,
+  SubmitterQueueFullError,
   UploadMissingError,
 } from "./store/errors.ts";
 export { JobStore } from "./store/job-store.ts";

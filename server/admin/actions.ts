@@ -60,6 +60,8 @@ export async function retryJob({ store, config, supervisor, memory, registry }: 
       retryOf: id,
       // The retry is still the person's job: on their list, theirs to open.
       ...(job.user ? { user: job.user } : {}),
+      // An operator's retry takes the person's turn, past their limit of waiting jobs.
+      ...(job.submitter ? { submitter: job.submitter, maxQueuedPerSubmitter: 0 } : {}),
     });
     await store.markRetried(id, created);
     return created;

@@ -33,11 +33,12 @@ type Overview = Awaited<ReturnType<typeof readOverview>>;
 
 async function readOverview(store: AppDeps["store"], registry: readonly JobType[]) {
   const names = registry.map((t) => t.name);
-  const [counts, queueLength, oldest, { now, instances }] = await Promise.all([
+  const [counts, queueLength, oldest, { now, instances }, submitters] = await Promise.all([
     store.counts(names),
     store.totalQueueLength(),
     store.oldestQueuedAt(names),
     store.instances(),
+    store.submitterQueues(SUBMITTERS_SHOWN),
   ]);
   const ended = await store.endedPerMinute(now);
   const byState = Object.fromEntries(JOB_STATES.map((s) => [s, names.reduce((sum, t) => sum + counts[t]![s], 0)]));
@@ -56,13 +57,22 @@ async function readOverview(store: AppDeps["store"], registry: readonly JobType[
     } & Record<string, unknown>)[],
     lostLastHour: ended.reduce((s, e) => s + e.lost, 0),
     ended,
+    submitters,
   };
 }
+
+/** Submitters the overview lists: the next in turn. */
+const SUBMITTERS_SHOWN = 20;
 
 const overviewJson = (o: Overview) => ({
   at: iso(o.now),
   counts: { byState: o.byState, byType: o.byType, byTypeAndState: o.counts },
-  queue: { length: o.queueLength, oldestQueuedAt: iso(o.oldestQueuedAt), oldestAgeMs: o.oldestQueuedAgeMs },
+  queue: {
+    length: o.queueLength,
+    oldestQueuedAt: iso(o.oldestQueuedAt),
+    oldestAgeMs: o.oldestQueuedAgeMs,
+    bySubmitter: o.submitters.map((q) => ({ ...q, lastTurnAt: iso(q.lastTurnAt) })),
+  },
   instances: o.instances,
   lostLastHour: o.lostLastHour,
   endedPerMinute: o.ended.map((e) => ({
@@ -106,6 +116,12 @@ const overviewView = (o: Overview) => ({
     startedAt: typeof i.startedAt === "number" ? utc(i.startedAt) : "",
   })),
   lostLastHour: formatNumber(o.lostLastHour),
+  submitters: o.submitters.map((q) => ({
+    who: q.who,
+    waiting: formatNumber(q.waiting),
+    running: formatNumber(q.running),
+    lastTurn: q.lastTurnAt === null ? "not yet" : utc(q.lastTurnAt),
+  })),
   refreshS: OVERVIEW_REFRESH_S,
 });
 

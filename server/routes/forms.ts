@@ -11,12 +11,20 @@
 // fetched anew at each visit (renderForm), or two visits would share a token.
 import Router from "@koa/router";
 import { userOf } from "../identity.ts";
+import { submitterOf } from "../submitters.ts";
 import { bodyParser } from "@koa/bodyparser";
 import type { Context, Middleware } from "koa";
 import type { Config } from "../config.ts";
 import { defaultValues, unknownFields, type Params } from "../../jobs/core/fields.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
-import { AlreadySubmittedError, newJobId, QueueFullError, SubmitKeyReusedError, type SubmitOnce } from "../../jobs/core/store.ts";
+import {
+  AlreadySubmittedError,
+  newJobId,
+  QueueFullError,
+  SubmitKeyReusedError,
+  SubmitterQueueFullError,
+  type SubmitOnce,
+} from "../../jobs/core/store.ts";
 import { SUBMISSION_FIELD } from "../../jobs/core/job-type.ts";
 import { jobType } from "../../jobs/types/index.ts";
 import { HttpError, invalidInputBody } from "../errors.ts";
@@ -321,7 +329,10 @@ const submit =
     // A request to be told is part of what a submit key names: the same key with another address is another request.
     const fingerprinted = request ? { ...check.params, [NOTIFY_EMAIL_FIELD]: request.email, webhookUrl: request.webhook } : check.params;
     const once = submitKey ? submitOnce(submitKey, type.name, fingerprinted, upload?.digests ?? {}, config.idempotencyTtlS) : undefined;
-    const id = await createJob(forms, type, check.params, check.total, upload, once, userOf(ctx)?.name);
+    const id = await createJob(forms, type, check.params, check.total, upload, once, {
+      user: userOf(ctx)?.name,
+      submitter: submitterOf(ctx, config.trustProxyHops),
+    });
     // Kept with the job just after its create (and again, the same, for a submit sent again under its key).
     // A job whose end was reported meanwhile is told from here (notify/notifier.ts, tellEnded).
     if (request && (await store.askNotify(id, request)) === "ended") forms.notifier.tellEnded(id);
@@ -350,11 +361,12 @@ async function createJob(
   total: number,
   upload?: Upload,
   once?: SubmitOnce,
-  user?: string,
+  who: { user?: string; submitter?: string } = {},
 ): Promise<string> {
   try {
     return await supervisor.submit({
-      ...(user ? { user } : {}),
+      ...(who.user ? { user: who.user } : {}),
+      ...(who.submitter ? { submitter: who.submitter } : {}),
       ...(upload ? { id: upload.id, uploads: upload.fields } : {}),
       type: type.name,
       params,
@@ -374,6 +386,18 @@ async function createJob(
         422,
         "This Idempotency-Key was sent before with another request: use a new key for a new job. Nothing was created.",
         { title: "Key used for another request", code: "idempotency-key-reused" },
+      );
+    }
+    if (err instanceof SubmitterQueueFullError) {
+      throw new HttpError(
+        429,
+        `You have ${err.waiting} jobs waiting to start, the most one person may have (${err.limit}). Try again once one of them has started.`,
+        {
+          title: "Too many of your jobs are waiting",
+          headers: { "Retry-After": "60" },
+          code: "too-many-waiting",
+          detail: [`Each person may have ${err.limit} jobs waiting at once; the others' jobs take turns with yours.`],
+        },
       );
     }
     if (err instanceof QueueFullError) {

@@ -219,6 +219,7 @@ export class Supervisor {
     this.slots = new Slots({
       store,
       instanceId: this.instanceId,
+      maxRunningPerSubmitter: config.jobMaxRunningPerSubmitter,
       leaseMs: this.leaseMs,
       freeTypes: this.freeTypes,
       knownTypes: () => this.known.all(),
@@ -353,7 +354,11 @@ export class Supervisor {
    */
   async submit(job: NewJob): Promise<string> {
     const { store, config } = this.options;
-    const input = { ...job, retry: job.retry ?? this.retryPolicy(job.type) };
+    const input = {
+      ...job,
+      retry: job.retry ?? this.retryPolicy(job.type),
+      maxQueuedPerSubmitter: job.maxQueuedPerSubmitter ?? config.jobMaxQueuedPerSubmitter,
+    };
     if (config.jobQueueMax > 0) {
       const id = await store.create({ ...input, queueMax: config.jobQueueMax });
       await this.markSubmitted(id, input.type, "queued");

@@ -24,6 +24,8 @@ export const START_GRACE_MS = 10_000;
 export interface SlotsOptions {
   store: JobStore;
   instanceId: string;
+  /** JOB_MAX_RUNNING_PER_SUBMITTER: a claim passes over a submitter with this many jobs claimed or running (0: no limit). */
+  maxRunningPerSubmitter: number;
   /** The lease of a running job (three heartbeats). */
   leaseMs: number;
   /** The types this instance has a free slot for, now. */
@@ -72,7 +74,7 @@ export class Slots {
   }
 
   private async drain(): Promise<void> {
-    const { store, instanceId, leaseMs, freeTypes, knownTypes, unknown, start, failed } = this.options;
+    const { store, instanceId, leaseMs, freeTypes, knownTypes, unknown, start, failed, maxRunningPerSubmitter } = this.options;
     try {
       if (this.unanswered && !this.options.creating()) {
         await this.releaseUnstarted();
@@ -84,7 +86,7 @@ export class Slots {
           let claimed;
           try {
             const passedOver: string[] = [];
-            claimed = await store.claim(instanceId, leaseMs + START_GRACE_MS, free, knownTypes(), passedOver);
+            claimed = await store.claim(instanceId, leaseMs + START_GRACE_MS, free, knownTypes(), passedOver, maxRunningPerSubmitter);
             if (passedOver.length > 0) unknown(passedOver);
           } catch (err) {
             this.unanswered = true;

@@ -27,6 +27,7 @@ function job(fields: Partial<JobRecord> & Pick<JobRecord, "state">): JobRecord {
     status: null,
     reason: null,
     user: null,
+    submitter: null,
     ttlSucceededS: null,
     ttlFailedS: null,
     logTail: [],

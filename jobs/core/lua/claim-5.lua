@@ -7,10 +7,16 @@
 -- never pick what runs; and an instance of another version (a rolling
 -- upgrade, another JOB_TYPES_DIR) may know it.
 --
--- The queue is one partition's list (jobs/core/partitions.ts), first in first
--- out. A job waits while every job ahead of it is of a type with no free slot
--- here; the scan looks at the first SCAN ids only, so a job further back
--- waits until the head drains.
+-- Submitters take turns (includes/turns): the claim looks first at the
+-- submitters whose last job was taken longest ago (SUBS of them), at the first HEAD
+-- jobs of each, and takes the first it can: a person's 500 waiting jobs do
+-- not hold up another person's one by more than one start per free slot.
+-- A submitter at its limit of running jobs (JOB_MAX_RUNNING_PER_SUBMITTER:
+-- the caller names them, counted over every partition) is passed over.
+-- Then, for jobs no turn reached (no submitter: records from before turns;
+-- or further back than SUBS or HEAD), the queue: one partition's list
+-- (jobs/core/partitions.ts), first in first out, whose first SCAN ids are
+-- looked at: a job further back waits until the head drains.
 --
 -- Before it scans, the index's queued sets (includes/index) say whether the
 -- scan can find anything: a job of a free type, or an id the index does not
@@ -35,28 +41,35 @@
 -- KEYS[5]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  lease ms
 -- ARGV[2]  owner    the claiming instance's id
--- ARGV[3]  how many types follow with a free slot (F)
--- ARGV[4 .. 3+F]   the types with a free slot here
--- ARGV[4+F ..]     every other known type
--- Returns: {id, type, submit, attempt, unknown…}, or false (nil) when nothing
+-- ARGV[3]  the submitters (their sq digests) at their limit of running jobs,
+--          comma-separated ('' for none)
+-- ARGV[4]  how many types follow with a free slot (F)
+-- ARGV[5 .. 4+F]   the types with a free slot here
+-- ARGV[5+F ..]     every other known type
+-- Returns: {id, type, submit, attempt, sd, taken at, unknown…}, or false (nil) when nothing
 -- was taken nor passed over for its type; id and type are '' when nothing
 -- was taken. submit is 1
 -- when this claim counts the job's submit (no instance did: the answer to its
 -- create was lost; the 'submitted' field, see submitted-1.lua), else 0.
 -- attempt: the attempt the claim is for (includes/requeue), '' when nothing
--- was taken. A job waiting for its retry's backoff (notBefore) is passed over.
+-- was taken. sd: the submitter whose turn it was ('' for none), and when
+-- (ms): the caller takes that turn in the other partitions too. A job waiting for its retry's backoff (notBefore) is passed over.
 -- unknown: the ids of queued jobs of a type the caller does not know (at most
 -- UNKNOWN of them).
 --- @include "includes/now"
+--- @include "includes/turns"
 
 local SCAN = 1000
+local SUBS = 100
+local HEAD = 20
 local UNKNOWN = 20
-local free, known = {}, {}
-local nfree = tonumber(ARGV[3])
-for i = 4, #ARGV do
+local free, known, blocked = {}, {}, {}
+local nfree = tonumber(ARGV[4])
+for i = 5, #ARGV do
   known[ARGV[i]] = true
-  if i < 4 + nfree then free[ARGV[i]] = true end
+  if i < 5 + nfree then free[ARGV[i]] = true end
 end
+for sd in string.gmatch(ARGV[3], '[^,]+') do blocked[sd] = true end
 local accounted, worth = 0, false
 for t in pairs(known) do
   local n = redis.call('ZCARD', KEYS[5] .. t .. ':queued')
@@ -65,24 +78,67 @@ for t in pairs(known) do
 end
 if not worth and redis.call('LLEN', KEYS[1]) <= accounted then return false end
 
-local ids = redis.call('LRANGE', KEYS[1], 0, SCAN - 1)
 local unknown = {}
-for _, id in ipairs(ids) do
-  local job = KEYS[4] .. id
-  local fields = redis.call('HMGET', job, 'state', 'type', 'notBefore', 'attempt')
+local function seen_unknown(id)
+  for _, other in ipairs(unknown) do
+    if other == id then return end
+  end
+  if #unknown < UNKNOWN then unknown[#unknown + 1] = id end
+end
+
+-- Takes a queued job: out of the queue and its submitter's list, its submitter's turn taken.
+local function take(id, job, fields)
+  local now = now_ms()
+  redis.call('LREM', KEYS[1], 1, id)
+  turns_remove(job, id)
+  redis.call('HSET', job, 'owner', ARGV[2], 'claimedAt', now)
+  redis.call('HDEL', job, 'notBefore')
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
+  local sd = fields[5]
+  if sd then
+    redis.call('ZADD', KEYS[5] .. 'turns', 'XX', now, sd)
+    redis.call('HINCRBY', KEYS[5] .. 'subrun', sd, 1)
+  end
+  return { id, fields[2], redis.call('HSETNX', job, 'submitted', 'claim:' .. ARGV[2]), fields[4] or '1', sd or '', now, unpack(unknown) }
+end
+
+-- What a queued id is to this claim: 'gone' (no longer queued), 'unknown' (of a type it does not know), 'take', or 'wait'.
+local function judge(fields)
   local state, type = fields[1], fields[2]
-  if state ~= 'queued' then
-    redis.call('LREM', KEYS[1], 1, id)
-  elseif not type or not known[type] then
-    if #unknown < UNKNOWN then unknown[#unknown + 1] = id end
-  elseif free[type] and (not fields[3] or tonumber(fields[3]) <= now_ms()) then
-    redis.call('LREM', KEYS[1], 1, id)
-    local now = now_ms()
-    redis.call('HSET', job, 'owner', ARGV[2], 'claimedAt', now)
-    redis.call('HDEL', job, 'notBefore')
-    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
-    return { id, type, redis.call('HSETNX', job, 'submitted', 'claim:' .. ARGV[2]), fields[4] or '1', unpack(unknown) }
+  if state ~= 'queued' then return 'gone' end
+  if not type or not known[type] then return 'unknown' end
+  if fields[5] and blocked[fields[5]] then return 'wait' end
+  if free[type] and (not fields[3] or tonumber(fields[3]) <= now_ms()) then return 'take' end
+  return 'wait'
+end
+
+-- The submitters' turns, oldest first.
+for _, sd in ipairs(redis.call('ZRANGE', KEYS[5] .. 'turns', 0, SUBS - 1)) do
+  if not blocked[sd] then
+    local list = KEYS[5] .. 'sq:' .. sd
+    for _, id in ipairs(redis.call('LRANGE', list, 0, HEAD - 1)) do
+      local job = KEYS[4] .. id
+      local fields = redis.call('HMGET', job, 'state', 'type', 'notBefore', 'attempt', 'sq')
+      local verdict = judge(fields)
+      if verdict == 'take' then return take(id, job, fields) end
+      if verdict == 'unknown' then seen_unknown(id) end
+      if verdict == 'gone' then redis.call('LREM', list, 0, id) end
+    end
+    if redis.call('LLEN', list) == 0 then
+      redis.call('ZREM', KEYS[5] .. 'turns', sd)
+      redis.call('HDEL', KEYS[5] .. 'subnames', sd)
+    end
   end
 end
+
+-- The queue, first in first out: the jobs no turn reached.
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, SCAN - 1)) do
+  local job = KEYS[4] .. id
+  local fields = redis.call('HMGET', job, 'state', 'type', 'notBefore', 'attempt', 'sq')
+  local verdict = judge(fields)
+  if verdict == 'take' then return take(id, job, fields) end
+  if verdict == 'unknown' then seen_unknown(id) end
+  if verdict == 'gone' then redis.call('LREM', KEYS[1], 1, id) end
+end
 if #unknown == 0 then return false end
-return { '', '', 0, '', unpack(unknown) }
+return { '', '', 0, '', '', 0, unpack(unknown) }

@@ -16,8 +16,9 @@ export interface LuaReplies {
   create:
     | [created: 1, createdAt: number]
     | [created: 0, reason: "duplicate", id: string]
+    | [created: 0, reason: "submitter_full", waiting: number]
     | [created: 0, reason: "key_reused" | "queue_full" | "exists" | "upload_missing"];
-  claim: [id: string, type: string, submit: 0 | 1, attempt: string, ...unknown: string[]] | null;
+  claim: [id: string, type: string, submit: 0 | 1, attempt: string, submitter: string, takenAt: number, ...unknown: string[]] | null;
   endUnknown: 0 | 1;
   uploadAppend: number;
   takeReport: [taken: 0 | 1, submit: 0 | 1];
@@ -95,6 +96,9 @@ declare module "ioredis" {
       retryBackoffMs: Arg,
       user: string,
       userKey: string,
+      submitter: string,
+      submitterName: string,
+      submitterRoom: Arg,
     ): Result<LuaReplies["create"], Context>;
     sjClaim(
       queue: string,
@@ -104,6 +108,7 @@ declare module "ioredis" {
       index: string,
       leaseMs: Arg,
       owner: string,
+      blocked: string,
       freeCount: Arg,
       ...types: string[]
     ): Result<LuaReplies["claim"], Context>;
@@ -130,6 +135,8 @@ declare module "ioredis" {
       retryBackoffMs: Arg,
       user: string,
       userKey: string,
+      submitter: string,
+      submitterName: string,
     ): Result<LuaReplies["createClaimed"], Context>;
     sjRelease(
       job: string,

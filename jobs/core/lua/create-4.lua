@@ -30,16 +30,28 @@
 -- ARGV[17] the signed-in person who submitted it ('' for none), kept as its
 --          field user and in their jobs' set (includes/index, user_add)
 -- ARGV[18] the key of that person's set (a digest of their name)
+-- ARGV[19] who submitted it, as a digest ('' for none): its field sq, its
+--          submitter's list and turn (includes/turns)
+-- ARGV[20] who submitted it, in words (a person's name, a client address)
+-- ARGV[21] how many more jobs that submitter may have waiting in this
+--          partition (JOB_MAX_QUEUED_PER_SUBMITTER less those waiting in
+--          the others; '' for no limit)
 -- Returns: {1, createdAt}, {0, 'duplicate', id of the job the key names},
+--          {0, 'submitter_full', jobs that submitter has waiting here},
 --          or {0, 'key_reused' | 'queue_full' | 'exists' | 'upload_missing'}
 --- @include "includes/now"
 --- @include "includes/index"
 --- @include "includes/once"
+--- @include "includes/turns"
 
 local held = once_held(KEYS[4], KEYS[1], ARGV[1], ARGV[11], ARGV[12])
 if held then return held end
 if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[5]) then return { 0, 'queue_full' } end
 if redis.call('EXISTS', KEYS[1]) == 1 then return { 0, 'exists' } end
+if ARGV[19] ~= '' and ARGV[21] ~= '' then
+  local waiting = redis.call('LLEN', KEYS[3] .. 'sq:' .. ARGV[19])
+  if waiting >= tonumber(ARGV[21]) then return { 0, 'submitter_full', waiting } end
+end
 local uploads = {}
 for field in string.gmatch(ARGV[9], '[^,]+') do
   local key = KEYS[1] .. ':upload:' .. field
@@ -57,5 +69,10 @@ redis.call('HSET', KEYS[1], 'attempt', 1, 'maxAttempts', ARGV[14], 'retryOn', AR
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 user_add(KEYS[3], KEYS[1], ARGV[1], ARGV[17], ARGV[18], now)
 redis.call('RPUSH', KEYS[2], ARGV[1])
+if ARGV[19] ~= '' then
+  redis.call('HSET', KEYS[1], 'sq', ARGV[19], 'submitter', ARGV[20])
+  redis.call('HSET', KEYS[3] .. 'subnames', ARGV[19], ARGV[20])
+  turns_add(KEYS[1], ARGV[1], false)
+end
 once_keep(KEYS[4], ARGV[11], ARGV[12], ARGV[1], ARGV[13])
 return { 1, now }

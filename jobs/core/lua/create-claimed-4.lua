@@ -28,10 +28,14 @@
 -- ARGV[17] the signed-in person who submitted it ('' for none), kept as its
 --          field user and in their jobs' set (includes/index, user_add)
 -- ARGV[18] the key of that person's set (a digest of their name)
+-- ARGV[19] who submitted it, as a digest ('' for none): its field sq, its
+--          submitter's list and turn (includes/turns)
+-- ARGV[20] who submitted it, in words (a person's name, a client address)
 -- Returns: {1, createdAt}, or {0, 'duplicate', id of the job the key names}, or {0, 'key_reused'}
 --- @include "includes/now"
 --- @include "includes/index"
 --- @include "includes/once"
+--- @include "includes/turns"
 
 local held = once_held(KEYS[4], KEYS[1], ARGV[1], ARGV[11], ARGV[12])
 if held then return held end
@@ -44,6 +48,11 @@ if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'retryOf', ARGV[10]) end
 redis.call('HSET', KEYS[1], 'attempt', 1, 'maxAttempts', ARGV[14], 'retryOn', ARGV[15], 'retryBackoffMs', ARGV[16])
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued')
 user_add(KEYS[3], KEYS[1], ARGV[1], ARGV[17], ARGV[18], now)
+-- Claimed at once: it counts as its submitter's running job (includes/turns), and never waits.
+if ARGV[19] ~= '' then
+  redis.call('HSET', KEYS[1], 'sq', ARGV[19], 'submitter', ARGV[20])
+  redis.call('HINCRBY', KEYS[3] .. 'subrun', ARGV[19], 1)
+end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[9]), ARGV[1])
 once_keep(KEYS[4], ARGV[11], ARGV[12], ARGV[1], ARGV[13])
 return { 1, now }

@@ -1,6 +1,7 @@
 -- release: gives back a claim whose process could not be started for want
 -- of a resource that comes back (EMFILE, ENFILE: no file descriptor free).
--- The job goes back to the head of the queue, unclaimed, and is taken again
+-- The job goes back to the head of the queue (and of its submitter's list,
+-- includes/turns), unclaimed, and is taken again
 -- by the next instance with a free slot. A job that is no longer a queued
 -- job claimed by this owner (cancelled, lost, started meanwhile) is left as
 -- it is. ARGV[3] '1': the claim's answer never reached its owner, so a
@@ -14,12 +15,15 @@
 -- ARGV[2]  owner    the instance that claimed it
 -- ARGV[3]  '1' when the claim was not answered, else ''
 -- Returns: 1 when released, else 0.
+--- @include "includes/turns"
 
 local fields = redis.call('HMGET', KEYS[1], 'state', 'owner')
 if fields[1] ~= 'queued' or fields[2] ~= ARGV[2] or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
+turns_unclaim(KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[1], 'owner', 'claimedAt')
 redis.call('LPUSH', KEYS[3], ARGV[1])
+turns_add(KEYS[1], ARGV[1], true)
 if ARGV[3] == '1' and redis.call('HGET', KEYS[1], 'submitted') == 'claim:' .. ARGV[2] then
   redis.call('HDEL', KEYS[1], 'submitted')
 end

@@ -38,6 +38,17 @@ export class QueueFullError extends Error {
   }
 }
 
+/** The submitter has as many jobs waiting as one may (JOB_MAX_QUEUED_PER_SUBMITTER): a 429. */
+export class SubmitterQueueFullError extends Error {
+  constructor(
+    readonly limit: number,
+    readonly waiting: number,
+  ) {
+    super(`The submitter has ${waiting} jobs waiting, the most one may have (${limit})`);
+    this.name = "SubmitterQueueFullError";
+  }
+}
+
 /** Redis did not answer (down, unreachable, timed out): a 503 for a web request. */
 export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {

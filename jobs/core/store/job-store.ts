@@ -18,7 +18,7 @@ import * as notify from "./notify.ts";
 import type { AskReply, Delivery, NotifyChannel, NotifyRequest } from "./notify.ts";
 import type { JobRow, ListCursor, ListFilter } from "./list.ts";
 import * as operator from "./operator.ts";
-import type { DeleteReply, MinuteCounts } from "./operator.ts";
+import type { DeleteReply, MinuteCounts, SubmitterQueue } from "./operator.ts";
 import * as reads from "./reads.ts";
 import type { FileEntry, JobRecord, JobState, JobSummary, Outcome } from "./record.ts";
 import * as transitions from "./transitions.ts";
@@ -151,8 +151,9 @@ export class JobStore {
     free: readonly string[],
     known: readonly string[],
     passedOver?: string[],
+    maxRunningPerSubmitter = 0,
   ): Promise<Claimed | null> {
-    const { claimed, unknown } = await transitions.claim(this.core, owner, leaseMs, free, known);
+    const { claimed, unknown } = await transitions.claim(this.core, owner, leaseMs, free, known, maxRunningPerSubmitter);
     passedOver?.push(...unknown);
     return claimed;
   }
@@ -520,6 +521,11 @@ export class JobStore {
   /** The attempt had the right password: the address's failures are forgotten. */
   loginSucceeded(address: string, attempt: string): Promise<void> {
     return login.loginSucceeded(this.core, address, attempt);
+  }
+
+  /** The submitters next in turn, with how many jobs each has waiting and running (operator.ts). */
+  submitterQueues(limit: number): Promise<SubmitterQueue[]> {
+    return operator.submitterQueues(this.core, limit);
   }
 
   /** Writes an operator's action to the audit trail (audit.ts). */

@@ -23,6 +23,10 @@
 //   P:{T}:ix:d:<type>:<hour> hash: durations of the jobs of a type that ended that hour, bucket -> count, kept 25 h
 //   P:{T}:ix:unreported     sorted set: id -> when (ms), ends whose report no instance has taken yet (lua/includes/finish.lua, take-report-2.lua)
 //   P:{T}:ix:user:<key>     sorted set: id -> createdAt (ms), a signed-in person's jobs in the partition; key = userKey(name)
+//   P:{T}:ix:sq:<sd>        list: a submitter's queued ids, oldest first; sd = submitterKey(who), the record's sq
+//   P:{T}:ix:turns          sorted set: sd -> when its last job was taken (ms, 0: none yet), submitters with queued jobs (lua/includes/turns.lua)
+//   P:{T}:ix:subrun         hash: sd -> its jobs claimed or running
+//   P:{T}:ix:subnames       hash: sd -> who (a person's name, a client address), for /admin
 //   P:{T}:queue-samples     hash: minute of the hour -> "<minute>:<queue length>", written with each heartbeat
 //   P:{T}:once:<digest>     hash: request fingerprint -> job id, one submit key's record (an Idempotency-Key,
 //                           or a form's submission token); digest = sha256(scope, type, key), and T is the
@@ -59,6 +63,11 @@ export type OnceScope = "key" | "form";
 /** The key of a signed-in person's jobs' sets (ix:user:<key>): a digest of their name, which may hold any character. */
 export function userKey(name: string): string {
   return crypto.createHash("sha256").update(name).digest("hex").slice(0, 32);
+}
+
+/** A submitter's digest (the record's sq; lua/includes/turns.lua): who submitted may hold any character. */
+export function submitterKey(who: string): string {
+  return crypto.createHash("sha256").update(`submitter\0${who}`).digest("hex").slice(0, 32);
 }
 
 /** One partition's keys: the base of its jobs' keys and its indexes. */
@@ -193,6 +202,23 @@ export class KeyLayout {
   /** The jobs list's index key prefix of a partition (see lua/includes/index.lua). */
   index(base: string): string {
     return `${base}ix:`;
+  }
+
+  /** A submitter's queued jobs in one partition, and the partition's turns, running counts and names (lua/includes/turns.lua). */
+  submitterQueue(base: string, sd: string): string {
+    return `${this.index(base)}sq:${sd}`;
+  }
+
+  turns(base: string): string {
+    return `${this.index(base)}turns`;
+  }
+
+  submitterRunning(base: string): string {
+    return `${this.index(base)}subrun`;
+  }
+
+  submitterNames(base: string): string {
+    return `${this.index(base)}subnames`;
   }
 
   /** The index set of one type and state. */

@@ -127,3 +127,41 @@ export async function queueSamples(core: StoreCore, now: number): Promise<{ minu
   }
   return out;
 }
+
+/** A submitter with jobs waiting, as /admin shows the queue by submitter (lua/includes/turns.lua). */
+export interface SubmitterQueue {
+  who: string;
+  waiting: number;
+  running: number;
+  /** When its last job was taken (ms), or null when none has been yet: the oldest goes next. */
+  lastTurnAt: number | null;
+}
+
+/** The submitters next in turn (up to `limit` in each partition, merged over every partition), next first. */
+export async function submitterQueues(core: StoreCore, limit: number): Promise<SubmitterQueue[]> {
+  const { keys } = core;
+  const bySd = new Map<string, SubmitterQueue>();
+  for (const base of keys.bases) {
+    const turns = scored(await core.call((r) => r.zrange(keys.turns(base), "0", String(limit - 1), "WITHSCORES")));
+    if (turns.length === 0) continue;
+    const sds = turns.map(([sd]) => sd);
+    const [waiting, names, running] = await core.call((r) =>
+      Promise.all([
+        Promise.all(sds.map((sd) => r.llen(keys.submitterQueue(base, sd)))),
+        r.hmget(keys.submitterNames(base), ...sds),
+        r.hmget(keys.submitterRunning(base), ...sds),
+      ]),
+    );
+    turns.forEach(([sd, at], i) => {
+      const before = bySd.get(sd);
+      const lastTurnAt = at > 0 ? at : null;
+      bySd.set(sd, {
+        who: before?.who ?? names[i] ?? "unknown",
+        waiting: (before?.waiting ?? 0) + waiting[i]!,
+        running: (before?.running ?? 0) + Number(running[i] ?? 0),
+        lastTurnAt: before ? Math.max(before.lastTurnAt ?? 0, lastTurnAt ?? 0) || null : lastTurnAt,
+      });
+    });
+  }
+  return [...bySd.values()].sort((a, b) => (a.lastTurnAt ?? 0) - (b.lastTurnAt ?? 0)).slice(0, limit);
+}

@@ -82,6 +82,8 @@ export interface JobRecord {
   logTail: string[];
   /** The signed-in person who submitted it (server/identity.ts); null for a job submitted without sign-in. */
   user: string | null;
+  /** Who submitted it, as the submitters' turns know them (server/submitters.ts); null for older records. */
+  submitter: string | null;
   /** How long it is kept once it has succeeded, and once it has failed or been cancelled (s), as its create set them; null for older records. */
   ttlSucceededS: number | null;
   ttlFailedS: number | null;
@@ -265,6 +267,7 @@ export function parseRecord(id: string, flat: readonly string[], read: ReadExtra
     status: str(h.status),
     reason: isReason(h.reason) ? h.reason : null,
     user: str(h.user),
+    submitter: str(h.submitter),
     ttlSucceededS: num(h.ttlOk),
     ttlFailedS: num(h.ttlFail),
     logTail: read.logTail,

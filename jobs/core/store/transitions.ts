@@ -5,8 +5,8 @@
 // out. Each function turns its script's reply into its own result.
 import type { FinishMode } from "../lua/commands.ts";
 import type { StoreCore } from "./core.ts";
-import { AlreadySubmittedError, QueueFullError, SubmitKeyReusedError, UploadMissingError } from "./errors.ts";
-import { userKey, type OnceScope } from "./keys.ts";
+import { AlreadySubmittedError, QueueFullError, SubmitKeyReusedError, SubmitterQueueFullError, UploadMissingError } from "./errors.ts";
+import { submitterKey, userKey, type OnceScope } from "./keys.ts";
 import { newJobId, type JobState, type Outcome } from "./record.ts";
 
 /**
@@ -49,6 +49,10 @@ export interface NewJob {
   retry?: RetryPolicy;
   /** The signed-in person who submitted it (server/identity.ts): kept on the record and in their jobs' set. */
   user?: string;
+  /** Who submitted it (server/submitters.ts): the submitters take turns (lua/includes/turns.lua). */
+  submitter?: string;
+  /** JOB_MAX_QUEUED_PER_SUBMITTER: the most jobs one submitter may have waiting (0 or none: no limit). */
+  maxQueuedPerSubmitter?: number;
 }
 
 /** How a type's jobs are retried: stored on each record at create, so every process applies the same. */
@@ -175,6 +179,16 @@ export async function create(core: StoreCore, input: NewJob & { queueMax: number
       queueMax = 0;
     }
   }
+  // Its submitter's room for one more waiting job: the limit less what waits in the other partitions (this one's, the script counts).
+  const sd = input.submitter ? submitterKey(input.submitter) : "";
+  const max = input.maxQueuedPerSubmitter ?? 0;
+  let elsewhere = 0;
+  if (sd && max > 0 && keys.partitions.length > 1) {
+    const own = keys.partition(id).base;
+    const others = keys.bases.filter((b) => b !== own);
+    elsewhere = (await core.call((r) => Promise.all(others.map((b) => r.llen(keys.submitterQueue(b, sd)))))).reduce((a, n) => a + n, 0);
+  }
+  const room = sd && max > 0 ? Math.max(0, max - elsewhere) : "";
   const reply = await core.call((r) =>
     r.sjCreate(
       job,
@@ -196,10 +210,14 @@ export async function create(core: StoreCore, input: NewJob & { queueMax: number
       onceTtlS,
       ...policyArgs(input.retry),
       ...userArgs(input.user),
+      sd,
+      input.submitter ?? "",
+      room,
     ),
   );
   if (reply[0] === 1) return id;
   const reason = reply[1];
+  if (reason === "submitter_full") throw new SubmitterQueueFullError(max, Number(reply[2]) + elsewhere);
   const refusal = onceRefusal(reply);
   if (refusal) throw refusal;
   if (reason === "upload_missing") throw new UploadMissingError();
@@ -234,6 +252,8 @@ export async function createClaimed(core: StoreCore, input: NewJob, owner: strin
       onceTtlS,
       ...policyArgs(input.retry),
       ...userArgs(input.user),
+      input.submitter ? submitterKey(input.submitter) : "",
+      input.submitter ?? "",
     ),
   );
   if (reply[0] === 1) return id;
@@ -278,28 +298,59 @@ export async function claim(
   leaseMs: number,
   free: readonly string[],
   known: readonly string[],
+  maxRunningPerSubmitter = 0,
 ): Promise<ClaimReply> {
   const unknown: string[] = [];
   if (free.length === 0) return { claimed: null, unknown };
   const others = known.filter((t) => !free.includes(t));
-  const { partitions } = core.keys;
+  const blocked = maxRunningPerSubmitter > 0 ? (await submittersAtLimit(core, maxRunningPerSubmitter)).join(",") : "";
+  const { keys } = core;
+  const { partitions } = keys;
   const count = partitions.length;
   const start = core.nextClaim;
-  for (let i = 0; i < count; i++) {
-    const index = (start + i) % count;
+  const order = count > 1 ? await turnOrder(core, start) : [start];
+  for (const index of order) {
     const { queueKey, leasesKey, killsKey, jobPrefix, indexPrefix } = partitions[index]!;
     const reply = await core.call((r) =>
-      r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, indexPrefix, leaseMs, owner, free.length, ...free, ...others),
+      r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, indexPrefix, leaseMs, owner, blocked, free.length, ...free, ...others),
     );
     if (!reply) continue;
-    const [id, type, submit, attempt, ...passed] = reply;
+    const [id, type, submit, attempt, sd, takenAt, ...passed] = reply;
     unknown.push(...passed);
     if (id !== "") {
       core.nextClaim = (index + 1) % count;
+      // The submitter has had its turn in every partition, not only this one (a turn taken elsewhere first is kept).
+      if (sd !== "" && count > 1) {
+        const others = keys.bases.filter((_, i) => i !== index);
+        await core.call((r) => Promise.all(others.map((b) => r.zadd(keys.turns(b), "XX", "GT", takenAt, sd))));
+      }
       return { claimed: { id, type, submitCounted: submit === 1, attempt: Number(attempt) || 1 }, unknown };
     }
   }
   return { claimed: null, unknown };
+}
+
+/**
+ * The partitions in the order a claim asks them: first those whose next
+ * submitter's turn is oldest (lua/includes/turns.lua: the times are Redis'
+ * clock, so they compare), so turns are taken across partitions as within
+ * one; then the others, in turn from `start`.
+ */
+async function turnOrder(core: StoreCore, start: number): Promise<number[]> {
+  const { keys } = core;
+  const heads = await core.call((r) => Promise.all(keys.bases.map((b) => r.zrange(keys.turns(b), "0", "0", "WITHSCORES"))));
+  const rotation = keys.bases.map((_, i) => (start + i) % keys.bases.length);
+  const next = (i: number) => (heads[i]!.length === 2 ? Number(heads[i]![1]) : Infinity);
+  return rotation.sort((a, b) => next(a) - next(b));
+}
+
+/** The submitters (their digests) with at least `max` jobs claimed or running, counted over every partition. */
+async function submittersAtLimit(core: StoreCore, max: number): Promise<string[]> {
+  const { keys } = core;
+  const counts = new Map<string, number>();
+  const replies = await core.call((r) => Promise.all(keys.bases.map((b) => r.hgetall(keys.submitterRunning(b)))));
+  for (const reply of replies) for (const [sd, n] of Object.entries(reply)) counts.set(sd, (counts.get(sd) ?? 0) + Number(n));
+  return [...counts].filter(([, n]) => n >= max).map(([sd]) => sd);
 }
 
 /**

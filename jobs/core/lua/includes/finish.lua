@@ -1,4 +1,5 @@
 --- @include "index"
+--- @include "turns"
 --- @include "requeue"
 
 -- Each end is reported (logged and counted, server/job-events.ts) exactly
@@ -42,6 +43,8 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
   end
   if state == 'failed' and requeue(job, results, leases, queue, kills, id, fields, now, ix) then return 'queued' end
   local from = redis.call('HGET', job, 'state')
+  turns_unclaim(job, id)
+  turns_remove(job, id)
   redis.call('HSET', job, 'state', state, 'finishedAt', now, 'updatedAt', now)
   if #fields > 0 then redis.call('HSET', job, unpack(fields)) end
   redis.call('ZREM', leases, id)

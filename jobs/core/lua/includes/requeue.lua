@@ -16,8 +16,10 @@
 -- goes up by one, and the job waits at the head of its queue (it was
 -- submitted before those behind it), not claimable before notBefore: now +
 -- retryBackoffMs × 2^(attempts ended − 1). Its lease and kill deadline are
--- dropped; it moves to the queued set of the index.
+-- dropped; it moves to the queued set of the index, and to the head of its
+-- submitter's list (includes/turns).
 --- @include "index"
+--- @include "turns"
 
 local RETRIED_ALWAYS = { ['lost'] = true, ['never-started'] = true }
 local RETRIED_NEVER = { ['cancelled'] = true, ['cancel-killed'] = true, ['unknown-type'] = true }
@@ -57,6 +59,8 @@ local function requeue(job, results, leases, queue, kills, id, fields, now, ix)
   attempts[#attempts + 1] = entry
   local from = redis.call('HGET', job, 'state')
   local backoff = (tonumber(redis.call('HGET', job, 'retryBackoffMs')) or 0) * 2 ^ (#attempts - 1)
+  turns_unclaim(job, id)
+  turns_remove(job, id)
   redis.call('HDEL', job, unpack(ATTEMPT_CLEARED))
   redis.call('HSET', job, 'state', 'queued', 'attempt', attempt + 1, 'attempts', cjson.encode(attempts),
     'done', 0, 'updatedAt', now, 'notBefore', now + math.floor(backoff))
@@ -65,6 +69,7 @@ local function requeue(job, results, leases, queue, kills, id, fields, now, ix)
   redis.call('ZREM', kills, id)
   redis.call('LREM', queue, 0, id)
   redis.call('LPUSH', queue, id)
+  turns_add(job, id, true)
   -- The uploads are the next attempt's input: kept until the job ends (finish gives them its TTL).
   local uploads = redis.call('HGET', job, 'uploads')
   if uploads then
