@@ -306,3 +306,34 @@ test("a page's form takes an address, keeps it when the form is sent back, and t
   const empty = await app.post("/count", { start: "1", end: "3", increment: "1", notify_email: "" });
   t.is(empty.status, 303, "an empty field asks for nothing");
 });
+
+test("a person signed in through the proxy finds their address on the form, and a JSON submit that names none emails them", async (t) => {
+  const smtp = await startSmtp(t);
+  const receiver = await startReceiver(t);
+  const app = await startApp(t, {
+    redis,
+    name: "notify-signed-in",
+    env: {
+      ...notifyEnv(smtp.port, receiver.port),
+      TRUSTED_USER_HEADER: "X-Forwarded-User",
+      TRUSTED_EMAIL_HEADER: "X-Forwarded-Email",
+      TRUSTED_PROXIES: "127.0.0.1,::1",
+    },
+  });
+  const person = { "X-Forwarded-User": "ada", "X-Forwarded-Email": "ada@example.com" };
+  const form = await (await app.get("/", person)).text();
+  t.regex(form, /name="notify_email"[^>]*value="ada@example.com"/);
+  t.regex(await (await app.get("/")).text(), /name="notify_email"[^>]*value=""/, "no one signed in: the field is empty");
+  const res = await fetch(`${app.url}/count`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json", ...person },
+    body: JSON.stringify(COUNT),
+  });
+  t.is(res.status, 202);
+  await waitFor(() => smtp.mails.length === 1, { message: "the email" });
+  t.deepEqual(smtp.mails[0]!.to, ["ada@example.com"]);
+  const cleared = await app.post("/count", { start: "1", end: "3", increment: "1", notify_email: "" }, person);
+  t.is(cleared.status, 303);
+  const clearedId = cleared.headers.get("location")!.split("/").pop()!;
+  t.deepEqual((await app.store.notifications(clearedId)).request, { email: null, webhook: null }, "a cleared field asks for nothing");
+});
