@@ -32,12 +32,17 @@ function wideCsv(columns: number, rows: number): string {
   return `${lines.join("\n")}\n`;
 }
 
-async function timed(url: string, headers: Record<string, string> = {}): Promise<{ ms: number; status: number; bytes: number }> {
+async function timed(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ ms: number; status: number; bytes: number; text: string }> {
   const started = performance.now();
   try {
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(POLL_MS) });
-    const bytes = (await res.arrayBuffer()).byteLength;
-    return { ms: performance.now() - started, status: res.status, bytes };
+    const body = Buffer.from(await res.arrayBuffer());
+    // What a refusal said (its first words): why, when it is not the answer expected.
+    const text = res.status >= 400 ? body.subarray(0, 2000).toString().replace(/<[^>]*>/g, " ").replace(/\s+/g, " ") : "";
+    return { ms: performance.now() - started, status: res.status, bytes: body.length, text };
   } catch (err) {
     throw new Error(`GET ${url}: no answer within ${POLL_MS} ms (${(err as Error).name}; load average ${os.loadavg()[0]!.toFixed(1)})`, {
       cause: err,
@@ -86,7 +91,7 @@ test.serial(
       while (watching) {
         peak = Math.max(peak, rssMb(pid));
         const poll = await timed(pollUrl, { "HX-Request": "true" });
-        t.is(poll.status, 286);
+        t.is(poll.status, 286, `the poll answered ${poll.status}: ${poll.text} (load average ${os.loadavg()[0]!.toFixed(1)})`);
         polls.push(poll.ms);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

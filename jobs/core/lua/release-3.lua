@@ -19,8 +19,9 @@
 
 local fields = redis.call('HMGET', KEYS[1], 'state', 'owner')
 if fields[1] ~= 'queued' or fields[2] ~= ARGV[2] or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+local claimed_by = turns_claimed(KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-turns_unclaim(KEYS[1], ARGV[1])
+turns_unclaim(KEYS[1], ARGV[1], claimed_by)
 redis.call('HDEL', KEYS[1], 'owner', 'claimedAt')
 redis.call('LPUSH', KEYS[3], ARGV[1])
 turns_add(KEYS[1], ARGV[1], true)

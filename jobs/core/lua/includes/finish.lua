@@ -43,9 +43,10 @@ local function finish(job, results, leases, queue, kills, id, state, fields, ttl
   end
   if state == 'failed' and requeue(job, results, leases, queue, kills, id, fields, now, ix) then return 'queued' end
   local from = redis.call('HGET', job, 'state')
-  turns_unclaim(job, id)
-  turns_remove(job, id)
+  local claimed_by = turns_claimed(job)
   redis.call('HSET', job, 'state', state, 'finishedAt', now, 'updatedAt', now)
+  turns_unclaim(job, id, claimed_by)
+  turns_remove(job, id)
   if #fields > 0 then redis.call('HSET', job, unpack(fields)) end
   redis.call('ZREM', leases, id)
   redis.call('LREM', queue, 0, id)

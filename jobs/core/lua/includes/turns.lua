@@ -55,10 +55,18 @@ local function turns_remove(job, id)
 end
 
 -- A claimed job stops counting for its submitter (release, requeue, finish):
--- only one whose record has an owner was counted.
-local function turns_unclaim(job, id)
+-- only one whose record has an owner was counted. turns_claimed reads who
+-- (before the owner is cleared), turns_unclaim counts it off: a script's
+-- first write must stay the one Redis refuses when it is out of memory
+-- (HSET), since a script that has written once is let finish.
+local function turns_claimed(job)
   local f = redis.call('HMGET', job, 'sq', 'owner')
-  if not f[1] or not f[2] then return end
+  if f[1] and f[2] then return f[1] end
+  return nil
+end
+
+local function turns_unclaim(job, id, sd)
+  if not sd then return end
   local ix = turns_ix(job, id)
-  if redis.call('HINCRBY', ix .. 'subrun', f[1], -1) <= 0 then redis.call('HDEL', ix .. 'subrun', f[1]) end
+  if redis.call('HINCRBY', ix .. 'subrun', sd, -1) <= 0 then redis.call('HDEL', ix .. 'subrun', sd) end
 end
