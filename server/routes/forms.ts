@@ -50,7 +50,7 @@ function signedInEmail(ctx: Context): string | null {
 
 /**
  * The most a form or JSON body may hold: 2 kB, plus room for each text field's longest value, percent-encoded,
- * for an email address, percent-encoded (EMAIL_MAX), and for a webhook URL, in JSON only (WEBHOOK_URL_MAX).
+ * for an email address, percent-encoded (EMAIL_MAX), and for a webhook URL as JSON sends it (WEBHOOK_URL_MAX).
  */
 function bodyLimit(type: JobType): number {
   const text = type.fields.reduce((sum, f) => sum + (f.kind === "text" ? f.maxLength * 4 * 3 : 0), 0);
@@ -124,12 +124,15 @@ const typeInAddress =
     return type;
   };
 
-async function renderForm(ctx: Context, { types }: Forms, form: FormView, page: "home" | "new-job" = "new-job", recent?: RecentList) {
+async function renderForm(ctx: Context, forms: Forms, form: FormView, page: "home" | "new-job" = "new-job", given?: RecentList) {
+  const { types } = forms;
+  // This browser's recent jobs, on every form.
+  const recent = given ?? (await recentJobs(ctx, forms.store, forms.recentMaxAge, forms.registry));
   // The form holds a one-time token (FormView.token): a page taken from a cache would give two visits the
   // same one. no-cache: every visit asks the server (which sends no validator, so a new page and token);
   // the back button may still show the page it left, with its token and what was typed (RFC 9111 §6), so
   // sending it again is the same job. no-store would forbid that too: back would fetch a new token.
-  // private: the page is this browser's (its token; the home page's recent jobs).
+  // private: the page is this browser's (its token; its recent jobs).
   ctx.set("Cache-Control", "private, no-cache");
   // The empty form offers the signed-in person's own address to tell when the job ends (they may clear it).
   if (form.notify?.fresh) form.notify.value = notifyEmailOf(undefined, signedInEmail(ctx)) ?? "";
@@ -139,7 +142,7 @@ async function renderForm(ctx: Context, { types }: Forms, form: FormView, page: 
   await ctx.render(`pages/${page}`, { form, others, recent });
 }
 
-/** GET /: the first type's form, the other types, and this browser's recent jobs. */
+/** GET /: the first type's form, the other types, and this browser's recent jobs (every form shows them). */
 const home =
   (forms: Forms): Middleware =>
   async (ctx) => {
@@ -303,12 +306,8 @@ const submit =
       const values = check.ok ? paramValues(type, check.params) : check.values;
       check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...upload.errors } };
     }
-    // A webhook is an API client's: a page's form has no such field, and its extras are ignored.
-    const notify = await checkNotify(
-      { email: sent.email, webhook: ctx.is("json") ? sent.webhook : undefined },
-      config.notify,
-      signedInEmail(ctx),
-    );
+    // A webhook is an API client's (a page's form has no such field): in JSON, or a field of a form with a file.
+    const notify = await checkNotify({ email: sent.email, webhook: sent.webhook }, config.notify, signedInEmail(ctx));
     if (!notify.ok) {
       const values = check.ok ? paramValues(type, check.params) : check.values;
       check = { ok: false, values, errors: { ...(check.ok ? {} : check.errors), ...notify.errors } };

@@ -1,6 +1,7 @@
 // The operator's pages in Chromium: axe-core (WCAG 2.2 AA) finds nothing on
-// the login, the overview, a filtered list, an empty list, the bulk
-// confirmation and a job's admin view, in light and dark and at 320 px;
+// the login, the overview (with the queue by submitter), a filtered list,
+// an empty list, the bulk confirmation, a job's admin view and the audit
+// trail, in light and dark and at 320 px;
 // keyboard-only use gets from the login to a job; and everything works with
 // JavaScript off, the bulk confirmation included.
 import test from "ava";
@@ -40,6 +41,8 @@ async function fill(store: JobStore): Promise<{ failed: string }> {
         params: i % 2 ? { start: 1, end: 5, increment: 1 } : { n: 1000 + i },
         total: 5,
         queueMax: 1e9,
+        // Three people's: the overview lists the queue by submitter.
+        submitter: ["person ann@example.org", "person bob@example.org", "address 192.0.2.7"][i % 3],
       }),
     ),
   );
@@ -86,6 +89,17 @@ whenBrowser(test, () => {
     { name: "admin-list-empty", title: "an empty jobs list", status: 200, open: (p) => p.goto(`${app.url}/admin/jobs?state=running`) },
     { name: "admin-list", title: "the whole jobs list", status: 200, open: (p) => p.goto(`${app.url}/admin/jobs`) },
     { name: "admin-job", title: "a failed job's admin view", status: 200, open: (p) => p.goto(`${app.url}/admin/jobs/${ids.failed}`) },
+    {
+      name: "admin-audit",
+      title: "the audit trail",
+      status: 200,
+      async open(page) {
+        // An action to list: the oldest queued job cancelled, as the operator.
+        const [queued] = (await app.store.listJobs({ types: TYPES, states: ["queued"] }, 1)).rows;
+        if (queued) await page.request.post(`${app.url}/admin/jobs/${queued.id}/cancel`, { headers: { Accept: "application/json" } });
+        return page.goto(`${app.url}/admin/audit`);
+      },
+    },
     {
       name: "admin-confirm",
       title: "the bulk action's confirmation page",

@@ -56,6 +56,16 @@ test("a submitted job is kept in a signed, HttpOnly, SameSite=Lax cookie of ids 
   );
 });
 
+test("every form lists this browser's recent jobs, not only the start page", async (t) => {
+  const jar = new CookieJar();
+  const id = await submitWith(app, jar);
+  for (const path of ["/jobs/new/primes", "/jobs/new/count"]) {
+    const res = await app.get(path, jar.header());
+    t.is(res.status, 200, path);
+    t.deepEqual(listed(await res.text()), [id], path);
+  }
+});
+
 test("a job submitted as JSON joins the list too, newest first", async (t) => {
   const jar = new CookieJar();
   const first = await submitWith(app, jar);

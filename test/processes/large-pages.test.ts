@@ -41,7 +41,14 @@ async function timed(
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(POLL_MS) });
     const body = Buffer.from(await res.arrayBuffer());
     // What a refusal said (its first words): why, when it is not the answer expected.
-    const text = res.status >= 400 ? body.subarray(0, 2000).toString().replace(/<[^>]*>/g, " ").replace(/\s+/g, " ") : "";
+    const text =
+      res.status >= 400
+        ? body
+            .subarray(0, 2000)
+            .toString()
+            .replace(/<[^>]*>/g, " ")
+            .replace(/\s+/g, " ")
+        : "";
     return { ms: performance.now() - started, status: res.status, bytes: body.length, text };
   } catch (err) {
     throw new Error(`GET ${url}: no answer within ${POLL_MS} ms (${(err as Error).name}; load average ${os.loadavg()[0]!.toFixed(1)})`, {
