@@ -150,6 +150,29 @@ test.serial("3,000 jobs spread over the three masters: each holds 25% to 42% of 
   t.is(await store.queueLength(), JOBS);
 });
 
+test.serial(
+  "submitters take turns on a cluster: A's 40 jobs, then B's one, spread over 16 partitions; B's is taken after at most one of A's",
+  async (t) => {
+    const env = serverEnv(cluster, "turns", {});
+    const store = await storeFor(t, env);
+    const COUNT_PARAMS = { start: 1, end: 2, increment: 1 };
+    const owners = new Map<string, string>();
+    for (let i = 0; i < 40; i++) {
+      owners.set(await store.create({ type: "count", params: COUNT_PARAMS, total: 2, queueMax: 1000, submitter: "person A" }), "A");
+    }
+    owners.set(await store.create({ type: "count", params: COUNT_PARAMS, total: 2, queueMax: 1000, submitter: "person B" }), "B");
+    const order: string[] = [];
+    for (let i = 0; i < 41; i++) {
+      const claimed = await store.claim("turns-test", 60_000, ["count"], ["count"]);
+      if (!claimed) break;
+      order.push(owners.get(claimed.id)!);
+      await store.finish(claimed.id, "succeeded", "force");
+    }
+    t.is(order.length, 41);
+    t.true(order.indexOf("B") <= 1, order.join(""));
+  },
+);
+
 test.serial("two instances on a cluster: submit on one, watch and cancel on the other", async (t) => {
   const env = serverEnv(cluster, "two", { COUNT_STEP_DELAY_MS: "100" });
   const [a, b] = await Promise.all([startServer(t, env), startServer(t, env)]);
