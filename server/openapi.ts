@@ -87,7 +87,7 @@ const NOTIFY_PROPERTIES = {
     format: "uri",
     maxLength: 2048,
     description:
-      "JSON only: an http(s) URL POSTed a signed JSON body once when the job ends (docs/api.md, Webhooks). Its host must be on the server's WEBHOOK_ALLOWED_HOSTS and resolve to a public address (or one listed); otherwise the submit is refused (422, `fields.webhookUrl`) and nothing is created.",
+      "An API client's (in JSON, or a form field of a type with a file): an http(s) URL POSTed a signed JSON body once when the job ends (docs/api.md, Told when it ends). Its host must be on the server's WEBHOOK_ALLOWED_HOSTS and resolve to a public address (or one listed); otherwise the submit is refused (422, `fields.webhookUrl`) and nothing is created.",
   },
 } as const;
 

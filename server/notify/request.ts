@@ -1,6 +1,7 @@
 // A submit's request to be told when its job ends: the form's optional
-// notify_email field (offered only with SMTP_URL), and a JSON submit's
-// webhookUrl (taken only with WEBHOOK_ALLOWED_HOSTS). Neither is one of the
+// notify_email field (offered only with SMTP_URL), and an API client's
+// webhookUrl (in JSON, or a field of a form with a file; taken only with
+// WEBHOOK_ALLOWED_HOSTS). Neither is one of the
 // type's fields: they are taken out of the body before the type's check, and
 // checked here, each problem under its own name as a field's would be. A
 // refused request refuses the submit (422), before anything is written.

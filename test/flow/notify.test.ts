@@ -337,3 +337,31 @@ test("a person signed in through the proxy finds their address on the form, and 
   const clearedId = cleared.headers.get("location")!.split("/").pop()!;
   t.deepEqual((await app.store.notifications(clearedId)).request, { email: null, webhook: null }, "a cleared field asks for nothing");
 });
+
+test("a type with a file takes webhookUrl as a field of its multipart submit; refused, its upload is not kept", async (t) => {
+  const smtp = await startSmtp(t);
+  const receiver = await startReceiver(t);
+  const app = await startApp(t, { redis, name: "notify-multipart", env: notifyEnv(smtp.port, receiver.port) });
+  const send = (webhookUrl: string) => {
+    const form = new FormData();
+    form.set("file", new Blob(["name,age\nada,36\n"], { type: "text/csv" }), "people.csv");
+    form.set("delimiter", "detect");
+    form.set("header", "true");
+    form.set("webhookUrl", webhookUrl);
+    return fetch(`${app.url}/jobs/new/csv-check`, { method: "POST", body: form, headers: { Accept: "application/json" } });
+  };
+  const refused = await send("http://hooks.example.org/hook");
+  t.is(refused.status, 422);
+  t.regex(((await refused.json()) as { fields: Record<string, string> }).fields.webhookUrl ?? "", /not one this server sends webhooks to/);
+  t.deepEqual(
+    (await keysUnder(redis.client, app.prefix)).filter((k) => k.includes(":job:")),
+    [],
+    "neither a job nor its upload was kept",
+  );
+  const res = await send(`http://127.0.0.1:${receiver.port}/hook`);
+  t.is(res.status, 202);
+  const { id } = (await res.json()) as { id: string };
+  await waitFor(async () => (await delivery(app, id, "webhook"))?.state === "sent", { message: "the webhook recorded sent" });
+  t.like(JSON.parse(receiver.hooks[0]!.body), { id, type: "csv-check", state: "succeeded" });
+  t.true(signedBy(receiver.hooks[0]!, SECRET));
+});
