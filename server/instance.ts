@@ -178,6 +178,7 @@ export async function createInstance(config: Config, overrides: InstanceOverride
     siteName: config.site.name,
     publicUrl: config.publicUrl,
     userAgent: `sidejob (${config.site.name})`,
+    metrics: telemetry.metrics,
   });
   telemetry.events.onFinished = (job) => notifier.jobEnded(job);
   const identity = new Identity(config.signIn, config.jobVisibility, config.adminUsers);

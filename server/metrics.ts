@@ -16,7 +16,14 @@
 import crypto from "node:crypto";
 import Router from "@koa/router";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { RETRYABLE_REASONS, type EndReason, type JobState, type JobStore } from "../jobs/core/store.ts";
+import {
+  NOTIFY_CHANNELS,
+  RETRYABLE_REASONS,
+  type EndReason,
+  type JobState,
+  type JobStore,
+  type NotifyChannel,
+} from "../jobs/core/store.ts";
 import { HttpError } from "./errors.ts";
 import type { PollTally } from "./request-log.ts";
 
@@ -73,6 +80,10 @@ export interface MetricsOptions {
 
 type InstanceLabel = "instance_id";
 
+/** How one attempt to tell someone went: sent, failed but tried again later, or failed for good. */
+export const NOTIFY_OUTCOMES = ["sent", "retried", "failed"] as const;
+export type NotifyOutcome = (typeof NOTIFY_OUTCOMES)[number];
+
 export class Metrics {
   readonly registry = new Registry();
   readonly submitted: Counter<"type" | InstanceLabel>;
@@ -80,6 +91,7 @@ export class Metrics {
   readonly duration: Histogram<"type" | InstanceLabel>;
   readonly lost: Counter<"type" | InstanceLabel>;
   readonly retried: Counter<"type" | "reason" | InstanceLabel>;
+  readonly notified: Counter<"channel" | "outcome" | InstanceLabel>;
   private readonly instance: { instance_id: string };
 
   constructor({ instanceId, types, store, stores, polls }: MetricsOptions) {
@@ -117,6 +129,14 @@ export class Metrics {
       labelNames: ["type", "reason", "instance_id"],
       registers,
     });
+    // Attempts to tell someone a job ended (server/notify/): sent, failed and tried again, or failed for good.
+    this.notified = new Counter({
+      name: "sidejob_notify_attempts_total",
+      help: "Attempts of this instance to tell someone that a job ended, by channel (email, webhook) and outcome (sent, retried, failed).",
+      labelNames: ["channel", "outcome", "instance_id"],
+      registers,
+    });
+    for (const channel of NOTIFY_CHANNELS) for (const outcome of NOTIFY_OUTCOMES) this.notified.inc({ channel, outcome, ...instance }, 0);
     let pollsSeen = 0;
     new Counter({
       name: "sidejob_status_polls_total",
@@ -201,6 +221,10 @@ export class Metrics {
 
   attemptRetried(type: string, reason: string): void {
     this.retried.inc({ type, reason, ...this.instance });
+  }
+
+  notifyAttempt(channel: NotifyChannel, outcome: NotifyOutcome): void {
+    this.notified.inc({ channel, outcome, ...this.instance });
   }
 }
 

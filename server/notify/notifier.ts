@@ -16,6 +16,7 @@
 import type { JobType } from "../../jobs/core/job-type.ts";
 import type { Delivery, JobRecord, JobStore, NotifyChannel, NotifyRequest } from "../../jobs/core/store.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
 import { Mailer } from "./mail.ts";
 import { endMessage, type EndedJob, type EndMessage } from "./message.ts";
 import { channelsOn, type NotifySettings } from "./settings.ts";
@@ -52,6 +53,8 @@ export interface NotifierOptions {
   /** PUBLIC_URL; without it, the address this instance listens on (listening()). */
   publicUrl: string | null;
   userAgent: string;
+  /** Where each attempt is counted (sidejob_notify_attempts_total), if anywhere. */
+  metrics?: Metrics | null;
 }
 
 export class Notifier {
@@ -183,6 +186,7 @@ export class Notifier {
       const again = failure.retry && task.attempts < settings.attempts;
       const nextAt = again ? Date.now() + settings.retryMs * 2 ** (task.attempts - 1) : null;
       this.record(task, { state: again ? "retrying" : "failed", lastStatus: failure.status, lastError: failure.message, nextAt });
+      this.options.metrics?.notifyAttempt(task.channel, again ? "retried" : "failed");
       logger.warn(
         { event: "job-notify-failed", job: task.id, channel: task.channel, attempt: task.attempts, status: failure.status, retry: again },
         `job ${task.id}: ${task.channel} attempt ${task.attempts} failed: ${failure.message}${again ? "" : " (given up)"}`,
@@ -204,6 +208,7 @@ export class Notifier {
     }
     this.held--;
     this.record(task, { state: "sent", lastStatus: status, lastError: null });
+    this.options.metrics?.notifyAttempt(task.channel, "sent");
     logger.info(
       { event: "job-notified", job: task.id, channel: task.channel, attempt: task.attempts, status },
       `job ${task.id}: ${task.channel} sent (attempt ${task.attempts})`,

@@ -223,6 +223,18 @@ test("a receiver that answers 500 is tried again after NOTIFY_RETRY_MS, and the 
   t.is(first!.body, second!.body, "the same body, signed the same");
   t.true(signedBy(second!, SECRET));
   t.like(await delivery(app, id, "webhook"), { state: "sent", attempts: 2, lastStatus: 200 });
+  const metrics = await app.telemetry.metrics.text();
+  for (const [outcome, count] of [
+    ["retried", 1],
+    ["sent", 1],
+    ["failed", 0],
+  ] as const) {
+    t.regex(
+      metrics,
+      new RegExp(`^sidejob_notify_attempts_total\\{channel="webhook",outcome="${outcome}",[^}]*\\} ${count}$`, "m"),
+      outcome,
+    );
+  }
   t.is(smtp.mails.length, 0, "no email was asked");
 });
 
