@@ -91,6 +91,8 @@ export class StoreCore {
   readonly ttl: [string, string];
   /** Where the next claim starts looking, so that partitions take turns. */
   nextClaim = 0;
+  /** The last claim found nothing in any partition: the next asks them in turn, without reading their turns first (transitions.ts, claim). */
+  claimsIdle = true;
   /** Calls that failed because Redis did not answer (for the metrics). */
   failures = 0;
   /**

@@ -308,7 +308,8 @@ export async function claim(
   const { partitions } = keys;
   const count = partitions.length;
   const start = core.nextClaim;
-  const order = count > 1 ? await turnOrder(core, start) : [start];
+  // An idle instance's claims (nothing found last time) cost no read of the turns: the first claim after jobs come asks in rotation.
+  const order = count > 1 && !core.claimsIdle ? await turnOrder(core, start) : Array.from({ length: count }, (_, i) => (start + i) % count);
   for (const index of order) {
     const { queueKey, leasesKey, killsKey, jobPrefix, indexPrefix } = partitions[index]!;
     const reply = await core.call((r) =>
@@ -319,6 +320,7 @@ export async function claim(
     unknown.push(...passed);
     if (id !== "") {
       core.nextClaim = (index + 1) % count;
+      core.claimsIdle = false;
       // The submitter has had its turn in every partition, not only this one (a turn taken elsewhere first is kept).
       if (sd !== "" && count > 1) {
         const others = keys.bases.filter((_, i) => i !== index);
@@ -327,6 +329,7 @@ export async function claim(
       return { claimed: { id, type, submitCounted: submit === 1, attempt: Number(attempt) || 1 }, unknown };
     }
   }
+  core.claimsIdle = true;
   return { claimed: null, unknown };
 }
 
