@@ -5,9 +5,10 @@
 // it again, a checkbox per file field, ticked: `<field>-reuse` = the earlier
 // job's id. Sent without a new file, the upload is copied under the new
 // job's id (a link on a disk store) and the new job takes it as if sent; a
-// new file wins. Whoever holds a job's address can already see its page; this
-// lets them run the same type on the same file, nothing more (the file itself
-// is downloaded only by operators).
+// new file wins. Whoever may open a job's page (its address; with
+// JOB_VISIBILITY=owner, only its person: identity.ts) may do this; it lets
+// them run the same type on the same file, nothing more (the file itself is
+// downloaded only by operators). Anyone else is told the file is not kept.
 import { isUploadRef } from "../jobs/core/fields.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { isJobId, type JobStore } from "../jobs/core/store.ts";
@@ -26,11 +27,14 @@ export interface KeptFile {
   size: number;
 }
 
-/** The files of an earlier job of the same type that are still kept, by field; none for anything else. */
-export async function keptFiles(store: JobStore, type: JobType, from: unknown): Promise<Record<string, KeptFile>> {
+/** Whether this reader may open that job (identity.ts, mayOpen). */
+export type MayOpen = (job: { user: string | null }) => boolean;
+
+/** The files of an earlier job of the same type that are still kept, by field; none for anything else, or a job this reader may not open. */
+export async function keptFiles(store: JobStore, type: JobType, from: unknown, mayOpen: MayOpen): Promise<Record<string, KeptFile>> {
   if (typeof from !== "string" || !isJobId(from)) return {};
   const job = await store.read(from, "auto", { resultLimit: 1 });
-  if (!job || job.type !== type.name) return {};
+  if (!job || job.type !== type.name || !mayOpen(job)) return {};
   const kept: Record<string, KeptFile> = {};
   for (const field of type.fields) {
     const ref = job.params[field.name];
@@ -46,13 +50,13 @@ export async function keptFiles(store: JobStore, type: JobType, from: unknown): 
  * records it as sent, or an error when it is no longer kept. Returns the
  * earlier job's files still kept (a form sent back offers them again).
  */
-export async function reuseKept(store: JobStore, type: JobType, form: ReceivedForm): Promise<Record<string, KeptFile>> {
+export async function reuseKept(store: JobStore, type: JobType, form: ReceivedForm, mayOpen: MayOpen): Promise<Record<string, KeptFile>> {
   let offered: Record<string, KeptFile> = {};
   for (const field of type.fields) {
     if (field.kind !== "file" || form.files[field.name] || form.errors[field.name]) continue;
     const from = form.fields[reuseField(field.name)];
     if (typeof from !== "string" || from === "") continue;
-    offered = await keptFiles(store, type, from);
+    offered = await keptFiles(store, type, from, mayOpen);
     const kept = offered[field.name];
     if (!kept || !(await store.copyUploads(kept.from, form.id, [field.name]))) {
       form.errors[field.name] = "The file of the earlier job is no longer kept. Choose the file.";

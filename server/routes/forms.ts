@@ -75,6 +75,7 @@ interface Forms {
   registry: readonly JobType[];
   recentMaxAge: number;
   notifier: Notifier;
+  identity: AppDeps["identity"];
 }
 
 /** A file's upload, stored under the job's id before the job exists (server/uploads.ts). */
@@ -86,8 +87,18 @@ interface Upload {
   digests: Record<string, string>;
 }
 
-export function formRoutes({ store, config, supervisor, memory, types, registry, notifier }: AppDeps): Router {
-  const forms: Forms = { store, config, supervisor, memory, types, registry, recentMaxAge: recentMaxAgeMs(config, registry), notifier };
+export function formRoutes({ store, config, supervisor, memory, types, registry, notifier, identity }: AppDeps): Router {
+  const forms: Forms = {
+    store,
+    config,
+    supervisor,
+    memory,
+    types,
+    registry,
+    recentMaxAge: recentMaxAgeMs(config, registry),
+    notifier,
+    identity,
+  };
   const typeOf = typeInAddress(types);
   const router = new Router();
   router.get("/", home(forms));
@@ -168,7 +179,8 @@ const fill =
       if (raw !== undefined) given[f.name] = raw;
     }
     // Started again from a job whose files are still kept: they are offered again.
-    const kept = fileFields(type).length > 0 ? await keptFiles(forms.store, type, ctx.query.from) : {};
+    const mayOpen = (job: { user: string | null }) => forms.identity.mayOpen(job, userOf(ctx));
+    const kept = fileFields(type).length > 0 ? await keptFiles(forms.store, type, ctx.query.from, mayOpen) : {};
     if (Object.keys(given).length === 0) return renderForm(ctx, forms, formView(type, config, undefined, {}, false, kept));
     const check = checkSubmission(type, config, { ...defaultValues(type.fields), ...given });
     if (check.ok) return renderForm(ctx, forms, formView(type, config, paramValues(type, check.params), {}, false, kept));
@@ -231,7 +243,7 @@ const readBody = (forms: Forms, typeFor: (ctx: Context) => JobType): Middleware 
         }
         ctx.state.submitKey = header ?? token;
         // A file field sent no file but asked for an earlier job's, still kept: copied under this id.
-        ctx.state.kept = await reuseKept(store, type, form);
+        ctx.state.kept = await reuseKept(store, type, form, (job) => forms.identity.mayOpen(job, userOf(ctx)));
         ctx.state.upload = { id, fields: Object.keys(form.files), errors: form.errors, digests: form.digests } satisfies Upload;
         (ctx.request as { body?: unknown }).body = { ...form.fields, ...form.files };
         await next();

@@ -200,3 +200,30 @@ test("with the shared password, the audit trail names the password's session", a
   };
   t.like(trail.entries[0], { who: "the operator password", action: "cancel" });
 });
+
+test("with JOB_VISIBILITY=owner, another person's kept upload is neither offered again nor copied: their form is told it is not kept", async (t) => {
+  const a = await startApp(t, { redis, name: "people-kept", env: { ...SIGN_IN, JOB_CONCURRENCY_CSV_CHECK: "0" } });
+  const csvForm = (reuse?: string) => {
+    const form = new FormData();
+    form.set("delimiter", "comma");
+    form.set("header", "true");
+    if (reuse) form.set("file-reuse", reuse);
+    else form.set("file", new Blob(["a,b\n1,2\n"], { type: "text/csv" }), "ann.csv");
+    return form;
+  };
+  const send = (who: Record<string, string>, reuse?: string) =>
+    fetch(`${a.url}/jobs/new/csv-check`, { method: "POST", body: csvForm(reuse), headers: who, redirect: "manual" });
+  const first = await send(ann);
+  t.is(first.status, 303);
+  const id = first.headers.get("location")!.split("/").pop()!;
+
+  // Ann is offered her file again; Bob, with the same address, is not.
+  t.regex(await (await a.get(`/jobs/new/csv-check?from=${id}`, ann)).text(), /Use the same file again: ann\.csv/);
+  t.notRegex(await (await a.get(`/jobs/new/csv-check?from=${id}`, bob)).text(), /Use the same file again/);
+  const before = (await a.store.listJobs({ types: ["csv-check"] }, 10)).rows.length;
+  const refused = await send(bob, id);
+  t.is(refused.status, 422);
+  t.regex(await refused.text(), /The file of the earlier job is no longer kept/);
+  t.is((await a.store.listJobs({ types: ["csv-check"] }, 10)).rows.length, before, "nothing created");
+  t.is((await send(ann, id)).status, 303, "its person may");
+});
