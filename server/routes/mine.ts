@@ -7,26 +7,19 @@
 // in is told so (401).
 import Router from "@koa/router";
 import type { Context } from "koa";
-import { isJobId, isTerminal, JOB_STATES, type JobState, type ListCursor } from "../../jobs/core/store.ts";
+import { isJobId, isTerminal, JOB_STATES, type ListCursor } from "../../jobs/core/store.ts";
 import type { Params } from "../../jobs/core/fields.ts";
 import type { RecentJob } from "../api-schemas.ts";
 import type { AppDeps } from "../deps.ts";
 import { HttpError } from "../errors.ts";
 import { userOf } from "../identity.ts";
 import { jobTitle, phaseOf, relativeTime, stateLabel } from "../job-view.ts";
+import { STATE_LABELS } from "../job-words.ts";
 import { wantsJson } from "../negotiate.ts";
 import { jobUrl, MY_JOBS_URL } from "../urls.ts";
 
 /** Jobs on one page. */
 export const MY_JOBS_PAGE = 25;
-
-const STATE_LABELS: Record<JobState, string> = {
-  queued: "Waiting",
-  running: "Running",
-  succeeded: "Succeeded",
-  failed: "Failed",
-  cancelled: "Cancelled",
-};
 
 /** A page's position: "<createdAt>-<id>" of the last job of the page before. */
 function readCursor(value: unknown): ListCursor | null {
@@ -89,7 +82,8 @@ export function myJobsRoutes({ store, registry, types, identity }: AppDeps): Rou
       first: after ? query({}) : null,
       state,
       type,
-      states: JOB_STATES.map((value) => ({ value, label: STATE_LABELS[value] })),
+      // The words the list's rows use for each state (the public pages').
+      states: JOB_STATES.map((value) => ({ value, label: STATE_LABELS.public[value] })),
       types: types.map((t) => ({ value: t.name, label: t.title })),
       filtered: state !== null || type !== null,
     });
