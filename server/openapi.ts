@@ -353,6 +353,7 @@ export function openApiDocument(types: readonly JobType[], version: string): obj
     ],
     responses: {
       "200": jsonOrPage(ref("MyJobs"), "A page of the person's jobs."),
+      "400": error("A state, type or page (after) it does not know (error bad-filter); the message says what it takes."),
       "401": error("The request is not signed in (error unauthenticated)."),
       "404": error("The site does not sign people in: there is no such list."),
       ...COMMON,

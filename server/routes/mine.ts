@@ -2,7 +2,8 @@
 // newest first, from Redis (their set in each partition: jobs/core/store/list.ts,
 // userJobs), on any device they sign in from: a page, or JSON for a JSON
 // client. It filters by state and type (plain GET parameters: a form that
-// works without JavaScript) and goes on a page at a time (?after=). Without
+// works without JavaScript) and goes on a page at a time (?after=); a filter
+// or page it does not know is a 400 that says what it takes. Without
 // sign-in on the site it does not exist (404); a request that is not signed
 // in is told so (401).
 import Router from "@koa/router";
@@ -21,15 +22,22 @@ import { jobUrl, MY_JOBS_URL } from "../urls.ts";
 /** Jobs on one page. */
 export const MY_JOBS_PAGE = 25;
 
-/** A page's position: "<createdAt>-<id>" of the last job of the page before. */
+/** A bad filter or page: 400, saying what it takes. */
+const badFilter = (message: string) => new HttpError(400, message, { title: "That list cannot be shown", code: "bad-filter" });
+
+/** A page's position: "<createdAt>-<id>" of the last job of the page before; none when not given. */
 function readCursor(value: unknown): ListCursor | null {
+  if (value === undefined || value === "") return null;
   const match = typeof value === "string" ? /^(\d{1,16})-([0-9a-f]{32})$/.exec(value) : null;
-  return match && isJobId(match[2]) ? { createdAt: Number(match[1]), id: match[2] } : null;
+  if (!match || !isJobId(match[2])) throw badFilter("The page asked for (after) is not one this list gave: start from its first page.");
+  return { createdAt: Number(match[1]), id: match[2] };
 }
 
-/** One value of a GET parameter that may be given once: anything else is not a filter. */
-function oneOf<T extends string>(value: unknown, allowed: readonly T[]): T | null {
-  return typeof value === "string" && (allowed as readonly string[]).includes(value) ? (value as T) : null;
+/** One value of a GET parameter, one of `allowed`; none when not given or empty (the form's "Any"). */
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T | null {
+  if (value === undefined || value === "") return null;
+  if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
+  throw badFilter(`The ${name} filter takes one of: ${allowed.join(", ")}.`);
 }
 
 export function myJobsRoutes({ store, registry, types, identity }: AppDeps): Router {
@@ -46,9 +54,9 @@ export function myJobsRoutes({ store, registry, types, identity }: AppDeps): Rou
         code: "unauthenticated",
       });
     }
-    const state = oneOf(ctx.query.state, JOB_STATES);
+    const state = oneOf("state", ctx.query.state, JOB_STATES);
     const typeNames = registry.map((t) => t.name);
-    const type = oneOf(ctx.query.type, typeNames);
+    const type = oneOf("type", ctx.query.type, typeNames);
     const after = readCursor(ctx.query.after);
     const page = await store.userJobs(user.name, { states: state ? [state] : [], types: type ? [type] : [] }, MY_JOBS_PAGE, after);
     const now = Date.now();

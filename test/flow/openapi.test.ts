@@ -49,6 +49,7 @@ const COVERED_ELSEWHERE: Record<string, string> = {
   "POST * 429": "a submit past JOB_MAX_QUEUED_PER_SUBMITTER, for every type's form: test/flow/turns.test.ts",
   "GET /jobs/mine 200": "a signed-in person's jobs: test/flow/people.test.ts",
   "GET /jobs/mine 401": "not signed in: test/flow/people.test.ts",
+  "GET /jobs/mine 400": "a filter it does not know: test/flow/people.test.ts",
   "GET /jobs/mine 404": "sign-in off: test/flow/people.test.ts",
   "GET /jobs/{id}/result.json 206": "a Range of the results: test/flow/downloads.test.ts",
   "GET /jobs/{id}/result.json 416": "a Range past the results' end: test/flow/downloads.test.ts",

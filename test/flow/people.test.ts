@@ -62,6 +62,16 @@ test("each signed-in person sees only their own jobs on My jobs, newest first, w
     [bobs],
   );
   t.deepEqual((await myJobs(a, ann, "?state=failed")).jobs, []);
+  t.is((await myJobs(a, ann, "?state=&type=")).jobs.length, 2, "the form's Any: no filter");
+  for (const [query, says] of [
+    ["?state=bogus", /The state filter takes one of: queued, running, succeeded, failed, cancelled/],
+    ["?type=nope", /The type filter takes one of: /],
+    ["?after=zzz", /The page asked for \(after\) is not one this list gave/],
+  ] as const) {
+    const bad = await a.get(`/jobs/mine${query}`, json(ann));
+    t.is(bad.status, 400, query);
+    t.regex(((await bad.json()) as { message: string }).message, says, query);
+  }
   t.is((await myJobs(a, ann, "?state=succeeded&type=count")).jobs.length, 2);
 
   // The page: who is signed in, the link to their jobs, and their jobs only.
