@@ -47,7 +47,9 @@ whenBrowser(test, () => {
       select.value = "Mars/Olympus";
     });
     const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === "POST"), page.click("button[type=submit]")]);
-    await page.waitForLoadState();
+    // The answer's page, not the form's that sent it: its error summary, and the focus autofocus gives it, once there.
+    await page.locator(".error-summary").waitFor();
+    await page.waitForFunction(() => document.activeElement?.className === "error-summary", undefined, { timeout: 5000 }).catch(() => {});
     return response.status();
   }
 
