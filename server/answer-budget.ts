@@ -13,9 +13,8 @@
  * How many times its results' JSON a page holds at its peak, estimated with
  * room to spare: the text read, the parsed values, the view, the HTML as a
  * string and as bytes (a 0.5 MB job page renders from about 300 KB of results).
- * 8 let 20 views of such a page at once fill a 192 MB heap on a busy machine.
  */
-export const ANSWER_BYTES_PER_RESULT_BYTE = 12;
+export const ANSWER_BYTES_PER_RESULT_BYTE = 8;
 /** What any page holds besides its results (the layout, the log's last lines, the view). */
 export const ANSWER_BASE_BYTES = 64 * 1024;
 /** How long an answer may wait for the budget before it is refused with a 503. */
