@@ -98,7 +98,26 @@ export function progressPhrase(job: Pick<JobRecord, "done" | "total">, unit: rea
   return "";
 }
 
-type FailureFacts = Pick<JobRecord, "type" | "reason" | "error" | "done" | "total" | "timeoutMs">;
+type FailureFacts = Pick<JobRecord, "type" | "reason" | "error" | "done" | "total" | "timeoutMs"> & Partial<Pick<JobRecord, "limit">>;
+
+/** A limit that stopped a job, in words: what it bounds, and its value. */
+function limitWords(reason: EndReason, limit: number | null | undefined): { what: string; value: string } | null {
+  const n = limit ?? null;
+  switch (reason) {
+    case "memory-limit":
+      return { what: "more memory than its limit", value: n === null ? "" : ` of ${formatNumber(n)} MB` };
+    case "cpu-limit":
+      return { what: "more processor time than its limit", value: n === null ? "" : ` of ${formatDuration(n * 1000)}` };
+    case "process-limit":
+      return { what: "more processes at once than its limit", value: n === null ? "" : ` of ${formatNumber(n)}` };
+    case "output-limit":
+      return { what: "more output than its limit", value: n === null ? "" : ` of ${formatNumber(n)} MB` };
+    case "file-size-limit":
+      return { what: "a file larger than its limit", value: n === null ? "" : ` of ${formatNumber(n)} MB` };
+    default:
+      return null;
+  }
+}
 
 /** A failure in plain words, once: the facts (exit code, signal) are listed apart and never repeated here. */
 export function failureMessage(job: FailureFacts, noun: string, unit: readonly [string, string]): string {
@@ -127,6 +146,17 @@ export function failureMessage(job: FailureFacts, noun: string, unit: readonly [
       return `${Noun} made more results than one job may keep, so it was stopped${after}. The results it made before are kept.`;
     case "unknown-type":
       return `This job's type (${job.type}) is not one this site runs, so it was not started.`;
+    case "memory-limit":
+    case "cpu-limit":
+    case "process-limit":
+    case "output-limit":
+    case "file-size-limit": {
+      const words = limitWords(job.reason, job.limit)!;
+      return (
+        `${Noun} used ${words.what}${words.value}, so it was stopped${after}. ` +
+        "Try again with a smaller input, or ask this site's operators for a larger limit."
+      );
+    }
     default:
       return job.error ? `${Noun} did not finish: ${job.error}` : `${Noun} did not finish${progress ? ` (${progress})` : ""}.`;
   }
@@ -152,6 +182,12 @@ export function attemptEnd(reason: EndReason): string {
       return "could not be started";
     case "results-limit":
       return "made more results than one job may keep";
+    case "memory-limit":
+    case "cpu-limit":
+    case "process-limit":
+    case "output-limit":
+    case "file-size-limit":
+      return `used ${limitWords(reason, null)!.what}`;
     default:
       return "ended";
   }

@@ -47,6 +47,11 @@ const END_STATE_OF: Record<EndReason, Exclude<JobState, "queued" | "running" | "
   "spawn-failed": "failed",
   "unknown-type": null,
   "results-limit": "failed",
+  "memory-limit": "failed",
+  "cpu-limit": "failed",
+  "process-limit": "failed",
+  "output-limit": "failed",
+  "file-size-limit": "failed",
   cancelled: "cancelled",
   "cancel-killed": "cancelled",
 };

@@ -45,6 +45,51 @@ export interface JobTypeLimits {
   retryBackoffMs?: number;
 }
 
+/**
+ * What one job's program may use, enforced by the kernel on the program and
+ * everything it starts (jobs/runtime/box.ts; docs/job-types.md, "Limits and
+ * isolation"). Each unset limit is the instance's setting (JOB_MEMORY_MB, …);
+ * 0 in a setting: no limit.
+ */
+export interface BoxLimits {
+  /** Memory of the whole job (MiB): a cgroup where the host has one, else each process's address space. */
+  memoryMB?: number;
+  /** CPU time (s) of each of its processes (RLIMIT_CPU). */
+  cpuSeconds?: number;
+  /** Processes and threads at once, of the whole job (a pids cgroup, else RLIMIT_NPROC). */
+  processes?: number;
+  /** The largest file it may write (MiB, RLIMIT_FSIZE). */
+  fileSizeMB?: number;
+  /** What its output folder may hold (MiB), watched by its runner. */
+  outputMB?: number;
+  /** Files open at once in each process (RLIMIT_NOFILE). */
+  openFiles?: number;
+}
+export const BOX_LIMIT_NAMES = ["memoryMB", "cpuSeconds", "processes", "fileSizeMB", "outputMB", "openFiles"] as const;
+
+/**
+ * What a job's program sees of the host (bubblewrap: jobs/runtime/box.ts).
+ * Default for a command type: { network: false, filesystem: "private" }.
+ */
+export interface Isolation {
+  /** false: a network namespace of its own, with only loopback: no address outside it is reachable. */
+  network?: boolean;
+  /**
+   * "private": the system read-only, a /tmp of its own, its working and
+   * output folders, its inputs read-only, its type's folder read-only; nothing
+   * else (no checkout, no file store, no other job's folder). "host": the
+   * host's filesystem, as the job's user may read it.
+   */
+  filesystem?: "private" | "host";
+}
+export const DEFAULT_ISOLATION: Required<Isolation> = { network: false, filesystem: "private" };
+
+/** A job that hit its memory or time limit is queued once more with these larger ones (attempt 2). */
+export interface Resubmit {
+  memoryMB?: number;
+  timeoutMs?: number;
+}
+
 /** The wait before a second attempt, when the type does not say (ms): short, so a lost job runs again soon. */
 export const RETRY_BACKOFF_MS = 1000;
 
@@ -123,6 +168,12 @@ export interface JobType extends JobTypeLimits {
   publicLog?: boolean;
   /** Words the pages use for this type's jobs, where the generic ones read worse. */
   words?: JobWords;
+  /** What one job's program may use (a command type's). */
+  limits?: BoxLimits;
+  /** What its program sees of the host (a command type's); default DEFAULT_ISOLATION. */
+  isolation?: Isolation;
+  /** Queued once more with larger limits after memory-limit or timeout. */
+  resubmit?: Resubmit;
   /** A sentence under the form, from the settings: "At most 1,000 values in one count." */
   formNote?(settings: JobSettings): string;
   /**
@@ -197,5 +248,32 @@ export function validateJobType(type: JobType): void {
     if (!(RETRYABLE_REASONS as readonly string[]).includes(reason))
       problems.push(`retryOn lists ${JSON.stringify(reason)}; it may list ${RETRYABLE_REASONS.join(", ")}`);
   }
+  for (const key of BOX_LIMIT_NAMES) {
+    const value = type.limits?.[key];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) problems.push(`limits.${key} must be a positive whole number`);
+  }
+  for (const [key, value] of Object.entries(type.resubmit ?? {})) {
+    if (!Number.isSafeInteger(value) || value < 1) problems.push(`resubmit.${key} must be a positive whole number`);
+  }
+  if (type.resubmit?.memoryMB !== undefined && type.limits?.memoryMB !== undefined && type.resubmit.memoryMB <= type.limits.memoryMB)
+    problems.push("resubmit.memoryMB must be larger than limits.memoryMB");
+  if (type.resubmit?.timeoutMs !== undefined && type.timeoutMs !== undefined && type.resubmit.timeoutMs <= type.timeoutMs)
+    problems.push("resubmit.timeoutMs must be larger than timeoutMs");
+  if ("node" in type.run && (type.limits || type.isolation))
+    problems.push("limits and isolation apply to a command's program; a Node type runs in its runner");
   if (problems.length > 0) throw new Error(`job type ${type.name}: ${problems.join("; ")}`);
+}
+
+/** The end reasons a type's resubmit retries once, as the record's retryOn lists them ('<reason>:once'). */
+export function resubmitReasons(type: Pick<JobType, "resubmit">): string[] {
+  const out: string[] = [];
+  if (type.resubmit?.memoryMB !== undefined) out.push("memory-limit:once");
+  if (type.resubmit?.timeoutMs !== undefined) out.push("timeout:once");
+  return out;
+}
+
+/** The time limit of an attempt: a resubmitted one's (attempt 2 on) is the type's resubmit.timeoutMs, when it declares one. */
+export function attemptTimeoutMs(type: Pick<JobType, "timeoutMs" | "resubmit"> | undefined, attempt: number, fallback: number): number {
+  if (attempt > 1 && type?.resubmit?.timeoutMs !== undefined) return type.resubmit.timeoutMs;
+  return type?.timeoutMs ?? fallback;
 }

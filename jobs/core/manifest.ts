@@ -131,6 +131,39 @@ const ManifestSchema = Type.Object(
     maxAttempts: Type.Optional(Whole("Attempts in all for a job lost to the infrastructure. Default: JOB_MAX_ATTEMPTS.")),
     retryOn: Type.Optional(Type.Array(literals(RETRYABLE_REASONS), { description: "The program's own failures that are retried too." })),
     retryBackoffMs: Type.Optional(Whole("The wait before a second attempt (ms), doubled for each one after.", 0)),
+    limits: Type.Optional(
+      Type.Object(
+        {
+          memoryMB: Type.Optional(Whole("Memory of the whole job (MiB). Default: JOB_MEMORY_MB.")),
+          cpuSeconds: Type.Optional(Whole("CPU time of each of its processes (s). Default: JOB_CPU_SECONDS.")),
+          processes: Type.Optional(Whole("Processes and threads at once. Default: JOB_PROCESSES.")),
+          fileSizeMB: Type.Optional(Whole("The largest file it may write (MiB). Default: JOB_FILE_SIZE_MB.")),
+          outputMB: Type.Optional(Whole("What its output folder may hold (MiB). Default: JOB_OUTPUT_MB.")),
+          openFiles: Type.Optional(Whole("Files open at once in each process. Default: JOB_OPEN_FILES.")),
+        },
+        { ...closed, description: "What one job's program may use, enforced by the kernel." },
+      ),
+    ),
+    isolation: Type.Optional(
+      Type.Object(
+        {
+          network: Type.Optional(Type.Boolean({ description: "false (the default): no network but loopback." })),
+          filesystem: Type.Optional(
+            literals(["private", "host"] as const, '"private" (the default): the system read-only and its own folders only.'),
+          ),
+        },
+        { ...closed, description: "What its program sees of the host (bubblewrap)." },
+      ),
+    ),
+    resubmit: Type.Optional(
+      Type.Object(
+        {
+          memoryMB: Type.Optional(Whole("The memory limit of a second attempt, after memory-limit (MiB).")),
+          timeoutMs: Type.Optional(Whole("The time limit of a second attempt, after timeout (ms).")),
+        },
+        { ...closed, description: "A job that hit its memory or time limit is queued once more with these." },
+      ),
+    ),
     publicLog: Type.Optional(Type.Boolean({ description: "Everyone who sees a job sees its log (default: operators only)." })),
     words: Type.Optional(
       Type.Object(
@@ -268,6 +301,7 @@ export function manifestType(manifest: Manifest, dir: string): JobType {
     run: { command: manifest.run.command },
     unit: manifest.unit,
     retryOn: manifest.retryOn as RetryableReason[] | undefined,
+    isolation: manifest.isolation as JobType["isolation"],
     dir,
     jobTitle: (params) => (jobTitle ? fillTemplate(jobTitle, params) : manifest.title),
     ...(jobDescription ? { jobDescription: (params: Params) => fillTemplate(jobDescription, params) } : {}),

@@ -76,7 +76,31 @@ export const JOB_DEFAULTS = {
   JOB_OUTPUT_MAX_BYTES: 20 * 1024 * 1024,
   /** The most bytes of one job's whole log, kept in Redis (with FILE_STORE_DIR: LOG_MAX_BYTES_ON_DISK). */
   JOB_LOG_MAX_BYTES: 4 * 1024 * 1024,
+  /** What one job's program may use when its type does not say (docs/job-types.md, "Limits and isolation"); 0: no limit. */
+  JOB_MEMORY_MB: 2048,
+  JOB_CPU_SECONDS: 0,
+  JOB_PROCESSES: 512,
+  JOB_FILE_SIZE_MB: 4096,
+  JOB_OUTPUT_MB: 4096,
+  JOB_OPEN_FILES: 1024,
 } as const;
+
+/**
+ * What a command job's program may use, and as whom it runs
+ * (jobs/runtime/box.ts): the instance's defaults of a type's limits.
+ */
+export interface BoxSettings {
+  jobMemoryMB: number;
+  jobCpuSeconds: number;
+  jobProcesses: number;
+  jobFileSizeMB: number;
+  jobOutputMB: number;
+  jobOpenFiles: number;
+  /** JOB_USER: the user programs run as when the server runs as root (default nobody); null: not set. */
+  jobUser: string | null;
+  /** ISOLATION_UNAVAILABLE: a type that asks for isolation this host cannot give is refused (not run here), or run unconfined. */
+  isolationUnavailable: "refuse" | "unconfined";
+}
 
 /** JOB_LOG_MAX_BYTES' default with FILE_STORE_DIR, where a log is a file on a disk. */
 export const LOG_MAX_BYTES_ON_DISK = 256 * 1024 * 1024;
@@ -178,6 +202,8 @@ export interface JobSettings {
   nodeEnv: string;
   /** JOB_TYPES_DIR: folders of job types declared in job.json (jobs/core/manifest.ts), absolute; [] for none. */
   jobTypesDirs: readonly string[];
+  /** What a command job's program may use, and as whom it runs. */
+  box: BoxSettings;
 }
 
 /** The Redis to connect to: the Cluster or the Sentinel settings when given, else REDIS_URL. */
@@ -328,6 +354,21 @@ export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSet
     // Production unless told: `npm run dev` (scripts/dev.mjs) sets development.
     nodeEnv: read.raw("NODE_ENV") ?? "production",
     jobTypesDirs: typeFolders(read.raw("JOB_TYPES_DIR"), process.cwd()),
+    box: {
+      jobMemoryMB: read.int("JOB_MEMORY_MB", d.JOB_MEMORY_MB, 0, 16 * 1024 * 1024),
+      jobCpuSeconds: read.int("JOB_CPU_SECONDS", d.JOB_CPU_SECONDS, 0, 30 * 86_400),
+      jobProcesses: read.int("JOB_PROCESSES", d.JOB_PROCESSES, 0, 4_194_304),
+      jobFileSizeMB: read.int("JOB_FILE_SIZE_MB", d.JOB_FILE_SIZE_MB, 0, 1024 * 1024),
+      jobOutputMB: read.int("JOB_OUTPUT_MB", d.JOB_OUTPUT_MB, 0, 1024 * 1024),
+      jobOpenFiles: read.int("JOB_OPEN_FILES", d.JOB_OPEN_FILES, 0, 1_048_576),
+      jobUser:
+        read.raw("JOB_USER") === undefined
+          ? null
+          : read.str("JOB_USER", "", (v) => (/^[a-z_][a-z0-9_-]{0,31}\$?$|^\d+$/i.test(v) ? undefined : "expected a user name or uid")),
+      isolationUnavailable: read.str("ISOLATION_UNAVAILABLE", "refuse", (v) =>
+        v === "refuse" || v === "unconfined" ? undefined : "expected refuse or unconfined",
+      ) as "refuse" | "unconfined",
+    },
   };
 }
 
@@ -370,6 +411,12 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     JOB_RESULTS_MAX_BYTES: String(settings.jobResultsMaxBytes),
     JOB_OUTPUT_MAX_BYTES: String(settings.jobOutputMaxBytes),
     JOB_LOG_MAX_BYTES: String(settings.jobLogMaxBytes),
+    JOB_MEMORY_MB: String(settings.box.jobMemoryMB),
+    JOB_CPU_SECONDS: String(settings.box.jobCpuSeconds),
+    JOB_PROCESSES: String(settings.box.jobProcesses),
+    JOB_FILE_SIZE_MB: String(settings.box.jobFileSizeMB),
+    JOB_OUTPUT_MB: String(settings.box.jobOutputMB),
+    JOB_OPEN_FILES: String(settings.box.jobOpenFiles),
   };
   if (settings.fileStoreDir !== null) out.FILE_STORE_DIR = settings.fileStoreDir;
   if (settings.jobTypesDirs.length > 0) out.JOB_TYPES_DIR = settings.jobTypesDirs.join(":");

@@ -63,6 +63,7 @@ export function commandRunner(lists: readonly TypeList[]): { spec: JobSpec; work
           return { reason: "spawn-failed", detail: `The job types could not be loaded: ${(err as Error).message}` };
         }
       },
+      resubmitTimeoutMs: (job) => types?.get(job.type)?.type.resubmit?.timeoutMs ?? null,
     },
     work: (ctx) => runProgram(ctx, found().get(ctx.job.type)!, env),
   };

@@ -19,7 +19,14 @@ import { LogSink } from "./log-sink.ts";
 import { REFUSED_RETRY_MS, untilAccepted } from "./refused.ts";
 import { connectRedis, waitUntilReady } from "../core/redis.ts";
 import { isJobId, JobStore, StoreWriteRefusedError, type JobRecord, type Outcome, type ReportReply } from "../core/store.ts";
+import type { JobUsage } from "../core/store/record.ts";
 import { JOB_TYPES } from "../types/index.ts";
+
+/** This process's own peak memory (its largest resident set) and CPU time: what a Node type's job used. */
+function ownUsage(): JobUsage {
+  const use = process.resourceUsage();
+  return { peakMemoryBytes: use.maxRSS * 1024, cpuMs: Math.round((use.userCPUTime + use.systemCPUTime) / 1000) };
+}
 
 export interface JobContext {
   id: string;
@@ -40,10 +47,15 @@ export interface JobContext {
   writeLog: (text: string | Buffer) => boolean;
   /** Resolves once the log's store has caught up (see writeLog). */
   logDrained: () => Promise<void>;
+  /** What the job used, as the runner measured its program (jobs/runtime/box.ts); else this process's own use is recorded. */
+  usage?: JobUsage;
 }
 
-/** Which jobs a process runs: a Node type's name, or a check of the record (the runner's). */
-export type JobSpec = string | { accept(job: JobRecord): Outcome | null };
+/**
+ * Which jobs a process runs: a Node type's name, or a check of the record
+ * (the runner's), with the time limit of its type's resubmitted attempts.
+ */
+export type JobSpec = string | { accept(job: JobRecord): Outcome | null; resubmitTimeoutMs?(job: JobRecord): number | null };
 
 /**
  * How a job ended, as the work tells it: thrown by the work, it is recorded
@@ -255,7 +267,12 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   // The time limit (the job type's, stored on the record), counted from the
   // start. The server that spawned the job enforces it too, with signals, in
   // case this event loop is stuck.
-  const timeoutMs = job.timeoutMs ?? config.jobTimeoutMs;
+  // A resubmitted attempt (after timeout) has its type's larger limit.
+  const resubmitMs =
+    typeof spec === "string"
+      ? (JOB_TYPES.find((t) => t.name === spec)?.resubmit?.timeoutMs ?? null)
+      : (spec.resubmitTimeoutMs?.(job) ?? null);
+  const timeoutMs = attempt > 1 && resubmitMs ? resubmitMs : (job.timeoutMs ?? config.jobTimeoutMs);
   let timedOut = false;
   const limit = setTimeout(
     () => {
@@ -317,7 +334,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   let code: number = EXIT.ok;
   // The end is recorded even while Redis refuses writes: sent again until accepted.
   const record = (state: "succeeded" | "failed" | "cancelled", outcome: Outcome) =>
-    untilAccepted(`job ${id}: finish`, () => store.finish(id, state, "job", outcome, attempt));
+    untilAccepted(`job ${id}: finish`, () => store.finish(id, state, "job", { ...outcome, usage: ctx.usage ?? ownUsage() }, attempt));
   const end = () => {
     lease.stop();
     clearTimeout(limit);
@@ -339,7 +356,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
         id,
         "failed",
         "job",
-        { reason: "results-limit", signal: facts.reason === "cancel-killed" ? facts.signal : undefined },
+        { reason: "results-limit", signal: facts.reason === "cancel-killed" ? facts.signal : undefined, usage: ctx.usage ?? ownUsage() },
         attempt,
       );
     } else if (timedOut) {

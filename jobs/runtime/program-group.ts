@@ -33,14 +33,22 @@ function otherMembers(pgid: number): number[] {
 /** The program and whatever it started: the runner's group without the runner, or the program's own group. */
 export class ProgramGroup {
   /** True when the runner leads its own group and the program shares it. */
-  readonly shared = groupOf("self") === process.pid;
+  readonly shared: boolean;
   child: ChildProcess | null = null;
 
-  /** Signals every member; false when there was none left. */
-  signal(sig: NodeJS.Signals): boolean {
-    if (this.shared) {
+  /** ownGroup: the program gets a group of its own in any case (the box's wrappers are not signalled with the runner). */
+  constructor(ownGroup = false) {
+    this.shared = !ownGroup && groupOf("self") === process.pid;
+  }
+
+  /** Signals every member but those excepted (the box's wrappers); false when there was none left. */
+  signal(sig: NodeJS.Signals, except: ReadonlySet<number> = new Set()): boolean {
+    if (this.shared || except.size > 0) {
+      const pgid = this.shared ? process.pid : this.child?.pid;
+      if (!pgid) return false;
       let sent = false;
-      for (const pid of otherMembers(process.pid)) {
+      for (const pid of otherMembers(pgid)) {
+        if (except.has(pid)) continue;
         try {
           process.kill(pid, sig);
           sent = true;

@@ -19,7 +19,7 @@
 //   program and every other member of the group, SIGKILL to what is left
 //   after TERM_TO_KILL_MS. Whatever is left in the group once the program
 //   has exited is killed too: a job leaves no process behind (program-group.ts).
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from "node:child_process";
 import type { Readable } from "node:stream";
 import fs from "node:fs";
 import os from "node:os";
@@ -27,11 +27,21 @@ import path from "node:path";
 import type { JobType } from "../core/job-type.ts";
 import { settingValues } from "../core/settings.ts";
 import { JobEnd, type JobContext } from "./kit.ts";
+import type { EndReason } from "../core/store/record.ts";
 import { LineReader, MESSAGE_MAX_BYTES, parseMessage, Reporter } from "./messages.ts";
 import { commandLine, MESSAGE_FD, programEnvironment, type RunnerEnv } from "./command-line.ts";
 import { inputFiles } from "./input-files.ts";
 import { storeOutputFiles } from "./output-files.ts";
 import { ProgramGroup } from "./program-group.ts";
+import { Box, limitsOf } from "./box.ts";
+import { hostFromEnv, isolationOf, missingIsolation, probeHost, type HostBox } from "../core/host-box.ts";
+
+let foundHost: HostBox | null = null;
+/** What the host offers the box: as the server found it (SIDEJOB_BOX), else found here. */
+function hostBox(ctx: JobContext): HostBox {
+  foundHost ??= hostFromEnv(process.env) ?? probeHost(ctx.config.box);
+  return foundHost;
+}
 
 /** Between SIGTERM and SIGKILL when the runner stops a program (as the server's escalation). */
 export const TERM_TO_KILL_MS = 2000;
@@ -64,16 +74,21 @@ export async function runProgram(ctx: JobContext, found: CommandType, env: Runne
   if (!("command" in type.run)) throw new JobEnd({ reason: "spawn-failed", detail: "not a command type" });
   const warn = (text: string) => process.stderr.write(`sidejob: ${text}\n`);
 
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), `sidejob-${id}-`));
-  const home = path.join(base, "work");
-  const outputDir = path.join(base, "output");
-  fs.mkdirSync(home, { mode: 0o700 });
-  fs.mkdirSync(outputDir, { mode: 0o700 });
-  const group = new ProgramGroup();
+  const host = hostBox(ctx);
+  const missing = missingIsolation(host, type);
+  if (missing && ctx.config.box.isolationUnavailable === "refuse")
+    throw new JobEnd({
+      reason: "spawn-failed",
+      detail: `This host cannot isolate the type ${type.name}: ${missing} (ISOLATION_UNAVAILABLE=refuse).`,
+    });
+  const box = new Box(host, limitsOf(type, ctx.job.attempt, ctx.config.box), isolationOf(type), id, ctx.job.attempt, dir);
+  const { base, home, outputDir } = box;
+  // In bubblewrap, the program has a group of its own: a SIGTERM to the runner's group must not reach bubblewrap (wrappers()).
+  const group = new ProgramGroup(host.bwrap !== null);
   // Whatever way this process ends (even a fenced exit in the kit), nothing of the job stays behind.
   const onExit = () => {
     group.signal("SIGKILL");
-    fs.rmSync(base, { recursive: true, force: true });
+    box.closeNow();
   };
   process.on("exit", onExit);
 
@@ -90,21 +105,39 @@ export async function runProgram(ctx: JobContext, found: CommandType, env: Runne
   process.on("SIGINT", onTerm);
 
   try {
-    const inputs = await inputFiles(ctx.store, id, type, job.params, base);
+    const inputs = Object.fromEntries(
+      Object.entries(await inputFiles(ctx.store, id, type, job.params, base)).map(([field, file]) => [field, box.input(file)]),
+    );
     const argv = commandLine(type.run.command, dir, job.params, inputs);
-    const child = spawn(argv[0]!, argv.slice(1), {
-      cwd: home,
-      env: programEnvironment(env, {
-        id,
-        params: job.params,
-        home,
-        outputDir,
-        inputs,
-        settings: settingValues(type.settings ?? {}, ctx.config),
-      }),
-      stdio: ["pipe", "pipe", "pipe", "pipe"],
-      detached: !group.shared,
+    const programEnv = programEnvironment(env, {
+      id,
+      params: job.params,
+      home,
+      outputDir,
+      inputs,
+      settings: settingValues(type.settings ?? {}, ctx.config),
     });
+    // Not found: said here, as a spawn would (the box's own tools would only exit non-zero).
+    if (!findProgram(argv[0]!, programEnv.PATH ?? ""))
+      throw new JobEnd({ reason: "spawn-failed", detail: `${argv[0]}: spawn ${argv[0]} ENOENT` });
+    const boxed = box.command(argv, programEnv);
+    let limitHit: EndReason | null = null;
+    const child: ChildProcessWithoutNullStreams & { stdio: ChildProcess["stdio"] } = box.start(
+      () =>
+        spawn(boxed[0]!, boxed.slice(1), {
+          cwd: home,
+          env: programEnv,
+          stdio: ["pipe", "pipe", "pipe", "pipe"],
+          detached: !group.shared,
+          ...box.spawnUser,
+        }),
+      (reason) => {
+        // A limit passed (the kernel refused memory or a process, the output folder grew past its size): the job ends.
+        limitHit = reason;
+        warn(`job stopped: ${reason}`);
+        stop?.();
+      },
+    );
     group.child = child;
     const exited = new Promise<Exit | Error>((resolve) => {
       child.once("error", (err) => resolve(err));
@@ -123,33 +156,51 @@ export async function runProgram(ctx: JobContext, found: CommandType, env: Runne
     let killTimer: NodeJS.Timeout | undefined;
     stop = () => {
       if (killTimer) return;
-      group.signal("SIGTERM");
+      const wrappers = box.wrappers();
+      group.signal("SIGTERM", wrappers);
+      box.signal("SIGTERM", wrappers);
       killTimer = setTimeout(() => {
         if (group.signal("SIGKILL")) killed = true;
+        if (box.signal("SIGKILL")) killed = true;
       }, TERM_TO_KILL_MS);
     };
     if (ctx.signal.aborted || terminated) stop();
     ctx.signal.addEventListener("abort", () => stop?.(), { once: true });
 
-    const exit = await exited;
-    if (exit instanceof Error) {
+    const ended = await exited;
+    if (ended instanceof Error) {
       clearTimeout(killTimer);
-      throw new JobEnd({ reason: "spawn-failed", detail: `${argv[0]}: ${exit.message}` });
+      throw new JobEnd({ reason: "spawn-failed", detail: `${argv[0]}: ${ended.message}` });
     }
+    // Through bubblewrap, a program killed by a signal is told as exit code 128 + the signal.
+    const exit = box.host.bwrap ? signalled(ended) : ended;
     // Its output may still be in the pipes. A child it left behind may hold
     // them open: what is left of the group after DRAIN_MS is killed, which
     // closes them (one that left the group gets CLOSE_MS more).
     const drained = await Promise.race([closed.then(() => true), delay(DRAIN_MS).then(() => false)]);
     if (!drained) {
       group.signal("SIGKILL");
+      box.signal("SIGKILL");
       await Promise.race([closed, delay(CLOSE_MS)]);
     }
+    // What the job used, and whether a limit ended it, before anything of it is killed or removed.
+    const limit = limitHit ?? box.limitReason(exit);
+    ctx.usage = box.usage() ?? undefined;
+    await box.close();
     clearTimeout(killTimer);
     for (const stream of [child.stdout, child.stderr, messages]) stream.destroy();
     reporter.close();
     await reporter.flush();
     if (warnings() > MAX_WARNINGS) warn(`${warnings()} messages on fd 3 were ignored in all`);
 
+    if (limit)
+      throw new JobEnd({
+        reason: limit,
+        exitCode: exit.code,
+        signal: exit.signal ?? undefined,
+        limit: limitValue(limit, box),
+        detail: limitDetail(limit, box),
+      });
     if (ctx.signal.aborted) {
       // Cancelled or timed out: the kit records which; here only the facts.
       throw new JobEnd({ reason: killed ? "cancel-killed" : "cancelled", ...(killed ? { signal: "SIGKILL" } : {}) });
@@ -174,6 +225,57 @@ export async function runProgram(ctx: JobContext, found: CommandType, env: Runne
     onExit();
     process.off("exit", onExit);
   }
+}
+
+/** An executable file: argv[0] as given when it holds a '/', else on PATH. */
+function findProgram(name: string, PATH: string): string | null {
+  const candidates = name.includes("/")
+    ? [name]
+    : PATH.split(":")
+        .filter(Boolean)
+        .map((dir) => path.join(dir, name));
+  for (const file of candidates) {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      if (fs.statSync(file).isFile()) return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** An exit as bubblewrap tells it (128 + a signal), as the program's own. */
+function signalled(exit: Exit): Exit {
+  if (exit.signal !== null || exit.code === null || exit.code <= 128) return exit;
+  const name = Object.entries(os.constants.signals).find(([, n]) => n === exit.code! - 128)?.[0];
+  return name ? { code: null, signal: name as NodeJS.Signals } : exit;
+}
+
+/** The value of the limit that stopped a job, in the unit its type declares it. */
+function limitValue(reason: EndReason, box: Box): number | undefined {
+  const { limits } = box;
+  const values: Partial<Record<EndReason, number>> = {
+    "memory-limit": limits.memoryMB,
+    "cpu-limit": limits.cpuSeconds,
+    "process-limit": limits.processes,
+    "output-limit": limits.outputMB,
+    "file-size-limit": limits.fileSizeMB,
+  };
+  return values[reason] || undefined;
+}
+
+/** The limit that stopped a job, in the operators' detail: which, and its value. */
+function limitDetail(reason: EndReason, box: Box): string {
+  const { limits } = box;
+  const value: Partial<Record<EndReason, string>> = {
+    "memory-limit": `limits.memoryMB = ${limits.memoryMB}`,
+    "cpu-limit": `limits.cpuSeconds = ${limits.cpuSeconds}`,
+    "process-limit": `limits.processes = ${limits.processes}`,
+    "output-limit": `limits.outputMB = ${limits.outputMB}`,
+    "file-size-limit": `limits.fileSizeMB = ${limits.fileSizeMB}`,
+  };
+  return `Stopped at its type's limit: ${value[reason] ?? reason}.`;
 }
 
 /** The program's stdout and stderr into the job's log, whole lines at a time so the two interleave cleanly; returns the last lines of stderr, kept as they come. */

@@ -16,6 +16,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { jobEnvironment, slotsOf as slotsOfType, type Config } from "../config.ts";
+import { BOX_ENV, missingIsolation, probeHost, type HostBox } from "../../jobs/core/host-box.ts";
 import {
   FileStoreUnavailableError,
   QueueFullError,
@@ -26,7 +27,7 @@ import {
   type NewJob,
   type RetryPolicy,
 } from "../../jobs/core/store.ts";
-import { RETRY_BACKOFF_MS, type JobType } from "../../jobs/core/job-type.ts";
+import { attemptTimeoutMs, resubmitReasons, RETRY_BACKOFF_MS, type JobType } from "../../jobs/core/job-type.ts";
 import { leaseMsOf } from "../../jobs/core/settings.ts";
 import { jobScript } from "../paths.ts";
 import { KnownTypes } from "./known-types.ts";
@@ -67,6 +68,8 @@ export interface SupervisorOptions {
   config: Config;
   /** The job types this instance runs (default: config.types). */
   types?: readonly JobType[];
+  /** What this host offers jobs' boxes (default: found now, jobs/runtime/box.ts). */
+  box?: HostBox;
   /** Every type this instance knows (default: the names of types): a queued job of one it does not run waits; a job of a type no live instance knows ends. */
   knownTypes?: readonly string[];
   /** The script that runs a job of this type (default: its bundle, or the runner for a command). */
@@ -82,6 +85,9 @@ export interface SupervisorOptions {
 
 export class Supervisor {
   readonly instanceId: string;
+  /** What this host offers jobs' boxes, and the types it does not run for want of isolation (name -> why). */
+  readonly box: HostBox;
+  readonly unboxable: ReadonlyMap<string, string>;
   private readonly slots: Slots;
   private readonly processes: Processes;
   private readonly limits: TimeLimits;
@@ -130,11 +136,24 @@ export class Supervisor {
       ended: (id) => void this.events.ended(id, "claim"),
       failed: (err) => this.failed(err),
     });
-    // A type's own limit applies inside the instance's (JOB_SLOTS): no type may have more than the instance.
-    const slotsOf = (type: JobType) => slotsOfType(config, type);
     this.instanceId = options.instanceId ?? newInstanceId();
     const logger = options.logger ?? silentLogger;
     const log = (this.log = warnLine(logger));
+    this.box = options.box ?? probeHost(config.box);
+    for (const note of this.box.notes) log(`job boxes: ${note}`);
+    const unboxable = new Map<string, string>();
+    for (const type of types) {
+      const missing = missingIsolation(this.box, type);
+      if (!missing) continue;
+      if (config.box.isolationUnavailable === "refuse") {
+        unboxable.set(type.name, missing);
+        log(`job type ${type.name} is not run here: ${missing} (ISOLATION_UNAVAILABLE=refuse; =unconfined runs it without)`);
+      } else log(`job type ${type.name} runs unconfined here: ${missing} (ISOLATION_UNAVAILABLE=unconfined)`);
+    }
+    this.unboxable = unboxable;
+    // A type's own limit applies inside the instance's (JOB_SLOTS): no type may have more than the instance; none
+    // for a type whose isolation this host cannot give.
+    const slotsOf = (type: JobType) => (unboxable.has(type.name) ? 0 : slotsOfType(config, type));
     this.events = options.events ?? new JobEvents(logger, null, store, this.instanceId);
     this.redisDown = new RepeatedWarning("supervisor: Redis unreachable, no job is taken or checked", logger);
     this.noDescriptors = new RepeatedWarning("supervisor: out of file descriptors, queued jobs wait", logger);
@@ -144,7 +163,7 @@ export class Supervisor {
     this.processes = new Processes({
       store,
       logDir: config.jobLogDir,
-      env: jobEnvironment(config),
+      env: { ...jobEnvironment(config), [BOX_ENV]: JSON.stringify(this.box) },
       scriptFor: (name) => {
         const type = byName.get(name);
         // Only a registered type ever runs; claim ends any other before it gets here.
@@ -199,14 +218,15 @@ export class Supervisor {
         return;
       }
       if (submitCounted) this.events.submitted(id, type, "queued", "claim");
-      if (this.processes.start(id, type, attempt)) this.limits.arm(id, byName.get(type)?.timeoutMs ?? config.jobTimeoutMs, attempt);
+      if (this.processes.start(id, type, attempt))
+        this.limits.arm(id, attemptTimeoutMs(byName.get(type), attempt, config.jobTimeoutMs), attempt);
     };
     this.startLeaseMs = this.leaseMs + START_GRACE_MS;
     this.retryPolicy = (name) => {
       const type = byName.get(name);
       return {
         maxAttempts: type?.maxAttempts ?? config.jobMaxAttempts,
-        retryOn: type?.retryOn ?? [],
+        retryOn: [...(type?.retryOn ?? []), ...(type ? resubmitReasons(type) : [])],
         backoffMs: type?.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
     };

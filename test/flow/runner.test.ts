@@ -9,7 +9,7 @@ import test, { type ExecutionContext } from "ava";
 import { useRedis } from "../support/redis.ts";
 import { gate } from "../support/gate.ts";
 import { launchApp, WITH_FIXTURE_TYPES, type TestApp } from "../support/app.ts";
-import { isAlive } from "../support/procs.ts";
+import { hostPidOf, isAlive, processesOfJob } from "../support/procs.ts";
 import { waitFor } from "../support/wait.ts";
 import { BUILD_DIR } from "../../server/paths.ts";
 import { JOB_TYPES } from "../../jobs/types/index.ts";
@@ -21,7 +21,18 @@ const fileRedis = { redis: useRedis(test) };
 /** Each test starts an app with job processes: a few at a time. */
 const apps = gate(4);
 
-const ALLOWED_ENV = new Set(["PATH", "LANG", "LC_ALL", "HOME", "SIDEJOB_JOB_ID", "SIDEJOB_PARAMS", "SIDEJOB_OUTPUT_DIR", "SIDEJOB_FD"]);
+// PWD: its working folder, as bubblewrap sets it (jobs/runtime/box.ts).
+const ALLOWED_ENV = new Set([
+  "PATH",
+  "LANG",
+  "LC_ALL",
+  "HOME",
+  "PWD",
+  "SIDEJOB_JOB_ID",
+  "SIDEJOB_PARAMS",
+  "SIDEJOB_OUTPUT_DIR",
+  "SIDEJOB_FD",
+]);
 
 async function app(
   t: ExecutionContext,
@@ -110,7 +121,8 @@ test("a program's environment is exactly the allow-list: no setting or secret of
   const job = await ended(a, id);
   t.is(job.state, "succeeded");
   const names = (await a.store.readLog(id)).map((line) => line.split("=")[0]).sort();
-  t.deepEqual(names, ["HOME", "LANG", "PATH", "SIDEJOB_FD", "SIDEJOB_JOB_ID", "SIDEJOB_OUTPUT_DIR", "SIDEJOB_PARAMS"]);
+  // PWD: its working folder, as bubblewrap sets it (the box, jobs/runtime/box.ts).
+  t.deepEqual(names, ["HOME", "LANG", "PATH", "PWD", "SIDEJOB_FD", "SIDEJOB_JOB_ID", "SIDEJOB_OUTPUT_DIR", "SIDEJOB_PARAMS"]);
   // (A log line is cut at 256 characters.)
   t.true((await a.store.readLog(id)).some((line) => line.startsWith(`PATH=${process.env.PATH!.slice(0, 200)}`)));
 });
@@ -255,7 +267,7 @@ test("an upload is handed to the program as a file named after its field, byte f
     file: "data",
     inputs: ["SIDEJOB_INPUT_DATA"],
   });
-  t.regex(given, /\/sidejob-[^/]+\/input\/data$/, "a copy in the job's own folder");
+  t.regex(given, /\/sidejob-jobs\/[^/]+\/input\/data$/, "a copy in the job's own folder");
   const key = `${a.prefix}:{jobs}:job:${id}:upload:data`;
   t.is(await fileRedis.redis.client.exists(key), 0, "the upload of a job that succeeded is deleted at its end");
 });
@@ -311,14 +323,15 @@ test("cancelling a job stops its program and the program's own child, and record
     },
     { message: "the program to tell its child's pid" },
   );
-  const grandchild = (running.results[0] as { pid: number }).pid;
-  t.true(isAlive(grandchild));
+  const grandchild = hostPidOf(id, (running.results[0] as { pid: number }).pid)!;
+  t.true(grandchild !== null && isAlive(grandchild));
   t.is((await a.store.cancel(id, 10_000)).outcome, "requested");
   const job = await ended(a, id);
   t.is(job.state, "cancelled");
   t.is(job.reason, "cancelled");
   t.false(isAlive(grandchild), "the grandchild is gone");
   t.false(isAlive(running.pid!), "the runner is gone");
+  t.deepEqual(processesOfJob(id), [], "nothing of the job is left");
 });
 
 test("a program that ignores SIGTERM is killed after the grace, and the job ends cancelled", async (t) => {
@@ -331,7 +344,8 @@ test("a program that ignores SIGTERM is killed after the grace, and the job ends
     },
     { message: "the program to start" },
   );
-  const program = running.results[0] as number;
+  const program = hostPidOf(id, running.results[0] as number)!;
+  t.not(program, null);
   const requested = Date.now();
   await a.store.cancel(id, 30_000);
   const job = await ended(a, id);
@@ -352,12 +366,14 @@ test("a SIGTERM to the runner's process group, as the server sends it, stops the
     },
     { message: "the program to start" },
   );
+  const program = hostPidOf(id, running.results[0] as number)!;
+  t.not(program, null);
   // The cancel is stored, but the runner only hears of it from a report (a minute away).
   await a.store.cancel(id, 60_000);
   process.kill(-running.pid!, "SIGTERM");
   const job = await ended(a, id);
   t.is(job.state, "cancelled");
-  t.false(isAlive(running.results[0] as number));
+  t.false(isAlive(program));
 });
 
 test("a program that runs past its type's time limit is stopped and the job fails with reason timeout", async (t) => {

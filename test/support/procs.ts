@@ -102,3 +102,34 @@ export function childrenOf(pid: number): number[] {
   }
   return out;
 }
+
+/** Live processes of a command job: those whose environment names it (SIDEJOB_JOB_ID), its program's and their children's. */
+export function processesOfJob(id: string): number[] {
+  const mark = `\0SIDEJOB_JOB_ID=${id}\0`;
+  return allPids().filter((pid) => {
+    try {
+      return `\0${fs.readFileSync(`/proc/${pid}/environ`, "latin1")}`.includes(mark) && isAlive(pid);
+    } catch {
+      return false; // gone
+    }
+  });
+}
+
+/**
+ * The host's pid of a job's process that told its own pid: in a PID
+ * namespace of its own (bubblewrap), a program's pid is not the host's.
+ */
+export function hostPidOf(id: string, ownPid: number): number | null {
+  for (const pid of processesOfJob(id)) {
+    try {
+      const nspid = /^NSpid:\s+(.*)$/m
+        .exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
+        ?.trim()
+        .split(/\s+/);
+      if (nspid && Number(nspid.at(-1)) === ownPid) return pid;
+    } catch {
+      // gone
+    }
+  }
+  return null;
+}

@@ -55,6 +55,8 @@ function job(fields: Partial<JobRecord> & Pick<JobRecord, "state">): JobRecord {
     retryOn: [],
     attempts: [],
     notBefore: null,
+    usage: null,
+    limit: null,
     readAt: T0,
     ...fields,
   };

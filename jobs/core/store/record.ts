@@ -36,6 +36,16 @@ export const END_REASONS = [
   "cancelled",
   /** Cancelled, and its process had to be stopped with a signal. */
   "cancel-killed",
+  /** Its program (with everything it started) used more memory than its type's limit (limits.memoryMB): the kernel stopped it. */
+  "memory-limit",
+  /** Its program used more CPU time than its type's limit (limits.cpuSeconds). */
+  "cpu-limit",
+  /** Its program tried to run more processes or threads at once than its type's limit (limits.processes): it was stopped. */
+  "process-limit",
+  /** Its program wrote more into its output folder than its type's limit (limits.outputMB): it was stopped. */
+  "output-limit",
+  /** Its program wrote a file larger than its type's limit (limits.fileSizeMB). */
+  "file-size-limit",
 ] as const;
 export type EndReason = (typeof END_REASONS)[number];
 
@@ -52,6 +62,18 @@ export interface AttemptRecord {
   exitCode: number | null;
   signal: string | null;
   error: string | null;
+  /** What the attempt used, when its runner measured it. */
+  usage: JobUsage | null;
+}
+
+/**
+ * What a job's process used, measured by its runner at its end
+ * (jobs/runtime/box.ts): the peak memory of the whole job (its program and
+ * everything it started) and its CPU time, user and system.
+ */
+export interface JobUsage {
+  peakMemoryBytes: number;
+  cpuMs: number;
 }
 
 /**
@@ -59,7 +81,20 @@ export interface AttemptRecord {
  * the limits, besides 'lost' and 'never-started', which are always retried
  * while attempts remain. A cancelled job, and one of an unknown type, never is.
  */
-export const RETRYABLE_REASONS = ["timeout", "signal", "exit-code", "no-result", "job-error", "spawn-failed", "results-limit"] as const;
+export const RETRYABLE_REASONS = [
+  "timeout",
+  "signal",
+  "exit-code",
+  "no-result",
+  "job-error",
+  "spawn-failed",
+  "results-limit",
+  "memory-limit",
+  "cpu-limit",
+  "process-limit",
+  "output-limit",
+  "file-size-limit",
+] as const;
 export type RetryableReason = (typeof RETRYABLE_REASONS)[number];
 
 export interface JobRecord {
@@ -127,6 +162,10 @@ export interface JobRecord {
   attempts: AttemptRecord[];
   /** A requeued job waiting for its next attempt is not started before this (Redis' clock, ms); else null. */
   notBefore: number | null;
+  /** What the ended job used (null while it runs, and for a job whose runner could not measure it). */
+  usage: JobUsage | null;
+  /** The value of the limit that stopped it (reasons memory-limit …: MB, seconds or processes, as the type declares it); else null. */
+  limit: number | null;
   /** Redis' clock when the record was read. */
   readAt: number;
 }
@@ -157,6 +196,10 @@ export interface Outcome {
   exitCode?: number | null;
   signal?: string | null;
   detail?: string;
+  /** What the job used (recorded with any end). */
+  usage?: JobUsage;
+  /** The value of the limit that stopped it. */
+  limit?: number;
 }
 
 const ID = /^[0-9a-f]{32}$/;
@@ -237,7 +280,13 @@ export function parseAttempts(text: string | undefined): AttemptRecord[] {
       exitCode: n(a.exitCode),
       signal: s(a.signal),
       error: s(a.error),
+      usage: usageOf(n(a.peakMemoryBytes), n(a.cpuMs)),
     }));
+}
+
+/** A usage from its two fields; null unless both are there. */
+export function usageOf(peakMemoryBytes: number | null, cpuMs: number | null): JobUsage | null {
+  return peakMemoryBytes === null || cpuMs === null ? null : { peakMemoryBytes, cpuMs };
 }
 
 /** What the read script returns beside the record's fields (see lua/read-8.lua). */
@@ -295,6 +344,8 @@ export function parseRecord(id: string, flat: readonly string[], read: ReadExtra
     retryOn: h.retryOn ? h.retryOn.split(",") : [],
     attempts: parseAttempts(h.attempts),
     notBefore: num(h.notBefore),
+    usage: usageOf(num(h.peakMemoryBytes), num(h.cpuMs)),
+    limit: num(h.limit),
     readAt: Number(read.readAt),
   };
 }

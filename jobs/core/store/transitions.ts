@@ -431,6 +431,8 @@ export async function finish(
   if (outcome.exitCode !== undefined && outcome.exitCode !== null) fields.push("exitCode", outcome.exitCode);
   if (outcome.signal) fields.push("signal", outcome.signal);
   if (outcome.detail) fields.push("detail", outcome.detail);
+  if (outcome.limit !== undefined) fields.push("limit", outcome.limit);
+  if (outcome.usage) fields.push("peakMemoryBytes", Math.round(outcome.usage.peakMemoryBytes), "cpuMs", Math.round(outcome.usage.cpuMs));
   const reply = await core.call((r) => r.sjFinish(...core.keys.jobAndIndexes(id), id, state, mode, ...core.ttl, attempt ?? "", ...fields));
   switch (reply[0]) {
     case 1:

@@ -24,16 +24,22 @@
 local RETRIED_ALWAYS = { ['lost'] = true, ['never-started'] = true }
 local RETRIED_NEVER = { ['cancelled'] = true, ['cancel-killed'] = true, ['unknown-type'] = true }
 -- The facts of one attempt: kept in attempts, then cleared from the record.
-local ATTEMPT_FACTS = { 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'signal', 'error' }
+local ATTEMPT_FACTS = { 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'signal', 'error', 'peakMemoryBytes', 'cpuMs' }
 local ATTEMPT_CLEARED = { 'owner', 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'signal', 'error', 'detail',
-  'reason', 'status', 'resultBytes', 'cancelRequestedAt' }
+  'reason', 'status', 'resultBytes', 'cancelRequestedAt', 'peakMemoryBytes', 'cpuMs', 'limit' }
 
+-- A reason listed as '<reason>:once' (a type's resubmit: with a larger limit)
+-- is retried after the first attempt only, whatever maxAttempts says.
 local function retryable(job, reason)
   if not reason or RETRIED_NEVER[reason] then return false end
   local f = redis.call('HMGET', job, 'attempt', 'maxAttempts', 'retryOn', 'cancelRequestedAt')
   local max = tonumber(f[2])
   if not max or f[4] then return false end
-  if (tonumber(f[1]) or 1) >= max then return false end
+  local attempt = tonumber(f[1]) or 1
+  for listed in string.gmatch(f[3] or '', '[^,]+') do
+    if listed == reason .. ':once' then return attempt == 1 end
+  end
+  if attempt >= max then return false end
   if RETRIED_ALWAYS[reason] then return true end
   for listed in string.gmatch(f[3] or '', '[^,]+') do
     if listed == reason then return true end
