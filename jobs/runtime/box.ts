@@ -209,6 +209,8 @@ export class Box {
       args.push("--bind", "/", "/", "--proc", "/proc", "--dev", "/dev");
       return args;
     }
+    // A fresh /proc, /dev and /tmp first: the binds below may be under /tmp (a job's folders, a type's).
+    args.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
     const bound: string[] = [];
     const under = (p: string) => bound.some((b) => p === b || p.startsWith(b + path.sep));
     const roBind = (p: string) => {
@@ -238,7 +240,6 @@ export class Box {
     for (const dir of (env.PATH ?? "").split(":")) if (dir && path.isAbsolute(dir)) roBind(dir);
     if (argv[0] && path.isAbsolute(argv[0])) roBind(path.dirname(argv[0]));
     roBind(this.typeDir);
-    args.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
     args.push("--bind", this.home, this.home, "--bind", this.outputDir, this.outputDir);
     for (const file of this.inputs) args.push("--ro-bind", file, file);
     args.push("--chdir", this.home);
