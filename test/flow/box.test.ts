@@ -292,3 +292,21 @@ test("a job that hit its memory limit is resubmitted once with its type's larger
   t.true(job.usage!.peakMemoryBytes > 150 * MiB);
   t.regex(await pageText(a, id), /Attempt 2/);
 });
+
+test("even with the host's network and files, a program reads no secret of the server or of its runner, and does not run as root", async (t) => {
+  const secretFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-box-secret-")), "secret.env");
+  fs.chmodSync(path.dirname(secretFile), 0o755);
+  fs.writeFileSync(secretFile, "ADMIN_PASSWORD=hunter2\n", { mode: 0o600 });
+  t.teardown(() => fs.rmSync(path.dirname(secretFile), { recursive: true, force: true }));
+  const peek = `import glob, json, os\nfound = []\nfor f in glob.glob('/proc/[0-9]*/environ'):\n    try:\n        if b'REDIS' in open(f, 'rb').read():\n            found.append(f)\n    except OSError:\n        pass\ntry:\n    secret = open(${JSON.stringify(secretFile)}).read()\nexcept OSError as e:\n    secret = type(e).__name__\nos.write(3, (json.dumps({'result': {'found': found, 'pids': len(glob.glob('/proc/[0-9]*')), 'uid': os.getuid(), 'secret': secret}}) + '\\n').encode())\n`;
+  const a = await boxApp(t, "box-secrets", [{ name: "peek", isolation: { network: true, filesystem: "host" }, script: peek }]);
+  const job = await ended(a, await submit(a, "peek"));
+  t.is(job.state, "succeeded", JSON.stringify(job));
+  const seen = job.results[0] as { found: string[]; pids: number; uid: number; secret: string };
+  t.deepEqual(seen.found, [], "no process it can see has Redis settings in its environment");
+  t.true(seen.pids <= 3, `it sees only its own processes (${seen.pids})`);
+  if (process.getuid?.() === 0) {
+    t.not(seen.uid, 0, "not root");
+    t.is(seen.secret, "PermissionError", "a file only root reads stays unread");
+  }
+});
