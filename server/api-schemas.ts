@@ -65,6 +65,19 @@ export type InvalidInput = Static<typeof InvalidInputSchema>;
 
 const JobFileSchema = Type.Object({ name: Type.String(), size: Type.Integer({ minimum: 0 }), url: Type.String() }, closed);
 
+/** What a job (or an attempt) used, measured by its runner at its end. */
+const UsageSchema = Type.Object(
+  {
+    peakMemoryBytes: Type.Integer({
+      minimum: 0,
+      description: "Its peak memory, in bytes: a command's whole program tree (its cgroup), a Node type's own process.",
+    }),
+    cpuMs: Type.Integer({ minimum: 0, description: "The CPU time it used, user and system, in ms." }),
+  },
+  closed,
+);
+const usageDescription = "What it used (peak memory, CPU time), once it has ended; null while it runs, or when it was not measured.";
+
 /** One attempt of a job that ended and was retried (docs/job-types.md, "Retries"). */
 const AttemptSchema = Type.Object(
   {
@@ -76,6 +89,7 @@ const AttemptSchema = Type.Object(
     exitCode: Nullable(Type.Integer()),
     signal: Nullable(Type.String()),
     error: Nullable(Type.String()),
+    usage: Nullable(UsageSchema, usageDescription),
     pid: Type.Optional(Nullable(Type.Integer(), "Only with SHOW_JOB_INTERNALS.")),
     host: Type.Optional(Nullable(Type.String(), "Only with SHOW_JOB_INTERNALS.")),
   },
@@ -117,6 +131,11 @@ export const JobSchema = Type.Object(
     timeoutMs: Nullable(Type.Integer()),
     exitCode: Nullable(Type.Integer()),
     signal: Nullable(Type.String()),
+    usage: Nullable(UsageSchema, usageDescription),
+    limit: Nullable(
+      Type.Number({ minimum: 0 }),
+      "The value of the limit that stopped it, as its type declares it: MB for memory-limit, output-limit and file-size-limit, seconds for cpu-limit, processes for process-limit; else null.",
+    ),
     attempt: Type.Integer({ minimum: 1, description: "Which attempt this is: 1 for the first." }),
     maxAttempts: Type.Integer({ minimum: 1, description: "Attempts in all for a job lost to the infrastructure." }),
     attempts: Type.Array(AttemptSchema, {

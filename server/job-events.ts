@@ -51,7 +51,8 @@ export type SubmitSeen = "create" | "claim" | "end";
 export const REPORT_RETRY_MS = 250;
 export const REPORT_GIVE_UP_MS = 120_000;
 
-type EndFacts = Pick<JobRecord, "id" | "type" | "state" | "reason" | "createdAt" | "startedAt" | "finishedAt">;
+type EndFacts = Pick<JobRecord, "id" | "type" | "state" | "reason" | "createdAt" | "startedAt" | "finishedAt"> &
+  Partial<Pick<JobRecord, "usage">>;
 
 export class JobEvents {
   private closed = false;
@@ -171,11 +172,24 @@ export class JobEvents {
     if (submitCounted) this.submitted(job.id, job.type, "queued", "end");
     const runMs = job.startedAt !== null && job.finishedAt !== null ? job.finishedAt - job.startedAt : null;
     const waitedMs = job.createdAt !== null ? (job.startedAt ?? job.finishedAt ?? job.createdAt) - job.createdAt : null;
-    this.metrics?.jobFinished(job.type, job.state, job.reason, runMs);
+    const usage = job.usage ?? null;
+    this.metrics?.jobFinished(job.type, job.state, job.reason, runMs, usage);
     if (job.reason === "lost" || job.reason === "never-started") this.metrics?.jobLost(job.type);
     const level = job.state === "succeeded" || job.state === "cancelled" ? "info" : "warn";
     this.logger[level](
-      { event: "job-finished", job: job.id, type: job.type, state: job.state, reason: job.reason, durationMs: runMs, waitedMs, seen },
+      {
+        event: "job-finished",
+        job: job.id,
+        type: job.type,
+        state: job.state,
+        reason: job.reason,
+        durationMs: runMs,
+        waitedMs,
+        // What it used (null when its runner could not measure it: a lost job, one that never started).
+        peakMemoryBytes: usage?.peakMemoryBytes ?? null,
+        cpuMs: usage?.cpuMs ?? null,
+        seen,
+      },
       `job ${job.id} ${job.state}${job.reason ? ` (${job.reason})` : ""} after ${runMs === null ? "not running" : `${runMs} ms`} (${job.type})`,
     );
   }

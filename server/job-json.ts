@@ -3,7 +3,7 @@
 // operator's JSON view of a job (server/admin/job.ts). The same facts as
 // the view model (job-view.ts), in the API's names; its schema, the
 // document's too: api-schemas.ts (JobSchema).
-import type { JobRecord } from "../jobs/core/store.ts";
+import { isTerminal, type JobRecord } from "../jobs/core/store.ts";
 import type { Params } from "../jobs/core/fields.ts";
 import { jobType, JOB_TYPES } from "../jobs/types/index.ts";
 import { announcement, failureMessage, titleOf } from "./job-words.ts";
@@ -58,6 +58,10 @@ export function jobJson(job: JobRecord, files: readonly { name: string; size: nu
     timeoutMs: job.timeoutMs,
     exitCode: job.exitCode,
     signal: job.signal,
+    /** What it used, once it has ended (null while it runs, or when its runner could not measure it). */
+    usage: isTerminal(job.state) ? job.usage : null,
+    /** The value of the limit that stopped it (reasons memory-limit …), in its type's units; else null. */
+    limit: job.limit,
     /** Which attempt this is (1 for the first), of maxAttempts in all (docs/job-types.md, "Retries"). */
     attempt: job.attempt,
     maxAttempts: job.maxAttempts,
@@ -71,6 +75,7 @@ export function jobJson(job: JobRecord, files: readonly { name: string; size: nu
       exitCode: a.exitCode,
       signal: a.signal,
       error: a.error,
+      usage: a.usage,
       ...(settings.showJobInternals ? { pid: a.pid, host: a.host } : {}),
     })),
     /** A job waiting for its next attempt does not start before this; else null. */

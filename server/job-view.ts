@@ -26,6 +26,7 @@ import {
   safely,
   STATE_LABELS,
   titleOf,
+  usageText,
   wording,
   type Phase,
   type Wording,
@@ -187,6 +188,8 @@ export interface JobView {
   attempt: { text: string; earlier: { text: string; at: ExactTime }[]; waiting: string | null } | null;
   /** A failure in plain words first (message), then the facts (exit code, signal), then what only operators see. */
   failure: { message: string; facts: string[]; detail: string | null } | null;
+  /** Once it has ended, for operators only (SHOW_JOB_INTERNALS, /admin): "Peak memory 123 MB · CPU time 2.3 s"; null when not measured. */
+  usage: string | null;
   internals: boolean;
 }
 
@@ -427,6 +430,7 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
     log,
     attempt: attemptView(job, now, zone),
     failure,
+    usage: internals && finished && job.usage ? usageText(job.usage) : null,
     internals,
   };
 }

@@ -8,6 +8,7 @@ import { formatDuration, formatNumber } from "../jobs/core/format.ts";
 import type { JobType } from "../jobs/core/job-type.ts";
 import { checkFields, type Params } from "../jobs/core/fields.ts";
 import { jobType } from "../jobs/types/index.ts";
+import { formatSize } from "./format-size.ts";
 
 /** What a page shows: the state, or "cancelling" while a requested cancel has not ended the job. */
 export const PHASES = [...JOB_STATES, "cancelling"] as const;
@@ -245,4 +246,9 @@ export function announcement(job: JobRecord, type: JobType | undefined): string 
     case "cancelled":
       return cancelText(job, w.doneWord, w.unit);
   }
+}
+
+/** What a job used, as operators read it: "Peak memory 123 MB · CPU time 2.3 s" (record.ts, JobUsage). */
+export function usageText(usage: NonNullable<JobRecord["usage"]>): string {
+  return `Peak memory ${formatSize(usage.peakMemoryBytes)} · CPU time ${formatDuration(usage.cpuMs)}`;
 }

@@ -30,6 +30,11 @@ import type { PollTally } from "./request-log.ts";
 /** Buckets of the job duration histogram, in seconds: from a tenth of a second to an hour. */
 export const DURATION_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
+/** Buckets of the peak memory histogram, in bytes: powers of two from 4 MiB to 16 GiB. */
+export const PEAK_MEMORY_BUCKETS_BYTES = Array.from({ length: 13 }, (_, i) => 2 ** (22 + i));
+/** Buckets of the CPU time histogram, in seconds: from 10 ms to an hour. */
+export const CPU_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
 /**
  * The end state each reason goes with, so every end a job can have is a
  * series from the start. null: it cannot happen to a job of a known type
@@ -94,6 +99,8 @@ export class Metrics {
   readonly submitted: Counter<"type" | InstanceLabel>;
   readonly finished: Counter<"type" | "state" | "reason" | InstanceLabel>;
   readonly duration: Histogram<"type" | InstanceLabel>;
+  readonly peakMemory: Histogram<"type" | InstanceLabel>;
+  readonly cpu: Histogram<"type" | InstanceLabel>;
   readonly lost: Counter<"type" | InstanceLabel>;
   readonly retried: Counter<"type" | "reason" | InstanceLabel>;
   readonly notified: Counter<"channel" | "outcome" | InstanceLabel>;
@@ -119,6 +126,21 @@ export class Metrics {
       help: "How long jobs ran, from start to end, by type (jobs whose end this instance saw).",
       labelNames: ["type", "instance_id"],
       buckets: DURATION_BUCKETS_S,
+      registers,
+    });
+    // What each job used, measured by its runner at its end (JobRecord.usage), observed with its duration.
+    this.peakMemory = new Histogram({
+      name: "sidejob_job_peak_memory_bytes",
+      help: "The peak memory of jobs (a command's whole program tree, a Node type's process), by type (jobs whose end this instance saw, with their use measured).",
+      labelNames: ["type", "instance_id"],
+      buckets: PEAK_MEMORY_BUCKETS_BYTES,
+      registers,
+    });
+    this.cpu = new Histogram({
+      name: "sidejob_job_cpu_seconds",
+      help: "The CPU time jobs used, user and system, by type (jobs whose end this instance saw, with their use measured).",
+      labelNames: ["type", "instance_id"],
+      buckets: CPU_BUCKETS_S,
       registers,
     });
     this.lost = new Counter({
@@ -198,6 +220,8 @@ export class Metrics {
       this.submitted.inc(labels, 0);
       this.lost.inc(labels, 0);
       this.duration.zero(labels);
+      this.peakMemory.zero(labels);
+      this.cpu.zero(labels);
       for (const end of END_LABELS) this.finished.inc({ ...labels, ...end }, 0);
       for (const reason of RETRIED_REASONS) this.retried.inc({ ...labels, reason }, 0);
     }
@@ -215,9 +239,19 @@ export class Metrics {
     this.submitted.inc({ type, ...this.instance });
   }
 
-  jobFinished(type: string, state: string, reason: string | null, runMs: number | null): void {
+  jobFinished(
+    type: string,
+    state: string,
+    reason: string | null,
+    runMs: number | null,
+    usage: { peakMemoryBytes: number; cpuMs: number } | null = null,
+  ): void {
     this.finished.inc({ type, state, reason: reason ?? "none", ...this.instance });
     if (runMs !== null && runMs >= 0) this.duration.observe({ type, ...this.instance }, runMs / 1000);
+    if (usage) {
+      this.peakMemory.observe({ type, ...this.instance }, usage.peakMemoryBytes);
+      this.cpu.observe({ type, ...this.instance }, usage.cpuMs / 1000);
+    }
   }
 
   jobLost(type: string): void {

@@ -9,6 +9,7 @@ import { jobType } from "../../jobs/types/index.ts";
 import { formatDuration } from "../../jobs/core/format.ts";
 import { jobJson } from "../job-json.ts";
 import { jobView } from "../job-view.ts";
+import { usageText } from "../job-words.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
 import { inputFile, logText } from "../routes/downloads.ts";
@@ -83,7 +84,15 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
         queuedFor: queuedMs === null ? null : formatDuration(Math.max(0, queuedMs)),
         ranFor: ranMs === null ? null : formatDuration(Math.max(0, ranMs)),
       },
-      process: { pid: job.pid, host: job.host, exitCode: job.exitCode, signal: job.signal, reason: job.reason, detail: job.detail },
+      process: {
+        pid: job.pid,
+        host: job.host,
+        exitCode: job.exitCode,
+        signal: job.signal,
+        reason: job.reason,
+        detail: job.detail,
+        usage: job.usage && isTerminal(job.state) ? usageText(job.usage) : null,
+      },
       retryOf: job.retryOf ? adminJobUrl(job.retryOf) : null,
       retriedAs: job.retriedAs ? adminJobUrl(job.retriedAs) : null,
       retryOfId: job.retryOf,
@@ -99,6 +108,7 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
           pid: a.pid,
           exit: a.signal ?? a.exitCode,
           error: a.error,
+          usage: a.usage ? usageText(a.usage) : null,
         })),
         {
           attempt: job.attempt,
@@ -109,6 +119,7 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
           pid: job.pid,
           exit: job.signal ?? job.exitCode,
           error: job.error,
+          usage: job.usage && isTerminal(job.state) ? usageText(job.usage) : null,
         },
       ],
       maxAttempts: job.maxAttempts,

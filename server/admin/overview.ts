@@ -8,7 +8,7 @@ import { formatDuration, formatNumber } from "../../jobs/core/format.ts";
 import { STATE_LABELS } from "../job-words.ts";
 import { wantsJson } from "../negotiate.ts";
 import type { AppDeps } from "../deps.ts";
-import { ADMIN_ROUTE, charts, iso, utc } from "./view.ts";
+import { ADMIN_ROUTE, charts, iso, usagePercentiles, usageRows, utc } from "./view.ts";
 
 /** How often the overview refreshes itself (htmx). */
 export const OVERVIEW_REFRESH_S = 5;
@@ -129,8 +129,9 @@ export function overviewRoutes(router: Router, { store, registry }: AppDeps): vo
   router.get("/", async (ctx) => {
     ctx.vary("HX-Request");
     const o = await readOverview(store, registry);
+    const names = o.registry.map((t) => t.name);
     if (wantsJson(ctx)) {
-      ctx.body = overviewJson(o);
+      ctx.body = { ...overviewJson(o), usageLastDay: usagePercentiles(await store.usage(names, o.now)) };
       return;
     }
     const view = overviewView(o);
@@ -139,17 +140,18 @@ export function overviewRoutes(router: Router, { store, registry }: AppDeps): vo
       await ctx.render("fragments/admin-overview", { o: view, layout: false });
       return;
     }
-    const [durations, queue] = await Promise.all([
-      store.durations(
-        o.registry.map((t) => t.name),
-        o.now,
-      ),
+    // What each type's jobs used: read from the per-type, per-hour buckets the end of each job adds to
+    // (lua/includes/index.lua, index_count), so a day costs 24 small reads per type, however many jobs ended.
+    const [durations, queue, usage] = await Promise.all([
+      store.durations(names, o.now),
       store.queueSamples(o.now),
+      store.usage(names, o.now),
     ]);
     await ctx.render("pages/admin-overview", {
       title: "Operator overview",
       o: view,
       charts: charts({ ended: o.ended, durations, queue }),
+      usage: usageRows(usage),
       typeOptions: registry.map((t) => ({ value: t.name, label: t.title })),
     });
   });

@@ -79,7 +79,7 @@ test.serial("the token is compared whole: a prefix, a longer value or an empty o
 });
 
 test.serial(
-  "every known type's submitted, lost and finished counts (each end state and reason), its retried attempts (each reason) and its duration histogram exist at 0 from the start",
+  "every known type's submitted, lost and finished counts (each end state and reason), its retried attempts (each reason) and its duration, peak memory and CPU time histograms exist at 0 from the start",
   async (t) => {
     const fresh = await startApp(t, { redis, name: "metrics-fresh", takesJobs: false, env: { METRICS_TOKEN: TOKEN } });
     const samples = await scrape(fresh);
@@ -95,6 +95,10 @@ test.serial(
       zero("sidejob_jobs_lost_total", { type, ...instance });
       zero("sidejob_job_duration_seconds_count", { type, ...instance });
       zero("sidejob_job_duration_seconds_bucket", { type, le: "+Inf", ...instance });
+      for (const histogram of ["sidejob_job_peak_memory_bytes", "sidejob_job_cpu_seconds"]) {
+        zero(`${histogram}_count`, { type, ...instance });
+        zero(`${histogram}_bucket`, { type, le: "+Inf", ...instance });
+      }
       for (const end of END_LABELS) zero("sidejob_jobs_finished_total", { type, ...end, ...instance });
       for (const reason of RETRIED_REASONS) zero("sidejob_job_attempts_retried_total", { type, reason, ...instance });
     }

@@ -470,6 +470,14 @@ export class JobStore {
     return operator.durations(this.core, types, now, hours);
   }
 
+  /**
+   * What the jobs of each type that ended in the last `hours` used (peak
+   * memory, CPU time), as histogram buckets: see operator.ts, UsageBuckets.
+   */
+  usage(types: readonly string[], now: number, hours = 24): Promise<Record<string, operator.UsageBuckets>> {
+    return operator.usage(this.core, types, now, hours);
+  }
+
   /** The queue's length sampled per minute over the last hour (oldest first; null where no instance sampled it), summed over the partitions. */
   queueSamples(now: number): Promise<{ minute: number; length: number | null }[]> {
     return operator.queueSamples(this.core, now);

@@ -21,6 +21,8 @@
 //   P:{T}:ix:<type>:<state> sorted set: id -> createdAt (ms), the jobs list's index (see lua/includes/index.lua)
 //   P:{T}:ix:m:<minute>     hash: jobs ended that minute (s, f, c; l: lost), kept 2 h
 //   P:{T}:ix:d:<type>:<hour> hash: durations of the jobs of a type that ended that hour, bucket -> count, kept 25 h
+//   P:{T}:ix:u:<type>:<hour> hash: what the jobs of a type that ended that hour used, m<bucket> (peak memory) and
+//                           c<bucket> (CPU time) -> count, kept 25 h (lua/includes/index.lua, index_count)
 //   P:{T}:ix:unreported     sorted set: id -> when (ms), ends whose report no instance has taken yet (lua/includes/finish.lua, take-report-2.lua)
 //   P:{T}:ix:user:<key>     sorted set: id -> createdAt (ms), a signed-in person's jobs in the partition; key = userKey(name)
 //   P:{T}:ix:sq:<sd>        list: a submitter's queued ids, oldest first; sd = submitterKey(who), the record's sq
@@ -239,6 +241,11 @@ export class KeyLayout {
   /** The durations of the jobs of a type that ended in one hour (since the epoch). */
   durationsInHour(base: string, type: string, hour: number): string {
     return `${this.index(base)}d:${type}:${hour}`;
+  }
+
+  /** What the jobs of a type that ended in one hour (since the epoch) used: peak memory and CPU time buckets. */
+  usageInHour(base: string, type: string, hour: number): string {
+    return `${this.index(base)}u:${type}:${hour}`;
   }
 
   jobPrefix(base: string): string {

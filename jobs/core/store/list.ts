@@ -2,7 +2,19 @@
 // state in each partition (lua/includes/index.lua), id -> createdAt. A page
 // reads a page of each set that matches and merges them, newest first.
 import { scored, type StoreCore } from "./core.ts";
-import { isJobId, isReason, isState, JOB_STATES, num, parseParams, str, type EndReason, type JobState } from "./record.ts";
+import {
+  isJobId,
+  isReason,
+  isState,
+  JOB_STATES,
+  num,
+  parseParams,
+  str,
+  usageOf,
+  type EndReason,
+  type JobState,
+  type JobUsage,
+} from "./record.ts";
 
 /** Where a page of the jobs list ends: the last entry's creation time and id. */
 export interface ListCursor {
@@ -39,6 +51,8 @@ export interface JobRow {
   cancelRequestedAt: number | null;
   retryOf: string | null;
   retriedAs: string | null;
+  /** What the ended job used, when it was measured (record.ts, JobRecord.usage). */
+  usage: JobUsage | null;
 }
 
 export interface IndexSet {
@@ -68,6 +82,8 @@ const ROW_FIELDS = [
   "cancelRequestedAt",
   "retryOf",
   "retriedAs",
+  "peakMemoryBytes",
+  "cpuMs",
 ] as const;
 
 /** The index's sets for these types and states, in every partition. */
@@ -224,6 +240,7 @@ async function readRows(core: StoreCore, entries: IndexEntry[]): Promise<(JobRow
       cancelRequestedAt: num(h.cancelRequestedAt),
       retryOf: isJobId(h.retryOf) ? h.retryOf : null,
       retriedAs: isJobId(h.retriedAs) ? h.retriedAs : null,
+      usage: usageOf(num(h.peakMemoryBytes), num(h.cpuMs)),
     };
   });
 }

@@ -112,6 +112,35 @@ export async function durations(
   return out;
 }
 
+/** Histograms of what jobs used: bucket b holds peak memories up to 2^(b/4) bytes, CPU times up to 2^(b/4) ms. */
+export interface UsageBuckets {
+  peakMemoryBytes: Map<number, number>;
+  cpuMs: Map<number, number>;
+}
+
+/**
+ * What the jobs of each type that ended in the last `hours` used, summed
+ * over the partitions: one HGETALL per partition, type and hour (each hash
+ * holds at most a few hundred buckets), whatever the number of jobs.
+ */
+export async function usage(core: StoreCore, types: readonly string[], now: number, hours: number): Promise<Record<string, UsageBuckets>> {
+  const { keys } = core;
+  const last = Math.floor(now / 3600_000);
+  const hourKeys = keys.bases.flatMap((b) =>
+    types.flatMap((t) => Array.from({ length: hours }, (_, i) => ({ type: t, key: keys.usageInHour(b, t, last - i) }))),
+  );
+  const replies = await core.call((r) => Promise.all(hourKeys.map((k) => r.hgetall(k.key))));
+  const out: Record<string, UsageBuckets> = Object.fromEntries(types.map((t) => [t, { peakMemoryBytes: new Map(), cpuMs: new Map() }]));
+  hourKeys.forEach((k, i) => {
+    for (const [field, count] of Object.entries(replies[i] ?? {})) {
+      const m = field[0] === "m" ? out[k.type]!.peakMemoryBytes : field[0] === "c" ? out[k.type]!.cpuMs : null;
+      const bucket = Number(field.slice(1));
+      if (m && Number.isInteger(bucket)) m.set(bucket, (m.get(bucket) ?? 0) + Number(count));
+    }
+  });
+  return out;
+}
+
 export async function queueSamples(core: StoreCore, now: number): Promise<{ minute: number; length: number | null }[]> {
   const { keys } = core;
   const last = Math.floor(now / 60000);

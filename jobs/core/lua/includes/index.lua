@@ -54,22 +54,39 @@ end
 -- ones) kept two hours, and per-hour durations of jobs that ran, by type
 -- (<ix>d:<type>:<hour>: bucket -> count, bucket b holding durations up to
 -- 2^(b/4) ms) kept 25 hours. The keys take Redis' clock.
+-- And what the jobs that ended with their usage measured used, by type and
+-- hour (<ix>u:<type>:<hour>: m<b> -> count of peak memories up to 2^(b/4)
+-- bytes, c<b> -> count of CPU times up to 2^(b/4) ms), kept 25 hours: the
+-- p50 and p95 on /admin (store/operator.ts, usage). Counted here, in the
+-- script that records the end, so each end is counted once whoever reports
+-- it, and a day of them costs at most 25 small hashes per type.
 local COUNTS_TTL_S = 7200
 local DURATIONS_TTL_S = 90000
 local ENDED_FIELD = { succeeded = 's', failed = 'f', cancelled = 'c' }
+
+local function log_bucket(v)
+  return math.ceil(math.log(math.max(1, v)) / math.log(2) * 4)
+end
 
 local function index_count(ix, job, state, reason, now)
   local minute = ix .. 'm:' .. math.floor(now / 60000)
   redis.call('HINCRBY', minute, ENDED_FIELD[state], 1)
   if reason == 'lost' or reason == 'never-started' then redis.call('HINCRBY', minute, 'l', 1) end
   redis.call('EXPIRE', minute, COUNTS_TTL_S)
-  local f = redis.call('HMGET', job, 'type', 'startedAt')
+  local f = redis.call('HMGET', job, 'type', 'startedAt', 'peakMemoryBytes', 'cpuMs')
   local started = tonumber(f[2])
   if started and f[1] then
     local ms = math.max(1, now - started)
     local bucket = math.ceil(math.log(ms) / math.log(2) * 4)
     local hour = ix .. 'd:' .. f[1] .. ':' .. math.floor(now / 3600000)
     redis.call('HINCRBY', hour, bucket, 1)
+    redis.call('EXPIRE', hour, DURATIONS_TTL_S)
+  end
+  local memory, cpu = tonumber(f[3]), tonumber(f[4])
+  if memory and cpu and f[1] then
+    local hour = ix .. 'u:' .. f[1] .. ':' .. math.floor(now / 3600000)
+    redis.call('HINCRBY', hour, 'm' .. log_bucket(memory), 1)
+    redis.call('HINCRBY', hour, 'c' .. log_bucket(cpu), 1)
     redis.call('EXPIRE', hour, DURATIONS_TTL_S)
   end
 end
