@@ -28,6 +28,7 @@ import { count } from "../jobs/types/count.ts";
 import { primes } from "../jobs/types/primes.ts";
 import { csvCheck } from "../jobs/types/csv-check.ts";
 import { programEnvironment } from "../jobs/runtime/command-line.ts";
+import { BOX_ENV, probeHost, type HostBox } from "../jobs/core/host-box.ts";
 import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/core/store.ts";
 import { getAll, load, median, quantile, sleep, startBare, type Load, type Row } from "./lib.ts";
 import { scaling } from "./scaling.ts";
@@ -649,38 +650,59 @@ async function cpuPhase(): Promise<void> {
  * any work). The reference: `python3 -c pass`, spawned with the same kind of
  * environment and a fresh working directory, to its exit.
  */
+/** What the runner is told the host offers (SIDEJOB_BOX): the host's own, or less of it for a reference. */
+type BoxVariant = "host" | "unconfined" | "limits";
+
+function boxEnv(host: HostBox, variant: BoxVariant): Record<string, string> {
+  const box: HostBox =
+    variant === "host"
+      ? host
+      : variant === "limits"
+        ? { ...host, bwrap: null }
+        : { cgroup: null, bwrap: null, prlimit: null, user: null, notes: [] };
+  return { [BOX_ENV]: JSON.stringify(box), ISOLATION_UNAVAILABLE: variant === "host" ? "refuse" : "unconfined" };
+}
+
+/** One primes job of n = 2 started as the server starts it: spawn of the runner to running, and to the program's first message (ms). */
+async function startOnce(store: JobStore, config: ReturnType<typeof loadConfig>, env: Record<string, string>) {
+  const script = jobScript(primes);
+  const id = await store.create({ type: "primes", params: { n: 2 }, total: 2, queueMax: 1e9 });
+  const claimed = await store.claim("bench-runner", 60_000, ["primes"], ["primes"]);
+  if (claimed?.id !== id) throw new Error("claimed another job than the one created");
+  const t0 = Date.now();
+  const { child } = launch({ id, script, logDir: config.jobLogDir, env });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  // Redis' clock is this machine's: the record's times compare with t0 (ms).
+  const [startedAt, updatedAt] = await waitFor(
+    async () => {
+      const [started, updated, status] = await client!.hmget(store.jobKeys(id)[0], "startedAt", "updatedAt", "status");
+      return status ? [Number(started), Number(updated)] : null;
+    },
+    { timeout: 15_000, interval: 2, message: "the program's first message" },
+  );
+  const code = (await exited) as number | null;
+  const job = await store.read(id);
+  if (code !== 0 || job?.state !== "succeeded") throw new Error(`runner exited ${code} as ${job?.state}: ${JSON.stringify(job)}`);
+  return { id, toRunning: startedAt - t0, toMessage: updatedAt - t0 };
+}
+
 async function runnerStartPhase(): Promise<void> {
   const prefix = "bench-runner";
   const env = appEnv(prefix, {});
   const config = loadConfig({ ...env, PATH: process.env.PATH });
   const store = storeFor(prefix);
   const script = jobScript(primes);
+  const host = probeHost(config.box);
   const toRunning: number[] = [];
   const toMessage: number[] = [];
   const python: number[] = [];
   for (let i = 0; i < P.runnerStarts; i++) {
-    const id = await store.create({ type: "primes", params: { n: 2 }, total: 2, queueMax: 1e9 });
-    const claimed = await store.claim("bench-runner", 60_000, ["primes"], ["primes"]);
-    if (claimed?.id !== id) throw new Error("claimed another job than the one created");
-    const t0 = Date.now();
-    const { child } = launch({ id, script, logDir: config.jobLogDir, env: jobEnvironment(config) });
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    // Redis' clock is this machine's: the record's times compare with t0 (ms).
-    const [startedAt, updatedAt] = await waitFor(
-      async () => {
-        const [started, updated, status] = await client!.hmget(store.jobKeys(id)[0], "startedAt", "updatedAt", "status");
-        return status ? [Number(started), Number(updated)] : null;
-      },
-      { timeout: 15_000, interval: 2, message: "the program's first message" },
-    );
-    toRunning.push(startedAt - t0);
-    toMessage.push(updatedAt - t0);
-    const code = (await exited) as number | null;
-    const job = await store.read(id);
-    if (code !== 0 || job?.state !== "succeeded") throw new Error(`runner exited ${code} as ${job?.state}: ${JSON.stringify(job)}`);
+    const started = await startOnce(store, config, { ...jobEnvironment(config), ...boxEnv(host, "host") });
+    toRunning.push(started.toRunning);
+    toMessage.push(started.toMessage);
 
     const home = fs.mkdtempSync(path.join(tmp, "py-"));
-    const pyEnv = programEnvironment({ PATH: process.env.PATH }, { id, params: { n: 2 }, home, outputDir: home, inputs: {} });
+    const pyEnv = programEnvironment({ PATH: process.env.PATH }, { id: started.id, params: { n: 2 }, home, outputDir: home, inputs: {} });
     const p0 = performance.now();
     const py = spawn("python3", ["-c", "pass"], { cwd: home, env: pyEnv, stdio: ["pipe", "pipe", "pipe", "pipe"] });
     py.stdin.end("{}\n");
@@ -700,8 +722,45 @@ async function runnerStartPhase(): Promise<void> {
     unit: "ms",
     reference: { label: "python3 -c pass, spawn to exit", value: reference, unit: "ms" },
     ratio: value / reference,
-    note: `spawn to running (runner started, before the program): median ${median(toRunning).toFixed(0)} ms; node args: ${JSON.stringify(jobNodeArgs(script))}; runs ${toMessage.join(", ")}; python3 ${python.map((p) => p.toFixed(0)).join(", ")}`,
+    note: `in this host's box (${describeBox(host)}); spawn to running (runner started, before the program): median ${median(toRunning).toFixed(0)} ms; node args: ${JSON.stringify(jobNodeArgs(script))}; runs ${toMessage.join(", ")}; python3 ${python.map((p) => p.toFixed(0)).join(", ")}`,
   });
+
+  // 4c. What the box costs a job's start: the same job unconfined, with its limits only (cgroup and
+  // prlimit), and in the host's whole box (bubblewrap too), in turns, in the same run.
+  const times: Record<BoxVariant, number[]> = { unconfined: [], limits: [], host: [] };
+  const order: BoxVariant[] = ["unconfined", "limits", "host"];
+  for (let i = 0; i < P.runnerStarts; i++) {
+    for (const variant of i % 2 === 0 ? order : [...order].reverse()) {
+      // Debian's python3 for all three (a pyenv shim on PATH would be found by some and not by others).
+      const env = { ...jobEnvironment(config), PATH: "/usr/bin:/bin", ...boxEnv(host, variant) };
+      times[variant].push((await startOnce(store, config, env)).toMessage);
+      await delay(20);
+    }
+  }
+  const unconfined = median(times.unconfined);
+  for (const [variant, label] of [
+    ["limits", "with its limits (a cgroup and prlimit)"],
+    ["host", `in the host's whole box (${describeBox(host)})`],
+  ] as const) {
+    rows.push({
+      id: `box-start-${variant}`,
+      measure: `Command job start ${label}: spawn of the runner to the program's first message, median of ${P.runnerStarts}`,
+      value: median(times[variant]),
+      unit: "ms",
+      reference: { label: "the same job unconfined (no cgroup, no rlimits, no bubblewrap)", value: unconfined, unit: "ms" },
+      ratio: median(times[variant]) / unconfined,
+      note: `PATH=/usr/bin:/bin (Debian's python3); runs ${times[variant].join(", ")}; unconfined ${times.unconfined.join(", ")}`,
+    });
+  }
+}
+
+function describeBox(host: HostBox): string {
+  return [
+    host.cgroup ? `cgroup v${host.cgroup.version}` : "no cgroup",
+    host.prlimit ? "prlimit" : "no prlimit",
+    host.bwrap ? "bubblewrap" : "no bubblewrap",
+    host.user ? `as ${host.user.name}` : "as the server's user",
+  ].join(", ");
 }
 
 /**

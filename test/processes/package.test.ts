@@ -138,6 +138,8 @@ const installed = fileScoped(
   async (): Promise<Installed> => {
     if (!fs.existsSync(path.join(BUILD_DIR, "server", "cli.js"))) throw new Error("no build: run node scripts/build.mjs first");
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-package-"));
+    // The type folders' programs are run as the job's user (nobody, when the tests run as root): readable by it, as a deployment's are.
+    fs.chmodSync(work, 0o755);
     try {
       // npm's own settings of this run (under `npm test`: its prefix, its scripts) stay out of these npm commands.
       const env = projectEnv();
