@@ -12,7 +12,7 @@ import { JobStore, newJobId } from "../../jobs/core/store.ts";
 import { keysUnder, useRedis } from "../support/redis.ts";
 import { startApp, WITH_FIXTURE_TYPES, type TestApp } from "../support/app.ts";
 import { waitFor } from "../support/wait.ts";
-import { childrenOf } from "../support/procs.ts";
+import { descendantsOf } from "../support/procs.ts";
 
 const redis = useRedis(test);
 
@@ -20,6 +20,13 @@ const redis = useRedis(test);
 function tempDir(t: ExecutionContext, name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sidejob-files-${name}-`));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A folder for a gate file a program waits for: on the host's files, where the job's user may look. */
+function gateDir(t: ExecutionContext): string {
+  const dir = tempDir(t, "gate");
+  fs.chmodSync(dir, 0o755);
   return dir;
 }
 
@@ -107,7 +114,7 @@ test("with FILE_STORE_DIR an upload, its job's output files and its whole log ar
   t.regex(await log.text(), /^log line 0 of the echo\n[\s\S]*log line 199 of the echo\n$/);
 });
 
-test("the program is handed the stored upload itself, read-only, and it is not copied", async (t) => {
+test("the program is handed the stored upload itself (the same file, linked into its folder for the job's user), read-only, and it is not copied", async (t) => {
   const { a, dir } = await diskApp(t, "files-in-place");
   const content = crypto.randomBytes(100_000);
   const form = new FormData();
@@ -118,21 +125,26 @@ test("the program is handed the stored upload itself, read-only, and it is not c
   const job = await ended(a, id);
   t.is(job.state, "succeeded", JSON.stringify(job));
   const stored = path.join(dir, a.prefix, id, "uploads", "data");
-  t.like(job.results[0], { sha256: crypto.createHash("sha256").update(content).digest("hex"), size: content.length, path: stored });
-  t.is(fs.statSync(stored).mode & 0o777, 0o400);
+  t.like(job.results[0], {
+    sha256: crypto.createHash("sha256").update(content).digest("hex"),
+    size: content.length,
+    inode: fs.statSync(stored).ino,
+    writable: false,
+  });
+  t.is(fs.statSync(stored).mode & 0o222, 0, "no one may write it");
 });
 
 test.serial(
   "a program that writes faster than its log can be stored waits for it (its pipe is paused), and its whole log is kept",
   async (t) => {
-    const { a, dir } = await diskApp(t, "files-slow-log");
-    const gate = path.join(dir, "go");
+    const { a } = await diskApp(t, "files-slow-log");
+    const gate = path.join(gateDir(t), "go");
     const res = await a.post("/jobs/new/py-loud", { word: gate });
     t.is(res.status, 303);
     const id = res.headers.get("location")!.split("/").pop()!;
     const running = await a.waitForState(id, "running");
     // Its program started (it waits for the gate): the runner needs nothing more of Redis to run it.
-    await waitFor(() => childrenOf(running.pid!).some((pid) => /loud\.py/.test(procFile(pid, "cmdline"))), {
+    await waitFor(() => descendantsOf(running.pid!).some((pid) => /loud\.py/.test(procFile(pid, "cmdline"))), {
       message: "the program started",
     });
     // The store stops answering (a frozen Redis), then the program starts writing its 10 MB.
@@ -142,9 +154,9 @@ test.serial(
     fs.writeFileSync(gate, "");
     // It blocks in a write to its stdout (a socket pair, as Node makes stdio pipes): the runner stopped
     // reading while the log waits to be stored.
-    await waitFor(() => childrenOf(running.pid!).some((pid) => /pipe_write|sock_alloc_send/.test(procFile(pid, "wchan"))), {
+    await waitFor(() => descendantsOf(running.pid!).some((pid) => /pipe_write|sock_alloc_send/.test(procFile(pid, "wchan"))), {
       message: () =>
-        `the program blocked writing to its stdout: ${childrenOf(running.pid!)
+        `the program blocked writing to its stdout: ${descendantsOf(running.pid!)
           .map((pid) => `${pid} ${procFile(pid, "cmdline")} ${procFile(pid, "wchan")}`)
           .join("; ")} (runner ${running.pid})`,
     });
@@ -158,8 +170,8 @@ test.serial(
 );
 
 test("a running job's page shows its log's last lines as they come, read from the disk", async (t) => {
-  const { a, dir } = await diskApp(t, "files-live-log");
-  const gate = path.join(dir, "go");
+  const { a } = await diskApp(t, "files-live-log");
+  const gate = path.join(gateDir(t), "go");
   const res = await a.post("/jobs/new/py-loud", { word: gate });
   t.is(res.status, 303);
   const id = res.headers.get("location")!.split("/").pop()!;

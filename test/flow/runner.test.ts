@@ -260,12 +260,13 @@ test("an upload is handed to the program as a file named after its field, byte f
   await a.supervisor.pump();
   const job = await ended(a, id);
   t.is(job.state, "succeeded", JSON.stringify(job));
-  const { path: given, ...result } = job.results[0] as { path: string };
+  const { path: given, inode: _inode, ...result } = job.results[0] as { path: string; inode: number };
   t.deepEqual(result, {
     sha256: crypto.createHash("sha256").update(content).digest("hex"),
     size: content.length,
     file: "data",
     inputs: ["SIDEJOB_INPUT_DATA"],
+    writable: false,
   });
   t.regex(given, /\/sidejob-jobs\/[^/]+\/input\/data$/, "a copy in the job's own folder");
   const key = `${a.prefix}:{jobs}:job:${id}:upload:data`;

@@ -133,3 +133,16 @@ export function hostPidOf(id: string, ownPid: number): number | null {
   }
   return null;
 }
+
+/** The live descendants of a process: its children, theirs, and so on (a program behind its box's wrappers). */
+export function descendantsOf(pid: number): number[] {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const child of childrenOf(queue.shift()!)) {
+      out.push(child);
+      queue.push(child);
+    }
+  }
+  return out;
+}
