@@ -28,7 +28,7 @@ import { count } from "../jobs/types/count.ts";
 import { primes } from "../jobs/types/primes.ts";
 import { csvCheck } from "../jobs/types/csv-check.ts";
 import { programEnvironment } from "../jobs/runtime/command-line.ts";
-import { BOX_ENV, probeHost, type HostBox } from "../jobs/core/host-box.ts";
+import { BOX_ENV, describeHost, probeHost, type HostBox } from "../jobs/core/host-box.ts";
 import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/core/store.ts";
 import { getAll, load, median, quantile, sleep, startBare, type Load, type Row } from "./lib.ts";
 import { scaling } from "./scaling.ts";
@@ -722,7 +722,7 @@ async function runnerStartPhase(): Promise<void> {
     unit: "ms",
     reference: { label: "python3 -c pass, spawn to exit", value: reference, unit: "ms" },
     ratio: value / reference,
-    note: `in this host's box (${describeBox(host)}); spawn to running (runner started, before the program): median ${median(toRunning).toFixed(0)} ms; node args: ${JSON.stringify(jobNodeArgs(script))}; runs ${toMessage.join(", ")}; python3 ${python.map((p) => p.toFixed(0)).join(", ")}`,
+    note: `in this host's box (${describeHost(host)}); spawn to running (runner started, before the program): median ${median(toRunning).toFixed(0)} ms; node args: ${JSON.stringify(jobNodeArgs(script))}; runs ${toMessage.join(", ")}; python3 ${python.map((p) => p.toFixed(0)).join(", ")}`,
   });
 
   // 4c. What the box costs a job's start: the same job unconfined, with its limits only (cgroup and
@@ -740,7 +740,7 @@ async function runnerStartPhase(): Promise<void> {
   const unconfined = median(times.unconfined);
   for (const [variant, label] of [
     ["limits", "with its limits (a cgroup and prlimit)"],
-    ["host", `in the host's whole box (${describeBox(host)})`],
+    ["host", `in the host's whole box (${describeHost(host)})`],
   ] as const) {
     rows.push({
       id: `box-start-${variant}`,
@@ -752,15 +752,6 @@ async function runnerStartPhase(): Promise<void> {
       note: `PATH=/usr/bin:/bin (Debian's python3); runs ${times[variant].join(", ")}; unconfined ${times.unconfined.join(", ")}`,
     });
   }
-}
-
-function describeBox(host: HostBox): string {
-  return [
-    host.cgroup ? `cgroup v${host.cgroup.version}` : "no cgroup",
-    host.prlimit ? "prlimit" : "no prlimit",
-    host.bwrap ? "bubblewrap" : "no bubblewrap",
-    host.user ? `as ${host.user.name}` : "as the server's user",
-  ].join(", ");
 }
 
 /**

@@ -53,7 +53,7 @@ function lookupUser(name: string): { uid: number; gid: number } | null {
 export class BoxError extends Error {}
 
 /** What this host offers jobs' boxes (the server, at start). */
-export function probeHost(settings: Pick<BoxSettings, "jobUser">): HostBox {
+export function probeHost(settings: Pick<BoxSettings, "jobUser" | "bwrapPath">): HostBox {
   const notes: string[] = [];
   let user: HostBox["user"] = null;
   if (process.getuid?.() === 0) {
@@ -67,8 +67,13 @@ export function probeHost(settings: Pick<BoxSettings, "jobUser">): HostBox {
   }
   const prlimit = which("prlimit");
   if (!prlimit) notes.push("prlimit (util-linux) was not found: no rlimits (CPU time, file size, open files)");
-  let bwrap = which("bwrap");
-  if (!bwrap) notes.push("bubblewrap (bwrap) is not installed: no network or filesystem isolation, no PID namespace");
+  let bwrap = settings.bwrapPath === null ? null : settings.bwrapPath.includes("/") ? settings.bwrapPath : which(settings.bwrapPath);
+  if (!bwrap)
+    notes.push(
+      settings.bwrapPath === null
+        ? "bubblewrap is not used (BWRAP_PATH=none): no network or filesystem isolation, no PID namespace"
+        : "bubblewrap (bwrap) is not installed: no network or filesystem isolation, no PID namespace",
+    );
   else {
     const probe = spawnSync(
       bwrap,
@@ -111,4 +116,14 @@ export function missingIsolation(host: HostBox, type: Pick<JobType, "isolation" 
   if (host.bwrap || (isolation.network && isolation.filesystem === "host")) return null;
   const asks = [!isolation.network && "no network", isolation.filesystem === "private" && "a private filesystem"].filter(Boolean);
   return `it asks for ${asks.join(" and ")}, which needs bubblewrap`;
+}
+
+/** What a host gives jobs' boxes, in a few words: "cgroup v1, prlimit, bubblewrap, as nobody". */
+export function describeHost(host: HostBox): string {
+  return [
+    host.cgroup ? `cgroup v${host.cgroup.version}` : "no cgroup",
+    host.prlimit ? "prlimit" : "no prlimit",
+    host.bwrap ? "bubblewrap" : "no bubblewrap",
+    host.user ? `as ${host.user.name}` : "as the server's user",
+  ].join(", ");
 }

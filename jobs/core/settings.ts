@@ -98,6 +98,8 @@ export interface BoxSettings {
   jobOpenFiles: number;
   /** JOB_USER: the user programs run as when the server runs as root (default nobody); null: not set. */
   jobUser: string | null;
+  /** BWRAP_PATH: bubblewrap's program (default: bwrap on PATH); null: "none", not used. */
+  bwrapPath: string | null;
   /** ISOLATION_UNAVAILABLE: a type that asks for isolation this host cannot give is refused (not run here), or run unconfined. */
   isolationUnavailable: "refuse" | "unconfined";
 }
@@ -365,6 +367,11 @@ export function readJobSettings(read: EnvReader, types: SettingsOf = []): JobSet
         read.raw("JOB_USER") === undefined
           ? null
           : read.str("JOB_USER", "", (v) => (/^[a-z_][a-z0-9_-]{0,31}\$?$|^\d+$/i.test(v) ? undefined : "expected a user name or uid")),
+      bwrapPath: ((v) => (v === "none" ? null : v))(
+        read.str("BWRAP_PATH", "bwrap", (v) =>
+          v === "none" || v === "bwrap" || path.isAbsolute(v) ? undefined : "expected an absolute path, or none",
+        ),
+      ),
       isolationUnavailable: read.str("ISOLATION_UNAVAILABLE", "refuse", (v) =>
         v === "refuse" || v === "unconfined" ? undefined : "expected refuse or unconfined",
       ) as "refuse" | "unconfined",
@@ -417,7 +424,10 @@ export function jobEnvironment(settings: JobSettings, env: Env): Record<string, 
     JOB_FILE_SIZE_MB: String(settings.box.jobFileSizeMB),
     JOB_OUTPUT_MB: String(settings.box.jobOutputMB),
     JOB_OPEN_FILES: String(settings.box.jobOpenFiles),
+    ISOLATION_UNAVAILABLE: settings.box.isolationUnavailable,
+    BWRAP_PATH: settings.box.bwrapPath ?? "none",
   };
+  if (settings.box.jobUser !== null) out.JOB_USER = settings.box.jobUser;
   if (settings.fileStoreDir !== null) out.FILE_STORE_DIR = settings.fileStoreDir;
   if (settings.jobTypesDirs.length > 0) out.JOB_TYPES_DIR = settings.jobTypesDirs.join(":");
   if (settings.redisClusterNodes) out.REDIS_CLUSTER_NODES = formatAddresses(settings.redisClusterNodes);

@@ -29,6 +29,15 @@ function typesRunText(types: unknown): string {
   return run.length === 0 ? "None" : run.join(", ");
 }
 
+/** What an instance's host gives jobs' boxes, and what it lacks (its heartbeat's box). */
+function boxText(box: unknown): { box: string; boxNotes: string[] } {
+  const b = box as { gives?: unknown; notes?: unknown } | null | undefined;
+  return {
+    box: typeof b?.gives === "string" ? b.gives : "",
+    boxNotes: Array.isArray(b?.notes) ? b.notes.filter((n): n is string => typeof n === "string") : [],
+  };
+}
+
 type Overview = Awaited<ReturnType<typeof readOverview>>;
 
 async function readOverview(store: AppDeps["store"], registry: readonly JobType[]) {
@@ -113,6 +122,7 @@ const overviewView = (o: Overview) => ({
     version: text(i.version),
     slots: `${formatNumber(Number(i.slotsUsed ?? 0))} of ${formatNumber(Number(i.slotsTotal ?? 0))}`,
     runs: typesRunText(i.types),
+    ...boxText(i.box),
     startedAt: typeof i.startedAt === "number" ? utc(i.startedAt) : "",
   })),
   lostLastHour: formatNumber(o.lostLastHour),

@@ -16,7 +16,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { jobEnvironment, slotsOf as slotsOfType, type Config } from "../config.ts";
-import { BOX_ENV, missingIsolation, probeHost, type HostBox } from "../../jobs/core/host-box.ts";
+import { BOX_ENV, describeHost, missingIsolation, probeHost, type HostBox } from "../../jobs/core/host-box.ts";
 import {
   FileStoreUnavailableError,
   QueueFullError,
@@ -331,6 +331,10 @@ export class Supervisor {
       ),
       types,
       known: [...this.ownKnown],
+      box: {
+        gives: describeHost(this.box),
+        notes: [...this.box.notes, ...[...this.unboxable].map(([type, why]) => `the type ${type} is not run here: ${why}`)],
+      },
     };
   }
 

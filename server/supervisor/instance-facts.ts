@@ -31,6 +31,8 @@ export interface InstanceFacts {
   types: Record<string, { used: number; total: number }>;
   /** Every type this instance knows, run here or not: no instance ends a queued job of one of them (end-unknown-6.lua). */
   known: string[];
+  /** What this host gives jobs' boxes (jobs/core/host-box.ts), and what it lacks: the types it does not run for want of isolation among them. */
+  box?: { gives: string; notes: string[] };
 }
 
 /** An id for a server instance: host, pid and 8 random hex digits. */

@@ -310,3 +310,29 @@ test("even with the host's network and files, a program reads no secret of the s
     t.is(seen.secret, "PermissionError", "a file only root reads stays unread");
   }
 });
+
+test("a type whose isolation the host cannot give is not run (ISOLATION_UNAVAILABLE=refuse), as the job's page and /admin say; unconfined, it runs", async (t) => {
+  const types: BoxType[] = [
+    { name: "boxed", script: QUICK },
+    { name: "open", isolation: { network: true, filesystem: "host" }, script: QUICK },
+  ];
+  const password = "box-admin-password";
+  const refusing = await boxApp(t, "box-refuse", types, { BWRAP_PATH: "none", ADMIN_PASSWORD: password, SESSION_SECRET: "s".repeat(40) });
+  const boxed = await submit(refusing, "boxed");
+  const open = await ended(refusing, await submit(refusing, "open"));
+  t.is(open.state, "succeeded", "a type that asks for no isolation runs anywhere");
+  await refusing.supervisor.heartbeat();
+  t.is((await refusing.store.read(boxed))!.state, "queued", "the boxed type's job waits");
+  t.regex(await pageText(refusing, boxed), /No server runs boxed jobs right now/);
+  const login = await refusing.post("/admin/login", { password, next: "/admin" });
+  const cookie = login.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0]!)
+    .join("; ");
+  const admin = (await (await refusing.get("/admin", { Cookie: cookie })).text()).replace(/\s+/g, " ");
+  t.regex(admin, /no bubblewrap/);
+  t.regex(admin, /the type boxed is not run here: it asks for no network and a private filesystem, which needs bubblewrap/);
+
+  const unconfined = await boxApp(t, "box-unconfined", types, { BWRAP_PATH: "none", ISOLATION_UNAVAILABLE: "unconfined" });
+  t.is((await ended(unconfined, await submit(unconfined, "boxed"))).state, "succeeded");
+});
