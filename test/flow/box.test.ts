@@ -336,3 +336,13 @@ test("a type whose isolation the host cannot give is not run (ISOLATION_UNAVAILA
   const unconfined = await boxApp(t, "box-unconfined", types, { BWRAP_PATH: "none", ISOLATION_UNAVAILABLE: "unconfined" });
   t.is((await ended(unconfined, await submit(unconfined, "boxed"))).state, "succeeded");
 });
+
+test("a job that ran past its time limit is resubmitted once with its type's longer one, and succeeds as attempt 2", async (t) => {
+  const a = await boxApp(t, "box-resubmit-time", [
+    { name: "slowish", timeoutMs: 1500, resubmit: { timeoutMs: 20_000 }, script: `import time\ntime.sleep(3)\n${QUICK}` },
+  ]);
+  const job = await ended(a, await submit(a, "slowish"));
+  t.is(job.state, "succeeded", JSON.stringify(job));
+  t.is(job.attempt, 2);
+  t.is(job.attempts[0]!.reason, "timeout");
+});
