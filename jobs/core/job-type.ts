@@ -90,6 +90,57 @@ export interface Resubmit {
   timeoutMs?: number;
 }
 
+/** Where a type's jobs run: "local", a process of the instance that claims it (the default); "slurm", a Slurm job. */
+export type RunOn = "local" | "slurm";
+export const RUN_ON_PLACES = ["local", "slurm"] as const;
+
+/**
+ * A Slurm type's options for sbatch (memory and time come from its limits.memoryMB and timeoutMs).
+ * options: extra sbatch options, each "--name=value" with a name from SLURM_OPTIONS (never a shell string).
+ */
+export interface SlurmOptions {
+  partition?: string;
+  cpus?: number;
+  options?: readonly string[];
+}
+
+/** The sbatch options a type may add (each as "--name=value"): nothing that changes what runs, where its output goes, or whose it is. */
+export const SLURM_OPTIONS = [
+  "account",
+  "qos",
+  "constraint",
+  "gres",
+  "nodelist",
+  "exclude",
+  "reservation",
+  "nice",
+  "comment",
+  "licenses",
+  "tmp",
+  "wckey",
+] as const;
+const SLURM_OPTION = new RegExp(`^--(${SLURM_OPTIONS.join("|")})=[A-Za-z0-9_.,:=@+/\\[\\]-]{1,200}$`);
+const SLURM_PARTITION = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Problems of a type's Slurm options ([] when it runs locally or they are good). */
+export function slurmProblems(type: Pick<JobType, "runOn" | "slurm" | "run">): string[] {
+  const problems: string[] = [];
+  if (type.runOn !== undefined && !(RUN_ON_PLACES as readonly string[]).includes(type.runOn))
+    problems.push(`runOn must be one of ${RUN_ON_PLACES.join(", ")}`);
+  if (type.slurm && type.runOn !== "slurm") problems.push('slurm options apply to a type with runOn: "slurm"');
+  if (type.runOn === "slurm" && !("command" in type.run)) problems.push('runOn: "slurm" is for a command type');
+  const { partition, cpus, options = [] } = type.slurm ?? {};
+  if (partition !== undefined && !SLURM_PARTITION.test(partition)) problems.push(`slurm.partition must match ${SLURM_PARTITION}`);
+  if (cpus !== undefined && (!Number.isSafeInteger(cpus) || cpus < 1)) problems.push("slurm.cpus must be a positive whole number");
+  for (const option of options) {
+    if (!SLURM_OPTION.test(option))
+      problems.push(
+        `slurm.options: ${JSON.stringify(option)} is not allowed; each is "--name=value" with a name among ${SLURM_OPTIONS.join(", ")}`,
+      );
+  }
+  return problems;
+}
+
 /** The wait before a second attempt, when the type does not say (ms): short, so a lost job runs again soon. */
 export const RETRY_BACKOFF_MS = 1000;
 
@@ -174,6 +225,10 @@ export interface JobType extends JobTypeLimits {
   isolation?: Isolation;
   /** Queued once more with larger limits after memory-limit or timeout. */
   resubmit?: Resubmit;
+  /** Where its jobs run: "local" (default) or "slurm" (a command type; docs/operations.md, "Jobs on a Slurm cluster"). */
+  runOn?: RunOn;
+  /** Its sbatch options, with runOn "slurm". */
+  slurm?: SlurmOptions;
   /** A sentence under the form, from the settings: "At most 1,000 values in one count." */
   formNote?(settings: JobSettings): string;
   /**
@@ -261,14 +316,15 @@ export function validateJobType(type: JobType): void {
     problems.push("resubmit.timeoutMs must be larger than timeoutMs");
   if ("node" in type.run && (type.limits || type.isolation))
     problems.push("limits and isolation apply to a command's program; a Node type runs in its runner");
+  problems.push(...slurmProblems(type));
   if (problems.length > 0) throw new Error(`job type ${type.name}: ${problems.join("; ")}`);
 }
 
-/** The end reasons a type's resubmit retries once, as the record's retryOn lists them ('<reason>:once'). */
+/** The end reasons a type's resubmit retries once, as the record's retryOn lists them ('<reason>:once', and the longer limit after a timeout). */
 export function resubmitReasons(type: Pick<JobType, "resubmit">): string[] {
   const out: string[] = [];
   if (type.resubmit?.memoryMB !== undefined) out.push("memory-limit:once");
-  if (type.resubmit?.timeoutMs !== undefined) out.push("timeout:once");
+  if (type.resubmit?.timeoutMs !== undefined) out.push(`timeout:once:${type.resubmit.timeoutMs}`);
   return out;
 }
 

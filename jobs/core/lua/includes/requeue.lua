@@ -29,7 +29,9 @@ local ATTEMPT_CLEARED = { 'owner', 'claimedAt', 'startedAt', 'host', 'pid', 'exi
   'reason', 'status', 'resultBytes', 'cancelRequestedAt', 'peakMemoryBytes', 'cpuMs', 'limit' }
 
 -- A reason listed as '<reason>:once' (a type's resubmit: with a larger limit)
--- is retried after the first attempt only, whatever maxAttempts says.
+-- is retried after the first attempt only, whatever maxAttempts says;
+-- 'timeout:once:<ms>' also gives the next attempt that time limit (the
+-- record's timeoutMs, which its page states). Returns true, and that limit.
 local function retryable(job, reason)
   if not reason or RETRIED_NEVER[reason] then return false end
   local f = redis.call('HMGET', job, 'attempt', 'maxAttempts', 'retryOn', 'cancelRequestedAt')
@@ -37,7 +39,8 @@ local function retryable(job, reason)
   if not max or f[4] then return false end
   local attempt = tonumber(f[1]) or 1
   for listed in string.gmatch(f[3] or '', '[^,]+') do
-    if listed == reason .. ':once' then return attempt == 1 end
+    local once, limit = string.match(listed, '^([%w-]+):once:?(%d*)$')
+    if once == reason then return attempt == 1, tonumber(limit) end
   end
   if attempt >= max then return false end
   if RETRIED_ALWAYS[reason] then return true end
@@ -51,7 +54,8 @@ end
 local function requeue(job, results, leases, queue, kills, id, fields, now, ix)
   local ended = {}
   for i = 1, #fields, 2 do ended[fields[i]] = fields[i + 1] end
-  if not retryable(job, ended.reason) then return false end
+  local again, resubmit_timeout = retryable(job, ended.reason)
+  if not again then return false end
   local attempt = tonumber(redis.call('HGET', job, 'attempt')) or 1
   local entry = { attempt = attempt, reason = ended.reason, endedAt = now }
   local facts = redis.call('HMGET', job, unpack(ATTEMPT_FACTS))
@@ -77,6 +81,7 @@ local function requeue(job, results, leases, queue, kills, id, fields, now, ix)
   redis.call('LREM', queue, 0, id)
   redis.call('LPUSH', queue, id)
   turns_add(job, id, true)
+  if resubmit_timeout then redis.call('HSET', job, 'timeoutMs', resubmit_timeout) end
   -- The uploads are the next attempt's input: kept until the job ends (finish gives them its TTL).
   local uploads = redis.call('HGET', job, 'uploads')
   if uploads then
