@@ -76,6 +76,8 @@ test.serial("with Redis down the poll answers the 503 fragment (and keeps pollin
   t.regex(await back.text(), /id="job-status"/);
   // Twice: the first answer may have come from the Koa route, which reloads the script.
   t.true([200, 286].includes((await app.get(`/jobs/${id}/status?shown=running`)).status));
+  // The app's other connections (a submit's) reconnect on their own time: the next test submits once they have.
+  await waitFor(async () => (await app.get("/healthz")).status === 200, { message: "the app to accept writes again" });
 });
 
 /** The Koa app alone, without the request listener in front of it. */
