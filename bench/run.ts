@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=runner] [-- --only=csv]
+// npm run bench [-- --quick] [-- --only=runner] [-- --only=csv] [-- --only=slurm]
 // (--only=runner: only the start-up cost of a command job, 4b;
 // --only=csv: only the CSV check of a generated file, 5.)
 //
@@ -22,7 +22,7 @@ import { startRedis, type TestRedis } from "../test/support/redis.ts";
 import { spawnServer, type ServerProcess } from "../test/support/server.ts";
 import { waitFor } from "../test/support/wait.ts";
 import { jobEnvironment, loadConfig } from "../server/config.ts";
-import { jobNodeArgs, launch } from "../server/launcher.ts";
+import { jobNodeArgs, launch } from "../server/launchers/local.ts";
 import { jobScript, ROOT } from "../server/paths.ts";
 import { count } from "../jobs/types/count.ts";
 import { primes } from "../jobs/types/primes.ts";
@@ -33,16 +33,19 @@ import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/core/stor
 import { getAll, load, median, quantile, sleep, startBare, type Load, type Row } from "./lib.ts";
 import { scaling } from "./scaling.ts";
 import { filesPhase } from "./files.ts";
+import { slurmPhase } from "./slurm.ts";
 
 const quick = process.argv.includes("--quick");
 const runnerOnly = process.argv.includes("--only=runner");
 const csvOnly = process.argv.includes("--only=csv");
 const filesOnly = process.argv.includes("--only=files");
+const slurmOnly = process.argv.includes("--only=slurm");
 const flags = [
   quick ? "--quick" : "",
   runnerOnly ? "--only=runner" : "",
   csvOnly ? "--only=csv" : "",
   filesOnly ? "--only=files" : "",
+  slurmOnly ? "--only=slurm" : "",
 ].filter(Boolean);
 const command = `npm run bench${flags.length > 0 ? ` -- ${flags.join(" ")}` : ""}`;
 // The quick mode runs every phase and path once, on small numbers: it keeps the
@@ -1034,7 +1037,21 @@ async function main(): Promise<void> {
     rows.push(...filesRows);
     log("files phase done");
   };
-  if (filesOnly) {
+  const slurm = async () => {
+    rows.push(
+      ...(await slurmPhase({
+        quick,
+        tmp,
+        client: client!,
+        log,
+        startApp: (prefix, env) => appProcess(appEnv(prefix, env), prefix).then((p) => (procs.push(p), p)),
+      })),
+    );
+    log("slurm phase done");
+  };
+  if (slurmOnly) {
+    await slurm();
+  } else if (filesOnly) {
     await files();
   } else if (csvOnly) {
     await csvPhase();
@@ -1049,9 +1066,10 @@ async function main(): Promise<void> {
     await csvPhase();
     log("csv phase done");
   }
-  if (!csvOnly && !filesOnly) await runnerStartPhase();
-  if (!csvOnly && !runnerOnly && !filesOnly) {
+  if (!csvOnly && !filesOnly && !slurmOnly) await runnerStartPhase();
+  if (!csvOnly && !runnerOnly && !filesOnly && !slurmOnly) {
     await files();
+    await slurm();
     await scalingPhase();
   }
   const machine = {

@@ -102,7 +102,7 @@ const jobEntries = [
  */
 const fixtureRunner = ["runner", path.join(root, "test/fixtures/runner.ts")];
 
-/** <dir>/<name>.<node version>.blob, next to <dir>/<name>.js: server/launcher.ts starts the job from it when it exists. */
+/** <dir>/<name>.<node version>.blob, next to <dir>/<name>.js: server/launchers/local.ts starts the job from it when it exists. */
 export function snapshotBlob(name, dir = path.join(out, "jobs")) {
   return path.join(dir, `${name}.${process.version}.blob`);
 }

@@ -136,6 +136,17 @@ export const JobSchema = Type.Object(
       Type.Number({ minimum: 0 }),
       "The value of the limit that stopped it, as its type declares it: MB for memory-limit, output-limit and file-size-limit, seconds for cpu-limit, processes for process-limit; else null.",
     ),
+    slurm: Nullable(
+      Type.Object(
+        {
+          jobId: Type.String({ description: "The Slurm job id of its current attempt." }),
+          state: Type.String({ description: "Its Slurm state as last read: PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, …" }),
+          reason: Nullable(Type.String(), 'Slurm\'s reason while it waits ("Resources", "Priority"); null for none.'),
+        },
+        { additionalProperties: false },
+      ),
+      'A job of a type with runOn "slurm", once submitted: its Slurm job; else null.',
+    ),
     attempt: Type.Integer({ minimum: 1, description: "Which attempt this is: 1 for the first." }),
     maxAttempts: Type.Integer({ minimum: 1, description: "Attempts in all for a job lost to the infrastructure." }),
     attempts: Type.Array(AttemptSchema, {

@@ -13,7 +13,7 @@ import type { JobType } from "../jobs/core/job-type.ts";
 import { loadTypeFolders } from "../jobs/core/manifest.ts";
 import { typeFolders } from "../jobs/core/paths.ts";
 import { programProblems } from "../jobs/core/programs.ts";
-import { ROOT } from "./paths.ts";
+import { BUILD_DIR, ROOT } from "./paths.ts";
 import path from "node:path";
 import { checkHostEntry, isLoopbackHost, type AllowedHosts } from "./hosts.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
@@ -74,6 +74,8 @@ export const DEFAULTS = {
   LOG_LEVEL: "info",
   LOG_FORMAT: "json",
   /** The site's name (titles, the header), its one-line tagline ("" for none) and its footer line ("" for none). */
+  /** How many Slurm jobs the deployment keeps submitted at once (server/launchers/slurm.ts). */
+  SLURM_MAX_SUBMITTED: 100,
   SITE_NAME: "sidejob",
   SITE_TAGLINE: "long work, off the request",
   SITE_FOOTER: "Each job runs as its own process; its progress lives in Redis.",
@@ -84,6 +86,18 @@ export const SITE_TEXT_MAX = { SITE_NAME: 60, SITE_TAGLINE: 120, SITE_FOOTER: 30
 
 /** The shortest SESSION_SECRET and METRICS_TOKEN accepted: long enough not to be guessed. */
 export const SECRET_MIN_LENGTH = 16;
+
+/** Where Slurm types' jobs go (docs/operations.md, "Jobs on a Slurm cluster"). */
+export interface SlurmSettings {
+  /** SLURM_CONF: slurm.conf for Slurm's commands; null: theirs (their default, or SLURM_CONF as the server got it). */
+  conf: string | null;
+  /** SLURM_BIN_DIR: the folder of sbatch, squeue, scontrol, scancel; null: found on PATH. */
+  binDir: string | null;
+  /** SLURM_MAX_SUBMITTED: Slurm jobs the deployment keeps submitted (pending or running) at once. */
+  maxSubmitted: number;
+  /** SLURM_RUNNER_PATH: the built runner (build/jobs/runner.js) where compute nodes find it (a shared path). */
+  runnerPath: string;
+}
 
 export interface Config extends JobSettings {
   port: number;
@@ -100,6 +114,7 @@ export interface Config extends JobSettings {
   /** How long to wait at start for Redis (every connection ready) before giving up. */
   redisStartupWaitMs: number;
   jobConcurrency: number;
+  slurm: SlurmSettings;
   /** JOB_SLOTS: this instance's job processes at once, all types together (each type's concurrency applies inside it); 0 runs none. */
   jobSlots: number;
   /** JOB_CONCURRENCY_<TYPE>: a job type's concurrency, over its own declaration; 0: this instance does not run that type. */
@@ -289,6 +304,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     offeredTypes: readOfferedTypes(read, types),
     types,
     skippedTypes: [],
+    slurm: readSlurmSettings(read, types, cwd),
   };
   config.allowedHosts = readAllowedHosts(read, config.host);
   readSignIn(read, config);
@@ -501,4 +517,26 @@ function readAdminPassword(read: EnvReader, secret: string | null): AdminPasswor
 /** The whole environment of a job process (see jobs/core/settings.ts). */
 export function jobEnvironment(config: Config, env: Env = process.env): Record<string, string> {
   return environmentFor(config, env);
+}
+
+/**
+ * The Slurm settings. A Slurm type is refused at start unless its runner is
+ * where SLURM_RUNNER_PATH says (the compute nodes read the same shared path).
+ */
+function readSlurmSettings(read: EnvReader, types: readonly JobType[], cwd: string): SlurmSettings {
+  const absolute = (v: string) => (path.isAbsolute(v) ? undefined : "expected an absolute path");
+  const conf = read.str("SLURM_CONF", "", (v) => (v === "" ? undefined : absolute(v)));
+  const binDir = read.str("SLURM_BIN_DIR", "", (v) => (v === "" ? undefined : absolute(v)));
+  const runnerPath = path.resolve(cwd, read.str("SLURM_RUNNER_PATH", path.join(BUILD_DIR, "jobs", "runner.js")));
+  const slurmTypes = types.filter((t) => t.runOn === "slurm").map((t) => t.name);
+  if (slurmTypes.length > 0 && !fs.existsSync(runnerPath))
+    read.problems.push(
+      `SLURM_RUNNER_PATH: no runner at ${runnerPath}, which the Slurm type(s) ${slurmTypes.join(", ")} need (npm run build makes build/jobs/runner.js)`,
+    );
+  return {
+    conf: conf === "" ? null : conf,
+    binDir: binDir === "" ? null : binDir,
+    maxSubmitted: read.int("SLURM_MAX_SUBMITTED", DEFAULTS.SLURM_MAX_SUBMITTED, 1, 100_000),
+    runnerPath,
+  };
 }

@@ -62,6 +62,8 @@ export function jobJson(job: JobRecord, files: readonly { name: string; size: nu
     usage: isTerminal(job.state) ? job.usage : null,
     /** The value of the limit that stopped it (reasons memory-limit …), in its type's units; else null. */
     limit: job.limit,
+    /** A Slurm type's job: its Slurm job id, state and reason, as last read (docs/operations.md, "Jobs on a Slurm cluster"). */
+    slurm: job.slurm,
     /** Which attempt this is (1 for the first), of maxAttempts in all (docs/job-types.md, "Retries"). */
     attempt: job.attempt,
     maxAttempts: job.maxAttempts,

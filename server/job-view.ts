@@ -153,6 +153,8 @@ export interface JobView {
   statusLine: string | null;
   lastValue: string | null;
   queueText: string | null;
+  /** A Slurm type's job waiting in the cluster's queue: a sentence with Slurm's reason; else null. */
+  clusterText: string | null;
   /** Submitted, Started, Ended: those it has, exact in the reader's zone. */
   times: TimeView[];
   /** An ended job that had started: how long it ran ("3 min 20 s"). */
@@ -401,6 +403,7 @@ export function jobView(job: JobRecord, options: ViewOptions = {}): JobView {
     statusLine: job.status,
     lastValue: last === undefined ? null : resultItem(last).text,
     queueText: job.state === "queued" && job.queuePosition !== null ? `${ordinal(job.queuePosition + 1)} in line` : null,
+    clusterText: job.state === "queued" && job.slurm ? clusterQueueText(job.slurm) : null,
     times: shown,
     ranFor: finished && job.startedAt !== null && job.finishedAt !== null ? ranFor(Math.max(0, job.finishedAt - job.startedAt)) : null,
     keptUntil: kept,
@@ -447,4 +450,23 @@ function attemptView(job: JobRecord, now: number, zone: string): JobView["attemp
       ? `It starts again in about ${roughDuration(job.notBefore - now)}.`
       : null;
   return { text, earlier, waiting };
+}
+
+/** Slurm's commonest reasons for a pending job, in words. */
+const SLURM_REASONS: Record<string, string> = {
+  Resources: "the CPUs or memory it asked for are in use",
+  Priority: "jobs ahead of it come first",
+  Dependency: "it waits for other jobs",
+  PartitionDown: "its partition is down",
+  ReqNodeNotAvail: "the nodes it needs are not available",
+  QOSMaxJobsPerUserLimit: "its owner has as many jobs running as allowed",
+  BeginTime: "it may not start yet",
+};
+
+/** "Submitted to the cluster; it waits in the cluster's queue: the CPUs or memory it asked for are in use (Resources)." */
+export function clusterQueueText(slurm: NonNullable<JobRecord["slurm"]>): string {
+  if (slurm.state !== "PENDING" && slurm.state !== "CONFIGURING")
+    return `Submitted to the cluster (Slurm job ${slurm.jobId}); it is starting.`;
+  const why = slurm.reason ? `: ${SLURM_REASONS[slurm.reason] ?? "Slurm says why"} (${slurm.reason})` : "";
+  return `It waits in the cluster's queue (Slurm job ${slurm.jobId})${why}.`;
 }

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { validateJobType, type JobType } from "./job-type.ts";
+import { RUN_ON_PLACES, SLURM_OPTIONS, validateJobType, type JobType } from "./job-type.ts";
 import { isUploadRef, type Params } from "./fields.ts";
 import { RETRYABLE_REASONS, type RetryableReason } from "./store/record.ts";
 
@@ -164,6 +164,21 @@ const ManifestSchema = Type.Object(
         { ...closed, description: "A job that hit its memory or time limit is queued once more with these." },
       ),
     ),
+    runOn: Type.Optional(literals(RUN_ON_PLACES, '"local" (the default): a process of the instance; "slurm": a Slurm job.')),
+    slurm: Type.Optional(
+      Type.Object(
+        {
+          partition: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$", description: "The partition (sbatch --partition)." })),
+          cpus: Type.Optional(Whole("CPUs of its one task (sbatch --cpus-per-task).")),
+          options: Type.Optional(
+            Type.Array(Type.String({ minLength: 1 }), {
+              description: `More sbatch options, each "--name=value", the name among ${SLURM_OPTIONS.join(", ")}.`,
+            }),
+          ),
+        },
+        { ...closed, description: 'With runOn "slurm": its sbatch options (memory and time come from limits.memoryMB and timeoutMs).' },
+      ),
+    ),
     publicLog: Type.Optional(Type.Boolean({ description: "Everyone who sees a job sees its log (default: operators only)." })),
     words: Type.Optional(
       Type.Object(
@@ -302,6 +317,7 @@ export function manifestType(manifest: Manifest, dir: string): JobType {
     unit: manifest.unit,
     retryOn: manifest.retryOn as RetryableReason[] | undefined,
     isolation: manifest.isolation as JobType["isolation"],
+    runOn: manifest.runOn as JobType["runOn"],
     dir,
     jobTitle: (params) => (jobTitle ? fillTemplate(jobTitle, params) : manifest.title),
     ...(jobDescription ? { jobDescription: (params: Params) => fillTemplate(jobDescription, params) } : {}),

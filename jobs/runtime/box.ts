@@ -37,12 +37,15 @@ const WATCH_MS = 200;
 /** A job's limits, every one a number (0: none). */
 export type Limits = Required<BoxLimits>;
 
-/** The limits of one attempt: the type's, else the instance's; attempt 2 on, a resubmit's memory. */
-export function limitsOf(type: Pick<JobType, "limits" | "resubmit">, attempt: number, settings: BoxSettings): Limits {
+/**
+ * The limits of one attempt: the type's, else the instance's; attempt 2 on, a resubmit's memory. A Slurm
+ * type's memory is Slurm's to enforce (sbatch --mem, server/launchers/slurm.ts): none here.
+ */
+export function limitsOf(type: Pick<JobType, "limits" | "resubmit" | "runOn">, attempt: number, settings: BoxSettings): Limits {
   const own = type.limits ?? {};
   const memoryMB = attempt > 1 && type.resubmit?.memoryMB !== undefined ? type.resubmit.memoryMB : (own.memoryMB ?? settings.jobMemoryMB);
   return {
-    memoryMB,
+    memoryMB: type.runOn === "slurm" ? 0 : memoryMB,
     cpuSeconds: own.cpuSeconds ?? settings.jobCpuSeconds,
     processes: own.processes ?? settings.jobProcesses,
     fileSizeMB: own.fileSizeMB ?? settings.jobFileSizeMB,

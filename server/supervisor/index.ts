@@ -36,6 +36,10 @@ import { Processes } from "./processes.ts";
 import { TimeLimits } from "./limits.ts";
 import { RemoteKills } from "./kills.ts";
 import { LogRetention } from "./log-retention.ts";
+import { RemoteJobs } from "./remote-jobs.ts";
+import { logFileFor } from "../launchers/local.ts";
+import { SlurmLauncher } from "../launchers/slurm.ts";
+import type { RemoteLauncher } from "../launchers/remote.ts";
 import { RepeatedWarning, silentLogger, warnLine, type Logger, type LogLine } from "../log.ts";
 import { JobEvents, type EndSeen } from "../job-events.ts";
 
@@ -77,6 +81,8 @@ export interface SupervisorOptions {
   nodeArgs?: string[];
   /** Where its warnings go (default: nowhere). */
   logger?: Logger;
+  /** Where a Slurm type's jobs go (default: Slurm's commands, config.slurm). */
+  slurm?: RemoteLauncher;
   /** Where the transitions it sees go (default: lines through logger, no metrics). */
   events?: JobEvents;
   /** This instance's id (default: a new one, newInstanceId()). */
@@ -90,6 +96,8 @@ export class Supervisor {
   readonly unboxable: ReadonlyMap<string, string>;
   private readonly slots: Slots;
   private readonly processes: Processes;
+  /** The jobs this instance submitted to Slurm (a type with runOn: "slurm"); null when it runs no such type. */
+  private readonly remote: RemoteJobs | null;
   private readonly limits: TimeLimits;
   private readonly remoteKills: RemoteKills;
   private readonly logs: LogRetention;
@@ -143,6 +151,8 @@ export class Supervisor {
     for (const note of this.box.notes) log(`job boxes: ${note}`);
     const unboxable = new Map<string, string>();
     for (const type of types) {
+      // A Slurm type's box is its compute node's, which its runner probes there.
+      if (type.runOn === "slurm") continue;
       const missing = missingIsolation(this.box, type);
       if (!missing) continue;
       if (config.box.isolationUnavailable === "refuse") {
@@ -190,6 +200,35 @@ export class Supervisor {
         this.events.started(id, type, pid);
       },
     });
+    const slurmTypes = types.filter((t) => t.runOn === "slurm");
+    this.remote =
+      slurmTypes.length === 0
+        ? null
+        : new RemoteJobs({
+            launcher: options.slurm ?? new SlurmLauncher(config.slurm),
+            store,
+            // The box of a compute node is found there by its runner: no SIDEJOB_BOX.
+            env: jobEnvironment(config),
+            logFileFor: (id) => logFileFor(config.jobLogDir, id),
+            logDir: config.jobLogDir,
+            limitsOf: (type, attempt) => ({
+              timeoutMs: attemptTimeoutMs(type, attempt, config.jobTimeoutMs),
+              memoryMB:
+                attempt > 1 && type.resubmit?.memoryMB !== undefined
+                  ? type.resubmit.memoryMB
+                  : (type.limits?.memoryMB ?? config.box.jobMemoryMB),
+            }),
+            typeOf: (name) => byName.get(name),
+            leaseMs: this.leaseMs + START_GRACE_MS,
+            maxSubmitted: config.slurm.maxSubmitted,
+            log,
+            onRecorded: (id, reply, attempt) => {
+              const reported = this.reportEnd(id, "exit", reply, attempt);
+              if (!this.closed) void this.pump();
+              return reported;
+            },
+          });
+    const remote = this.remote;
     this.limits = new TimeLimits({
       store,
       log,
@@ -198,11 +237,18 @@ export class Supervisor {
     });
     // A type is free while the instance is under JOB_SLOTS, all types together, and the type under its own
     // limit; a type whose limit is 0 never is (this instance does not run it).
+    // A Slurm type takes no slot here: it is free while the deployment keeps fewer than SLURM_MAX_SUBMITTED
+    // Slurm jobs (JOB_CONCURRENCY_<TYPE>=0: this instance does not submit it).
     this.freeTypes = () => {
-      if (Date.now() < this.noDescriptorsUntil) return [];
       const reservedAll = [...this.reserved.values()].reduce((sum, n) => sum + n, 0);
-      if (this.processes.size + reservedAll >= config.jobSlots) return [];
-      return types.filter((t) => this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t)).map((t) => t.name);
+      const localFree = Date.now() >= this.noDescriptorsUntil && this.processes.size + reservedAll < config.jobSlots;
+      return types
+        .filter((t) =>
+          t.runOn === "slurm"
+            ? remote !== null && remote.hasRoom() && (config.jobConcurrencyByType[t.name] ?? 1) > 0
+            : localFree && this.processes.countOf(t.name) + (this.reserved.get(t.name) ?? 0) < slotsOf(t),
+        )
+        .map((t) => t.name);
     };
     this.startClaimed = (id, type, attempt, submitCounted = false) => {
       // A pump claimed a job whose create this instance is still marking (the two replies come on two
@@ -218,6 +264,10 @@ export class Supervisor {
         return;
       }
       if (submitCounted) this.events.submitted(id, type, "queued", "claim");
+      if (byName.get(type)?.runOn === "slurm") {
+        void this.remote?.submit(id, type, attempt);
+        return;
+      }
       if (this.processes.start(id, type, attempt))
         this.limits.arm(id, attemptTimeoutMs(byName.get(type), attempt, config.jobTimeoutMs), attempt);
     };
@@ -235,7 +285,19 @@ export class Supervisor {
       ttlSucceededS: t.ttlSucceededS ?? config.jobTtlSucceededS,
       ttlFailedS: t.ttlFailedS ?? config.jobTtlFailedS,
     }));
-    this.slotCounts = () => Object.fromEntries(types.map((t) => [t.name, { used: this.processes.countOf(t.name), total: slotsOf(t) }]));
+    // A Slurm type's "slots" are the Slurm jobs this instance may keep submitted (SLURM_MAX_SUBMITTED).
+    this.slotCounts = () =>
+      Object.fromEntries(
+        types.map((t) => [
+          t.name,
+          t.runOn === "slurm"
+            ? {
+                used: this.remote?.countOf(t.name) ?? 0,
+                total: (config.jobConcurrencyByType[t.name] ?? 1) > 0 ? config.slurm.maxSubmitted : 0,
+              }
+            : { used: this.processes.countOf(t.name), total: slotsOf(t) },
+        ]),
+      );
     this.slots = new Slots({
       store,
       instanceId: this.instanceId,
@@ -245,13 +307,13 @@ export class Supervisor {
       knownTypes: () => this.known.all(),
       unknown: (ids) => void (!this.closed && this.known.passedOver(ids)),
       start: this.startClaimed,
-      running: (id) => this.processes.has(id),
+      running: (id) => this.processes.has(id) || (this.remote?.has(id) ?? false),
       creating: () => [...this.reserved.values()].some((n) => n > 0),
       log,
       failed: (err) => this.failed(err),
     });
     this.remoteKills = new RemoteKills({ store, log });
-    this.logs = new LogRetention({ config, isRunning: (id) => this.processes.has(id), log });
+    this.logs = new LogRetention({ config, isRunning: (id) => this.processes.has(id) || (this.remote?.has(id) ?? false), log });
   }
 
   /** Job processes this instance started that are still running. */
@@ -276,6 +338,7 @@ export class Supervisor {
     this.ticker.unref();
     void this.tick();
     this.logs.start();
+    this.remote?.start();
     this.beater = setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS);
     this.beater.unref();
     void this.heartbeat();
@@ -363,6 +426,7 @@ export class Supervisor {
     this.logs.close();
     this.limits.close();
     this.processes.close();
+    this.remote?.close();
     this.remoteKills.close();
     await this.slots.close();
   }
@@ -460,6 +524,7 @@ export class Supervisor {
       }
       for (const id of await store.dueKills()) {
         if (this.processes.has(id)) this.processes.terminate(id);
+        else if (this.remote?.has(id)) await this.remote.cancel(id);
         else await this.remoteKills.kill(id);
       }
       this.redisDown.succeeded();
@@ -518,7 +583,12 @@ export class Supervisor {
   }
 
   /** For tests: resolves when every job process this instance started has exited and been recorded. */
-  idle(): Promise<void> {
-    return this.processes.idle();
+  async idle(): Promise<void> {
+    await Promise.all([this.processes.idle(), this.remote?.idle()]);
+  }
+
+  /** For tests: one poll of the Slurm queue now. */
+  pollSlurm(): Promise<void> {
+    return this.remote?.poll() ?? Promise.resolve();
   }
 }

@@ -6,7 +6,7 @@
 //   it, after checking through /proc that the pid still runs that job.
 // Local processes are stopped by processes.ts, with an Escalation.
 import os from "node:os";
-import { signalGroup } from "../launcher.ts";
+import { signalGroup } from "../launchers/local.ts";
 import { readArgv } from "../procfs.ts";
 import type { JobStore } from "../../jobs/core/store.ts";
 

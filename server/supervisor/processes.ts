@@ -6,7 +6,7 @@
 // back and the job waits in the queue until descriptors are free again.
 // At most JOB_SLOTS entries: slots.ts only starts a process
 // while there is room, and an entry leaves when its process exits.
-import { launch, tail } from "../launcher.ts";
+import { launch, tail } from "../launchers/local.ts";
 import type { FinishReply, JobStore } from "../../jobs/core/store.ts";
 import { Escalation } from "./kills.ts";
 

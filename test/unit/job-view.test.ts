@@ -57,6 +57,7 @@ function job(fields: Partial<JobRecord> & Pick<JobRecord, "state">): JobRecord {
     notBefore: null,
     usage: null,
     limit: null,
+    slurm: null,
     readAt: T0,
     ...fields,
   };

@@ -149,6 +149,7 @@ test("every script file becomes a command named after it, with the number of key
     sjFileRange: 1,
     sjDelete: 2,
     sjRetried: 1,
+    sjSlurm: 2,
     sjBeat: 2,
     sjSample: 2,
     sjTrim: 2,

@@ -57,6 +57,7 @@ export interface LuaReplies {
   dueKills: string[];
   delete: [deleted: 1, state: JobState] | [deleted: 0, state: StateOrGone];
   retried: 0 | 1;
+  slurm: StateOrGone | "other";
   beat: number;
   sample: number;
   trim: number;
@@ -258,6 +259,16 @@ declare module "ioredis" {
     sjDueKills(kills: string): Result<LuaReplies["dueKills"], Context>;
     sjDelete(job: string, index: string, id: string): Result<LuaReplies["delete"], Context>;
     sjRetried(job: string, newId: string): Result<LuaReplies["retried"], Context>;
+    sjSlurm(
+      job: string,
+      leases: string,
+      id: string,
+      attempt: Arg,
+      slurmJobId: string,
+      slurmState: string,
+      slurmReason: string,
+      leaseMs: Arg,
+    ): Result<LuaReplies["slurm"], Context>;
     sjBeat(beats: string, instances: string, instanceId: string, facts: string, ttlMs: Arg): Result<LuaReplies["beat"], Context>;
     sjSample(queue: string, samples: string): Result<LuaReplies["sample"], Context>;
     sjTrim(index: string, jobPrefix: string, checks: Arg, ...typesAndTtls: Arg[]): Result<LuaReplies["trim"], Context>;

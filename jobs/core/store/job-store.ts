@@ -424,6 +424,11 @@ export class JobStore {
     return reply;
   }
 
+  /** What Slurm says of the job's Slurm job (its id, state, reason); leaseMs renews a waiting job's start lease. */
+  recordSlurm(id: string, attempt: number, slurm: { jobId: string; state: string; reason: string }, leaseMs: number | null) {
+    return transitions.recordSlurm(this.core, id, attempt, slurm, leaseMs);
+  }
+
   /** Records on a job that `newId` retries it; false when the job is gone. */
   markRetried(id: string, newId: string): Promise<boolean> {
     return operator.markRetried(this.core, id, newId);

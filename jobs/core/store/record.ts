@@ -166,8 +166,17 @@ export interface JobRecord {
   usage: JobUsage | null;
   /** The value of the limit that stopped it (reasons memory-limit …: MB, seconds or processes, as the type declares it); else null. */
   limit: number | null;
+  /** A Slurm type's job: its Slurm job, as the instance that submitted it last read it (server/launchers/slurm.ts); else null. */
+  slurm: SlurmFacts | null;
   /** Redis' clock when the record was read. */
   readAt: number;
+}
+
+/** A job's Slurm job: its id, its state (PENDING, RUNNING, …) and Slurm's reason ("Resources"; null for none). */
+export interface SlurmFacts {
+  jobId: string;
+  state: string;
+  reason: string | null;
 }
 
 /** A job's output file, as its listing has it. */
@@ -346,6 +355,7 @@ export function parseRecord(id: string, flat: readonly string[], read: ReadExtra
     notBefore: num(h.notBefore),
     usage: usageOf(num(h.peakMemoryBytes), num(h.cpuMs)),
     limit: num(h.limit),
+    slurm: h.slurmJobId ? { jobId: h.slurmJobId, state: h.slurmState ?? "", reason: str(h.slurmReason) } : null,
     readAt: Number(read.readAt),
   };
 }

@@ -472,3 +472,20 @@ export async function sweep(core: StoreCore, limit: number, reportWaitMs: number
 export async function dueKills(core: StoreCore): Promise<string[]> {
   return core.eachPartition(({ killsKey }) => core.call((r) => r.sjDueKills(killsKey)));
 }
+
+/**
+ * What Slurm says of a job's Slurm job (lua/slurm-2.lua): its id, state and
+ * reason; leaseMs renews the start lease of a job still waiting in the
+ * cluster's queue. Returns the job's state ('' if gone, 'other' on another attempt).
+ */
+export async function recordSlurm(
+  core: StoreCore,
+  id: string,
+  attempt: number,
+  slurm: { jobId: string; state: string; reason: string },
+  leaseMs: number | null,
+): Promise<JobState | "" | "other"> {
+  const { keys } = core;
+  const { leasesKey } = keys.partition(id);
+  return core.call((r) => r.sjSlurm(keys.job(id), leasesKey, id, attempt, slurm.jobId, slurm.state, slurm.reason, leaseMs ?? ""));
+}

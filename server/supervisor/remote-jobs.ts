@@ -1,0 +1,270 @@
+// The jobs this instance submitted to a scheduler (server/launchers/remote.ts;
+// Slurm: server/launchers/slurm.ts), as processes.ts is for local processes.
+// Once a claimed job is submitted, its runner on a compute node starts it,
+// holds its lease and records its end, as a local runner does. Here:
+// - submit: the claim becomes a scheduler's job; its id is recorded on the
+//   job (lua/slurm-2.lua), or the job fails spawn-failed;
+// - one poll of the scheduler's queue every POLL_MS, whatever the number of
+//   jobs: each job's state and reason are recorded when they change (its
+//   page shows them), and the start lease of a job still waiting in the
+//   scheduler's queue is renewed;
+// - a job that left the queue: its end is recorded as for a process that
+//   exited (the runner's own end stands; else the scheduler's reason:
+//   memory-limit, timeout, lost for a node failure, a preemption or an
+//   operator's cancel, which the type's retry rules may run again);
+// - a job whose record was cancelled (or ended by the server, or is gone)
+//   while it is still in the queue is cancelled in the scheduler;
+// - after a restart, the jobs the queue names (sidejob-<id>-<attempt>) are
+//   tracked again, by whichever instance polls.
+import { tail } from "../launchers/local.ts";
+import type { QueuedJob, RemoteLauncher } from "../launchers/remote.ts";
+import type { JobType } from "../../jobs/core/job-type.ts";
+import type { FinishReply, JobStore } from "../../jobs/core/store.ts";
+
+/** How often the scheduler's queue is read (one call for all of an instance's jobs). */
+export const POLL_MS = 1000;
+/** How often a running job's record is looked at (ms), in case it ended while its Slurm job runs on. */
+const CHECK_MS = 5000;
+/** A job whose record ended is cancelled in the scheduler if its runner has not left the queue in this long (ms). */
+const ENDED_GRACE_MS = 10_000;
+
+interface Tracked {
+  remoteId: string;
+  attempt: number;
+  type: string;
+  logFile: string;
+  /** What was last recorded of it: "state|reason". */
+  recorded: string;
+  /** When its record was last written (ms). */
+  renewedAt: number;
+  /** When its record was first seen ended while it was still queued (ms); 0: not seen. */
+  endedSeenAt: number;
+  cancelled: boolean;
+}
+
+export interface RemoteJobsOptions {
+  launcher: RemoteLauncher;
+  store: JobStore;
+  /** The job environment (never the server's own). */
+  env: Record<string, string>;
+  logFileFor: (id: string) => string;
+  logDir: string;
+  /** The time limit and memory (MiB) of an attempt. */
+  limitsOf: (type: JobType, attempt: number) => { timeoutMs: number; memoryMB: number };
+  typeOf: (name: string) => JobType | undefined;
+  /** The start lease a waiting job is renewed for (ms). */
+  leaseMs: number;
+  /** Jobs kept submitted at once (over the whole queue the scheduler shows: every instance's). */
+  maxSubmitted: number;
+  log: (message: string) => void;
+  /** The end of a job that left the queue was recorded: its reply (null: Redis did not answer). */
+  onRecorded: (id: string, reply: FinishReply | null, attempt: number) => Promise<void>;
+}
+
+export class RemoteJobs {
+  private readonly jobs = new Map<string, Tracked>();
+  /** Submits in flight. */
+  private submitting = 0;
+  /** How many sidejob jobs the queue held at the last poll. */
+  private queued = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private closed = false;
+  private failures = 0;
+
+  constructor(private readonly options: RemoteJobsOptions) {}
+
+  get size(): number {
+    return this.jobs.size;
+  }
+
+  has(id: string): boolean {
+    return this.jobs.has(id);
+  }
+
+  countOf(type: string): number {
+    let n = 0;
+    for (const job of this.jobs.values()) if (job.type === type) n++;
+    return n;
+  }
+
+  /** Whether one more job may be submitted. */
+  hasRoom(): boolean {
+    return Math.max(this.jobs.size, this.queued) + this.submitting < this.options.maxSubmitted;
+  }
+
+  /** Starts polling the queue (at once: a restart takes its jobs back). */
+  start(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => void this.poll(), POLL_MS);
+    this.timer.unref();
+    void this.poll();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Submits a claimed job; false when it could not be (the job is recorded failed). */
+  async submit(id: string, typeName: string, attempt: number): Promise<boolean> {
+    const { launcher, store, env, logDir } = this.options;
+    const type = this.options.typeOf(typeName);
+    if (!type) return false;
+    const logFile = this.options.logFileFor(id);
+    this.submitting++;
+    let remoteId: string;
+    try {
+      remoteId = await launcher.submit({ id, attempt, type, env, logFile, dir: logDir, ...this.options.limitsOf(type, attempt) });
+    } catch (err) {
+      this.submitting--;
+      this.options.log(`could not submit job ${id} to ${launcher.place}: ${(err as Error).message}`);
+      const reply = await store
+        .finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message }, attempt)
+        .catch(() => null);
+      await this.options.onRecorded(id, reply, attempt);
+      return false;
+    }
+    this.submitting--;
+    this.jobs.set(id, { remoteId, attempt, type: typeName, logFile, recorded: "", renewedAt: 0, endedSeenAt: 0, cancelled: false });
+    await this.record(id, { remoteId, id, attempt, state: "PENDING", reason: "" }).catch(() => {});
+    return true;
+  }
+
+  /** Cancels a job in the scheduler (a cancel its runner did not obey in time). */
+  async cancel(id: string): Promise<void> {
+    const job = this.jobs.get(id);
+    if (!job || job.cancelled) return;
+    job.cancelled = true;
+    await this.options.launcher
+      .cancel([job.remoteId])
+      .catch((err: Error) => this.options.log(`could not cancel job ${id}: ${err.message}`));
+  }
+
+  /** Records a queued job's state and reason when they changed, renewing a waiting job's lease; returns the job's state. */
+  private async record(id: string, q: QueuedJob): Promise<string> {
+    const job = this.jobs.get(id)!;
+    const now = Date.now();
+    const waiting = q.state === "PENDING" || q.state === "CONFIGURING";
+    const key = `${q.state}|${q.reason}`;
+    // A waiting job is looked at every poll (a cancel of it is the scheduler's to carry out); a running one, whose
+    // runner obeys a cancel itself, when its state changes or every CHECK_MS.
+    if (key === job.recorded && !waiting && job.endedSeenAt === 0 && now - job.renewedAt < CHECK_MS) return "";
+    const state = await this.options.store.recordSlurm(
+      id,
+      job.attempt,
+      { jobId: q.remoteId, state: q.state, reason: q.reason },
+      waiting ? this.options.leaseMs : null,
+    );
+    job.recorded = key;
+    job.renewedAt = now;
+    return state;
+  }
+
+  /** One poll: the queue, then each tracked job. */
+  poll(): Promise<void> {
+    this.polling ??= this.pollOnce().finally(() => (this.polling = null));
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
+    if (this.closed) return;
+    const { launcher, log } = this.options;
+    let queue: QueuedJob[];
+    try {
+      queue = await launcher.queue();
+      if (this.failures > 0) log(`${launcher.place}: its queue answers again`);
+      this.failures = 0;
+    } catch (err) {
+      if (this.failures++ % 30 === 0) log(`${launcher.place}: could not read its queue: ${(err as Error).message}`);
+      return;
+    }
+    this.queued = queue.length;
+    const inQueue = new Map(queue.map((q) => [q.id, q]));
+    // Jobs submitted before a restart (or by an instance that is gone): tracked again.
+    for (const q of queue) {
+      if (this.jobs.has(q.id)) continue;
+      const type = await this.typeOfJob(q.id);
+      if (type === null) continue;
+      this.jobs.set(q.id, {
+        remoteId: q.remoteId,
+        attempt: q.attempt,
+        type,
+        logFile: this.options.logFileFor(q.id),
+        recorded: "",
+        renewedAt: 0,
+        endedSeenAt: 0,
+        cancelled: false,
+      });
+    }
+    const toCancel: string[] = [];
+    await Promise.all(
+      [...this.jobs].map(async ([id, job]) => {
+        const q = inQueue.get(id);
+        if (!q || q.remoteId !== job.remoteId) {
+          await this.left(id, job);
+          return;
+        }
+        try {
+          const state = await this.record(id, q);
+          const gone = state === "" || state === "other" || state === "cancelled" || state === "failed" || state === "succeeded";
+          if (!gone || state === "") return;
+          // Its record ended (a cancel, the server's limit) or moved on: the runner stops by itself, else the scheduler stops it.
+          const now = Date.now();
+          if (job.endedSeenAt === 0) job.endedSeenAt = now;
+          const waiting = q.state === "PENDING";
+          if (!job.cancelled && (waiting || state === "other" || state === "cancelled" || now - job.endedSeenAt >= ENDED_GRACE_MS)) {
+            job.cancelled = true;
+            toCancel.push(job.remoteId);
+          }
+        } catch {
+          // Redis did not answer: the next poll tries again.
+        }
+      }),
+    );
+    if (toCancel.length > 0)
+      await launcher.cancel(toCancel).catch((err: Error) => log(`${launcher.place}: could not cancel: ${err.message}`));
+  }
+
+  /** The type of a job found in the queue that this instance does not track; null when the store does not have it. */
+  private async typeOfJob(id: string): Promise<string | null> {
+    try {
+      const job = await this.options.store.read(id, "auto", { resultLimit: 0 });
+      return job && this.options.typeOf(job.type)?.runOn === this.options.launcher.place ? job.type : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** A job left the queue: its end is recorded, as for a process that exited. */
+  private async left(id: string, job: Tracked): Promise<void> {
+    const { launcher, store } = this.options;
+    if (this.jobs.get(id) !== job) return;
+    this.jobs.delete(id);
+    let reply: FinishReply | null = null;
+    try {
+      const end = await launcher.ended(job.remoteId, job.logFile);
+      const logTail = await tail(job.logFile);
+      const detail = [end.detail, logTail].filter(Boolean).join("\n");
+      const type = this.options.typeOf(job.type);
+      const memoryMB = type ? this.options.limitsOf(type, job.attempt).memoryMB : 0;
+      const limit = end.reason === "memory-limit" && memoryMB > 0 ? { limit: memoryMB } : {};
+      await store.recordSlurm(id, job.attempt, { jobId: job.remoteId, state: end.state || "GONE", reason: "" }, null).catch(() => "");
+      reply = await store.finish(
+        id,
+        "failed",
+        "exit",
+        { reason: end.reason, exitCode: end.exitCode, signal: end.signal, detail, ...limit },
+        job.attempt,
+      );
+    } catch (err) {
+      this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
+    }
+    await this.options.onRecorded(id, reply, job.attempt);
+  }
+
+  /** Resolves once no job is tracked here (for tests). */
+  async idle(): Promise<void> {
+    while (this.jobs.size > 0 || this.submitting > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,272 @@
+// Job types with runOn: "slurm", against a real single-node Slurm (Debian's
+// slurmctld, slurmd, munge: test/support/slurm.ts, which .ci/run's packages
+// make possible): a Python type through the form end to end (progress, log,
+// results, an output file) with its Slurm job in the JSON; the runner's
+// environment holding nothing of the server's; a pending job's page showing
+// the cluster's queue and Slurm's reason, then its cancel; the cancel of a
+// running job (processes gone, squeue empty); a memory kill recorded as
+// memory-limit; a server restart while a Slurm job runs. One Slurm for the
+// file; the tests run one after another (each its own app and prefix).
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import test, { type ExecutionContext } from "ava";
+import { useRedis } from "../support/redis.ts";
+import { launchApp, type TestApp } from "../support/app.ts";
+import { isAlive, processesOfJob } from "../support/procs.ts";
+import { waitFor } from "../support/wait.ts";
+import { slurmMissing, startSlurm, type TestSlurm } from "../support/slurm.ts";
+import { jobEnvironment } from "../../server/config.ts";
+import type { JobRecord } from "../../jobs/core/store.ts";
+import type { Job } from "../../server/api-schemas.ts";
+
+const redis = useRedis(test, { tcp: true });
+const PY = "/usr/bin/python3";
+let slurm: TestSlurm;
+
+test.before(async () => {
+  const missing = slurmMissing();
+  if (missing) throw new Error(`these tests need a single-node Slurm: ${missing}`);
+  slurm = await startSlurm();
+});
+test.after.always(async () => {
+  await slurm?.stop();
+});
+
+interface SlurmType {
+  name: string;
+  script: string;
+  fields?: unknown[];
+  limits?: Record<string, number>;
+  slurm?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+function typesDir(t: ExecutionContext, types: SlurmType[]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-slurm-types-"));
+  fs.chmodSync(dir, 0o755);
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const type of types) {
+    const folder = path.join(dir, type.name);
+    fs.mkdirSync(folder, { mode: 0o755 });
+    fs.writeFileSync(path.join(folder, "program.py"), type.script, { mode: 0o644 });
+    const { script: _, fields = [], ...declared } = type;
+    fs.writeFileSync(
+      path.join(folder, "job.json"),
+      JSON.stringify({
+        runOn: "slurm",
+        ...declared,
+        title: type.name,
+        description: type.name,
+        fields,
+        run: { command: [PY, "./program.py"] },
+      }),
+    );
+  }
+  return dir;
+}
+
+/** A log folder the compute node writes into, kept across the apps of a test. */
+function logDir(t: ExecutionContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-slurm-logs-"));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function slurmApp(t: ExecutionContext, name: string, env: Record<string, string>, prefix?: string): Promise<TestApp> {
+  const a = await launchApp({
+    redis,
+    name,
+    prefix,
+    env: { SLURM_CONF: slurm.conf, JOB_HEARTBEAT_MS: "1000", ISOLATION_UNAVAILABLE: "unconfined", ...env },
+  });
+  t.teardown(() => a.close());
+  return a;
+}
+
+async function submit(a: TestApp, type: string, params: Record<string, unknown> = {}): Promise<string> {
+  const res = await fetch(`${a.url}/jobs/new/${type}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify(params),
+  });
+  if (res.status !== 202) throw new Error(`submit ${type}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+async function ended(a: TestApp, id: string, timeout = 60_000): Promise<JobRecord> {
+  return a.waitForState(id, ["succeeded", "failed", "cancelled"], timeout);
+}
+
+async function json(a: TestApp, id: string): Promise<Job> {
+  return (await (await a.get(`/jobs/${id}`, { accept: "application/json" })).json()) as Job;
+}
+
+async function pageText(a: TestApp, id: string): Promise<string> {
+  return (await (await a.get(`/jobs/${id}`)).text()).replace(/<[^>]*>/g, " ").replace(/\s+/g, " ");
+}
+
+const WORK = `
+import json, os, sys, time
+params = json.loads(sys.stdin.readline())
+fd = os.fdopen(3, "w", buffering=1)
+n = params["n"]
+fd.write(json.dumps({"total": n}) + "\\n")
+for i in range(n):
+    print(f"step {i + 1} of {n}", flush=True)
+    fd.write(json.dumps({"done": i + 1, "status": f"step {i + 1}"}) + "\\n")
+    time.sleep(0.1)
+open(os.path.join(os.environ["SIDEJOB_OUTPUT_DIR"], "squares.csv"), "w").write("".join(f"{i},{i * i}\\n" for i in range(n)))
+fd.write(json.dumps({"result": {"sum": n * (n - 1) // 2}}) + "\\n")
+`;
+
+const SLEEPER = `
+import os, time
+os.write(3, b'{"status": "sleeping"}\\n')
+time.sleep(int(os.environ.get("SLEEP_S", "600")))
+`;
+
+test.serial("a Python type runs through Slurm from the form: progress, log, results, output file, its Slurm job in the JSON", async (t) => {
+  const dir = typesDir(t, [
+    { name: "squares", script: WORK, fields: [{ name: "n", kind: "integer", label: "N", min: 1, max: 100, default: 5 }], publicLog: true },
+  ]);
+  process.env.SIDEJOB_SLURM_TEST_SECRET = "do-not-leak-7f3a";
+  t.teardown(() => delete process.env.SIDEJOB_SLURM_TEST_SECRET);
+  const a = await slurmApp(t, "slurm-e2e", {
+    JOB_TYPES_DIR: dir,
+    JOB_LOG_DIR: logDir(t),
+    ADMIN_PASSWORD: "admin-secret-1234567",
+    SESSION_SECRET: "session-secret-1234567890abcdef0123456789",
+  });
+  const res = await a.post("/jobs/new/squares", { n: "8" });
+  t.is(res.status, 303);
+  const id = /\/jobs\/([0-9a-f]+)/.exec(res.headers.get("location") ?? "")![1]!;
+  // While it runs: the runner's environment is the job environment, nothing of the server's.
+  const running = await a.waitForState(id, ["running", "succeeded"], 30_000);
+  if (running.state === "running" && running.pid && isAlive(running.pid)) {
+    const environ = fs.readFileSync(`/proc/${running.pid}/environ`, "latin1");
+    t.false(environ.includes("do-not-leak-7f3a"), "the submitter's environment does not reach the job");
+    t.false(environ.includes("admin-secret-1234567"));
+    t.false(environ.includes("session-secret-1234567890abcdef"));
+    const names = environ
+      .split("\0")
+      .filter(Boolean)
+      .map((kv) => kv.slice(0, kv.indexOf("=")));
+    const allowed = new Set(Object.keys(jobEnvironment(a.config)));
+    t.deepEqual(
+      names.filter((n) => !allowed.has(n)),
+      [],
+      "only the allow-listed variables",
+    );
+  }
+  const job = await ended(a, id);
+  t.is(job.state, "succeeded", JSON.stringify(job));
+  t.is(job.done, 8);
+  t.is(job.total, 8);
+  t.deepEqual(job.results, [{ sum: 28 }]);
+  const log = await a.store.readLog(id);
+  t.true(log.includes("step 8 of 8"), log.join("\n"));
+  await waitFor(async () => (await json(a, id)).slurm?.state === "COMPLETED", { message: "Slurm's end to be recorded" });
+  const body = await json(a, id);
+  t.regex(body.slurm!.jobId, /^\d+$/);
+  t.deepEqual(
+    body.files.map((f) => f.name),
+    ["squares.csv"],
+  );
+  const file = await a.get(body.files[0]!.url);
+  t.is((await file.text()).split("\n")[7], "7,49");
+  t.regex(await pageText(a, id), /28/);
+});
+
+test.serial("a pending job's page shows the cluster's queue and Slurm's reason; its cancel leaves nothing in squeue", async (t) => {
+  const dir = typesDir(t, [{ name: "waiter", script: SLEEPER, timeoutMs: 120_000 }]);
+  const a = await slurmApp(t, "slurm-pending", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
+  // Every CPU of the node taken: the job waits for Resources.
+  const hog = (
+    await slurm.command("sbatch", [
+      "--parsable",
+      `--cpus-per-task=${os.availableParallelism()}`,
+      "--output=/dev/null",
+      "--wrap",
+      "sleep 300",
+    ])
+  ).trim();
+  t.teardown(() => slurm.command("scancel", [hog]).catch(() => ""));
+  await waitFor(async () => (await slurm.command("squeue", ["--noheader", "-j", hog, "-o", "%T"])).trim() === "RUNNING", {
+    message: "the hog to run",
+  });
+  const id = await submit(a, "waiter");
+  await waitFor(async () => (await json(a, id)).slurm?.reason === "Resources", {
+    message: "the job to wait for Resources",
+    timeout: 20_000,
+  });
+  const body = await json(a, id);
+  t.is(body.state, "queued");
+  t.is(body.slurm!.state, "PENDING");
+  const text = await pageText(a, id);
+  t.regex(text, /waits in the cluster(?:'|&#39;)s queue/i);
+  t.regex(text, /Resources/);
+  const cancel = await a.post(`/jobs/${id}/cancel`, {});
+  t.true(cancel.status < 400);
+  t.is((await ended(a, id)).state, "cancelled");
+  await waitFor(async () => !(await slurm.queued()).includes(body.slurm!.jobId), {
+    message: "the Slurm job to leave squeue",
+    timeout: 20_000,
+  });
+  t.pass();
+});
+
+test.serial("cancel of a running Slurm job: it ends cancelled, its processes are gone and squeue is empty", async (t) => {
+  const dir = typesDir(t, [{ name: "sleeper", script: SLEEPER, timeoutMs: 120_000 }]);
+  const a = await slurmApp(t, "slurm-cancel", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
+  const id = await submit(a, "sleeper");
+  const running = await a.waitForState(id, "running", 30_000);
+  await waitFor(() => processesOfJob(id).length > 0, { message: "the program to run" });
+  const cancel = await a.post(`/jobs/${id}/cancel`, {});
+  t.true(cancel.status < 400);
+  const job = await ended(a, id, 30_000);
+  t.is(job.state, "cancelled");
+  await waitFor(async () => (await slurm.queued()).length === 0, { message: "squeue to be empty", timeout: 30_000 });
+  await waitFor(() => processesOfJob(id).length === 0 && !isAlive(running.pid!), {
+    message: "the job's processes to be gone",
+    timeout: 10_000,
+  });
+  t.pass();
+});
+
+test.serial("a Slurm job past its --mem is killed by Slurm and ends memory-limit", async (t) => {
+  const dir = typesDir(t, [
+    {
+      name: "hog",
+      limits: { memoryMB: 200 },
+      script: "import time\nchunks = []\nfor i in range(600):\n    chunks.append(b'x' * (1024 * 1024))\ntime.sleep(60)\n",
+      timeoutMs: 120_000,
+    },
+  ]);
+  const a = await slurmApp(t, "slurm-memory", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
+  const id = await submit(a, "hog");
+  const job = await ended(a, id);
+  t.is(job.state, "failed");
+  t.is(job.reason, "memory-limit", JSON.stringify(job));
+  t.is(job.limit, 200);
+  t.regex(await pageText(a, id), /used more memory than its limit of 200 MB/);
+});
+
+test.serial("a server restart while a Slurm job runs: it finishes, and the new instance shows it", async (t) => {
+  const dir = typesDir(t, [{ name: "nap", script: `import time, os\ntime.sleep(4)\nos.write(3, b'{"result": "rested"}\\n')\n` }]);
+  const logs = logDir(t);
+  const first = await launchApp({
+    redis,
+    name: "slurm-restart",
+    env: { SLURM_CONF: slurm.conf, JOB_HEARTBEAT_MS: "1000", ISOLATION_UNAVAILABLE: "unconfined", JOB_TYPES_DIR: dir, JOB_LOG_DIR: logs },
+  });
+  const id = await submit(first, "nap");
+  await first.waitForState(id, "running", 30_000);
+  await first.close();
+  const second = await slurmApp(t, "slurm-restart", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logs }, first.prefix);
+  const job = await ended(second, id);
+  t.is(job.state, "succeeded", JSON.stringify(job));
+  t.deepEqual(job.results, ["rested"]);
+  t.regex(await pageText(second, id), /rested/);
+  await waitFor(async () => (await slurm.queued()).length === 0, { message: "squeue to be empty", timeout: 20_000 });
+});

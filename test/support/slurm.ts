@@ -1,0 +1,56 @@
+// A single-node Slurm of a test file's own (munged, slurmctld, slurmd, all
+// in a temporary folder, no systemd), started by test/support/slurm.sh, and
+// stopped with nothing left. Needs Debian's slurmctld, slurmd, slurm-client
+// and munge (.ci/run installs them) and root.
+import { execFile, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { ROOT } from "../../server/paths.ts";
+
+const run = promisify(execFile);
+const SCRIPT = path.join(ROOT, "test", "support", "slurm.sh");
+
+export interface TestSlurm {
+  /** The slurm.conf every client needs (SLURM_CONF). */
+  conf: string;
+  dir: string;
+  /** A Slurm command with SLURM_CONF: its stdout. */
+  command(name: string, args: readonly string[]): Promise<string>;
+  /** The ids in squeue now (every job). */
+  queued(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/** Why Slurm cannot run here, or null when it can. */
+export function slurmMissing(): string | null {
+  for (const name of ["slurmctld", "slurmd", "sbatch", "munged"]) {
+    try {
+      execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" });
+    } catch {
+      return `${name} is not installed (apt-get install slurmctld slurmd slurm-client munge)`;
+    }
+  }
+  return process.getuid?.() === 0 ? null : "Slurm's daemons need root here";
+}
+
+export async function startSlurm(): Promise<TestSlurm> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-slurm-"));
+  const env = { ...process.env, SLURM_TEST_DIR: dir, SLURM_RECIPE_WARMUP: "1" };
+  const { stdout } = await run("bash", [SCRIPT, "start"], { env });
+  const conf = /SLURM_CONF=(\S+)/.exec(stdout)?.[1];
+  if (!conf) throw new Error(`slurm.sh start said: ${stdout}`);
+  const command = async (name: string, args: readonly string[]) =>
+    (await run(name, [...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLURM_CONF: conf } })).stdout;
+  return {
+    conf,
+    dir,
+    command,
+    queued: async () => (await command("squeue", ["--noheader", "--format=%i"])).split("\n").filter(Boolean),
+    async stop() {
+      await run("bash", [SCRIPT, "stop"], { env }).catch(() => {});
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,91 @@
+// The Slurm launcher's pure parts (server/launchers/slurm.ts): sbatch's
+// arguments from a type, the batch script (no shell string from a type, the
+// environment exactly the job's), the end reason from scontrol's fields, and
+// the allow-list of a type's sbatch options (jobs/core/job-type.ts).
+import test from "ava";
+import { batchScript, endOf, sbatchArgs, slurmJobName } from "../../server/launchers/slurm.ts";
+import { slurmProblems, validateJobType, type JobType } from "../../jobs/core/job-type.ts";
+import type { RemoteJob } from "../../server/launchers/remote.ts";
+
+const type: JobType = {
+  name: "align",
+  title: "Align",
+  description: "Align",
+  submitLabel: "Start",
+  fields: [],
+  run: { command: ["python3", "./align.py"] },
+  jobTitle: () => "Align",
+  runOn: "slurm",
+  slurm: { partition: "compute", cpus: 4, options: ["--account=lab1", "--constraint=avx2"] },
+};
+
+const job: RemoteJob = {
+  id: "abc123",
+  attempt: 2,
+  type,
+  env: { REDIS_URL: "redis://:pa'ss@10.0.0.1:6379", JOB_TIMEOUT_MS: "90000" },
+  logFile: "/shared/logs/abc123.log",
+  dir: "/shared/logs",
+  timeoutMs: 90_000,
+  memoryMB: 512,
+};
+
+test("sbatch's arguments: --export=NONE, the job's name, output, CPUs, memory, time rounded up plus a minute, partition, the allowed options", (t) => {
+  t.deepEqual(sbatchArgs(job), [
+    "--parsable",
+    "--export=NONE",
+    "--job-name=sidejob-abc123-2",
+    "--output=/shared/logs/abc123.log",
+    "--open-mode=append",
+    "--chdir=/shared/logs",
+    "--ntasks=1",
+    "--cpus-per-task=4",
+    "--time=3",
+    "--mem=512M",
+    "--partition=compute",
+    "--account=lab1",
+    "--constraint=avx2",
+  ]);
+  t.is(slurmJobName("abc123", 2), "sidejob-abc123-2");
+  t.false(
+    sbatchArgs({ ...job, memoryMB: 0 }).some((a) => a.startsWith("--mem")),
+    "no memory limit: no --mem",
+  );
+});
+
+test("the batch script runs the runner with exactly the job environment, each word quoted", (t) => {
+  const script = batchScript("/usr/bin/node", "/shared/sidejob/build/jobs/runner.js", job);
+  t.is(
+    script,
+    "#!/bin/sh\nexec /usr/bin/env -i 'REDIS_URL=redis://:pa'\\''ss@10.0.0.1:6379' 'JOB_TIMEOUT_MS=90000' '/usr/bin/node' '/shared/sidejob/build/jobs/runner.js' 'abc123' 2\n",
+  );
+});
+
+test("the end of a Slurm job its runner did not record: memory, time, node failures and an operator's cancel", (t) => {
+  const memory = endOf(
+    { JobState: "FAILED", Reason: "JobLaunchFailure", ExitCode: "0:9" },
+    "slurmstepd: error: Exceeded job memory limit\n",
+  );
+  t.is(memory.reason, "memory-limit");
+  t.is(memory.signal, "SIGKILL");
+  t.is(endOf({ JobState: "OUT_OF_MEMORY", ExitCode: "0:125" }, "").reason, "memory-limit");
+  t.is(endOf({ JobState: "TIMEOUT", ExitCode: "0:15" }, "").reason, "timeout");
+  t.is(endOf({ JobState: "FAILED", ExitCode: "0:9" }, "").reason, "signal");
+  t.is(endOf({ JobState: "FAILED", ExitCode: "1:0" }, "").reason, "exit-code");
+  t.is(endOf({ JobState: "COMPLETED", ExitCode: "0:0" }, "").reason, "no-result");
+  for (const state of ["NODE_FAIL", "BOOT_FAIL", "PREEMPTED", "CANCELLED"]) t.is(endOf({ JobState: state }, "").reason, "lost", state);
+  t.is(endOf({}, "").reason, "lost", "a job Slurm no longer knows");
+  t.regex(endOf({ JobState: "NODE_FAIL", Reason: "NodeDown", ExitCode: "0:0" }, "").detail, /JobState=NODE_FAIL Reason=NodeDown/);
+});
+
+test("a type's sbatch options: only --name=value from the allow-list; slurm options only with runOn slurm, on a command type", (t) => {
+  t.deepEqual(slurmProblems(type), []);
+  t.notThrows(() => validateJobType(type));
+  for (const bad of ["--wrap=rm -rf /", "--export=ALL", "--output=/etc/passwd", "--account lab1", "--account=lab1;reboot", "--uid=0"]) {
+    t.is(slurmProblems({ ...type, slurm: { options: [bad] } }).length, 1, bad);
+  }
+  t.regex(slurmProblems({ ...type, runOn: undefined }).join(), /slurm options apply to a type with runOn: "slurm"/);
+  t.regex(slurmProblems({ ...type, run: { node: "x" } }).join(), /is for a command type/);
+  t.regex(slurmProblems({ ...type, slurm: { partition: "a b" } }).join(), /slurm.partition/);
+  t.throws(() => validateJobType({ ...type, runOn: "kubernetes" as "local" }), { message: /runOn must be one of local, slurm/ });
+});
