@@ -26,6 +26,13 @@ export interface HostBox {
 /** The environment variable that carries a HostBox from the server to its runners. */
 export const BOX_ENV = "SIDEJOB_BOX";
 
+/**
+ * The environment variable that tells a runner a scheduler started it ("slurm": server/launchers/slurm.ts):
+ * a SIGTERM from outside is then the scheduler's (its time limit, an operator's scancel, a preemption),
+ * and the runner leaves the end to it rather than record one of its own (jobs/runtime/program.ts).
+ */
+export const SCHEDULER_ENV = "SIDEJOB_SCHEDULER";
+
 /** An executable on PATH, or null. */
 function which(name: string, PATH = process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"): string | null {
   for (const dir of PATH.split(":")) {

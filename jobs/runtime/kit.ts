@@ -71,6 +71,8 @@ export class JobEnd extends Error {
 }
 
 export class Cancelled extends Error {}
+/** Stopped by the scheduler that started the runner: its end is the scheduler's to tell (server/supervisor/remote-jobs.ts); nothing is recorded here. */
+export class StoppedByScheduler extends Error {}
 class Fenced extends Error {}
 /** The job's results would pass what one job may keep (JOB_RESULTS_MAX, JOB_RESULTS_MAX_BYTES): it stops, failed. */
 export class ResultsFull extends Error {}
@@ -349,6 +351,9 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     if (fenced || err instanceof Fenced) {
       code = EXIT.fenced;
       process.stderr.write(`job ${id} is no longer running here (declared lost or finished); stopping\n`);
+    } else if (err instanceof StoppedByScheduler) {
+      code = EXIT.failed;
+      process.stderr.write(`job ${id} stopped by its scheduler (${err.message}); its end is the scheduler's to record\n`);
     } else if (full) {
       code = EXIT.failed;
       const facts = err instanceof JobEnd ? err.outcome : {};

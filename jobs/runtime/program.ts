@@ -26,7 +26,7 @@ import os from "node:os";
 import path from "node:path";
 import type { JobType } from "../core/job-type.ts";
 import { settingValues } from "../core/settings.ts";
-import { JobEnd, type JobContext } from "./kit.ts";
+import { JobEnd, StoppedByScheduler, type JobContext } from "./kit.ts";
 import type { EndReason } from "../core/store/record.ts";
 import { LineReader, MESSAGE_MAX_BYTES, parseMessage, Reporter } from "./messages.ts";
 import { commandLine, MESSAGE_FD, programEnvironment, type RunnerEnv } from "./command-line.ts";
@@ -34,7 +34,7 @@ import { inputFiles } from "./input-files.ts";
 import { storeOutputFiles } from "./output-files.ts";
 import { ProgramGroup } from "./program-group.ts";
 import { Box, limitsOf } from "./box.ts";
-import { hostFromEnv, isolationOf, missingIsolation, probeHost, type HostBox } from "../core/host-box.ts";
+import { hostFromEnv, isolationOf, missingIsolation, probeHost, SCHEDULER_ENV, type HostBox } from "../core/host-box.ts";
 
 let foundHost: HostBox | null = null;
 /** What the host offers the box: as the server found it (SIDEJOB_BOX), else found here. */
@@ -208,6 +208,8 @@ export async function runProgram(ctx: JobContext, found: CommandType, env: Runne
     if (terminated) {
       // Stopped by a signal from outside: a cancel if one was asked for (the report says so and throws).
       await ctx.progress({});
+      // Else, under a scheduler, its signal (a time limit, an operator's cancel, a preemption): the scheduler says which.
+      if (process.env[SCHEDULER_ENV]) throw new StoppedByScheduler(`${process.env[SCHEDULER_ENV]}: SIGTERM`);
       throw new JobEnd({ reason: "signal", signal: "SIGTERM", error: reporter.error ?? undefined });
     }
     await storeOutputFiles(ctx, outputDir, warn);

@@ -44,6 +44,8 @@ export interface RemoteEnd {
   signal: string | null;
   /** For the operators: what the scheduler said. */
   detail: string;
+  /** The scheduler still has it pending or running (it was missing from one read of the queue only). */
+  stillQueued?: boolean;
 }
 
 export interface RemoteLauncher {

@@ -22,6 +22,8 @@ import { jobNodeArgs } from "./local.ts";
 
 /** A command of Slurm's that did not answer in this long is given up (ms). */
 const COMMAND_TIMEOUT_MS = 30_000;
+/** Slurm's states of a job that has not ended. */
+const ACTIVE = new Set(["PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING", "STAGE_OUT"]);
 const NAME = /^sidejob-([A-Za-z0-9_-]+)-(\d+)$/;
 
 /** The name of a job's Slurm job. */
@@ -121,7 +123,10 @@ export class SlurmLauncher implements RemoteLauncher {
           else resolve(String(stdout));
         },
       );
-      child.stdin?.end(input ?? "");
+      // A command that does not read its stdin (squeue) may have exited before the write: its EPIPE is no error here.
+      child.stdin?.on("error", () => {});
+      if (input === undefined) child.stdin?.end();
+      else child.stdin?.end(input);
     });
   }
 
@@ -157,7 +162,8 @@ export class SlurmLauncher implements RemoteLauncher {
     } catch {
       fields = {}; // gone from Slurm's memory (MinJobAge): it says nothing more
     }
-    return endOf(fields, await tailOf(logFile));
+    const end = endOf(fields, await tailOf(logFile));
+    return ACTIVE.has(end.state) ? { ...end, stillQueued: true } : end;
   }
 }
 

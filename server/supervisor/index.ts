@@ -16,7 +16,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { jobEnvironment, slotsOf as slotsOfType, type Config } from "../config.ts";
-import { BOX_ENV, describeHost, missingIsolation, probeHost, type HostBox } from "../../jobs/core/host-box.ts";
+import { BOX_ENV, describeHost, missingIsolation, probeHost, SCHEDULER_ENV, type HostBox } from "../../jobs/core/host-box.ts";
 import {
   FileStoreUnavailableError,
   QueueFullError,
@@ -207,8 +207,8 @@ export class Supervisor {
         : new RemoteJobs({
             launcher: options.slurm ?? new SlurmLauncher(config.slurm),
             store,
-            // The box of a compute node is found there by its runner: no SIDEJOB_BOX.
-            env: jobEnvironment(config),
+            // The box of a compute node is found there by its runner: no SIDEJOB_BOX. A SIGTERM there is Slurm's.
+            env: { ...jobEnvironment(config), [SCHEDULER_ENV]: "slurm" },
             logFileFor: (id) => logFileFor(config.jobLogDir, id),
             logDir: config.jobLogDir,
             limitsOf: (type, attempt) => ({

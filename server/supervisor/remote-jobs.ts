@@ -40,6 +40,10 @@ interface Tracked {
   /** When its record was first seen ended while it was still queued (ms); 0: not seen. */
   endedSeenAt: number;
   cancelled: boolean;
+  /** Its end being recorded. */
+  leaving?: boolean;
+  /** When it was submitted (ms): a queue read that began before it cannot show it. */
+  submittedAt: number;
 }
 
 export interface RemoteJobsOptions {
@@ -126,7 +130,17 @@ export class RemoteJobs {
       return false;
     }
     this.submitting--;
-    this.jobs.set(id, { remoteId, attempt, type: typeName, logFile, recorded: "", renewedAt: 0, endedSeenAt: 0, cancelled: false });
+    this.jobs.set(id, {
+      remoteId,
+      attempt,
+      type: typeName,
+      logFile,
+      recorded: "",
+      renewedAt: 0,
+      endedSeenAt: 0,
+      cancelled: false,
+      submittedAt: Date.now(),
+    });
     await this.record(id, { remoteId, id, attempt, state: "PENDING", reason: "" }).catch(() => {});
     return true;
   }
@@ -171,6 +185,7 @@ export class RemoteJobs {
     if (this.closed) return;
     const { launcher, log } = this.options;
     let queue: QueuedJob[];
+    const askedAt = Date.now();
     try {
       queue = await launcher.queue();
       if (this.failures > 0) log(`${launcher.place}: its queue answers again`);
@@ -195,6 +210,7 @@ export class RemoteJobs {
         renewedAt: 0,
         endedSeenAt: 0,
         cancelled: false,
+        submittedAt: 0,
       });
     }
     const toCancel: string[] = [];
@@ -202,6 +218,8 @@ export class RemoteJobs {
       [...this.jobs].map(async ([id, job]) => {
         const q = inQueue.get(id);
         if (!q || q.remoteId !== job.remoteId) {
+          // Submitted while the queue was being read: the next read shows it.
+          if (job.submittedAt >= askedAt) return;
           await this.left(id, job);
           return;
         }
@@ -239,11 +257,17 @@ export class RemoteJobs {
   /** A job left the queue: its end is recorded, as for a process that exited. */
   private async left(id: string, job: Tracked): Promise<void> {
     const { launcher, store } = this.options;
-    if (this.jobs.get(id) !== job) return;
-    this.jobs.delete(id);
+    if (this.jobs.get(id) !== job || job.leaving) return;
+    job.leaving = true;
     let reply: FinishReply | null = null;
     try {
       const end = await launcher.ended(job.remoteId, job.logFile);
+      if (end.stillQueued) {
+        // squeue did not list it, but the scheduler still has it (a read between two of its states): not ended.
+        job.leaving = false;
+        return;
+      }
+      this.jobs.delete(id);
       const logTail = await tail(job.logFile);
       const detail = [end.detail, logTail].filter(Boolean).join("\n");
       const type = this.options.typeOf(job.type);
@@ -258,6 +282,7 @@ export class RemoteJobs {
         job.attempt,
       );
     } catch (err) {
+      this.jobs.delete(id);
       this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
     }
     await this.options.onRecorded(id, reply, job.attempt);

@@ -17,6 +17,7 @@ import { isAlive, processesOfJob } from "../support/procs.ts";
 import { waitFor } from "../support/wait.ts";
 import { slurmMissing, startSlurm, type TestSlurm } from "../support/slurm.ts";
 import { jobEnvironment } from "../../server/config.ts";
+import { SCHEDULER_ENV } from "../../jobs/core/host-box.ts";
 import type { JobRecord } from "../../jobs/core/store.ts";
 import type { Job } from "../../server/api-schemas.ts";
 
@@ -152,7 +153,7 @@ test.serial("a Python type runs through Slurm from the form: progress, log, resu
       .split("\0")
       .filter(Boolean)
       .map((kv) => kv.slice(0, kv.indexOf("=")));
-    const allowed = new Set(Object.keys(jobEnvironment(a.config)));
+    const allowed = new Set([...Object.keys(jobEnvironment(a.config)), SCHEDULER_ENV]);
     t.deepEqual(
       names.filter((n) => !allowed.has(n)),
       [],
@@ -232,6 +233,29 @@ test.serial("cancel of a running Slurm job: it ends cancelled, its processes are
     timeout: 10_000,
   });
   t.pass();
+});
+
+test.serial("a running job an operator scancels is lost, and runs again as the type's retry rules say", async (t) => {
+  const dir = typesDir(t, [
+    {
+      name: "napper",
+      script: `import time, os\nos.write(3, b'{"status": "napping"}\\n')\ntime.sleep(3)\nos.write(3, b'{"result": "woke"}\\n')\n`,
+      maxAttempts: 2,
+      retryBackoffMs: 0,
+    },
+  ]);
+  const a = await slurmApp(t, "slurm-operator", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
+  const id = await submit(a, "napper");
+  await a.waitForState(id, "running", 30_000);
+  await waitFor(async () => (await json(a, id)).status === "napping", { message: "the program to run" });
+  const first = (await json(a, id)).slurm!.jobId;
+  await slurm.command("scancel", [first]);
+  const job = await ended(a, id);
+  t.is(job.state, "succeeded", JSON.stringify(job));
+  t.is(job.attempt, 2);
+  t.is(job.attempts[0]?.reason, "lost");
+  t.deepEqual(job.results, ["woke"]);
+  t.not((await json(a, id)).slurm?.jobId, first, "its second attempt is another Slurm job");
 });
 
 test.serial("a Slurm job past its --mem is killed by Slurm and ends memory-limit", async (t) => {

@@ -26,7 +26,8 @@ local RETRIED_NEVER = { ['cancelled'] = true, ['cancel-killed'] = true, ['unknow
 -- The facts of one attempt: kept in attempts, then cleared from the record.
 local ATTEMPT_FACTS = { 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'signal', 'error', 'peakMemoryBytes', 'cpuMs' }
 local ATTEMPT_CLEARED = { 'owner', 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'signal', 'error', 'detail',
-  'reason', 'status', 'resultBytes', 'cancelRequestedAt', 'peakMemoryBytes', 'cpuMs', 'limit' }
+  'reason', 'status', 'resultBytes', 'cancelRequestedAt', 'peakMemoryBytes', 'cpuMs', 'limit',
+  'slurmJobId', 'slurmState', 'slurmReason' }
 
 -- A reason listed as '<reason>:once' (a type's resubmit: with a larger limit)
 -- is retried after the first attempt only, whatever maxAttempts says;
