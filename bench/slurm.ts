@@ -94,7 +94,12 @@ export async function slurmPhase({ quick, client, log, startApp }: SlurmPhaseOpt
       }),
     );
     const prefix = "bench-slurm";
-    const app = await startApp(prefix, { JOB_TYPES_DIR: types, SLURM_CONF: slurm.conf, ISOLATION_UNAVAILABLE: "unconfined" });
+    const app = await startApp(prefix, {
+      JOB_TYPES_DIR: types,
+      SLURM_CONF: slurm.conf,
+      ISOLATION_UNAVAILABLE: "unconfined",
+      JOB_MEMORY_MB: "512",
+    });
     const store = new JobStore(client, { prefix, ttlSucceededS: 86_400, ttlFailedS: 604_800 });
     const viaApp: number[] = [];
     const ends: number[] = [];

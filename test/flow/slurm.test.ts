@@ -79,7 +79,8 @@ async function slurmApp(t: ExecutionContext, name: string, env: Record<string, s
     redis,
     name,
     prefix,
-    env: { SLURM_CONF: slurm.conf, JOB_HEARTBEAT_MS: "1000", ISOLATION_UNAVAILABLE: "unconfined", ...env },
+    // JOB_MEMORY_MB: --mem of a type that declares none, within what a small test machine's node offers.
+    env: { SLURM_CONF: slurm.conf, JOB_HEARTBEAT_MS: "1000", ISOLATION_UNAVAILABLE: "unconfined", JOB_MEMORY_MB: "512", ...env },
   });
   t.teardown(() => a.close());
   return a;
@@ -282,7 +283,14 @@ test.serial("a server restart while a Slurm job runs: it finishes, and the new i
   const first = await launchApp({
     redis,
     name: "slurm-restart",
-    env: { SLURM_CONF: slurm.conf, JOB_HEARTBEAT_MS: "1000", ISOLATION_UNAVAILABLE: "unconfined", JOB_TYPES_DIR: dir, JOB_LOG_DIR: logs },
+    env: {
+      SLURM_CONF: slurm.conf,
+      JOB_HEARTBEAT_MS: "1000",
+      ISOLATION_UNAVAILABLE: "unconfined",
+      JOB_MEMORY_MB: "512",
+      JOB_TYPES_DIR: dir,
+      JOB_LOG_DIR: logs,
+    },
   });
   const id = await submit(first, "nap");
   await first.waitForState(id, "running", 30_000);

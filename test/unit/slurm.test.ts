@@ -2,7 +2,11 @@
 // arguments from a type, the batch script (no shell string from a type, the
 // environment exactly the job's), the end reason from scontrol's fields, and
 // the allow-list of a type's sbatch options (jobs/core/job-type.ts).
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import test from "ava";
+import { loadConfig } from "../../server/config.ts";
 import { batchScript, endOf, sbatchArgs, slurmJobName } from "../../server/launchers/slurm.ts";
 import { slurmProblems, validateJobType, type JobType } from "../../jobs/core/job-type.ts";
 import type { RemoteJob } from "../../server/launchers/remote.ts";
@@ -88,4 +92,32 @@ test("a type's sbatch options: only --name=value from the allow-list; slurm opti
   t.regex(slurmProblems({ ...type, run: { node: "x" } }).join(), /is for a command type/);
   t.regex(slurmProblems({ ...type, slurm: { partition: "a b" } }).join(), /slurm.partition/);
   t.throws(() => validateJobType({ ...type, runOn: "kubernetes" as "local" }), { message: /runOn must be one of local, slurm/ });
+});
+
+test("a Slurm type whose runner is not at SLURM_RUNNER_PATH stops the start; the Slurm settings are read", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-slurm-config-"));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, "remote"));
+  fs.writeFileSync(
+    path.join(dir, "remote", "job.json"),
+    JSON.stringify({ name: "remote", title: "Remote", description: "Remote", fields: [], runOn: "slurm", run: { command: ["/bin/true"] } }),
+  );
+  const env = { PATH: process.env.PATH, JOB_TYPES_DIR: dir, REDIS_URL: "redis://127.0.0.1:1" };
+  t.throws(() => loadConfig({ ...env, SLURM_RUNNER_PATH: path.join(dir, "nowhere", "runner.js") }), {
+    message: /SLURM_RUNNER_PATH: no runner at .*nowhere\/runner\.js, which the Slurm type\(s\) remote need/,
+  });
+  const runner = path.join(dir, "runner.js");
+  fs.writeFileSync(runner, "");
+  const config = loadConfig({
+    ...env,
+    SLURM_RUNNER_PATH: runner,
+    SLURM_CONF: "/etc/slurm/test.conf",
+    SLURM_BIN_DIR: "/opt/slurm/bin",
+    SLURM_MAX_SUBMITTED: "7",
+  });
+  t.deepEqual(config.slurm, { conf: "/etc/slurm/test.conf", binDir: "/opt/slurm/bin", maxSubmitted: 7, runnerPath: runner });
+  t.is(config.types.find((ty) => ty.name === "remote")?.runOn, "slurm");
+  t.throws(() => loadConfig({ ...env, SLURM_RUNNER_PATH: runner, SLURM_CONF: "relative.conf" }), {
+    message: /SLURM_CONF="relative.conf": expected an absolute path/,
+  });
 });
