@@ -109,6 +109,7 @@ export interface ResultsView {
   count: number;
   /** The values read (the first ones, up to what the page shows), as the job reported them. */
   values: unknown[];
+  /** Each value as text; made when a template first reads it, as are table and widthClass. */
   items: ResultItem[];
   /** Every value is a plain number or word: they fit a grid of columns. */
   scalar: boolean;
@@ -210,6 +211,10 @@ export function resultItem(value: unknown): ResultItem {
   return { text: JSON.stringify(value, null, 2) ?? typeof value, json: true };
 }
 
+/** A value resultItem shows as plain text, not as JSON. */
+const isScalar = (value: unknown): boolean =>
+  typeof value === "number" || typeof value === "string" || typeof value === "boolean" || value === null;
+
 /** Results that are records, as a table. */
 export interface ResultsTable {
   columns: string[];
@@ -259,18 +264,29 @@ function formatBytes(size: number): string {
 function resultsView(job: JobRecord, type: JobType | undefined, w: Wording, all: boolean): ResultsView | null {
   if (!isTerminal(job.state) || job.resultCount === 0) return null;
   const url = jobUrl(job.id);
-  const items = job.results.map(resultItem);
-  const scalar = items.every((i) => !i.json);
-  const shown = job.results.length;
+  const values = job.results;
+  const scalar = values.every(isScalar);
+  const shown = values.length;
   const unitWord = type?.unit ? type.unit : (["value", "values"] as const);
+  // The values as text (items, table, widthClass) are made when a template first reads them:
+  // a type's template that shows the values itself (the CSV check's) does not pay for them.
+  let items: ResultItem[] | undefined;
+  let table: ResultsTable | null | undefined;
   return {
     template: type?.resultsTemplate ?? "fragments/results-list",
     count: job.resultCount,
-    values: job.results,
-    items,
+    values,
+    get items() {
+      return (items ??= values.map(resultItem));
+    },
     scalar,
-    table: scalar ? null : resultsTable(job.results),
-    widthClass: widthClass(scalar ? items : []),
+    get table() {
+      if (table === undefined) table = scalar ? null : resultsTable(values);
+      return table;
+    },
+    get widthClass() {
+      return widthClass(scalar ? this.items : []);
+    },
     summary: `${plural(job.resultCount, "result")}.`,
     // Said once: the failure message already says how far it got.
     partial:
