@@ -41,6 +41,18 @@ export async function startSlurm(): Promise<TestSlurm> {
   const { stdout } = await run("bash", [SCRIPT, "start"], { env });
   const conf = /SLURM_CONF=(\S+)/.exec(stdout)?.[1];
   if (!conf) throw new Error(`slurm.sh start said: ${stdout}`);
+  // A test process that dies (an uncaught exception skips the after hooks) still leaves no daemon behind.
+  let stopped = false;
+  const onExit = () => {
+    if (stopped) return;
+    try {
+      execFileSync("bash", [SCRIPT, "stop"], { env, stdio: "ignore", timeout: 30_000 });
+    } catch {
+      // nothing more to do on the way out
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", onExit);
   const command = async (name: string, args: readonly string[]) =>
     (await run(name, [...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLURM_CONF: conf } })).stdout;
   return {
@@ -49,6 +61,8 @@ export async function startSlurm(): Promise<TestSlurm> {
     command,
     queued: async () => (await command("squeue", ["--noheader", "--format=%i"])).split("\n").filter(Boolean),
     async stop() {
+      stopped = true;
+      process.off("exit", onExit);
       await run("bash", [SCRIPT, "stop"], { env }).catch(() => {});
       fs.rmSync(dir, { recursive: true, force: true });
     },
