@@ -97,7 +97,38 @@ export function findCgroups(): CgroupHost | null {
     const dir = path.join(mount, at, "sidejob");
     if (writable(dir)) found[controller] = dir;
   }
-  return found.memory || found.pids ? { version: 1, ...found } : null;
+  const host: CgroupHost | null = found.memory || found.pids ? { version: 1, ...found } : null;
+  if (host) sweepJobCgroups(host);
+  return host;
+}
+
+/** A job's cgroup's name: its id, its attempt, and its runner's pid (jobs/runtime/box.ts). */
+const JOB_CGROUP = /^[0-9a-f]{32}-\d+-(\d+)$/;
+
+/**
+ * Removes the jobs' cgroups whose runner is gone (killed before it could
+ * remove its own): only empty ones go (rmdir refuses a cgroup that holds a
+ * process), and never one whose runner still runs.
+ */
+function sweepJobCgroups(host: CgroupHost): void {
+  const parents = host.version === 2 ? [host.dir] : [host.memory, host.pids, host.cpuacct].filter((d): d is string => d !== null);
+  for (const parent of parents) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const pid = JOB_CGROUP.exec(name)?.[1];
+      if (!pid || fs.existsSync(`/proc/${pid}`)) continue;
+      try {
+        fs.rmdirSync(path.join(parent, name));
+      } catch {
+        // not empty: its processes are still being killed; the next start tries again
+      }
+    }
+  }
 }
 
 /**
