@@ -90,6 +90,16 @@ const AttemptSchema = Type.Object(
     signal: Nullable(Type.String()),
     error: Nullable(Type.String()),
     usage: Nullable(UsageSchema, usageDescription),
+    slurm: Nullable(
+      Type.Object(
+        {
+          jobId: Type.String({ description: "The Slurm job that ran this attempt." }),
+          state: Type.String({ description: "How Slurm last saw it: RUNNING, NODE_FAIL, PREEMPTED, CANCELLED, …" }),
+        },
+        { additionalProperties: false },
+      ),
+      'An attempt of a type with runOn "slurm": its Slurm job; else null.',
+    ),
     pid: Type.Optional(Nullable(Type.Integer(), "Only with SHOW_JOB_INTERNALS.")),
     host: Type.Optional(Nullable(Type.String(), "Only with SHOW_JOB_INTERNALS.")),
   },

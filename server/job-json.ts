@@ -78,6 +78,7 @@ export function jobJson(job: JobRecord, files: readonly { name: string; size: nu
       signal: a.signal,
       error: a.error,
       usage: a.usage,
+      slurm: a.slurm,
       ...(settings.showJobInternals ? { pid: a.pid, host: a.host } : {}),
     })),
     /** A job waiting for its next attempt does not start before this; else null. */

@@ -458,7 +458,7 @@ function attemptView(job: JobRecord, now: number, zone: string): JobView["attemp
   const text = attemptText(job);
   if (text === null) return null;
   const earlier = job.attempts.map((a) => ({
-    text: `Attempt ${formatNumber(a.attempt)} ${attemptEnd(a.reason)}`,
+    text: `Attempt ${formatNumber(a.attempt)} ${attemptEnd(a.reason, a.slurm?.state)}`,
     at: exactAt(a.endedAt, zone),
   }));
   const waiting =

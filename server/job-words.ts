@@ -99,7 +99,24 @@ export function progressPhrase(job: Pick<JobRecord, "done" | "total">, unit: rea
   return "";
 }
 
-type FailureFacts = Pick<JobRecord, "type" | "reason" | "error" | "done" | "total" | "timeoutMs"> & Partial<Pick<JobRecord, "limit">>;
+type FailureFacts = Pick<JobRecord, "type" | "reason" | "error" | "done" | "total" | "timeoutMs"> &
+  Partial<Pick<JobRecord, "limit">> & { slurm?: { state: string } | null };
+
+/** Why a cluster ended a job its runner could not report on (a lost job's Slurm state), in words; null for none of these. */
+export function clusterEnd(state: string | null | undefined): string | null {
+  switch (state) {
+    case "NODE_FAIL":
+      return "the cluster's node it ran on failed";
+    case "BOOT_FAIL":
+      return "the cluster's node could not be started for it";
+    case "PREEMPTED":
+      return "the cluster stopped it to make room for more urgent work";
+    case "CANCELLED":
+      return "the cluster's operators cancelled it";
+    default:
+      return null;
+  }
+}
 
 /** A limit that stopped a job, in words: what it bounds, and its value. */
 function limitWords(reason: EndReason, limit: number | null | undefined): { what: string; value: string } | null {
@@ -126,8 +143,10 @@ export function failureMessage(job: FailureFacts, noun: string, unit: readonly [
   const progress = progressPhrase(job, unit);
   const after = progress ? ` ${progress}` : "";
   switch (job.reason) {
-    case "lost":
-      return `${Noun} stopped responding${after}, so it was given up.`;
+    case "lost": {
+      const cluster = clusterEnd(job.slurm?.state);
+      return cluster ? `${Noun} was stopped${after}: ${cluster}.` : `${Noun} stopped responding${after}, so it was given up.`;
+    }
     case "never-started":
       return `${Noun} never started, so it was given up.`;
     case "timeout":
@@ -164,10 +183,12 @@ export function failureMessage(job: FailureFacts, noun: string, unit: readonly [
 }
 
 /** Why an earlier attempt ended, as the end of "Attempt 1 …": each end reason a retried attempt can have. */
-export function attemptEnd(reason: EndReason): string {
+export function attemptEnd(reason: EndReason, slurmState?: string): string {
   switch (reason) {
-    case "lost":
-      return "stopped responding (its host or process was lost)";
+    case "lost": {
+      const cluster = clusterEnd(slurmState);
+      return cluster ? `was stopped: ${cluster}` : "stopped responding (its host or process was lost)";
+    }
     case "never-started":
       return "never started";
     case "timeout":

@@ -177,8 +177,15 @@ class Lease {
     private readonly onReply: (reply: ReportReply) => void,
   ) {
     const { id, leaseMs, config } = open;
+    let lastBeat = Date.now();
     this.beat = setInterval(() => {
-      if (Date.now() - this.lastContact > 2 * leaseMs) {
+      const now = Date.now();
+      // A beat far later than due: this process was stopped (a Slurm job suspended with its runner) or starved, and
+      // did not try to reach Redis meanwhile. That time is no lack of contact: the beat now asks whether the lease is
+      // still its own, and a refused one stops it (below).
+      if (now - lastBeat > leaseMs) this.lastContact += now - lastBeat - config.jobHeartbeatMs;
+      lastBeat = now;
+      if (now - this.lastContact > 2 * leaseMs) {
         die(
           EXIT.fenced,
           `job ${id} could not reach Redis for ${formatDuration(Date.now() - this.lastContact)}; stopping (it is recorded as lost)`,

@@ -54,6 +54,8 @@ export function sbatchArgs(job: RemoteJob): string[] {
   const args = [
     "--parsable",
     "--export=NONE",
+    // sidejob's retry rules run a lost job again, as another attempt: Slurm must not requeue it too (after a node failure).
+    "--no-requeue",
     `--job-name=${slurmJobName(job.id, job.attempt)}`,
     `--output=${job.logFile}`,
     "--open-mode=append",

@@ -6,8 +6,8 @@
 //   job (lua/slurm-2.lua), or the job fails spawn-failed;
 // - one poll of the scheduler's queue every POLL_MS, whatever the number of
 //   jobs: each job's state and reason are recorded when they change (its
-//   page shows them), and the start lease of a job still waiting in the
-//   scheduler's queue is renewed;
+//   page shows them), and the lease of a job still waiting in the
+//   scheduler's queue, or suspended by it, is renewed;
 // - a job that left the queue: its end is recorded as for a process that
 //   exited (the runner's own end stands; else the scheduler's reason:
 //   memory-limit, timeout, lost for a node failure, a preemption or an
@@ -160,15 +160,18 @@ export class RemoteJobs {
     const job = this.jobs.get(id)!;
     const now = Date.now();
     const waiting = q.state === "PENDING" || q.state === "CONFIGURING";
+    // A job the scheduler suspended (an operator's scontrol suspend, a preemption by suspension) has its runner stopped
+    // too: its lease is renewed here while it is, so it is not taken for lost.
+    const held = waiting || q.state === "SUSPENDED";
     const key = `${q.state}|${q.reason}`;
     // A waiting job is looked at every poll (a cancel of it is the scheduler's to carry out); a running one, whose
     // runner obeys a cancel itself, when its state changes or every CHECK_MS.
-    if (key === job.recorded && !waiting && job.endedSeenAt === 0 && now - job.renewedAt < CHECK_MS) return "";
+    if (key === job.recorded && !held && job.endedSeenAt === 0 && now - job.renewedAt < CHECK_MS) return "";
     const state = await this.options.store.recordSlurm(
       id,
       job.attempt,
       { jobId: q.remoteId, state: q.state, reason: q.reason },
-      waiting ? this.options.leaseMs : null,
+      held ? this.options.leaseMs : null,
     );
     job.recorded = key;
     job.renewedAt = now;

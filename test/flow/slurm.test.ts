@@ -5,8 +5,10 @@
 // environment holding nothing of the server's; a pending job's page showing
 // the cluster's queue and Slurm's reason, then its cancel; the cancel of a
 // running job (processes gone, squeue empty); a memory kill recorded as
-// memory-limit; a server restart while a Slurm job runs. One Slurm for the
-// file; the tests run one after another (each its own app and prefix).
+// memory-limit; a server restart while a Slurm job runs; a node failure and a
+// preemption (recorded lost with Slurm's state, in words, and run again as
+// the type's retry rules say). One Slurm for the file; the tests run one
+// after another (each its own app and prefix).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,6 +20,7 @@ import { waitFor } from "../support/wait.ts";
 import { slurmMissing, startSlurm, type TestSlurm } from "../support/slurm.ts";
 import { jobEnvironment } from "../../server/config.ts";
 import { SCHEDULER_ENV } from "../../jobs/core/host-box.ts";
+import { leaseMsOf } from "../../jobs/core/settings.ts";
 import type { JobRecord } from "../../jobs/core/store.ts";
 import type { Job } from "../../server/api-schemas.ts";
 
@@ -308,4 +311,85 @@ test.serial("a server restart while a Slurm job runs: it finishes, and the new i
   t.deepEqual(job.results, ["rested"]);
   t.regex(await pageText(second, id), /rested/);
   await waitFor(async () => (await slurm.queued()).length === 0, { message: "squeue to be empty", timeout: 20_000 });
+});
+
+test.serial(
+  "a node failure: the attempt is lost with Slurm's NODE_FAIL, its page says so, and it runs again once the node is back",
+  async (t) => {
+    const dir = typesDir(t, [
+      {
+        name: "survivor",
+        script: `import time, os\nos.write(3, b'{"status": "working"}\\n')\ntime.sleep(float(os.environ.get("NAP_S", "2")))\nos.write(3, b'{"result": "done"}\\n')\n`,
+        maxAttempts: 2,
+        retryBackoffMs: 0,
+      },
+    ]);
+    const a = await slurmApp(t, "slurm-node-fail", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
+    const node = (await slurm.command("sinfo", ["--noheader", "--format=%N"])).trim();
+    // However the test ends, the node is up again for the tests after it.
+    t.teardown(() => slurm.resume(node));
+    const id = await submit(a, "survivor");
+    await waitFor(async () => (await json(a, id)).status === "working", { message: "the program to run", timeout: 30_000 });
+    const first = (await json(a, id)).slurm!.jobId;
+    await slurm.command("scontrol", ["update", `NodeName=${node}`, "State=DOWN", "Reason=sidejob-test"]);
+    // Attempt 1 is recorded lost from Slurm's state; attempt 2 waits while the node is down.
+    const retried = await waitFor(
+      async () => {
+        const body = await json(a, id);
+        return body.attempt === 2 ? body : null;
+      },
+      { message: "the job's second attempt", timeout: 30_000 },
+    );
+    t.is(retried.attempts[0]?.reason, "lost");
+    t.deepEqual(retried.attempts[0]?.slurm, { jobId: first, state: "NODE_FAIL" });
+    t.regex(await pageText(a, id), /Attempt 1 was stopped: the cluster(?:'|&#39;)s node it ran on failed/);
+    await slurm.resume(node);
+    const job = await ended(a, id);
+    t.is(job.state, "succeeded", JSON.stringify(job));
+    t.deepEqual(job.results, ["done"]);
+    t.not(job.slurm?.jobId, first, "its second attempt is another Slurm job");
+  },
+);
+
+test.serial("a job preempted by a more urgent partition's job ends lost with Slurm's PREEMPTED, in words", async (t) => {
+  const cpus = os.availableParallelism();
+  const dir = typesDir(t, [{ name: "yielder", script: SLEEPER, timeoutMs: 120_000, maxAttempts: 1, slurm: { cpus } }]);
+  const a = await slurmApp(t, "slurm-preempt", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
+  const id = await submit(a, "yielder");
+  await waitFor(async () => (await json(a, id)).status === "sleeping", { message: "the program to run", timeout: 30_000 });
+  // Every CPU of the node asked by a job of the partition whose PriorityTier is higher (test/support/slurm.sh).
+  await slurm.command("sbatch", ["--parsable", "--partition=urgent", `--cpus-per-task=${cpus}`, "--output=/dev/null", "--wrap", "true"]);
+  const job = await ended(a, id, 30_000);
+  t.is(job.state, "failed");
+  t.is(job.reason, "lost", JSON.stringify(job));
+  t.is((await json(a, id)).slurm?.state, "PREEMPTED");
+  t.regex(await pageText(a, id), /stopped: the cluster stopped it to make room for more urgent work/);
+  await waitFor(() => processesOfJob(id).length === 0, { message: "the job's processes to be gone", timeout: 10_000 });
+});
+
+test.serial("a job the cluster suspends is not taken for lost: resumed, it finishes as its first attempt", async (t) => {
+  const dir = typesDir(t, [
+    {
+      name: "pausable",
+      script: `import time, os\nos.write(3, b'{"status": "working"}\\n')\ntime.sleep(2)\nos.write(3, b'{"result": "resumed"}\\n')\n`,
+    },
+  ]);
+  const a = await slurmApp(t, "slurm-suspend", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
+  const id = await submit(a, "pausable");
+  await waitFor(async () => (await json(a, id)).status === "working", { message: "the program to run", timeout: 30_000 });
+  const slurmId = (await json(a, id)).slurm!.jobId;
+  await slurm.command("scontrol", ["suspend", slurmId]);
+  t.teardown(() => slurm.command("scontrol", ["resume", slurmId]).catch(() => ""));
+  await waitFor(async () => (await json(a, id)).slurm?.state === "SUSPENDED", { message: "Slurm's SUSPENDED to be recorded" });
+  // Stopped for twice its lease (JOB_HEARTBEAT_MS 1 s): the instance renews it while Slurm says SUSPENDED.
+  const until = Date.now() + 2 * leaseMsOf(1000);
+  await waitFor(async () => ((await json(a, id)).state !== "running" ? "ended" : Date.now() > until ? "held" : null), {
+    message: "the suspension to last",
+    timeout: 30_000,
+  }).then((what) => t.is(what, "held", "still running while suspended"));
+  await slurm.command("scontrol", ["resume", slurmId]);
+  const job = await ended(a, id);
+  t.is(job.state, "succeeded", JSON.stringify(job));
+  t.is(job.attempt, 1);
+  t.deepEqual(job.results, ["resumed"]);
 });

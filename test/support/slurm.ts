@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { ROOT } from "../../server/paths.ts";
+import { waitFor } from "./wait.ts";
 
 const run = promisify(execFile);
 const SCRIPT = path.join(ROOT, "test", "support", "slurm.sh");
@@ -20,6 +21,8 @@ export interface TestSlurm {
   command(name: string, args: readonly string[]): Promise<string>;
   /** The ids in squeue now (every job). */
   queued(): Promise<string[]>;
+  /** Brings a node set DOWN back, and waits until it takes jobs (idle or in use). */
+  resume(node: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -60,6 +63,17 @@ export async function startSlurm(): Promise<TestSlurm> {
     dir,
     command,
     queued: async () => (await command("squeue", ["--noheader", "--format=%i"])).split("\n").filter(Boolean),
+    async resume(node) {
+      // ReturnToService=2 may have brought it back already: then RESUME is refused, and nothing is to be done.
+      await command("scontrol", ["update", `NodeName=${node}`, "State=RESUME"]).catch(() => "");
+      await waitFor(
+        async () => /^(idle|mixed|allocated)/.test((await command("sinfo", ["--noheader", "-n", node, "--format=%T"])).trim()),
+        {
+          message: `Slurm node ${node} to take jobs`,
+          timeout: 30_000,
+        },
+      );
+    },
     async stop() {
       stopped = true;
       process.off("exit", onExit);

@@ -34,10 +34,11 @@ const job: RemoteJob = {
   memoryMB: 512,
 };
 
-test("sbatch's arguments: --export=NONE, the job's name, output, CPUs, memory, time rounded up plus a minute, partition, the allowed options", (t) => {
+test("sbatch's arguments: --export=NONE, no requeue by Slurm, the job's name, output, CPUs, memory, time rounded up plus a minute, partition, the allowed options", (t) => {
   t.deepEqual(sbatchArgs(job), [
     "--parsable",
     "--export=NONE",
+    "--no-requeue",
     "--job-name=sidejob-abc123-2",
     "--output=/shared/logs/abc123.log",
     "--open-mode=append",
@@ -73,7 +74,8 @@ test("the end of a Slurm job its runner did not record: memory, time, node failu
   t.is(memory.reason, "memory-limit");
   t.is(memory.signal, "SIGKILL");
   t.is(endOf({ JobState: "OUT_OF_MEMORY", ExitCode: "0:125" }, "").reason, "memory-limit");
-  t.is(endOf({ JobState: "TIMEOUT", ExitCode: "0:15" }, "").reason, "timeout");
+  // As Slurm 22.05 showed a job past its --time (by hand: --time=1, ended after 80 s).
+  t.is(endOf({ JobState: "TIMEOUT", Reason: "TimeLimit", ExitCode: "0:15" }, "").reason, "timeout");
   t.is(endOf({ JobState: "FAILED", ExitCode: "0:9" }, "").reason, "signal");
   t.is(endOf({ JobState: "FAILED", ExitCode: "1:0" }, "").reason, "exit-code");
   t.is(endOf({ JobState: "COMPLETED", ExitCode: "0:0" }, "").reason, "no-result");

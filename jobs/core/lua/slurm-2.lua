@@ -5,7 +5,8 @@
 -- lease here, as a running job's runner renews its own: a job that waits
 -- for Slurm's resources for an hour is not lost, and one whose instance
 -- died is (its lease runs out; the Slurm job's runner, when it starts, is
--- refused by start-3.lua). Once the job has ended (its runner recorded
+-- refused by start-3.lua). So is a running job's while Slurm has it
+-- suspended (its runner is stopped with it, and cannot renew it). Once the job has ended (its runner recorded
 -- the end, then left Slurm's queue) only the Slurm state and reason of
 -- that same Slurm job are written: how the scheduler saw it end
 -- (COMPLETED, FAILED, …). Nothing is written on another attempt.
@@ -17,7 +18,7 @@
 -- ARGV[3]  the Slurm job id
 -- ARGV[4]  its Slurm state (PENDING, RUNNING, …)
 -- ARGV[5]  Slurm's reason ('' for none)
--- ARGV[6]  lease ms: a queued job's start lease is renewed for this long ('' : not renewed)
+-- ARGV[6]  lease ms: the job's lease is renewed for this long ('' : not renewed; given for a pending or suspended Slurm job)
 -- Returns: the job's state ('' if gone), or 'other' when it is on another attempt.
 --- @include "includes/now"
 --- @include "includes/terminal"
@@ -33,7 +34,7 @@ if TERMINAL[state] then
   return state
 end
 redis.call('HSET', KEYS[1], 'slurmJobId', ARGV[3], 'slurmState', ARGV[4], 'slurmReason', ARGV[5])
-if state == 'queued' and ARGV[6] ~= '' and redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+if (state == 'queued' or state == 'running') and ARGV[6] ~= '' and redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[6]), ARGV[1])
 end
 return state

@@ -64,6 +64,8 @@ export interface AttemptRecord {
   error: string | null;
   /** What the attempt used, when its runner measured it. */
   usage: JobUsage | null;
+  /** A Slurm type's attempt: its Slurm job and the state Slurm last gave it (NODE_FAIL, PREEMPTED, …); else null. */
+  slurm: { jobId: string; state: string } | null;
 }
 
 /**
@@ -290,6 +292,7 @@ export function parseAttempts(text: string | undefined): AttemptRecord[] {
       signal: s(a.signal),
       error: s(a.error),
       usage: usageOf(n(a.peakMemoryBytes), n(a.cpuMs)),
+      slurm: s(a.slurmJobId) === null ? null : { jobId: s(a.slurmJobId)!, state: s(a.slurmState) ?? "" },
     }));
 }
 

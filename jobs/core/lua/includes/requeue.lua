@@ -10,7 +10,8 @@
 -- without maxAttempts (written before retries) is not retried.
 --
 -- The ended attempt is appended to the record's attempts (JSON: attempt,
--- reason, claimedAt, startedAt, endedAt, host, pid, exitCode, signal, error),
+-- reason, claimedAt, startedAt, endedAt, host, pid, exitCode, signal, error,
+-- usage, and a Slurm job's id and how Slurm saw it end),
 -- its process facts and results are cleared (the next attempt starts with
 -- none; the log is kept, one attempt's lines after the other's), attempt
 -- goes up by one, and the job waits at the head of its queue (it was
@@ -24,7 +25,9 @@
 local RETRIED_ALWAYS = { ['lost'] = true, ['never-started'] = true }
 local RETRIED_NEVER = { ['cancelled'] = true, ['cancel-killed'] = true, ['unknown-type'] = true }
 -- The facts of one attempt: kept in attempts, then cleared from the record.
-local ATTEMPT_FACTS = { 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'signal', 'error', 'peakMemoryBytes', 'cpuMs' }
+local ATTEMPT_FACTS = { 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'signal', 'error', 'peakMemoryBytes', 'cpuMs',
+  'slurmJobId', 'slurmState' }
+local TEXT_FACTS = { host = true, signal = true, error = true, slurmJobId = true, slurmState = true }
 local ATTEMPT_CLEARED = { 'owner', 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'signal', 'error', 'detail',
   'reason', 'status', 'resultBytes', 'cancelRequestedAt', 'peakMemoryBytes', 'cpuMs', 'limit',
   'slurmJobId', 'slurmState', 'slurmReason' }
@@ -63,7 +66,7 @@ local function requeue(job, results, leases, queue, kills, id, fields, now, ix)
   for i, name in ipairs(ATTEMPT_FACTS) do
     local value = ended[name] or facts[i]
     if value and value ~= '' then
-      if name == 'host' or name == 'signal' or name == 'error' then entry[name] = value else entry[name] = tonumber(value) end
+      if TEXT_FACTS[name] then entry[name] = value else entry[name] = tonumber(value) end
     end
   end
   local attempts = cjson.decode(redis.call('HGET', job, 'attempts') or '[]')
