@@ -221,6 +221,9 @@ export class Supervisor {
             typeOf: (name) => byName.get(name),
             leaseMs: this.leaseMs + START_GRACE_MS,
             maxSubmitted: config.slurm.maxSubmitted,
+            release: async (id) => {
+              await store.release(id, this.instanceId);
+            },
             log,
             onRecorded: (id, reply, attempt) => {
               const reported = this.reportEnd(id, "exit", reply, attempt);

@@ -15,7 +15,11 @@
 // - a job whose record was cancelled (or ended by the server, or is gone)
 //   while it is still in the queue is cancelled in the scheduler;
 // - after a restart, the jobs the queue names (sidejob-<id>-<attempt>) are
-//   tracked again, by whichever instance polls.
+//   tracked again, by whichever instance polls;
+// - SLURM_MAX_SUBMITTED holds over the deployment: a job takes a place in
+//   Redis (lua/slurm-places-1.lua) before sbatch, or goes back to the queue;
+//   each read of the queue renews the places of the jobs in it, and a job
+//   that left it gives its place back.
 import { tail } from "../launchers/local.ts";
 import type { QueuedJob, RemoteLauncher } from "../launchers/remote.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
@@ -27,6 +31,8 @@ export const POLL_MS = 1000;
 const CHECK_MS = 5000;
 /** A job whose record ended is cancelled in the scheduler if its runner has not left the queue in this long (ms). */
 const ENDED_GRACE_MS = 10_000;
+/** A submitted job's place (SLURM_MAX_SUBMITTED) lapses when no instance renewed it in this long (ms): each queue read renews it. */
+export const PLACE_HOLD_MS = 30_000;
 
 interface Tracked {
   remoteId: string;
@@ -58,8 +64,10 @@ export interface RemoteJobsOptions {
   typeOf: (name: string) => JobType | undefined;
   /** The start lease a waiting job is renewed for (ms). */
   leaseMs: number;
-  /** Jobs kept submitted at once (over the whole queue the scheduler shows: every instance's). */
+  /** Jobs kept submitted at once by the whole deployment: each takes a place in Redis before it is submitted. */
   maxSubmitted: number;
+  /** Gives a claimed job back to the queue (no place was free for it). */
+  release: (id: string) => Promise<void>;
   log: (message: string) => void;
   /** The end of a job that left the queue was recorded: its reply (null: Redis did not answer). */
   onRecorded: (id: string, reply: FinishReply | null, attempt: number) => Promise<void>;
@@ -71,6 +79,10 @@ export class RemoteJobs {
   private submitting = 0;
   /** How many sidejob jobs the queue held at the last poll. */
   private queued = 0;
+  /** How many places the deployment's jobs held at the last renewal. */
+  private places = 0;
+  /** A place was refused since the last poll: no claim until the next one. */
+  private full = false;
   private timer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
   private closed = false;
@@ -92,9 +104,14 @@ export class RemoteJobs {
     return n;
   }
 
-  /** Whether one more job may be submitted. */
+  /** Whether one more job may be submitted, as far as this instance knows (the place it takes in Redis decides). */
   hasRoom(): boolean {
-    return Math.max(this.jobs.size, this.queued) + this.submitting < this.options.maxSubmitted;
+    return !this.full && Math.max(this.jobs.size, this.queued, this.places) + this.submitting < this.options.maxSubmitted;
+  }
+
+  /** How many Slurm jobs the deployment keeps submitted (places taken, at the last renewal), and at most. */
+  get placesTaken(): { taken: number; max: number } {
+    return { taken: Math.max(this.places, this.jobs.size), max: this.options.maxSubmitted };
   }
 
   /** Starts polling the queue (at once: a restart takes its jobs back). */
@@ -110,18 +127,29 @@ export class RemoteJobs {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Submits a claimed job; false when it could not be (the job is recorded failed). */
+  /**
+   * Submits a claimed job once it has a place among the deployment's SLURM_MAX_SUBMITTED (else it goes back to the
+   * queue); false when it was not submitted (given back, or recorded failed when sbatch refused it).
+   */
   async submit(id: string, typeName: string, attempt: number): Promise<boolean> {
     const { launcher, store, env, logDir } = this.options;
     const type = this.options.typeOf(typeName);
     if (!type) return false;
     const logFile = this.options.logFileFor(id);
     this.submitting++;
+    const placed = await store.takeSlurmPlace(id, this.options.maxSubmitted, PLACE_HOLD_MS).catch(() => false);
+    if (!placed) {
+      this.submitting--;
+      this.full = true;
+      await this.options.release(id).catch(() => {});
+      return false;
+    }
     let remoteId: string;
     try {
       remoteId = await launcher.submit({ id, attempt, type, env, logFile, dir: logDir, ...this.options.limitsOf(type, attempt) });
     } catch (err) {
       this.submitting--;
+      await store.slurmPlaces("leave", [id], PLACE_HOLD_MS).catch(() => 0);
       this.options.log(`could not submit job ${id} to ${launcher.place}: ${(err as Error).message}`);
       const reply = await store
         .finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message }, attempt)
@@ -198,6 +226,7 @@ export class RemoteJobs {
       return;
     }
     this.queued = queue.length;
+    this.full = false;
     const inQueue = new Map(queue.map((q) => [q.id, q]));
     // Jobs submitted before a restart (or by an instance that is gone): tracked again.
     for (const q of queue) {
@@ -245,6 +274,10 @@ export class RemoteJobs {
     );
     if (toCancel.length > 0)
       await launcher.cancel(toCancel).catch((err: Error) => log(`${launcher.place}: could not cancel: ${err.message}`));
+    // The places of the jobs in the queue (every instance's that this one tracks) are renewed, in one call.
+    const listed = [...this.jobs.keys()].filter((id) => inQueue.has(id));
+    if (listed.length > 0 || this.places > 0)
+      this.places = await this.options.store.slurmPlaces("renew", listed, PLACE_HOLD_MS).catch(() => this.places);
   }
 
   /** The type of a job found in the queue that this instance does not track; null when the store does not have it. */
@@ -277,6 +310,7 @@ export class RemoteJobs {
       const memoryMB = type ? this.options.limitsOf(type, job.attempt).memoryMB : 0;
       const limit = end.reason === "memory-limit" && memoryMB > 0 ? { limit: memoryMB } : {};
       await store.recordSlurm(id, job.attempt, { jobId: job.remoteId, state: end.state || "GONE", reason: "" }, null).catch(() => "");
+      await store.slurmPlaces("leave", [id], PLACE_HOLD_MS).catch(() => 0);
       reply = await store.finish(
         id,
         "failed",

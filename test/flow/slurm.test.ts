@@ -21,6 +21,7 @@ import { slurmMissing, startSlurm, type TestSlurm } from "../support/slurm.ts";
 import { jobEnvironment } from "../../server/config.ts";
 import { SCHEDULER_ENV } from "../../jobs/core/host-box.ts";
 import { leaseMsOf } from "../../jobs/core/settings.ts";
+import { POLL_MS } from "../../server/supervisor/remote-jobs.ts";
 import type { JobRecord } from "../../jobs/core/store.ts";
 import type { Job } from "../../server/api-schemas.ts";
 
@@ -392,4 +393,45 @@ test.serial("a job the cluster suspends is not taken for lost: resumed, it finis
   t.is(job.state, "succeeded", JSON.stringify(job));
   t.is(job.attempt, 1);
   t.deepEqual(job.results, ["resumed"]);
+});
+
+test.serial("SLURM_MAX_SUBMITTED holds over the deployment: two instances never keep more Slurm jobs submitted at once", async (t) => {
+  const dir = typesDir(t, [{ name: "patient", script: SLEEPER, timeoutMs: 120_000 }]);
+  const logs = logDir(t);
+  const env = { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logs, SLURM_MAX_SUBMITTED: "2" };
+  const a = await slurmApp(t, "slurm-places", env);
+  const b = await slurmApp(t, "slurm-places", env, a.prefix);
+  // Every CPU of the node taken: submitted jobs stay in Slurm's queue, holding their places.
+  const hog = (
+    await slurm.command("sbatch", [
+      "--parsable",
+      `--cpus-per-task=${os.availableParallelism()}`,
+      "--output=/dev/null",
+      "--wrap",
+      "sleep 300",
+    ])
+  ).trim();
+  t.teardown(() => slurm.command("scancel", [hog]).catch(() => ""));
+  const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(i % 2 ? b : a, "patient")));
+  const submitted = async () =>
+    (await slurm.command("squeue", ["--noheader", "--format=%j"])).split("\n").filter((name) => name.startsWith("sidejob-")).length;
+  // Sampled until two queue reads of each instance have passed since the places were full.
+  let most = 0;
+  let fullSince = 0;
+  await waitFor(
+    async () => {
+      const n = await submitted();
+      most = Math.max(most, n);
+      if (n < 2) fullSince = 0;
+      else fullSince ||= Date.now();
+      return fullSince > 0 && Date.now() - fullSince > 2 * POLL_MS;
+    },
+    { message: "two Slurm jobs submitted", timeout: 30_000, interval: 25 },
+  );
+  t.is(most, 2, "never more than SLURM_MAX_SUBMITTED in Slurm's queue");
+  const states = await Promise.all(ids.map(async (id) => (await json(a, id)).state));
+  t.is(states.filter((s) => s === "queued").length, 6, "the others wait in sidejob's queue");
+  t.is((await Promise.all(ids.map(async (id) => (await json(a, id)).slurm))).filter(Boolean).length, 2);
+  for (const id of ids) await a.post(`/jobs/${id}/cancel`, {});
+  await waitFor(async () => (await submitted()) === 0, { message: "the submitted jobs to leave squeue", timeout: 20_000 });
 });

@@ -58,6 +58,7 @@ export interface LuaReplies {
   delete: [deleted: 1, state: JobState] | [deleted: 0, state: StateOrGone];
   retried: 0 | 1;
   slurm: StateOrGone | "other";
+  slurmPlaces: number;
   beat: number;
   sample: number;
   trim: number;
@@ -269,6 +270,13 @@ declare module "ioredis" {
       slurmReason: string,
       leaseMs: Arg,
     ): Result<LuaReplies["slurm"], Context>;
+    sjSlurmPlaces(
+      places: string,
+      mode: "take" | "renew" | "leave",
+      holdMs: Arg,
+      max: Arg,
+      ...ids: string[]
+    ): Result<LuaReplies["slurmPlaces"], Context>;
     sjBeat(beats: string, instances: string, instanceId: string, facts: string, ttlMs: Arg): Result<LuaReplies["beat"], Context>;
     sjSample(queue: string, samples: string): Result<LuaReplies["sample"], Context>;
     sjTrim(index: string, jobPrefix: string, checks: Arg, ...typesAndTtls: Arg[]): Result<LuaReplies["trim"], Context>;

@@ -1,5 +1,6 @@
 -- release: gives back a claim whose process could not be started for want
--- of a resource that comes back (EMFILE, ENFILE: no file descriptor free).
+-- of a resource that comes back (EMFILE, ENFILE: no file descriptor free; a
+-- place among the deployment's SLURM_MAX_SUBMITTED Slurm jobs).
 -- The job goes back to the head of the queue (and of its submitter's list,
 -- includes/turns), unclaimed, and is taken again
 -- by the next instance with a free slot. A job that is no longer a queued

@@ -429,6 +429,16 @@ export class JobStore {
     return transitions.recordSlurm(this.core, id, attempt, slurm, leaseMs);
   }
 
+  /** Takes a place among the deployment's submitted Slurm jobs (SLURM_MAX_SUBMITTED: max) for a job; false: none is free. */
+  takeSlurmPlace(id: string, max: number, holdMs: number): Promise<boolean> {
+    return transitions.slurmPlace(this.core, "take", id, max, holdMs);
+  }
+
+  /** Renews the places of jobs whose Slurm jobs are in the queue, or gives them back (leave): the places taken now. */
+  slurmPlaces(mode: "renew" | "leave", ids: readonly string[], holdMs: number): Promise<number> {
+    return transitions.slurmPlace(this.core, mode, ids, 0, holdMs);
+  }
+
   /** Records on a job that `newId` retries it; false when the job is gone. */
   markRetried(id: string, newId: string): Promise<boolean> {
     return operator.markRetried(this.core, id, newId);

@@ -36,6 +36,8 @@
 // and once, under the first partition's tag:
 //   P:{T0}:beats            sorted set: instance id -> when its heartbeat runs out (ms)
 //   P:{T0}:instances        hash: instance id -> its facts (JSON: host, pid, version, slots, known types, started at)
+//   P:{T0}:slurm:places     sorted set: job id -> when its place lapses (ms), the deployment's submitted Slurm jobs
+//                           (SLURM_MAX_SUBMITTED of them at most: lua/slurm-places-1.lua)
 //   P:{T0}:login:addr:<address>  sorted set: attempt id -> when (ms), an address's failed logins (and checks in flight)
 //   P:{T0}:login:all        sorted set: attempt id -> when (ms), every address's failed logins
 //   P:{T0}:admin:session:<id>  string: "<version>:<tag>", one operator's session (see store/login.ts)
@@ -260,6 +262,11 @@ export class KeyLayout {
 
   instances(): string {
     return `${this.bases[0]!}instances`;
+  }
+
+  /** The places of the deployment's submitted Slurm jobs (lua/slurm-places-1.lua). */
+  slurmPlaces(): string {
+    return `${this.bases[0]!}slurm:places`;
   }
 
   // --- The operators' audit trail, under the first partition's tag (store/audit.ts)

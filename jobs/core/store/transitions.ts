@@ -489,3 +489,27 @@ export async function recordSlurm(
   const { leasesKey } = keys.partition(id);
   return core.call((r) => r.sjSlurm(keys.job(id), leasesKey, id, attempt, slurm.jobId, slurm.state, slurm.reason, leaseMs ?? ""));
 }
+
+/**
+ * A place among the Slurm jobs the deployment keeps submitted (lua/slurm-places-1.lua):
+ * take one for a job (true: it has one), renew the places of jobs in Slurm's queue, or give them back.
+ */
+export async function slurmPlace(core: StoreCore, mode: "take", id: string, max: number, holdMs: number): Promise<boolean>;
+export async function slurmPlace(
+  core: StoreCore,
+  mode: "renew" | "leave",
+  ids: readonly string[],
+  max: number,
+  holdMs: number,
+): Promise<number>;
+export async function slurmPlace(
+  core: StoreCore,
+  mode: "take" | "renew" | "leave",
+  ids: string | readonly string[],
+  max: number,
+  holdMs: number,
+): Promise<boolean | number> {
+  const list = typeof ids === "string" ? [ids] : [...ids];
+  const reply = await core.call((r) => r.sjSlurmPlaces(core.keys.slurmPlaces(), mode, holdMs, max, ...list));
+  return mode === "take" ? reply === 1 : reply;
+}
