@@ -92,6 +92,7 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
         reason: job.reason,
         detail: job.detail,
         usage: job.usage && isTerminal(job.state) ? usageText(job.usage) : null,
+        slurm: job.slurm ? slurmJobText(job.slurm) : null,
       },
       retryOf: job.retryOf ? adminJobUrl(job.retryOf) : null,
       retriedAs: job.retriedAs ? adminJobUrl(job.retriedAs) : null,
@@ -109,6 +110,7 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
           exit: a.signal ?? a.exitCode,
           error: a.error,
           usage: a.usage ? usageText(a.usage) : null,
+          slurm: a.slurm ? slurmJobText(a.slurm) : null,
         })),
         {
           attempt: job.attempt,
@@ -120,6 +122,7 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
           exit: job.signal ?? job.exitCode,
           error: job.error,
           usage: job.usage && isTerminal(job.state) ? usageText(job.usage) : null,
+          slurm: job.slurm ? slurmJobText(job.slurm) : null,
         },
       ],
       maxAttempts: job.maxAttempts,
@@ -132,4 +135,9 @@ export function adminJobRoutes(router: Router, { store, config, registry }: AppD
     logText(store, { jobId: jobIdOf, notFound: missing }, () => true),
   );
   router.get("/jobs/:id/input/:field", inputFile(store, { jobId: jobIdOf, notFound: missing }));
+}
+
+/** A Slurm job as the operators read it: "12345, NODE_FAIL" (and Slurm's reason while it waits). */
+function slurmJobText(slurm: { jobId: string; state: string; reason?: string | null }): string {
+  return `${slurm.jobId}, ${slurm.state || "state unknown"}${slurm.reason ? ` (${slurm.reason})` : ""}`;
 }

@@ -38,6 +38,16 @@ function boxText(box: unknown): { box: string; boxNotes: string[] } {
   };
 }
 
+/** An instance's view of the deployment's Slurm jobs (its heartbeat's slurm): "2 of 100 submitted", and its queue's error; null without Slurm types. */
+function slurmText(slurm: unknown): { text: string; error: string } | null {
+  const s = slurm as { submitted?: unknown; max?: unknown; error?: unknown } | null | undefined;
+  if (typeof s?.submitted !== "number" || typeof s.max !== "number") return null;
+  return {
+    text: `${formatNumber(s.submitted)} of ${formatNumber(s.max)} submitted`,
+    error: typeof s.error === "string" && s.error ? `squeue failed: ${s.error}` : "",
+  };
+}
+
 type Overview = Awaited<ReturnType<typeof readOverview>>;
 
 async function readOverview(store: AppDeps["store"], registry: readonly JobType[]) {
@@ -116,6 +126,7 @@ const overviewView = (o: Overview) => ({
   stateLabels: JOB_STATES.map((s) => STATE_LABELS.operator[s]),
   queueLength: formatNumber(o.queueLength),
   oldestAge: o.oldestQueuedAgeMs === null ? null : formatDuration(o.oldestQueuedAgeMs),
+  withSlurm: o.instances.some((i) => slurmText(i.slurm) !== null),
   instances: o.instances.map((i) => ({
     host: text(i.host),
     pid: text(i.pid),
@@ -123,6 +134,7 @@ const overviewView = (o: Overview) => ({
     slots: `${formatNumber(Number(i.slotsUsed ?? 0))} of ${formatNumber(Number(i.slotsTotal ?? 0))}`,
     runs: typesRunText(i.types),
     ...boxText(i.box),
+    slurm: slurmText(i.slurm),
     startedAt: typeof i.startedAt === "number" ? utc(i.startedAt) : "",
   })),
   lostLastHour: formatNumber(o.lostLastHour),

@@ -401,6 +401,7 @@ export class Supervisor {
         gives: describeHost(this.box),
         notes: [...this.box.notes, ...[...this.unboxable].map(([type, why]) => `the type ${type} is not run here: ${why}`)],
       },
+      ...(this.remote ? { slurm: this.remote.facts() } : {}),
     };
   }
 

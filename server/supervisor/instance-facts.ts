@@ -33,6 +33,8 @@ export interface InstanceFacts {
   known: string[];
   /** What this host gives jobs' boxes (jobs/core/host-box.ts), and what it lacks: the types it does not run for want of isolation among them. */
   box?: { gives: string; notes: string[] };
+  /** With Slurm types: the deployment's Slurm jobs submitted (as this instance last read them) and at most, and why Slurm's queue could not be read last ("" when it could). */
+  slurm?: { submitted: number; max: number; error: string };
 }
 
 /** An id for a server instance: host, pid and 8 random hex digits. */

@@ -87,6 +87,8 @@ export class RemoteJobs {
   private polling: Promise<void> | null = null;
   private closed = false;
   private failures = 0;
+  /** Why the last read of the queue failed; "" when it did not. */
+  private lastError = "";
 
   constructor(private readonly options: RemoteJobsOptions) {}
 
@@ -109,9 +111,9 @@ export class RemoteJobs {
     return !this.full && Math.max(this.jobs.size, this.queued, this.places) + this.submitting < this.options.maxSubmitted;
   }
 
-  /** How many Slurm jobs the deployment keeps submitted (places taken, at the last renewal), and at most. */
-  get placesTaken(): { taken: number; max: number } {
-    return { taken: Math.max(this.places, this.jobs.size), max: this.options.maxSubmitted };
+  /** For the instance's heartbeat (/admin): the deployment's jobs submitted (places taken, at the last renewal), at most, and why the queue could not be read. */
+  facts(): { submitted: number; max: number; error: string } {
+    return { submitted: Math.max(this.places, this.jobs.size), max: this.options.maxSubmitted, error: this.lastError };
   }
 
   /** Starts polling the queue (at once: a restart takes its jobs back). */
@@ -221,7 +223,9 @@ export class RemoteJobs {
       queue = await launcher.queue();
       if (this.failures > 0) log(`${launcher.place}: its queue answers again`);
       this.failures = 0;
+      this.lastError = "";
     } catch (err) {
+      this.lastError = (err as Error).message;
       if (this.failures++ % 30 === 0) log(`${launcher.place}: could not read its queue: ${(err as Error).message}`);
       return;
     }

@@ -325,7 +325,13 @@ test.serial(
         retryBackoffMs: 0,
       },
     ]);
-    const a = await slurmApp(t, "slurm-node-fail", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
+    const password = "slurm-admin-password";
+    const a = await slurmApp(t, "slurm-node-fail", {
+      JOB_TYPES_DIR: dir,
+      JOB_LOG_DIR: logDir(t),
+      ADMIN_PASSWORD: password,
+      SESSION_SECRET: "s".repeat(40),
+    });
     const node = (await slurm.command("sinfo", ["--noheader", "--format=%N"])).trim();
     // However the test ends, the node is up again for the tests after it.
     t.teardown(() => slurm.resume(node));
@@ -349,6 +355,22 @@ test.serial(
     t.is(job.state, "succeeded", JSON.stringify(job));
     t.deepEqual(job.results, ["done"]);
     t.not(job.slurm?.jobId, first, "its second attempt is another Slurm job");
+    // The operators' pages: the job's Slurm jobs, and what each instance sees of the deployment's.
+    const login = await a.post("/admin/login", { password, next: "/admin" });
+    const cookie = login.headers
+      .getSetCookie()
+      .map((c) => c.split(";")[0]!)
+      .join("; ");
+    const words = async (url: string) =>
+      (await (await a.get(url, { Cookie: cookie })).text()).replace(/<[^>]*>/g, " ").replace(/\s+/g, " ");
+    await waitFor(async () => (await json(a, id)).slurm?.state === "COMPLETED", { message: "Slurm's end to be recorded" });
+    const detail = await words(`/admin/jobs/${id}`);
+    t.true(detail.includes(`lost (Slurm job ${first}, NODE_FAIL)`), "the first attempt's Slurm job and its end");
+    t.true(detail.includes(`Slurm job ${job.slurm!.jobId}, COMPLETED`), "the current attempt's Slurm job");
+    await a.supervisor.heartbeat();
+    const overview = await words("/admin");
+    t.regex(overview, /Slurm jobs/);
+    t.regex(overview, /\d+ of 100 submitted/);
   },
 );
 

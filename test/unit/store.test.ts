@@ -150,6 +150,7 @@ test("every script file becomes a command named after it, with the number of key
     sjDelete: 2,
     sjRetried: 1,
     sjSlurm: 2,
+    sjSlurmPlaces: 1,
     sjBeat: 2,
     sjSample: 2,
     sjTrim: 2,

@@ -11,7 +11,7 @@
 --          or 'leave' (the ids give theirs back)
 -- ARGV[2]  how long a place is held without renewal (ms)
 -- ARGV[3]  the number of places (SLURM_MAX_SUBMITTED)
--- ARGV[4…] ids
+-- ARGV[4..] ids
 -- Returns: take: 1 when the id has a place, else 0; renew and leave: the number of places taken now.
 --- @include "includes/now"
 
