@@ -18,15 +18,17 @@
 local now = now_ms()
 local until_ms = now + tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local ids = {}
+for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
 if ARGV[1] == 'take' then
-  local id = ARGV[4]
+  local id = ids[1]
   if redis.call('ZSCORE', KEYS[1], id) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
     redis.call('ZADD', KEYS[1], until_ms, id)
     return 1
   end
   return 0
 end
-for i = 4, #ARGV do
-  if ARGV[1] == 'renew' then redis.call('ZADD', KEYS[1], until_ms, ARGV[i]) else redis.call('ZREM', KEYS[1], ARGV[i]) end
+for _, id in ipairs(ids) do
+  if ARGV[1] == 'renew' then redis.call('ZADD', KEYS[1], until_ms, id) else redis.call('ZREM', KEYS[1], id) end
 end
 return redis.call('ZCARD', KEYS[1])
