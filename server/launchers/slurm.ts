@@ -141,7 +141,8 @@ export class SlurmLauncher implements RemoteLauncher {
   }
 
   async queue(): Promise<QueuedJob[]> {
-    const out = await this.run("squeue", ["--noheader", "--format=%i|%j|%T|%r"]);
+    // --me: the jobs of the user this instance submits as (a cluster's queue may hold many thousands of others').
+    const out = await this.run("squeue", ["--me", "--noheader", "--format=%i|%j|%T|%r"]);
     const jobs: QueuedJob[] = [];
     for (const line of out.split("\n")) {
       const [remoteId, name, state, reason] = line.trim().split("|");
