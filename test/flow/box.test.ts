@@ -17,44 +17,15 @@ import { useRedis } from "../support/redis.ts";
 import { launchApp, type TestApp } from "../support/app.ts";
 import { processesOfJob } from "../support/procs.ts";
 import { waitFor } from "../support/wait.ts";
+import { pythonTypesDir, type PythonType } from "../support/python-types.ts";
 import { findCgroups } from "../../jobs/core/cgroups.ts";
 import type { JobRecord } from "../../jobs/core/store.ts";
 
 const redis = useRedis(test, { tcp: true });
-const PY = "/usr/bin/python3";
 const MiB = 1024 * 1024;
 
-/** A job.json type whose program is a Python script. */
-interface BoxType {
-  name: string;
-  script: string;
-  limits?: Record<string, number>;
-  isolation?: Record<string, unknown>;
-  resubmit?: Record<string, number>;
-  timeoutMs?: number;
-  fields?: unknown[];
-}
-
-/** The types in a folder of job.json types, readable by the job's user (as a deployment's must be). */
-function typesDir(t: ExecutionContext, types: BoxType[]): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-box-types-"));
-  fs.chmodSync(dir, 0o755);
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const type of types) {
-    const folder = path.join(dir, type.name);
-    fs.mkdirSync(folder, { mode: 0o755 });
-    fs.writeFileSync(path.join(folder, "program.py"), type.script, { mode: 0o644 });
-    const { script: _, fields = [], ...declared } = type;
-    fs.writeFileSync(
-      path.join(folder, "job.json"),
-      JSON.stringify({ ...declared, title: type.name, description: type.name, fields, run: { command: [PY, "./program.py"] } }),
-    );
-  }
-  return dir;
-}
-
-async function boxApp(t: ExecutionContext, name: string, types: BoxType[], env: Record<string, string> = {}): Promise<TestApp> {
-  const a = await launchApp({ redis, name, env: { JOB_TYPES_DIR: typesDir(t, types), JOB_HEARTBEAT_MS: "1000", ...env } });
+async function boxApp(t: ExecutionContext, name: string, types: PythonType[], env: Record<string, string> = {}): Promise<TestApp> {
+  const a = await launchApp({ redis, name, env: { JOB_TYPES_DIR: pythonTypesDir(t, types), JOB_HEARTBEAT_MS: "1000", ...env } });
   t.teardown(() => a.close());
   return a;
 }
@@ -320,7 +291,7 @@ test("even with the host's network and files, a program reads no secret of the s
 });
 
 test("a type whose isolation the host cannot give is not run (ISOLATION_UNAVAILABLE=refuse), as the job's page and /admin say; unconfined, it runs", async (t) => {
-  const types: BoxType[] = [
+  const types: PythonType[] = [
     { name: "boxed", script: QUICK },
     { name: "open", isolation: { network: true, filesystem: "host" }, script: QUICK },
   ];

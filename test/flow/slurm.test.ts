@@ -17,6 +17,7 @@ import { useRedis } from "../support/redis.ts";
 import { launchApp, type TestApp } from "../support/app.ts";
 import { isAlive, processesOfJob } from "../support/procs.ts";
 import { waitFor } from "../support/wait.ts";
+import { pythonTypesDir, type PythonType } from "../support/python-types.ts";
 import { slurmMissing, startSlurm, type TestSlurm } from "../support/slurm.ts";
 import { jobEnvironment } from "../../server/config.ts";
 import { SCHEDULER_ENV } from "../../jobs/core/host-box.ts";
@@ -26,7 +27,6 @@ import type { JobRecord } from "../../jobs/core/store.ts";
 import type { Job } from "../../server/api-schemas.ts";
 
 const redis = useRedis(test, { tcp: true });
-const PY = "/usr/bin/python3";
 let slurm: TestSlurm;
 
 test.before(async () => {
@@ -38,37 +38,9 @@ test.after.always(async () => {
   await slurm?.stop();
 });
 
-interface SlurmType {
-  name: string;
-  script: string;
-  fields?: unknown[];
-  limits?: Record<string, number>;
-  slurm?: Record<string, unknown>;
-  [key: string]: unknown;
-}
-
-function typesDir(t: ExecutionContext, types: SlurmType[]): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-slurm-types-"));
-  fs.chmodSync(dir, 0o755);
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const type of types) {
-    const folder = path.join(dir, type.name);
-    fs.mkdirSync(folder, { mode: 0o755 });
-    fs.writeFileSync(path.join(folder, "program.py"), type.script, { mode: 0o644 });
-    const { script: _, fields = [], ...declared } = type;
-    fs.writeFileSync(
-      path.join(folder, "job.json"),
-      JSON.stringify({
-        runOn: "slurm",
-        ...declared,
-        title: type.name,
-        description: type.name,
-        fields,
-        run: { command: [PY, "./program.py"] },
-      }),
-    );
-  }
-  return dir;
+/** Types that run on Slurm (job.json folders). */
+function typesDir(t: ExecutionContext, types: PythonType[]): string {
+  return pythonTypesDir(t, types, { runOn: "slurm" });
 }
 
 /** A log folder the compute node writes into, kept across the apps of a test. */
