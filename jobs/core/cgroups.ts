@@ -16,6 +16,7 @@
 // (jobs/runtime/box.ts says what that loses).
 import fs from "node:fs";
 import path from "node:path";
+import { signalEach } from "./signals.ts";
 
 /** Where jobs' cgroups are made: the parent folder of each, per hierarchy. */
 export type CgroupHost = { version: 2; dir: string } | { version: 1; memory: string | null; pids: string | null; cpuacct: string | null };
@@ -258,17 +259,7 @@ export class JobCgroup {
         // an older kernel: one by one, below
       }
     }
-    let sent = false;
-    for (const pid of this.pids()) {
-      if (except.has(pid)) continue;
-      try {
-        process.kill(pid, sig);
-        sent = true;
-      } catch {
-        // gone
-      }
-    }
-    return sent;
+    return signalEach(this.pids(), sig, except);
   }
 
   /** Kills every process of the job until none is left (a fork races a kill; the kill wins within a few rounds). */

@@ -3,6 +3,7 @@
 // reaches all of them and a job leaves no process behind.
 import fs from "node:fs";
 import type { ChildProcess } from "node:child_process";
+import { signalEach } from "../core/signals.ts";
 
 /** The process group of a process, from /proc (null when it cannot be read). */
 function groupOf(pid: number | "self"): number | null {
@@ -46,17 +47,7 @@ export class ProgramGroup {
     if (this.shared || except.size > 0) {
       const pgid = this.shared ? process.pid : this.child?.pid;
       if (!pgid) return false;
-      let sent = false;
-      for (const pid of otherMembers(pgid)) {
-        if (except.has(pid)) continue;
-        try {
-          process.kill(pid, sig);
-          sent = true;
-        } catch {
-          // gone
-        }
-      }
-      return sent;
+      return signalEach(otherMembers(pgid), sig, except);
     }
     const pid = this.child?.pid;
     if (!pid) return false;
