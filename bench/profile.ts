@@ -77,7 +77,7 @@ try {
   for (let i = 0; i < 20; i++) ids.push(await submit(app.url, { start: "1", end: "1000", increment: "1" }, { json: true }));
   await sleep(2000);
   const redisPid = redis.pid!;
-  const before = { app: cpuMsOf(app.proc.pid!), redis: cpuMsOf(redisPid), client: cpuMsOf(process.pid) };
+  const before = { app: cpuMsOf(app.proc.pid!), redis: cpuMsOf(redisPid) };
   const result = await load(
     app.url,
     ids.map((id) => `/jobs/${id}/status?shown=running`),
@@ -88,7 +88,7 @@ try {
   process.stdout.write(
     `${Math.round(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms; CPU per request: ` +
       `server ${per(cpuMsOf(app.proc.pid!) - before.app)} us, redis-server ${per(cpuMsOf(redisPid) - before.redis)} us, ` +
-      `autocannon ${per(cpuMsOf(process.pid) - before.client)} us\n`,
+      `${result.client} ${result.clientCpuUsPerRequest.toFixed(1)} us\n`,
   );
   await app.close();
   const file = fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));

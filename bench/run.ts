@@ -27,10 +27,11 @@ import { jobScript, ROOT } from "../server/paths.ts";
 import { count } from "../jobs/types/count.ts";
 import { primes } from "../jobs/types/primes.ts";
 import { csvCheck } from "../jobs/types/csv-check.ts";
-import { programEnvironment } from "../jobs/runtime/command-line.ts";
+import { commandLine, programEnvironment } from "../jobs/runtime/command-line.ts";
+import { jobTypesDir } from "../jobs/core/paths.ts";
 import { BOX_ENV, describeHost, probeHost, type HostBox } from "../jobs/core/host-box.ts";
 import { isTerminal, JobStore, newJobId, type JobState } from "../jobs/core/store.ts";
-import { getAll, load, median, quantile, sleep, startBare, type Load, type Row } from "./lib.ts";
+import { getAll, load, LOAD_CLIENT, median, quantile, sleep, startBare, type Load, type Row } from "./lib.ts";
 import { scaling } from "./scaling.ts";
 import { filesPhase } from "./files.ts";
 import { slurmPhase } from "./slurm.ts";
@@ -69,7 +70,7 @@ const P = quick
     }
   : {
       seconds: 10,
-      pairs: 3,
+      pairs: 5,
       submits: 200,
       ttr: 30,
       cpuRuns: 10,
@@ -194,9 +195,18 @@ async function usedMemory(): Promise<number> {
 /** Alternating app/bare pairs; the ratio of each pair, and their median. */
 async function fragmentVsBare(app: ServerProcess, bare: ServerProcess, paths: string[]) {
   const pairs: { app: Load; bare: Load; ratio: number }[] = [];
+  const appLoad = () => load(app.url, paths, { connections: CONNECTIONS, seconds: P.seconds, pid: app.proc.pid });
+  const bareLoad = () => load(bare.url, ["/"], { connections: CONNECTIONS, seconds: P.seconds, pid: bare.proc.pid });
   for (let i = 0; i < P.pairs; i++) {
-    const a = await load(app.url, paths, { connections: CONNECTIONS, seconds: P.seconds, pid: app.proc.pid });
-    const b = await load(bare.url, ["/"], { connections: CONNECTIONS, seconds: P.seconds, pid: bare.proc.pid });
+    // In turns, each first every other pair: a drift of the machine's load weighs on both alike.
+    let a: Load, b: Load;
+    if (i % 2 === 0) {
+      a = await appLoad();
+      b = await bareLoad();
+    } else {
+      b = await bareLoad();
+      a = await appLoad();
+    }
     // A few timeouts on an overloaded machine are reported; mostly wrong answers mean the figure is meaningless.
     if (a.non2xx + a.errors > 0.1 * a.rps * P.seconds) throw new Error(`status polls failed: ${a.errors} errors, ${a.non2xx} non-2xx`);
     pairs.push({ app: a, bare: b, ratio: a.rps / b.rps });
@@ -211,7 +221,18 @@ async function fragmentVsBare(app: ServerProcess, bare: ServerProcess, paths: st
     // Less sensitive to other load on the machine than req/s: CPU per request of each server.
     appCpuUs: median(pairs.map((p) => p.app.cpuUsPerRequest)),
     bareCpuUs: median(pairs.map((p) => p.bare.cpuUsPerRequest)),
+    // The load generator's CPU per request, against the bare server (the faster of the two it loads).
+    clientCpuUs: median(pairs.map((p) => p.bare.clientCpuUsPerRequest)),
   };
+}
+
+/** Which load generator, and its CPU per request against the servers': below theirs, the client is not the limit. */
+function clientNote(f: { clientCpuUs: number; appCpuUs: number; bareCpuUs: number }): string {
+  const faster = f.clientCpuUs < f.bareCpuUs;
+  return (
+    `load from ${LOAD_CLIENT}${LOAD_CLIENT === "autocannon" ? " (wrk not found: the bare server's figure may be the client's)" : ""}, ` +
+    `${f.clientCpuUs.toFixed(1)} us of client CPU per request (${faster ? "less than" : "NOT less than"} the bare server's ${f.bareCpuUs.toFixed(1)} us)`
+  );
 }
 
 /** The operator's login of the bench's apps (ADMIN_ENV). */
@@ -333,7 +354,8 @@ async function runningJobsPhase(): Promise<void> {
     met: before.ratio >= 0.4,
     note:
       `median of ${P.pairs} alternating pairs; pair ratios ${before.pairs.map((p) => p.ratio.toFixed(3)).join(", ")}; p99 ${before.appP99} ms; ${before.failed} failed; ` +
-      `server CPU per request ${before.appCpuUs.toFixed(0)} us vs bare ${before.bareCpuUs.toFixed(0)} us (${(before.bareCpuUs / before.appCpuUs).toFixed(2)})`,
+      `server CPU per request ${before.appCpuUs.toFixed(0)} us vs bare ${before.bareCpuUs.toFixed(0)} us (${(before.bareCpuUs / before.appCpuUs).toFixed(2)}); ` +
+      clientNote(before),
   });
 
   // 6. Growth: the same with many finished jobs stored.
@@ -388,6 +410,7 @@ async function runningJobsPhase(): Promise<void> {
     note: `p50 latency ${refreshAfter.p50.toFixed(2)} vs ${refreshBefore.p50.toFixed(2)} ms; ${P.pageRequests} requests one at a time`,
   });
   extra.fragmentAfter = after;
+  extra.loadClient = LOAD_CLIENT;
   const growth = after.ratio / before.ratio;
   rows.push({
     id: "growth-fragment",
@@ -400,7 +423,23 @@ async function runningJobsPhase(): Promise<void> {
     met: growth >= 0.9,
     note:
       `ratio of the bare-normalised throughputs (${after.ratio.toFixed(3)} / ${before.ratio.toFixed(3)}); raw ${(after.appRps / before.appRps).toFixed(3)}; ` +
-      `server CPU per request ${after.appCpuUs.toFixed(0)} vs ${before.appCpuUs.toFixed(0)} us`,
+      `pair ratios after ${after.pairs.map((p) => p.ratio.toFixed(3)).join(", ")}; ` +
+      `server CPU per request ${after.appCpuUs.toFixed(1)} vs ${before.appCpuUs.toFixed(1)} us; ${clientNote(after)}`,
+  });
+  // What load hardly changes: the server's CPU per poll, with the finished jobs stored against without.
+  const cpuGrowth = after.appCpuUs / before.appCpuUs;
+  rows.push({
+    id: "growth-fragment-cpu",
+    measure: `server CPU per status poll with ${P.growth.toLocaleString("en-GB")} finished jobs`,
+    value: after.appCpuUs,
+    unit: "us",
+    reference: { label: `with ${BASELINE_FINISHED} finished jobs`, value: before.appCpuUs, unit: "us" },
+    ratio: cpuGrowth,
+    budget: "<= 1.1 x",
+    met: cpuGrowth <= 1.1,
+    note:
+      `median of ${P.pairs} runs each; per run ${after.pairs.map((p) => p.app.cpuUsPerRequest.toFixed(1)).join(", ")} vs ${before.pairs.map((p) => p.app.cpuUsPerRequest.toFixed(1)).join(", ")} us; ` +
+      `the bare server's ${after.bareCpuUs.toFixed(1)} vs ${before.bareCpuUs.toFixed(1)} us in the same runs`,
   });
   rows.push({
     id: "growth-page",
@@ -689,6 +728,47 @@ async function startOnce(store: JobStore, config: ReturnType<typeof loadConfig>,
   return { id, toRunning: startedAt - t0, toMessage: updatedAt - t0 };
 }
 
+/** The python3 a command job's program runs as: Debian's when there is one (a pyenv shim, a bash script, costs more than python3 itself), on both sides of a comparison. */
+const PYTHON_PATH = fs.existsSync("/usr/bin/python3") ? "/usr/bin:/bin" : (process.env.PATH ?? "/usr/bin:/bin");
+
+/** Whether the python3 first on PATH is a script (a pyenv shim) rather than the interpreter. */
+function pythonShim(PATH: string): string | null {
+  for (const dir of PATH.split(":").filter(Boolean)) {
+    const file = path.join(dir, "python3");
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+    } catch {
+      continue;
+    }
+    const fd = fs.openSync(file, "r");
+    try {
+      const head = Buffer.alloc(2);
+      fs.readSync(fd, head, 0, 2, 0);
+      return head.toString() === "#!" ? file : null;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return null;
+}
+
+/** Spawns argv as the runner spawns a program (pipes on 0-3, params on stdin); ms until its first line on fd 3, and until it exits. */
+async function programAlone(argv: string[], env: Record<string, string>, cwd: string): Promise<{ firstMessage: number; exit: number }> {
+  const t0 = performance.now();
+  const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ["pipe", "pipe", "pipe", "pipe"] });
+  let firstMessage = NaN;
+  const fd3 = child.stdio[3] as NodeJS.ReadableStream;
+  fd3.once("data", () => (firstMessage = performance.now() - t0));
+  fd3.resume();
+  child.stdin.end(`${JSON.stringify({ n: 2 })}\n`);
+  child.stdout.resume();
+  child.stderr.resume();
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const exit = performance.now() - t0;
+  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}`);
+  return { firstMessage, exit };
+}
+
 async function runnerStartPhase(): Promise<void> {
   const prefix = "bench-runner";
   const env = appEnv(prefix, {});
@@ -699,25 +779,35 @@ async function runnerStartPhase(): Promise<void> {
   const toRunning: number[] = [];
   const toMessage: number[] = [];
   const python: number[] = [];
+  const alone: number[] = [];
+  const bareNode: number[] = [];
+  if (!("command" in primes.run)) throw new Error("primes is not a command type");
+  const program = commandLine(primes.run.command, jobTypesDir(ROOT), { n: 2 });
+  const shim = pythonShim(process.env.PATH ?? "");
   for (let i = 0; i < P.runnerStarts; i++) {
-    const started = await startOnce(store, config, { ...jobEnvironment(config), ...boxEnv(host, "host") });
+    const jobEnv = { ...jobEnvironment(config), PATH: PYTHON_PATH };
+    const started = await startOnce(store, config, { ...jobEnv, ...boxEnv(host, "host") });
     toRunning.push(started.toRunning);
     toMessage.push(started.toMessage);
 
     const home = fs.mkdtempSync(path.join(tmp, "py-"));
-    const pyEnv = programEnvironment({ PATH: process.env.PATH }, { id: started.id, params: { n: 2 }, home, outputDir: home, inputs: {} });
-    const p0 = performance.now();
-    const py = spawn("python3", ["-c", "pass"], { cwd: home, env: pyEnv, stdio: ["pipe", "pipe", "pipe", "pipe"] });
-    py.stdin.end("{}\n");
-    py.stdout.resume();
-    py.stderr.resume();
-    const pyCode = await new Promise<number | null>((resolve) => py.once("exit", resolve));
-    python.push(performance.now() - p0);
-    if (pyCode !== 0) throw new Error(`python3 -c pass exited ${pyCode}`);
+    const pyEnv = programEnvironment({ PATH: PYTHON_PATH }, { id: started.id, params: { n: 2 }, home, outputDir: home, inputs: {} });
+    python.push((await programAlone(["python3", "-c", "pass"], pyEnv, home)).exit);
+    // The same program without a runner: its own start to its first message (the part no runner can save).
+    alone.push((await programAlone(program, pyEnv, home)).firstMessage);
+    // A Node process, spawned as the server spawns a job (detached, same environment, output to a file), to its exit.
+    const fd = fs.openSync(path.join(config.jobLogDir, "node-e-0.log"), "a");
+    const n0 = performance.now();
+    const child = spawn(process.execPath, ["-e", "0"], { detached: true, stdio: ["ignore", fd, fd], env: jobEnv, cwd: config.jobLogDir });
+    fs.closeSync(fd);
+    await new Promise((resolve) => child.once("exit", resolve));
+    bareNode.push(performance.now() - n0);
     await delay(50);
   }
   const value = median(toMessage);
   const reference = median(python);
+  const own = median(alone);
+  const node = median(bareNode);
   rows.push({
     id: "runner-first-message",
     measure: `Command job start: spawn of the runner to the Python program's first message in Redis, median of ${P.runnerStarts}`,
@@ -725,7 +815,23 @@ async function runnerStartPhase(): Promise<void> {
     unit: "ms",
     reference: { label: "python3 -c pass, spawn to exit", value: reference, unit: "ms" },
     ratio: value / reference,
-    note: `in this host's box (${describeHost(host)}); spawn to running (runner started, before the program): median ${median(toRunning).toFixed(0)} ms; node args: ${JSON.stringify(jobNodeArgs(script))}; runs ${toMessage.join(", ")}; python3 ${python.map((p) => p.toFixed(0)).join(", ")}`,
+    budget: "<= 1.25 x",
+    met: value / reference <= 1.25,
+    note:
+      `python3 from PATH=${PYTHON_PATH} on both sides${shim ? ` (the PATH's first python3, ${shim}, is a script: a shim's own start would weigh on both sides)` : ""}; ` +
+      `in this host's box (${describeHost(host)}); spawn to running (runner started, before the program): median ${median(toRunning).toFixed(0)} ms; ` +
+      `the program alone (${path.basename(program[1] ?? "")}, spawned by hand) to its first message: ${own.toFixed(0)} ms; node -e 0: ${node.toFixed(0)} ms; ` +
+      `a Node runner's floor, node -e 0 and then the program: ${(node + own).toFixed(0)} ms (${((node + own) / reference).toFixed(2)} x); ` +
+      `node args: ${JSON.stringify(jobNodeArgs(script))}; runs ${toMessage.join(", ")}; python3 -c pass ${python.map((p) => p.toFixed(0)).join(", ")}`,
+  });
+  rows.push({
+    id: "runner-own-start",
+    measure: `Command job start: what the runner adds (the above less the program's own start to its first message), median of ${P.runnerStarts}`,
+    value: value - own,
+    unit: "ms",
+    reference: { label: "node -e 0, spawned as a job, to its exit", value: node, unit: "ms" },
+    ratio: (value - own) / node,
+    note: "the runner's Node start, its Redis connection and start, the box, the spawn, and the first message's report",
   });
 
   // 4c. What the box costs a job's start: the same job unconfined, with its limits only (cgroup and
