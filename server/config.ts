@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import { badProxyEntries, type JobVisibility, type SignInSettings } from "./identity.ts";
 import { JOB_TYPES } from "../jobs/types/index.ts";
-import type { JobType } from "../jobs/core/job-type.ts";
+import { slurmOptionProblems, slurmPartitionOk, type JobType } from "../jobs/core/job-type.ts";
 import { loadTypeFolders } from "../jobs/core/manifest.ts";
 import { typeFolders } from "../jobs/core/paths.ts";
 import { programProblems } from "../jobs/core/programs.ts";
@@ -97,6 +97,10 @@ export interface SlurmSettings {
   maxSubmitted: number;
   /** SLURM_RUNNER_PATH: the built runner (build/jobs/runner.js) where compute nodes find it (a shared path). */
   runnerPath: string;
+  /** SLURM_PARTITION: the partition of a type that names none; null: Slurm's default partition. */
+  partition: string | null;
+  /** SLURM_OPTIONS: sbatch options every Slurm job gets before its type's own ("--account=lab1"), from the allow-list. */
+  options: string[];
 }
 
 export interface Config extends JobSettings {
@@ -533,10 +537,19 @@ function readSlurmSettings(read: EnvReader, types: readonly JobType[], cwd: stri
     read.problems.push(
       `SLURM_RUNNER_PATH: no runner at ${runnerPath}, which the Slurm type(s) ${slurmTypes.join(", ")} need (npm run build makes build/jobs/runner.js)`,
     );
+  const partition = read.str("SLURM_PARTITION", "", (v) =>
+    v === "" || slurmPartitionOk(v) ? undefined : "expected a partition's name (letters, digits, _ . -)",
+  );
+  const options = read.str("SLURM_OPTIONS", "", (v) => {
+    const problems = slurmOptionProblems(v.split(/\s+/).filter(Boolean), "SLURM_OPTIONS");
+    return problems.length > 0 ? problems.join("; ") : undefined;
+  });
   return {
     conf: conf === "" ? null : conf,
     binDir: binDir === "" ? null : binDir,
     maxSubmitted: read.int("SLURM_MAX_SUBMITTED", DEFAULTS.SLURM_MAX_SUBMITTED, 1, 100_000),
     runnerPath,
+    partition: partition === "" ? null : partition,
+    options: options.split(/\s+/).filter(Boolean),
   };
 }

@@ -130,15 +130,24 @@ export function slurmProblems(type: Pick<JobType, "runOn" | "slurm" | "run">): s
   if (type.slurm && type.runOn !== "slurm") problems.push('slurm options apply to a type with runOn: "slurm"');
   if (type.runOn === "slurm" && !("command" in type.run)) problems.push('runOn: "slurm" is for a command type');
   const { partition, cpus, options = [] } = type.slurm ?? {};
-  if (partition !== undefined && !SLURM_PARTITION.test(partition)) problems.push(`slurm.partition must match ${SLURM_PARTITION}`);
+  if (partition !== undefined && !slurmPartitionOk(partition)) problems.push(`slurm.partition must match ${SLURM_PARTITION}`);
   if (cpus !== undefined && (!Number.isSafeInteger(cpus) || cpus < 1)) problems.push("slurm.cpus must be a positive whole number");
-  for (const option of options) {
-    if (!SLURM_OPTION.test(option))
-      problems.push(
-        `slurm.options: ${JSON.stringify(option)} is not allowed; each is "--name=value" with a name among ${SLURM_OPTIONS.join(", ")}`,
-      );
-  }
+  problems.push(...slurmOptionProblems(options, "slurm.options"));
   return problems;
+}
+
+/** Whether a Slurm partition's name is one sidejob passes to sbatch. */
+export function slurmPartitionOk(partition: string): boolean {
+  return SLURM_PARTITION.test(partition);
+}
+
+/** Problems of sbatch options (a type's slurm.options, SLURM_OPTIONS): each "--name=value" from the allow-list. */
+export function slurmOptionProblems(options: readonly string[], what: string): string[] {
+  return options
+    .filter((option) => !SLURM_OPTION.test(option))
+    .map(
+      (option) => `${what}: ${JSON.stringify(option)} is not allowed; each is "--name=value" with a name among ${SLURM_OPTIONS.join(", ")}`,
+    );
 }
 
 /** The wait before a second attempt, when the type does not say (ms): short, so a lost job runs again soon. */

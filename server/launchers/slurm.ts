@@ -48,8 +48,11 @@ export function batchScript(
   return ["#!/bin/sh", `exec /usr/bin/env -i ${[...vars, ...argv].join(" ")}`, ""].join("\n");
 }
 
-/** sbatch's arguments for a job (the script comes on stdin). */
-export function sbatchArgs(job: RemoteJob): string[] {
+/** sbatch's arguments for a job (the script comes on stdin); defaults: the instance's SLURM_PARTITION and SLURM_OPTIONS. */
+export function sbatchArgs(
+  job: RemoteJob,
+  defaults: Pick<SlurmSettings, "partition" | "options"> = { partition: null, options: [] },
+): string[] {
   const { slurm = {} } = job.type;
   const args = [
     "--parsable",
@@ -65,8 +68,10 @@ export function sbatchArgs(job: RemoteJob): string[] {
     `--time=${Math.ceil(job.timeoutMs / 60_000) + 1}`,
   ];
   if (job.memoryMB > 0) args.push(`--mem=${job.memoryMB}M`);
-  if (slurm.partition) args.push(`--partition=${slurm.partition}`);
-  args.push(...(slurm.options ?? []));
+  const partition = slurm.partition ?? defaults.partition;
+  if (partition) args.push(`--partition=${partition}`);
+  // The type's options after the instance's: sbatch takes the last of an option given twice.
+  args.push(...defaults.options, ...(slurm.options ?? []));
   return args;
 }
 
@@ -134,7 +139,7 @@ export class SlurmLauncher implements RemoteLauncher {
 
   async submit(job: RemoteJob): Promise<string> {
     const { runnerPath } = this.settings;
-    const out = await this.run("sbatch", sbatchArgs(job), batchScript(this.node, runnerPath, job, jobNodeArgs(runnerPath)));
+    const out = await this.run("sbatch", sbatchArgs(job, this.settings), batchScript(this.node, runnerPath, job, jobNodeArgs(runnerPath)));
     const remoteId = out.trim().split(";")[0] ?? "";
     if (!/^\d+$/.test(remoteId)) throw new Error(`sbatch: unexpected answer ${JSON.stringify(out.trim())}`);
     return remoteId;

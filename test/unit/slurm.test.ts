@@ -116,10 +116,36 @@ test("a Slurm type whose runner is not at SLURM_RUNNER_PATH stops the start; the
     SLURM_CONF: "/etc/slurm/test.conf",
     SLURM_BIN_DIR: "/opt/slurm/bin",
     SLURM_MAX_SUBMITTED: "7",
+    SLURM_PARTITION: "web-jobs",
+    SLURM_OPTIONS: "--account=lab1  --qos=short",
   });
-  t.deepEqual(config.slurm, { conf: "/etc/slurm/test.conf", binDir: "/opt/slurm/bin", maxSubmitted: 7, runnerPath: runner });
+  t.deepEqual(config.slurm, {
+    conf: "/etc/slurm/test.conf",
+    binDir: "/opt/slurm/bin",
+    maxSubmitted: 7,
+    runnerPath: runner,
+    partition: "web-jobs",
+    options: ["--account=lab1", "--qos=short"],
+  });
   t.is(config.types.find((ty) => ty.name === "remote")?.runOn, "slurm");
   t.throws(() => loadConfig({ ...env, SLURM_RUNNER_PATH: runner, SLURM_CONF: "relative.conf" }), {
     message: /SLURM_CONF="relative.conf": expected an absolute path/,
   });
+  t.throws(() => loadConfig({ ...env, SLURM_RUNNER_PATH: runner, SLURM_OPTIONS: "--account=lab1 --output=/etc/passwd" }), {
+    message: /SLURM_OPTIONS: "--output=\/etc\/passwd" is not allowed/,
+  });
+  t.throws(() => loadConfig({ ...env, SLURM_RUNNER_PATH: runner, SLURM_PARTITION: "a b" }), {
+    message: /SLURM_PARTITION="a b": expected a partition's name/,
+  });
+});
+
+test("the instance's SLURM_PARTITION and SLURM_OPTIONS: a type's own partition wins, and its options come after", (t) => {
+  const defaults = { partition: "web-jobs", options: ["--account=lab0", "--qos=short"] };
+  const args = sbatchArgs(job, defaults);
+  t.true(args.includes("--partition=compute"), "the type's partition");
+  t.false(args.includes("--partition=web-jobs"));
+  t.deepEqual(args.slice(-4), ["--account=lab0", "--qos=short", "--account=lab1", "--constraint=avx2"]);
+  const plain = sbatchArgs({ ...job, type: { ...type, slurm: {} } }, defaults);
+  t.true(plain.includes("--partition=web-jobs"), "a type without one gets the instance's");
+  t.deepEqual(plain.slice(-2), ["--account=lab0", "--qos=short"]);
 });
