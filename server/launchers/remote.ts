@@ -48,10 +48,13 @@ export interface RemoteEnd {
   stillQueued?: boolean;
 }
 
+/** The scheduler could not be reached (its controller is down or restarting): try again later; nothing was refused. */
+export class SchedulerUnavailable extends Error {}
+
 export interface RemoteLauncher {
   /** "slurm": the value of a type's runOn that it runs. */
   readonly place: string;
-  /** Submits a job; its id in the scheduler. */
+  /** Submits a job; its id in the scheduler. Throws SchedulerUnavailable when the scheduler could not be reached. */
   submit(job: RemoteJob): Promise<string>;
   /** Every sidejob job in the scheduler's queue now: one call, whatever their number. */
   queue(): Promise<QueuedJob[]>;

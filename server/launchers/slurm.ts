@@ -17,7 +17,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { SlurmSettings } from "../config.ts";
 import type { EndReason } from "../../jobs/core/store.ts";
-import type { QueuedJob, RemoteEnd, RemoteJob, RemoteLauncher } from "./remote.ts";
+import { SchedulerUnavailable, type QueuedJob, type RemoteEnd, type RemoteJob, type RemoteLauncher } from "./remote.ts";
 import { jobNodeArgs } from "./local.ts";
 
 /** A command of Slurm's that did not answer in this long is given up (ms). */
@@ -25,6 +25,9 @@ const COMMAND_TIMEOUT_MS = 30_000;
 /** Slurm's states of a job that has not ended. */
 const ACTIVE = new Set(["PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING", "STAGE_OUT"]);
 const NAME = /^sidejob-([A-Za-z0-9_-]+)-(\d+)$/;
+/** What Slurm's commands say when its controller cannot be reached (down, restarting, overloaded): not the job's fault. */
+const UNREACHABLE =
+  /Unable to contact slurm controller|Socket timed out|temporarily unable to accept|Connection refused|Zero Bytes were transmitted/i;
 
 /** The name of a job's Slurm job. */
 export function slurmJobName(id: string, attempt: number): string {
@@ -126,8 +129,10 @@ export class SlurmLauncher implements RemoteLauncher {
         args,
         { env: this.env, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
         (err, stdout, stderr) => {
-          if (err) reject(new Error(`${command}: ${String(stderr).trim() || err.message}`));
-          else resolve(String(stdout));
+          if (!err) return resolve(String(stdout));
+          const said = `${command}: ${String(stderr).trim() || err.message}`;
+          // A command past its time (killed) or one that could not reach the controller: the scheduler is away.
+          reject(err.killed || UNREACHABLE.test(said) ? new SchedulerUnavailable(said) : new Error(said));
         },
       );
       // A command that does not read its stdin (squeue) may have exited before the write: its EPIPE is no error here.

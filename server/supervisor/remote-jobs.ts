@@ -21,7 +21,7 @@
 //   each read of the queue renews the places of the jobs in it, and a job
 //   that left it gives its place back.
 import { tail } from "../launchers/local.ts";
-import type { QueuedJob, RemoteLauncher } from "../launchers/remote.ts";
+import { SchedulerUnavailable, type QueuedJob, type RemoteLauncher } from "../launchers/remote.ts";
 import type { JobType } from "../../jobs/core/job-type.ts";
 import type { FinishReply, JobStore } from "../../jobs/core/store.ts";
 
@@ -31,6 +31,10 @@ export const POLL_MS = 1000;
 const CHECK_MS = 5000;
 /** A job whose record ended is cancelled in the scheduler if its runner has not left the queue in this long (ms). */
 const ENDED_GRACE_MS = 10_000;
+/** After the scheduler could not be reached for a submit, no claim for this long (ms): the job went back to the queue. */
+const UNREACHABLE_WAIT_MS = 5000;
+/** Slurm's states of a job that waits (its runner has not started, or Slurm stopped it): its lease is the instance's to renew. */
+const HELD = new Set(["PENDING", "CONFIGURING", "SUSPENDED"]);
 /** A submitted job's place (SLURM_MAX_SUBMITTED) lapses when no instance renewed it in this long (ms): each queue read renews it. */
 export const PLACE_HOLD_MS = 30_000;
 
@@ -83,8 +87,11 @@ export class RemoteJobs {
   private places = 0;
   /** A place was refused since the last poll: no claim until the next one. */
   private full = false;
+  /** The scheduler could not be reached for a submit: no claim before this (ms). */
+  private unreachableUntil = 0;
   private timer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
+  private pollStartedAt = 0;
   private closed = false;
   private failures = 0;
   /** Why the last read of the queue failed; "" when it did not. */
@@ -108,7 +115,11 @@ export class RemoteJobs {
 
   /** Whether one more job may be submitted, as far as this instance knows (the place it takes in Redis decides). */
   hasRoom(): boolean {
-    return !this.full && Math.max(this.jobs.size, this.queued, this.places) + this.submitting < this.options.maxSubmitted;
+    return (
+      !this.full &&
+      Date.now() >= this.unreachableUntil &&
+      Math.max(this.jobs.size, this.queued, this.places) + this.submitting < this.options.maxSubmitted
+    );
   }
 
   /** For the instance's heartbeat (/admin): the deployment's jobs submitted (places taken, at the last renewal), at most, and why the queue could not be read. */
@@ -152,6 +163,14 @@ export class RemoteJobs {
     } catch (err) {
       this.submitting--;
       await store.slurmPlaces("leave", [id], PLACE_HOLD_MS).catch(() => 0);
+      if (err instanceof SchedulerUnavailable) {
+        // The controller is away (a restart, an outage): the job waits in sidejob's queue, and is submitted once it is back.
+        if (Date.now() >= this.unreachableUntil)
+          this.options.log(`${launcher.place} could not be reached; job ${id} waits: ${err.message}`);
+        this.unreachableUntil = Date.now() + UNREACHABLE_WAIT_MS;
+        await this.options.release(id).catch(() => {});
+        return false;
+      }
       this.options.log(`could not submit job ${id} to ${launcher.place}: ${(err as Error).message}`);
       const reply = await store
         .finish(id, "failed", "force", { reason: "spawn-failed", detail: (err as Error).message }, attempt)
@@ -189,10 +208,9 @@ export class RemoteJobs {
   private async record(id: string, q: QueuedJob): Promise<string> {
     const job = this.jobs.get(id)!;
     const now = Date.now();
-    const waiting = q.state === "PENDING" || q.state === "CONFIGURING";
-    // A job the scheduler suspended (an operator's scontrol suspend, a preemption by suspension) has its runner stopped
-    // too: its lease is renewed here while it is, so it is not taken for lost.
-    const held = waiting || q.state === "SUSPENDED";
+    // A waiting job's lease is renewed here; so is a suspended one's (an operator's scontrol suspend, a preemption by
+    // suspension), whose runner is stopped too, so that it is not taken for lost.
+    const held = HELD.has(q.state);
     const key = `${q.state}|${q.reason}`;
     // A waiting job is looked at every poll (a cancel of it is the scheduler's to carry out); a running one, whose
     // runner obeys a cancel itself, when its state changes or every CHECK_MS.
@@ -208,9 +226,28 @@ export class RemoteJobs {
     return state;
   }
 
-  /** One poll: the queue, then each tracked job. */
+  /**
+   * The queue could not be read (the controller restarts): the jobs last seen waiting or suspended still are, as
+   * far as anyone knows (Slurm keeps its jobs across a restart), so their leases are renewed; a running job's
+   * runner renews its own.
+   */
+  private async holdWaiting(): Promise<void> {
+    await Promise.all(
+      [...this.jobs].map(async ([id, job]) => {
+        const [state = "", reason = ""] = job.recorded.split("|");
+        if (!HELD.has(state)) return;
+        await this.options.store.recordSlurm(id, job.attempt, { jobId: job.remoteId, state, reason }, this.options.leaseMs).catch(() => "");
+      }),
+    );
+  }
+
+  /** One poll: the queue, then each tracked job. While a read of the queue hangs (up to its timeout), the waiting jobs' leases are renewed meanwhile. */
   poll(): Promise<void> {
-    this.polling ??= this.pollOnce().finally(() => (this.polling = null));
+    if (this.polling && Date.now() - this.pollStartedAt >= POLL_MS) void this.holdWaiting();
+    if (!this.polling) {
+      this.pollStartedAt = Date.now();
+      this.polling = this.pollOnce().finally(() => (this.polling = null));
+    }
     return this.polling;
   }
 
@@ -227,6 +264,7 @@ export class RemoteJobs {
     } catch (err) {
       this.lastError = (err as Error).message;
       if (this.failures++ % 30 === 0) log(`${launcher.place}: could not read its queue: ${(err as Error).message}`);
+      await this.holdWaiting();
       return;
     }
     this.queued = queue.length;

@@ -429,3 +429,48 @@ test.serial("SLURM_MAX_SUBMITTED holds over the deployment: two instances never 
   for (const id of ids) await a.post(`/jobs/${id}/cancel`, {});
   await waitFor(async () => (await submitted()) === 0, { message: "the submitted jobs to leave squeue", timeout: 20_000 });
 });
+
+test.serial(
+  "a Slurm controller restart: a job waiting in Slurm's queue keeps its place, one submitted meanwhile waits in sidejob's queue, and both run as their first attempt",
+  async (t) => {
+    const dir = typesDir(t, [{ name: "steady", script: `import os\nos.write(3, b'{"result": "ran"}\\n')\n`, timeoutMs: 120_000 }]);
+    const a = await slurmApp(t, "slurm-controller", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
+    const hog = (
+      await slurm.command("sbatch", [
+        "--parsable",
+        `--cpus-per-task=${os.availableParallelism()}`,
+        "--output=/dev/null",
+        "--wrap",
+        "sleep 300",
+      ])
+    ).trim();
+    t.teardown(() => slurm.command("scancel", [hog]).catch(() => ""));
+    const waiting = await submit(a, "steady");
+    await waitFor(async () => (await json(a, waiting)).slurm?.reason === "Resources", {
+      message: "the job to wait for Resources",
+      timeout: 20_000,
+    });
+    await slurm.stopController();
+    t.teardown(() => slurm.startController().catch(() => {}));
+    const later = await submit(a, "steady");
+    // Down for longer than two start leases (JOB_HEARTBEAT_MS 1 s) and one failed sbatch (Slurm's commands give up after about 9 s).
+    const until = Date.now() + 12_000;
+    const outcome = await waitFor(
+      async () => {
+        const [w, l] = await Promise.all([json(a, waiting), json(a, later)]);
+        if (w.state !== "queued" || l.state !== "queued" || w.attempt !== 1 || l.attempt !== 1) return { w, l };
+        return Date.now() > until ? "held" : null;
+      },
+      { message: "the controller's outage to last", timeout: 30_000 },
+    );
+    t.is(outcome, "held", "both jobs still wait as their first attempt");
+    t.is((await json(a, later)).slurm, null, "the later job was not submitted");
+    await slurm.startController();
+    await slurm.command("scancel", [hog]);
+    for (const id of [waiting, later]) {
+      const job = await ended(a, id);
+      t.is(job.state, "succeeded", JSON.stringify(job));
+      t.is(job.attempt, 1);
+    }
+  },
+);

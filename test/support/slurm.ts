@@ -23,6 +23,10 @@ export interface TestSlurm {
   queued(): Promise<string[]>;
   /** Brings a node set DOWN back, and waits until it takes jobs (idle or in use). */
   resume(node: string): Promise<void>;
+  /** Stops slurmctld (as a restart or an outage of the controller does), and waits until it is gone. */
+  stopController(): Promise<void>;
+  /** Starts slurmctld again (it takes its jobs back from its state folder), and waits until it answers. */
+  startController(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +67,35 @@ export async function startSlurm(): Promise<TestSlurm> {
     dir,
     command,
     queued: async () => (await command("squeue", ["--noheader", "--format=%i"])).split("\n").filter(Boolean),
+    async stopController() {
+      const pid = Number(fs.readFileSync(path.join(dir, "run", "slurmctld.pid"), "utf8"));
+      process.kill(pid, "SIGTERM");
+      await waitFor(
+        () => {
+          try {
+            process.kill(pid, 0);
+            return false;
+          } catch {
+            return true;
+          }
+        },
+        { message: "slurmctld to stop", timeout: 30_000 },
+      );
+    },
+    async startController() {
+      await run("slurmctld", ["-f", conf], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLURM_CONF: conf } });
+      await waitFor(
+        () =>
+          command("sinfo", ["--noheader"]).then(
+            () => true,
+            () => false,
+          ),
+        {
+          message: "slurmctld to answer",
+          timeout: 30_000,
+        },
+      );
+    },
     async resume(node) {
       // ReturnToService=2 may have brought it back already: then RESUME is refused, and nothing is to be done.
       await command("scontrol", ["update", `NodeName=${node}`, "State=RESUME"]).catch(() => "");
