@@ -43,6 +43,21 @@ function typesDir(t: ExecutionContext, types: PythonType[]): string {
   return pythonTypesDir(t, types, { runOn: "slurm" });
 }
 
+/** A Slurm job that takes every CPU of the node (so that the next ones wait for Resources), cancelled after the test: its id. */
+async function fillNode(t: ExecutionContext): Promise<string> {
+  const hog = (
+    await slurm.command("sbatch", [
+      "--parsable",
+      `--cpus-per-task=${os.availableParallelism()}`,
+      "--output=/dev/null",
+      "--wrap",
+      "sleep 300",
+    ])
+  ).trim();
+  t.teardown(() => slurm.command("scancel", [hog]).catch(() => ""));
+  return hog;
+}
+
 /** A log folder the compute node writes into, kept across the apps of a test. */
 function logDir(t: ExecutionContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sidejob-slurm-logs-"));
@@ -167,16 +182,7 @@ test.serial("a pending job's page shows the cluster's queue and Slurm's reason; 
   const dir = typesDir(t, [{ name: "waiter", script: SLEEPER, timeoutMs: 120_000 }]);
   const a = await slurmApp(t, "slurm-pending", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
   // Every CPU of the node taken: the job waits for Resources.
-  const hog = (
-    await slurm.command("sbatch", [
-      "--parsable",
-      `--cpus-per-task=${os.availableParallelism()}`,
-      "--output=/dev/null",
-      "--wrap",
-      "sleep 300",
-    ])
-  ).trim();
-  t.teardown(() => slurm.command("scancel", [hog]).catch(() => ""));
+  const hog = await fillNode(t);
   await waitFor(async () => (await slurm.command("squeue", ["--noheader", "-j", hog, "-o", "%T"])).trim() === "RUNNING", {
     message: "the hog to run",
   });
@@ -396,16 +402,7 @@ test.serial("SLURM_MAX_SUBMITTED holds over the deployment: two instances never 
   const a = await slurmApp(t, "slurm-places", env);
   const b = await slurmApp(t, "slurm-places", env, a.prefix);
   // Every CPU of the node taken: submitted jobs stay in Slurm's queue, holding their places.
-  const hog = (
-    await slurm.command("sbatch", [
-      "--parsable",
-      `--cpus-per-task=${os.availableParallelism()}`,
-      "--output=/dev/null",
-      "--wrap",
-      "sleep 300",
-    ])
-  ).trim();
-  t.teardown(() => slurm.command("scancel", [hog]).catch(() => ""));
+  await fillNode(t);
   const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(i % 2 ? b : a, "patient")));
   const submitted = async () =>
     (await slurm.command("squeue", ["--noheader", "--format=%j"])).split("\n").filter((name) => name.startsWith("sidejob-")).length;
@@ -435,16 +432,7 @@ test.serial(
   async (t) => {
     const dir = typesDir(t, [{ name: "steady", script: `import os\nos.write(3, b'{"result": "ran"}\\n')\n`, timeoutMs: 120_000 }]);
     const a = await slurmApp(t, "slurm-controller", { JOB_TYPES_DIR: dir, JOB_LOG_DIR: logDir(t) });
-    const hog = (
-      await slurm.command("sbatch", [
-        "--parsable",
-        `--cpus-per-task=${os.availableParallelism()}`,
-        "--output=/dev/null",
-        "--wrap",
-        "sleep 300",
-      ])
-    ).trim();
-    t.teardown(() => slurm.command("scancel", [hog]).catch(() => ""));
+    const hog = await fillNode(t);
     const waiting = await submit(a, "steady");
     await waitFor(async () => (await json(a, waiting)).slurm?.reason === "Resources", {
       message: "the job to wait for Resources",
