@@ -154,6 +154,8 @@ export class RemoteJobs {
     if (!placed) {
       this.submitting--;
       this.full = true;
+      // Every place is taken: no claim until a renewal (each poll makes one now) reads that one is free.
+      this.places = Math.max(this.places, this.options.maxSubmitted);
       await this.options.release(id).catch(() => {});
       return false;
     }
