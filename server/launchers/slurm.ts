@@ -130,7 +130,9 @@ export class SlurmLauncher implements RemoteLauncher {
         { env: this.env, timeout: COMMAND_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
         (err, stdout, stderr) => {
           if (!err) return resolve(String(stdout));
-          const said = `${command}: ${String(stderr).trim() || err.message}`;
+          // Slurm's commands start their own messages with their name ("sbatch: error: …").
+          const text = String(stderr).trim() || err.message;
+          const said = text.startsWith(`${command}:`) ? text : `${command}: ${text}`;
           // A command past its time (killed) or one that could not reach the controller: the scheduler is away.
           reject(err.killed || UNREACHABLE.test(said) ? new SchedulerUnavailable(said) : new Error(said));
         },
