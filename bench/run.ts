@@ -1128,12 +1128,54 @@ async function scalingPhase(): Promise<void> {
   extra.scaling = f;
   const cost = (c: { commands: number; bytes: number; cpuUs: number }) =>
     `${c.commands.toFixed(1)} commands, ${Math.round(c.bytes)} B, ${c.cpuUs.toFixed(0)} us of Redis CPU`;
+  // Issue 26's rows: its targets are the budgets. A job's figures stand next to what they were before it (the
+  // bench's full run of 2026-11-27: counts of commands and bytes do not move with the machine's load); the
+  // heartbeat's next to a progress report, and 16 partitions' idle instance next to one partition's, in this run.
+  const idle16 = f.idleInstancePerSecond["16"]!;
+  const idle1 = f.idleInstancePerSecond["1"]!;
   rows.push({
-    id: "redis-traffic-per-job",
-    measure: "Redis per 1..10 count job, submit to end",
+    id: "redis-commands-per-job",
+    measure: "Redis commands per 1..10 count job, submit to end",
     value: f.perJob.commands,
-    unit: "commands",
-    note: cost(f.perJob),
+    unit: "",
+    reference: { label: "before issue 26, full run of 2026-11-27", value: 173, unit: "" },
+    ratio: f.perJob.commands / 173,
+    budget: "<= 60",
+    met: f.perJob.commands <= 60,
+    note: `${cost(f.perJob)}; INFO commandstats, a script's inner calls included; ${f.notes[0]}`,
+  });
+  rows.push({
+    id: "redis-bytes-per-job",
+    measure: "Redis bytes per 1..10 count job, submit to end (sent and received)",
+    value: f.perJob.bytes / 1024,
+    unit: "KB",
+    reference: { label: "before issue 26 (scripts sent on each job's connection)", value: 31, unit: "KB" },
+    ratio: f.perJob.bytes / 1024 / 31,
+    budget: "<= 4 KB",
+    met: f.perJob.bytes <= 4 * 1024,
+    note: "INFO stats total_net_input_bytes + total_net_output_bytes",
+  });
+  rows.push({
+    id: "redis-commands-per-heartbeat",
+    measure: "Redis commands per heartbeat of a running job",
+    value: f.perHeartbeat.commands,
+    unit: "",
+    reference: { label: "a progress report of one value, this run", value: f.perReport.commands, unit: "" },
+    ratio: f.perHeartbeat.commands / f.perReport.commands,
+    budget: "<= 2",
+    met: f.perHeartbeat.commands <= 2,
+    note: `heartbeat: ${cost(f.perHeartbeat)}; report: ${cost(f.perReport)}`,
+  });
+  rows.push({
+    id: "redis-idle-instance-16",
+    measure: "Redis commands per second of an idle instance, REDIS_PARTITIONS=16",
+    value: idle16.commands,
+    unit: "/s",
+    reference: { label: "REDIS_PARTITIONS=1, this run", value: idle1.commands, unit: "/s" },
+    ratio: idle16.commands / Math.max(idle1.commands, 0.01),
+    budget: "<= 30",
+    met: idle16.commands <= 30,
+    note: `16 partitions: ${cost(idle16)}; 1 partition: ${cost(idle1)}`,
   });
   rows.push({
     id: "redis-per-poll-unchanged",
@@ -1142,22 +1184,6 @@ async function scalingPhase(): Promise<void> {
     unit: "commands",
     note: cost(f.perPoll),
   });
-  rows.push({
-    id: "redis-per-heartbeat",
-    measure: "Redis per heartbeat of a running job",
-    value: f.perHeartbeat.commands,
-    unit: "commands",
-    note: cost(f.perHeartbeat),
-  });
-  for (const [partitions, c] of Object.entries(f.idleInstancePerSecond)) {
-    rows.push({
-      id: `redis-idle-instance-${partitions}`,
-      measure: `Redis per idle instance per second, REDIS_PARTITIONS=${partitions}`,
-      value: c.commands,
-      unit: "commands/s",
-      note: cost(c),
-    });
-  }
   rows.push({
     id: "shard-jobs-per-s",
     measure: "jobs/s one Redis shard carries at 50% of a core (from Redis CPU per job)",

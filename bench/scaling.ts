@@ -32,6 +32,8 @@ export interface ScalingFigures {
   perJob: RedisCost;
   perPoll: RedisCost;
   perHeartbeat: RedisCost;
+  /** One progress report of a running job (a value and its count): what a heartbeat cost when it was one. */
+  perReport: RedisCost;
   /** One idle instance, per second, by partition count. */
   idleInstancePerSecond: Record<string, RedisCost>;
   /** At 50% of one core of one shard; idle instances with REDIS_PARTITIONS 1 and 16. */
@@ -46,6 +48,8 @@ interface Reading {
   /** Calls by command. */
   byCommand: Map<string, number>;
   bytes: number;
+  /** What this reading itself sent and received (its two INFO commands and replies, about 3 KB). */
+  ownBytes: number;
   cpuMs: number;
 }
 
@@ -59,7 +63,9 @@ async function reading(client: Redis, redisPid: number): Promise<Reading> {
   }
   const input = Number(/total_net_input_bytes:(\d+)/.exec(net)?.[1] ?? 0);
   const output = Number(/total_net_output_bytes:(\d+)/.exec(net)?.[1] ?? 0);
-  return { calls, byCommand, bytes: input + output, cpuMs: cpuMsOf(redisPid) };
+  // Each command's request (about 30 B) and its reply's framing (about 10 B) beside the replies' text.
+  const ownBytes = Buffer.byteLength(stats) + Buffer.byteLength(net) + 2 * 40;
+  return { calls, byCommand, bytes: input + output, ownBytes, cpuMs: cpuMsOf(redisPid) };
 }
 
 /** What `work` cost Redis, minus what the same time cost while idle (idlePerMs), divided by n. */
@@ -78,9 +84,9 @@ async function measure(client: Redis, redisPid: number, n: number, idlePerMs: Re
         .join(", ")}`,
     );
   }
-  // The two INFO calls of the reading itself are not part of the work.
+  // The two INFO calls of a reading (and their replies) are not part of the work.
   const commands = after.calls - before.calls - 2 - idlePerMs.commands * ms;
-  const bytes = after.bytes - before.bytes - idlePerMs.bytes * ms;
+  const bytes = after.bytes - before.bytes - before.ownBytes - idlePerMs.bytes * ms;
   const cpuUs = (after.cpuMs - before.cpuMs) * 1000 - idlePerMs.cpuUs * ms;
   return { commands: Math.max(0, commands) / n, bytes: Math.max(0, bytes) / n, cpuUs: Math.max(0, cpuUs) / n };
 }
@@ -99,8 +105,10 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
   let redis: TestRedis | null = null;
   let client: Redis;
   const apps: ServerProcess[] = [];
-  const idleMs = quick ? 500 : 5000;
-  const jobs = quick ? 10 : 200;
+  const idleMs = quick ? 1000 : 5000;
+  // An instance's start (its scripts loaded, its first beat, sample and claim) is not its idle traffic.
+  const settleMs = quick ? 1000 : 3000;
+  const jobs = quick ? 20 : 200;
   const pollSeconds = quick ? 1 : 5;
   const heartbeats = quick ? 200 : 5000;
   try {
@@ -133,6 +141,7 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
     const idleCost: Record<string, RedisCost> = {};
     for (const partitions of ["1", "16"]) {
       const app = await start(`idle-${partitions}`, { REDIS_PARTITIONS: partitions });
+      await new Promise((resolve) => setTimeout(resolve, settleMs));
       idleCost[partitions] = perSecond(await idle(client, redisPid, idleMs));
       await app.close();
       apps.pop();
@@ -141,6 +150,7 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
 
     const app = await start("work");
     const workLogs = path.join(tmp, "work");
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
     const background = await idle(client, redisPid, idleMs);
     const store = new JobStore(client, { prefix: "work", ttlSucceededS: 86_400, ttlFailedS: 604_800 });
 
@@ -183,9 +193,9 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
     const perPoll = { commands: perPollTotal.commands / polls, bytes: perPollTotal.bytes / polls, cpuUs: perPollTotal.cpuUs / polls };
     log(`per poll (${Math.round(polls)} polls): ${JSON.stringify(perPoll)}`);
 
-    // One heartbeat: a running job's report with nothing new, as the kit sends it.
+    // One heartbeat of a running job, as the kit sends it between reports (store.beat).
     const perHeartbeat = await measure(client, redisPid, heartbeats, background, async () => {
-      for (let i = 0; i < heartbeats; i += 50) await Promise.all(running.slice(0, 20).map((id) => store.report(id, 600_000)));
+      for (let i = 0; i < heartbeats; i += 50) await Promise.all(running.slice(0, 20).map((id) => store.beat(id, 600_000, 1)));
     });
     const sent = Math.ceil(heartbeats / 50) * 20;
     Object.assign(perHeartbeat, {
@@ -194,6 +204,21 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
       cpuUs: (perHeartbeat.cpuUs * heartbeats) / sent,
     });
     log(`per heartbeat: ${JSON.stringify(perHeartbeat)}`);
+
+    // One progress report of a running job (a value), as the kit sends it: the heartbeat's reference.
+    let reported = 0;
+    const perReport = await measure(client, redisPid, heartbeats, background, async () => {
+      for (let i = 0; i < heartbeats; i += 50) {
+        reported += 20;
+        await Promise.all(running.slice(0, 20).map((id) => store.report(id, 600_000, { done: 1 + i, results: [i], attempt: 1 })));
+      }
+    });
+    Object.assign(perReport, {
+      commands: (perReport.commands * heartbeats) / reported,
+      bytes: (perReport.bytes * heartbeats) / reported,
+      cpuUs: (perReport.cpuUs * heartbeats) / reported,
+    });
+    log(`per report: ${JSON.stringify(perReport)}`);
 
     const halfCoreUs = 500_000;
     const capacity = {
@@ -209,6 +234,7 @@ export async function scaling({ quick }: { quick: boolean }): Promise<ScalingFig
       perJob,
       perPoll,
       perHeartbeat,
+      perReport,
       idleInstancePerSecond: idleCost,
       capacity,
       notes: [

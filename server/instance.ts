@@ -136,6 +136,8 @@ export async function createInstance(config: Config, overrides: InstanceOverride
   };
   const store = new JobStore(redis, { ...storeOptions, maxInFlight: HTTP_LIMITS.REDIS_MAX_IN_FLIGHT, deadlineMs: WEB_COMMAND_TIMEOUT_MS });
   const supervisorStore = new JobStore(supervisorRedis, storeOptions);
+  // Every script in Redis before the first job starts, and again after each reconnect: no job meets NOSCRIPT.
+  await supervisorStore.keepScriptsLoaded();
   let jobPages: JobPages;
   try {
     jobPages = await openJobPages(config, target, store, { readyDeadlineMs, log: warnLine(rootLogger.child({ instance: instanceId })) });

@@ -15,6 +15,13 @@ export const INVALIDATE_CHANNEL = "__redis__:invalidate";
 export const CONFIRM_MS = 1000;
 /** No PONG for this long: the subscriber reconnects (a half-open connection). */
 const PING_GIVE_UP_MS = 5 * CONFIRM_MS;
+/**
+ * No entry asked for in this many confirmMs: the stream stops confirming
+ * itself (no PINGs) until one is. An idle instance sends Redis nothing; the
+ * first poll after the quiet reads Redis (its entries are not confirmed),
+ * and the PINGs resume with it.
+ */
+const IDLE_CONFIRMS = 10;
 /** After a failed start of tracking (both connections not on the same server), try again this much later. */
 const RETRY_MS = 1000;
 
@@ -36,6 +43,9 @@ export class InvalidationStream {
   /** performance.now() when the last answered PING was sent: every invalidation sent before has arrived. */
   private confirmedAt = -Infinity;
   private pingSentAt: number | null = null;
+  /** performance.now() when an entry was last asked for (wanted), and when the PINGs last resumed after a quiet. */
+  private wantedAt = -Infinity;
+  private pingingSince = -Infinity;
   /** The subscriber's client id once it has subscribed, on its current connection. */
   private subscriberId: string | null = null;
   private subscriberServer = "";
@@ -72,6 +82,16 @@ export class InvalidationStream {
   /** Tracking is on and both connections are ready. */
   get active(): boolean {
     return this.on;
+  }
+
+  /** An entry was asked for: the stream confirms itself while they are (a PING every confirmMs / 4), and at once after a quiet. */
+  wanted(now = performance.now()): void {
+    const quiet = now - this.wantedAt > IDLE_CONFIRMS * this.confirmMs;
+    this.wantedAt = now;
+    if (quiet) {
+      this.pingingSince = now;
+      this.ping();
+    }
   }
 
   /** Every invalidation of a read sent at sentAt has arrived, as of CONFIRM_MS before now (both performance.now()). */
@@ -144,9 +164,11 @@ export class InvalidationStream {
   private ping(): void {
     if (!this.on) return;
     const now = performance.now();
-    // No PONG for long (each PING gives up after the command timeout): the
-    // connection may be half-open. Reconnecting it flushes and starts over.
-    if (now - this.confirmedAt > PING_GIVE_UP_MS) {
+    // Nobody asks for entries: nothing to confirm.
+    if (now - this.wantedAt > IDLE_CONFIRMS * this.confirmMs) return;
+    // No PONG for long since the PINGs (re)started (each PING gives up after the
+    // command timeout): the connection may be half-open. Reconnecting it flushes and starts over.
+    if (now - Math.max(this.confirmedAt, this.pingingSince) > PING_GIVE_UP_MS) {
       this.subscriber.disconnect(true);
       return;
     }

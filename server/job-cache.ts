@@ -171,6 +171,7 @@ export class JobCache implements PageReader {
 
   /** The kept read of a job, when it may be served now; else undefined (call read()). */
   peek(id: string): PageRead | undefined {
+    this.stream.wanted();
     const entry = this.entries.get(id);
     if (!entry) return undefined;
     const now = performance.now();

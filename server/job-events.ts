@@ -38,7 +38,7 @@
 //   its type retries) and sent the job back to the queue for another attempt
 //   instead of ending it: an attempt is counted, not a job (the job ends
 //   once, later), and neither finished nor submitted changes.
-import type { AttemptRecord, JobRecord, JobStore } from "../jobs/core/store.ts";
+import type { AttemptRecord, JobRecord, JobStore, TakenReport } from "../jobs/core/store.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -85,8 +85,8 @@ export class JobEvents {
   /**
    * A call made this job terminal (its reply said so), or found its end
    * waiting for a report: takes the report and, when it is this instance's,
-   * reads the record and reports the end. Redis may fail just after the
-   * call: the take and the read are tried again until Redis answers
+   * reports the end from the record the take returns. Redis may fail just after the
+   * call: the take is tried again until Redis answers
    * (REPORT_GIVE_UP_MS at most; a take sent again is answered as the first
    * was), so the end is counted once. Resolves after the first try.
    */
@@ -94,15 +94,20 @@ export class JobEvents {
     const store = this.store;
     if (!store) return;
     await this.untilAnswered(id, seen, async () => {
-      const { taken, submitCounted } = await store.takeReport(id, this.instanceId);
-      if (!taken) return;
-      const job = await store.read(id, "auto", { resultLimit: 1 });
-      // Expired already (a retention of seconds): nothing is left to say.
-      if (!job) return;
+      // The record comes with the report: no read of its own.
+      const { taken, submitCounted, job } = await store.takeReport(id, this.instanceId);
+      if (!taken || !job) return;
       this.finished(job, seen, submitCounted);
       // The one place each end is seen once: those who asked to be told are told from here (server/notify/).
       this.onFinished?.(job);
     });
+  }
+
+  /** A call that recorded an end took its report in the same call (FinishReply.report): reports it, as ended() does once it has taken it. */
+  reported(report: TakenReport, seen: EndSeen): void {
+    if (!report.taken || !report.job) return;
+    this.finished(report.job, seen, report.submitCounted);
+    this.onFinished?.(report.job);
   }
 
   /**

@@ -32,6 +32,17 @@ export type RedisProfile = "web" | "supervisor" | "invalidations" | "job";
 export const WEB_COMMAND_TIMEOUT_MS = 1500;
 const WEB_BACKSTOP_TIMEOUT_MS = 2 * WEB_COMMAND_TIMEOUT_MS;
 
+/**
+ * A job process opens a connection for one short job: what it sends before
+ * its first command is paid by every job. RESP2 needs no HELLO (whose reply
+ * lists the server); without ioredis' ready check there is no INFO (a 5 KB
+ * reply) either. A Redis still loading its data answers LOADING instead,
+ * and the job's store sends the command again (store/core.ts,
+ * waitWhileLoading); a Sentinel's demoted master answers READONLY, and the
+ * connection asks the sentinels again (connectRedis).
+ */
+const JOB_HANDSHAKE = { protocol: 2, enableReadyCheck: false } as const satisfies RedisOptions;
+
 const PROFILES: Record<RedisProfile, RedisOptions> = {
   web: {
     enableOfflineQueue: false,
@@ -66,6 +77,7 @@ const PROFILES: Record<RedisProfile, RedisOptions> = {
     maxRetriesPerRequest: null,
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(50 * times, 500),
+    ...JOB_HANDSHAKE,
   },
 };
 
@@ -109,7 +121,7 @@ const CLUSTER_PROFILES: Record<Exclude<RedisProfile, "invalidations">, ClusterOp
     retryDelayOnTryAgain: CLUSTER_RETRY_MS,
     maxRedirections: JOB_CLUSTER_RETRIES,
     slotsRefreshTimeout: SLOTS_REFRESH_TIMEOUT_MS,
-    redisOptions: { maxRetriesPerRequest: null, connectTimeout: 2000 },
+    redisOptions: { maxRetriesPerRequest: null, connectTimeout: 2000, ...JOB_HANDSHAKE },
   },
 };
 

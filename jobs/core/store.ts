@@ -58,4 +58,15 @@ export {
   type JobSummary,
   type Outcome,
 } from "./store/record.ts";
-export type { CancelReply, Claimed, FinishReply, NewJob, ReportReply, RetryPolicy, SubmitOnce, SweepReply } from "./store/transitions.ts";
+export type {
+  CancelReply,
+  Claimed,
+  FinishReply,
+  NewJob,
+  Progress,
+  ReportReply,
+  RetryPolicy,
+  SubmitOnce,
+  SweepReply,
+  TakenReport,
+} from "./store/transitions.ts";

@@ -17,8 +17,18 @@ import { ConfigError, leaseMsOf, loadJobSettings, redisTarget, type JobSettings 
 import { formatDuration } from "../core/format.ts";
 import { LogSink } from "./log-sink.ts";
 import { REFUSED_RETRY_MS, untilAccepted } from "./refused.ts";
+import { Reports, type Report } from "./reports.ts";
 import { connectRedis, waitUntilReady } from "../core/redis.ts";
-import { isJobId, JobStore, StoreWriteRefusedError, type JobRecord, type Outcome, type ReportReply } from "../core/store.ts";
+import {
+  isJobId,
+  JobStore,
+  StoreWriteRefusedError,
+  type FinishReply,
+  type JobRecord,
+  type Outcome,
+  type Progress,
+  type ReportReply,
+} from "../core/store.ts";
 import type { JobUsage } from "../core/store/record.ts";
 import { JOB_TYPES } from "../types/index.ts";
 
@@ -79,6 +89,9 @@ export class ResultsFull extends Error {}
 
 const EXIT = { ok: 0, failed: 1, usage: 2, notStarted: 3, fenced: 4 } as const;
 
+/** How long a crashed job process waits for its last reports to be written before it exits. */
+const CRASH_FLUSH_MS = 2000;
+
 function die(code: number, message: string): never {
   process.stderr.write(`${message}\n`);
   process.exit(code);
@@ -123,6 +136,7 @@ async function openJob(spec: JobSpec): Promise<OpenJob> {
     ttlSucceededS: config.jobTtlSucceededS,
     ttlFailedS: config.jobTtlFailedS,
     fileDir: config.fileStoreDir,
+    waitWhileLoading: true,
   });
   const leaseMs = leaseMsOf(config.jobHeartbeatMs);
   try {
@@ -136,8 +150,7 @@ async function openJob(spec: JobSpec): Promise<OpenJob> {
   );
   if (!started.ok) die(EXIT.notStarted, `job ${id} is ${started.state || "gone"}; not starting it`);
   const startedAt = Date.now();
-  const job = await store.read(id, "auto");
-  if (!job) die(EXIT.fenced, `job ${id} disappeared`);
+  const { job } = started;
   // Every write of this process names its attempt: once the job is recorded
   // lost and retried, this process can no longer change it.
   const attempt = given === undefined ? job.attempt : Number(given);
@@ -156,7 +169,8 @@ async function openJob(spec: JobSpec): Promise<OpenJob> {
 
 /**
  * The lease: renewed by every progress report (touch), and by this beat
- * between them. Redis unreachable: commands wait in ioredis' queue and are
+ * between them (one command, store.beat; none when a report renewed it less
+ * than half a beat ago). Redis unreachable: commands wait in ioredis' queue and are
  * sent once it is back (a short restart costs nothing). Out of touch for two
  * whole leases, the job has been (or will be, as soon as Redis answers)
  * declared lost: it stops rather than linger. Redis answering that it
@@ -191,7 +205,8 @@ class Lease {
           `job ${id} could not reach Redis for ${formatDuration(Date.now() - this.lastContact)}; stopping (it is recorded as lost)`,
         );
       }
-      if (!this.retrying) this.send();
+      // A report renewed the lease less than half a beat ago: the next beat is soon enough.
+      if (!this.retrying && Date.now() - this.lastContact >= config.jobHeartbeatMs / 2) this.send();
     }, config.jobHeartbeatMs);
     this.beat.unref();
   }
@@ -210,7 +225,8 @@ class Lease {
 
   private send(): void {
     const { id, store, leaseMs, attempt } = this.open;
-    store.report(id, leaseMs, { renewExpired: store.refusals.within(2 * leaseMs), attempt }).then(
+    // One command (the beat key, lua/includes/beat.lua); a whole report when it finds none, or must renew an expired lease.
+    store.beat(id, leaseMs, attempt, store.refusals.within(2 * leaseMs)).then(
       (reply) => {
         this.saidRefused = false;
         if (this.ending) return;
@@ -294,6 +310,36 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
 
   // Results this process has reported (a job starts with none).
   let resultsSent = 0;
+  // A report as the store takes it: its results counted before the call, in the order the reports are sent,
+  // so that a report that ioredis resends after a lost connection appends its values once.
+  const progressOf = (update: Report): Progress => {
+    const first = resultsSent;
+    resultsSent += update.results?.length ?? 0;
+    return { ...update, first, resultsMax: config.jobResultsMax, resultBytesMax: config.jobResultsMaxBytes, attempt };
+  };
+  // One write of reports (several of the job's, batched: reports.ts); what its reply says is thrown.
+  const reports = new Reports(async (update) => {
+    const progress = progressOf(update);
+    // Refused for want of memory: nothing was appended, the same report is sent again.
+    const reply = await untilAccepted(
+      `job ${id}: report`,
+      () => store.report(id, leaseMs, { ...progress, renewExpired: store.refusals.within(2 * leaseMs) }),
+      cancel.signal,
+    );
+    lease.touch();
+    onReply(reply);
+    if (reply === "refused") throw new Fenced();
+  }, startedAt);
+  // A crash (an uncaught exception or rejection in the job's code) writes what the job reported that no write has
+  // taken yet, then ends the process as Node would: its error on stderr, exit code 1 (its server records the end).
+  const crash = (err: unknown) => {
+    process.stderr.write(`${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+    const exit = () => process.exit(1);
+    setTimeout(exit, CRASH_FLUSH_MS);
+    reports.flush().then(exit, exit);
+  };
+  process.once("uncaughtException", crash);
+  process.once("unhandledRejection", crash);
   const ctx: JobContext = {
     id,
     job,
@@ -305,27 +351,8 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     },
     async progress(update) {
       if (cancel.signal.aborted) throw cancel.signal.reason;
-      // Counted before the call, in the order the reports are sent: a report
-      // that ioredis resends after a lost connection appends its values once.
-      const first = resultsSent;
-      resultsSent += update.results?.length ?? 0;
-      // Refused for want of memory: nothing was appended, the same report is sent again.
-      const reply = await untilAccepted(
-        `job ${id}: report`,
-        () =>
-          store.report(id, leaseMs, {
-            ...update,
-            first,
-            renewExpired: store.refusals.within(2 * leaseMs),
-            resultsMax: config.jobResultsMax,
-            resultBytesMax: config.jobResultsMaxBytes,
-            attempt,
-          }),
-        cancel.signal,
-      );
-      lease.touch();
-      onReply(reply);
-      if (reply === "refused") throw new Fenced();
+      if (fenced) throw new Fenced();
+      await reports.add(update);
       if (cancel.signal.aborted) throw cancel.signal.reason;
     },
     async sleep(ms) {
@@ -350,11 +377,31 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   };
   try {
     await work(ctx);
+    // What the job reported last and no write has taken yet goes with its end, in one call (store.reportEnd).
+    const last = await reports.take();
+    if (cancel.signal.aborted) throw cancel.signal.reason;
     if (timedOut) throw new Error("timeout");
     end();
-    if ((await record("succeeded", {})).outcome === "unchanged") code = EXIT.fenced;
+    let ended: FinishReply | "full";
+    if (last) {
+      const progress = progressOf(last);
+      ended = await untilAccepted(`job ${id}: finish`, () =>
+        store.reportEnd(id, leaseMs, { ...progress, renewExpired: store.refusals.within(2 * leaseMs) }, "succeeded", {
+          usage: ctx.usage ?? ownUsage(),
+        }),
+      );
+    } else ended = await record("succeeded", {});
+    // Its last values would pass the job's bounds: those that fit were kept, and it ends results-limit.
+    if (ended === "full") {
+      onReply("full");
+      throw cancel.signal.reason;
+    }
+    if (ended.outcome === "unchanged") code = EXIT.fenced;
   } catch (err) {
     end();
+    // What it reported before it stopped is kept (refused once it is fenced).
+    if (!fenced && !(err instanceof Fenced)) await reports.flush().catch(() => {});
+    reports.close();
     if (fenced || err instanceof Fenced) {
       code = EXIT.fenced;
       process.stderr.write(`job ${id} is no longer running here (declared lost or finished); stopping\n`);

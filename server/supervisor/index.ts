@@ -51,8 +51,18 @@ import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, VERSION, newInstanceId, type I
 
 /** How often the lease index and the kill deadlines are checked. */
 export const SWEEP_INTERVAL_MS = 500;
-/** How often an instance drops the jobs list's entries of expired jobs (JobStore.trimIndex). */
+/**
+ * How often an instance drops the jobs list's entries of expired jobs in
+ * every partition (JobStore.trimIndex): one partition at a time, in turn,
+ * so that the work is spread over the interval.
+ */
 export const INDEX_TRIM_INTERVAL_MS = 60_000;
+/**
+ * How often an instance samples each partition's queue length for the queue
+ * chart (its minute's last sample wins): three times a minute, so that
+ * every minute has one whatever the timer's drift.
+ */
+export const QUEUE_SAMPLE_INTERVAL_MS = 20_000;
 /** How often the files of jobs Redis no longer names are removed (FILE_STORE_DIR; also at start). */
 export const FILE_SWEEP_INTERVAL_MS = 30_000;
 
@@ -106,6 +116,11 @@ export class Supervisor {
   private ticker: NodeJS.Timeout | null = null;
   private beater: NodeJS.Timeout | null = null;
   private trimmer: NodeJS.Timeout | null = null;
+  private sampler: NodeJS.Timeout | null = null;
+  /** The partition the next trim of the index takes (they take turns). */
+  private nextTrim = 0;
+  /** The partitions whose queue was not empty at the last sample (their next sample records it emptied). */
+  private sampledNonEmpty: number[] = [];
   private fileSweeper: NodeJS.Timeout | null = null;
   private readonly retention: { type: string; ttlSucceededS: number; ttlFailedS: number }[];
   readonly startedAt = Date.now();
@@ -183,6 +198,7 @@ export class Supervisor {
       nodeArgs: options.nodeArgs,
       log,
       onExit: (id) => this.limits.disarm(id),
+      reportTo: this.instanceId,
       // Resolves once the end's report is taken (the first try): idle() waits for it.
       onRecorded: (id, reply, attempt) => {
         const reported = this.reportEnd(id, "exit", reply, attempt);
@@ -345,8 +361,11 @@ export class Supervisor {
     this.beater = setInterval(() => void this.heartbeat(), HEARTBEAT_INTERVAL_MS);
     this.beater.unref();
     void this.heartbeat();
-    this.trimmer = setInterval(() => void this.trimIndex(), INDEX_TRIM_INTERVAL_MS);
+    this.trimmer = setInterval(() => void this.trimIndex(this.nextTrim++), INDEX_TRIM_INTERVAL_MS / this.options.store.partitions.length);
     this.trimmer.unref();
+    this.sampler = setInterval(() => void this.sampleQueues(), QUEUE_SAMPLE_INTERVAL_MS);
+    this.sampler.unref();
+    void this.sampleQueues();
     if (this.options.store.fileDir) {
       this.fileSweeper = setInterval(() => void this.sweepFiles(), FILE_SWEEP_INTERVAL_MS);
       this.fileSweeper.unref();
@@ -375,10 +394,19 @@ export class Supervisor {
     }
   }
 
-  /** Drops the jobs list's entries of jobs that have expired; a Redis that does not answer is the sweep's to report. */
-  async trimIndex(): Promise<number> {
+  /** Samples each partition's queue length (the queue chart); a Redis that does not answer is the sweep's to report. */
+  async sampleQueues(): Promise<void> {
+    if (this.closed) return;
+    this.sampledNonEmpty = await this.options.store.sampleQueues(this.sampledNonEmpty).catch(() => this.sampledNonEmpty);
+  }
+
+  /**
+   * Drops the jobs list's entries of jobs that have expired, in one partition
+   * (every partition when none is named); a Redis that does not answer is the sweep's to report.
+   */
+  async trimIndex(partition?: number): Promise<number> {
     if (this.closed) return 0;
-    return this.options.store.trimIndex(this.retention).catch(() => 0);
+    return this.options.store.trimIndex(this.retention, 100, partition).catch(() => 0);
   }
 
   /** This instance's facts, as its heartbeat writes them. */
@@ -426,6 +454,7 @@ export class Supervisor {
     if (this.ticker) clearInterval(this.ticker);
     if (this.beater) clearInterval(this.beater);
     if (this.trimmer) clearInterval(this.trimmer);
+    if (this.sampler) clearInterval(this.sampler);
     if (this.fileSweeper) clearInterval(this.fileSweeper);
     this.logs.close();
     this.limits.close();
@@ -452,9 +481,30 @@ export class Supervisor {
       maxQueuedPerSubmitter: job.maxQueuedPerSubmitter ?? config.jobMaxQueuedPerSubmitter,
     };
     if (config.jobQueueMax > 0) {
-      const id = await store.create({ ...input, queueMax: config.jobQueueMax });
+      // A free slot here for its type (and no running jobs per submitter to count first): when nothing waits,
+      // the job is created already claimed and started at once, one script where a create and a claim took two.
+      if (this.closed || config.jobMaxRunningPerSubmitter > 0 || !this.freeTypes().includes(input.type)) {
+        const id = await store.create({ ...input, queueMax: config.jobQueueMax });
+        await this.markSubmitted(id, input.type, "queued");
+        if (!this.closed) void this.pump();
+        return id;
+      }
+      this.reserve(input.type, 1);
+      let created: { id: string; claimed: boolean };
+      try {
+        created = await store.createOrClaim({ ...input, queueMax: config.jobQueueMax }, this.instanceId, this.startLeaseMs);
+      } catch (err) {
+        // Redis may have run it all the same: the job would be this instance's, with no process.
+        if (err instanceof StoreUnavailableError && !(err instanceof StoreWriteRefusedError)) this.slots.claimUnanswered();
+        throw err;
+      } finally {
+        this.reserve(input.type, -1);
+      }
+      const { id, claimed } = created;
+      // Queued (its record's state until its process starts), as when a claim takes it a moment later.
       await this.markSubmitted(id, input.type, "queued");
-      if (!this.closed) void this.pump();
+      if (claimed) this.startClaimed(id, input.type, 1);
+      else if (!this.closed) void this.pump();
       return id;
     }
     if (this.closed || !this.freeTypes().includes(input.type)) {
@@ -515,18 +565,22 @@ export class Supervisor {
       // instead would need a write, which Redis refuses too; and an instance
       // that saw no refusal could sweep before the extension. Reads wait the
       // same lease before they record a job lost (StoreOptions.refusalGraceMs).
+      let due: string[];
       if (store.refusals.within(this.leaseMs + SWEEP_INTERVAL_MS)) {
         // A write at each tick (this instance's heartbeat) tells when Redis
         // accepts writes again: the lease of grace counts from then, to
         // within a tick.
         await store.heartbeat(this.instanceId, this.facts(), HEARTBEAT_TTL_MS).catch(() => {});
+        due = await store.dueKills();
       } else {
+        // One call per partition with leases, kills or ends waiting (one command when there are none).
         const swept = await store.sweep(100, REPORT_WAIT_MS);
         for (const id of [...swept.lost, ...swept.waiting]) void this.events.ended(id, "sweep");
         for (const id of swept.requeued) void this.reportRetry(id, "sweep");
         this.writesRefused.succeeded();
+        due = swept.kills;
       }
-      for (const id of await store.dueKills()) {
+      for (const id of due) {
         if (this.processes.has(id)) this.processes.terminate(id);
         else if (this.remote?.has(id)) await this.remote.cancel(id);
         else await this.remoteKills.kill(id);
@@ -555,7 +609,12 @@ export class Supervisor {
    * reported by the sweep or read that found it.)
    */
   private async reportEnd(id: string, seen: EndSeen, reply: FinishReply | null, exited?: number): Promise<void> {
-    if (reply?.outcome === "ended" || reply?.outcome === "reported") await this.events.ended(id, seen);
+    // Taken in the finish's own call (its report), else taken now. A finish Redis may have run without
+    // answering may have taken it for this instance: a take asks again (it is answered the same).
+    if (reply?.outcome === "ended" || reply?.outcome === "reported") {
+      if (reply.report) this.events.reported(reply.report, seen);
+      else await this.events.ended(id, seen);
+    } else if (reply === null) await this.events.ended(id, seen);
     else if (reply?.outcome === "requeued") await this.reportRetry(id, seen);
     // Its next attempt may have ended already: whatever the state, the attempts say whether this one was retried.
     else if (exited !== undefined && reply?.outcome === "unchanged" && reply.state !== "") await this.reportRetry(id, seen, exited);

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { ROOT } from "../paths.ts";
 
-/** How often an instance writes its heartbeat (and samples the queue's length), and how long a heartbeat counts. */
+/** How often an instance writes its heartbeat, and how long a heartbeat counts. */
 export const HEARTBEAT_INTERVAL_MS = 3000;
 export const HEARTBEAT_TTL_MS = 10_000;
 /** The version in package.json, as the heartbeat reports it. */

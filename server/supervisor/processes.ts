@@ -28,6 +28,8 @@ export interface ProcessesOptions {
   log: (message: string) => void;
   /** Called as soon as a process has exited, before its end is recorded. */
   onExit: (id: string) => void;
+  /** This instance's id: the finish that records an exit takes the report of the end in the same call (FinishReply.report). */
+  reportTo?: string;
   /**
    * Called once the end of a process has been recorded, with the reply of
    * that finish (null when Redis did not answer): it says whether this call
@@ -149,9 +151,16 @@ export class Processes {
       // the job's process recorded.
       const reason = spawnError ? "spawn-failed" : signal ? "signal" : code === 0 ? "no-result" : "exit-code";
       const detail = spawnError ?? (await tail(logFile));
-      reply = await this.options.store.finish(id, "failed", "exit", { reason, exitCode: code, signal, detail }, attempt);
+      reply = await this.options.store.finish(
+        id,
+        "failed",
+        "exit",
+        { reason, exitCode: code, signal, detail },
+        attempt,
+        this.options.reportTo,
+      );
     } catch (err) {
-      // The end the process recorded, if any, waits for a sweep to report it.
+      // The end the process recorded, if any, waits for this instance's take (onRecorded with null), or a sweep's.
       this.options.log(`could not record the end of job ${id}: ${(err as Error).message}`);
     }
     await this.options.onRecorded(id, reply, attempt);

@@ -127,7 +127,9 @@ export async function launchApp(options: AppOptions): Promise<TestApp> {
     ...redisEnv(options.redis),
     REDIS_PREFIX: prefix,
     JOB_LOG_DIR: logDir,
-    COUNT_STEP_DELAY_MS: "0",
+    // A count's values go to Redis a few times a second whatever its pace (jobs/runtime/reports.ts): 1 ms
+    // a step makes LONG_COUNT (1,000 steps) run for a second or more, long enough to be seen running.
+    COUNT_STEP_DELAY_MS: "1",
     PORT: "0",
     // Tests set the concurrency they need per type; the machine's CPUs (JOB_SLOTS' default) must not cap it.
     JOB_SLOTS: "64",

@@ -19,6 +19,8 @@ interface Setup {
   /** Another connection, as a job process or another server would write. */
   writer: JobStore;
   running: (leaseMs?: number) => Promise<string>;
+  /** The cache's subscriber (its PINGs). */
+  subscriber: ReturnType<typeof connectRedis>;
 }
 
 async function setup(t: ExecutionContext, options: { maxEntries?: number; maxBytes?: number; confirmMs?: number } = {}): Promise<Setup> {
@@ -43,10 +45,11 @@ async function setup(t: ExecutionContext, options: { maxEntries?: number; maxByt
   return {
     cache,
     writer,
+    subscriber,
     running: async (leaseMs = 600_000) => {
       const id = await writer.create({ type: "count", params: { start: 1, end: 10, increment: 1 }, total: 10, queueMax: 1000 });
       t.is((await writer.claim("test", 60_000, ["count"], ["count"]))?.id, id);
-      t.deepEqual(await writer.start(id, 1, "test", leaseMs), { ok: true });
+      t.like(await writer.start(id, 1, "test", leaseMs), { ok: true });
       return id;
     },
   };
@@ -291,3 +294,28 @@ test("with a bound at 0, or on a Redis Cluster connection, pages read Redis dire
   const cluster: RedisTarget = { kind: "cluster", nodes: [{ host: "127.0.0.1", port: 1 }] };
   t.is((await openJobPages(settings, cluster, store, { readyDeadlineMs: 1000 })).cache, null);
 });
+
+test.serial(
+  "the stream sends no PING while no entry is asked for, and confirms itself again from the first poll after the quiet",
+  async (t) => {
+    const confirmMs = 50;
+    const { cache, running, subscriber } = await setup(t, { confirmMs });
+    let pings = 0;
+    const ping = subscriber.ping.bind(subscriber);
+    (subscriber as unknown as { ping: () => Promise<string> }).ping = () => (pings++, ping());
+    const id = await running();
+    await cache.read(id);
+    // Asked for: a PING every confirmMs / 4; then quiet (IDLE_CONFIRMS confirmMs): none.
+    await new Promise((resolve) => setTimeout(resolve, 20 * confirmMs));
+    const quiet = pings;
+    await new Promise((resolve) => setTimeout(resolve, 10 * confirmMs));
+    t.is(pings, quiet, "no PING while nobody asks");
+    t.true(quiet > 0, "PINGs while entries were asked for");
+    // The first poll after the quiet reads Redis (nothing kept was confirmed), and the PINGs come back at once.
+    t.is(cache.peek(id), undefined);
+    t.true(pings > quiet, "a PING at once");
+    await cache.read(id);
+    await waitFor(() => cache.peek(id) !== undefined, { message: "the entry served again, confirmed" });
+    t.true(cache.active, "tracking stayed on: a quiet is no half-open connection");
+  },
+);

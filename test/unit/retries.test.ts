@@ -45,6 +45,11 @@ function setup() {
       if (!started.ok) throw new Error(`job ${id} did not start: ${started.state}`);
       return claim.attempt;
     },
+    /** Its lease runs out now: the leases index's score and its beat key (lua/includes/beat.lua). */
+    async expireNow(id: string) {
+      await client.zadd(f.leases, 0, id);
+      await client.del(`${store.jobKeys(id)[0]}:beat`);
+    },
     async leaseExpired(id: string) {
       await waitFor(
         async () => {
@@ -65,7 +70,7 @@ test("a running job whose lease expires goes back to the head of the queue for i
   const behind = await f.create();
   t.is(await f.run(id), 1);
   await f.store.report(id, LONG_LEASE, { done: 1, results: [1], status: "counting" });
-  await f.client.zadd(f.leases, 0, id);
+  await f.expireNow(id);
   t.deepEqual(swept(await f.store.sweep()), { lost: [], requeued: [id] });
 
   const job = await f.read(id);
@@ -83,7 +88,7 @@ test("a running job whose lease expires goes back to the head of the queue for i
 
   const next = await f.claim();
   t.like(next, { id, type: "count", attempt: 2 });
-  t.deepEqual(await f.store.start(id, 5151, "host-2", LONG_LEASE), { ok: true });
+  t.like(await f.store.start(id, 5151, "host-2", LONG_LEASE), { ok: true });
   t.like(await f.store.finish(id, "succeeded", "job", {}, 2), { outcome: "own-end", state: "succeeded" });
   t.like(await f.read(id), { state: "succeeded", attempt: 2, host: "host-2" });
 });
@@ -193,13 +198,13 @@ test("the backoff doubles with each attempt that ends", async (t) => {
   const f = setup();
   const id = await f.create({ maxAttempts: 3, retryOn: [], backoffMs: 1000 });
   await f.run(id, SHORT_LEASE);
-  await f.client.zadd(f.leases, 0, id);
+  await f.expireNow(id);
   await f.store.sweep();
   const first = await f.read(id);
   t.is(first.notBefore! - first.attempts[0]!.endedAt, 1000);
   await f.client.hset(f.store.jobKeys(id)[0], "notBefore", 0);
   await f.run(id, SHORT_LEASE);
-  await f.client.zadd(f.leases, 0, id);
+  await f.expireNow(id);
   await f.store.sweep();
   const second = await f.read(id);
   t.is(second.notBefore! - second.attempts[1]!.endedAt, 2000);
@@ -209,7 +214,7 @@ test("the process of an attempt that was retried can neither report on nor end t
   const f = setup();
   const id = await f.create();
   await f.run(id, SHORT_LEASE);
-  await f.client.zadd(f.leases, 0, id);
+  await f.expireNow(id);
   await f.store.sweep();
   await f.run(id, LONG_LEASE, 5151);
   t.is(await f.store.report(id, LONG_LEASE, { done: 3, results: [9], attempt: 1 }), "refused");
@@ -231,14 +236,14 @@ test("a process started for an attempt that was retried meanwhile (slow to start
   await f.store.sweep();
   t.like(await f.claim(), { id, attempt: 2 });
   t.deepEqual(await f.store.start(id, 4242, "host-1", LONG_LEASE, 1), { ok: false, state: "queued" });
-  t.deepEqual(await f.store.start(id, 5151, "host-2", LONG_LEASE, 2), { ok: true });
+  t.like(await f.store.start(id, 5151, "host-2", LONG_LEASE, 2), { ok: true });
 });
 
 test("a read that finds the lease expired requeues the job and says so", async (t) => {
   const f = setup();
   const id = await f.create();
   await f.run(id, SHORT_LEASE);
-  await f.client.zadd(f.leases, 0, id);
+  await f.expireNow(id);
   const retried: string[] = [];
   const lost: string[] = [];
   f.store.onRetried = (job) => retried.push(`${job.id}:${job.attempt}`);

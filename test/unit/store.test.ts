@@ -123,7 +123,7 @@ async function assertEnded(t: ExecutionContext, f: Fixture, id: string, state: J
 test("every script file becomes a command named after it, with the number of keys its name states", (t) => {
   const commands = Object.fromEntries(LUA_COMMANDS.map((c) => [c.name, c.numberOfKeys]));
   t.deepEqual(commands, {
-    sjCreate: 4,
+    sjCreate: 5,
     sjCreateClaimed: 4,
     sjClaim: 5,
     sjTakeReport: 2,
@@ -136,7 +136,7 @@ test("every script file becomes a command named after it, with the number of key
     sjFinish: 6,
     sjCancel: 6,
     sjLoginReserve: 2,
-    sjRead: 8,
+    sjRead: 9,
     sjSweep: 5,
     sjDueKills: 1,
     sjLog: 2,
@@ -272,7 +272,7 @@ test("a job goes from created to claimed, started, reported and succeeded, then 
   t.true(claimLease > (await redisNow(f.client)) + LONG_LEASE - 5000, "the claim holds a start lease");
   t.like(await f.store.read(id), { state: "queued", queuePosition: null });
 
-  t.deepEqual(await f.store.start(id, 4242, "host-1", 30_000), { ok: true });
+  t.like(await f.store.start(id, 4242, "host-1", 30_000), { ok: true });
   const running = await f.store.read(id);
   t.like(running, { state: "running", pid: 4242, host: "host-1" });
   t.truthy(running?.startedAt);
@@ -282,7 +282,7 @@ test("a job goes from created to claimed, started, reported and succeeded, then 
   t.is(await f.store.report(id, LONG_LEASE, { done: 2, results: [2] }), "ok");
   t.is(await f.store.report(id, LONG_LEASE), "ok", "a heartbeat");
   t.like(await f.store.read(id, "all"), { state: "running", done: 2, results: [1, 2] });
-  t.true(Number(await f.client.zscore(f.leases, id)) > (await redisNow(f.client)) + LONG_LEASE - 5000, "each report renews the lease");
+  t.true((await f.client.pttl(`${f.store.jobKeys(id)[0]}:beat`)) > LONG_LEASE - 5000, "each report renews the lease (its beat key)");
   t.is(await f.store.report(id, LONG_LEASE, { done: 3, results: [3] }), "ok");
 
   t.like(await f.store.finish(id, "succeeded", "job"), { outcome: "own-end", state: "succeeded" });
@@ -340,6 +340,55 @@ test("cancelling a running job stores the request once, sets a kill deadline, an
   t.like(await f.store.finish(id, "cancelled", "job", { error: "Cancelled while running." }), { state: "cancelled" });
   t.like(await f.store.read(id), { state: "cancelled", error: "Cancelled while running.", done: 1, results: [1] });
   await assertEnded(t, f, id, "cancelled");
+});
+
+test("a heartbeat renews a running job's lease with one command and no script, and hears a cancel", async (t) => {
+  // A Redis of its own: INFO commandstats counts every client's commands.
+  const own = await startRedis();
+  t.teardown(() => own.close());
+  const store = new JobStore(own.client, { prefix: "beat", ttlSucceededS: 60, ttlFailedS: 60 });
+  const id = await store.create({ type: "count", params: {}, total: 1, queueMax: 10 });
+  await store.claim("i", LONG_LEASE, ["count"], ["count"]);
+  t.like(await store.start(id, 4242, "host-1", 2000), { ok: true });
+  const beatKey = `${store.jobKeys(id)[0]}:beat`;
+  const calls = async () => {
+    const stats = await own.client.info("commandstats");
+    return [...stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].reduce((n, m) => n + (m[1] === "info" ? 0 : Number(m[2])), 0);
+  };
+  const before = await calls();
+  t.is(await store.beat(id, LONG_LEASE, 1), "ok");
+  t.is((await calls()) - before, 1, "one command: GETEX of the beat key");
+  t.true((await own.client.pttl(beatKey)) > LONG_LEASE - 5000, "the lease runs from the beat");
+
+  t.deepEqual(await store.cancel(id, 5000), { outcome: "requested" });
+  t.is(await store.beat(id, LONG_LEASE, 1), "cancel", "the beat hears the cancel");
+  t.is(await store.beat(id, LONG_LEASE, 2), "refused", "another attempt's beat is a whole report, refused");
+  t.like(await store.finish(id, "cancelled", "job", {}, 1), { state: "cancelled" });
+  t.is(await own.client.exists(beatKey), 0, "the end deletes the beat key");
+  t.is(await store.beat(id, LONG_LEASE, 1), "refused", "a beat after the end is a whole report, refused");
+});
+
+test("a lease kept by beats alone does not run out: the sweep moves the index up to the beat key, and records the job lost once the beats stop", async (t) => {
+  const f = setup();
+  const id = await f.claimed();
+  const started = await f.store.start(id, 4242, "host-1", 300);
+  t.true(started.ok);
+  const score = Number(await f.client.zscore(f.leases, id));
+  // Beats past the index's score: the lease is the beat key's.
+  await waitFor(
+    async () => {
+      t.is(await f.store.beat(id, 300, 1), "ok");
+      return (await redisNow(f.client)) > score + 300;
+    },
+    { interval: 50, message: "beats past the start's lease" },
+  );
+  t.like(await f.store.read(id), { state: "running" }, "a read finds it running");
+  t.deepEqual((await f.store.sweep()).lost, [], "the sweep finds it running");
+  t.true(Number(await f.client.zscore(f.leases, id)) > score + 300, "and moves its index entry up to the beat key's expiry");
+  await f.leaseExpired(id);
+  await waitFor(async () => (await f.client.exists(`${f.store.jobKeys(id)[0]}:beat`)) === 0, { message: "the beat key to run out" });
+  t.deepEqual((await f.store.sweep()).lost, [id], "no more beats: lost");
+  t.like(await f.store.read(id), { state: "failed", reason: "lost" });
 });
 
 interface FinishCase {
@@ -519,7 +568,7 @@ const endedMacro = test.macro({
       );
     }
     t.deepEqual(await f.store.cancel(id, 0), { outcome: "finished", state });
-    t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
+    t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [], kills: [] });
     t.like(await f.store.takeReport(id, "server-1"), { taken: true }, "its taker is told so again");
     t.like(await f.store.read(id), { state, results: [1] });
     t.deepEqual(await f.dump(), before);
@@ -618,9 +667,9 @@ const expiryMacro = test.macro({
     t.like(await f.store.read(id), { state: c.state, reason: c.reason, error: null });
     await assertEnded(t, f, id, c.state);
     t.like(await f.store.read(alive), { state: "running" }, "a job whose lease is valid is left alone");
-    t.deepEqual(await f.store.sweep(), { lost: [], waiting: [], requeued: [] }, "recorded once");
-    t.deepEqual(await f.store.takeReport(id, "server-1"), { taken: true, submitCounted: false }, "its claim counted its submit");
-    t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] }, "reported once");
+    t.deepEqual(await f.store.sweep(), { lost: [], waiting: [], requeued: [], kills: [] }, "recorded once");
+    t.like(await f.store.takeReport(id, "server-1"), { taken: true, submitCounted: false }, "its claim counted its submit");
+    t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [], kills: [] }, "reported once");
   },
   title: (_, c: ExpiryCase) => `${c.by} records a job whose lease expired ${c.from} as ${c.state} (${c.reason})`,
 });
@@ -656,17 +705,21 @@ test("an end a job's process records is reported once: by its server when it see
   const f = setup();
   const seen = await f.running();
   t.like(await f.store.finish(seen, "succeeded", "job"), { outcome: "own-end", state: "succeeded" });
-  t.deepEqual(await f.store.sweep(100, 60_000), { lost: [], waiting: [], requeued: [] }, "its server has its time to see the exit");
+  t.deepEqual(
+    await f.store.sweep(100, 60_000),
+    { lost: [], waiting: [], requeued: [], kills: [] },
+    "its server has its time to see the exit",
+  );
   t.deepEqual(await f.store.finish(seen, "failed", "exit", { exitCode: 0 }), { outcome: "reported", state: "succeeded" });
-  t.deepEqual(await f.store.takeReport(seen, "server-1"), { taken: true, submitCounted: false }, "its claim counted its submit");
+  t.like(await f.store.takeReport(seen, "server-1"), { taken: true, submitCounted: false }, "its claim counted its submit");
   t.like(await f.store.finish(seen, "failed", "exit", { exitCode: 0 }), { outcome: "unchanged" }, "taken once");
   t.like(await f.store.read(seen), { state: "succeeded", exitCode: null }, "the exit changes nothing of the end");
 
   const orphan = await f.running();
   t.like(await f.store.finish(orphan, "failed", "job", { reason: "job-error", error: "boom" }), { outcome: "own-end" });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [orphan], requeued: [] }, "its server is gone");
-  t.deepEqual(await f.store.takeReport(orphan, "server-2"), { taken: true, submitCounted: false });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [orphan], requeued: [], kills: [] }, "its server is gone");
+  t.like(await f.store.takeReport(orphan, "server-2"), { taken: true, submitCounted: false });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [], kills: [] });
   t.like(await f.store.finish(orphan, "failed", "exit", { exitCode: 1 }), { outcome: "unchanged" }, "a late exit reports nothing");
 });
 
@@ -675,19 +728,19 @@ test("a report is taken by one instance only, and a take sent again by its taker
   const id = await f.queued();
   t.true(await f.store.markSubmitted(id, "server-1"));
   t.like(await f.store.cancel(id, 5000), { outcome: "cancelled" });
-  t.deepEqual(await f.store.takeReport(id, "server-1"), { taken: true, submitCounted: false });
-  t.deepEqual(await f.store.takeReport(id, "server-1"), { taken: true, submitCounted: false }, "the same answer again");
-  t.deepEqual(await f.store.takeReport(id, "server-2"), { taken: false, submitCounted: false }, "no one else's");
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
+  t.like(await f.store.takeReport(id, "server-1"), { taken: true, submitCounted: false });
+  t.like(await f.store.takeReport(id, "server-1"), { taken: true, submitCounted: false }, "the same answer again");
+  t.like(await f.store.takeReport(id, "server-2"), { taken: false, submitCounted: false }, "no one else's");
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [], kills: [] });
 
   // A cancel whose reply was lost: its end waits until a sweep lists it, and whoever takes it first reports it.
   const unanswered = await f.queued();
   await f.store.cancel(unanswered, 5000);
-  t.deepEqual(await f.store.sweep(100, 60_000), { lost: [], waiting: [], requeued: [] });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [unanswered], requeued: [] });
-  t.deepEqual(await f.store.takeReport(unanswered, "server-2"), { taken: true, submitCounted: true });
-  t.deepEqual(await f.store.takeReport(unanswered, "server-1"), { taken: false, submitCounted: false });
-  t.deepEqual(await f.store.takeReport(newJobId(), "server-1"), { taken: false, submitCounted: false }, "no job, nothing to take");
+  t.deepEqual(await f.store.sweep(100, 60_000), { lost: [], waiting: [], requeued: [], kills: [] });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [unanswered], requeued: [], kills: [] });
+  t.like(await f.store.takeReport(unanswered, "server-2"), { taken: true, submitCounted: true });
+  t.like(await f.store.takeReport(unanswered, "server-1"), { taken: false, submitCounted: false });
+  t.like(await f.store.takeReport(newJobId(), "server-1"), { taken: false, submitCounted: false }, "no job, nothing to take");
 });
 
 test("a job its own report records lost waits for its server's report, as its own finish does", async (t) => {
@@ -697,7 +750,7 @@ test("a job its own report records lost waits for its server's report, as its ow
   t.is(await f.store.report(id, LONG_LEASE), "refused");
   t.like(await f.store.finish(id, "failed", "exit", { signal: "SIGKILL" }), { outcome: "reported", state: "failed" });
   t.like(await f.store.takeReport(id, "server-1"), { taken: true });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [], kills: [] });
 });
 
 test("a cancel that ends a claimed job before its process starts is the only report: the exit after it reports nothing", async (t) => {
@@ -707,7 +760,7 @@ test("a cancel that ends a claimed job before its process starts is the only rep
   t.like(await f.store.takeReport(id, "server-1"), { taken: true });
   t.like(await f.store.start(id, 4242, "host-1", LONG_LEASE), { ok: false, state: "cancelled" });
   t.like(await f.store.finish(id, "failed", "exit", { exitCode: 4 }), { outcome: "unchanged", state: "cancelled" });
-  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [] });
+  t.deepEqual(await f.store.sweep(100, 0), { lost: [], waiting: [], requeued: [], kills: [] });
 });
 
 test("a submit is counted once: by the instance whose create was answered, else by the claim or the end that sees it first", async (t) => {
@@ -730,7 +783,7 @@ test("a submit is counted once: by the instance whose create was answered, else 
 
   const cancelled = await f.queued();
   t.deepEqual(await f.store.cancel(cancelled, 5000), { outcome: "cancelled" });
-  t.deepEqual(await f.store.takeReport(cancelled, "server-1"), { taken: true, submitCounted: true });
+  t.like(await f.store.takeReport(cancelled, "server-1"), { taken: true, submitCounted: true });
   t.false(await f.store.markSubmitted(cancelled, "server-1"));
 
   const gone = newJobId();
@@ -894,4 +947,149 @@ test("an upload's chunk written at its offset is appended once, however often it
   t.is(await f.store.appendUpload(id, "file", Buffer.from("xyz"), 1), -1, "neither at its size nor just written");
   t.is((await f.client.getBuffer(key))?.toString(), "abcde");
   t.true((await f.client.ttl(key)) > 0, "its safety TTL renewed");
+});
+
+/** Every command a Redis of its own has run so far (INFO commandstats, a script's inner calls included), INFO itself left out. */
+async function commandsRun(client: Redis): Promise<number> {
+  const stats = await client.info("commandstats");
+  return [...stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].reduce((n, m) => n + (m[1] === "info" ? 0 : Number(m[2])), 0);
+}
+
+test("a job's last report and its end go in one call; values past its bounds end nothing ('full')", async (t) => {
+  const f = setup();
+  const id = await f.running();
+  t.like(
+    await f.store.reportEnd(id, LONG_LEASE, { done: 2, results: [1, 2], first: 0, attempt: 1 }, "succeeded", {
+      usage: { peakMemoryBytes: 1e6, cpuMs: 5 },
+    }),
+    {
+      outcome: "own-end",
+      state: "succeeded",
+    },
+  );
+  t.like(await f.store.read(id, "all"), { state: "succeeded", done: 2, results: [1, 2], usage: { peakMemoryBytes: 1e6, cpuMs: 5 } });
+  await assertEnded(t, f, id, "succeeded");
+  t.is(await f.client.exists(`${f.store.jobKeys(id)[0]}:beat`), 0, "its beat key is gone");
+  t.like(await f.store.takeReport(id, "server-1"), { taken: true }, "its end waits for its server's report, as a finish's does");
+
+  const full = await f.running();
+  t.is(await f.store.reportEnd(full, LONG_LEASE, { done: 3, results: [1, 2, 3], first: 0, resultsMax: 2 }, "succeeded"), "full");
+  t.like(await f.store.read(full, "all"), { state: "running", results: [1, 2] }, "what fits is kept, and nothing ended");
+
+  const cancelled = await f.running();
+  await f.store.cancel(cancelled, 5000);
+  t.like(await f.store.reportEnd(cancelled, LONG_LEASE, { done: 1, results: [1], first: 0 }, "succeeded"), {
+    outcome: "own-end",
+    state: "cancelled",
+  });
+  t.like(
+    await f.store.read(cancelled),
+    { state: "cancelled", reason: "cancelled" },
+    "a cancel asked before it ends it cancelled, as a report's reply would",
+  );
+});
+
+test("the finish of a process's exit takes the report of the end in the same call, and reports nothing another call took", async (t) => {
+  const f = setup();
+  const own = await f.running();
+  t.like(await f.store.finish(own, "succeeded", "job", {}, 1), { outcome: "own-end" });
+  const exit = await f.store.finish(own, "failed", "exit", { reason: "no-result", exitCode: 0 }, 1, "server-1");
+  t.like(exit, { outcome: "reported", state: "succeeded", report: { taken: true, job: { id: own, type: "count", state: "succeeded" } } });
+  t.like(await f.store.takeReport(own, "server-1"), { taken: true }, "a take asked again by its taker is answered the same");
+  t.like(await f.store.finish(own, "failed", "exit", {}, 1, "server-1"), { outcome: "unchanged" }, "a second exit reports nothing");
+
+  const crashed = await f.running();
+  const ended = await f.store.finish(crashed, "failed", "exit", { reason: "exit-code", exitCode: 1 }, 1, "server-1");
+  t.like(ended, { outcome: "ended", state: "failed", report: { taken: true, job: { state: "failed", reason: "exit-code" } } });
+  t.like(await f.store.takeReport(crashed, "server-2"), { taken: false }, "no other instance takes it");
+
+  const cancelled = await f.claimed();
+  t.like(await f.store.cancel(cancelled, 5000), { outcome: "cancelled" });
+  t.like(await f.store.takeReport(cancelled, "server-1"), { taken: true });
+  t.like(
+    await f.store.finish(cancelled, "failed", "exit", {}, 1, "server-1"),
+    { outcome: "unchanged" },
+    "the cancel's report was taken: the exit's takes none",
+  );
+});
+
+test("a job created while nothing waits is created claimed by the instance with a free slot; behind a waiting job it waits", async (t) => {
+  const f = setup();
+  const input = { type: "count", params: {}, total: 1, queueMax: 100, submitter: "address 10.0.0.1" };
+  const { id, claimed } = await f.store.createOrClaim(input, "instance-1", LONG_LEASE);
+  t.true(claimed);
+  t.like(await f.store.read(id), { state: "queued", queuePosition: null });
+  t.is(await f.client.hget(f.store.jobKeys(id)[0], "owner"), "instance-1");
+  t.truthy(await f.client.zscore(f.leases, id), "its start lease");
+  t.deepEqual(await f.client.lrange(f.queue, 0, -1), [], "never in the queue");
+  t.like(await f.store.start(id, 4242, "host-1", LONG_LEASE), { ok: true });
+
+  const waiting = await f.queued();
+  const behind = await f.store.createOrClaim(input, "instance-1", LONG_LEASE);
+  t.false(behind.claimed, "a job waits: the new one waits behind it");
+  t.deepEqual(await f.client.lrange(f.queue, 0, -1), [waiting, behind.id]);
+});
+
+test("an idle instance's claim and sweep cost one command each, whatever the number of partitions", async (t) => {
+  const own = await startRedis();
+  t.teardown(() => own.close());
+  const store = new JobStore(own.client, { prefix: "idle", partitions: 16, ttlSucceededS: 60, ttlFailedS: 60 });
+  const claim = () => store.claim("i", LONG_LEASE, ["count"], ["count", "slow"]);
+  // The first claim also looks at the queues (FULL_CLAIM_MS); then the sets of the free types say enough.
+  await claim();
+  const before = await commandsRun(own.client);
+  t.is(await claim(), null);
+  t.deepEqual(await store.sweep(), { lost: [], waiting: [], requeued: [], kills: [] });
+  t.is((await commandsRun(own.client)) - before, 2, "one EXISTS each");
+
+  // A job of a busy type waits: the free type's claim still reads nothing.
+  await store.create({ type: "slow", params: {}, total: 1, queueMax: 100 });
+  const busy = await commandsRun(own.client);
+  t.is(await claim(), null);
+  t.is((await commandsRun(own.client)) - busy, 1);
+  // One of the free type: taken.
+  const id = await store.create({ type: "count", params: {}, total: 1, queueMax: 100 });
+  t.like(await claim(), { id, type: "count" });
+});
+
+test("scripts go by their SHA: a Redis without them (SCRIPT FLUSH) is sent each one's text once, and a server loads them all again", async (t) => {
+  const own = await startRedis();
+  t.teardown(() => own.close());
+  const store = new JobStore(own.client, { prefix: "sha", ttlSucceededS: 60, ttlFailedS: 60 });
+  const evals = async () => Number(/cmdstat_eval:calls=(\d+)/.exec(await own.client.info("commandstats"))?.[1] ?? 0);
+  await own.client.script("FLUSH");
+  await store.create({ type: "count", params: {}, total: 1, queueMax: 10 });
+  await store.create({ type: "count", params: {}, total: 1, queueMax: 10 });
+  t.is(await evals(), 1, "NOSCRIPT once, then EVAL: loaded for every connection");
+  const create = LUA_COMMANDS.find((c) => c.name === "sjCreate")!;
+  t.deepEqual(await own.client.script("EXISTS", create.sha), [1]);
+
+  await own.client.script("FLUSH");
+  await store.keepScriptsLoaded();
+  const loaded = (await own.client.script("EXISTS", ...LUA_COMMANDS.map((c) => c.sha))) as number[];
+  t.deepEqual(
+    loaded,
+    LUA_COMMANDS.map(() => 1),
+    "every script is in Redis",
+  );
+  // A reconnect (a restarted Redis, a failover) loads them again.
+  await own.client.script("FLUSH");
+  own.client.disconnect(true);
+  await waitFor(async () => ((await own.client.script("EXISTS", create.sha)) as number[])[0] === 1, {
+    message: "the scripts loaded again",
+  });
+  t.is(await evals(), 1, "no EVAL since");
+});
+
+test("a job's store sends a command Redis answers LOADING again until Redis runs it", async (t) => {
+  const own = await startRedis();
+  t.teardown(() => own.close());
+  const store = new JobStore(own.client, { prefix: "loading", ttlSucceededS: 60, ttlFailedS: 60, waitWhileLoading: true });
+  let answers = 0;
+  const redis = own.client as unknown as { ping: () => Promise<string> };
+  const ping = redis.ping.bind(own.client);
+  redis.ping = () => (++answers < 3 ? Promise.reject(new Error("LOADING Redis is loading the dataset in memory")) : ping());
+  t.teardown(() => (redis.ping = ping));
+  await store.ping();
+  t.is(answers, 3, "sent again twice");
 });

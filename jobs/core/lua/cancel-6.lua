@@ -18,6 +18,7 @@
 -- if gone)}
 --- @include "includes/now"
 --- @include "includes/terminal"
+--- @include "includes/beat"
 --- @include "includes/finish"
 
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -30,5 +31,8 @@ if state == 'queued' then
 end
 if redis.call('HSETNX', KEYS[1], 'cancelRequestedAt', now) == 1 then
   redis.call('ZADD', KEYS[5], now + tonumber(ARGV[2]), ARGV[1])
+  -- Its process learns of it at its next beat (includes/beat), as at its next report.
+  local beat = redis.call('GET', beat_key(KEYS[1]))
+  if beat then redis.call('SET', beat_key(KEYS[1]), beat .. ':cancel', 'KEEPTTL') end
 end
 return { 2, 'requested' }

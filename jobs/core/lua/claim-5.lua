@@ -18,7 +18,7 @@
 -- (jobs/core/partitions.ts), first in first out, whose first SCAN ids are
 -- looked at: a job further back waits until the head drains.
 --
--- Before it scans, the index's queued sets (includes/index) say whether the
+-- An empty queue answers at once (one LLEN). Before it scans, the index's queued sets (includes/index) say whether the
 -- scan can find anything: a job of a free type, or an id the index does not
 -- account for (a type no instance knows, a record written before the index,
 -- an id left behind). When every waiting job is of a type with no free slot,
@@ -43,9 +43,11 @@
 -- ARGV[2]  owner    the claiming instance's id
 -- ARGV[3]  the submitters (their sq digests) at their limit of running jobs,
 --          comma-separated ('' for none)
--- ARGV[4]  how many types follow with a free slot (F)
--- ARGV[5 .. 4+F]   the types with a free slot here
--- ARGV[5+F ..]     every other known type
+-- ARGV[4]  '1' when the caller has seen a job of a free type in this
+--          partition's queued sets just before (then no check that one waits)
+-- ARGV[5]  how many types follow with a free slot (F)
+-- ARGV[6 .. 5+F]   the types with a free slot here
+-- ARGV[6+F ..]     every other known type
 -- Returns: {id, type, submit, attempt, sd, taken at, unknown…}, or false (nil) when nothing
 -- was taken nor passed over for its type; id and type are '' when nothing
 -- was taken. submit is 1
@@ -64,19 +66,35 @@ local SUBS = 100
 local HEAD = 20
 local UNKNOWN = 20
 local free, known, blocked = {}, {}, {}
-local nfree = tonumber(ARGV[4])
-for i = 5, #ARGV do
+local nfree = tonumber(ARGV[5])
+for i = 6, #ARGV do
   known[ARGV[i]] = true
-  if i < 5 + nfree then free[ARGV[i]] = true end
+  if i < 6 + nfree then free[ARGV[i]] = true end
 end
 for sd in string.gmatch(ARGV[3], '[^,]+') do blocked[sd] = true end
-local accounted, worth = 0, false
-for t in pairs(known) do
-  local n = redis.call('ZCARD', KEYS[5] .. t .. ':queued')
-  accounted = accounted + n
-  if n > 0 and free[t] then worth = true end
+-- Worth a scan: a job of a free type waits (the caller saw one, or one ZCARD finds the first free type has
+-- one), or ids the sets do not account for. Every queued job is in the queue: an empty one has nothing to take.
+local worth = ARGV[4] == '1'
+local queued = 0
+if not worth then
+  queued = redis.call('LLEN', KEYS[1])
+  if queued == 0 then return false end
 end
-if not worth and redis.call('LLEN', KEYS[1]) <= accounted then return false end
+if not worth then
+  for t in pairs(free) do
+    if redis.call('ZCARD', KEYS[5] .. t .. ':queued') > 0 then
+      worth = true
+      break
+    end
+  end
+end
+if not worth then
+  local accounted = 0
+  for t in pairs(known) do
+    if not free[t] then accounted = accounted + redis.call('ZCARD', KEYS[5] .. t .. ':queued') end
+  end
+  if queued <= accounted then return false end
+end
 
 local unknown = {}
 local function seen_unknown(id)
@@ -86,20 +104,34 @@ local function seen_unknown(id)
   if #unknown < UNKNOWN then unknown[#unknown + 1] = id end
 end
 
--- Takes a queued job: out of the queue and its submitter's list, its submitter's turn taken.
-local function take(id, job, fields)
+-- Takes a queued job: out of the queue and its submitter's list, its submitter's turn taken. left: how
+-- many ids its submitter's list keeps after it, when the scan knows (0: none, and the submitter leaves the turns).
+local function take(id, job, fields, left)
   local now = now_ms()
   redis.call('LREM', KEYS[1], 1, id)
-  turns_remove(job, id)
-  redis.call('HSET', job, 'owner', ARGV[2], 'claimedAt', now)
-  redis.call('HDEL', job, 'notBefore')
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
   local sd = fields[5]
+  local turn = sd ~= nil and sd ~= false
+  if turn and left then
+    redis.call('LREM', KEYS[5] .. 'sq:' .. sd, 0, id)
+    if left == 0 then
+      redis.call('ZREM', KEYS[5] .. 'turns', sd)
+      redis.call('HDEL', KEYS[5] .. 'subnames', sd)
+      turn = false
+    end
+  elseif turn then
+    turns_remove(job, id, sd)
+  end
+  redis.call('HSET', job, 'owner', ARGV[2], 'claimedAt', now)
+  if fields[3] then redis.call('HDEL', job, 'notBefore') end
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
   if sd then
-    redis.call('ZADD', KEYS[5] .. 'turns', 'XX', now, sd)
+    if turn then redis.call('ZADD', KEYS[5] .. 'turns', 'XX', now, sd) end
     redis.call('HINCRBY', KEYS[5] .. 'subrun', sd, 1)
   end
-  return { id, fields[2], redis.call('HSETNX', job, 'submitted', 'claim:' .. ARGV[2]), fields[4] or '1', sd or '', now, unpack(unknown) }
+  -- Its submit is counted by whoever marks it first (submitted-1.lua): usually its create's instance, already.
+  local submit = 0
+  if not fields[6] then submit = redis.call('HSETNX', job, 'submitted', 'claim:' .. ARGV[2]) end
+  return { id, fields[2], submit, fields[4] or '1', sd or '', now, unpack(unknown) }
 end
 
 -- What a queued id is to this claim: 'gone' (no longer queued), 'unknown' (of a type it does not know), 'take', or 'wait'.
@@ -116,15 +148,25 @@ end
 for _, sd in ipairs(redis.call('ZRANGE', KEYS[5] .. 'turns', 0, SUBS - 1)) do
   if not blocked[sd] then
     local list = KEYS[5] .. 'sq:' .. sd
-    for _, id in ipairs(redis.call('LRANGE', list, 0, HEAD - 1)) do
+    local ids = redis.call('LRANGE', list, 0, HEAD - 1)
+    -- What the list keeps (exact when it held fewer than HEAD).
+    local kept = #ids
+    for _, id in ipairs(ids) do
       local job = KEYS[4] .. id
-      local fields = redis.call('HMGET', job, 'state', 'type', 'notBefore', 'attempt', 'sq')
+      local fields = redis.call('HMGET', job, 'state', 'type', 'notBefore', 'attempt', 'sq', 'submitted')
       local verdict = judge(fields)
-      if verdict == 'take' then return take(id, job, fields) end
+      if verdict == 'take' then
+        local left = kept - 1
+        if #ids == HEAD and left == 0 then left = nil end
+        return take(id, job, fields, left)
+      end
       if verdict == 'unknown' then seen_unknown(id) end
-      if verdict == 'gone' then redis.call('LREM', list, 0, id) end
+      if verdict == 'gone' then
+        redis.call('LREM', list, 0, id)
+        kept = kept - 1
+      end
     end
-    if redis.call('LLEN', list) == 0 then
+    if kept == 0 and (#ids < HEAD or redis.call('LLEN', list) == 0) then
       redis.call('ZREM', KEYS[5] .. 'turns', sd)
       redis.call('HDEL', KEYS[5] .. 'subnames', sd)
     end
@@ -134,7 +176,7 @@ end
 -- The queue, first in first out: the jobs no turn reached.
 for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, SCAN - 1)) do
   local job = KEYS[4] .. id
-  local fields = redis.call('HMGET', job, 'state', 'type', 'notBefore', 'attempt', 'sq')
+  local fields = redis.call('HMGET', job, 'state', 'type', 'notBefore', 'attempt', 'sq', 'submitted')
   local verdict = judge(fields)
   if verdict == 'take' then return take(id, job, fields) end
   if verdict == 'unknown' then seen_unknown(id) end

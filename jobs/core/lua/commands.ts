@@ -14,21 +14,23 @@ type StateOrGone = JobState | "";
 
 export interface LuaReplies {
   create:
-    | [created: 1, createdAt: number]
+    | [created: 1, createdAt: number, claimed: 0 | 1]
     | [created: 0, reason: "duplicate", id: string]
     | [created: 0, reason: "submitter_full", waiting: number]
     | [created: 0, reason: "key_reused" | "queue_full" | "exists" | "upload_missing"];
   claim: [id: string, type: string, submit: 0 | 1, attempt: string, submitter: string, takenAt: number, ...unknown: string[]] | null;
   endUnknown: 0 | 1;
   uploadAppend: number;
-  takeReport: [taken: 0 | 1, submit: 0 | 1];
+  takeReport: [taken: 1, submit: 0 | 1, fields: string[]] | [taken: 0, submit: 0];
   createClaimed: [created: 1, createdAt: number] | [created: 0, reason: "duplicate", id: string] | [created: 0, reason: "key_reused"];
   release: 0 | 1;
-  start: [started: 1, ""] | [started: 0, state: StateOrGone];
-  report: [accepted: 1, reply: "ok" | "cancel" | "full"] | [accepted: 0, state: StateOrGone];
+  start: [started: 1, fields: string[]] | [started: 0, state: StateOrGone];
+  report:
+    | [accepted: 1, reply: "ok" | "cancel" | "full"]
+    | [accepted: 1, reply: "ended", recorded: JobState | "queued"]
+    | [accepted: 0, state: StateOrGone];
   finish:
-    | [code: 1, recorded: JobState]
-    | [code: 2, state: JobState]
+    | [code: 1 | 2, state: JobState, taken?: 0 | 1, submit?: 0 | 1, report?: string[]]
     | [code: 3, recorded: JobState]
     | [code: 4, "queued"]
     | [code: 0, state: StateOrGone];
@@ -52,7 +54,7 @@ export interface LuaReplies {
   logNoted: 0 | 1;
   file: 0 | 1;
   fileRange: string | null;
-  sweep: [lost: string[], waiting: string[], requeued: string[]];
+  sweep: [lost: string[], waiting: string[], requeued: string[], kills: string[]];
   submitted: 0 | 1;
   dueKills: string[];
   delete: [deleted: 1, state: JobState] | [deleted: 0, state: StateOrGone];
@@ -80,6 +82,7 @@ declare module "ioredis" {
       queue: string,
       index: string,
       once: string,
+      leases: string,
       id: string,
       type: string,
       params: string,
@@ -101,6 +104,9 @@ declare module "ioredis" {
       submitter: string,
       submitterName: string,
       submitterRoom: Arg,
+      owner: string,
+      leaseMs: Arg,
+      drawn: "1" | "",
     ): Result<LuaReplies["create"], Context>;
     sjClaim(
       queue: string,
@@ -111,6 +117,7 @@ declare module "ioredis" {
       leaseMs: Arg,
       owner: string,
       blocked: string,
+      worth: "1" | "",
       freeCount: Arg,
       ...types: string[]
     ): Result<LuaReplies["claim"], Context>;
@@ -179,7 +186,9 @@ declare module "ioredis" {
       resultsMax: Arg,
       resultBytesMax: Arg,
       attempt: Arg,
-      ...values: Arg[]
+      end: "" | JobState,
+      endFieldCount: Arg,
+      ...endFieldsThenValues: Arg[]
     ): Result<LuaReplies["report"], Context>;
     sjFinish(
       job: string,
@@ -194,6 +203,7 @@ declare module "ioredis" {
       ttlSucceededS: Arg,
       ttlFailedS: Arg,
       attempt: Arg,
+      reportTo: string,
       ...fieldsAndValues: Arg[]
     ): Result<LuaReplies["finish"], Context>;
     sjCancel(
@@ -230,6 +240,7 @@ declare module "ioredis" {
       index: string,
       log: string,
       files: string,
+      beat: string,
       id: string,
       which: "all" | "auto",
       ttlSucceededS: Arg,

@@ -1,5 +1,5 @@
 // The text of every .lua file in this folder and below it, by its path from
-// here with "/" separators: "create-4.lua", "includes/finish.lua".
+// here with "/" separators: "create-5.lua", "includes/finish.lua".
 //
 // Only code run from source (tsx: the tests, the bench) reads the files, next
 // to this module. scripts/build.mjs replaces this module, in every bundle and

@@ -21,15 +21,25 @@
 // A file becomes the command "sj" + its name in camel case (due-kills-1.lua:
 // sjDueKills), which the store defines on its connection
 // (jobs/core/store/core.ts); commands.ts declares their types.
+//
+// A script is run by its SHA1 (EVALSHA), never by its text: the SHA is a
+// function of the text, so every process computes it (a job's startup
+// snapshot holds it from the build), and the servers load every script into
+// Redis at start and after each reconnect (scripts.ts). A Redis that does
+// not have it (restarted, failed over, SCRIPT FLUSH) answers NOSCRIPT, and
+// that one call is sent again with the text (EVAL), which loads it there.
+import crypto from "node:crypto";
 import path from "node:path";
 import { luaFiles } from "./files.ts";
 
 export interface LuaCommand {
-  /** The ioredis command: "sjCreate" for create-4.lua. */
+  /** The ioredis command: "sjCreate" for create-5.lua. */
   name: string;
   numberOfKeys: number;
   /** The script with its includes resolved. */
   lua: string;
+  /** Its SHA1, in hex: how EVALSHA names it. */
+  sha: string;
 }
 
 const SCRIPT_FILE = /^([a-z]+(?:-[a-z]+)*)-(\d+)\.lua$/;
@@ -45,16 +55,21 @@ export function loadCommands(files: Readonly<Record<string, string>>): LuaComman
     if (file.includes("/")) continue;
     const match = SCRIPT_FILE.exec(file);
     if (!match) throw new Error(`jobs/core/lua/${file}: a script is named <name>-<number of keys>.lua`);
-    commands.push({ name: commandName(match[1]!), numberOfKeys: Number(match[2]), lua: withoutCommentLines(resolveIncludes(file, files)) });
+    const lua = withoutCommentLines(resolveIncludes(file, files));
+    commands.push({
+      name: commandName(match[1]!),
+      numberOfKeys: Number(match[2]),
+      lua,
+      sha: crypto.createHash("sha1").update(lua).digest("hex"),
+    });
   }
   return commands;
 }
 
 /**
  * The script without its lines that hold only a comment, nor blank ones: the
- * contracts are for people. ioredis sends a script's whole text the first
- * time each connection runs it (EVAL, then EVALSHA), and every job process is
- * a new connection, so this text is sent for every job.
+ * contracts are for people, and the text is what SCRIPT LOAD (and an EVAL
+ * after NOSCRIPT) sends.
  */
 export function withoutCommentLines(lua: string): string {
   return lua

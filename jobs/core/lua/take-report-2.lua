@@ -10,20 +10,16 @@
 -- KEYS[2]  index key prefix ("P:{tag}:ix:"), see includes/index
 -- ARGV[1]  id
 -- ARGV[2]  the taking instance's id
--- Returns: {1, submit} when the report is this instance's (taken now, or by
--- an earlier call of its own); submit is 1 when it counts the job's submit
--- too (no instance had: the answer to its create was lost, see
--- submitted-1.lua). Else {0, 0}: another instance has it, no end waits, or
--- the record is gone (its retention ran out: nothing is left to report).
+-- Returns: {1, submit, what the report says of the job (flat: name, value,
+-- … of its type, params, state, reason, times and usage)} when the report
+-- is this instance's (taken now, or by an earlier call of its own): the
+-- caller reports the end from it, with no read of its own; submit is 1 when
+-- it counts the job's submit too (no instance had: the answer to its create
+-- was lost, see submitted-1.lua). Else {0, 0}: another instance has it, no
+-- end waits, or the record is gone (its retention ran out: nothing is left
+-- to report).
+--- @include "includes/report"
 
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-if redis.call('ZREM', KEYS[2] .. 'unreported', ARGV[1]) == 1 then
-  if not exists then return { 0, 0 } end
-  local submit = redis.call('HSETNX', KEYS[1], 'submitted', 'end')
-  redis.call('HSET', KEYS[1], 'reportedBy', ARGV[2], 'reportSubmit', submit)
-  return { 1, submit }
-end
-if not exists then return { 0, 0 } end
-local by = redis.call('HMGET', KEYS[1], 'reportedBy', 'reportSubmit')
-if by[1] == ARGV[2] then return { 1, tonumber(by[2]) } end
+local taken, submit, fields = take_report(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+if taken == 1 then return { 1, submit, fields } end
 return { 0, 0 }

@@ -9,11 +9,11 @@
 // are functions that take a StoreCore; JobStore (job-store.ts) holds one and
 // puts them together.
 import type { Cluster, Redis as OneRedis } from "ioredis";
-import { LUA_COMMANDS } from "../lua/index.ts";
 import { isUnavailableReply, isWriteRefusedReply } from "../redis.ts";
 import { StoreBusyError, StoreUnavailableError, StoreWriteRefusedError } from "./errors.ts";
 import { KeyLayout, type Partition } from "./keys.ts";
 import type { JobRecord } from "./record.ts";
+import { defineScripts } from "./scripts.ts";
 
 /** One Redis (or a Sentinel's master), or a Redis Cluster: the store works the same on both. */
 export type Redis = OneRedis | Cluster;
@@ -52,6 +52,29 @@ export interface StoreOptions {
   fileDir?: string | null;
   /** With fileDir: how long an upload is kept past its last chunk while its job does not exist (default UPLOAD_SAFETY_TTL_S). */
   uploadTtlS?: number;
+  /**
+   * A job process's store: a command Redis answers LOADING (it has just
+   * restarted and is still reading its data; nothing was run) is sent again
+   * every LOADING_RETRY_MS until it is run. A job's connection skips
+   * ioredis' ready check, whose INFO reply (5 KB) was a large part of a
+   * job's bytes (redis.ts, the "job" profile).
+   */
+  waitWhileLoading?: boolean;
+}
+
+/** How soon a command Redis answered LOADING is sent again (StoreOptions.waitWhileLoading). */
+export const LOADING_RETRY_MS = 100;
+
+/** Sends until Redis has run it: while it answers LOADING, again every LOADING_RETRY_MS. */
+async function untilLoaded<T>(send: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await send();
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith("LOADING"))) throw err;
+      await new Promise((resolve) => setTimeout(resolve, LOADING_RETRY_MS));
+    }
+  }
 }
 
 /**
@@ -93,6 +116,8 @@ export class StoreCore {
   nextClaim = 0;
   /** The last claim found nothing in any partition: the next asks them in turn, without reading their turns first (transitions.ts, claim). */
   claimsIdle = true;
+  /** Date.now() of the last claim that looked at every non-empty queue, though no job of a free type waited (transitions.ts, claim). */
+  lastFullClaim = 0;
   /** Calls that failed because Redis did not answer (for the metrics). */
   failures = 0;
   /**
@@ -107,6 +132,7 @@ export class StoreCore {
   readonly refusalGraceMs: number;
   private readonly maxInFlight: number;
   private readonly deadlineMs: number;
+  private readonly waitWhileLoading: boolean;
   private inFlight = 0;
 
   constructor(
@@ -117,13 +143,11 @@ export class StoreCore {
     this.ttl = [String(options.ttlSucceededS), String(options.ttlFailedS)];
     this.maxInFlight = options.maxInFlight ?? 0;
     this.deadlineMs = options.deadlineMs ?? 0;
+    this.waitWhileLoading = options.waitWhileLoading ?? false;
     this.refusals = options.refusals ?? new WriteRefusals();
     this.refusalGraceMs = options.refusalGraceMs ?? 0;
-    // The scripts in jobs/core/lua, as commands of this connection (once, if
-    // several stores share it); their types are in lua/commands.ts.
-    for (const { name, lua, numberOfKeys } of LUA_COMMANDS) {
-      if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys });
-    }
+    // The scripts in jobs/core/lua, as commands of this connection, called by their SHA (scripts.ts).
+    defineScripts(redis);
   }
 
   /** Sends one command; an unreachable Redis becomes a StoreUnavailableError. */
@@ -134,7 +158,7 @@ export class StoreCore {
     // maxInFlight bounds what really waits.
     let sending: Promise<T>;
     try {
-      sending = send(this.redis);
+      sending = this.waitWhileLoading ? untilLoaded(() => send(this.redis)) : send(this.redis);
     } catch (err) {
       // It threw before it sent anything (a key built from a bad id): nothing waits.
       this.inFlight--;
@@ -173,6 +197,25 @@ export class StoreCore {
   /** Whether a read may record a job lost now: not within refusalGraceMs of a refused write. */
   get mayRecordLost(): boolean {
     return !this.refusals.within(this.refusalGraceMs);
+  }
+
+  /**
+   * The partitions (their indexes) where any of the keys keysOf names
+   * exists: what an idle instance asks before it sweeps or claims, instead
+   * of running a script in every partition. On one Redis a single EXISTS
+   * of every partition's keys answers when none exists (the idle case);
+   * otherwise, and on a Cluster (one slot per partition), one EXISTS per
+   * partition.
+   */
+  async partitionsWith(keysOf: (partition: Partition) => string[]): Promise<number[]> {
+    const { partitions } = this.keys;
+    if (partitions.length === 1 || !this.redis.isCluster) {
+      const n = await this.call((r) => r.exists(...partitions.flatMap(keysOf)));
+      if (n === 0) return [];
+      if (partitions.length === 1) return [0];
+    }
+    const counts = await this.call((r) => Promise.all(partitions.map((p) => r.exists(...keysOf(p)))));
+    return counts.flatMap((n, i) => (n > 0 ? [i] : []));
   }
 
   /** The ids one call gives for each partition, all together. */

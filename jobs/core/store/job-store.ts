@@ -8,6 +8,7 @@ import { LOG_LINE_MAX_CHARS, LOG_MAX_LINES, logCutMarker, UPLOAD_READ_BYTES, UPL
 import { LOG_MAX_BYTES_ON_DISK } from "../settings.ts";
 import { FileDirectory } from "./file-dir.ts";
 import { StoreCore, type Redis, type StoreEnd, type StoreOptions, type WriteRefusals } from "./core.ts";
+import { keepScriptsLoaded } from "./scripts.ts";
 import type { OnceScope, Partition } from "./keys.ts";
 import * as list from "./list.ts";
 import * as login from "./login.ts";
@@ -22,7 +23,7 @@ import type { DeleteReply, MinuteCounts, SubmitterQueue } from "./operator.ts";
 import * as reads from "./reads.ts";
 import type { FileEntry, JobRecord, JobState, JobSummary, Outcome } from "./record.ts";
 import * as transitions from "./transitions.ts";
-import type { CancelReply, Claimed, FinishReply, NewJob, Progress, ReportReply, SweepReply } from "./transitions.ts";
+import type { CancelReply, Claimed, FinishReply, NewJob, Progress, ReportReply, SweepReply, TakenReport } from "./transitions.ts";
 
 export class JobStore {
   readonly prefix: string;
@@ -121,8 +122,18 @@ export class JobStore {
    * atomically; with several partitions, the sum of all queues is checked
    * first as well, which jobs created at the same moment can pass by a few.
    */
-  create(input: NewJob & { queueMax: number }): Promise<string> {
-    return transitions.create(this.core, input);
+  async create(input: NewJob & { queueMax: number }): Promise<string> {
+    return (await transitions.create(this.core, input)).id;
+  }
+
+  /**
+   * Creates a job as create() does, or, when nothing waits in the queue,
+   * already claimed by `owner` (claimed: true), which starts its process at
+   * once: it has a free slot for the job's type. One script where a create
+   * and a claim would take two.
+   */
+  createOrClaim(input: NewJob & { queueMax: number }, owner: string, leaseMs: number): Promise<{ id: string; claimed: boolean }> {
+    return transitions.create(this.core, input, { owner, leaseMs });
   }
 
   /** A new job, already claimed by `owner`, which starts its process at once (it never waits in the queue). */
@@ -177,12 +188,18 @@ export class JobStore {
    * instance's to log and count (asked again after a lost reply, the answer
    * is the same); submitCounted: it counts the job's submit too.
    */
-  takeReport(id: string, instanceId: string): Promise<{ taken: boolean; submitCounted: boolean }> {
+  takeReport(id: string, instanceId: string): Promise<TakenReport> {
     return transitions.takeReport(this.core, id, instanceId);
   }
 
-  /** The job's process marks it running. Returns the state that prevented it, if any. */
-  start(id: string, pid: number, host: string, leaseMs: number, attempt?: number): Promise<{ ok: true } | { ok: false; state: string }> {
+  /** The job's process marks it running: its record as started, or the state that prevented it. */
+  start(
+    id: string,
+    pid: number,
+    host: string,
+    leaseMs: number,
+    attempt?: number,
+  ): Promise<{ ok: true; job: JobRecord } | { ok: false; state: string }> {
     return transitions.start(this.core, id, pid, host, leaseMs, attempt);
   }
 
@@ -192,12 +209,38 @@ export class JobStore {
   }
 
   /**
+   * A job's process's last report and its end (as finish() in mode "job"
+   * records it) in one call; "full" when the values would pass the job's
+   * bounds: those that fit were appended, and nothing ended.
+   */
+  reportEnd(id: string, leaseMs: number, progress: Progress, state: JobState, outcome: Outcome = {}): Promise<FinishReply | "full"> {
+    return transitions.reportEnd(this.core, id, leaseMs, progress, state, outcome);
+  }
+
+  /**
+   * A running job's heartbeat: renews its lease with one command (its beat
+   * key, lua/includes/beat.lua), and says "cancel" once a cancel is asked
+   * for. A beat that finds no beat key of its attempt (the job was recorded
+   * lost or ended, or started before beat keys), and one that must renew an
+   * expired lease (renewExpired: Redis refused writes a moment ago), is a
+   * whole report (report()), whose reply says why.
+   */
+  async beat(id: string, leaseMs: number, attempt: number, renewExpired = false): Promise<ReportReply> {
+    if (!renewExpired) {
+      const beat = await transitions.beat(this.core, id, attempt, leaseMs);
+      if (beat) return beat;
+    }
+    return transitions.report(this.core, id, leaseMs, { renewExpired, attempt });
+  }
+
+  /**
    * Records the end of a job. mode: "job" from the job's own process (fenced),
    * "exit" from the server that saw its process end, "force" for server decisions.
-   * The reply says whether this call ended the job, and so reports it (FinishReply).
+   * The reply says whether this call ended the job, and so reports it (FinishReply);
+   * with reportTo (the caller's instance id), the report of that end is taken in the same call.
    */
-  finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}, attempt?: number): Promise<FinishReply> {
-    return transitions.finish(this.core, id, state, mode, outcome, attempt);
+  finish(id: string, state: JobState, mode: FinishMode, outcome: Outcome = {}, attempt?: number, reportTo?: string): Promise<FinishReply> {
+    return transitions.finish(this.core, id, state, mode, outcome, attempt, reportTo);
   }
 
   cancel(id: string, graceMs: number): Promise<CancelReply> {
@@ -287,6 +330,15 @@ export class JobStore {
 
   async ping(): Promise<void> {
     await this.core.call((r) => r.ping());
+  }
+
+  /**
+   * Loads every script into Redis now (resolves once done, or failed), and
+   * again after each reconnect of this store's connection (scripts.ts): a
+   * server's, so that no job process meets NOSCRIPT.
+   */
+  keepScriptsLoaded(): Promise<void> {
+    return keepScriptsLoaded(this.redis);
   }
 
   /** Redis' clock (ms). */
@@ -444,12 +496,19 @@ export class JobStore {
     return operator.markRetried(this.core, id, newId);
   }
 
-  /**
-   * An instance's heartbeat: its facts in the registry for ttlMs, and a
-   * sample of each partition's queue length for this minute.
-   */
+  /** An instance's heartbeat: its facts in the registry for ttlMs. */
   heartbeat(instanceId: string, facts: object, ttlMs: number): Promise<void> {
     return operator.heartbeat(this.core, instanceId, facts, ttlMs);
+  }
+
+  /**
+   * A sample of the queue length for this minute (the queue chart; the last
+   * of a minute wins) in the first partition and those whose queue is not
+   * empty, or that `also` names (the last call's answer: the partitions
+   * whose queue was not empty then).
+   */
+  sampleQueues(also: readonly number[] = []): Promise<number[]> {
+    return operator.sampleQueues(this.core, also);
   }
 
   /** The instances whose heartbeat has not run out, with their facts, and Redis' clock. */
@@ -528,10 +587,15 @@ export class JobStore {
 
   /**
    * Drops the jobs list's entries of ended jobs that have expired, in every
-   * partition: up to `checks` per set (see lua/trim-2.lua); how many it dropped.
+   * partition (or in the one `partition` names): up to `checks` per set (see
+   * lua/trim-2.lua); how many it dropped.
    */
-  trimIndex(types: readonly { type: string; ttlSucceededS: number; ttlFailedS: number }[], checks = 100): Promise<number> {
-    return list.trimIndex(this.core, types, checks);
+  trimIndex(
+    types: readonly { type: string; ttlSucceededS: number; ttlFailedS: number }[],
+    checks = 100,
+    partition?: number,
+  ): Promise<number> {
+    return list.trimIndex(this.core, types, checks, partition);
   }
 
   // ------------------------------------------------------------ the operator's login and sessions (login.ts)

@@ -9,6 +9,8 @@
 //   P:{T}:job:<id>:log      list: the last LOG_MAX_LINES lines the job's program wrote
 //   P:{T}:job:<id>:fulllog  string: the whole log, as the job wrote it (JOB_LOG_MAX_BYTES at most)
 //   P:{T}:job:<id>:files    hash: file name -> content, the job's output files
+//   P:{T}:job:<id>:beat     string: "<attempt>:<lease ms>[:cancel]" while its process runs, its TTL the lease
+//                           (lua/includes/beat.lua: every heartbeat renews it, GETEX)
 //   P:{T}:job:<id>:upload:<field>  string: the file uploaded for a file field, as sent
 //   P:{T}:job:<id>:notify   hash: channel (email, webhook) -> JSON of the delivery of its end (notify.ts); its
 //                           request (the address, the URL) is on the record, asked just after its create
@@ -29,7 +31,7 @@
 //   P:{T}:ix:turns          sorted set: sd -> when its last job was taken (ms, 0: none yet), submitters with queued jobs (lua/includes/turns.lua)
 //   P:{T}:ix:subrun         hash: sd -> its jobs claimed or running
 //   P:{T}:ix:subnames       hash: sd -> who (a person's name, a client address), for /admin
-//   P:{T}:queue-samples     hash: minute of the hour -> "<minute>:<queue length>", written with each heartbeat
+//   P:{T}:queue-samples     hash: minute of the hour -> "<minute>:<queue length>", sampled by each instance every 20 s
 //   P:{T}:once:<digest>     hash: request fingerprint -> job id, one submit key's record (an Idempotency-Key,
 //                           or a form's submission token); digest = sha256(scope, type, key), and T is the
 //                           partition that digest names, where the job it records is created too
@@ -86,6 +88,8 @@ export interface Partition {
   readonly jobPrefix: string;
   /** What its jobs list index keys start with: "P:{tag}:ix:" (see lua/includes/index.lua). */
   readonly indexPrefix: string;
+  /** The ends whose report no instance has taken yet (lua/includes/finish.lua). */
+  readonly unreportedKey: string;
 }
 
 const FIELD = /^[a-z][a-z0-9_]{0,39}$/;
@@ -109,6 +113,7 @@ export class KeyLayout {
         killsKey: `${base}kills`,
         jobPrefix: `${base}job:`,
         indexPrefix: `${base}ix:`,
+        unreportedKey: `${base}ix:unreported`,
       };
     });
     this.bases = this.partitions.map((p) => p.base);
@@ -144,6 +149,11 @@ export class KeyLayout {
 
   files(id: string): string {
     return `${this.job(id)}:files`;
+  }
+
+  /** A running job's beat key: its lease, renewed by each heartbeat (lua/includes/beat.lua). */
+  beat(id: string): string {
+    return `${this.job(id)}:beat`;
   }
 
   /** How the telling of a job's end went, per channel (notify.ts). */

@@ -268,10 +268,12 @@ export async function trimIndex(
   core: StoreCore,
   types: readonly { type: string; ttlSucceededS: number; ttlFailedS: number }[],
   checks: number,
+  partition?: number,
 ): Promise<number> {
   const { keys } = core;
   const args = types.flatMap((t) => [t.type, t.ttlSucceededS, t.ttlFailedS]);
-  const dropped = await Promise.all(keys.bases.map((b) => core.call((r) => r.sjTrim(keys.index(b), keys.jobPrefix(b), checks, ...args))));
+  const bases = partition === undefined ? keys.bases : [keys.bases[partition % keys.bases.length]!];
+  const dropped = await Promise.all(bases.map((b) => core.call((r) => r.sjTrim(keys.index(b), keys.jobPrefix(b), checks, ...args))));
   return dropped.reduce((a, n) => a + n, 0);
 }
 

@@ -24,10 +24,23 @@ export async function markRetried(core: StoreCore, id: string, newId: string): P
 
 export async function heartbeat(core: StoreCore, instanceId: string, facts: object, ttlMs: number): Promise<void> {
   const { keys } = core;
-  await Promise.all([
-    core.call((r) => r.sjBeat(keys.beats(), keys.instances(), instanceId, JSON.stringify(facts), ttlMs)),
-    ...keys.bases.map((b) => core.call((r) => r.sjSample(keys.queue(b), keys.queueSamples(b)))),
-  ]);
+  await core.call((r) => r.sjBeat(keys.beats(), keys.instances(), instanceId, JSON.stringify(facts), ttlMs));
+}
+
+/**
+ * Samples the queue length for this minute (the queue chart) of the
+ * partitions whose queue is not empty, of those `also` names (the caller's
+ * last non-empty ones: their 0 is a sample too), and of the first, so that
+ * the minute has a sample whatever waits (the chart sums the partitions;
+ * one with none this minute adds nothing). Returns the partitions that were
+ * not empty, for the next sample's `also`.
+ */
+export async function sampleQueues(core: StoreCore, also: readonly number[] = []): Promise<number[]> {
+  const { keys } = core;
+  const nonEmpty = await core.partitionsWith((p) => [p.queueKey]);
+  const sampled = new Set([0, ...also, ...nonEmpty].filter((i) => i < keys.bases.length));
+  await Promise.all([...sampled].map((i) => core.call((r) => r.sjSample(keys.queue(keys.bases[i]!), keys.queueSamples(keys.bases[i]!)))));
+  return nonEmpty;
 }
 
 export async function instances(core: StoreCore): Promise<{ now: number; instances: { id: string; facts: Record<string, unknown> }[] }> {

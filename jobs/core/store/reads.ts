@@ -16,7 +16,7 @@ export interface ReadOptions {
   files?: boolean;
 }
 
-/** One job in one round trip (lua/read-8.lua), or null; a job found lost on the way goes to core.onEnded. */
+/** One job in one round trip (lua/read-9.lua), or null; a job found lost on the way goes to core.onEnded. */
 export async function readWithFiles(
   core: StoreCore,
   id: string,
@@ -24,7 +24,7 @@ export async function readWithFiles(
   { resultLimit = 0, resultBytes = 0, logLines = 0, files = true }: ReadOptions,
 ): Promise<{ job: JobRecord; files: FileEntry[]; resultBytes: number } | null> {
   const { keys } = core;
-  const readKeys = [...keys.jobAndIndexes(id), keys.log(id), keys.files(id)] as const;
+  const readKeys = [...keys.jobAndIndexes(id), keys.log(id), keys.files(id), keys.beat(id)] as const;
   const reply = await core.call((r) =>
     r.sjRead(...readKeys, id, results, ...core.ttl, resultLimit, logLines, files ? "1" : "0", core.mayRecordLost ? "1" : "0", resultBytes),
   );

@@ -301,7 +301,7 @@ export function usageOf(peakMemoryBytes: number | null, cpuMs: number | null): J
   return peakMemoryBytes === null || cpuMs === null ? null : { peakMemoryBytes, cpuMs };
 }
 
-/** What the read script returns beside the record's fields (see lua/read-8.lua). */
+/** What the read script returns beside the record's fields (see lua/read-9.lua). */
 export interface ReadExtras {
   readAt: number;
   results: string[];
@@ -310,6 +310,19 @@ export interface ReadExtras {
   logTail: string[];
   logCount: number;
   leaseExpiry: number;
+}
+
+/**
+ * When the job last changed, or its process was last heard from: a running
+ * job's heartbeats renew its lease (its beat key, lua/includes/beat.lua),
+ * not its record, so its last beat is its lease's expiry less the lease
+ * (the record's leaseMs, which its start wrote).
+ */
+function heardAt(h: Record<string, string>, leaseExpiry: number): number | null {
+  const updated = num(h.updatedAt);
+  const leaseMs = num(h.leaseMs);
+  if (h.state !== "running" || leaseMs === null || leaseExpiry < 0) return updated;
+  return Math.max(updated ?? 0, leaseExpiry - leaseMs);
 }
 
 /** A job's record from its hash's fields (flat: name, value, …) and what the read added. */
@@ -338,7 +351,7 @@ export function parseRecord(id: string, flat: readonly string[], read: ReadExtra
     createdAt: num(h.createdAt),
     startedAt: num(h.startedAt),
     finishedAt: num(h.finishedAt),
-    updatedAt: num(h.updatedAt),
+    updatedAt: heardAt(h, read.leaseExpiry),
     pid: num(h.pid),
     host: str(h.host),
     exitCode: num(h.exitCode),

@@ -7,7 +7,7 @@ import type { FinishMode } from "../lua/commands.ts";
 import type { StoreCore } from "./core.ts";
 import { AlreadySubmittedError, QueueFullError, SubmitKeyReusedError, SubmitterQueueFullError, UploadMissingError } from "./errors.ts";
 import { submitterKey, userKey, type OnceScope } from "./keys.ts";
-import { newJobId, type JobState, type Outcome } from "./record.ts";
+import { newJobId, parseRecord, type JobRecord, type JobState, type Outcome } from "./record.ts";
 
 /**
  * A submit's key, which makes a repeat of the same request return the job it
@@ -106,7 +106,7 @@ export type CancelReply =
  *   else's to report; or, mode "job", it was not running or lost its lease).
  */
 export type FinishReply =
-  | { outcome: "ended" | "reported"; state: JobState }
+  | { outcome: "ended" | "reported"; state: JobState; report?: TakenReport }
   | { outcome: "own-end"; state: JobState }
   | { outcome: "requeued" }
   | { outcome: "unchanged"; state: JobState | "" };
@@ -117,6 +117,8 @@ export interface SweepReply {
   waiting: string[];
   /** Jobs whose lease had expired and that went back to the queue for another attempt: retries, not ends. */
   requeued: string[];
+  /** Jobs whose cancel grace has run out: their processes are to be killed (as dueKills lists them). */
+  kills: string[];
 }
 
 /** A claimed job: submitCounted when no instance had counted its submit (this claim does); attempt: the one claimed (1 first). */
@@ -163,7 +165,17 @@ function userArgs(user: string | undefined): [string, string] {
   return user ? [user, userKey(user)] : ["", ""];
 }
 
-export async function create(core: StoreCore, input: NewJob & { queueMax: number }): Promise<string> {
+/**
+ * Creates a job: queued, or with claimFor, when nothing waits in any
+ * partition, already claimed by that instance (which starts it at once: it
+ * has a free slot for its type), as the claim that would follow would take
+ * it. claimed says which.
+ */
+export async function create(
+  core: StoreCore,
+  input: NewJob & { queueMax: number },
+  claimFor?: { owner: string; leaseMs: number },
+): Promise<{ id: string; claimed: boolean }> {
   const { keys, ttl } = core;
   const id = input.id ?? (input.once ? onceJobId(core, input.once, input.type) : newJobId());
   const job = keys.job(id);
@@ -171,9 +183,13 @@ export async function create(core: StoreCore, input: NewJob & { queueMax: number
   for (const field of uploads) keys.upload(id, field);
   const [record, scope, fingerprint, onceTtlS] = onceArgs(core, input, id);
   let queueMax = input.queueMax;
+  // Taken at once only when nothing waits before it anywhere (one partition's script sees its own queue only).
+  let owner = claimFor?.owner ?? "";
   if (keys.partitions.length > 1) {
     const lengths = await core.call((r) => Promise.all(keys.partitions.map(({ queueKey }) => r.llen(queueKey))));
-    if (lengths.reduce((sum, n) => sum + n, 0) >= input.queueMax) {
+    const waiting = lengths.reduce((sum, n) => sum + n, 0);
+    if (waiting > 0) owner = "";
+    if (waiting >= input.queueMax) {
       if (!input.once) throw new QueueFullError();
       // Full: the script still answers a repeat with its job, and creates nothing else.
       queueMax = 0;
@@ -195,6 +211,7 @@ export async function create(core: StoreCore, input: NewJob & { queueMax: number
       keys.partition(id).queueKey,
       keys.partition(id).indexPrefix,
       record,
+      keys.partition(id).leasesKey,
       id,
       input.type,
       JSON.stringify(input.params),
@@ -213,9 +230,13 @@ export async function create(core: StoreCore, input: NewJob & { queueMax: number
       sd,
       input.submitter ?? "",
       room,
+      owner,
+      claimFor?.leaseMs ?? 0,
+      // Drawn here, for this call: no job has it.
+      input.id === undefined && !input.once ? "1" : "",
     ),
   );
-  if (reply[0] === 1) return id;
+  if (reply[0] === 1) return { id, claimed: reply[2] === 1 };
   const reason = reply[1];
   if (reason === "submitter_full") throw new SubmitterQueueFullError(max, Number(reply[2]) + elsewhere);
   const refusal = onceRefusal(reply);
@@ -272,12 +293,26 @@ export async function markSubmitted(core: StoreCore, id: string, instanceId: str
 /**
  * Takes the report of a job's end for an instance (take-report-2.lua): true
  * when the report is this instance's to log and count (taken now, or by an
- * earlier call whose reply was lost); submitCounted: it counts the job's
- * submit too (no instance had).
+ * earlier call whose reply was lost), with the job's record as it ended (no
+ * results, nor log: what the report says); submitCounted: it counts the
+ * job's submit too (no instance had).
  */
-export async function takeReport(core: StoreCore, id: string, instanceId: string): Promise<{ taken: boolean; submitCounted: boolean }> {
-  const [taken, submit] = await core.call((r) => r.sjTakeReport(core.keys.job(id), core.keys.partition(id).indexPrefix, id, instanceId));
-  return { taken: taken === 1, submitCounted: submit === 1 };
+export async function takeReport(core: StoreCore, id: string, instanceId: string): Promise<TakenReport> {
+  const reply = await core.call((r) => r.sjTakeReport(core.keys.job(id), core.keys.partition(id).indexPrefix, id, instanceId));
+  if (reply[0] !== 1) return { taken: false, submitCounted: false, job: null };
+  return { taken: true, submitCounted: reply[1] === 1, job: reportedJob(id, reply[2]) };
+}
+
+/** The job as a taken report says it (lua/includes/report.lua): no results, log, nor lease. */
+function reportedJob(id: string, fields: readonly string[]): JobRecord {
+  return parseRecord(id, fields, { readAt: 0, results: [], queuePosition: -1, resultCount: 0, logTail: [], logCount: 0, leaseExpiry: -1 });
+}
+
+/** A report taken (or not): the record it reports, when taken. */
+export interface TakenReport {
+  taken: boolean;
+  submitCounted: boolean;
+  job: JobRecord | null;
 }
 
 function policyArgs(retry: RetryPolicy | undefined): [maxAttempts: number, retryOn: string, backoffMs: number] {
@@ -303,17 +338,31 @@ export async function claim(
   const unknown: string[] = [];
   if (free.length === 0) return { claimed: null, unknown };
   const others = known.filter((t) => !free.includes(t));
-  const blocked = maxRunningPerSubmitter > 0 ? (await submittersAtLimit(core, maxRunningPerSubmitter)).join(",") : "";
   const { keys } = core;
   const { partitions } = keys;
   const count = partitions.length;
   const start = core.nextClaim;
+  // Only the partitions where a job of a free type waits (their index's queued sets: one EXISTS on one Redis,
+  // where an idle instance's claim costs nothing else). When there are none, a claim still looks where the queue
+  // is not empty every FULL_CLAIM_MS, to pass over the jobs of types this instance does not know (the caller
+  // may end them) and ids the index does not account for.
+  let candidates = await core.partitionsWith((p) => free.map((t) => keys.indexSet(p.base, t, "queued")));
+  const worth = candidates.length > 0 ? "1" : "";
+  if (candidates.length === 0) {
+    const now = Date.now();
+    if (now - core.lastFullClaim < FULL_CLAIM_MS) return { claimed: null, unknown };
+    core.lastFullClaim = now;
+    candidates = await core.partitionsWith((p) => [p.queueKey]);
+  }
+  const rotation = Array.from({ length: count }, (_, i) => (start + i) % count).filter((i) => candidates.includes(i));
   // An idle instance's claims (nothing found last time) cost no read of the turns: the first claim after jobs come asks in rotation.
-  const order = count > 1 && !core.claimsIdle ? await turnOrder(core, start) : Array.from({ length: count }, (_, i) => (start + i) % count);
+  const order =
+    count > 1 && !core.claimsIdle && rotation.length > 1 ? (await turnOrder(core, start)).filter((i) => candidates.includes(i)) : rotation;
+  const blocked = order.length > 0 && maxRunningPerSubmitter > 0 ? (await submittersAtLimit(core, maxRunningPerSubmitter)).join(",") : "";
   for (const index of order) {
     const { queueKey, leasesKey, killsKey, jobPrefix, indexPrefix } = partitions[index]!;
     const reply = await core.call((r) =>
-      r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, indexPrefix, leaseMs, owner, blocked, free.length, ...free, ...others),
+      r.sjClaim(queueKey, leasesKey, killsKey, jobPrefix, indexPrefix, leaseMs, owner, blocked, worth, free.length, ...free, ...others),
     );
     if (!reply) continue;
     const [id, type, submit, attempt, sd, takenAt, ...passed] = reply;
@@ -332,6 +381,9 @@ export async function claim(
   core.claimsIdle = true;
   return { claimed: null, unknown };
 }
+
+/** How often a claim that finds no job of a free type waiting looks at the queue all the same (see claim). */
+export const FULL_CLAIM_MS = 2000;
 
 /**
  * The partitions in the order a claim asks them: first those whose next
@@ -383,17 +435,84 @@ export async function start(
   host: string,
   leaseMs: number,
   attempt?: number,
-): Promise<{ ok: true } | { ok: false; state: string }> {
+): Promise<{ ok: true; job: JobRecord } | { ok: false; state: string }> {
   const { keys } = core;
   const { leasesKey, indexPrefix } = keys.partition(id);
   const reply = await core.call((r) => r.sjStart(keys.job(id), leasesKey, indexPrefix, id, pid, host, leaseMs, attempt ?? ""));
-  return reply[0] === 1 ? { ok: true } : { ok: false, state: reply[1] };
+  if (reply[0] !== 1) return { ok: false, state: reply[1] };
+  // Started: no results yet (a retried attempt's were cleared), nor a log line read; its lease runs from its start.
+  const startedAt = Number(fieldOf(reply[1], "startedAt"));
+  const read = {
+    readAt: startedAt,
+    results: [],
+    queuePosition: -1,
+    resultCount: 0,
+    logTail: [],
+    logCount: 0,
+    leaseExpiry: startedAt + leaseMs,
+  };
+  return { ok: true, job: parseRecord(id, reply[1], read) };
+}
+
+/** One field's value in a flat list of a hash's fields (name, value, …). */
+function fieldOf(flat: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return flat[i + 1];
+  return undefined;
+}
+
+/**
+ * A heartbeat of a running job's process (lua/includes/beat.lua): its
+ * lease renewed with one command, GETEX of its beat key, whose value names
+ * the attempt and says whether a cancel was asked for. null: no beat key of
+ * this attempt (the caller sends a whole report, which tells why).
+ */
+export async function beat(core: StoreCore, id: string, attempt: number, leaseMs: number): Promise<"ok" | "cancel" | null> {
+  const value = await core.call((r) => r.getex(core.keys.beat(id), "PX", leaseMs));
+  if (value === null) return null;
+  const [of, , cancel] = value.split(":");
+  if (Number(of) !== attempt) return null;
+  return cancel === "cancel" ? "cancel" : "ok";
 }
 
 export async function report(core: StoreCore, id: string, leaseMs: number, progress: Progress): Promise<ReportReply> {
+  const reply = await sendReport(core, id, leaseMs, progress, null);
+  if (reply[0] !== 1) return "refused";
+  // Without an end, the script never answers 'ended'.
+  return reply[1] === "ended" ? "ok" : reply[1];
+}
+
+/**
+ * A job's process's last report and its end in one script (report-6.lua
+ * with an end): the progress is applied, then the end recorded as a finish
+ * in mode "job" records it; unless the values would pass the job's bounds
+ * ("full": those that fit were appended, nothing ended).
+ */
+export async function reportEnd(
+  core: StoreCore,
+  id: string,
+  leaseMs: number,
+  progress: Progress,
+  state: JobState,
+  outcome: Outcome,
+): Promise<FinishReply | "full"> {
+  const reply = await sendReport(core, id, leaseMs, progress, { state, fields: outcomeFields(outcome) });
+  if (reply[0] !== 1) return { outcome: "unchanged", state: reply[1] };
+  if (reply[1] === "full") return "full";
+  if (reply[1] === "ended") return reply[2] === "queued" ? { outcome: "requeued" } : { outcome: "own-end", state: reply[2] };
+  // An end is recorded, or refused as full: nothing else is answered to one.
+  throw new Error(`report with an end answered ${JSON.stringify(reply)}`);
+}
+
+function sendReport(
+  core: StoreCore,
+  id: string,
+  leaseMs: number,
+  progress: Progress,
+  end: { state: JobState; fields: (string | number)[] } | null,
+) {
   const { done, total, status, results = [], first, renewExpired, resultsMax = 0, resultBytesMax = 0, attempt } = progress;
   const values = results.map((v) => JSON.stringify(v) ?? "null");
-  const reply = await core.call((r) =>
+  return core.call((r) =>
     r.sjReport(
       ...core.keys.jobAndIndexes(id),
       id,
@@ -407,24 +526,16 @@ export async function report(core: StoreCore, id: string, leaseMs: number, progr
       resultsMax,
       resultBytesMax,
       attempt ?? "",
+      end?.state ?? "",
+      end?.fields.length ?? 0,
+      ...(end?.fields ?? []),
       ...values,
     ),
   );
-  return reply[0] === 1 ? reply[1] : "refused";
 }
 
-/**
- * attempt: the attempt this end is of (undefined: whichever is current); an
- * end of another attempt changes nothing.
- */
-export async function finish(
-  core: StoreCore,
-  id: string,
-  state: JobState,
-  mode: FinishMode,
-  outcome: Outcome,
-  attempt?: number,
-): Promise<FinishReply> {
+/** An end's fields for the scripts (ARGV pairs: reason, error, exitCode, signal, detail, limit, usage). */
+function outcomeFields(outcome: Outcome): (string | number)[] {
   const fields: (string | number)[] = [];
   if (outcome.reason) fields.push("reason", outcome.reason);
   if (outcome.error) fields.push("error", outcome.error);
@@ -433,12 +544,40 @@ export async function finish(
   if (outcome.detail) fields.push("detail", outcome.detail);
   if (outcome.limit !== undefined) fields.push("limit", outcome.limit);
   if (outcome.usage) fields.push("peakMemoryBytes", Math.round(outcome.usage.peakMemoryBytes), "cpuMs", Math.round(outcome.usage.cpuMs));
-  const reply = await core.call((r) => r.sjFinish(...core.keys.jobAndIndexes(id), id, state, mode, ...core.ttl, attempt ?? "", ...fields));
+  return fields;
+}
+
+/**
+ * attempt: the attempt this end is of (undefined: whichever is current); an
+ * end of another attempt changes nothing. reportTo: the caller's instance,
+ * which takes the report of an end this call made or found waiting in the
+ * same call (the reply's report; undefined when another instance has it).
+ */
+export async function finish(
+  core: StoreCore,
+  id: string,
+  state: JobState,
+  mode: FinishMode,
+  outcome: Outcome,
+  attempt?: number,
+  reportTo?: string,
+): Promise<FinishReply> {
+  const fields = outcomeFields(outcome);
+  const reply = await core.call((r) =>
+    r.sjFinish(...core.keys.jobAndIndexes(id), id, state, mode, ...core.ttl, attempt ?? "", reportTo ?? "", ...fields),
+  );
   switch (reply[0]) {
     case 1:
-      return { outcome: "ended", state: reply[1] };
-    case 2:
-      return { outcome: "reported", state: reply[1] };
+    case 2: {
+      const [code, ended, taken, submit, report] = reply;
+      const outcome = code === 1 ? "ended" : "reported";
+      if (reportTo === undefined) return { outcome, state: ended };
+      const taking: TakenReport =
+        taken === 1
+          ? { taken: true, submitCounted: submit === 1, job: reportedJob(id, report ?? []) }
+          : { taken: false, submitCounted: false, job: null };
+      return { outcome, state: ended, report: taking };
+    }
     case 3:
       return { outcome: "own-end", state: reply[1] };
     case 4:
@@ -455,22 +594,34 @@ export async function cancel(core: StoreCore, id: string, graceMs: number): Prom
   return reply[1] ? { outcome: "finished", state: reply[1] } : { outcome: "missing" };
 }
 
-/** reportWaitMs: how long an end recorded by a job's own process waits for its server to report it. */
+/**
+ * reportWaitMs: how long an end recorded by a job's own process waits for its
+ * server to report it. Only the partitions that have leases, kills or ends
+ * waiting are swept (StoreCore.partitionsWith): an idle deployment's sweep
+ * costs one command.
+ */
 export async function sweep(core: StoreCore, limit: number, reportWaitMs: number): Promise<SweepReply> {
+  const { partitions } = core.keys;
+  const busy = await core.partitionsWith((p) => [p.leasesKey, p.killsKey, p.unreportedKey]);
   const replies = await Promise.all(
-    core.keys.partitions.map(({ leasesKey, queueKey, killsKey, jobPrefix, indexPrefix }) =>
-      core.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, indexPrefix, ...core.ttl, limit, reportWaitMs)),
-    ),
+    busy.map((i) => {
+      const { leasesKey, queueKey, killsKey, jobPrefix, indexPrefix } = partitions[i]!;
+      return core.call((r) => r.sjSweep(leasesKey, queueKey, killsKey, jobPrefix, indexPrefix, ...core.ttl, limit, reportWaitMs));
+    }),
   );
   return {
     lost: replies.flatMap(([lost]) => lost),
     waiting: replies.flatMap(([, waiting]) => waiting),
     requeued: replies.flatMap(([, , requeued]) => requeued),
+    kills: replies.flatMap(([, , , kills]) => kills),
   };
 }
 
+/** The jobs whose cancel grace has run out (the sweep lists them too), in the partitions that have kills. */
 export async function dueKills(core: StoreCore): Promise<string[]> {
-  return core.eachPartition(({ killsKey }) => core.call((r) => r.sjDueKills(killsKey)));
+  const { partitions } = core.keys;
+  const busy = await core.partitionsWith((p) => [p.killsKey]);
+  return (await Promise.all(busy.map((i) => core.call((r) => r.sjDueKills(partitions[i]!.killsKey))))).flat();
 }
 
 /**

@@ -19,15 +19,16 @@ local function index_set(ix, type, state)
   return ix .. (type or '') .. ':' .. state
 end
 
--- Adds a new job (state queued) to the index.
-local function index_add(ix, job, id, state)
-  local f = redis.call('HMGET', job, 'type', 'createdAt')
+-- Adds a new job (state queued) to the index. f: its type and createdAt when the caller has them ({type, createdAt}).
+local function index_add(ix, job, id, state, f)
+  f = f or redis.call('HMGET', job, 'type', 'createdAt')
   redis.call('ZADD', index_set(ix, f[1], state), tonumber(f[2]) or 0, id)
 end
 
--- Moves a job from the set of its old state to that of its new one.
-local function index_move(ix, job, id, from, to)
-  local f = redis.call('HMGET', job, 'type', 'createdAt')
+-- Moves a job from the set of its old state to that of its new one. f: its
+-- type and createdAt when the caller has read them ({type, createdAt}).
+local function index_move(ix, job, id, from, to, f)
+  f = f or redis.call('HMGET', job, 'type', 'createdAt')
   if from then redis.call('ZREM', index_set(ix, f[1], from), id) end
   local set = index_set(ix, f[1], to)
   redis.call('ZADD', set, tonumber(f[2]) or 0, id)
@@ -39,6 +40,8 @@ end
 -- oldest whose job key (base .. id) is gone. Returns how many it dropped.
 local function index_trim(set, base, horizon, checks)
   local old = redis.call('ZRANGEBYSCORE', set, '-inf', horizon, 'LIMIT', 0, checks)
+  -- Nothing older than the horizon: nothing older than the hard bound either.
+  if #old == 0 then return 0 end
   local dropped = 0
   for _, other in ipairs(old) do
     if redis.call('EXISTS', base .. other) == 0 then
@@ -68,26 +71,32 @@ local function log_bucket(v)
   return math.ceil(math.log(math.max(1, v)) / math.log(2) * 4)
 end
 
-local function index_count(ix, job, state, reason, now)
+-- f: the record's type, startedAt, peakMemoryBytes and cpuMs as the end
+-- leaves them, when the caller has them. A counts hash gets its TTL when it
+-- is made (its first count is 1), not at each count.
+local function index_count(ix, job, state, reason, now, f)
   local minute = ix .. 'm:' .. math.floor(now / 60000)
-  redis.call('HINCRBY', minute, ENDED_FIELD[state], 1)
-  if reason == 'lost' or reason == 'never-started' then redis.call('HINCRBY', minute, 'l', 1) end
-  redis.call('EXPIRE', minute, COUNTS_TTL_S)
-  local f = redis.call('HMGET', job, 'type', 'startedAt', 'peakMemoryBytes', 'cpuMs')
-  local started = tonumber(f[2])
-  if started and f[1] then
+  if redis.call('HINCRBY', minute, ENDED_FIELD[state], 1) == 1 then redis.call('EXPIRE', minute, COUNTS_TTL_S) end
+  if reason == 'lost' or reason == 'never-started' then
+    if redis.call('HINCRBY', minute, 'l', 1) == 1 then redis.call('EXPIRE', minute, COUNTS_TTL_S) end
+  end
+  if not f then
+    local v = redis.call('HMGET', job, 'type', 'startedAt', 'peakMemoryBytes', 'cpuMs')
+    f = { type = v[1] or nil, startedAt = v[2] or nil, peakMemoryBytes = v[3] or nil, cpuMs = v[4] or nil }
+  end
+  local started = tonumber(f.startedAt)
+  if started and f.type then
     local ms = math.max(1, now - started)
     local bucket = math.ceil(math.log(ms) / math.log(2) * 4)
-    local hour = ix .. 'd:' .. f[1] .. ':' .. math.floor(now / 3600000)
-    redis.call('HINCRBY', hour, bucket, 1)
-    redis.call('EXPIRE', hour, DURATIONS_TTL_S)
+    local hour = ix .. 'd:' .. f.type .. ':' .. math.floor(now / 3600000)
+    if redis.call('HINCRBY', hour, bucket, 1) == 1 then redis.call('EXPIRE', hour, DURATIONS_TTL_S) end
   end
-  local memory, cpu = tonumber(f[3]), tonumber(f[4])
-  if memory and cpu and f[1] then
-    local hour = ix .. 'u:' .. f[1] .. ':' .. math.floor(now / 3600000)
-    redis.call('HINCRBY', hour, 'm' .. log_bucket(memory), 1)
-    redis.call('HINCRBY', hour, 'c' .. log_bucket(cpu), 1)
-    redis.call('EXPIRE', hour, DURATIONS_TTL_S)
+  local memory, cpu = tonumber(f.peakMemoryBytes), tonumber(f.cpuMs)
+  if memory and cpu and f.type then
+    local hour = ix .. 'u:' .. f.type .. ':' .. math.floor(now / 3600000)
+    local m = redis.call('HINCRBY', hour, 'm' .. log_bucket(memory), 1)
+    local c = redis.call('HINCRBY', hour, 'c' .. log_bucket(cpu), 1)
+    if m == 1 or c == 1 then redis.call('EXPIRE', hour, DURATIONS_TTL_S) end
   end
 end
 

@@ -21,6 +21,7 @@
 -- submitter's list (includes/turns).
 --- @include "index"
 --- @include "turns"
+--- @include "beat"
 
 local RETRIED_ALWAYS = { ['lost'] = true, ['never-started'] = true }
 local RETRIED_NEVER = { ['cancelled'] = true, ['cancel-killed'] = true, ['unknown-type'] = true }
@@ -29,7 +30,7 @@ local ATTEMPT_FACTS = { 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'si
   'slurmJobId', 'slurmState' }
 local TEXT_FACTS = { host = true, signal = true, error = true, slurmJobId = true, slurmState = true }
 local ATTEMPT_CLEARED = { 'owner', 'claimedAt', 'startedAt', 'host', 'pid', 'exitCode', 'signal', 'error', 'detail',
-  'reason', 'status', 'resultBytes', 'cancelRequestedAt', 'peakMemoryBytes', 'cpuMs', 'limit',
+  'reason', 'status', 'resultBytes', 'resultCount', 'cancelRequestedAt', 'peakMemoryBytes', 'cpuMs', 'limit',
   'slurmJobId', 'slurmState', 'slurmReason' }
 
 -- A reason listed as '<reason>:once' (a type's resubmit: with a larger limit)
@@ -81,6 +82,7 @@ local function requeue(job, results, leases, queue, kills, id, fields, now, ix)
   turns_remove(job, id)
   redis.call('DEL', results, job .. ':files')
   redis.call('ZREM', leases, id)
+  redis.call('DEL', beat_key(job))
   redis.call('ZREM', kills, id)
   redis.call('LREM', queue, 0, id)
   redis.call('LPUSH', queue, id)

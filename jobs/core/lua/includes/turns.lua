@@ -22,14 +22,19 @@ local function turns_ix(job, id)
   return string.sub(job, 1, #job - #id - 4) .. 'ix:'
 end
 
-local function turns_join(ix, sd)
-  redis.call('ZADD', ix .. 'turns', 'NX', 0, sd)
+-- A submitter joins the turns (when it is not in them yet), with its name for /admin (its record's submitter).
+local function turns_join(ix, sd, job, name)
+  if redis.call('ZADD', ix .. 'turns', 'NX', 0, sd) == 1 then
+    name = name or redis.call('HGET', job, 'submitter')
+    if name then redis.call('HSET', ix .. 'subnames', sd, name) end
+  end
 end
 
 -- A job joins its submitter's list: at its end (a new job), or at its head
--- (a claim given back, an attempt retried).
-local function turns_add(job, id, front)
-  local sd = redis.call('HGET', job, 'sq')
+-- (a claim given back, an attempt retried). sd and name: its record's sq
+-- and submitter, when the caller has them.
+local function turns_add(job, id, front, sd, name)
+  sd = sd or redis.call('HGET', job, 'sq')
   if not sd then return end
   local ix = turns_ix(job, id)
   if front then
@@ -37,13 +42,14 @@ local function turns_add(job, id, front)
   else
     redis.call('RPUSH', ix .. 'sq:' .. sd, id)
   end
-  turns_join(ix, sd)
+  turns_join(ix, sd, job, name)
 end
 
 -- A job leaves its submitter's list (claimed, ended while waiting); a
--- submitter with none left leaves the turns.
-local function turns_remove(job, id)
-  local sd = redis.call('HGET', job, 'sq')
+-- submitter with none left leaves the turns. sd: its record's sq, when the
+-- caller has it.
+local function turns_remove(job, id, sd)
+  sd = sd or redis.call('HGET', job, 'sq')
   if not sd then return end
   local ix = turns_ix(job, id)
   local list = ix .. 'sq:' .. sd

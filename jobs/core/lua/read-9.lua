@@ -15,6 +15,9 @@
 --          only written, when this read records the job lost)
 -- KEYS[7]  log      list of lines, oldest first
 -- KEYS[8]  files    hash, file name -> content
+-- KEYS[9]  beat     string, the running job's beat key (includes/beat): read
+--          through KEYS[1], declared so that a tracking connection is told
+--          of each beat (the page says when the job was last heard from)
 -- ARGV[1]  id
 -- ARGV[2]  'all' (every result) | 'auto' (every result once the job has
 --          ended, only the last one while it runs)
@@ -38,6 +41,7 @@
 --  the retry), else 0}
 --- @include "includes/now"
 --- @include "includes/terminal"
+--- @include "includes/beat"
 --- @include "includes/expire-lease"
 
 local now = now_ms()
@@ -50,7 +54,7 @@ end
 local lease = -1
 local lost = 0
 if not TERMINAL[state] and ARGV[8] == '0' then
-  lease = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or -1)
+  lease = lease_expiry(KEYS[1], KEYS[3], ARGV[1], now) or -1
 elseif not TERMINAL[state] then
   local expired, expiry = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[3], ARGV[4], now, KEYS[6])
   if expired then
