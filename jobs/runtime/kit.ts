@@ -329,7 +329,7 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     lease.touch();
     onReply(reply);
     if (reply === "refused") throw new Fenced();
-  }, startedAt);
+  });
   // A crash (an uncaught exception or rejection in the job's code) writes what the job reported that no write has
   // taken yet, then ends the process as Node would: its error on stderr, exit code 1 (its server records the end).
   const crash = (err: unknown) => {
@@ -338,6 +338,10 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     setTimeout(exit, CRASH_FLUSH_MS);
     reports.flush().then(exit, exit);
   };
+  // process.exit() called by the job's own code ends it before what waits can be written: its log says so.
+  process.once("exit", () => {
+    if (reports.waiting) process.stderr.write("sidejob: the job's last reports were not written: it called process.exit() before they were sent\n");
+  });
   process.once("uncaughtException", crash);
   process.once("unhandledRejection", crash);
   const ctx: JobContext = {

@@ -1,7 +1,8 @@
 // A Node type's progress reports (JobContext.report, progress), written to
-// Redis at most once per REPORT_INTERVAL_MS (the job's start counts as a
-// write), with the latest counts and every result since, in order, as the
-// runner writes a program's messages (messages.ts, Reporter). A report that has to wait is kept and report() returns at once: a
+// Redis at most once per REPORT_INTERVAL_MS (the first at once), with the
+// latest counts and every result since, in order, as the runner writes a
+// program's messages (messages.ts, Reporter). A report that has to wait is
+// kept and report() returns at once: a
 // job that reports faster than that (a count without delay, a loop over
 // rows) costs Redis one write per interval, not one per call, and its last
 // reports go with its end (flush). What a write's reply says (a cancel, the
@@ -25,19 +26,19 @@ export class Reports {
   private status: string | undefined;
   private results: unknown[] = [];
   private resultBytes = 0;
-  /** Date.now() when the last write was sent (the job's start, first). */
-  private lastSentAt: number;
+  /** Date.now() when the last write was sent. */
+  private lastSentAt = -Infinity;
   private sending: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   /** A write failed in the background (not a refusal: those are the send's own to retry): thrown by the next call. */
   private failure: { error: unknown } | null = null;
 
-  /** send writes one report and throws what its reply means (a cancel, the job fenced); startedAt: when the job's start was written. */
-  constructor(
-    private readonly send: (report: Report) => Promise<void>,
-    startedAt = -Infinity,
-  ) {
-    this.lastSentAt = startedAt;
+  /** send writes one report and throws what its reply means (a cancel, the job fenced). */
+  constructor(private readonly send: (report: Report) => Promise<void>) {}
+
+  /** Whether reports wait for a write. */
+  get waiting(): boolean {
+    return !this.empty;
   }
 
   private get empty(): boolean {

@@ -489,22 +489,17 @@ export class Supervisor {
         if (!this.closed) void this.pump();
         return id;
       }
-      this.reserve(input.type, 1);
-      let created: { id: string; claimed: boolean };
-      try {
-        created = await store.createOrClaim({ ...input, queueMax: config.jobQueueMax }, this.instanceId, this.startLeaseMs);
-      } catch (err) {
-        // Redis may have run it all the same: the job would be this instance's, with no process.
-        if (err instanceof StoreUnavailableError && !(err instanceof StoreWriteRefusedError)) this.slots.claimUnanswered();
-        throw err;
-      } finally {
+      const { id, claimed } = await this.reserving(input.type, () =>
+        store.createOrClaim({ ...input, queueMax: config.jobQueueMax }, this.instanceId, this.startLeaseMs),
+      );
+      if (!claimed) {
         this.reserve(input.type, -1);
+        await this.markSubmitted(id, input.type, "queued");
+        if (!this.closed) void this.pump();
+        return id;
       }
-      const { id, claimed } = created;
       // Queued (its record's state until its process starts), as when a claim takes it a moment later.
-      await this.markSubmitted(id, input.type, "queued");
-      if (claimed) this.startClaimed(id, input.type, 1);
-      else if (!this.closed) void this.pump();
+      await this.startReserved(id, input.type, this.markSubmitted(id, input.type, "queued"));
       return id;
     }
     if (this.closed || !this.freeTypes().includes(input.type)) {
@@ -512,20 +507,39 @@ export class Supervisor {
       if (input.once) await store.create({ ...input, queueMax: 0 });
       throw new QueueFullError();
     }
-    this.reserve(input.type, 1);
-    let id: string;
+    const { id } = await this.reserving(input.type, async () => ({
+      id: await store.createClaimed(input, this.instanceId, this.startLeaseMs),
+    }));
+    await this.startReserved(id, input.type, this.markSubmitted(id, input.type, "running"));
+    return id;
+  }
+
+  /**
+   * Takes a slot of the type for a create that may claim its job, and keeps
+   * it once the create has answered: the caller gives it back (reserve -1)
+   * or hands it to the job's process (startReserved). A pump meanwhile sees
+   * the slot taken, so an instance never claims past its concurrency.
+   */
+  private async reserving<T>(type: string, create: () => Promise<T>): Promise<T> {
+    this.reserve(type, 1);
     try {
-      id = await store.createClaimed(input, this.instanceId, this.startLeaseMs);
+      return await create();
     } catch (err) {
+      this.reserve(type, -1);
       // Redis may have run it all the same: the job would be this instance's, with no process.
       if (err instanceof StoreUnavailableError && !(err instanceof StoreWriteRefusedError)) this.slots.claimUnanswered();
       throw err;
-    } finally {
-      this.reserve(input.type, -1);
     }
-    await this.markSubmitted(id, input.type, "running");
-    this.startClaimed(id, input.type, 1);
-    return id;
+  }
+
+  /** Starts a job created claimed once its submit is marked, its reserved slot passing to its process in the same turn. */
+  private async startReserved(id: string, type: string, marked: Promise<void>): Promise<void> {
+    try {
+      await marked;
+    } finally {
+      this.reserve(type, -1);
+      this.startClaimed(id, type, 1);
+    }
   }
 
   /**
