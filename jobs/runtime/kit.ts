@@ -181,6 +181,8 @@ async function openJob(spec: JobSpec): Promise<OpenJob> {
  */
 class Lease {
   private lastContact = Date.now();
+  /** When Redis last renewed the lease (its start, first): a beat or a report that renewed it. */
+  private renewedAt = Date.now();
   private ending = false;
   private retrying: NodeJS.Timeout | null = null;
   private saidRefused = false;
@@ -213,7 +215,12 @@ class Lease {
 
   /** Redis answered a report: the lease was renewed. */
   touch(): void {
-    this.lastContact = Date.now();
+    this.lastContact = this.renewedAt = Date.now();
+  }
+
+  /** Renewed less than half a beat ago (its start, a beat, a report): a report now need not renew it. */
+  fresh(): boolean {
+    return !this.retrying && Date.now() - this.renewedAt < this.open.config.jobHeartbeatMs / 2;
   }
 
   /** The job is ending: no more beats (one answered after the end is refused, and is no fence). */
@@ -231,6 +238,7 @@ class Lease {
         this.saidRefused = false;
         if (this.ending) return;
         this.lastContact = Date.now();
+        if (reply !== "refused") this.renewedAt = this.lastContact;
         this.onReply(reply);
         if (reply === "refused") die(EXIT.fenced, `job ${id} is no longer running here (declared lost or finished); stopping`);
       },
@@ -321,12 +329,13 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   const reports = new Reports(async (update) => {
     const progress = progressOf(update);
     // Refused for want of memory: nothing was appended, the same report is sent again.
+    const leaseFresh = lease.fresh();
     const reply = await untilAccepted(
       `job ${id}: report`,
-      () => store.report(id, leaseMs, { ...progress, renewExpired: store.refusals.within(2 * leaseMs) }),
+      () => store.report(id, leaseMs, { ...progress, renewExpired: store.refusals.within(2 * leaseMs), leaseFresh }),
       cancel.signal,
     );
-    lease.touch();
+    if (!leaseFresh) lease.touch();
     onReply(reply);
     if (reply === "refused") throw new Fenced();
   });
@@ -385,12 +394,13 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
     const last = await reports.take();
     if (cancel.signal.aborted) throw cancel.signal.reason;
     if (timedOut) throw new Error("timeout");
+    const leaseFresh = lease.fresh();
     end();
     let ended: FinishReply | "full";
     if (last) {
       const progress = progressOf(last);
       ended = await untilAccepted(`job ${id}: finish`, () =>
-        store.reportEnd(id, leaseMs, { ...progress, renewExpired: store.refusals.within(2 * leaseMs) }, "succeeded", {
+        store.reportEnd(id, leaseMs, { ...progress, renewExpired: store.refusals.within(2 * leaseMs), leaseFresh }, "succeeded", {
           usage: ctx.usage ?? ownUsage(),
         }),
       );

@@ -486,7 +486,8 @@ export class Supervisor {
       if (this.closed || config.jobMaxRunningPerSubmitter > 0 || !this.freeTypes().includes(input.type)) {
         const id = await store.create({ ...input, queueMax: config.jobQueueMax });
         await this.markSubmitted(id, input.type, "queued");
-        if (!this.closed) void this.pump();
+        // Only a free slot for its type can take it now; one that frees later pumps by itself.
+        if (!this.closed && this.freeTypes().includes(input.type)) void this.pump();
         return id;
       }
       const { id, claimed } = await this.reserving(input.type, () =>
@@ -495,7 +496,7 @@ export class Supervisor {
       if (!claimed) {
         this.reserve(input.type, -1);
         await this.markSubmitted(id, input.type, "queued");
-        if (!this.closed) void this.pump();
+        if (!this.closed && this.freeTypes().includes(input.type)) void this.pump();
         return id;
       }
       // Queued (its record's state until its process starts), as when a claim takes it a moment later.

@@ -132,7 +132,7 @@ test("every script file becomes a command named after it, with the number of key
     sjRelease: 3,
     sjStart: 3,
     sjSubmitted: 1,
-    sjReport: 6,
+    sjReport: 1,
     sjFinish: 6,
     sjCancel: 6,
     sjLoginReserve: 2,
@@ -366,6 +366,34 @@ test("a heartbeat renews a running job's lease with one command and no script, a
   t.like(await store.finish(id, "cancelled", "job", {}, 1), { state: "cancelled" });
   t.is(await own.client.exists(beatKey), 0, "the end deletes the beat key");
   t.is(await store.beat(id, LONG_LEASE, 1), "refused", "a beat after the end is a whole report, refused");
+});
+
+test("a report whose lease was renewed less than half a beat ago neither renews nor checks it, and is still fenced by state and attempt", async (t) => {
+  const own = await startRedis();
+  t.teardown(() => own.close());
+  const store = new JobStore(own.client, { prefix: "fresh", ttlSucceededS: 60, ttlFailedS: 60 });
+  const id = await store.create({ type: "count", params: {}, total: 3, queueMax: 10 });
+  await store.claim("i", LONG_LEASE, ["count"], ["count"]);
+  t.like(await store.start(id, 4242, "host-1", 2000), { ok: true });
+  const beatKey = `${store.jobKeys(id)[0]}:beat`;
+  const calls = async () => {
+    const stats = await own.client.info("commandstats");
+    return Object.fromEntries([...stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+  };
+  const before = await calls();
+  t.is(await store.report(id, LONG_LEASE, { done: 1, results: [1], first: 0, attempt: 1, leaseFresh: true }), "ok");
+  const after = await calls();
+  t.is(after.set ?? 0, before.set ?? 0, "the beat key is not written");
+  t.is(after.pttl ?? 0, before.pttl ?? 0, "nor checked");
+  t.true((await own.client.pttl(beatKey)) <= 2000, "the lease is the start's");
+  t.like(await store.read(id, "all"), { done: 1, results: [1] });
+  t.is(await store.report(id, LONG_LEASE, { done: 2, attempt: 2, leaseFresh: true }), "refused", "another attempt's report is refused");
+  t.like(
+    await store.reportEnd(id, LONG_LEASE, { done: 3, results: [2, 3], first: 1, attempt: 1, leaseFresh: true }, "succeeded"),
+    { outcome: "own-end", state: "succeeded" },
+  );
+  t.is(await store.report(id, LONG_LEASE, { done: 3, attempt: 1, leaseFresh: true }), "refused", "a report after the end is refused");
+  t.like(await store.read(id, "all"), { state: "succeeded", done: 3, results: [1, 2, 3] });
 });
 
 test("a lease kept by beats alone does not run out: the sweep moves the index up to the beat key, and records the job lost once the beats stop", async (t) => {

@@ -169,11 +169,6 @@ declare module "ioredis" {
     ): Result<LuaReplies["start"], Context>;
     sjReport(
       job: string,
-      results: string,
-      leases: string,
-      queue: string,
-      kills: string,
-      index: string,
       id: string,
       leaseMs: Arg,
       done: Arg,
@@ -182,7 +177,7 @@ declare module "ioredis" {
       total: Arg,
       status: string,
       firstIndex: Arg,
-      renewExpired: "1" | "",
+      lease: "1" | "0" | "",
       resultsMax: Arg,
       resultBytesMax: Arg,
       attempt: Arg,

@@ -59,7 +59,9 @@ local function ended(code, state)
   return { code, state, 0 }
 end
 
-local f = finish_read(KEYS[1])
+-- An exit's finish that takes a report reads what the take needs in the same HMGET (the job's own end is most often recorded already).
+local taking = ARGV[3] == 'exit' and ARGV[7] ~= ''
+local f = finish_read(KEYS[1], taking and TAKE_FIELDS or nil)
 local state = f.state
 -- Another attempt's end (fenced first: the exit of an attempt that was retried must not take the report of its
 -- successor's end, which that attempt's own exit takes).
@@ -68,7 +70,7 @@ if not state or TERMINAL[state] then
   if state and ARGV[3] == 'exit' then
     if ARGV[7] ~= '' then
       -- Taken here when it waits (a finish whose reply was lost leaves it to a take: take-report-2.lua).
-      local taken, submit, report = take_report(KEYS[1], KEYS[6], ARGV[1], ARGV[7], true)
+      local taken, submit, report = take_report(KEYS[1], KEYS[6], ARGV[1], ARGV[7], true, f)
       if taken == 1 then return { 2, state, 1, submit, report } end
     elseif redis.call('ZSCORE', KEYS[6] .. 'unreported', ARGV[1]) then
       return { 2, state }

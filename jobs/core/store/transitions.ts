@@ -78,6 +78,12 @@ export interface Progress {
    * meanwhile): Redis refused this process's renewals a moment ago.
    */
   renewExpired?: boolean;
+  /**
+   * The process renewed its lease less than half a heartbeat ago: the report
+   * neither renews it nor checks it (it cannot have run out); the record's
+   * state and attempt still fence it.
+   */
+  leaseFresh?: boolean;
   /** The most results, and result bytes, the job may keep (0 or absent: no limit); beyond, the reply is "full". */
   resultsMax?: number;
   resultBytesMax?: number;
@@ -346,9 +352,13 @@ export async function claim(
   // where an idle instance's claim costs nothing else). When there are none, a claim still looks where the queue
   // is not empty every FULL_CLAIM_MS, to pass over the jobs of types this instance does not know (the caller
   // may end them) and ids the index does not account for.
-  let candidates = await core.partitionsWith((p) => free.map((t) => keys.indexSet(p.base, t, "queued")));
+  // When every known type is free, the queue itself is asked: a type's queued set also holds the jobs created
+  // already claimed until their process starts, which would send a claim looking where nothing waits.
+  const everyTypeFree = others.length === 0;
+  let candidates = await core.partitionsWith((p) => (everyTypeFree ? [p.queueKey] : free.map((t) => keys.indexSet(p.base, t, "queued"))));
   const worth = candidates.length > 0 ? "1" : "";
   if (candidates.length === 0) {
+    if (everyTypeFree) return { claimed: null, unknown };
     const now = Date.now();
     if (now - core.lastFullClaim < FULL_CLAIM_MS) return { claimed: null, unknown };
     core.lastFullClaim = now;
@@ -482,7 +492,7 @@ export async function report(core: StoreCore, id: string, leaseMs: number, progr
 }
 
 /**
- * A job's process's last report and its end in one script (report-6.lua
+ * A job's process's last report and its end in one script (report-1.lua
  * with an end): the progress is applied, then the end recorded as a finish
  * in mode "job" records it; unless the values would pass the job's bounds
  * ("full": those that fit were appended, nothing ended).
@@ -510,11 +520,11 @@ function sendReport(
   progress: Progress,
   end: { state: JobState; fields: (string | number)[] } | null,
 ) {
-  const { done, total, status, results = [], first, renewExpired, resultsMax = 0, resultBytesMax = 0, attempt } = progress;
+  const { done, total, status, results = [], first, renewExpired, leaseFresh, resultsMax = 0, resultBytesMax = 0, attempt } = progress;
   const values = results.map((v) => JSON.stringify(v) ?? "null");
   return core.call((r) =>
     r.sjReport(
-      ...core.keys.jobAndIndexes(id),
+      core.keys.job(id),
       id,
       leaseMs,
       done ?? "",
@@ -522,7 +532,7 @@ function sendReport(
       total ?? "",
       status ?? "",
       first ?? "",
-      renewExpired ? "1" : "",
+      renewExpired ? "1" : leaseFresh ? "0" : "",
       resultsMax,
       resultBytesMax,
       attempt ?? "",

@@ -38,10 +38,17 @@ end
 local FINISH_FIELDS = { 'state', 'attempt', 'sq', 'owner', 'ttlOk', 'ttlFail', 'uploads', 'type', 'createdAt', 'startedAt',
   'cancelRequestedAt', 'reason', 'peakMemoryBytes', 'cpuMs' }
 
-local function finish_read(job)
-  local values = redis.call('HMGET', job, unpack(FINISH_FIELDS))
+-- extra: more fields to read in the same HMGET (the caller's own).
+local function finish_read(job, extra)
+  local names = FINISH_FIELDS
+  if extra then
+    names = {}
+    for _, name in ipairs(FINISH_FIELDS) do names[#names + 1] = name end
+    for _, name in ipairs(extra) do names[#names + 1] = name end
+  end
+  local values = redis.call('HMGET', job, unpack(names))
   local f = {}
-  for i, name in ipairs(FINISH_FIELDS) do f[name] = values[i] or nil end
+  for i, name in ipairs(names) do f[name] = values[i] or nil end
   return f
 end
 

@@ -9,11 +9,19 @@
 -- 1 (taken), submit (1 when the taker counts the submit too) and what the
 -- report says of the job (flat: name, value, … of REPORTED); or 0 when the
 -- report is not the taker's (another has it, no end waits, or the record is
--- gone).
+-- gone). known: the record as the caller read it in the same call, nothing
+-- written since, with every field of TAKE_FIELDS (none read again).
 local REPORTED = { 'type', 'params', 'state', 'reason', 'createdAt', 'startedAt', 'finishedAt', 'peakMemoryBytes', 'cpuMs' }
+local TAKE_FIELDS = { 'reportedBy', 'reportSubmit', 'submitted', unpack(REPORTED) }
 
-local function take_report(job, ix, id, taker, fresh)
-  local f = redis.call('HMGET', job, 'reportedBy', 'reportSubmit', 'submitted', unpack(REPORTED))
+local function take_report(job, ix, id, taker, fresh, known)
+  local f
+  if known then
+    f = {}
+    for i, name in ipairs(TAKE_FIELDS) do f[i] = known[name] or false end
+  else
+    f = redis.call('HMGET', job, unpack(TAKE_FIELDS))
+  end
   -- Every record has a state.
   local exists = f[6] ~= false
   local fields = {}

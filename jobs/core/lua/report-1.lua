@@ -9,12 +9,9 @@
 -- where a report and a finish took two); not when its values would pass
 -- the job's bounds ('full': then its process ends it results-limit).
 --
--- KEYS[1]  job      hash
--- KEYS[2]  results  list
--- KEYS[3]  leases   sorted set, id -> lease expiry (ms)
--- KEYS[4]  queue    list
--- KEYS[5]  kills    sorted set, id -> kill deadline (ms)
--- KEYS[6]  index key prefix ("P:{tag}:ix:"), see includes/index
+-- KEYS[1]  job      hash; the partition's other keys are named from it
+--                   (includes/partition): a report is the call a job sends
+--                   most, and its keys were most of its bytes
 -- ARGV[1]  id
 -- ARGV[2]  lease ms
 -- ARGV[3]  done ('' for a heartbeat)
@@ -29,7 +26,11 @@
 -- ARGV[9]  '1': a lease that has expired is renewed all the same, unless the
 --          job was recorded lost meanwhile: Redis refused this process's
 --          renewals (out of memory), and every instance waits a lease after
---          a refused write before it records a job lost (store/core.ts)
+--          a refused write before it records a job lost (store/core.ts);
+--          '0': the process renewed its lease less than half a heartbeat
+--          ago, so it cannot have run out: neither renewed nor checked
+--          (the record's state and attempt still fence the report);
+--          '': renewed
 -- ARGV[10] the most results the job may keep (0: no limit)
 -- ARGV[11] the most bytes its results may take, counted as the values' lengths
 --          in the job's resultBytes field (0: no limit)
@@ -52,25 +53,35 @@
 --- @include "includes/beat"
 --- @include "includes/finish"
 --- @include "includes/expire-lease"
+--- @include "includes/partition"
 
-local f = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'cancelRequestedAt', 'resultBytes', 'resultCount')
-local state = f[1]
+local K = partition_keys(KEYS[1], ARGV[1])
+local ending = ARGV[13] ~= ''
+-- A report that ends the job reads in the same call what its finish reads (one HMGET).
+local f
+if ending then
+  f = finish_read(KEYS[1], { 'resultBytes', 'resultCount' })
+else
+  local v = redis.call('HMGET', KEYS[1], 'state', 'attempt', 'cancelRequestedAt', 'resultBytes', 'resultCount')
+  f = { state = v[1] or nil, attempt = v[2] or nil, cancelRequestedAt = v[3] or nil, resultBytes = v[4] or nil, resultCount = v[5] or nil }
+end
+local state = f.state
 if state ~= 'running' then return { 0, state or '' } end
-local attempt = f[2] or '1'
+local attempt = f.attempt or '1'
 if ARGV[12] ~= '' and attempt ~= ARGV[12] then return { 0, state } end
 local now = now_ms()
-local ending = ARGV[13] ~= ''
 local beat = attempt .. ':' .. ARGV[2]
-if f[3] then beat = beat .. ':cancel' end
+if f.cancelRequestedAt then beat = beat .. ':cancel' end
 -- The lease: its beat key renewed if it is there (SET is the first write, which Redis refuses when it is out
--- of memory); a report that ends the job only checks it (PTTL), its end deletes it.
+-- of memory); a report that ends the job only checks it (PTTL), its end deletes it. A lease renewed less than
+-- half a beat ago is left as it is.
 if ARGV[9] == '1' then
   redis.call('SET', beat_key(KEYS[1]), beat, 'PX', ARGV[2])
-  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
-elseif (ending and redis.call('PTTL', beat_key(KEYS[1])) <= 0)
-  or (not ending and not redis.call('SET', beat_key(KEYS[1]), beat, 'PX', ARGV[2], 'XX', 'GET')) then
+  redis.call('ZADD', K.leases, now + tonumber(ARGV[2]), ARGV[1])
+elseif ARGV[9] == '' and ((ending and redis.call('PTTL', beat_key(KEYS[1])) <= 0)
+  or (not ending and not redis.call('SET', beat_key(KEYS[1]), beat, 'PX', ARGV[2], 'XX', 'GET'))) then
   -- No beat key: its lease is the index's (a start from before beat keys), or it has run out.
-  local expired, recorded = expire_lease(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[4], ARGV[5], now, KEYS[6])
+  local expired, recorded = expire_lease(KEYS[1], K.results, K.leases, K.queue, K.kills, ARGV[1], ARGV[4], ARGV[5], now, K.ix)
   if expired then
     -- An end waits for its server's report (includes/finish); a retry (queued again) is not an end.
     return { 0, recorded }
@@ -85,7 +96,7 @@ local reply = 'ok'
 local values = 15 + tonumber(ARGV[14])
 if values <= #ARGV then
   -- How many it holds: the record counts them (none without resultBytes; a record from before it counted them: the list's length).
-  local kept = tonumber(f[5]) or (f[4] and redis.call('LLEN', KEYS[2])) or 0
+  local kept = tonumber(f.resultCount) or (f.resultBytes and redis.call('LLEN', K.results)) or 0
   local skip = 0
   if ARGV[8] ~= '' then
     skip = math.max(0, kept - tonumber(ARGV[8]))
@@ -95,7 +106,7 @@ if values <= #ARGV then
     -- The values that fit within both bounds are appended; the rest are not.
     local maxCount = tonumber(ARGV[10])
     local maxBytes = tonumber(ARGV[11])
-    local bytes = tonumber(f[4] or '0')
+    local bytes = tonumber(f.resultBytes or '0')
     local added = 0
     local last = first - 1
     for i = first, #ARGV do
@@ -105,7 +116,7 @@ if values <= #ARGV then
       last = i
     end
     if last >= first then
-      redis.call('RPUSH', KEYS[2], unpack(ARGV, first, last))
+      redis.call('RPUSH', K.results, unpack(ARGV, first, last))
       fields[#fields + 1] = 'resultBytes'
       fields[#fields + 1] = bytes + added
       fields[#fields + 1] = 'resultCount'
@@ -118,7 +129,7 @@ if ending and reply ~= 'full' then
   -- The progress goes with the end's own fields, in its one HSET. A cancel asked for before this report ends
   -- a job that succeeded cancelled, as this report's reply would have told its process to record it.
   local state = ARGV[13]
-  local cancelled = state == 'succeeded' and f[3]
+  local cancelled = state == 'succeeded' and f.cancelRequestedAt
   if cancelled then
     state = 'cancelled'
     fields[#fields + 1] = 'reason'
@@ -130,9 +141,9 @@ if ending and reply ~= 'full' then
       fields[#fields + 1] = ARGV[i + 1]
     end
   end
-  local recorded = finish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], state, fields, ARGV[4], ARGV[5], false, now, KEYS[6])
+  local recorded = finish(KEYS[1], K.results, K.leases, K.queue, K.kills, ARGV[1], state, fields, ARGV[4], ARGV[5], false, now, K.ix, f)
   return { 1, 'ended', recorded }
 end
 redis.call('HSET', KEYS[1], unpack(fields))
-if reply == 'ok' and f[3] then reply = 'cancel' end
+if reply == 'ok' and f.cancelRequestedAt then reply = 'cancel' end
 return { 1, reply }
