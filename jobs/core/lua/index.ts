@@ -9,7 +9,9 @@
 // belong to one partition and share its Redis Cluster hash tag
 // (jobs/core/partitions.ts), so the scripts that reach a job's keys from an index
 // (claim, sweep) stay in one slot; they get the job key prefix as their last
-// KEY for that reason.
+// KEY for that reason. A script may name a key of the same partition from
+// one it was given (a job's beat or upload keys; report-1.lua names the
+// partition's from the job's, includes/partition.lua), never from user input.
 //
 // Helpers shared by several scripts live in includes/ and are pulled in with
 // a line `--- @include "includes/finish"` (bullmq's form): the path is
