@@ -349,7 +349,8 @@ export async function runJob(spec: JobSpec, work: (ctx: JobContext) => Promise<v
   };
   // process.exit() called by the job's own code ends it before what waits can be written: its log says so.
   process.once("exit", () => {
-    if (reports.waiting) process.stderr.write("sidejob: the job's last reports were not written: it called process.exit() before they were sent\n");
+    if (reports.waiting)
+      process.stderr.write("sidejob: the job's last reports were not written: it called process.exit() before they were sent\n");
   });
   process.once("uncaughtException", crash);
   process.once("unhandledRejection", crash);

@@ -388,10 +388,10 @@ test("a report whose lease was renewed less than half a beat ago neither renews 
   t.true((await own.client.pttl(beatKey)) <= 2000, "the lease is the start's");
   t.like(await store.read(id, "all"), { done: 1, results: [1] });
   t.is(await store.report(id, LONG_LEASE, { done: 2, attempt: 2, leaseFresh: true }), "refused", "another attempt's report is refused");
-  t.like(
-    await store.reportEnd(id, LONG_LEASE, { done: 3, results: [2, 3], first: 1, attempt: 1, leaseFresh: true }, "succeeded"),
-    { outcome: "own-end", state: "succeeded" },
-  );
+  t.like(await store.reportEnd(id, LONG_LEASE, { done: 3, results: [2, 3], first: 1, attempt: 1, leaseFresh: true }, "succeeded"), {
+    outcome: "own-end",
+    state: "succeeded",
+  });
   t.is(await store.report(id, LONG_LEASE, { done: 3, attempt: 1, leaseFresh: true }), "refused", "a report after the end is refused");
   t.like(await store.read(id, "all"), { state: "succeeded", done: 3, results: [1, 2, 3] });
 });
