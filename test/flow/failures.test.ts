@@ -18,11 +18,13 @@ test("a job script that crashes ends failed with its exit code and the last line
   t.regex(html, /exit code:? 1\b/i);
 });
 
-test("a job script that exits non-zero without recording its end ends failed with that code", async (t) => {
+test("a job script that exits non-zero without recording its end ends failed with that code; its log says a report was left unwritten", async (t) => {
   const app = await startApp(t, { redis, name: "exit", script: fixtureScript("exit-code") });
   const job = await app.waitForState(await app.submit(form), "failed");
   t.is(job.exitCode, 3);
   t.regex(job.detail ?? "", /giving up with exit code 3/);
+  t.deepEqual(job.results, [1], "its first report was written at once; the second waited, and process.exit() ended it first");
+  t.regex(job.detail ?? "", /the job's last reports were not written: it called process\.exit\(\) before they were sent/);
 });
 
 test("a job script's own error is recorded with its message", async (t) => {
