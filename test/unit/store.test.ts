@@ -351,13 +351,9 @@ test("a heartbeat renews a running job's lease with one command and no script, a
   await store.claim("i", LONG_LEASE, ["count"], ["count"]);
   t.like(await store.start(id, 4242, "host-1", 2000), { ok: true });
   const beatKey = `${store.jobKeys(id)[0]}:beat`;
-  const calls = async () => {
-    const stats = await own.client.info("commandstats");
-    return [...stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].reduce((n, m) => n + (m[1] === "info" ? 0 : Number(m[2])), 0);
-  };
-  const before = await calls();
+  const before = await commandsRun(own.client);
   t.is(await store.beat(id, LONG_LEASE, 1), "ok");
-  t.is((await calls()) - before, 1, "one command: GETEX of the beat key");
+  t.is((await commandsRun(own.client)) - before, 1, "one command: GETEX of the beat key");
   t.true((await own.client.pttl(beatKey)) > LONG_LEASE - 5000, "the lease runs from the beat");
 
   t.deepEqual(await store.cancel(id, 5000), { outcome: "requested" });
@@ -376,13 +372,9 @@ test("a report whose lease was renewed less than half a beat ago neither renews 
   await store.claim("i", LONG_LEASE, ["count"], ["count"]);
   t.like(await store.start(id, 4242, "host-1", 2000), { ok: true });
   const beatKey = `${store.jobKeys(id)[0]}:beat`;
-  const calls = async () => {
-    const stats = await own.client.info("commandstats");
-    return Object.fromEntries([...stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
-  };
-  const before = await calls();
+  const before = await commandCounts(own.client);
   t.is(await store.report(id, LONG_LEASE, { done: 1, results: [1], first: 0, attempt: 1, leaseFresh: true }), "ok");
-  const after = await calls();
+  const after = await commandCounts(own.client);
   t.is(after.set ?? 0, before.set ?? 0, "the beat key is not written");
   t.is(after.pttl ?? 0, before.pttl ?? 0, "nor checked");
   t.true((await own.client.pttl(beatKey)) <= 2000, "the lease is the start's");
@@ -977,10 +969,17 @@ test("an upload's chunk written at its offset is appended once, however often it
   t.true((await f.client.ttl(key)) > 0, "its safety TTL renewed");
 });
 
-/** Every command a Redis of its own has run so far (INFO commandstats, a script's inner calls included), INFO itself left out. */
-async function commandsRun(client: Redis): Promise<number> {
+/** The calls of each command a Redis of its own has run so far (INFO commandstats, a script's inner calls included), INFO itself left out. */
+async function commandCounts(client: Redis): Promise<Record<string, number>> {
   const stats = await client.info("commandstats");
-  return [...stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].reduce((n, m) => n + (m[1] === "info" ? 0 : Number(m[2])), 0);
+  return Object.fromEntries(
+    [...stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].filter((m) => m[1] !== "info").map((m) => [m[1]!, Number(m[2])]),
+  );
+}
+
+/** Every command a Redis of its own has run so far, INFO left out (commandCounts). */
+async function commandsRun(client: Redis): Promise<number> {
+  return Object.values(await commandCounts(client)).reduce((n, calls) => n + calls, 0);
 }
 
 test("a job's last report and its end go in one call; values past its bounds end nothing ('full')", async (t) => {
