@@ -499,8 +499,10 @@ export class Supervisor {
         if (!this.closed && this.freeTypes().includes(input.type)) void this.pump();
         return id;
       }
-      // Queued (its record's state until its process starts), as when a claim takes it a moment later.
-      await this.startReserved(id, input.type, this.markSubmitted(id, input.type, "queued"));
+      // Its submit is marked by its claim, in the create (create-5.lua), and counted here. Queued: its
+      // record's state until its process starts, as when a claim takes it a moment later.
+      this.events.submitted(id, input.type, "queued", "create");
+      await this.startReserved(id, input.type, Promise.resolve());
       return id;
     }
     if (this.closed || !this.freeTypes().includes(input.type)) {

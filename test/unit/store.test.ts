@@ -1049,7 +1049,20 @@ test("a job created while nothing waits is created claimed by the instance with 
   t.is(await f.client.hget(f.store.jobKeys(id)[0], "owner"), "instance-1");
   t.truthy(await f.client.zscore(f.leases, id), "its start lease");
   t.deepEqual(await f.client.lrange(f.queue, 0, -1), [], "never in the queue");
+  t.is(
+    await f.client.hget(f.store.jobKeys(id)[0], "submitted"),
+    "claim:instance-1",
+    "its submit marked by its claim, for the caller to count",
+  );
   t.like(await f.store.start(id, 4242, "host-1", LONG_LEASE), { ok: true });
+
+  // Its answer lost: the release gives the job back to the queue and its submit mark with it (the next claim counts it).
+  const lost = await f.store.createOrClaim(input, "instance-1", LONG_LEASE);
+  t.true(lost.claimed);
+  t.true(await f.store.release(lost.id, "instance-1", true));
+  t.is(await f.client.hget(f.store.jobKeys(lost.id)[0], "submitted"), null, "the mark given back");
+  t.like(await f.store.claim("instance-2", LONG_LEASE, ["count"], ["count"]), { id: lost.id, submitCounted: true });
+  t.like(await f.store.start(lost.id, 4243, "host-2", LONG_LEASE), { ok: true });
 
   const waiting = await f.queued();
   const behind = await f.store.createOrClaim(input, "instance-1", LONG_LEASE);

@@ -43,7 +43,8 @@
 -- ARGV[22] the instance that would take the job at once ('' for none): when
 --          the queue is empty, the job is created already claimed by it,
 --          as claim-5.lua would claim it (nothing waits before it), and
---          never enters the queue
+--          never enters the queue; its submit is marked by that claim
+--          (the caller counts it: no submitted-1.lua after it)
 -- ARGV[23] that claim's lease ms
 -- ARGV[24] '1' when the caller drew the id for this call (no job can have
 --          it: no check that none exists), '' when it was chosen before
@@ -85,8 +86,11 @@ if ARGV[19] ~= '' then
   fields[#fields + 1] = 'submitter'; fields[#fields + 1] = ARGV[20]
 end
 if claim then
+  -- Its submit is marked by its claim, as claim-5.lua marks one: the caller counts it with this answer, and a
+  -- claim whose answer was lost gives the mark back when it is released (release-3.lua).
   fields[#fields + 1] = 'owner'; fields[#fields + 1] = ARGV[22]
   fields[#fields + 1] = 'claimedAt'; fields[#fields + 1] = now
+  fields[#fields + 1] = 'submitted'; fields[#fields + 1] = 'claim:' .. ARGV[22]
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 index_add(KEYS[3], KEYS[1], ARGV[1], 'queued', { ARGV[2], now })
