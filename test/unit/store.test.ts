@@ -342,15 +342,19 @@ test("cancelling a running job stores the request once, sets a kill deadline, an
   await assertEnded(t, f, id, "cancelled");
 });
 
-test("a heartbeat renews a running job's lease with one command and no script, and hears a cancel", async (t) => {
-  // A Redis of its own: INFO commandstats counts every client's commands.
+/** A job started (its lease 2 s) on a Redis of its own: INFO commandstats counts every client's commands. */
+async function runningAlone(t: ExecutionContext, prefix: string) {
   const own = await startRedis();
   t.teardown(() => own.close());
-  const store = new JobStore(own.client, { prefix: "beat", ttlSucceededS: 60, ttlFailedS: 60 });
-  const id = await store.create({ type: "count", params: {}, total: 1, queueMax: 10 });
+  const store = new JobStore(own.client, { prefix, ttlSucceededS: 60, ttlFailedS: 60 });
+  const id = await store.create({ type: "count", params: {}, total: 3, queueMax: 10 });
   await store.claim("i", LONG_LEASE, ["count"], ["count"]);
   t.like(await store.start(id, 4242, "host-1", 2000), { ok: true });
-  const beatKey = `${store.jobKeys(id)[0]}:beat`;
+  return { own, store, id, beatKey: `${store.jobKeys(id)[0]}:beat` };
+}
+
+test("a heartbeat renews a running job's lease with one command and no script, and hears a cancel", async (t) => {
+  const { own, store, id, beatKey } = await runningAlone(t, "beat");
   const before = await commandsRun(own.client);
   t.is(await store.beat(id, LONG_LEASE, 1), "ok");
   t.is((await commandsRun(own.client)) - before, 1, "one command: GETEX of the beat key");
@@ -365,13 +369,7 @@ test("a heartbeat renews a running job's lease with one command and no script, a
 });
 
 test("a report whose lease was renewed less than half a beat ago neither renews nor checks it, and is still fenced by state and attempt", async (t) => {
-  const own = await startRedis();
-  t.teardown(() => own.close());
-  const store = new JobStore(own.client, { prefix: "fresh", ttlSucceededS: 60, ttlFailedS: 60 });
-  const id = await store.create({ type: "count", params: {}, total: 3, queueMax: 10 });
-  await store.claim("i", LONG_LEASE, ["count"], ["count"]);
-  t.like(await store.start(id, 4242, "host-1", 2000), { ok: true });
-  const beatKey = `${store.jobKeys(id)[0]}:beat`;
+  const { own, store, id, beatKey } = await runningAlone(t, "fresh");
   const before = await commandCounts(own.client);
   t.is(await store.report(id, LONG_LEASE, { done: 1, results: [1], first: 0, attempt: 1, leaseFresh: true }), "ok");
   const after = await commandCounts(own.client);
