@@ -345,9 +345,18 @@ export class Supervisor {
     return this.redisDown.failures;
   }
 
-  /** For tests: kills of other instances' jobs in flight (at most MAX_REMOTE_KILLS). */
+  /** For tests: kills of other instances' jobs in flight, being checked or under way (at most MAX_REMOTE_KILLS). */
   get remoteKillsInFlight(): number {
     return this.remoteKills.size;
+  }
+
+  /**
+   * For tests: kills of other instances' jobs this instance has started (a
+   * job whose record and host are still being checked, by this tick or a
+   * timer's, is not one).
+   */
+  get remoteKillsStarted(): number {
+    return this.remoteKills.started;
   }
 
   /** Starts the periodic sweep; also takes any jobs already waiting. */

@@ -99,6 +99,13 @@ export class RemoteKills {
     return this.inFlight.size;
   }
 
+  /** Kills under way: their signals sent or being sent (not the jobs still being checked). */
+  get started(): number {
+    let n = 0;
+    for (const escalation of this.inFlight.values()) if (escalation) n += 1;
+    return n;
+  }
+
   /** Signals a due job's process if it runs on this host; a no-op if it is already being killed. */
   async kill(id: string): Promise<void> {
     if (this.closed || this.inFlight.has(id)) return;
