@@ -205,7 +205,9 @@ export async function runProgram(ctx: JobContext, found: CommandType, env: Runne
       // Cancelled or timed out: the kit records which; here only the facts.
       throw new JobEnd({ reason: killed ? "cancel-killed" : "cancelled", ...(killed ? { signal: "SIGKILL" } : {}) });
     }
-    if (terminated) {
+    // Under a scheduler, a program ended by SIGTERM was signalled with its runner (the scheduler signals the whole
+    // step): the runner may see the program's exit before its own SIGTERM's handler runs.
+    if (terminated || (process.env[SCHEDULER_ENV] && exit.signal === "SIGTERM")) {
       // Stopped by a signal from outside: a cancel if one was asked for (the report says so and throws).
       await ctx.progress({});
       // Else, under a scheduler, its signal (a time limit, an operator's cancel, a preemption): the scheduler says which.
